@@ -1,0 +1,61 @@
+#include "common/random.h"
+
+#include <array>
+#include <cstdint>
+#include <cstdio>
+#include <random>
+#include <stdexcept>
+
+#include <sys/random.h>
+
+namespace ablo {
+
+namespace {
+
+void fill_random(void* buffer, std::size_t size) {
+  auto* out = static_cast<unsigned char*>(buffer);
+  while (size > 0) {
+    const ssize_t n = getrandom(out, size, 0);
+    if (n < 0) throw std::runtime_error("getrandom failed");
+    out += n;
+    size -= static_cast<std::size_t>(n);
+  }
+}
+
+}  // namespace
+
+std::string random_base62(std::size_t length) {
+  std::string out;
+  out.reserve(length);
+  std::array<unsigned char, 64> pool{};
+  std::size_t used = pool.size();
+  while (out.size() < length) {
+    if (used == pool.size()) {
+      fill_random(pool.data(), pool.size());
+      used = 0;
+    }
+    const unsigned char byte = pool[used++];
+    if (byte < 248) out.push_back(kBase62Alphabet[byte % 62]);  // 248 = 4*62: unbiased
+  }
+  return out;
+}
+
+std::string random_uuid() {
+  std::array<unsigned char, 16> b{};
+  fill_random(b.data(), b.size());
+  b[6] = static_cast<unsigned char>((b[6] & 0x0f) | 0x40);
+  b[8] = static_cast<unsigned char>((b[8] & 0x3f) | 0x80);
+  char buf[37];
+  std::snprintf(buf, sizeof buf, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
+                b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+  return buf;
+}
+
+std::string random_id(std::string_view prefix, std::size_t length) {
+  std::string id(prefix);
+  id.push_back('_');
+  id += random_base62(length);
+  return id;
+}
+
+}  // namespace ablo

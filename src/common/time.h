@@ -1,0 +1,16 @@
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace ablo {
+
+// Milliseconds since the Unix epoch (system clock).
+int64_t now_ms();
+// ISO-8601 UTC with milliseconds, e.g. "2025-01-02T03:04:05.678Z" (what JS Date.toISOString gives).
+std::string iso8601_from_ms(int64_t ms);
+// Parses the ISO-8601 forms Date.parse accepts for UTC/offset timestamps and plain dates.
+std::optional<int64_t> parse_iso8601_ms(std::string_view text);
+
+}  // namespace ablo

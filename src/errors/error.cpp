@@ -1,0 +1,74 @@
+#include <algorithm>
+#include <array>
+
+#include "errors/registry.h"
+
+namespace ablo::errors {
+
+namespace {
+
+#define ABLO_ERROR(code, category, status, retry, message) ErrorSpec{code, category, status, retry, message},
+constexpr ErrorSpec kRegistry[] = {
+#include "errors/registry_table.inc"
+    // Codes this server adds for transport-level failures the 0.9.1 registry has no entry for.
+    ErrorSpec{"route_not_found", "not_found", 404, false, "No such route."},
+    ErrorSpec{"method_not_allowed", "validation", 405, false, "The route does not accept this method."},
+    ErrorSpec{"validation_error", "validation", 400, false, "A field failed validation."},
+};
+#undef ABLO_ERROR
+
+}  // namespace
+
+const ErrorSpec* find(std::string_view code) {
+  for (const auto& spec : kRegistry) {
+    if (spec.code == code) return &spec;
+  }
+  return nullptr;
+}
+
+int http_status(std::string_view code) {
+  const ErrorSpec* spec = find(code);
+  return spec ? spec->http_status : 500;
+}
+
+bool retryable(std::string_view code) {
+  const ErrorSpec* spec = find(code);
+  return spec && spec->retryable;
+}
+
+std::string_view class_name_for_status(int status) {
+  switch (status) {
+    case 400:
+    case 422: return "AbloValidationError";
+    case 401: return "AbloAuthenticationError";
+    case 403: return "AbloPermissionError";
+    case 409: return "AbloIdempotencyError";
+    case 429: return "AbloRateLimitError";
+    default: return status >= 500 ? "AbloServerError" : "AbloError";
+  }
+}
+
+boost::json::object envelope(const Error& error, std::string_view request_id) {
+  boost::json::object body = error.details;
+  std::string_view type = class_name_for_status(http_status(error.code));
+  if (error.code == "stale_context") type = "AbloStaleContextError";
+  if (error.code == "entity_claimed" || error.code == "claim_conflict") type = "AbloClaimedError";
+  body["type"] = type;
+  body["code"] = error.code;
+  body["message"] = error.message.empty() && find(error.code) ? std::string(find(error.code)->default_message)
+                                                                : error.message;
+  if (!error.param.empty()) body["param"] = error.param;
+  body["doc_url"] = "https://docs.abloatai.com/errors#" + error.code;
+  body["request_id"] = request_id;
+  return body;
+}
+
+boost::json::object wire_error(const Error& error) {
+  boost::json::object out;
+  out["code"] = error.code;
+  out["message"] = error.message;
+  if (!error.param.empty()) out["field"] = error.param;
+  return out;
+}
+
+}  // namespace ablo::errors
