@@ -1,0 +1,73 @@
+#pragma once
+// Credentials -> principals. Secret keys (sk_) are long-lived and stored hashed; capability
+// tokens (rk_/ek_) are minted by POST /api/auth/capability and carry a participant, a tenant
+// and the sync groups the holder may subscribe to (schema.md §4.2).
+//
+// Thread-safe: every method may be called from any thread (state lives in the Store).
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/json/object.hpp>
+
+#include "common/result.h"
+#include "schema/schema.h"
+#include "store/store.h"
+
+namespace ablo::auth {
+
+struct Principal {
+  store::Tenant tenant;
+  std::string participant_id;
+  std::string participant_kind;  // user | agent | system
+  std::string capability_id;     // empty when authenticated by a secret key directly
+  std::string key_id;
+  std::vector<std::string> allowed_groups;
+  std::vector<std::string> operations;  // "<model>.<op>" allowlist; empty = unrestricted
+  bool secret_key = false;              // the bearer was an sk_ key
+  int64_t expires_at_ms = 0;            // 0 = does not expire
+};
+
+struct ExchangeRequest {
+  std::string participant_kind = "system";
+  std::optional<std::string> participant_id;
+  std::optional<std::vector<std::string>> sync_groups;
+  std::vector<std::string> operations;
+  bool wide_scope = false;
+  int64_t ttl_seconds = 3600;
+  std::string label;
+  boost::json::object user_meta;
+};
+
+// Parses the POST /api/auth/capability body (protocol.md §2.1); invalid_request on bad shapes.
+Result<ExchangeRequest> parse_exchange_request(const boost::json::object& body);
+
+struct MintedCapability {
+  store::CapabilityRecord record;
+  std::string token;
+};
+
+class AuthService {
+ public:
+  using SchemaSource = std::function<std::shared_ptr<const schema::Schema>()>;
+  AuthService(store::Store& store, SchemaSource schema);
+
+  // Creates and stores a new secret key; returns the plaintext (shown once).
+  Result<std::string> create_secret_key(const std::string& org, bool sandbox, const std::string& label);
+
+  // Resolves a bearer (sk_ key or capability token). Errors: apikey_missing, apikey_invalid,
+  // apikey_revoked, apikey_expired (all 401).
+  Result<Principal> authenticate(std::string_view bearer) const;
+
+  // Mints a capability for `caller`. A secret key may mint any scope in its tenant; a
+  // capability caller gets a fresh token for its own scope (protocol.md §8.7).
+  Result<MintedCapability> exchange(const Principal& caller, const ExchangeRequest& request) const;
+
+ private:
+  store::Store& store_;
+  SchemaSource schema_;
+};
+
+}  // namespace ablo::auth

@@ -1,0 +1,412 @@
+#include "engine/commit_pipeline.h"
+
+#include <algorithm>
+#include <future>
+
+#include <boost/json.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "common/time.h"
+#include "schema/sync_groups.h"
+#include "schema/validate.h"
+
+namespace ablo::engine {
+
+namespace json = boost::json;
+
+struct CommitPipeline::Job {
+  // Exactly one of the two kinds.
+  CommitRequest request;
+  CommitCallback done;
+  std::function<Result<int64_t>(store::WriteTransaction&)> exclusive;
+  std::function<void()> after_commit;
+  std::promise<Result<int64_t>> exclusive_result;
+
+  // Filled while applying.
+  std::vector<store::Delta> deltas;
+  Result<CommitReceipt> outcome = tl::unexpected(Error("internal_error", "not applied"));
+};
+
+namespace {
+
+const char* op_name(OpType type) {
+  switch (type) {
+    case OpType::kCreate: return "create";
+    case OpType::kUpdate: return "update";
+    case OpType::kDelete: return "delete";
+    case OpType::kArchive: return "archive";
+    case OpType::kUnarchive: return "unarchive";
+  }
+  return "update";
+}
+
+std::string lower(std::string_view text) {
+  std::string out(text);
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::vector<std::string> union_groups(std::vector<std::string> a, const std::vector<std::string>& b) {
+  for (const auto& g : b) {
+    if (std::find(a.begin(), a.end(), g) == a.end()) a.push_back(g);
+  }
+  return a;
+}
+
+// Applies one commit's operations inside the current savepoint. Produces its deltas.
+class CommitApplier {
+ public:
+  CommitApplier(store::WriteTransaction& txn, const schema::Schema& schema, WriteGate* gate, const CommitRequest& req)
+      : txn_(txn), schema_(schema), gate_(gate), req_(req), tenant_(req.principal.tenant.key()) {}
+
+  Result<CommitReceipt> apply(std::vector<store::Delta>& deltas) {
+    CommitReceipt receipt;
+    receipt.client_tx_id = req_.client_tx_id;
+    receipt.ops = static_cast<int>(req_.operations.size());
+    std::size_t index = 0;
+    for (const auto& op : req_.operations) {
+      auto applied = apply_op(op, index++, deltas, receipt);
+      if (!applied) return tl::unexpected(applied.error());
+      receipt.last_sync_id = std::max(receipt.last_sync_id, *applied);
+    }
+    return receipt;
+  }
+
+ private:
+  Result<int64_t> apply_op(const Operation& op, std::size_t index, std::vector<store::Delta>& deltas,
+                           CommitReceipt& receipt) {
+    const std::string where = fmt::format("operations[{}]", index);
+    const schema::Model* model = schema_.resolve(op.model);
+    if (!model) return fail("validation_error", fmt::format("{}: unknown model '{}'", where, op.model), where + ".model");
+    if (!model->mutable_ || model->control_plane) {
+      return fail("validation_error", fmt::format("{}: model '{}' is read-only", where, model->key), where + ".model");
+    }
+    if (auto ok = schema::validate_row_id(op.id); !ok) {
+      Error error = ok.error();
+      error.message = fmt::format("{}: {}", where, error.message);
+      error.param = where + ".id";
+      return tl::unexpected(error);
+    }
+    if (auto ok = check_operation_allowed(*model, op, where); !ok) return tl::unexpected(ok.error());
+    // Idempotency by op transactionId (protocol.md §8.10): a retried batch gets a new
+    // clientTxId but keeps its transactionIds; an op already applied is not applied twice.
+    const std::string op_key = op.transaction_id.empty() ? std::string() : "op:" + op.transaction_id;
+    if (!op_key.empty()) {
+      auto seen = txn_.find_idempotency(tenant_, op_key);
+      if (!seen) return tl::unexpected(seen.error());
+      if (*seen) return std::stoll(**seen);
+    }
+    if (gate_) {
+      if (auto ok = gate_->check_write(req_.principal, *model, op.id); !ok) return tl::unexpected(ok.error());
+    }
+    if (auto ok = check_stale(*model, op, where, receipt); !ok) return tl::unexpected(ok.error());
+    auto delta_id = write_row(*model, op, where, deltas);
+    if (!delta_id) return delta_id;
+    if (!op_key.empty()) {
+      if (auto ok = txn_.put_idempotency(tenant_, op_key, std::to_string(*delta_id)); !ok) return tl::unexpected(ok.error());
+    }
+    return delta_id;
+  }
+
+  Status check_operation_allowed(const schema::Model& model, const Operation& op, const std::string& where) {
+    const auto& allowed = req_.principal.operations;
+    if (allowed.empty()) return {};
+    const std::string verb = op.type == OpType::kCreate ? "create" : op.type == OpType::kDelete ? "delete" : "update";
+    for (const auto& name : {lower(model.key), lower(model.typename_)}) {
+      if (std::find(allowed.begin(), allowed.end(), name + "." + verb) != allowed.end()) return {};
+    }
+    return fail("capability_scope_denied",
+                fmt::format("{}: this capability may not {} '{}'", where, op_name(op.type), model.key), where);
+  }
+
+  // readAt/onStale (protocol.md §3.9, §8.1): only another participant's changes after readAt
+  // count; this commit's own earlier ops never do, since they are by the same participant.
+  Status check_stale(const schema::Model& model, const Operation& op, const std::string& where,
+                     CommitReceipt& receipt) {
+    if (!op.read_at || op.type == OpType::kCreate) return {};
+    const OnStale policy = op.on_stale.value_or(OnStale::kReject);
+    if (policy == OnStale::kForce) return {};
+    auto foreign = txn_.has_foreign_write_since(tenant_, model.typename_, op.id, *op.read_at,
+                                                req_.principal.participant_id);
+    if (!foreign) return tl::unexpected(foreign.error());
+    if (!*foreign) return {};
+    if (policy == OnStale::kFlag) {
+      receipt.flagged_stale = true;
+      return {};
+    }
+    Error error("stale_context",
+                fmt::format("{}: {} '{}' changed after readAt {} by another participant", where, model.key, op.id,
+                            *op.read_at),
+                where + ".readAt");
+    error.details["readAt"] = *op.read_at;
+    return tl::unexpected(error);
+  }
+
+  Result<int64_t> write_row(const schema::Model& model, const Operation& op, const std::string& where,
+                            std::vector<store::Delta>& deltas) {
+    auto existing = txn_.get_row(model, tenant_, op.id);
+    if (!existing) return tl::unexpected(existing.error());
+    const std::string now = iso8601_from_ms(now_ms());
+    store::Delta delta;
+    delta.model_name = model.typename_;
+    delta.model_id = op.id;
+    std::vector<std::string> previous_groups;
+
+    if (op.type == OpType::kCreate) {
+      if (*existing) {
+        return fail("unique_violation", fmt::format("{}: {} '{}' already exists", where, model.key, op.id), where + ".id");
+      }
+      auto input = validated(model, op, schema::WriteKind::kCreate, where);
+      if (!input) return tl::unexpected(input.error());
+      store::StoredRow row;
+      row.data = std::move(*input);
+      row.data["id"] = op.id;
+      row.data["createdAt"] = now;
+      row.data["updatedAt"] = now;
+      row.data["organizationId"] = req_.principal.tenant.org;
+      row.data["createdBy"] = req_.principal.participant_id;
+      for (const auto& field : model.fields) {
+        if (!row.data.contains(field.name)) row.data[field.name] = nullptr;
+      }
+      row.groups = groups_of(model, row.data);
+      if (auto ok = txn_.insert_row(model, tenant_, row); !ok) return tl::unexpected(ok.error());
+      delta.action = 'I';
+      delta.data = std::move(row.data);
+      delta.sync_groups = row.groups;
+    } else {
+      if (!*existing) {
+        // The 0.9.1 client treats this message as "row already gone" for updates and deletes.
+        return fail("mutate_update_entity_not_found",
+                    fmt::format("{}: no rows in result set: {} '{}' does not exist", where, model.key, op.id),
+                    where + ".id");
+      }
+      store::StoredRow row = std::move(**existing);
+      previous_groups = row.groups;
+      if (op.type == OpType::kDelete) {
+        if (auto ok = txn_.delete_row(model, tenant_, op.id); !ok) return tl::unexpected(ok.error());
+        delta.action = 'D';
+        delta.sync_groups = row.groups;
+      } else {
+        if (op.type == OpType::kUpdate) {
+          auto input = validated(model, op, schema::WriteKind::kUpdate, where);
+          if (!input) return tl::unexpected(input.error());
+          for (auto& [key, value] : *input) row.data[key] = value;
+        }
+        row.data["updatedAt"] = now;
+        if (op.type == OpType::kArchive) row.data["archivedAt"] = now;
+        if (op.type == OpType::kUnarchive) row.data["archivedAt"] = nullptr;  // sent as U: 0.9.1 drops V
+        row.groups = groups_of(model, row.data);
+        if (auto ok = txn_.update_row(model, tenant_, row); !ok) return tl::unexpected(ok.error());
+        delta.action = op.type == OpType::kArchive ? 'A' : 'U';
+        // The old audience learns that a row left it (schema.md §4.5).
+        delta.sync_groups = union_groups(row.groups, previous_groups);
+        delta.data = std::move(row.data);
+      }
+    }
+    return append(std::move(delta), op, deltas);
+  }
+
+  Result<json::object> validated(const schema::Model& model, const Operation& op, schema::WriteKind kind,
+                                 const std::string& where) {
+    auto input = schema::validate_input(model, op.input, kind);
+    if (!input) {
+      Error error = input.error();
+      error.message = fmt::format("{}: {}", where, error.message);
+      if (!error.param.empty()) error.param = where + ".input." + error.param;
+      return tl::unexpected(error);
+    }
+    return input;
+  }
+
+  std::vector<std::string> groups_of(const schema::Model& model, const json::object& row) {
+    return schema::row_groups(schema_, model, row, req_.principal.tenant.org,
+                              [&](const schema::Model& parent, const std::string& id) -> std::optional<json::object> {
+                                auto found = txn_.get_row(parent, tenant_, id);
+                                if (!found || !*found) return std::nullopt;
+                                return std::move((*found)->data);
+                              });
+  }
+
+  Result<int64_t> append(store::Delta delta, const Operation& op, std::vector<store::Delta>& deltas) {
+    delta.tenant = tenant_;
+    // Committer groups: the writer (and entity-scoped agents) always receive their own write.
+    delta.sync_groups = union_groups(std::move(delta.sync_groups), req_.committer_groups);
+    delta.transaction_id = op.transaction_id;
+    delta.client_tx_id = req_.client_tx_id;
+    delta.participant_id = req_.principal.participant_id;
+    delta.participant_kind = req_.principal.participant_kind;
+    delta.capability_id = req_.principal.capability_id;
+    delta.caused_by_task_id = req_.caused_by_task_id;
+    delta.created_at_ms = now_ms();
+    auto id = txn_.append_delta(delta);
+    if (!id) return id;
+    delta.id = *id;
+    deltas.push_back(std::move(delta));
+    return id;
+  }
+
+  store::WriteTransaction& txn_;
+  const schema::Schema& schema_;
+  WriteGate* gate_;
+  const CommitRequest& req_;
+  const std::string tenant_;
+};
+
+Result<CommitReceipt> cached_receipt(const std::string& text, const std::string& client_tx_id) {
+  CommitReceipt receipt;
+  receipt.client_tx_id = client_tx_id;
+  boost::system::error_code ec;
+  auto parsed = json::parse(text, ec);
+  if (ec || !parsed.is_object()) return fail("internal_error", "corrupt idempotency record");
+  const auto& object = parsed.as_object();
+  receipt.last_sync_id = object.at("lastSyncId").to_number<int64_t>();
+  receipt.ops = static_cast<int>(object.at("ops").to_number<int64_t>());
+  return receipt;
+}
+
+}  // namespace
+
+CommitPipeline::CommitPipeline(store::Store& store, fanout::Hub& hub, SchemaHolder& schema, EngineOptions options)
+    : store_(store), hub_(hub), schema_(schema), options_(options) {}
+
+CommitPipeline::~CommitPipeline() { stop(); }
+
+void CommitPipeline::start() {
+  std::lock_guard lock(mutex_);
+  if (thread_.joinable()) return;
+  stopping_ = false;
+  thread_ = std::thread([this] { run(); });
+}
+
+void CommitPipeline::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void CommitPipeline::set_write_gate(std::shared_ptr<WriteGate> gate) {
+  std::lock_guard lock(mutex_);
+  gate_ = std::move(gate);
+}
+
+void CommitPipeline::submit_commit(CommitRequest request, CommitCallback done) {
+  auto job = std::make_unique<Job>();
+  job->request = std::move(request);
+  job->done = std::move(done);
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) {
+      job->done(fail("instance_at_capacity", "the server is shutting down"));
+      return;
+    }
+    queue_.push_back(std::move(job));
+  }
+  wake_.notify_one();
+}
+
+Result<int64_t> CommitPipeline::run_exclusive(std::function<Result<int64_t>(store::WriteTransaction&)> install,
+                                              std::function<void()> after_commit) {
+  auto job = std::make_unique<Job>();
+  job->exclusive = std::move(install);
+  job->after_commit = std::move(after_commit);
+  auto future = job->exclusive_result.get_future();
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_ || !thread_.joinable()) return fail("internal_error", "the commit writer is not running");
+    queue_.push_back(std::move(job));
+  }
+  wake_.notify_one();
+  return future.get();
+}
+
+void CommitPipeline::run() {
+  while (true) {
+    std::vector<std::unique_ptr<Job>> group;
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping and drained
+      // An exclusive job (schema install) runs alone so later commits see its schema.
+      if (queue_.front()->exclusive) {
+        group.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      } else {
+        while (!queue_.empty() && !queue_.front()->exclusive && static_cast<int>(group.size()) < options_.max_group) {
+          group.push_back(std::move(queue_.front()));
+          queue_.pop_front();
+        }
+      }
+    }
+    apply_group(group);
+  }
+}
+
+void CommitPipeline::apply_group(std::vector<std::unique_ptr<Job>>& group) {
+  if (group.size() == 1 && group.front()->exclusive) {
+    Job& job = *group.front();
+    Result<int64_t> result = fail("internal_error", "not run");
+    auto written = store_.write([&](store::WriteTransaction& txn) -> Status {
+      result = job.exclusive(txn);
+      if (!result) return tl::unexpected(result.error());
+      return {};
+    });
+    if (!written && result) result = tl::unexpected(written.error());
+    if (result && job.after_commit) job.after_commit();
+    job.exclusive_result.set_value(std::move(result));
+    return;
+  }
+
+  const auto schema = schema_.get();
+  std::shared_ptr<WriteGate> gate;
+  {
+    std::lock_guard lock(mutex_);
+    gate = gate_;
+  }
+  auto written = store_.write([&](store::WriteTransaction& txn) -> Status {
+    for (auto& job_ptr : group) {
+      Job& job = *job_ptr;
+      job.deltas.clear();
+      const std::string ctx_key = job.request.client_tx_id.empty() ? "" : "ctx:" + job.request.client_tx_id;
+      if (!ctx_key.empty()) {
+        auto cached = txn.find_idempotency(job.request.principal.tenant.key(), ctx_key);
+        if (!cached) return tl::unexpected(cached.error());
+        if (*cached) {
+          job.outcome = cached_receipt(**cached, job.request.client_tx_id);
+          continue;
+        }
+      }
+      if (auto ok = txn.savepoint(); !ok) return ok;
+      job.outcome = CommitApplier(txn, *schema, gate.get(), job.request).apply(job.deltas);
+      if (!job.outcome) {
+        job.deltas.clear();
+        if (auto ok = txn.rollback_to_savepoint(); !ok) return ok;
+        continue;
+      }
+      if (!ctx_key.empty()) {
+        auto ok = txn.put_idempotency(job.request.principal.tenant.key(), ctx_key,
+                                      json::serialize(job.outcome->to_json()));
+        if (!ok) return ok;
+      }
+      if (auto ok = txn.release_savepoint(); !ok) return ok;
+    }
+    return {};
+  });
+
+  if (!written) {
+    spdlog::error("commit group of {} failed: {}", group.size(), written.error().message);
+    for (auto& job : group) job->done(fail("internal_error", "the commit could not be made durable; retry"));
+    return;
+  }
+  std::vector<store::Delta> all;
+  for (auto& job : group) {
+    for (auto& delta : job->deltas) all.push_back(std::move(delta));
+  }
+  hub_.publish(all);
+  for (auto& job : group) job->done(std::move(job->outcome));
+}
+
+}  // namespace ablo::engine

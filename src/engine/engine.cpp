@@ -1,0 +1,235 @@
+#include "engine/engine.h"
+
+#include <algorithm>
+#include <future>
+
+#include <boost/json.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "engine/commit_pipeline.h"
+#include "schema/sync_groups.h"
+
+namespace ablo::engine {
+
+namespace json = boost::json;
+
+namespace {
+
+constexpr std::size_t kMaxQueriesPerBatch = 16;
+constexpr int64_t kMaxQueryLimit = 10000;
+
+const std::vector<std::string> kWhereOps = {"=",    "!=",       "<",     "<=",       ">",      ">=",       "IN",
+                                            "NOT IN", "IS",     "IS NOT", "LIKE", "NOT LIKE", "ILIKE", "NOT ILIKE"};
+
+json::object row_json(store::StoredRow&& row, const schema::Model& model) {
+  json::object out = std::move(row.data);
+  out["__typename"] = model.typename_;
+  return out;
+}
+
+Result<std::vector<store::RowFilter>> parse_where(const schema::Model& model, const json::value* where) {
+  std::vector<store::RowFilter> filters;
+  if (!where || where->is_null()) return filters;
+  if (!where->is_array()) return fail("invalid_body", "'where' must be an array of clauses", "where");
+  for (const auto& clause_value : where->as_array()) {
+    if (!clause_value.is_array()) return fail("invalid_body", "each where clause must be an array", "where");
+    const auto& clause = clause_value.as_array();
+    if ((clause.size() != 2 && clause.size() != 3) || !clause[0].is_string()) {
+      return fail("invalid_body", "a where clause is [column, value] or [column, op, value]", "where");
+    }
+    const std::string column(clause[0].as_string());
+    auto field = model.resolve_column(column);
+    if (!field) {
+      return fail("query_invalid_identifier", fmt::format("model '{}' has no column '{}'", model.key, column), "where");
+    }
+    store::RowFilter filter{*field, "=", clause.back()};
+    if (clause.size() == 3) {
+      if (!clause[1].is_string()) return fail("invalid_body", "a where operator must be a string", "where");
+      std::string op(clause[1].as_string());
+      for (auto& c : op) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      if (std::find(kWhereOps.begin(), kWhereOps.end(), op) == kWhereOps.end()) {
+        return fail("query_unsupported_operator", fmt::format("unsupported where operator '{}'", op), "where");
+      }
+      filter.op = op;
+    } else if (clause.back().is_array()) {
+      filter.op = "IN";  // object-form filters with array values arrive as 2-tuples (protocol.md §2.6)
+    }
+    filters.push_back(std::move(filter));
+  }
+  return filters;
+}
+
+}  // namespace
+
+struct Engine::Impl {
+  Impl(store::Store& s, fanout::Hub& h, EngineOptions o) : store(s), pipeline(s, h, schema, o) {}
+
+  // Rows of `model` visible to `groups`, in query order, at most `limit` (0 = no limit).
+  Result<json::array> visible_rows(const auth::Principal& principal, const std::vector<std::string>& groups,
+                                   store::RowQuery query, int64_t limit) const {
+    json::array rows;
+    query.tenant = principal.tenant.key();
+    auto scanned = store.scan_rows(query, [&](store::StoredRow&& row) {
+      if (!schema::groups_intersect(row.groups, groups)) return true;
+      rows.push_back(row_json(std::move(row), *query.model));
+      return limit <= 0 || static_cast<int64_t>(rows.size()) < limit;
+    });
+    if (!scanned) return tl::unexpected(scanned.error());
+    return rows;
+  }
+
+  Result<json::value> run_query(const auth::Principal& principal, const std::vector<std::string>& groups,
+                                const schema::Schema& schema, const json::value& query_value) const {
+    if (!query_value.is_object()) return fail("invalid_body", "each query must be an object", "queries");
+    const auto& q = query_value.as_object();
+    const auto* model_name = q.if_contains("model");
+    if (!model_name || !model_name->is_string()) return fail("invalid_body", "query.model is required", "model");
+    const schema::Model* model = schema.resolve(model_name->as_string());
+    if (!model) {
+      return fail("unknown_model", fmt::format("unknown model '{}'", std::string_view(model_name->as_string())), "model");
+    }
+    store::RowQuery query;
+    query.model = model;
+    auto filters = parse_where(*model, q.if_contains("where"));
+    if (!filters) return tl::unexpected(filters.error());
+    query.where = std::move(*filters);
+    if (const auto* ids = q.if_contains("ids"); ids && ids->is_array()) {  // legacy {model, ids} form
+      query.where.push_back({"id", "IN", *ids});
+    }
+    if (const auto* order_by = q.if_contains("orderBy"); order_by && order_by->is_string()) {
+      auto field = model->resolve_column(order_by->as_string());
+      if (!field) return fail("query_invalid_identifier", "unknown orderBy column", "orderBy");
+      query.order_by = *field;
+    }
+    if (const auto* order = q.if_contains("order"); order && order->is_string()) {
+      query.descending = order->as_string() == "desc" || order->as_string() == "DESC";
+    }
+    int64_t limit = 0;
+    if (const auto* l = q.if_contains("limit"); l && l->is_number()) {
+      limit = std::clamp<int64_t>(static_cast<int64_t>(l->to_number<double>()), 0, kMaxQueryLimit);
+    }
+    auto rows = visible_rows(principal, groups, query, limit);
+    if (!rows) return tl::unexpected(rows.error());
+    return json::value(std::move(*rows));
+  }
+
+  store::Store& store;
+  SchemaHolder schema;
+  CommitPipeline pipeline;
+};
+
+Engine::Engine(store::Store& store, fanout::Hub& hub, EngineOptions options)
+    : impl_(std::make_unique<Impl>(store, hub, options)), hub_(hub) {}
+
+Engine::~Engine() { stop(); }
+
+Status Engine::start() {
+  auto active = impl_->store.active_schema();
+  if (!active) return tl::unexpected(active.error());
+  if (*active) {
+    auto parsed = schema::Schema::parse_text((*active)->json_text);
+    if (!parsed) return tl::unexpected(parsed.error());
+    impl_->schema.set(*parsed);
+  }
+  auto head = impl_->store.head_sync_id();
+  if (!head) return tl::unexpected(head.error());
+  hub_.set_head(*head);
+  impl_->pipeline.start();
+  return {};
+}
+
+void Engine::stop() { impl_->pipeline.stop(); }
+
+std::shared_ptr<const schema::Schema> Engine::schema() const { return impl_->schema.get(); }
+
+void Engine::set_write_gate(std::shared_ptr<WriteGate> gate) { impl_->pipeline.set_write_gate(std::move(gate)); }
+
+Result<int64_t> Engine::push_schema(const json::value& schema_json) {
+  auto parsed = schema::Schema::parse(schema_json);
+  if (!parsed) return tl::unexpected(parsed.error());
+  std::shared_ptr<const schema::Schema> schema = *parsed;
+  return impl_->pipeline.run_exclusive([schema](store::WriteTransaction& txn) { return txn.install_schema(*schema); },
+                                       [this, schema] { impl_->schema.set(schema); });
+}
+
+Result<std::optional<store::SchemaVersion>> Engine::active_schema_version() const {
+  return impl_->store.active_schema();
+}
+
+void Engine::commit(CommitRequest request, CommitCallback done) {
+  impl_->pipeline.submit_commit(std::move(request), std::move(done));
+}
+
+Result<CommitReceipt> Engine::commit_sync(CommitRequest request) {
+  std::promise<Result<CommitReceipt>> promise;
+  auto future = promise.get_future();
+  commit(std::move(request), [&promise](Result<CommitReceipt> result) { promise.set_value(std::move(result)); });
+  return future.get();
+}
+
+Result<json::object> Engine::bootstrap(const auth::Principal& principal, const std::vector<std::string>& groups,
+                                       const std::vector<std::string>& models) const {
+  const auto schema = impl_->schema.get();
+  // The watermark is read before the rows, so every change after it is also in the log.
+  const int64_t watermark = hub_.head();
+  std::vector<const schema::Model*> selected;
+  if (models.empty()) {
+    for (const auto& model : schema->models()) {
+      if (!model.control_plane && model.load == schema::Load::kInstant) selected.push_back(&model);
+    }
+  } else {
+    for (const auto& name : models) {
+      const auto* model = schema->resolve(name);
+      if (!model || model->control_plane) continue;  // the client drops unknown keys anyway
+      if (std::find(selected.begin(), selected.end(), model) == selected.end()) selected.push_back(model);
+    }
+  }
+  json::object by_model;
+  for (const auto* model : selected) {
+    store::RowQuery query;
+    query.model = model;
+    auto rows = impl_->visible_rows(principal, groups, query, model->bootstrap_limit.value_or(0));
+    if (!rows) return tl::unexpected(rows.error());
+    by_model[model->typename_] = std::move(*rows);
+  }
+  return json::object{{"type", "full"}, {"lastSyncId", watermark}, {"models", std::move(by_model)},
+                      {"timestamp", static_cast<int64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count())}};
+}
+
+Result<json::object> Engine::query(const auth::Principal& principal, const std::vector<std::string>& groups,
+                                   const json::object& body) const {
+  const auto* queries = body.if_contains("queries");
+  if (!queries || !queries->is_array() || queries->as_array().empty()) {
+    return fail("queries_required", "the body needs a non-empty 'queries' array", "queries");
+  }
+  if (queries->as_array().size() > kMaxQueriesPerBatch) {
+    return fail("invalid_body", fmt::format("at most {} queries per batch", kMaxQueriesPerBatch), "queries");
+  }
+  const auto schema = impl_->schema.get();
+  const int64_t watermark = hub_.head();
+  json::array results;
+  for (const auto& query : queries->as_array()) {
+    auto rows = impl_->run_query(principal, groups, *schema, query);
+    if (!rows) return tl::unexpected(rows.error());
+    results.push_back(std::move(*rows));
+  }
+  return json::object{{"results", std::move(results)}, {"lastSyncId", watermark}};
+}
+
+Result<json::object> Engine::entity(const auth::Principal& principal, const std::vector<std::string>& groups,
+                                    const std::string& model_name, const std::string& id) const {
+  const auto schema = impl_->schema.get();
+  const auto* model = schema->resolve(model_name);
+  if (!model) return fail("model_not_found", fmt::format("unknown model '{}'", model_name));
+  auto row = impl_->store.get_row(*model, principal.tenant.key(), id);
+  if (!row) return tl::unexpected(row.error());
+  if (!*row || !schema::groups_intersect((*row)->groups, groups)) {
+    return fail("entity_not_found", fmt::format("{} '{}' does not exist", model->key, id));
+  }
+  return row_json(std::move(**row), *model);
+}
+
+}  // namespace ablo::engine

@@ -1,0 +1,116 @@
+#pragma once
+// The sync engine: the one place where writes are validated, stale-checked, made durable in
+// the delta log and handed to fan-out, and where reads (bootstrap, query, entity) are scoped
+// to the caller's tenant and sync groups. Knows nothing about HTTP or WebSocket framing.
+//
+// Threading: commit() and push_schema() enqueue work for one writer thread, which applies
+// queued commits in groups (one durable transaction per group, a savepoint per commit),
+// publishes their deltas to the hub in id order, then runs the callbacks on that thread.
+// Everything else runs on the caller's thread. The active schema is swapped atomically.
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/json/object.hpp>
+
+#include "auth/auth_service.h"
+#include "common/result.h"
+#include "fanout/hub.h"
+#include "schema/schema.h"
+#include "store/store.h"
+
+namespace ablo::engine {
+
+enum class OpType { kCreate, kUpdate, kDelete, kArchive, kUnarchive };
+enum class OnStale { kReject, kForce, kFlag, kMerge };
+
+struct Operation {
+  OpType type = OpType::kCreate;
+  std::string model;  // any wire form; resolved against the schema
+  std::string id;
+  boost::json::object input;
+  std::string transaction_id;
+  std::optional<int64_t> read_at;
+  std::optional<OnStale> on_stale;
+};
+
+struct CommitRequest {
+  auth::Principal principal;
+  std::vector<std::string> committer_groups;  // the writer's subscribed groups (echo routing)
+  std::string client_tx_id;
+  std::string caused_by_task_id;
+  std::vector<Operation> operations;
+};
+
+struct CommitReceipt {
+  std::string client_tx_id;
+  int64_t last_sync_id = 0;
+  int ops = 0;
+  bool flagged_stale = false;  // an onStale:'flag' op was applied over a foreign change
+  boost::json::object to_json() const;  // {object:'commit_receipt', clientTxId, serverTxId, success, status, ...}
+};
+
+using CommitCallback = std::function<void(Result<CommitReceipt>)>;
+
+// Parses a WS `commit` payload (protocol.md §3.7) into operations.
+Result<CommitRequest> parse_commit_payload(const boost::json::object& payload);
+
+// Hook for the claims coordinator (next issue): may veto a write to a row claimed by another
+// participant. The default allows everything.
+class WriteGate {
+ public:
+  virtual ~WriteGate() = default;
+  virtual Status check_write(const auth::Principal& principal, const schema::Model& model, const std::string& id) = 0;
+};
+
+struct EngineOptions {
+  int max_group = 512;  // commits per durable transaction
+};
+
+class Engine {
+ public:
+  Engine(store::Store& store, fanout::Hub& hub, EngineOptions options = {});
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Loads the active schema and the log head from the store and starts the writer thread.
+  Status start();
+  // Drains queued work and joins the writer thread.
+  void stop();
+
+  std::shared_ptr<const schema::Schema> schema() const;
+  void set_write_gate(std::shared_ptr<WriteGate> gate);
+
+  // Validates, installs and activates a schema (additive DDL). Returns the new version.
+  Result<int64_t> push_schema(const boost::json::value& schema_json);
+  Result<std::optional<store::SchemaVersion>> active_schema_version() const;
+
+  // Applies a commit atomically; `done` runs on the writer thread after the deltas are durable
+  // and published.
+  void commit(CommitRequest request, CommitCallback done);
+  // Blocking convenience wrapper for HTTP callers and tests.
+  Result<CommitReceipt> commit_sync(CommitRequest request);
+
+  // GET /api/sync/bootstrap: rows of the requested models (typenames; empty = all instant
+  // models) visible to `groups`.
+  Result<boost::json::object> bootstrap(const auth::Principal& principal, const std::vector<std::string>& groups,
+                                        const std::vector<std::string>& models) const;
+  // POST /api/sync/query body -> {results, lastSyncId}.
+  Result<boost::json::object> query(const auth::Principal& principal, const std::vector<std::string>& groups,
+                                    const boost::json::object& body) const;
+  // GET /api/sync/entity/{model}/{id}: the row, or entity_not_found.
+  Result<boost::json::object> entity(const auth::Principal& principal, const std::vector<std::string>& groups,
+                                     const std::string& model, const std::string& id) const;
+
+  fanout::Hub& hub() { return hub_; }
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  fanout::Hub& hub_;
+};
+
+}  // namespace ablo::engine

@@ -1,0 +1,110 @@
+// Parsing of WS commit payloads and the commit receipt's wire form (protocol.md §3.7).
+#include <boost/json.hpp>
+#include <fmt/format.h>
+
+#include "engine/engine.h"
+
+namespace ablo::engine {
+
+namespace json = boost::json;
+
+namespace {
+
+std::optional<OpType> parse_op_type(std::string_view text) {
+  std::string upper(text);
+  for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  if (upper == "CREATE" || upper == "INSERT") return OpType::kCreate;
+  if (upper == "UPDATE") return OpType::kUpdate;
+  if (upper == "DELETE") return OpType::kDelete;
+  if (upper == "ARCHIVE") return OpType::kArchive;
+  if (upper == "UNARCHIVE") return OpType::kUnarchive;
+  return std::nullopt;
+}
+
+std::optional<OnStale> parse_on_stale(std::string_view text) {
+  if (text == "reject") return OnStale::kReject;
+  if (text == "force") return OnStale::kForce;
+  if (text == "flag") return OnStale::kFlag;
+  if (text == "merge") return OnStale::kMerge;
+  return std::nullopt;
+}
+
+std::string string_member(const json::object& object, std::string_view key) {
+  const auto* value = object.if_contains(key);
+  return value && value->is_string() ? std::string(value->as_string()) : std::string();
+}
+
+Result<Operation> parse_operation(const json::value& value, std::size_t index) {
+  const std::string where = fmt::format("operations[{}]", index);
+  if (!value.is_object()) return fail("invalid_body", where + " must be an object", where);
+  const auto& op = value.as_object();
+  Operation out;
+  // The WS frame says `type`/`input`; the REST body says `action`/`data`.
+  std::string type = string_member(op, "type");
+  if (type.empty()) type = string_member(op, "action");
+  if (type.empty()) return fail("commit_operation_action_required", where + ".type is required", where + ".type");
+  auto parsed_type = parse_op_type(type);
+  if (!parsed_type) {
+    return fail("commit_operation_unsupported", fmt::format("{}.type '{}' is not supported", where, type), where + ".type");
+  }
+  out.type = *parsed_type;
+  out.model = string_member(op, "model");
+  if (out.model.empty()) return fail("commit_operation_model_required", where + ".model is required", where + ".model");
+  if (const auto* id = op.if_contains("id"); id && !id->is_null()) {
+    if (!id->is_string()) return fail("invalid_id", where + ".id must be a string", where + ".id");
+    out.id = std::string(id->as_string());
+  }
+  const json::value* input = op.if_contains("input");
+  if (!input || input->is_null()) input = op.if_contains("data");
+  if (input && !input->is_null()) {
+    if (!input->is_object()) return fail("invalid_body", where + ".input must be an object", where + ".input");
+    out.input = input->as_object();
+  }
+  out.transaction_id = string_member(op, "transactionId");
+  if (const auto* read_at = op.if_contains("readAt"); read_at && !read_at->is_null()) {
+    if (!read_at->is_number()) return fail("invalid_body", where + ".readAt must be a number", where + ".readAt");
+    out.read_at = static_cast<int64_t>(read_at->to_number<double>());
+  }
+  if (const auto* on_stale = op.if_contains("onStale"); on_stale && !on_stale->is_null()) {
+    auto parsed = on_stale->is_string() ? parse_on_stale(on_stale->as_string()) : std::nullopt;
+    if (!parsed) return fail("invalid_body", where + ".onStale must be reject, force, flag or merge", where + ".onStale");
+    out.on_stale = *parsed;
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<CommitRequest> parse_commit_payload(const json::object& payload) {
+  CommitRequest request;
+  request.client_tx_id = string_member(payload, "clientTxId");
+  request.caused_by_task_id = string_member(payload, "causedByTaskId");
+  const auto* ops = payload.if_contains("operations");
+  if (!ops || !ops->is_array() || ops->as_array().empty()) {
+    return fail("commit_operation_required", "a commit needs a non-empty 'operations' array", "operations");
+  }
+  if (ops->as_array().size() > 500) {
+    return fail("commit_too_many_operations", "a commit may carry at most 500 operations", "operations");
+  }
+  std::size_t index = 0;
+  for (const auto& op : ops->as_array()) {
+    auto parsed = parse_operation(op, index++);
+    if (!parsed) return tl::unexpected(parsed.error());
+    request.operations.push_back(std::move(*parsed));
+  }
+  return request;
+}
+
+json::object CommitReceipt::to_json() const {
+  json::object out{{"object", "commit_receipt"},
+                   {"clientTxId", client_tx_id},
+                   {"serverTxId", std::to_string(last_sync_id)},
+                   {"success", true},
+                   {"status", "confirmed"},
+                   {"lastSyncId", last_sync_id},
+                   {"ops", ops}};
+  if (flagged_stale) out["flagged"] = true;
+  return out;
+}
+
+}  // namespace ablo::engine

@@ -1,0 +1,190 @@
+#include "fanout/hub.h"
+
+#include <algorithm>
+#include <set>
+
+#include <boost/json.hpp>
+
+#include "fanout/wire_delta.h"
+
+namespace ablo::fanout {
+
+namespace json = boost::json;
+
+// Per-connection delivery state. Fields marked (sub) are guarded by `mutex`; `visit_mark` is
+// guarded by the hub's publish mutex.
+class Subscription {
+ public:
+  Subscription(std::string tenant, std::vector<std::string> groups, Outbox* outbox, int64_t open_head)
+      : tenant_(std::move(tenant)), groups_(groups.begin(), groups.end()), outbox_(outbox), open_head_(open_head) {}
+
+  const std::string& tenant() const { return tenant_; }
+
+ private:
+  friend class Hub;
+
+  bool sees(const std::vector<std::string>& delta_groups) const {
+    return std::any_of(delta_groups.begin(), delta_groups.end(), [&](const auto& g) { return groups_.count(g) > 0; });
+  }
+
+  // Live path: send now, or hold while a catch-up is being answered.
+  void offer(const std::shared_ptr<const EncodedDelta>& delta) {
+    if (!outbox_ || delta->id <= last_sent_) return;
+    if (holding_) {
+      held_.push_back(delta);
+      return;
+    }
+    outbox_->push_delta(delta);
+    last_sent_ = delta->id;
+  }
+
+  const std::string tenant_;
+  std::mutex catch_up_mutex_;  // one catch-up at a time per connection
+  std::mutex mutex_;
+  std::set<std::string> groups_;                          // (sub)
+  Outbox* outbox_;                                        // (sub) null once unsubscribed
+  bool holding_ = true;                                   // (sub) until the first catch-up answers
+  int64_t last_sent_ = 0;                                 // (sub) highest id delivered
+  std::vector<std::shared_ptr<const EncodedDelta>> held_;  // (sub)
+  const int64_t open_head_;
+  uint64_t visit_mark_ = 0;
+};
+
+Hub::Hub(DeltaReader reader, int catch_up_page) : reader_(std::move(reader)), page_size_(catch_up_page) {}
+Hub::~Hub() = default;
+
+std::shared_ptr<Subscription> Hub::subscribe(std::string tenant, std::vector<std::string> groups, Outbox* outbox) {
+  std::lock_guard publish_lock(publish_mutex_);
+  auto sub = std::make_shared<Subscription>(std::move(tenant), groups, outbox, head_);
+  std::lock_guard index_lock(index_mutex_);
+  ++count_;
+  auto& by_group = index_[sub->tenant()];
+  for (const auto& group : sub->groups_) by_group[group].push_back(sub);
+  return sub;
+}
+
+void Hub::unsubscribe(const std::shared_ptr<Subscription>& sub) {
+  std::vector<std::string> groups;
+  {
+    std::lock_guard lock(sub->mutex_);
+    if (!sub->outbox_) return;
+    sub->outbox_ = nullptr;
+    sub->held_.clear();
+    groups.assign(sub->groups_.begin(), sub->groups_.end());
+  }
+  std::lock_guard index_lock(index_mutex_);
+  --count_;
+  auto tenant_it = index_.find(sub->tenant());
+  if (tenant_it == index_.end()) return;
+  for (const auto& group : groups) {
+    auto it = tenant_it->second.find(group);
+    if (it == tenant_it->second.end()) continue;
+    auto& subs = it->second;
+    subs.erase(std::remove(subs.begin(), subs.end(), sub), subs.end());
+    if (subs.empty()) tenant_it->second.erase(it);
+  }
+  if (tenant_it->second.empty()) index_.erase(tenant_it);
+}
+
+void Hub::add_groups(const std::shared_ptr<Subscription>& sub, const std::vector<std::string>& groups) {
+  std::vector<std::string> added;
+  {
+    std::lock_guard lock(sub->mutex_);
+    if (!sub->outbox_) return;
+    for (const auto& g : groups) {
+      if (sub->groups_.insert(g).second) added.push_back(g);
+    }
+  }
+  std::lock_guard index_lock(index_mutex_);
+  auto& by_group = index_[sub->tenant()];
+  for (const auto& g : added) by_group[g].push_back(sub);
+}
+
+void Hub::publish(const std::vector<store::Delta>& deltas) {
+  std::lock_guard publish_lock(publish_mutex_);
+  std::lock_guard index_lock(index_mutex_);
+  for (const auto& delta : deltas) {
+    head_ = std::max(head_, delta.id);
+    auto tenant_it = index_.find(delta.tenant);
+    if (tenant_it == index_.end()) continue;
+    auto encoded = std::make_shared<EncodedDelta>(EncodedDelta{delta.id, json::serialize(wire_delta(delta))});
+    const uint64_t mark = ++visit_seq_;
+    for (const auto& group : delta.sync_groups) {
+      auto it = tenant_it->second.find(group);
+      if (it == tenant_it->second.end()) continue;
+      for (const auto& sub : it->second) {
+        if (sub->visit_mark_ == mark) continue;  // already reached through another group
+        sub->visit_mark_ = mark;
+        std::lock_guard sub_lock(sub->mutex_);
+        sub->offer(encoded);
+      }
+    }
+  }
+}
+
+Status Hub::catch_up(const std::shared_ptr<Subscription>& sub, int64_t last_sync_id) {
+  std::lock_guard catch_up_lock(sub->catch_up_mutex_);
+  int64_t snapshot_head;
+  int64_t from;
+  {
+    // Taken under the publish mutex: every delta <= snapshot_head has already been offered,
+    // every later one will be held until this catch-up has answered.
+    std::lock_guard publish_lock(publish_mutex_);
+    snapshot_head = head_;
+    std::lock_guard lock(sub->mutex_);
+    if (!sub->outbox_) return {};
+    sub->holding_ = true;
+    from = std::max(last_sync_id > 0 ? last_sync_id : sub->open_head_, sub->last_sent_);
+  }
+  bool first_page = true;
+  while (true) {
+    auto page = reader_(sub->tenant(), from, snapshot_head, page_size_);
+    if (!page) {
+      std::lock_guard lock(sub->mutex_);
+      sub->holding_ = false;  // do not wedge live delivery on a read error
+      return tl::unexpected(page.error());
+    }
+    const bool more = static_cast<int>(page->size()) == page_size_;
+    json::array visible;
+    std::lock_guard lock(sub->mutex_);
+    if (!sub->outbox_) return {};
+    for (const auto& delta : *page) {
+      if (delta.id > sub->last_sent_ && sub->sees(delta.sync_groups)) {
+        visible.emplace_back(wire_delta(delta));
+        sub->last_sent_ = delta.id;
+      }
+    }
+    if (!page->empty()) from = page->back().id;
+    if (!more) {
+      sub->last_sent_ = std::max(sub->last_sent_, snapshot_head);
+    }
+    if (!visible.empty() || !more || first_page) {
+      json::object payload{{"deltas", std::move(visible)}, {"currentSyncId", std::max(snapshot_head, sub->last_sent_)}};
+      sub->outbox_->push_frame(json::serialize(json::object{{"type", "sync_response"}, {"payload", std::move(payload)}}));
+      first_page = false;
+    }
+    if (more) continue;
+    auto held = std::move(sub->held_);
+    sub->held_.clear();
+    sub->holding_ = false;
+    for (const auto& delta : held) sub->offer(delta);
+    return {};
+  }
+}
+
+int64_t Hub::head() const {
+  std::lock_guard lock(publish_mutex_);
+  return head_;
+}
+
+void Hub::set_head(int64_t head) {
+  std::lock_guard lock(publish_mutex_);
+  head_ = head;
+}
+
+std::size_t Hub::subscription_count() const {
+  std::lock_guard lock(index_mutex_);
+  return count_;
+}
+
+}  // namespace ablo::fanout

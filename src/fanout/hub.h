@@ -1,0 +1,79 @@
+#pragma once
+// Realtime fan-out: routes each committed delta to every subscription of the same tenant
+// whose sync groups intersect the delta's, and answers catch-up (sync_request) so that each
+// subscription sees strictly increasing ids across live and catch-up frames (protocol.md §3.6).
+//
+// Threading: publish() is called by the single commit writer, in id order. subscribe,
+// unsubscribe, catch_up and add_groups may be called from any thread. A subscription's
+// state is guarded by its own mutex; Outbox calls for one subscription are made under it,
+// so they arrive in id order.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/result.h"
+#include "store/store.h"
+
+namespace ablo::fanout {
+
+// One delta's wire JSON, encoded once and shared by every recipient.
+struct EncodedDelta {
+  int64_t id = 0;
+  std::string json;
+};
+
+// Where a subscription's frames go (the connection's send queue). Must not block.
+class Outbox {
+ public:
+  virtual ~Outbox() = default;
+  virtual void push_frame(std::string frame) = 0;
+  virtual void push_delta(std::shared_ptr<const EncodedDelta> delta) = 0;
+};
+
+using DeltaReader =
+    std::function<Result<std::vector<store::Delta>>(const std::string& tenant, int64_t after, int64_t up_to, int limit)>;
+
+class Subscription;
+
+class Hub {
+ public:
+  explicit Hub(DeltaReader reader, int catch_up_page = 500);
+  ~Hub();
+
+  // Registers a connection. Live deltas are held until its first catch_up completes.
+  std::shared_ptr<Subscription> subscribe(std::string tenant, std::vector<std::string> groups, Outbox* outbox);
+  // After this returns the outbox is never called again.
+  void unsubscribe(const std::shared_ptr<Subscription>& subscription);
+  // Adds groups to a live subscription (participant claims, group grants).
+  void add_groups(const std::shared_ptr<Subscription>& subscription, const std::vector<std::string>& groups);
+
+  // Delivers committed deltas (ascending ids, called by the commit writer only).
+  void publish(const std::vector<store::Delta>& deltas);
+  // Answers a sync_request: one or more sync_response frames with the visible deltas after
+  // `last_sync_id` (or after the connection's start when <= 0), then releases held deltas.
+  Status catch_up(const std::shared_ptr<Subscription>& subscription, int64_t last_sync_id);
+
+  int64_t head() const;
+  void set_head(int64_t head);  // once at startup, from the store
+  std::size_t subscription_count() const;
+
+ private:
+  using GroupIndex = std::unordered_map<std::string, std::vector<std::shared_ptr<Subscription>>>;
+
+  DeltaReader reader_;
+  int page_size_;
+
+  mutable std::mutex publish_mutex_;  // serializes publish with catch-up snapshots; guards head_, visit_seq_
+  int64_t head_ = 0;
+  uint64_t visit_seq_ = 0;
+
+  mutable std::mutex index_mutex_;  // guards index_ and count_
+  std::unordered_map<std::string, GroupIndex> index_;  // tenant -> group -> subscriptions
+  std::size_t count_ = 0;
+};
+
+}  // namespace ablo::fanout

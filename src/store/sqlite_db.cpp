@@ -1,0 +1,128 @@
+#include "store/sqlite_db.h"
+
+#include <sqlite3.h>
+
+#include <fmt/format.h>
+
+namespace ablo::store::sqlite {
+
+namespace {
+
+Error sqlite_error(sqlite3* db, std::string_view what) {
+  return Error("internal_error", fmt::format("sqlite {}: {}", what, sqlite3_errmsg(db)));
+}
+
+}  // namespace
+
+Statement::~Statement() { sqlite3_finalize(stmt_); }
+
+Statement& Statement::bind(int index, std::string_view text) {
+  sqlite3_bind_text(stmt_, index, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
+  return *this;
+}
+Statement& Statement::bind(int index, int64_t value) {
+  sqlite3_bind_int64(stmt_, index, value);
+  return *this;
+}
+Statement& Statement::bind(int index, double value) {
+  sqlite3_bind_double(stmt_, index, value);
+  return *this;
+}
+Statement& Statement::bind_null(int index) {
+  sqlite3_bind_null(stmt_, index);
+  return *this;
+}
+
+Result<bool> Statement::step() {
+  const int rc = sqlite3_step(stmt_);
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  Error error = sqlite_error(db_, "step");
+  sqlite3_reset(stmt_);
+  return tl::unexpected(std::move(error));
+}
+
+Status Statement::run() {
+  auto stepped = step();
+  if (!stepped) return tl::unexpected(stepped.error());
+  sqlite3_reset(stmt_);
+  return {};
+}
+
+void Statement::reset() {
+  sqlite3_reset(stmt_);
+  sqlite3_clear_bindings(stmt_);
+}
+
+bool Statement::is_null(int column) const { return sqlite3_column_type(stmt_, column) == SQLITE_NULL; }
+int64_t Statement::int64(int column) const { return sqlite3_column_int64(stmt_, column); }
+double Statement::real(int column) const { return sqlite3_column_double(stmt_, column); }
+int Statement::column_type(int column) const { return sqlite3_column_type(stmt_, column); }
+std::string Statement::text(int column) const {
+  const auto* data = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, column));
+  if (!data) return {};
+  return std::string(data, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, column)));
+}
+
+Result<std::unique_ptr<Connection>> Connection::open(const std::string& path) {
+  sqlite3* db = nullptr;
+  const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+  if (sqlite3_open_v2(path.c_str(), &db, flags, nullptr) != SQLITE_OK) {
+    Error error = sqlite_error(db, "open " + path);
+    sqlite3_close(db);
+    return tl::unexpected(std::move(error));
+  }
+  sqlite3_busy_timeout(db, 10000);
+  return std::unique_ptr<Connection>(new Connection(db));
+}
+
+Connection::~Connection() {
+  cache_.clear();  // statements must be finalized before the connection closes
+  sqlite3_close(db_);
+}
+
+Status Connection::exec(std::string_view sql) {
+  char* message = nullptr;
+  const std::string text(sql);
+  if (sqlite3_exec(db_, text.c_str(), nullptr, nullptr, &message) != SQLITE_OK) {
+    std::string detail = message ? message : "unknown error";
+    sqlite3_free(message);
+    return fail("internal_error", fmt::format("sqlite exec: {} (in: {:.200})", detail, text));
+  }
+  return {};
+}
+
+Result<Statement*> Connection::cached(const std::string& sql) {
+  auto it = cache_.find(sql);
+  if (it != cache_.end()) {
+    it->second->reset();
+    return it->second.get();
+  }
+  auto prepared = prepare(sql);
+  if (!prepared) return tl::unexpected(prepared.error());
+  Statement* raw = prepared->get();
+  cache_.emplace(sql, std::move(*prepared));
+  return raw;
+}
+
+Result<std::unique_ptr<Statement>> Connection::prepare(std::string_view sql) {
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &stmt, nullptr) != SQLITE_OK) {
+    return tl::unexpected(sqlite_error(db_, fmt::format("prepare ({:.200})", sql)));
+  }
+  return std::make_unique<Statement>(db_, stmt);
+}
+
+int64_t Connection::last_insert_rowid() const { return sqlite3_last_insert_rowid(db_); }
+
+std::string quote_identifier(std::string_view name) {
+  std::string out = "\"";
+  for (char c : name) {
+    if (c == '"') out.push_back('"');
+    out.push_back(c);
+  }
+  out.push_back('"');
+  return out;
+}
+
+}  // namespace ablo::store::sqlite

@@ -1,0 +1,69 @@
+#pragma once
+// A thin RAII layer over the SQLite C API: a connection, prepared statements cached per
+// connection, and errors turned into ablo::Error. Private to store/.
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "common/result.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace ablo::store::sqlite {
+
+class Statement {
+ public:
+  Statement(sqlite3* db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}
+  ~Statement();
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+
+  Statement& bind(int index, std::string_view text);
+  Statement& bind(int index, int64_t value);
+  Statement& bind(int index, double value);
+  Statement& bind_null(int index);
+  // Steps once: true when a row is available, false when done. Errors become Error.
+  Result<bool> step();
+  Status run();  // steps to completion, expecting no rows
+  void reset();  // resets and clears bindings for reuse
+
+  bool is_null(int column) const;
+  int64_t int64(int column) const;
+  double real(int column) const;
+  std::string text(int column) const;
+  int column_type(int column) const;  // SQLITE_INTEGER, SQLITE_FLOAT, SQLITE_TEXT, SQLITE_NULL, ...
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* stmt_;
+};
+
+class Connection {
+ public:
+  static Result<std::unique_ptr<Connection>> open(const std::string& path);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  Status exec(std::string_view sql);
+  // Returns a cached prepared statement, reset and ready to bind. Valid until the next
+  // call of cached() with the same SQL; callers use it immediately.
+  Result<Statement*> cached(const std::string& sql);
+  // A one-off statement (dynamic SQL such as row queries).
+  Result<std::unique_ptr<Statement>> prepare(std::string_view sql);
+  int64_t last_insert_rowid() const;
+
+ private:
+  explicit Connection(sqlite3* db) : db_(db) {}
+  sqlite3* db_;
+  std::unordered_map<std::string, std::unique_ptr<Statement>> cache_;
+};
+
+// Quotes an identifier for SQL ("name" with embedded quotes doubled).
+std::string quote_identifier(std::string_view name);
+
+}  // namespace ablo::store::sqlite

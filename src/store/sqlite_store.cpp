@@ -1,0 +1,673 @@
+#include "store/sqlite_store.h"
+
+#include <sqlite3.h>
+
+#include <cmath>
+#include <mutex>
+#include <set>
+
+#include <boost/json.hpp>
+#include <fmt/format.h>
+
+#include "common/time.h"
+#include "store/row_codec.h"
+#include "store/sqlite_db.h"
+
+namespace ablo::store {
+
+namespace json = boost::json;
+using sqlite::Connection;
+using sqlite::quote_identifier;
+using sqlite::Statement;
+
+namespace {
+
+constexpr std::string_view kControlTables = R"sql(
+CREATE TABLE IF NOT EXISTS sync_deltas (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  tenant TEXT NOT NULL,
+  action TEXT NOT NULL,
+  model_name TEXT NOT NULL,
+  model_id TEXT NOT NULL,
+  data TEXT,
+  sync_groups TEXT NOT NULL,
+  transaction_id TEXT,
+  client_tx_id TEXT,
+  participant_id TEXT,
+  participant_kind TEXT,
+  capability_id TEXT,
+  caused_by_task_id TEXT,
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sync_deltas_tenant_id ON sync_deltas(tenant, id);
+CREATE INDEX IF NOT EXISTS sync_deltas_entity ON sync_deltas(model_id, id);
+CREATE TABLE IF NOT EXISTS idempotency (
+  tenant TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, created_at INTEGER NOT NULL,
+  PRIMARY KEY (tenant, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS api_keys (
+  hash TEXT PRIMARY KEY, id TEXT NOT NULL, org TEXT NOT NULL, sandbox INTEGER NOT NULL,
+  display_prefix TEXT NOT NULL, label TEXT, created_at INTEGER NOT NULL, revoked INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS capabilities (
+  token_hash TEXT PRIMARY KEY, id TEXT NOT NULL, key_id TEXT, org TEXT NOT NULL, sandbox INTEGER NOT NULL,
+  participant_kind TEXT NOT NULL, participant_id TEXT NOT NULL, sync_groups TEXT NOT NULL,
+  operations TEXT NOT NULL, wide_scope INTEGER NOT NULL, label TEXT, user_meta TEXT NOT NULL,
+  issued_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, revoked INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS schemas (
+  version INTEGER PRIMARY KEY AUTOINCREMENT, json TEXT NOT NULL, hash TEXT NOT NULL, created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+)sql";
+
+std::string json_text(const json::value& value) { return json::serialize(value); }
+
+json::array to_json_array(const std::vector<std::string>& items) {
+  json::array out;
+  out.reserve(items.size());
+  for (const auto& item : items) out.emplace_back(item);
+  return out;
+}
+
+std::vector<std::string> string_list(const std::string& text) {
+  std::vector<std::string> out;
+  boost::system::error_code ec;
+  json::value parsed = json::parse(text, ec);
+  if (ec || !parsed.is_array()) return out;
+  for (const auto& item : parsed.as_array()) {
+    if (item.is_string()) out.emplace_back(item.as_string());
+  }
+  return out;
+}
+
+std::string sql_type(schema::FieldType type) {
+  switch (type) {
+    case schema::FieldType::kNumber: return "REAL";
+    case schema::FieldType::kBoolean: return "INTEGER";
+    default: return "TEXT";
+  }
+}
+
+// Binds one JSON value to a column of the given field type.
+void bind_value(Statement& stmt, int index, const json::value& value, schema::FieldType type) {
+  if (value.is_null()) {
+    stmt.bind_null(index);
+  } else if (value.is_string()) {
+    stmt.bind(index, std::string_view(value.as_string()));
+  } else if (value.is_bool()) {
+    stmt.bind(index, static_cast<int64_t>(value.as_bool() ? 1 : 0));
+  } else if (value.is_int64() && type != schema::FieldType::kJson) {
+    stmt.bind(index, static_cast<double>(value.as_int64()));
+  } else if (value.is_uint64() && type != schema::FieldType::kJson) {
+    stmt.bind(index, static_cast<double>(value.as_uint64()));
+  } else if (value.is_double() && type != schema::FieldType::kJson) {
+    stmt.bind(index, value.as_double());
+  } else {
+    stmt.bind(index, json_text(value));
+  }
+}
+
+json::value number_value(double number) {
+  if (std::nearbyint(number) == number && std::fabs(number) < 9007199254740992.0) {
+    return static_cast<int64_t>(number);
+  }
+  return number;
+}
+
+// Reads one field column back into its JSON form.
+json::value read_value(const Statement& stmt, int column, schema::FieldType type) {
+  if (stmt.is_null(column)) return nullptr;
+  switch (type) {
+    case schema::FieldType::kNumber: return number_value(stmt.real(column));
+    case schema::FieldType::kBoolean: return stmt.int64(column) != 0;
+    case schema::FieldType::kJson: {
+      boost::system::error_code ec;
+      json::value parsed = json::parse(stmt.text(column), ec);
+      return ec ? json::value(stmt.text(column)) : parsed;
+    }
+    default: return json::value(stmt.text(column));
+  }
+}
+
+// The SELECT list shared by every row read, matching read_row's column order.
+std::string select_columns(const schema::Model& model) {
+  std::string sql;
+  for (auto column : kBaseColumns) {
+    if (!sql.empty()) sql += ", ";
+    sql += quote_identifier(column);
+  }
+  for (const auto* field : column_fields(model)) sql += ", " + quote_identifier(field->column);
+  return sql;
+}
+
+StoredRow read_row(const Statement& stmt, const schema::Model& model) {
+  StoredRow row;
+  auto& data = row.data;
+  data["id"] = stmt.text(1);
+  data["organizationId"] = org_of_tenant(stmt.text(0));
+  data["createdAt"] = stmt.text(2);
+  data["updatedAt"] = stmt.text(3);
+  data["createdBy"] = stmt.is_null(4) ? json::value(nullptr) : json::value(stmt.text(4));
+  if (!stmt.is_null(5)) data["archivedAt"] = stmt.text(5);
+  row.groups = string_list(stmt.text(6));
+  int column = 7;
+  for (const auto* field : column_fields(model)) data[field->name] = read_value(stmt, column++, field->type);
+  return row;
+}
+
+std::string text_or_empty(const json::object& data, std::string_view key) {
+  const auto* found = data.if_contains(key);
+  return found && found->is_string() ? std::string(found->as_string()) : std::string();
+}
+
+// Binds a full row in table column order (base columns then field columns), from index 1.
+void bind_row(Statement& stmt, const schema::Model& model, const std::string& tenant, const StoredRow& row) {
+  const auto& data = row.data;
+  stmt.bind(1, tenant).bind(2, text_or_empty(data, "id"));
+  stmt.bind(3, text_or_empty(data, "createdAt")).bind(4, text_or_empty(data, "updatedAt"));
+  const auto created_by = text_or_empty(data, "createdBy");
+  created_by.empty() ? stmt.bind_null(5) : stmt.bind(5, created_by);
+  const auto archived_at = text_or_empty(data, "archivedAt");
+  archived_at.empty() ? stmt.bind_null(6) : stmt.bind(6, archived_at);
+  stmt.bind(7, json_text(to_json_array(row.groups)));
+  int index = 8;
+  for (const auto* field : column_fields(model)) {
+    const auto* value = data.if_contains(field->name);
+    bind_value(stmt, index++, value ? *value : json::value(nullptr), field->type);
+  }
+}
+
+std::string column_list(const schema::Model& model) { return select_columns(model); }
+
+std::string placeholders(std::size_t count) {
+  std::string out;
+  for (std::size_t i = 0; i < count; ++i) out += i ? ", ?" : "?";
+  return out;
+}
+
+// Column expression for a (resolved) field name in a row query.
+std::optional<std::pair<std::string, schema::FieldType>> column_for(const schema::Model& model,
+                                                                   std::string_view field) {
+  if (auto base = base_column_for_field(field); !base.empty()) {
+    return std::make_pair(quote_identifier(base), schema::FieldType::kString);
+  }
+  for (const auto* f : column_fields(model)) {
+    if (f->name == field) return std::make_pair(quote_identifier(f->column), f->type);
+  }
+  return std::nullopt;
+}
+
+Delta read_delta(const Statement& stmt) {
+  Delta d;
+  d.id = stmt.int64(0);
+  d.tenant = stmt.text(1);
+  const auto action = stmt.text(2);
+  d.action = action.empty() ? 'U' : action[0];
+  d.model_name = stmt.text(3);
+  d.model_id = stmt.text(4);
+  if (!stmt.is_null(5)) {
+    boost::system::error_code ec;
+    json::value parsed = json::parse(stmt.text(5), ec);
+    if (!ec && parsed.is_object()) d.data = std::move(parsed.as_object());
+  }
+  d.sync_groups = string_list(stmt.text(6));
+  d.transaction_id = stmt.text(7);
+  d.client_tx_id = stmt.text(8);
+  d.participant_id = stmt.text(9);
+  d.participant_kind = stmt.text(10);
+  d.capability_id = stmt.text(11);
+  d.caused_by_task_id = stmt.text(12);
+  d.created_at_ms = stmt.int64(13);
+  return d;
+}
+
+constexpr const char* kDeltaColumns =
+    "id, tenant, action, model_name, model_id, data, sync_groups, transaction_id, client_tx_id, participant_id, "
+    "participant_kind, capability_id, caused_by_task_id, created_at";
+
+Result<std::optional<StoredRow>> get_row_on(Connection& conn, const schema::Model& model, const std::string& tenant,
+                                            const std::string& id) {
+  auto stmt = conn.cached(fmt::format("SELECT {} FROM {} WHERE _tenant = ? AND id = ?", select_columns(model),
+                                      quote_identifier(model.table)));
+  if (!stmt) return tl::unexpected(stmt.error());
+  (*stmt)->bind(1, tenant).bind(2, id);
+  auto has = (*stmt)->step();
+  if (!has) return tl::unexpected(has.error());
+  if (!*has) return std::optional<StoredRow>();
+  StoredRow row = read_row(**stmt, model);
+  (*stmt)->reset();
+  return std::optional<StoredRow>(std::move(row));
+}
+
+class SqliteWriteTransaction final : public WriteTransaction {
+ public:
+  explicit SqliteWriteTransaction(Connection& conn) : conn_(conn) {}
+
+  Status savepoint() override { return conn_.exec("SAVEPOINT op"); }
+  Status release_savepoint() override { return conn_.exec("RELEASE op"); }
+  Status rollback_to_savepoint() override {
+    auto rolled = conn_.exec("ROLLBACK TO op");
+    if (!rolled) return rolled;
+    return conn_.exec("RELEASE op");
+  }
+
+  Result<std::optional<StoredRow>> get_row(const schema::Model& model, const std::string& tenant,
+                                           const std::string& id) override {
+    return get_row_on(conn_, model, tenant, id);
+  }
+
+  Status insert_row(const schema::Model& model, const std::string& tenant, const StoredRow& row) override {
+    const auto count = std::size(kBaseColumns) + column_fields(model).size();
+    auto stmt = conn_.cached(fmt::format("INSERT INTO {} ({}) VALUES ({})", quote_identifier(model.table),
+                                         column_list(model), placeholders(count)));
+    if (!stmt) return tl::unexpected(stmt.error());
+    bind_row(**stmt, model, tenant, row);
+    return (*stmt)->run();
+  }
+
+  Status update_row(const schema::Model& model, const std::string& tenant, const StoredRow& row) override {
+    // Written as delete + insert of the full row, which keeps one column binder for both paths.
+    auto removed = delete_row(model, tenant, text_or_empty(row.data, "id"));
+    if (!removed) return removed;
+    return insert_row(model, tenant, row);
+  }
+
+  Status delete_row(const schema::Model& model, const std::string& tenant, const std::string& id) override {
+    auto stmt =
+        conn_.cached(fmt::format("DELETE FROM {} WHERE _tenant = ? AND id = ?", quote_identifier(model.table)));
+    if (!stmt) return tl::unexpected(stmt.error());
+    (*stmt)->bind(1, tenant).bind(2, id);
+    return (*stmt)->run();
+  }
+
+  Result<int64_t> append_delta(const Delta& d) override {
+    auto stmt = conn_.cached(
+        "INSERT INTO sync_deltas (tenant, action, model_name, model_id, data, sync_groups, transaction_id, "
+        "client_tx_id, participant_id, participant_kind, capability_id, caused_by_task_id, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    if (!stmt) return tl::unexpected(stmt.error());
+    auto& s = **stmt;
+    s.bind(1, d.tenant).bind(2, std::string_view(&d.action, 1)).bind(3, d.model_name).bind(4, d.model_id);
+    d.data ? s.bind(5, json_text(*d.data)) : s.bind_null(5);
+    s.bind(6, json_text(to_json_array(d.sync_groups)));
+    s.bind(7, d.transaction_id).bind(8, d.client_tx_id).bind(9, d.participant_id).bind(10, d.participant_kind);
+    s.bind(11, d.capability_id).bind(12, d.caused_by_task_id).bind(13, d.created_at_ms);
+    auto ran = s.run();
+    if (!ran) return tl::unexpected(ran.error());
+    return conn_.last_insert_rowid();
+  }
+
+  Result<bool> has_foreign_write_since(const std::string& tenant, const std::string& model_name,
+                                       const std::string& model_id, int64_t after_id,
+                                       const std::string& participant_id) override {
+    auto stmt = conn_.cached(
+        "SELECT 1 FROM sync_deltas WHERE model_id = ? AND id > ? AND tenant = ? AND model_name = ? "
+        "AND participant_id <> ? LIMIT 1");
+    if (!stmt) return tl::unexpected(stmt.error());
+    (*stmt)->bind(1, model_id).bind(2, after_id).bind(3, tenant).bind(4, model_name).bind(5, participant_id);
+    auto has = (*stmt)->step();
+    (*stmt)->reset();
+    return has;
+  }
+
+  Result<std::optional<std::string>> find_idempotency(const std::string& tenant, const std::string& key) override {
+    auto stmt = conn_.cached("SELECT value FROM idempotency WHERE tenant = ? AND key = ?");
+    if (!stmt) return tl::unexpected(stmt.error());
+    (*stmt)->bind(1, tenant).bind(2, key);
+    auto has = (*stmt)->step();
+    if (!has) return tl::unexpected(has.error());
+    std::optional<std::string> out;
+    if (*has) out = (*stmt)->text(0);
+    (*stmt)->reset();
+    return out;
+  }
+
+  Status put_idempotency(const std::string& tenant, const std::string& key, const std::string& value) override {
+    auto stmt = conn_.cached("INSERT OR REPLACE INTO idempotency (tenant, key, value, created_at) VALUES (?, ?, ?, ?)");
+    if (!stmt) return tl::unexpected(stmt.error());
+    (*stmt)->bind(1, tenant).bind(2, key).bind(3, value).bind(4, now_ms());
+    return (*stmt)->run();
+  }
+
+  Result<int64_t> install_schema(const schema::Schema& schema) override {
+    for (const auto& model : schema.models()) {
+      if (model.control_plane) continue;
+      auto created = create_or_extend_table(model);
+      if (!created) return tl::unexpected(created.error());
+    }
+    auto stmt = conn_.cached("INSERT INTO schemas (json, hash, created_at) VALUES (?, ?, ?)");
+    if (!stmt) return tl::unexpected(stmt.error());
+    (*stmt)->bind(1, schema.json_text()).bind(2, schema.hash()).bind(3, now_ms());
+    auto ran = (*stmt)->run();
+    if (!ran) return tl::unexpected(ran.error());
+    return conn_.last_insert_rowid();
+  }
+
+ private:
+  Status create_or_extend_table(const schema::Model& model) {
+    const auto table = quote_identifier(model.table);
+    auto created = conn_.exec(fmt::format(
+        "CREATE TABLE IF NOT EXISTS {} (_tenant TEXT NOT NULL, id TEXT NOT NULL, created_at TEXT NOT NULL, "
+        "updated_at TEXT NOT NULL, created_by TEXT, archived_at TEXT, _groups TEXT NOT NULL, "
+        "PRIMARY KEY (_tenant, id)) WITHOUT ROWID",
+        table));
+    if (!created) return created;
+    std::set<std::string> existing;
+    auto info = conn_.prepare(fmt::format("PRAGMA table_info({})", table));
+    if (!info) return tl::unexpected(info.error());
+    while (true) {
+      auto has = (*info)->step();
+      if (!has) return tl::unexpected(has.error());
+      if (!*has) break;
+      existing.insert((*info)->text(1));
+    }
+    for (const auto* field : column_fields(model)) {
+      if (existing.count(field->column)) continue;
+      auto added = conn_.exec(fmt::format("ALTER TABLE {} ADD COLUMN {} {}", table, quote_identifier(field->column),
+                                          sql_type(field->type)));
+      if (!added) return added;
+    }
+    return {};
+  }
+
+  Connection& conn_;
+};
+
+class SqliteStore final : public Store {
+ public:
+  SqliteStore(std::string path, std::unique_ptr<Connection> writer, std::vector<std::unique_ptr<Connection>> readers)
+      : path_(std::move(path)), writer_(std::move(writer)), readers_(std::move(readers)) {}
+
+  Status write(const std::function<Status(WriteTransaction&)>& body) override {
+    std::lock_guard lock(writer_mutex_);
+    auto begun = writer_->exec("BEGIN IMMEDIATE");
+    if (!begun) return begun;
+    SqliteWriteTransaction txn(*writer_);
+    auto result = body(txn);
+    if (!result) {
+      (void)writer_->exec("ROLLBACK");
+      return result;
+    }
+    auto committed = writer_->exec("COMMIT");
+    if (!committed) (void)writer_->exec("ROLLBACK");
+    return committed;
+  }
+
+  Result<std::optional<SchemaVersion>> active_schema() override {
+    return with_reader([](Connection& conn) -> Result<std::optional<SchemaVersion>> {
+      auto stmt = conn.cached("SELECT version, json, hash, created_at FROM schemas ORDER BY version DESC LIMIT 1");
+      if (!stmt) return tl::unexpected(stmt.error());
+      auto has = (*stmt)->step();
+      if (!has) return tl::unexpected(has.error());
+      if (!*has) return std::optional<SchemaVersion>();
+      SchemaVersion v{(*stmt)->int64(0), (*stmt)->text(1), (*stmt)->text(2), (*stmt)->int64(3)};
+      (*stmt)->reset();
+      return std::optional<SchemaVersion>(std::move(v));
+    });
+  }
+
+  Result<int64_t> head_sync_id() override {
+    return with_reader([](Connection& conn) -> Result<int64_t> {
+      auto stmt = conn.cached("SELECT COALESCE(MAX(id), 0) FROM sync_deltas");
+      if (!stmt) return tl::unexpected(stmt.error());
+      auto has = (*stmt)->step();
+      if (!has) return tl::unexpected(has.error());
+      const int64_t head = (*stmt)->int64(0);
+      (*stmt)->reset();
+      return head;
+    });
+  }
+
+  Result<std::vector<Delta>> read_deltas(const std::string& tenant, int64_t after_id, int64_t up_to_id,
+                                         int limit) override {
+    return with_reader([&](Connection& conn) -> Result<std::vector<Delta>> {
+      auto stmt = conn.cached(fmt::format(
+          "SELECT {} FROM sync_deltas WHERE tenant = ? AND id > ? AND id <= ? ORDER BY id LIMIT ?", kDeltaColumns));
+      if (!stmt) return tl::unexpected(stmt.error());
+      (*stmt)->bind(1, tenant).bind(2, after_id).bind(3, up_to_id).bind(4, static_cast<int64_t>(limit));
+      std::vector<Delta> out;
+      while (true) {
+        auto has = (*stmt)->step();
+        if (!has) return tl::unexpected(has.error());
+        if (!*has) break;
+        out.push_back(read_delta(**stmt));
+      }
+      return out;
+    });
+  }
+
+  Result<std::optional<StoredRow>> get_row(const schema::Model& model, const std::string& tenant,
+                                           const std::string& id) override {
+    return with_reader([&](Connection& conn) { return get_row_on(conn, model, tenant, id); });
+  }
+
+  Status scan_rows(const RowQuery& query, const std::function<bool(StoredRow&&)>& visit) override {
+    return with_reader([&](Connection& conn) -> Status {
+      const auto& model = *query.model;
+      std::string sql = fmt::format("SELECT {} FROM {} WHERE _tenant = ?", select_columns(model),
+                                    quote_identifier(model.table));
+      std::vector<std::pair<json::value, schema::FieldType>> binds;
+      for (const auto& filter : query.where) {
+        auto clause = filter_sql(model, filter, binds);
+        if (!clause) return tl::unexpected(clause.error());
+        sql += " AND " + *clause;
+      }
+      auto order = column_for(model, query.order_by);
+      if (!order) return fail("validation_error", fmt::format("unknown orderBy column '{}'", query.order_by), "orderBy");
+      sql += fmt::format(" ORDER BY {} {}, id", order->first, query.descending ? "DESC" : "ASC");
+      auto stmt = conn.prepare(sql);
+      if (!stmt) return tl::unexpected(stmt.error());
+      (*stmt)->bind(1, query.tenant);
+      int index = 2;
+      for (const auto& [value, type] : binds) bind_value(**stmt, index++, value, type);
+      while (true) {
+        auto has = (*stmt)->step();
+        if (!has) return tl::unexpected(has.error());
+        if (!*has || !visit(read_row(**stmt, model))) break;
+      }
+      return {};
+    });
+  }
+
+  Status put_api_key(const ApiKeyRecord& key) override {
+    return write_one([&](Connection& conn) -> Status {
+      auto stmt = conn.cached(
+          "INSERT OR REPLACE INTO api_keys (hash, id, org, sandbox, display_prefix, label, created_at, revoked) "
+          "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+      if (!stmt) return tl::unexpected(stmt.error());
+      (*stmt)->bind(1, key.hash).bind(2, key.id).bind(3, key.org).bind(4, static_cast<int64_t>(key.sandbox));
+      (*stmt)->bind(5, key.display_prefix).bind(6, key.label).bind(7, key.created_at_ms);
+      (*stmt)->bind(8, static_cast<int64_t>(key.revoked));
+      return (*stmt)->run();
+    });
+  }
+
+  Result<std::optional<ApiKeyRecord>> find_api_key(const std::string& hash) override {
+    return with_reader([&](Connection& conn) -> Result<std::optional<ApiKeyRecord>> {
+      auto stmt = conn.cached(
+          "SELECT hash, id, org, sandbox, display_prefix, label, created_at, revoked FROM api_keys WHERE hash = ?");
+      if (!stmt) return tl::unexpected(stmt.error());
+      auto& s = **stmt;
+      s.bind(1, hash);
+      auto has = s.step();
+      if (!has) return tl::unexpected(has.error());
+      if (!*has) return std::optional<ApiKeyRecord>();
+      ApiKeyRecord key{s.text(1), s.text(2), s.int64(3) != 0, s.text(4), s.text(0), s.text(5), s.int64(6),
+                       s.int64(7) != 0};
+      s.reset();
+      return std::optional<ApiKeyRecord>(std::move(key));
+    });
+  }
+
+  Status put_capability(const CapabilityRecord& c) override {
+    return write_one([&](Connection& conn) -> Status {
+      auto stmt = conn.cached(
+          "INSERT OR REPLACE INTO capabilities (token_hash, id, key_id, org, sandbox, participant_kind, "
+          "participant_id, sync_groups, operations, wide_scope, label, user_meta, issued_at, expires_at, revoked) "
+          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      if (!stmt) return tl::unexpected(stmt.error());
+      auto& s = **stmt;
+      s.bind(1, c.token_hash).bind(2, c.id).bind(3, c.key_id).bind(4, c.org).bind(5, static_cast<int64_t>(c.sandbox));
+      s.bind(6, c.participant_kind).bind(7, c.participant_id);
+      s.bind(8, json_text(to_json_array(c.sync_groups))).bind(9, json_text(to_json_array(c.operations)));
+      s.bind(10, static_cast<int64_t>(c.wide_scope)).bind(11, c.label).bind(12, json_text(c.user_meta));
+      s.bind(13, c.issued_at_ms).bind(14, c.expires_at_ms).bind(15, static_cast<int64_t>(c.revoked));
+      return s.run();
+    });
+  }
+
+  Result<std::optional<CapabilityRecord>> find_capability(const std::string& token_hash) override {
+    return with_reader([&](Connection& conn) -> Result<std::optional<CapabilityRecord>> {
+      auto stmt = conn.cached(
+          "SELECT token_hash, id, key_id, org, sandbox, participant_kind, participant_id, sync_groups, operations, "
+          "wide_scope, label, user_meta, issued_at, expires_at, revoked FROM capabilities WHERE token_hash = ?");
+      if (!stmt) return tl::unexpected(stmt.error());
+      auto& s = **stmt;
+      s.bind(1, token_hash);
+      auto has = s.step();
+      if (!has) return tl::unexpected(has.error());
+      if (!*has) return std::optional<CapabilityRecord>();
+      CapabilityRecord c;
+      c.token_hash = s.text(0);
+      c.id = s.text(1);
+      c.key_id = s.text(2);
+      c.org = s.text(3);
+      c.sandbox = s.int64(4) != 0;
+      c.participant_kind = s.text(5);
+      c.participant_id = s.text(6);
+      c.sync_groups = string_list(s.text(7));
+      c.operations = string_list(s.text(8));
+      c.wide_scope = s.int64(9) != 0;
+      c.label = s.text(10);
+      boost::system::error_code ec;
+      auto meta = json::parse(s.text(11), ec);
+      if (!ec && meta.is_object()) c.user_meta = meta.as_object();
+      c.issued_at_ms = s.int64(12);
+      c.expires_at_ms = s.int64(13);
+      c.revoked = s.int64(14) != 0;
+      s.reset();
+      return std::optional<CapabilityRecord>(std::move(c));
+    });
+  }
+
+  Result<std::optional<std::string>> get_setting(const std::string& key) override {
+    return with_reader([&](Connection& conn) -> Result<std::optional<std::string>> {
+      auto stmt = conn.cached("SELECT value FROM settings WHERE key = ?");
+      if (!stmt) return tl::unexpected(stmt.error());
+      (*stmt)->bind(1, key);
+      auto has = (*stmt)->step();
+      if (!has) return tl::unexpected(has.error());
+      std::optional<std::string> out;
+      if (*has) out = (*stmt)->text(0);
+      (*stmt)->reset();
+      return out;
+    });
+  }
+
+  Status put_setting(const std::string& key, const std::string& value) override {
+    return write_one([&](Connection& conn) -> Status {
+      auto stmt = conn.cached("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)");
+      if (!stmt) return tl::unexpected(stmt.error());
+      (*stmt)->bind(1, key).bind(2, value);
+      return (*stmt)->run();
+    });
+  }
+
+ private:
+  // Lends a reader connection to `fn`; readers run concurrently with the writer (WAL).
+  template <class Fn>
+  auto with_reader(Fn&& fn) -> decltype(fn(std::declval<Connection&>())) {
+    std::unique_ptr<Connection> conn;
+    {
+      std::lock_guard lock(readers_mutex_);
+      if (!readers_.empty()) {
+        conn = std::move(readers_.back());
+        readers_.pop_back();
+      }
+    }
+    if (!conn) {
+      auto opened = Connection::open(path_);
+      if (!opened) return tl::unexpected(opened.error());
+      conn = std::move(*opened);
+    }
+    auto result = fn(*conn);
+    std::lock_guard lock(readers_mutex_);
+    readers_.push_back(std::move(conn));
+    return result;
+  }
+
+  // A small autocommit write outside the commit pipeline (keys, capabilities, settings).
+  Status write_one(const std::function<Status(Connection&)>& fn) {
+    std::lock_guard lock(writer_mutex_);
+    return fn(*writer_);
+  }
+
+  Result<std::string> filter_sql(const schema::Model& model, const RowFilter& filter,
+                                 std::vector<std::pair<json::value, schema::FieldType>>& binds) {
+    std::string column;
+    schema::FieldType type = schema::FieldType::kString;
+    if (filter.field == "organizationId") {
+      column = "substr(_tenant, 1, length(_tenant) - 5)";
+    } else {
+      auto resolved = column_for(model, filter.field);
+      if (!resolved) return fail("query_invalid_identifier", fmt::format("unknown column '{}'", filter.field), "where");
+      column = resolved->first;
+      type = resolved->second;
+    }
+    const std::string& op = filter.op;
+    if (op == "IN" || op == "NOT IN") {
+      if (!filter.value.is_array()) return fail("validation_error", op + " takes an array", "where");
+      const auto& items = filter.value.as_array();
+      if (items.empty()) return std::string(op == "IN" ? "0" : "1");
+      for (const auto& item : items) binds.emplace_back(item, type);
+      return fmt::format("{} {} ({})", column, op, placeholders(items.size()));
+    }
+    if (filter.value.is_null()) {
+      if (op == "=" || op == "IS") return column + " IS NULL";
+      if (op == "!=" || op == "IS NOT") return column + " IS NOT NULL";
+    }
+    static const std::set<std::string> kComparisons = {"=", "!=", "<", "<=", ">", ">=", "IS", "IS NOT"};
+    std::string sql_op = op;
+    if (op == "ILIKE" || op == "NOT ILIKE") sql_op = op == "ILIKE" ? "LIKE" : "NOT LIKE";  // SQLite LIKE folds ASCII case
+    if (!kComparisons.count(op) && sql_op != "LIKE" && sql_op != "NOT LIKE") {
+      return fail("query_unsupported_operator", fmt::format("unsupported operator '{}'", op), "where");
+    }
+    binds.emplace_back(filter.value, type);
+    return fmt::format("{} {} ?", column, sql_op);
+  }
+
+  std::string path_;
+  std::mutex writer_mutex_;  // guards writer_ (one write transaction at a time)
+  std::unique_ptr<Connection> writer_;
+  std::mutex readers_mutex_;  // guards the idle reader pool
+  std::vector<std::unique_ptr<Connection>> readers_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> open_sqlite_store(const std::filesystem::path& data_dir, SqliteOptions options) {
+  std::error_code ec;
+  std::filesystem::create_directories(data_dir, ec);
+  if (ec) return fail("internal_error", fmt::format("cannot create data directory {}: {}", data_dir.string(), ec.message()));
+  const std::string path = (data_dir / "ablo.db").string();
+  auto writer = Connection::open(path);
+  if (!writer) return tl::unexpected(writer.error());
+  for (std::string_view pragma : {"PRAGMA journal_mode=WAL", "PRAGMA foreign_keys=OFF"}) {
+    auto ok = (*writer)->exec(pragma);
+    if (!ok) return tl::unexpected(ok.error());
+  }
+  auto sync = (*writer)->exec(options.synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+  if (!sync) return tl::unexpected(sync.error());
+  auto tables = (*writer)->exec(kControlTables);
+  if (!tables) return tl::unexpected(tables.error());
+  std::vector<std::unique_ptr<Connection>> readers;
+  for (int i = 0; i < options.reader_connections; ++i) {
+    auto reader = Connection::open(path);
+    if (!reader) return tl::unexpected(reader.error());
+    readers.push_back(std::move(*reader));
+  }
+  return std::unique_ptr<Store>(std::make_unique<SqliteStore>(path, std::move(*writer), std::move(readers)));
+}
+
+}  // namespace ablo::store

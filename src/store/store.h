@@ -1,0 +1,164 @@
+#pragma once
+// The storage interface the engine is written against. Implementations: SQLite (embedded
+// default, sqlite_store.h); PostgreSQL slots in behind the same interface. No SQL leaves store/.
+//
+// Threading: `write` is called by one thread at a time (the engine's commit writer); every
+// read method may be called concurrently from any thread.
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+
+#include "common/result.h"
+#include "schema/schema.h"
+
+namespace ablo::store {
+
+// The data partition a credential may touch: an organization and its live or test (sandbox)
+// environment. Rows, deltas and idempotency records never cross tenants.
+struct Tenant {
+  std::string org;
+  bool sandbox = false;
+  std::string key() const { return org + (sandbox ? "/test" : "/live"); }
+  bool operator==(const Tenant&) const = default;
+};
+
+// One entry of the totally ordered delta log (`sync_deltas`, protocol.md §4.1).
+struct Delta {
+  int64_t id = 0;  // assigned by append_delta
+  char action = 'I';
+  std::string tenant;      // Tenant::key(); never broadcast
+  std::string model_name;  // the model's typename
+  std::string model_id;
+  std::optional<boost::json::object> data;  // full post-write row; nullopt for deletes
+  std::vector<std::string> sync_groups;
+  std::string transaction_id;
+  std::string client_tx_id;
+  std::string participant_id;
+  std::string participant_kind;
+  std::string capability_id;
+  std::string caused_by_task_id;
+  int64_t created_at_ms = 0;
+};
+
+// A model row: camelCase data (with id, createdAt, updatedAt, organizationId, createdBy,
+// archivedAt) plus the sync groups it currently routes to.
+struct StoredRow {
+  boost::json::object data;
+  std::vector<std::string> groups;
+};
+
+struct RowFilter {
+  std::string field;  // camelCase field or base field name (already resolved)
+  std::string op;     // = != < <= > >= IN, NOT IN, IS, IS NOT, LIKE, NOT LIKE, ILIKE, NOT ILIKE
+  boost::json::value value;
+};
+
+struct RowQuery {
+  const schema::Model* model = nullptr;
+  std::string tenant;
+  std::vector<RowFilter> where;
+  std::string order_by = "id";  // camelCase field or base field
+  bool descending = false;
+};
+
+struct ApiKeyRecord {
+  std::string id;
+  std::string org;
+  bool sandbox = true;
+  std::string display_prefix;
+  std::string hash;  // sha256 hex of the plaintext
+  std::string label;
+  int64_t created_at_ms = 0;
+  bool revoked = false;
+};
+
+struct CapabilityRecord {
+  std::string id;
+  std::string token_hash;
+  std::string key_id;  // the key that minted it
+  std::string org;
+  bool sandbox = true;
+  std::string participant_kind;  // user | agent | system
+  std::string participant_id;
+  std::vector<std::string> sync_groups;
+  std::vector<std::string> operations;
+  bool wide_scope = false;
+  std::string label;
+  boost::json::object user_meta;
+  int64_t issued_at_ms = 0;
+  int64_t expires_at_ms = 0;
+  bool revoked = false;
+};
+
+struct SchemaVersion {
+  int64_t version = 0;
+  std::string json_text;
+  std::string hash;
+  int64_t created_at_ms = 0;
+};
+
+// Operations available inside Store::write. Savepoints let one failing commit of a grouped
+// batch roll back alone.
+class WriteTransaction {
+ public:
+  virtual ~WriteTransaction() = default;
+
+  virtual Status savepoint() = 0;
+  virtual Status release_savepoint() = 0;
+  virtual Status rollback_to_savepoint() = 0;
+
+  virtual Result<std::optional<StoredRow>> get_row(const schema::Model& model, const std::string& tenant,
+                                                   const std::string& id) = 0;
+  virtual Status insert_row(const schema::Model& model, const std::string& tenant, const StoredRow& row) = 0;
+  virtual Status update_row(const schema::Model& model, const std::string& tenant, const StoredRow& row) = 0;
+  virtual Status delete_row(const schema::Model& model, const std::string& tenant, const std::string& id) = 0;
+
+  // Appends to the log; returns the assigned id (strictly greater than every earlier id).
+  virtual Result<int64_t> append_delta(const Delta& delta) = 0;
+  // True when a delta on (tenant, model_name, model_id) with id > after_id was written by a
+  // participant other than `participant_id` (the stale-context rule, protocol.md §8.1).
+  virtual Result<bool> has_foreign_write_since(const std::string& tenant, const std::string& model_name,
+                                               const std::string& model_id, int64_t after_id,
+                                               const std::string& participant_id) = 0;
+
+  virtual Result<std::optional<std::string>> find_idempotency(const std::string& tenant, const std::string& key) = 0;
+  virtual Status put_idempotency(const std::string& tenant, const std::string& key, const std::string& value) = 0;
+
+  // Creates/extends the tables of every model (additive only: never drops data) and records
+  // the schema as the new active version, returning its version number.
+  virtual Result<int64_t> install_schema(const schema::Schema& schema) = 0;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Runs `body` in one durable transaction: committed when it returns success, rolled back
+  // otherwise. Not reentrant; called from one thread at a time.
+  virtual Status write(const std::function<Status(WriteTransaction&)>& body) = 0;
+
+  virtual Result<std::optional<SchemaVersion>> active_schema() = 0;
+  virtual Result<int64_t> head_sync_id() = 0;
+  // Deltas of `tenant` with after_id < id <= up_to_id, ascending, at most `limit`.
+  virtual Result<std::vector<Delta>> read_deltas(const std::string& tenant, int64_t after_id, int64_t up_to_id,
+                                                 int limit) = 0;
+  virtual Result<std::optional<StoredRow>> get_row(const schema::Model& model, const std::string& tenant,
+                                                   const std::string& id) = 0;
+  // Streams matching rows in order until `visit` returns false.
+  virtual Status scan_rows(const RowQuery& query, const std::function<bool(StoredRow&&)>& visit) = 0;
+
+  virtual Status put_api_key(const ApiKeyRecord& key) = 0;
+  virtual Result<std::optional<ApiKeyRecord>> find_api_key(const std::string& hash) = 0;
+  virtual Status put_capability(const CapabilityRecord& capability) = 0;
+  virtual Result<std::optional<CapabilityRecord>> find_capability(const std::string& token_hash) = 0;
+
+  virtual Result<std::optional<std::string>> get_setting(const std::string& key) = 0;
+  virtual Status put_setting(const std::string& key, const std::string& value) = 0;
+};
+
+}  // namespace ablo::store
