@@ -1,1 +1,373 @@
-// placeholder: filled in by the module's author
+// The only server translation unit that includes Beast: accepts connections, speaks
+// HTTP/1.1 and upgrades /api/sync/ws to WebSocket. Routing and protocol logic live in
+// router.cpp and ws_protocol.cpp.
+//
+// Threading: an io_context run by `io_threads` threads. Each connection runs on its own
+// strand; a WsSession's send queue is guarded by its mutex because fan-out and commit
+// results push into it from the engine's writer thread.
+#include "net/server.h"
+
+#include <atomic>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <variant>
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <spdlog/spdlog.h>
+
+#include "errors/registry.h"
+#include "net/router.h"
+#include "net/ws_protocol.h"
+
+namespace ablo::net {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+constexpr std::size_t kMaxBodyBytes = 16 * 1024 * 1024;
+constexpr std::size_t kMaxFrameBytes = 16 * 1024 * 1024;
+constexpr std::string_view kContractVersion = "2026-06-02";
+
+struct Services {
+  engine::Engine& engine;
+  auth::AuthService& auth;
+  Router router;
+};
+
+void add_common_headers(http::response<http::string_body>& res, const std::string& request_id) {
+  res.set("x-request-id", request_id);
+  res.set("Ablo-Version", kContractVersion);
+  res.set(http::field::access_control_allow_origin, "*");
+  res.set(http::field::access_control_expose_headers, "x-request-id, X-Auth-Failure, Ablo-Version");
+  res.set(http::field::cache_control, "no-store");
+}
+
+http::response<http::string_body> to_beast(HttpResponse&& response, const std::string& request_id, unsigned version,
+                                           bool keep_alive, bool head) {
+  http::response<http::string_body> res{static_cast<http::status>(response.status), version};
+  add_common_headers(res, request_id);
+  for (auto& [name, value] : response.headers) res.set(name, value);
+  if (!response.body.empty()) res.set(http::field::content_type, "application/json");
+  const auto size = response.body.size();
+  if (!head) res.body() = std::move(response.body);
+  res.keep_alive(keep_alive);
+  res.content_length(size);
+  if (head) res.body().clear();
+  return res;
+}
+
+// ---------------------------------------------------------------- WebSocket session
+
+class WsSession : public fanout::Outbox, public std::enable_shared_from_this<WsSession> {
+ public:
+  WsSession(tcp::socket&& socket, Services& services) : ws_(std::move(socket)), services_(services) {}
+  // Unsubscribe while every member is still alive: the hub may be pushing into this outbox.
+  ~WsSession() override {
+    if (connection_) connection_->on_close();
+  }
+
+  void start(http::request<http::string_body> request, UpgradeGrant grant) {
+    ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+    ws_.read_message_max(kMaxFrameBytes);
+    const bool select_sync = grant.offered_sync_subprotocol;
+    ws_.set_option(websocket::stream_base::decorator([select_sync](websocket::response_type& res) {
+      // Select only ablo.sync.v1; never echo the token-bearing entry (protocol.md §1.2).
+      if (select_sync) res.set(http::field::sec_websocket_protocol, kSyncSubprotocol);
+      res.set(http::field::server, "ablo");
+    }));
+    grant_ = std::move(grant);
+    ws_.async_accept(request, beast::bind_front_handler(&WsSession::on_accept, shared_from_this()));
+  }
+
+  void push_frame(std::string frame) override { enqueue(std::move(frame)); }
+  void push_delta(std::shared_ptr<const fanout::EncodedDelta> delta) override { enqueue(std::move(delta)); }
+
+ private:
+  using Item = std::variant<std::string, std::shared_ptr<const fanout::EncodedDelta>>;
+
+  void on_accept(beast::error_code ec) {
+    if (ec) return;
+    connection_ = std::make_unique<SyncConnection>(services_.engine, std::move(grant_), weak_from_this());
+    read();
+  }
+
+  void read() { ws_.async_read(buffer_, beast::bind_front_handler(&WsSession::on_read, shared_from_this())); }
+
+  void on_read(beast::error_code ec, std::size_t) {
+    if (ec) {
+      close_connection();
+      return;
+    }
+    if (ws_.got_text()) connection_->on_text(beast::buffers_to_string(buffer_.data()));
+    buffer_.consume(buffer_.size());
+    read();
+  }
+
+  void close_connection() {
+    if (connection_) connection_->on_close();
+    std::lock_guard lock(mutex_);
+    closed_ = true;
+    pending_.clear();
+  }
+
+  void enqueue(Item item) {
+    {
+      std::lock_guard lock(mutex_);
+      if (closed_) return;
+      pending_.push_back(std::move(item));
+      if (writing_) return;
+      writing_ = true;
+    }
+    asio::post(ws_.get_executor(), [self = shared_from_this()] { self->write_next(); });
+  }
+
+  // Takes everything queued and turns it into frames; consecutive deltas become one
+  // batched `delta` frame ({deltas:[…]}), which the client processes as one batch.
+  std::deque<std::string> drain_frames() {
+    std::deque<Item> items;
+    {
+      std::lock_guard lock(mutex_);
+      items.swap(pending_);
+    }
+    std::deque<std::string> frames;
+    std::vector<const fanout::EncodedDelta*> run;
+    auto flush_run = [&] {
+      if (run.empty()) return;
+      std::string text;
+      if (run.size() == 1) {
+        text = R"({"type":"delta","payload":)" + run.front()->json + "}";
+      } else {
+        text = R"({"type":"delta","payload":{"deltas":[)";
+        for (std::size_t i = 0; i < run.size(); ++i) {
+          if (i) text.push_back(',');
+          text += run[i]->json;
+        }
+        text += "]}}";
+      }
+      frames.push_back(std::move(text));
+      run.clear();
+    };
+    for (auto& item : items) {
+      if (auto* delta = std::get_if<std::shared_ptr<const fanout::EncodedDelta>>(&item)) {
+        run.push_back(delta->get());
+      } else {
+        flush_run();
+        frames.push_back(std::move(std::get<std::string>(item)));
+      }
+    }
+    flush_run();
+    return frames;
+  }
+
+  void write_next() {
+    if (outgoing_.empty()) outgoing_ = drain_frames();
+    if (outgoing_.empty()) {
+      std::lock_guard lock(mutex_);
+      if (!pending_.empty()) {
+        asio::post(ws_.get_executor(), [self = shared_from_this()] { self->write_next(); });
+        return;
+      }
+      writing_ = false;
+      return;
+    }
+    ws_.text(true);
+    ws_.async_write(asio::buffer(outgoing_.front()), beast::bind_front_handler(&WsSession::on_write, shared_from_this()));
+  }
+
+  void on_write(beast::error_code ec, std::size_t) {
+    outgoing_.pop_front();
+    if (ec) {
+      close_connection();
+      std::lock_guard lock(mutex_);
+      writing_ = false;
+      return;
+    }
+    write_next();
+  }
+
+  websocket::stream<beast::tcp_stream> ws_;
+  Services& services_;
+  UpgradeGrant grant_;
+  std::unique_ptr<SyncConnection> connection_;  // strand only
+  beast::flat_buffer buffer_;                   // strand only
+  std::deque<std::string> outgoing_;            // strand only: frames being written
+
+  std::mutex mutex_;  // guards pending_, writing_, closed_
+  std::deque<Item> pending_;
+  bool writing_ = false;
+  bool closed_ = false;
+};
+
+// ---------------------------------------------------------------- HTTP session
+
+class HttpSession : public std::enable_shared_from_this<HttpSession> {
+ public:
+  HttpSession(tcp::socket&& socket, Services& services) : stream_(std::move(socket)), services_(services) {}
+
+  void start() { read(); }
+
+ private:
+  void read() {
+    parser_.emplace();
+    parser_->body_limit(kMaxBodyBytes);
+    stream_.expires_after(std::chrono::seconds(60));
+    http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&HttpSession::on_read, shared_from_this()));
+  }
+
+  void on_read(beast::error_code ec, std::size_t) {
+    if (ec) {
+      if (ec == http::error::body_limit) {
+        reply(error_response(Error("invalid_body", "the request body is too large"), request_id_for("")), 11, false,
+              false);
+      }
+      stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+      return;
+    }
+    auto request = parser_->release();
+    const std::string request_id = request_id_for(std::string(request[("x-request-id")]));
+    if (websocket::is_upgrade(request)) {
+      upgrade(std::move(request), request_id);
+      return;
+    }
+    const bool head = request.method() == http::verb::head;
+    if (request.method() == http::verb::options) {
+      HttpResponse preflight{204, {{"Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS"},
+                                   {"Access-Control-Allow-Headers", "*"}, {"Access-Control-Max-Age", "600"}}, {}};
+      reply(std::move(preflight), request.version(), request.keep_alive(), false);
+      return;
+    }
+    HttpRequest plain;
+    plain.method = std::string(request.method_string());
+    plain.target = std::string(request.target());
+    for (const auto& field : request) {
+      std::string name(field.name_string());
+      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      plain.headers[name] = std::string(field.value());
+    }
+    plain.body = std::move(request.body());
+    plain.request_id = request_id;
+    reply(services_.router.handle(plain), request.version(), request.keep_alive(), head, request_id);
+  }
+
+  void upgrade(http::request<http::string_body> request, const std::string& request_id) {
+    const std::string target(request.target());
+    if (target.substr(0, target.find('?')) != "/api/sync/ws") {
+      reply(error_response(Error("route_not_found", "WebSocket upgrades are served at /api/sync/ws"), request_id),
+            request.version(), false, false, request_id);
+      return;
+    }
+    auto grant = authorize_upgrade(services_.auth, std::string(request[http::field::sec_websocket_protocol]), target,
+                                   std::string(request[http::field::authorization]));
+    if (!grant) {
+      reply(error_response(grant.error(), request_id), request.version(), false, false, request_id);
+      return;
+    }
+    stream_.expires_never();
+    std::make_shared<WsSession>(stream_.release_socket(), services_)->start(std::move(request), std::move(*grant));
+  }
+
+  void reply(HttpResponse&& response, unsigned version, bool keep_alive, bool head, std::string request_id = {}) {
+    if (request_id.empty()) request_id = request_id_for("");
+    auto res = std::make_shared<http::response<http::string_body>>(
+        to_beast(std::move(response), request_id, version, keep_alive, head));
+    if (head) {
+      auto serializer = std::make_shared<http::response_serializer<http::string_body>>(*res);
+      serializer->split(true);
+      http::async_write_header(stream_, *serializer,
+                               [self = shared_from_this(), res, serializer](beast::error_code ec, std::size_t) {
+                                 self->after_write(ec, res->keep_alive());
+                               });
+      return;
+    }
+    http::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
+      self->after_write(ec, res->keep_alive());
+    });
+  }
+
+  void after_write(beast::error_code ec, bool keep_alive) {
+    if (ec || !keep_alive) {
+      stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+      return;
+    }
+    read();
+  }
+
+  beast::tcp_stream stream_;
+  Services& services_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+};
+
+}  // namespace
+
+// ---------------------------------------------------------------- server
+
+struct Server::Impl {
+  Impl(engine::Engine& engine, auth::AuthService& auth, ServerOptions opts)
+      : services{engine, auth, Router(engine, auth)}, options(std::move(opts)), acceptor(io) {}
+
+  void accept() {
+    acceptor.async_accept(asio::make_strand(io), [this](beast::error_code ec, tcp::socket socket) {
+      if (ec) {
+        if (ec != asio::error::operation_aborted) spdlog::warn("accept failed: {}", ec.message());
+        if (!acceptor.is_open()) return;
+      } else {
+        socket.set_option(tcp::no_delay(true), ec);
+        std::make_shared<HttpSession>(std::move(socket), services)->start();
+      }
+      accept();
+    });
+  }
+
+  Services services;
+  ServerOptions options;
+  asio::io_context io;
+  tcp::acceptor acceptor;
+  std::vector<std::thread> threads;
+};
+
+Server::Server(engine::Engine& engine, auth::AuthService& auth, ServerOptions options)
+    : impl_(std::make_unique<Impl>(engine, auth, std::move(options))) {}
+
+Server::~Server() { stop(); }
+
+Result<uint16_t> Server::start() {
+  beast::error_code ec;
+  const auto address = asio::ip::make_address(impl_->options.host, ec);
+  if (ec) return fail("invalid_request", "invalid listen address " + impl_->options.host);
+  tcp::endpoint endpoint(address, impl_->options.port);
+  auto& acceptor = impl_->acceptor;
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return fail("internal_error", "cannot listen on " + impl_->options.host + ": " + ec.message());
+  const uint16_t port = acceptor.local_endpoint().port();
+  impl_->accept();
+  for (int i = 0; i < std::max(1, impl_->options.io_threads); ++i) {
+    impl_->threads.emplace_back([this] { impl_->io.run(); });
+  }
+  return port;
+}
+
+void Server::stop() {
+  if (impl_->threads.empty()) return;
+  asio::post(impl_->io, [this] {
+    beast::error_code ec;
+    impl_->acceptor.close(ec);
+  });
+  impl_->io.stop();
+  for (auto& thread : impl_->threads) thread.join();
+  impl_->threads.clear();
+}
+
+}  // namespace ablo::net

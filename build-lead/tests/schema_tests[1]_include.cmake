@@ -1,5 +1,0 @@
-if(EXISTS "/work/main/build-lead/tests/schema_tests[1]_tests.cmake")
-  include("/work/main/build-lead/tests/schema_tests[1]_tests.cmake")
-else()
-  add_test(schema_tests_NOT_BUILT schema_tests_NOT_BUILT)
-endif()

@@ -1,5 +1,0 @@
-if(EXISTS "/work/main/build/tests/auth_tests[1]_tests.cmake")
-  include("/work/main/build/tests/auth_tests[1]_tests.cmake")
-else()
-  add_test(auth_tests_NOT_BUILT auth_tests_NOT_BUILT)
-endif()

@@ -1,5 +1,0 @@
-if(EXISTS "/work/main/build/tests/fanout_tests[1]_tests.cmake")
-  include("/work/main/build/tests/fanout_tests[1]_tests.cmake")
-else()
-  add_test(fanout_tests_NOT_BUILT fanout_tests_NOT_BUILT)
-endif()

@@ -1,5 +1,0 @@
-if(EXISTS "/work/main/build/tests/store_tests[1]_tests.cmake")
-  include("/work/main/build/tests/store_tests[1]_tests.cmake")
-else()
-  add_test(store_tests_NOT_BUILT store_tests_NOT_BUILT)
-endif()

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages the build and tests need (no-op when they are present).
+set -euo pipefail
+packages=(g++ cmake ninja-build ccache pkg-config libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
+          libssl-dev libsqlite3-dev libpq-dev libfmt-dev libspdlog-dev libcli11-dev libexpected-dev
+          libgtest-dev libgmock-dev libbenchmark-dev librapidcheck-dev)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds, and runs every test: unit and integration tests (the real
+# server on loopback) in a normal build, then again under ASan+UBSan and under TSan.
+# ABLO_SANITIZERS="" skips the sanitizer passes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+run_suite() {
+  local dir=$1; shift
+  echo "== build $dir"
+  scripts/build.sh "$dir" "$@"
+  echo "== test $dir"
+  (cd "$dir" && ctest --output-on-failure --timeout 300 -j 2)
+}
+run_suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+for sanitizer in ${ABLO_SANITIZERS-address,undefined thread}; do
+  run_suite "build-${sanitizer//,/-}" -DCMAKE_BUILD_TYPE=Debug -DABLO_SANITIZE="$sanitizer" -DABLO_BUILD_BENCH=OFF
+done

@@ -1,0 +1,36 @@
+#pragma once
+// HTTP routes of protocol.md §2 and the schema push of schema.md §2.6. Pure request ->
+// response functions over the engine and auth service; no sockets here.
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "auth/auth_service.h"
+#include "engine/engine.h"
+#include "net/http_types.h"
+
+namespace ablo::net {
+
+// The request id to use: a sane client-supplied x-request-id, else a fresh "req_…".
+std::string request_id_for(const std::string& client_value);
+// The bearer of an Authorization header ("Bearer x" -> "x"; empty when absent).
+std::string bearer_of(const std::string& authorization);
+// Repeated `syncGroups` query parameters of a target (percent-decoded).
+std::vector<std::string> query_values(const std::string& target, const std::string& name);
+// An error response with the envelope, status from the registry and, for 401s, X-Auth-Failure.
+HttpResponse error_response(const Error& error, const std::string& request_id);
+
+class Router {
+ public:
+  Router(engine::Engine& engine, auth::AuthService& auth);
+  HttpResponse handle(const HttpRequest& request) const;
+
+ private:
+  Result<HttpResponse> route(const HttpRequest& request) const;
+  Result<auth::Principal> authenticate(const HttpRequest& request) const;
+
+  engine::Engine& engine_;
+  auth::AuthService& auth_;
+};
+
+}  // namespace ablo::net

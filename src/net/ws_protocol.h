@@ -1,0 +1,54 @@
+#pragma once
+// The sync WebSocket protocol of one connection (protocol.md §3), independent of the socket
+// library: the transport feeds received text frames in and supplies an Outbox for frames out.
+//
+// Threading: on_text/on_close are called by the connection's own executor, one at a time.
+// Commit results arrive on the engine's writer thread and go straight to the Outbox.
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "auth/auth_service.h"
+#include "engine/engine.h"
+#include "fanout/hub.h"
+
+namespace ablo::net {
+
+inline constexpr std::string_view kSyncSubprotocol = "ablo.sync.v1";
+inline constexpr std::string_view kBearerSubprotocolPrefix = "ablo.bearer.";
+
+struct UpgradeGrant {
+  auth::Principal principal;
+  std::vector<std::string> groups;  // requested ∩ allowed
+  bool offered_sync_subprotocol = false;
+};
+
+// Authenticates a /api/sync/ws upgrade: the token from the `ablo.bearer.` subprotocol entry
+// (or a legacy `authorization=Bearer …` query parameter / Authorization header), then narrows
+// the requested syncGroups to the allowed ones.
+Result<UpgradeGrant> authorize_upgrade(const auth::AuthService& auth, const std::string& subprotocols,
+                                       const std::string& target, const std::string& authorization);
+
+class SyncConnection {
+ public:
+  SyncConnection(engine::Engine& engine, UpgradeGrant grant, std::weak_ptr<fanout::Outbox> outbox);
+  ~SyncConnection();
+  SyncConnection(const SyncConnection&) = delete;
+  SyncConnection& operator=(const SyncConnection&) = delete;
+
+  void on_text(std::string_view text);
+  void on_close();
+
+ private:
+  void handle_commit(const boost::json::object& payload);
+  void send(std::string frame);
+
+  engine::Engine& engine_;
+  UpgradeGrant grant_;
+  std::weak_ptr<fanout::Outbox> outbox_;
+  std::shared_ptr<fanout::Subscription> subscription_;
+  int64_t acked_ = 0;
+};
+
+}  // namespace ablo::net
