@@ -1,1 +1,243 @@
-// placeholder: filled in by the module's author
+#include "engine/engine.h"
+
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+
+#include "store/sqlite_store.h"
+#include "support/temp_dir.h"
+
+namespace ablo::engine {
+namespace {
+
+namespace json = boost::json;
+
+constexpr const char* kSchema = R"({"v":3,"models":{
+  "tasks":{"fields":{
+     "title":{"type":"string","isOptional":false,"isIndexed":false},
+     "status":{"type":"enum","enumValues":["todo","done"],"isOptional":false,"isIndexed":false},
+     "points":{"type":"number","isOptional":true,"isIndexed":false},
+     "dueAt":{"type":"date","isOptional":true,"isIndexed":false},
+     "meta":{"type":"json","isOptional":true,"isIndexed":false}},
+   "relations":{},"load":"instant","typename":"Task","tenancy":{"kind":"column","column":"organization_id"},"plane":"tenant"},
+  "logs":{"fields":{"line":{"type":"string","isOptional":false,"isIndexed":false}},"relations":{},"load":"instant",
+   "typename":"logs","tenancy":{"kind":"column","column":"organization_id"},"plane":"tenant","mutable":false}},
+ "identityRoles":[]})";
+
+class CapturingOutbox : public fanout::Outbox {
+ public:
+  void push_frame(std::string) override {}
+  void push_delta(std::shared_ptr<const fanout::EncodedDelta> delta) override {
+    std::lock_guard lock(mutex);
+    deltas.push_back(json::parse(delta->json).as_object());
+  }
+  std::mutex mutex;
+  std::vector<json::object> deltas;
+};
+
+struct EngineTest : ::testing::Test {
+  testing::TempDir dir;
+  std::unique_ptr<store::Store> store = *store::open_sqlite_store(dir.path());
+  fanout::Hub hub{[this](const std::string& t, int64_t a, int64_t u, int l) { return store->read_deltas(t, a, u, l); }};
+  Engine engine{*store, hub};
+
+  void SetUp() override {
+    ASSERT_TRUE(engine.start());
+    auto pushed = engine.push_schema(json::parse(kSchema));
+    ASSERT_TRUE(pushed) << pushed.error().message;
+  }
+
+  static auth::Principal participant(std::string id) {
+    auth::Principal p;
+    p.tenant = {"org_1", true};
+    p.participant_id = std::move(id);
+    p.participant_kind = "system";
+    p.allowed_groups = {"org:org_1"};
+    return p;
+  }
+
+  Result<CommitReceipt> commit(const std::string& who, std::vector<Operation> ops, std::string client_tx_id = "") {
+    CommitRequest request;
+    request.principal = participant(who);
+    request.committer_groups = {"org:org_1"};
+    request.client_tx_id = client_tx_id.empty() ? "ctx-" + std::to_string(++counter) : client_tx_id;
+    request.operations = std::move(ops);
+    return engine.commit_sync(std::move(request));
+  }
+
+  static Operation create(std::string id, json::object input, std::string tx = "") {
+    Operation op;
+    op.type = OpType::kCreate;
+    op.model = "task";  // lowercased typename, as the model proxy sends it
+    op.id = std::move(id);
+    op.input = std::move(input);
+    op.transaction_id = std::move(tx);
+    return op;
+  }
+  static Operation update(std::string id, json::object input, std::optional<int64_t> read_at = {}) {
+    Operation op = create(std::move(id), std::move(input));
+    op.type = OpType::kUpdate;
+    op.read_at = read_at;
+    return op;
+  }
+
+  json::object row(const std::string& id) {
+    auto found = engine.entity(participant("reader"), {"org:org_1"}, "Task", id);
+    EXPECT_TRUE(found) << (found ? "" : found.error().message);
+    return found ? *found : json::object{};
+  }
+
+  int counter = 0;
+};
+
+TEST_F(EngineTest, CreateThenUpdateProducesConsecutiveDeltasAndTheFullRow) {
+  auto created = commit("p1", {create("t1", {{"title", "a"}, {"status", "todo"}})});
+  ASSERT_TRUE(created) << created.error().message;
+  auto updated = commit("p1", {update("t1", {{"status", "done"}})});
+  ASSERT_TRUE(updated) << updated.error().message;
+  EXPECT_EQ(updated->last_sync_id, created->last_sync_id + 1);
+  const auto r = row("t1");
+  EXPECT_EQ(r.at("title"), "a");
+  EXPECT_EQ(r.at("status"), "done");
+  EXPECT_EQ(r.at("organizationId"), "org_1");
+  EXPECT_EQ(r.at("createdBy"), "p1");
+  EXPECT_EQ(r.at("__typename"), "Task");
+}
+
+TEST_F(EngineTest, AllOpsOfACommitApplyAtomically) {
+  auto result = commit("p1", {create("t1", {{"title", "a"}, {"status", "todo"}}),
+                              create("t2", {{"title", "b"}, {"status", "maybe"}})});
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().code, "validation_error");
+  EXPECT_NE(result.error().param.find("status"), std::string::npos) << result.error().param;
+  EXPECT_FALSE(engine.entity(participant("r"), {"org:org_1"}, "Task", "t1")) << "first op must roll back";
+  EXPECT_EQ(hub.head(), 0);
+}
+
+TEST_F(EngineTest, RejectsUnknownFieldsAndReadOnlyModels) {
+  auto unknown = commit("p1", {create("t1", {{"title", "a"}, {"colour", "red"}})});
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error().code, "validation_error");
+  Operation log = create("l1", {{"line", "x"}});
+  log.model = "logs";
+  auto read_only = commit("p1", {log});
+  ASSERT_FALSE(read_only);
+  EXPECT_NE(read_only.error().message.find("read-only"), std::string::npos);
+}
+
+TEST_F(EngineTest, StaleCheckIgnoresTheCommittersOwnWrites) {
+  ASSERT_TRUE(commit("p1", {create("t1", {{"title", "a"}, {"status", "todo"}})}));
+  // readAt 0 is older than the create, but the create was p1's own (protocol.md §8.1).
+  auto own = commit("p1", {update("t1", {{"status", "done"}}, 0)});
+  EXPECT_TRUE(own) << own.error().message;
+}
+
+TEST_F(EngineTest, StaleCheckRejectsAnotherParticipantsNewerWrite) {
+  auto created = commit("p1", {create("t1", {{"title", "a"}, {"status", "todo"}})});
+  ASSERT_TRUE(created);
+  ASSERT_TRUE(commit("p2", {update("t1", {{"title", "b"}})}));
+  auto stale = commit("p1", {update("t1", {{"status", "done"}}, created->last_sync_id)});
+  ASSERT_FALSE(stale);
+  EXPECT_EQ(stale.error().code, "stale_context");
+  EXPECT_EQ(row("t1").at("status"), "todo");
+
+  Operation forced = update("t1", {{"status", "done"}}, created->last_sync_id);
+  forced.on_stale = OnStale::kForce;
+  EXPECT_TRUE(commit("p1", {forced}));
+}
+
+TEST_F(EngineTest, ReplayedClientTxIdReturnsTheSameReceiptWithoutReapplying) {
+  auto first = commit("p1", {create("t1", {{"title", "a"}, {"status", "todo"}})}, "same");
+  ASSERT_TRUE(first);
+  auto replay = commit("p1", {create("t1", {{"title", "a"}, {"status", "todo"}})}, "same");
+  ASSERT_TRUE(replay) << replay.error().message;
+  EXPECT_EQ(replay->last_sync_id, first->last_sync_id);
+  EXPECT_EQ(hub.head(), first->last_sync_id);
+}
+
+TEST_F(EngineTest, RetriedOpWithSameTransactionIdIsNotAppliedTwice) {
+  auto first = commit("p1", {create("t1", {{"title", "a"}, {"status", "todo"}}, "tx_1")});
+  ASSERT_TRUE(first);
+  auto retry = commit("p1", {create("t1", {{"title", "a"}, {"status", "todo"}}, "tx_1")});
+  ASSERT_TRUE(retry) << retry.error().message;
+  EXPECT_EQ(retry->last_sync_id, first->last_sync_id);
+}
+
+TEST_F(EngineTest, UpdateOfMissingRowSaysNoRowsInResultSet) {
+  auto missing = commit("p1", {update("ghost", {{"title", "x"}})});
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, "mutate_update_entity_not_found");
+  EXPECT_NE(missing.error().message.find("no rows in result set"), std::string::npos);
+}
+
+TEST_F(EngineTest, PublishesDeltasWithTypenameTransactionIdAndCommitterGroups) {
+  CapturingOutbox outbox;
+  auto sub = hub.subscribe("org_1/test", {"org:org_1"}, &outbox);
+  ASSERT_TRUE(hub.catch_up(sub, 0));
+  ASSERT_TRUE(commit("p1", {create("t1", {{"title", "a"}, {"status", "todo"}}, "tx_9")}));
+  Operation del = create("t1", {});
+  del.type = OpType::kDelete;
+  ASSERT_TRUE(commit("p1", {del}));
+  hub.unsubscribe(sub);
+  ASSERT_EQ(outbox.deltas.size(), 2u);
+  const auto& insert = outbox.deltas[0];
+  EXPECT_EQ(insert.at("actionType"), "I");
+  EXPECT_EQ(insert.at("modelName"), "Task");
+  EXPECT_EQ(insert.at("transactionId"), "tx_9");
+  EXPECT_EQ(insert.at("data").at("title"), "a");
+  EXPECT_EQ(outbox.deltas[1].at("actionType"), "D");
+  EXPECT_TRUE(outbox.deltas[1].at("data").is_null());
+  EXPECT_LT(insert.at("id").as_int64(), outbox.deltas[1].at("id").as_int64());
+}
+
+TEST_F(EngineTest, BootstrapReturnsVisibleRowsKeyedByTypename) {
+  ASSERT_TRUE(commit("p1", {create("t1", {{"title", "a"}, {"status", "todo"}})}));
+  auto visible = engine.bootstrap(participant("r"), {"org:org_1"}, {"Task"});
+  ASSERT_TRUE(visible);
+  EXPECT_EQ(visible->at("type"), "full");
+  EXPECT_EQ(visible->at("models").at("Task").as_array().size(), 1u);
+  EXPECT_EQ(visible->at("lastSyncId").as_int64(), 1);
+  auto hidden = engine.bootstrap(participant("r"), {"team:x"}, {"Task"});
+  ASSERT_TRUE(hidden);
+  EXPECT_TRUE(hidden->at("models").at("Task").as_array().empty());
+}
+
+TEST_F(EngineTest, QueryFiltersOrdersAndLimits) {
+  ASSERT_TRUE(commit("p1", {create("t1", {{"title", "a"}, {"status", "todo"}, {"points", 3}}),
+                            create("t2", {{"title", "b"}, {"status", "done"}, {"points", 1}}),
+                            create("t3", {{"title", "c"}, {"status", "todo"}, {"points", 2}})}));
+  auto body = json::parse(R"({"queries":[
+      {"model":"Task","where":[["status","todo"]],"orderBy":"points","order":"desc"},
+      {"model":"Task","where":[["id","IN",["t1","t2"]]],"limit":1,"orderBy":"id"},
+      {"model":"Task","where":[["points",">=",2],["title","!=","c"]]}]})").as_object();
+  auto result = engine.query(participant("r"), {"org:org_1"}, body);
+  ASSERT_TRUE(result) << result.error().message;
+  const auto& results = result->at("results").as_array();
+  ASSERT_EQ(results.size(), 3u);
+  ASSERT_EQ(results[0].as_array().size(), 2u);
+  EXPECT_EQ(results[0].as_array()[0].at("id"), "t1");
+  EXPECT_EQ(results[0].as_array()[0].at("points").as_int64(), 3);
+  ASSERT_EQ(results[1].as_array().size(), 1u);
+  EXPECT_EQ(results[1].as_array()[0].at("id"), "t1");
+  ASSERT_EQ(results[2].as_array().size(), 1u);
+  EXPECT_EQ(results[2].as_array()[0].at("id"), "t1");
+}
+
+TEST_F(EngineTest, QueryRejectsUnknownColumns) {
+  auto body = json::parse(R"({"queries":[{"model":"Task","where":[["nope","x"]]}]})").as_object();
+  auto result = engine.query(participant("r"), {"org:org_1"}, body);
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().code, "query_invalid_identifier");
+}
+
+TEST_F(EngineTest, SchemaAndLogSurviveRestart) {
+  ASSERT_TRUE(commit("p1", {create("t1", {{"title", "a"}, {"status", "todo"}})}));
+  engine.stop();
+  fanout::Hub hub2{[this](const std::string& t, int64_t a, int64_t u, int l) { return store->read_deltas(t, a, u, l); }};
+  Engine restarted(*store, hub2);
+  ASSERT_TRUE(restarted.start());
+  EXPECT_EQ(hub2.head(), 1);
+  EXPECT_NE(restarted.schema()->resolve("Task"), nullptr);
+}
+
+}  // namespace
+}  // namespace ablo::engine

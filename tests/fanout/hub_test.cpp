@@ -1,1 +1,172 @@
-// placeholder: filled in by the module's author
+#include "fanout/hub.h"
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+
+namespace ablo::fanout {
+namespace {
+
+namespace json = boost::json;
+
+// A log the hub reads catch-up pages from, standing in for the store.
+class FakeLog {
+ public:
+  void append(store::Delta delta) {
+    std::lock_guard lock(mutex_);
+    deltas_.push_back(std::move(delta));
+  }
+  Result<std::vector<store::Delta>> read(const std::string& tenant, int64_t after, int64_t up_to, int limit) {
+    std::lock_guard lock(mutex_);
+    std::vector<store::Delta> out;
+    for (const auto& d : deltas_) {
+      if (d.tenant == tenant && d.id > after && d.id <= up_to && static_cast<int>(out.size()) < limit) out.push_back(d);
+    }
+    return out;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<store::Delta> deltas_;
+};
+
+// Records what a connection would have sent, in order: ids of deltas, whether live or catch-up.
+class RecordingOutbox : public Outbox {
+ public:
+  void push_frame(std::string frame) override {
+    auto parsed = json::parse(frame).as_object();
+    std::lock_guard lock(mutex_);
+    frames.push_back(parsed);
+    if (parsed.at("type") == "sync_response") {
+      for (const auto& d : parsed.at("payload").at("deltas").as_array()) ids.push_back(d.at("id").as_int64());
+    }
+  }
+  void push_delta(std::shared_ptr<const EncodedDelta> delta) override {
+    std::lock_guard lock(mutex_);
+    ids.push_back(delta->id);
+    live_ids.push_back(delta->id);
+  }
+  std::vector<int64_t> received() {
+    std::lock_guard lock(mutex_);
+    return ids;
+  }
+
+  std::mutex mutex_;
+  std::vector<json::object> frames;
+  std::vector<int64_t> ids;
+  std::vector<int64_t> live_ids;
+};
+
+store::Delta delta(int64_t id, std::vector<std::string> groups, std::string tenant = "org_1/test") {
+  store::Delta d;
+  d.id = id;
+  d.tenant = std::move(tenant);
+  d.model_name = "tasks";
+  d.model_id = "row" + std::to_string(id);
+  d.data = json::object{{"id", d.model_id}};
+  d.sync_groups = std::move(groups);
+  return d;
+}
+
+struct HubTest : ::testing::Test {
+  FakeLog log;
+  Hub hub{[this](const std::string& t, int64_t a, int64_t u, int l) { return log.read(t, a, u, l); }, 2};
+
+  void commit(store::Delta d) {
+    log.append(d);
+    hub.publish({d});
+  }
+};
+
+TEST_F(HubTest, HoldsLiveDeltasUntilTheFirstCatchUpAnswers) {
+  RecordingOutbox outbox;
+  auto sub = hub.subscribe("org_1/test", {"org:org_1"}, &outbox);
+  commit(delta(1, {"org:org_1"}));
+  EXPECT_TRUE(outbox.received().empty());
+  ASSERT_TRUE(hub.catch_up(sub, 0));
+  EXPECT_EQ(outbox.received(), (std::vector<int64_t>{1}));
+  ASSERT_FALSE(outbox.frames.empty());
+  EXPECT_EQ(outbox.frames.front().at("type"), "sync_response");
+  hub.unsubscribe(sub);
+}
+
+TEST_F(HubTest, ZeroCursorSkipsHistoryBeforeTheConnectionOpened) {
+  commit(delta(1, {"org:org_1"}));
+  RecordingOutbox outbox;
+  auto sub = hub.subscribe("org_1/test", {"org:org_1"}, &outbox);
+  ASSERT_TRUE(hub.catch_up(sub, 0));
+  EXPECT_TRUE(outbox.received().empty());
+  EXPECT_EQ(outbox.frames.back().at("payload").at("currentSyncId").as_int64(), 1);
+  commit(delta(2, {"org:org_1"}));
+  EXPECT_EQ(outbox.received(), (std::vector<int64_t>{2}));
+  hub.unsubscribe(sub);
+}
+
+TEST_F(HubTest, CatchUpReturnsVisibleDeltasAfterTheCursorAcrossPages) {
+  for (int64_t id = 1; id <= 5; ++id) commit(delta(id, {id == 3 ? "team:other" : "org:org_1"}));
+  RecordingOutbox outbox;
+  auto sub = hub.subscribe("org_1/test", {"org:org_1"}, &outbox);
+  ASSERT_TRUE(hub.catch_up(sub, 1));
+  EXPECT_EQ(outbox.received(), (std::vector<int64_t>{2, 4, 5}));
+  EXPECT_GE(outbox.frames.size(), 2u) << "page size 2 must split the answer";
+  for (const auto& frame : outbox.frames) EXPECT_EQ(frame.at("payload").at("currentSyncId").as_int64(), 5);
+  hub.unsubscribe(sub);
+}
+
+TEST_F(HubTest, RoutesOnlyToSameTenantAndIntersectingGroups) {
+  RecordingOutbox member, outsider, other_tenant;
+  auto a = hub.subscribe("org_1/test", {"org:org_1", "deck:d1"}, &member);
+  auto b = hub.subscribe("org_1/test", {"deck:d2"}, &outsider);
+  auto c = hub.subscribe("org_1/live", {"org:org_1"}, &other_tenant);
+  for (auto& s : {a, b, c}) ASSERT_TRUE(hub.catch_up(s, 0));
+  commit(delta(1, {"org:org_1", "deck:d1"}));
+  EXPECT_EQ(member.received(), (std::vector<int64_t>{1})) << "two matching groups deliver once";
+  EXPECT_TRUE(outsider.received().empty());
+  EXPECT_TRUE(other_tenant.received().empty());
+  for (auto& s : {a, b, c}) hub.unsubscribe(s);
+}
+
+TEST_F(HubTest, AddedGroupsStartReceivingLiveDeltas) {
+  RecordingOutbox outbox;
+  auto sub = hub.subscribe("org_1/test", {"user:u1"}, &outbox);
+  ASSERT_TRUE(hub.catch_up(sub, 0));
+  commit(delta(1, {"deck:d1"}));
+  hub.add_groups(sub, {"deck:d1"});
+  commit(delta(2, {"deck:d1"}));
+  EXPECT_EQ(outbox.received(), (std::vector<int64_t>{2}));
+  hub.unsubscribe(sub);
+}
+
+TEST_F(HubTest, UnsubscribedOutboxIsNeverCalledAgain) {
+  RecordingOutbox outbox;
+  auto sub = hub.subscribe("org_1/test", {"org:org_1"}, &outbox);
+  ASSERT_TRUE(hub.catch_up(sub, 0));
+  hub.unsubscribe(sub);
+  commit(delta(1, {"org:org_1"}));
+  EXPECT_TRUE(outbox.received().empty());
+  EXPECT_EQ(hub.subscription_count(), 0u);
+}
+
+// Catch-up racing live publication must still deliver every id exactly once, ascending.
+TEST_F(HubTest, CatchUpRacingPublishDeliversEveryIdOnceInOrder) {
+  constexpr int64_t kDeltas = 400;
+  RecordingOutbox outbox;
+  auto sub = hub.subscribe("org_1/test", {"org:org_1"}, &outbox);
+  std::thread writer([&] {
+    for (int64_t id = 1; id <= kDeltas; ++id) commit(delta(id, {"org:org_1"}));
+  });
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(hub.catch_up(sub, 0));
+  writer.join();
+  ASSERT_TRUE(hub.catch_up(sub, 0));
+  const auto ids = outbox.received();
+  ASSERT_EQ(ids.size(), static_cast<std::size_t>(kDeltas));
+  for (std::size_t i = 0; i < ids.size(); ++i) EXPECT_EQ(ids[i], static_cast<int64_t>(i + 1));
+  hub.unsubscribe(sub);
+}
+
+}  // namespace
+}  // namespace ablo::fanout
