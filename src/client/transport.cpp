@@ -1,1 +1,215 @@
-// placeholder: filled in by the module's author
+// The client-side Beast translation unit: blocking HTTP requests and a WebSocket whose
+// socket is owned by one background I/O thread (all socket operations run there).
+#include "client/transport.h"
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+
+namespace ablo::client {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+std::string lowercase(std::string_view text) {
+  std::string out(text);
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& item : items) out += (out.empty() ? "" : ", ") + item;
+  return out;
+}
+
+}  // namespace
+
+Result<HttpResponse> http_request(const std::string& host, uint16_t port, const std::string& method,
+                                  const std::string& target, const std::string& body,
+                                  const std::map<std::string, std::string>& headers) {
+  try {
+    asio::io_context io;
+    beast::tcp_stream stream(io);
+    tcp::resolver resolver(io);
+    stream.expires_after(std::chrono::seconds(30));
+    stream.connect(resolver.resolve(host, std::to_string(port)));
+    http::request<http::string_body> request{http::string_to_verb(method), target, 11};
+    request.set(http::field::host, host + ":" + std::to_string(port));
+    request.set(http::field::connection, "close");
+    if (!body.empty()) request.set(http::field::content_type, "application/json");
+    for (const auto& [name, value] : headers) request.set(name, value);
+    request.body() = body;
+    request.prepare_payload();
+    http::write(stream, request);
+
+    beast::flat_buffer buffer;
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(64 * 1024 * 1024);
+    if (method == "HEAD") parser.skip(true);
+    http::read(stream, buffer, parser);
+    auto& message = parser.get();
+    HttpResponse response;
+    response.status = static_cast<int>(message.result_int());
+    for (const auto& field : message) response.headers[lowercase(field.name_string())] = std::string(field.value());
+    response.body = std::move(message.body());
+    beast::error_code ec;
+    stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+    return response;
+  } catch (const std::exception& e) {
+    return fail("connection_failed", std::string("HTTP ") + method + " " + target + ": " + e.what());
+  }
+}
+
+struct WsConnection::Impl {
+  asio::io_context io;
+  websocket::stream<beast::tcp_stream> ws{io};
+  std::thread thread;
+  std::string selected;
+  beast::flat_buffer read_buffer;
+
+  std::mutex mutex;  // guards everything below
+  std::condition_variable arrived;
+  std::deque<std::string> inbox;
+  bool is_closed = false;
+  int peer_close_code = 0;
+
+  std::deque<std::string> outbox;  // I/O thread only
+  bool writing = false;            // I/O thread only
+
+  void mark_closed(int code) {
+    std::lock_guard lock(mutex);
+    is_closed = true;
+    if (code) peer_close_code = code;
+    arrived.notify_all();
+  }
+
+  void read_loop() {
+    ws.async_read(read_buffer, [this](beast::error_code ec, std::size_t) {
+      if (ec) {
+        mark_closed(ec == websocket::error::closed ? ws.reason().code : 0);
+        return;
+      }
+      {
+        std::lock_guard lock(mutex);
+        inbox.push_back(beast::buffers_to_string(read_buffer.data()));
+      }
+      arrived.notify_all();
+      read_buffer.consume(read_buffer.size());
+      read_loop();
+    });
+  }
+
+  void write_next() {
+    if (writing || outbox.empty()) return;
+    writing = true;
+    ws.text(true);
+    ws.async_write(asio::buffer(outbox.front()), [this](beast::error_code ec, std::size_t) {
+      outbox.pop_front();
+      writing = false;
+      if (ec) {
+        mark_closed(0);
+        return;
+      }
+      write_next();
+    });
+  }
+};
+
+Result<std::unique_ptr<WsConnection>> WsConnection::connect(const std::string& host, uint16_t port,
+                                                            const std::string& target,
+                                                            const std::vector<std::string>& subprotocols) {
+  auto impl = std::make_unique<Impl>();
+  websocket::response_type response;
+  try {
+    tcp::resolver resolver(impl->io);
+    beast::get_lowest_layer(impl->ws).expires_after(std::chrono::seconds(30));
+    beast::get_lowest_layer(impl->ws).connect(resolver.resolve(host, std::to_string(port)));
+    beast::get_lowest_layer(impl->ws).expires_never();
+    const std::string offered = join(subprotocols);
+    impl->ws.set_option(websocket::stream_base::decorator([offered](websocket::request_type& req) {
+      if (!offered.empty()) req.set(http::field::sec_websocket_protocol, offered);
+    }));
+    impl->ws.read_message_max(64 * 1024 * 1024);
+    impl->ws.handshake(response, host + ":" + std::to_string(port), target);
+  } catch (const beast::system_error& e) {
+    if (response.result_int() != 0 && response.result() != http::status::switching_protocols) {
+      return fail("handshake_failed", "upgrade refused with HTTP " + std::to_string(response.result_int()) + ": " +
+                                          response.body());
+    }
+    return fail("handshake_failed", std::string("WebSocket connect failed: ") + e.what());
+  }
+  impl->selected = std::string(response[http::field::sec_websocket_protocol]);
+  Impl* raw = impl.get();
+  raw->read_loop();
+  raw->thread = std::thread([raw] { raw->io.run(); });
+  return std::unique_ptr<WsConnection>(new WsConnection(std::move(impl)));
+}
+
+WsConnection::WsConnection(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+WsConnection::~WsConnection() { close(); }
+
+const std::string& WsConnection::selected_subprotocol() const { return impl_->selected; }
+
+void WsConnection::send_text(std::string text) {
+  asio::post(impl_->io, [impl = impl_.get(), text = std::move(text)]() mutable {
+    impl->outbox.push_back(std::move(text));
+    impl->write_next();
+  });
+}
+
+std::optional<std::string> WsConnection::receive(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(impl_->mutex);
+  impl_->arrived.wait_for(lock, timeout, [&] { return !impl_->inbox.empty() || impl_->is_closed; });
+  if (impl_->inbox.empty()) return std::nullopt;
+  std::string frame = std::move(impl_->inbox.front());
+  impl_->inbox.pop_front();
+  return frame;
+}
+
+bool WsConnection::closed() const {
+  std::lock_guard lock(impl_->mutex);
+  return impl_->is_closed;
+}
+
+int WsConnection::close_code() const {
+  std::lock_guard lock(impl_->mutex);
+  return impl_->peer_close_code;
+}
+
+void WsConnection::close() {
+  if (!impl_ || !impl_->thread.joinable()) return;
+  asio::post(impl_->io, [impl = impl_.get()] {
+    if (!impl->ws.is_open()) {
+      impl->mark_closed(0);
+      impl->io.stop();
+      return;
+    }
+    impl->ws.async_close(websocket::close_code::normal, [impl](beast::error_code) {
+      impl->mark_closed(0);
+      impl->io.stop();
+    });
+  });
+  // A peer that never answers the close must not hang us: stop after a grace period.
+  std::thread watchdog([impl = impl_.get()] {
+    std::unique_lock lock(impl->mutex);
+    impl->arrived.wait_for(lock, std::chrono::seconds(2), [&] { return impl->is_closed; });
+  });
+  watchdog.join();
+  impl_->io.stop();
+  impl_->thread.join();
+}
+
+}  // namespace ablo::client

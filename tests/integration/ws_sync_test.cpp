@@ -20,7 +20,25 @@ struct Client {
   std::vector<std::string> groups;
   std::unique_ptr<client::WsConnection> ws;
   json::object first_sync;  // the answer to the sync_request sent on open
+  std::vector<json::object> unread;  // frames received while waiting for something else
   int next_tx = 0;
+
+  // The first frame matching `matches`, looking at frames already received first: a commit's
+  // delta may arrive before its mutation_result (protocol.md §4.8).
+  std::optional<json::object> await(const std::function<bool(const json::object&)>& matches) {
+    for (auto it = unread.begin(); it != unread.end(); ++it) {
+      if (matches(*it)) {
+        json::object found = std::move(*it);
+        unread.erase(it);
+        return found;
+      }
+    }
+    return receive_until(*ws, [&](const json::object& f) {
+      if (matches(f)) return true;
+      unread.push_back(f);
+      return false;
+    }, 5s);
+  }
 
   static Client connect(ServerProcess& server, int64_t last_sync_id = 0) {
     Client c;
@@ -37,7 +55,7 @@ struct Client {
         {"type", "sync_request"},
         {"payload", {{"cursor", nullptr}, {"versions", json::object{}}, {"lastSyncId", last_sync_id},
                      {"capabilities", json::array{"partialBootstrap"}}}}}));
-    auto response = receive_until(*ws, [](const json::object& f) { return f.at("type") == "sync_response"; }, 5s);
+    auto response = await([](const json::object& f) { return f.at("type") == "sync_response"; });
     EXPECT_TRUE(response) << "no sync_response";
     return response ? *response : json::object{};
   }
@@ -50,12 +68,9 @@ struct Client {
   }
 
   json::object result_of(const std::string& client_tx_id) {
-    auto result = receive_until(
-        *ws,
-        [&](const json::object& f) {
-          return f.at("type") == "mutation_result" && f.at("payload").at("clientTxId") == client_tx_id.c_str();
-        },
-        5s);
+    auto result = await([&](const json::object& f) {
+      return f.at("type") == "mutation_result" && f.at("payload").at("clientTxId") == client_tx_id.c_str();
+    });
     EXPECT_TRUE(result) << "no mutation_result for " << client_tx_id;
     return result ? result->at("payload").as_object() : json::object{};
   }
@@ -133,7 +148,7 @@ TEST_F(WsSyncTest, QuickstartWritesAreConfirmedAndFannedOutToASecondClient) {
   const int64_t create_id = created.at("lastSyncId").as_int64();
   EXPECT_GT(create_id, 0);
 
-  auto own = receive_until(*writer.ws, [&](const json::object& f) { return is_delta_with_id(f, create_id); }, 5s);
+  auto own = writer.await([&](const json::object& f) { return is_delta_with_id(f, create_id); });
   ASSERT_TRUE(own) << "the writer must receive its own delta";
   auto delta = delta_with_id(*own, create_id);
   EXPECT_EQ(delta.at("actionType"), "I");
@@ -141,7 +156,7 @@ TEST_F(WsSyncTest, QuickstartWritesAreConfirmedAndFannedOutToASecondClient) {
   EXPECT_EQ(delta.at("modelId"), id.c_str());
   EXPECT_EQ(delta.at("transactionId"), "tx_1");
   EXPECT_EQ(delta.at("data").at("location"), "Oslo");
-  EXPECT_TRUE(receive_until(*watcher.ws, [&](const json::object& f) { return is_delta_with_id(f, create_id); }, 5s));
+  EXPECT_TRUE(watcher.await([&](const json::object& f) { return is_delta_with_id(f, create_id); }));
 
   // The update carries readAt 0, older than the create: only another participant's change may
   // make it stale (protocol.md §8.1), so it must succeed.
@@ -152,10 +167,10 @@ TEST_F(WsSyncTest, QuickstartWritesAreConfirmedAndFannedOutToASecondClient) {
   ASSERT_EQ(updated.at("success"), true) << json::serialize(updated);
   const int64_t update_id = updated.at("lastSyncId").as_int64();
   EXPECT_GT(update_id, create_id);
-  auto confirm = receive_until(*writer.ws, [&](const json::object& f) { return is_delta_with_id(f, update_id); }, 5s);
+  auto confirm = writer.await([&](const json::object& f) { return is_delta_with_id(f, update_id); });
   ASSERT_TRUE(confirm) << "update() waits for a delta with id >= lastSyncId";
   EXPECT_EQ(delta_with_id(*confirm, update_id).at("data").at("forecast"), "sunny");
-  EXPECT_TRUE(receive_until(*watcher.ws, [&](const json::object& f) { return is_delta_with_id(f, update_id); }, 5s));
+  EXPECT_TRUE(watcher.await([&](const json::object& f) { return is_delta_with_id(f, update_id); }));
 
   auto bootstrap = client::http_request("127.0.0.1", server.port(), "GET",
                                         "/api/sync/bootstrap?syncGroups=" + writer.groups.front() + "&models=weatherReports",
