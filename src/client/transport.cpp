@@ -85,6 +85,7 @@ struct WsConnection::Impl {
   bool is_closed = false;
   int peer_close_code = 0;
 
+  std::function<void(std::string&&)> handler;  // guarded by mutex
   std::deque<std::string> outbox;  // I/O thread only
   bool writing = false;            // I/O thread only
 
@@ -101,11 +102,17 @@ struct WsConnection::Impl {
         mark_closed(ec == websocket::error::closed ? ws.reason().code : 0);
         return;
       }
+      std::function<void(std::string&&)> deliver;
       {
         std::lock_guard lock(mutex);
-        inbox.push_back(beast::buffers_to_string(read_buffer.data()));
+        deliver = handler;
+        if (!deliver) inbox.push_back(beast::buffers_to_string(read_buffer.data()));
       }
-      arrived.notify_all();
+      if (deliver) {
+        deliver(beast::buffers_to_string(read_buffer.data()));
+      } else {
+        arrived.notify_all();
+      }
       read_buffer.consume(read_buffer.size());
       read_loop();
     });
@@ -168,6 +175,11 @@ void WsConnection::send_text(std::string text) {
     impl->outbox.push_back(std::move(text));
     impl->write_next();
   });
+}
+
+void WsConnection::set_frame_handler(std::function<void(std::string&&)> handler) {
+  std::lock_guard lock(impl_->mutex);
+  impl_->handler = std::move(handler);
 }
 
 std::optional<std::string> WsConnection::receive(std::chrono::milliseconds timeout) {

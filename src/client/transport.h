@@ -4,6 +4,7 @@
 // Speaks plain ws/http on loopback or any host; no TLS yet.
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -41,6 +42,9 @@ class WsConnection {
   const std::string& selected_subprotocol() const;
   // Queues a text frame; safe from any thread; frames go out in call order.
   void send_text(std::string text);
+  // Delivers every later text frame to `handler` on the connection's I/O thread instead of the
+  // receive() queue. Set it before the peer has reason to send (e.g. before sync_request).
+  void set_frame_handler(std::function<void(std::string&&)> handler);
   // Next received text frame, or nullopt on timeout or when the connection is closed.
   std::optional<std::string> receive(std::chrono::milliseconds timeout);
   // True once the peer closed or the connection failed. close_code() is the peer's code (0 if none).
