@@ -224,11 +224,13 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   }
 
   void on_read(beast::error_code ec, std::size_t) {
+    if (ec == http::error::body_limit) {
+      // Answer, then close: after_write shuts the connection down once the reply is out.
+      reply(error_response(Error("invalid_body", "the request body is too large"), request_id_for("")), 11, false,
+            false);
+      return;
+    }
     if (ec) {
-      if (ec == http::error::body_limit) {
-        reply(error_response(Error("invalid_body", "the request body is too large"), request_id_for("")), 11, false,
-              false);
-      }
       stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
       return;
     }
