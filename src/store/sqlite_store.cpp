@@ -222,22 +222,53 @@ Delta read_delta(const Statement& stmt) {
   return d;
 }
 
+CapabilityRecord read_capability(const Statement& s) {
+  CapabilityRecord c;
+  c.token_hash = s.text(0);
+  c.id = s.text(1);
+  c.key_id = s.text(2);
+  c.org = s.text(3);
+  c.sandbox = s.int64(4) != 0;
+  c.participant_kind = s.text(5);
+  c.participant_id = s.text(6);
+  c.sync_groups = string_list(s.text(7));
+  c.operations = string_list(s.text(8));
+  c.wide_scope = s.int64(9) != 0;
+  c.label = s.text(10);
+  boost::system::error_code ec;
+  auto meta = json::parse(s.text(11), ec);
+  if (!ec && meta.is_object()) c.user_meta = meta.as_object();
+  c.issued_at_ms = s.int64(12);
+  c.expires_at_ms = s.int64(13);
+  c.revoked = s.int64(14) != 0;
+  return c;
+}
+
 constexpr const char* kDeltaColumns =
     "id, tenant, action, model_name, model_id, data, sync_groups, transaction_id, client_tx_id, participant_id, "
     "participant_kind, capability_id, caused_by_task_id, created_at";
 
-Result<std::optional<StoredRow>> get_row_on(Connection& conn, const schema::Model& model, const std::string& tenant,
-                                            const std::string& id) {
-  auto stmt = conn.cached(fmt::format("SELECT {} FROM {} WHERE _tenant = ? AND id = ?", select_columns(model),
-                                      quote_identifier(model.table)));
+// Runs a cached single-row SELECT: `bind` sets its parameters, `read` turns the row into a T.
+// nullopt when no row matches.
+template <class T, class Bind, class Read>
+Result<std::optional<T>> query_one(Connection& conn, const std::string& sql, Bind&& bind, Read&& read) {
+  auto stmt = conn.cached(sql);
   if (!stmt) return tl::unexpected(stmt.error());
-  (*stmt)->bind(1, tenant).bind(2, id);
+  bind(**stmt);
   auto has = (*stmt)->step();
   if (!has) return tl::unexpected(has.error());
-  if (!*has) return std::optional<StoredRow>();
-  StoredRow row = read_row(**stmt, model);
+  if (!*has) return std::optional<T>();
+  std::optional<T> value(read(**stmt));
   (*stmt)->reset();
-  return std::optional<StoredRow>(std::move(row));
+  return value;
+}
+
+Result<std::optional<StoredRow>> get_row_on(Connection& conn, const schema::Model& model, const std::string& tenant,
+                                            const std::string& id) {
+  return query_one<StoredRow>(
+      conn,
+      fmt::format("SELECT {} FROM {} WHERE _tenant = ? AND id = ?", select_columns(model), quote_identifier(model.table)),
+      [&](Statement& s) { s.bind(1, tenant).bind(2, id); }, [&](const Statement& s) { return read_row(s, model); });
 }
 
 class SqliteWriteTransaction final : public WriteTransaction {
@@ -312,15 +343,9 @@ class SqliteWriteTransaction final : public WriteTransaction {
   }
 
   Result<std::optional<std::string>> find_idempotency(const std::string& tenant, const std::string& key) override {
-    auto stmt = conn_.cached("SELECT value FROM idempotency WHERE tenant = ? AND key = ?");
-    if (!stmt) return tl::unexpected(stmt.error());
-    (*stmt)->bind(1, tenant).bind(2, key);
-    auto has = (*stmt)->step();
-    if (!has) return tl::unexpected(has.error());
-    std::optional<std::string> out;
-    if (*has) out = (*stmt)->text(0);
-    (*stmt)->reset();
-    return out;
+    return query_one<std::string>(
+        conn_, "SELECT value FROM idempotency WHERE tenant = ? AND key = ?",
+        [&](Statement& s) { s.bind(1, tenant).bind(2, key); }, [](const Statement& s) { return s.text(0); });
   }
 
   Status put_idempotency(const std::string& tenant, const std::string& key, const std::string& value) override {
@@ -396,26 +421,18 @@ class SqliteStore final : public Store {
 
   Result<std::optional<SchemaVersion>> active_schema() override {
     return with_reader([](Connection& conn) -> Result<std::optional<SchemaVersion>> {
-      auto stmt = conn.cached("SELECT version, json, hash, created_at FROM schemas ORDER BY version DESC LIMIT 1");
-      if (!stmt) return tl::unexpected(stmt.error());
-      auto has = (*stmt)->step();
-      if (!has) return tl::unexpected(has.error());
-      if (!*has) return std::optional<SchemaVersion>();
-      SchemaVersion v{(*stmt)->int64(0), (*stmt)->text(1), (*stmt)->text(2), (*stmt)->int64(3)};
-      (*stmt)->reset();
-      return std::optional<SchemaVersion>(std::move(v));
+      return query_one<SchemaVersion>(
+          conn, "SELECT version, json, hash, created_at FROM schemas ORDER BY version DESC LIMIT 1", [](Statement&) {},
+          [](const Statement& s) { return SchemaVersion{s.int64(0), s.text(1), s.text(2), s.int64(3)}; });
     });
   }
 
   Result<int64_t> head_sync_id() override {
     return with_reader([](Connection& conn) -> Result<int64_t> {
-      auto stmt = conn.cached("SELECT COALESCE(MAX(id), 0) FROM sync_deltas");
-      if (!stmt) return tl::unexpected(stmt.error());
-      auto has = (*stmt)->step();
-      if (!has) return tl::unexpected(has.error());
-      const int64_t head = (*stmt)->int64(0);
-      (*stmt)->reset();
-      return head;
+      auto head = query_one<int64_t>(conn, "SELECT COALESCE(MAX(id), 0) FROM sync_deltas", [](Statement&) {},
+                                     [](const Statement& s) { return s.int64(0); });
+      if (!head) return tl::unexpected(head.error());
+      return head->value_or(0);
     });
   }
 
@@ -485,18 +502,13 @@ class SqliteStore final : public Store {
 
   Result<std::optional<ApiKeyRecord>> find_api_key(const std::string& hash) override {
     return with_reader([&](Connection& conn) -> Result<std::optional<ApiKeyRecord>> {
-      auto stmt = conn.cached(
-          "SELECT hash, id, org, sandbox, display_prefix, label, created_at, revoked FROM api_keys WHERE hash = ?");
-      if (!stmt) return tl::unexpected(stmt.error());
-      auto& s = **stmt;
-      s.bind(1, hash);
-      auto has = s.step();
-      if (!has) return tl::unexpected(has.error());
-      if (!*has) return std::optional<ApiKeyRecord>();
-      ApiKeyRecord key{s.text(1), s.text(2), s.int64(3) != 0, s.text(4), s.text(0), s.text(5), s.int64(6),
-                       s.int64(7) != 0};
-      s.reset();
-      return std::optional<ApiKeyRecord>(std::move(key));
+      return query_one<ApiKeyRecord>(
+          conn, "SELECT hash, id, org, sandbox, display_prefix, label, created_at, revoked FROM api_keys WHERE hash = ?",
+          [&](Statement& s) { s.bind(1, hash); },
+          [](const Statement& s) {
+            return ApiKeyRecord{s.text(1), s.text(2), s.int64(3) != 0, s.text(4), s.text(0), s.text(5), s.int64(6),
+                                s.int64(7) != 0};
+          });
     });
   }
 
@@ -519,49 +531,19 @@ class SqliteStore final : public Store {
 
   Result<std::optional<CapabilityRecord>> find_capability(const std::string& token_hash) override {
     return with_reader([&](Connection& conn) -> Result<std::optional<CapabilityRecord>> {
-      auto stmt = conn.cached(
+      return query_one<CapabilityRecord>(
+          conn,
           "SELECT token_hash, id, key_id, org, sandbox, participant_kind, participant_id, sync_groups, operations, "
-          "wide_scope, label, user_meta, issued_at, expires_at, revoked FROM capabilities WHERE token_hash = ?");
-      if (!stmt) return tl::unexpected(stmt.error());
-      auto& s = **stmt;
-      s.bind(1, token_hash);
-      auto has = s.step();
-      if (!has) return tl::unexpected(has.error());
-      if (!*has) return std::optional<CapabilityRecord>();
-      CapabilityRecord c;
-      c.token_hash = s.text(0);
-      c.id = s.text(1);
-      c.key_id = s.text(2);
-      c.org = s.text(3);
-      c.sandbox = s.int64(4) != 0;
-      c.participant_kind = s.text(5);
-      c.participant_id = s.text(6);
-      c.sync_groups = string_list(s.text(7));
-      c.operations = string_list(s.text(8));
-      c.wide_scope = s.int64(9) != 0;
-      c.label = s.text(10);
-      boost::system::error_code ec;
-      auto meta = json::parse(s.text(11), ec);
-      if (!ec && meta.is_object()) c.user_meta = meta.as_object();
-      c.issued_at_ms = s.int64(12);
-      c.expires_at_ms = s.int64(13);
-      c.revoked = s.int64(14) != 0;
-      s.reset();
-      return std::optional<CapabilityRecord>(std::move(c));
+          "wide_scope, label, user_meta, issued_at, expires_at, revoked FROM capabilities WHERE token_hash = ?",
+          [&](Statement& s) { s.bind(1, token_hash); }, read_capability);
     });
   }
 
   Result<std::optional<std::string>> get_setting(const std::string& key) override {
     return with_reader([&](Connection& conn) -> Result<std::optional<std::string>> {
-      auto stmt = conn.cached("SELECT value FROM settings WHERE key = ?");
-      if (!stmt) return tl::unexpected(stmt.error());
-      (*stmt)->bind(1, key);
-      auto has = (*stmt)->step();
-      if (!has) return tl::unexpected(has.error());
-      std::optional<std::string> out;
-      if (*has) out = (*stmt)->text(0);
-      (*stmt)->reset();
-      return out;
+      return query_one<std::string>(
+          conn, "SELECT value FROM settings WHERE key = ?", [&](Statement& s) { s.bind(1, key); },
+          [](const Statement& s) { return s.text(0); });
     });
   }
 
