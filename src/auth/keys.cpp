@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <stdexcept>
 
 #include "common/random.h"
 
@@ -49,6 +50,7 @@ uint32_t crc32(std::string_view data) {
 }
 
 std::string checksum62(std::string_view text) {
+  // 62^6 > 2^32, so six digits always hold the full CRC.
   uint64_t value = crc32(text);
   std::string digits(kChecksumLength, '0');
   for (std::size_t i = kChecksumLength; i-- > 0 && value > 0;) {
@@ -65,6 +67,7 @@ std::string generate_key(KeyPrefix prefix, KeyEnv env) {
 }
 
 std::optional<ParsedKey> parse_key(std::string_view key) {
+  // Only the first two underscores delimit; the body itself may contain '_'.
   const auto first = key.find('_');
   if (first == std::string_view::npos) return std::nullopt;
   const auto second = key.find('_', first + 1);
@@ -91,7 +94,9 @@ std::optional<ParsedKey> parse_key(std::string_view key) {
 std::string sha256_hex(std::string_view text) {
   std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
   unsigned int length = 0;
-  EVP_Digest(text.data(), text.size(), digest.data(), &length, EVP_sha256(), nullptr);
+  if (EVP_Digest(text.data(), text.size(), digest.data(), &length, EVP_sha256(), nullptr) != 1) {
+    throw std::runtime_error("SHA-256 digest failed");
+  }
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
   out.reserve(length * 2);

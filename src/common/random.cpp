@@ -1,6 +1,7 @@
 #include "common/random.h"
 
 #include <array>
+#include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <random>
@@ -16,7 +17,10 @@ void fill_random(void* buffer, std::size_t size) {
   auto* out = static_cast<unsigned char*>(buffer);
   while (size > 0) {
     const ssize_t n = getrandom(out, size, 0);
-    if (n < 0) throw std::runtime_error("getrandom failed");
+    if (n < 0) {
+      if (errno == EINTR) continue;  // interrupted by a signal before any bytes were copied
+      throw std::runtime_error("getrandom failed");
+    }
     out += n;
     size -= static_cast<std::size_t>(n);
   }

@@ -2,40 +2,16 @@
 
 #include <chrono>
 #include <cstdio>
-#include <ctime>
 
 namespace ablo {
 
-int64_t now_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
-
-std::string iso8601_from_ms(int64_t ms) {
-  std::time_t seconds = static_cast<std::time_t>(ms / 1000);
-  int millis = static_cast<int>(ms % 1000);
-  if (millis < 0) {
-    millis += 1000;
-    seconds -= 1;
-  }
-  std::tm tm{};
-  gmtime_r(&seconds, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
-  return buf;
-}
-
 namespace {
 
-bool read_digits(std::string_view s, std::size_t& pos, int count, int& out) {
-  out = 0;
-  for (int i = 0; i < count; ++i, ++pos) {
-    if (pos >= s.size() || s[pos] < '0' || s[pos] > '9') return false;
-    out = out * 10 + (s[pos] - '0');
-  }
-  return true;
-}
+constexpr int64_t kMsPerDay = 86'400'000;
+constexpr int64_t kMaxTimeMs = 8'640'000'000'000'000;  // ECMA-262 time value range
+
+// Floor division/modulo (C++ '/' truncates towards zero).
+int64_t floor_div(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
 
 // Days since 1970-01-01 for a proleptic Gregorian date (Howard Hinnant's algorithm).
 int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
@@ -47,12 +23,85 @@ int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
   return era * 146097 + static_cast<int64_t>(doe) - 719468;
 }
 
+struct Civil {
+  int64_t year;
+  unsigned month;
+  unsigned day;
+};
+
+// Inverse of days_from_civil.
+Civil civil_from_days(int64_t z) {
+  z += 719468;
+  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const unsigned doe = static_cast<unsigned>(z - era * 146097);
+  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const int64_t y = static_cast<int64_t>(yoe) + era * 400;
+  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const unsigned mp = (5 * doy + 2) / 153;
+  const unsigned d = doy - (153 * mp + 2) / 5 + 1;
+  const unsigned m = mp < 10 ? mp + 3 : mp - 9;
+  return {y + (m <= 2), m, d};
+}
+
+bool read_digits(std::string_view s, std::size_t& pos, int count, int& out) {
+  out = 0;
+  for (int i = 0; i < count; ++i, ++pos) {
+    if (pos >= s.size() || s[pos] < '0' || s[pos] > '9') return false;
+    out = out * 10 + (s[pos] - '0');
+  }
+  return true;
+}
+
 }  // namespace
 
+int64_t now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+std::string iso8601_from_ms(int64_t ms) {
+  // Pure arithmetic (no gmtime), so every int64 formats; years outside 0000-9999 use the
+  // expanded ±YYYYYY form, as Date.prototype.toISOString does.
+  const int64_t days = floor_div(ms, kMsPerDay);
+  const int64_t ms_of_day = ms - days * kMsPerDay;
+  const Civil date = civil_from_days(days);
+  const int hour = static_cast<int>(ms_of_day / 3'600'000);
+  const int minute = static_cast<int>(ms_of_day / 60'000 % 60);
+  const int second = static_cast<int>(ms_of_day / 1000 % 60);
+  const int millis = static_cast<int>(ms_of_day % 1000);
+  char year[32];
+  if (date.year >= 0 && date.year <= 9999) {
+    std::snprintf(year, sizeof year, "%04lld", static_cast<long long>(date.year));
+  } else {
+    std::snprintf(year, sizeof year, "%c%06lld", date.year < 0 ? '-' : '+',
+                  static_cast<long long>(date.year < 0 ? -date.year : date.year));
+  }
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "%s-%02u-%02uT%02d:%02d:%02d.%03dZ", year, date.month, date.day, hour, minute, second,
+                millis);
+  return buf;
+}
+
+// Follows V8's Date.parse for the ISO forms: YYYY-MM-DD or ±YYYYYY-MM-DD, optionally followed by
+// THH:mm[:ss[.sss]] and Z or ±HH[:]mm. Like V8, day 1-31 is accepted for every month (an overflow
+// such as Feb 30 rolls into the next month), and 24:00[:00[.000]] means the end of the day.
 std::optional<int64_t> parse_iso8601_ms(std::string_view s) {
   std::size_t pos = 0;
-  int year, month, day, hour = 0, minute = 0, second = 0, millis = 0;
-  if (!read_digits(s, pos, 4, year) || pos >= s.size() || s[pos++] != '-') return std::nullopt;
+  int64_t year = 0;
+  int month, day, hour = 0, minute = 0, second = 0, millis = 0;
+  if (!s.empty() && (s[0] == '+' || s[0] == '-')) {
+    const bool negative = s[0] == '-';
+    ++pos;
+    int expanded;
+    if (!read_digits(s, pos, 6, expanded)) return std::nullopt;
+    if (negative && expanded == 0) return std::nullopt;  // "-000000" is invalid per ECMA-262
+    year = negative ? -expanded : expanded;
+  } else {
+    int plain;
+    if (!read_digits(s, pos, 4, plain)) return std::nullopt;
+    year = plain;
+  }
+  if (pos >= s.size() || s[pos++] != '-') return std::nullopt;
   if (!read_digits(s, pos, 2, month) || pos >= s.size() || s[pos++] != '-') return std::nullopt;
   if (!read_digits(s, pos, 2, day)) return std::nullopt;
   if (month < 1 || month > 12 || day < 1 || day > 31) return std::nullopt;
@@ -69,7 +118,7 @@ std::optional<int64_t> parse_iso8601_ms(std::string_view s) {
         ++pos;
         int scale = 100, digits = 0;
         while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') {
-          millis += (s[pos] - '0') * scale;
+          millis += (s[pos] - '0') * scale;  // digits past the third are truncated, as in V8
           scale /= 10;
           ++pos;
           ++digits;
@@ -77,7 +126,8 @@ std::optional<int64_t> parse_iso8601_ms(std::string_view s) {
         if (digits == 0) return std::nullopt;
       }
     }
-    if (hour > 23 || minute > 59 || second > 60) return std::nullopt;
+    const bool end_of_day = hour == 24 && minute == 0 && second == 0 && millis == 0;
+    if ((hour > 23 && !end_of_day) || minute > 59 || second > 59) return std::nullopt;
     if (pos < s.size()) {
       if (s[pos] == 'Z') {
         ++pos;
@@ -88,6 +138,7 @@ std::optional<int64_t> parse_iso8601_ms(std::string_view s) {
         if (!read_digits(s, pos, 2, oh)) return std::nullopt;
         if (pos < s.size() && s[pos] == ':') ++pos;
         if (!read_digits(s, pos, 2, om)) return std::nullopt;
+        if (oh > 23 || om > 59) return std::nullopt;
         offset_minutes = sign * (oh * 60 + om);
       } else {
         return std::nullopt;
@@ -97,7 +148,9 @@ std::optional<int64_t> parse_iso8601_ms(std::string_view s) {
   }
   const int64_t days = days_from_civil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
   const int64_t seconds = days * 86400 + hour * 3600 + minute * 60 + second - offset_minutes * 60;
-  return seconds * 1000 + millis;
+  const int64_t result = seconds * 1000 + millis;
+  if (result > kMaxTimeMs || result < -kMaxTimeMs) return std::nullopt;  // Date.parse gives NaN
+  return result;
 }
 
 }  // namespace ablo

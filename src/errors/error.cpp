@@ -19,6 +19,17 @@ constexpr ErrorSpec kRegistry[] = {
 
 }  // namespace
 
+namespace {
+
+// The error's own message, or the registry's default when it has none.
+std::string message_or_default(const Error& error) {
+  if (!error.message.empty()) return error.message;
+  const ErrorSpec* spec = find(error.code);
+  return spec ? std::string(spec->default_message) : std::string("An unexpected error occurred.");
+}
+
+}  // namespace
+
 const ErrorSpec* find(std::string_view code) {
   for (const auto& spec : kRegistry) {
     if (spec.code == code) return &spec;
@@ -52,11 +63,13 @@ boost::json::object envelope(const Error& error, std::string_view request_id) {
   boost::json::object body = error.details;
   std::string_view type = class_name_for_status(http_status(error.code));
   if (error.code == "stale_context") type = "AbloStaleContextError";
-  if (error.code == "entity_claimed" || error.code == "claim_conflict") type = "AbloClaimedError";
+  // errorFromWire (protocol.md §5.3): intent_conflict is rewritten to claim_conflict ⇒ AbloClaimedError.
+  if (error.code == "entity_claimed" || error.code == "claim_conflict" || error.code == "intent_conflict") {
+    type = "AbloClaimedError";
+  }
   body["type"] = type;
   body["code"] = error.code;
-  body["message"] = error.message.empty() && find(error.code) ? std::string(find(error.code)->default_message)
-                                                                : error.message;
+  body["message"] = message_or_default(error);
   if (!error.param.empty()) body["param"] = error.param;
   body["doc_url"] = "https://docs.abloatai.com/errors#" + error.code;
   body["request_id"] = request_id;
@@ -66,7 +79,7 @@ boost::json::object envelope(const Error& error, std::string_view request_id) {
 boost::json::object wire_error(const Error& error) {
   boost::json::object out;
   out["code"] = error.code;
-  out["message"] = error.message;
+  out["message"] = message_or_default(error);
   if (!error.param.empty()) out["field"] = error.param;
   return out;
 }

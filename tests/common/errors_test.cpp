@@ -6,19 +6,49 @@
 namespace ablo {
 namespace {
 
-TEST(ErrorRegistry, CarriesStatusAndRetryabilityFromTheContract) {
+TEST(ErrorRegistry, StaleContextIs409AndRetryable) {
   EXPECT_EQ(errors::http_status("stale_context"), 409);
   EXPECT_TRUE(errors::retryable("stale_context"));
+  const auto* spec = errors::find("stale_context");
+  ASSERT_NE(spec, nullptr);
+  EXPECT_EQ(spec->code, "stale_context");
+  EXPECT_FALSE(spec->default_message.empty());
+}
+
+TEST(ErrorRegistry, InvalidSchemaIs400AndNotRetryable) {
   EXPECT_EQ(errors::http_status("invalid_schema"), 400);
   EXPECT_FALSE(errors::retryable("invalid_schema"));
+}
+
+TEST(ErrorRegistry, CarriesOtherStatusesFromTheContract) {
   EXPECT_EQ(errors::http_status("apikey_expired"), 401);
+  EXPECT_EQ(errors::http_status("capability_scope_denied"), 403);
+  EXPECT_EQ(errors::http_status("validation_error"), 400);
+  EXPECT_EQ(errors::http_status("route_not_found"), 404);
+}
+
+TEST(ErrorRegistry, UnknownCodeIs500AndNotRetryable) {
   EXPECT_EQ(errors::http_status("no_such_code"), 500);
+  EXPECT_FALSE(errors::retryable("no_such_code"));
   EXPECT_EQ(errors::find("no_such_code"), nullptr);
+  EXPECT_EQ(errors::find(""), nullptr);
+}
+
+TEST(ErrorRegistry, ClassNamesFollowTheClientStatusTable) {
+  EXPECT_EQ(errors::class_name_for_status(400), "AbloValidationError");
+  EXPECT_EQ(errors::class_name_for_status(422), "AbloValidationError");
+  EXPECT_EQ(errors::class_name_for_status(401), "AbloAuthenticationError");
+  EXPECT_EQ(errors::class_name_for_status(403), "AbloPermissionError");
+  EXPECT_EQ(errors::class_name_for_status(409), "AbloIdempotencyError");
+  EXPECT_EQ(errors::class_name_for_status(429), "AbloRateLimitError");
+  EXPECT_EQ(errors::class_name_for_status(500), "AbloServerError");
+  EXPECT_EQ(errors::class_name_for_status(503), "AbloServerError");
+  EXPECT_EQ(errors::class_name_for_status(404), "AbloError");
+  EXPECT_EQ(errors::class_name_for_status(413), "AbloError");
 }
 
 TEST(ErrorEnvelope, HasTypeCodeMessageDocUrlRequestIdAndParam) {
   Error error("validation_error", "field 'status' is wrong", "operations[0].input.status");
-  error.details["readAt"] = 5;
   auto body = errors::envelope(error, "req_1");
   EXPECT_EQ(body.at("type"), "AbloValidationError");
   EXPECT_EQ(body.at("code"), "validation_error");
@@ -26,13 +56,45 @@ TEST(ErrorEnvelope, HasTypeCodeMessageDocUrlRequestIdAndParam) {
   EXPECT_EQ(body.at("param"), "operations[0].input.status");
   EXPECT_EQ(body.at("doc_url"), "https://docs.abloatai.com/errors#validation_error");
   EXPECT_EQ(body.at("request_id"), "req_1");
-  EXPECT_EQ(body.at("readAt"), 5);
 }
 
-TEST(ErrorEnvelope, NamesTheClientClassForSpecialCodes) {
+TEST(ErrorEnvelope, OmitsParamWhenUnset) {
+  auto body = errors::envelope(Error("invalid_schema", "bad schema"), "req_2");
+  EXPECT_FALSE(body.contains("param"));
+  EXPECT_EQ(body.at("type"), "AbloValidationError");
+  EXPECT_EQ(body.at("request_id"), "req_2");
+}
+
+TEST(ErrorEnvelope, MergesDetailsAtTopLevelWithoutLettingThemOverrideCoreFields) {
+  Error error("stale_context", "stale");
+  error.details["readAt"] = 5;
+  error.details["code"] = "spoofed";
+  auto body = errors::envelope(error, "req_3");
+  EXPECT_EQ(body.at("readAt"), 5);
+  EXPECT_EQ(body.at("code"), "stale_context");
+}
+
+TEST(ErrorEnvelope, FallsBackToTheRegistryMessageWhenEmpty) {
+  auto body = errors::envelope(Error("stale_context", ""), "r");
+  EXPECT_EQ(body.at("message").as_string(), errors::find("stale_context")->default_message);
+}
+
+TEST(ErrorEnvelope, StaleContextTypeIsAbloStaleContextError) {
   EXPECT_EQ(errors::envelope(Error("stale_context", "x"), "r").at("type"), "AbloStaleContextError");
+}
+
+TEST(ErrorEnvelope, ClaimCodesTypeIsAbloClaimedError) {
   EXPECT_EQ(errors::envelope(Error("entity_claimed", "x"), "r").at("type"), "AbloClaimedError");
+  EXPECT_EQ(errors::envelope(Error("claim_conflict", "x"), "r").at("type"), "AbloClaimedError");
+  EXPECT_EQ(errors::envelope(Error("intent_conflict", "x"), "r").at("type"), "AbloClaimedError");
+  // Other 409s become AbloIdempotencyError on the client, including model_claimed.
+  EXPECT_EQ(errors::envelope(Error("model_claimed", "x"), "r").at("type"), "AbloIdempotencyError");
+}
+
+TEST(ErrorEnvelope, TypeFollowsRegistryStatus) {
   EXPECT_EQ(errors::envelope(Error("forbidden", "x"), "r").at("type"), "AbloPermissionError");
+  EXPECT_EQ(errors::envelope(Error("apikey_expired", "x"), "r").at("type"), "AbloAuthenticationError");
+  EXPECT_EQ(errors::envelope(Error("no_such_code", "x"), "r").at("type"), "AbloServerError");
 }
 
 TEST(WireError, HasCodeMessageAndField) {
@@ -40,6 +102,13 @@ TEST(WireError, HasCodeMessageAndField) {
   EXPECT_EQ(wire.at("code"), "validation_error");
   EXPECT_EQ(wire.at("message"), "bad");
   EXPECT_EQ(wire.at("field"), "status");
+  EXPECT_EQ(wire.size(), 3u);
+}
+
+TEST(WireError, OmitsFieldWhenUnset) {
+  auto wire = errors::wire_error(Error("stale_context", "stale"));
+  EXPECT_FALSE(wire.contains("field"));
+  EXPECT_EQ(wire.at("code"), "stale_context");
 }
 
 }  // namespace
