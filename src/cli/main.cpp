@@ -13,6 +13,8 @@
 #include "auth/auth_service.h"
 #include "client/transport.h"
 #include "common/random.h"
+#include "coord/coordinator.h"
+#include "coord/write_gate.h"
 #include "engine/engine.h"
 #include "fanout/hub.h"
 #include "net/server.h"
@@ -105,7 +107,14 @@ int serve(const ServeOptions& options) {
   auto key = dev_test_key(**store, auth, *org);
   if (!key) return die(key.error());
 
-  net::Server server(engine, auth, {options.host, options.port, options.io_threads});
+  coord::Coordinator coordinator({.clock = {}, .model_key = [&engine](std::string_view entity_type) {
+                                    const auto* model = engine.schema()->resolve(entity_type);
+                                    return model ? model->key : std::string();
+                                  }});
+  engine.set_write_gate(std::make_shared<coord::ClaimWriteGate>(coordinator));
+  coordinator.start();
+
+  net::Server server(engine, auth, coordinator, {options.host, options.port, options.io_threads});
   auto port = server.start();
   if (!port) return die(port.error());
   std::printf("ablo: listening on http://%s:%u\n", options.host.c_str(), static_cast<unsigned>(*port));
@@ -117,6 +126,7 @@ int serve(const ServeOptions& options) {
   sigwait(&stop_signals, &signal);
   spdlog::info("stopping on signal {}", signal);
   server.stop();
+  coordinator.stop();
   engine.stop();
   return 0;
 }

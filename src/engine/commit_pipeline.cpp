@@ -98,7 +98,7 @@ class CommitApplier {
       if (*seen) return std::stoll(**seen);
     }
     if (gate_) {
-      if (auto ok = gate_->check_write(req_.principal, *model, op.id); !ok) return tl::unexpected(ok.error());
+      if (auto ok = gate_->check_write(req_.principal, *model, op); !ok) return tl::unexpected(ok.error());
     }
     if (auto ok = check_stale(*model, op, where, receipt); !ok) return tl::unexpected(ok.error());
     auto delta_id = write_row(*model, op, where, deltas);

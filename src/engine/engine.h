@@ -57,12 +57,13 @@ using CommitCallback = std::function<void(Result<CommitReceipt>)>;
 // Parses a WS `commit` payload (protocol.md §3.7) into operations.
 Result<CommitRequest> parse_commit_payload(const boost::json::object& payload);
 
-// Hook for the claims coordinator (next issue): may veto a write to a row claimed by another
-// participant. The default allows everything.
+// Vetoes writes to rows claimed by someone else (the coordination plane implements it; the
+// engine does not know about claims). Called on the writer thread for each operation, before
+// the stale check. Without a gate every write passes.
 class WriteGate {
  public:
   virtual ~WriteGate() = default;
-  virtual Status check_write(const auth::Principal& principal, const schema::Model& model, const std::string& id) = 0;
+  virtual Status check_write(const auth::Principal& principal, const schema::Model& model, const Operation& op) = 0;
 };
 
 struct EngineOptions {

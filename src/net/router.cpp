@@ -1,5 +1,7 @@
 #include "net/router.h"
 
+#include "net/http_json.h"
+
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
 #include <fmt/format.h>
@@ -8,46 +10,13 @@
 #include "common/random.h"
 #include "common/time.h"
 #include "errors/registry.h"
+#include "coord/wire.h"
 #include "schema/sync_groups.h"
 
 namespace ablo::net {
 
 namespace json = boost::json;
 
-namespace {
-
-HttpResponse json_response(int status, const json::value& body) { return HttpResponse{status, {}, json::serialize(body)}; }
-
-Result<json::object> parse_object_body(const std::string& body) {
-  boost::system::error_code ec;
-  json::value parsed = json::parse(body, ec);
-  if (ec) return fail("invalid_json", fmt::format("the request body is not valid JSON: {}", ec.message()));
-  if (!parsed.is_object()) return fail("invalid_body", "the request body must be a JSON object");
-  return std::move(parsed.as_object());
-}
-
-std::string path_of(const std::string& target) { return target.substr(0, target.find('?')); }
-
-std::vector<std::string> split_path(const std::string& path) {
-  std::vector<std::string> parts;
-  std::size_t start = 1;
-  while (start <= path.size()) {
-    const auto end = path.find('/', start);
-    const auto part = path.substr(start, end == std::string::npos ? std::string::npos : end - start);
-    if (!part.empty()) parts.push_back(part);
-    if (end == std::string::npos) break;
-    start = end + 1;
-  }
-  return parts;
-}
-
-json::array string_array(const std::vector<std::string>& items) {
-  json::array out;
-  for (const auto& item : items) out.emplace_back(item);
-  return out;
-}
-
-}  // namespace
 
 std::string request_id_for(const std::string& client_value) {
   const bool sane = !client_value.empty() && client_value.size() <= 128 &&
@@ -86,7 +55,8 @@ HttpResponse error_response(const Error& error, const std::string& request_id) {
   return response;
 }
 
-Router::Router(engine::Engine& engine, auth::AuthService& auth) : engine_(engine), auth_(auth) {}
+Router::Router(engine::Engine& engine, auth::AuthService& auth, coord::Coordinator& coordinator)
+    : engine_(engine), auth_(auth), coordinator_(coordinator), claim_routes_(engine, coordinator) {}
 
 HttpResponse Router::handle(const HttpRequest& request) const {
   auto routed = route(request);
@@ -130,7 +100,7 @@ Result<HttpResponse> Router::route(const HttpRequest& request) const {
   };
 
   if (path == "/api/auth/capability" && method == "POST") {
-    auto body = parse_object_body(request.body.empty() ? "{}" : request.body);
+    auto body = parse_object_body(request.body, true);
     if (!body) return tl::unexpected(body.error());
     auto exchange = auth::parse_exchange_request(*body);
     if (!exchange) return tl::unexpected(exchange.error());
@@ -173,14 +143,12 @@ Result<HttpResponse> Router::route(const HttpRequest& request) const {
     if (!body) return tl::unexpected(body.error());
     return json_response(200, *body);
   }
-  if (path == "/api/sync/query" && method == "POST") {
-    auto body = parse_object_body(request.body);
-    if (!body) return tl::unexpected(body.error());
-    auto result = engine_.query(*principal, groups_for({}), *body);
-    if (!result) return tl::unexpected(result.error());
-    return json_response(200, *result);
+  if (path == "/api/sync/query" && method == "POST") return sync_query(request, *principal);
+  auto parts = split_path(path);
+  if (parts.size() >= 2 && parts[0] == "api" && parts[1] == "v1") parts.erase(parts.begin());  // §8.6: both prefixes
+  if (!parts.empty() && parts[0] == "v1") {
+    if (auto routed = claim_routes_.route(request, parts, *principal)) return std::move(*routed);
   }
-  const auto parts = split_path(path);
   if (parts.size() == 5 && parts[0] == "api" && parts[1] == "sync" && parts[2] == "entity" && method == "GET") {
     auto row = engine_.entity(*principal, groups_for({}), parts[3], parts[4]);
     if (!row) return tl::unexpected(row.error());
@@ -211,6 +179,79 @@ Result<HttpResponse> Router::route(const HttpRequest& request) const {
                                            {"models", std::move(models)}});
   }
   return fail("route_not_found", fmt::format("no route for {} {}", method, path));
+}
+
+}  // namespace ablo::net
+
+namespace ablo::net {
+
+namespace {
+
+constexpr int64_t kDefaultClaimedTimeoutMs = 30'000;
+constexpr int64_t kMaxClaimedTimeoutMs = 120'000;
+
+}  // namespace
+
+// ifClaimed (http-api.md §5.8), on the server side: `return` answers with the rows and the
+// foreign claims on them, `fail` refuses with model_claimed while any returned row is held by
+// someone else, `wait` blocks until those claims end (then reads again, so the answer holds
+// the holder's writes) or fails with model_claimed_timeout after claimedTimeout ms.
+Result<HttpResponse> Router::sync_query(const HttpRequest& request, const auth::Principal& principal) const {
+  auto body = parse_object_body(request.body);
+  if (!body) return tl::unexpected(body.error());
+  const auto groups = schema::narrow_groups({}, principal.allowed_groups);
+  auto result = engine_.query(principal, groups, *body);
+  if (!result) return tl::unexpected(result.error());
+  const auto* policy_value = body->if_contains("ifClaimed");
+  if (!policy_value) return json_response(200, *result);
+  const std::string_view policy = policy_value->is_string() ? std::string_view(policy_value->as_string()) : "";
+  if (policy != "return" && policy != "wait" && policy != "fail") {
+    return fail("invalid_request", "ifClaimed must be one of return, wait, fail", "ifClaimed");
+  }
+  const auto who = coord::participant_of(principal, {});
+  // The (model, id) of every returned row.
+  auto returned_entities = [&](const json::object& answer) {
+    std::vector<std::pair<std::string, std::string>> entities;
+    const auto& queries = body->at("queries").as_array();
+    const auto& results = answer.at("results").as_array();
+    for (std::size_t i = 0; i < results.size() && i < queries.size(); ++i) {
+      const auto model = coordinator_.model_key(queries[i].as_object().at("model").as_string());
+      for (const auto& row : results[i].as_array()) {
+        if (const auto* id = row.as_object().if_contains("id"); id && id->is_string()) {
+          entities.emplace_back(model, std::string(id->as_string()));
+        }
+      }
+    }
+    return entities;
+  };
+  auto foreign_claims = [&](const std::vector<std::pair<std::string, std::string>>& entities) {
+    json::array claims;
+    for (const auto& [model, id] : entities) {
+      for (const auto& claim : coordinator_.foreign_holders(who, model, id)) claims.push_back(coord::http_record(claim, -1));
+    }
+    return claims;
+  };
+  auto entities = returned_entities(*result);
+  auto claims = foreign_claims(entities);
+  if (policy == "wait" && !claims.empty()) {
+    int64_t timeout = kDefaultClaimedTimeoutMs;
+    if (const auto* t = body->if_contains("claimedTimeout"); t && t->is_number()) {
+      timeout = std::clamp<int64_t>(static_cast<int64_t>(t->to_number<double>()), 0, kMaxClaimedTimeoutMs);
+    }
+    if (!coordinator_.wait_until_free(who, entities, now_ms() + timeout)) {
+      return fail("model_claimed_timeout", fmt::format("the rows stayed claimed for {} ms", timeout));
+    }
+    result = engine_.query(principal, groups, *body);
+    if (!result) return tl::unexpected(result.error());
+    claims = foreign_claims(returned_entities(*result));
+  }
+  if (policy == "fail" && !claims.empty()) {
+    Error error("model_claimed", "a returned row is claimed by another participant");
+    error.details = {{"claims", std::move(claims)}};
+    return tl::unexpected(std::move(error));
+  }
+  (*result)["claims"] = std::move(claims);
+  return json_response(200, *result);
 }
 
 }  // namespace ablo::net

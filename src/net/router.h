@@ -6,7 +6,9 @@
 #include <vector>
 
 #include "auth/auth_service.h"
+#include "coord/coordinator.h"
 #include "engine/engine.h"
+#include "net/claim_routes.h"
 #include "net/http_types.h"
 
 namespace ablo::net {
@@ -22,15 +24,19 @@ HttpResponse error_response(const Error& error, const std::string& request_id);
 
 class Router {
  public:
-  Router(engine::Engine& engine, auth::AuthService& auth);
+  Router(engine::Engine& engine, auth::AuthService& auth, coord::Coordinator& coordinator);
   HttpResponse handle(const HttpRequest& request) const;
 
  private:
   Result<HttpResponse> route(const HttpRequest& request) const;
   Result<auth::Principal> authenticate(const HttpRequest& request) const;
+  // /api/sync/query with the claimed-read policy (ifClaimed: return | wait | fail).
+  Result<HttpResponse> sync_query(const HttpRequest& request, const auth::Principal& principal) const;
 
   engine::Engine& engine_;
   auth::AuthService& auth_;
+  coord::Coordinator& coordinator_;
+  ClaimRoutes claim_routes_;
 };
 
 }  // namespace ablo::net

@@ -40,6 +40,7 @@ constexpr std::string_view kContractVersion = "2026-06-02";
 struct Services {
   engine::Engine& engine;
   auth::AuthService& auth;
+  coord::Coordinator& coordinator;
   Router router;
 };
 
@@ -76,7 +77,12 @@ class WsSession : public fanout::Outbox, public std::enable_shared_from_this<WsS
   }
 
   void start(http::request<http::string_body> request, UpgradeGrant grant) {
-    ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+    // A socket that stays silent is pinged at half the idle timeout and closed at the full
+    // one, so a hung claim holder counts as gone (coord/coordinator.h lease policy).
+    websocket::stream_base::timeout timeouts = websocket::stream_base::timeout::suggested(beast::role_type::server);
+    timeouts.idle_timeout = std::chrono::seconds(coord::kIdleSocketTimeoutSeconds);
+    timeouts.keep_alive_pings = true;
+    ws_.set_option(timeouts);
     ws_.read_message_max(kMaxFrameBytes);
     const bool select_sync = grant.offered_sync_subprotocol;
     ws_.set_option(websocket::stream_base::decorator([select_sync](websocket::response_type& res) {
@@ -96,7 +102,8 @@ class WsSession : public fanout::Outbox, public std::enable_shared_from_this<WsS
 
   void on_accept(beast::error_code ec) {
     if (ec) return;
-    connection_ = std::make_unique<SyncConnection>(services_.engine, std::move(grant_), weak_from_this());
+    connection_ = std::make_unique<SyncConnection>(services_.engine, services_.coordinator, std::move(grant_),
+                                                   weak_from_this());
     read();
   }
 
@@ -314,8 +321,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 // ---------------------------------------------------------------- server
 
 struct Server::Impl {
-  Impl(engine::Engine& engine, auth::AuthService& auth, ServerOptions opts)
-      : services{engine, auth, Router(engine, auth)}, options(std::move(opts)), acceptor(io) {}
+  Impl(engine::Engine& engine, auth::AuthService& auth, coord::Coordinator& coordinator, ServerOptions opts)
+      : services{engine, auth, coordinator, Router(engine, auth, coordinator)}, options(std::move(opts)), acceptor(io) {}
 
   void accept() {
     acceptor.async_accept(asio::make_strand(io), [this](beast::error_code ec, tcp::socket socket) {
@@ -337,8 +344,8 @@ struct Server::Impl {
   std::vector<std::thread> threads;
 };
 
-Server::Server(engine::Engine& engine, auth::AuthService& auth, ServerOptions options)
-    : impl_(std::make_unique<Impl>(engine, auth, std::move(options))) {}
+Server::Server(engine::Engine& engine, auth::AuthService& auth, coord::Coordinator& coordinator, ServerOptions options)
+    : impl_(std::make_unique<Impl>(engine, auth, coordinator, std::move(options))) {}
 
 Server::~Server() { stop(); }
 

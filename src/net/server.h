@@ -7,6 +7,7 @@
 
 #include "auth/auth_service.h"
 #include "common/result.h"
+#include "coord/coordinator.h"
 #include "engine/engine.h"
 
 namespace ablo::net {
@@ -19,7 +20,7 @@ struct ServerOptions {
 
 class Server {
  public:
-  Server(engine::Engine& engine, auth::AuthService& auth, ServerOptions options);
+  Server(engine::Engine& engine, auth::AuthService& auth, coord::Coordinator& coordinator, ServerOptions options);
   ~Server();
 
   // Binds and starts serving on the I/O threads; returns the bound port.

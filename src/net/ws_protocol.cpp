@@ -1,5 +1,8 @@
 #include "net/ws_protocol.h"
 
+#include <algorithm>
+#include <set>
+
 #include <boost/json.hpp>
 #include <spdlog/spdlog.h>
 
@@ -32,6 +35,20 @@ std::vector<std::string> split_subprotocols(const std::string& header) {
   return out;
 }
 
+constexpr std::size_t kMaxRelayedEventBytes = 64 * 1024;
+
+// App collaboration events (`sheet_selection`, `slide_cursor`, …): a short snake_case type
+// that is not a protocol frame. Relayed to peers as-is.
+bool is_collaboration_event(std::string_view type) {
+  static const std::set<std::string_view> kProtocolFrames = {
+      "ping", "pong", "sync_request", "sync_response", "ack", "commit", "mutation", "mutation_result", "delta",
+      "presence_update", "intent_begin", "intent_abandon", "intent_reorder", "claim", "release", "claim_ack",
+      "bootstrap_request", "bootstrap_response", "intent_acquired", "intent_queued", "intent_granted",
+      "intent_lost", "intent_rejected", "intent_queue", "claim_expired", "error", "session_error"};
+  if (type.empty() || type.size() > 64 || kProtocolFrames.count(type)) return false;
+  return std::all_of(type.begin(), type.end(), [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'; });
+}
+
 }  // namespace
 
 Result<UpgradeGrant> authorize_upgrade(const auth::AuthService& auth, const std::string& subprotocols,
@@ -54,15 +71,21 @@ Result<UpgradeGrant> authorize_upgrade(const auth::AuthService& auth, const std:
   return grant;
 }
 
-SyncConnection::SyncConnection(engine::Engine& engine, UpgradeGrant grant, std::weak_ptr<fanout::Outbox> outbox)
-    : engine_(engine), grant_(std::move(grant)), outbox_(std::move(outbox)) {
+SyncConnection::SyncConnection(engine::Engine& engine, coord::Coordinator& coordinator, UpgradeGrant grant,
+                               std::weak_ptr<fanout::Outbox> outbox)
+    : engine_(engine), coordinator_(coordinator), grant_(std::move(grant)), outbox_(std::move(outbox)) {
   auto locked = outbox_.lock();
   subscription_ = engine_.hub().subscribe(grant_.principal.tenant.key(), grant_.groups, locked.get());
+  coord_session_ = coordinator_.attach(coord::participant_of(grant_.principal, grant_.groups), locked.get());
 }
 
 SyncConnection::~SyncConnection() { on_close(); }
 
 void SyncConnection::on_close() {
+  if (coord_session_ != 0) {
+    coordinator_.detach(coord_session_);
+    coord_session_ = 0;
+  }
   if (subscription_) {
     engine_.hub().unsubscribe(subscription_);
     subscription_.reset();
@@ -101,9 +124,52 @@ void SyncConnection::on_text(std::string_view text) {
     }
   } else if (type == "commit") {
     handle_commit(payload);
+  } else if (type == "intent_begin") {
+    coordinator_.intent_begin(coord_session_, payload);
+  } else if (type == "intent_abandon") {
+    coordinator_.intent_abandon(coord_session_, payload);
+  } else if (type == "intent_reorder") {
+    coordinator_.intent_reorder(coord_session_, payload);
+  } else if (type == "presence_update") {
+    coordinator_.presence_update(coord_session_, payload);
+  } else if (type == "claim") {
+    handle_participant_claim(payload);
+  } else if (is_collaboration_event(type) && payload_value && payload_value->is_object() &&
+             text.size() <= kMaxRelayedEventBytes) {
+    coordinator_.relay_event(coord_session_, type, payload);
   }
-  // Presence, intents and participant claims arrive with the claims coordinator; until then
-  // they are ignored like any unknown frame.
+  // `release` (participant scope) and anything else: ignored, as the protocol allows.
+}
+
+// `claim` multiplexes more sync groups onto this socket (participants.join, protocol.md §3.3):
+// the requested groups the credential allows are added to the subscription and presence scope.
+void SyncConnection::handle_participant_claim(const json::object& payload) {
+  std::string claim_id;
+  if (const auto* v = payload.if_contains("claimId"); v && v->is_string()) claim_id = v->as_string();
+  std::vector<std::string> requested;
+  if (const auto* groups = payload.if_contains("syncGroups"); groups && groups->is_array()) {
+    for (const auto& g : groups->as_array()) {
+      if (g.is_string()) requested.emplace_back(g.as_string());
+    }
+  }
+  const auto granted = schema::narrow_groups(requested, grant_.principal.allowed_groups);
+  if (requested.empty() || granted.empty()) {
+    send(frame("claim_ack", {{"claimId", claim_id},
+                             {"success", false},
+                             {"error", json::object{{"code", "capability_scope_denied"},
+                                                    {"message", "this credential may not join those sync groups"}}}}));
+    return;
+  }
+  if (subscription_) engine_.hub().add_groups(subscription_, granted);
+  coordinator_.add_groups(coord_session_, granted);
+  for (const auto& g : granted) {
+    if (std::find(grant_.groups.begin(), grant_.groups.end(), g) == grant_.groups.end()) grant_.groups.push_back(g);
+  }
+  json::array groups;
+  for (const auto& g : granted) groups.emplace_back(g);
+  json::object ack{{"claimId", claim_id}, {"success", true}, {"syncGroups", std::move(groups)}};
+  if (const auto* ttl = payload.if_contains("ttlSeconds"); ttl && ttl->is_number()) ack["ttlSeconds"] = *ttl;
+  send(frame("claim_ack", std::move(ack)));
 }
 
 void SyncConnection::handle_commit(const json::object& payload) {

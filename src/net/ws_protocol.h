@@ -3,13 +3,15 @@
 // library: the transport feeds received text frames in and supplies an Outbox for frames out.
 //
 // Threading: on_text/on_close are called by the connection's own executor, one at a time.
-// Commit results arrive on the engine's writer thread and go straight to the Outbox.
+// Commit results arrive on the engine's writer thread and claim/presence frames on whichever
+// thread changed the coordination plane; both go straight to the Outbox.
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "auth/auth_service.h"
+#include "coord/coordinator.h"
 #include "engine/engine.h"
 #include "fanout/hub.h"
 
@@ -32,7 +34,8 @@ Result<UpgradeGrant> authorize_upgrade(const auth::AuthService& auth, const std:
 
 class SyncConnection {
  public:
-  SyncConnection(engine::Engine& engine, UpgradeGrant grant, std::weak_ptr<fanout::Outbox> outbox);
+  SyncConnection(engine::Engine& engine, coord::Coordinator& coordinator, UpgradeGrant grant,
+                 std::weak_ptr<fanout::Outbox> outbox);
   ~SyncConnection();
   SyncConnection(const SyncConnection&) = delete;
   SyncConnection& operator=(const SyncConnection&) = delete;
@@ -42,9 +45,12 @@ class SyncConnection {
 
  private:
   void handle_commit(const boost::json::object& payload);
+  void handle_participant_claim(const boost::json::object& payload);
   void send(std::string frame);
 
   engine::Engine& engine_;
+  coord::Coordinator& coordinator_;
+  uint64_t coord_session_ = 0;
   UpgradeGrant grant_;
   std::weak_ptr<fanout::Outbox> outbox_;
   std::shared_ptr<fanout::Subscription> subscription_;

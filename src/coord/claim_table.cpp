@@ -1,0 +1,322 @@
+#include "coord/claim_table.h"
+
+#include <algorithm>
+#include <cctype>
+#include <string_view>
+#include <limits>
+
+namespace ablo::coord {
+
+namespace {
+
+std::string intent_key(const std::string& tenant, const std::string& intent_id) { return tenant + '\x1f' + intent_id; }
+
+// Field names compare spelling-insensitively: "dueDate", "due_date" and "DueDate" are one field.
+std::string field_key(std::string_view field) {
+  std::string key;
+  for (char c : field) {
+    if (c != '_') key.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  }
+  return key;
+}
+
+bool targets_overlap(const Claim& a, const Claim& b) {
+  return a.field.empty() || b.field.empty() || field_key(a.field) == field_key(b.field);
+}
+
+}  // namespace
+
+ClaimTable::ClaimTable(Reachable reachable) : reachable_(std::move(reachable)) {}
+
+std::string ClaimTable::entity_key(const std::string& tenant, const std::string& model, const std::string& id) {
+  return tenant + '\x1f' + model + '\x1f' + id;
+}
+
+bool ClaimTable::conflicts(const Claim& a, const Claim& b) { return !(a.owner == b.owner) && targets_overlap(a, b); }
+
+int ClaimTable::position_in(const Line& line, const Claim& claim) {
+  int ahead = 0;
+  for (const auto& other : line) {
+    if (&other == &claim) return ahead;
+    if (other.status == ClaimStatus::kQueued) ++ahead;
+  }
+  return ahead;
+}
+
+BeginOutcome ClaimTable::begin(Claim request, bool queue, int64_t now, Changes& changes) {
+  const std::string ikey = intent_key(request.tenant, request.intent_id);
+  if (auto known = by_intent_.find(ikey); known != by_intent_.end()) {
+    auto& line = lines_[known->second];
+    auto it = std::find_if(line.begin(), line.end(), [&](const Claim& c) { return c.intent_id == request.intent_id; });
+    if (!(it->owner == request.owner)) return {BeginOutcome::Kind::kForeignId, 0, std::nullopt, *it, false};
+    // Re-announced after a reconnect: the claim continues on the new socket.
+    if (request.session != 0) it->session = request.session;
+    if (it->status == ClaimStatus::kActive) return {BeginOutcome::Kind::kAcquired, 0, *it, std::nullopt, true};
+    return {BeginOutcome::Kind::kQueued, position_in(line, *it), *it, std::nullopt, true};
+  }
+
+  const std::string key = entity_key(request.tenant, request.model, request.entity_id);
+  auto& line = lines_[key];
+  const bool holds_already = std::any_of(line.begin(), line.end(), [&](const Claim& c) {
+    return c.status == ClaimStatus::kActive && c.owner == request.owner && targets_overlap(c, request);
+  });
+  const Claim* blocker = nullptr;
+  for (const auto& c : line) {
+    if (!conflicts(c, request)) continue;
+    if (!blocker || (blocker->status == ClaimStatus::kQueued && c.status == ClaimStatus::kActive)) blocker = &c;
+  }
+  request.declared_at_ms = now;
+  if (holds_already || !blocker) {
+    line.push_back(std::move(request));
+    by_intent_[ikey] = key;
+    grant(line.back(), now, changes, /*announce=*/false);
+    return {BeginOutcome::Kind::kAcquired, 0, line.back(), std::nullopt, false};
+  }
+  if (!queue) {
+    Claim in_the_way = *blocker;
+    erase_line_if_empty(key);
+    return {BeginOutcome::Kind::kRejected, 0, std::nullopt, std::move(in_the_way), false};
+  }
+  request.status = ClaimStatus::kQueued;
+  line.push_back(std::move(request));
+  by_intent_[ikey] = key;
+  changes.entities.insert(key);
+  return {BeginOutcome::Kind::kQueued, position_in(line, line.back()), line.back(), std::nullopt, false};
+}
+
+void ClaimTable::grant(Claim& claim, int64_t now, Changes& changes, bool announce) {
+  claim.status = ClaimStatus::kActive;
+  claim.expires_at_ms = now + claim.ttl_ms;
+  changes.entities.insert(entity_key(claim.tenant, claim.model, claim.entity_id));
+  changes.participants.emplace(claim.tenant, claim.owner.participant_id);
+  if (announce) changes.transitions.push_back({Transition::Kind::kGranted, claim, false, {}, false});
+}
+
+void ClaimTable::end(const std::string& key, Line::iterator it, const std::string& terminal, bool involuntary,
+                     Changes& changes) {
+  const bool was_active = it->status == ClaimStatus::kActive;
+  if (was_active) changes.participants.emplace(it->tenant, it->owner.participant_id);
+  changes.entities.insert(key);
+  by_intent_.erase(intent_key(it->tenant, it->intent_id));
+  changes.transitions.push_back({Transition::Kind::kEnded, std::move(*it), was_active, terminal, involuntary});
+  lines_[key].erase(it);
+}
+
+void ClaimTable::promote(const std::string& key, int64_t now, Changes& changes) {
+  auto line_it = lines_.find(key);
+  if (line_it == lines_.end()) return;
+  auto& line = line_it->second;
+  for (auto it = line.begin(); it != line.end();) {
+    if (it->status != ClaimStatus::kQueued) {
+      ++it;
+      continue;
+    }
+    bool blocked = false;
+    bool ahead = true;  // `other` is before `it` in the line
+    for (auto other = line.begin(); other != line.end() && !blocked; ++other) {
+      if (other == it) {
+        ahead = false;
+        continue;
+      }
+      const bool in_the_way = other->status == ClaimStatus::kActive || ahead;
+      if (in_the_way && conflicts(*other, *it)) blocked = true;
+    }
+    if (blocked) {
+      ++it;
+      continue;
+    }
+    if (reachable_ && it->session == 0 && !reachable_(*it)) {
+      // Nobody could ever learn of this grant; a phantom holder would block writers for a TTL.
+      auto next = std::next(it);
+      end(key, it, "expired", true, changes);
+      it = next;
+      continue;
+    }
+    grant(*it, now, changes, /*announce=*/true);
+    ++it;
+  }
+  erase_line_if_empty(key);
+}
+
+void ClaimTable::erase_line_if_empty(const std::string& key) {
+  if (auto it = lines_.find(key); it != lines_.end() && it->second.empty()) lines_.erase(it);
+}
+
+std::optional<bool> ClaimTable::abandon(const std::string& tenant, const std::string& intent_id, const Owner& owner,
+                                        int64_t now, Changes& changes) {
+  auto known = by_intent_.find(intent_key(tenant, intent_id));
+  if (known == by_intent_.end()) return std::nullopt;
+  const std::string key = known->second;
+  auto& line = lines_[key];
+  auto it = std::find_if(line.begin(), line.end(), [&](const Claim& c) { return c.intent_id == intent_id; });
+  if (!(it->owner == owner)) return false;
+  end(key, it, it->wrote ? "committed" : "canceled", false, changes);
+  promote(key, now, changes);
+  return true;
+}
+
+bool ClaimTable::release_entity(const std::string& tenant, const std::string& model, const std::string& id,
+                                const Owner& owner, int64_t now, Changes& changes) {
+  const std::string key = entity_key(tenant, model, id);
+  auto line_it = lines_.find(key);
+  if (line_it == lines_.end()) return false;
+  bool released_active = false;
+  auto& line = line_it->second;
+  for (auto it = line.begin(); it != line.end();) {
+    auto next = std::next(it);
+    if (it->owner == owner) {
+      released_active = released_active || it->status == ClaimStatus::kActive;
+      end(key, it, it->wrote ? "committed" : "canceled", false, changes);
+    }
+    it = next;
+  }
+  promote(key, now, changes);
+  return released_active;
+}
+
+void ClaimTable::reorder(const std::string& tenant, const std::string& model, const std::string& id,
+                         const std::vector<std::string>& intent_ids, int64_t now, Changes& changes) {
+  const std::string key = entity_key(tenant, model, id);
+  auto line_it = lines_.find(key);
+  if (line_it == lines_.end()) return;
+  auto& line = line_it->second;
+  Line reordered;
+  for (auto it = line.begin(); it != line.end();) {  // holders keep their place at the front
+    auto next = std::next(it);
+    if (it->status == ClaimStatus::kActive) reordered.splice(reordered.end(), line, it);
+    it = next;
+  }
+  for (const auto& wanted : intent_ids) {
+    auto it = std::find_if(line.begin(), line.end(), [&](const Claim& c) { return c.intent_id == wanted; });
+    if (it != line.end()) reordered.splice(reordered.end(), line, it);
+  }
+  reordered.splice(reordered.end(), line);
+  line = std::move(reordered);
+  changes.entities.insert(key);
+  promote(key, now, changes);
+}
+
+void ClaimTable::session_closed(uint64_t session, int64_t now, Changes& changes) {
+  if (session == 0) return;
+  std::vector<std::string> touched;
+  for (auto& [key, line] : lines_) {
+    for (auto it = line.begin(); it != line.end();) {
+      auto next = std::next(it);
+      if (it->session == session) {
+        if (it->status == ClaimStatus::kQueued) {
+          end(key, it, "canceled", false, changes);  // no ghost waiters
+          touched.push_back(key);
+        } else {
+          it->session = 0;  // stops renewing; lapses at expires_at_ms
+        }
+      }
+      it = next;
+    }
+  }
+  for (const auto& key : touched) promote(key, now, changes);
+}
+
+int64_t ClaimTable::sweep(int64_t now, Changes& changes) {
+  int64_t next_due = std::numeric_limits<int64_t>::max();
+  std::vector<std::string> expired_lines;
+  for (auto& [key, line] : lines_) {
+    bool expired = false;
+    for (auto it = line.begin(); it != line.end();) {
+      auto next = std::next(it);
+      if (it->status == ClaimStatus::kActive) {
+        if (it->session != 0) {
+          const int64_t renew_at = it->expires_at_ms - it->ttl_ms / 2;
+          if (now >= renew_at) {
+            it->expires_at_ms = now + it->ttl_ms;
+            changes.renewed.push_back(*it);
+            changes.participants.emplace(it->tenant, it->owner.participant_id);
+          }
+          next_due = std::min(next_due, it->expires_at_ms - it->ttl_ms / 2);
+        } else if (now >= it->expires_at_ms) {
+          end(key, it, "expired", true, changes);
+          expired = true;
+        } else {
+          next_due = std::min(next_due, it->expires_at_ms);
+        }
+      }
+      it = next;
+    }
+    if (expired) expired_lines.push_back(key);
+  }
+  for (const auto& key : expired_lines) promote(key, now, changes);
+  return next_due;
+}
+
+bool ClaimTable::renew(const std::string& tenant, const std::string& intent_id, const Owner& owner, int64_t now) {
+  auto known = by_intent_.find(intent_key(tenant, intent_id));
+  if (known == by_intent_.end()) return false;
+  for (auto& claim : lines_[known->second]) {
+    if (claim.intent_id != intent_id) continue;
+    if (!(claim.owner == owner) || claim.status != ClaimStatus::kActive) return false;
+    claim.expires_at_ms = std::max(claim.expires_at_ms, now + claim.ttl_ms);
+    return true;
+  }
+  return false;
+}
+
+std::optional<Claim> ClaimTable::authorize_write(const std::string& tenant, const std::string& model,
+                                                 const std::string& id, const Owner& writer,
+                                                 const std::set<std::string>& fields) {
+  auto line_it = lines_.find(entity_key(tenant, model, id));
+  if (line_it == lines_.end()) return std::nullopt;
+  std::set<std::string> written;
+  for (const auto& f : fields) written.insert(field_key(f));
+  auto touches = [&](const Claim& c) { return c.field.empty() || written.empty() || written.count(field_key(c.field)) > 0; };
+  for (const auto& claim : line_it->second) {
+    if (claim.status == ClaimStatus::kActive && !(claim.owner == writer) && touches(claim)) return claim;
+  }
+  for (auto& claim : line_it->second) {
+    if (claim.status == ClaimStatus::kActive && claim.owner == writer && touches(claim)) claim.wrote = true;
+  }
+  return std::nullopt;
+}
+
+std::vector<Claim> ClaimTable::entity_claims(const std::string& tenant, const std::string& model,
+                                             const std::string& id) const {
+  std::vector<Claim> out;
+  auto line_it = lines_.find(entity_key(tenant, model, id));
+  if (line_it == lines_.end()) return out;
+  for (const auto& c : line_it->second) {
+    if (c.status == ClaimStatus::kActive) out.push_back(c);
+  }
+  for (const auto& c : line_it->second) {
+    if (c.status == ClaimStatus::kQueued) out.push_back(c);
+  }
+  return out;
+}
+
+std::vector<Claim> ClaimTable::tenant_claims(const std::string& tenant) const {
+  std::vector<Claim> out;
+  for (const auto& [key, line] : lines_) {
+    if (line.empty() || line.front().tenant != tenant) continue;
+    for (const auto& c : line) out.push_back(c);
+  }
+  return out;
+}
+
+std::vector<Claim> ClaimTable::claims_of(const std::string& tenant, const std::string& participant_id) const {
+  std::vector<Claim> out;
+  for (const auto& [key, line] : lines_) {
+    for (const auto& c : line) {
+      if (c.tenant == tenant && c.owner.participant_id == participant_id) out.push_back(c);
+    }
+  }
+  return out;
+}
+
+const Claim* ClaimTable::find(const std::string& tenant, const std::string& intent_id) const {
+  auto known = by_intent_.find(intent_key(tenant, intent_id));
+  if (known == by_intent_.end()) return nullptr;
+  const auto& line = lines_.at(known->second);
+  for (const auto& c : line) {
+    if (c.intent_id == intent_id) return &c;
+  }
+  return nullptr;
+}
+
+}  // namespace ablo::coord

@@ -1,0 +1,148 @@
+#pragma once
+// The state of the claim plane (protocol.md §3.8, http-api.md §5): for every entity, the
+// claims on it in arrival order — active holders first granted, then a fair FIFO wait line.
+// Pure data structure: no clock, no threads, no I/O. The Coordinator owns one, guards it with
+// its mutex and turns the Changes it reports into frames.
+//
+// Compatibility: two claims on one entity conflict when they belong to different owners and
+// their targets overlap (either is entity-level, or both name the same field). At any time no
+// two active claims conflict — the invariant the property test checks.
+//
+// Fairness: a new claim is granted at once only if it conflicts with no active claim and no
+// waiter (or its owner already holds an overlapping claim: "you never conflict with your own
+// claim"). Promotion walks the line in order and grants each waiter that conflicts with no
+// active claim and no waiter still ahead of it, so nobody is overtaken by a later arrival.
+#include <cstdint>
+#include <functional>
+#include <list>
+#include <optional>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/json/value.hpp>
+
+namespace ablo::coord {
+
+// Claim ownership (protocol.md §8.2, http-api.md §1.2): the owner is the pair (participant id,
+// credential id). Two sockets or processes using one token are one owner and never exclude
+// each other; two runs of one agent with separate capabilities do. Commits carry no claim id,
+// so the write guard decides by the committing principal's owner.
+struct Owner {
+  std::string participant_id;
+  std::string credential_id;
+  bool operator==(const Owner&) const = default;
+};
+
+enum class ClaimStatus { kActive, kQueued };
+
+struct Claim {
+  std::string tenant;
+  std::string intent_id;
+  Owner owner;
+  std::string participant_kind;  // user | agent | system
+  std::string entity_type;       // as the claimant spelled it; echoed back in its frames
+  std::string model;             // canonical model key; claims are matched on this
+  std::string entity_id;
+  std::string field;             // empty = the whole entity
+  boost::json::value path, range, meta;  // opaque, echoed
+  std::string action = "editing";
+  std::string description;
+  int64_t ttl_ms = 0;
+  int64_t declared_at_ms = 0;
+  int64_t expires_at_ms = 0;  // meaningful while active
+  ClaimStatus status = ClaimStatus::kQueued;
+  uint64_t session = 0;  // the live socket that announced it and renews it; 0 = none
+  bool wrote = false;    // the owner wrote the entity while holding it ("committed" on release)
+};
+
+// Something that happened to one claim, for the coordinator to announce.
+struct Transition {
+  enum class Kind { kGranted, kEnded };
+  Kind kind;
+  Claim claim;           // snapshot after the change
+  bool was_active = false;
+  std::string terminal;  // kEnded: committed | canceled | expired
+  bool involuntary = false;  // kEnded: lost to expiry, not released by the owner
+};
+
+struct Changes {
+  std::vector<Transition> transitions;
+  std::set<std::string> entities;  // entity keys whose line changed (intent_queue snapshots)
+  std::set<std::pair<std::string, std::string>> participants;  // (tenant, participant) whose active set changed
+  std::vector<Claim> renewed;     // active claims whose lease moved forward
+  bool empty() const { return transitions.empty() && entities.empty() && renewed.empty(); }
+};
+
+struct BeginOutcome {
+  enum class Kind { kAcquired, kQueued, kRejected, kForeignId };
+  Kind kind;
+  int position = 0;            // kQueued: waiters ahead (0 = next)
+  std::optional<Claim> claim;  // the claim as stored (kAcquired, kQueued)
+  std::optional<Claim> blocker;  // kRejected / kForeignId: the claim in the way
+  bool repeated = false;       // the intent id was already known for this owner
+};
+
+class ClaimTable {
+ public:
+  // Decides whether a waiter without a live socket could ever use a grant; such waiters are
+  // skipped at promotion (http-api.md §5.4 "socketless waiters").
+  using Reachable = std::function<bool(const Claim&)>;
+  explicit ClaimTable(Reachable reachable = nullptr);
+
+  static std::string entity_key(const std::string& tenant, const std::string& model, const std::string& id);
+
+  // Takes a claim (request.status/expires_at are set here). A repeated intent id of the same
+  // owner is idempotent and re-attaches `request.session`; of another owner it is refused.
+  BeginOutcome begin(Claim request, bool queue, int64_t now, Changes& changes);
+  // Releases (active) or dequeues (queued) one claim of `owner`. Returns nullopt when the id is
+  // unknown, false when it belongs to another owner, true when something was removed.
+  std::optional<bool> abandon(const std::string& tenant, const std::string& intent_id, const Owner& owner, int64_t now,
+                              Changes& changes);
+  // Removes every claim of `owner` on the entity; true when an active one was released.
+  bool release_entity(const std::string& tenant, const std::string& model, const std::string& id, const Owner& owner,
+                      int64_t now, Changes& changes);
+  // Moves the listed waiters to the front in the given order; others keep their order behind.
+  void reorder(const std::string& tenant, const std::string& model, const std::string& id,
+               const std::vector<std::string>& intent_ids, int64_t now, Changes& changes);
+  // A socket closed: its waiters leave their lines, its holders stop renewing (they lapse at
+  // expires_at unless the owner announces the same intent id again on a new socket).
+  void session_closed(uint64_t session, int64_t now, Changes& changes);
+  // Renews the leases of claims with a live socket once half their TTL has passed, expires
+  // the others whose lease ran out, promotes waiters. Returns the next time anything is due.
+  int64_t sweep(int64_t now, Changes& changes);
+  // Extends an active claim of `owner` (repeat HTTP claim, write carrying its intent id).
+  bool renew(const std::string& tenant, const std::string& intent_id, const Owner& owner, int64_t now);
+
+  // The write guard: the first active claim of another owner that a write to the entity would
+  // violate (`fields` empty = the write touches the whole entity: create/delete/archive).
+  // Marks the writer's own overlapping claims as written under.
+  std::optional<Claim> authorize_write(const std::string& tenant, const std::string& model, const std::string& id,
+                                       const Owner& writer, const std::set<std::string>& fields);
+
+  // The claims on one entity in line order (active first), or every claim of the tenant.
+  std::vector<Claim> entity_claims(const std::string& tenant, const std::string& model, const std::string& id) const;
+  std::vector<Claim> tenant_claims(const std::string& tenant) const;
+  std::vector<Claim> claims_of(const std::string& tenant, const std::string& participant_id) const;
+  const Claim* find(const std::string& tenant, const std::string& intent_id) const;
+  std::size_t size() const { return by_intent_.size(); }
+
+ private:
+  using Line = std::list<Claim>;
+
+  static bool conflicts(const Claim& a, const Claim& b);
+  static int position_in(const Line& line, const Claim& claim);
+  void promote(const std::string& key, int64_t now, Changes& changes);
+  void end(const std::string& key, Line::iterator it, const std::string& terminal, bool involuntary,
+           Changes& changes);
+  // `announce`: emit a kGranted transition (promotion); a direct acquire is answered by begin().
+  void grant(Claim& claim, int64_t now, Changes& changes, bool announce);
+  void erase_line_if_empty(const std::string& key);
+
+  Reachable reachable_;
+  std::unordered_map<std::string, Line> lines_;  // entity key -> claims
+  std::unordered_map<std::string, std::string> by_intent_;  // tenant + intent id -> entity key
+};
+
+}  // namespace ablo::coord

@@ -1,0 +1,585 @@
+#include "coord/coordinator.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <set>
+
+#include <boost/json.hpp>
+#include <fmt/format.h>
+
+#include "common/random.h"
+#include "common/time.h"
+#include "coord/wire.h"
+
+namespace ablo::coord {
+
+namespace json = boost::json;
+
+namespace {
+
+const json::value* member(const json::object& o, std::string_view key) { return o.if_contains(key); }
+
+std::string string_member(const json::object& o, std::string_view key) {
+  const auto* v = member(o, key);
+  if (!v) return {};
+  if (v->is_string()) return std::string(v->as_string());
+  if (v->is_int64()) return std::to_string(v->as_int64());
+  if (v->is_uint64()) return std::to_string(v->as_uint64());
+  return {};
+}
+
+json::value json_member(const json::object& o, std::string_view key) {
+  const auto* v = member(o, key);
+  return v ? *v : json::value(nullptr);
+}
+
+bool groups_meet(const std::vector<std::string>& a, const std::set<std::string>& b) {
+  return std::any_of(a.begin(), a.end(), [&](const auto& g) { return b.count(g) > 0; });
+}
+
+int64_t clamp_ttl(std::optional<int64_t> requested) {
+  return std::clamp(requested.value_or(kDefaultTtlMs), kMinTtlMs, kMaxTtlMs);
+}
+
+struct EntityRef {
+  std::string tenant, model, id;
+};
+
+EntityRef split_entity_key(const std::string& key) {  // inverse of ClaimTable::entity_key
+  const auto first = key.find('\x1f');
+  const auto second = key.find('\x1f', first + 1);
+  return {key.substr(0, first), key.substr(first + 1, second - first - 1), key.substr(second + 1)};
+}
+
+// Members of a client presence_update the server owns and stamps itself.
+bool server_stamped(std::string_view key) {
+  return key == "userId" || key == "isAgent" || key == "kind" || key == "timestamp" || key == "syncGroups" ||
+         key == "activeIntents" || key == "type" || key == "socketId";
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- parsing
+
+Participant participant_of(const auth::Principal& principal, std::vector<std::string> groups) {
+  Participant p;
+  p.tenant = principal.tenant.key();
+  p.owner = {principal.participant_id, principal.capability_id.empty() ? principal.key_id : principal.capability_id};
+  p.kind = principal.participant_kind;
+  p.groups = groups.empty() ? principal.allowed_groups : std::move(groups);
+  const auto& ops = principal.operations;
+  p.privileged = principal.secret_key || principal.participant_kind == "system" ||
+                 std::find(ops.begin(), ops.end(), "intent.reorder") != ops.end();
+  return p;
+}
+
+Result<ClaimRequest> parse_intent_begin(const json::object& payload) {
+  ClaimRequest request;
+  request.intent_id = string_member(payload, "intentId");
+  if (request.intent_id.empty()) return fail("intent_id_required", "intent_begin needs an intentId", "intentId");
+  request.entity_type = string_member(payload, "entityType");
+  request.entity_id = string_member(payload, "entityId");
+  if (request.entity_type.empty() || request.entity_id.empty()) {
+    return fail("invalid_intent", "intent_begin needs entityType and entityId", "entityId");
+  }
+  if (auto action = string_member(payload, "action"); !action.empty()) request.action = action;
+  request.field = string_member(payload, "field");
+  request.path = json_member(payload, "path");
+  request.range = json_member(payload, "range");
+  request.meta = json_member(payload, "meta");
+  if (request.meta.is_object()) request.description = string_member(request.meta.as_object(), "description");
+  if (const auto* ms = member(payload, "estimatedMs"); ms && ms->is_number()) {
+    const double value = ms->to_number<double>();
+    if (std::isfinite(value) && value > 0) request.ttl_ms = static_cast<int64_t>(std::min(value, 1e12));
+  }
+  if (const auto* queue = member(payload, "queue"); queue && queue->is_bool()) request.queue = queue->as_bool();
+  return request;
+}
+
+Result<int64_t> parse_ttl_ms(const json::value& ttl) {
+  const auto invalid = [] { return fail("invalid_request", "ttl is a number of seconds or \"<n>ms|s|m|h\"", "ttl"); };
+  if (ttl.is_number()) {
+    const double seconds = ttl.to_number<double>();
+    if (!std::isfinite(seconds) || seconds <= 0) return invalid();
+    return static_cast<int64_t>(std::min(seconds, 1e9) * 1000);
+  }
+  if (!ttl.is_string()) return invalid();
+  const std::string_view text = ttl.as_string();
+  std::size_t digits = 0;
+  while (digits < text.size() && (std::isdigit(static_cast<unsigned char>(text[digits])) || text[digits] == '.')) {
+    ++digits;
+  }
+  if (digits == 0 || digits > 12) return invalid();
+  double value = 0;
+  try {
+    value = std::stod(std::string(text.substr(0, digits)));
+  } catch (...) {
+    return invalid();
+  }
+  const std::string_view unit = text.substr(digits);
+  double factor = 0;
+  if (unit.empty() || unit == "s") factor = 1000;
+  else if (unit == "ms") factor = 1;
+  else if (unit == "m") factor = 60'000;
+  else if (unit == "h") factor = 3'600'000;
+  if (factor == 0 || value <= 0) return invalid();
+  return static_cast<int64_t>(value * factor);
+}
+
+// ---------------------------------------------------------------- state
+
+struct Coordinator::Session {
+  Participant who;
+  fanout::Outbox* outbox;
+};
+
+struct Coordinator::ParticipantState {
+  std::string kind;
+  std::set<std::string> groups;
+  std::set<uint64_t> sessions;
+  json::object presence;  // the latest client-sent presence fields
+  bool entered = false;   // peers were told this participant is here
+};
+
+Coordinator::Coordinator(CoordinatorOptions options)
+    : options_(std::move(options)), table_([this](const Claim& claim) { return reachable_locked(claim); }) {
+  if (!options_.clock) options_.clock = [] { return now_ms(); };
+}
+
+Coordinator::~Coordinator() { stop(); }
+
+void Coordinator::start() {
+  std::lock_guard lock(mutex_);
+  if (sweeper_.joinable()) return;
+  stopping_ = false;
+  sweeper_ = std::thread([this] { sweeper(); });
+}
+
+void Coordinator::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (sweeper_.joinable()) sweeper_.join();
+}
+
+void Coordinator::sweeper() {
+  std::unique_lock lock(mutex_);
+  while (!stopping_) {
+    Changes changes;
+    const int64_t now = options_.clock();
+    const int64_t next_due = table_.sweep(now, changes);
+    publish_locked(changes);
+    const int64_t wait_ms = std::clamp<int64_t>(next_due - now, 5, 1000);
+    wake_.wait_for(lock, std::chrono::milliseconds(wait_ms));
+  }
+}
+
+void Coordinator::sweep_now() {
+  std::lock_guard lock(mutex_);
+  Changes changes;
+  table_.sweep(options_.clock(), changes);
+  publish_locked(changes);
+}
+
+std::string Coordinator::model_key(std::string_view entity_type) const {
+  if (options_.model_key) {
+    if (auto key = options_.model_key(entity_type); !key.empty()) return key;
+  }
+  return std::string(entity_type);  // claims may name things that are not models
+}
+
+Coordinator::ParticipantState& Coordinator::participant_locked(const Participant& who) {
+  auto& state = participants_[{who.tenant, who.owner.participant_id}];
+  if (!state) state = std::make_unique<ParticipantState>();
+  state->kind = who.kind;
+  state->groups.insert(who.groups.begin(), who.groups.end());
+  return *state;
+}
+
+bool Coordinator::reachable_locked(const Claim& claim) const {
+  return std::any_of(sessions_.begin(), sessions_.end(), [&](const auto& entry) {
+    return entry.second->who.tenant == claim.tenant && entry.second->who.owner == claim.owner;
+  });
+}
+
+// ---------------------------------------------------------------- sessions
+
+uint64_t Coordinator::attach(Participant who, fanout::Outbox* outbox) {
+  std::lock_guard lock(mutex_);
+  const uint64_t id = next_session_++;
+  auto& state = participant_locked(who);
+  state.sessions.insert(id);
+  const std::string tenant = who.tenant;
+  const auto groups = who.groups;
+  sessions_[id] = std::make_unique<Session>(Session{std::move(who), outbox});
+  // Tell the newcomer who is here and what they hold.
+  for (const auto& [key, other] : participants_) {
+    if (key.first != tenant || key.second == sessions_[id]->who.owner.participant_id) continue;
+    if (!groups_meet(groups, other->groups)) continue;
+    if (other->entered || !table_.claims_of(key.first, key.second).empty()) {
+      send_presence_locked(key.first, key.second, "enter", {}, id);
+    }
+  }
+  return id;
+}
+
+void Coordinator::detach(uint64_t session) {
+  std::lock_guard lock(mutex_);
+  auto it = sessions_.find(session);
+  if (it == sessions_.end()) return;
+  const Participant who = it->second->who;
+  sessions_.erase(it);
+  Changes changes;
+  table_.session_closed(session, options_.clock(), changes);
+  publish_locked(changes);
+  auto state_it = participants_.find({who.tenant, who.owner.participant_id});
+  if (state_it == participants_.end()) return;
+  auto& state = *state_it->second;
+  state.sessions.erase(session);
+  if (!state.sessions.empty()) return;
+  if (state.entered) send_presence_locked(who.tenant, who.owner.participant_id, "leave", {});
+  state.entered = false;
+  state.presence.clear();
+  if (table_.claims_of(who.tenant, who.owner.participant_id).empty()) participants_.erase(state_it);
+}
+
+void Coordinator::add_groups(uint64_t session, const std::vector<std::string>& groups) {
+  std::lock_guard lock(mutex_);
+  auto it = sessions_.find(session);
+  if (it == sessions_.end()) return;
+  auto& who = it->second->who;
+  for (const auto& g : groups) {
+    if (std::find(who.groups.begin(), who.groups.end(), g) == who.groups.end()) who.groups.push_back(g);
+  }
+  participant_locked(who);
+}
+
+// ---------------------------------------------------------------- claims
+
+ClaimResult Coordinator::begin_locked(const Participant& who, uint64_t session, ClaimRequest request,
+                                      Changes& changes) {
+  Claim claim;
+  claim.tenant = who.tenant;
+  claim.intent_id = request.intent_id.empty() ? "int_" + random_uuid() : std::move(request.intent_id);
+  claim.owner = who.owner;
+  claim.participant_kind = who.kind;
+  claim.model = model_key(request.entity_type);
+  claim.entity_type = std::move(request.entity_type);
+  claim.entity_id = std::move(request.entity_id);
+  claim.field = std::move(request.field);
+  claim.path = std::move(request.path);
+  claim.range = std::move(request.range);
+  claim.meta = std::move(request.meta);
+  claim.action = std::move(request.action);
+  claim.description = std::move(request.description);
+  claim.ttl_ms = clamp_ttl(request.ttl_ms);
+  claim.session = session;
+  participant_locked(who);
+  auto outcome = table_.begin(std::move(claim), request.queue, options_.clock(), changes);
+  ClaimResult result{outcome.kind, std::move(outcome.claim), outcome.position, std::move(outcome.blocker),
+                     outcome.repeated};
+  wake_.notify_all();  // a new lease may be due before the sweeper's next wake-up
+  return result;
+}
+
+void Coordinator::intent_begin(uint64_t session, const json::object& payload) {
+  std::lock_guard lock(mutex_);
+  auto it = sessions_.find(session);
+  if (it == sessions_.end()) return;
+  auto request = parse_intent_begin(payload);
+  if (!request) return;  // no intentId to answer to
+  const bool queue = request->queue;
+  Claim asked;
+  asked.entity_type = request->entity_type;
+  asked.entity_id = request->entity_id;
+  asked.field = request->field;
+  asked.path = request->path;
+  asked.range = request->range;
+  asked.meta = request->meta;
+  const std::string intent_id = request->intent_id;
+  Changes changes;
+  auto result = begin_locked(it->second->who, session, std::move(*request), changes);
+  fanout::Outbox* outbox = it->second->outbox;
+  switch (result.kind) {
+    case BeginOutcome::Kind::kAcquired:
+      outbox->push_frame(ws_frame("intent_acquired", {{"intentId", intent_id}, {"target", intent_target(*result.claim)}}));
+      break;
+    case BeginOutcome::Kind::kQueued:
+      outbox->push_frame(ws_frame("intent_queued", {{"intentId", intent_id},
+                                                    {"target", intent_target(*result.claim)},
+                                                    {"position", result.position}}));
+      break;
+    case BeginOutcome::Kind::kRejected:
+    case BeginOutcome::Kind::kForeignId:
+      if (queue) {
+        // Only a foreign owner reusing this intentId gets here; a queued claim never hears
+        // intent_rejected (protocol.md §3.4), so end its wait.
+        outbox->push_frame(ws_frame("intent_lost", {{"intentId", intent_id},
+                                                    {"reason", "preempted"},
+                                                    {"target", intent_target(asked)}}));
+      } else {
+        outbox->push_frame(ws_frame("intent_rejected", {{"intentId", intent_id},
+                                                        {"reason", "conflict"},
+                                                        {"target", intent_target(asked)},
+                                                        {"heldBy", result.blocker->owner.participant_id},
+                                                        {"heldByIntentId", result.blocker->intent_id},
+                                                        {"heldByExpiresAt", result.blocker->expires_at_ms}}));
+      }
+      break;
+  }
+  publish_locked(changes);  // after the reply: the claimant hears its outcome first
+}
+
+void Coordinator::intent_abandon(uint64_t session, const json::object& payload) {
+  std::lock_guard lock(mutex_);
+  auto it = sessions_.find(session);
+  if (it == sessions_.end()) return;
+  const auto intent_id = string_member(payload, "intentId");
+  if (intent_id.empty()) return;
+  Changes changes;
+  table_.abandon(it->second->who.tenant, intent_id, it->second->who.owner, options_.clock(), changes);
+  publish_locked(changes);  // unknown or foreign ids change nothing
+}
+
+void Coordinator::intent_reorder(uint64_t session, const json::object& payload) {
+  std::lock_guard lock(mutex_);
+  auto it = sessions_.find(session);
+  if (it == sessions_.end() || !it->second->who.privileged) return;  // dropped silently (http-api.md §5.6)
+  std::vector<std::string> order;
+  if (const auto* list = member(payload, "order"); list && list->is_array()) {
+    for (const auto& entry : list->as_array()) {
+      if (entry.is_object()) order.push_back(string_member(entry.as_object(), "intentId"));
+    }
+  }
+  Changes changes;
+  table_.reorder(it->second->who.tenant, model_key(string_member(payload, "entityType")),
+                 string_member(payload, "entityId"), order, options_.clock(), changes);
+  publish_locked(changes);
+}
+
+ClaimResult Coordinator::claim(const Participant& who, ClaimRequest request) {
+  std::lock_guard lock(mutex_);
+  Changes changes;
+  auto result = begin_locked(who, 0, std::move(request), changes);
+  if (result.repeated && result.claim && result.claim->status == ClaimStatus::kActive) {
+    // A repeat claim by the same owner extends the lease (http-api.md §5.3).
+    table_.renew(who.tenant, result.claim->intent_id, who.owner, options_.clock());
+    if (const auto* renewed = table_.find(who.tenant, result.claim->intent_id)) result.claim = *renewed;
+  }
+  publish_locked(changes);
+  return result;
+}
+
+std::optional<bool> Coordinator::release_intent(const Participant& who, const std::string& intent_id) {
+  std::lock_guard lock(mutex_);
+  Changes changes;
+  auto released = table_.abandon(who.tenant, intent_id, who.owner, options_.clock(), changes);
+  publish_locked(changes);
+  return released;
+}
+
+bool Coordinator::release_entity(const Participant& who, const std::string& entity_type, const std::string& id) {
+  std::lock_guard lock(mutex_);
+  Changes changes;
+  const bool released = table_.release_entity(who.tenant, model_key(entity_type), id, who.owner, options_.clock(), changes);
+  publish_locked(changes);
+  return released;
+}
+
+void Coordinator::reorder(const Participant& who, const std::string& entity_type, const std::string& id,
+                          const std::vector<std::string>& intent_ids) {
+  std::lock_guard lock(mutex_);
+  Changes changes;
+  table_.reorder(who.tenant, model_key(entity_type), id, intent_ids, options_.clock(), changes);
+  publish_locked(changes);
+}
+
+bool Coordinator::renew(const Participant& who, const std::string& intent_id) {
+  std::lock_guard lock(mutex_);
+  return table_.renew(who.tenant, intent_id, who.owner, options_.clock());
+}
+
+std::vector<Claim> Coordinator::list(const std::string& tenant, const std::string& entity_type, const std::string& id,
+                                     const std::string& field) const {
+  std::lock_guard lock(mutex_);
+  const std::string model = entity_type.empty() ? std::string() : model_key(entity_type);
+  std::vector<Claim> claims = !model.empty() && !id.empty() ? table_.entity_claims(tenant, model, id)
+                                                             : table_.tenant_claims(tenant);
+  std::erase_if(claims, [&](const Claim& c) {
+    return (!model.empty() && c.model != model) || (!id.empty() && c.entity_id != id) ||
+           (!field.empty() && !c.field.empty() && c.field != field);
+  });
+  std::stable_sort(claims.begin(), claims.end(), [](const Claim& a, const Claim& b) {
+    return a.status == ClaimStatus::kActive && b.status != ClaimStatus::kActive;
+  });
+  return claims;
+}
+
+std::vector<Claim> Coordinator::foreign_holders(const Participant& who, const std::string& model,
+                                                const std::string& id) const {
+  std::lock_guard lock(mutex_);
+  auto claims = table_.entity_claims(who.tenant, model, id);
+  std::erase_if(claims, [&](const Claim& c) { return c.status != ClaimStatus::kActive || c.owner == who.owner; });
+  return claims;
+}
+
+bool Coordinator::wait_until_free(const Participant& who,
+                                  const std::vector<std::pair<std::string, std::string>>& entities,
+                                  int64_t deadline_ms) {
+  std::unique_lock lock(mutex_);
+  while (true) {
+    const bool held = std::any_of(entities.begin(), entities.end(), [&](const auto& entity) {
+      for (const auto& c : table_.entity_claims(who.tenant, entity.first, entity.second)) {
+        if (c.status == ClaimStatus::kActive && !(c.owner == who.owner)) return true;
+      }
+      return false;
+    });
+    if (!held) return true;
+    const int64_t now = options_.clock();
+    if (now >= deadline_ms || stopping_) return false;
+    released_.wait_for(lock, std::chrono::milliseconds(std::min<int64_t>(deadline_ms - now, 200)));
+  }
+}
+
+Status Coordinator::authorize_write(const std::string& tenant, const Owner& writer, const std::string& model,
+                                    const std::string& id, const std::set<std::string>& fields) {
+  std::lock_guard lock(mutex_);
+  auto holder = table_.authorize_write(tenant, model, id, writer, fields);
+  if (!holder) return {};
+  Error error("entity_claimed",
+              fmt::format("{} '{}' is claimed by {} until {}; the write was not applied", holder->entity_type, id,
+                          holder->owner.participant_id, iso8601_from_ms(holder->expires_at_ms)));
+  error.details = {{"heldBy", holder->owner.participant_id},
+                   {"heldByIntentId", holder->intent_id},
+                   {"heldByExpiresAt", holder->expires_at_ms}};
+  return tl::unexpected(std::move(error));
+}
+
+// ---------------------------------------------------------------- presence and events
+
+void Coordinator::presence_update(uint64_t session, const json::object& payload) {
+  std::lock_guard lock(mutex_);
+  auto it = sessions_.find(session);
+  if (it == sessions_.end()) return;
+  const auto& who = it->second->who;
+  auto& state = participant_locked(who);
+  for (const auto& [key, value] : payload) {
+    if (!server_stamped(key)) state.presence[key] = value;
+  }
+  const bool entering = !state.entered;
+  state.entered = true;
+  send_presence_locked(who.tenant, who.owner.participant_id, entering ? "enter" : "update", {});
+}
+
+void Coordinator::relay_event(uint64_t session, std::string_view type, const json::object& payload) {
+  std::lock_guard lock(mutex_);
+  auto it = sessions_.find(session);
+  if (it == sessions_.end()) return;
+  const auto& from = it->second->who;
+  json::object stamped = payload;
+  stamped["userId"] = from.owner.participant_id;
+  const std::string frame = ws_frame(type, std::move(stamped));
+  const std::set<std::string> groups(from.groups.begin(), from.groups.end());
+  for (const auto& [id, peer] : sessions_) {
+    if (id == session || peer->who.tenant != from.tenant || !groups_meet(peer->who.groups, groups)) continue;
+    peer->outbox->push_frame(frame);
+  }
+}
+
+void Coordinator::send_presence_locked(const std::string& tenant, const std::string& participant_id,
+                                       std::string_view kind, const std::vector<std::pair<Claim, std::string>>& terminal,
+                                       uint64_t only_session) {
+  auto state_it = participants_.find({tenant, participant_id});
+  if (state_it == participants_.end()) return;
+  const auto& state = *state_it->second;
+  json::array active;
+  for (const auto& claim : table_.claims_of(tenant, participant_id)) {
+    if (claim.status == ClaimStatus::kActive) active.push_back(intent_claim(claim));
+  }
+  for (const auto& [claim, status] : terminal) active.push_back(intent_claim(claim, status));
+  json::object payload = state.presence;
+  if (!payload.contains("status")) payload["status"] = kind == "leave" ? "offline" : "online";
+  payload["kind"] = kind;
+  payload["userId"] = participant_id;
+  payload["isAgent"] = state.kind == "agent";
+  payload["timestamp"] = options_.clock();
+  json::array groups;
+  for (const auto& g : state.groups) groups.emplace_back(g);
+  payload["syncGroups"] = std::move(groups);
+  payload["activeIntents"] = std::move(active);
+  const std::string frame = ws_frame("presence_update", std::move(payload));
+  for (const auto& [id, peer] : sessions_) {
+    if (only_session != 0 && id != only_session) continue;
+    // Never to the participant's own sockets: 0.9.1 cannot recognise its own echo.
+    if (peer->who.tenant != tenant || peer->who.owner.participant_id == participant_id) continue;
+    if (!groups_meet(peer->who.groups, state.groups)) continue;
+    peer->outbox->push_frame(frame);
+  }
+}
+
+void Coordinator::send_queue_locked(const std::string& entity_key, const std::set<std::string>& audience_groups) {
+  const auto [tenant, model, id] = split_entity_key(entity_key);
+  json::array queue;
+  int position = 0;
+  for (const auto& claim : table_.entity_claims(tenant, model, id)) {
+    if (claim.status == ClaimStatus::kQueued) queue.push_back(queue_entry(claim, position++));
+  }
+  const std::string frame =
+      ws_frame("intent_queue", {{"target", json::object{{"type", model}, {"id", id}}}, {"queue", std::move(queue)}});
+  for (const auto& [sid, peer] : sessions_) {
+    if (peer->who.tenant == tenant && groups_meet(peer->who.groups, audience_groups)) peer->outbox->push_frame(frame);
+  }
+}
+
+void Coordinator::send_to_owner_locked(const Claim& claim, const std::string& frame) {
+  if (auto it = sessions_.find(claim.session); claim.session != 0 && it != sessions_.end()) {
+    it->second->outbox->push_frame(frame);
+    return;
+  }
+  for (const auto& [id, session] : sessions_) {
+    if (session->who.tenant == claim.tenant && session->who.owner == claim.owner) session->outbox->push_frame(frame);
+  }
+}
+
+void Coordinator::publish_locked(const Changes& changes) {
+  if (changes.empty() && changes.participants.empty()) return;
+  std::map<std::string, std::vector<std::pair<Claim, std::string>>> terminal_by_participant;
+  std::map<std::string, std::set<std::string>> claimant_groups_by_entity;
+  auto note_claimant = [&](const Claim& claim) {
+    auto state = participants_.find({claim.tenant, claim.owner.participant_id});
+    if (state == participants_.end()) return;
+    auto& groups = claimant_groups_by_entity[ClaimTable::entity_key(claim.tenant, claim.model, claim.entity_id)];
+    groups.insert(state->second->groups.begin(), state->second->groups.end());
+  };
+  for (const auto& t : changes.transitions) {
+    note_claimant(t.claim);
+    if (t.kind == Transition::Kind::kGranted) {
+      send_to_owner_locked(t.claim, ws_frame("intent_granted", {{"intentId", t.claim.intent_id},
+                                                               {"target", intent_target(t.claim)}}));
+    } else if (t.was_active) {
+      if (t.involuntary) {
+        send_to_owner_locked(t.claim, ws_frame("intent_lost", {{"intentId", t.claim.intent_id},
+                                                              {"reason", "expired"},
+                                                              {"target", intent_target(t.claim)}}));
+      }
+      terminal_by_participant[t.claim.owner.participant_id].emplace_back(t.claim, t.terminal);
+    }
+  }
+  for (const auto& [tenant, participant_id] : changes.participants) {
+    auto terminal = terminal_by_participant.find(participant_id);
+    send_presence_locked(tenant, participant_id, "update",
+                         terminal == terminal_by_participant.end() ? std::vector<std::pair<Claim, std::string>>{}
+                                                                   : terminal->second);
+  }
+  for (const auto& key : changes.entities) {
+    const auto entity = split_entity_key(key);
+    for (const auto& claim : table_.entity_claims(entity.tenant, entity.model, entity.id)) note_claimant(claim);
+    send_queue_locked(key, claimant_groups_by_entity[key]);
+  }
+  if (!changes.transitions.empty()) released_.notify_all();
+}
+
+}  // namespace ablo::coord

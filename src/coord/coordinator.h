@@ -1,0 +1,172 @@
+#pragma once
+// The coordination plane: claims (a fair FIFO queue per entity, leases with a TTL), presence
+// and app collaboration events, shared by the WebSocket and HTTP transports (protocol.md
+// §3.8, http-api.md §5). Claims are ephemeral and live in memory, as the spec allows; clients
+// announce them again after a reconnect.
+//
+// Lease policy:
+//  * TTL: the requested one (WS `estimatedMs`, HTTP `ttl`), default 60 s, clamped to
+//    [1 s, 10 min].
+//  * A claim announced on a WebSocket is renewed by the server while that socket is open:
+//    once half its TTL has passed, expiresAt moves to now + TTL (and peers get the new
+//    expiresAt). A silent socket is closed by the server after 20 s without traffic (it
+//    pings after 10 s; every WebSocket client answers pings), so a hung holder counts as gone.
+//  * When the socket closes, renewal stops and the claim lapses at its expiresAt — within one
+//    TTL — unless the owner announces the same intentId again on a new socket first. On lapse
+//    the holder's sockets get intent_lost {reason:'expired'} and the next waiter is granted.
+//  * A waiter whose socket closes leaves the line at once (no ghost waiters).
+//  * HTTP claims have no socket: they lapse at expiresAt unless the owner claims again or
+//    writes with the claim's intent id. An HTTP waiter whose owner has no socket when it
+//    reaches the head is skipped (marked expired): it could never learn of its grant.
+//
+// Presence identity is the participant: every presence_update carries the participant's
+// complete activeIntents, and frames about a participant are never sent to that participant's
+// own sockets (the 0.9.1 client cannot recognise its own echo).
+//
+// Threading: every public method may be called from any thread. One mutex guards all state;
+// frames are pushed to Outboxes (which never block) under it, so each socket sees claim
+// frames in the order the state changed. A sweeper thread (start/stop) renews and expires
+// leases.
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/json/object.hpp>
+
+#include "auth/auth_service.h"
+#include "common/result.h"
+#include "coord/claim_table.h"
+#include "fanout/hub.h"
+
+namespace ablo::coord {
+
+inline constexpr int64_t kDefaultTtlMs = 60'000;
+inline constexpr int64_t kMinTtlMs = 1'000;
+inline constexpr int64_t kMaxTtlMs = 600'000;
+inline constexpr int kIdleSocketTimeoutSeconds = 20;  // enforced by the WebSocket layer
+
+// Who acts on the plane: derived from an authenticated principal.
+struct Participant {
+  std::string tenant;
+  Owner owner;
+  std::string kind;                 // user | agent | system
+  std::vector<std::string> groups;  // presence audience: sockets sharing one of these
+  bool privileged = false;          // may reorder wait lines (sk_, system, or intent.reorder)
+};
+Participant participant_of(const auth::Principal& principal, std::vector<std::string> groups);
+
+// A claim request from either transport.
+struct ClaimRequest {
+  std::string intent_id;  // empty = generate one
+  std::string entity_type;
+  std::string entity_id;
+  std::string field;
+  boost::json::value path, range, meta;
+  std::string action = "editing";
+  std::string description;
+  std::optional<int64_t> ttl_ms;
+  bool queue = false;
+};
+// intent_begin payload (protocol.md §3.3) -> request; invalid_intent when ids are missing.
+Result<ClaimRequest> parse_intent_begin(const boost::json::object& payload);
+// HTTP `ttl`: a bare number is seconds, or "<n>ms|s|m|h" (http-api.md §1.7).
+Result<int64_t> parse_ttl_ms(const boost::json::value& ttl);
+
+struct ClaimResult {
+  BeginOutcome::Kind kind;
+  std::optional<Claim> claim;
+  int position = 0;
+  std::optional<Claim> blocker;
+  bool repeated = false;
+};
+
+struct CoordinatorOptions {
+  std::function<int64_t()> clock;                            // ms since the epoch; default now_ms
+  std::function<std::string(std::string_view)> model_key;    // canonical model key, "" if unknown
+};
+
+class Coordinator {
+ public:
+  explicit Coordinator(CoordinatorOptions options = {});
+  ~Coordinator();
+  Coordinator(const Coordinator&) = delete;
+  Coordinator& operator=(const Coordinator&) = delete;
+
+  void start();  // the lease sweeper thread
+  void stop();
+
+  // A WebSocket joined: its frames go to `outbox` until detach(). Sends it the presence of the
+  // participants it can see, so it knows their claims.
+  uint64_t attach(Participant participant, fanout::Outbox* outbox);
+  void detach(uint64_t session);
+  void add_groups(uint64_t session, const std::vector<std::string>& groups);
+
+  // WebSocket frames (protocol.md §3.3). Invalid frames are ignored: there is no reply frame.
+  void intent_begin(uint64_t session, const boost::json::object& payload);
+  void intent_abandon(uint64_t session, const boost::json::object& payload);
+  void intent_reorder(uint64_t session, const boost::json::object& payload);
+  void presence_update(uint64_t session, const boost::json::object& payload);
+  void relay_event(uint64_t session, std::string_view type, const boost::json::object& payload);
+
+  // HTTP (http-api.md §5.3–§5.9).
+  ClaimResult claim(const Participant& who, ClaimRequest request);
+  std::optional<bool> release_intent(const Participant& who, const std::string& intent_id);
+  bool release_entity(const Participant& who, const std::string& entity_type, const std::string& id);
+  void reorder(const Participant& who, const std::string& entity_type, const std::string& id,
+               const std::vector<std::string>& intent_ids);
+  bool renew(const Participant& who, const std::string& intent_id);
+  // Claims of the tenant, optionally narrowed to one model / entity / field (entity-level
+  // claims always match a field), active first then the line.
+  std::vector<Claim> list(const std::string& tenant, const std::string& entity_type, const std::string& id,
+                          const std::string& field) const;
+  // Active claims on one entity held by someone other than `who` (claimed reads).
+  std::vector<Claim> foreign_holders(const Participant& who, const std::string& model_key, const std::string& id) const;
+  // Blocks until no foreign holder remains on any of the entities or `deadline_ms` passes;
+  // true when free.
+  bool wait_until_free(const Participant& who, const std::vector<std::pair<std::string, std::string>>& entities,
+                       int64_t deadline_ms);
+
+  // The write guard (http-api.md §5.7): entity_claimed when another owner holds an active
+  // claim the write would violate. `fields` empty = the whole entity.
+  Status authorize_write(const std::string& tenant, const Owner& writer, const std::string& model_key,
+                         const std::string& id, const std::set<std::string>& fields);
+
+  // Runs one sweep now (tests drive time with their own clock).
+  void sweep_now();
+  std::string model_key(std::string_view entity_type) const;
+
+ private:
+  struct Session;
+  struct ParticipantState;
+
+  ClaimResult begin_locked(const Participant& who, uint64_t session, ClaimRequest request, Changes& changes);
+  void publish_locked(const Changes& changes);
+  void send_presence_locked(const std::string& tenant, const std::string& participant_id, std::string_view kind,
+                            const std::vector<std::pair<Claim, std::string>>& terminal, uint64_t only_session = 0);
+  void send_queue_locked(const std::string& entity_key, const std::set<std::string>& audience_groups);
+  void send_to_owner_locked(const Claim& claim, const std::string& frame);
+  bool reachable_locked(const Claim& claim) const;
+  ParticipantState& participant_locked(const Participant& who);
+  void sweeper();
+
+  CoordinatorOptions options_;
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;      // wakes the sweeper (new lease, stop)
+  std::condition_variable released_;  // a claim ended or was granted (wait_until_free)
+  ClaimTable table_;
+  std::map<uint64_t, std::unique_ptr<Session>> sessions_;
+  std::map<std::pair<std::string, std::string>, std::unique_ptr<ParticipantState>> participants_;
+  uint64_t next_session_ = 1;
+  bool stopping_ = false;
+  std::thread sweeper_;
+};
+
+}  // namespace ablo::coord

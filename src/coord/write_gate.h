@@ -1,0 +1,23 @@
+#pragma once
+// The engine's write guard backed by the claim plane (http-api.md §5.7): an operation on a
+// row actively claimed by another owner fails with entity_claimed. A claim on a field blocks
+// only updates that touch that field; creates, deletes, archives and entity-level claims
+// block the whole row. The holder's own writes pass (and are still stale-checked).
+#include <memory>
+
+#include "coord/coordinator.h"
+#include "engine/engine.h"
+
+namespace ablo::coord {
+
+class ClaimWriteGate : public engine::WriteGate {
+ public:
+  explicit ClaimWriteGate(Coordinator& coordinator) : coordinator_(coordinator) {}
+  Status check_write(const auth::Principal& principal, const schema::Model& model,
+                     const engine::Operation& op) override;
+
+ private:
+  Coordinator& coordinator_;
+};
+
+}  // namespace ablo::coord

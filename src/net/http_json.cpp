@@ -1,0 +1,46 @@
+#include "net/http_json.h"
+
+#include <boost/json.hpp>
+#include <boost/url/pct_string_view.hpp>
+#include <fmt/format.h>
+
+namespace ablo::net {
+
+namespace json = boost::json;
+
+HttpResponse json_response(int status, const json::value& body) { return HttpResponse{status, {}, json::serialize(body)}; }
+
+Result<json::object> parse_object_body(const std::string& body, bool empty_is_object) {
+  if (empty_is_object && body.find_first_not_of(" \t\r\n") == std::string::npos) return json::object{};
+  boost::system::error_code ec;
+  json::value parsed = json::parse(body, ec);
+  if (ec) return fail("invalid_json", fmt::format("the request body is not valid JSON: {}", ec.message()));
+  if (!parsed.is_object()) return fail("invalid_body", "the request body must be a JSON object");
+  return std::move(parsed.as_object());
+}
+
+std::string path_of(const std::string& target) { return target.substr(0, target.find('?')); }
+
+std::vector<std::string> split_path(const std::string& path) {
+  std::vector<std::string> parts;
+  std::size_t start = 1;
+  while (start <= path.size()) {
+    const auto end = path.find('/', start);
+    const auto part = path.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    if (!part.empty()) {
+      auto encoded = boost::urls::make_pct_string_view(part);
+      parts.push_back(encoded ? encoded->decode() : part);
+    }
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  return parts;
+}
+
+json::array string_array(const std::vector<std::string>& items) {
+  json::array out;
+  for (const auto& item : items) out.emplace_back(item);
+  return out;
+}
+
+}  // namespace ablo::net
