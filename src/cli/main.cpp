@@ -125,8 +125,8 @@ int serve(const ServeOptions& options) {
   int signal = 0;
   sigwait(&stop_signals, &signal);
   spdlog::info("stopping on signal {}", signal);
+  coordinator.stop();  // first: ends claimed reads that wait on the worker pool
   server.stop();
-  coordinator.stop();
   engine.stop();
   return 0;
 }

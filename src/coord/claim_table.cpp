@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <string_view>
+#include <tuple>
 #include <limits>
 
 namespace ablo::coord {
@@ -60,13 +61,18 @@ BeginOutcome ClaimTable::begin(Claim request, bool queue, int64_t now, Changes& 
   const bool holds_already = std::any_of(line.begin(), line.end(), [&](const Claim& c) {
     return c.status == ClaimStatus::kActive && c.owner == request.owner && targets_overlap(c, request);
   });
-  const Claim* blocker = nullptr;
+  const Claim* blocking_holder = nullptr;
+  const Claim* blocking_waiter = nullptr;
   for (const auto& c : line) {
     if (!conflicts(c, request)) continue;
-    if (!blocker || (blocker->status == ClaimStatus::kQueued && c.status == ClaimStatus::kActive)) blocker = &c;
+    const Claim*& slot = c.status == ClaimStatus::kActive ? blocking_holder : blocking_waiter;
+    if (!slot) slot = &c;
   }
+  // An owner extending its own hold does not wait behind the line, but never overrides
+  // another owner's active claim.
+  const Claim* blocker = blocking_holder ? blocking_holder : holds_already ? nullptr : blocking_waiter;
   request.declared_at_ms = now;
-  if (holds_already || !blocker) {
+  if (!blocker) {
     line.push_back(std::move(request));
     by_intent_[ikey] = key;
     grant(line.back(), now, changes, /*announce=*/false);
@@ -306,6 +312,9 @@ std::vector<Claim> ClaimTable::claims_of(const std::string& tenant, const std::s
       if (c.tenant == tenant && c.owner.participant_id == participant_id) out.push_back(c);
     }
   }
+  std::sort(out.begin(), out.end(), [](const Claim& a, const Claim& b) {
+    return std::tie(a.declared_at_ms, a.intent_id) < std::tie(b.declared_at_ms, b.intent_id);
+  });
   return out;
 }
 

@@ -42,6 +42,7 @@ struct Services {
   auth::AuthService& auth;
   coord::Coordinator& coordinator;
   Router router;
+  asio::thread_pool& workers;  // runs HTTP handlers, which may block
 };
 
 void add_common_headers(http::response<http::string_body>& res, const std::string& request_id) {
@@ -264,7 +265,16 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     }
     plain.body = std::move(request.body());
     plain.request_id = request_id;
-    reply(services_.router.handle(plain), request.version(), request.keep_alive(), head, request_id);
+    // Handlers may block (a durable commit, a claimed read waiting for a release), so they run
+    // on the worker pool; the reply is written back on this connection's strand.
+    asio::post(services_.workers, [self = shared_from_this(), plain = std::move(plain), version = request.version(),
+                                   keep_alive = request.keep_alive(), head]() mutable {
+      auto response = self->services_.router.handle(plain);
+      asio::post(self->stream_.get_executor(), [self, response = std::move(response), version, keep_alive, head,
+                                                request_id = plain.request_id]() mutable {
+        self->reply(std::move(response), version, keep_alive, head, request_id);
+      });
+    });
   }
 
   void upgrade(http::request<http::string_body> request, const std::string& request_id) {
@@ -322,7 +332,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
 struct Server::Impl {
   Impl(engine::Engine& engine, auth::AuthService& auth, coord::Coordinator& coordinator, ServerOptions opts)
-      : services{engine, auth, coordinator, Router(engine, auth, coordinator)}, options(std::move(opts)), acceptor(io) {}
+      : workers(static_cast<std::size_t>(std::max(1, opts.worker_threads))),
+        services{engine, auth, coordinator, Router(engine, auth, coordinator), workers},
+        options(std::move(opts)),
+        acceptor(io) {}
 
   void accept() {
     acceptor.async_accept(asio::make_strand(io), [this](beast::error_code ec, tcp::socket socket) {
@@ -337,6 +350,7 @@ struct Server::Impl {
     });
   }
 
+  asio::thread_pool workers;
   Services services;
   ServerOptions options;
   asio::io_context io;
@@ -377,6 +391,7 @@ void Server::stop() {
   impl_->io.stop();
   for (auto& thread : impl_->threads) thread.join();
   impl_->threads.clear();
+  impl_->workers.join();
 }
 
 }  // namespace ablo::net
