@@ -10,6 +10,7 @@
 #include <boost/json.hpp>
 #include <poll.h>
 #include <sys/wait.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 namespace ablo::testing {
@@ -62,6 +63,7 @@ void ServerProcess::start() {
   const std::string binary = binary_path();
   pid_ = fork();
   if (pid_ == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);  // a crashed test must not leave servers behind
     dup2(pipe_fds[1], STDOUT_FILENO);
     close(pipe_fds[0]);
     close(pipe_fds[1]);

@@ -6,101 +6,13 @@
 #include "client/transport.h"
 #include "integration/quickstart_schema.h"
 #include "integration/server_fixture.h"
+#include "integration/sync_client.h"
 
 namespace ablo::testing {
 namespace {
 
 namespace json = boost::json;
 using namespace std::chrono_literals;
-
-// One connected 0.9.1-style client: exchanged token, open socket, answered first sync_request.
-struct Client {
-  json::object exchange;
-  std::string token;
-  std::vector<std::string> groups;
-  std::unique_ptr<client::WsConnection> ws;
-  json::object first_sync;  // the answer to the sync_request sent on open
-  std::vector<json::object> unread;  // frames received while waiting for something else
-  int next_tx = 0;
-
-  // The first frame matching `matches`, looking at frames already received first: a commit's
-  // delta may arrive before its mutation_result (protocol.md §4.8).
-  std::optional<json::object> await(const std::function<bool(const json::object&)>& matches) {
-    for (auto it = unread.begin(); it != unread.end(); ++it) {
-      if (matches(*it)) {
-        json::object found = std::move(*it);
-        unread.erase(it);
-        return found;
-      }
-    }
-    return receive_until(*ws, [&](const json::object& f) {
-      if (matches(f)) return true;
-      unread.push_back(f);
-      return false;
-    }, 5s);
-  }
-
-  static Client connect(ServerProcess& server, int64_t last_sync_id = 0) {
-    Client c;
-    c.exchange = server.exchange();
-    c.token = std::string(c.exchange.at("token").as_string());
-    for (const auto& g : c.exchange.at("scope").at("syncGroups").as_array()) c.groups.emplace_back(g.as_string());
-    c.ws = server.connect_ws(c.token, c.groups);
-    c.first_sync = c.sync(last_sync_id);
-    return c;
-  }
-
-  json::object sync(int64_t last_sync_id) {
-    ws->send_text(json::serialize(json::object{
-        {"type", "sync_request"},
-        {"payload", {{"cursor", nullptr}, {"versions", json::object{}}, {"lastSyncId", last_sync_id},
-                     {"capabilities", json::array{"partialBootstrap"}}}}}));
-    auto response = await([](const json::object& f) { return f.at("type") == "sync_response"; });
-    EXPECT_TRUE(response) << "no sync_response";
-    return response ? *response : json::object{};
-  }
-
-  std::string commit(json::array operations) {
-    const std::string client_tx_id = "ctx-" + std::to_string(++next_tx) + "-" + token.substr(8, 6);
-    ws->send_text(json::serialize(json::object{
-        {"type", "commit"}, {"payload", {{"operations", std::move(operations)}, {"clientTxId", client_tx_id}}}}));
-    return client_tx_id;
-  }
-
-  json::object result_of(const std::string& client_tx_id) {
-    auto result = await([&](const json::object& f) {
-      return f.at("type") == "mutation_result" && f.at("payload").at("clientTxId") == client_tx_id.c_str();
-    });
-    EXPECT_TRUE(result) << "no mutation_result for " << client_tx_id;
-    return result ? result->at("payload").as_object() : json::object{};
-  }
-};
-
-json::object op(const char* type, const std::string& id, json::object input, const std::string& tx) {
-  return json::object{{"type", type}, {"model", "weatherreports"}, {"id", id}, {"input", std::move(input)},
-                      {"transactionId", tx}};
-}
-
-bool is_delta_with_id(const json::object& frame, int64_t id) {
-  if (frame.at("type") != "delta") return false;
-  const auto& payload = frame.at("payload").as_object();
-  if (payload.contains("deltas")) {
-    for (const auto& d : payload.at("deltas").as_array()) {
-      if (d.at("id").as_int64() == id) return true;
-    }
-    return false;
-  }
-  return payload.at("id").as_int64() == id;
-}
-
-json::object delta_with_id(const json::object& frame, int64_t id) {
-  const auto& payload = frame.at("payload").as_object();
-  if (!payload.contains("deltas")) return payload;
-  for (const auto& d : payload.at("deltas").as_array()) {
-    if (d.at("id").as_int64() == id) return d.as_object();
-  }
-  return {};
-}
 
 class WsSyncTest : public ::testing::Test {
  protected:
