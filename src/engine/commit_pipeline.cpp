@@ -253,16 +253,37 @@ class CommitApplier {
   const std::string tenant_;
 };
 
-Result<CommitReceipt> cached_receipt(const std::string& text, const std::string& client_tx_id) {
-  CommitReceipt receipt;
-  receipt.client_tx_id = client_tx_id;
+// Idempotency keys are remembered for 24 hours; a key reused after that is a new request.
+constexpr int64_t kIdempotencyWindowMs = 24 * 3600 * 1000;
+
+// The stored outcome of an earlier commit with the same clientTxId: its receipt replayed,
+// idempotency_conflict when the new request's body differs, nullopt when the record expired.
+std::optional<Result<CommitReceipt>> replay(const std::string& text, const CommitRequest& request) {
   boost::system::error_code ec;
   auto parsed = json::parse(text, ec);
   if (ec || !parsed.is_object()) return fail("internal_error", "corrupt idempotency record");
   const auto& object = parsed.as_object();
+  if (const auto* at = object.if_contains("storedAt"); at && now_ms() - at->to_number<int64_t>() > kIdempotencyWindowMs) {
+    return std::nullopt;
+  }
+  const auto* fingerprint = object.if_contains("requestFingerprint");
+  if (!request.request_fingerprint.empty() && fingerprint && fingerprint->is_string() &&
+      fingerprint->as_string() != request.request_fingerprint) {
+    return fail("idempotency_conflict",
+                fmt::format("idempotency key '{}' was already used with a different request body", request.client_tx_id));
+  }
+  CommitReceipt receipt;
+  receipt.client_tx_id = request.client_tx_id;
   receipt.last_sync_id = object.at("lastSyncId").to_number<int64_t>();
   receipt.ops = static_cast<int>(object.at("ops").to_number<int64_t>());
   return receipt;
+}
+
+std::string idempotency_record(const CommitReceipt& receipt, const CommitRequest& request) {
+  json::object record = receipt.to_json();
+  record["storedAt"] = now_ms();
+  if (!request.request_fingerprint.empty()) record["requestFingerprint"] = request.request_fingerprint;
+  return json::serialize(record);
 }
 
 }  // namespace
@@ -375,8 +396,10 @@ void CommitPipeline::apply_group(std::vector<std::unique_ptr<Job>>& group) {
         auto cached = txn.find_idempotency(job.request.principal.tenant.key(), ctx_key);
         if (!cached) return tl::unexpected(cached.error());
         if (*cached) {
-          job.outcome = cached_receipt(**cached, job.request.client_tx_id);
-          continue;
+          if (auto replayed = replay(**cached, job.request)) {
+            job.outcome = std::move(*replayed);
+            continue;
+          }
         }
       }
       if (auto ok = txn.savepoint(); !ok) return ok;
@@ -388,7 +411,7 @@ void CommitPipeline::apply_group(std::vector<std::unique_ptr<Job>>& group) {
       }
       if (!ctx_key.empty()) {
         auto ok = txn.put_idempotency(job.request.principal.tenant.key(), ctx_key,
-                                      json::serialize(job.outcome->to_json()));
+                                      idempotency_record(*job.outcome, job.request));
         if (!ok) return ok;
       }
       if (auto ok = txn.release_savepoint(); !ok) return ok;

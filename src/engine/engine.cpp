@@ -232,4 +232,52 @@ Result<json::object> Engine::entity(const auth::Principal& principal, const std:
   return row_json(std::move(**row), *model);
 }
 
+Result<ListPage> Engine::list(const auth::Principal& principal, const std::vector<std::string>& groups,
+                              const ListRequest& request) const {
+  ListPage page;
+  page.stamp = hub_.head();
+  store::RowQuery query;
+  query.model = request.model;
+  query.tenant = principal.tenant.key();
+  query.where = request.where;
+  query.order_by = request.order_by;
+  query.descending = request.descending;
+  if (request.after) {
+    // Rows at or past the cursor value; those equal to it are skipped up to the cursor's id
+    // below (the store orders ties by id ascending).
+    query.where.push_back({request.order_by, request.descending ? "<=" : ">=", request.after->first});
+  }
+  auto scanned = impl_->store.scan_rows(query, [&](store::StoredRow&& row) {
+    if (!schema::groups_intersect(row.groups, groups)) return true;
+    if (!request.include_archived) {
+      if (const auto* archived = row.data.if_contains("archivedAt"); archived && !archived->is_null()) return true;
+    }
+    if (request.after) {
+      const auto* value = row.data.if_contains(request.order_by);
+      const auto& id = row.data.at("id").as_string();
+      if (value && *value == request.after->first && id <= request.after->second) return true;
+    }
+    if (static_cast<int>(page.rows.size()) == request.limit) {
+      page.has_more = true;
+      return false;
+    }
+    page.rows.push_back(std::move(row.data));
+    return true;
+  });
+  if (!scanned) return tl::unexpected(scanned.error());
+  return page;
+}
+
+Result<std::pair<json::object, int64_t>> Engine::read_row(const auth::Principal& principal,
+                                                           const std::vector<std::string>& groups,
+                                                           const schema::Model& model, const std::string& id) const {
+  const int64_t stamp = hub_.head();
+  auto row = impl_->store.get_row(model, principal.tenant.key(), id);
+  if (!row) return tl::unexpected(row.error());
+  if (!*row || !schema::groups_intersect((*row)->groups, groups)) {
+    return fail("model_not_found", fmt::format("{} '{}' does not exist or is out of scope", model.key, id));
+  }
+  return std::make_pair(std::move((*row)->data), stamp);
+}
+
 }  // namespace ablo::engine

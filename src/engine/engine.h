@@ -40,6 +40,10 @@ struct CommitRequest {
   auth::Principal principal;
   std::vector<std::string> committer_groups;  // the writer's subscribed groups (echo routing)
   std::string client_tx_id;
+  // Set for HTTP commits: a fingerprint of the request body. A later commit with the same
+  // clientTxId (Idempotency-Key) and another fingerprint fails with idempotency_conflict
+  // instead of replaying the receipt.
+  std::string request_fingerprint;
   std::string caused_by_task_id;
   std::vector<Operation> operations;
 };
@@ -53,6 +57,13 @@ struct CommitReceipt {
 };
 
 using CommitCallback = std::function<void(Result<CommitReceipt>)>;
+
+struct StaleGuard {
+  std::optional<int64_t> read_at;
+  std::optional<OnStale> on_stale;
+};
+// The readAt/onStale members of an operation or request body; `where` prefixes error params.
+Result<StaleGuard> parse_stale_guard(const boost::json::object& object, std::string_view where = {});
 
 // Parses a WS `commit` payload (protocol.md §3.7) into operations.
 Result<CommitRequest> parse_commit_payload(const boost::json::object& payload);
@@ -68,6 +79,24 @@ class WriteGate {
 
 struct EngineOptions {
   int max_group = 512;  // commits per durable transaction
+};
+
+// One page of GET /v1/models/{model} (http-api.md §4.2), in (order_by, id) order.
+struct ListRequest {
+  const schema::Model* model = nullptr;
+  std::vector<store::RowFilter> where;
+  std::string order_by = "id";  // a field name or base field
+  bool descending = false;
+  int limit = 20;
+  bool include_archived = false;
+  // Keyset cursor: the (order_by value, id) of the last row of the previous page.
+  std::optional<std::pair<boost::json::value, std::string>> after;
+};
+
+struct ListPage {
+  std::vector<boost::json::object> rows;  // row data without __typename
+  bool has_more = false;
+  int64_t stamp = 0;  // the log head read before the rows: a safe readAt for all of them
 };
 
 class Engine {
@@ -105,6 +134,16 @@ class Engine {
   // GET /api/sync/entity/{model}/{id}: the row, or entity_not_found.
   Result<boost::json::object> entity(const auth::Principal& principal, const std::vector<std::string>& groups,
                                      const std::string& model, const std::string& id) const;
+
+  Result<ListPage> list(const auth::Principal& principal, const std::vector<std::string>& groups,
+                        const ListRequest& request) const;
+  // One row and the log head read before it (its `stamp`), or model_not_found when the row is
+  // missing or outside `groups`.
+  Result<std::pair<boost::json::object, int64_t>> read_row(const auth::Principal& principal,
+                                                            const std::vector<std::string>& groups,
+                                                            const schema::Model& model, const std::string& id) const;
+  // The log head (highest committed delta id).
+  int64_t head() const { return hub_.head(); }
 
   fanout::Hub& hub() { return hub_; }
 

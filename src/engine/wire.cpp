@@ -61,19 +61,29 @@ Result<Operation> parse_operation(const json::value& value, std::size_t index) {
     out.input = input->as_object();
   }
   out.transaction_id = string_member(op, "transactionId");
-  if (const auto* read_at = op.if_contains("readAt"); read_at && !read_at->is_null()) {
-    if (!read_at->is_number()) return fail("invalid_body", where + ".readAt must be a number", where + ".readAt");
-    out.read_at = static_cast<int64_t>(read_at->to_number<double>());
-  }
-  if (const auto* on_stale = op.if_contains("onStale"); on_stale && !on_stale->is_null()) {
-    auto parsed = on_stale->is_string() ? parse_on_stale(on_stale->as_string()) : std::nullopt;
-    if (!parsed) return fail("invalid_body", where + ".onStale must be reject, force, flag or merge", where + ".onStale");
-    out.on_stale = *parsed;
-  }
+  auto guard = parse_stale_guard(op, where);
+  if (!guard) return tl::unexpected(guard.error());
+  out.read_at = guard->read_at;
+  out.on_stale = guard->on_stale;
   return out;
 }
 
 }  // namespace
+
+Result<StaleGuard> parse_stale_guard(const json::object& object, std::string_view where) {
+  const std::string prefix = where.empty() ? std::string() : std::string(where) + ".";
+  StaleGuard guard;
+  if (const auto* read_at = object.if_contains("readAt"); read_at && !read_at->is_null()) {
+    if (!read_at->is_number()) return fail("invalid_body", prefix + "readAt must be a number", prefix + "readAt");
+    guard.read_at = static_cast<int64_t>(read_at->to_number<double>());
+  }
+  if (const auto* on_stale = object.if_contains("onStale"); on_stale && !on_stale->is_null()) {
+    auto parsed = on_stale->is_string() ? parse_on_stale(on_stale->as_string()) : std::nullopt;
+    if (!parsed) return fail("invalid_body", prefix + "onStale must be reject, force, flag or merge", prefix + "onStale");
+    guard.on_stale = *parsed;
+  }
+  return guard;
+}
 
 Result<CommitRequest> parse_commit_payload(const json::object& payload) {
   CommitRequest request;

@@ -49,6 +49,14 @@ std::vector<std::string> query_values(const std::string& target, const std::stri
   return values;
 }
 
+std::vector<std::pair<std::string, std::string>> query_pairs(const std::string& target) {
+  std::vector<std::pair<std::string, std::string>> pairs;
+  auto url = boost::urls::parse_origin_form(target);
+  if (!url) return pairs;
+  for (const auto& param : url->params()) pairs.emplace_back(param.key, param.has_value ? param.value : "");
+  return pairs;
+}
+
 HttpResponse error_response(const Error& error, const std::string& request_id) {
   HttpResponse response = json_response(errors::http_status(error.code), errors::envelope(error, request_id));
   if (response.status == 401 || response.status == 403) response.headers.emplace_back("X-Auth-Failure", error.code);
@@ -56,7 +64,11 @@ HttpResponse error_response(const Error& error, const std::string& request_id) {
 }
 
 Router::Router(engine::Engine& engine, auth::AuthService& auth, coord::Coordinator& coordinator)
-    : engine_(engine), auth_(auth), coordinator_(coordinator), claim_routes_(engine, coordinator) {}
+    : engine_(engine),
+      auth_(auth),
+      coordinator_(coordinator),
+      claim_routes_(engine, coordinator),
+      model_routes_(engine, coordinator) {}
 
 HttpResponse Router::handle(const HttpRequest& request) const {
   auto routed = route(request);
@@ -148,6 +160,7 @@ Result<HttpResponse> Router::route(const HttpRequest& request) const {
   if (parts.size() >= 2 && parts[0] == "api" && parts[1] == "v1") parts.erase(parts.begin());  // §8.6: both prefixes
   if (!parts.empty() && parts[0] == "v1") {
     if (auto routed = claim_routes_.route(request, parts, *principal)) return std::move(*routed);
+    if (auto routed = model_routes_.route(request, parts, *principal)) return std::move(*routed);
   }
   if (parts.size() == 5 && parts[0] == "api" && parts[1] == "sync" && parts[2] == "entity" && method == "GET") {
     auto row = engine_.entity(*principal, groups_for({}), parts[3], parts[4]);

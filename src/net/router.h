@@ -9,6 +9,7 @@
 #include "coord/coordinator.h"
 #include "engine/engine.h"
 #include "net/claim_routes.h"
+#include "net/model_routes.h"
 #include "net/http_types.h"
 
 namespace ablo::net {
@@ -19,6 +20,8 @@ std::string request_id_for(const std::string& client_value);
 std::string bearer_of(const std::string& authorization);
 // Repeated `syncGroups` query parameters of a target (percent-decoded).
 std::vector<std::string> query_values(const std::string& target, const std::string& name);
+// Every query parameter of a target, in order (percent-decoded; `a` without `=` gives "").
+std::vector<std::pair<std::string, std::string>> query_pairs(const std::string& target);
 // An error response with the envelope, status from the registry and, for 401s, X-Auth-Failure.
 HttpResponse error_response(const Error& error, const std::string& request_id);
 
@@ -37,6 +40,7 @@ class Router {
   auth::AuthService& auth_;
   coord::Coordinator& coordinator_;
   ClaimRoutes claim_routes_;
+  ModelRoutes model_routes_;
 };
 
 }  // namespace ablo::net

@@ -513,10 +513,12 @@ std::string camel_to_snake(std::string_view name) {
   return out;
 }
 
-std::string schema_hash(const json::value& value) {
+std::string canonical_json(const json::value& value) {
   std::string canonical;
   append_canonical(canonical, value);
-  return fmt::format("{:08x}", fnv1a_utf16(canonical));
+  return canonical;
 }
+
+std::string schema_hash(const json::value& value) { return fmt::format("{:08x}", fnv1a_utf16(canonical_json(value))); }
 
 }  // namespace ablo::schema

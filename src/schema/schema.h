@@ -97,6 +97,9 @@ class Schema {
 
 // camelToSnake of schema.md §3.2: each uppercase A-Z becomes '_' + lowercase.
 std::string camel_to_snake(std::string_view name);
+// Canonical JSON text: sorted keys, JavaScript number and string forms (schema.md §2.4).
+// Also the fingerprint of a request body for idempotency.
+std::string canonical_json(const boost::json::value& value);
 // schemaHash of any JSON value (canonical JSON, UTF-16 FNV-1a), exposed for tests.
 std::string schema_hash(const boost::json::value& json);
 

@@ -1,0 +1,334 @@
+#include "net/model_routes.h"
+
+#include <cmath>
+
+#include <boost/json.hpp>
+#include <fmt/format.h>
+
+#include "auth/keys.h"
+#include "common/random.h"
+#include "coord/wire.h"
+#include "errors/registry.h"
+#include "net/http_json.h"
+#include "net/router.h"
+#include "schema/schema.h"
+
+namespace ablo::net {
+
+namespace json = boost::json;
+
+namespace {
+
+constexpr int kMaxListLimit = 100;
+constexpr std::size_t kMaxIdempotencyKeyLength = 255;
+
+std::string string_of(const json::object& o, std::string_view key) {
+  const auto* v = o.if_contains(key);
+  return v && v->is_string() ? std::string(v->as_string()) : std::string();
+}
+
+// Idempotency key precedence: header, body idempotencyKey, body clientTxId (http-api.md §3.4).
+Result<std::string> idempotency_key(const HttpRequest& request, const json::object& body) {
+  std::string key = request.header("idempotency-key");
+  if (key.empty()) key = string_of(body, "idempotencyKey");
+  if (key.empty()) key = string_of(body, "clientTxId");
+  if (key.size() > kMaxIdempotencyKeyLength) {
+    return fail("idempotency_key_too_long", "an idempotency key is at most 255 characters", "Idempotency-Key");
+  }
+  return key;
+}
+
+// "Same request" = same route and same canonical body once the key fields are removed.
+std::string request_fingerprint(const HttpRequest& request, json::object body) {
+  body.erase("idempotencyKey");
+  body.erase("clientTxId");
+  return auth::sha256_hex(request.method + " " + path_of(request.target) + " " + schema::canonical_json(body));
+}
+
+// The read guard for scoped capabilities: `<model>.read` (http-api.md §6.1).
+Status check_read(const auth::Principal& principal, const schema::Model& model) {
+  const auto& allowed = principal.operations;
+  if (allowed.empty()) return {};
+  for (const auto& op : allowed) {
+    const auto dot = op.rfind('.');
+    if (dot == std::string::npos || op.substr(dot + 1) != "read") continue;
+    std::string name = op.substr(0, dot);
+    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    std::string key = model.key, type = model.typename_;
+    for (auto* s : {&key, &type}) {
+      for (auto& c : *s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+    if (name == key || name == type) return {};
+  }
+  Error error("capability_scope_denied", fmt::format("this capability may not read '{}'", model.key));
+  error.details = {{"requiredCapability", json::object{{"scope", model.key + ".read"}}}};
+  return tl::unexpected(std::move(error));
+}
+
+std::string lower(std::string text) {
+  for (auto& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return text;
+}
+
+// A list filter's query-string value as the field's JSON type (http-api.md §4.2).
+Result<json::value> coerce_filter(const schema::Model& model, const std::string& field, const std::string& text) {
+  const auto* declared = model.field(field);
+  if (!declared) return json::value(text);  // base fields (id, createdAt, ...) are strings
+  switch (declared->type) {
+    case schema::FieldType::kBoolean:
+      if (text == "true" || text == "false") return json::value(text == "true");
+      return fail("invalid_request", fmt::format("filter '{}' must be true or false", field), field);
+    case schema::FieldType::kNumber: {
+      char* end = nullptr;
+      const double number = std::strtod(text.c_str(), &end);
+      if (text.empty() || *end != '\0' || !std::isfinite(number)) {
+        return fail("invalid_request", fmt::format("filter '{}' must be a number", field), field);
+      }
+      if (number == std::floor(number) && std::fabs(number) < 9e15) return json::value(static_cast<int64_t>(number));
+      return json::value(number);
+    }
+    default:
+      return json::value(text);
+  }
+}
+
+std::string to_hex(std::string_view bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : bytes) {
+    out.push_back(kHex[c >> 4]);
+    out.push_back(kHex[c & 15]);
+  }
+  return out;
+}
+
+std::optional<std::string> from_hex(std::string_view hex) {
+  if (hex.size() % 2 != 0) return std::nullopt;
+  std::string out;
+  for (std::size_t i = 0; i < hex.size(); i += 2) {
+    auto nibble = [](char c) -> int {
+      if (c >= '0' && c <= '9') return c - '0';
+      if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+      return -1;
+    };
+    const int hi = nibble(hex[i]), lo = nibble(hex[i + 1]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out.push_back(static_cast<char>(hi * 16 + lo));
+  }
+  return out;
+}
+
+// Opaque keyset cursor: hex of [order value, id].
+std::string encode_cursor(const json::value& value, const std::string& id) {
+  return to_hex(json::serialize(json::array{value, json::value(id)}));
+}
+
+Result<std::pair<json::value, std::string>> decode_cursor(const std::string& cursor) {
+  const auto malformed = [] { return fail("invalid_request", "starting_after is not a cursor from this list", "starting_after"); };
+  auto text = from_hex(cursor);
+  if (!text) return malformed();
+  boost::system::error_code ec;
+  auto parsed = json::parse(*text, ec);
+  if (ec || !parsed.is_array() || parsed.as_array().size() != 2 || !parsed.as_array()[1].is_string()) return malformed();
+  return std::make_pair(parsed.as_array()[0], std::string(parsed.as_array()[1].as_string()));
+}
+
+json::array claim_records(const std::vector<coord::Claim>& claims) {
+  json::array out;
+  for (const auto& claim : claims) out.push_back(coord::http_record(claim, -1));
+  return out;
+}
+
+}  // namespace
+
+ModelRoutes::ModelRoutes(engine::Engine& engine, coord::Coordinator& coordinator)
+    : engine_(engine), coordinator_(coordinator) {}
+
+std::optional<Result<HttpResponse>> ModelRoutes::route(const HttpRequest& request, const std::vector<std::string>& parts,
+                                                       const auth::Principal& principal) const {
+  const auto& method = request.method;
+  if (parts.size() == 2 && parts[1] == "commits" && method == "POST") return create_commit(request, principal);
+  if (parts.size() < 3 || parts.size() > 4 || parts[1] != "models") return std::nullopt;
+  const auto* model = engine_.schema()->resolve(parts[2]);
+  if (!model || model->control_plane) {
+    return Result<HttpResponse>(fail("model_not_found", fmt::format("unknown model '{}'", parts[2]), "model"));
+  }
+  if (parts.size() == 3) {
+    if (method == "GET") return list(request, *model, principal);
+    if (method == "POST") return write(request, engine::OpType::kCreate, *model, std::nullopt, principal);
+    return std::nullopt;
+  }
+  if (method == "GET") return retrieve(*model, parts[3], principal);
+  if (method == "PATCH") return write(request, engine::OpType::kUpdate, *model, parts[3], principal);
+  if (method == "DELETE") return write(request, engine::OpType::kDelete, *model, parts[3], principal);
+  return std::nullopt;
+}
+
+Result<HttpResponse> ModelRoutes::create_commit(const HttpRequest& request, const auth::Principal& principal) const {
+  auto body = parse_object_body(request.body);
+  if (!body) return tl::unexpected(body.error());
+  if (body->contains("operation")) {
+    if (body->contains("operations")) {
+      return fail("commit_operations_ambiguous", "send either 'operation' or 'operations', not both", "operations");
+    }
+    (*body)["operations"] = json::array{body->at("operation")};
+  }
+  auto key = idempotency_key(request, *body);
+  if (!key) return tl::unexpected(key.error());
+  auto commit = engine::parse_commit_payload(*body);
+  if (!commit) return tl::unexpected(commit.error());
+  // Commit-level readAt/onStale are the defaults for operations that carry none.
+  auto defaults = engine::parse_stale_guard(*body);
+  if (!defaults) return tl::unexpected(defaults.error());
+  for (auto& op : commit->operations) {
+    if (!op.read_at) op.read_at = defaults->read_at;
+    if (!op.on_stale) op.on_stale = defaults->on_stale;
+  }
+  commit->principal = principal;
+  commit->client_tx_id = key->empty() ? "tx_" + random_uuid() : *key;
+  if (!key->empty()) commit->request_fingerprint = request_fingerprint(request, *body);
+  return run_commit(std::move(*commit), request);
+}
+
+Result<HttpResponse> ModelRoutes::write(const HttpRequest& request, engine::OpType type, const schema::Model& model,
+                                        std::optional<std::string> id, const auth::Principal& principal) const {
+  auto body = parse_object_body(request.body, type == engine::OpType::kDelete);
+  if (!body) return tl::unexpected(body.error());
+  auto key = idempotency_key(request, *body);
+  if (!key) return tl::unexpected(key.error());
+  engine::Operation op;
+  op.type = type;
+  op.model = model.key;
+  if (type == engine::OpType::kCreate) {
+    op.id = string_of(*body, "id");
+    if (op.id.empty()) op.id = random_uuid();  // openapi: the server generates one when omitted
+  } else {
+    op.id = *id;  // the path is authoritative; a body id is ignored
+  }
+  if (type != engine::OpType::kDelete) {
+    if (const auto* data = body->if_contains("data"); data && !data->is_null()) {
+      if (!data->is_object()) return fail("invalid_body", "'data' must be an object", "data");
+      op.input = data->as_object();
+    } else {
+      // A flat row, as clients generated from the published OpenAPI send it (http-api.md §4.3).
+      for (const auto& [name, value] : *body) {
+        if (name != "id" && name != "idempotencyKey" && name != "intent" && name != "onStale" && name != "readAt" &&
+            name != "clientTxId") {
+          op.input[name] = value;
+        }
+      }
+    }
+  }
+  auto guard = engine::parse_stale_guard(*body);
+  if (!guard) return tl::unexpected(guard.error());
+  op.read_at = guard->read_at;
+  op.on_stale = guard->on_stale;
+  op.transaction_id = key->empty() ? std::string() : "http:" + *key;
+
+  // `intent` names a claim the write is made under: it must be the caller's and active.
+  if (const auto intent = string_of(*body, "intent"); !intent.empty()) {
+    if (!coordinator_.renew(coord::participant_of(principal, {}), intent)) {
+      return fail("claim_lost", fmt::format("claim '{}' is not held by this caller", intent), "intent");
+    }
+  }
+  engine::CommitRequest commit;
+  commit.principal = principal;
+  commit.client_tx_id = key->empty() ? "tx_" + random_uuid() : *key;
+  if (!key->empty()) commit.request_fingerprint = request_fingerprint(request, *body);
+  commit.operations.push_back(std::move(op));
+  return run_commit(std::move(commit), request);
+}
+
+HttpResponse ModelRoutes::run_commit(engine::CommitRequest commit, const HttpRequest& request) const {
+  // Without a socket the echo is routed by the caller's own groups (http-api.md §3.2).
+  commit.committer_groups = commit.principal.allowed_groups;
+  const std::string client_tx_id = commit.client_tx_id;
+  const int ops = static_cast<int>(commit.operations.size());
+  auto receipt = engine_.commit_sync(std::move(commit));
+  if (receipt) return json_response(200, receipt->to_json());
+  // One body for both readers: the error envelope and a rejected commit receipt (§3.9).
+  HttpResponse response = error_response(receipt.error(), request.request_id);
+  auto body = json::parse(response.body).as_object();
+  body["object"] = "commit_receipt";
+  body["clientTxId"] = client_tx_id;
+  body["serverTxId"] = "";
+  body["success"] = false;
+  body["status"] = "rejected";
+  body["lastSyncId"] = engine_.head();
+  body["ops"] = ops;
+  body["error"] = errors::wire_error(receipt.error());
+  response.body = json::serialize(body);
+  return response;
+}
+
+Result<HttpResponse> ModelRoutes::list(const HttpRequest& request, const schema::Model& model,
+                                       const auth::Principal& principal) const {
+  if (auto ok = check_read(principal, model); !ok) return tl::unexpected(ok.error());
+  engine::ListRequest list;
+  list.model = &model;
+  for (const auto& [name, value] : query_pairs(request.target)) {
+    if (name == "limit") {
+      char* end = nullptr;
+      const long limit = std::strtol(value.c_str(), &end, 10);
+      if (value.empty() || *end != '\0' || limit < 1) {
+        return fail("invalid_request", "limit must be an integer between 1 and 100", "limit");
+      }
+      list.limit = static_cast<int>(std::min<long>(limit, kMaxListLimit));
+    } else if (name == "order") {
+      if (value != "asc" && value != "desc") return fail("invalid_request", "order must be asc or desc", "order");
+      list.descending = value == "desc";
+    } else if (name == "order_by" || name == "orderBy") {
+      auto field = model.resolve_column(value);
+      if (!field) return fail("query_invalid_identifier", fmt::format("'{}' has no field '{}'", model.key, value), "order_by");
+      list.order_by = *field;
+    } else if (name == "starting_after") {
+      auto cursor = decode_cursor(value);
+      if (!cursor) return tl::unexpected(cursor.error());
+      list.after = std::move(*cursor);
+    } else {
+      auto field = model.resolve_column(name);
+      if (!field) return fail("query_invalid_identifier", fmt::format("'{}' has no field '{}'", model.key, name), name);
+      auto coerced = coerce_filter(model, *field, value);
+      if (!coerced) return tl::unexpected(coerced.error());
+      if (*field == "archivedAt") list.include_archived = true;
+      list.where.push_back({*field, "=", std::move(*coerced)});
+    }
+  }
+  auto page = engine_.list(principal, principal.allowed_groups, list);
+  if (!page) return tl::unexpected(page.error());
+  json::value next_cursor = nullptr;
+  if (page->has_more && !page->rows.empty()) {
+    const auto& last = page->rows.back();
+    const auto* value = last.if_contains(list.order_by);
+    next_cursor = encode_cursor(value ? *value : json::value(nullptr), std::string(last.at("id").as_string()));
+  }
+  json::array data;
+  for (auto& row : page->rows) data.push_back(std::move(row));
+  return json_response(200, json::object{{"object", "list"},
+                                         {"model", lower(model.typename_)},
+                                         {"data", std::move(data)},
+                                         {"has_more", page->has_more},
+                                         {"next_cursor", std::move(next_cursor)},
+                                         {"stamp", page->stamp}});
+}
+
+Result<HttpResponse> ModelRoutes::retrieve(const schema::Model& model, const std::string& id,
+                                           const auth::Principal& principal) const {
+  if (auto ok = check_read(principal, model); !ok) return tl::unexpected(ok.error());
+  auto row = engine_.read_row(principal, principal.allowed_groups, model, id);
+  if (!row) return tl::unexpected(row.error());
+  // Reads are never gated by a claim; the active claims ride along (http-api.md §4.4).
+  const auto claims = coordinator_.list(principal.tenant.key(), model.key, id, "");
+  std::vector<coord::Claim> active;
+  for (const auto& claim : claims) {
+    if (claim.status == coord::ClaimStatus::kActive) active.push_back(claim);
+  }
+  return json_response(200, json::object{{"object", "model"},
+                                         {"model", lower(model.typename_)},
+                                         {"id", id},
+                                         {"data", std::move(row->first)},
+                                         {"stamp", row->second},
+                                         {"claims", claim_records(active)}});
+}
+
+}  // namespace ablo::net

@@ -1,0 +1,209 @@
+// The public REST API of the real server process (http-api.md §3, §4): /v1/commits with
+// Idempotency-Key, the per-model routes, keyset pagination, and bad input.
+#include <set>
+
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+
+#include "client/transport.h"
+#include "integration/quickstart_schema.h"
+#include "integration/server_fixture.h"
+#include "integration/sync_client.h"
+
+namespace ablo::testing {
+namespace {
+
+namespace json = boost::json;
+
+class RestTest : public ::testing::Test {
+ protected:
+  ServerProcess server{kQuickstartSchema};
+
+  client::HttpResponse call(const std::string& method, const std::string& target, const std::string& body = {},
+                            std::map<std::string, std::string> headers = {}) {
+    headers.emplace("Authorization", "Bearer " + server.api_key());
+    headers.emplace("Content-Type", "application/json");
+    auto response = client::http_request("127.0.0.1", server.port(), method, target, body, headers);
+    EXPECT_TRUE(response) << (response ? "" : response.error().message);
+    return response ? *response : client::HttpResponse{};
+  }
+  static json::object body_of(const client::HttpResponse& response) { return json::parse(response.body).as_object(); }
+
+  static std::string report_op(const std::string& action, const std::string& id, json::object data = {}) {
+    json::object op{{"action", action}, {"model", "weatherReports"}, {"id", id}};
+    if (!data.empty()) op["data"] = std::move(data);
+    return json::serialize(json::object{{"operations", json::array{op}}});
+  }
+  static json::object report(const std::string& location) {
+    return {{"location", location}, {"status", "pending"}};
+  }
+};
+
+TEST_F(RestTest, CommitAppliesAtomicallyAndItsDeltaReachesASubscriber) {
+  auto subscriber = Client::connect(server);
+  auto response = call("POST", "/v1/commits", report_op("create", "r1", report("Oslo")));
+  ASSERT_EQ(response.status, 200) << response.body;
+  auto receipt = body_of(response);
+  EXPECT_EQ(receipt.at("object"), "commit_receipt");
+  EXPECT_EQ(receipt.at("status"), "confirmed");
+  EXPECT_EQ(receipt.at("success"), true);
+  EXPECT_EQ(receipt.at("ops"), 1);
+  const int64_t id = receipt.at("lastSyncId").as_int64();
+  EXPECT_EQ(receipt.at("serverTxId"), std::to_string(id).c_str());
+  auto delta = subscriber.await([&](const json::object& f) { return is_delta_with_id(f, id); });
+  ASSERT_TRUE(delta) << "an HTTP commit fans out like a WebSocket one";
+  EXPECT_EQ(delta_with_id(*delta, id).at("modelId"), "r1");
+
+  // One bad op rejects the whole batch: nothing of it is applied.
+  json::object batch{{"operations", json::array{
+      json::object{{"action", "create"}, {"model", "weatherReports"}, {"id", "r2"}, {"data", report("Bergen")}},
+      json::object{{"action", "update"}, {"model", "weatherReports"}, {"id", "r1"},
+                   {"data", json::object{{"status", "exploded"}}}}}}};
+  auto rejected = call("POST", "/api/v1/commits", json::serialize(batch));
+  EXPECT_EQ(rejected.status, 400) << rejected.body;
+  auto rejection = body_of(rejected);
+  EXPECT_EQ(rejection.at("object"), "commit_receipt");
+  EXPECT_EQ(rejection.at("success"), false);
+  EXPECT_EQ(rejection.at("status"), "rejected");
+  EXPECT_FALSE(rejection.at("code").as_string().empty());
+  EXPECT_EQ(rejection.at("error").at("code"), rejection.at("code"));
+  EXPECT_EQ(call("GET", "/v1/models/weatherReports/r2").status, 404);
+}
+
+TEST_F(RestTest, IdempotencyKeyReplaysTheSameBodyAndRefusesAnotherBody) {
+  const auto body = report_op("create", "r10", report("Oslo"));
+  auto first = call("POST", "/v1/commits", body, {{"Idempotency-Key", "order-42"}});
+  ASSERT_EQ(first.status, 200) << first.body;
+  auto replay = call("POST", "/v1/commits", body, {{"Idempotency-Key", "order-42"}});
+  ASSERT_EQ(replay.status, 200) << replay.body;
+  EXPECT_EQ(body_of(replay).at("lastSyncId"), body_of(first).at("lastSyncId")) << "the same receipt, replayed";
+  EXPECT_EQ(body_of(replay).at("clientTxId"), "order-42");
+
+  auto conflict = call("POST", "/v1/commits", report_op("create", "r11", report("Rome")), {{"Idempotency-Key", "order-42"}});
+  EXPECT_EQ(conflict.status, 409);
+  EXPECT_EQ(body_of(conflict).at("code"), "idempotency_conflict");
+  EXPECT_EQ(call("GET", "/v1/models/weatherReports/r11").status, 404) << "nothing applied";
+
+  auto head = body_of(call("GET", "/v1/models/weatherReports/r10")).at("stamp");
+  EXPECT_EQ(head, body_of(first).at("lastSyncId")) << "the replay wrote no second delta";
+  EXPECT_EQ(call("POST", "/v1/commits", body, {{"Idempotency-Key", std::string(256, 'k')}}).status, 400);
+}
+
+TEST_F(RestTest, ModelRoutesCreateReadUpdateAndDelete) {
+  auto created = call("POST", "/api/v1/models/weatherReports",
+                      json::serialize(json::object{{"idempotencyKey", "c1"}, {"id", "w1"}, {"data", report("Oslo")}}));
+  ASSERT_EQ(created.status, 200) << created.body;
+  auto read = call("GET", "/v1/models/weatherReports/w1");
+  ASSERT_EQ(read.status, 200) << read.body;
+  auto record = body_of(read);
+  EXPECT_EQ(record.at("object"), "model");
+  EXPECT_EQ(record.at("model"), "weatherreports");
+  EXPECT_EQ(record.at("data").at("location"), "Oslo");
+  EXPECT_TRUE(record.at("claims").as_array().empty());
+  const int64_t stamp = record.at("stamp").as_int64();
+  EXPECT_GE(stamp, body_of(created).at("lastSyncId").as_int64());
+
+  // A flat body (what clients generated from the OpenAPI send) is the row itself.
+  auto flat = call("POST", "/v1/models/weatherreports", R"({"id":"w2","location":"Rome","status":"ready"})");
+  ASSERT_EQ(flat.status, 200) << flat.body;
+  EXPECT_EQ(body_of(call("GET", "/v1/models/weatherReports/w2")).at("data").at("location"), "Rome");
+
+  auto patched = call("PATCH", "/v1/models/weatherReports/w1",
+                      json::serialize(json::object{{"data", {{"forecast", "sunny"}}}, {"readAt", stamp}, {"onStale", "reject"}}));
+  ASSERT_EQ(patched.status, 200) << patched.body;
+  EXPECT_EQ(body_of(call("GET", "/v1/models/weatherReports/w1")).at("data").at("forecast"), "sunny");
+
+  auto deleted = call("DELETE", "/v1/models/weatherReports/w1", "{}");
+  ASSERT_EQ(deleted.status, 200) << deleted.body;
+  auto gone = call("GET", "/v1/models/weatherReports/w1");
+  EXPECT_EQ(gone.status, 404);
+  EXPECT_EQ(body_of(gone).at("code"), "model_not_found");
+  EXPECT_EQ(call("PATCH", "/v1/models/weatherReports/w1", R"({"data":{"forecast":"x"}})").status, 404);
+}
+
+TEST_F(RestTest, ListPagesThroughAThousandRowsWithoutGapsOrRepeats) {
+  for (int batch = 0; batch < 2; ++batch) {
+    json::array ops;
+    for (int i = 0; i < 500; ++i) {
+      const int n = batch * 500 + i;
+      char id[16];
+      std::snprintf(id, sizeof id, "row-%04d", n);
+      ops.push_back(json::object{{"action", "create"}, {"model", "weatherReports"}, {"id", id},
+                                 {"data", {{"location", "L" + std::to_string(n % 7)}, {"status", n % 2 ? "ready" : "pending"}}}});
+    }
+    ASSERT_EQ(call("POST", "/v1/commits", json::serialize(json::object{{"operations", ops}})).status, 200);
+  }
+  for (const std::string order : {"", "&order_by=location&order=desc"}) {
+    std::set<std::string> seen;
+    std::string cursor;
+    int pages = 0;
+    while (true) {
+      auto page = call("GET", "/v1/models/weatherReports?limit=100" + order + (cursor.empty() ? "" : "&starting_after=" + cursor));
+      ASSERT_EQ(page.status, 200) << page.body;
+      auto body = body_of(page);
+      for (const auto& row : body.at("data").as_array()) {
+        EXPECT_TRUE(seen.insert(std::string(row.at("id").as_string())).second) << "repeated " << row.at("id");
+      }
+      ++pages;
+      if (!body.at("has_more").as_bool()) {
+        EXPECT_TRUE(body.at("next_cursor").is_null());
+        break;
+      }
+      cursor = std::string(body.at("next_cursor").as_string());
+      ASSERT_LT(pages, 20);
+    }
+    EXPECT_EQ(seen.size(), 1000u) << "order" << order;
+  }
+  auto filtered = body_of(call("GET", "/v1/models/weatherReports?status=ready&limit=100&location=L3"));
+  for (const auto& row : filtered.at("data").as_array()) {
+    EXPECT_EQ(row.at("status"), "ready");
+    EXPECT_EQ(row.at("location"), "L3");
+  }
+  EXPECT_FALSE(filtered.at("data").as_array().empty());
+  EXPECT_EQ(body_of(call("GET", "/v1/models/weatherReports?limit=500")).at("data").as_array().size(), 100u)
+      << "limit is clamped to 100";
+}
+
+TEST_F(RestTest, BadInputGetsTheRightCodeAndNamesTheField) {
+  auto not_json = call("POST", "/api/v1/commits", "{not json");
+  EXPECT_EQ(not_json.status, 400);
+  EXPECT_EQ(body_of(not_json).at("code"), "invalid_json");
+  EXPECT_EQ(body_of(call("POST", "/v1/commits", R"({"operations":[]})")).at("code"), "commit_operation_required");
+  EXPECT_EQ(body_of(call("POST", "/v1/commits", R"({"operation":{},"operations":[]})")).at("code"),
+            "commit_operations_ambiguous");
+  auto unknown_model = call("GET", "/v1/models/nope");
+  EXPECT_EQ(unknown_model.status, 404);
+  EXPECT_EQ(body_of(unknown_model).at("code"), "model_not_found");
+  auto unknown_filter = call("GET", "/v1/models/weatherReports?colour=red");
+  EXPECT_EQ(unknown_filter.status, 400);
+  EXPECT_EQ(body_of(unknown_filter).at("code"), "query_invalid_identifier");
+  EXPECT_EQ(body_of(unknown_filter).at("param"), "colour");
+  EXPECT_EQ(body_of(call("GET", "/v1/models/weatherReports?limit=0")).at("param"), "limit");
+  auto bad_cursor = call("GET", "/v1/models/weatherReports?starting_after=zz");
+  EXPECT_EQ(bad_cursor.status, 400);
+  EXPECT_EQ(body_of(bad_cursor).at("param"), "starting_after");
+  auto wrong_type = call("POST", "/v1/models/weatherReports", R"({"id":"b1","data":{"location":5,"status":"ready"}})");
+  EXPECT_EQ(wrong_type.status, 400) << wrong_type.body;
+  EXPECT_NE(json::serialize(body_of(wrong_type).at("param")).find("location"), std::string::npos);
+  EXPECT_EQ(call("GET", "/v1/models/weatherReports/b1").status, 404) << "nothing applied";
+}
+
+TEST_F(RestTest, WritesToARowClaimedBySomeoneElseAreRefused) {
+  ASSERT_EQ(call("POST", "/v1/commits", report_op("create", "t22", report("Oslo"))).status, 200);
+  auto holder = Client::connect(server);
+  holder.ws->send_text(json::serialize(json::object{
+      {"type", "intent_begin"},
+      {"payload", {{"intentId", "u1"}, {"entityType", "weatherReports"}, {"entityId", "t22"}, {"action", "editing"}, {"queue", true}}}}));
+  ASSERT_TRUE(holder.await([](const json::object& f) { return f.at("type") == "intent_acquired"; }));
+  auto refused = call("PATCH", "/api/v1/models/weatherReports/t22", R"({"data":{"forecast":"mine"}})");
+  EXPECT_EQ(refused.status, 409);
+  EXPECT_EQ(body_of(refused).at("code"), "entity_claimed");
+  EXPECT_EQ(body_of(refused).at("type"), "AbloClaimedError");
+  EXPECT_EQ(body_of(refused).at("heldByIntentId"), "u1");
+  auto read = body_of(call("GET", "/v1/models/weatherReports/t22"));
+  ASSERT_EQ(read.at("claims").as_array().size(), 1u) << "reads are not gated, claims ride along";
+  EXPECT_EQ(read.at("claims").as_array()[0].at("id"), "u1");
+}
+
+}  // namespace
+}  // namespace ablo::testing
