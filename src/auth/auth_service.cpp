@@ -17,6 +17,7 @@ namespace {
 
 constexpr int64_t kMinTtlSeconds = 60;
 constexpr int64_t kMaxTtlSeconds = 7 * 24 * 3600;
+constexpr int64_t kMaxMintTtlSeconds = 30 * 24 * 3600;
 
 Result<std::vector<std::string>> string_array(const json::value& value, std::string_view field) {
   if (!value.is_array()) return fail("invalid_request", fmt::format("'{}' must be an array of strings", field), std::string(field));
@@ -33,6 +34,32 @@ void add_unique(std::vector<std::string>& groups, const std::string& group) {
 }
 
 }  // namespace
+
+bool allows(const Principal& principal, const schema::Model& model, std::string_view verb) {
+  if (principal.operations.empty()) return true;
+  for (const auto& op : principal.operations) {
+    const auto dot = op.rfind('.');
+    if (dot == std::string::npos || std::string_view(op).substr(dot + 1) != verb) continue;
+    std::string name = op.substr(0, dot);
+    // Resolve like the model resolver does, so "task", "tasks", "Task" all name one model.
+    const auto lowered = [](std::string text) {
+      for (auto& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      return text;
+    };
+    name = lowered(name);
+    if (name == lowered(model.key) || name == lowered(model.typename_) || name + "s" == lowered(model.key) ||
+        name == lowered(model.key) + "s") {
+      return true;
+    }
+  }
+  return false;
+}
+
+Error scope_denied(const schema::Model& model, std::string_view verb, std::string param) {
+  Error error("capability_scope_denied", fmt::format("this capability may not {} '{}'", verb, model.key), std::move(param));
+  error.details = {{"requiredCapability", json::object{{"scope", model.key + "." + std::string(verb)}}}};
+  return error;
+}
 
 Result<ExchangeRequest> parse_exchange_request(const json::object& body) {
   ExchangeRequest request;
@@ -64,6 +91,47 @@ Result<ExchangeRequest> parse_exchange_request(const json::object& body) {
   if (const auto* ttl = body.if_contains("ttlSeconds"); ttl && ttl->is_number()) {
     request.ttl_seconds = static_cast<int64_t>(ttl->to_number<double>());
   }
+  if (const auto* label = body.if_contains("label"); label && label->is_string()) request.label = label->as_string();
+  if (const auto* meta = body.if_contains("userMeta"); meta && meta->is_object()) request.user_meta = meta->as_object();
+  return request;
+}
+
+Result<MintRequest> parse_mint_request(const json::object& body) {
+  MintRequest request;
+  if (const auto* kind = body.if_contains("participantKind"); kind && kind->is_string()) {
+    request.participant_kind = std::string(kind->as_string());
+  }
+  if (request.participant_kind != "agent" && request.participant_kind != "system") {
+    return fail("invalid_participant_kind",
+                request.participant_kind == "user" ? "user capabilities cannot be minted via the API; use a session"
+                                                   : "participantKind must be agent or system",
+                "participantKind");
+  }
+  if (const auto* id = body.if_contains("participantId"); id && id->is_string() && !id->as_string().empty()) {
+    request.participant_id = std::string(id->as_string());
+  }
+  for (const char* name : {"syncGroups", "allowedSyncGroups"}) {
+    if (const auto* groups = body.if_contains(name); groups && !groups->is_null() && !request.sync_groups) {
+      auto parsed = string_array(*groups, name);
+      if (!parsed) return tl::unexpected(parsed.error());
+      request.sync_groups = std::move(*parsed);
+    }
+  }
+  for (const char* name : {"operations", "allowedOperations"}) {
+    if (const auto* ops = body.if_contains(name); ops && !ops->is_null() && !request.operations) {
+      auto parsed = string_array(*ops, name);
+      if (!parsed) return tl::unexpected(parsed.error());
+      request.operations = std::move(*parsed);
+    }
+  }
+  if (const auto* wide = body.if_contains("wideScope"); wide && wide->is_bool()) request.wide_scope = wide->as_bool();
+  for (const char* name : {"ttlSeconds", "leaseSeconds", "ttl", "lease"}) {
+    if (const auto* ttl = body.if_contains(name); ttl && ttl->is_number()) {
+      request.ttl_seconds = static_cast<int64_t>(ttl->to_number<double>());
+      break;
+    }
+  }
+  if (request.ttl_seconds < 1) return fail("invalid_request", "ttlSeconds must be at least 1", "ttlSeconds");
   if (const auto* label = body.if_contains("label"); label && label->is_string()) request.label = label->as_string();
   if (const auto* meta = body.if_contains("userMeta"); meta && meta->is_object()) request.user_meta = meta->as_object();
   return request;
@@ -103,7 +171,7 @@ Result<Principal> AuthService::authenticate(std::string_view bearer) const {
   if (!capability) return tl::unexpected(capability.error());
   if (!*capability) return fail("apikey_invalid", "The token is unknown.");
   const auto& c = **capability;
-  if (c.revoked) return fail("apikey_revoked", "The token was revoked.");
+  if (c.revoked) return fail("capability_invalid", "The capability was revoked.");
   if (c.expires_at_ms <= now_ms()) return fail("apikey_expired", "The token has expired; mint a new one.");
   Principal p;
   p.tenant = {c.org, c.sandbox};
@@ -153,12 +221,67 @@ Result<MintedCapability> AuthService::exchange(const Principal& caller, const Ex
       add_unique(record.sync_groups, "org:" + caller.tenant.org);
     }
   }
+  return issue(std::move(record));
+}
+
+Result<MintedCapability> AuthService::issue(store::CapabilityRecord record) const {
   const KeyPrefix prefix = record.participant_kind == "user" ? KeyPrefix::kEphemeral : KeyPrefix::kRestricted;
-  MintedCapability minted{record, generate_key(prefix, record.sandbox ? KeyEnv::kTest : KeyEnv::kLive)};
+  std::string token = generate_key(prefix, record.sandbox ? KeyEnv::kTest : KeyEnv::kLive);
+  MintedCapability minted{std::move(record), std::move(token)};
   minted.record.token_hash = sha256_hex(minted.token);
   auto stored = store_.put_capability(minted.record);
   if (!stored) return tl::unexpected(stored.error());
   return minted;
+}
+
+Result<MintedCapability> AuthService::mint(const Principal& caller, const MintRequest& request) const {
+  if (!caller.secret_key) return fail("forbidden", "only a secret (sk_) key can mint capabilities; agents cannot self-mint");
+  if (!request.wide_scope && (!request.sync_groups || !request.operations)) {
+    return fail("narrow_scope_required", "name syncGroups and operations, or ask for wideScope", "syncGroups");
+  }
+  store::CapabilityRecord record;
+  record.id = random_id("cap");
+  record.key_id = caller.key_id;
+  record.org = caller.tenant.org;
+  record.sandbox = caller.tenant.sandbox;
+  record.issued_at_ms = now_ms();
+  record.expires_at_ms = record.issued_at_ms + std::min(request.ttl_seconds, kMaxMintTtlSeconds) * 1000;
+  record.label = request.label;
+  record.user_meta = request.user_meta;
+  record.participant_kind = request.participant_kind;
+  record.participant_id = request.participant_id.value_or(caller.participant_id);
+  record.operations = request.operations.value_or(std::vector<std::string>{});
+  record.wide_scope = request.wide_scope;
+  record.sync_groups = request.sync_groups.value_or(std::vector<std::string>{});
+  // `['default']` is what agent().run sends when told nothing: it means the key's own scope.
+  if (record.sync_groups.empty() || record.sync_groups == std::vector<std::string>{"default"}) {
+    record.sync_groups = caller.allowed_groups;
+  }
+  if (request.wide_scope) add_unique(record.sync_groups, "org:" + caller.tenant.org);
+  return issue(std::move(record));
+}
+
+Result<store::CapabilityRecord> AuthService::find_capability(const Principal& caller, const std::string& id) const {
+  auto found = store_.find_capability_by_id(id);
+  if (!found) return tl::unexpected(found.error());
+  // Another tenant's capability does not exist as far as this caller can tell.
+  if (!*found || (*found)->org != caller.tenant.org || (*found)->sandbox != caller.tenant.sandbox) {
+    return fail("capability_not_found", fmt::format("no capability '{}'", id), "id");
+  }
+  return std::move(**found);
+}
+
+Result<store::CapabilityRecord> AuthService::revoke_capability(const Principal& caller, const std::string& id) const {
+  if (!caller.secret_key && caller.capability_id != id) {
+    return fail("forbidden", "only a secret key (or the capability itself) can revoke a capability");
+  }
+  auto record = find_capability(caller, id);
+  if (!record) return record;
+  if (!record->revoked) {
+    record->revoked = true;
+    if (auto ok = store_.put_capability(*record); !ok) return tl::unexpected(ok.error());
+  }
+  return record;
 }
 
 }  // namespace ablo::auth

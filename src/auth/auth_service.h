@@ -41,8 +41,28 @@ struct ExchangeRequest {
   boost::json::object user_meta;
 };
 
+// Whether the principal's operation allowlist permits `verb` (read|create|update|delete) on
+// `model` (http-api.md §6.1). The model part of `<model>.<verb>` may be any spelling the model
+// resolver accepts; an empty allowlist permits everything.
+bool allows(const Principal& principal, const schema::Model& model, std::string_view verb);
+// capability_scope_denied with requiredCapability {scope: "<model>.<verb>"}.
+Error scope_denied(const schema::Model& model, std::string_view verb, std::string param = {});
+
 // Parses the POST /api/auth/capability body (protocol.md §2.1); invalid_request on bad shapes.
 Result<ExchangeRequest> parse_exchange_request(const boost::json::object& body);
+
+// POST /v1/capabilities body (http-api.md §6.1), both field spellings accepted.
+struct MintRequest {
+  std::string participant_kind;  // agent | system
+  std::optional<std::string> participant_id;
+  std::optional<std::vector<std::string>> sync_groups;
+  std::optional<std::vector<std::string>> operations;
+  bool wide_scope = false;
+  int64_t ttl_seconds = 0;
+  std::string label;
+  boost::json::object user_meta;
+};
+Result<MintRequest> parse_mint_request(const boost::json::object& body);
 
 struct MintedCapability {
   store::CapabilityRecord record;
@@ -58,14 +78,24 @@ class AuthService {
   Result<std::string> create_secret_key(const std::string& org, bool sandbox, const std::string& label);
 
   // Resolves a bearer (sk_ key or capability token). Errors: apikey_missing, apikey_invalid,
-  // apikey_revoked, apikey_expired (all 401).
+  // apikey_revoked, apikey_expired (401); capability_invalid (403) for a revoked capability.
   Result<Principal> authenticate(std::string_view bearer) const;
 
   // Mints a capability for `caller`. A secret key may mint any scope in its tenant; a
   // capability caller gets a fresh token for its own scope (protocol.md §8.7).
   Result<MintedCapability> exchange(const Principal& caller, const ExchangeRequest& request) const;
 
+  // POST /v1/capabilities: only secret keys mint; `['default']` groups inherit the key's scope.
+  Result<MintedCapability> mint(const Principal& caller, const MintRequest& request) const;
+  // GET /v1/capabilities/{id}: capability_not_found unless it belongs to the caller's tenant.
+  Result<store::CapabilityRecord> find_capability(const Principal& caller, const std::string& id) const;
+  // DELETE /v1/capabilities/{id}: marks it revoked (idempotent); every later use is refused.
+  Result<store::CapabilityRecord> revoke_capability(const Principal& caller, const std::string& id) const;
+
  private:
+  // Generates the token for `record` and stores it.
+  Result<MintedCapability> issue(store::CapabilityRecord record) const;
+
   store::Store& store_;
   SchemaSource schema_;
 };

@@ -257,6 +257,18 @@ void Coordinator::add_groups(uint64_t session, const std::vector<std::string>& g
   participant_locked(who);
 }
 
+int Coordinator::close_sessions(const std::string& tenant, const std::string& credential_id, int code,
+                                const std::string& reason) {
+  std::lock_guard lock(mutex_);
+  int closed = 0;
+  for (const auto& [id, session] : sessions_) {
+    if (session->who.tenant != tenant || session->who.owner.credential_id != credential_id) continue;
+    session->outbox->close(code, reason);
+    ++closed;
+  }
+  return closed;
+}
+
 // ---------------------------------------------------------------- claims
 
 ClaimResult Coordinator::begin_locked(const Participant& who, uint64_t session, ClaimRequest request,

@@ -139,6 +139,10 @@ class Coordinator {
   Status authorize_write(const std::string& tenant, const Owner& writer, const std::string& model_key,
                          const std::string& id, const std::set<std::string>& fields);
 
+  // Closes every socket authenticated by `credential_id` (a revoked capability) with `code`;
+  // returns how many. Their claims then lapse like any other closed socket's.
+  int close_sessions(const std::string& tenant, const std::string& credential_id, int code, const std::string& reason);
+
   // Runs one sweep now (tests drive time with their own clock).
   void sweep_now();
   std::string model_key(std::string_view entity_type) const;

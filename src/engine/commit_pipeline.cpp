@@ -30,23 +30,6 @@ struct CommitPipeline::Job {
 
 namespace {
 
-const char* op_name(OpType type) {
-  switch (type) {
-    case OpType::kCreate: return "create";
-    case OpType::kUpdate: return "update";
-    case OpType::kDelete: return "delete";
-    case OpType::kArchive: return "archive";
-    case OpType::kUnarchive: return "unarchive";
-  }
-  return "update";
-}
-
-std::string lower(std::string_view text) {
-  std::string out(text);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 std::vector<std::string> union_groups(std::vector<std::string> a, const std::vector<std::string>& b) {
   for (const auto& g : b) {
     if (std::find(a.begin(), a.end(), g) == a.end()) a.push_back(g);
@@ -110,14 +93,10 @@ class CommitApplier {
   }
 
   Status check_operation_allowed(const schema::Model& model, const Operation& op, const std::string& where) {
-    const auto& allowed = req_.principal.operations;
-    if (allowed.empty()) return {};
+    // archive/unarchive need `update` (http-api.md §6.1).
     const std::string verb = op.type == OpType::kCreate ? "create" : op.type == OpType::kDelete ? "delete" : "update";
-    for (const auto& name : {lower(model.key), lower(model.typename_)}) {
-      if (std::find(allowed.begin(), allowed.end(), name + "." + verb) != allowed.end()) return {};
-    }
-    return fail("capability_scope_denied",
-                fmt::format("{}: this capability may not {} '{}'", where, op_name(op.type), model.key), where);
+    if (auth::allows(req_.principal, model, verb)) return {};
+    return tl::unexpected(auth::scope_denied(model, verb, where));
   }
 
   // readAt/onStale (protocol.md §3.9, §8.1): only another participant's changes after readAt

@@ -32,6 +32,8 @@ class Outbox {
   virtual ~Outbox() = default;
   virtual void push_frame(std::string frame) = 0;
   virtual void push_delta(std::shared_ptr<const EncodedDelta> delta) = 0;
+  // Ends the connection with a close code (e.g. 4003 when its credential was revoked).
+  virtual void close(int /*code*/, std::string /*reason*/) {}
 };
 
 using DeltaReader =

@@ -47,22 +47,8 @@ std::string request_fingerprint(const HttpRequest& request, json::object body) {
 
 // The read guard for scoped capabilities: `<model>.read` (http-api.md §6.1).
 Status check_read(const auth::Principal& principal, const schema::Model& model) {
-  const auto& allowed = principal.operations;
-  if (allowed.empty()) return {};
-  for (const auto& op : allowed) {
-    const auto dot = op.rfind('.');
-    if (dot == std::string::npos || op.substr(dot + 1) != "read") continue;
-    std::string name = op.substr(0, dot);
-    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    std::string key = model.key, type = model.typename_;
-    for (auto* s : {&key, &type}) {
-      for (auto& c : *s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    }
-    if (name == key || name == type) return {};
-  }
-  Error error("capability_scope_denied", fmt::format("this capability may not read '{}'", model.key));
-  error.details = {{"requiredCapability", json::object{{"scope", model.key + ".read"}}}};
-  return tl::unexpected(std::move(error));
+  if (auth::allows(principal, model, "read")) return {};
+  return tl::unexpected(auth::scope_denied(model, "read"));
 }
 
 std::string lower(std::string text) {

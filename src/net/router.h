@@ -8,6 +8,7 @@
 #include "auth/auth_service.h"
 #include "coord/coordinator.h"
 #include "engine/engine.h"
+#include "net/account_routes.h"
 #include "net/claim_routes.h"
 #include "net/model_routes.h"
 #include "net/http_types.h"
@@ -41,6 +42,7 @@ class Router {
   coord::Coordinator& coordinator_;
   ClaimRoutes claim_routes_;
   ModelRoutes model_routes_;
+  AccountRoutes account_routes_;
 };
 
 }  // namespace ablo::net

@@ -97,6 +97,18 @@ class WsSession : public fanout::Outbox, public std::enable_shared_from_this<WsS
 
   void push_frame(std::string frame) override { enqueue(std::move(frame)); }
   void push_delta(std::shared_ptr<const fanout::EncodedDelta> delta) override { enqueue(std::move(delta)); }
+  // The close frame goes out after the frames already queued: write_next sends it once the
+  // queue is empty (Beast allows no close while a write is in flight).
+  void close(int code, std::string reason) override {
+    {
+      std::lock_guard lock(mutex_);
+      if (closed_ || close_reason_) return;
+      close_reason_ = websocket::close_reason(static_cast<websocket::close_code>(code), reason);
+      if (writing_) return;
+      writing_ = true;
+    }
+    asio::post(ws_.get_executor(), [self = shared_from_this()] { self->write_next(); });
+  }
 
  private:
   using Item = std::variant<std::string, std::shared_ptr<const fanout::EncodedDelta>>;
@@ -184,6 +196,10 @@ class WsSession : public fanout::Outbox, public std::enable_shared_from_this<WsS
         asio::post(ws_.get_executor(), [self = shared_from_this()] { self->write_next(); });
         return;
       }
+      if (close_reason_ && !closed_) {  // writing_ stays true: nothing is written after the close
+        ws_.async_close(*close_reason_, [self = shared_from_this()](beast::error_code) { self->close_connection(); });
+        return;
+      }
       writing_ = false;
       return;
     }
@@ -209,10 +225,11 @@ class WsSession : public fanout::Outbox, public std::enable_shared_from_this<WsS
   beast::flat_buffer buffer_;                   // strand only
   std::deque<std::string> outgoing_;            // strand only: frames being written
 
-  std::mutex mutex_;  // guards pending_, writing_, closed_
+  std::mutex mutex_;  // guards pending_, writing_, closed_, close_reason_
   std::deque<Item> pending_;
   bool writing_ = false;
   bool closed_ = false;
+  std::optional<websocket::close_reason> close_reason_;  // a close was requested
 };
 
 // ---------------------------------------------------------------- HTTP session

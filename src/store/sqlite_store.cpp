@@ -55,6 +55,7 @@ CREATE TABLE IF NOT EXISTS capabilities (
   operations TEXT NOT NULL, wide_scope INTEGER NOT NULL, label TEXT, user_meta TEXT NOT NULL,
   issued_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, revoked INTEGER NOT NULL DEFAULT 0
 );
+CREATE INDEX IF NOT EXISTS capabilities_by_id ON capabilities (id);
 CREATE TABLE IF NOT EXISTS schemas (
   version INTEGER PRIMARY KEY AUTOINCREMENT, json TEXT NOT NULL, hash TEXT NOT NULL, created_at INTEGER NOT NULL
 );
@@ -530,13 +531,11 @@ class SqliteStore final : public Store {
   }
 
   Result<std::optional<CapabilityRecord>> find_capability(const std::string& token_hash) override {
-    return with_reader([&](Connection& conn) -> Result<std::optional<CapabilityRecord>> {
-      return query_one<CapabilityRecord>(
-          conn,
-          "SELECT token_hash, id, key_id, org, sandbox, participant_kind, participant_id, sync_groups, operations, "
-          "wide_scope, label, user_meta, issued_at, expires_at, revoked FROM capabilities WHERE token_hash = ?",
-          [&](Statement& s) { s.bind(1, token_hash); }, read_capability);
-    });
+    return capability_where("token_hash", token_hash);
+  }
+
+  Result<std::optional<CapabilityRecord>> find_capability_by_id(const std::string& id) override {
+    return capability_where("id", id);
   }
 
   Result<std::optional<std::string>> get_setting(const std::string& key) override {
@@ -557,6 +556,18 @@ class SqliteStore final : public Store {
   }
 
  private:
+  Result<std::optional<CapabilityRecord>> capability_where(std::string_view column, const std::string& value) {
+    return with_reader([&](Connection& conn) -> Result<std::optional<CapabilityRecord>> {
+      return query_one<CapabilityRecord>(
+          conn,
+          fmt::format("SELECT token_hash, id, key_id, org, sandbox, participant_kind, participant_id, sync_groups, "
+                      "operations, wide_scope, label, user_meta, issued_at, expires_at, revoked FROM capabilities "
+                      "WHERE {} = ?",
+                      column),
+          [&](Statement& s) { s.bind(1, value); }, read_capability);
+    });
+  }
+
   // Lends a reader connection to `fn`; readers run concurrently with the writer (WAL).
   template <class Fn>
   auto with_reader(Fn&& fn) -> decltype(fn(std::declval<Connection&>())) {

@@ -156,6 +156,7 @@ class Store {
   virtual Result<std::optional<ApiKeyRecord>> find_api_key(const std::string& hash) = 0;
   virtual Status put_capability(const CapabilityRecord& capability) = 0;
   virtual Result<std::optional<CapabilityRecord>> find_capability(const std::string& token_hash) = 0;
+  virtual Result<std::optional<CapabilityRecord>> find_capability_by_id(const std::string& id) = 0;
 
   virtual Result<std::optional<std::string>> get_setting(const std::string& key) = 0;
   virtual Status put_setting(const std::string& key, const std::string& value) = 0;

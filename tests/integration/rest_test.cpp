@@ -205,5 +205,72 @@ TEST_F(RestTest, WritesToARowClaimedBySomeoneElseAreRefused) {
   EXPECT_EQ(read.at("claims").as_array()[0].at("id"), "u1");
 }
 
+TEST_F(RestTest, CapabilitiesAreMintedScopedInspectedAndRevokedEverywhere) {
+  auto minted = call("POST", "/v1/capabilities",
+                     R"({"participantKind":"agent","participantId":"agent-7","syncGroups":["default"],)"
+                     R"("operations":["weatherReports.read","weatherReports.update"],"ttlSeconds":600,"label":"run-1"})");
+  ASSERT_EQ(minted.status, 200) << minted.body;
+  auto capability = body_of(minted);
+  const std::string token(capability.at("token").as_string());
+  const std::string id(capability.at("id").as_string());
+  EXPECT_EQ(token.rfind("rk_test_", 0), 0u);
+  EXPECT_EQ(capability.at("object"), "capability");
+  EXPECT_EQ(capability.at("status"), "active");
+  EXPECT_EQ(capability.at("allowedOperations"), capability.at("operations"));
+  EXPECT_FALSE(capability.at("syncGroups").as_array().empty()) << "['default'] inherits the key's scope";
+
+  auto inspected = call("GET", "/api/v1/capabilities/" + id);
+  ASSERT_EQ(inspected.status, 200);
+  EXPECT_FALSE(body_of(inspected).contains("token")) << "a token is shown once";
+  EXPECT_EQ(body_of(inspected).at("label"), "run-1");
+
+  auto as_agent = [&](const std::string& method, const std::string& target, const std::string& body = {}) {
+    return client::http_request("127.0.0.1", server.port(), method, target, body,
+                                {{"Authorization", "Bearer " + token}, {"Content-Type", "application/json"}})
+        .value();
+  };
+  EXPECT_EQ(as_agent("GET", "/v1/models/weatherReports").status, 200);
+  auto create = as_agent("POST", "/v1/models/weatherReports", R"({"id":"a1","data":{"location":"Oslo","status":"ready"}})");
+  EXPECT_EQ(create.status, 403) << "the capability may read and update, not create";
+  EXPECT_EQ(body_of(create).at("code"), "capability_scope_denied");
+  EXPECT_EQ(body_of(create).at("requiredCapability").at("scope"), "weatherReports.create");
+  ASSERT_EQ(call("POST", "/v1/models/weatherReports", R"({"id":"a1","data":{"location":"Oslo","status":"ready"}})").status, 200);
+  auto update = as_agent("PATCH", "/v1/models/weatherReports/a1", R"({"data":{"forecast":"rain"}})");
+  EXPECT_EQ(update.status, 200) << update.body;
+  EXPECT_EQ(as_agent("POST", "/v1/capabilities", R"({"participantKind":"agent","ttlSeconds":60,"wideScope":true})").status,
+            403) << "agents cannot self-mint";
+
+  auto socket = server.connect_ws(token, {});
+  auto revoked = call("DELETE", "/v1/capabilities/" + id);
+  ASSERT_EQ(revoked.status, 200) << revoked.body;
+  EXPECT_EQ(body_of(revoked).at("deleted"), true);
+  EXPECT_EQ(body_of(revoked).at("activeSessionsClosed"), 1);
+  EXPECT_EQ(body_of(revoked).at("status"), "revoked");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!socket->closed() && std::chrono::steady_clock::now() < deadline) socket->receive(std::chrono::milliseconds(50));
+  EXPECT_TRUE(socket->closed());
+  EXPECT_EQ(socket->close_code(), 4003);
+  auto refused = as_agent("GET", "/v1/models/weatherReports");
+  EXPECT_EQ(refused.status, 403);
+  EXPECT_EQ(body_of(refused).at("code"), "capability_invalid");
+  auto upgrade = client::WsConnection::connect("127.0.0.1", server.port(), "/api/sync/ws",
+                                               {"ablo.bearer." + token, "ablo.sync.v1"});
+  EXPECT_FALSE(upgrade) << "a new socket with a revoked token is refused";
+  EXPECT_EQ(call("DELETE", "/v1/capabilities/" + id).status, 200) << "revoking twice is fine";
+}
+
+TEST_F(RestTest, CapabilityMintingRejectsBadRequests) {
+  auto user = call("POST", "/v1/capabilities", R"({"participantKind":"user","ttlSeconds":60,"wideScope":true})");
+  EXPECT_EQ(body_of(user).at("code"), "invalid_participant_kind");
+  auto narrow = call("POST", "/v1/capabilities", R"({"participantKind":"agent","ttlSeconds":60})");
+  EXPECT_EQ(narrow.status, 400);
+  EXPECT_EQ(body_of(narrow).at("code"), "narrow_scope_required");
+  auto no_ttl = call("POST", "/v1/capabilities", R"({"participantKind":"agent","wideScope":true})");
+  EXPECT_EQ(body_of(no_ttl).at("param"), "ttlSeconds");
+  auto unknown = call("GET", "/v1/capabilities/cap_nope");
+  EXPECT_EQ(unknown.status, 404);
+  EXPECT_EQ(body_of(unknown).at("code"), "capability_not_found");
+}
+
 }  // namespace
 }  // namespace ablo::testing
