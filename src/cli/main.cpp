@@ -97,9 +97,9 @@ int serve(const ServeOptions& options) {
     const json::value& schema_json = parsed.is_object() && parsed.as_object().contains("schema")
                                          ? parsed.as_object().at("schema")
                                          : parsed;
-    auto version = engine.push_schema(schema_json);
-    if (!version) return die(version.error());
-    spdlog::info("schema {} active (version {})", engine.schema()->hash(), *version);
+    auto pushed = engine.push_schema(schema_json);
+    if (!pushed) return die(pushed.error());
+    spdlog::info("schema {} active (version {})", engine.schema()->hash(), pushed->version);
   }
 
   auto org = default_org(**store);

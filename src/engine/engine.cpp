@@ -145,12 +145,34 @@ std::shared_ptr<const schema::Schema> Engine::schema() const { return impl_->sch
 
 void Engine::set_write_gate(std::shared_ptr<WriteGate> gate) { impl_->pipeline.set_write_gate(std::move(gate)); }
 
-Result<int64_t> Engine::push_schema(const json::value& schema_json) {
+Result<SchemaPush> Engine::push_schema(const json::value& schema_json, const schema::MigrationHints& hints, bool force) {
   auto parsed = schema::Schema::parse(schema_json);
   if (!parsed) return tl::unexpected(parsed.error());
-  std::shared_ptr<const schema::Schema> schema = *parsed;
-  return impl_->pipeline.run_exclusive([schema](store::WriteTransaction& txn) { return txn.install_schema(*schema); },
-                                       [this, schema] { impl_->schema.set(schema); });
+  std::shared_ptr<const schema::Schema> next = *parsed;
+  auto plan = std::make_shared<schema::MigrationPlan>();
+  // Planned on the writer thread, against the schema active at that moment, and applied in the
+  // same transaction as the new version: a failing step leaves the old schema active.
+  auto version = impl_->pipeline.run_exclusive(
+      [this, next, plan, &hints, force](store::WriteTransaction& txn) -> Result<int64_t> {
+        const auto previous = impl_->schema.get();
+        *plan = schema::diff_schema(previous.get(), *next, hints);
+        if (!plan->applicable(force)) {
+          Error error("incompatible_change",
+                      plan->blockers.empty() ? "the push drops or recasts data; push again with force to accept"
+                                             : "the push needs backfill values for new required fields");
+          error.details = plan->to_json();
+          return tl::unexpected(std::move(error));
+        }
+        if (auto ok = txn.apply_migration(*previous, *next, *plan); !ok) {
+          Error error("migration_failed", "the migration could not be applied: " + ok.error().message);
+          error.details = {{"failedStatement", ok.error().message}};
+          return tl::unexpected(std::move(error));
+        }
+        return txn.install_schema(*next);
+      },
+      [this, next] { impl_->schema.set(next); });
+  if (!version) return tl::unexpected(version.error());
+  return SchemaPush{*version, std::move(*plan)};
 }
 
 Result<std::optional<store::SchemaVersion>> Engine::active_schema_version() const {

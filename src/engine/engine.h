@@ -18,6 +18,7 @@
 #include "auth/auth_service.h"
 #include "common/result.h"
 #include "fanout/hub.h"
+#include "schema/diff.h"
 #include "schema/schema.h"
 #include "store/store.h"
 
@@ -99,6 +100,11 @@ struct ListPage {
   int64_t stamp = 0;  // the log head read before the rows: a safe readAt for all of them
 };
 
+struct SchemaPush {
+  int64_t version = 0;
+  schema::MigrationPlan plan;
+};
+
 class Engine {
  public:
   Engine(store::Store& store, fanout::Hub& hub, EngineOptions options = {});
@@ -114,8 +120,12 @@ class Engine {
   std::shared_ptr<const schema::Schema> schema() const;
   void set_write_gate(std::shared_ptr<WriteGate> gate);
 
-  // Validates, installs and activates a schema (additive DDL). Returns the new version.
-  Result<int64_t> push_schema(const boost::json::value& schema_json);
+  // Validates a schema, plans the migration from the active one (schema/diff.h) and, when it is
+  // applicable (no blockers left by the backfills; warnings only with `force`), applies it and
+  // activates the new version in one transaction. Errors: invalid_schema, incompatible_change
+  // (409, the plan in the details), migration_failed.
+  Result<SchemaPush> push_schema(const boost::json::value& schema_json, const schema::MigrationHints& hints = {},
+                                 bool force = false);
   Result<std::optional<store::SchemaVersion>> active_schema_version() const;
 
   // Applies a commit atomically; `done` runs on the writer thread after the deltas are durable

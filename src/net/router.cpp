@@ -175,10 +175,16 @@ Result<HttpResponse> Router::route(const HttpRequest& request) const {
     if (!body) return tl::unexpected(body.error());
     // The CLI wraps the schema as {schema, force, renames, backfills}; a bare envelope works too.
     const json::value schema_json = body->contains("schema") ? body->at("schema") : json::value(*body);
-    auto version = engine_.push_schema(schema_json);
-    if (!version) return tl::unexpected(version.error());
+    auto hints = schema::parse_migration_hints(*body);
+    if (!hints) return tl::unexpected(hints.error());
+    const auto* force = body->if_contains("force");
+    auto pushed = engine_.push_schema(schema_json, *hints, force && force->is_bool() && force->as_bool());
+    if (!pushed) return tl::unexpected(pushed.error());
     auto schema = engine_.schema();
-    return json_response(200, json::object{{"version", *version}, {"hash", schema->hash()}, {"active", true}});
+    return json_response(200, json::object{{"version", pushed->version},
+                                           {"hash", schema->hash()},
+                                           {"active", true},
+                                           {"migration", pushed->plan.to_json()}});
   }
   if (path == "/api/schema" && method == "GET") {
     auto active = engine_.active_schema_version();

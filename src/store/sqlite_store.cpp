@@ -370,7 +370,128 @@ class SqliteWriteTransaction final : public WriteTransaction {
     return conn_.last_insert_rowid();
   }
 
+  Status apply_migration(const schema::Schema& previous, const schema::Schema& next,
+                         const schema::MigrationPlan& plan) override {
+    for (const auto& step : plan.steps) {
+      auto ok = apply_step(previous, next, step);
+      if (!ok) return ok;
+    }
+    return {};
+  }
+
  private:
+  // Each step in SQLite's terms. Type changes rebuild the column (new declared type), casting
+  // the values where the plan allows; backfills fill rows where the column is null.
+  Status apply_step(const schema::Schema& previous, const schema::Schema& next, const schema::MigrationStep& step) {
+    using schema::StepKind;
+    const schema::Model* after = next.by_key(step.model);
+    switch (step.kind) {
+      case StepKind::kCreateModel:
+        return {};  // install_schema creates it
+      case StepKind::kDropModel: {
+        const auto* before = previous.by_key(step.model);
+        return before ? conn_.exec(fmt::format("DROP TABLE IF EXISTS {}", quote_identifier(before->table))) : Status{};
+      }
+      case StepKind::kRenameModel: {
+        const auto* before = previous.by_key(step.from);
+        if (!before || !after || before->table == after->table) return {};
+        return conn_.exec(fmt::format("ALTER TABLE {} RENAME TO {}", quote_identifier(before->table),
+                                      quote_identifier(after->table)));
+      }
+      case StepKind::kRenameField: {
+        const auto* before = previous.by_key(step.model);
+        const auto* old_field = before ? before->field(step.from) : nullptr;
+        const auto* new_field = after ? after->field(step.to) : nullptr;
+        if (!old_field || !new_field || old_field->column == new_field->column) return {};
+        return rename_column(after->table, old_field->column, new_field->column);
+      }
+      case StepKind::kDropField: {
+        const auto* model = after ? after : previous.by_key(step.model);
+        const auto* before = previous.by_key(step.model);
+        const auto* field = before ? before->field(step.field) : nullptr;
+        if (!model || !field) return {};
+        return conn_.exec(fmt::format("ALTER TABLE {} DROP COLUMN {}", quote_identifier(model->table),
+                                      quote_identifier(field->column)));
+      }
+      case StepKind::kAddField: {
+        const auto* field = after ? after->field(step.field) : nullptr;
+        if (!field) return {};
+        auto added = add_column_if_missing(after->table, *field);
+        if (!added) return added;
+        return step.backfill ? backfill(after->table, *field, *step.backfill) : Status{};
+      }
+      case StepKind::kAlterField:
+        return alter_field(previous, *after, step);
+    }
+    return {};
+  }
+
+  Status alter_field(const schema::Schema& previous, const schema::Model& model, const schema::MigrationStep& step) {
+    const auto* field = model.field(step.field);
+    const auto* before = previous.by_key(step.model);
+    if (!field) return {};
+    if (!step.from.empty() && !step.to.empty()) {
+      if (auto ok = rename_column(model.table, step.from, step.to); !ok) return ok;
+    }
+    if (step.type_changed) {
+      const auto* old_field = before ? before->field(step.field) : nullptr;
+      const std::string table = quote_identifier(model.table);
+      const std::string column = quote_identifier(field->column);
+      const std::string parked = quote_identifier(field->column + "__before_migration");
+      if (auto ok = rename_column(model.table, field->column, field->column + "__before_migration"); !ok) return ok;
+      if (auto ok = conn_.exec(fmt::format("ALTER TABLE {} ADD COLUMN {} {}", table, column, sql_type(field->type)));
+          !ok) {
+        return ok;
+      }
+      if (step.cast != schema::Cast::kLossy) {
+        const bool from_boolean = old_field && old_field->type == schema::FieldType::kBoolean;
+        std::string value = parked;
+        if (field->type == schema::FieldType::kString && from_boolean) {
+          value = fmt::format("CASE WHEN {0} IS NULL THEN NULL WHEN {0} THEN 'true' ELSE 'false' END", parked);
+        } else if (field->type != schema::FieldType::kString && sql_type(field->type) != "TEXT") {
+          value = fmt::format("CAST({} AS {})", parked, sql_type(field->type));
+        }
+        if (auto ok = conn_.exec(fmt::format("UPDATE {} SET {} = {}", table, column, value)); !ok) return ok;
+      }
+      if (auto ok = conn_.exec(fmt::format("ALTER TABLE {} DROP COLUMN {}", table, parked)); !ok) return ok;
+    }
+    return step.backfill ? backfill(model.table, *field, *step.backfill) : Status{};
+  }
+
+  Status rename_column(const std::string& table, const std::string& from, const std::string& to) {
+    return conn_.exec(fmt::format("ALTER TABLE {} RENAME COLUMN {} TO {}", quote_identifier(table),
+                                  quote_identifier(from), quote_identifier(to)));
+  }
+
+  Status add_column_if_missing(const std::string& table, const schema::Field& field) {
+    auto columns = column_names(table);
+    if (!columns) return tl::unexpected(columns.error());
+    if (columns->count(field.column)) return {};
+    return conn_.exec(fmt::format("ALTER TABLE {} ADD COLUMN {} {}", quote_identifier(table),
+                                  quote_identifier(field.column), sql_type(field.type)));
+  }
+
+  Status backfill(const std::string& table, const schema::Field& field, const json::value& value) {
+    auto stmt = conn_.prepare(fmt::format("UPDATE {0} SET {1} = ? WHERE {1} IS NULL", quote_identifier(table),
+                                          quote_identifier(field.column)));
+    if (!stmt) return tl::unexpected(stmt.error());
+    bind_value(**stmt, 1, value, field.type);
+    return (*stmt)->run();
+  }
+
+  Result<std::set<std::string>> column_names(const std::string& table) {
+    std::set<std::string> names;
+    auto info = conn_.prepare(fmt::format("PRAGMA table_info({})", quote_identifier(table)));
+    if (!info) return tl::unexpected(info.error());
+    while (true) {
+      auto has = (*info)->step();
+      if (!has) return tl::unexpected(has.error());
+      if (!*has) break;
+      names.insert((*info)->text(1));
+    }
+    return names;
+  }
+
   Status create_or_extend_table(const schema::Model& model) {
     const auto table = quote_identifier(model.table);
     auto created = conn_.exec(fmt::format(
@@ -379,20 +500,8 @@ class SqliteWriteTransaction final : public WriteTransaction {
         "PRIMARY KEY (_tenant, id)) WITHOUT ROWID",
         table));
     if (!created) return created;
-    std::set<std::string> existing;
-    auto info = conn_.prepare(fmt::format("PRAGMA table_info({})", table));
-    if (!info) return tl::unexpected(info.error());
-    while (true) {
-      auto has = (*info)->step();
-      if (!has) return tl::unexpected(has.error());
-      if (!*has) break;
-      existing.insert((*info)->text(1));
-    }
     for (const auto* field : column_fields(model)) {
-      if (existing.count(field->column)) continue;
-      auto added = conn_.exec(fmt::format("ALTER TABLE {} ADD COLUMN {} {}", table, quote_identifier(field->column),
-                                          sql_type(field->type)));
-      if (!added) return added;
+      if (auto added = add_column_if_missing(model.table, *field); !added) return added;
     }
     return {};
   }

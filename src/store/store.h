@@ -14,6 +14,7 @@
 #include <boost/json/value.hpp>
 
 #include "common/result.h"
+#include "schema/diff.h"
 #include "schema/schema.h"
 
 namespace ablo::store {
@@ -132,6 +133,10 @@ class WriteTransaction {
   // Creates/extends the tables of every model (additive only: never drops data) and records
   // the schema as the new active version, returning its version number.
   virtual Result<int64_t> install_schema(const schema::Schema& schema) = 0;
+  // Runs the renames, drops, type changes and backfills of a migration plan (schema/diff.h)
+  // against the tables of `previous`; install_schema then adds what is new and records `next`.
+  virtual Status apply_migration(const schema::Schema& previous, const schema::Schema& next,
+                                 const schema::MigrationPlan& plan) = 0;
 };
 
 class Store {

@@ -272,5 +272,55 @@ TEST_F(RestTest, CapabilityMintingRejectsBadRequests) {
   EXPECT_EQ(body_of(unknown).at("code"), "capability_not_found");
 }
 
+// The quickstart schema with `forecast` made required and/or an extra optional `humidity`.
+std::string weather_schema(bool forecast_required, bool with_humidity) {
+  std::string fields = R"("location":{"type":"string","isOptional":false,"isIndexed":false},)"
+                       R"("status":{"type":"enum","enumValues":["pending","ready"],"isOptional":false,"isIndexed":false},)";
+  fields += std::string(R"("forecast":{"type":"string","isOptional":)") + (forecast_required ? "false" : "true") +
+            R"(,"isIndexed":false})";
+  if (with_humidity) fields += R"(,"humidity":{"type":"number","isOptional":true,"isIndexed":false})";
+  return R"({"v":3,"models":{"weatherReports":{"fields":{)" + fields +
+         R"(},"relations":{},"load":"instant","typename":"weatherReports",)"
+         R"("tenancy":{"kind":"column","column":"organization_id"},"plane":"tenant"}},"identityRoles":[]})";
+}
+
+TEST_F(RestTest, SchemaPushAppliesSafeChangesAndRefusesUnsafeOnesUntilResolved) {
+  ASSERT_EQ(call("POST", "/v1/commits", report_op("create", "m1", report("Oslo"))).status, 200);
+  auto version_now = [&] { return body_of(call("GET", "/api/schema")).at("version").as_int64(); };
+  const int64_t first = version_now();
+
+  auto added = call("POST", "/api/schema", R"({"schema":)" + weather_schema(false, true) + "}");
+  ASSERT_EQ(added.status, 200) << added.body;
+  EXPECT_EQ(version_now(), first + 1);
+  EXPECT_EQ(body_of(added).at("migration").at("steps").as_array()[0].at("kind"), "add_field");
+  ASSERT_EQ(call("PATCH", "/v1/models/weatherReports/m1", R"({"data":{"humidity":71}})").status, 200);
+
+  auto blocked = call("POST", "/api/schema", R"({"schema":)" + weather_schema(true, true) + "}");
+  EXPECT_EQ(blocked.status, 409) << blocked.body;
+  EXPECT_EQ(body_of(blocked).at("code"), "incompatible_change");
+  EXPECT_EQ(body_of(blocked).at("blockers").as_array()[0].at("code"), "made_required");
+  EXPECT_EQ(body_of(blocked).at("blockers").as_array()[0].at("field"), "forecast");
+  EXPECT_EQ(version_now(), first + 1) << "nothing activated";
+  EXPECT_TRUE(body_of(call("GET", "/v1/models/weatherReports/m1")).at("data").at("forecast").is_null());
+
+  auto backfilled = call("POST", "/api/schema",
+                         R"({"schema":)" + weather_schema(true, true) +
+                             R"(,"backfills":[{"model":"weatherReports","field":"forecast","value":"unknown"}]})");
+  ASSERT_EQ(backfilled.status, 200) << backfilled.body;
+  EXPECT_EQ(version_now(), first + 2);
+  auto row = body_of(call("GET", "/v1/models/weatherReports/m1")).at("data").as_object();
+  EXPECT_EQ(row.at("forecast"), "unknown") << "existing rows got the backfill";
+  EXPECT_EQ(row.at("humidity"), 71);
+
+  auto drop = call("POST", "/api/schema", R"({"schema":)" + weather_schema(true, false) + "}");
+  EXPECT_EQ(drop.status, 409);
+  EXPECT_EQ(body_of(drop).at("warnings").as_array()[0].at("code"), "drop_field");
+  auto forced = call("POST", "/api/schema", R"({"force":true,"schema":)" + weather_schema(true, false) + "}");
+  ASSERT_EQ(forced.status, 200) << forced.body;
+  row = body_of(call("GET", "/v1/models/weatherReports/m1")).at("data").as_object();
+  EXPECT_FALSE(row.contains("humidity"));
+  EXPECT_EQ(row.at("location"), "Oslo") << "the rest of the row survives the drop";
+}
+
 }  // namespace
 }  // namespace ablo::testing
