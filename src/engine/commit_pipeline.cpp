@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <future>
+#include <map>
 
 #include <boost/json.hpp>
 #include <fmt/format.h>
@@ -345,6 +346,23 @@ void CommitPipeline::run() {
   }
 }
 
+// Meters the group's applied commits as `commit_ops` per (tenant, key, UTC day): total = ops,
+// count = commits (http-api.md §6.3). Replayed commits wrote nothing and are not counted.
+Status CommitPipeline::record_usage(store::WriteTransaction& txn, const std::vector<std::unique_ptr<Job>>& group) {
+  std::map<std::pair<std::string, std::string>, std::pair<double, int64_t>> usage;
+  for (const auto& job : group) {
+    if (!job->outcome || job->deltas.empty()) continue;
+    auto& entry = usage[{job->request.principal.tenant.key(), job->request.principal.key_id}];
+    entry.first += static_cast<double>(job->outcome->ops);
+    entry.second += 1;
+  }
+  const std::string day = iso8601_from_ms(now_ms()).substr(0, 10);
+  for (const auto& [who, amount] : usage) {
+    if (auto ok = txn.add_usage(who.first, day, who.second, "commit_ops", amount.first, amount.second); !ok) return ok;
+  }
+  return {};
+}
+
 void CommitPipeline::apply_group(std::vector<std::unique_ptr<Job>>& group) {
   if (group.size() == 1 && group.front()->exclusive) {
     Job& job = *group.front();
@@ -395,7 +413,7 @@ void CommitPipeline::apply_group(std::vector<std::unique_ptr<Job>>& group) {
       }
       if (auto ok = txn.release_savepoint(); !ok) return ok;
     }
-    return {};
+    return record_usage(txn, group);
   });
 
   if (!written) {

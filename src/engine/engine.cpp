@@ -120,7 +120,7 @@ struct Engine::Impl {
 };
 
 Engine::Engine(store::Store& store, fanout::Hub& hub, EngineOptions options)
-    : impl_(std::make_unique<Impl>(store, hub, options)), hub_(hub) {}
+    : impl_(std::make_unique<Impl>(store, hub, options)), hub_(hub), tasks_(store) {}
 
 Engine::~Engine() { stop(); }
 
@@ -180,7 +180,19 @@ Result<std::optional<store::SchemaVersion>> Engine::active_schema_version() cons
 }
 
 void Engine::commit(CommitRequest request, CommitCallback done) {
+  // Attribution to an agent task is checked before the commit queues (http-api.md §6.2).
+  auto task = tasks_.attribute(request.principal, request.caused_by_task_id);
+  if (!task) {
+    done(tl::unexpected(task.error()));
+    return;
+  }
+  request.caused_by_task_id = std::move(*task);
   impl_->pipeline.submit_commit(std::move(request), std::move(done));
+}
+
+Result<std::vector<store::UsageRow>> Engine::usage(const std::string& tenant, const std::string& from_day,
+                                                   const std::string& to_day) const {
+  return impl_->store.usage(tenant, from_day, to_day);
 }
 
 Result<CommitReceipt> Engine::commit_sync(CommitRequest request) {

@@ -20,6 +20,7 @@
 #include "fanout/hub.h"
 #include "schema/diff.h"
 #include "schema/schema.h"
+#include "engine/tasks.h"
 #include "store/store.h"
 
 namespace ablo::engine {
@@ -156,11 +157,16 @@ class Engine {
   int64_t head() const { return hub_.head(); }
 
   fanout::Hub& hub() { return hub_; }
+  const TaskService& tasks() const { return tasks_; }
+  // Usage aggregates of a tenant between two UTC days (YYYY-MM-DD), inclusive.
+  Result<std::vector<store::UsageRow>> usage(const std::string& tenant, const std::string& from_day,
+                                             const std::string& to_day) const;
 
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
   fanout::Hub& hub_;
+  TaskService tasks_;
 };
 
 }  // namespace ablo::engine

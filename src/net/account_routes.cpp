@@ -1,9 +1,15 @@
 #include "net/account_routes.h"
 
+#include <map>
+#include <set>
+#include <tuple>
+
 #include <boost/json.hpp>
+#include <fmt/format.h>
 
 #include "common/time.h"
 #include "net/http_json.h"
+#include "net/router.h"
 
 namespace ablo::net {
 
@@ -49,21 +55,34 @@ json::object capability_json(const store::CapabilityRecord& c) {
 
 }  // namespace
 
-AccountRoutes::AccountRoutes(auth::AuthService& auth, coord::Coordinator& coordinator)
-    : auth_(auth), coordinator_(coordinator) {}
+AccountRoutes::AccountRoutes(auth::AuthService& auth, coord::Coordinator& coordinator, engine::Engine& engine)
+    : auth_(auth), coordinator_(coordinator), engine_(engine) {}
 
 std::optional<Result<HttpResponse>> AccountRoutes::route(const HttpRequest& request,
                                                          const std::vector<std::string>& parts,
                                                          const auth::Principal& principal) const {
+  const auto& method = request.method;
+  // /v1/tasks and the schema client's older /api/agent/turn spelling of the same resource.
+  const bool tasks = (parts.size() >= 2 && parts[0] == "v1" && parts[1] == "tasks") ||
+                     (parts.size() >= 3 && parts[0] == "api" && parts[1] == "agent" && parts[2] == "turn");
+  if (tasks) {
+    const std::size_t base = parts[0] == "v1" ? 2 : 3;
+    if (parts.size() == base && method == "POST") return open_task(request, principal);
+    if (parts.size() == base + 2 && parts[base + 1] == "close" && method == "POST") {
+      return close_task(request, parts[base], principal);
+    }
+    return std::nullopt;
+  }
+  if (parts.size() == 2 && parts[0] == "v1" && parts[1] == "usage" && method == "GET") return usage(request, principal);
   if (parts.size() < 2 || parts[1] != "capabilities") return std::nullopt;
-  if (parts.size() == 2 && request.method == "POST") return mint(request, principal);
+  if (parts.size() == 2 && method == "POST") return mint(request, principal);
   if (parts.size() != 3) return std::nullopt;
-  if (request.method == "GET") {
+  if (method == "GET") {
     auto record = auth_.find_capability(principal, parts[2]);
     if (!record) return Result<HttpResponse>(tl::unexpected(record.error()));
     return Result<HttpResponse>(json_response(200, capability_json(*record)));
   }
-  if (request.method == "DELETE") return revoke(parts[2], principal);
+  if (method == "DELETE") return revoke(parts[2], principal);
   return std::nullopt;
 }
 
@@ -89,6 +108,70 @@ Result<HttpResponse> AccountRoutes::revoke(const std::string& id, const auth::Pr
   out["revokedAt"] = iso8601_from_ms(now_ms());
   out["activeSessionsClosed"] = closed;
   return json_response(200, out);
+}
+
+Result<HttpResponse> AccountRoutes::open_task(const HttpRequest& request, const auth::Principal& principal) const {
+  auto body = parse_object_body(request.body);
+  if (!body) return tl::unexpected(body.error());
+  auto task = engine_.tasks().open(principal, *body);
+  if (!task) return tl::unexpected(task.error());
+  return json_response(200, *task);
+}
+
+Result<HttpResponse> AccountRoutes::close_task(const HttpRequest& request, const std::string& id,
+                                               const auth::Principal& principal) const {
+  auto body = parse_object_body(request.body, true);
+  if (!body) return tl::unexpected(body.error());
+  auto closed = engine_.tasks().close(principal, id, *body);
+  if (!closed) return tl::unexpected(closed.error());
+  return json_response(200, *closed);
+}
+
+// GET /v1/usage?starting_at&ending_at[&event_name][&bucket_width=1d][&group_by[]=…]: daily
+// aggregates of the caller's tenant (http-api.md §6.3). Without group_by rows are per day, key
+// and event.
+Result<HttpResponse> AccountRoutes::usage(const HttpRequest& request, const auth::Principal& principal) const {
+  std::string starting, ending, event_filter;
+  std::set<std::string> group_by;
+  for (const auto& [name, value] : query_pairs(request.target)) {
+    if (name == "starting_at") starting = value;
+    else if (name == "ending_at") ending = value;
+    else if (name == "event_name") event_filter = value;
+    else if (name == "group_by" || name == "group_by[]") group_by.insert(value);
+    else if (name == "bucket_width" && value != "1d") return fail("usage_invalid", "bucket_width must be 1d", "bucket_width");
+  }
+  const auto from = parse_iso8601_ms(starting);
+  const auto to = parse_iso8601_ms(ending);
+  if (!from || !to) return fail("usage_invalid", "starting_at and ending_at are required ISO-8601 times", "starting_at");
+  constexpr int64_t kMaxWindowMs = 90LL * 24 * 3600 * 1000;
+  if (*to <= *from || *to - *from > kMaxWindowMs) {
+    return fail("usage_invalid", "ending_at must be after starting_at and at most 90 days later", "ending_at");
+  }
+  auto rows = engine_.usage(principal.tenant.key(), iso8601_from_ms(*from).substr(0, 10),
+                            iso8601_from_ms(*to - 1).substr(0, 10));
+  if (!rows) return tl::unexpected(rows.error());
+  const bool by_key = group_by.empty() || group_by.count("api_key_id");
+  const bool by_event = group_by.empty() || group_by.count("event_name");
+  std::map<std::tuple<std::string, std::string, std::string>, std::pair<double, int64_t>> merged;
+  for (const auto& row : *rows) {
+    if (!event_filter.empty() && row.event_name != event_filter) continue;
+    auto& bucket = merged[{row.day, by_key ? row.key_id : "", by_event ? row.event_name : ""}];
+    bucket.first += row.total;
+    bucket.second += row.count;
+  }
+  json::array data;
+  for (const auto& [dims, amount] : merged) {
+    const auto& [day, key, event] = dims;
+    data.push_back(json::object{{"day", day},
+                                {"total", fmt::format("{}", amount.first)},
+                                {"count", amount.second},
+                                {"api_key_id", key.empty() ? json::value(nullptr) : json::value(key)},
+                                {"team_id", nullptr},
+                                {"event_name", event.empty() ? json::value(nullptr) : json::value(event)},
+                                {"line_item", nullptr}});
+  }
+  return json_response(200, json::object{{"object", "list"}, {"data", std::move(data)}, {"has_more", false},
+                                         {"next_cursor", nullptr}});
 }
 
 }  // namespace ablo::net

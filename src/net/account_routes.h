@@ -1,20 +1,22 @@
 #pragma once
-// Credentials on the public API (http-api.md §6.1): POST /v1/capabilities mints a scoped,
-// expiring token; GET /v1/capabilities/{id} inspects one (never its token); DELETE revokes
-// it, after which it is refused everywhere and its open sockets are closed.
+// Accounts on the public API (http-api.md §6): capabilities (POST /v1/capabilities mints a
+// scoped, expiring token; GET inspects one, never its token; DELETE revokes it everywhere and
+// closes its open sockets), agent tasks (POST /v1/tasks, POST /v1/tasks/{id}/close, and the
+// older /api/agent/turn spellings) and usage aggregates (GET /v1/usage).
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "auth/auth_service.h"
 #include "coord/coordinator.h"
+#include "engine/engine.h"
 #include "net/http_types.h"
 
 namespace ablo::net {
 
 class AccountRoutes {
  public:
-  AccountRoutes(auth::AuthService& auth, coord::Coordinator& coordinator);
+  AccountRoutes(auth::AuthService& auth, coord::Coordinator& coordinator, engine::Engine& engine);
 
   // `parts` start at "v1". nullopt when the request is not one of these routes.
   std::optional<Result<HttpResponse>> route(const HttpRequest& request, const std::vector<std::string>& parts,
@@ -23,9 +25,14 @@ class AccountRoutes {
  private:
   Result<HttpResponse> mint(const HttpRequest& request, const auth::Principal& principal) const;
   Result<HttpResponse> revoke(const std::string& id, const auth::Principal& principal) const;
+  Result<HttpResponse> open_task(const HttpRequest& request, const auth::Principal& principal) const;
+  Result<HttpResponse> close_task(const HttpRequest& request, const std::string& id,
+                                  const auth::Principal& principal) const;
+  Result<HttpResponse> usage(const HttpRequest& request, const auth::Principal& principal) const;
 
   auth::AuthService& auth_;
   coord::Coordinator& coordinator_;
+  engine::Engine& engine_;
 };
 
 }  // namespace ablo::net

@@ -69,7 +69,7 @@ Router::Router(engine::Engine& engine, auth::AuthService& auth, coord::Coordinat
       coordinator_(coordinator),
       claim_routes_(engine, coordinator),
       model_routes_(engine, coordinator),
-      account_routes_(auth, coordinator) {}
+      account_routes_(auth, coordinator, engine) {}
 
 HttpResponse Router::handle(const HttpRequest& request) const {
   auto routed = route(request);
@@ -159,10 +159,10 @@ Result<HttpResponse> Router::route(const HttpRequest& request) const {
   if (path == "/api/sync/query" && method == "POST") return sync_query(request, *principal);
   auto parts = split_path(path);
   if (parts.size() >= 2 && parts[0] == "api" && parts[1] == "v1") parts.erase(parts.begin());  // §8.6: both prefixes
+  if (auto routed = account_routes_.route(request, parts, *principal)) return std::move(*routed);
   if (!parts.empty() && parts[0] == "v1") {
     if (auto routed = claim_routes_.route(request, parts, *principal)) return std::move(*routed);
     if (auto routed = model_routes_.route(request, parts, *principal)) return std::move(*routed);
-    if (auto routed = account_routes_.route(request, parts, *principal)) return std::move(*routed);
   }
   if (parts.size() == 5 && parts[0] == "api" && parts[1] == "sync" && parts[2] == "entity" && method == "GET") {
     auto row = engine_.entity(*principal, groups_for({}), parts[3], parts[4]);

@@ -60,6 +60,16 @@ CREATE TABLE IF NOT EXISTS schemas (
   version INTEGER PRIMARY KEY AUTOINCREMENT, json TEXT NOT NULL, hash TEXT NOT NULL, created_at INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- Newer internal tables carry an _ablo_ prefix so they can never collide with a model's table.
+CREATE TABLE IF NOT EXISTS _ablo_tasks (
+  tenant TEXT NOT NULL, id TEXT NOT NULL, capability_id TEXT NOT NULL, open INTEGER NOT NULL, data TEXT NOT NULL,
+  PRIMARY KEY (tenant, id)
+);
+CREATE INDEX IF NOT EXISTS _ablo_tasks_by_capability ON _ablo_tasks (tenant, capability_id, open);
+CREATE TABLE IF NOT EXISTS _ablo_usage (
+  tenant TEXT NOT NULL, day TEXT NOT NULL, key_id TEXT NOT NULL, event_name TEXT NOT NULL,
+  total REAL NOT NULL, count INTEGER NOT NULL, PRIMARY KEY (tenant, day, key_id, event_name)
+);
 )sql";
 
 std::string json_text(const json::value& value) { return json::serialize(value); }
@@ -223,6 +233,18 @@ Delta read_delta(const Statement& stmt) {
   return d;
 }
 
+TaskRecord read_task(const Statement& s) {
+  TaskRecord t;
+  t.tenant = s.text(0);
+  t.id = s.text(1);
+  t.capability_id = s.text(2);
+  t.open = s.int64(3) != 0;
+  boost::system::error_code ec;
+  auto data = json::parse(s.text(4), ec);
+  if (!ec && data.is_object()) t.data = std::move(data.as_object());
+  return t;
+}
+
 CapabilityRecord read_capability(const Statement& s) {
   CapabilityRecord c;
   c.token_hash = s.text(0);
@@ -341,6 +363,17 @@ class SqliteWriteTransaction final : public WriteTransaction {
     auto has = (*stmt)->step();
     (*stmt)->reset();
     return has;
+  }
+
+  Status add_usage(const std::string& tenant, const std::string& day, const std::string& key_id,
+                   const std::string& event_name, double quantity, int64_t count) override {
+    auto stmt = conn_.cached(
+        "INSERT INTO _ablo_usage (tenant, day, key_id, event_name, total, count) VALUES (?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (tenant, day, key_id, event_name) DO UPDATE SET total = total + excluded.total, "
+        "count = count + excluded.count");
+    if (!stmt) return tl::unexpected(stmt.error());
+    (*stmt)->bind(1, tenant).bind(2, day).bind(3, key_id).bind(4, event_name).bind(5, quantity).bind(6, count);
+    return (*stmt)->run();
   }
 
   Result<std::optional<std::string>> find_idempotency(const std::string& tenant, const std::string& key) override {
@@ -645,6 +678,62 @@ class SqliteStore final : public Store {
 
   Result<std::optional<CapabilityRecord>> find_capability_by_id(const std::string& id) override {
     return capability_where("id", id);
+  }
+
+  Status put_task(const TaskRecord& task) override {
+    return write_one([&](Connection& conn) -> Status {
+      auto stmt = conn.cached("INSERT OR REPLACE INTO _ablo_tasks (tenant, id, capability_id, open, data) VALUES (?, ?, ?, ?, ?)");
+      if (!stmt) return tl::unexpected(stmt.error());
+      (*stmt)->bind(1, task.tenant).bind(2, task.id).bind(3, task.capability_id);
+      (*stmt)->bind(4, static_cast<int64_t>(task.open)).bind(5, json_text(task.data));
+      return (*stmt)->run();
+    });
+  }
+
+  Result<std::optional<TaskRecord>> find_task(const std::string& tenant, const std::string& id) override {
+    return with_reader([&](Connection& conn) -> Result<std::optional<TaskRecord>> {
+      return query_one<TaskRecord>(
+          conn, "SELECT tenant, id, capability_id, open, data FROM _ablo_tasks WHERE tenant = ? AND id = ?",
+          [&](Statement& s) { s.bind(1, tenant).bind(2, id); }, read_task);
+    });
+  }
+
+  Result<std::vector<TaskRecord>> open_tasks_of_capability(const std::string& tenant,
+                                                           const std::string& capability_id) override {
+    return with_reader([&](Connection& conn) -> Result<std::vector<TaskRecord>> {
+      auto stmt = conn.cached(
+          "SELECT tenant, id, capability_id, open, data FROM _ablo_tasks WHERE tenant = ? AND capability_id = ? AND open = 1");
+      if (!stmt) return tl::unexpected(stmt.error());
+      (*stmt)->bind(1, tenant).bind(2, capability_id);
+      std::vector<TaskRecord> tasks;
+      while (true) {
+        auto has = (*stmt)->step();
+        if (!has) return tl::unexpected(has.error());
+        if (!*has) break;
+        tasks.push_back(read_task(**stmt));
+      }
+      return tasks;
+    });
+  }
+
+  Result<std::vector<UsageRow>> usage(const std::string& tenant, const std::string& from_day,
+                                      const std::string& to_day) override {
+    return with_reader([&](Connection& conn) -> Result<std::vector<UsageRow>> {
+      auto stmt = conn.cached(
+          "SELECT day, key_id, event_name, total, count FROM _ablo_usage WHERE tenant = ? AND day >= ? AND day <= ? "
+          "ORDER BY day, key_id, event_name");
+      if (!stmt) return tl::unexpected(stmt.error());
+      (*stmt)->bind(1, tenant).bind(2, from_day).bind(3, to_day);
+      std::vector<UsageRow> rows;
+      while (true) {
+        auto has = (*stmt)->step();
+        if (!has) return tl::unexpected(has.error());
+        if (!*has) break;
+        const auto& s = **stmt;
+        rows.push_back({s.text(0), s.text(1), s.text(2), s.real(3), s.int64(4)});
+      }
+      return rows;
+    });
   }
 
   Result<std::optional<std::string>> get_setting(const std::string& key) override {

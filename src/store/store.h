@@ -103,6 +103,25 @@ struct SchemaVersion {
   int64_t created_at_ms = 0;
 };
 
+// An agent task (http-api.md §6.2). The store indexes it by tenant, id and capability and keeps
+// the rest as an opaque JSON document owned by the task service.
+struct TaskRecord {
+  std::string tenant;
+  std::string id;
+  std::string capability_id;
+  bool open = true;
+  boost::json::object data;
+};
+
+// One usage aggregate: the sum and number of `event_name` events of one key on one UTC day.
+struct UsageRow {
+  std::string day;  // YYYY-MM-DD
+  std::string key_id;
+  std::string event_name;
+  double total = 0;
+  int64_t count = 0;
+};
+
 // Operations available inside Store::write. Savepoints let one failing commit of a grouped
 // batch roll back alone.
 class WriteTransaction {
@@ -126,6 +145,10 @@ class WriteTransaction {
   virtual Result<bool> has_foreign_write_since(const std::string& tenant, const std::string& model_name,
                                                const std::string& model_id, int64_t after_id,
                                                const std::string& participant_id) = 0;
+
+  // Adds `quantity` (and `count` events) to the (tenant, day, key, event) usage aggregate.
+  virtual Status add_usage(const std::string& tenant, const std::string& day, const std::string& key_id,
+                           const std::string& event_name, double quantity, int64_t count) = 0;
 
   virtual Result<std::optional<std::string>> find_idempotency(const std::string& tenant, const std::string& key) = 0;
   virtual Status put_idempotency(const std::string& tenant, const std::string& key, const std::string& value) = 0;
@@ -162,6 +185,14 @@ class Store {
   virtual Status put_capability(const CapabilityRecord& capability) = 0;
   virtual Result<std::optional<CapabilityRecord>> find_capability(const std::string& token_hash) = 0;
   virtual Result<std::optional<CapabilityRecord>> find_capability_by_id(const std::string& id) = 0;
+
+  virtual Status put_task(const TaskRecord& task) = 0;
+  virtual Result<std::optional<TaskRecord>> find_task(const std::string& tenant, const std::string& id) = 0;
+  virtual Result<std::vector<TaskRecord>> open_tasks_of_capability(const std::string& tenant,
+                                                                   const std::string& capability_id) = 0;
+  // Usage aggregates of a tenant with from_day <= day <= to_day (YYYY-MM-DD), by day.
+  virtual Result<std::vector<UsageRow>> usage(const std::string& tenant, const std::string& from_day,
+                                              const std::string& to_day) = 0;
 
   virtual Result<std::optional<std::string>> get_setting(const std::string& key) = 0;
   virtual Status put_setting(const std::string& key, const std::string& value) = 0;

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "client/transport.h"
+#include "common/time.h"
 #include "integration/quickstart_schema.h"
 #include "integration/server_fixture.h"
 #include "integration/sync_client.h"
@@ -320,6 +321,69 @@ TEST_F(RestTest, SchemaPushAppliesSafeChangesAndRefusesUnsafeOnesUntilResolved) 
   row = body_of(call("GET", "/v1/models/weatherReports/m1")).at("data").as_object();
   EXPECT_FALSE(row.contains("humidity"));
   EXPECT_EQ(row.at("location"), "Oslo") << "the rest of the row survives the drop";
+}
+
+TEST_F(RestTest, AgentTasksAttributeCommitsAndMeterUsage) {
+  auto minted = body_of(call("POST", "/v1/capabilities",
+                             R"({"participantKind":"agent","participantId":"agent-1","wideScope":true,"ttlSeconds":600})"));
+  const std::string token(minted.at("token").as_string());
+  auto as_agent = [&](const std::string& method, const std::string& target, const std::string& body) {
+    return client::http_request("127.0.0.1", server.port(), method, target, body,
+                                {{"Authorization", "Bearer " + token}, {"Content-Type", "application/json"}})
+        .value();
+  };
+  auto opened = as_agent("POST", "/v1/tasks", R"({"prompt":"forecast Oslo","surface":"agent"})");
+  ASSERT_EQ(opened.status, 200) << opened.body;
+  auto task = body_of(opened);
+  const std::string task_id(task.at("id").as_string());
+  EXPECT_EQ(task.at("status"), "open");
+  EXPECT_EQ(task.at("surface"), "other") << "unknown surfaces are stored as other";
+  EXPECT_EQ(task.at("promptHash").as_string().rfind("sha256:", 0), 0u);
+
+  auto subscriber = Client::connect(server);
+  auto committed = as_agent("POST", "/v1/commits", report_op("create", "k1", report("Oslo")));
+  ASSERT_EQ(committed.status, 200) << committed.body;
+  const int64_t id = body_of(committed).at("lastSyncId").as_int64();
+  auto delta = subscriber.await([&](const json::object& f) { return is_delta_with_id(f, id); });
+  ASSERT_TRUE(delta);
+  EXPECT_EQ(delta_with_id(*delta, id).at("causedByTaskId"), task_id.c_str())
+      << "the capability's single open task is inferred";
+
+  auto foreign = call("POST", "/v1/commits",
+                      json::serialize(json::object{{"causedByTaskId", "task_nope"},
+                                                   {"operations", json::parse(report_op("create", "k2", report("Rome"))).at("operations")}}));
+  EXPECT_EQ(foreign.status, 404);
+  EXPECT_EQ(body_of(foreign).at("code"), "turn_not_found");
+
+  EXPECT_EQ(as_agent("POST", "/v1/tasks/" + task_id + "/close", R"({"costInputTokens":-1})").status, 400);
+  auto closed = as_agent("POST", "/v1/tasks/" + task_id + "/close",
+                         R"({"costInputTokens":120,"costOutputTokens":30,"costComputeMs":900})");
+  ASSERT_EQ(closed.status, 200) << closed.body;
+  EXPECT_EQ(body_of(closed).at("alreadyClosed"), false);
+  EXPECT_EQ(body_of(as_agent("POST", "/v1/tasks/" + task_id + "/close", "{}")).at("alreadyClosed"), true);
+  EXPECT_EQ(body_of(as_agent("POST", "/v1/tasks/task_nope/close", "{}")).at("code"), "turn_not_found");
+
+  auto user = body_of(call("POST", "/api/auth/capability", R"({"participantKind":"user","participantId":"u1"})"));
+  auto as_user = client::http_request("127.0.0.1", server.port(), "POST", "/v1/tasks", R"({"prompt":"x"})",
+                                      {{"Authorization", "Bearer " + std::string(user.at("token").as_string())}});
+  EXPECT_EQ(as_user.value().status, 403) << "a user session cannot open a task";
+
+  const std::string today = iso8601_from_ms(now_ms()).substr(0, 10);
+  auto usage = call("GET", "/v1/usage?starting_at=" + today + "T00:00:00Z&ending_at=" +
+                               iso8601_from_ms(now_ms() + 86'400'000).substr(0, 10) + "T00:00:00Z");
+  ASSERT_EQ(usage.status, 200) << usage.body;
+  double ops = 0, input_tokens = 0;
+  const auto usage_body = body_of(usage);
+  for (const auto& row : usage_body.at("data").as_array()) {
+    EXPECT_EQ(row.at("day"), today.c_str());
+    const double total = std::stod(std::string(row.at("total").as_string()));
+    if (row.at("event_name") == "commit_ops") ops += total;
+    if (row.at("event_name") == "task_input_tokens") input_tokens += total;
+  }
+  EXPECT_EQ(ops, 1) << "one applied single-op commit; the refused one is not metered";
+  EXPECT_EQ(input_tokens, 120);
+  EXPECT_EQ(body_of(call("GET", "/v1/usage?starting_at=" + today + "T00:00:00Z")).at("code"), "usage_invalid");
+  EXPECT_EQ(call("GET", "/v1/usage?starting_at=2026-01-01T00:00:00Z&ending_at=2026-01-02T00:00:00Z&bucket_width=1h").status, 400);
 }
 
 }  // namespace
