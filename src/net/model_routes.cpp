@@ -11,6 +11,7 @@
 #include "errors/registry.h"
 #include "net/http_json.h"
 #include "net/router.h"
+#include "schema/openapi.h"
 #include "schema/schema.h"
 
 namespace ablo::net {
@@ -134,6 +135,12 @@ std::optional<Result<HttpResponse>> ModelRoutes::route(const HttpRequest& reques
                                                        const auth::Principal& principal) const {
   const auto& method = request.method;
   if (parts.size() == 2 && parts[1] == "commits" && method == "POST") return create_commit(request, principal);
+  if (parts.size() == 2 && parts[1] == "openapi.json" && method == "GET") {
+    // Generated from the live schema; the server URL is the one the caller reached.
+    schema::OpenApiOptions options;
+    if (auto host = request.header("host"); !host.empty()) options.server_url = "http://" + host;
+    return Result<HttpResponse>(json_response(200, schema::openapi_document(*engine_.schema(), options)));
+  }
   if (parts.size() < 3 || parts.size() > 4 || parts[1] != "models") return std::nullopt;
   const auto* model = engine_.schema()->resolve(parts[2]);
   if (!model || model->control_plane) {

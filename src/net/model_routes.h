@@ -1,6 +1,7 @@
 #pragma once
-// The public REST write and read surface (http-api.md §3, §4): POST /v1/commits and the
-// per-model routes GET/POST /v1/models/{model}, GET/PATCH/DELETE /v1/models/{model}/{id}.
+// The public REST write and read surface (http-api.md §3, §4): POST /v1/commits, the per-model
+// routes GET/POST /v1/models/{model}, GET/PATCH/DELETE /v1/models/{model}/{id}, and
+// GET /v1/openapi.json generated from the live schema.
 // Writes go through the same engine pipeline as WebSocket commits, so their deltas fan out to
 // subscribers exactly the same way.
 #include <optional>

@@ -386,5 +386,45 @@ TEST_F(RestTest, AgentTasksAttributeCommitsAndMeterUsage) {
   EXPECT_EQ(call("GET", "/v1/usage?starting_at=2026-01-01T00:00:00Z&ending_at=2026-01-02T00:00:00Z&bucket_width=1h").status, 400);
 }
 
+// Every "$ref" in `value` points at an existing component.
+void expect_refs_resolve(const json::value& value, const json::object& schemas) {
+  if (value.is_object()) {
+    for (const auto& [key, member] : value.as_object()) {
+      if (key == "$ref") {
+        const std::string target(member.as_string());
+        const std::string prefix = "#/components/schemas/";
+        ASSERT_EQ(target.rfind(prefix, 0), 0u) << target;
+        EXPECT_TRUE(schemas.contains(target.substr(prefix.size()))) << target;
+      } else {
+        expect_refs_resolve(member, schemas);
+      }
+    }
+  } else if (value.is_array()) {
+    for (const auto& item : value.as_array()) expect_refs_resolve(item, schemas);
+  }
+}
+
+TEST_F(RestTest, OpenApiIsGeneratedFromTheLiveSchema) {
+  auto response = call("GET", "/v1/openapi.json");
+  ASSERT_EQ(response.status, 200) << response.body;
+  auto doc = body_of(response);
+  EXPECT_EQ(doc.at("openapi"), "3.1.0");
+  const auto& schemas = doc.at("components").at("schemas").as_object();
+  const auto& model = schemas.at("WeatherReports").as_object();
+  EXPECT_EQ(model.at("required"), json::parse(R"(["id","location","status"])"));
+  EXPECT_EQ(model.at("properties").at("status").at("enum"), json::parse(R"(["pending","ready"])"));
+  const auto& paths = doc.at("paths").as_object();
+  for (const char* path : {"/v1/models/weatherReports", "/v1/models/weatherReports/{id}",
+                           "/v1/models/weatherReports/{id}/claim", "/v1/models/weatherReports/{id}/claim/reorder",
+                           "/v1/commits"}) {
+    EXPECT_TRUE(paths.contains(path)) << path;
+  }
+  expect_refs_resolve(doc, schemas);
+  // A pushed field shows up at once.
+  ASSERT_EQ(call("POST", "/api/schema", R"({"schema":)" + weather_schema(false, true) + "}").status, 200);
+  auto after = body_of(call("GET", "/api/v1/openapi.json"));
+  EXPECT_TRUE(after.at("components").at("schemas").at("WeatherReports").at("properties").as_object().contains("humidity"));
+}
+
 }  // namespace
 }  // namespace ablo::testing
