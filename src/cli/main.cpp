@@ -66,6 +66,7 @@ struct ServeOptions {
   std::string data_dir = "./ablo-data";
   std::string schema_file;
   int io_threads = 2;
+  int worker_threads = 32;  // HTTP handlers; each in-flight HTTP commit holds one
   bool relaxed_durability = false;
 };
 
@@ -114,7 +115,7 @@ int serve(const ServeOptions& options) {
   engine.set_write_gate(std::make_shared<coord::ClaimWriteGate>(coordinator));
   coordinator.start();
 
-  net::Server server(engine, auth, coordinator, {options.host, options.port, options.io_threads});
+  net::Server server(engine, auth, coordinator, {options.host, options.port, options.io_threads, options.worker_threads});
   auto port = server.start();
   if (!port) return die(port.error());
   std::printf("ablo: listening on http://%s:%u\n", options.host.c_str(), static_cast<unsigned>(*port));
@@ -143,15 +144,51 @@ int create_key(const std::string& data_dir, bool live, const std::string& label)
   return 0;
 }
 
-int push_schema(const std::string& file, const std::string& host, uint16_t port, const std::string& key) {
+struct PushOptions {
+  std::string file, host = "127.0.0.1", key;
+  uint16_t port = 8787;
+  bool force = false;
+  std::vector<std::string> renames;    // old:new, as model or model.field
+  std::vector<std::string> backfills;  // model.field=value
+};
+
+// --rename old:new and --backfill model.field=value as the push body's renames/backfills
+// (schema.md §2.6); the server coerces backfill text (true/false/numbers).
+Result<json::object> push_body(const PushOptions& options, json::value schema) {
+  json::array renames, backfills;
+  for (const auto& rename : options.renames) {
+    const auto colon = rename.find(':');
+    if (colon == std::string::npos) return fail("invalid_request", "--rename takes old:new", "--rename");
+    renames.push_back(json::object{{"from", rename.substr(0, colon)}, {"to", rename.substr(colon + 1)}});
+  }
+  for (const auto& backfill : options.backfills) {
+    const auto dot = backfill.find('.');
+    const auto equals = backfill.find('=');
+    if (dot == std::string::npos || equals == std::string::npos || equals < dot) {
+      return fail("invalid_request", "--backfill takes model.field=value", "--backfill");
+    }
+    backfills.push_back(json::object{{"model", backfill.substr(0, dot)},
+                                     {"field", backfill.substr(dot + 1, equals - dot - 1)},
+                                     {"value", backfill.substr(equals + 1)}});
+  }
+  return json::object{{"schema", std::move(schema)}, {"force", options.force}, {"renames", std::move(renames)},
+                      {"backfills", std::move(backfills)}};
+}
+
+int push_schema(const PushOptions& options) {
+  const std::string& file = options.file;
   auto text = read_file(file);
   if (!text) return die(text.error());
   boost::system::error_code ec;
   auto parsed = json::parse(*text, ec);
   if (ec) return die(Error("invalid_schema", file + " is not valid JSON"));
-  json::object body{{"schema", parsed}};
-  auto response = client::http_request(host, port, "POST", "/api/schema", json::serialize(body),
-                                       {{"Authorization", "Bearer " + key}});
+  auto built = push_body(options, parsed.is_object() && parsed.as_object().contains("schema")
+                                      ? parsed.as_object().at("schema")
+                                      : parsed);
+  if (!built) return die(built.error());
+  json::object body = std::move(*built);
+  auto response = client::http_request(options.host, options.port, "POST", "/api/schema", json::serialize(body),
+                                       {{"Authorization", "Bearer " + options.key}});
   if (!response) return die(response.error());
   std::printf("%s\n", response->body.c_str());
   return response->status == 200 ? 0 : 1;
@@ -171,6 +208,8 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--data-dir", serve_options.data_dir, "Where the embedded store lives")->capture_default_str();
   serve_cmd->add_option("--schema", serve_options.schema_file, "Schema JSON v3 file to activate at start");
   serve_cmd->add_option("--io-threads", serve_options.io_threads, "Network threads")->capture_default_str();
+  serve_cmd->add_option("--worker-threads", serve_options.worker_threads, "HTTP handler threads (bounds concurrent HTTP commits)")
+      ->capture_default_str();
   serve_cmd->add_flag("--relaxed-durability", serve_options.relaxed_durability,
                       "Skip the fsync per commit group (may lose the last commits on power loss)");
 
@@ -184,19 +223,21 @@ int main(int argc, char** argv) {
   create_cmd->add_flag("--live", live, "Create a live key instead of a sandbox (test) key");
   create_cmd->add_option("--label", label);
 
-  std::string schema_file, host = "127.0.0.1", key;
-  uint16_t port = 8787;
+  PushOptions push;
   auto* schema_cmd = app.add_subcommand("schema", "Manage the schema");
   schema_cmd->require_subcommand(1);
-  auto* push_cmd = schema_cmd->add_subcommand("push", "Push a schema JSON v3 file to a running server");
-  push_cmd->add_option("file", schema_file)->required();
-  push_cmd->add_option("--host", host)->capture_default_str();
-  push_cmd->add_option("--port", port)->capture_default_str();
-  push_cmd->add_option("--key", key, "Secret key (or ABLO_API_KEY)")->envname("ABLO_API_KEY")->required();
+  auto* push_cmd = schema_cmd->add_subcommand("push", "Push a schema JSON v3 file to a running server (migrates)");
+  push_cmd->add_option("file", push.file)->required();
+  push_cmd->add_option("--host", push.host)->capture_default_str();
+  push_cmd->add_option("--port", push.port)->capture_default_str();
+  push_cmd->add_option("--key", push.key, "Secret key (or ABLO_API_KEY)")->envname("ABLO_API_KEY")->required();
+  push_cmd->add_flag("--force", push.force, "Accept drops and lossy or risky casts");
+  push_cmd->add_option("--rename", push.renames, "old:new (model) or model.old:model.new (field)");
+  push_cmd->add_option("--backfill", push.backfills, "model.field=value for rows that need a value");
 
   CLI11_PARSE(app, argc, argv);
   if (serve_cmd->parsed()) return serve(serve_options);
   if (create_cmd->parsed()) return create_key(data_dir, live, label);
-  if (push_cmd->parsed()) return push_schema(schema_file, host, port, key);
+  if (push_cmd->parsed()) return push_schema(push);
   return 0;
 }

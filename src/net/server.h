@@ -16,7 +16,7 @@ struct ServerOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 8787;  // 0 = pick a free port
   int io_threads = 2;
-  int worker_threads = 8;  // HTTP handlers (they may block on a commit or a claimed read)
+  int worker_threads = 32;  // HTTP handlers (they may block on a commit or a claimed read)
 };
 
 class Server {
