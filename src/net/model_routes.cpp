@@ -284,7 +284,15 @@ Result<HttpResponse> ModelRoutes::list(const HttpRequest& request, const schema:
       auto coerced = coerce_filter(model, *field, value);
       if (!coerced) return tl::unexpected(coerced.error());
       if (*field == "archivedAt") list.include_archived = true;
-      list.where.push_back({*field, "=", std::move(*coerced)});
+      // A repeated filter (?status=a&status=b) matches any of its values.
+      auto same = std::find_if(list.where.begin(), list.where.end(), [&](const auto& f) { return f.field == *field; });
+      if (same == list.where.end()) {
+        list.where.push_back({*field, "=", std::move(*coerced)});
+      } else {
+        if (same->op == "=") same->value = json::array{same->value};
+        same->op = "IN";
+        same->value.as_array().push_back(std::move(*coerced));
+      }
     }
   }
   auto page = engine_.list(principal, principal.allowed_groups, list);

@@ -159,6 +159,14 @@ Result<HttpResponse> Router::route(const HttpRequest& request) const {
   if (path == "/api/sync/query" && method == "POST") return sync_query(request, *principal);
   auto parts = split_path(path);
   if (parts.size() >= 2 && parts[0] == "api" && parts[1] == "v1") parts.erase(parts.begin());  // §8.6: both prefixes
+  if (!parts.empty() && parts[0] == "v1" && !request.body.empty()) {
+    // JSON is the only body the public API reads; anything else is refused before parsing.
+    const auto type = request.header("content-type");
+    if (!type.empty() && type.rfind("application/json", 0) != 0) {
+      return fail("invalid_request", fmt::format("Content-Type must be application/json, not '{}'", type),
+                  "Content-Type");
+    }
+  }
   if (auto routed = account_routes_.route(request, parts, *principal)) return std::move(*routed);
   if (!parts.empty() && parts[0] == "v1") {
     if (auto routed = claim_routes_.route(request, parts, *principal)) return std::move(*routed);

@@ -161,6 +161,10 @@ TEST_F(RestTest, ListPagesThroughAThousandRowsWithoutGapsOrRepeats) {
     EXPECT_EQ(row.at("location"), "L3");
   }
   EXPECT_FALSE(filtered.at("data").as_array().empty());
+  auto either = body_of(call("GET", "/v1/models/weatherReports?location=L1&location=L2&limit=100"));
+  std::set<std::string> locations;
+  for (const auto& row : either.at("data").as_array()) locations.insert(std::string(row.at("location").as_string()));
+  EXPECT_EQ(locations, (std::set<std::string>{"L1", "L2"})) << "a repeated filter matches any of its values";
   EXPECT_EQ(body_of(call("GET", "/v1/models/weatherReports?limit=500")).at("data").as_array().size(), 100u)
       << "limit is clamped to 100";
 }
@@ -187,6 +191,11 @@ TEST_F(RestTest, BadInputGetsTheRightCodeAndNamesTheField) {
   EXPECT_EQ(wrong_type.status, 400) << wrong_type.body;
   EXPECT_NE(json::serialize(body_of(wrong_type).at("param")).find("location"), std::string::npos);
   EXPECT_EQ(call("GET", "/v1/models/weatherReports/b1").status, 404) << "nothing applied";
+  auto form = client::http_request("127.0.0.1", server.port(), "POST", "/v1/commits", "operations=1",
+                                   {{"Authorization", "Bearer " + server.api_key()},
+                                    {"Content-Type", "application/x-www-form-urlencoded"}});
+  EXPECT_EQ(form.value().status, 400);
+  EXPECT_EQ(body_of(form.value()).at("param"), "Content-Type");
 }
 
 TEST_F(RestTest, WritesToARowClaimedBySomeoneElseAreRefused) {
