@@ -347,8 +347,10 @@ void CommitPipeline::run() {
 }
 
 // Meters the group's applied commits as `commit_ops` per (tenant, key, UTC day): total = ops,
-// count = commits (http-api.md §6.3). Replayed commits wrote nothing and are not counted.
-Status CommitPipeline::record_usage(store::WriteTransaction& txn, const std::vector<std::unique_ptr<Job>>& group) {
+// count = commits (http-api.md §6.3); replayed commits wrote nothing and are not counted. Also
+// writes the hub's delivery and connection counts gathered since the previous group.
+Status CommitPipeline::record_usage(store::WriteTransaction& txn, fanout::Hub& hub,
+                                    const std::vector<std::unique_ptr<Job>>& group) {
   std::map<std::pair<std::string, std::string>, std::pair<double, int64_t>> usage;
   for (const auto& job : group) {
     if (!job->outcome || job->deltas.empty()) continue;
@@ -359,6 +361,19 @@ Status CommitPipeline::record_usage(store::WriteTransaction& txn, const std::vec
   const std::string day = iso8601_from_ms(now_ms()).substr(0, 10);
   for (const auto& [who, amount] : usage) {
     if (auto ok = txn.add_usage(who.first, day, who.second, "commit_ops", amount.first, amount.second); !ok) return ok;
+  }
+  // Fan-out is metered in memory by the hub and written here, with the next group.
+  for (const auto& [who, metered] : hub.drain_meters()) {
+    if (metered.deltas_delivered > 0) {
+      auto ok = txn.add_usage(who.first, day, who.second, "deltas_delivered",
+                              static_cast<double>(metered.deltas_delivered), metered.deltas_delivered);
+      if (!ok) return ok;
+    }
+    if (metered.connections_opened > 0) {
+      auto ok = txn.add_usage(who.first, day, who.second, "ws_connections",
+                              static_cast<double>(metered.connections_opened), metered.connections_opened);
+      if (!ok) return ok;
+    }
   }
   return {};
 }
@@ -413,7 +428,7 @@ void CommitPipeline::apply_group(std::vector<std::unique_ptr<Job>>& group) {
       }
       if (auto ok = txn.release_savepoint(); !ok) return ok;
     }
-    return record_usage(txn, group);
+    return record_usage(txn, hub_, group);
   });
 
   if (!written) {

@@ -48,7 +48,8 @@ class CommitPipeline {
   struct Job;
   void run();
   void apply_group(std::vector<std::unique_ptr<Job>>& group);
-  static Status record_usage(store::WriteTransaction& txn, const std::vector<std::unique_ptr<Job>>& group);
+  static Status record_usage(store::WriteTransaction& txn, fanout::Hub& hub,
+                             const std::vector<std::unique_ptr<Job>>& group);
 
   store::Store& store_;
   fanout::Hub& hub_;

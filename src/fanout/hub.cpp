@@ -1,6 +1,7 @@
 #include "fanout/hub.h"
 
 #include <algorithm>
+#include <atomic>
 #include <set>
 
 #include <boost/json.hpp>
@@ -15,8 +16,13 @@ namespace json = boost::json;
 // guarded by the hub's publish mutex.
 class Subscription {
  public:
-  Subscription(std::string tenant, std::vector<std::string> groups, Outbox* outbox, int64_t open_head)
-      : tenant_(std::move(tenant)), groups_(groups.begin(), groups.end()), outbox_(outbox), open_head_(open_head) {}
+  Subscription(std::string tenant, std::vector<std::string> groups, Outbox* outbox, int64_t open_head,
+               std::string meter_key)
+      : tenant_(std::move(tenant)),
+        meter_key_(std::move(meter_key)),
+        groups_(groups.begin(), groups.end()),
+        outbox_(outbox),
+        open_head_(open_head) {}
 
   const std::string& tenant() const { return tenant_; }
 
@@ -36,9 +42,12 @@ class Subscription {
     }
     outbox_->push_delta(delta);
     last_sent_ = delta->id;
+    delivered_.fetch_add(1, std::memory_order_relaxed);
   }
 
   const std::string tenant_;
+  const std::string meter_key_;
+  std::atomic<int64_t> delivered_{0};  // deltas handed to the outbox since the last drain
   std::mutex catch_up_mutex_;  // one catch-up at a time per connection
   std::mutex mutex_;
   std::set<std::string> groups_;                          // (sub)
@@ -53,11 +62,14 @@ class Subscription {
 Hub::Hub(DeltaReader reader, int catch_up_page) : reader_(std::move(reader)), page_size_(catch_up_page) {}
 Hub::~Hub() = default;
 
-std::shared_ptr<Subscription> Hub::subscribe(std::string tenant, std::vector<std::string> groups, Outbox* outbox) {
+std::shared_ptr<Subscription> Hub::subscribe(std::string tenant, std::vector<std::string> groups, Outbox* outbox,
+                                             std::string meter_key) {
   std::lock_guard publish_lock(publish_mutex_);
-  auto sub = std::make_shared<Subscription>(std::move(tenant), groups, outbox, head_);
+  auto sub = std::make_shared<Subscription>(std::move(tenant), groups, outbox, head_, std::move(meter_key));
   std::lock_guard index_lock(index_mutex_);
   ++count_;
+  live_.push_back(sub);
+  unmetered_[{sub->tenant(), sub->meter_key_}].connections_opened += 1;
   auto& by_group = index_[sub->tenant()];
   for (const auto& group : sub->groups_) by_group[group].push_back(sub);
   return sub;
@@ -74,6 +86,8 @@ void Hub::unsubscribe(const std::shared_ptr<Subscription>& sub) {
   }
   std::lock_guard index_lock(index_mutex_);
   --count_;
+  live_.erase(std::remove(live_.begin(), live_.end(), sub), live_.end());
+  unmetered_[{sub->tenant(), sub->meter_key_}].deltas_delivered += sub->delivered_.exchange(0);
   auto tenant_it = index_.find(sub->tenant());
   if (tenant_it == index_.end()) return;
   for (const auto& group : groups) {
@@ -152,6 +166,7 @@ Status Hub::catch_up(const std::shared_ptr<Subscription>& sub, int64_t last_sync
       if (delta.id > sub->last_sent_ && sub->sees(delta.sync_groups)) {
         visible.emplace_back(wire_delta(delta));
         sub->last_sent_ = delta.id;
+        sub->delivered_.fetch_add(1, std::memory_order_relaxed);
       }
     }
     if (!page->empty()) from = page->back().id;
@@ -170,6 +185,17 @@ Status Hub::catch_up(const std::shared_ptr<Subscription>& sub, int64_t last_sync
     for (const auto& delta : held) sub->offer(delta);
     return {};
   }
+}
+
+std::map<std::pair<std::string, std::string>, Hub::Metered> Hub::drain_meters() {
+  std::lock_guard index_lock(index_mutex_);
+  auto drained = std::move(unmetered_);
+  unmetered_.clear();
+  for (const auto& sub : live_) {
+    const int64_t delivered = sub->delivered_.exchange(0);
+    if (delivered > 0) drained[{sub->tenant(), sub->meter_key_}].deltas_delivered += delivered;
+  }
+  return drained;
 }
 
 int64_t Hub::head() const {

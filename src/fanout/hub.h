@@ -9,6 +9,7 @@
 // so they arrive in id order.
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -47,7 +48,9 @@ class Hub {
   ~Hub();
 
   // Registers a connection. Live deltas are held until its first catch_up completes.
-  std::shared_ptr<Subscription> subscribe(std::string tenant, std::vector<std::string> groups, Outbox* outbox);
+  // `meter_key` (the API key behind the credential) is what its deliveries are metered under.
+  std::shared_ptr<Subscription> subscribe(std::string tenant, std::vector<std::string> groups, Outbox* outbox,
+                                          std::string meter_key = {});
   // After this returns the outbox is never called again.
   void unsubscribe(const std::shared_ptr<Subscription>& subscription);
   // Adds groups to a live subscription (participant claims, group grants).
@@ -58,6 +61,13 @@ class Hub {
   // Answers a sync_request: one or more sync_response frames with the visible deltas after
   // `last_sync_id` (or after the connection's start when <= 0), then releases held deltas.
   Status catch_up(const std::shared_ptr<Subscription>& subscription, int64_t last_sync_id);
+
+  // Usage since the last call, per (tenant, meter key): deltas delivered and sockets opened.
+  struct Metered {
+    int64_t deltas_delivered = 0;
+    int64_t connections_opened = 0;
+  };
+  std::map<std::pair<std::string, std::string>, Metered> drain_meters();
 
   int64_t head() const;
   void set_head(int64_t head);  // once at startup, from the store
@@ -73,9 +83,11 @@ class Hub {
   int64_t head_ = 0;
   uint64_t visit_seq_ = 0;
 
-  mutable std::mutex index_mutex_;  // guards index_ and count_
+  mutable std::mutex index_mutex_;  // guards index_, count_, live_, unmetered_
   std::unordered_map<std::string, GroupIndex> index_;  // tenant -> group -> subscriptions
   std::size_t count_ = 0;
+  std::vector<std::shared_ptr<Subscription>> live_;  // every subscription, once
+  std::map<std::pair<std::string, std::string>, Metered> unmetered_;  // opens, and counts of closed ones
 };
 
 }  // namespace ablo::fanout

@@ -75,7 +75,8 @@ SyncConnection::SyncConnection(engine::Engine& engine, coord::Coordinator& coord
                                std::weak_ptr<fanout::Outbox> outbox)
     : engine_(engine), coordinator_(coordinator), grant_(std::move(grant)), outbox_(std::move(outbox)) {
   auto locked = outbox_.lock();
-  subscription_ = engine_.hub().subscribe(grant_.principal.tenant.key(), grant_.groups, locked.get());
+  subscription_ =
+      engine_.hub().subscribe(grant_.principal.tenant.key(), grant_.groups, locked.get(), grant_.principal.key_id);
   coord_session_ = coordinator_.attach(coord::participant_of(grant_.principal, grant_.groups), locked.get());
 }
 

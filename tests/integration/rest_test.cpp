@@ -1,5 +1,6 @@
 // The public REST API of the real server process (http-api.md §3, §4): /v1/commits with
 // Idempotency-Key, the per-model routes, keyset pagination, and bad input.
+#include <map>
 #include <set>
 
 #include <boost/json.hpp>
@@ -377,20 +378,22 @@ TEST_F(RestTest, AgentTasksAttributeCommitsAndMeterUsage) {
                                       {{"Authorization", "Bearer " + std::string(user.at("token").as_string())}});
   EXPECT_EQ(as_user.value().status, 403) << "a user session cannot open a task";
 
+  // Deliveries are metered in memory and written with the next commit group.
+  ASSERT_EQ(call("POST", "/v1/commits", report_op("create", "k3", report("Bergen"))).status, 200);
   const std::string today = iso8601_from_ms(now_ms()).substr(0, 10);
   auto usage = call("GET", "/v1/usage?starting_at=" + today + "T00:00:00Z&ending_at=" +
                                iso8601_from_ms(now_ms() + 86'400'000).substr(0, 10) + "T00:00:00Z");
   ASSERT_EQ(usage.status, 200) << usage.body;
-  double ops = 0, input_tokens = 0;
+  std::map<std::string, double> totals;
   const auto usage_body = body_of(usage);
   for (const auto& row : usage_body.at("data").as_array()) {
     EXPECT_EQ(row.at("day"), today.c_str());
-    const double total = std::stod(std::string(row.at("total").as_string()));
-    if (row.at("event_name") == "commit_ops") ops += total;
-    if (row.at("event_name") == "task_input_tokens") input_tokens += total;
+    totals[std::string(row.at("event_name").as_string())] += std::stod(std::string(row.at("total").as_string()));
   }
-  EXPECT_EQ(ops, 1) << "one applied single-op commit; the refused one is not metered";
-  EXPECT_EQ(input_tokens, 120);
+  EXPECT_EQ(totals["commit_ops"], 2) << "two applied single-op commits (agent's and key's); the refused one is not";
+  EXPECT_EQ(totals["task_input_tokens"], 120);
+  EXPECT_GE(totals["deltas_delivered"], 1) << "the subscriber's delivery of k1";
+  EXPECT_GE(totals["ws_connections"], 1);
   EXPECT_EQ(body_of(call("GET", "/v1/usage?starting_at=" + today + "T00:00:00Z")).at("code"), "usage_invalid");
   EXPECT_EQ(call("GET", "/v1/usage?starting_at=2026-01-01T00:00:00Z&ending_at=2026-01-02T00:00:00Z&bucket_width=1h").status, 400);
 }
