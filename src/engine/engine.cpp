@@ -283,8 +283,11 @@ Result<ListPage> Engine::list(const auth::Principal& principal, const std::vecto
   }
   auto scanned = impl_->store.scan_rows(query, [&](store::StoredRow&& row) {
     if (!schema::groups_intersect(row.groups, groups)) return true;
-    if (!request.include_archived) {
-      if (const auto* archived = row.data.if_contains("archivedAt"); archived && !archived->is_null()) return true;
+    const auto* archived_at = row.data.if_contains("archivedAt");
+    const bool archived = archived_at && !archived_at->is_null();
+    if (archived ? request.archived == ListRequest::Archived::kExclude
+                 : request.archived == ListRequest::Archived::kOnly) {
+      return true;
     }
     if (request.after) {
       const auto* value = row.data.if_contains(request.order_by);

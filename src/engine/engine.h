@@ -90,7 +90,8 @@ struct ListRequest {
   std::string order_by = "id";  // a field name or base field
   bool descending = false;
   int limit = 20;
-  bool include_archived = false;
+  enum class Archived { kExclude, kOnly, kInclude };
+  Archived archived = Archived::kExclude;
   // Keyset cursor: the (order_by value, id) of the last row of the previous page.
   std::optional<std::pair<boost::json::value, std::string>> after;
 };

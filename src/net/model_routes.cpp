@@ -274,6 +274,14 @@ Result<HttpResponse> ModelRoutes::list(const HttpRequest& request, const schema:
       auto field = model.resolve_column(value);
       if (!field) return fail("query_invalid_identifier", fmt::format("'{}' has no field '{}'", model.key, value), "order_by");
       list.order_by = *field;
+    } else if (name == "archived") {
+      // Archived rows are left out unless asked for: archived=true (only them) or all.
+      if (value != "true" && value != "false" && value != "all") {
+        return fail("invalid_request", "archived must be true, false or all", "archived");
+      }
+      list.archived = value == "true"  ? engine::ListRequest::Archived::kOnly
+                      : value == "all" ? engine::ListRequest::Archived::kInclude
+                                       : engine::ListRequest::Archived::kExclude;
     } else if (name == "starting_after") {
       auto cursor = decode_cursor(value);
       if (!cursor) return tl::unexpected(cursor.error());
@@ -283,7 +291,7 @@ Result<HttpResponse> ModelRoutes::list(const HttpRequest& request, const schema:
       if (!field) return fail("query_invalid_identifier", fmt::format("'{}' has no field '{}'", model.key, name), name);
       auto coerced = coerce_filter(model, *field, value);
       if (!coerced) return tl::unexpected(coerced.error());
-      if (*field == "archivedAt") list.include_archived = true;
+      if (*field == "archivedAt") list.archived = engine::ListRequest::Archived::kInclude;
       // A repeated filter (?status=a&status=b) matches any of its values.
       auto same = std::find_if(list.where.begin(), list.where.end(), [&](const auto& f) { return f.field == *field; });
       if (same == list.where.end()) {

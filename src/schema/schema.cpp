@@ -186,6 +186,16 @@ Status parse_scope(const json::object& o, Model& model) {
                  param, "schema_scope_kind_invalid");
 }
 
+// The server's own tables live next to the model tables in the embedded store.
+bool is_reserved_table(std::string_view table) {
+  static constexpr std::string_view kInternal[] = {"sync_deltas", "idempotency", "api_keys",
+                                                   "capabilities", "schemas",     "settings"};
+  std::string lowered(table);
+  for (auto& c : lowered) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return lowered.rfind("_ablo_", 0) == 0 ||
+         std::find(std::begin(kInternal), std::end(kInternal), lowered) != std::end(kInternal);
+}
+
 Result<Model> parse_model(const std::string& key, const json::value& value) {
   const std::string param = "models." + key;
   if (key.empty()) return invalid("model keys must not be empty", "models");
@@ -197,6 +207,10 @@ Result<Model> parse_model(const std::string& key, const json::value& value) {
   if (model.typename_.empty()) model.typename_ = key;
   model.table = string_or(o, "tableName");
   if (model.table.empty()) model.table = key;
+  if (is_reserved_table(model.table)) {
+    return invalid(fmt::format("{}: table name '{}' is reserved by the server; set tableName", param, model.table),
+                   param + ".tableName");
+  }
   const std::string load = string_or(o, "load", "instant");
   if (load == "instant") model.load = Load::kInstant;
   else if (load == "lazy") model.load = Load::kLazy;

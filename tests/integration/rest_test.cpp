@@ -168,6 +168,15 @@ TEST_F(RestTest, ListPagesThroughAThousandRowsWithoutGapsOrRepeats) {
   EXPECT_EQ(locations, (std::set<std::string>{"L1", "L2"})) << "a repeated filter matches any of its values";
   EXPECT_EQ(body_of(call("GET", "/v1/models/weatherReports?limit=500")).at("data").as_array().size(), 100u)
       << "limit is clamped to 100";
+  ASSERT_EQ(call("POST", "/v1/commits", report_op("archive", "row-0001")).status, 200);
+  auto live = body_of(call("GET", "/v1/models/weatherReports?limit=3"));
+  EXPECT_EQ(live.at("data").as_array()[1].at("id"), "row-0002") << "archived rows are left out by default";
+  auto archived = body_of(call("GET", "/v1/models/weatherReports?archived=true"));
+  ASSERT_EQ(archived.at("data").as_array().size(), 1u);
+  EXPECT_EQ(archived.at("data").as_array()[0].at("id"), "row-0001");
+  EXPECT_EQ(body_of(call("GET", "/v1/models/weatherReports?archived=all&limit=3")).at("data").as_array()[1].at("id"),
+            "row-0001");
+  EXPECT_EQ(call("GET", "/v1/models/weatherReports?archived=maybe").status, 400);
 }
 
 TEST_F(RestTest, BadInputGetsTheRightCodeAndNamesTheField) {

@@ -140,5 +140,17 @@ RC_GTEST_PROP(CamelToSnake, NeverLeavesUppercaseLetters, (std::string name)) {
   for (char c : camel_to_snake(name)) RC_ASSERT(!(c >= 'A' && c <= 'Z'));
 }
 
+TEST(Schema, ModelTablesMayNotTakeTheServersOwnTableNames) {
+  for (const char* model : {"settings", "sync_deltas", "_ablo_tasks"}) {
+    auto parsed = Schema::parse_text(std::string(R"({"v":3,"models":{")") + model +
+                                     R"(":{"fields":{},"relations":{}}},"identityRoles":[]})");
+    ASSERT_FALSE(parsed) << model;
+    EXPECT_NE(parsed.error().param.find("tableName"), std::string::npos) << parsed.error().param;
+  }
+  auto renamed = Schema::parse_text(
+      R"({"v":3,"models":{"settings":{"tableName":"app_settings","fields":{},"relations":{}}},"identityRoles":[]})");
+  EXPECT_TRUE(renamed) << "a tableName resolves the clash";
+}
+
 }  // namespace
 }  // namespace ablo::schema
