@@ -15,27 +15,15 @@
 #include <CLI/CLI.hpp>
 #include <boost/json.hpp>
 
+#include "bench_support.h"
 #include "integration/server_fixture.h"
 
 namespace json = boost::json;
+using ablo::bench::now_us;
+using ablo::bench::sync_request;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-constexpr const char* kSchema = R"({"v":3,"models":{"items":{"fields":{
-  "title":{"type":"string","isOptional":false,"isIndexed":false},
-  "n":{"type":"number","isOptional":true,"isIndexed":false},
-  "sentAt":{"type":"number","isOptional":true,"isIndexed":false}},
-  "relations":{},"load":"instant","typename":"items","tenancy":{"kind":"column","column":"organization_id"},
-  "plane":"tenant"}},"identityRoles":[]})";
-
-int64_t now_us() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now().time_since_epoch()).count();
-}
-
-std::string sync_request() {
-  return R"({"type":"sync_request","payload":{"cursor":null,"versions":{},"lastSyncId":0,"capabilities":[]}})";
-}
 
 // Every delta object in a frame (single `delta`, batched `delta`, or `sync_response`).
 template <class Fn>
@@ -85,7 +73,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   setenv("ABLO_BIN", server_bin.c_str(), 1);
 
-  ablo::testing::ServerProcess server(kSchema);
+  ablo::testing::ServerProcess server(ablo::bench::kItemsSchema);
   auto exchange = server.exchange();
   const std::string token(exchange.at("token").as_string());
   std::vector<std::string> groups;

@@ -26,29 +26,17 @@
 #include <CLI/CLI.hpp>
 #include <boost/json.hpp>
 
+#include "bench_support.h"
 #include "integration/server_fixture.h"
 
 namespace json = boost::json;
+using ablo::bench::now_us;
+using ablo::bench::sync_request;
 using Clock = std::chrono::steady_clock;
 
 namespace {
 
-constexpr const char* kSchema = R"({"v":3,"models":{"items":{"fields":{
-  "title":{"type":"string","isOptional":false,"isIndexed":false},
-  "n":{"type":"number","isOptional":true,"isIndexed":false},
-  "sentAt":{"type":"number","isOptional":true,"isIndexed":false}},
-  "relations":{},"load":"instant","typename":"items","tenancy":{"kind":"column","column":"organization_id"},
-  "plane":"tenant"}},"identityRoles":[]})";
-
 constexpr const char* kHotRow = "hot-row";
-
-int64_t now_us() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now().time_since_epoch()).count();
-}
-
-std::string sync_request() {
-  return R"({"type":"sync_request","payload":{"cursor":null,"versions":{},"lastSyncId":0,"capabilities":[]}})";
-}
 
 // The frames the main thread waits for; every other type is only counted.
 const std::set<std::string, std::less<>> kAwaited = {"intent_acquired", "intent_queued", "intent_granted",
@@ -372,7 +360,7 @@ int main(int argc, char** argv) {
   setenv("ABLO_BIN", server_bin.c_str(), 1);
   const auto timeout = std::chrono::milliseconds(int64_t{timeout_s} * 1000);
 
-  ablo::testing::ServerProcess server(kSchema);
+  ablo::testing::ServerProcess server(ablo::bench::kItemsSchema);
   Inbox inbox;
   auto line = connect_contenders(server, contenders, inbox);
   for (auto& c : line) {

@@ -14,6 +14,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "bench_support.h"
 #include "integration/server_fixture.h"
 
 namespace asio = boost::asio;
@@ -22,11 +23,6 @@ namespace http = beast::http;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-constexpr const char* kSchema = R"({"v":3,"models":{"items":{"fields":{
-  "title":{"type":"string","isOptional":false,"isIndexed":false}},
-  "relations":{},"load":"instant","typename":"items","tenancy":{"kind":"column","column":"organization_id"},
-  "plane":"tenant"}},"identityRoles":[]})";
 
 struct Worker {
   std::vector<int64_t> latencies_us;
@@ -75,7 +71,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   setenv("ABLO_BIN", server_bin.c_str(), 1);
 
-  ablo::testing::ServerProcess server(kSchema);
+  ablo::testing::ServerProcess server(ablo::bench::kItemsSchema);
   std::vector<Worker> workers(static_cast<std::size_t>(connections));
   std::vector<std::thread> threads;
   const auto started = Clock::now();

@@ -185,17 +185,28 @@ Result<Principal> AuthService::authenticate(std::string_view bearer) const {
   return p;
 }
 
-Result<MintedCapability> AuthService::exchange(const Principal& caller, const ExchangeRequest& request) const {
+namespace {
+
+// A fresh capability in the caller's tenant, minted by its key, valid for `ttl_seconds`.
+store::CapabilityRecord new_capability(const Principal& caller, int64_t ttl_seconds, const std::string& label,
+                                       const json::object& user_meta) {
   store::CapabilityRecord record;
   record.id = random_id("cap");
   record.key_id = caller.key_id;
   record.org = caller.tenant.org;
   record.sandbox = caller.tenant.sandbox;
   record.issued_at_ms = now_ms();
-  const int64_t ttl = std::clamp(request.ttl_seconds, kMinTtlSeconds, kMaxTtlSeconds);
-  record.expires_at_ms = record.issued_at_ms + ttl * 1000;
-  record.label = request.label;
-  record.user_meta = request.user_meta;
+  record.expires_at_ms = record.issued_at_ms + ttl_seconds * 1000;
+  record.label = label;
+  record.user_meta = user_meta;
+  return record;
+}
+
+}  // namespace
+
+Result<MintedCapability> AuthService::exchange(const Principal& caller, const ExchangeRequest& request) const {
+  auto record = new_capability(caller, std::clamp(request.ttl_seconds, kMinTtlSeconds, kMaxTtlSeconds), request.label,
+                               request.user_meta);
   if (!caller.secret_key) {
     // A capability re-exchanging itself keeps its own scope; it can never widen it.
     record.participant_kind = caller.participant_kind;
@@ -239,15 +250,8 @@ Result<MintedCapability> AuthService::mint(const Principal& caller, const MintRe
   if (!request.wide_scope && (!request.sync_groups || !request.operations)) {
     return fail("narrow_scope_required", "name syncGroups and operations, or ask for wideScope", "syncGroups");
   }
-  store::CapabilityRecord record;
-  record.id = random_id("cap");
-  record.key_id = caller.key_id;
-  record.org = caller.tenant.org;
-  record.sandbox = caller.tenant.sandbox;
-  record.issued_at_ms = now_ms();
-  record.expires_at_ms = record.issued_at_ms + std::min(request.ttl_seconds, kMaxMintTtlSeconds) * 1000;
-  record.label = request.label;
-  record.user_meta = request.user_meta;
+  auto record = new_capability(caller, std::min(request.ttl_seconds, kMaxMintTtlSeconds), request.label,
+                               request.user_meta);
   record.participant_kind = request.participant_kind;
   record.participant_id = request.participant_id.value_or(caller.participant_id);
   record.operations = request.operations.value_or(std::vector<std::string>{});
