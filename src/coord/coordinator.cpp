@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <set>
 
 #include <boost/json.hpp>
@@ -170,9 +171,10 @@ void Coordinator::sweeper() {
   while (!stopping_) {
     Changes changes;
     const int64_t now = options_.clock();
-    const int64_t next_due = table_.sweep(now, changes);
+    int64_t next_due = table_.sweep(now, changes);
     publish_locked(changes);
-    const int64_t wait_ms = std::clamp<int64_t>(next_due - now, 5, 1000);
+    next_due = std::min(next_due, flush_queues_locked(now));
+    const int64_t wait_ms = std::clamp<int64_t>(next_due - now, 1, 1000);
     wake_.wait_for(lock, std::chrono::milliseconds(wait_ms));
   }
 }
@@ -182,6 +184,21 @@ void Coordinator::sweep_now() {
   Changes changes;
   table_.sweep(options_.clock(), changes);
   publish_locked(changes);
+  flush_queues_locked(std::numeric_limits<int64_t>::max());
+}
+
+int64_t Coordinator::flush_queues_locked(int64_t now) {
+  int64_t next_due = std::numeric_limits<int64_t>::max();
+  for (auto it = queue_snapshots_.begin(); it != queue_snapshots_.end();) {
+    if (it->second.due_ms > now) {
+      next_due = std::min(next_due, it->second.due_ms);
+      ++it;
+      continue;
+    }
+    send_queue_locked(it->first, it->second.audience);
+    it = queue_snapshots_.erase(it);
+  }
+  return next_due;
 }
 
 std::string Coordinator::model_key(std::string_view entity_type) const {
@@ -589,7 +606,15 @@ void Coordinator::publish_locked(const Changes& changes) {
   for (const auto& key : changes.entities) {
     const auto entity = split_entity_key(key);
     for (const auto& claim : table_.entity_claims(entity.tenant, entity.model, entity.id)) note_claimant(claim);
-    send_queue_locked(key, claimant_groups_by_entity[key]);
+    // The line's snapshot goes out once per kQueueSnapshotDelayMs at most, with the state at
+    // that moment: a busy line would otherwise send its whole waiting list to every peer on
+    // every change (O(waiters x peers) bytes), delaying the grants themselves.
+    auto& pending = queue_snapshots_[key];
+    if (pending.due_ms == 0) {
+      pending.due_ms = options_.clock() + kQueueSnapshotDelayMs;
+      wake_.notify_all();
+    }
+    pending.audience.merge(claimant_groups_by_entity[key]);
   }
   if (!changes.transitions.empty()) released_.notify_all();
 }

@@ -26,7 +26,7 @@
 // Threading: every public method may be called from any thread. One mutex guards all state;
 // frames are pushed to Outboxes (which never block) under it, so each socket sees claim
 // frames in the order the state changed. A sweeper thread (start/stop) renews and expires
-// leases.
+// leases and sends the coalesced intent_queue snapshots (at most one per line per 20 ms).
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -52,6 +52,7 @@ inline constexpr int64_t kDefaultTtlMs = 60'000;
 inline constexpr int64_t kMinTtlMs = 1'000;
 inline constexpr int64_t kMaxTtlMs = 600'000;
 inline constexpr int kIdleSocketTimeoutSeconds = 20;  // enforced by the WebSocket layer
+inline constexpr int64_t kQueueSnapshotDelayMs = 20;   // intent_queue snapshots are coalesced this long
 
 // Who acts on the plane: derived from an authenticated principal.
 struct Participant {
@@ -156,6 +157,8 @@ class Coordinator {
   void send_presence_locked(const std::string& tenant, const std::string& participant_id, std::string_view kind,
                             const std::vector<std::pair<Claim, std::string>>& terminal, uint64_t only_session = 0);
   void send_queue_locked(const std::string& entity_key, const std::set<std::string>& audience_groups);
+  // Sends the intent_queue snapshots due by `now`; returns when the next one is due.
+  int64_t flush_queues_locked(int64_t now);
   void send_to_owner_locked(const Claim& claim, const std::string& frame);
   bool reachable_locked(const Claim& claim) const;
   ParticipantState& participant_locked(const Participant& who);
@@ -168,6 +171,11 @@ class Coordinator {
   ClaimTable table_;
   std::map<uint64_t, std::unique_ptr<Session>> sessions_;
   std::map<std::pair<std::string, std::string>, std::unique_ptr<ParticipantState>> participants_;
+  struct PendingSnapshot {
+    int64_t due_ms = 0;
+    std::set<std::string> audience;
+  };
+  std::map<std::string, PendingSnapshot> queue_snapshots_;  // entity key -> coalesced intent_queue
   uint64_t next_session_ = 1;
   bool stopping_ = false;
   std::thread sweeper_;

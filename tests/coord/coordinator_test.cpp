@@ -111,6 +111,8 @@ TEST_F(CoordinatorTest, ContendedClaimIsAcquiredQueuedThenGrantedOnAbandon) {
   EXPECT_EQ(a_.of_type("intent_acquired")[0].at("target").at("entityType").as_string(), "weatherReports");
   ASSERT_EQ(b_.of_type("intent_queued").size(), 1u);
   EXPECT_EQ(b_.of_type("intent_queued")[0].at("position").as_int64(), 0);
+  coordinator_.sweep_now();  // sends the coalesced queue snapshot
+  ASSERT_FALSE(a_.of_type("intent_queue").empty());
   const auto queue = a_.of_type("intent_queue").back();
   EXPECT_EQ(queue.at("target").at("type").as_string(), "weatherReports");
   ASSERT_EQ(queue.at("queue").as_array().size(), 1u);
@@ -119,6 +121,7 @@ TEST_F(CoordinatorTest, ContendedClaimIsAcquiredQueuedThenGrantedOnAbandon) {
   coordinator_.intent_abandon(a, json::object{{"intentId", "ia"}});
   ASSERT_EQ(b_.of_type("intent_granted").size(), 1u);
   EXPECT_EQ(b_.of_type("intent_granted")[0].at("intentId").as_string(), "ib");
+  coordinator_.sweep_now();
   EXPECT_TRUE(a_.of_type("intent_queue").back().at("queue").as_array().empty());
   // Alice's claim ended: peers see the terminal status once, then an empty list.
   const auto alice = b_.of_type("presence_update");
@@ -126,6 +129,25 @@ TEST_F(CoordinatorTest, ContendedClaimIsAcquiredQueuedThenGrantedOnAbandon) {
   const auto& ended = alice.back().at("activeIntents").as_array();
   ASSERT_EQ(ended.size(), 1u);
   EXPECT_EQ(ended[0].at("status").as_string(), "canceled");
+}
+
+TEST_F(CoordinatorTest, QueueSnapshotsOfABusyLineAreCoalescedToTheLatestState) {
+  const auto a = coordinator_.attach(participant("alice", {"org:o"}), &a_);
+  const auto b = coordinator_.attach(participant("bot", {"org:o"}), &b_);
+  const auto c = coordinator_.attach(participant("carol", {"org:o"}), &c_);
+  coordinator_.intent_begin(a, begin_payload("ia", "r1"));
+  coordinator_.intent_begin(b, begin_payload("ib", "r1"));
+  coordinator_.intent_begin(c, begin_payload("ic", "r1"));
+  EXPECT_TRUE(a_.of_type("intent_queue").empty()) << "held back for the coalescing window";
+  coordinator_.sweep_now();
+  const auto snapshots = a_.of_type("intent_queue");
+  ASSERT_EQ(snapshots.size(), 1u) << "three changes, one snapshot";
+  const auto& line = snapshots[0].at("queue").as_array();
+  ASSERT_EQ(line.size(), 2u);
+  EXPECT_EQ(line[0].at("id").as_string(), "ib");
+  EXPECT_EQ(line[1].at("position").as_int64(), 1);
+  coordinator_.sweep_now();
+  EXPECT_EQ(a_.of_type("intent_queue").size(), 1u) << "nothing changed, nothing sent";
 }
 
 TEST_F(CoordinatorTest, NonQueuedBeginOnAHeldRowIsRejectedWithTheHolder) {
