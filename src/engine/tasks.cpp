@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "auth/keys.h"
+#include "common/json_member.h"
 #include "common/random.h"
 #include "common/time.h"
 
@@ -20,11 +21,6 @@ constexpr std::size_t kMaxPromptChars = 256'000;
 constexpr std::array<std::string_view, 8> kSurfaces = {"chat_deck", "chat_spreadsheet", "chat_document", "chat_unified",
                                                        "mcp",       "agent_worker",     "eval",          "other"};
 
-std::string string_of(const json::object& o, std::string_view key) {
-  const auto* v = o.if_contains(key);
-  return v && v->is_string() ? std::string(v->as_string()) : std::string();
-}
-
 Result<int64_t> cost_of(const json::object& body, std::string_view key) {
   const auto* v = body.if_contains(key);
   if (!v || v->is_null()) return 0;
@@ -34,16 +30,16 @@ Result<int64_t> cost_of(const json::object& body, std::string_view key) {
   return static_cast<int64_t>(v->to_number<double>());
 }
 
-std::string participant_of(const store::TaskRecord& task) { return string_of(task.data, "participantId"); }
+std::string participant_of(const store::TaskRecord& task) { return string_member(task.data, "participantId"); }
 
 }  // namespace
 
 Result<json::object> TaskService::open(const auth::Principal& principal, const json::object& body) const {
   if (principal.participant_kind == "user") return fail("forbidden", "a user session cannot open a task");
-  const std::string prompt = string_of(body, "prompt");
+  const std::string prompt = string_member(body, "prompt");
   if (prompt.empty()) return fail("invalid_body", "prompt is required", "prompt");
   if (prompt.size() > kMaxPromptChars) return fail("invalid_body", "prompt is longer than 256000 characters", "prompt");
-  const std::string parent = string_of(body, "parentTaskId");
+  const std::string parent = string_member(body, "parentTaskId");
   if (!parent.empty()) {
     auto found = store_.find_task(principal.tenant.key(), parent);
     if (!found) return tl::unexpected(found.error());
@@ -52,7 +48,7 @@ Result<json::object> TaskService::open(const auth::Principal& principal, const j
       return fail("parent_turn_foreign_agent", "the parent task belongs to another agent", "parentTaskId");
     }
   }
-  std::string surface = string_of(body, "surface");
+  std::string surface = string_member(body, "surface");
   if (std::find(kSurfaces.begin(), kSurfaces.end(), surface) == kSurfaces.end()) surface = "other";
   store::TaskRecord task{principal.tenant.key(), random_id("task"), principal.capability_id, true, {}};
   task.data = {{"object", "task"},

@@ -2,6 +2,7 @@
 #include <boost/json.hpp>
 #include <fmt/format.h>
 
+#include "common/json_member.h"
 #include "engine/engine.h"
 
 namespace ablo::engine {
@@ -27,11 +28,6 @@ std::optional<OnStale> parse_on_stale(std::string_view text) {
   if (text == "flag") return OnStale::kFlag;
   if (text == "merge") return OnStale::kMerge;
   return std::nullopt;
-}
-
-std::string string_member(const json::object& object, std::string_view key) {
-  const auto* value = object.if_contains(key);
-  return value && value->is_string() ? std::string(value->as_string()) : std::string();
 }
 
 Result<Operation> parse_operation(const json::value& value, std::size_t index) {

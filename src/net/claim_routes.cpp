@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 #include <fmt/format.h>
 
+#include "common/json_member.h"
 #include "coord/wire.h"
 #include "net/http_json.h"
 #include "net/router.h"
@@ -23,15 +24,10 @@ std::string first_query_value(const std::string& target, std::initializer_list<c
   return {};
 }
 
-std::string string_of(const json::object& o, std::string_view key) {
-  const auto* v = o.if_contains(key);
-  return v && v->is_string() ? std::string(v->as_string()) : std::string();
-}
-
 // Fills action/ttl/description/meta/queue, shared by both acquire routes.
 Status read_claim_options(const json::object& body, coord::ClaimRequest& request) {
-  if (auto action = string_of(body, "action"); !action.empty()) request.action = action;
-  request.description = string_of(body, "description");
+  if (auto action = string_member(body, "action"); !action.empty()) request.action = action;
+  request.description = string_member(body, "description");
   if (const auto* meta = body.if_contains("meta"); meta && !meta->is_null()) request.meta = *meta;
   if (const auto* ttl = body.if_contains("ttl"); ttl && !ttl->is_null()) {
     auto ms = coord::parse_ttl_ms(*ttl);
@@ -128,14 +124,14 @@ Result<HttpResponse> ClaimRoutes::create_intent(const HttpRequest& request, cons
   if (!target_value || !target_value->is_object()) return fail("invalid_intent", "an intent needs a target", "target");
   const auto& target = target_value->as_object();
   coord::ClaimRequest claim;
-  claim.intent_id = string_of(*body, "intentId");
-  claim.entity_type = string_of(target, "model");
-  if (claim.entity_type.empty()) claim.entity_type = string_of(target, "resource");
-  claim.entity_id = string_of(target, "id");
+  claim.intent_id = string_member(*body, "intentId");
+  claim.entity_type = string_member(target, "model");
+  if (claim.entity_type.empty()) claim.entity_type = string_member(target, "resource");
+  claim.entity_id = string_member(target, "id");
   if (claim.entity_type.empty()) return fail("invalid_intent", "target.model (or target.resource) is required", "target.model");
   if (claim.entity_id.empty()) return fail("invalid_intent", "target.id is required", "target.id");
-  if (string_of(*body, "action").empty()) return fail("invalid_intent", "action is required", "action");
-  claim.field = string_of(target, "field");
+  if (string_member(*body, "action").empty()) return fail("invalid_intent", "action is required", "action");
+  claim.field = string_member(target, "field");
   if (const auto* path = target.if_contains("path")) claim.path = *path;
   if (const auto* range = target.if_contains("range")) claim.range = *range;
   if (const auto* meta = target.if_contains("meta")) claim.meta = *meta;
@@ -167,7 +163,7 @@ Result<HttpResponse> ClaimRoutes::claim_model(const HttpRequest& request, const 
   claim.entity_id = id;
   if (auto ok = read_claim_options(*body, claim); !ok) return tl::unexpected(ok.error());
   if (claim.description.empty() && claim.meta.is_object()) {
-    claim.description = string_of(claim.meta.as_object(), "description");
+    claim.description = string_member(claim.meta.as_object(), "description");
   }
   // The route carries no claim id: the owner's existing entity-level claim is the one meant.
   int position = 0;
@@ -202,7 +198,7 @@ Result<HttpResponse> ClaimRoutes::reorder_model(const HttpRequest& request, cons
   std::vector<std::string> order;
   if (const auto* list = body->if_contains("order"); list && list->is_array()) {
     for (const auto& entry : list->as_array()) {
-      if (entry.is_object()) order.push_back(string_of(entry.as_object(), "intentId"));
+      if (entry.is_object()) order.push_back(string_member(entry.as_object(), "intentId"));
     }
   } else {
     return fail("invalid_request", "order must be an array of {heldBy, intentId}", "order");

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "auth/keys.h"
+#include "common/json_member.h"
 #include "common/random.h"
 #include "coord/wire.h"
 #include "errors/registry.h"
@@ -23,16 +24,11 @@ namespace {
 constexpr int kMaxListLimit = 100;
 constexpr std::size_t kMaxIdempotencyKeyLength = 255;
 
-std::string string_of(const json::object& o, std::string_view key) {
-  const auto* v = o.if_contains(key);
-  return v && v->is_string() ? std::string(v->as_string()) : std::string();
-}
-
 // Idempotency key precedence: header, body idempotencyKey, body clientTxId (http-api.md §3.4).
 Result<std::string> idempotency_key(const HttpRequest& request, const json::object& body) {
   std::string key = request.header("idempotency-key");
-  if (key.empty()) key = string_of(body, "idempotencyKey");
-  if (key.empty()) key = string_of(body, "clientTxId");
+  if (key.empty()) key = string_member(body, "idempotencyKey");
+  if (key.empty()) key = string_member(body, "clientTxId");
   if (key.size() > kMaxIdempotencyKeyLength) {
     return fail("idempotency_key_too_long", "an idempotency key is at most 255 characters", "Idempotency-Key");
   }
@@ -193,7 +189,7 @@ Result<HttpResponse> ModelRoutes::write(const HttpRequest& request, engine::OpTy
   op.type = type;
   op.model = model.key;
   if (type == engine::OpType::kCreate) {
-    op.id = string_of(*body, "id");
+    op.id = string_member(*body, "id");
     if (op.id.empty()) op.id = random_uuid();  // openapi: the server generates one when omitted
   } else {
     op.id = *id;  // the path is authoritative; a body id is ignored
@@ -219,7 +215,7 @@ Result<HttpResponse> ModelRoutes::write(const HttpRequest& request, engine::OpTy
   op.transaction_id = key->empty() ? std::string() : "http:" + *key;
 
   // `intent` names a claim the write is made under: it must be the caller's and active.
-  if (const auto intent = string_of(*body, "intent"); !intent.empty()) {
+  if (const auto intent = string_member(*body, "intent"); !intent.empty()) {
     if (!coordinator_.renew(coord::participant_of(principal, {}), intent)) {
       return fail("claim_lost", fmt::format("claim '{}' is not held by this caller", intent), "intent");
     }

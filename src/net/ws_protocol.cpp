@@ -6,6 +6,7 @@
 #include <boost/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "coord/wire.h"
 #include "errors/registry.h"
 #include "net/router.h"
 #include "schema/sync_groups.h"
@@ -15,10 +16,6 @@ namespace ablo::net {
 namespace json = boost::json;
 
 namespace {
-
-std::string frame(std::string_view type, json::object payload) {
-  return json::serialize(json::object{{"type", type}, {"payload", std::move(payload)}});
-}
 
 std::vector<std::string> split_subprotocols(const std::string& header) {
   std::vector<std::string> out;
@@ -155,7 +152,7 @@ void SyncConnection::handle_participant_claim(const json::object& payload) {
   }
   const auto granted = schema::narrow_groups(requested, grant_.principal.allowed_groups);
   if (requested.empty() || granted.empty()) {
-    send(frame("claim_ack", {{"claimId", claim_id},
+    send(coord::ws_frame("claim_ack", {{"claimId", claim_id},
                              {"success", false},
                              {"error", json::object{{"code", "capability_scope_denied"},
                                                     {"message", "this credential may not join those sync groups"}}}}));
@@ -170,14 +167,14 @@ void SyncConnection::handle_participant_claim(const json::object& payload) {
   for (const auto& g : granted) groups.emplace_back(g);
   json::object ack{{"claimId", claim_id}, {"success", true}, {"syncGroups", std::move(groups)}};
   if (const auto* ttl = payload.if_contains("ttlSeconds"); ttl && ttl->is_number()) ack["ttlSeconds"] = *ttl;
-  send(frame("claim_ack", std::move(ack)));
+  send(coord::ws_frame("claim_ack", std::move(ack)));
 }
 
 void SyncConnection::handle_commit(const json::object& payload) {
   std::string client_tx_id;
   if (const auto* v = payload.if_contains("clientTxId"); v && v->is_string()) client_tx_id = v->as_string();
   auto reject = [client_tx_id](const Error& error) {
-    return frame("mutation_result", json::object{{"object", "commit_receipt"},
+    return coord::ws_frame("mutation_result", json::object{{"object", "commit_receipt"},
                                                  {"clientTxId", client_tx_id},
                                                  {"success", false},
                                                  {"status", "rejected"},
@@ -193,7 +190,7 @@ void SyncConnection::handle_commit(const json::object& payload) {
   engine_.commit(std::move(*request), [outbox = outbox_, reject](Result<engine::CommitReceipt> result) {
     auto target = outbox.lock();
     if (!target) return;
-    target->push_frame(result ? frame("mutation_result", result->to_json()) : reject(result.error()));
+    target->push_frame(result ? coord::ws_frame("mutation_result", result->to_json()) : reject(result.error()));
   });
 }
 

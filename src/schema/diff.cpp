@@ -6,16 +6,13 @@
 #include <boost/json.hpp>
 #include <fmt/format.h>
 
+#include "common/json_member.h"
+
 namespace ablo::schema {
 
 namespace json = boost::json;
 
 namespace {
-
-std::string string_of(const json::object& o, std::string_view key) {
-  const auto* v = o.if_contains(key);
-  return v && v->is_string() ? std::string(v->as_string()) : std::string();
-}
 
 // The CLI passes `--backfill model.field=value` as text: true/false and numbers are typed.
 json::value coerce_backfill(const json::value& value) {
@@ -247,7 +244,7 @@ Result<MigrationHints> parse_migration_hints(const json::object& body) {
     if (!renames->is_array()) return fail("invalid_request", "renames must be an array of {model?, from, to}", "renames");
     for (const auto& entry : renames->as_array()) {
       if (!entry.is_object()) return fail("invalid_request", "renames must be an array of {model?, from, to}", "renames");
-      Rename r{string_of(entry.as_object(), "model"), string_of(entry.as_object(), "from"), string_of(entry.as_object(), "to")};
+      Rename r{string_member(entry.as_object(), "model"), string_member(entry.as_object(), "from"), string_member(entry.as_object(), "to")};
       // "model.field" spellings of the CLI's --rename old:new
       if (r.model.empty() && r.from.find('.') != std::string::npos && r.to.find('.') != std::string::npos) {
         r.model = r.from.substr(0, r.from.find('.'));
@@ -264,8 +261,8 @@ Result<MigrationHints> parse_migration_hints(const json::object& body) {
     }
     for (const auto& entry : backfills->as_array()) {
       const auto* value = entry.is_object() ? entry.as_object().if_contains("value") : nullptr;
-      Backfill b{entry.is_object() ? string_of(entry.as_object(), "model") : "",
-                 entry.is_object() ? string_of(entry.as_object(), "field") : "", value ? coerce_backfill(*value) : nullptr};
+      Backfill b{entry.is_object() ? string_member(entry.as_object(), "model") : "",
+                 entry.is_object() ? string_member(entry.as_object(), "field") : "", value ? coerce_backfill(*value) : nullptr};
       if (b.model.empty() || b.field.empty() || !value) {
         return fail("invalid_request", "a backfill needs model, field and value", "backfills");
       }

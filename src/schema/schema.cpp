@@ -8,6 +8,8 @@
 #include <boost/json.hpp>
 #include <fmt/format.h>
 
+#include "common/json_member.h"
+
 namespace ablo::schema {
 
 namespace json = boost::json;
@@ -26,11 +28,6 @@ std::string lower(std::string_view text) {
 
 tl::unexpected<Error> invalid(std::string message, std::string param, std::string code = "invalid_schema") {
   return tl::unexpected<Error>(Error(std::move(code), std::move(message), std::move(param)));
-}
-
-std::string string_or(const json::object& o, std::string_view key, std::string fallback = {}) {
-  const auto* v = o.if_contains(key);
-  return v && v->is_string() ? std::string(v->as_string()) : fallback;
 }
 
 bool bool_or(const json::object& o, std::string_view key, bool fallback) {
@@ -105,11 +102,11 @@ Result<Role> parse_role(const json::value& value, const std::string& param) {
   if (!value.is_object()) return invalid(param + " must be an object {kind, source}", param);
   const auto& o = value.as_object();
   Role role;
-  role.kind = string_or(o, "kind");
+  role.kind = string_member(o, "kind");
   if (!std::regex_match(role.kind, kKindPattern)) return invalid(param + ".kind must match ^[a-z][a-z0-9_]*$", param + ".kind");
   const auto* source = o.if_contains("source");
   if (!source || !source->is_object()) return invalid(param + ".source must be {field, multi}", param + ".source");
-  role.field = string_or(source->as_object(), "field");
+  role.field = string_member(source->as_object(), "field");
   if (!std::regex_match(role.field, kIdentifierPattern)) {
     return invalid(param + ".source.field must be an identifier", param + ".source.field");
   }
@@ -125,13 +122,13 @@ Result<Relation> parse_relation(const std::string& model_key, const std::string&
   const auto& o = value.as_object();
   Relation relation;
   relation.name = name;
-  const std::string type = string_or(o, "type");
+  const std::string type = string_member(o, "type");
   if (type == "belongsTo") relation.type = RelationType::kBelongsTo;
   else if (type == "hasMany") relation.type = RelationType::kHasMany;
   else if (type == "hasOne") relation.type = RelationType::kHasOne;
   else return invalid(param + ".type must be belongsTo, hasMany or hasOne", param + ".type");
-  relation.target = string_or(o, "target");
-  relation.foreign_key = string_or(o, "foreignKey");
+  relation.target = string_member(o, "target");
+  relation.foreign_key = string_member(o, "foreignKey");
   if (relation.target.empty() || relation.foreign_key.empty()) {
     return invalid(param + " needs a target and a foreignKey", param);
   }
@@ -147,10 +144,10 @@ Status parse_tenancy(const json::object& o, Model& model, const std::string& par
   if (!tenancy || tenancy->is_null()) return {};
   if (!tenancy->is_object()) return invalid(param + " must be an object", param);
   const auto& t = tenancy->as_object();
-  const std::string kind = string_or(t, "kind");
+  const std::string kind = string_member(t, "kind");
   if (kind == "column") {
     model.tenancy = TenancyKind::kColumn;
-    model.tenancy_column = string_or(t, "column", "organization_id");
+    model.tenancy_column = string_member(t, "column", "organization_id");
     if (!std::regex_match(model.tenancy_column, kIdentifierPattern)) return invalid(param + ".column must be an identifier", param + ".column");
   } else if (kind == "parent") {
     model.tenancy = TenancyKind::kParent;
@@ -203,20 +200,20 @@ Result<Model> parse_model(const std::string& key, const json::value& value) {
   const auto& o = value.as_object();
   Model model;
   model.key = key;
-  model.typename_ = string_or(o, "typename");
+  model.typename_ = string_member(o, "typename");
   if (model.typename_.empty()) model.typename_ = key;
-  model.table = string_or(o, "tableName");
+  model.table = string_member(o, "tableName");
   if (model.table.empty()) model.table = key;
   if (is_reserved_table(model.table)) {
     return invalid(fmt::format("{}: table name '{}' is reserved by the server; set tableName", param, model.table),
                    param + ".tableName");
   }
-  const std::string load = string_or(o, "load", "instant");
+  const std::string load = string_member(o, "load", "instant");
   if (load == "instant") model.load = Load::kInstant;
   else if (load == "lazy") model.load = Load::kLazy;
   else if (load == "manual") model.load = Load::kManual;
   else return invalid(param + ".load must be instant, lazy or manual", param + ".load");
-  const std::string plane = string_or(o, "plane", "tenant");
+  const std::string plane = string_member(o, "plane", "tenant");
   if (plane != "tenant" && plane != "control") return invalid(param + ".plane must be tenant or control", param + ".plane");
   model.control_plane = plane == "control";
   model.mutable_ = bool_or(o, "mutable", true);
@@ -259,7 +256,7 @@ Status check_grants(const json::object& models_json, const std::vector<Model>& m
     const std::string param = model.key + ".grants";
     if (!grants->is_object()) return invalid(param + " must be {subject, scope}", param, "schema_grants_shape_invalid");
     for (const char* side : {"subject", "scope"}) {
-      const std::string name = string_or(grants->as_object(), side);
+      const std::string name = string_member(grants->as_object(), side);
       if (!std::regex_match(name, kIdentifierPattern)) {
         return invalid(fmt::format("{}.{} must be an identifier", param, side), param, "schema_grants_shape_invalid");
       }

@@ -286,6 +286,21 @@ Result<std::optional<T>> query_one(Connection& conn, const std::string& sql, Bin
   return value;
 }
 
+// Runs a cached SELECT and turns every row into a T, in order.
+template <class T, class Bind, class Read>
+Result<std::vector<T>> query_all(Connection& conn, const std::string& sql, Bind&& bind, Read&& read) {
+  auto stmt = conn.cached(sql);
+  if (!stmt) return tl::unexpected(stmt.error());
+  bind(**stmt);
+  std::vector<T> values;
+  while (true) {
+    auto has = (*stmt)->step();
+    if (!has) return tl::unexpected(has.error());
+    if (!*has) return values;
+    values.push_back(read(**stmt));
+  }
+}
+
 Result<std::optional<StoredRow>> get_row_on(Connection& conn, const schema::Model& model, const std::string& tenant,
                                             const std::string& id) {
   return query_one<StoredRow>(
@@ -582,18 +597,12 @@ class SqliteStore final : public Store {
   Result<std::vector<Delta>> read_deltas(const std::string& tenant, int64_t after_id, int64_t up_to_id,
                                          int limit) override {
     return with_reader([&](Connection& conn) -> Result<std::vector<Delta>> {
-      auto stmt = conn.cached(fmt::format(
-          "SELECT {} FROM sync_deltas WHERE tenant = ? AND id > ? AND id <= ? ORDER BY id LIMIT ?", kDeltaColumns));
-      if (!stmt) return tl::unexpected(stmt.error());
-      (*stmt)->bind(1, tenant).bind(2, after_id).bind(3, up_to_id).bind(4, static_cast<int64_t>(limit));
-      std::vector<Delta> out;
-      while (true) {
-        auto has = (*stmt)->step();
-        if (!has) return tl::unexpected(has.error());
-        if (!*has) break;
-        out.push_back(read_delta(**stmt));
-      }
-      return out;
+      return query_all<Delta>(
+          conn,
+          fmt::format("SELECT {} FROM sync_deltas WHERE tenant = ? AND id > ? AND id <= ? ORDER BY id LIMIT ?",
+                      kDeltaColumns),
+          [&](Statement& s) { s.bind(1, tenant).bind(2, after_id).bind(3, up_to_id).bind(4, static_cast<int64_t>(limit)); },
+          read_delta);
     });
   }
 
@@ -701,38 +710,22 @@ class SqliteStore final : public Store {
   Result<std::vector<TaskRecord>> open_tasks_of_capability(const std::string& tenant,
                                                            const std::string& capability_id) override {
     return with_reader([&](Connection& conn) -> Result<std::vector<TaskRecord>> {
-      auto stmt = conn.cached(
-          "SELECT tenant, id, capability_id, open, data FROM _ablo_tasks WHERE tenant = ? AND capability_id = ? AND open = 1");
-      if (!stmt) return tl::unexpected(stmt.error());
-      (*stmt)->bind(1, tenant).bind(2, capability_id);
-      std::vector<TaskRecord> tasks;
-      while (true) {
-        auto has = (*stmt)->step();
-        if (!has) return tl::unexpected(has.error());
-        if (!*has) break;
-        tasks.push_back(read_task(**stmt));
-      }
-      return tasks;
+      return query_all<TaskRecord>(
+          conn,
+          "SELECT tenant, id, capability_id, open, data FROM _ablo_tasks WHERE tenant = ? AND capability_id = ? AND open = 1",
+          [&](Statement& s) { s.bind(1, tenant).bind(2, capability_id); }, read_task);
     });
   }
 
   Result<std::vector<UsageRow>> usage(const std::string& tenant, const std::string& from_day,
                                       const std::string& to_day) override {
     return with_reader([&](Connection& conn) -> Result<std::vector<UsageRow>> {
-      auto stmt = conn.cached(
+      return query_all<UsageRow>(
+          conn,
           "SELECT day, key_id, event_name, total, count FROM _ablo_usage WHERE tenant = ? AND day >= ? AND day <= ? "
-          "ORDER BY day, key_id, event_name");
-      if (!stmt) return tl::unexpected(stmt.error());
-      (*stmt)->bind(1, tenant).bind(2, from_day).bind(3, to_day);
-      std::vector<UsageRow> rows;
-      while (true) {
-        auto has = (*stmt)->step();
-        if (!has) return tl::unexpected(has.error());
-        if (!*has) break;
-        const auto& s = **stmt;
-        rows.push_back({s.text(0), s.text(1), s.text(2), s.real(3), s.int64(4)});
-      }
-      return rows;
+          "ORDER BY day, key_id, event_name",
+          [&](Statement& s) { s.bind(1, tenant).bind(2, from_day).bind(3, to_day); },
+          [](const Statement& s) { return UsageRow{s.text(0), s.text(1), s.text(2), s.real(3), s.int64(4)}; });
     });
   }
 
