@@ -233,6 +233,8 @@ class CommitApplier {
   const std::string tenant_;
 };
 
+constexpr int64_t kMeterFlushIntervalMs = 1000;
+
 // Idempotency keys are remembered for 24 hours; a key reused after that is a new request.
 constexpr int64_t kIdempotencyWindowMs = 24 * 3600 * 1000;
 
@@ -348,9 +350,9 @@ void CommitPipeline::run() {
 
 // Meters the group's applied commits as `commit_ops` per (tenant, key, UTC day): total = ops,
 // count = commits (http-api.md §6.3); replayed commits wrote nothing and are not counted. Also
-// writes the hub's delivery and connection counts gathered since the previous group.
-Status CommitPipeline::record_usage(store::WriteTransaction& txn, fanout::Hub& hub,
-                                    const std::vector<std::unique_ptr<Job>>& group) {
+// writes the hub's delivery and connection counts, at most once a second: draining walks every
+// subscription, which is not worth doing for each group on a busy writer.
+Status CommitPipeline::record_usage(store::WriteTransaction& txn, const std::vector<std::unique_ptr<Job>>& group) {
   std::map<std::pair<std::string, std::string>, std::pair<double, int64_t>> usage;
   for (const auto& job : group) {
     if (!job->outcome || job->deltas.empty()) continue;
@@ -362,8 +364,10 @@ Status CommitPipeline::record_usage(store::WriteTransaction& txn, fanout::Hub& h
   for (const auto& [who, amount] : usage) {
     if (auto ok = txn.add_usage(who.first, day, who.second, "commit_ops", amount.first, amount.second); !ok) return ok;
   }
-  // Fan-out is metered in memory by the hub and written here, with the next group.
-  for (const auto& [who, metered] : hub.drain_meters()) {
+  const int64_t now = now_ms();
+  if (now - meters_flushed_at_ms_ < kMeterFlushIntervalMs) return {};
+  meters_flushed_at_ms_ = now;
+  for (const auto& [who, metered] : hub_.drain_meters()) {
     if (metered.deltas_delivered > 0) {
       auto ok = txn.add_usage(who.first, day, who.second, "deltas_delivered",
                               static_cast<double>(metered.deltas_delivered), metered.deltas_delivered);
@@ -428,7 +432,7 @@ void CommitPipeline::apply_group(std::vector<std::unique_ptr<Job>>& group) {
       }
       if (auto ok = txn.release_savepoint(); !ok) return ok;
     }
-    return record_usage(txn, hub_, group);
+    return record_usage(txn, group);
   });
 
   if (!written) {

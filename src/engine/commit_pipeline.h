@@ -48,8 +48,7 @@ class CommitPipeline {
   struct Job;
   void run();
   void apply_group(std::vector<std::unique_ptr<Job>>& group);
-  static Status record_usage(store::WriteTransaction& txn, fanout::Hub& hub,
-                             const std::vector<std::unique_ptr<Job>>& group);
+  Status record_usage(store::WriteTransaction& txn, const std::vector<std::unique_ptr<Job>>& group);
 
   store::Store& store_;
   fanout::Hub& hub_;
@@ -62,6 +61,7 @@ class CommitPipeline {
   bool stopping_ = false;
   std::shared_ptr<WriteGate> gate_;
   std::thread thread_;
+  int64_t meters_flushed_at_ms_ = 0;  // writer thread only
 };
 
 }  // namespace ablo::engine

@@ -2,6 +2,7 @@
 // Idempotency-Key, the per-model routes, keyset pagination, and bad input.
 #include <map>
 #include <set>
+#include <thread>
 
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
@@ -387,7 +388,8 @@ TEST_F(RestTest, AgentTasksAttributeCommitsAndMeterUsage) {
                                       {{"Authorization", "Bearer " + std::string(user.at("token").as_string())}});
   EXPECT_EQ(as_user.value().status, 403) << "a user session cannot open a task";
 
-  // Deliveries are metered in memory and written with the next commit group.
+  // Deliveries are metered in memory and written with a commit group at most once a second.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1'100));
   ASSERT_EQ(call("POST", "/v1/commits", report_op("create", "k3", report("Bergen"))).status, 200);
   const std::string today = iso8601_from_ms(now_ms()).substr(0, 10);
   auto usage = call("GET", "/v1/usage?starting_at=" + today + "T00:00:00Z&ending_at=" +
