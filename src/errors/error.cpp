@@ -14,6 +14,10 @@ constexpr ErrorSpec kRegistry[] = {
     ErrorSpec{"route_not_found", "not_found", 404, false, "No such route."},
     ErrorSpec{"method_not_allowed", "validation", 405, false, "The route does not accept this method."},
     ErrorSpec{"validation_error", "validation", 400, false, "A field failed validation."},
+    // Database-level failures of the PostgreSQL store: nothing of the request was applied.
+    ErrorSpec{"store_unavailable", "server", 503, true, "The database is unreachable; nothing was applied. Retry."},
+    ErrorSpec{"store_conflict", "conflict", 409, true,
+              "The database aborted the transaction to keep it consistent; nothing was applied. Retry."},
 };
 #undef ABLO_ERROR
 

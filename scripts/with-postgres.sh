@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs a command with a throwaway PostgreSQL on loopback and ABLO_TEST_DATABASE_URL pointing at
+# it; the server's data is deleted afterwards. Usage: scripts/with-postgres.sh COMMAND [ARGS...]
+# PG_PORT picks the port (default 55432). initdb refuses to run as root, so as root the cluster
+# runs as the postgres user.
+set -euo pipefail
+PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+[ -x "$PGBIN/initdb" ] || { echo "PostgreSQL server binaries not found (apt install postgresql)" >&2; exit 1; }
+PG_PORT=${PG_PORT:-55432}
+PG_TMP=$(mktemp -d /tmp/ablo-pg.XXXXXX)
+RUNAS=()
+if [ "$(id -u)" = 0 ]; then chown postgres:postgres "$PG_TMP"; RUNAS=(runuser -u postgres --); fi
+stop_pg() {
+  [ -f "$PG_TMP/data/postmaster.pid" ] && "${RUNAS[@]}" "$PGBIN/pg_ctl" -D "$PG_TMP/data" -m immediate -w stop >/dev/null 2>&1 || true
+  rm -rf "$PG_TMP"
+}
+trap stop_pg EXIT
+"${RUNAS[@]}" "$PGBIN/initdb" -D "$PG_TMP/data" -U postgres -A trust --no-sync >"$PG_TMP/initdb.log"
+# fsync off: a test cluster is thrown away, durability is the SQLite store's job in these runs.
+"${RUNAS[@]}" "$PGBIN/pg_ctl" -D "$PG_TMP/data" -l "$PG_TMP/pg.log" -w -t 30 \
+  -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $PG_TMP -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400" \
+  start >/dev/null
+export ABLO_TEST_DATABASE_URL="postgresql://postgres@127.0.0.1:$PG_PORT/postgres"
+# Lets fault tests restart the server: pg_ctl with these arguments.
+export ABLO_TEST_PG_CTL="${RUNAS[*]} $PGBIN/pg_ctl -D $PG_TMP/data -l $PG_TMP/pg.log"
+"$@"

@@ -1,0 +1,164 @@
+#include "pg/connection.h"
+
+#include <libpq-fe.h>
+
+#include <cstdlib>
+#include <set>
+
+#include <fmt/format.h>
+
+namespace ablo::pg {
+
+namespace {
+
+// SQLSTATEs that mean "the input was wrong", reported as validation errors instead of 500s.
+const std::set<std::string, std::less<>> kInputErrors = {
+    "22P02",  // invalid_text_representation ('abc' for a number column)
+    "22007",  // invalid_datetime_format
+    "22008",  // datetime_field_overflow
+    "22003",  // numeric_value_out_of_range
+    "23514",  // check_violation (enum CHECK)
+    "42883",  // undefined_function (operator on mismatched types)
+};
+
+Error error_from(pg_conn* conn, pg_result* result) {
+  const char* state = result ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
+  std::string message = result ? PQresultErrorMessage(result) : PQerrorMessage(conn);
+  while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) message.pop_back();
+  const std::string sqlstate = state ? state : "";
+  Error error;
+  if (PQstatus(conn) != CONNECTION_OK || sqlstate.starts_with("08") || sqlstate == "57P01" ||
+      sqlstate == "57P02" || sqlstate == "57P03") {
+    error = Error("store_unavailable", "the database is unreachable: " + message);
+  } else if (sqlstate == "40001" || sqlstate == "40P01") {
+    error = Error("store_conflict", "the database aborted the transaction to keep it consistent: " + message);
+  } else if (sqlstate == "23505") {
+    error = Error("unique_violation", message);
+  } else if (kInputErrors.count(sqlstate)) {
+    error = Error("validation_error", message);
+  } else {
+    error = Error("internal_error", "database error: " + message);
+  }
+  if (!sqlstate.empty()) error.details["sqlstate"] = sqlstate;
+  return error;
+}
+
+}  // namespace
+
+Rows::Rows(pg_result* result) : result_(result) {}
+Rows::~Rows() {
+  if (result_) PQclear(result_);
+}
+Rows::Rows(Rows&& other) noexcept : result_(other.result_) { other.result_ = nullptr; }
+Rows& Rows::operator=(Rows&& other) noexcept {
+  if (this != &other) {
+    if (result_) PQclear(result_);
+    result_ = other.result_;
+    other.result_ = nullptr;
+  }
+  return *this;
+}
+
+int Rows::size() const { return result_ ? PQntuples(result_) : 0; }
+bool Rows::is_null(int row, int column) const { return PQgetisnull(result_, row, column) != 0; }
+std::string Rows::text(int row, int column) const {
+  if (is_null(row, column)) return {};
+  return std::string(PQgetvalue(result_, row, column), static_cast<std::size_t>(PQgetlength(result_, row, column)));
+}
+int64_t Rows::int64(int row, int column) const {
+  return is_null(row, column) ? 0 : std::strtoll(PQgetvalue(result_, row, column), nullptr, 10);
+}
+double Rows::real(int row, int column) const {
+  return is_null(row, column) ? 0.0 : std::strtod(PQgetvalue(result_, row, column), nullptr);
+}
+bool Rows::boolean(int row, int column) const {
+  return !is_null(row, column) && PQgetvalue(result_, row, column)[0] == 't';
+}
+int64_t Rows::affected() const {
+  const char* count = result_ ? PQcmdTuples(result_) : "";
+  return *count ? std::strtoll(count, nullptr, 10) : 0;
+}
+
+Result<std::unique_ptr<Connection>> Connection::open(const std::string& url) {
+  pg_conn* conn = PQconnectdb(url.c_str());
+  if (!conn) return fail("store_unavailable", "out of memory opening a database connection");
+  if (PQstatus(conn) != CONNECTION_OK) {
+    Error error("store_unavailable", fmt::format("cannot connect to the database: {}", PQerrorMessage(conn)));
+    while (!error.message.empty() && error.message.back() == '\n') error.message.pop_back();
+    PQfinish(conn);
+    return tl::unexpected(error);
+  }
+  std::unique_ptr<Connection> connection(new Connection(conn));
+  // Quiet NOTICEs (e.g. "relation already exists, skipping") instead of printing them to stderr.
+  PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
+  auto set = connection->exec_script("SET TIME ZONE 'UTC'; SET client_min_messages = warning");
+  if (!set) return tl::unexpected(set.error());
+  return connection;
+}
+
+Connection::~Connection() { PQfinish(conn_); }
+
+Result<Rows> Connection::exec(std::string_view sql, const Params& params) {
+  std::vector<const char*> values;
+  values.reserve(params.size());
+  for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
+  const std::string statement(sql);
+  pg_result* result = PQexecParams(conn_, statement.c_str(), static_cast<int>(values.size()), nullptr,
+                                   values.data(), nullptr, nullptr, 0);
+  const auto status = result ? PQresultStatus(result) : PGRES_FATAL_ERROR;
+  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+    Error error = error_from(conn_, result);
+    if (result) PQclear(result);
+    return tl::unexpected(error);
+  }
+  return Rows(result);
+}
+
+Status Connection::exec_script(std::string_view sql) {
+  const std::string script(sql);
+  pg_result* result = PQexec(conn_, script.c_str());
+  const auto status = result ? PQresultStatus(result) : PGRES_FATAL_ERROR;
+  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+    Error error = error_from(conn_, result);
+    if (result) PQclear(result);
+    return tl::unexpected(error);
+  }
+  PQclear(result);
+  return {};
+}
+
+bool Connection::healthy() const { return PQstatus(conn_) == CONNECTION_OK; }
+
+int Connection::socket() const { return PQsocket(conn_); }
+
+Result<std::vector<std::string>> Connection::take_notifications() {
+  if (PQconsumeInput(conn_) == 0) return tl::unexpected(error_from(conn_, nullptr));
+  std::vector<std::string> channels;
+  while (PGnotify* notify = PQnotifies(conn_)) {
+    channels.emplace_back(notify->relname);
+    PQfreemem(notify);
+  }
+  return channels;
+}
+
+std::string quote_identifier(std::string_view name) {
+  std::string out = "\"";
+  for (char c : name) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+std::string quote_literal(std::string_view text) {
+  std::string out = "'";
+  for (char c : text) {
+    if (c == '\'') out += '\'';
+    out += c;
+  }
+  return out + "'";
+}
+
+bool is_unavailable(const Error& error) { return error.code == "store_unavailable"; }
+
+}  // namespace ablo::pg

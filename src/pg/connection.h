@@ -1,0 +1,85 @@
+#pragma once
+// A thin RAII layer over libpq: one connection, parameterized statements with text
+// parameters, results as rows of text, and errors turned into ablo::Error. Used by the
+// PostgreSQL store, the cluster link and the schema introspection commands.
+//
+// Threading: a Connection is used by one thread at a time (libpq's rule); pools hand them out.
+//
+// Errors: a lost connection or a server shutting down becomes `store_unavailable` (503,
+// retryable; nothing of the failed transaction was applied); serialization failures and
+// deadlocks become `store_conflict` (409, retryable); everything else keeps its SQLSTATE in
+// details.sqlstate under `internal_error`, except the input errors listed in connection.cpp.
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/result.h"
+
+struct pg_conn;
+struct pg_result;
+
+namespace ablo::pg {
+
+// A statement parameter in text form; nullopt is SQL NULL. The server infers each
+// parameter's type from the statement ($1::jsonb where inference needs help).
+using Param = std::optional<std::string>;
+using Params = std::vector<Param>;
+
+class Rows {
+ public:
+  explicit Rows(pg_result* result);
+  ~Rows();
+  Rows(Rows&& other) noexcept;
+  Rows& operator=(Rows&& other) noexcept;
+  Rows(const Rows&) = delete;
+  Rows& operator=(const Rows&) = delete;
+
+  int size() const;
+  bool empty() const { return size() == 0; }
+  bool is_null(int row, int column) const;
+  std::string text(int row, int column) const;  // "" for NULL
+  int64_t int64(int row, int column) const;     // 0 for NULL
+  double real(int row, int column) const;
+  bool boolean(int row, int column) const;      // 't' / 'f'
+  int64_t affected() const;                     // rows touched by INSERT/UPDATE/DELETE
+
+ private:
+  pg_result* result_;
+};
+
+class Connection {
+ public:
+  // `url`: postgres://user@host:port/db or a libpq keyword string. The session time zone is
+  // UTC so timestamps read back as ISO-8601 'Z' text.
+  static Result<std::unique_ptr<Connection>> open(const std::string& url);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  Result<Rows> exec(std::string_view sql, const Params& params = {});
+  // Several statements without parameters (DDL scripts).
+  Status exec_script(std::string_view sql);
+
+  // False once the server went away; the owner reopens (pools drop broken connections).
+  bool healthy() const;
+  int socket() const;
+  // Reads what arrived on the socket and returns the channels of pending NOTIFY messages.
+  Result<std::vector<std::string>> take_notifications();
+
+ private:
+  explicit Connection(pg_conn* conn) : conn_(conn) {}
+  pg_conn* conn_;
+};
+
+// "name" with embedded quotes doubled.
+std::string quote_identifier(std::string_view name);
+// 'text' with embedded quotes doubled (standard_conforming_strings is on since PostgreSQL 9.1).
+std::string quote_literal(std::string_view text);
+
+// True when an error means the database could not be reached (retry later / elsewhere).
+bool is_unavailable(const Error& error);
+
+}  // namespace ablo::pg
