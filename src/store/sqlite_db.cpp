@@ -113,6 +113,8 @@ Result<std::unique_ptr<Statement>> Connection::prepare(std::string_view sql) {
   return std::make_unique<Statement>(db_, stmt);
 }
 
+int Connection::changes() const { return sqlite3_changes(db_); }
+
 int64_t Connection::last_insert_rowid() const { return sqlite3_last_insert_rowid(db_); }
 
 std::string quote_identifier(std::string_view name) {

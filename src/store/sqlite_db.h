@@ -56,6 +56,7 @@ class Connection {
   // A one-off statement (dynamic SQL such as row queries).
   Result<std::unique_ptr<Statement>> prepare(std::string_view sql);
   int64_t last_insert_rowid() const;
+  int changes() const;  // rows changed by the last statement
 
  private:
   explicit Connection(sqlite3* db) : db_(db) {}

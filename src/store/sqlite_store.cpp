@@ -606,6 +606,14 @@ class SqliteStore final : public Store {
     });
   }
 
+  Result<std::vector<Delta>> read_log(int64_t after_id, int limit) override {
+    return with_reader([&](Connection& conn) -> Result<std::vector<Delta>> {
+      return query_all<Delta>(
+          conn, fmt::format("SELECT {} FROM sync_deltas WHERE id > ? ORDER BY id LIMIT ?", kDeltaColumns),
+          [&](Statement& s) { s.bind(1, after_id).bind(2, static_cast<int64_t>(limit)); }, read_delta);
+    });
+  }
+
   Result<std::optional<StoredRow>> get_row(const schema::Model& model, const std::string& tenant,
                                            const std::string& id) override {
     return with_reader([&](Connection& conn) { return get_row_on(conn, model, tenant, id); });
@@ -744,6 +752,15 @@ class SqliteStore final : public Store {
       (*stmt)->bind(1, key).bind(2, value);
       return (*stmt)->run();
     });
+  }
+
+  Result<bool> put_setting_if_absent(const std::string& key, const std::string& value) override {
+    std::lock_guard lock(writer_mutex_);
+    auto stmt = writer_->cached("INSERT OR IGNORE INTO settings (key, value) VALUES (?, ?)");
+    if (!stmt) return tl::unexpected(stmt.error());
+    (*stmt)->bind(1, key).bind(2, value);
+    if (auto ran = (*stmt)->run(); !ran) return tl::unexpected(ran.error());
+    return writer_->changes() == 1;
   }
 
  private:

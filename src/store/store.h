@@ -1,6 +1,7 @@
 #pragma once
 // The storage interface the engine is written against. Implementations: SQLite (embedded
-// default, sqlite_store.h); PostgreSQL slots in behind the same interface. No SQL leaves store/.
+// default, sqlite_store.h) and PostgreSQL (production, several nodes; pg_store.h). No SQL
+// leaves store/.
 //
 // Threading: `write` is called by one thread at a time (the engine's commit writer); every
 // read method may be called concurrently from any thread.
@@ -175,6 +176,9 @@ class Store {
   // Deltas of `tenant` with after_id < id <= up_to_id, ascending, at most `limit`.
   virtual Result<std::vector<Delta>> read_deltas(const std::string& tenant, int64_t after_id, int64_t up_to_id,
                                                  int limit) = 0;
+  // The whole log after `after_id`, every tenant, ascending, at most `limit` (a node following
+  // the log that other nodes append to).
+  virtual Result<std::vector<Delta>> read_log(int64_t after_id, int limit) = 0;
   virtual Result<std::optional<StoredRow>> get_row(const schema::Model& model, const std::string& tenant,
                                                    const std::string& id) = 0;
   // Streams matching rows in order until `visit` returns false.
@@ -196,6 +200,9 @@ class Store {
 
   virtual Result<std::optional<std::string>> get_setting(const std::string& key) = 0;
   virtual Status put_setting(const std::string& key, const std::string& value) = 0;
+  // Stores the setting unless it exists; true when this call stored it (nodes starting
+  // together agree on one value: the loser reads the winner's).
+  virtual Result<bool> put_setting_if_absent(const std::string& key, const std::string& value) = 0;
 };
 
 }  // namespace ablo::store

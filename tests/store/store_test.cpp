@@ -1,8 +1,11 @@
-#include "store/sqlite_store.h"
-
+// Every behaviour of the Store interface, checked against both implementations: the embedded
+// SQLite store and the PostgreSQL store (on the server scripts/with-postgres.sh provides).
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
+#include "store/pg_store.h"
+#include "store/sqlite_store.h"
+#include "support/pg_database.h"
 #include "support/temp_dir.h"
 
 namespace ablo::store {
@@ -23,13 +26,24 @@ std::shared_ptr<const schema::Schema> test_schema() {
   return *parsed;
 }
 
-struct SqliteStoreTest : ::testing::Test {
+// The store under test: "sqlite" or "postgres".
+struct StoreTest : ::testing::TestWithParam<std::string> {
   testing::TempDir dir;
-  std::unique_ptr<Store> store = *open_sqlite_store(dir.path());
+  std::unique_ptr<testing::TempPgDatabase> database;
+  std::unique_ptr<Store> store;
   std::shared_ptr<const schema::Schema> schema = test_schema();
   const schema::Model& notes = *schema->by_key("notes");
 
   void SetUp() override {
+    if (GetParam() == "postgres") {
+      if (testing::test_database_url().empty()) GTEST_SKIP() << "ABLO_TEST_DATABASE_URL is not set";
+      database = std::make_unique<testing::TempPgDatabase>();
+      auto opened = open_pg_store(database->url());
+      ASSERT_TRUE(opened) << opened.error().message;
+      store = std::move(*opened);
+    } else {
+      store = *open_sqlite_store(dir.path());
+    }
     ASSERT_TRUE(store->write([&](WriteTransaction& txn) -> Status {
       auto version = txn.install_schema(*schema);
       if (!version) return tl::unexpected(version.error());
@@ -48,7 +62,7 @@ struct SqliteStoreTest : ::testing::Test {
   }
 };
 
-TEST_F(SqliteStoreTest, RowsRoundTripEveryFieldType) {
+TEST_P(StoreTest, RowsRoundTripEveryFieldType) {
   ASSERT_TRUE(store->write([&](WriteTransaction& txn) {
     return txn.insert_row(notes, "org_1/test",
                           note("n1", {{"body", "hi"}, {"count", 3}, {"done", true}, {"extra", json::array{1, "x"}},
@@ -66,14 +80,14 @@ TEST_F(SqliteStoreTest, RowsRoundTripEveryFieldType) {
   EXPECT_EQ((*row)->groups, (std::vector<std::string>{"org:org_1"}));
 }
 
-TEST_F(SqliteStoreTest, TenantsDoNotSeeEachOthersRows) {
+TEST_P(StoreTest, TenantsDoNotSeeEachOthersRows) {
   ASSERT_TRUE(store->write([&](WriteTransaction& txn) { return txn.insert_row(notes, "org_1/test", note("n1", {{"body", "a"}})); }));
   auto other = store->get_row(notes, "org_1/live", "n1");
   ASSERT_TRUE(other);
   EXPECT_FALSE(*other);
 }
 
-TEST_F(SqliteStoreTest, FailedWriteRollsBackEverything) {
+TEST_P(StoreTest, FailedWriteRollsBackEverything) {
   auto failed = store->write([&](WriteTransaction& txn) -> Status {
     if (auto ok = txn.insert_row(notes, "org_1/test", note("n1", {{"body", "a"}})); !ok) return ok;
     return fail("internal_error", "boom");
@@ -84,7 +98,7 @@ TEST_F(SqliteStoreTest, FailedWriteRollsBackEverything) {
   EXPECT_FALSE(*row);
 }
 
-TEST_F(SqliteStoreTest, SavepointRollbackKeepsEarlierWorkOfTheTransaction) {
+TEST_P(StoreTest, SavepointRollbackKeepsEarlierWorkOfTheTransaction) {
   ASSERT_TRUE(store->write([&](WriteTransaction& txn) -> Status {
     if (auto ok = txn.insert_row(notes, "org_1/test", note("kept", {{"body", "a"}})); !ok) return ok;
     if (auto ok = txn.savepoint(); !ok) return ok;
@@ -95,7 +109,7 @@ TEST_F(SqliteStoreTest, SavepointRollbackKeepsEarlierWorkOfTheTransaction) {
   EXPECT_FALSE(*store->get_row(notes, "org_1/test", "dropped"));
 }
 
-TEST_F(SqliteStoreTest, DeltaIdsIncreaseAndReadBackInOrderPerTenant) {
+TEST_P(StoreTest, DeltaIdsIncreaseAndReadBackInOrderPerTenant) {
   std::vector<int64_t> ids;
   ASSERT_TRUE(store->write([&](WriteTransaction& txn) -> Status {
     for (const char* tenant : {"org_1/test", "org_2/test", "org_1/test"}) {
@@ -124,7 +138,7 @@ TEST_F(SqliteStoreTest, DeltaIdsIncreaseAndReadBackInOrderPerTenant) {
   EXPECT_EQ(*store->head_sync_id(), ids[2]);
 }
 
-TEST_F(SqliteStoreTest, ScanFiltersWithInAndComparisons) {
+TEST_P(StoreTest, ScanFiltersWithInAndComparisons) {
   ASSERT_TRUE(store->write([&](WriteTransaction& txn) -> Status {
     for (int i = 1; i <= 4; ++i) {
       auto ok = txn.insert_row(notes, "org_1/test", note("n" + std::to_string(i), {{"body", "b"}, {"count", i}}));
@@ -146,7 +160,7 @@ TEST_F(SqliteStoreTest, ScanFiltersWithInAndComparisons) {
   EXPECT_EQ(seen, (std::vector<std::string>{"n4", "n2"}));
 }
 
-TEST_F(SqliteStoreTest, SchemaInstallIsAdditiveAndVersioned) {
+TEST_P(StoreTest, SchemaInstallIsAdditiveAndVersioned) {
   auto first = store->active_schema();
   ASSERT_TRUE(first && *first);
   EXPECT_EQ((*first)->hash, schema->hash());
@@ -158,7 +172,7 @@ TEST_F(SqliteStoreTest, SchemaInstallIsAdditiveAndVersioned) {
   }));
 }
 
-TEST_F(SqliteStoreTest, CapabilitiesAndKeysAreFoundByHash) {
+TEST_P(StoreTest, CapabilitiesAndKeysAreFoundByHash) {
   CapabilityRecord cap;
   cap.id = "cap_1";
   cap.token_hash = "h1";
@@ -174,6 +188,80 @@ TEST_F(SqliteStoreTest, CapabilitiesAndKeysAreFoundByHash) {
   EXPECT_EQ((*found)->expires_at_ms, 42);
   EXPECT_FALSE(*store->find_capability("nope"));
 }
+
+Delta note_delta(const std::string& tenant, const std::string& id) {
+  Delta d;
+  d.tenant = tenant;
+  d.model_name = "Note";
+  d.model_id = id;
+  d.data = json::object{{"id", id}};
+  d.sync_groups = {"org:org_1"};
+  d.participant_id = "p1";
+  return d;
+}
+
+TEST_P(StoreTest, RolledBackDeltasLeaveNoHoleInTheIds) {
+  int64_t kept = 0, after = 0;
+  ASSERT_TRUE(store->write([&](WriteTransaction& txn) -> Status {
+    auto first = txn.append_delta(note_delta("org_1/test", "a"));
+    if (!first) return tl::unexpected(first.error());
+    kept = *first;
+    if (auto ok = txn.savepoint(); !ok) return ok;
+    if (auto dropped = txn.append_delta(note_delta("org_1/test", "b")); !dropped) return tl::unexpected(dropped.error());
+    return txn.rollback_to_savepoint();
+  }));
+  EXPECT_FALSE(store->write([&](WriteTransaction& txn) -> Status {
+    if (auto dropped = txn.append_delta(note_delta("org_1/test", "c")); !dropped) return tl::unexpected(dropped.error());
+    return fail("internal_error", "roll the whole transaction back");
+  }));
+  ASSERT_TRUE(store->write([&](WriteTransaction& txn) -> Status {
+    auto next = txn.append_delta(note_delta("org_1/test", "d"));
+    if (!next) return tl::unexpected(next.error());
+    after = *next;
+    return {};
+  }));
+  EXPECT_EQ(after, kept + 1);
+  auto log = store->read_log(0, 10);
+  ASSERT_TRUE(log);
+  ASSERT_EQ(log->size(), 2u);
+  EXPECT_EQ((*log)[0].model_id, "a");
+  EXPECT_EQ((*log)[1].model_id, "d");
+}
+
+TEST_P(StoreTest, DatesAndEnumsRoundTrip) {
+  auto parsed = schema::Schema::parse_text(R"({"v":3,"models":{"events":{"fields":{
+      "at":{"type":"date","isOptional":true,"isIndexed":false},
+      "status":{"type":"enum","values":["open","closed"],"isOptional":true,"isIndexed":false}},
+    "relations":{},"load":"instant","typename":"Event","tenancy":{"kind":"column","column":"organization_id"},
+    "plane":"tenant"}},"identityRoles":[]})");
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  const auto& events = *(*parsed)->by_key("events");
+  ASSERT_TRUE(store->write([&](WriteTransaction& txn) -> Status {
+    if (auto v = txn.install_schema(**parsed); !v) return tl::unexpected(v.error());
+    return txn.insert_row(events, "org_1/test", note("e1", {{"at", "2026-03-04T05:06:07.089Z"}, {"status", "open"}}));
+  }));
+  auto row = store->get_row(events, "org_1/test", "e1");
+  ASSERT_TRUE(row && *row);
+  EXPECT_EQ((*row)->data.at("at"), "2026-03-04T05:06:07.089Z");
+  EXPECT_EQ((*row)->data.at("createdAt"), "2025-01-02T03:04:05.678Z");
+  EXPECT_EQ((*row)->data.at("status"), "open");
+  RowQuery query;
+  query.model = &events;
+  query.tenant = "org_1/test";
+  query.where = {{"at", ">", "2026-01-01T00:00:00.000Z"}, {"status", "LIKE", "op%"}};
+  int matched = 0;
+  ASSERT_TRUE(store->scan_rows(query, [&](StoredRow&&) { return ++matched, true; }));
+  EXPECT_EQ(matched, 1);
+}
+
+TEST_P(StoreTest, SettingIfAbsentKeepsTheFirstValue) {
+  EXPECT_TRUE(*store->put_setting_if_absent("k", "first"));
+  EXPECT_FALSE(*store->put_setting_if_absent("k", "second"));
+  EXPECT_EQ(*store->get_setting("k"), "first");
+}
+
+INSTANTIATE_TEST_SUITE_P(Stores, StoreTest, ::testing::Values("sqlite", "postgres"),
+                         [](const auto& info) { return info.param; });
 
 }  // namespace
 }  // namespace ablo::store

@@ -1,0 +1,943 @@
+#include "store/pg_store.h"
+
+#include <cmath>
+#include <mutex>
+#include <set>
+
+#include <boost/json.hpp>
+#include <fmt/format.h>
+
+#include "common/time.h"
+#include "pg/connection.h"
+#include "store/row_codec.h"
+
+namespace ablo::store {
+
+namespace json = boost::json;
+using pg::Connection;
+using pg::Params;
+using pg::quote_identifier;
+using pg::Rows;
+
+namespace {
+
+// The delta log and why its ids are safe to follow from any node
+// ----------------------------------------------------------------
+// Readers on every node follow `sync_deltas` by id ("everything after the last id I
+// published"). That is only correct if a reader can never see id N+1 committed while N is still
+// invisible, and if no id is skipped. A plain sequence gives neither: two transactions draw
+// N and N+1, the one with N+1 commits first, a follower reads N+1 and moves past N for good; a
+// rolled-back transaction burns its number.
+//
+// So ids come from one counter row, `_ablo_log_head.last_id`, and every write transaction locks
+// that row first (SELECT … FOR UPDATE) and writes the new value back just before COMMIT:
+//  * Commit order = id order. A transaction holds the lock from its first statement until
+//    its commit is visible (PostgreSQL releases row locks only after the commit is recorded
+//    in the proc array), and the next writer reads the counter only after getting the lock.
+//    Any snapshot that sees a transaction's deltas therefore also sees every smaller id.
+//  * Dense ids. A rolled-back transaction (or savepoint) rolls its counter back too, so ids
+//    have no holes and a follower can check that each id it reads is the previous one + 1.
+//  * It also serializes all write transactions of the cluster. That is the price of a
+//    totally ordered log with cross-node stale checks (the `readAt` rule reads the log inside
+//    the transaction, so two nodes may not interleave their checks), and it is cheap because
+//    each node batches its commits into one transaction per group (engine/commit_pipeline).
+//    Taking the lock first (not at the first delta) also means writers can never deadlock on
+//    it against model-row locks.
+// The transaction NOTIFYs `ablo_deltas` (payload-free: the table is the truth); PostgreSQL
+// delivers notifications only at commit.
+constexpr std::string_view kControlTables = R"sql(
+CREATE TABLE IF NOT EXISTS _ablo_log_head (one BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one), last_id BIGINT NOT NULL);
+INSERT INTO _ablo_log_head (one, last_id) VALUES (TRUE, 0) ON CONFLICT DO NOTHING;
+CREATE TABLE IF NOT EXISTS sync_deltas (
+  id BIGINT PRIMARY KEY,
+  tenant TEXT NOT NULL,
+  action_type CHAR(1) NOT NULL,
+  model_name TEXT NOT NULL,
+  model_id TEXT NOT NULL,
+  data JSONB,
+  sync_groups TEXT[] NOT NULL,
+  transaction_id TEXT,
+  client_tx_id TEXT,
+  actor_id TEXT,
+  actor_kind TEXT,
+  capability_id TEXT,
+  caused_by_task_id TEXT,
+  created_at_ms BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sync_deltas_tenant_id ON sync_deltas (tenant, id);
+CREATE INDEX IF NOT EXISTS sync_deltas_entity ON sync_deltas (model_id, id);
+CREATE TABLE IF NOT EXISTS idempotency (
+  tenant TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, created_at_ms BIGINT NOT NULL,
+  PRIMARY KEY (tenant, key)
+);
+CREATE TABLE IF NOT EXISTS api_keys (
+  hash TEXT PRIMARY KEY, id TEXT NOT NULL, org TEXT NOT NULL, sandbox BOOLEAN NOT NULL,
+  display_prefix TEXT NOT NULL, label TEXT, created_at_ms BIGINT NOT NULL, revoked BOOLEAN NOT NULL DEFAULT FALSE
+);
+CREATE TABLE IF NOT EXISTS capabilities (
+  token_hash TEXT PRIMARY KEY, id TEXT NOT NULL, key_id TEXT, org TEXT NOT NULL, sandbox BOOLEAN NOT NULL,
+  participant_kind TEXT NOT NULL, participant_id TEXT NOT NULL, sync_groups TEXT NOT NULL,
+  operations TEXT NOT NULL, wide_scope BOOLEAN NOT NULL, label TEXT, user_meta TEXT NOT NULL,
+  issued_at_ms BIGINT NOT NULL, expires_at_ms BIGINT NOT NULL, revoked BOOLEAN NOT NULL DEFAULT FALSE
+);
+CREATE INDEX IF NOT EXISTS capabilities_by_id ON capabilities (id);
+CREATE TABLE IF NOT EXISTS schemas (
+  version BIGSERIAL PRIMARY KEY, json TEXT NOT NULL, hash TEXT NOT NULL, created_at_ms BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS _ablo_tasks (
+  tenant TEXT NOT NULL, id TEXT NOT NULL, capability_id TEXT NOT NULL, open BOOLEAN NOT NULL, data TEXT NOT NULL,
+  PRIMARY KEY (tenant, id)
+);
+CREATE INDEX IF NOT EXISTS _ablo_tasks_by_capability ON _ablo_tasks (tenant, capability_id, open);
+CREATE TABLE IF NOT EXISTS _ablo_usage (
+  tenant TEXT NOT NULL, day TEXT NOT NULL, key_id TEXT NOT NULL, event_name TEXT NOT NULL,
+  total DOUBLE PRECISION NOT NULL, count BIGINT NOT NULL, PRIMARY KEY (tenant, day, key_id, event_name)
+);
+)sql";
+
+// Serializes creating the control tables when several nodes start at once (CREATE TABLE IF NOT
+// EXISTS is not safe against a concurrent creator).
+constexpr int64_t kBootstrapLockKey = 0x61626c6f;  // "ablo"
+
+std::string json_text(const json::value& value) { return json::serialize(value); }
+
+json::array to_json_array(const std::vector<std::string>& items) {
+  json::array out;
+  out.reserve(items.size());
+  for (const auto& item : items) out.emplace_back(item);
+  return out;
+}
+
+std::vector<std::string> string_list(const std::string& text) {
+  std::vector<std::string> out;
+  boost::system::error_code ec;
+  json::value parsed = json::parse(text, ec);
+  if (ec || !parsed.is_array()) return out;
+  for (const auto& item : parsed.as_array()) {
+    if (item.is_string()) out.emplace_back(item.as_string());
+  }
+  return out;
+}
+
+// A PostgreSQL array literal ({"a","b"}) for a TEXT[] parameter.
+std::string text_array(const std::vector<std::string>& items) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i) out += ',';
+    out += '"';
+    for (char c : items[i]) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  return out + "}";
+}
+
+// The schema type map (schema.md §3.4).
+std::string sql_type(schema::FieldType type) {
+  switch (type) {
+    case schema::FieldType::kNumber: return "DOUBLE PRECISION";
+    case schema::FieldType::kBoolean: return "BOOLEAN";
+    case schema::FieldType::kDate: return "TIMESTAMPTZ";
+    case schema::FieldType::kJson: return "JSONB";
+    default: return "TEXT";
+  }
+}
+
+std::string number_text(double number) { return fmt::format("{}", number); }
+
+// One JSON value as a text parameter for a column of the given type.
+pg::Param param_value(const json::value& value, schema::FieldType type) {
+  if (value.is_null()) return std::nullopt;
+  if (type == schema::FieldType::kJson) return json_text(value);
+  if (value.is_string()) return std::string(value.as_string());
+  if (value.is_bool()) return std::string(value.as_bool() ? "true" : "false");
+  if (value.is_int64()) return type == schema::FieldType::kNumber ? number_text(static_cast<double>(value.as_int64()))
+                                                                  : std::to_string(value.as_int64());
+  if (value.is_uint64()) return std::to_string(value.as_uint64());
+  if (value.is_double()) return number_text(value.as_double());
+  return json_text(value);
+}
+
+json::value number_value(double number) {
+  if (std::nearbyint(number) == number && std::fabs(number) < 9007199254740992.0) {
+    return static_cast<int64_t>(number);
+  }
+  return number;
+}
+
+// Timestamps read back as the ISO-8601 text the rest of the server uses (ms, 'Z'; the
+// session time zone is UTC).
+std::string iso_select(const std::string& column) {
+  return fmt::format(R"(to_char({}, 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))", column);
+}
+
+std::string field_select(const schema::Field& field) {
+  const auto column = quote_identifier(field.column);
+  switch (field.type) {
+    case schema::FieldType::kDate: return iso_select(column);
+    case schema::FieldType::kJson: return column + "::text";
+    default: return column;
+  }
+}
+
+json::value read_value(const Rows& rows, int row, int column, schema::FieldType type) {
+  if (rows.is_null(row, column)) return nullptr;
+  switch (type) {
+    case schema::FieldType::kNumber: return number_value(rows.real(row, column));
+    case schema::FieldType::kBoolean: return rows.boolean(row, column);
+    case schema::FieldType::kJson: {
+      boost::system::error_code ec;
+      json::value parsed = json::parse(rows.text(row, column), ec);
+      return ec ? json::value(rows.text(row, column)) : parsed;
+    }
+    default: return json::value(rows.text(row, column));
+  }
+}
+
+// The SELECT list shared by every row read, matching read_row's column order.
+std::string select_columns(const schema::Model& model) {
+  std::string sql = "_tenant, id, " + iso_select("created_at") + ", " + iso_select("updated_at") + ", created_by, " +
+                    iso_select("archived_at") + ", array_to_json(_groups)::text";
+  for (const auto* field : column_fields(model)) sql += ", " + field_select(*field);
+  return sql;
+}
+
+StoredRow read_row(const Rows& rows, int r, const schema::Model& model) {
+  StoredRow row;
+  auto& data = row.data;
+  data["id"] = rows.text(r, 1);
+  data["organizationId"] = org_of_tenant(rows.text(r, 0));
+  data["createdAt"] = rows.text(r, 2);
+  data["updatedAt"] = rows.text(r, 3);
+  data["createdBy"] = rows.is_null(r, 4) ? json::value(nullptr) : json::value(rows.text(r, 4));
+  if (!rows.is_null(r, 5)) data["archivedAt"] = rows.text(r, 5);
+  row.groups = string_list(rows.text(r, 6));
+  int column = 7;
+  for (const auto* field : column_fields(model)) data[field->name] = read_value(rows, r, column++, field->type);
+  return row;
+}
+
+std::string text_or_empty(const json::object& data, std::string_view key) {
+  const auto* found = data.if_contains(key);
+  return found && found->is_string() ? std::string(found->as_string()) : std::string();
+}
+
+pg::Param text_or_null(const std::string& text) { return text.empty() ? pg::Param() : pg::Param(text); }
+
+// A full row as parameters in table column order (base columns then field columns).
+Params row_params(const schema::Model& model, const std::string& tenant, const StoredRow& row) {
+  const auto& data = row.data;
+  Params params{tenant, text_or_empty(data, "id"), text_or_empty(data, "createdAt"), text_or_empty(data, "updatedAt"),
+                text_or_null(text_or_empty(data, "createdBy")), text_or_null(text_or_empty(data, "archivedAt")),
+                text_array(row.groups)};
+  for (const auto* field : column_fields(model)) {
+    const auto* value = data.if_contains(field->name);
+    params.push_back(param_value(value ? *value : json::value(nullptr), field->type));
+  }
+  return params;
+}
+
+std::string column_list(const schema::Model& model) {
+  std::string sql = "_tenant, id, created_at, updated_at, created_by, archived_at, _groups";
+  for (const auto* field : column_fields(model)) sql += ", " + quote_identifier(field->column);
+  return sql;
+}
+
+std::string placeholders(std::size_t first, std::size_t count) {
+  std::string out;
+  for (std::size_t i = 0; i < count; ++i) out += fmt::format("{}${}", i ? ", " : "", first + i);
+  return out;
+}
+
+// Column expression for a (resolved) field name in a row query.
+std::optional<std::pair<std::string, schema::FieldType>> column_for(const schema::Model& model,
+                                                                   std::string_view field) {
+  if (auto base = base_column_for_field(field); !base.empty()) {
+    return std::make_pair(quote_identifier(base), schema::FieldType::kString);
+  }
+  for (const auto* f : column_fields(model)) {
+    if (f->name == field) return std::make_pair(quote_identifier(f->column), f->type);
+  }
+  return std::nullopt;
+}
+
+constexpr const char* kDeltaColumns =
+    "id, tenant, action_type, model_name, model_id, data::text, array_to_json(sync_groups)::text, transaction_id, "
+    "client_tx_id, actor_id, actor_kind, capability_id, caused_by_task_id, created_at_ms";
+
+Delta read_delta(const Rows& rows, int r) {
+  Delta d;
+  d.id = rows.int64(r, 0);
+  d.tenant = rows.text(r, 1);
+  const auto action = rows.text(r, 2);
+  d.action = action.empty() ? 'U' : action[0];
+  d.model_name = rows.text(r, 3);
+  d.model_id = rows.text(r, 4);
+  if (!rows.is_null(r, 5)) {
+    boost::system::error_code ec;
+    json::value parsed = json::parse(rows.text(r, 5), ec);
+    if (!ec && parsed.is_object()) d.data = std::move(parsed.as_object());
+  }
+  d.sync_groups = string_list(rows.text(r, 6));
+  d.transaction_id = rows.text(r, 7);
+  d.client_tx_id = rows.text(r, 8);
+  d.participant_id = rows.text(r, 9);
+  d.participant_kind = rows.text(r, 10);
+  d.capability_id = rows.text(r, 11);
+  d.caused_by_task_id = rows.text(r, 12);
+  d.created_at_ms = rows.int64(r, 13);
+  return d;
+}
+
+TaskRecord read_task(const Rows& rows, int r) {
+  TaskRecord t;
+  t.tenant = rows.text(r, 0);
+  t.id = rows.text(r, 1);
+  t.capability_id = rows.text(r, 2);
+  t.open = rows.boolean(r, 3);
+  boost::system::error_code ec;
+  auto data = json::parse(rows.text(r, 4), ec);
+  if (!ec && data.is_object()) t.data = std::move(data.as_object());
+  return t;
+}
+
+CapabilityRecord read_capability(const Rows& rows, int r) {
+  CapabilityRecord c;
+  c.token_hash = rows.text(r, 0);
+  c.id = rows.text(r, 1);
+  c.key_id = rows.text(r, 2);
+  c.org = rows.text(r, 3);
+  c.sandbox = rows.boolean(r, 4);
+  c.participant_kind = rows.text(r, 5);
+  c.participant_id = rows.text(r, 6);
+  c.sync_groups = string_list(rows.text(r, 7));
+  c.operations = string_list(rows.text(r, 8));
+  c.wide_scope = rows.boolean(r, 9);
+  c.label = rows.text(r, 10);
+  boost::system::error_code ec;
+  auto meta = json::parse(rows.text(r, 11), ec);
+  if (!ec && meta.is_object()) c.user_meta = meta.as_object();
+  c.issued_at_ms = rows.int64(r, 12);
+  c.expires_at_ms = rows.int64(r, 13);
+  c.revoked = rows.boolean(r, 14);
+  return c;
+}
+
+std::string bool_text(bool value) { return value ? "true" : "false"; }
+
+// Runs a SELECT and turns each row into a T.
+template <class T, class Read>
+Result<std::vector<T>> query_all(Connection& conn, std::string_view sql, const Params& params, Read&& read) {
+  auto rows = conn.exec(sql, params);
+  if (!rows) return tl::unexpected(rows.error());
+  std::vector<T> values;
+  values.reserve(static_cast<std::size_t>(rows->size()));
+  for (int r = 0; r < rows->size(); ++r) values.push_back(read(*rows, r));
+  return values;
+}
+
+// Runs a single-row SELECT; nullopt when no row matches.
+template <class T, class Read>
+Result<std::optional<T>> query_one(Connection& conn, std::string_view sql, const Params& params, Read&& read) {
+  auto rows = conn.exec(sql, params);
+  if (!rows) return tl::unexpected(rows.error());
+  if (rows->empty()) return std::optional<T>();
+  return std::optional<T>(read(*rows, 0));
+}
+
+Status done(const Result<Rows>& rows) {
+  if (!rows) return tl::unexpected(rows.error());
+  return {};
+}
+
+Result<std::optional<StoredRow>> get_row_on(Connection& conn, const schema::Model& model, const std::string& tenant,
+                                            const std::string& id) {
+  return query_one<StoredRow>(
+      conn,
+      fmt::format("SELECT {} FROM {} WHERE _tenant = $1 AND id = $2", select_columns(model),
+                  quote_identifier(model.table)),
+      {tenant, id}, [&](const Rows& rows, int r) { return read_row(rows, r, model); });
+}
+
+class PgWriteTransaction final : public WriteTransaction {
+ public:
+  PgWriteTransaction(Connection& conn, int64_t head) : conn_(conn), head_(head) {}
+
+  int64_t head() const { return head_; }
+  bool appended() const { return appended_; }
+
+  Status savepoint() override {
+    saved_head_ = head_;
+    return conn_.exec_script("SAVEPOINT op");
+  }
+  Status release_savepoint() override { return conn_.exec_script("RELEASE op"); }
+  Status rollback_to_savepoint() override {
+    head_ = saved_head_;  // the ids drawn since the savepoint are free again
+    return conn_.exec_script("ROLLBACK TO op; RELEASE op");
+  }
+
+  Result<std::optional<StoredRow>> get_row(const schema::Model& model, const std::string& tenant,
+                                           const std::string& id) override {
+    return get_row_on(conn_, model, tenant, id);
+  }
+
+  Status insert_row(const schema::Model& model, const std::string& tenant, const StoredRow& row) override {
+    auto params = row_params(model, tenant, row);
+    return done(conn_.exec(fmt::format("INSERT INTO {} ({}) VALUES ({})", quote_identifier(model.table),
+                                       column_list(model), placeholders(1, params.size())),
+                           params));
+  }
+
+  Status update_row(const schema::Model& model, const std::string& tenant, const StoredRow& row) override {
+    auto params = row_params(model, tenant, row);
+    std::string assignments = "created_at = $3, updated_at = $4, created_by = $5, archived_at = $6, _groups = $7";
+    std::size_t index = 8;
+    for (const auto* field : column_fields(model)) {
+      assignments += fmt::format(", {} = ${}", quote_identifier(field->column), index++);
+    }
+    return done(conn_.exec(fmt::format("UPDATE {} SET {} WHERE _tenant = $1 AND id = $2",
+                                       quote_identifier(model.table), assignments),
+                           params));
+  }
+
+  Status delete_row(const schema::Model& model, const std::string& tenant, const std::string& id) override {
+    return done(conn_.exec(fmt::format("DELETE FROM {} WHERE _tenant = $1 AND id = $2", quote_identifier(model.table)),
+                           {tenant, id}));
+  }
+
+  Result<int64_t> append_delta(const Delta& d) override {
+    const int64_t id = head_ + 1;  // the counter row is locked by this transaction (see top)
+    auto inserted = conn_.exec(
+        "INSERT INTO sync_deltas (id, tenant, action_type, model_name, model_id, data, sync_groups, transaction_id, "
+        "client_tx_id, actor_id, actor_kind, capability_id, caused_by_task_id, created_at_ms) "
+        "VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11, $12, $13, $14)",
+        {std::to_string(id), d.tenant, std::string(1, d.action), d.model_name, d.model_id,
+         d.data ? pg::Param(json_text(*d.data)) : pg::Param(), text_array(d.sync_groups), d.transaction_id,
+         d.client_tx_id, d.participant_id, d.participant_kind, d.capability_id, d.caused_by_task_id,
+         std::to_string(d.created_at_ms)});
+    if (!inserted) return tl::unexpected(inserted.error());
+    head_ = id;
+    appended_ = true;
+    return id;
+  }
+
+  Result<bool> has_foreign_write_since(const std::string& tenant, const std::string& model_name,
+                                       const std::string& model_id, int64_t after_id,
+                                       const std::string& participant_id) override {
+    auto rows = conn_.exec(
+        "SELECT 1 FROM sync_deltas WHERE model_id = $1 AND id > $2 AND tenant = $3 AND model_name = $4 "
+        "AND actor_id <> $5 LIMIT 1",
+        {model_id, std::to_string(after_id), tenant, model_name, participant_id});
+    if (!rows) return tl::unexpected(rows.error());
+    return !rows->empty();
+  }
+
+  Status add_usage(const std::string& tenant, const std::string& day, const std::string& key_id,
+                   const std::string& event_name, double quantity, int64_t count) override {
+    return done(conn_.exec(
+        "INSERT INTO _ablo_usage (tenant, day, key_id, event_name, total, count) VALUES ($1, $2, $3, $4, $5, $6) "
+        "ON CONFLICT (tenant, day, key_id, event_name) DO UPDATE SET total = _ablo_usage.total + excluded.total, "
+        "count = _ablo_usage.count + excluded.count",
+        {tenant, day, key_id, event_name, number_text(quantity), std::to_string(count)}));
+  }
+
+  Result<std::optional<std::string>> find_idempotency(const std::string& tenant, const std::string& key) override {
+    return query_one<std::string>(conn_, "SELECT value FROM idempotency WHERE tenant = $1 AND key = $2", {tenant, key},
+                                  [](const Rows& rows, int r) { return rows.text(r, 0); });
+  }
+
+  Status put_idempotency(const std::string& tenant, const std::string& key, const std::string& value) override {
+    return done(conn_.exec(
+        "INSERT INTO idempotency (tenant, key, value, created_at_ms) VALUES ($1, $2, $3, $4) "
+        "ON CONFLICT (tenant, key) DO UPDATE SET value = excluded.value, created_at_ms = excluded.created_at_ms",
+        {tenant, key, value, std::to_string(now_ms())}));
+  }
+
+  Result<int64_t> install_schema(const schema::Schema& schema) override {
+    for (const auto& model : schema.models()) {
+      if (model.control_plane) continue;
+      if (auto created = create_or_extend_table(model); !created) return tl::unexpected(created.error());
+    }
+    auto rows = conn_.exec("INSERT INTO schemas (json, hash, created_at_ms) VALUES ($1, $2, $3) RETURNING version",
+                           {schema.json_text(), schema.hash(), std::to_string(now_ms())});
+    if (!rows) return tl::unexpected(rows.error());
+    // Other nodes reload their schema when this commits.
+    if (auto notified = conn_.exec_script("NOTIFY ablo_schema"); !notified) return tl::unexpected(notified.error());
+    return rows->int64(0, 0);
+  }
+
+  Status apply_migration(const schema::Schema& previous, const schema::Schema& next,
+                         const schema::MigrationPlan& plan) override {
+    for (const auto& step : plan.steps) {
+      if (auto ok = apply_step(previous, next, step); !ok) return ok;
+    }
+    return {};
+  }
+
+ private:
+  Status exec(const std::string& sql) { return conn_.exec_script(sql); }
+
+  Status apply_step(const schema::Schema& previous, const schema::Schema& next, const schema::MigrationStep& step) {
+    using schema::StepKind;
+    const schema::Model* after = next.by_key(step.model);
+    switch (step.kind) {
+      case StepKind::kCreateModel:
+        return {};  // install_schema creates it
+      case StepKind::kDropModel: {
+        const auto* before = previous.by_key(step.model);
+        return before ? exec(fmt::format("DROP TABLE IF EXISTS {}", quote_identifier(before->table))) : Status{};
+      }
+      case StepKind::kRenameModel: {
+        const auto* before = previous.by_key(step.from);
+        if (!before || !after || before->table == after->table) return {};
+        return exec(fmt::format("ALTER TABLE {} RENAME TO {}", quote_identifier(before->table),
+                                quote_identifier(after->table)));
+      }
+      case StepKind::kRenameField: {
+        const auto* before = previous.by_key(step.model);
+        const auto* old_field = before ? before->field(step.from) : nullptr;
+        const auto* new_field = after ? after->field(step.to) : nullptr;
+        if (!old_field || !new_field || old_field->column == new_field->column) return {};
+        return rename_column(after->table, old_field->column, new_field->column);
+      }
+      case StepKind::kDropField: {
+        const auto* model = after ? after : previous.by_key(step.model);
+        const auto* before = previous.by_key(step.model);
+        const auto* field = before ? before->field(step.field) : nullptr;
+        if (!model || !field) return {};
+        return exec(fmt::format("ALTER TABLE {} DROP COLUMN IF EXISTS {}", quote_identifier(model->table),
+                                quote_identifier(field->column)));
+      }
+      case StepKind::kAddField: {
+        const auto* field = after ? after->field(step.field) : nullptr;
+        if (!field) return {};
+        if (auto added = add_column(after->table, *field); !added) return added;
+        return step.backfill ? backfill(after->table, *field, *step.backfill) : Status{};
+      }
+      case StepKind::kAlterField:
+        return alter_field(previous, *after, step);
+    }
+    return {};
+  }
+
+  // Type changes convert in place (ALTER COLUMN … TYPE … USING): safe and risky casts keep the
+  // values (a value that does not convert fails the whole migration, which rolls back), lossy
+  // ones reset the column to NULL as the plan warned.
+  Status alter_field(const schema::Schema& previous, const schema::Model& model, const schema::MigrationStep& step) {
+    const auto* field = model.field(step.field);
+    if (!field) return {};
+    if (!step.from.empty() && !step.to.empty()) {
+      if (auto ok = rename_column(model.table, step.from, step.to); !ok) return ok;
+    }
+    if (step.type_changed) {
+      const auto* before = previous.by_key(step.model);
+      const auto* old_field = before ? before->field(step.field) : nullptr;
+      const auto column = quote_identifier(field->column);
+      std::string conversion = fmt::format("{}::{}", column, sql_type(field->type));
+      if (step.cast == schema::Cast::kLossy) {
+        conversion = "NULL";
+      } else if (old_field && old_field->type == schema::FieldType::kJson && field->type != schema::FieldType::kJson) {
+        conversion = fmt::format("({} #>> '{{}}')::{}", column, sql_type(field->type));  // unwrap JSON scalars
+      } else if (old_field && old_field->type == schema::FieldType::kDate &&
+                 field->type == schema::FieldType::kString) {
+        conversion = iso_select(column);
+      }
+      if (auto ok = exec(fmt::format("ALTER TABLE {} DROP CONSTRAINT IF EXISTS {}", quote_identifier(model.table),
+                                     quote_identifier(enum_constraint(model, *field))));
+          !ok) {
+        return ok;
+      }
+      if (auto ok = exec(fmt::format("ALTER TABLE {} ALTER COLUMN {} TYPE {} USING {}", quote_identifier(model.table),
+                                     column, sql_type(field->type), conversion));
+          !ok) {
+        return ok;
+      }
+    }
+    return step.backfill ? backfill(model.table, *field, *step.backfill) : Status{};
+  }
+
+  Status rename_column(const std::string& table, const std::string& from, const std::string& to) {
+    return exec(fmt::format("ALTER TABLE {} RENAME COLUMN {} TO {}", quote_identifier(table), quote_identifier(from),
+                            quote_identifier(to)));
+  }
+
+  Status add_column(const std::string& table, const schema::Field& field) {
+    return exec(fmt::format("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} {}", quote_identifier(table),
+                            quote_identifier(field.column), sql_type(field.type)));
+  }
+
+  Status backfill(const std::string& table, const schema::Field& field, const json::value& value) {
+    return done(conn_.exec(fmt::format("UPDATE {0} SET {1} = $1 WHERE {1} IS NULL", quote_identifier(table),
+                                       quote_identifier(field.column)),
+                           {param_value(value, field.type)}));
+  }
+
+  static std::string enum_constraint(const schema::Model& model, const schema::Field& field) {
+    return model.table + "_" + field.column + "_enum";
+  }
+
+  // The enum CHECK of schema.md §3.3, recreated on every push so it follows value changes.
+  // NOT VALID: rows written before a value was removed stay readable (the push warned).
+  Status enum_check(const schema::Model& model, const schema::Field& field) {
+    const auto table = quote_identifier(model.table);
+    const auto name = quote_identifier(enum_constraint(model, field));
+    if (auto ok = exec(fmt::format("ALTER TABLE {} DROP CONSTRAINT IF EXISTS {}", table, name)); !ok) return ok;
+    if (field.type != schema::FieldType::kEnum || field.enum_values.empty()) return {};
+    std::string values;
+    for (const auto& v : field.enum_values) values += (values.empty() ? "" : ", ") + pg::quote_literal(v);
+    return exec(fmt::format("ALTER TABLE {} ADD CONSTRAINT {} CHECK ({} IN ({})) NOT VALID", table, name,
+                            quote_identifier(field.column), values));
+  }
+
+  Status create_or_extend_table(const schema::Model& model) {
+    const auto table = quote_identifier(model.table);
+    auto created = exec(fmt::format(
+        "CREATE TABLE IF NOT EXISTS {} (_tenant TEXT NOT NULL, id TEXT NOT NULL, created_at TIMESTAMPTZ NOT NULL, "
+        "updated_at TIMESTAMPTZ NOT NULL, created_by TEXT, archived_at TIMESTAMPTZ, _groups TEXT[] NOT NULL, "
+        "PRIMARY KEY (_tenant, id))",
+        table));
+    if (!created) return created;
+    for (const auto* field : column_fields(model)) {
+      if (auto added = add_column(model.table, *field); !added) return added;
+      if (auto checked = enum_check(model, *field); !checked) return checked;
+    }
+    return {};
+  }
+
+  Connection& conn_;
+  int64_t head_;
+  int64_t saved_head_ = 0;
+  bool appended_ = false;
+};
+
+class PgStore final : public Store {
+ public:
+  PgStore(std::string url, std::unique_ptr<Connection> writer, PgOptions options)
+      : url_(std::move(url)), options_(options), writer_(std::move(writer)) {}
+
+  Status write(const std::function<Status(WriteTransaction&)>& body) override {
+    std::lock_guard lock(writer_mutex_);
+    auto conn = writer_connection();
+    if (!conn) return tl::unexpected(conn.error());
+    Connection& c = **conn;
+    if (auto begun = c.exec_script("BEGIN"); !begun) return begun;
+    // Lock the log head first (see the top of this file): this orders and serializes writers.
+    auto head = c.exec("SELECT last_id FROM _ablo_log_head FOR UPDATE");
+    if (!head) return rollback(c, head.error());
+    PgWriteTransaction txn(c, head->int64(0, 0));
+    if (auto result = body(txn); !result) return rollback(c, result.error());
+    if (txn.appended()) {
+      auto moved = c.exec("UPDATE _ablo_log_head SET last_id = $1", {std::to_string(txn.head())});
+      if (!moved) return rollback(c, moved.error());
+      if (auto notified = c.exec_script("NOTIFY ablo_deltas"); !notified) return rollback(c, notified.error());
+    }
+    if (auto committed = c.exec_script("COMMIT"); !committed) return rollback(c, committed.error());
+    return {};
+  }
+
+  Result<std::optional<SchemaVersion>> active_schema() override {
+    return with_reader([](Connection& conn) {
+      return query_one<SchemaVersion>(
+          conn, "SELECT version, json, hash, created_at_ms FROM schemas ORDER BY version DESC LIMIT 1", {},
+          [](const Rows& rows, int r) {
+            return SchemaVersion{rows.int64(r, 0), rows.text(r, 1), rows.text(r, 2), rows.int64(r, 3)};
+          });
+    });
+  }
+
+  Result<int64_t> head_sync_id() override {
+    return with_reader([](Connection& conn) -> Result<int64_t> {
+      auto rows = conn.exec("SELECT last_id FROM _ablo_log_head");
+      if (!rows) return tl::unexpected(rows.error());
+      return rows->empty() ? 0 : rows->int64(0, 0);
+    });
+  }
+
+  Result<std::vector<Delta>> read_deltas(const std::string& tenant, int64_t after_id, int64_t up_to_id,
+                                         int limit) override {
+    return with_reader([&](Connection& conn) {
+      return query_all<Delta>(
+          conn,
+          fmt::format("SELECT {} FROM sync_deltas WHERE tenant = $1 AND id > $2 AND id <= $3 ORDER BY id LIMIT $4",
+                      kDeltaColumns),
+          {tenant, std::to_string(after_id), std::to_string(up_to_id), std::to_string(limit)}, read_delta);
+    });
+  }
+
+  Result<std::vector<Delta>> read_log(int64_t after_id, int limit) override {
+    return with_reader([&](Connection& conn) {
+      return query_all<Delta>(conn, fmt::format("SELECT {} FROM sync_deltas WHERE id > $1 ORDER BY id LIMIT $2", kDeltaColumns),
+                              {std::to_string(after_id), std::to_string(limit)}, read_delta);
+    });
+  }
+
+  Result<std::optional<StoredRow>> get_row(const schema::Model& model, const std::string& tenant,
+                                           const std::string& id) override {
+    return with_reader([&](Connection& conn) { return get_row_on(conn, model, tenant, id); });
+  }
+
+  // Streams through a cursor in pages, so a query that stops early (a page of a list) does
+  // not pull the whole table.
+  Status scan_rows(const RowQuery& query, const std::function<bool(StoredRow&&)>& visit) override {
+    return with_reader([&](Connection& conn) -> Status {
+      const auto& model = *query.model;
+      Params params{query.tenant};
+      std::string sql =
+          fmt::format("SELECT {} FROM {} WHERE _tenant = $1", select_columns(model), quote_identifier(model.table));
+      for (const auto& filter : query.where) {
+        auto clause = filter_sql(model, filter, params);
+        if (!clause) return tl::unexpected(clause.error());
+        sql += " AND " + *clause;
+      }
+      auto order = column_for(model, query.order_by);
+      if (!order) return fail("validation_error", fmt::format("unknown orderBy column '{}'", query.order_by), "orderBy");
+      sql += fmt::format(" ORDER BY {} {}, id", order->first, query.descending ? "DESC" : "ASC");
+      if (auto begun = conn.exec_script("BEGIN READ ONLY"); !begun) return begun;
+      auto result = stream(conn, sql, params, model, visit);
+      (void)conn.exec_script(result ? "COMMIT" : "ROLLBACK");
+      return result;
+    });
+  }
+
+  Status put_api_key(const ApiKeyRecord& key) override {
+    return write_one(
+        "INSERT INTO api_keys (hash, id, org, sandbox, display_prefix, label, created_at_ms, revoked) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (hash) DO UPDATE SET id = excluded.id, org = excluded.org, "
+        "sandbox = excluded.sandbox, display_prefix = excluded.display_prefix, label = excluded.label, "
+        "created_at_ms = excluded.created_at_ms, revoked = excluded.revoked",
+        {key.hash, key.id, key.org, bool_text(key.sandbox), key.display_prefix, key.label,
+         std::to_string(key.created_at_ms), bool_text(key.revoked)});
+  }
+
+  Result<std::optional<ApiKeyRecord>> find_api_key(const std::string& hash) override {
+    return with_reader([&](Connection& conn) {
+      return query_one<ApiKeyRecord>(
+          conn,
+          "SELECT hash, id, org, sandbox, display_prefix, label, created_at_ms, revoked FROM api_keys WHERE hash = $1",
+          {hash}, [](const Rows& rows, int r) {
+            return ApiKeyRecord{rows.text(r, 1), rows.text(r, 2), rows.boolean(r, 3), rows.text(r, 4),
+                                rows.text(r, 0), rows.text(r, 5), rows.int64(r, 6),   rows.boolean(r, 7)};
+          });
+    });
+  }
+
+  Status put_capability(const CapabilityRecord& c) override {
+    return write_one(
+        "INSERT INTO capabilities (token_hash, id, key_id, org, sandbox, participant_kind, participant_id, "
+        "sync_groups, operations, wide_scope, label, user_meta, issued_at_ms, expires_at_ms, revoked) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) ON CONFLICT (token_hash) DO UPDATE "
+        "SET id = excluded.id, key_id = excluded.key_id, org = excluded.org, sandbox = excluded.sandbox, "
+        "participant_kind = excluded.participant_kind, participant_id = excluded.participant_id, "
+        "sync_groups = excluded.sync_groups, operations = excluded.operations, wide_scope = excluded.wide_scope, "
+        "label = excluded.label, user_meta = excluded.user_meta, issued_at_ms = excluded.issued_at_ms, "
+        "expires_at_ms = excluded.expires_at_ms, revoked = excluded.revoked",
+        {c.token_hash, c.id, c.key_id, c.org, bool_text(c.sandbox), c.participant_kind, c.participant_id,
+         json_text(to_json_array(c.sync_groups)), json_text(to_json_array(c.operations)), bool_text(c.wide_scope),
+         c.label, json_text(c.user_meta), std::to_string(c.issued_at_ms), std::to_string(c.expires_at_ms),
+         bool_text(c.revoked)});
+  }
+
+  Result<std::optional<CapabilityRecord>> find_capability(const std::string& token_hash) override {
+    return capability_where("token_hash", token_hash);
+  }
+
+  Result<std::optional<CapabilityRecord>> find_capability_by_id(const std::string& id) override {
+    return capability_where("id", id);
+  }
+
+  Status put_task(const TaskRecord& task) override {
+    return write_one(
+        "INSERT INTO _ablo_tasks (tenant, id, capability_id, open, data) VALUES ($1, $2, $3, $4, $5) "
+        "ON CONFLICT (tenant, id) DO UPDATE SET capability_id = excluded.capability_id, open = excluded.open, "
+        "data = excluded.data",
+        {task.tenant, task.id, task.capability_id, bool_text(task.open), json_text(task.data)});
+  }
+
+  Result<std::optional<TaskRecord>> find_task(const std::string& tenant, const std::string& id) override {
+    return with_reader([&](Connection& conn) {
+      return query_one<TaskRecord>(
+          conn, "SELECT tenant, id, capability_id, open, data FROM _ablo_tasks WHERE tenant = $1 AND id = $2",
+          {tenant, id}, read_task);
+    });
+  }
+
+  Result<std::vector<TaskRecord>> open_tasks_of_capability(const std::string& tenant,
+                                                           const std::string& capability_id) override {
+    return with_reader([&](Connection& conn) {
+      return query_all<TaskRecord>(conn,
+                                   "SELECT tenant, id, capability_id, open, data FROM _ablo_tasks WHERE tenant = $1 "
+                                   "AND capability_id = $2 AND open",
+                                   {tenant, capability_id}, read_task);
+    });
+  }
+
+  Result<std::vector<UsageRow>> usage(const std::string& tenant, const std::string& from_day,
+                                      const std::string& to_day) override {
+    return with_reader([&](Connection& conn) {
+      return query_all<UsageRow>(
+          conn,
+          "SELECT day, key_id, event_name, total, count FROM _ablo_usage WHERE tenant = $1 AND day >= $2 AND day <= $3 "
+          "ORDER BY day, key_id, event_name",
+          {tenant, from_day, to_day}, [](const Rows& rows, int r) {
+            return UsageRow{rows.text(r, 0), rows.text(r, 1), rows.text(r, 2), rows.real(r, 3), rows.int64(r, 4)};
+          });
+    });
+  }
+
+  Result<std::optional<std::string>> get_setting(const std::string& key) override {
+    return with_reader([&](Connection& conn) {
+      return query_one<std::string>(conn, "SELECT value FROM settings WHERE key = $1", {key},
+                                    [](const Rows& rows, int r) { return rows.text(r, 0); });
+    });
+  }
+
+  Status put_setting(const std::string& key, const std::string& value) override {
+    return write_one(
+        "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        {key, value});
+  }
+
+  Result<bool> put_setting_if_absent(const std::string& key, const std::string& value) override {
+    return with_reader([&](Connection& conn) -> Result<bool> {
+      auto rows = conn.exec("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+                            {key, value});
+      if (!rows) return tl::unexpected(rows.error());
+      return rows->affected() == 1;
+    });
+  }
+
+ private:
+  Status rollback(Connection& conn, Error error) {
+    if (conn.healthy()) (void)conn.exec_script("ROLLBACK");
+    return tl::unexpected(std::move(error));
+  }
+
+  // The writer connection, reopened when the server went away (a restarted PostgreSQL).
+  Result<Connection*> writer_connection() {
+    if (!writer_ || !writer_->healthy()) {
+      auto opened = Connection::open(url_);
+      if (!opened) return tl::unexpected(opened.error());
+      writer_ = std::move(*opened);
+    }
+    return writer_.get();
+  }
+
+  Status stream(Connection& conn, const std::string& sql, const Params& params, const schema::Model& model,
+                const std::function<bool(StoredRow&&)>& visit) {
+    if (auto declared = conn.exec("DECLARE rows NO SCROLL CURSOR FOR " + sql, params); !declared) {
+      return tl::unexpected(declared.error());
+    }
+    while (true) {
+      auto page = conn.exec("FETCH 200 FROM rows");
+      if (!page) return tl::unexpected(page.error());
+      for (int r = 0; r < page->size(); ++r) {
+        if (!visit(read_row(*page, r, model))) return {};
+      }
+      if (page->size() < 200) return {};
+    }
+  }
+
+  Result<std::optional<CapabilityRecord>> capability_where(std::string_view column, const std::string& value) {
+    return with_reader([&](Connection& conn) {
+      return query_one<CapabilityRecord>(
+          conn,
+          fmt::format("SELECT token_hash, id, key_id, org, sandbox, participant_kind, participant_id, sync_groups, "
+                      "operations, wide_scope, label, user_meta, issued_at_ms, expires_at_ms, revoked FROM "
+                      "capabilities WHERE {} = $1",
+                      column),
+          {value}, read_capability);
+    });
+  }
+
+  // Lends a reader connection to `fn`. Broken connections are dropped instead of returned,
+  // so the pool heals after a database restart.
+  template <class Fn>
+  auto with_reader(Fn&& fn) -> decltype(fn(std::declval<Connection&>())) {
+    std::unique_ptr<Connection> conn;
+    {
+      std::lock_guard lock(readers_mutex_);
+      if (!readers_.empty()) {
+        conn = std::move(readers_.back());
+        readers_.pop_back();
+      }
+    }
+    if (!conn || !conn->healthy()) {
+      auto opened = Connection::open(url_);
+      if (!opened) return tl::unexpected(opened.error());
+      conn = std::move(*opened);
+    }
+    auto result = fn(*conn);
+    std::lock_guard lock(readers_mutex_);
+    if (conn->healthy() && static_cast<int>(readers_.size()) < options_.reader_connections) {
+      readers_.push_back(std::move(conn));
+    }
+    return result;
+  }
+
+  // A small autocommit write outside the commit pipeline (keys, capabilities, settings).
+  Status write_one(std::string_view sql, const Params& params) {
+    return with_reader([&](Connection& conn) { return done(conn.exec(sql, params)); });
+  }
+
+  Result<std::string> filter_sql(const schema::Model& model, const RowFilter& filter, Params& params) {
+    std::string column;
+    schema::FieldType type = schema::FieldType::kString;
+    if (filter.field == "organizationId") {
+      column = "left(_tenant, -5)";
+    } else {
+      auto resolved = column_for(model, filter.field);
+      if (!resolved) return fail("query_invalid_identifier", fmt::format("unknown column '{}'", filter.field), "where");
+      column = resolved->first;
+      type = resolved->second;
+    }
+    const std::string& op = filter.op;
+    if (op == "IN" || op == "NOT IN") {
+      if (!filter.value.is_array()) return fail("validation_error", op + " takes an array", "where");
+      const auto& items = filter.value.as_array();
+      if (items.empty()) return std::string(op == "IN" ? "FALSE" : "TRUE");
+      const auto first = params.size() + 1;
+      for (const auto& item : items) params.push_back(param_value(item, type));
+      return fmt::format("{} {} ({})", column, op, placeholders(first, items.size()));
+    }
+    if (filter.value.is_null()) {
+      if (op == "=" || op == "IS") return column + " IS NULL";
+      if (op == "!=" || op == "IS NOT") return column + " IS NOT NULL";
+    }
+    static const std::set<std::string> kComparisons = {"=", "!=", "<", "<=", ">", ">="};
+    static const std::set<std::string> kPatterns = {"LIKE", "NOT LIKE", "ILIKE", "NOT ILIKE"};
+    params.push_back(param_value(filter.value, type));
+    const auto placeholder = fmt::format("${}", params.size());
+    if (kComparisons.count(op)) return fmt::format("{} {} {}", column, op, placeholder);
+    if (op == "IS") return fmt::format("{} IS NOT DISTINCT FROM {}", column, placeholder);
+    if (op == "IS NOT") return fmt::format("{} IS DISTINCT FROM {}", column, placeholder);
+    if (kPatterns.count(op)) return fmt::format("{}::text {} {}", column, op, placeholder);
+    return fail("query_unsupported_operator", fmt::format("unsupported operator '{}'", op), "where");
+  }
+
+  std::string url_;
+  PgOptions options_;
+  std::mutex writer_mutex_;  // guards writer_ (one write transaction at a time per node)
+  std::unique_ptr<Connection> writer_;
+  std::mutex readers_mutex_;  // guards the idle reader pool
+  std::vector<std::unique_ptr<Connection>> readers_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> open_pg_store(const std::string& url, PgOptions options) {
+  auto conn = Connection::open(url);
+  if (!conn) return tl::unexpected(conn.error());
+  auto& c = **conn;
+  if (auto begun = c.exec_script("BEGIN"); !begun) return tl::unexpected(begun.error());
+  if (auto locked = c.exec(fmt::format("SELECT pg_advisory_xact_lock({})", kBootstrapLockKey)); !locked) {
+    return tl::unexpected(locked.error());
+  }
+  if (auto tables = c.exec_script(kControlTables); !tables) return tl::unexpected(tables.error());
+  if (auto committed = c.exec_script("COMMIT"); !committed) return tl::unexpected(committed.error());
+  return std::unique_ptr<Store>(std::make_unique<PgStore>(url, std::move(*conn), options));
+}
+
+}  // namespace ablo::store
