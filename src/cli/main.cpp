@@ -1,4 +1,5 @@
-// The `ablo` command: serve (zero-config embedded server), keys, schema push.
+// The `ablo` command: serve (zero-config embedded server, or a node of a PostgreSQL cluster),
+// keys, schema push, migrate.
 #include <csignal>
 #include <cstdio>
 #include <fstream>
@@ -12,12 +13,17 @@
 
 #include "auth/auth_service.h"
 #include "client/transport.h"
+#include "cluster/log_listener.h"
+#include "cluster/pg_op_log.h"
 #include "common/random.h"
 #include "coord/coordinator.h"
 #include "coord/write_gate.h"
 #include "engine/engine.h"
 #include "fanout/hub.h"
+#include "fanout/log_follower.h"
 #include "net/server.h"
+#include "schema/diff.h"
+#include "store/pg_store.h"
 #include "store/sqlite_store.h"
 
 namespace {
@@ -38,36 +44,87 @@ Result<std::string> read_file(const std::string& path) {
   return text.str();
 }
 
+// The schema file's document (a bare schema or {schema: …}).
+Result<json::value> read_schema_file(const std::string& file) {
+  auto text = read_file(file);
+  if (!text) return tl::unexpected(text.error());
+  boost::system::error_code ec;
+  auto parsed = json::parse(*text, ec);
+  if (ec) return fail("invalid_schema", file + " is not valid JSON: " + ec.message());
+  if (parsed.is_object() && parsed.as_object().contains("schema")) return parsed.as_object().at("schema");
+  return parsed;
+}
+
+// Where the data lives: PostgreSQL when a database URL is given (--database or DATABASE_URL),
+// else the embedded SQLite store in the data directory.
+struct StoreLocation {
+  std::string database_url;
+  std::string data_dir = "./ablo-data";
+  bool relaxed_durability = false;
+  std::string describe() const { return database_url.empty() ? data_dir : "PostgreSQL"; }
+};
+
+Result<std::unique_ptr<store::Store>> open_store(const StoreLocation& where) {
+  if (!where.database_url.empty()) return store::open_pg_store(where.database_url);
+  store::SqliteOptions options;
+  options.synchronous_full = !where.relaxed_durability;
+  return store::open_sqlite_store(where.data_dir, options);
+}
+
+// A setting created once and then shared: nodes starting together agree on the first value.
+Result<std::string> setting_or_create(store::Store& store, const std::string& key,
+                                      const std::function<Result<std::string>()>& create) {
+  auto existing = store.get_setting(key);
+  if (!existing) return tl::unexpected(existing.error());
+  if (*existing) return **existing;
+  auto created = create();
+  if (!created) return created;
+  auto stored = store.put_setting_if_absent(key, *created);
+  if (!stored) return tl::unexpected(stored.error());
+  if (*stored) return created;
+  auto winner = store.get_setting(key);
+  if (!winner) return tl::unexpected(winner.error());
+  return winner->value_or(*created);
+}
+
 // The organization this data directory serves by default, created on first start.
 Result<std::string> default_org(store::Store& store) {
-  auto org = store.get_setting("default_org");
-  if (!org) return tl::unexpected(org.error());
-  if (*org) return **org;
-  std::string created = random_id("org", 16);
-  if (auto ok = store.put_setting("default_org", created); !ok) return tl::unexpected(ok.error());
-  return created;
+  return setting_or_create(store, "default_org", []() -> Result<std::string> { return random_id("org", 16); });
 }
 
 // A development sandbox key kept in the data directory and printed at every start, so a
 // fresh `ablo serve` is usable at once. Production keys come from `ablo keys create --live`.
 Result<std::string> dev_test_key(store::Store& store, auth::AuthService& auth, const std::string& org) {
-  auto key = store.get_setting("dev_test_key");
-  if (!key) return tl::unexpected(key.error());
-  if (*key) return **key;
-  auto created = auth.create_secret_key(org, true, "development key");
-  if (!created) return created;
-  if (auto ok = store.put_setting("dev_test_key", *created); !ok) return tl::unexpected(ok.error());
-  return created;
+  return setting_or_create(store, "dev_test_key", [&] { return auth.create_secret_key(org, true, "development key"); });
 }
 
 struct ServeOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 8787;
-  std::string data_dir = "./ablo-data";
+  StoreLocation where;
   std::string schema_file;
   int io_threads = 2;
   int worker_threads = 32;  // HTTP handlers; each in-flight HTTP commit holds one
-  bool relaxed_durability = false;
+};
+
+// Several nodes on one PostgreSQL: each publishes the shared log (its own commits and the
+// others') through a LogFollower, replays the coordinator's op log (cluster-wide claims and
+// presence), and is woken for both by LISTEN/NOTIFY (cluster/log_listener.h).
+struct ClusterNode {
+  fanout::LogFollower follower;
+  std::unique_ptr<cluster::PgOpLog> op_log;
+  coord::Coordinator* coordinator = nullptr;  // set before the listener starts
+  cluster::LogListener listener;
+
+  ClusterNode(store::Store& store, fanout::Hub& hub, engine::Engine& engine, const std::string& url)
+      : follower(hub, [&store](int64_t after, int limit) { return store.read_log(after, limit); }),
+        listener(url, {.deltas_committed = [this] { report(follower.catch_up()); },
+                       .schema_changed = [&engine] { report(engine.reload_schema()); },
+                       .claims_appended = [this] { report(coordinator->catch_up()); }}) {}
+
+  static void report(const Status& status) {
+    if (!status) spdlog::warn("cluster: {}", status.error().message);
+  }
 };
 
 int serve(const ServeOptions& options) {
@@ -78,27 +135,29 @@ int serve(const ServeOptions& options) {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
-  store::SqliteOptions store_options;
-  store_options.synchronous_full = !options.relaxed_durability;
-  auto store = store::open_sqlite_store(options.data_dir, store_options);
+  auto store = open_store(options.where);
   if (!store) return die(store.error());
   fanout::Hub hub([&](const std::string& tenant, int64_t after, int64_t up_to, int limit) {
     return (*store)->read_deltas(tenant, after, up_to, limit);
   });
-  engine::Engine engine(**store, hub);
+  const bool clustered = !options.where.database_url.empty();
+  std::unique_ptr<ClusterNode> node;
+  engine::EngineOptions engine_options;
+  if (clustered) {
+    engine_options.publish = [&node](const std::vector<store::Delta>& deltas) {
+      if (!deltas.empty()) ClusterNode::report(node->follower.catch_up(deltas.back().id));
+    };
+  }
+  engine::Engine engine(**store, hub, engine_options);
+  if (clustered) node = std::make_unique<ClusterNode>(**store, hub, engine, options.where.database_url);
   auth::AuthService auth(**store, [&] { return engine.schema(); });
   if (auto ok = engine.start(); !ok) return die(ok.error());
+  if (node) node->follower.start_at(engine.head());
 
   if (!options.schema_file.empty()) {
-    auto text = read_file(options.schema_file);
-    if (!text) return die(text.error());
-    boost::system::error_code ec;
-    auto parsed = json::parse(*text, ec);
-    if (ec) return die(Error("invalid_schema", options.schema_file + " is not valid JSON: " + ec.message()));
-    const json::value& schema_json = parsed.is_object() && parsed.as_object().contains("schema")
-                                         ? parsed.as_object().at("schema")
-                                         : parsed;
-    auto pushed = engine.push_schema(schema_json);
+    auto schema_json = read_schema_file(options.schema_file);
+    if (!schema_json) return die(schema_json.error());
+    auto pushed = engine.push_schema(*schema_json);
     if (!pushed) return die(pushed.error());
     spdlog::info("schema {} active (version {})", engine.schema()->hash(), pushed->version);
   }
@@ -113,27 +172,40 @@ int serve(const ServeOptions& options) {
                                     return model ? model->key : std::string();
                                   }});
   engine.set_write_gate(std::make_shared<coord::ClaimWriteGate>(coordinator));
+  if (node) {
+    auto op_log = cluster::PgOpLog::open(options.where.database_url);
+    if (!op_log) return die(op_log.error());
+    node->op_log = std::move(*op_log);
+    if (auto joined = coordinator.join_cluster(node->op_log.get()); !joined) return die(joined.error());
+    node->coordinator = &coordinator;
+    node->listener.start();
+    spdlog::info("cluster node {} on PostgreSQL", node->op_log->node_id());
+  }
   coordinator.start();
 
   net::Server server(engine, auth, coordinator, {options.host, options.port, options.io_threads, options.worker_threads});
   auto port = server.start();
-  if (!port) return die(port.error());
+  if (!port) {
+    if (node) node->listener.stop();  // it calls into the coordinator, which goes first
+    return die(port.error());
+  }
   std::printf("ablo: listening on http://%s:%u\n", options.host.c_str(), static_cast<unsigned>(*port));
   std::printf("ablo: test API key: %s\n", key->c_str());
   std::fflush(stdout);
-  spdlog::info("data in {} (organization {})", options.data_dir, *org);
+  spdlog::info("data in {} (organization {})", options.where.describe(), *org);
 
   int signal = 0;
   sigwait(&stop_signals, &signal);
   spdlog::info("stopping on signal {}", signal);
   coordinator.stop();  // first: ends claimed reads that wait on the worker pool
   server.stop();
+  if (node) node->listener.stop();
   engine.stop();
   return 0;
 }
 
-int create_key(const std::string& data_dir, bool live, const std::string& label) {
-  auto store = store::open_sqlite_store(data_dir);
+int create_key(const StoreLocation& where, bool live, const std::string& label) {
+  auto store = open_store(where);
   if (!store) return die(store.error());
   auth::AuthService auth(**store, [] { return schema::Schema::empty(); });
   auto org = default_org(**store);
@@ -175,16 +247,41 @@ Result<json::object> push_body(const PushOptions& options, json::value schema) {
                       {"backfills", std::move(backfills)}};
 }
 
+// `ablo migrate`: plans the change from the database's active schema to FILE, prints the plan,
+// and (unless --dry-run) applies it in one transaction — the same path as a schema push.
+int migrate(const PushOptions& options, const StoreLocation& where, bool dry_run) {
+  if (where.database_url.empty()) return die(Error("invalid_request", "migrate needs --database or DATABASE_URL"));
+  auto schema_json = read_schema_file(options.file);
+  if (!schema_json) return die(schema_json.error());
+  auto body = push_body(options, *schema_json);
+  if (!body) return die(body.error());
+  auto hints = schema::parse_migration_hints(*body);
+  if (!hints) return die(hints.error());
+  auto next = schema::Schema::parse(*schema_json);
+  if (!next) return die(next.error());
+  auto store = open_store(where);
+  if (!store) return die(store.error());
+  fanout::Hub hub([&](const std::string& tenant, int64_t after, int64_t up_to, int limit) {
+    return (*store)->read_deltas(tenant, after, up_to, limit);
+  });
+  engine::Engine engine(**store, hub);
+  if (auto ok = engine.start(); !ok) return die(ok.error());
+  const auto plan = schema::diff_schema(engine.schema().get(), **next, *hints);
+  std::printf("%s\n", json::serialize(plan.to_json()).c_str());
+  if (dry_run) {
+    std::printf("dry run: nothing applied\n");
+    return plan.applicable(options.force) ? 0 : 1;
+  }
+  auto pushed = engine.push_schema(*schema_json, *hints, options.force);
+  if (!pushed) return die(pushed.error());
+  std::printf("applied: schema version %lld\n", static_cast<long long>(pushed->version));
+  return 0;
+}
+
 int push_schema(const PushOptions& options) {
-  const std::string& file = options.file;
-  auto text = read_file(file);
-  if (!text) return die(text.error());
-  boost::system::error_code ec;
-  auto parsed = json::parse(*text, ec);
-  if (ec) return die(Error("invalid_schema", file + " is not valid JSON"));
-  auto built = push_body(options, parsed.is_object() && parsed.as_object().contains("schema")
-                                      ? parsed.as_object().at("schema")
-                                      : parsed);
+  auto schema_json = read_schema_file(options.file);
+  if (!schema_json) return die(schema_json.error());
+  auto built = push_body(options, *schema_json);
   if (!built) return die(built.error());
   json::object body = std::move(*built);
   auto response = client::http_request(options.host, options.port, "POST", "/api/schema", json::serialize(body),
@@ -205,21 +302,25 @@ int main(int argc, char** argv) {
   auto* serve_cmd = app.add_subcommand("serve", "Run the server (SQLite in --data-dir by default)");
   serve_cmd->add_option("--host", serve_options.host, "Address to listen on")->capture_default_str();
   serve_cmd->add_option("--port", serve_options.port, "Port (0 picks a free one)")->capture_default_str();
-  serve_cmd->add_option("--data-dir", serve_options.data_dir, "Where the embedded store lives")->capture_default_str();
+  serve_cmd->add_option("--data-dir", serve_options.where.data_dir, "Where the embedded store lives")->capture_default_str();
+  serve_cmd->add_option("--database", serve_options.where.database_url,
+                        "PostgreSQL URL (postgres://…); several nodes may share one")
+      ->envname("DATABASE_URL");
   serve_cmd->add_option("--schema", serve_options.schema_file, "Schema JSON v3 file to activate at start");
   serve_cmd->add_option("--io-threads", serve_options.io_threads, "Network threads")->capture_default_str();
   serve_cmd->add_option("--worker-threads", serve_options.worker_threads, "HTTP handler threads (bounds concurrent HTTP commits)")
       ->capture_default_str();
-  serve_cmd->add_flag("--relaxed-durability", serve_options.relaxed_durability,
+  serve_cmd->add_flag("--relaxed-durability", serve_options.where.relaxed_durability,
                       "Skip the fsync per commit group (may lose the last commits on power loss)");
 
-  std::string data_dir = "./ablo-data";
+  StoreLocation key_store;
   bool live = false;
   std::string label;
   auto* keys_cmd = app.add_subcommand("keys", "Manage API keys");
   keys_cmd->require_subcommand(1);
   auto* create_cmd = keys_cmd->add_subcommand("create", "Create a secret key (sk_test_ unless --live)");
-  create_cmd->add_option("--data-dir", data_dir)->capture_default_str();
+  create_cmd->add_option("--data-dir", key_store.data_dir)->capture_default_str();
+  create_cmd->add_option("--database", key_store.database_url, "PostgreSQL URL")->envname("DATABASE_URL");
   create_cmd->add_flag("--live", live, "Create a live key instead of a sandbox (test) key");
   create_cmd->add_option("--label", label);
 
@@ -235,9 +336,21 @@ int main(int argc, char** argv) {
   push_cmd->add_option("--rename", push.renames, "old:new (model) or model.old:model.new (field)");
   push_cmd->add_option("--backfill", push.backfills, "model.field=value for rows that need a value");
 
+  PushOptions migration;
+  StoreLocation migrate_store;
+  bool dry_run = false;
+  auto* migrate_cmd = app.add_subcommand("migrate", "Apply a schema file's tables and migrations to a PostgreSQL database");
+  migrate_cmd->add_option("file", migration.file, "Schema JSON v3 file")->required();
+  migrate_cmd->add_option("--database", migrate_store.database_url, "PostgreSQL URL")->envname("DATABASE_URL");
+  migrate_cmd->add_flag("--dry-run", dry_run, "Print the plan only");
+  migrate_cmd->add_flag("--force", migration.force, "Accept drops and lossy or risky casts");
+  migrate_cmd->add_option("--rename", migration.renames, "old:new (model) or model.old:model.new (field)");
+  migrate_cmd->add_option("--backfill", migration.backfills, "model.field=value for rows that need a value");
+
   CLI11_PARSE(app, argc, argv);
   if (serve_cmd->parsed()) return serve(serve_options);
-  if (create_cmd->parsed()) return create_key(data_dir, live, label);
+  if (create_cmd->parsed()) return create_key(key_store, live, label);
+  if (migrate_cmd->parsed()) return migrate(migration, migrate_store, dry_run);
   if (push_cmd->parsed()) return push_schema(push);
   return 0;
 }

@@ -222,7 +222,7 @@ void ClaimTable::session_closed(uint64_t session, int64_t now, Changes& changes)
   for (const auto& key : touched) promote(key, now, changes);
 }
 
-int64_t ClaimTable::sweep(int64_t now, Changes& changes) {
+int64_t ClaimTable::sweep(int64_t now, Changes& changes, const Renews& renews) {
   int64_t next_due = std::numeric_limits<int64_t>::max();
   std::vector<std::string> expired_lines;
   for (auto& [key, line] : lines_) {
@@ -230,7 +230,7 @@ int64_t ClaimTable::sweep(int64_t now, Changes& changes) {
     for (auto it = line.begin(); it != line.end();) {
       auto next = std::next(it);
       if (it->status == ClaimStatus::kActive) {
-        if (it->session != 0) {
+        if (it->session != 0 && (!renews || renews(it->session))) {
           const int64_t renew_at = it->expires_at_ms - it->ttl_ms / 2;
           if (now >= renew_at) {
             it->expires_at_ms = now + it->ttl_ms;
@@ -250,6 +250,18 @@ int64_t ClaimTable::sweep(int64_t now, Changes& changes) {
     if (expired) expired_lines.push_back(key);
   }
   for (const auto& key : expired_lines) promote(key, now, changes);
+  return next_due;
+}
+
+int64_t ClaimTable::next_due(const Renews& renews) const {
+  int64_t next_due = std::numeric_limits<int64_t>::max();
+  for (const auto& [key, line] : lines_) {
+    for (const auto& claim : line) {
+      if (claim.status != ClaimStatus::kActive) continue;
+      const bool renewing = claim.session != 0 && (!renews || renews(claim.session));
+      next_due = std::min(next_due, renewing ? claim.expires_at_ms - claim.ttl_ms / 2 : claim.expires_at_ms);
+    }
+  }
   return next_due;
 }
 

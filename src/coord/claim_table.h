@@ -111,7 +111,12 @@ class ClaimTable {
   void session_closed(uint64_t session, int64_t now, Changes& changes);
   // Renews the leases of claims with a live socket once half their TTL has passed, expires
   // the others whose lease ran out, promotes waiters. Returns the next time anything is due.
-  int64_t sweep(int64_t now, Changes& changes);
+  // `renews` (cluster mode) limits renewal to the sockets of one node: a socket it does not
+  // cover is only expired, at expires_at, if its own node stopped renewing it.
+  using Renews = std::function<bool(uint64_t session)>;
+  int64_t sweep(int64_t now, Changes& changes, const Renews& renews = nullptr);
+  // When sweep(…, renews) would next have something to do (max when nothing is leased).
+  int64_t next_due(const Renews& renews = nullptr) const;
   // Extends an active claim of `owner` (repeat HTTP claim, write carrying its intent id).
   bool renew(const std::string& tenant, const std::string& intent_id, const Owner& owner, int64_t now);
 

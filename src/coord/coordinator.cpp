@@ -13,6 +13,8 @@
 #include "common/time.h"
 #include "coord/wire.h"
 
+#include <spdlog/spdlog.h>
+
 namespace ablo::coord {
 
 namespace json = boost::json;
@@ -169,22 +171,319 @@ void Coordinator::stop() {
 void Coordinator::sweeper() {
   std::unique_lock lock(mutex_);
   while (!stopping_) {
-    Changes changes;
     const int64_t now = options_.clock();
-    int64_t next_due = table_.sweep(now, changes);
-    publish_locked(changes);
+    int64_t next_due = now + kClusterDutyIntervalMs;
+    if (log_) {
+      lock.unlock();
+      cluster_duties();
+      lock.lock();
+    } else {
+      Changes changes;
+      now_ = now;
+      next_due = table_.sweep(now, changes);
+      publish_locked(changes);
+    }
     next_due = std::min(next_due, flush_queues_locked(now));
-    const int64_t wait_ms = std::clamp<int64_t>(next_due - now, 1, 1000);
+    const int64_t wait_ms = std::clamp<int64_t>(next_due - now, 1, log_ ? kClusterDutyIntervalMs : 1000);
     wake_.wait_for(lock, std::chrono::milliseconds(wait_ms));
   }
 }
 
 void Coordinator::sweep_now() {
+  if (log_) {
+    execute(Op{.kind = "sweep"});
+  } else {
+    std::lock_guard lock(mutex_);
+    Changes changes;
+    now_ = options_.clock();
+    table_.sweep(now_, changes);
+    publish_locked(changes);
+  }
   std::lock_guard lock(mutex_);
-  Changes changes;
-  table_.sweep(options_.clock(), changes);
-  publish_locked(changes);
   flush_queues_locked(std::numeric_limits<int64_t>::max());
+}
+
+// ---------------------------------------------------------------- cluster
+
+namespace {
+
+json::object participant_json(const Participant& p) {
+  json::array groups;
+  for (const auto& g : p.groups) groups.emplace_back(g);
+  return {{"tenant", p.tenant},           {"participant", p.owner.participant_id},
+          {"credential", p.owner.credential_id}, {"kind", p.kind},
+          {"groups", std::move(groups)},  {"privileged", p.privileged}};
+}
+
+Participant participant_from(const json::object& o) {
+  Participant p;
+  p.tenant = string_member(o, "tenant");
+  p.owner = {string_member(o, "participant"), string_member(o, "credential")};
+  p.kind = string_member(o, "kind");
+  if (const auto* groups = member(o, "groups"); groups && groups->is_array()) {
+    for (const auto& g : groups->as_array()) {
+      if (g.is_string()) p.groups.emplace_back(g.as_string());
+    }
+  }
+  if (const auto* privileged = member(o, "privileged"); privileged && privileged->is_bool()) {
+    p.privileged = privileged->as_bool();
+  }
+  return p;
+}
+
+json::object request_json(const ClaimRequest& r) {
+  json::object o{{"intentId", r.intent_id}, {"entityType", r.entity_type}, {"entityId", r.entity_id},
+                 {"field", r.field},        {"path", r.path},               {"range", r.range},
+                 {"meta", r.meta},          {"action", r.action},           {"description", r.description},
+                 {"queue", r.queue}};
+  if (r.ttl_ms) o["ttlMs"] = *r.ttl_ms;
+  return o;
+}
+
+ClaimRequest request_from(const json::object& o) {
+  ClaimRequest r;
+  r.intent_id = string_member(o, "intentId");
+  r.entity_type = string_member(o, "entityType");
+  r.entity_id = string_member(o, "entityId");
+  r.field = string_member(o, "field");
+  r.path = json_member(o, "path");
+  r.range = json_member(o, "range");
+  r.meta = json_member(o, "meta");
+  r.action = string_member(o, "action");
+  r.description = string_member(o, "description");
+  if (const auto* ttl = member(o, "ttlMs"); ttl && ttl->is_number()) r.ttl_ms = ttl->to_number<int64_t>();
+  if (const auto* queue = member(o, "queue"); queue && queue->is_bool()) r.queue = queue->as_bool();
+  return r;
+}
+
+std::vector<std::string> strings_of(const json::object& o, std::string_view key) {
+  std::vector<std::string> out;
+  if (const auto* list = member(o, key); list && list->is_array()) {
+    for (const auto& item : list->as_array()) {
+      if (item.is_string()) out.emplace_back(item.as_string());
+    }
+  }
+  return out;
+}
+
+json::array string_array(const std::vector<std::string>& items) {
+  json::array out;
+  for (const auto& item : items) out.emplace_back(item);
+  return out;
+}
+
+}  // namespace
+
+std::string Coordinator::encode(const Op& op) {
+  json::object o{{"kind", op.kind}, {"now", op.now}, {"node", op.node}, {"session", op.session}, {"params", op.params}};
+  if (op.who) o["who"] = participant_json(*op.who);
+  return json::serialize(o);
+}
+
+Result<Coordinator::Op> Coordinator::decode(const std::string& text) {
+  boost::system::error_code ec;
+  auto parsed = json::parse(text, ec);
+  if (ec || !parsed.is_object()) return fail("internal_error", "unreadable coordination op");
+  const auto& o = parsed.as_object();
+  Op op;
+  op.kind = string_member(o, "kind");
+  if (const auto* v = member(o, "now"); v && v->is_number()) op.now = v->to_number<int64_t>();
+  if (const auto* v = member(o, "node"); v && v->is_number()) op.node = v->to_number<int64_t>();
+  if (const auto* v = member(o, "session"); v && v->is_number()) op.session = v->to_number<uint64_t>();
+  if (const auto* v = member(o, "who"); v && v->is_object()) op.who = participant_from(v->as_object());
+  if (const auto* v = member(o, "params"); v && v->is_object()) op.params = v->as_object();
+  return op;
+}
+
+Status Coordinator::join_cluster(OpLog* log) {
+  log_ = log;
+  session_prefix_ = static_cast<uint64_t>(log->node_id()) << 32;
+  if (auto alive = log_->heartbeat(); !alive) return alive;
+  return catch_up();
+}
+
+Status Coordinator::catch_up() { return log_ ? catch_up_to(0, nullptr) : Status{}; }
+
+Coordinator::OpResult Coordinator::execute(Op op) {
+  op.now = options_.clock();
+  if (!log_) {
+    std::lock_guard lock(mutex_);
+    return apply_locked(op);
+  }
+  op.node = log_->node_id();
+  OpResult result;
+  auto id = log_->append(op.kind, encode(op));
+  if (id) {
+    auto applied = catch_up_to(*id, &result);
+    if (applied) return result;
+    id = tl::unexpected(applied.error());
+  }
+  spdlog::warn("coordination op {} failed: {}", op.kind, id.error().message);
+  result.error = Error("intent_lease_unavailable", "the cluster's claim log is unreachable: " + id.error().message);
+  result.claim.error = result.error;
+  return result;
+}
+
+// Applies the log in order up to `op_id` (0: everything there is) and hands back the result of
+// op `op_id`. Ids are dense (the op log is allocated like the delta log), so a hole means "not
+// visible yet": stop there and read again later.
+Status Coordinator::catch_up_to(int64_t op_id, OpResult* result) {
+  std::lock_guard apply(apply_mutex_);
+  constexpr int kPage = 256;
+  while (true) {
+    auto page = log_->read_after(applied_, kPage);
+    if (!page) return tl::unexpected(page.error());
+    for (const auto& [id, text] : *page) {
+      if (id != applied_ + 1) break;
+      applied_ = id;
+      auto op = decode(text);
+      if (!op) continue;
+      OpResult outcome;
+      {
+        std::lock_guard lock(mutex_);
+        outcome = apply_locked(*op);
+      }
+      if (op->node == log_->node_id()) results_[id] = std::move(outcome);
+    }
+    if (applied_ >= op_id && static_cast<int>(page->size()) < kPage) break;
+    if (page->empty()) break;
+  }
+  if (result) {
+    auto it = results_.find(op_id);
+    if (it == results_.end()) return fail("internal_error", "coordination op not applied yet");
+    *result = std::move(it->second);
+    results_.erase(it);
+  }
+  // Results of ops whose callers gave up (their catch-up failed) are not kept forever.
+  results_.erase(results_.begin(), results_.lower_bound(applied_ - 10'000));
+  return {};
+}
+
+// In a cluster a node renews only its own sockets' claims; alone, every live socket's.
+ClaimTable::Renews Coordinator::renews_for(int64_t node) const {
+  if (!log_) return nullptr;
+  return [node](uint64_t session) { return static_cast<int64_t>(session >> 32) == node; };
+}
+
+// The sweeper's cluster work, run without the state mutex (it appends ops): heartbeat, declare
+// silent nodes down, and append a sweep op when one of our renewals or anyone's expiry is due.
+void Coordinator::cluster_duties() {
+  const int64_t now = options_.clock();
+  if (now >= next_duties_ms_) {
+    next_duties_ms_ = now + kHeartbeatIntervalMs;
+    if (auto alive = log_->heartbeat(); !alive) spdlog::warn("heartbeat failed: {}", alive.error().message);
+    auto stale = log_->nodes(true, kNodeStaleMs);
+    auto live = log_->nodes(false, kNodeStaleMs);
+    if (stale && !stale->empty()) {
+      std::vector<int64_t> down;
+      {
+        std::lock_guard lock(mutex_);
+        for (const auto& [id, session] : sessions_) {
+          const auto node = static_cast<int64_t>(id >> 32);
+          if (std::find(stale->begin(), stale->end(), node) != stale->end() &&
+              std::find(down.begin(), down.end(), node) == down.end()) {
+            down.push_back(node);
+          }
+        }
+      }
+      if (!down.empty()) {
+        json::array nodes;
+        for (auto n : down) nodes.emplace_back(n);
+        execute(Op{.kind = "nodes_down", .params = {{"nodes", std::move(nodes)}}});
+      }
+    }
+    const bool prune_leader =
+        live && !live->empty() && *std::min_element(live->begin(), live->end()) == log_->node_id();
+    if (prune_leader && now >= next_prune_ms_) {
+      next_prune_ms_ = now + 60'000;
+      (void)log_->prune({"presence_update", "relay_event"}, 10 * 60'000);
+    }
+  }
+  if (auto ok = catch_up(); !ok) spdlog::warn("claim log catch-up failed: {}", ok.error().message);
+  bool due = false;
+  {
+    std::lock_guard lock(mutex_);
+    due = table_.next_due(renews_for(log_->node_id())) <= now;
+  }
+  if (due) execute(Op{.kind = "sweep"});
+}
+
+void Coordinator::nodes_down_locked(const std::vector<int64_t>& nodes) {
+  std::vector<uint64_t> gone;
+  for (const auto& [id, session] : sessions_) {
+    if (std::find(nodes.begin(), nodes.end(), static_cast<int64_t>(id >> 32)) != nodes.end()) gone.push_back(id);
+  }
+  for (auto id : gone) {
+    // Our own node declared down (we were silent too long): the cluster has given up our
+    // sockets' claims, so close them and let their clients reconnect and announce again.
+    if (auto local = outboxes_.find(id); local != outboxes_.end()) local->second->close(1012, "node was declared down");
+    detach_locked(id);
+  }
+}
+
+Coordinator::OpResult Coordinator::apply_locked(const Op& op) {
+  now_ = op.now;
+  OpResult result;
+  const auto& p = op.params;
+  const std::string& kind = op.kind;
+  if (kind == "attach") {
+    attach_locked(op);
+  } else if (kind == "detach") {
+    detach_locked(op.session);
+  } else if (kind == "add_groups") {
+    add_groups_locked(op.session, strings_of(p, "groups"));
+  } else if (kind == "intent_begin") {
+    intent_begin_locked(op.session, p);
+  } else if (kind == "intent_abandon") {
+    intent_abandon_locked(op.session, p);
+  } else if (kind == "intent_reorder") {
+    intent_reorder_locked(op.session, p);
+  } else if (kind == "presence_update") {
+    presence_update_locked(op.session, p);
+  } else if (kind == "relay_event") {
+    const auto* payload = member(p, "payload");
+    relay_event_locked(op.session, string_member(p, "type"), payload && payload->is_object() ? payload->as_object() : json::object());
+  } else if (kind == "claim" && op.who) {
+    result.claim = claim_locked(*op.who, request_from(p));
+  } else if (kind == "release_intent" && op.who) {
+    Changes changes;
+    result.released = table_.abandon(op.who->tenant, string_member(p, "intentId"), op.who->owner, now_, changes);
+    publish_locked(changes);
+  } else if (kind == "release_entity" && op.who) {
+    Changes changes;
+    result.flag = table_.release_entity(op.who->tenant, model_key(string_member(p, "entityType")),
+                                        string_member(p, "id"), op.who->owner, now_, changes);
+    publish_locked(changes);
+  } else if (kind == "reorder" && op.who) {
+    Changes changes;
+    table_.reorder(op.who->tenant, model_key(string_member(p, "entityType")), string_member(p, "id"),
+                   strings_of(p, "intentIds"), now_, changes);
+    publish_locked(changes);
+  } else if (kind == "renew" && op.who) {
+    result.flag = table_.renew(op.who->tenant, string_member(p, "intentId"), op.who->owner, now_);
+  } else if (kind == "wrote" && op.who) {
+    const auto fields = strings_of(p, "fields");
+    (void)table_.authorize_write(op.who->tenant, string_member(p, "model"), string_member(p, "id"), op.who->owner,
+                                 std::set<std::string>(fields.begin(), fields.end()));
+  } else if (kind == "close_sessions") {
+    result.count = close_sessions_locked(string_member(p, "tenant"), string_member(p, "credential"),
+                                         static_cast<int>(member(p, "code") ? member(p, "code")->to_number<int64_t>() : 4003),
+                                         string_member(p, "reason"));
+  } else if (kind == "sweep") {
+    Changes changes;
+    table_.sweep(now_, changes, renews_for(op.node));
+    publish_locked(changes);
+  } else if (kind == "nodes_down") {
+    std::vector<int64_t> nodes;
+    if (const auto* list = member(p, "nodes"); list && list->is_array()) {
+      for (const auto& n : list->as_array()) {
+        if (n.is_number()) nodes.push_back(n.to_number<int64_t>());
+      }
+    }
+    nodes_down_locked(nodes);
+  }
+  wake_.notify_all();  // a new lease may be due before the sweeper's next wake-up
+  return result;
 }
 
 int64_t Coordinator::flush_queues_locked(int64_t now) {
@@ -225,32 +524,51 @@ bool Coordinator::reachable_locked(const Claim& claim) const {
 // ---------------------------------------------------------------- sessions
 
 uint64_t Coordinator::attach(Participant who, fanout::Outbox* outbox) {
-  std::lock_guard lock(mutex_);
-  const uint64_t id = next_session_++;
+  uint64_t id;
+  {
+    std::lock_guard lock(mutex_);
+    id = session_prefix_ | next_session_++;
+    outboxes_[id] = outbox;
+  }
+  execute(Op{.kind = "attach", .session = id, .who = std::move(who)});
+  return id;
+}
+
+void Coordinator::attach_locked(const Op& op) {
+  const uint64_t id = op.session;
+  const Participant& who = *op.who;
   auto& state = participant_locked(who);
   state.sessions.insert(id);
-  const std::string tenant = who.tenant;
-  const auto groups = who.groups;
-  sessions_[id] = std::make_unique<Session>(Session{std::move(who), outbox});
+  auto local = outboxes_.find(id);
+  sessions_[id] = std::make_unique<Session>(Session{who, local == outboxes_.end() ? nullptr : local->second});
   // Tell the newcomer who is here and what they hold.
   for (const auto& [key, other] : participants_) {
-    if (key.first != tenant || key.second == sessions_[id]->who.owner.participant_id) continue;
-    if (!groups_meet(groups, other->groups)) continue;
+    if (key.first != who.tenant || key.second == who.owner.participant_id) continue;
+    if (!groups_meet(who.groups, other->groups)) continue;
     if (other->entered || !table_.claims_of(key.first, key.second).empty()) {
       send_presence_locked(key.first, key.second, "enter", {}, id);
     }
   }
-  return id;
 }
 
 void Coordinator::detach(uint64_t session) {
-  std::lock_guard lock(mutex_);
+  {
+    // This socket gets no frame from here on, whenever the op is applied.
+    std::lock_guard lock(mutex_);
+    outboxes_.erase(session);
+    if (auto it = sessions_.find(session); it != sessions_.end()) it->second->outbox = nullptr;
+  }
+  execute(Op{.kind = "detach", .session = session});
+}
+
+void Coordinator::detach_locked(uint64_t session) {
+  outboxes_.erase(session);
   auto it = sessions_.find(session);
   if (it == sessions_.end()) return;
   const Participant who = it->second->who;
   sessions_.erase(it);
   Changes changes;
-  table_.session_closed(session, options_.clock(), changes);
+  table_.session_closed(session, now_, changes);
   publish_locked(changes);
   auto state_it = participants_.find({who.tenant, who.owner.participant_id});
   if (state_it == participants_.end()) return;
@@ -264,7 +582,10 @@ void Coordinator::detach(uint64_t session) {
 }
 
 void Coordinator::add_groups(uint64_t session, const std::vector<std::string>& groups) {
-  std::lock_guard lock(mutex_);
+  execute(Op{.kind = "add_groups", .session = session, .params = {{"groups", string_array(groups)}}});
+}
+
+void Coordinator::add_groups_locked(uint64_t session, const std::vector<std::string>& groups) {
   auto it = sessions_.find(session);
   if (it == sessions_.end()) return;
   auto& who = it->second->who;
@@ -276,10 +597,18 @@ void Coordinator::add_groups(uint64_t session, const std::vector<std::string>& g
 
 int Coordinator::close_sessions(const std::string& tenant, const std::string& credential_id, int code,
                                 const std::string& reason) {
-  std::lock_guard lock(mutex_);
+  // Applied on every node: each closes its own sockets of the credential.
+  return execute(Op{.kind = "close_sessions",
+                    .params = {{"tenant", tenant}, {"credential", credential_id}, {"code", code}, {"reason", reason}}})
+      .count;
+}
+
+int Coordinator::close_sessions_locked(const std::string& tenant, const std::string& credential_id, int code,
+                                       const std::string& reason) {
   int closed = 0;
   for (const auto& [id, session] : sessions_) {
     if (session->who.tenant != tenant || session->who.owner.credential_id != credential_id) continue;
+    if (!session->outbox) continue;  // another node's socket: that node closes it
     session->outbox->close(code, reason);
     ++closed;
   }
@@ -292,7 +621,7 @@ ClaimResult Coordinator::begin_locked(const Participant& who, uint64_t session, 
                                       Changes& changes) {
   Claim claim;
   claim.tenant = who.tenant;
-  claim.intent_id = request.intent_id.empty() ? "int_" + random_uuid() : std::move(request.intent_id);
+  claim.intent_id = std::move(request.intent_id);  // claim() names anonymous requests before the op
   claim.owner = who.owner;
   claim.participant_kind = who.kind;
   claim.model = model_key(request.entity_type);
@@ -307,15 +636,16 @@ ClaimResult Coordinator::begin_locked(const Participant& who, uint64_t session, 
   claim.ttl_ms = clamp_ttl(request.ttl_ms);
   claim.session = session;
   participant_locked(who);
-  auto outcome = table_.begin(std::move(claim), request.queue, options_.clock(), changes);
-  ClaimResult result{outcome.kind, std::move(outcome.claim), outcome.position, std::move(outcome.blocker),
-                     outcome.repeated};
-  wake_.notify_all();  // a new lease may be due before the sweeper's next wake-up
-  return result;
+  auto outcome = table_.begin(std::move(claim), request.queue, now_, changes);
+  return ClaimResult{outcome.kind, std::move(outcome.claim), outcome.position, std::move(outcome.blocker),
+                     outcome.repeated, std::nullopt};
 }
 
 void Coordinator::intent_begin(uint64_t session, const json::object& payload) {
-  std::lock_guard lock(mutex_);
+  execute(Op{.kind = "intent_begin", .session = session, .params = payload});
+}
+
+void Coordinator::intent_begin_locked(uint64_t session, const json::object& payload) {
   auto it = sessions_.find(session);
   if (it == sessions_.end()) return;
   auto request = parse_intent_begin(payload);
@@ -332,6 +662,10 @@ void Coordinator::intent_begin(uint64_t session, const json::object& payload) {
   Changes changes;
   auto result = begin_locked(it->second->who, session, std::move(*request), changes);
   fanout::Outbox* outbox = it->second->outbox;
+  if (!outbox) {  // another node's socket: that node answers it
+    publish_locked(changes);
+    return;
+  }
   switch (result.kind) {
     case BeginOutcome::Kind::kAcquired:
       outbox->push_frame(ws_frame("intent_acquired", {{"intentId", intent_id}, {"target", intent_target(*result.claim)}}));
@@ -363,18 +697,24 @@ void Coordinator::intent_begin(uint64_t session, const json::object& payload) {
 }
 
 void Coordinator::intent_abandon(uint64_t session, const json::object& payload) {
-  std::lock_guard lock(mutex_);
+  execute(Op{.kind = "intent_abandon", .session = session, .params = payload});
+}
+
+void Coordinator::intent_abandon_locked(uint64_t session, const json::object& payload) {
   auto it = sessions_.find(session);
   if (it == sessions_.end()) return;
   const auto intent_id = string_member(payload, "intentId");
   if (intent_id.empty()) return;
   Changes changes;
-  table_.abandon(it->second->who.tenant, intent_id, it->second->who.owner, options_.clock(), changes);
+  table_.abandon(it->second->who.tenant, intent_id, it->second->who.owner, now_, changes);
   publish_locked(changes);  // unknown or foreign ids change nothing
 }
 
 void Coordinator::intent_reorder(uint64_t session, const json::object& payload) {
-  std::lock_guard lock(mutex_);
+  execute(Op{.kind = "intent_reorder", .session = session, .params = payload});
+}
+
+void Coordinator::intent_reorder_locked(uint64_t session, const json::object& payload) {
   auto it = sessions_.find(session);
   if (it == sessions_.end() || !it->second->who.privileged) return;  // dropped silently (http-api.md §5.6)
   std::vector<std::string> order;
@@ -385,17 +725,21 @@ void Coordinator::intent_reorder(uint64_t session, const json::object& payload) 
   }
   Changes changes;
   table_.reorder(it->second->who.tenant, model_key(string_member(payload, "entityType")),
-                 string_member(payload, "entityId"), order, options_.clock(), changes);
+                 string_member(payload, "entityId"), order, now_, changes);
   publish_locked(changes);
 }
 
 ClaimResult Coordinator::claim(const Participant& who, ClaimRequest request) {
-  std::lock_guard lock(mutex_);
+  if (request.intent_id.empty()) request.intent_id = "int_" + random_uuid();
+  return execute(Op{.kind = "claim", .who = who, .params = request_json(request)}).claim;
+}
+
+ClaimResult Coordinator::claim_locked(const Participant& who, ClaimRequest request) {
   Changes changes;
   auto result = begin_locked(who, 0, std::move(request), changes);
   if (result.repeated && result.claim && result.claim->status == ClaimStatus::kActive) {
     // A repeat claim by the same owner extends the lease (http-api.md §5.3).
-    table_.renew(who.tenant, result.claim->intent_id, who.owner, options_.clock());
+    table_.renew(who.tenant, result.claim->intent_id, who.owner, now_);
     if (const auto* renewed = table_.find(who.tenant, result.claim->intent_id)) result.claim = *renewed;
   }
   publish_locked(changes);
@@ -403,32 +747,22 @@ ClaimResult Coordinator::claim(const Participant& who, ClaimRequest request) {
 }
 
 std::optional<bool> Coordinator::release_intent(const Participant& who, const std::string& intent_id) {
-  std::lock_guard lock(mutex_);
-  Changes changes;
-  auto released = table_.abandon(who.tenant, intent_id, who.owner, options_.clock(), changes);
-  publish_locked(changes);
-  return released;
+  return execute(Op{.kind = "release_intent", .who = who, .params = {{"intentId", intent_id}}}).released;
 }
 
 bool Coordinator::release_entity(const Participant& who, const std::string& entity_type, const std::string& id) {
-  std::lock_guard lock(mutex_);
-  Changes changes;
-  const bool released = table_.release_entity(who.tenant, model_key(entity_type), id, who.owner, options_.clock(), changes);
-  publish_locked(changes);
-  return released;
+  return execute(Op{.kind = "release_entity", .who = who, .params = {{"entityType", entity_type}, {"id", id}}}).flag;
 }
 
 void Coordinator::reorder(const Participant& who, const std::string& entity_type, const std::string& id,
                           const std::vector<std::string>& intent_ids) {
-  std::lock_guard lock(mutex_);
-  Changes changes;
-  table_.reorder(who.tenant, model_key(entity_type), id, intent_ids, options_.clock(), changes);
-  publish_locked(changes);
+  execute(Op{.kind = "reorder",
+             .who = who,
+             .params = {{"entityType", entity_type}, {"id", id}, {"intentIds", string_array(intent_ids)}}});
 }
 
 bool Coordinator::renew(const Participant& who, const std::string& intent_id) {
-  std::lock_guard lock(mutex_);
-  return table_.renew(who.tenant, intent_id, who.owner, options_.clock());
+  return execute(Op{.kind = "renew", .who = who, .params = {{"intentId", intent_id}}}).flag;
 }
 
 std::vector<Claim> Coordinator::list(const std::string& tenant, const std::string& entity_type, const std::string& id,
@@ -475,22 +809,43 @@ bool Coordinator::wait_until_free(const Participant& who,
 
 Status Coordinator::authorize_write(const std::string& tenant, const Owner& writer, const std::string& model,
                                     const std::string& id, const std::set<std::string>& fields) {
-  std::lock_guard lock(mutex_);
-  auto holder = table_.authorize_write(tenant, model, id, writer, fields);
-  if (!holder) return {};
-  Error error("entity_claimed",
-              fmt::format("{} '{}' is claimed by {} until {}; the write was not applied", holder->entity_type, id,
-                          holder->owner.participant_id, iso8601_from_ms(holder->expires_at_ms)));
-  error.details = {{"heldBy", holder->owner.participant_id},
-                   {"heldByIntentId", holder->intent_id},
-                   {"heldByExpiresAt", holder->expires_at_ms}};
-  return tl::unexpected(std::move(error));
+  bool writes_under_own_claim = false;
+  {
+    std::lock_guard lock(mutex_);
+    auto holder = table_.authorize_write(tenant, model, id, writer, fields);
+    if (holder) {
+      Error error("entity_claimed",
+                  fmt::format("{} '{}' is claimed by {} until {}; the write was not applied", holder->entity_type, id,
+                              holder->owner.participant_id, iso8601_from_ms(holder->expires_at_ms)));
+      error.details = {{"heldBy", holder->owner.participant_id},
+                       {"heldByIntentId", holder->intent_id},
+                       {"heldByExpiresAt", holder->expires_at_ms}};
+      return tl::unexpected(std::move(error));
+    }
+    for (const auto& claim : table_.entity_claims(tenant, model, id)) {
+      writes_under_own_claim |= claim.owner == writer && claim.status == ClaimStatus::kActive;
+    }
+  }
+  // The other replicas learn that the holder wrote (its release then reads 'committed' there too).
+  if (log_ && writes_under_own_claim) {
+    Participant who;
+    who.tenant = tenant;
+    who.owner = writer;
+    execute(Op{.kind = "wrote",
+               .who = std::move(who),
+               .params = {{"model", model}, {"id", id},
+                          {"fields", string_array(std::vector<std::string>(fields.begin(), fields.end()))}}});
+  }
+  return {};
 }
 
 // ---------------------------------------------------------------- presence and events
 
 void Coordinator::presence_update(uint64_t session, const json::object& payload) {
-  std::lock_guard lock(mutex_);
+  execute(Op{.kind = "presence_update", .session = session, .params = payload});
+}
+
+void Coordinator::presence_update_locked(uint64_t session, const json::object& payload) {
   auto it = sessions_.find(session);
   if (it == sessions_.end()) return;
   const auto& who = it->second->who;
@@ -504,7 +859,10 @@ void Coordinator::presence_update(uint64_t session, const json::object& payload)
 }
 
 void Coordinator::relay_event(uint64_t session, std::string_view type, const json::object& payload) {
-  std::lock_guard lock(mutex_);
+  execute(Op{.kind = "relay_event", .session = session, .params = {{"type", type}, {"payload", payload}}});
+}
+
+void Coordinator::relay_event_locked(uint64_t session, std::string_view type, const json::object& payload) {
   auto it = sessions_.find(session);
   if (it == sessions_.end()) return;
   const auto& from = it->second->who;
@@ -513,7 +871,9 @@ void Coordinator::relay_event(uint64_t session, std::string_view type, const jso
   const std::string frame = ws_frame(type, std::move(stamped));
   const std::set<std::string> groups(from.groups.begin(), from.groups.end());
   for (const auto& [id, peer] : sessions_) {
-    if (id == session || peer->who.tenant != from.tenant || !groups_meet(peer->who.groups, groups)) continue;
+    if (id == session || !peer->outbox || peer->who.tenant != from.tenant || !groups_meet(peer->who.groups, groups)) {
+      continue;
+    }
     peer->outbox->push_frame(frame);
   }
 }
@@ -534,14 +894,14 @@ void Coordinator::send_presence_locked(const std::string& tenant, const std::str
   payload["kind"] = kind;
   payload["userId"] = participant_id;
   payload["isAgent"] = state.kind == "agent";
-  payload["timestamp"] = options_.clock();
+  payload["timestamp"] = now_;
   json::array groups;
   for (const auto& g : state.groups) groups.emplace_back(g);
   payload["syncGroups"] = std::move(groups);
   payload["activeIntents"] = std::move(active);
   const std::string frame = ws_frame("presence_update", std::move(payload));
   for (const auto& [id, peer] : sessions_) {
-    if (only_session != 0 && id != only_session) continue;
+    if ((only_session != 0 && id != only_session) || !peer->outbox) continue;
     // Never to the participant's own sockets: 0.9.1 cannot recognise its own echo.
     if (peer->who.tenant != tenant || peer->who.owner.participant_id == participant_id) continue;
     if (!groups_meet(peer->who.groups, state.groups)) continue;
@@ -559,17 +919,21 @@ void Coordinator::send_queue_locked(const std::string& entity_key, const std::se
   const std::string frame =
       ws_frame("intent_queue", {{"target", json::object{{"type", model}, {"id", id}}}, {"queue", std::move(queue)}});
   for (const auto& [sid, peer] : sessions_) {
-    if (peer->who.tenant == tenant && groups_meet(peer->who.groups, audience_groups)) peer->outbox->push_frame(frame);
+    if (peer->outbox && peer->who.tenant == tenant && groups_meet(peer->who.groups, audience_groups)) {
+      peer->outbox->push_frame(frame);
+    }
   }
 }
 
 void Coordinator::send_to_owner_locked(const Claim& claim, const std::string& frame) {
   if (auto it = sessions_.find(claim.session); claim.session != 0 && it != sessions_.end()) {
-    it->second->outbox->push_frame(frame);
+    if (it->second->outbox) it->second->outbox->push_frame(frame);
     return;
   }
   for (const auto& [id, session] : sessions_) {
-    if (session->who.tenant == claim.tenant && session->who.owner == claim.owner) session->outbox->push_frame(frame);
+    if (session->outbox && session->who.tenant == claim.tenant && session->who.owner == claim.owner) {
+      session->outbox->push_frame(frame);
+    }
   }
 }
 

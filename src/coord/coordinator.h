@@ -23,10 +23,17 @@
 // complete activeIntents, and frames about a participant are never sent to that participant's
 // own sockets (the 0.9.1 client cannot recognise its own echo).
 //
+// Every change is an op applied under one mutex (apply_locked). Alone, a node applies its ops
+// at once. In a cluster (join_cluster) ops go through the shared OpLog (coord/op_log.h) and
+// every node applies every op in log order, so all replicas agree; the caller waits until its
+// own op is applied and gets its result.
+//
 // Threading: every public method may be called from any thread. One mutex guards all state;
 // frames are pushed to Outboxes (which never block) under it, so each socket sees claim
 // frames in the order the state changed. A sweeper thread (start/stop) renews and expires
-// leases and sends the coalesced intent_queue snapshots (at most one per line per 20 ms).
+// leases and sends the coalesced intent_queue snapshots (at most one per line per 20 ms); in
+// a cluster it also heartbeats and declares silent nodes down. Ops are never appended while
+// the state mutex is held.
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -44,6 +51,7 @@
 #include "auth/auth_service.h"
 #include "common/result.h"
 #include "coord/claim_table.h"
+#include "coord/op_log.h"
 #include "fanout/hub.h"
 
 namespace ablo::coord {
@@ -53,6 +61,13 @@ inline constexpr int64_t kMinTtlMs = 1'000;
 inline constexpr int64_t kMaxTtlMs = 600'000;
 inline constexpr int kIdleSocketTimeoutSeconds = 20;  // enforced by the WebSocket layer
 inline constexpr int64_t kQueueSnapshotDelayMs = 20;   // intent_queue snapshots are coalesced this long
+// Cluster mode: each node renews only its own sockets' claims (sweep ops carry the node), so a
+// crashed node's claims lapse at their expiresAt — within one TTL of the crash — on every
+// replica. A node silent for kNodeStaleMs is declared down: its sockets leave (waiters leave
+// the lines, presence says leave). Node clocks must agree to well under half a TTL (500 ms).
+inline constexpr int64_t kClusterDutyIntervalMs = 100;
+inline constexpr int64_t kHeartbeatIntervalMs = 1'000;
+inline constexpr int64_t kNodeStaleMs = 5'000;
 
 // Who acts on the plane: derived from an authenticated principal.
 struct Participant {
@@ -82,11 +97,12 @@ Result<ClaimRequest> parse_intent_begin(const boost::json::object& payload);
 Result<int64_t> parse_ttl_ms(const boost::json::value& ttl);
 
 struct ClaimResult {
-  BeginOutcome::Kind kind;
+  BeginOutcome::Kind kind = BeginOutcome::Kind::kRejected;
   std::optional<Claim> claim;
   int position = 0;
   std::optional<Claim> blocker;
   bool repeated = false;
+  std::optional<Error> error;  // the cluster's op log was unreachable (intent_lease_unavailable)
 };
 
 struct CoordinatorOptions {
@@ -103,6 +119,12 @@ class Coordinator {
 
   void start();  // the lease sweeper thread
   void stop();
+
+  // Cluster mode: from now on every change goes through `log`, shared with the other nodes
+  // (not owned; outlives the coordinator's use). Replays the log so far. Call before start().
+  Status join_cluster(OpLog* log);
+  // Applies the ops other nodes appended since the last call (on a log wake-up).
+  Status catch_up();
 
   // A WebSocket joined: its frames go to `outbox` until detach(). Sends it the presence of the
   // participants it can see, so it knows their claims.
@@ -151,6 +173,44 @@ class Coordinator {
  private:
   struct Session;
   struct ParticipantState;
+  // One change to the plane. `params` carries the kind's arguments (the client frame, or the
+  // HTTP request); `now` is the originating node's clock, so replicas agree on time.
+  struct Op {
+    std::string kind;
+    int64_t now = 0;
+    int64_t node = 0;
+    uint64_t session = 0;
+    std::optional<Participant> who;
+    boost::json::object params;
+  };
+  struct OpResult {
+    ClaimResult claim;
+    std::optional<bool> released;
+    bool flag = false;
+    int count = 0;
+    std::optional<Error> error;
+  };
+  static std::string encode(const Op& op);
+  static Result<Op> decode(const std::string& text);
+
+  // Applies `op` here (alone) or through the cluster log; the op's result.
+  OpResult execute(Op op);
+  OpResult apply_locked(const Op& op);
+  Status catch_up_to(int64_t op_id, OpResult* result);
+  void attach_locked(const Op& op);
+  void detach_locked(uint64_t session);
+  void add_groups_locked(uint64_t session, const std::vector<std::string>& groups);
+  int close_sessions_locked(const std::string& tenant, const std::string& credential_id, int code,
+                            const std::string& reason);
+  void intent_begin_locked(uint64_t session, const boost::json::object& payload);
+  void intent_abandon_locked(uint64_t session, const boost::json::object& payload);
+  void intent_reorder_locked(uint64_t session, const boost::json::object& payload);
+  void presence_update_locked(uint64_t session, const boost::json::object& payload);
+  void relay_event_locked(uint64_t session, std::string_view type, const boost::json::object& payload);
+  ClaimResult claim_locked(const Participant& who, ClaimRequest request);
+  void nodes_down_locked(const std::vector<int64_t>& nodes);
+  void cluster_duties();  // sweeper, cluster mode: heartbeat, dead nodes, sweep ops
+  ClaimTable::Renews renews_for(int64_t node) const;
 
   ClaimResult begin_locked(const Participant& who, uint64_t session, ClaimRequest request, Changes& changes);
   void publish_locked(const Changes& changes);
@@ -169,7 +229,9 @@ class Coordinator {
   std::condition_variable wake_;      // wakes the sweeper (new lease, stop)
   std::condition_variable released_;  // a claim ended or was granted (wait_until_free)
   ClaimTable table_;
-  std::map<uint64_t, std::unique_ptr<Session>> sessions_;
+  std::map<uint64_t, std::unique_ptr<Session>> sessions_;  // every node's (replicated)
+  std::map<uint64_t, fanout::Outbox*> outboxes_;           // this node's sockets
+  int64_t now_ = 0;  // the time of the op being applied
   std::map<std::pair<std::string, std::string>, std::unique_ptr<ParticipantState>> participants_;
   struct PendingSnapshot {
     int64_t due_ms = 0;
@@ -179,6 +241,15 @@ class Coordinator {
   uint64_t next_session_ = 1;
   bool stopping_ = false;
   std::thread sweeper_;
+
+  // Cluster mode.
+  OpLog* log_ = nullptr;
+  uint64_t session_prefix_ = 0;  // node id << 32
+  std::mutex apply_mutex_;       // serializes replay; guards applied_, results_
+  int64_t applied_ = 0;
+  std::map<int64_t, OpResult> results_;  // results of this node's ops, until their callers take them
+  int64_t next_duties_ms_ = 0;           // sweeper thread only
+  int64_t next_prune_ms_ = 0;            // sweeper thread only
 };
 
 }  // namespace ablo::coord

@@ -437,14 +437,24 @@ void CommitPipeline::apply_group(std::vector<std::unique_ptr<Job>>& group) {
 
   if (!written) {
     spdlog::error("commit group of {} failed: {}", group.size(), written.error().message);
-    for (auto& job : group) job->done(fail("internal_error", "the commit could not be made durable; retry"));
+    // Nothing of the group was applied (one transaction). A database that is unreachable or
+    // aborted the transaction says so (retryable store_* codes); anything else is internal.
+    const bool store_level = written.error().code.starts_with("store_");
+    for (auto& job : group) {
+      job->done(store_level ? tl::unexpected(written.error())
+                            : fail("internal_error", "the commit could not be made durable; retry"));
+    }
     return;
   }
   std::vector<store::Delta> all;
   for (auto& job : group) {
     for (auto& delta : job->deltas) all.push_back(std::move(delta));
   }
-  hub_.publish(all);
+  if (options_.publish) {
+    options_.publish(all);
+  } else {
+    hub_.publish(all);
+  }
   for (auto& job : group) job->done(std::move(job->outcome));
 }
 

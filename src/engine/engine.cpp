@@ -124,14 +124,18 @@ Engine::Engine(store::Store& store, fanout::Hub& hub, EngineOptions options)
 
 Engine::~Engine() { stop(); }
 
-Status Engine::start() {
+Status Engine::reload_schema() {
   auto active = impl_->store.active_schema();
   if (!active) return tl::unexpected(active.error());
-  if (*active) {
-    auto parsed = schema::Schema::parse_text((*active)->json_text);
-    if (!parsed) return tl::unexpected(parsed.error());
-    impl_->schema.set(*parsed);
-  }
+  if (!*active || (*active)->hash == impl_->schema.get()->hash()) return {};
+  auto parsed = schema::Schema::parse_text((*active)->json_text);
+  if (!parsed) return tl::unexpected(parsed.error());
+  impl_->schema.set(*parsed);
+  return {};
+}
+
+Status Engine::start() {
+  if (auto loaded = reload_schema(); !loaded) return loaded;
   auto head = impl_->store.head_sync_id();
   if (!head) return tl::unexpected(head.error());
   hub_.set_head(*head);
@@ -154,6 +158,9 @@ Result<SchemaPush> Engine::push_schema(const json::value& schema_json, const sch
   // same transaction as the new version: a failing step leaves the old schema active.
   auto version = impl_->pipeline.run_exclusive(
       [this, next, plan, &hints, force](store::WriteTransaction& txn) -> Result<int64_t> {
+        // Another node may have pushed since we loaded ours; schema pushes are serialized by the
+        // store's write transaction, so what is committed now is what we migrate from.
+        if (auto fresh = reload_schema(); !fresh) return tl::unexpected(fresh.error());
         const auto previous = impl_->schema.get();
         *plan = schema::diff_schema(previous.get(), *next, hints);
         if (!plan->applicable(force)) {

@@ -81,6 +81,10 @@ class WriteGate {
 
 struct EngineOptions {
   int max_group = 512;  // commits per durable transaction
+  // Publishes a committed group's deltas (ascending ids) before the commit callbacks run.
+  // Default: straight to the hub. Several nodes on one database publish through a
+  // fanout::LogFollower instead, which also carries the other nodes' deltas.
+  std::function<void(const std::vector<store::Delta>&)> publish;
 };
 
 // One page of GET /v1/models/{model} (http-api.md §4.2), in (order_by, id) order.
@@ -120,6 +124,8 @@ class Engine {
   void stop();
 
   std::shared_ptr<const schema::Schema> schema() const;
+  // Activates the store's active schema if it differs from ours (another node pushed one).
+  Status reload_schema();
   void set_write_gate(std::shared_ptr<WriteGate> gate);
 
   // Validates a schema, plans the migration from the active one (schema/diff.h) and, when it is

@@ -33,14 +33,26 @@ std::string url_encode(const std::string& text) {
 }
 
 std::string binary_path() {
-  const char* path = std::getenv("ABLO_BIN");
-  if (!path || !*path) throw std::runtime_error("ABLO_BIN is not set (run the tests through ctest)");
-  return path;
+  const char* path = std::getenv("ABLO_BIN");  // overrides the binary built beside the tests
+  return path && *path ? path : ABLO_SERVER_BINARY;
 }
 
 }  // namespace
 
-ServerProcess::ServerProcess(std::string schema_json) {
+bool testing_postgres() {
+  const char* store = std::getenv("ABLO_TEST_STORE");
+  return store && std::string_view(store) == "postgres";
+}
+
+ServerProcess::ServerProcess(std::string schema_json)
+    : ServerProcess(std::move(schema_json), std::string()) {}
+
+ServerProcess::ServerProcess(std::string schema_json, std::string database_url)
+    : database_url_(std::move(database_url)) {
+  if (database_url_.empty() && testing_postgres()) {
+    own_database_ = std::make_unique<TempPgDatabase>();
+    database_url_ = own_database_->url();
+  }
   std::string pattern = "/tmp/ablo-it-XXXXXX";
   data_dir_ = mkdtemp(pattern.data());
   if (!schema_json.empty()) {
@@ -69,6 +81,7 @@ void ServerProcess::start() {
     close(pipe_fds[1]);
     std::vector<std::string> args = {binary, "serve", "--host", "127.0.0.1", "--port", "0", "--data-dir", data_dir_};
     if (!schema_file_.empty()) args.insert(args.end(), {"--schema", schema_file_});
+    if (!database_url_.empty()) args.insert(args.end(), {"--database", database_url_});
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -115,6 +128,13 @@ void ServerProcess::stop() {
     }
     usleep(100 * 1000);
   }
+  kill(pid_, SIGKILL);
+  waitpid(pid_, nullptr, 0);
+  pid_ = -1;
+}
+
+void ServerProcess::kill_hard() {
+  if (pid_ <= 0) return;
   kill(pid_, SIGKILL);
   waitpid(pid_, nullptr, 0);
   pid_ = -1;

@@ -1,6 +1,10 @@
 #pragma once
 // Starts the real `ablo serve` binary (path in $ABLO_BIN) on a free loopback port with a
 // fresh data directory, and offers the client steps every integration test needs.
+//
+// The store: SQLite in the data directory, or — when $ABLO_TEST_STORE is "postgres" (ctest
+// runs the whole suite both ways) — a fresh PostgreSQL database per server. Cluster tests pass
+// one database URL to several servers.
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -12,6 +16,7 @@
 #include <sys/types.h>
 
 #include "client/transport.h"
+#include "support/pg_database.h"
 
 namespace ablo::testing {
 
@@ -19,6 +24,8 @@ class ServerProcess {
  public:
   // `schema_json`, when given, is written to a file and passed as --schema.
   explicit ServerProcess(std::string schema_json = {});
+  // A node on an existing PostgreSQL database (several nodes may share it).
+  ServerProcess(std::string schema_json, std::string database_url);
   ~ServerProcess();
   ServerProcess(const ServerProcess&) = delete;
   ServerProcess& operator=(const ServerProcess&) = delete;
@@ -28,7 +35,9 @@ class ServerProcess {
   const std::string& data_dir() const { return data_dir_; }
 
   void stop();     // SIGTERM, then SIGKILL after 10 s
+  void kill_hard();  // SIGKILL at once: a crashed node
   void restart();  // same data directory, new port
+  const std::string& database_url() const { return database_url_; }  // "" on SQLite
 
   // POST /api/auth/capability as the 0.9.1 quickstart does; the parsed response.
   boost::json::object exchange() const;
@@ -39,12 +48,17 @@ class ServerProcess {
  private:
   void start();
 
+  std::unique_ptr<TempPgDatabase> own_database_;
+  std::string database_url_;
   std::string data_dir_;
   std::string schema_file_;
   pid_t pid_ = -1;
   uint16_t port_ = 0;
   std::string api_key_;
 };
+
+// True when this run of the suite uses the PostgreSQL store ($ABLO_TEST_STORE=postgres).
+bool testing_postgres();
 
 // The first frame (parsed) that satisfies `matches`, skipping others; nullopt on timeout.
 std::optional<boost::json::object> receive_until(client::WsConnection& ws,
