@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # Runs a command with a throwaway PostgreSQL on loopback and ABLO_TEST_DATABASE_URL pointing at
 # it; the server's data is deleted afterwards. Usage: scripts/with-postgres.sh COMMAND [ARGS...]
-# PG_PORT picks the port (default 55432). initdb refuses to run as root, so as root the cluster
+# PG_PORT picks the port (default: the first free one from 55432). initdb refuses to run as root, so as root the cluster
 # runs as the postgres user.
 set -euo pipefail
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 [ -x "$PGBIN/initdb" ] || { echo "PostgreSQL server binaries not found (apt install postgresql)" >&2; exit 1; }
-PG_PORT=${PG_PORT:-55432}
+# A free port unless PG_PORT names one (another PostgreSQL may be running on the machine).
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+if [ -z "${PG_PORT:-}" ]; then
+  PG_PORT=55432
+  while port_in_use "$PG_PORT"; do PG_PORT=$((PG_PORT + 1)); done
+fi
 PG_TMP=$(mktemp -d /tmp/ablo-pg.XXXXXX)
 RUNAS=()
 if [ "$(id -u)" = 0 ]; then chown postgres:postgres "$PG_TMP"; RUNAS=(runuser -u postgres --); fi

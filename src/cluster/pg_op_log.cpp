@@ -40,8 +40,10 @@ Result<std::unique_ptr<PgOpLog>> PgOpLog::open(const std::string& database_url) 
   return log;
 }
 
+// A pooled connection (dropped when broken). `idempotent` calls that fail because a pooled
+// connection died while idle (a database restart) run once more on a fresh connection.
 template <class Fn>
-auto PgOpLog::with_connection(Fn&& fn) -> decltype(fn(std::declval<pg::Connection&>())) {
+auto PgOpLog::with_connection(Fn&& fn, bool idempotent) -> decltype(fn(std::declval<pg::Connection&>())) {
   std::unique_ptr<pg::Connection> conn;
   {
     std::lock_guard lock(pool_mutex_);
@@ -50,12 +52,19 @@ auto PgOpLog::with_connection(Fn&& fn) -> decltype(fn(std::declval<pg::Connectio
       pool_.pop_back();
     }
   }
-  if (!conn || !conn->healthy()) {
+  const bool pooled = conn && conn->healthy();
+  if (!pooled) {
     auto opened = pg::Connection::open(url_);
     if (!opened) return tl::unexpected(opened.error());
     conn = std::move(*opened);
   }
   auto result = fn(*conn);
+  if (!result && idempotent && pooled && pg::is_unavailable(result.error())) {
+    auto opened = pg::Connection::open(url_);
+    if (!opened) return tl::unexpected(opened.error());
+    conn = std::move(*opened);
+    result = fn(*conn);
+  }
   std::lock_guard lock(pool_mutex_);
   if (conn->healthy() && pool_.size() < kIdleConnections) pool_.push_back(std::move(conn));
   return result;
@@ -72,7 +81,7 @@ Result<int64_t> PgOpLog::append(const std::string& kind, const std::string& op) 
         {std::to_string(node_id_), kind, op, std::to_string(now_ms())});
     if (!rows) return tl::unexpected(rows.error());
     return rows->int64(0, 0);
-  });
+  }, /*idempotent=*/false);
 }
 
 Result<std::vector<std::pair<int64_t, std::string>>> PgOpLog::read_after(int64_t after_id, int limit) {
@@ -84,7 +93,7 @@ Result<std::vector<std::pair<int64_t, std::string>>> PgOpLog::read_after(int64_t
     ops.reserve(static_cast<std::size_t>(rows->size()));
     for (int r = 0; r < rows->size(); ++r) ops.emplace_back(rows->int64(r, 0), rows->text(r, 1));
     return ops;
-  });
+  }, /*idempotent=*/true);
 }
 
 Status PgOpLog::heartbeat() {
@@ -93,7 +102,7 @@ Status PgOpLog::heartbeat() {
                           {std::to_string(node_id_), std::to_string(now_ms())});
     if (!rows) return tl::unexpected(rows.error());
     return {};
-  });
+  }, /*idempotent=*/true);
 }
 
 Result<std::vector<int64_t>> PgOpLog::nodes(bool stale, int64_t stale_ms) {
@@ -105,7 +114,7 @@ Result<std::vector<int64_t>> PgOpLog::nodes(bool stale, int64_t stale_ms) {
     std::vector<int64_t> ids;
     for (int r = 0; r < rows->size(); ++r) ids.push_back(rows->int64(r, 0));
     return ids;
-  });
+  }, /*idempotent=*/true);
 }
 
 Status PgOpLog::prune(const std::vector<std::string>& kinds, int64_t age_ms) {
@@ -120,7 +129,7 @@ Status PgOpLog::prune(const std::vector<std::string>& kinds, int64_t age_ms) {
                           {std::to_string(now_ms() - age_ms)});
     if (!rows) return tl::unexpected(rows.error());
     return {};
-  });
+  }, /*idempotent=*/true);
 }
 
 }  // namespace ablo::cluster

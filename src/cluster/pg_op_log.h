@@ -36,7 +36,7 @@ class PgOpLog final : public coord::OpLog {
   PgOpLog(std::string url, int64_t node_id) : url_(std::move(url)), node_id_(node_id) {}
 
   template <class Fn>
-  auto with_connection(Fn&& fn) -> decltype(fn(std::declval<pg::Connection&>()));
+  auto with_connection(Fn&& fn, bool idempotent) -> decltype(fn(std::declval<pg::Connection&>()));
 
   std::string url_;
   int64_t node_id_;

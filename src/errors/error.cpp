@@ -77,6 +77,7 @@ boost::json::object envelope(const Error& error, std::string_view request_id) {
   if (!error.param.empty()) body["param"] = error.param;
   body["doc_url"] = "https://docs.abloatai.com/errors#" + error.code;
   body["request_id"] = request_id;
+  if (retryable(error.code)) body["retryable"] = true;
   return body;
 }
 
@@ -85,6 +86,8 @@ boost::json::object wire_error(const Error& error) {
   out["code"] = error.code;
   out["message"] = message_or_default(error);
   if (!error.param.empty()) out["field"] = error.param;
+  // Codes this server adds are unknown to 0.9.1's registry; say outright that a retry is safe.
+  if (retryable(error.code)) out["retryable"] = true;
   return out;
 }
 

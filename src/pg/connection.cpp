@@ -1,6 +1,7 @@
 #include "pg/connection.h"
 
 #include <libpq-fe.h>
+#include <poll.h>
 
 #include <cstdlib>
 #include <set>
@@ -29,7 +30,8 @@ Error error_from(pg_conn* conn, pg_result* result) {
   Error error;
   if (PQstatus(conn) != CONNECTION_OK || sqlstate.starts_with("08") || sqlstate == "57P01" ||
       sqlstate == "57P02" || sqlstate == "57P03") {
-    error = Error("store_unavailable", "the database is unreachable: " + message);
+    // "network error" also makes 0.9.1 clients, which do not know this code, treat it as transient.
+    error = Error("store_unavailable", "database network error, nothing was applied (retry): " + message);
   } else if (sqlstate == "40001" || sqlstate == "40P01") {
     error = Error("store_conflict", "the database aborted the transaction to keep it consistent: " + message);
   } else if (sqlstate == "23505") {
@@ -127,7 +129,15 @@ Status Connection::exec_script(std::string_view sql) {
   return {};
 }
 
-bool Connection::healthy() const { return PQstatus(conn_) == CONNECTION_OK; }
+bool Connection::healthy() {
+  if (PQstatus(conn_) != CONNECTION_OK) return false;
+  // A server that restarted or terminated us has closed the socket (after a FATAL message):
+  // it reads as ready. Reading it lets libpq notice, so a pooled connection that died while
+  // idle is dropped before use instead of failing the next request.
+  pollfd ready{PQsocket(conn_), POLLIN, 0};
+  if (::poll(&ready, 1, 0) > 0 && PQconsumeInput(conn_) == 0) return false;
+  return PQstatus(conn_) == CONNECTION_OK;
+}
 
 int Connection::socket() const { return PQsocket(conn_); }
 

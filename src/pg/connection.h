@@ -63,8 +63,9 @@ class Connection {
   // Several statements without parameters (DDL scripts).
   Status exec_script(std::string_view sql);
 
-  // False once the server went away; the owner reopens (pools drop broken connections).
-  bool healthy() const;
+  // False once the server went away (checked without blocking); the owner reopens (pools
+  // drop broken connections).
+  bool healthy();
   int socket() const;
   // Reads what arrived on the socket and returns the channels of pending NOTIFY messages.
   Result<std::vector<std::string>> take_notifications();

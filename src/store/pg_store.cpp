@@ -622,8 +622,16 @@ class PgStore final : public Store {
     std::lock_guard lock(writer_mutex_);
     auto conn = writer_connection();
     if (!conn) return tl::unexpected(conn.error());
+    if (auto begun = (*conn)->exec_script("BEGIN"); !begun) {
+      // The writer died while idle (a database restart): nothing was sent, so start over on a
+      // fresh connection.
+      if (!pg::is_unavailable(begun.error())) return begun;
+      writer_.reset();
+      conn = writer_connection();
+      if (!conn) return tl::unexpected(conn.error());
+      if (auto again = (*conn)->exec_script("BEGIN"); !again) return again;
+    }
     Connection& c = **conn;
-    if (auto begun = c.exec_script("BEGIN"); !begun) return begun;
     // Lock the log head first (see the top of this file): this orders and serializes writers.
     auto head = c.exec("SELECT last_id FROM _ablo_log_head FOR UPDATE");
     if (!head) return rollback(c, head.error());
@@ -853,7 +861,9 @@ class PgStore final : public Store {
   }
 
   // Lends a reader connection to `fn`. Broken connections are dropped instead of returned,
-  // so the pool heals after a database restart.
+  // so the pool heals after a database restart; a pooled connection that turns out to have
+  // died while idle (the restart raced the health check) is replaced and `fn` runs again on
+  // a fresh one. Only for reads and single idempotent statements.
   template <class Fn>
   auto with_reader(Fn&& fn) -> decltype(fn(std::declval<Connection&>())) {
     std::unique_ptr<Connection> conn;
@@ -864,12 +874,19 @@ class PgStore final : public Store {
         readers_.pop_back();
       }
     }
-    if (!conn || !conn->healthy()) {
+    const bool pooled = conn && conn->healthy();
+    if (!pooled) {
       auto opened = Connection::open(url_);
       if (!opened) return tl::unexpected(opened.error());
       conn = std::move(*opened);
     }
     auto result = fn(*conn);
+    if (!result && pg::is_unavailable(result.error()) && pooled) {
+      auto opened = Connection::open(url_);
+      if (!opened) return tl::unexpected(opened.error());
+      conn = std::move(*opened);
+      result = fn(*conn);
+    }
     std::lock_guard lock(readers_mutex_);
     if (conn->healthy() && static_cast<int>(readers_.size()) < options_.reader_connections) {
       readers_.push_back(std::move(conn));

@@ -56,6 +56,14 @@ struct Client {
     return c;
   }
 
+  // Opens a new socket with the same token on `server` (another node, after this one's died)
+  // and resumes from `last_sync_id`.
+  void reconnect(ServerProcess& server, int64_t last_sync_id) {
+    ws = server.connect_ws(token, groups);
+    unread.clear();
+    first_sync = sync(last_sync_id);
+  }
+
   json::object sync(int64_t last_sync_id) {
     ws->send_text(json::serialize(json::object{
         {"type", "sync_request"},
@@ -81,6 +89,20 @@ struct Client {
     return result ? result->at("payload").as_object() : json::object{};
   }
 };
+
+// Every delta in a frame: a single `delta`, a batched one, or a sync_response's catch-up.
+inline std::vector<json::object> deltas_in(const json::object& frame) {
+  std::vector<json::object> out;
+  const auto& type = frame.at("type");
+  if (type != "delta" && type != "sync_response") return out;
+  const auto& payload = frame.at("payload").as_object();
+  if (const auto* list = payload.if_contains("deltas"); list && list->is_array()) {
+    for (const auto& d : list->as_array()) out.push_back(d.as_object());
+  } else if (type == "delta") {
+    out.push_back(payload);
+  }
+  return out;
+}
 
 inline json::object op(const char* type, const std::string& id, json::object input, const std::string& tx) {
   return json::object{{"type", type}, {"model", "weatherreports"}, {"id", id}, {"input", std::move(input)},

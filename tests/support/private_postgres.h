@@ -1,0 +1,69 @@
+#pragma once
+// A PostgreSQL server of one test's own (initdb in a temporary directory, a free loopback
+// port), for fault tests that restart the database without disturbing other tests. As root
+// the server runs as the `postgres` user (initdb refuses root).
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+
+#include <boost/asio/ip/tcp.hpp>
+
+namespace ablo::testing {
+
+class PrivatePostgres {
+ public:
+  PrivatePostgres() {
+    bin_ = find_bin();
+    std::string pattern = "/tmp/ablo-pg-XXXXXX";
+    dir_ = mkdtemp(pattern.data());
+    run_as_ = getuid() == 0 ? "runuser -u postgres -- " : "";
+    if (getuid() == 0) sh("chown postgres:postgres " + dir_);
+    port_ = free_port();
+    sh(run_as_ + bin_ + "/initdb -D " + dir_ + "/data -U postgres -A trust --no-sync >" + dir_ + "/initdb.log 2>&1");
+    start();
+  }
+  ~PrivatePostgres() {
+    std::system((run_as_ + bin_ + "/pg_ctl -D " + dir_ + "/data -m immediate -w stop >/dev/null 2>&1").c_str());
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+  PrivatePostgres(const PrivatePostgres&) = delete;
+  PrivatePostgres& operator=(const PrivatePostgres&) = delete;
+
+  std::string url() const { return "postgresql://postgres@127.0.0.1:" + std::to_string(port_) + "/postgres"; }
+
+  // Stops the server (fast: open connections are terminated) and starts it again.
+  void restart() { sh(run_as_ + bin_ + "/pg_ctl -D " + dir_ + "/data -m fast -w -t 30 stop >/dev/null"); start(); }
+
+ private:
+  void start() {
+    sh(run_as_ + bin_ + "/pg_ctl -D " + dir_ + "/data -l " + dir_ + "/pg.log -w -t 30 -o \"-c listen_addresses=127.0.0.1 -p " +
+       std::to_string(port_) + " -k " + dir_ + " -c fsync=off -c synchronous_commit=off\" start >/dev/null");
+  }
+
+  static void sh(const std::string& command) {
+    if (std::system(command.c_str()) != 0) throw std::runtime_error("failed: " + command);
+  }
+
+  static std::string find_bin() {
+    for (const char* version : {"17", "16", "15", "14", "13"}) {
+      std::string bin = std::string("/usr/lib/postgresql/") + version + "/bin";
+      if (std::filesystem::exists(bin + "/initdb")) return bin;
+    }
+    throw std::runtime_error("PostgreSQL server binaries not found (apt install postgresql)");
+  }
+
+  static int free_port() {
+    boost::asio::io_context io;
+    boost::asio::ip::tcp::acceptor acceptor(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
+    return acceptor.local_endpoint().port();
+  }
+
+  std::string bin_, dir_, run_as_;
+  int port_ = 0;
+};
+
+}  // namespace ablo::testing
