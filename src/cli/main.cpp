@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "auth/auth_service.h"
+#include "cli/db_commands.h"
 #include "client/transport.h"
 #include "common/random.h"
 #include "coord/coordinator.h"
@@ -234,6 +235,8 @@ int main(int argc, char** argv) {
   push_cmd->add_flag("--force", push.force, "Accept drops and lossy or risky casts");
   push_cmd->add_option("--rename", push.renames, "old:new (model) or model.old:model.new (field)");
   push_cmd->add_option("--backfill", push.backfills, "model.field=value for rows that need a value");
+
+  ablo::cli::add_db_commands(app);
 
   CLI11_PARSE(app, argc, argv);
   if (serve_cmd->parsed()) return serve(serve_options);
