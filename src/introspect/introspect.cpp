@@ -296,7 +296,7 @@ Result<json::object> field_meta(PullContext& context, const Table& table, const 
   } else {
     meta["type"] = "string";
     context.warnings.push_back(fmt::format("table \"{}\": column \"{}\" has type {}, which has no schema field type; "
-                                           "pulled as string",
+                                           "pulled as string (ablo check reports it until the column is text)",
                                            table.name, column.name, column.display_type));
   }
   meta["isOptional"] = !column.not_null;
