@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include "auth/auth_service.h"
+#include "cli/db_commands.h"
 #include "client/transport.h"
 #include "cluster/log_listener.h"
 #include "cluster/pg_op_log.h"
@@ -346,6 +347,7 @@ int main(int argc, char** argv) {
   migrate_cmd->add_flag("--force", migration.force, "Accept drops and lossy or risky casts");
   migrate_cmd->add_option("--rename", migration.renames, "old:new (model) or model.old:model.new (field)");
   migrate_cmd->add_option("--backfill", migration.backfills, "model.field=value for rows that need a value");
+  ablo::cli::add_db_commands(app);
 
   CLI11_PARSE(app, argc, argv);
   if (serve_cmd->parsed()) return serve(serve_options);

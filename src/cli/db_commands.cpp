@@ -1,0 +1,160 @@
+#include "cli/db_commands.h"
+
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+
+#include <CLI/CLI.hpp>
+#include <boost/json.hpp>
+
+#include "introspect/introspect.h"
+#include "pg/connection.h"
+#include "schema/schema.h"
+
+namespace ablo::cli {
+
+namespace {
+
+namespace json = boost::json;
+
+// Exit codes of `ablo check` (scripts branch on them): fits, does not fit, could not tell.
+constexpr int kExitOk = 0;
+constexpr int kExitProblems = 1;
+constexpr int kExitError = 2;
+
+struct DatabaseOptions {
+  std::string database_url;  // --database, else DATABASE_URL
+  std::string pg_schema = "public";
+};
+
+struct PullOptions : DatabaseOptions {
+  std::string output_file;  // stdout when empty
+};
+
+struct CheckOptions : DatabaseOptions {
+  std::string schema_file;
+};
+
+int report_error(const char* command, const Error& error) {
+  std::fprintf(stderr, "ablo %s: %s: %s\n", command, error.code.c_str(), error.message.c_str());
+  return kExitError;
+}
+
+// Returning normally means success to main(); any other outcome ends parsing with the code.
+void finish(int exit_code) {
+  if (exit_code != kExitOk) throw CLI::RuntimeError(exit_code);
+}
+
+Result<std::unique_ptr<pg::Connection>> connect(const DatabaseOptions& options) {
+  if (options.database_url.empty()) {
+    return fail("invalid_request", "no database: pass --database URL or set DATABASE_URL");
+  }
+  return pg::Connection::open(options.database_url);
+}
+
+void add_database_options(CLI::App& command, DatabaseOptions& options) {
+  command.add_option("--database", options.database_url, "PostgreSQL URL (default: $DATABASE_URL)")
+      ->envname("DATABASE_URL");
+  command.add_option("--pg-schema", options.pg_schema, "PostgreSQL schema holding the tables")->capture_default_str();
+}
+
+// Two-space indented JSON, for a file people read and edit (Boost.JSON here has no pretty printer).
+void write_pretty(std::ostream& out, const json::value& value, int depth = 0) {
+  const std::string indent(static_cast<std::size_t>(depth + 1) * 2, ' ');
+  const std::string closing_indent(static_cast<std::size_t>(depth) * 2, ' ');
+  if (value.is_object() && !value.as_object().empty()) {
+    out << "{\n";
+    bool first = true;
+    for (const auto& [key, member] : value.as_object()) {
+      out << (first ? "" : ",\n") << indent << json::serialize(json::string(key)) << ": ";
+      write_pretty(out, member, depth + 1);
+      first = false;
+    }
+    out << "\n" << closing_indent << "}";
+  } else if (value.is_array() && !value.as_array().empty()) {
+    out << "[";
+    bool first = true;
+    for (const auto& item : value.as_array()) {
+      out << (first ? "" : ", ");
+      write_pretty(out, item, depth + 1);
+      first = false;
+    }
+    out << "]";
+  } else {
+    out << json::serialize(value);
+  }
+}
+
+int run_pull(const PullOptions& options) {
+  auto conn = connect(options);
+  if (!conn) return report_error("pull", conn.error());
+  auto pulled = introspect::pull_schema(**conn, options.pg_schema);
+  if (!pulled) return report_error("pull", pulled.error());
+  for (const auto& warning : pulled->warnings) std::fprintf(stderr, "warning: %s\n", warning.c_str());
+
+  std::ostringstream text;
+  write_pretty(text, pulled->schema);
+  text << "\n";
+  if (options.output_file.empty()) {
+    std::fputs(text.str().c_str(), stdout);
+    return kExitOk;
+  }
+  std::ofstream out(options.output_file);
+  out << text.str();
+  out.close();
+  if (!out) return report_error("pull", Error("invalid_request", "cannot write " + options.output_file));
+  std::fprintf(stderr, "wrote %zu models to %s\n", pulled->schema.at("models").as_object().size(),
+               options.output_file.c_str());
+  return kExitOk;
+}
+
+// A schema file is the schema JSON itself or a push body {schema: ...}, as `ablo schema push` takes.
+Result<std::shared_ptr<const schema::Schema>> load_schema(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return fail("invalid_request", "cannot read " + path);
+  std::stringstream text;
+  text << in.rdbuf();
+  boost::system::error_code ec;
+  auto parsed = json::parse(text.str(), ec);
+  if (ec) return fail("invalid_schema", path + " is not valid JSON: " + ec.message());
+  const bool wrapped = parsed.is_object() && parsed.as_object().contains("schema");
+  return schema::Schema::parse(wrapped ? parsed.as_object().at("schema") : parsed);
+}
+
+int run_check(const CheckOptions& options) {
+  auto schema = load_schema(options.schema_file);
+  if (!schema) return report_error("check", schema.error());
+  auto conn = connect(options);
+  if (!conn) return report_error("check", conn.error());
+  auto report = introspect::check_schema(**conn, **schema, options.pg_schema);
+  if (!report) return report_error("check", report.error());
+  for (const auto& warning : report->warnings) std::fprintf(stderr, "warning: %s\n", warning.c_str());
+  if (report->ok()) {
+    std::printf("ok\n");
+    return kExitOk;
+  }
+  for (const auto& problem : report->problems) std::printf("%s\n", problem.c_str());
+  return kExitProblems;
+}
+
+}  // namespace
+
+void add_db_commands(CLI::App& app) {
+  // The callbacks outlive this function; the options live as long as they do.
+  auto pull = std::make_shared<PullOptions>();
+  auto* pull_cmd = app.add_subcommand("pull", "Write the schema JSON v3 of an existing PostgreSQL database's tables");
+  add_database_options(*pull_cmd, *pull);
+  pull_cmd->add_option("-o,--output", pull->output_file, "Write to this file instead of stdout");
+  pull_cmd->callback([pull] { finish(run_pull(*pull)); });
+
+  auto check = std::make_shared<CheckOptions>();
+  auto* check_cmd = app.add_subcommand(
+      "check", "Verify (read-only) that a PostgreSQL database has the tables and columns a schema needs");
+  check_cmd->add_option("schema_file", check->schema_file, "Schema JSON v3 file")->required();
+  add_database_options(*check_cmd, *check);
+  check_cmd->callback([check] { finish(run_check(*check)); });
+}
+
+}  // namespace ablo::cli
