@@ -2,9 +2,12 @@
 // HTTP/1.1 and upgrades /api/sync/ws to WebSocket. Routing and protocol logic live in
 // router.cpp and ws_protocol.cpp.
 //
-// Threading: an io_context run by `io_threads` threads. Each connection runs on its own
-// strand; a WsSession's send queue is guarded by its mutex because fan-out and commit
-// results push into it from the engine's writer thread.
+// Threading: an io_context run by `io_threads` threads does only socket I/O; each connection
+// runs on its own strand. Anything that may wait on the store or the database — HTTP
+// handlers, upgrade authentication, WebSocket frame handlers — runs on the worker pool (a
+// WebSocket's frames on a strand of it, in order), so a slow database never stalls the
+// network threads. A WsSession's send queue is guarded by its mutex because fan-out and
+// commit results push into it from other threads.
 #include "net/server.h"
 
 #include <atomic>
@@ -71,7 +74,8 @@ http::response<http::string_body> to_beast(HttpResponse&& response, const std::s
 
 class WsSession : public fanout::Outbox, public std::enable_shared_from_this<WsSession> {
  public:
-  WsSession(tcp::socket&& socket, Services& services) : ws_(std::move(socket)), services_(services) {}
+  WsSession(tcp::socket&& socket, Services& services)
+      : ws_(std::move(socket)), services_(services), handlers_(asio::make_strand(services.workers)) {}
   // Unsubscribe while every member is still alive: the hub may be pushing into this outbox.
   ~WsSession() override {
     if (connection_) connection_->on_close();
@@ -115,8 +119,10 @@ class WsSession : public fanout::Outbox, public std::enable_shared_from_this<WsS
 
   void on_accept(beast::error_code ec) {
     if (ec) return;
-    connection_ = std::make_unique<SyncConnection>(services_.engine, services_.coordinator, std::move(grant_),
-                                                   weak_from_this());
+    asio::post(handlers_, [self = shared_from_this()] {
+      self->connection_ = std::make_unique<SyncConnection>(self->services_.engine, self->services_.coordinator,
+                                                           std::move(self->grant_), self->weak_from_this());
+    });
     read();
   }
 
@@ -127,13 +133,21 @@ class WsSession : public fanout::Outbox, public std::enable_shared_from_this<WsS
       close_connection();
       return;
     }
-    if (ws_.got_text()) connection_->on_text(beast::buffers_to_string(buffer_.data()));
+    if (ws_.got_text()) {
+      // Frame handlers may wait on the database (catch-up reads, cluster claim ops), so they run
+      // on the worker pool, one at a time per socket and in arrival order (a strand).
+      asio::post(handlers_, [self = shared_from_this(), text = beast::buffers_to_string(buffer_.data())] {
+        if (self->connection_) self->connection_->on_text(text);
+      });
+    }
     buffer_.consume(buffer_.size());
     read();
   }
 
   void close_connection() {
-    if (connection_) connection_->on_close();
+    asio::post(handlers_, [self = shared_from_this()] {
+      if (self->connection_) self->connection_->on_close();
+    });
     std::lock_guard lock(mutex_);
     closed_ = true;
     pending_.clear();
@@ -221,9 +235,10 @@ class WsSession : public fanout::Outbox, public std::enable_shared_from_this<WsS
   websocket::stream<beast::tcp_stream> ws_;
   Services& services_;
   UpgradeGrant grant_;
-  std::unique_ptr<SyncConnection> connection_;  // strand only
-  beast::flat_buffer buffer_;                   // strand only
-  std::deque<std::string> outgoing_;            // strand only: frames being written
+  asio::strand<asio::thread_pool::executor_type> handlers_;  // runs connection_'s frame handlers
+  std::unique_ptr<SyncConnection> connection_;  // handlers_ only (and the destructor)
+  beast::flat_buffer buffer_;                   // socket strand only
+  std::deque<std::string> outgoing_;            // socket strand only: frames being written
 
   std::mutex mutex_;  // guards pending_, writing_, closed_, close_reason_
   std::deque<Item> pending_;
@@ -301,14 +316,22 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
             request.version(), false, false, request_id);
       return;
     }
-    auto grant = authorize_upgrade(services_.auth, std::string(request[http::field::sec_websocket_protocol]), target,
-                                   std::string(request[http::field::authorization]));
-    if (!grant) {
-      reply(error_response(grant.error(), request_id), request.version(), false, false, request_id);
-      return;
-    }
-    stream_.expires_never();
-    std::make_shared<WsSession>(stream_.release_socket(), services_)->start(std::move(request), std::move(*grant));
+    // Authentication reads the store: on the worker pool, then back on this strand.
+    auto upgrade_request = std::make_shared<http::request<http::string_body>>(std::move(request));
+    asio::post(services_.workers, [self = shared_from_this(), upgrade_request, target, request_id] {
+      auto grant = authorize_upgrade(self->services_.auth,
+                                     std::string((*upgrade_request)[http::field::sec_websocket_protocol]), target,
+                                     std::string((*upgrade_request)[http::field::authorization]));
+      asio::post(self->stream_.get_executor(), [self, upgrade_request, request_id, grant = std::move(grant)]() mutable {
+        if (!grant) {
+          self->reply(error_response(grant.error(), request_id), upgrade_request->version(), false, false, request_id);
+          return;
+        }
+        self->stream_.expires_never();
+        std::make_shared<WsSession>(self->stream_.release_socket(), self->services_)
+            ->start(std::move(*upgrade_request), std::move(*grant));
+      });
+    });
   }
 
   void reply(HttpResponse&& response, unsigned version, bool keep_alive, bool head, std::string request_id = {}) {
