@@ -1,14 +1,13 @@
 #include "cli/db_commands.h"
 
 #include <cstdio>
-#include <fstream>
 #include <memory>
-#include <sstream>
 #include <string>
 
 #include <CLI/CLI.hpp>
 #include <boost/json.hpp>
 
+#include "cli/schema_file.h"
 #include "introspect/introspect.h"
 #include "pg/connection.h"
 #include "schema/schema.h"
@@ -110,17 +109,10 @@ int run_pull(const PullOptions& options) {
   return kExitOk;
 }
 
-// A schema file is the schema JSON itself or a push body {schema: ...}, as `ablo schema push` takes.
 Result<std::shared_ptr<const schema::Schema>> load_schema(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return fail("invalid_request", "cannot read " + path);
-  std::stringstream text;
-  text << in.rdbuf();
-  boost::system::error_code ec;
-  auto parsed = json::parse(text.str(), ec);
-  if (ec) return fail("invalid_schema", path + " is not valid JSON: " + ec.message());
-  const bool wrapped = parsed.is_object() && parsed.as_object().contains("schema");
-  return schema::Schema::parse(wrapped ? parsed.as_object().at("schema") : parsed);
+  auto document = read_schema_file(path);
+  if (!document) return tl::unexpected(document.error());
+  return schema::Schema::parse(*document);
 }
 
 int run_check(const CheckOptions& options) {

@@ -2,9 +2,7 @@
 // keys, schema push, migrate.
 #include <csignal>
 #include <cstdio>
-#include <fstream>
 #include <iostream>
-#include <sstream>
 
 #include <CLI/CLI.hpp>
 #include <boost/json.hpp>
@@ -13,6 +11,7 @@
 
 #include "auth/auth_service.h"
 #include "cli/db_commands.h"
+#include "cli/schema_file.h"
 #include "client/transport.h"
 #include "cluster/log_listener.h"
 #include "cluster/pg_op_log.h"
@@ -31,29 +30,11 @@ namespace {
 
 namespace json = boost::json;
 using namespace ablo;
+using cli::read_schema_file;
 
 int die(const Error& error) {
   std::fprintf(stderr, "ablo: %s: %s\n", error.code.c_str(), error.message.c_str());
   return 1;
-}
-
-Result<std::string> read_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return fail("invalid_request", "cannot read " + path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-// The schema file's document (a bare schema or {schema: …}).
-Result<json::value> read_schema_file(const std::string& file) {
-  auto text = read_file(file);
-  if (!text) return tl::unexpected(text.error());
-  boost::system::error_code ec;
-  auto parsed = json::parse(*text, ec);
-  if (ec) return fail("invalid_schema", file + " is not valid JSON: " + ec.message());
-  if (parsed.is_object() && parsed.as_object().contains("schema")) return parsed.as_object().at("schema");
-  return parsed;
 }
 
 // Where the data lives: PostgreSQL when a database URL is given (--database or DATABASE_URL),

@@ -100,26 +100,6 @@ CREATE TABLE IF NOT EXISTS _ablo_usage (
 // EXISTS is not safe against a concurrent creator).
 constexpr int64_t kBootstrapLockKey = 0x61626c6f;  // "ablo"
 
-std::string json_text(const json::value& value) { return json::serialize(value); }
-
-json::array to_json_array(const std::vector<std::string>& items) {
-  json::array out;
-  out.reserve(items.size());
-  for (const auto& item : items) out.emplace_back(item);
-  return out;
-}
-
-std::vector<std::string> string_list(const std::string& text) {
-  std::vector<std::string> out;
-  boost::system::error_code ec;
-  json::value parsed = json::parse(text, ec);
-  if (ec || !parsed.is_array()) return out;
-  for (const auto& item : parsed.as_array()) {
-    if (item.is_string()) out.emplace_back(item.as_string());
-  }
-  return out;
-}
-
 // A PostgreSQL array literal ({"a","b"}) for a TEXT[] parameter.
 std::string text_array(const std::vector<std::string>& items) {
   std::string out = "{";
@@ -159,13 +139,6 @@ pg::Param param_value(const json::value& value, schema::FieldType type) {
   if (value.is_uint64()) return std::to_string(value.as_uint64());
   if (value.is_double()) return number_text(value.as_double());
   return json_text(value);
-}
-
-json::value number_value(double number) {
-  if (std::nearbyint(number) == number && std::fabs(number) < 9007199254740992.0) {
-    return static_cast<int64_t>(number);
-  }
-  return number;
 }
 
 // Timestamps read back as the ISO-8601 text the rest of the server uses (ms, 'Z'; the
@@ -218,11 +191,6 @@ StoredRow read_row(const Rows& rows, int r, const schema::Model& model) {
   int column = 7;
   for (const auto* field : column_fields(model)) data[field->name] = read_value(rows, r, column++, field->type);
   return row;
-}
-
-std::string text_or_empty(const json::object& data, std::string_view key) {
-  const auto* found = data.if_contains(key);
-  return found && found->is_string() ? std::string(found->as_string()) : std::string();
 }
 
 pg::Param text_or_null(const std::string& text) { return text.empty() ? pg::Param() : pg::Param(text); }

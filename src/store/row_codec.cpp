@@ -1,6 +1,9 @@
 #include "store/row_codec.h"
 
 #include <algorithm>
+#include <cmath>
+
+#include <boost/json.hpp>
 
 namespace ablo::store {
 
@@ -50,6 +53,38 @@ std::vector<const schema::Field*> column_fields(const schema::Model& model) {
 std::string org_of_tenant(std::string_view tenant_key) {
   const auto slash = tenant_key.rfind('/');
   return std::string(slash == std::string_view::npos ? tenant_key : tenant_key.substr(0, slash));
+}
+
+std::string json_text(const boost::json::value& value) { return boost::json::serialize(value); }
+
+boost::json::array to_json_array(const std::vector<std::string>& items) {
+  boost::json::array out;
+  out.reserve(items.size());
+  for (const auto& item : items) out.emplace_back(item);
+  return out;
+}
+
+std::vector<std::string> string_list(const std::string& json_array_text) {
+  std::vector<std::string> out;
+  boost::system::error_code ec;
+  boost::json::value parsed = boost::json::parse(json_array_text, ec);
+  if (ec || !parsed.is_array()) return out;
+  for (const auto& item : parsed.as_array()) {
+    if (item.is_string()) out.emplace_back(item.as_string());
+  }
+  return out;
+}
+
+boost::json::value number_value(double number) {
+  if (std::nearbyint(number) == number && std::fabs(number) < 9007199254740992.0) {
+    return static_cast<int64_t>(number);
+  }
+  return number;
+}
+
+std::string text_or_empty(const boost::json::object& data, std::string_view key) {
+  const auto* found = data.if_contains(key);
+  return found && found->is_string() ? std::string(found->as_string()) : std::string();
 }
 
 }  // namespace ablo::store

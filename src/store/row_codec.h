@@ -6,6 +6,10 @@
 #include <string_view>
 #include <vector>
 
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+
 #include "schema/schema.h"
 
 namespace ablo::store {
@@ -25,5 +29,13 @@ std::vector<const schema::Field*> column_fields(const schema::Model& model);
 
 // The org part of a tenant key ("org_1/live" -> "org_1").
 std::string org_of_tenant(std::string_view tenant_key);
+
+// Value conversions both backends use for JSON-in-text columns and REAL/DOUBLE columns.
+std::string json_text(const boost::json::value& value);
+boost::json::array to_json_array(const std::vector<std::string>& items);
+std::vector<std::string> string_list(const std::string& json_array_text);  // [] on bad input
+// A number read from a floating column as JSON: integral values come back as integers.
+boost::json::value number_value(double number);
+std::string text_or_empty(const boost::json::object& data, std::string_view key);
 
 }  // namespace ablo::store

@@ -72,26 +72,6 @@ CREATE TABLE IF NOT EXISTS _ablo_usage (
 );
 )sql";
 
-std::string json_text(const json::value& value) { return json::serialize(value); }
-
-json::array to_json_array(const std::vector<std::string>& items) {
-  json::array out;
-  out.reserve(items.size());
-  for (const auto& item : items) out.emplace_back(item);
-  return out;
-}
-
-std::vector<std::string> string_list(const std::string& text) {
-  std::vector<std::string> out;
-  boost::system::error_code ec;
-  json::value parsed = json::parse(text, ec);
-  if (ec || !parsed.is_array()) return out;
-  for (const auto& item : parsed.as_array()) {
-    if (item.is_string()) out.emplace_back(item.as_string());
-  }
-  return out;
-}
-
 std::string sql_type(schema::FieldType type) {
   switch (type) {
     case schema::FieldType::kNumber: return "REAL";
@@ -117,13 +97,6 @@ void bind_value(Statement& stmt, int index, const json::value& value, schema::Fi
   } else {
     stmt.bind(index, json_text(value));
   }
-}
-
-json::value number_value(double number) {
-  if (std::nearbyint(number) == number && std::fabs(number) < 9007199254740992.0) {
-    return static_cast<int64_t>(number);
-  }
-  return number;
 }
 
 // Reads one field column back into its JSON form.
@@ -165,11 +138,6 @@ StoredRow read_row(const Statement& stmt, const schema::Model& model) {
   int column = 7;
   for (const auto* field : column_fields(model)) data[field->name] = read_value(stmt, column++, field->type);
   return row;
-}
-
-std::string text_or_empty(const json::object& data, std::string_view key) {
-  const auto* found = data.if_contains(key);
-  return found && found->is_string() ? std::string(found->as_string()) : std::string();
 }
 
 // Binds a full row in table column order (base columns then field columns), from index 1.
