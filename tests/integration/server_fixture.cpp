@@ -32,12 +32,12 @@ std::string url_encode(const std::string& text) {
   return out;
 }
 
-std::string binary_path() {
+}  // namespace
+
+std::string server_binary() {
   const char* path = std::getenv("ABLO_BIN");  // overrides the binary built beside the tests
   return path && *path ? path : ABLO_SERVER_BINARY;
 }
-
-}  // namespace
 
 bool testing_postgres() {
   const char* store = std::getenv("ABLO_TEST_STORE");
@@ -72,7 +72,7 @@ ServerProcess::~ServerProcess() {
 void ServerProcess::start() {
   int pipe_fds[2];
   if (pipe(pipe_fds) != 0) throw std::runtime_error("pipe failed");
-  const std::string binary = binary_path();
+  const std::string binary = server_binary();
   pid_ = fork();
   if (pid_ == 0) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);  // a crashed test must not leave servers behind

@@ -57,6 +57,9 @@ class ServerProcess {
   std::string api_key_;
 };
 
+// The `ablo` binary under test ($ABLO_BIN, else the one built beside the tests).
+std::string server_binary();
+
 // True when this run of the suite uses the PostgreSQL store ($ABLO_TEST_STORE=postgres).
 bool testing_postgres();
 
