@@ -4,23 +4,23 @@
 #include <gtest/gtest.h>
 
 #include "auth/keys.h"
-#include "store/sqlite_store.h"
-#include "support/temp_dir.h"
+#include "support/test_store.h"
 
 namespace ablo::auth {
 namespace {
 
 namespace json = boost::json;
 
-struct AuthServiceTest : ::testing::Test {
-  testing::TempDir dir;
-  std::unique_ptr<store::Store> store = *store::open_sqlite_store(dir.path());
+// Runs against every store (testing::test_stores()).
+struct AuthServiceTest : ::testing::TestWithParam<std::string> {
+  testing::TestStore backing{GetParam()};
+  std::unique_ptr<store::Store>& store = backing.store;
   std::shared_ptr<const schema::Schema> schema = schema::Schema::empty();
   AuthService auth{*store, [this] { return schema; }};
   std::string key = *auth.create_secret_key("org_1", true, "test");
 };
 
-TEST_F(AuthServiceTest, SecretKeysAreCheckedByFormatAndStoredHashed) {
+TEST_P(AuthServiceTest, SecretKeysAreCheckedByFormatAndStoredHashed) {
   EXPECT_EQ(key.rfind("sk_test_", 0), 0u);
   EXPECT_TRUE(parse_key(key)->checksummed);
   auto principal = auth.authenticate(key);
@@ -30,13 +30,13 @@ TEST_F(AuthServiceTest, SecretKeysAreCheckedByFormatAndStoredHashed) {
   EXPECT_FALSE(*store->find_api_key(key)) << "the plaintext must never be a lookup key";
 }
 
-TEST_F(AuthServiceTest, UnknownMissingAndMalformedCredentialsAreDistinguished) {
+TEST_P(AuthServiceTest, UnknownMissingAndMalformedCredentialsAreDistinguished) {
   EXPECT_EQ(auth.authenticate("").error().code, "apikey_missing");
   EXPECT_EQ(auth.authenticate("not a key").error().code, "apikey_invalid");
   EXPECT_EQ(auth.authenticate(generate_key(KeyPrefix::kSecret, KeyEnv::kTest)).error().code, "apikey_invalid");
 }
 
-TEST_F(AuthServiceTest, ExchangeMintsADistinctParticipantWithTheOrgGroup) {
+TEST_P(AuthServiceTest, ExchangeMintsADistinctParticipantWithTheOrgGroup) {
   auto caller = *auth.authenticate(key);
   ExchangeRequest request;
   request.wide_scope = true;
@@ -52,7 +52,7 @@ TEST_F(AuthServiceTest, ExchangeMintsADistinctParticipantWithTheOrgGroup) {
   EXPECT_FALSE(principal->secret_key);
 }
 
-TEST_F(AuthServiceTest, IdentityRolesDecideTheGroupsOfAUserSession) {
+TEST_P(AuthServiceTest, IdentityRolesDecideTheGroupsOfAUserSession) {
   schema = *schema::Schema::parse_text(R"({"v":3,"models":{},"identityRoles":[
       {"kind":"org","source":{"field":"organizationId","multi":false}},
       {"kind":"user","source":{"field":"userId","multi":false}}]})");
@@ -66,7 +66,7 @@ TEST_F(AuthServiceTest, IdentityRolesDecideTheGroupsOfAUserSession) {
   EXPECT_EQ(minted->record.sync_groups, (std::vector<std::string>{"org:org_1", "user:u1"}));
 }
 
-TEST_F(AuthServiceTest, ACapabilityReExchangingKeepsItsOwnScope) {
+TEST_P(AuthServiceTest, ACapabilityReExchangingKeepsItsOwnScope) {
   auto caller = *auth.authenticate(key);
   ExchangeRequest narrow;
   narrow.participant_kind = "agent";
@@ -82,7 +82,7 @@ TEST_F(AuthServiceTest, ACapabilityReExchangingKeepsItsOwnScope) {
   EXPECT_EQ(again->record.participant_id, agent.record.participant_id);
 }
 
-TEST_F(AuthServiceTest, ExpiredCapabilitiesAreReportedAsExpired) {
+TEST_P(AuthServiceTest, ExpiredCapabilitiesAreReportedAsExpired) {
   auto caller = *auth.authenticate(key);
   auto minted = *auth.exchange(caller, ExchangeRequest{});
   minted.record.expires_at_ms = 1;
@@ -100,6 +100,9 @@ TEST(ExchangeRequestParsing, RejectsUnknownParticipantKinds) {
   EXPECT_TRUE(quickstart->wide_scope);
   EXPECT_EQ(quickstart->ttl_seconds, 3600);
 }
+
+INSTANTIATE_TEST_SUITE_P(Stores, AuthServiceTest, ::testing::ValuesIn(testing::test_stores()),
+                         [](const auto& info) { return info.param; });
 
 }  // namespace
 }  // namespace ablo::auth

@@ -3,8 +3,7 @@
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
-#include "store/sqlite_store.h"
-#include "support/temp_dir.h"
+#include "support/test_store.h"
 
 namespace ablo::engine {
 namespace {
@@ -34,9 +33,10 @@ class CapturingOutbox : public fanout::Outbox {
   std::vector<json::object> deltas;
 };
 
-struct EngineTest : ::testing::Test {
-  testing::TempDir dir;
-  std::unique_ptr<store::Store> store = *store::open_sqlite_store(dir.path());
+// Runs against every store (testing::test_stores()).
+struct EngineTest : ::testing::TestWithParam<std::string> {
+  testing::TestStore backing{GetParam()};
+  std::unique_ptr<store::Store>& store = backing.store;
   fanout::Hub hub{[this](const std::string& t, int64_t a, int64_t u, int l) { return store->read_deltas(t, a, u, l); }};
   Engine engine{*store, hub};
 
@@ -89,7 +89,7 @@ struct EngineTest : ::testing::Test {
   int counter = 0;
 };
 
-TEST_F(EngineTest, CreateThenUpdateProducesConsecutiveDeltasAndTheFullRow) {
+TEST_P(EngineTest, CreateThenUpdateProducesConsecutiveDeltasAndTheFullRow) {
   auto created = commit("p1", {create("t1", {{"title", "a"}, {"status", "todo"}})});
   ASSERT_TRUE(created) << created.error().message;
   auto updated = commit("p1", {update("t1", {{"status", "done"}})});
@@ -103,7 +103,7 @@ TEST_F(EngineTest, CreateThenUpdateProducesConsecutiveDeltasAndTheFullRow) {
   EXPECT_EQ(r.at("__typename"), "Task");
 }
 
-TEST_F(EngineTest, AllOpsOfACommitApplyAtomically) {
+TEST_P(EngineTest, AllOpsOfACommitApplyAtomically) {
   auto result = commit("p1", {create("t1", {{"title", "a"}, {"status", "todo"}}),
                               create("t2", {{"title", "b"}, {"status", "maybe"}})});
   ASSERT_FALSE(result);
@@ -113,7 +113,7 @@ TEST_F(EngineTest, AllOpsOfACommitApplyAtomically) {
   EXPECT_EQ(hub.head(), 0);
 }
 
-TEST_F(EngineTest, RejectsUnknownFieldsAndReadOnlyModels) {
+TEST_P(EngineTest, RejectsUnknownFieldsAndReadOnlyModels) {
   auto unknown = commit("p1", {create("t1", {{"title", "a"}, {"colour", "red"}})});
   ASSERT_FALSE(unknown);
   EXPECT_EQ(unknown.error().code, "validation_error");
@@ -124,14 +124,14 @@ TEST_F(EngineTest, RejectsUnknownFieldsAndReadOnlyModels) {
   EXPECT_NE(read_only.error().message.find("read-only"), std::string::npos);
 }
 
-TEST_F(EngineTest, StaleCheckIgnoresTheCommittersOwnWrites) {
+TEST_P(EngineTest, StaleCheckIgnoresTheCommittersOwnWrites) {
   ASSERT_TRUE(commit("p1", {create("t1", {{"title", "a"}, {"status", "todo"}})}));
   // readAt 0 is older than the create, but the create was p1's own (protocol.md §8.1).
   auto own = commit("p1", {update("t1", {{"status", "done"}}, 0)});
   EXPECT_TRUE(own) << own.error().message;
 }
 
-TEST_F(EngineTest, StaleCheckRejectsAnotherParticipantsNewerWrite) {
+TEST_P(EngineTest, StaleCheckRejectsAnotherParticipantsNewerWrite) {
   auto created = commit("p1", {create("t1", {{"title", "a"}, {"status", "todo"}})});
   ASSERT_TRUE(created);
   ASSERT_TRUE(commit("p2", {update("t1", {{"title", "b"}})}));
@@ -145,7 +145,7 @@ TEST_F(EngineTest, StaleCheckRejectsAnotherParticipantsNewerWrite) {
   EXPECT_TRUE(commit("p1", {forced}));
 }
 
-TEST_F(EngineTest, ReplayedClientTxIdReturnsTheSameReceiptWithoutReapplying) {
+TEST_P(EngineTest, ReplayedClientTxIdReturnsTheSameReceiptWithoutReapplying) {
   auto first = commit("p1", {create("t1", {{"title", "a"}, {"status", "todo"}})}, "same");
   ASSERT_TRUE(first);
   auto replay = commit("p1", {create("t1", {{"title", "a"}, {"status", "todo"}})}, "same");
@@ -154,7 +154,7 @@ TEST_F(EngineTest, ReplayedClientTxIdReturnsTheSameReceiptWithoutReapplying) {
   EXPECT_EQ(hub.head(), first->last_sync_id);
 }
 
-TEST_F(EngineTest, RetriedOpWithSameTransactionIdIsNotAppliedTwice) {
+TEST_P(EngineTest, RetriedOpWithSameTransactionIdIsNotAppliedTwice) {
   auto first = commit("p1", {create("t1", {{"title", "a"}, {"status", "todo"}}, "tx_1")});
   ASSERT_TRUE(first);
   auto retry = commit("p1", {create("t1", {{"title", "a"}, {"status", "todo"}}, "tx_1")});
@@ -162,14 +162,14 @@ TEST_F(EngineTest, RetriedOpWithSameTransactionIdIsNotAppliedTwice) {
   EXPECT_EQ(retry->last_sync_id, first->last_sync_id);
 }
 
-TEST_F(EngineTest, UpdateOfMissingRowSaysNoRowsInResultSet) {
+TEST_P(EngineTest, UpdateOfMissingRowSaysNoRowsInResultSet) {
   auto missing = commit("p1", {update("ghost", {{"title", "x"}})});
   ASSERT_FALSE(missing);
   EXPECT_EQ(missing.error().code, "mutate_update_entity_not_found");
   EXPECT_NE(missing.error().message.find("no rows in result set"), std::string::npos);
 }
 
-TEST_F(EngineTest, PublishesDeltasWithTypenameTransactionIdAndCommitterGroups) {
+TEST_P(EngineTest, PublishesDeltasWithTypenameTransactionIdAndCommitterGroups) {
   CapturingOutbox outbox;
   auto sub = hub.subscribe("org_1/test", {"org:org_1"}, &outbox);
   ASSERT_TRUE(hub.catch_up(sub, 0));
@@ -189,7 +189,7 @@ TEST_F(EngineTest, PublishesDeltasWithTypenameTransactionIdAndCommitterGroups) {
   EXPECT_LT(insert.at("id").as_int64(), outbox.deltas[1].at("id").as_int64());
 }
 
-TEST_F(EngineTest, BootstrapReturnsVisibleRowsKeyedByTypename) {
+TEST_P(EngineTest, BootstrapReturnsVisibleRowsKeyedByTypename) {
   ASSERT_TRUE(commit("p1", {create("t1", {{"title", "a"}, {"status", "todo"}})}));
   auto visible = engine.bootstrap(participant("r"), {"org:org_1"}, {"Task"});
   ASSERT_TRUE(visible);
@@ -201,7 +201,7 @@ TEST_F(EngineTest, BootstrapReturnsVisibleRowsKeyedByTypename) {
   EXPECT_TRUE(hidden->at("models").at("Task").as_array().empty());
 }
 
-TEST_F(EngineTest, QueryFiltersOrdersAndLimits) {
+TEST_P(EngineTest, QueryFiltersOrdersAndLimits) {
   ASSERT_TRUE(commit("p1", {create("t1", {{"title", "a"}, {"status", "todo"}, {"points", 3}}),
                             create("t2", {{"title", "b"}, {"status", "done"}, {"points", 1}}),
                             create("t3", {{"title", "c"}, {"status", "todo"}, {"points", 2}})}));
@@ -222,14 +222,14 @@ TEST_F(EngineTest, QueryFiltersOrdersAndLimits) {
   EXPECT_EQ(results[2].as_array()[0].at("id"), "t1");
 }
 
-TEST_F(EngineTest, QueryRejectsUnknownColumns) {
+TEST_P(EngineTest, QueryRejectsUnknownColumns) {
   auto body = json::parse(R"({"queries":[{"model":"Task","where":[["nope","x"]]}]})").as_object();
   auto result = engine.query(participant("r"), {"org:org_1"}, body);
   ASSERT_FALSE(result);
   EXPECT_EQ(result.error().code, "query_invalid_identifier");
 }
 
-TEST_F(EngineTest, SchemaAndLogSurviveRestart) {
+TEST_P(EngineTest, SchemaAndLogSurviveRestart) {
   ASSERT_TRUE(commit("p1", {create("t1", {{"title", "a"}, {"status", "todo"}})}));
   engine.stop();
   fanout::Hub hub2{[this](const std::string& t, int64_t a, int64_t u, int l) { return store->read_deltas(t, a, u, l); }};
@@ -238,6 +238,9 @@ TEST_F(EngineTest, SchemaAndLogSurviveRestart) {
   EXPECT_EQ(hub2.head(), 1);
   EXPECT_NE(restarted.schema()->resolve("Task"), nullptr);
 }
+
+INSTANTIATE_TEST_SUITE_P(Stores, EngineTest, ::testing::ValuesIn(testing::test_stores()),
+                         [](const auto& info) { return info.param; });
 
 }  // namespace
 }  // namespace ablo::engine
