@@ -1,5 +1,7 @@
 #include "coord/coordinator.h"
 
+#include "coord/coord_test_support.h"
+
 #include <mutex>
 
 #include <boost/json.hpp>
@@ -9,49 +11,6 @@ namespace ablo::coord {
 namespace {
 
 namespace json = boost::json;
-
-class RecordingOutbox : public fanout::Outbox {
- public:
-  void push_frame(std::string frame) override {
-    std::lock_guard lock(mutex_);
-    frames_.push_back(json::parse(frame).as_object());
-  }
-  void push_delta(std::shared_ptr<const fanout::EncodedDelta>) override {}
-
-  // Frames of one type received so far, oldest first.
-  std::vector<json::object> of_type(std::string_view type) const {
-    std::lock_guard lock(mutex_);
-    std::vector<json::object> out;
-    for (const auto& f : frames_) {
-      if (f.at("type").as_string() == type) out.push_back(f.at("payload").as_object());
-    }
-    return out;
-  }
-  std::size_t count() const {
-    std::lock_guard lock(mutex_);
-    return frames_.size();
-  }
-  void clear() {
-    std::lock_guard lock(mutex_);
-    frames_.clear();
-  }
-
- private:
-  mutable std::mutex mutex_;
-  std::vector<json::object> frames_;
-};
-
-Participant participant(const std::string& id, std::vector<std::string> groups, std::string kind = "agent") {
-  return Participant{"org/live", Owner{id, "cred_" + id}, std::move(kind), std::move(groups), false};
-}
-
-json::object begin_payload(const std::string& intent, const std::string& row, bool queue = true,
-                           std::optional<int64_t> ttl_ms = std::nullopt) {
-  json::object p{{"intentId", intent}, {"entityType", "weatherReports"}, {"entityId", row}, {"action", "editing"},
-                 {"queue", queue}};
-  if (ttl_ms) p["estimatedMs"] = *ttl_ms;
-  return p;
-}
 
 class CoordinatorTest : public ::testing::Test {
  protected:

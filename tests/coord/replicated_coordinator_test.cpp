@@ -1,0 +1,178 @@
+// Coordinators of several nodes replaying one op log (cluster mode, coord/op_log.h), with an
+// in-memory log and a fake clock: one holder and one FIFO line across nodes, identical
+// replicas, a crashed node's claim lapsing at its expiresAt, a silent node declared down.
+#include <chrono>
+#include <map>
+#include <thread>
+#include <memory>
+
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+
+#include "coord/coord_test_support.h"
+#include "coord/coordinator.h"
+#include "coord/op_log.h"
+
+namespace ablo::coord {
+namespace {
+
+// One log shared by every node's MemoryOpLog view.
+struct SharedLog {
+  std::mutex mutex;
+  std::vector<std::pair<std::string, std::string>> ops;  // (kind, op); id = index + 1
+  std::map<int64_t, int64_t> heartbeats;                  // node -> ms
+};
+
+class MemoryOpLog final : public OpLog {
+ public:
+  MemoryOpLog(std::shared_ptr<SharedLog> shared, int64_t node, const int64_t& now)
+      : shared_(std::move(shared)), node_(node), now_(now) {}
+  int64_t node_id() const override { return node_; }
+  Result<int64_t> append(const std::string& kind, const std::string& op) override {
+    std::lock_guard lock(shared_->mutex);
+    shared_->ops.emplace_back(kind, op);
+    return static_cast<int64_t>(shared_->ops.size());
+  }
+  Result<std::vector<std::pair<int64_t, std::string>>> read_after(int64_t after, int limit) override {
+    std::lock_guard lock(shared_->mutex);
+    std::vector<std::pair<int64_t, std::string>> out;
+    for (auto id = after + 1; id <= static_cast<int64_t>(shared_->ops.size()) && static_cast<int>(out.size()) < limit;
+         ++id) {
+      out.emplace_back(id, shared_->ops[static_cast<std::size_t>(id - 1)].second);
+    }
+    return out;
+  }
+  Status heartbeat() override {
+    std::lock_guard lock(shared_->mutex);
+    shared_->heartbeats[node_] = now_;
+    return {};
+  }
+  Result<std::vector<int64_t>> nodes(bool stale, int64_t stale_ms) override {
+    std::lock_guard lock(shared_->mutex);
+    std::vector<int64_t> out;
+    for (const auto& [node, at] : shared_->heartbeats) {
+      if ((at < now_ - stale_ms) == stale) out.push_back(node);
+    }
+    return out;
+  }
+  Status prune(const std::vector<std::string>&, int64_t) override { return {}; }
+
+ private:
+  std::shared_ptr<SharedLog> shared_;
+  int64_t node_;
+  const int64_t& now_;
+};
+
+class ReplicatedCoordinatorTest : public ::testing::Test {
+ protected:
+  struct Node {
+    std::unique_ptr<MemoryOpLog> log;
+    std::unique_ptr<Coordinator> coordinator;
+  };
+
+  Node& node(int64_t id) {
+    auto& n = nodes_[id];
+    if (!n.coordinator) {
+      n.log = std::make_unique<MemoryOpLog>(shared_, id, now_);
+      n.coordinator = std::make_unique<Coordinator>(CoordinatorOptions{
+          .clock = [this] { return now_; },
+          .model_key = [](std::string_view type) { return std::string(type); }});
+      EXPECT_TRUE(n.coordinator->join_cluster(n.log.get()));
+    }
+    return n;
+  }
+  void catch_up_all() {
+    for (auto& [id, n] : nodes_) ASSERT_TRUE(n.coordinator->catch_up());
+  }
+
+  int64_t now_ = 1'000'000;
+  std::shared_ptr<SharedLog> shared_ = std::make_shared<SharedLog>();
+  std::map<int64_t, Node> nodes_;
+  RecordingOutbox a_, b_, c_;
+};
+
+TEST_F(ReplicatedCoordinatorTest, OneHolderAndOneFifoLineAcrossNodes) {
+  auto& n1 = *node(1).coordinator;
+  auto& n2 = *node(2).coordinator;
+  auto& n3 = *node(3).coordinator;
+  const auto sa = n1.attach(participant("pa", {"org"}), &a_);
+  const auto sb = n2.attach(participant("pb", {"org"}), &b_);
+  const auto sc = n3.attach(participant("pc", {"org"}), &c_);
+  n1.intent_begin(sa, begin_payload("ia", "r1"));
+  n2.intent_begin(sb, begin_payload("ib", "r1"));
+  n3.intent_begin(sc, begin_payload("ic", "r1", /*queue=*/false));
+  ASSERT_EQ(a_.of_type("intent_acquired").size(), 1u);
+  ASSERT_EQ(b_.of_type("intent_queued").size(), 1u);
+  EXPECT_EQ(b_.of_type("intent_queued")[0].at("position"), 0);
+  ASSERT_EQ(c_.of_type("intent_rejected").size(), 1u);
+  EXPECT_EQ(c_.of_type("intent_rejected")[0].at("heldBy"), "pa");
+
+  n1.intent_abandon(sa, {{"intentId", "ia"}});
+  EXPECT_TRUE(b_.of_type("intent_granted").empty()) << "node 2 has not applied the release yet";
+  catch_up_all();
+  ASSERT_EQ(b_.of_type("intent_granted").size(), 1u);
+  EXPECT_EQ(b_.of_type("intent_granted")[0].at("intentId"), "ib");
+  // Every replica holds the same table.
+  for (auto* replica : {&n1, &n2, &n3}) {
+    auto claims = replica->list("org/live", "weatherReports", "r1", "");
+    ASSERT_EQ(claims.size(), 1u);
+    EXPECT_EQ(claims[0].intent_id, "ib");
+    EXPECT_EQ(claims[0].status, ClaimStatus::kActive);
+  }
+  // Presence crossed nodes: node 3's socket heard about pa's and pb's claims.
+  EXPECT_FALSE(c_.of_type("presence_update").empty());
+}
+
+TEST_F(ReplicatedCoordinatorTest, AClaimOfACrashedNodeLapsesAtItsExpiryAndTheNextWaiterIsGranted) {
+  auto& n1 = *node(1).coordinator;
+  auto& n2 = *node(2).coordinator;
+  const auto sa = n1.attach(participant("pa", {"org"}), &a_);
+  const auto sb = n2.attach(participant("pb", {"org"}), &b_);
+  n1.intent_begin(sa, begin_payload("ia", "r1", true, 2'000));
+  n2.intent_begin(sb, begin_payload("ib", "r1", true));
+  // Node 1 renews its own socket's claim at half the TTL; node 2 never renews node 1's.
+  now_ += 1'100;
+  n2.sweep_now();
+  n1.sweep_now();
+  catch_up_all();
+  const int64_t renewed_until = n2.list("org/live", "weatherReports", "r1", "")[0].expires_at_ms;
+  EXPECT_EQ(renewed_until, now_ + 2'000);
+  // Node 1 crashes (it sweeps no more). Just before the expiry node 2 keeps waiting...
+  now_ = renewed_until - 1;
+  n2.sweep_now();
+  EXPECT_TRUE(b_.of_type("intent_granted").empty());
+  // ...and at the expiry it expires the claim and grants its waiter.
+  now_ = renewed_until;
+  n2.sweep_now();
+  ASSERT_EQ(b_.of_type("intent_granted").size(), 1u);
+  EXPECT_EQ(b_.of_type("intent_granted")[0].at("intentId"), "ib");
+}
+
+TEST_F(ReplicatedCoordinatorTest, AWaiterOnANodeDeclaredDownLeavesTheLine) {
+  auto& n1 = *node(1).coordinator;
+  auto& n2 = *node(2).coordinator;
+  auto& n3 = *node(3).coordinator;
+  const auto sa = n1.attach(participant("pa", {"org"}), &a_);
+  const auto sb = n2.attach(participant("pb", {"org"}), &b_);
+  const auto sc = n3.attach(participant("pc", {"org"}), &c_);
+  n1.intent_begin(sa, begin_payload("ia", "r1"));
+  n2.intent_begin(sb, begin_payload("ib", "r1"));  // second in line, on node 2
+  n3.intent_begin(sc, begin_payload("ic", "r1"));  // third, on node 3
+  // Node 2 goes silent; nodes 1 and 3 heartbeat on. Node 1's sweeper declares it down.
+  now_ += kNodeStaleMs + 1;
+  node(1).log->heartbeat();
+  node(3).log->heartbeat();
+  n1.start();
+  for (int i = 0; i < 200 && n1.list("org/live", "weatherReports", "r1", "").size() != 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  n1.stop();
+  catch_up_all();
+  n1.intent_abandon(sa, {{"intentId", "ia"}});
+  catch_up_all();
+  ASSERT_EQ(c_.of_type("intent_granted").size(), 1u) << "the waiter behind the dead node's is next";
+  EXPECT_TRUE(b_.of_type("intent_granted").empty());
+}
+
+}  // namespace
+}  // namespace ablo::coord
