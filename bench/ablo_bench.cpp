@@ -89,7 +89,7 @@ int main(int argc, char** argv) {
 
   std::unique_ptr<ablo::testing::PrivatePostgres> postgres;
   if (store == "postgres" && database_url.empty()) {
-    postgres = std::make_unique<ablo::testing::PrivatePostgres>();
+    postgres = std::make_unique<ablo::testing::PrivatePostgres>(/*durable=*/true);
     database_url = postgres->url();
   }
   std::vector<std::unique_ptr<ablo::testing::ServerProcess>> servers;

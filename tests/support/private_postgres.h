@@ -15,7 +15,9 @@ namespace ablo::testing {
 
 class PrivatePostgres {
  public:
-  PrivatePostgres() {
+  // `durable`: fsync and synchronous commit on, as in production (benchmarks); tests turn them
+  // off for speed.
+  explicit PrivatePostgres(bool durable = false) : durable_(durable) {
     bin_ = find_bin();
     std::string pattern = "/tmp/ablo-pg-XXXXXX";
     dir_ = mkdtemp(pattern.data());
@@ -41,7 +43,7 @@ class PrivatePostgres {
  private:
   void start() {
     sh(run_as_ + bin_ + "/pg_ctl -D " + dir_ + "/data -l " + dir_ + "/pg.log -w -t 30 -o \"-c listen_addresses=127.0.0.1 -p " +
-       std::to_string(port_) + " -k " + dir_ + " -c fsync=off -c synchronous_commit=off\" start >/dev/null");
+       std::to_string(port_) + " -k " + dir_ + (durable_ ? "" : " -c fsync=off -c synchronous_commit=off") + " -c max_connections=300\" start >/dev/null");
   }
 
   static void sh(const std::string& command) {
@@ -62,6 +64,7 @@ class PrivatePostgres {
     return acceptor.local_endpoint().port();
   }
 
+  bool durable_ = false;
   std::string bin_, dir_, run_as_;
   int port_ = 0;
 };
