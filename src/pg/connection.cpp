@@ -100,17 +100,45 @@ Result<std::unique_ptr<Connection>> Connection::open(const std::string& url) {
 
 Connection::~Connection() { PQfinish(conn_); }
 
+Result<std::string> Connection::prepared(const std::string& sql, int parameters) {
+  constexpr std::size_t kMaxPrepared = 512;  // dynamic queries (IN lists, filters) vary; bound them
+  if (auto found = prepared_.find(sql); found != prepared_.end()) return found->second;
+  if (prepared_.size() >= kMaxPrepared) return std::string();
+  std::string name = "ablo_" + std::to_string(next_statement_++);
+  pg_result* result = PQprepare(conn_, name.c_str(), sql.c_str(), parameters, nullptr);
+  const auto status = result ? PQresultStatus(result) : PGRES_FATAL_ERROR;
+  if (status != PGRES_COMMAND_OK) {
+    Error error = error_from(conn_, result);
+    if (result) PQclear(result);
+    return tl::unexpected(error);
+  }
+  PQclear(result);
+  prepared_.emplace(sql, name);
+  return name;
+}
+
 Result<Rows> Connection::exec(std::string_view sql, const Params& params) {
   std::vector<const char*> values;
   values.reserve(params.size());
   for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
   const std::string statement(sql);
-  pg_result* result = PQexecParams(conn_, statement.c_str(), static_cast<int>(values.size()), nullptr,
-                                   values.data(), nullptr, nullptr, 0);
+  const int count = static_cast<int>(values.size());
+  auto name = prepared(statement, count);
+  if (!name) return tl::unexpected(name.error());
+  pg_result* result = name->empty()
+                          ? PQexecParams(conn_, statement.c_str(), count, nullptr, values.data(), nullptr, nullptr, 0)
+                          : PQexecPrepared(conn_, name->c_str(), count, values.data(), nullptr, nullptr, 0);
   const auto status = result ? PQresultStatus(result) : PGRES_FATAL_ERROR;
   if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
     Error error = error_from(conn_, result);
     if (result) PQclear(result);
+    // A migration changed a column's type under a prepared statement ("cached plan must not
+    // change result type"): forget it, and outside a transaction run the statement again.
+    if (!name->empty() && error.details.contains("sqlstate") && error.details.at("sqlstate") == "0A000") {
+      prepared_.erase(statement);
+      (void)exec_script("DEALLOCATE " + *name);
+      if (PQtransactionStatus(conn_) == PQTRANS_IDLE) return exec(sql, params);
+    }
     return tl::unexpected(error);
   }
   return Rows(result);

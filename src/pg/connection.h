@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "common/result.h"
@@ -59,6 +60,8 @@ class Connection {
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
+  // Runs one statement. Statements are prepared on first use and reused by their text (a
+  // bounded cache per connection), so the server parses and plans each shape once.
   Result<Rows> exec(std::string_view sql, const Params& params = {});
   // Several statements without parameters (DDL scripts).
   Status exec_script(std::string_view sql);
@@ -72,7 +75,13 @@ class Connection {
 
  private:
   explicit Connection(pg_conn* conn) : conn_(conn) {}
+  // The name of the prepared statement for `sql`, preparing it first; "" when the cache is
+  // full (run unprepared).
+  Result<std::string> prepared(const std::string& sql, int parameters);
+
   pg_conn* conn_;
+  std::unordered_map<std::string, std::string> prepared_;  // statement text -> name
+  uint64_t next_statement_ = 0;
 };
 
 // "name" with embedded quotes doubled.

@@ -337,13 +337,21 @@ class PgWriteTransaction final : public WriteTransaction {
   int64_t head() const { return head_; }
   bool appended() const { return appended_; }
 
+  // A release is sent together with the next savepoint (or made by COMMIT): one round trip
+  // per commit of a group instead of two.
   Status savepoint() override {
     saved_head_ = head_;
-    return conn_.exec_script("SAVEPOINT op");
+    const bool release = release_pending_;
+    release_pending_ = false;
+    return conn_.exec_script(release ? "RELEASE op; SAVEPOINT op" : "SAVEPOINT op");
   }
-  Status release_savepoint() override { return conn_.exec_script("RELEASE op"); }
+  Status release_savepoint() override {
+    release_pending_ = true;
+    return {};
+  }
   Status rollback_to_savepoint() override {
     head_ = saved_head_;  // the ids drawn since the savepoint are free again
+    release_pending_ = false;
     return conn_.exec_script("ROLLBACK TO op; RELEASE op");
   }
 
@@ -579,6 +587,7 @@ class PgWriteTransaction final : public WriteTransaction {
   int64_t head_;
   int64_t saved_head_ = 0;
   bool appended_ = false;
+  bool release_pending_ = false;
 };
 
 class PgStore final : public Store {
