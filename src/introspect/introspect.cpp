@@ -1,5 +1,7 @@
 #include "introspect/introspect.h"
 
+#include "store/table_layout.h"
+
 #include <algorithm>
 #include <cctype>
 #include <map>
@@ -404,13 +406,11 @@ constexpr BaseColumn kStoreBaseColumns[] = {
     {"_groups", "_text", "text[]"},
 };
 
-// store/row_codec.cpp column_fields, repeated here because that header is private to store/:
-// fields whose column (or name) is a base or tenancy column are absorbed into it.
+// The store's own rule (store/table_layout.h): fields whose column (or name) is a base or
+// tenancy column are absorbed into it.
 bool has_own_column(const schema::Model& model, const schema::Field& field) {
-  const bool is_store_base = std::any_of(std::begin(kStoreBaseColumns), std::end(kStoreBaseColumns),
-                                         [&](const BaseColumn& base) { return base.name == field.column; });
-  if (is_store_base || field.column == "organization_id" || field.column == model.tenancy_column) return false;
-  return !is_base_field_name(field.name);
+  const auto own = store::column_fields(model);
+  return std::find(own.begin(), own.end(), &field) != own.end();
 }
 
 // PostgreSQL cuts identifiers to NAMEDATALEN-1 = 63 bytes, at a character boundary, so a long

@@ -11,21 +11,14 @@
 #include <boost/json/value.hpp>
 
 #include "schema/schema.h"
+#include "store/table_layout.h"
 
 namespace ablo::store {
-
-// Base columns present in every model table, in table order.
-inline constexpr std::string_view kBaseColumns[] = {"_tenant", "id",          "created_at", "updated_at",
-                                                    "created_by", "archived_at", "_groups"};
 
 // camelCase name of a base column ("" for internal columns).
 std::string_view base_field_for_column(std::string_view column);
 // Base column for a base field name (createdAt -> created_at), "" when not a base field.
 std::string_view base_column_for_field(std::string_view field);
-
-// The declared fields that get their own column (fields whose column collides with a base or
-// tenancy column are absorbed into it, as the reference DDL does).
-std::vector<const schema::Field*> column_fields(const schema::Model& model);
 
 // The org part of a tenant key ("org_1/live" -> "org_1").
 std::string org_of_tenant(std::string_view tenant_key);
