@@ -276,7 +276,9 @@ Result<json::object> Engine::entity(const auth::Principal& principal, const std:
 Result<ListPage> Engine::list(const auth::Principal& principal, const std::vector<std::string>& groups,
                               const ListRequest& request) const {
   ListPage page;
-  page.stamp = hub_.head();
+  auto stamp = read_stamp();
+  if (!stamp) return tl::unexpected(stamp.error());
+  page.stamp = *stamp;
   store::RowQuery query;
   query.model = request.model;
   query.tenant = principal.tenant.key();
@@ -315,13 +317,19 @@ Result<ListPage> Engine::list(const auth::Principal& principal, const std::vecto
 Result<std::pair<json::object, int64_t>> Engine::read_row(const auth::Principal& principal,
                                                            const std::vector<std::string>& groups,
                                                            const schema::Model& model, const std::string& id) const {
-  const int64_t stamp = hub_.head();
+  auto stamp = read_stamp();
+  if (!stamp) return tl::unexpected(stamp.error());
   auto row = impl_->store.get_row(model, principal.tenant.key(), id);
   if (!row) return tl::unexpected(row.error());
   if (!*row || !schema::groups_intersect((*row)->groups, groups)) {
     return fail("model_not_found", fmt::format("{} '{}' does not exist or is out of scope", model.key, id));
   }
-  return std::make_pair(std::move((*row)->data), stamp);
+  return std::make_pair(std::move((*row)->data), *stamp);
 }
+
+// A read's `stamp` (the readAt its writes should carry) is the store's head, read before the
+// rows: with several nodes this node's published head can trail the database by a few ms,
+// and a stamp below a write the rows already show would make the next write spuriously stale.
+Result<int64_t> Engine::read_stamp() const { return impl_->store.head_sync_id(); }
 
 }  // namespace ablo::engine

@@ -170,6 +170,8 @@ class Engine {
                                              const std::string& to_day) const;
 
  private:
+  Result<int64_t> read_stamp() const;
+
   struct Impl;
   std::unique_ptr<Impl> impl_;
   fanout::Hub& hub_;
