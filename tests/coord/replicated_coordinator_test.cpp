@@ -163,7 +163,7 @@ TEST_F(ReplicatedCoordinatorTest, AWaiterOnANodeDeclaredDownLeavesTheLine) {
   node(1).log->heartbeat();
   node(3).log->heartbeat();
   n1.start();
-  for (int i = 0; i < 200 && n1.list("org/live", "weatherReports", "r1", "").size() != 2; ++i) {
+  for (int i = 0; i < 1000 && n1.list("org/live", "weatherReports", "r1", "").size() != 2; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   n1.stop();

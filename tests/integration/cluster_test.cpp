@@ -186,7 +186,10 @@ TEST_F(ClusterTest, ClaimsHaveOneHolderAcrossNodesAndLapseWithinTheTtlWhenTheHol
   auto granted = waiter.await(frame_type("intent_granted"), 10s);
   ASSERT_TRUE(granted) << "the claim of the dead node's client never lapsed";
   const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - killed_at);
-  EXPECT_LE(waited.count(), 2000 + 700) << "lapsed later than the TTL (2 s) after the crash";
+  // The claim lapses at its expiresAt, at most one TTL after the crash (the last renewal came
+  // before it); the slack covers the sweep interval (100 ms) and applying the op, also under
+  // sanitizers.
+  EXPECT_LE(waited.count(), 2000 + 1500) << "lapsed later than the TTL (2 s) after the crash";
   EXPECT_EQ(granted->at("payload").at("intentId"), "int-waiter");
 }
 
