@@ -67,7 +67,7 @@ inline constexpr int64_t kQueueSnapshotDelayMs = 20;   // intent_queue snapshots
 // the lines, presence says leave). Node clocks must agree to well under half a TTL (500 ms).
 inline constexpr int64_t kClusterDutyIntervalMs = 100;
 inline constexpr int64_t kHeartbeatIntervalMs = 1'000;
-inline constexpr int64_t kNodeStaleMs = 5'000;
+inline constexpr int64_t kNodeStaleMs = 10'000;
 
 // Who acts on the plane: derived from an authenticated principal.
 struct Participant {
