@@ -14,6 +14,7 @@ INSERT INTO _ablo_claim_head (one, last_id) VALUES (TRUE, 0) ON CONFLICT DO NOTH
 CREATE TABLE IF NOT EXISTS _ablo_claim_log (
   id BIGINT PRIMARY KEY, node BIGINT NOT NULL, kind TEXT NOT NULL, op TEXT NOT NULL, created_at_ms BIGINT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS _ablo_claim_snapshots (id BIGINT PRIMARY KEY, state TEXT NOT NULL, created_at_ms BIGINT NOT NULL);
 CREATE TABLE IF NOT EXISTS _ablo_nodes (id BIGSERIAL PRIMARY KEY, heartbeat_ms BIGINT NOT NULL, started_at_ms BIGINT NOT NULL);
 )sql";
 
@@ -128,6 +129,37 @@ Status PgOpLog::prune(const std::vector<std::string>& kinds, int64_t age_ms) {
                                       list),
                           {std::to_string(now_ms() - age_ms)});
     if (!rows) return tl::unexpected(rows.error());
+    return {};
+  }, /*idempotent=*/true);
+}
+
+Status PgOpLog::put_snapshot(int64_t op_id, const std::string& state) {
+  return with_connection([&](pg::Connection& conn) -> Status {
+    auto rows = conn.exec(
+        "INSERT INTO _ablo_claim_snapshots (id, state, created_at_ms) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
+        {std::to_string(op_id), state, std::to_string(now_ms())});
+    if (!rows) return tl::unexpected(rows.error());
+    return {};
+  }, /*idempotent=*/true);
+}
+
+Result<std::optional<std::pair<int64_t, std::string>>> PgOpLog::latest_snapshot() {
+  return with_connection([&](pg::Connection& conn) -> Result<std::optional<std::pair<int64_t, std::string>>> {
+    auto rows = conn.exec("SELECT id, state FROM _ablo_claim_snapshots ORDER BY id DESC LIMIT 1");
+    if (!rows) return tl::unexpected(rows.error());
+    if (rows->empty()) return std::optional<std::pair<int64_t, std::string>>();
+    return std::make_optional(std::make_pair(rows->int64(0, 0), rows->text(0, 1)));
+  }, /*idempotent=*/true);
+}
+
+Status PgOpLog::compact(int64_t op_id, int64_t age_ms) {
+  return with_connection([&](pg::Connection& conn) -> Status {
+    auto ops = conn.exec("DELETE FROM _ablo_claim_log WHERE id <= $1 AND created_at_ms < $2",
+                         {std::to_string(op_id), std::to_string(now_ms() - age_ms)});
+    if (!ops) return tl::unexpected(ops.error());
+    auto snapshots = conn.exec(
+        "DELETE FROM _ablo_claim_snapshots WHERE id NOT IN (SELECT id FROM _ablo_claim_snapshots ORDER BY id DESC LIMIT 2)");
+    if (!snapshots) return tl::unexpected(snapshots.error());
     return {};
   }, /*idempotent=*/true);
 }

@@ -31,6 +31,9 @@ class PgOpLog final : public coord::OpLog {
   Status heartbeat() override;
   Result<std::vector<int64_t>> nodes(bool stale, int64_t stale_ms) override;
   Status prune(const std::vector<std::string>& kinds, int64_t age_ms) override;
+  Status put_snapshot(int64_t op_id, const std::string& state) override;
+  Result<std::optional<std::pair<int64_t, std::string>>> latest_snapshot() override;
+  Status compact(int64_t op_id, int64_t age_ms) override;
 
  private:
   PgOpLog(std::string url, int64_t node_id) : url_(std::move(url)), node_id_(node_id) {}

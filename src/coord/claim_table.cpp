@@ -253,6 +253,23 @@ int64_t ClaimTable::sweep(int64_t now, Changes& changes, const Renews& renews) {
   return next_due;
 }
 
+std::vector<Claim> ClaimTable::all_claims() const {
+  std::vector<Claim> out;
+  out.reserve(by_intent_.size());
+  for (const auto& [key, line] : lines_) out.insert(out.end(), line.begin(), line.end());
+  return out;
+}
+
+void ClaimTable::restore(const std::vector<Claim>& claims) {
+  lines_.clear();
+  by_intent_.clear();
+  for (const auto& claim : claims) {
+    const auto key = entity_key(claim.tenant, claim.model, claim.entity_id);
+    lines_[key].push_back(claim);
+    by_intent_[intent_key(claim.tenant, claim.intent_id)] = key;
+  }
+}
+
 int64_t ClaimTable::next_due(const Renews& renews) const {
   int64_t next_due = std::numeric_limits<int64_t>::max();
   for (const auto& [key, line] : lines_) {

@@ -133,6 +133,11 @@ class ClaimTable {
   const Claim* find(const std::string& tenant, const std::string& intent_id) const;
   std::size_t size() const { return by_intent_.size(); }
 
+  // Every claim, each line in line order (a cluster replica's snapshot), and its inverse:
+  // replaces the whole table with claims as all_claims returned them.
+  std::vector<Claim> all_claims() const;
+  void restore(const std::vector<Claim>& claims);
+
  private:
   using Line = std::list<Claim>;
 

@@ -272,7 +272,135 @@ json::array string_array(const std::vector<std::string>& items) {
   return out;
 }
 
+int64_t int_member(const json::object& o, std::string_view key) {
+  const auto* v = member(o, key);
+  return v && v->is_number() ? v->to_number<int64_t>() : 0;
+}
+
+json::object claim_json(const Claim& c) {
+  return {{"tenant", c.tenant},
+          {"intentId", c.intent_id},
+          {"participant", c.owner.participant_id},
+          {"credential", c.owner.credential_id},
+          {"participantKind", c.participant_kind},
+          {"entityType", c.entity_type},
+          {"model", c.model},
+          {"entityId", c.entity_id},
+          {"field", c.field},
+          {"path", c.path},
+          {"range", c.range},
+          {"meta", c.meta},
+          {"action", c.action},
+          {"description", c.description},
+          {"ttlMs", c.ttl_ms},
+          {"declaredAt", c.declared_at_ms},
+          {"expiresAt", c.expires_at_ms},
+          {"active", c.status == ClaimStatus::kActive},
+          {"session", c.session},
+          {"wrote", c.wrote}};
+}
+
+Claim claim_from(const json::object& o) {
+  Claim c;
+  c.tenant = string_member(o, "tenant");
+  c.intent_id = string_member(o, "intentId");
+  c.owner = {string_member(o, "participant"), string_member(o, "credential")};
+  c.participant_kind = string_member(o, "participantKind");
+  c.entity_type = string_member(o, "entityType");
+  c.model = string_member(o, "model");
+  c.entity_id = string_member(o, "entityId");
+  c.field = string_member(o, "field");
+  c.path = json_member(o, "path");
+  c.range = json_member(o, "range");
+  c.meta = json_member(o, "meta");
+  c.action = string_member(o, "action");
+  c.description = string_member(o, "description");
+  c.ttl_ms = int_member(o, "ttlMs");
+  c.declared_at_ms = int_member(o, "declaredAt");
+  c.expires_at_ms = int_member(o, "expiresAt");
+  c.status = json_member(o, "active") == true ? ClaimStatus::kActive : ClaimStatus::kQueued;
+  if (const auto* v = member(o, "session"); v && v->is_number()) c.session = v->to_number<uint64_t>();
+  c.wrote = json_member(o, "wrote") == true;
+  return c;
+}
+
 }  // namespace
+
+std::string Coordinator::snapshot_locked() const {
+  json::array sessions, participants, claims;
+  for (const auto& [id, session] : sessions_) {
+    sessions.push_back(json::object{{"id", id}, {"who", participant_json(session->who)}});
+  }
+  for (const auto& [key, state] : participants_) {
+    json::array ids;
+    for (auto id : state->sessions) ids.emplace_back(id);
+    participants.push_back(json::object{{"tenant", key.first},
+                                        {"participant", key.second},
+                                        {"kind", state->kind},
+                                        {"groups", string_array({state->groups.begin(), state->groups.end()})},
+                                        {"sessions", std::move(ids)},
+                                        {"presence", state->presence},
+                                        {"entered", state->entered}});
+  }
+  for (const auto& claim : table_.all_claims()) claims.push_back(claim_json(claim));
+  return json::serialize(json::object{
+      {"sessions", std::move(sessions)}, {"participants", std::move(participants)}, {"claims", std::move(claims)}});
+}
+
+Status Coordinator::restore_locked(const std::string& text) {
+  boost::system::error_code ec;
+  auto parsed = json::parse(text, ec);
+  if (ec || !parsed.is_object()) return fail("internal_error", "unreadable coordination snapshot");
+  const auto& o = parsed.as_object();
+  auto list = [&](std::string_view key) -> const json::array& {
+    static const json::array kNone;
+    const auto* v = member(o, key);
+    return v && v->is_array() ? v->as_array() : kNone;
+  };
+  sessions_.clear();
+  for (const auto& entry : list("sessions")) {
+    const auto& e = entry.as_object();
+    const auto id = json_member(e, "id").to_number<uint64_t>();
+    auto local = outboxes_.find(id);
+    sessions_[id] = std::make_unique<Session>(
+        Session{participant_from(json_member(e, "who").as_object()), local == outboxes_.end() ? nullptr : local->second});
+  }
+  participants_.clear();
+  for (const auto& entry : list("participants")) {
+    const auto& e = entry.as_object();
+    auto state = std::make_unique<ParticipantState>();
+    state->kind = string_member(e, "kind");
+    for (const auto& g : strings_of(e, "groups")) state->groups.insert(g);
+    if (const auto* ids = member(e, "sessions"); ids && ids->is_array()) {
+      for (const auto& id : ids->as_array()) state->sessions.insert(id.to_number<uint64_t>());
+    }
+    if (const auto* presence = member(e, "presence"); presence && presence->is_object()) {
+      state->presence = presence->as_object();
+    }
+    state->entered = json_member(e, "entered") == true;
+    participants_[{string_member(e, "tenant"), string_member(e, "participant")}] = std::move(state);
+  }
+  std::vector<Claim> claims;
+  for (const auto& entry : list("claims")) claims.push_back(claim_from(entry.as_object()));
+  table_.restore(claims);
+  return {};
+}
+
+// The lowest live node writes a snapshot of its replica now and then and lets the log shed
+// what the snapshot covers.
+void Coordinator::write_snapshot() {
+  std::lock_guard apply(apply_mutex_);
+  std::string state;
+  {
+    std::lock_guard lock(mutex_);
+    state = snapshot_locked();
+  }
+  if (auto stored = log_->put_snapshot(applied_, state); !stored) {
+    spdlog::warn("coordination snapshot failed: {}", stored.error().message);
+    return;
+  }
+  (void)log_->compact(applied_, kCompactAfterMs);
+}
 
 std::string Coordinator::encode(const Op& op) {
   json::object o{{"kind", op.kind}, {"now", op.now}, {"node", op.node}, {"session", op.session}, {"params", op.params}};
@@ -299,6 +427,14 @@ Status Coordinator::join_cluster(OpLog* log) {
   log_ = log;
   session_prefix_ = static_cast<uint64_t>(log->node_id()) << 32;
   if (auto alive = log_->heartbeat(); !alive) return alive;
+  auto snapshot = log_->latest_snapshot();
+  if (!snapshot) return tl::unexpected(snapshot.error());
+  if (*snapshot) {
+    std::lock_guard apply(apply_mutex_);
+    std::lock_guard lock(mutex_);
+    if (auto restored = restore_locked((*snapshot)->second); !restored) return restored;
+    applied_ = (*snapshot)->first;
+  }
   return catch_up();
 }
 
@@ -395,8 +531,9 @@ void Coordinator::cluster_duties() {
     const bool prune_leader =
         live && !live->empty() && *std::min_element(live->begin(), live->end()) == log_->node_id();
     if (prune_leader && now >= next_prune_ms_) {
-      next_prune_ms_ = now + 60'000;
+      next_prune_ms_ = now + kSnapshotIntervalMs;
       (void)log_->prune({"presence_update", "relay_event"}, 10 * 60'000);
+      write_snapshot();
     }
   }
   if (auto ok = catch_up(); !ok) spdlog::warn("claim log catch-up failed: {}", ok.error().message);

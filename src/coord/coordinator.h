@@ -68,6 +68,10 @@ inline constexpr int64_t kQueueSnapshotDelayMs = 20;   // intent_queue snapshots
 inline constexpr int64_t kClusterDutyIntervalMs = 100;
 inline constexpr int64_t kHeartbeatIntervalMs = 1'000;
 inline constexpr int64_t kNodeStaleMs = 10'000;
+// The lowest live node snapshots its replica this often; ops a snapshot covers are deleted
+// once this old (no live node can still be behind them).
+inline constexpr int64_t kSnapshotIntervalMs = 5 * 60'000;
+inline constexpr int64_t kCompactAfterMs = 60 * 60'000;
 
 // Who acts on the plane: derived from an authenticated principal.
 struct Participant {
@@ -121,10 +125,14 @@ class Coordinator {
   void stop();
 
   // Cluster mode: from now on every change goes through `log`, shared with the other nodes
-  // (not owned; outlives the coordinator's use). Replays the log so far. Call before start().
+  // (not owned; outlives the coordinator's use). Starts from the latest snapshot, if any,
+  // and replays the log after it. Call before start().
   Status join_cluster(OpLog* log);
   // Applies the ops other nodes appended since the last call (on a log wake-up).
   Status catch_up();
+  // Cluster mode: stores a snapshot of this replica in the log (the sweeper of the lowest
+  // live node does it every kSnapshotIntervalMs).
+  void write_snapshot();
 
   // A WebSocket joined: its frames go to `outbox` until detach(). Sends it the presence of the
   // participants it can see, so it knows their claims.
@@ -210,6 +218,8 @@ class Coordinator {
   ClaimResult claim_locked(const Participant& who, ClaimRequest request);
   void nodes_down_locked(const std::vector<int64_t>& nodes);
   void cluster_duties();  // sweeper, cluster mode: heartbeat, dead nodes, sweep ops
+  std::string snapshot_locked() const;
+  Status restore_locked(const std::string& state);
   ClaimTable::Renews renews_for(int64_t node) const;
 
   ClaimResult begin_locked(const Participant& who, uint64_t session, ClaimRequest request, Changes& changes);

@@ -12,6 +12,7 @@
 // declared down by an op, which closes its sessions on every replica (their claims then lapse
 // at expiresAt, within one TTL, and their waiters leave the lines).
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -38,6 +39,14 @@ class OpLog {
   // Empties ops of the given kinds older than `age_ms` (presence and relays carry no state a
   // replica replaying the log later needs); their ids stay, so the log stays dense.
   virtual Status prune(const std::vector<std::string>& kinds, int64_t age_ms) = 0;
+
+  // Snapshots: a replica's whole state after op `op_id`, so a node joining later starts
+  // there instead of replaying the log from its first op.
+  virtual Status put_snapshot(int64_t op_id, const std::string& state) = 0;
+  virtual Result<std::optional<std::pair<int64_t, std::string>>> latest_snapshot() = 0;
+  // Deletes the ops a snapshot covers (id <= op_id) once they are older than `age_ms` — no
+  // live node still needs them — and older snapshots.
+  virtual Status compact(int64_t op_id, int64_t age_ms) = 0;
 };
 
 }  // namespace ablo::coord

@@ -20,7 +20,9 @@ namespace {
 struct SharedLog {
   std::mutex mutex;
   std::vector<std::pair<std::string, std::string>> ops;  // (kind, op); id = index + 1
+  std::vector<int64_t> appended_at;                       // ms, per op
   std::map<int64_t, int64_t> heartbeats;                  // node -> ms
+  std::optional<std::pair<int64_t, std::string>> snapshot;
 };
 
 class MemoryOpLog final : public OpLog {
@@ -31,6 +33,7 @@ class MemoryOpLog final : public OpLog {
   Result<int64_t> append(const std::string& kind, const std::string& op) override {
     std::lock_guard lock(shared_->mutex);
     shared_->ops.emplace_back(kind, op);
+    shared_->appended_at.push_back(now_);
     return static_cast<int64_t>(shared_->ops.size());
   }
   Result<std::vector<std::pair<int64_t, std::string>>> read_after(int64_t after, int limit) override {
@@ -56,6 +59,25 @@ class MemoryOpLog final : public OpLog {
     return out;
   }
   Status prune(const std::vector<std::string>&, int64_t) override { return {}; }
+  Status put_snapshot(int64_t op_id, const std::string& state) override {
+    std::lock_guard lock(shared_->mutex);
+    shared_->snapshot = std::make_pair(op_id, state);
+    return {};
+  }
+  Result<std::optional<std::pair<int64_t, std::string>>> latest_snapshot() override {
+    std::lock_guard lock(shared_->mutex);
+    return shared_->snapshot;
+  }
+  // Drops the covered ops' text (ids stay: the vector index is the id), so a node that
+  // replayed them instead of starting at the snapshot would notice nothing to apply.
+  Status compact(int64_t op_id, int64_t age_ms) override {
+    std::lock_guard lock(shared_->mutex);
+    for (int64_t id = 1; id <= op_id; ++id) {
+      const auto index = static_cast<std::size_t>(id - 1);
+      if (shared_->appended_at[index] < now_ - age_ms) shared_->ops[index].second = "{}";
+    }
+    return {};
+  }
 
  private:
   std::shared_ptr<SharedLog> shared_;
@@ -172,6 +194,41 @@ TEST_F(ReplicatedCoordinatorTest, AWaiterOnANodeDeclaredDownLeavesTheLine) {
   catch_up_all();
   ASSERT_EQ(c_.of_type("intent_granted").size(), 1u) << "the waiter behind the dead node's is next";
   EXPECT_TRUE(b_.of_type("intent_granted").empty());
+}
+
+TEST_F(ReplicatedCoordinatorTest, ANodeJoiningAfterCompactionStartsFromTheSnapshotAndAgrees) {
+  auto& n1 = *node(1).coordinator;
+  auto& n2 = *node(2).coordinator;
+  const auto sa = n1.attach(participant("pa", {"org"}), &a_);
+  const auto sb = n2.attach(participant("pb", {"org"}), &b_);
+  n1.intent_begin(sa, begin_payload("ia", "r1", true, 30'000));
+  n2.intent_begin(sb, begin_payload("ib", "r1"));
+  n1.presence_update(sa, {{"cursor", 7}});
+  catch_up_all();
+  now_ += kCompactAfterMs + 1;
+  n1.write_snapshot();  // also compacts: the ops before it are old enough to go
+  ASSERT_TRUE(shared_->snapshot);
+
+  auto& n3 = *node(3).coordinator;  // joins now
+  const auto sc = n3.attach(participant("pc", {"org"}), &c_);
+  // The newcomer learns the holder's claim from the restored state...
+  auto presence = c_.of_type("presence_update");
+  ASSERT_FALSE(presence.empty());
+  EXPECT_EQ(presence[0].at("userId"), "pa");
+  EXPECT_EQ(presence[0].at("cursor"), 7);
+  // ...agrees on the line, and grants in order through it.
+  n3.intent_begin(sc, begin_payload("ic", "r1"));
+  ASSERT_EQ(c_.of_type("intent_queued").size(), 1u);
+  EXPECT_EQ(c_.of_type("intent_queued")[0].at("position"), 1);
+  n1.intent_abandon(sa, {{"intentId", "ia"}});
+  catch_up_all();
+  ASSERT_EQ(b_.of_type("intent_granted").size(), 1u);
+  for (auto* replica : {&n1, &n2, &n3}) {
+    auto claims = replica->list("org/live", "weatherReports", "r1", "");
+    ASSERT_EQ(claims.size(), 2u);
+    EXPECT_EQ(claims[0].intent_id, "ib");
+    EXPECT_EQ(claims[1].intent_id, "ic");
+  }
 }
 
 }  // namespace
