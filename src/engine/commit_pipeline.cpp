@@ -420,15 +420,24 @@ void CommitPipeline::apply_group(std::vector<std::unique_ptr<Job>>& group) {
       }
       if (auto ok = txn.savepoint(); !ok) return ok;
       job.outcome = CommitApplier(txn, *schema, gate.get(), job.request).apply(job.deltas);
+      if (job.outcome && !ctx_key.empty()) {
+        auto ok = txn.put_idempotency(job.request.principal.tenant.key(), ctx_key,
+                                      idempotency_record(*job.outcome, job.request));
+        if (!ok) return ok;
+      }
+      // The commit's held-back writes go out now, so a failure among them (a duplicate id
+      // another node created meanwhile, a CHECK) fails this commit alone. A lost database
+      // fails the group.
+      if (job.outcome) {
+        if (auto flushed = txn.flush(); !flushed) {
+          if (flushed.error().code.starts_with("store_")) return flushed;
+          job.outcome = tl::unexpected(flushed.error());
+        }
+      }
       if (!job.outcome) {
         job.deltas.clear();
         if (auto ok = txn.rollback_to_savepoint(); !ok) return ok;
         continue;
-      }
-      if (!ctx_key.empty()) {
-        auto ok = txn.put_idempotency(job.request.principal.tenant.key(), ctx_key,
-                                      idempotency_record(*job.outcome, job.request));
-        if (!ok) return ok;
       }
       if (auto ok = txn.release_savepoint(); !ok) return ok;
     }

@@ -4,6 +4,7 @@
 #include <poll.h>
 
 #include <cstdlib>
+#include <optional>
 #include <set>
 
 #include <fmt/format.h>
@@ -142,6 +143,56 @@ Result<Rows> Connection::exec(std::string_view sql, const Params& params) {
     return tl::unexpected(error);
   }
   return Rows(result);
+}
+
+Status Connection::exec_pipelined(const std::vector<Statement>& statements) {
+  if (statements.empty()) return {};
+  if (statements.size() == 1) {
+    auto rows = exec(statements.front().sql, statements.front().params);
+    if (!rows) return tl::unexpected(rows.error());
+    return {};
+  }
+  // Prepare first (synchronously, cached): pipeline mode then only sends executions.
+  std::vector<std::string> names;
+  for (const auto& statement : statements) {
+    auto name = prepared(statement.sql, static_cast<int>(statement.params.size()));
+    if (!name) return tl::unexpected(name.error());
+    names.push_back(std::move(*name));
+  }
+  if (PQenterPipelineMode(conn_) != 1) return tl::unexpected(error_from(conn_, nullptr));
+  std::optional<Error> failure;
+  for (std::size_t i = 0; i < statements.size() && !failure; ++i) {
+    const auto& statement = statements[i];
+    std::vector<const char*> values;
+    for (const auto& p : statement.params) values.push_back(p ? p->c_str() : nullptr);
+    const int count = static_cast<int>(values.size());
+    const int sent = names[i].empty() ? PQsendQueryParams(conn_, statement.sql.c_str(), count, nullptr, values.data(),
+                                                          nullptr, nullptr, 0)
+                                      : PQsendQueryPrepared(conn_, names[i].c_str(), count, values.data(), nullptr,
+                                                            nullptr, 0);
+    if (sent != 1) failure = error_from(conn_, nullptr);
+  }
+  // The sync point goes out even after a failed send, so the results up to it can be read.
+  const bool synced = PQpipelineSync(conn_) == 1;
+  if (!synced && !failure) failure = error_from(conn_, nullptr);
+  // Read every result up to the sync point (or until the connection is gone). Each statement's
+  // results end with a null; more nulls than statements means nothing else is coming.
+  std::size_t ends = 0;
+  while (synced && PQstatus(conn_) == CONNECTION_OK && ends <= statements.size()) {
+    pg_result* result = PQgetResult(conn_);
+    if (!result) {
+      ++ends;
+      continue;
+    }
+    const auto status = PQresultStatus(result);
+    if (status == PGRES_FATAL_ERROR && !failure) failure = error_from(conn_, result);
+    PQclear(result);
+    if (status == PGRES_PIPELINE_SYNC) break;
+  }
+  if (PQstatus(conn_) != CONNECTION_OK && !failure) failure = error_from(conn_, nullptr);
+  (void)PQexitPipelineMode(conn_);
+  if (failure) return tl::unexpected(*failure);
+  return {};
 }
 
 Status Connection::exec_script(std::string_view sql) {

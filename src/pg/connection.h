@@ -66,6 +66,15 @@ class Connection {
   // Several statements without parameters (DDL scripts).
   Status exec_script(std::string_view sql);
 
+  // Runs the statements in order in one round trip (libpq pipeline mode) and reports the
+  // first failure; the statements after a failed one are not run. For statements whose rows
+  // nobody reads (INSERT/UPDATE/DELETE).
+  struct Statement {
+    std::string sql;
+    Params params;
+  };
+  Status exec_pipelined(const std::vector<Statement>& statements);
+
   // False once the server went away (checked without blocking); the owner reopens (pools
   // drop broken connections).
   bool healthy();

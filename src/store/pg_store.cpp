@@ -337,34 +337,45 @@ class PgWriteTransaction final : public WriteTransaction {
   int64_t head() const { return head_; }
   bool appended() const { return appended_; }
 
-  // A release is sent together with the next savepoint (or made by COMMIT): one round trip
-  // per commit of a group instead of two.
+  // Round trips are what a commit costs here, so (1) a release is sent together with the next
+  // savepoint (or made by COMMIT), and (2) writes nobody reads the result of are held back and
+  // sent in one pipelined round trip at the next flush (store.h).
   Status savepoint() override {
+    if (auto flushed = flush(); !flushed) return flushed;
     saved_head_ = head_;
     const bool release = release_pending_;
     release_pending_ = false;
     return conn_.exec_script(release ? "RELEASE op; SAVEPOINT op" : "SAVEPOINT op");
   }
   Status release_savepoint() override {
+    if (auto flushed = flush(); !flushed) return flushed;
     release_pending_ = true;
     return {};
   }
   Status rollback_to_savepoint() override {
+    held_back_.clear();  // the rolled-back work's writes: never sent
     head_ = saved_head_;  // the ids drawn since the savepoint are free again
     release_pending_ = false;
     return conn_.exec_script("ROLLBACK TO op; RELEASE op");
   }
+  Status flush() override {
+    if (held_back_.empty()) return {};
+    std::vector<Connection::Statement> statements;
+    statements.swap(held_back_);
+    return conn_.exec_pipelined(statements);
+  }
 
   Result<std::optional<StoredRow>> get_row(const schema::Model& model, const std::string& tenant,
                                            const std::string& id) override {
+    if (auto flushed = flush(); !flushed) return tl::unexpected(flushed.error());
     return get_row_on(conn_, model, tenant, id);
   }
 
   Status insert_row(const schema::Model& model, const std::string& tenant, const StoredRow& row) override {
     auto params = row_params(model, tenant, row);
-    return done(conn_.exec(fmt::format("INSERT INTO {} ({}) VALUES ({})", quote_identifier(model.table),
-                                       column_list(model), placeholders(1, params.size())),
-                           params));
+    auto sql = fmt::format("INSERT INTO {} ({}) VALUES ({})", quote_identifier(model.table), column_list(model),
+                           placeholders(1, params.size()));
+    return hold_back(std::move(sql), std::move(params));
   }
 
   Status update_row(const schema::Model& model, const std::string& tenant, const StoredRow& row) override {
@@ -374,19 +385,19 @@ class PgWriteTransaction final : public WriteTransaction {
     for (const auto* field : column_fields(model)) {
       assignments += fmt::format(", {} = ${}", quote_identifier(field->column), index++);
     }
-    return done(conn_.exec(fmt::format("UPDATE {} SET {} WHERE _tenant = $1 AND id = $2",
-                                       quote_identifier(model.table), assignments),
-                           params));
+    return hold_back(fmt::format("UPDATE {} SET {} WHERE _tenant = $1 AND id = $2", quote_identifier(model.table),
+                                 assignments),
+                     std::move(params));
   }
 
   Status delete_row(const schema::Model& model, const std::string& tenant, const std::string& id) override {
-    return done(conn_.exec(fmt::format("DELETE FROM {} WHERE _tenant = $1 AND id = $2", quote_identifier(model.table)),
-                           {tenant, id}));
+    return hold_back(fmt::format("DELETE FROM {} WHERE _tenant = $1 AND id = $2", quote_identifier(model.table)),
+                     {tenant, id});
   }
 
   Result<int64_t> append_delta(const Delta& d) override {
     const int64_t id = head_ + 1;  // the counter row is locked by this transaction (see top)
-    auto inserted = conn_.exec(
+    auto held = hold_back(
         "INSERT INTO sync_deltas (id, tenant, action_type, model_name, model_id, data, sync_groups, transaction_id, "
         "client_tx_id, actor_id, actor_kind, capability_id, caused_by_task_id, created_at_ms) "
         "VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11, $12, $13, $14)",
@@ -394,7 +405,7 @@ class PgWriteTransaction final : public WriteTransaction {
          d.data ? pg::Param(json_text(*d.data)) : pg::Param(), text_array(d.sync_groups), d.transaction_id,
          d.client_tx_id, d.participant_id, d.participant_kind, d.capability_id, d.caused_by_task_id,
          std::to_string(d.created_at_ms)});
-    if (!inserted) return tl::unexpected(inserted.error());
+    if (!held) return tl::unexpected(held.error());
     head_ = id;
     appended_ = true;
     return id;
@@ -403,6 +414,7 @@ class PgWriteTransaction final : public WriteTransaction {
   Result<bool> has_foreign_write_since(const std::string& tenant, const std::string& model_name,
                                        const std::string& model_id, int64_t after_id,
                                        const std::string& participant_id) override {
+    if (auto flushed = flush(); !flushed) return tl::unexpected(flushed.error());
     auto rows = conn_.exec(
         "SELECT 1 FROM sync_deltas WHERE model_id = $1 AND id > $2 AND tenant = $3 AND model_name = $4 "
         "AND actor_id <> $5 LIMIT 1",
@@ -413,26 +425,28 @@ class PgWriteTransaction final : public WriteTransaction {
 
   Status add_usage(const std::string& tenant, const std::string& day, const std::string& key_id,
                    const std::string& event_name, double quantity, int64_t count) override {
-    return done(conn_.exec(
+    return hold_back(
         "INSERT INTO _ablo_usage (tenant, day, key_id, event_name, total, count) VALUES ($1, $2, $3, $4, $5, $6) "
         "ON CONFLICT (tenant, day, key_id, event_name) DO UPDATE SET total = _ablo_usage.total + excluded.total, "
         "count = _ablo_usage.count + excluded.count",
-        {tenant, day, key_id, event_name, number_text(quantity), std::to_string(count)}));
+        {tenant, day, key_id, event_name, number_text(quantity), std::to_string(count)});
   }
 
   Result<std::optional<std::string>> find_idempotency(const std::string& tenant, const std::string& key) override {
+    if (auto flushed = flush(); !flushed) return tl::unexpected(flushed.error());
     return query_one<std::string>(conn_, "SELECT value FROM idempotency WHERE tenant = $1 AND key = $2", {tenant, key},
                                   [](const Rows& rows, int r) { return rows.text(r, 0); });
   }
 
   Status put_idempotency(const std::string& tenant, const std::string& key, const std::string& value) override {
-    return done(conn_.exec(
+    return hold_back(
         "INSERT INTO idempotency (tenant, key, value, created_at_ms) VALUES ($1, $2, $3, $4) "
         "ON CONFLICT (tenant, key) DO UPDATE SET value = excluded.value, created_at_ms = excluded.created_at_ms",
-        {tenant, key, value, std::to_string(now_ms())}));
+        {tenant, key, value, std::to_string(now_ms())});
   }
 
   Result<int64_t> install_schema(const schema::Schema& schema) override {
+    if (auto flushed = flush(); !flushed) return tl::unexpected(flushed.error());
     for (const auto& model : schema.models()) {
       if (model.control_plane) continue;
       if (auto created = create_or_extend_table(model); !created) return tl::unexpected(created.error());
@@ -447,6 +461,7 @@ class PgWriteTransaction final : public WriteTransaction {
 
   Status apply_migration(const schema::Schema& previous, const schema::Schema& next,
                          const schema::MigrationPlan& plan) override {
+    if (auto flushed = flush(); !flushed) return flushed;
     for (const auto& step : plan.steps) {
       if (auto ok = apply_step(previous, next, step); !ok) return ok;
     }
@@ -455,6 +470,11 @@ class PgWriteTransaction final : public WriteTransaction {
 
  private:
   Status exec(const std::string& sql) { return conn_.exec_script(sql); }
+
+  Status hold_back(std::string sql, Params params) {
+    held_back_.push_back({std::move(sql), std::move(params)});
+    return {};
+  }
 
   Status apply_step(const schema::Schema& previous, const schema::Schema& next, const schema::MigrationStep& step) {
     using schema::StepKind;
@@ -588,6 +608,7 @@ class PgWriteTransaction final : public WriteTransaction {
   int64_t saved_head_ = 0;
   bool appended_ = false;
   bool release_pending_ = false;
+  std::vector<Connection::Statement> held_back_;  // writes not sent yet (flush)
 };
 
 class PgStore final : public Store {
@@ -614,6 +635,7 @@ class PgStore final : public Store {
     if (!head) return rollback(c, head.error());
     PgWriteTransaction txn(c, head->int64(0, 0));
     if (auto result = body(txn); !result) return rollback(c, result.error());
+    if (auto flushed = txn.flush(); !flushed) return rollback(c, flushed.error());
     if (txn.appended()) {
       auto moved = c.exec("UPDATE _ablo_log_head SET last_id = $1", {std::to_string(txn.head())});
       if (!moved) return rollback(c, moved.error());

@@ -133,6 +133,12 @@ class WriteTransaction {
   virtual Status release_savepoint() = 0;
   virtual Status rollback_to_savepoint() = 0;
 
+  // A store may hold back writes whose results nobody reads (rows, deltas, idempotency and
+  // usage records) and send them together; flush sends them and reports their first error.
+  // Reads and savepoint operations flush first, so they see the writes before them; callers
+  // flush where a failure must be attributed (the end of each commit).
+  virtual Status flush() { return {}; }
+
   virtual Result<std::optional<StoredRow>> get_row(const schema::Model& model, const std::string& tenant,
                                                    const std::string& id) = 0;
   virtual Status insert_row(const schema::Model& model, const std::string& tenant, const StoredRow& row) = 0;
