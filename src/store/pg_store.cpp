@@ -220,18 +220,6 @@ std::string placeholders(std::size_t first, std::size_t count) {
   return out;
 }
 
-// Column expression for a (resolved) field name in a row query.
-std::optional<std::pair<std::string, schema::FieldType>> column_for(const schema::Model& model,
-                                                                   std::string_view field) {
-  if (auto base = base_column_for_field(field); !base.empty()) {
-    return std::make_pair(quote_identifier(base), schema::FieldType::kString);
-  }
-  for (const auto* f : column_fields(model)) {
-    if (f->name == field) return std::make_pair(quote_identifier(f->column), f->type);
-  }
-  return std::nullopt;
-}
-
 constexpr const char* kDeltaColumns =
     "id, tenant, action_type, model_name, model_id, data::text, array_to_json(sync_groups)::text, transaction_id, "
     "client_tx_id, actor_id, actor_kind, capability_id, caused_by_task_id, created_at_ms";
@@ -701,7 +689,7 @@ class PgStore final : public Store {
       }
       auto order = column_for(model, query.order_by);
       if (!order) return fail("validation_error", fmt::format("unknown orderBy column '{}'", query.order_by), "orderBy");
-      sql += fmt::format(" ORDER BY {} {}, id", order->first, query.descending ? "DESC" : "ASC");
+      sql += fmt::format(" ORDER BY {} {}, id", quote_identifier(order->column), query.descending ? "DESC" : "ASC");
       if (auto begun = conn.exec_script("BEGIN READ ONLY"); !begun) return begun;
       auto result = stream(conn, sql, params, model, visit);
       (void)conn.exec_script(result ? "COMMIT" : "ROLLBACK");
@@ -898,39 +886,27 @@ class PgStore final : public Store {
     return with_reader([&](Connection& conn) { return done(conn.exec(sql, params)); });
   }
 
+  // One filter in PostgreSQL's dialect (resolve_filter did the checking).
   Result<std::string> filter_sql(const schema::Model& model, const RowFilter& filter, Params& params) {
-    std::string column;
-    schema::FieldType type = schema::FieldType::kString;
-    if (filter.field == "organizationId") {
-      column = "left(_tenant, -5)";
-    } else {
-      auto resolved = column_for(model, filter.field);
-      if (!resolved) return fail("query_invalid_identifier", fmt::format("unknown column '{}'", filter.field), "where");
-      column = resolved->first;
-      type = resolved->second;
+    using Shape = ResolvedFilter::Shape;
+    auto f = resolve_filter(model, filter);
+    if (!f) return tl::unexpected(f.error());
+    const std::string column = f->org ? std::string("left(_tenant, -5)") : quote_identifier(f->column.column);
+    const auto first = params.size() + 1;
+    for (const auto& value : f->values) params.push_back(param_value(value, f->column.type));
+    const auto placeholder = fmt::format("${}", first);
+    switch (f->shape) {
+      case Shape::kList:
+        if (f->values.empty()) return std::string(f->op == "IN" ? "FALSE" : "TRUE");
+        return fmt::format("{} {} ({})", column, f->op, placeholders(first, f->values.size()));
+      case Shape::kIsNull: return column + " IS NULL";
+      case Shape::kIsNotNull: return column + " IS NOT NULL";
+      case Shape::kCompare: return fmt::format("{} {} {}", column, f->op, placeholder);
+      case Shape::kSame: return fmt::format("{} IS NOT DISTINCT FROM {}", column, placeholder);
+      case Shape::kNotSame: return fmt::format("{} IS DISTINCT FROM {}", column, placeholder);
+      case Shape::kPattern: return fmt::format("{}::text {} {}", column, f->op, placeholder);  // any column type
     }
-    const std::string& op = filter.op;
-    if (op == "IN" || op == "NOT IN") {
-      if (!filter.value.is_array()) return fail("validation_error", op + " takes an array", "where");
-      const auto& items = filter.value.as_array();
-      if (items.empty()) return std::string(op == "IN" ? "FALSE" : "TRUE");
-      const auto first = params.size() + 1;
-      for (const auto& item : items) params.push_back(param_value(item, type));
-      return fmt::format("{} {} ({})", column, op, placeholders(first, items.size()));
-    }
-    if (filter.value.is_null()) {
-      if (op == "=" || op == "IS") return column + " IS NULL";
-      if (op == "!=" || op == "IS NOT") return column + " IS NOT NULL";
-    }
-    static const std::set<std::string> kComparisons = {"=", "!=", "<", "<=", ">", ">="};
-    static const std::set<std::string> kPatterns = {"LIKE", "NOT LIKE", "ILIKE", "NOT ILIKE"};
-    params.push_back(param_value(filter.value, type));
-    const auto placeholder = fmt::format("${}", params.size());
-    if (kComparisons.count(op)) return fmt::format("{} {} {}", column, op, placeholder);
-    if (op == "IS") return fmt::format("{} IS NOT DISTINCT FROM {}", column, placeholder);
-    if (op == "IS NOT") return fmt::format("{} IS DISTINCT FROM {}", column, placeholder);
-    if (kPatterns.count(op)) return fmt::format("{}::text {} {}", column, op, placeholder);
-    return fail("query_unsupported_operator", fmt::format("unsupported operator '{}'", op), "where");
+    return fail("query_unsupported_operator", "unsupported operator '" + f->op + "'", "where");
   }
 
   std::string url_;

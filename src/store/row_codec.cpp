@@ -55,6 +55,47 @@ std::string org_of_tenant(std::string_view tenant_key) {
   return std::string(slash == std::string_view::npos ? tenant_key : tenant_key.substr(0, slash));
 }
 
+std::optional<ColumnRef> column_for(const schema::Model& model, std::string_view field) {
+  if (auto base = base_column_for_field(field); !base.empty()) return ColumnRef{std::string(base)};
+  for (const auto* f : column_fields(model)) {
+    if (f->name == field) return ColumnRef{f->column, f->type};
+  }
+  return std::nullopt;
+}
+
+Result<ResolvedFilter> resolve_filter(const schema::Model& model, const RowFilter& filter) {
+  using Shape = ResolvedFilter::Shape;
+  ResolvedFilter out;
+  out.op = filter.op;
+  if (filter.field == "organizationId") {
+    out.org = true;
+  } else if (auto column = column_for(model, filter.field)) {
+    out.column = std::move(*column);
+  } else {
+    return fail("query_invalid_identifier", "unknown column '" + filter.field + "'", "where");
+  }
+  const std::string& op = filter.op;
+  if (op == "IN" || op == "NOT IN") {
+    if (!filter.value.is_array()) return fail("validation_error", op + " takes an array", "where");
+    out.shape = Shape::kList;
+    out.values.assign(filter.value.as_array().begin(), filter.value.as_array().end());
+    return out;
+  }
+  if (filter.value.is_null() && (op == "=" || op == "IS")) return (out.shape = Shape::kIsNull, out);
+  if (filter.value.is_null() && (op == "!=" || op == "IS NOT")) return (out.shape = Shape::kIsNotNull, out);
+  out.values = {filter.value};
+  if (op == "=" || op == "!=" || op == "<" || op == "<=" || op == ">" || op == ">=") {
+    out.shape = Shape::kCompare;
+  } else if (op == "IS" || op == "IS NOT") {
+    out.shape = op == "IS" ? Shape::kSame : Shape::kNotSame;
+  } else if (op == "LIKE" || op == "NOT LIKE" || op == "ILIKE" || op == "NOT ILIKE") {
+    out.shape = Shape::kPattern;
+  } else {
+    return fail("query_unsupported_operator", "unsupported operator '" + op + "'", "where");
+  }
+  return out;
+}
+
 std::string json_text(const boost::json::value& value) { return boost::json::serialize(value); }
 
 boost::json::array to_json_array(const std::vector<std::string>& items) {

@@ -2,6 +2,7 @@
 // How a model row maps onto SQL columns: the base columns every table has, the declared
 // field columns, and conversion between JSON values and column values. Shared by the SQL
 // backends; private to store/.
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -10,7 +11,9 @@
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 
+#include "common/result.h"
 #include "schema/schema.h"
+#include "store/store.h"
 #include "store/table_layout.h"
 
 namespace ablo::store {
@@ -22,6 +25,35 @@ std::string_view base_column_for_field(std::string_view field);
 
 // The org part of a tenant key ("org_1/live" -> "org_1").
 std::string org_of_tenant(std::string_view tenant_key);
+
+// The column (unquoted) and type a field name of a row query reads; nullopt when the model
+// has no such column.
+struct ColumnRef {
+  std::string column;
+  schema::FieldType type = schema::FieldType::kString;
+};
+std::optional<ColumnRef> column_for(const schema::Model& model, std::string_view field);
+
+// A RowFilter checked against the model and sorted into the shapes the SQL backends render
+// in their own dialect. Errors: query_invalid_identifier (unknown column), validation_error
+// (IN without an array), query_unsupported_operator.
+struct ResolvedFilter {
+  enum class Shape {
+    kList,        // op IN | NOT IN, values = the list (may be empty)
+    kIsNull,      // = null, IS null
+    kIsNotNull,   // != null, IS NOT null
+    kCompare,     // op = != < <= > >=, one value
+    kSame,        // IS value (null-safe equality)
+    kNotSame,     // IS NOT value
+    kPattern,     // op LIKE | NOT LIKE | ILIKE | NOT ILIKE, one value
+  };
+  Shape shape = Shape::kCompare;
+  bool org = false;    // the filter is on organizationId: the org part of the tenant column
+  ColumnRef column;    // otherwise this column
+  std::string op;
+  std::vector<boost::json::value> values;
+};
+Result<ResolvedFilter> resolve_filter(const schema::Model& model, const RowFilter& filter);
 
 // Value conversions both backends use for JSON-in-text columns and REAL/DOUBLE columns.
 std::string json_text(const boost::json::value& value);

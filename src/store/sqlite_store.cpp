@@ -165,18 +165,6 @@ std::string placeholders(std::size_t count) {
   return out;
 }
 
-// Column expression for a (resolved) field name in a row query.
-std::optional<std::pair<std::string, schema::FieldType>> column_for(const schema::Model& model,
-                                                                   std::string_view field) {
-  if (auto base = base_column_for_field(field); !base.empty()) {
-    return std::make_pair(quote_identifier(base), schema::FieldType::kString);
-  }
-  for (const auto* f : column_fields(model)) {
-    if (f->name == field) return std::make_pair(quote_identifier(f->column), f->type);
-  }
-  return std::nullopt;
-}
-
 Delta read_delta(const Statement& stmt) {
   Delta d;
   d.id = stmt.int64(0);
@@ -600,7 +588,7 @@ class SqliteStore final : public Store {
       }
       auto order = column_for(model, query.order_by);
       if (!order) return fail("validation_error", fmt::format("unknown orderBy column '{}'", query.order_by), "orderBy");
-      sql += fmt::format(" ORDER BY {} {}, id", order->first, query.descending ? "DESC" : "ASC");
+      sql += fmt::format(" ORDER BY {} {}, id", quote_identifier(order->column), query.descending ? "DESC" : "ASC");
       auto stmt = conn.prepare(sql);
       if (!stmt) return tl::unexpected(stmt.error());
       (*stmt)->bind(1, query.tenant);
@@ -772,38 +760,31 @@ class SqliteStore final : public Store {
     return fn(*writer_);
   }
 
+  // One filter in SQLite's dialect (resolve_filter did the checking).
   Result<std::string> filter_sql(const schema::Model& model, const RowFilter& filter,
                                  std::vector<std::pair<json::value, schema::FieldType>>& binds) {
-    std::string column;
-    schema::FieldType type = schema::FieldType::kString;
-    if (filter.field == "organizationId") {
-      column = "substr(_tenant, 1, length(_tenant) - 5)";
-    } else {
-      auto resolved = column_for(model, filter.field);
-      if (!resolved) return fail("query_invalid_identifier", fmt::format("unknown column '{}'", filter.field), "where");
-      column = resolved->first;
-      type = resolved->second;
+    using Shape = ResolvedFilter::Shape;
+    auto f = resolve_filter(model, filter);
+    if (!f) return tl::unexpected(f.error());
+    const std::string column =
+        f->org ? std::string("substr(_tenant, 1, length(_tenant) - 5)") : quote_identifier(f->column.column);
+    for (const auto& value : f->values) binds.emplace_back(value, f->column.type);
+    switch (f->shape) {
+      case Shape::kList:
+        if (f->values.empty()) return std::string(f->op == "IN" ? "0" : "1");
+        return fmt::format("{} {} ({})", column, f->op, placeholders(f->values.size()));
+      case Shape::kIsNull: return column + " IS NULL";
+      case Shape::kIsNotNull: return column + " IS NOT NULL";
+      case Shape::kCompare: return fmt::format("{} {} ?", column, f->op);
+      case Shape::kSame: return column + " IS ?";
+      case Shape::kNotSame: return column + " IS NOT ?";
+      case Shape::kPattern: {
+        // SQLite's LIKE already folds ASCII case.
+        const bool negated = f->op.starts_with("NOT");
+        return fmt::format("{} {} ?", column, negated ? "NOT LIKE" : "LIKE");
+      }
     }
-    const std::string& op = filter.op;
-    if (op == "IN" || op == "NOT IN") {
-      if (!filter.value.is_array()) return fail("validation_error", op + " takes an array", "where");
-      const auto& items = filter.value.as_array();
-      if (items.empty()) return std::string(op == "IN" ? "0" : "1");
-      for (const auto& item : items) binds.emplace_back(item, type);
-      return fmt::format("{} {} ({})", column, op, placeholders(items.size()));
-    }
-    if (filter.value.is_null()) {
-      if (op == "=" || op == "IS") return column + " IS NULL";
-      if (op == "!=" || op == "IS NOT") return column + " IS NOT NULL";
-    }
-    static const std::set<std::string> kComparisons = {"=", "!=", "<", "<=", ">", ">=", "IS", "IS NOT"};
-    std::string sql_op = op;
-    if (op == "ILIKE" || op == "NOT ILIKE") sql_op = op == "ILIKE" ? "LIKE" : "NOT LIKE";  // SQLite LIKE folds ASCII case
-    if (!kComparisons.count(op) && sql_op != "LIKE" && sql_op != "NOT LIKE") {
-      return fail("query_unsupported_operator", fmt::format("unsupported operator '{}'", op), "where");
-    }
-    binds.emplace_back(filter.value, type);
-    return fmt::format("{} {} ?", column, sql_op);
+    return fail("query_unsupported_operator", "unsupported operator '" + f->op + "'", "where");
   }
 
   std::string path_;
