@@ -9,6 +9,7 @@
 
 #include "common/time.h"
 #include "pg/connection.h"
+#include "store/migration_ddl.h"
 #include "store/row_codec.h"
 
 namespace ablo::store {
@@ -318,7 +319,7 @@ Result<std::optional<StoredRow>> get_row_on(Connection& conn, const schema::Mode
       {tenant, id}, [&](const Rows& rows, int r) { return read_row(rows, r, model); });
 }
 
-class PgWriteTransaction final : public WriteTransaction {
+class PgWriteTransaction final : public WriteTransaction, private MigrationDdl {
  public:
   PgWriteTransaction(Connection& conn, int64_t head) : conn_(conn), head_(head) {}
 
@@ -450,10 +451,7 @@ class PgWriteTransaction final : public WriteTransaction {
   Status apply_migration(const schema::Schema& previous, const schema::Schema& next,
                          const schema::MigrationPlan& plan) override {
     if (auto flushed = flush(); !flushed) return flushed;
-    for (const auto& step : plan.steps) {
-      if (auto ok = apply_step(previous, next, step); !ok) return ok;
-    }
-    return {};
+    return apply_migration_steps(previous, next, plan, *this);
   }
 
  private:
@@ -464,96 +462,52 @@ class PgWriteTransaction final : public WriteTransaction {
     return {};
   }
 
-  Status apply_step(const schema::Schema& previous, const schema::Schema& next, const schema::MigrationStep& step) {
-    using schema::StepKind;
-    const schema::Model* after = next.by_key(step.model);
-    switch (step.kind) {
-      case StepKind::kCreateModel:
-        return {};  // install_schema creates it
-      case StepKind::kDropModel: {
-        const auto* before = previous.by_key(step.model);
-        return before ? exec(fmt::format("DROP TABLE IF EXISTS {}", quote_identifier(before->table))) : Status{};
-      }
-      case StepKind::kRenameModel: {
-        const auto* before = previous.by_key(step.from);
-        if (!before || !after || before->table == after->table) return {};
-        return exec(fmt::format("ALTER TABLE {} RENAME TO {}", quote_identifier(before->table),
-                                quote_identifier(after->table)));
-      }
-      case StepKind::kRenameField: {
-        const auto* before = previous.by_key(step.model);
-        const auto* old_field = before ? before->field(step.from) : nullptr;
-        const auto* new_field = after ? after->field(step.to) : nullptr;
-        if (!old_field || !new_field || old_field->column == new_field->column) return {};
-        return rename_column(after->table, old_field->column, new_field->column);
-      }
-      case StepKind::kDropField: {
-        const auto* model = after ? after : previous.by_key(step.model);
-        const auto* before = previous.by_key(step.model);
-        const auto* field = before ? before->field(step.field) : nullptr;
-        if (!model || !field) return {};
-        return exec(fmt::format("ALTER TABLE {} DROP COLUMN IF EXISTS {}", quote_identifier(model->table),
-                                quote_identifier(field->column)));
-      }
-      case StepKind::kAddField: {
-        const auto* field = after ? after->field(step.field) : nullptr;
-        if (!field) return {};
-        if (auto added = add_column(after->table, *field); !added) return added;
-        return step.backfill ? backfill(after->table, *field, *step.backfill) : Status{};
-      }
-      case StepKind::kAlterField:
-        return alter_field(previous, *after, step);
-    }
-    return {};
+  // MigrationDdl in PostgreSQL's terms.
+  Status drop_table(const std::string& table) override {
+    return exec(fmt::format("DROP TABLE IF EXISTS {}", quote_identifier(table)));
+  }
+  Status rename_table(const std::string& from, const std::string& to) override {
+    return exec(fmt::format("ALTER TABLE {} RENAME TO {}", quote_identifier(from), quote_identifier(to)));
+  }
+  Status drop_column(const std::string& table, const std::string& column) override {
+    return exec(
+        fmt::format("ALTER TABLE {} DROP COLUMN IF EXISTS {}", quote_identifier(table), quote_identifier(column)));
   }
 
-  // Type changes convert in place (ALTER COLUMN … TYPE … USING): safe and risky casts keep the
-  // values (a value that does not convert fails the whole migration, which rolls back), lossy
-  // ones reset the column to NULL as the plan warned.
-  Status alter_field(const schema::Schema& previous, const schema::Model& model, const schema::MigrationStep& step) {
-    const auto* field = model.field(step.field);
-    if (!field) return {};
-    if (!step.from.empty() && !step.to.empty()) {
-      if (auto ok = rename_column(model.table, step.from, step.to); !ok) return ok;
+  // Converts in place (ALTER COLUMN … TYPE … USING): safe and risky casts keep the values (a
+  // value that does not convert fails the whole migration, which rolls back), lossy ones reset
+  // the column to NULL as the plan warned.
+  Status change_type(const schema::Model& model, const schema::Field& field, const schema::Field* before,
+                     schema::Cast cast) override {
+    const auto column = quote_identifier(field.column);
+    std::string conversion = fmt::format("{}::{}", column, sql_type(field.type));
+    if (cast == schema::Cast::kLossy) {
+      conversion = "NULL";
+    } else if (before && before->type == schema::FieldType::kJson && field.type != schema::FieldType::kJson) {
+      conversion = fmt::format("({} #>> '{{}}')::{}", column, sql_type(field.type));  // unwrap JSON scalars
+    } else if (before && before->type == schema::FieldType::kDate && field.type == schema::FieldType::kString) {
+      conversion = iso_select(column);
     }
-    if (step.type_changed) {
-      const auto* before = previous.by_key(step.model);
-      const auto* old_field = before ? before->field(step.field) : nullptr;
-      const auto column = quote_identifier(field->column);
-      std::string conversion = fmt::format("{}::{}", column, sql_type(field->type));
-      if (step.cast == schema::Cast::kLossy) {
-        conversion = "NULL";
-      } else if (old_field && old_field->type == schema::FieldType::kJson && field->type != schema::FieldType::kJson) {
-        conversion = fmt::format("({} #>> '{{}}')::{}", column, sql_type(field->type));  // unwrap JSON scalars
-      } else if (old_field && old_field->type == schema::FieldType::kDate &&
-                 field->type == schema::FieldType::kString) {
-        conversion = iso_select(column);
-      }
-      if (auto ok = exec(fmt::format("ALTER TABLE {} DROP CONSTRAINT IF EXISTS {}", quote_identifier(model.table),
-                                     quote_identifier(enum_constraint(model, *field))));
-          !ok) {
-        return ok;
-      }
-      if (auto ok = exec(fmt::format("ALTER TABLE {} ALTER COLUMN {} TYPE {} USING {}", quote_identifier(model.table),
-                                     column, sql_type(field->type), conversion));
-          !ok) {
-        return ok;
-      }
+    if (auto ok = exec(fmt::format("ALTER TABLE {} DROP CONSTRAINT IF EXISTS {}", quote_identifier(model.table),
+                                   quote_identifier(enum_constraint(model, field))));
+        !ok) {
+      return ok;
     }
-    return step.backfill ? backfill(model.table, *field, *step.backfill) : Status{};
+    return exec(fmt::format("ALTER TABLE {} ALTER COLUMN {} TYPE {} USING {}", quote_identifier(model.table), column,
+                            sql_type(field.type), conversion));
   }
 
-  Status rename_column(const std::string& table, const std::string& from, const std::string& to) {
+  Status rename_column(const std::string& table, const std::string& from, const std::string& to) override {
     return exec(fmt::format("ALTER TABLE {} RENAME COLUMN {} TO {}", quote_identifier(table), quote_identifier(from),
                             quote_identifier(to)));
   }
 
-  Status add_column(const std::string& table, const schema::Field& field) {
+  Status add_column(const std::string& table, const schema::Field& field) override {
     return exec(fmt::format("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} {}", quote_identifier(table),
                             quote_identifier(field.column), sql_type(field.type)));
   }
 
-  Status backfill(const std::string& table, const schema::Field& field, const json::value& value) {
+  Status backfill(const std::string& table, const schema::Field& field, const json::value& value) override {
     return done(conn_.exec(fmt::format("UPDATE {0} SET {1} = $1 WHERE {1} IS NULL", quote_identifier(table),
                                        quote_identifier(field.column)),
                            {param_value(value, field.type)}));

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "common/time.h"
+#include "store/migration_ddl.h"
 #include "store/row_codec.h"
 #include "store/sqlite_db.h"
 
@@ -265,7 +266,7 @@ Result<std::optional<StoredRow>> get_row_on(Connection& conn, const schema::Mode
       [&](Statement& s) { s.bind(1, tenant).bind(2, id); }, [&](const Statement& s) { return read_row(s, model); });
 }
 
-class SqliteWriteTransaction final : public WriteTransaction {
+class SqliteWriteTransaction final : public WriteTransaction, private MigrationDdl {
  public:
   explicit SqliteWriteTransaction(Connection& conn) : conn_(conn) {}
 
@@ -376,93 +377,49 @@ class SqliteWriteTransaction final : public WriteTransaction {
 
   Status apply_migration(const schema::Schema& previous, const schema::Schema& next,
                          const schema::MigrationPlan& plan) override {
-    for (const auto& step : plan.steps) {
-      auto ok = apply_step(previous, next, step);
-      if (!ok) return ok;
-    }
-    return {};
+    return apply_migration_steps(previous, next, plan, *this);
   }
 
  private:
-  // Each step in SQLite's terms. Type changes rebuild the column (new declared type), casting
-  // the values where the plan allows; backfills fill rows where the column is null.
-  Status apply_step(const schema::Schema& previous, const schema::Schema& next, const schema::MigrationStep& step) {
-    using schema::StepKind;
-    const schema::Model* after = next.by_key(step.model);
-    switch (step.kind) {
-      case StepKind::kCreateModel:
-        return {};  // install_schema creates it
-      case StepKind::kDropModel: {
-        const auto* before = previous.by_key(step.model);
-        return before ? conn_.exec(fmt::format("DROP TABLE IF EXISTS {}", quote_identifier(before->table))) : Status{};
-      }
-      case StepKind::kRenameModel: {
-        const auto* before = previous.by_key(step.from);
-        if (!before || !after || before->table == after->table) return {};
-        return conn_.exec(fmt::format("ALTER TABLE {} RENAME TO {}", quote_identifier(before->table),
-                                      quote_identifier(after->table)));
-      }
-      case StepKind::kRenameField: {
-        const auto* before = previous.by_key(step.model);
-        const auto* old_field = before ? before->field(step.from) : nullptr;
-        const auto* new_field = after ? after->field(step.to) : nullptr;
-        if (!old_field || !new_field || old_field->column == new_field->column) return {};
-        return rename_column(after->table, old_field->column, new_field->column);
-      }
-      case StepKind::kDropField: {
-        const auto* model = after ? after : previous.by_key(step.model);
-        const auto* before = previous.by_key(step.model);
-        const auto* field = before ? before->field(step.field) : nullptr;
-        if (!model || !field) return {};
-        return conn_.exec(fmt::format("ALTER TABLE {} DROP COLUMN {}", quote_identifier(model->table),
-                                      quote_identifier(field->column)));
-      }
-      case StepKind::kAddField: {
-        const auto* field = after ? after->field(step.field) : nullptr;
-        if (!field) return {};
-        auto added = add_column_if_missing(after->table, *field);
-        if (!added) return added;
-        return step.backfill ? backfill(after->table, *field, *step.backfill) : Status{};
-      }
-      case StepKind::kAlterField:
-        return alter_field(previous, *after, step);
-    }
-    return {};
+  // MigrationDdl in SQLite's terms.
+  Status drop_table(const std::string& table) override {
+    return conn_.exec(fmt::format("DROP TABLE IF EXISTS {}", quote_identifier(table)));
+  }
+  Status rename_table(const std::string& from, const std::string& to) override {
+    return conn_.exec(fmt::format("ALTER TABLE {} RENAME TO {}", quote_identifier(from), quote_identifier(to)));
+  }
+  Status drop_column(const std::string& table, const std::string& column) override {
+    return conn_.exec(fmt::format("ALTER TABLE {} DROP COLUMN {}", quote_identifier(table), quote_identifier(column)));
+  }
+  Status add_column(const std::string& table, const schema::Field& field) override {
+    return add_column_if_missing(table, field);
   }
 
-  Status alter_field(const schema::Schema& previous, const schema::Model& model, const schema::MigrationStep& step) {
-    const auto* field = model.field(step.field);
-    const auto* before = previous.by_key(step.model);
-    if (!field) return {};
-    if (!step.from.empty() && !step.to.empty()) {
-      if (auto ok = rename_column(model.table, step.from, step.to); !ok) return ok;
+  // SQLite cannot change a column's type: the column is rebuilt (parked under another name,
+  // added again with the new declared type, values copied with casts where the plan allows).
+  Status change_type(const schema::Model& model, const schema::Field& field, const schema::Field* before,
+                     schema::Cast cast) override {
+    const std::string table = quote_identifier(model.table);
+    const std::string column = quote_identifier(field.column);
+    const std::string parked = quote_identifier(field.column + "__before_migration");
+    if (auto ok = rename_column(model.table, field.column, field.column + "__before_migration"); !ok) return ok;
+    if (auto ok = conn_.exec(fmt::format("ALTER TABLE {} ADD COLUMN {} {}", table, column, sql_type(field.type))); !ok) {
+      return ok;
     }
-    if (step.type_changed) {
-      const auto* old_field = before ? before->field(step.field) : nullptr;
-      const std::string table = quote_identifier(model.table);
-      const std::string column = quote_identifier(field->column);
-      const std::string parked = quote_identifier(field->column + "__before_migration");
-      if (auto ok = rename_column(model.table, field->column, field->column + "__before_migration"); !ok) return ok;
-      if (auto ok = conn_.exec(fmt::format("ALTER TABLE {} ADD COLUMN {} {}", table, column, sql_type(field->type)));
-          !ok) {
-        return ok;
+    if (cast != schema::Cast::kLossy) {
+      const bool from_boolean = before && before->type == schema::FieldType::kBoolean;
+      std::string value = parked;
+      if (field.type == schema::FieldType::kString && from_boolean) {
+        value = fmt::format("CASE WHEN {0} IS NULL THEN NULL WHEN {0} THEN 'true' ELSE 'false' END", parked);
+      } else if (field.type != schema::FieldType::kString && sql_type(field.type) != "TEXT") {
+        value = fmt::format("CAST({} AS {})", parked, sql_type(field.type));
       }
-      if (step.cast != schema::Cast::kLossy) {
-        const bool from_boolean = old_field && old_field->type == schema::FieldType::kBoolean;
-        std::string value = parked;
-        if (field->type == schema::FieldType::kString && from_boolean) {
-          value = fmt::format("CASE WHEN {0} IS NULL THEN NULL WHEN {0} THEN 'true' ELSE 'false' END", parked);
-        } else if (field->type != schema::FieldType::kString && sql_type(field->type) != "TEXT") {
-          value = fmt::format("CAST({} AS {})", parked, sql_type(field->type));
-        }
-        if (auto ok = conn_.exec(fmt::format("UPDATE {} SET {} = {}", table, column, value)); !ok) return ok;
-      }
-      if (auto ok = conn_.exec(fmt::format("ALTER TABLE {} DROP COLUMN {}", table, parked)); !ok) return ok;
+      if (auto ok = conn_.exec(fmt::format("UPDATE {} SET {} = {}", table, column, value)); !ok) return ok;
     }
-    return step.backfill ? backfill(model.table, *field, *step.backfill) : Status{};
+    return conn_.exec(fmt::format("ALTER TABLE {} DROP COLUMN {}", table, parked));
   }
 
-  Status rename_column(const std::string& table, const std::string& from, const std::string& to) {
+  Status rename_column(const std::string& table, const std::string& from, const std::string& to) override {
     return conn_.exec(fmt::format("ALTER TABLE {} RENAME COLUMN {} TO {}", quote_identifier(table),
                                   quote_identifier(from), quote_identifier(to)));
   }
@@ -475,7 +432,7 @@ class SqliteWriteTransaction final : public WriteTransaction {
                                   quote_identifier(field.column), sql_type(field.type)));
   }
 
-  Status backfill(const std::string& table, const schema::Field& field, const json::value& value) {
+  Status backfill(const std::string& table, const schema::Field& field, const json::value& value) override {
     auto stmt = conn_.prepare(fmt::format("UPDATE {0} SET {1} = ? WHERE {1} IS NULL", quote_identifier(table),
                                           quote_identifier(field.column)));
     if (!stmt) return tl::unexpected(stmt.error());
