@@ -19,7 +19,6 @@ CREATE TABLE IF NOT EXISTS _ablo_nodes (id BIGSERIAL PRIMARY KEY, heartbeat_ms B
 )sql";
 
 constexpr int64_t kSetupLockKey = 0x61626c6f01;  // serializes table creation of nodes starting together
-constexpr std::size_t kIdleConnections = 4;
 
 }  // namespace
 
@@ -27,52 +26,17 @@ Result<std::unique_ptr<PgOpLog>> PgOpLog::open(const std::string& database_url) 
   auto conn = pg::Connection::open(database_url);
   if (!conn) return tl::unexpected(conn.error());
   auto& c = **conn;
-  if (auto ok = c.exec_script("BEGIN"); !ok) return tl::unexpected(ok.error());
-  if (auto ok = c.exec(fmt::format("SELECT pg_advisory_xact_lock({})", kSetupLockKey)); !ok) {
-    return tl::unexpected(ok.error());
-  }
-  if (auto ok = c.exec_script(kTables); !ok) return tl::unexpected(ok.error());
-  if (auto ok = c.exec_script("COMMIT"); !ok) return tl::unexpected(ok.error());
+  if (auto ok = pg::run_setup(c, kSetupLockKey, kTables); !ok) return tl::unexpected(ok.error());
   const auto now = std::to_string(now_ms());
   auto node = c.exec("INSERT INTO _ablo_nodes (heartbeat_ms, started_at_ms) VALUES ($1, $1) RETURNING id", {now});
   if (!node) return tl::unexpected(node.error());
   std::unique_ptr<PgOpLog> log(new PgOpLog(database_url, node->int64(0, 0)));
-  log->pool_.push_back(std::move(*conn));
+  log->pool_.give(std::move(*conn));
   return log;
 }
 
-// A pooled connection (dropped when broken). `idempotent` calls that fail because a pooled
-// connection died while idle (a database restart) run once more on a fresh connection.
-template <class Fn>
-auto PgOpLog::with_connection(Fn&& fn, bool idempotent) -> decltype(fn(std::declval<pg::Connection&>())) {
-  std::unique_ptr<pg::Connection> conn;
-  {
-    std::lock_guard lock(pool_mutex_);
-    if (!pool_.empty()) {
-      conn = std::move(pool_.back());
-      pool_.pop_back();
-    }
-  }
-  const bool pooled = conn && conn->healthy();
-  if (!pooled) {
-    auto opened = pg::Connection::open(url_);
-    if (!opened) return tl::unexpected(opened.error());
-    conn = std::move(*opened);
-  }
-  auto result = fn(*conn);
-  if (!result && idempotent && pooled && pg::is_unavailable(result.error())) {
-    auto opened = pg::Connection::open(url_);
-    if (!opened) return tl::unexpected(opened.error());
-    conn = std::move(*opened);
-    result = fn(*conn);
-  }
-  std::lock_guard lock(pool_mutex_);
-  if (conn->healthy() && pool_.size() < kIdleConnections) pool_.push_back(std::move(conn));
-  return result;
-}
-
 Result<int64_t> PgOpLog::append(const std::string& kind, const std::string& op) {
-  return with_connection([&](pg::Connection& conn) -> Result<int64_t> {
+  return pool_.with([&](pg::Connection& conn) -> Result<int64_t> {
     // One statement, one transaction: the counter row's lock is held until the insert commits.
     auto rows = conn.exec(
         "WITH head AS (UPDATE _ablo_claim_head SET last_id = last_id + 1 RETURNING last_id), "
@@ -86,7 +50,7 @@ Result<int64_t> PgOpLog::append(const std::string& kind, const std::string& op) 
 }
 
 Result<std::vector<std::pair<int64_t, std::string>>> PgOpLog::read_after(int64_t after_id, int limit) {
-  return with_connection([&](pg::Connection& conn) -> Result<std::vector<std::pair<int64_t, std::string>>> {
+  return pool_.with([&](pg::Connection& conn) -> Result<std::vector<std::pair<int64_t, std::string>>> {
     auto rows = conn.exec("SELECT id, op FROM _ablo_claim_log WHERE id > $1 ORDER BY id LIMIT $2",
                           {std::to_string(after_id), std::to_string(limit)});
     if (!rows) return tl::unexpected(rows.error());
@@ -98,7 +62,7 @@ Result<std::vector<std::pair<int64_t, std::string>>> PgOpLog::read_after(int64_t
 }
 
 Status PgOpLog::heartbeat() {
-  return with_connection([&](pg::Connection& conn) -> Status {
+  return pool_.with([&](pg::Connection& conn) -> Status {
     auto rows = conn.exec("UPDATE _ablo_nodes SET heartbeat_ms = $2 WHERE id = $1",
                           {std::to_string(node_id_), std::to_string(now_ms())});
     if (!rows) return tl::unexpected(rows.error());
@@ -107,7 +71,7 @@ Status PgOpLog::heartbeat() {
 }
 
 Result<std::vector<int64_t>> PgOpLog::nodes(bool stale, int64_t stale_ms) {
-  return with_connection([&](pg::Connection& conn) -> Result<std::vector<int64_t>> {
+  return pool_.with([&](pg::Connection& conn) -> Result<std::vector<int64_t>> {
     auto rows = conn.exec(stale ? "SELECT id FROM _ablo_nodes WHERE heartbeat_ms < $1 ORDER BY id"
                                 : "SELECT id FROM _ablo_nodes WHERE heartbeat_ms >= $1 ORDER BY id",
                           {std::to_string(now_ms() - stale_ms)});
@@ -119,7 +83,7 @@ Result<std::vector<int64_t>> PgOpLog::nodes(bool stale, int64_t stale_ms) {
 }
 
 Status PgOpLog::prune(const std::vector<std::string>& kinds, int64_t age_ms) {
-  return with_connection([&](pg::Connection& conn) -> Status {
+  return pool_.with([&](pg::Connection& conn) -> Status {
     std::string list;
     for (const auto& kind : kinds) list += (list.empty() ? "" : ", ") + pg::quote_literal(kind);
     if (list.empty()) return {};
@@ -134,7 +98,7 @@ Status PgOpLog::prune(const std::vector<std::string>& kinds, int64_t age_ms) {
 }
 
 Status PgOpLog::put_snapshot(int64_t op_id, const std::string& state) {
-  return with_connection([&](pg::Connection& conn) -> Status {
+  return pool_.with([&](pg::Connection& conn) -> Status {
     auto rows = conn.exec(
         "INSERT INTO _ablo_claim_snapshots (id, state, created_at_ms) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
         {std::to_string(op_id), state, std::to_string(now_ms())});
@@ -144,7 +108,7 @@ Status PgOpLog::put_snapshot(int64_t op_id, const std::string& state) {
 }
 
 Result<std::optional<std::pair<int64_t, std::string>>> PgOpLog::latest_snapshot() {
-  return with_connection([&](pg::Connection& conn) -> Result<std::optional<std::pair<int64_t, std::string>>> {
+  return pool_.with([&](pg::Connection& conn) -> Result<std::optional<std::pair<int64_t, std::string>>> {
     auto rows = conn.exec("SELECT id, state FROM _ablo_claim_snapshots ORDER BY id DESC LIMIT 1");
     if (!rows) return tl::unexpected(rows.error());
     if (rows->empty()) return std::optional<std::pair<int64_t, std::string>>();
@@ -153,7 +117,7 @@ Result<std::optional<std::pair<int64_t, std::string>>> PgOpLog::latest_snapshot(
 }
 
 Status PgOpLog::compact(int64_t op_id, int64_t age_ms) {
-  return with_connection([&](pg::Connection& conn) -> Status {
+  return pool_.with([&](pg::Connection& conn) -> Status {
     auto ops = conn.exec("DELETE FROM _ablo_claim_log WHERE id <= $1 AND created_at_ms < $2",
                          {std::to_string(op_id), std::to_string(now_ms() - age_ms)});
     if (!ops) return tl::unexpected(ops.error());

@@ -17,6 +17,7 @@
 #include "common/result.h"
 #include "coord/op_log.h"
 #include "pg/connection.h"
+#include "pg/pool.h"
 
 namespace ablo::cluster {
 
@@ -36,15 +37,11 @@ class PgOpLog final : public coord::OpLog {
   Status compact(int64_t op_id, int64_t age_ms) override;
 
  private:
-  PgOpLog(std::string url, int64_t node_id) : url_(std::move(url)), node_id_(node_id) {}
+  static constexpr std::size_t kIdleConnections = 4;
+  PgOpLog(std::string url, int64_t node_id) : node_id_(node_id), pool_(std::move(url), kIdleConnections) {}
 
-  template <class Fn>
-  auto with_connection(Fn&& fn, bool idempotent) -> decltype(fn(std::declval<pg::Connection&>()));
-
-  std::string url_;
   int64_t node_id_;
-  std::mutex pool_mutex_;  // guards pool_
-  std::vector<std::unique_ptr<pg::Connection>> pool_;
+  pg::Pool pool_;
 };
 
 }  // namespace ablo::cluster

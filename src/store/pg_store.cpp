@@ -9,6 +9,7 @@
 
 #include "common/time.h"
 #include "pg/connection.h"
+#include "pg/pool.h"
 #include "store/migration_ddl.h"
 #include "store/row_codec.h"
 
@@ -556,7 +557,7 @@ class PgWriteTransaction final : public WriteTransaction, private MigrationDdl {
 class PgStore final : public Store {
  public:
   PgStore(std::string url, std::unique_ptr<Connection> writer, PgOptions options)
-      : url_(std::move(url)), options_(options), writer_(std::move(writer)) {}
+      : url_(url), writer_(std::move(writer)), readers_(std::move(url), static_cast<std::size_t>(options.reader_connections)) {}
 
   Status write(const std::function<Status(WriteTransaction&)>& body) override {
     std::lock_guard lock(writer_mutex_);
@@ -801,38 +802,11 @@ class PgStore final : public Store {
     });
   }
 
-  // Lends a reader connection to `fn`. Broken connections are dropped instead of returned,
-  // so the pool heals after a database restart; a pooled connection that turns out to have
-  // died while idle (the restart raced the health check) is replaced and `fn` runs again on
-  // a fresh one. Only for reads and single idempotent statements.
+  // Lends a reader connection to `fn` (pg::Pool: self-healing after a database restart;
+  // every use here is a read or a single idempotent statement).
   template <class Fn>
   auto with_reader(Fn&& fn) -> decltype(fn(std::declval<Connection&>())) {
-    std::unique_ptr<Connection> conn;
-    {
-      std::lock_guard lock(readers_mutex_);
-      if (!readers_.empty()) {
-        conn = std::move(readers_.back());
-        readers_.pop_back();
-      }
-    }
-    const bool pooled = conn && conn->healthy();
-    if (!pooled) {
-      auto opened = Connection::open(url_);
-      if (!opened) return tl::unexpected(opened.error());
-      conn = std::move(*opened);
-    }
-    auto result = fn(*conn);
-    if (!result && pg::is_unavailable(result.error()) && pooled) {
-      auto opened = Connection::open(url_);
-      if (!opened) return tl::unexpected(opened.error());
-      conn = std::move(*opened);
-      result = fn(*conn);
-    }
-    std::lock_guard lock(readers_mutex_);
-    if (conn->healthy() && static_cast<int>(readers_.size()) < options_.reader_connections) {
-      readers_.push_back(std::move(conn));
-    }
-    return result;
+    return readers_.with(std::forward<Fn>(fn));
   }
 
   // A small autocommit write outside the commit pipeline (keys, capabilities, settings).
@@ -864,11 +838,9 @@ class PgStore final : public Store {
   }
 
   std::string url_;
-  PgOptions options_;
   std::mutex writer_mutex_;  // guards writer_ (one write transaction at a time per node)
   std::unique_ptr<Connection> writer_;
-  std::mutex readers_mutex_;  // guards the idle reader pool
-  std::vector<std::unique_ptr<Connection>> readers_;
+  pg::Pool readers_;
 };
 
 }  // namespace
@@ -876,13 +848,9 @@ class PgStore final : public Store {
 Result<std::unique_ptr<Store>> open_pg_store(const std::string& url, PgOptions options) {
   auto conn = Connection::open(url);
   if (!conn) return tl::unexpected(conn.error());
-  auto& c = **conn;
-  if (auto begun = c.exec_script("BEGIN"); !begun) return tl::unexpected(begun.error());
-  if (auto locked = c.exec(fmt::format("SELECT pg_advisory_xact_lock({})", kBootstrapLockKey)); !locked) {
-    return tl::unexpected(locked.error());
+  if (auto tables = pg::run_setup(**conn, kBootstrapLockKey, kControlTables); !tables) {
+    return tl::unexpected(tables.error());
   }
-  if (auto tables = c.exec_script(kControlTables); !tables) return tl::unexpected(tables.error());
-  if (auto committed = c.exec_script("COMMIT"); !committed) return tl::unexpected(committed.error());
   return std::unique_ptr<Store>(std::make_unique<PgStore>(url, std::move(*conn), options));
 }
 
