@@ -127,7 +127,7 @@ int serve(const ServeOptions& options) {
   engine::EngineOptions engine_options;
   if (clustered) {
     engine_options.publish = [&node](const std::vector<store::Delta>& deltas) {
-      if (!deltas.empty()) ClusterNode::report(node->follower.catch_up(deltas.back().id));
+      ClusterNode::report(node->follower.publish_committed(deltas));
     };
   }
   engine::Engine engine(**store, hub, engine_options);

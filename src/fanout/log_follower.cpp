@@ -17,6 +17,20 @@ int64_t LogFollower::published_through() const {
   return published_;
 }
 
+Status LogFollower::publish_committed(const std::vector<store::Delta>& deltas) {
+  if (deltas.empty()) return {};
+  {
+    std::lock_guard lock(mutex_);
+    if (deltas.front().id == published_ + 1 &&
+        deltas.back().id == published_ + static_cast<int64_t>(deltas.size())) {
+      hub_.publish(deltas);
+      published_ = deltas.back().id;
+      return {};
+    }
+  }
+  return catch_up(deltas.back().id);  // other nodes committed in between: read them in order
+}
+
 Status LogFollower::catch_up(int64_t at_least) {
   std::lock_guard lock(mutex_);
   while (true) {

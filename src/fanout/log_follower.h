@@ -31,6 +31,9 @@ class LogFollower {
   // Publishes every committed delta after the last published one; returns once everything
   // up to `at_least` is published (when it is committed) or the log has nothing newer.
   Status catch_up(int64_t at_least = 0);
+  // This node's own just-committed deltas (ascending, dense): published as they are when they
+  // directly follow what was published, saving the read back; otherwise through catch_up.
+  Status publish_committed(const std::vector<store::Delta>& deltas);
   int64_t published_through() const;
 
  private:
