@@ -95,8 +95,19 @@ class WsSession : public fanout::Outbox, public std::enable_shared_from_this<WsS
       if (select_sync) res.set(http::field::sec_websocket_protocol, kSyncSubprotocol);
       res.set(http::field::server, "ablo");
     }));
-    grant_ = std::move(grant);
-    ws_.async_accept(request, beast::bind_front_handler(&WsSession::on_accept, shared_from_this()));
+    // The connection joins the hub and the coordinator before the 101 goes out, so once a client
+    // sees its socket open, a revocation or a claim sweep already knows about it. Joining may wait
+    // on the database, so it runs on the worker pool; frames it produces wait in pending_ (writing_
+    // starts true) until the handshake is done.
+    auto shared_request = std::make_shared<http::request<http::string_body>>(std::move(request));
+    asio::post(handlers_, [self = shared_from_this(), shared_request, grant = std::move(grant)]() mutable {
+      self->connection_ = std::make_unique<SyncConnection>(self->services_.engine, self->services_.coordinator,
+                                                           std::move(grant), self->weak_from_this());
+      asio::post(self->ws_.get_executor(), [self, shared_request] {
+        self->ws_.async_accept(*shared_request,
+                               [self, shared_request](beast::error_code ec) { self->on_accept(ec); });
+      });
+    });
   }
 
   void push_frame(std::string frame) override { enqueue(std::move(frame)); }
@@ -118,12 +129,12 @@ class WsSession : public fanout::Outbox, public std::enable_shared_from_this<WsS
   using Item = std::variant<std::string, std::shared_ptr<const fanout::EncodedDelta>>;
 
   void on_accept(beast::error_code ec) {
-    if (ec) return;
-    asio::post(handlers_, [self = shared_from_this()] {
-      self->connection_ = std::make_unique<SyncConnection>(self->services_.engine, self->services_.coordinator,
-                                                           std::move(self->grant_), self->weak_from_this());
-    });
+    if (ec) {
+      close_connection();
+      return;
+    }
     read();
+    write_next();  // what was queued during the handshake, or clears writing_
   }
 
   void read() { ws_.async_read(buffer_, beast::bind_front_handler(&WsSession::on_read, shared_from_this())); }
@@ -234,7 +245,6 @@ class WsSession : public fanout::Outbox, public std::enable_shared_from_this<WsS
 
   websocket::stream<beast::tcp_stream> ws_;
   Services& services_;
-  UpgradeGrant grant_;
   asio::strand<asio::thread_pool::executor_type> handlers_;  // runs connection_'s frame handlers
   std::unique_ptr<SyncConnection> connection_;  // handlers_ only (and the destructor)
   beast::flat_buffer buffer_;                   // socket strand only
@@ -242,7 +252,7 @@ class WsSession : public fanout::Outbox, public std::enable_shared_from_this<WsS
 
   std::mutex mutex_;  // guards pending_, writing_, closed_, close_reason_
   std::deque<Item> pending_;
-  bool writing_ = false;
+  bool writing_ = true;  // until the handshake completes (on_accept)
   bool closed_ = false;
   std::optional<websocket::close_reason> close_reason_;  // a close was requested
 };
