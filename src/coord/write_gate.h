@@ -13,6 +13,8 @@ namespace ablo::coord {
 class ClaimWriteGate : public engine::WriteGate {
  public:
   explicit ClaimWriteGate(Coordinator& coordinator) : coordinator_(coordinator) {}
+  // In a cluster: applies the claim ops other nodes appended since this replica last looked.
+  Status before_group() override { return coordinator_.catch_up(); }
   Status check_write(const auth::Principal& principal, const schema::Model& model,
                      const engine::Operation& op) override;
 

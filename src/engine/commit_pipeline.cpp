@@ -382,6 +382,16 @@ Status CommitPipeline::record_usage(store::WriteTransaction& txn, const std::vec
   return {};
 }
 
+// Nothing of the group was applied (one transaction). A database that is unreachable or
+// aborted the transaction says so (retryable store_* codes); anything else is internal.
+void CommitPipeline::fail_group(std::vector<std::unique_ptr<Job>>& group, const Error& error) {
+  spdlog::error("commit group of {} failed: {}", group.size(), error.message);
+  const bool store_level = error.code.starts_with("store_");
+  for (auto& job : group) {
+    job->done(store_level ? tl::unexpected(error) : fail("internal_error", "the commit could not be made durable; retry"));
+  }
+}
+
 void CommitPipeline::apply_group(std::vector<std::unique_ptr<Job>>& group) {
   if (group.size() == 1 && group.front()->exclusive) {
     Job& job = *group.front();
@@ -402,6 +412,12 @@ void CommitPipeline::apply_group(std::vector<std::unique_ptr<Job>>& group) {
   {
     std::lock_guard lock(mutex_);
     gate = gate_;
+  }
+  if (gate) {
+    if (auto ready = gate->before_group(); !ready) {
+      fail_group(group, ready.error());
+      return;
+    }
   }
   auto written = store_.write([&](store::WriteTransaction& txn) -> Status {
     for (auto& job_ptr : group) {
@@ -445,14 +461,7 @@ void CommitPipeline::apply_group(std::vector<std::unique_ptr<Job>>& group) {
   });
 
   if (!written) {
-    spdlog::error("commit group of {} failed: {}", group.size(), written.error().message);
-    // Nothing of the group was applied (one transaction). A database that is unreachable or
-    // aborted the transaction says so (retryable store_* codes); anything else is internal.
-    const bool store_level = written.error().code.starts_with("store_");
-    for (auto& job : group) {
-      job->done(store_level ? tl::unexpected(written.error())
-                            : fail("internal_error", "the commit could not be made durable; retry"));
-    }
+    fail_group(group, written.error());
     return;
   }
   std::vector<store::Delta> all;

@@ -48,6 +48,7 @@ class CommitPipeline {
   struct Job;
   void run();
   void apply_group(std::vector<std::unique_ptr<Job>>& group);
+  void fail_group(std::vector<std::unique_ptr<Job>>& group, const Error& error);
   Status record_usage(store::WriteTransaction& txn, const std::vector<std::unique_ptr<Job>>& group);
 
   store::Store& store_;

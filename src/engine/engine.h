@@ -76,6 +76,10 @@ Result<CommitRequest> parse_commit_payload(const boost::json::object& payload);
 class WriteGate {
  public:
   virtual ~WriteGate() = default;
+  // Called on the writer thread before each commit group. A gate that reads a replica of
+  // state kept elsewhere (a cluster's claims) brings it up to date here, so a claim granted on
+  // any node before the group starts is honoured, as on a single node.
+  virtual Status before_group() { return {}; }
   virtual Status check_write(const auth::Principal& principal, const schema::Model& model, const Operation& op) = 0;
 };
 

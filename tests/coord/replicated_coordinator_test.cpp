@@ -12,6 +12,7 @@
 #include "coord/coord_test_support.h"
 #include "coord/coordinator.h"
 #include "coord/op_log.h"
+#include "coord/write_gate.h"
 
 namespace ablo::coord {
 namespace {
@@ -143,6 +144,33 @@ TEST_F(ReplicatedCoordinatorTest, OneHolderAndOneFifoLineAcrossNodes) {
   }
   // Presence crossed nodes: node 3's socket heard about pa's and pb's claims.
   EXPECT_FALSE(c_.of_type("presence_update").empty());
+}
+
+TEST_F(ReplicatedCoordinatorTest, TheWriteGateOfAnotherNodeHonoursAClaimGrantedBeforeTheCommitGroup) {
+  auto& n1 = *node(1).coordinator;
+  auto& n2 = *node(2).coordinator;
+  const auto sa = n1.attach(participant("pa", {"org"}), &a_);
+  n1.intent_begin(sa, begin_payload("ia", "r1"));
+  ASSERT_EQ(a_.of_type("intent_acquired").size(), 1u);
+
+  // A writer on node 2, whose replica has not heard of the claim yet (no wake-up arrived).
+  auth::Principal writer;
+  writer.tenant = store::Tenant{"org", false};
+  writer.participant_id = "pw";
+  writer.key_id = "cred_pw";
+  schema::Model model;
+  model.key = "weatherReports";
+  engine::Operation update;
+  update.type = engine::OpType::kUpdate;
+  update.id = "r1";
+  update.input = {{"status", "done"}};
+  ClaimWriteGate gate(n2);
+  ASSERT_TRUE(gate.check_write(writer, model, update)) << "the stale replica lets it through";
+
+  ASSERT_TRUE(gate.before_group());  // what the writer thread does before each commit group
+  auto refused = gate.check_write(writer, model, update);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, "entity_claimed");
 }
 
 TEST_F(ReplicatedCoordinatorTest, AClaimOfACrashedNodeLapsesAtItsExpiryAndTheNextWaiterIsGranted) {
