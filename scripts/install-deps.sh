@@ -4,7 +4,8 @@ set -euo pipefail
 packages=(g++ cmake ninja-build ccache pkg-config libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
           libssl-dev libsqlite3-dev libpq-dev libfmt-dev libspdlog-dev libcli11-dev libexpected-dev
           libgtest-dev libgmock-dev libbenchmark-dev librapidcheck-dev
-          postgresql)  # the server, for the PostgreSQL pass of the tests (scripts/with-postgres.sh)
+          postgresql     # the server, for the PostgreSQL pass of the tests (scripts/with-postgres.sh)
+          redis-server)  # a real server for the redis client's tests (tests/support/private_redis.h)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
