@@ -20,6 +20,7 @@
 #include "bench_support.h"
 #include "integration/server_fixture.h"
 #include "support/private_postgres.h"
+#include "support/private_redis.h"
 
 namespace json = boost::json;
 using ablo::bench::now_us;
@@ -71,6 +72,7 @@ int main(int argc, char** argv) {
   int timeout_s = 120;
   int nodes = 1;
   std::string store = "sqlite", database_url;
+  bool use_redis = false;
   app.add_option("--server-bin", server_bin)->capture_default_str();
   app.add_option("--subscribers", subscribers)->capture_default_str();
   app.add_option("--writers", writers)->capture_default_str();
@@ -80,10 +82,15 @@ int main(int argc, char** argv) {
   app.add_option("--store", store, "sqlite | postgres")->capture_default_str();
   app.add_option("--nodes", nodes, "Server nodes on one PostgreSQL")->capture_default_str();
   app.add_option("--database", database_url, "PostgreSQL URL (default: a private throwaway server)");
+  app.add_flag("--redis", use_redis, "Nodes wake each other through a private Redis instead of NOTIFY");
   CLI11_PARSE(app, argc, argv);
   setenv("ABLO_BIN", server_bin.c_str(), 1);
   if (store != "postgres" && nodes != 1) {
     std::fprintf(stderr, "several nodes need --store postgres\n");
+    return 2;
+  }
+  if (store != "postgres" && use_redis) {
+    std::fprintf(stderr, "--redis wakes PostgreSQL cluster nodes: it needs --store postgres\n");
     return 2;
   }
 
@@ -92,9 +99,15 @@ int main(int argc, char** argv) {
     postgres = std::make_unique<ablo::testing::PrivatePostgres>(/*durable=*/true);
     database_url = postgres->url();
   }
+  std::unique_ptr<ablo::testing::PrivateRedis> redis;
+  std::vector<std::string> node_args;
+  if (use_redis) {
+    redis = std::make_unique<ablo::testing::PrivateRedis>();
+    node_args = {"--redis", redis->url()};
+  }
   std::vector<std::unique_ptr<ablo::testing::ServerProcess>> servers;
   for (int n = 0; n < nodes; ++n) {
-    servers.push_back(std::make_unique<ablo::testing::ServerProcess>(ablo::bench::kItemsSchema, database_url));
+    servers.push_back(std::make_unique<ablo::testing::ServerProcess>(ablo::bench::kItemsSchema, database_url, node_args));
   }
   auto& server = *servers.front();
   auto node_of = [&](int i) { return static_cast<std::size_t>(i % nodes); };
@@ -197,7 +210,7 @@ int main(int argc, char** argv) {
   }
   std::sort(latencies.begin(), latencies.end());
   std::sort(cross_node.begin(), cross_node.end());
-  std::printf("store=%s nodes=%d subscribers=%d writers=%d inflight=%d commits=%lld\n", store.c_str(), nodes,
+  std::printf("store=%s%s nodes=%d subscribers=%d writers=%d inflight=%d commits=%lld\n", store.c_str(), use_redis ? " (redis wake-ups)" : "", nodes,
               subscribers, writers, inflight, static_cast<long long>(total));
   std::printf("acked=%lld failed=%lld in %.2f s -> %.0f commits/s\n", static_cast<long long>(acked),
               static_cast<long long>(failed), seconds, static_cast<double>(acked) / seconds);

@@ -5,7 +5,7 @@ packages=(g++ cmake ninja-build ccache pkg-config libboost1.81-dev libboost-json
           libssl-dev libsqlite3-dev libpq-dev libfmt-dev libspdlog-dev libcli11-dev libexpected-dev
           libgtest-dev libgmock-dev libbenchmark-dev librapidcheck-dev
           postgresql     # the server, for the PostgreSQL pass of the tests (scripts/with-postgres.sh)
-          redis-server)  # a real server for the redis client's tests (tests/support/private_redis.h)
+          redis-server)  # for the Redis client and cluster wake-up tests (tests/support/private_redis.h)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

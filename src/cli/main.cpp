@@ -15,6 +15,7 @@
 #include "client/transport.h"
 #include "cluster/log_listener.h"
 #include "cluster/pg_op_log.h"
+#include "cluster/redis_wakeups.h"
 #include "common/random.h"
 #include "coord/coordinator.h"
 #include "coord/write_gate.h"
@@ -46,8 +47,13 @@ struct StoreLocation {
   std::string describe() const { return database_url.empty() ? data_dir : "PostgreSQL"; }
 };
 
-Result<std::unique_ptr<store::Store>> open_store(const StoreLocation& where) {
-  if (!where.database_url.empty()) return store::open_pg_store(where.database_url);
+// `announce`, for a cluster node with Redis wake-ups: replaces the store's NOTIFYs.
+Result<std::unique_ptr<store::Store>> open_store(const StoreLocation& where, pg::Announce announce = {}) {
+  if (!where.database_url.empty()) {
+    store::PgOptions options;
+    options.announce = std::move(announce);
+    return store::open_pg_store(where.database_url, options);
+  }
   store::SqliteOptions options;
   options.synchronous_full = !where.relaxed_durability;
   return store::open_sqlite_store(where.data_dir, options);
@@ -87,22 +93,28 @@ struct ServeOptions {
   std::string schema_file;
   int io_threads = 2;
   int worker_threads = 32;  // HTTP handlers; each in-flight HTTP commit holds one
+  std::string redis_url;    // cluster wake-ups through Redis instead of NOTIFY
+  int poll_interval_ms = cluster::kDefaultPollIntervalMs;
 };
 
 // Several nodes on one PostgreSQL: each publishes the shared log (its own commits and the
 // others') through a LogFollower, replays the coordinator's op log (cluster-wide claims and
-// presence), and is woken for both by LISTEN/NOTIFY (cluster/log_listener.h).
+// presence), and is woken for both by LISTEN/NOTIFY, or Redis pub/sub with --redis
+// (cluster/log_listener.h).
 struct ClusterNode {
   fanout::LogFollower follower;
   std::unique_ptr<cluster::PgOpLog> op_log;
   coord::Coordinator* coordinator = nullptr;  // set before the listener starts
   cluster::LogListener listener;
 
-  ClusterNode(store::Store& store, fanout::Hub& hub, engine::Engine& engine, const std::string& url)
+  ClusterNode(store::Store& store, fanout::Hub& hub, engine::Engine& engine, const ServeOptions& options)
       : follower(hub, [&store](int64_t after, int limit) { return store.read_log(after, limit); }),
-        listener(url, {.deltas_committed = [this] { report(follower.catch_up()); },
-                       .schema_changed = [&engine] { report(engine.reload_schema()); },
-                       .claims_appended = [this] { report(coordinator->catch_up()); }}) {}
+        listener(options.redis_url.empty() ? cluster::pg_wakeups(options.where.database_url)
+                                           : cluster::redis_wakeups(options.redis_url),
+                 {.deltas_committed = [this] { report(follower.catch_up()); },
+                  .schema_changed = [&engine] { report(engine.reload_schema()); },
+                  .claims_appended = [this] { report(coordinator->catch_up()); }},
+                 options.poll_interval_ms) {}
 
   static void report(const Status& status) {
     if (!status) spdlog::warn("cluster: {}", status.error().message);
@@ -117,12 +129,18 @@ int serve(const ServeOptions& options) {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
-  auto store = open_store(options.where);
+  const bool clustered = !options.where.database_url.empty();
+  if (!options.redis_url.empty() && !clustered) {
+    return die(Error("invalid_request", "--redis wakes the nodes of a PostgreSQL cluster: it needs --database"));
+  }
+  // Lives longer than everything that announces through it.
+  std::unique_ptr<cluster::RedisPublisher> redis;
+  if (!options.redis_url.empty()) redis = std::make_unique<cluster::RedisPublisher>(options.redis_url);
+  auto store = open_store(options.where, redis ? redis->announcer() : pg::Announce{});
   if (!store) return die(store.error());
   fanout::Hub hub([&](const std::string& tenant, int64_t after, int64_t up_to, int limit) {
     return (*store)->read_deltas(tenant, after, up_to, limit);
   });
-  const bool clustered = !options.where.database_url.empty();
   std::unique_ptr<ClusterNode> node;
   engine::EngineOptions engine_options;
   if (clustered) {
@@ -131,7 +149,7 @@ int serve(const ServeOptions& options) {
     };
   }
   engine::Engine engine(**store, hub, engine_options);
-  if (clustered) node = std::make_unique<ClusterNode>(**store, hub, engine, options.where.database_url);
+  if (clustered) node = std::make_unique<ClusterNode>(**store, hub, engine, options);
   auth::AuthService auth(**store, [&] { return engine.schema(); });
   if (auto ok = engine.start(); !ok) return die(ok.error());
   if (node) node->follower.start_at(engine.head());
@@ -155,13 +173,14 @@ int serve(const ServeOptions& options) {
                                   }});
   engine.set_write_gate(std::make_shared<coord::ClaimWriteGate>(coordinator));
   if (node) {
-    auto op_log = cluster::PgOpLog::open(options.where.database_url);
+    auto op_log = cluster::PgOpLog::open(options.where.database_url, redis ? redis->announcer() : pg::Announce{});
     if (!op_log) return die(op_log.error());
     node->op_log = std::move(*op_log);
     if (auto joined = coordinator.join_cluster(node->op_log.get()); !joined) return die(joined.error());
     node->coordinator = &coordinator;
     node->listener.start();
-    spdlog::info("cluster node {} on PostgreSQL", node->op_log->node_id());
+    spdlog::info("cluster node {} on PostgreSQL, woken by {}", node->op_log->node_id(),
+                 redis ? "Redis pub/sub" : "LISTEN/NOTIFY");
   }
   coordinator.start();
 
@@ -291,6 +310,14 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--schema", serve_options.schema_file, "Schema JSON v3 file to activate at start");
   serve_cmd->add_option("--io-threads", serve_options.io_threads, "Network threads")->capture_default_str();
   serve_cmd->add_option("--worker-threads", serve_options.worker_threads, "HTTP handler threads (bounds concurrent HTTP commits)")
+      ->capture_default_str();
+  serve_cmd->add_option("--redis", serve_options.redis_url,
+                        "Redis URL (redis://…): cluster nodes wake each other through Redis pub/sub instead of "
+                        "PostgreSQL NOTIFY")
+      ->envname("REDIS_URL");
+  serve_cmd->add_option("--cluster-poll-ms", serve_options.poll_interval_ms,
+                        "How often a cluster node reads the shared logs without a wake-up (a lost one only waits this long)")
+      ->check(CLI::Range(50, 3600 * 1000))
       ->capture_default_str();
   serve_cmd->add_flag("--relaxed-durability", serve_options.where.relaxed_durability,
                       "Skip the fsync per commit group (may lose the last commits on power loss)");

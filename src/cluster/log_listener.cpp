@@ -1,22 +1,20 @@
 #include "cluster/log_listener.h"
 
-#include <poll.h>
-
 #include <chrono>
 
 #include <spdlog/spdlog.h>
 
-#include "pg/connection.h"
+#include "pg/wakeup_channels.h"
 
 namespace ablo::cluster {
 
 namespace {
-constexpr int kTickMs = 100;        // how often the loop looks at stopping_
+constexpr int kTickMs = 100;  // how often the loop looks at stopping_
 constexpr int kReconnectDelayMs = 250;
 }  // namespace
 
-LogListener::LogListener(std::string database_url, ListenerCallbacks callbacks, int poll_interval_ms)
-    : url_(std::move(database_url)), callbacks_(std::move(callbacks)), poll_interval_ms_(poll_interval_ms) {}
+LogListener::LogListener(std::unique_ptr<WakeupSource> source, ListenerCallbacks callbacks, int poll_interval_ms)
+    : source_(std::move(source)), callbacks_(std::move(callbacks)), poll_interval_ms_(poll_interval_ms) {}
 
 LogListener::~LogListener() { stop(); }
 
@@ -37,13 +35,8 @@ void LogListener::run() {
 }
 
 void LogListener::listen_once() {
-  auto conn = pg::Connection::open(url_);
-  if (!conn) {
-    spdlog::warn("log listener: {}", conn.error().message);
-    return;
-  }
-  if (auto ok = (*conn)->exec_script("LISTEN ablo_deltas; LISTEN ablo_schema; LISTEN ablo_claims"); !ok) {
-    spdlog::warn("log listener: {}", ok.error().message);
+  if (auto connected = source_->connect(); !connected) {
+    spdlog::warn("log listener ({}): {}", source_->describe(), connected.error().message);
     return;
   }
   // Whatever was committed while we were not listening.
@@ -52,21 +45,16 @@ void LogListener::listen_once() {
   callbacks_.claims_appended();
   auto last_poll = std::chrono::steady_clock::now();
   while (!stopping_) {
-    pollfd fd{(*conn)->socket(), POLLIN, 0};
-    const int ready = ::poll(&fd, 1, kTickMs);
-    if (ready < 0) return;
+    auto channels = source_->wait(kTickMs);
+    if (!channels) {
+      spdlog::warn("log listener lost {}: {}", source_->describe(), channels.error().message);
+      return;
+    }
     bool deltas = false, schema = false, claims = false;
-    if (ready > 0) {
-      auto channels = (*conn)->take_notifications();
-      if (!channels) {
-        spdlog::warn("log listener lost the database: {}", channels.error().message);
-        return;
-      }
-      for (const auto& channel : *channels) {
-        deltas |= channel == "ablo_deltas";
-        schema |= channel == "ablo_schema";
-        claims |= channel == "ablo_claims";
-      }
+    for (const auto& channel : *channels) {
+      deltas |= channel == pg::kDeltasChannel;
+      schema |= channel == pg::kSchemaChannel;
+      claims |= channel == pg::kClaimsChannel;
     }
     const auto now = std::chrono::steady_clock::now();
     if (now - last_poll >= std::chrono::milliseconds(poll_interval_ms_)) {
@@ -76,7 +64,6 @@ void LogListener::listen_once() {
     if (schema) callbacks_.schema_changed();
     if (claims) callbacks_.claims_appended();
     if (deltas) callbacks_.deltas_committed();
-    if (!(*conn)->healthy()) return;
   }
 }
 

@@ -1,16 +1,18 @@
 #pragma once
-// Wakes this node when another node commits: a dedicated PostgreSQL connection LISTENs on
-// `ablo_deltas` (payload-free: the log table is the truth), `ablo_schema` and `ablo_claims`
-// (the coordinator's op log), and on each
-// notification runs the callbacks. It also runs them every `poll_interval_ms` without a
-// notification, and after every reconnect, so a notification lost while the connection was
-// down (a PostgreSQL restart) only delays delivery, never loses it.
+// Wakes this node when another node commits: a WakeupSource (PostgreSQL LISTEN, or Redis
+// SUBSCRIBE) hears `ablo_deltas`, `ablo_schema` and `ablo_claims` (the coordinator's op log),
+// and on each wake-up the listener runs the matching callbacks. It also runs them every
+// `poll_interval_ms` without a wake-up, and after every reconnect, so a wake-up lost while the
+// connection was down (a database or Redis restart) only delays delivery, never loses it.
 //
-// Threading: one thread of its own; the callbacks run on it.
+// Threading: one thread of its own; the source and the callbacks run on it.
 #include <atomic>
 #include <functional>
+#include <memory>
 #include <string>
 #include <thread>
+
+#include "cluster/wakeup_source.h"
 
 namespace ablo::cluster {
 
@@ -20,9 +22,12 @@ struct ListenerCallbacks {
   std::function<void()> claims_appended;   // e.g. Coordinator::catch_up
 };
 
+inline constexpr int kDefaultPollIntervalMs = 1000;
+
 class LogListener {
  public:
-  LogListener(std::string database_url, ListenerCallbacks callbacks, int poll_interval_ms = 1000);
+  LogListener(std::unique_ptr<WakeupSource> source, ListenerCallbacks callbacks,
+              int poll_interval_ms = kDefaultPollIntervalMs);
   ~LogListener();
   LogListener(const LogListener&) = delete;
   LogListener& operator=(const LogListener&) = delete;
@@ -34,7 +39,7 @@ class LogListener {
   void run();
   void listen_once();  // one connection's lifetime
 
-  std::string url_;
+  std::unique_ptr<WakeupSource> source_;
   ListenerCallbacks callbacks_;
   int poll_interval_ms_;
   std::atomic<bool> stopping_{false};

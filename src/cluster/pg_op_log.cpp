@@ -22,7 +22,7 @@ constexpr int64_t kSetupLockKey = 0x61626c6f01;  // serializes table creation of
 
 }  // namespace
 
-Result<std::unique_ptr<PgOpLog>> PgOpLog::open(const std::string& database_url) {
+Result<std::unique_ptr<PgOpLog>> PgOpLog::open(const std::string& database_url, pg::Announce announce) {
   auto conn = pg::Connection::open(database_url);
   if (!conn) return tl::unexpected(conn.error());
   auto& c = **conn;
@@ -30,23 +30,28 @@ Result<std::unique_ptr<PgOpLog>> PgOpLog::open(const std::string& database_url) 
   const auto now = std::to_string(now_ms());
   auto node = c.exec("INSERT INTO _ablo_nodes (heartbeat_ms, started_at_ms) VALUES ($1, $1) RETURNING id", {now});
   if (!node) return tl::unexpected(node.error());
-  std::unique_ptr<PgOpLog> log(new PgOpLog(database_url, node->int64(0, 0)));
+  std::unique_ptr<PgOpLog> log(new PgOpLog(database_url, node->int64(0, 0), std::move(announce)));
   log->pool_.give(std::move(*conn));
   return log;
 }
 
 Result<int64_t> PgOpLog::append(const std::string& kind, const std::string& op) {
-  return pool_.with([&](pg::Connection& conn) -> Result<int64_t> {
+  static const std::string kAppend =
+      "WITH head AS (UPDATE _ablo_claim_head SET last_id = last_id + 1 RETURNING last_id), "
+      "appended AS (INSERT INTO _ablo_claim_log (id, node, kind, op, created_at_ms) "
+      "SELECT last_id, $1, $2, $3, $4 FROM head RETURNING id) ";
+  static const std::string kAppendAndNotify =
+      kAppend + "SELECT id, pg_notify('" + std::string(pg::kClaimsChannel) + "', '') FROM appended";
+  static const std::string kAppendOnly = kAppend + "SELECT id FROM appended";
+  auto appended = pool_.with([&](pg::Connection& conn) -> Result<int64_t> {
     // One statement, one transaction: the counter row's lock is held until the insert commits.
-    auto rows = conn.exec(
-        "WITH head AS (UPDATE _ablo_claim_head SET last_id = last_id + 1 RETURNING last_id), "
-        "appended AS (INSERT INTO _ablo_claim_log (id, node, kind, op, created_at_ms) "
-        "SELECT last_id, $1, $2, $3, $4 FROM head RETURNING id) "
-        "SELECT id, pg_notify('ablo_claims', '') FROM appended",
-        {std::to_string(node_id_), kind, op, std::to_string(now_ms())});
+    auto rows = conn.exec(announce_ ? kAppendOnly : kAppendAndNotify,
+                          {std::to_string(node_id_), kind, op, std::to_string(now_ms())});
     if (!rows) return tl::unexpected(rows.error());
     return rows->int64(0, 0);
   }, /*idempotent=*/false);
+  if (appended && announce_) announce_(pg::kClaimsChannel);
+  return appended;
 }
 
 Result<std::vector<std::pair<int64_t, std::string>>> PgOpLog::read_after(int64_t after_id, int limit) {

@@ -5,7 +5,8 @@
 // (store/pg_store.cpp): one statement bumps a counter row and inserts the op, so the row lock
 // orders appends, a reader that sees op N+1 also sees N, and replicas that apply "everything
 // after the last applied id" apply the same ops in the same order. The append NOTIFYs
-// `ablo_claims` so the other nodes apply it at once.
+// `ablo_claims` (or, given `announce`, announces it after it commits) so the other nodes
+// apply it at once.
 //
 // Threading: append/read/heartbeat may be called from any thread; each call takes a
 // connection of its own from a small pool.
@@ -18,13 +19,14 @@
 #include "coord/op_log.h"
 #include "pg/connection.h"
 #include "pg/pool.h"
+#include "pg/wakeup_channels.h"
 
 namespace ablo::cluster {
 
 class PgOpLog final : public coord::OpLog {
  public:
   // Creates the tables if needed and registers this process as a new node.
-  static Result<std::unique_ptr<PgOpLog>> open(const std::string& database_url);
+  static Result<std::unique_ptr<PgOpLog>> open(const std::string& database_url, pg::Announce announce = {});
 
   int64_t node_id() const override { return node_id_; }
   Result<int64_t> append(const std::string& kind, const std::string& op) override;
@@ -38,9 +40,11 @@ class PgOpLog final : public coord::OpLog {
 
  private:
   static constexpr std::size_t kIdleConnections = 4;
-  PgOpLog(std::string url, int64_t node_id) : node_id_(node_id), pool_(std::move(url), kIdleConnections) {}
+  PgOpLog(std::string url, int64_t node_id, pg::Announce announce)
+      : node_id_(node_id), announce_(std::move(announce)), pool_(std::move(url), kIdleConnections) {}
 
   int64_t node_id_;
+  pg::Announce announce_;
   pg::Pool pool_;
 };
 

@@ -10,6 +10,7 @@
 #include "common/time.h"
 #include "pg/connection.h"
 #include "pg/pool.h"
+#include "pg/wakeup_channels.h"
 #include "store/migration_ddl.h"
 #include "store/row_codec.h"
 
@@ -322,10 +323,13 @@ Result<std::optional<StoredRow>> get_row_on(Connection& conn, const schema::Mode
 
 class PgWriteTransaction final : public WriteTransaction, private MigrationDdl {
  public:
-  PgWriteTransaction(Connection& conn, int64_t head) : conn_(conn), head_(head) {}
+  // `notify`: announce through PostgreSQL NOTIFY inside the transaction; else the store
+  // announces after COMMIT (PgOptions::announce).
+  PgWriteTransaction(Connection& conn, int64_t head, bool notify) : conn_(conn), head_(head), notify_(notify) {}
 
   int64_t head() const { return head_; }
   bool appended() const { return appended_; }
+  bool schema_installed() const { return schema_installed_; }
 
   // Round trips are what a commit costs here, so (1) a release is sent together with the next
   // savepoint (or made by COMMIT), and (2) writes nobody reads the result of are held back and
@@ -445,7 +449,12 @@ class PgWriteTransaction final : public WriteTransaction, private MigrationDdl {
                            {schema.json_text(), schema.hash(), std::to_string(now_ms())});
     if (!rows) return tl::unexpected(rows.error());
     // Other nodes reload their schema when this commits.
-    if (auto notified = conn_.exec_script("NOTIFY ablo_schema"); !notified) return tl::unexpected(notified.error());
+    schema_installed_ = true;
+    if (notify_) {
+      if (auto notified = conn_.exec_script("NOTIFY " + std::string(pg::kSchemaChannel)); !notified) {
+        return tl::unexpected(notified.error());
+      }
+    }
     return rows->int64(0, 0);
   }
 
@@ -550,6 +559,8 @@ class PgWriteTransaction final : public WriteTransaction, private MigrationDdl {
   int64_t head_;
   int64_t saved_head_ = 0;
   bool appended_ = false;
+  bool notify_;
+  bool schema_installed_ = false;
   bool release_pending_ = false;
   std::vector<Connection::Statement> held_back_;  // writes not sent yet (flush)
 };
@@ -557,7 +568,10 @@ class PgWriteTransaction final : public WriteTransaction, private MigrationDdl {
 class PgStore final : public Store {
  public:
   PgStore(std::string url, std::unique_ptr<Connection> writer, PgOptions options)
-      : url_(url), writer_(std::move(writer)), readers_(std::move(url), static_cast<std::size_t>(options.reader_connections)) {}
+      : url_(url),
+        options_(options),
+        writer_(std::move(writer)),
+        readers_(std::move(url), static_cast<std::size_t>(options.reader_connections)) {}
 
   Status write(const std::function<Status(WriteTransaction&)>& body) override {
     std::lock_guard lock(writer_mutex_);
@@ -576,15 +590,23 @@ class PgStore final : public Store {
     // Lock the log head first (see the top of this file): this orders and serializes writers.
     auto head = c.exec("SELECT last_id FROM _ablo_log_head FOR UPDATE");
     if (!head) return rollback(c, head.error());
-    PgWriteTransaction txn(c, head->int64(0, 0));
+    PgWriteTransaction txn(c, head->int64(0, 0), /*notify=*/!options_.announce);
     if (auto result = body(txn); !result) return rollback(c, result.error());
     if (auto flushed = txn.flush(); !flushed) return rollback(c, flushed.error());
     if (txn.appended()) {
       auto moved = c.exec("UPDATE _ablo_log_head SET last_id = $1", {std::to_string(txn.head())});
       if (!moved) return rollback(c, moved.error());
-      if (auto notified = c.exec_script("NOTIFY ablo_deltas"); !notified) return rollback(c, notified.error());
+      if (!options_.announce) {
+        if (auto notified = c.exec_script("NOTIFY " + std::string(pg::kDeltasChannel)); !notified) {
+          return rollback(c, notified.error());
+        }
+      }
     }
     if (auto committed = c.exec_script("COMMIT"); !committed) return rollback(c, committed.error());
+    if (options_.announce) {
+      if (txn.appended()) options_.announce(pg::kDeltasChannel);
+      if (txn.schema_installed()) options_.announce(pg::kSchemaChannel);
+    }
     return {};
   }
 
@@ -838,6 +860,7 @@ class PgStore final : public Store {
   }
 
   std::string url_;
+  PgOptions options_;
   std::mutex writer_mutex_;  // guards writer_ (one write transaction at a time per node)
   std::unique_ptr<Connection> writer_;
   pg::Pool readers_;

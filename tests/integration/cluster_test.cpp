@@ -2,7 +2,10 @@
 // shared delta log reaches every node's subscribers in order, clients of a killed node resume
 // elsewhere with every confirmed write exactly once, claims have one holder and one FIFO line
 // across nodes and a claim held through a killed node lapses within its TTL, and a PostgreSQL
-// restart fails in-flight commits retryably without applying half of any.
+// restart fails in-flight commits retryably without applying half of any. The cluster tests
+// run once with LISTEN/NOTIFY wake-ups and once with Redis pub/sub, each time with the safety
+// poll slowed to a minute, so every delivery inside a test's deadlines is the wake-up's doing.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <map>
@@ -17,6 +20,7 @@
 #include "integration/sync_client.h"
 #include "support/pg_database.h"
 #include "support/private_postgres.h"
+#include "support/private_redis.h"
 
 namespace ablo::testing {
 namespace {
@@ -25,17 +29,32 @@ namespace json = boost::json;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-class ClusterTest : public ::testing::Test {
+// No safety poll within any test's deadlines.
+const std::vector<std::string> kWakeupsOnly = {"--cluster-poll-ms", "60000"};
+
+std::vector<std::string> with_redis(const PrivateRedis& redis, std::vector<std::string> args = kWakeupsOnly) {
+  args.insert(args.end(), {"--redis", redis.url()});
+  return args;
+}
+
+// The parameter: how nodes wake each other, "notify" (PostgreSQL) or "redis".
+class ClusterTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     if (!testing_postgres()) GTEST_SKIP() << "cluster tests run in the PostgreSQL pass";
     database = std::make_unique<TempPgDatabase>();
+    if (GetParam() == "redis") redis = std::make_unique<PrivateRedis>();
   }
   std::unique_ptr<ServerProcess> node() {
-    return std::make_unique<ServerProcess>(kQuickstartSchema, database->url());
+    return std::make_unique<ServerProcess>(kQuickstartSchema, database->url(),
+                                           redis ? with_redis(*redis) : kWakeupsOnly);
   }
   std::unique_ptr<TempPgDatabase> database;
+  std::unique_ptr<PrivateRedis> redis;
 };
+
+INSTANTIATE_TEST_SUITE_P(Wakeups, ClusterTest, ::testing::Values("notify", "redis"),
+                         [](const auto& info) { return info.param; });
 
 // Reads frames until `done` holds for the deltas gathered so far (or the timeout passes).
 std::vector<json::object> gather(Client& client, std::vector<json::object> gathered,
@@ -60,11 +79,20 @@ std::vector<int64_t> ids_of(const std::vector<json::object>& deltas) {
   return ids;
 }
 
+bool has_row(const std::vector<json::object>& deltas, const std::string& id) {
+  return std::any_of(deltas.begin(), deltas.end(), [&](const json::object& d) { return d.at("modelId") == id.c_str(); });
+}
+
+// Whether a delta for row `id` reaches `client` within `timeout`.
+bool delivered(Client& client, const std::string& id, std::chrono::milliseconds timeout) {
+  return has_row(gather(client, {}, [&](const auto& got) { return has_row(got, id); }, timeout), id);
+}
+
 json::array create(const std::string& id, const std::string& tx) {
   return json::array{op("CREATE", id, {{"location", "x"}, {"status", "pending"}}, tx)};
 }
 
-TEST_F(ClusterTest, CommitsOnAnyNodeReachEverySubscriberOnEveryNodeInOrderWithoutGaps) {
+TEST_P(ClusterTest, CommitsOnAnyNodeReachEverySubscriberOnEveryNodeInOrderWithoutGaps) {
   auto a = node(), b = node(), c = node();
   std::vector<Client> subscribers;
   for (auto* server : {a.get(), b.get(), c.get()}) subscribers.push_back(Client::connect(*server));
@@ -92,7 +120,7 @@ TEST_F(ClusterTest, CommitsOnAnyNodeReachEverySubscriberOnEveryNodeInOrderWithou
   }
 }
 
-TEST_F(ClusterTest, ClientsOfAKilledNodeResumeElsewhereWithEveryConfirmedWriteExactlyOnce) {
+TEST_P(ClusterTest, ClientsOfAKilledNodeResumeElsewhereWithEveryConfirmedWriteExactlyOnce) {
   auto a = node(), b = node(), c = node();
   auto subscriber = Client::connect(*a);
   auto writer = Client::connect(*a);
@@ -148,7 +176,7 @@ TEST_F(ClusterTest, ClientsOfAKilledNodeResumeElsewhereWithEveryConfirmedWriteEx
   for (const auto& [row, times] : seen) EXPECT_EQ(times, 1) << row;
 }
 
-TEST_F(ClusterTest, ClaimsHaveOneHolderAcrossNodesAndLapseWithinTheTtlWhenTheHoldersNodeDies) {
+TEST_P(ClusterTest, ClaimsHaveOneHolderAcrossNodesAndLapseWithinTheTtlWhenTheHoldersNodeDies) {
   auto a = node(), b = node(), c = node();
   auto holder = Client::connect(*a);
   auto waiter = Client::connect(*b);
@@ -263,11 +291,31 @@ TEST(ClusterFaultTest, APostgresRestartFailsInFlightCommitsRetryablyAndAppliesNo
   }
   // The other node still follows the log after the restart: it saw the last confirmed write.
   const std::string last = "p" + std::to_string(outcomes.rbegin()->first) + "a";
-  auto seen = gather(watcher, {}, [&](const auto& got) {
-    return std::any_of(got.begin(), got.end(), [&](const json::object& d) { return d.at("modelId") == last.c_str(); });
-  });
-  EXPECT_TRUE(std::any_of(seen.begin(), seen.end(), [&](const json::object& d) { return d.at("modelId") == last.c_str(); }))
-      << "node b stopped delivering after the restart";
+  EXPECT_TRUE(delivered(watcher, last, 15s)) << "node b stopped delivering after the restart";
+}
+
+TEST(ClusterFaultTest, ARedisRestartOnlyPausesWakeUpsAndLosesNothing) {
+  if (!testing_postgres()) GTEST_SKIP() << "cluster tests run in the PostgreSQL pass";
+  TempPgDatabase database;
+  PrivateRedis redis;
+  ServerProcess a(kQuickstartSchema, database.url(), with_redis(redis));
+  ServerProcess b(kQuickstartSchema, database.url(), with_redis(redis));
+  auto writer = Client::connect(a);
+  auto watcher = Client::connect(b);
+  auto commit_row = [&](const std::string& id) {
+    EXPECT_EQ(writer.result_of(writer.commit(create(id, id))).at("success"), true) << "commits do not need Redis: " << id;
+  };
+
+  commit_row("before");
+  EXPECT_TRUE(delivered(watcher, "before", 10s));
+  redis.stop();
+  commit_row("during");
+  // With the safety poll at a minute, nothing wakes node b while Redis is down.
+  EXPECT_FALSE(delivered(watcher, "during", 1500ms)) << "delivered without Redis: this test would prove nothing";
+  redis.start();
+  EXPECT_TRUE(delivered(watcher, "during", 10s)) << "node b did not resubscribe and catch up";
+  commit_row("after");
+  EXPECT_TRUE(delivered(watcher, "after", 10s)) << "node a did not resume publishing";
 }
 
 }  // namespace

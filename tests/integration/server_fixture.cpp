@@ -47,8 +47,8 @@ bool testing_postgres() {
 ServerProcess::ServerProcess(std::string schema_json)
     : ServerProcess(std::move(schema_json), std::string()) {}
 
-ServerProcess::ServerProcess(std::string schema_json, std::string database_url)
-    : database_url_(std::move(database_url)) {
+ServerProcess::ServerProcess(std::string schema_json, std::string database_url, std::vector<std::string> extra_args)
+    : database_url_(std::move(database_url)), extra_args_(std::move(extra_args)) {
   if (database_url_.empty() && testing_postgres()) {
     own_database_ = std::make_unique<TempPgDatabase>();
     database_url_ = own_database_->url();
@@ -82,6 +82,7 @@ void ServerProcess::start() {
     std::vector<std::string> args = {binary, "serve", "--host", "127.0.0.1", "--port", "0", "--data-dir", data_dir_};
     if (!schema_file_.empty()) args.insert(args.end(), {"--schema", schema_file_});
     if (!database_url_.empty()) args.insert(args.end(), {"--database", database_url_});
+    args.insert(args.end(), extra_args_.begin(), extra_args_.end());
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);

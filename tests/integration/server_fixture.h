@@ -24,8 +24,9 @@ class ServerProcess {
  public:
   // `schema_json`, when given, is written to a file and passed as --schema.
   explicit ServerProcess(std::string schema_json = {});
-  // A node on an existing PostgreSQL database (several nodes may share it).
-  ServerProcess(std::string schema_json, std::string database_url);
+  // A node on an existing PostgreSQL database (several nodes may share it); `extra_args` are
+  // appended to `ablo serve`'s command line.
+  ServerProcess(std::string schema_json, std::string database_url, std::vector<std::string> extra_args = {});
   ~ServerProcess();
   ServerProcess(const ServerProcess&) = delete;
   ServerProcess& operator=(const ServerProcess&) = delete;
@@ -52,6 +53,7 @@ class ServerProcess {
   std::string database_url_;
   std::string data_dir_;
   std::string schema_file_;
+  std::vector<std::string> extra_args_;
   pid_t pid_ = -1;
   uint16_t port_ = 0;
   std::string api_key_;
