@@ -38,11 +38,60 @@ std::vector<std::string> union_groups(std::vector<std::string> a, const std::vec
   return a;
 }
 
+std::string commit_key(const CommitRequest& request) {
+  return request.client_tx_id.empty() ? std::string() : "ctx:" + request.client_tx_id;
+}
+std::string operation_key(const Operation& op) {
+  return op.transaction_id.empty() ? std::string() : "op:" + op.transaction_id;
+}
+
+// The idempotency records a commit group consults: every key of the group (commit and
+// operation keys) is read in one round trip when the group starts, instead of one lookup per
+// key. Writes go to the store and to the cache, and a commit that rolls back to its savepoint
+// takes its writes out of the cache too, so later commits of the group see what the store has.
+class GroupIdempotency {
+ public:
+  explicit GroupIdempotency(store::WriteTransaction& txn) : txn_(txn) {}
+
+  Status prefetch(const std::vector<std::pair<std::string, std::string>>& keys) {
+    if (keys.empty()) return {};
+    auto values = txn_.find_idempotency_many(keys);
+    if (!values) return tl::unexpected(values.error());
+    for (std::size_t i = 0; i < keys.size(); ++i) known_[keys[i]] = std::move((*values)[i]);
+    return {};
+  }
+
+  Result<std::optional<std::string>> find(const std::string& tenant, const std::string& key) {
+    if (auto known = known_.find({tenant, key}); known != known_.end()) return known->second;
+    return txn_.find_idempotency(tenant, key);
+  }
+  Status put(const std::string& tenant, const std::string& key, const std::string& value) {
+    if (auto ok = txn_.put_idempotency(tenant, key, value); !ok) return ok;
+    auto& slot = known_[{tenant, key}];
+    undo_.emplace_back(std::make_pair(tenant, key), slot);
+    slot = value;
+    return {};
+  }
+  // A commit's savepoint: what it puts from here on is undone by rollback().
+  void savepoint() { undo_.clear(); }
+  void rollback() {
+    for (auto it = undo_.rbegin(); it != undo_.rend(); ++it) known_[it->first] = it->second;
+    undo_.clear();
+  }
+
+ private:
+  using Key = std::pair<std::string, std::string>;  // (tenant, key)
+  store::WriteTransaction& txn_;
+  std::map<Key, std::optional<std::string>> known_;              // absent: not looked up
+  std::vector<std::pair<Key, std::optional<std::string>>> undo_;  // previous values, in put order
+};
+
 // Applies one commit's operations inside the current savepoint. Produces its deltas.
 class CommitApplier {
  public:
-  CommitApplier(store::WriteTransaction& txn, const schema::Schema& schema, WriteGate* gate, const CommitRequest& req)
-      : txn_(txn), schema_(schema), gate_(gate), req_(req), tenant_(req.principal.tenant.key()) {}
+  CommitApplier(store::WriteTransaction& txn, GroupIdempotency& idempotency, const schema::Schema& schema,
+                WriteGate* gate, const CommitRequest& req)
+      : txn_(txn), idempotency_(idempotency), schema_(schema), gate_(gate), req_(req), tenant_(req.principal.tenant.key()) {}
 
   Result<CommitReceipt> apply(std::vector<store::Delta>& deltas) {
     CommitReceipt receipt;
@@ -75,9 +124,9 @@ class CommitApplier {
     if (auto ok = check_operation_allowed(*model, op, where); !ok) return tl::unexpected(ok.error());
     // Idempotency by op transactionId (protocol.md §8.10): a retried batch gets a new
     // clientTxId but keeps its transactionIds; an op already applied is not applied twice.
-    const std::string op_key = op.transaction_id.empty() ? std::string() : "op:" + op.transaction_id;
+    const std::string op_key = operation_key(op);
     if (!op_key.empty()) {
-      auto seen = txn_.find_idempotency(tenant_, op_key);
+      auto seen = idempotency_.find(tenant_, op_key);
       if (!seen) return tl::unexpected(seen.error());
       if (*seen) return std::stoll(**seen);
     }
@@ -88,7 +137,7 @@ class CommitApplier {
     auto delta_id = write_row(*model, op, where, deltas);
     if (!delta_id) return delta_id;
     if (!op_key.empty()) {
-      if (auto ok = txn_.put_idempotency(tenant_, op_key, std::to_string(*delta_id)); !ok) return tl::unexpected(ok.error());
+      if (auto ok = idempotency_.put(tenant_, op_key, std::to_string(*delta_id)); !ok) return tl::unexpected(ok.error());
     }
     return delta_id;
   }
@@ -227,6 +276,7 @@ class CommitApplier {
   }
 
   store::WriteTransaction& txn_;
+  GroupIdempotency& idempotency_;
   const schema::Schema& schema_;
   WriteGate* gate_;
   const CommitRequest& req_;
@@ -382,6 +432,20 @@ Status CommitPipeline::record_usage(store::WriteTransaction& txn, const std::vec
   return {};
 }
 
+// Every idempotency key the group's commits will look up (duplicates are harmless).
+std::vector<std::pair<std::string, std::string>> CommitPipeline::idempotency_keys(
+    const std::vector<std::unique_ptr<Job>>& group) {
+  std::vector<std::pair<std::string, std::string>> keys;
+  for (const auto& job : group) {
+    const std::string tenant = job->request.principal.tenant.key();
+    if (auto key = commit_key(job->request); !key.empty()) keys.emplace_back(tenant, std::move(key));
+    for (const auto& op : job->request.operations) {
+      if (auto key = operation_key(op); !key.empty()) keys.emplace_back(tenant, std::move(key));
+    }
+  }
+  return keys;
+}
+
 // Nothing of the group was applied (one transaction). A database that is unreachable or
 // aborted the transaction says so (retryable store_* codes); anything else is internal.
 void CommitPipeline::fail_group(std::vector<std::unique_ptr<Job>>& group, const Error& error) {
@@ -420,12 +484,14 @@ void CommitPipeline::apply_group(std::vector<std::unique_ptr<Job>>& group) {
     }
   }
   auto written = store_.write([&](store::WriteTransaction& txn) -> Status {
+    GroupIdempotency idempotency(txn);
+    if (auto ok = idempotency.prefetch(idempotency_keys(group)); !ok) return ok;
     for (auto& job_ptr : group) {
       Job& job = *job_ptr;
       job.deltas.clear();
-      const std::string ctx_key = job.request.client_tx_id.empty() ? "" : "ctx:" + job.request.client_tx_id;
+      const std::string ctx_key = commit_key(job.request);
       if (!ctx_key.empty()) {
-        auto cached = txn.find_idempotency(job.request.principal.tenant.key(), ctx_key);
+        auto cached = idempotency.find(job.request.principal.tenant.key(), ctx_key);
         if (!cached) return tl::unexpected(cached.error());
         if (*cached) {
           if (auto replayed = replay(**cached, job.request)) {
@@ -435,9 +501,10 @@ void CommitPipeline::apply_group(std::vector<std::unique_ptr<Job>>& group) {
         }
       }
       if (auto ok = txn.savepoint(); !ok) return ok;
-      job.outcome = CommitApplier(txn, *schema, gate.get(), job.request).apply(job.deltas);
+      idempotency.savepoint();
+      job.outcome = CommitApplier(txn, idempotency, *schema, gate.get(), job.request).apply(job.deltas);
       if (job.outcome && !ctx_key.empty()) {
-        auto ok = txn.put_idempotency(job.request.principal.tenant.key(), ctx_key,
+        auto ok = idempotency.put(job.request.principal.tenant.key(), ctx_key,
                                       idempotency_record(*job.outcome, job.request));
         if (!ok) return ok;
       }
@@ -452,6 +519,7 @@ void CommitPipeline::apply_group(std::vector<std::unique_ptr<Job>>& group) {
       }
       if (!job.outcome) {
         job.deltas.clear();
+        idempotency.rollback();
         if (auto ok = txn.rollback_to_savepoint(); !ok) return ok;
         continue;
       }

@@ -49,6 +49,7 @@ class CommitPipeline {
   void run();
   void apply_group(std::vector<std::unique_ptr<Job>>& group);
   void fail_group(std::vector<std::unique_ptr<Job>>& group, const Error& error);
+  static std::vector<std::pair<std::string, std::string>> idempotency_keys(const std::vector<std::unique_ptr<Job>>& group);
   Status record_usage(store::WriteTransaction& txn, const std::vector<std::unique_ptr<Job>>& group);
 
   store::Store& store_;

@@ -432,6 +432,24 @@ class PgWriteTransaction final : public WriteTransaction, private MigrationDdl {
                                   [](const Rows& rows, int r) { return rows.text(r, 0); });
   }
 
+  Result<std::vector<std::optional<std::string>>> find_idempotency_many(
+      const std::vector<std::pair<std::string, std::string>>& keys) override {
+    if (auto flushed = flush(); !flushed) return tl::unexpected(flushed.error());
+    std::vector<std::string> tenants, names;
+    for (const auto& [tenant, key] : keys) {
+      tenants.push_back(tenant);
+      names.push_back(key);
+    }
+    auto rows = conn_.exec(
+        "SELECT k.n, i.value FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(tenant, key, n) "
+        "JOIN idempotency i ON i.tenant = k.tenant AND i.key = k.key",
+        {text_array(tenants), text_array(names)});
+    if (!rows) return tl::unexpected(rows.error());
+    std::vector<std::optional<std::string>> values(keys.size());
+    for (int r = 0; r < rows->size(); ++r) values[static_cast<std::size_t>(rows->int64(r, 0) - 1)] = rows->text(r, 1);
+    return values;
+  }
+
   Status put_idempotency(const std::string& tenant, const std::string& key, const std::string& value) override {
     return hold_back(
         "INSERT INTO idempotency (tenant, key, value, created_at_ms) VALUES ($1, $2, $3, $4) "

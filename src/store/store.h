@@ -158,6 +158,19 @@ class WriteTransaction {
                            const std::string& event_name, double quantity, int64_t count) = 0;
 
   virtual Result<std::optional<std::string>> find_idempotency(const std::string& tenant, const std::string& key) = 0;
+  // The records of several (tenant, key) pairs, in the order asked; one round trip where the
+  // store can (a commit group looks up all its keys at once).
+  virtual Result<std::vector<std::optional<std::string>>> find_idempotency_many(
+      const std::vector<std::pair<std::string, std::string>>& keys) {
+    std::vector<std::optional<std::string>> values;
+    values.reserve(keys.size());
+    for (const auto& [tenant, key] : keys) {
+      auto value = find_idempotency(tenant, key);
+      if (!value) return tl::unexpected(value.error());
+      values.push_back(std::move(*value));
+    }
+    return values;
+  }
   virtual Status put_idempotency(const std::string& tenant, const std::string& key, const std::string& value) = 0;
 
   // Creates/extends the tables of every model (additive only: never drops data) and records

@@ -1,5 +1,9 @@
 #include "engine/engine.h"
 
+#include <condition_variable>
+#include <future>
+#include <mutex>
+
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
@@ -160,6 +164,69 @@ TEST_P(EngineTest, RetriedOpWithSameTransactionIdIsNotAppliedTwice) {
   auto retry = commit("p1", {create("t1", {{"title", "a"}, {"status", "todo"}}, "tx_1")});
   ASSERT_TRUE(retry) << retry.error().message;
   EXPECT_EQ(retry->last_sync_id, first->last_sync_id);
+}
+
+// Holds the writer in before_group until released, so commits submitted meanwhile queue up
+// and are applied together as the next group.
+class HoldingGate : public WriteGate {
+ public:
+  Status before_group() override {
+    std::unique_lock lock(mutex_);
+    entered_ = true;
+    changed_.notify_all();
+    changed_.wait(lock, [this] { return released_; });
+    return {};
+  }
+  Status check_write(const auth::Principal&, const schema::Model&, const Operation&) override { return {}; }
+  void wait_until_held() {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [this] { return entered_; });
+  }
+  void release() {
+    std::lock_guard lock(mutex_);
+    released_ = true;
+    changed_.notify_all();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  bool entered_ = false, released_ = false;
+};
+
+TEST_P(EngineTest, IdempotencyInsideOneGroupSeesEarlierCommitsAndForgetsRolledBackOnes) {
+  auto gate = std::make_shared<HoldingGate>();
+  engine.set_write_gate(gate);
+  std::vector<std::promise<Result<CommitReceipt>>> results(4);
+  auto submit = [&](std::size_t slot, std::vector<Operation> ops, std::string client_tx_id) {
+    CommitRequest request;
+    request.principal = participant("p1");
+    request.committer_groups = {"org:org_1"};
+    request.client_tx_id = std::move(client_tx_id);
+    request.operations = std::move(ops);
+    engine.commit(std::move(request), [&results, slot](Result<CommitReceipt> r) { results[slot].set_value(std::move(r)); });
+  };
+  submit(0, {create("t0", {{"title", "blocker"}, {"status", "todo"}})}, "blocker");
+  gate->wait_until_held();
+  // One group: A applies op tx_1 and then fails (its savepoint is rolled back), B carries the
+  // same op transactionId and must apply it, C repeats B's clientTxId and must replay B.
+  submit(1, {create("t1", {{"title", "a"}, {"status", "todo"}}, "tx_1"), create("t2", {{"title", "b"}, {"status", "maybe"}})}, "ctx_a");
+  submit(2, {create("t1", {{"title", "a"}, {"status", "todo"}}, "tx_1")}, "ctx_b");
+  submit(3, {create("t1", {{"title", "a"}, {"status", "todo"}}, "tx_1")}, "ctx_b");
+  gate->release();
+  auto blocker = results[0].get_future().get();
+  auto a = results[1].get_future().get();
+  auto b = results[2].get_future().get();
+  auto c = results[3].get_future().get();
+  ASSERT_TRUE(blocker);
+  ASSERT_FALSE(a);
+  EXPECT_EQ(a.error().code, "validation_error");
+  ASSERT_TRUE(b) << b.error().message;
+  EXPECT_EQ(b->last_sync_id, blocker->last_sync_id + 1) << "op tx_1 was applied by B, not taken for A's rolled-back one";
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->last_sync_id, b->last_sync_id) << "C replays B";
+  EXPECT_EQ(hub.head(), b->last_sync_id);
+  EXPECT_EQ(row("t1").at("title"), "a");
 }
 
 TEST_P(EngineTest, UpdateOfMissingRowSaysNoRowsInResultSet) {

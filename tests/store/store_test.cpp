@@ -109,6 +109,31 @@ TEST_P(StoreTest, SavepointRollbackKeepsEarlierWorkOfTheTransaction) {
   EXPECT_FALSE(*store->get_row(notes, "org_1/test", "dropped"));
 }
 
+TEST_P(StoreTest, IdempotencyRecordsAreFoundManyAtOnceInTheOrderAsked) {
+  ASSERT_TRUE(store->write([&](WriteTransaction& txn) -> Status {
+    if (auto ok = txn.put_idempotency("org_1/test", "ctx:a", "A"); !ok) return ok;
+    if (auto ok = txn.put_idempotency("org_1/live", "ctx:a", "live A"); !ok) return ok;
+    return txn.put_idempotency("org_1/test", "op:b \"quoted\", {braced}", "B");
+  }));
+  ASSERT_TRUE(store->write([&](WriteTransaction& txn) -> Status {
+    // Held back by a store until needed: the lookup must still see it.
+    if (auto ok = txn.put_idempotency("org_1/test", "ctx:c", "C"); !ok) return ok;
+    auto found = txn.find_idempotency_many({{"org_1/test", "op:b \"quoted\", {braced}"},
+                                            {"org_1/test", "ctx:missing"},
+                                            {"org_1/live", "ctx:a"},
+                                            {"org_1/test", "ctx:a"},
+                                            {"org_1/test", "ctx:c"},
+                                            {"org_1/test", "ctx:a"}});
+    if (!found) return tl::unexpected(found.error());
+    const std::vector<std::optional<std::string>> expected = {"B", std::nullopt, "live A", "A", "C", "A"};
+    EXPECT_EQ(*found, expected);
+    auto none = txn.find_idempotency_many({});
+    if (!none) return tl::unexpected(none.error());
+    EXPECT_TRUE(none->empty());
+    return {};
+  }));
+}
+
 TEST_P(StoreTest, DeltaIdsIncreaseAndReadBackInOrderPerTenant) {
   std::vector<int64_t> ids;
   ASSERT_TRUE(store->write([&](WriteTransaction& txn) -> Status {
