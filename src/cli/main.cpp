@@ -167,10 +167,13 @@ int serve(const ServeOptions& options) {
   auto key = dev_test_key(**store, auth, *org);
   if (!key) return die(key.error());
 
-  coord::Coordinator coordinator({.clock = {}, .model_key = [&engine](std::string_view entity_type) {
-                                    const auto* model = engine.schema()->resolve(entity_type);
-                                    return model ? model->key : std::string();
-                                  }});
+  coord::Coordinator coordinator({.clock = {},
+                                  .model_key =
+                                      [&engine](std::string_view entity_type) {
+                                        const auto* model = engine.schema()->resolve(entity_type);
+                                        return model ? model->key : std::string();
+                                      },
+                                  .delta_head = [&hub] { return hub.head(); }});
   engine.set_write_gate(std::make_shared<coord::ClaimWriteGate>(coordinator));
   if (node) {
     auto op_log = cluster::PgOpLog::open(options.where.database_url, redis ? redis->announcer() : pg::Announce{});

@@ -180,6 +180,7 @@ void Coordinator::sweeper() {
     } else {
       Changes changes;
       now_ = now;
+      fence_ = delta_head();
       next_due = table_.sweep(now, changes);
       publish_locked(changes);
     }
@@ -196,6 +197,7 @@ void Coordinator::sweep_now() {
     std::lock_guard lock(mutex_);
     Changes changes;
     now_ = options_.clock();
+    fence_ = delta_head();
     table_.sweep(now_, changes);
     publish_locked(changes);
   }
@@ -403,7 +405,8 @@ void Coordinator::write_snapshot() {
 }
 
 std::string Coordinator::encode(const Op& op) {
-  json::object o{{"kind", op.kind}, {"now", op.now}, {"node", op.node}, {"session", op.session}, {"params", op.params}};
+  json::object o{{"kind", op.kind}, {"now", op.now},         {"head", op.head},
+                 {"node", op.node}, {"session", op.session}, {"params", op.params}};
   if (op.who) o["who"] = participant_json(*op.who);
   return json::serialize(o);
 }
@@ -416,6 +419,7 @@ Result<Coordinator::Op> Coordinator::decode(const std::string& text) {
   Op op;
   op.kind = string_member(o, "kind");
   if (const auto* v = member(o, "now"); v && v->is_number()) op.now = v->to_number<int64_t>();
+  if (const auto* v = member(o, "head"); v && v->is_number()) op.head = v->to_number<int64_t>();
   if (const auto* v = member(o, "node"); v && v->is_number()) op.node = v->to_number<int64_t>();
   if (const auto* v = member(o, "session"); v && v->is_number()) op.session = v->to_number<uint64_t>();
   if (const auto* v = member(o, "who"); v && v->is_object()) op.who = participant_from(v->as_object());
@@ -442,6 +446,7 @@ Status Coordinator::catch_up() { return log_ ? catch_up_to(0, nullptr) : Status{
 
 Coordinator::OpResult Coordinator::execute(Op op) {
   op.now = options_.clock();
+  op.head = delta_head();
   if (!log_) {
     std::lock_guard lock(mutex_);
     return apply_locked(op);
@@ -560,6 +565,7 @@ void Coordinator::nodes_down_locked(const std::vector<int64_t>& nodes) {
 
 Coordinator::OpResult Coordinator::apply_locked(const Op& op) {
   now_ = op.now;
+  fence_ = op.head;
   OpResult result;
   const auto& p = op.params;
   const std::string& kind = op.kind;
@@ -1062,15 +1068,21 @@ void Coordinator::send_queue_locked(const std::string& entity_key, const std::se
   }
 }
 
-void Coordinator::send_to_owner_locked(const Claim& claim, const std::string& frame) {
+void Coordinator::send_to_owner_locked(const Claim& claim, const std::string& frame, bool fenced) {
+  auto send = [&](fanout::Outbox* outbox) {
+    if (!outbox) return;
+    if (fenced) {
+      outbox->push_after_deltas(frame, fence_);
+    } else {
+      outbox->push_frame(frame);
+    }
+  };
   if (auto it = sessions_.find(claim.session); claim.session != 0 && it != sessions_.end()) {
-    if (it->second->outbox) it->second->outbox->push_frame(frame);
+    send(it->second->outbox);
     return;
   }
   for (const auto& [id, session] : sessions_) {
-    if (session->outbox && session->who.tenant == claim.tenant && session->who.owner == claim.owner) {
-      session->outbox->push_frame(frame);
-    }
+    if (session->who.tenant == claim.tenant && session->who.owner == claim.owner) send(session->outbox);
   }
 }
 
@@ -1087,8 +1099,10 @@ void Coordinator::publish_locked(const Changes& changes) {
   for (const auto& t : changes.transitions) {
     note_claimant(t.claim);
     if (t.kind == Transition::Kind::kGranted) {
-      send_to_owner_locked(t.claim, ws_frame("intent_granted", {{"intentId", t.claim.intent_id},
-                                                               {"target", intent_target(t.claim)}}));
+      // Fenced: the previous holder's last write reaches the client before the grant.
+      send_to_owner_locked(t.claim,
+                           ws_frame("intent_granted", {{"intentId", t.claim.intent_id}, {"target", intent_target(t.claim)}}),
+                           /*fenced=*/true);
     } else if (t.was_active) {
       if (t.involuntary) {
         send_to_owner_locked(t.claim, ws_frame("intent_lost", {{"intentId", t.claim.intent_id},

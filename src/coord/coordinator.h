@@ -112,6 +112,10 @@ struct ClaimResult {
 struct CoordinatorOptions {
   std::function<int64_t()> clock;                            // ms since the epoch; default now_ms
   std::function<std::string(std::string_view)> model_key;    // canonical model key, "" if unknown
+  // The delta id this node has published through. A claim granted by an op is delivered
+  // after the deltas up to the head at that op (Outbox::push_after_deltas), so the new
+  // holder's client has the previous holder's last write when it re-reads. Default: 0.
+  std::function<int64_t()> delta_head;
 };
 
 class Coordinator {
@@ -186,6 +190,7 @@ class Coordinator {
   struct Op {
     std::string kind;
     int64_t now = 0;
+    int64_t head = 0;  // the executing node's delta head (CoordinatorOptions::delta_head)
     int64_t node = 0;
     uint64_t session = 0;
     std::optional<Participant> who;
@@ -229,7 +234,9 @@ class Coordinator {
   void send_queue_locked(const std::string& entity_key, const std::set<std::string>& audience_groups);
   // Sends the intent_queue snapshots due by `now`; returns when the next one is due.
   int64_t flush_queues_locked(int64_t now);
-  void send_to_owner_locked(const Claim& claim, const std::string& frame);
+  // `fenced`: delivered after the deltas up to fence_ (Outbox::push_after_deltas).
+  void send_to_owner_locked(const Claim& claim, const std::string& frame, bool fenced = false);
+  int64_t delta_head() const { return options_.delta_head ? options_.delta_head() : 0; }
   bool reachable_locked(const Claim& claim) const;
   ParticipantState& participant_locked(const Participant& who);
   void sweeper();
@@ -241,7 +248,8 @@ class Coordinator {
   ClaimTable table_;
   std::map<uint64_t, std::unique_ptr<Session>> sessions_;  // every node's (replicated)
   std::map<uint64_t, fanout::Outbox*> outboxes_;           // this node's sockets
-  int64_t now_ = 0;  // the time of the op being applied
+  int64_t now_ = 0;    // the time of the op being applied
+  int64_t fence_ = 0;  // the delta head of the op being applied: grants are fenced by it
   std::map<std::pair<std::string, std::string>, std::unique_ptr<ParticipantState>> participants_;
   struct PendingSnapshot {
     int64_t due_ms = 0;

@@ -35,6 +35,10 @@ class Outbox {
   virtual void push_delta(std::shared_ptr<const EncodedDelta> delta) = 0;
   // Ends the connection with a close code (e.g. 4003 when its credential was revoked).
   virtual void close(int /*code*/, std::string /*reason*/) {}
+  // A frame the client must not act on before it has applied the deltas up to `fence` (a
+  // delta id) that it may see — e.g. intent_granted, after which a client re-reads the row
+  // from its local store. Default: sent at once.
+  virtual void push_after_deltas(std::string frame, int64_t /*fence*/) { push_frame(std::move(frame)); }
 };
 
 using DeltaReader =

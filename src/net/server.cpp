@@ -102,7 +102,7 @@ class WsSession : public fanout::Outbox, public std::enable_shared_from_this<WsS
     auto shared_request = std::make_shared<http::request<http::string_body>>(std::move(request));
     asio::post(handlers_, [self = shared_from_this(), shared_request, grant = std::move(grant)]() mutable {
       self->connection_ = std::make_unique<SyncConnection>(self->services_.engine, self->services_.coordinator,
-                                                           std::move(grant), self->weak_from_this());
+                                                           std::move(grant), self->weak_from_this(), self->scheduler());
       asio::post(self->ws_.get_executor(), [self, shared_request] {
         self->ws_.async_accept(*shared_request,
                                [self, shared_request](beast::error_code ec) { self->on_accept(ec); });
@@ -127,6 +127,19 @@ class WsSession : public fanout::Outbox, public std::enable_shared_from_this<WsS
 
  private:
   using Item = std::variant<std::string, std::shared_ptr<const fanout::EncodedDelta>>;
+
+  // Runs a task of the connection later on its handler strand, unless the session is gone
+  // (connection_ lives as long as the session).
+  FencedOutbox::Schedule scheduler() {
+    return [weak = weak_from_this()](std::chrono::milliseconds delay, std::function<void()> task) {
+      auto self = weak.lock();
+      if (!self) return;
+      auto timer = std::make_shared<asio::steady_timer>(self->handlers_, delay);
+      timer->async_wait([timer, weak, task = std::move(task)](beast::error_code ec) {
+        if (auto alive = weak.lock(); alive && !ec) task();
+      });
+    };
+  }
 
   void on_accept(beast::error_code ec) {
     if (ec) {

@@ -69,12 +69,14 @@ Result<UpgradeGrant> authorize_upgrade(const auth::AuthService& auth, const std:
 }
 
 SyncConnection::SyncConnection(engine::Engine& engine, coord::Coordinator& coordinator, UpgradeGrant grant,
-                               std::weak_ptr<fanout::Outbox> outbox)
-    : engine_(engine), coordinator_(coordinator), grant_(std::move(grant)), outbox_(std::move(outbox)) {
-  auto locked = outbox_.lock();
-  subscription_ =
-      engine_.hub().subscribe(grant_.principal.tenant.key(), grant_.groups, locked.get(), grant_.principal.key_id);
-  coord_session_ = coordinator_.attach(coord::participant_of(grant_.principal, grant_.groups), locked.get());
+                               std::weak_ptr<fanout::Outbox> socket, FencedOutbox::Schedule schedule)
+    : engine_(engine),
+      coordinator_(coordinator),
+      grant_(std::move(grant)),
+      outbox_(socket),
+      fenced_(*socket.lock(), [&engine] { return engine.hub().head(); }, std::move(schedule)) {
+  subscription_ = engine_.hub().subscribe(grant_.principal.tenant.key(), grant_.groups, &fenced_, grant_.principal.key_id);
+  coord_session_ = coordinator_.attach(coord::participant_of(grant_.principal, grant_.groups), &fenced_);
 }
 
 SyncConnection::~SyncConnection() { on_close(); }
@@ -118,7 +120,7 @@ void SyncConnection::on_text(std::string_view text) {
     }
   } else if (type == "ack") {
     if (const auto* v = payload.if_contains("lastSyncId"); v && v->is_number()) {
-      acked_ = std::max(acked_, v->to_number<int64_t>());
+      fenced_.acknowledged(v->to_number<int64_t>());
     }
   } else if (type == "commit") {
     handle_commit(payload);

@@ -14,6 +14,7 @@
 #include "coord/coordinator.h"
 #include "engine/engine.h"
 #include "fanout/hub.h"
+#include "net/fenced_outbox.h"
 
 namespace ablo::net {
 
@@ -34,8 +35,9 @@ Result<UpgradeGrant> authorize_upgrade(const auth::AuthService& auth, const std:
 
 class SyncConnection {
  public:
+  // `socket` outlives this connection; `schedule` runs a task later (FencedOutbox rechecks).
   SyncConnection(engine::Engine& engine, coord::Coordinator& coordinator, UpgradeGrant grant,
-                 std::weak_ptr<fanout::Outbox> outbox);
+                 std::weak_ptr<fanout::Outbox> socket, FencedOutbox::Schedule schedule);
   ~SyncConnection();
   SyncConnection(const SyncConnection&) = delete;
   SyncConnection& operator=(const SyncConnection&) = delete;
@@ -52,9 +54,9 @@ class SyncConnection {
   coord::Coordinator& coordinator_;
   uint64_t coord_session_ = 0;
   UpgradeGrant grant_;
-  std::weak_ptr<fanout::Outbox> outbox_;
+  std::weak_ptr<fanout::Outbox> outbox_;  // the socket: replies to the client's requests
+  FencedOutbox fenced_;                   // in front of the socket: the hub's and coordinator's frames
   std::shared_ptr<fanout::Subscription> subscription_;
-  int64_t acked_ = 0;
 };
 
 }  // namespace ablo::net

@@ -199,6 +199,37 @@ TEST_F(ClaimsTest, TwoAgentsContendingSerializeAndTheSecondSeesTheFirstsWrite) {
   EXPECT_EQ(read_report(first.token, "report-2").at("forecast"), "from second");
 }
 
+// client.md T41, the way 0.9.1 does it: a granted waiter re-reads the row from its local store
+// and stamps its next write with the cursor it has acknowledged. So the grant must not
+// overtake the previous holder's last write: it waits until the waiter acknowledged it.
+TEST_F(ClaimsTest, AGrantWaitsUntilTheWaiterAcknowledgedThePreviousHoldersLastWrite) {
+  auto first = Client::connect(server);
+  auto second = Client::connect(server);
+  const int64_t created = create_report(first, "report-t41");
+  ASSERT_TRUE(second.await([&](const json::object& f) { return is_delta_with_id(f, created); }));
+  send_frame(second, "ack", {{"lastSyncId", created}});  // the second client acknowledges what it applies
+
+  begin_claim(first, "first", "report-t41");
+  ASSERT_TRUE(await_intent(first, "intent_acquired", "first"));
+  begin_claim(second, "second", "report-t41");
+  ASSERT_TRUE(await_intent(second, "intent_queued", "second"));
+  auto written = update_report(first, "report-t41", {{"forecast", "from first"}}, 0, "tx-t41");
+  ASSERT_TRUE(commit_ok(written));
+  const int64_t write_id = written.at("lastSyncId").as_int64();
+  abandon_claim(first, "first");
+
+  ASSERT_TRUE(second.await([&](const json::object& f) { return is_delta_with_id(f, write_id); }))
+      << "the previous holder's write reaches the waiter";
+  EXPECT_FALSE(await_intent(second, "intent_granted", "second", 400ms))
+      << "granted before the waiter acknowledged the write it would re-read";
+  const auto acked_at = SteadyClock::now();
+  send_frame(second, "ack", {{"lastSyncId", write_id}});
+  ASSERT_TRUE(await_intent(second, "intent_granted", "second", 1s)) << "the acknowledgement did not release the grant";
+  EXPECT_LT(SteadyClock::now() - acked_at, 1s);
+  // Its stamp is now the acknowledged cursor, which covers the write: no stale_context.
+  ASSERT_TRUE(commit_ok(update_report(second, "report-t41", {{"forecast", "from second"}}, write_id, "tx-t41-2")));
+}
+
 TEST_F(ClaimsTest, FiftyContendersAreGrantedInArrivalOrder) {
   constexpr int kContenders = 50;
   std::vector<Client> clients;
