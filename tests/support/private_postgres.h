@@ -11,6 +11,8 @@
 
 #include <boost/asio/ip/tcp.hpp>
 
+#include "support/watchdog.h"
+
 namespace ablo::testing {
 
 class PrivatePostgres {
@@ -26,6 +28,7 @@ class PrivatePostgres {
     port_ = free_port();
     sh(run_as_ + bin_ + "/initdb -D " + dir_ + "/data -U postgres -A trust --no-sync >" + dir_ + "/initdb.log 2>&1");
     start();
+    stop_when_this_process_dies(run_as_ + bin_ + "/pg_ctl -D " + dir_ + "/data -m immediate stop");
   }
   ~PrivatePostgres() {
     std::system((run_as_ + bin_ + "/pg_ctl -D " + dir_ + "/data -m immediate -w stop >/dev/null 2>&1").c_str());

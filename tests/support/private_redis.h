@@ -18,6 +18,8 @@
 #include <string>
 #include <thread>
 
+#include "support/watchdog.h"
+
 namespace ablo::testing {
 
 class PrivateRedis {
@@ -30,6 +32,7 @@ class PrivateRedis {
     dir_ = pattern;
     port_ = free_port();
     start();
+    stop_when_this_process_dies("kill -9 $(cat " + dir_ + "/redis.pid)");
   }
   ~PrivateRedis() {
     stop_process(SIGKILL);
