@@ -19,32 +19,6 @@ namespace json = boost::json;
 using namespace std::chrono_literals;
 using SteadyClock = std::chrono::steady_clock;
 
-void send_frame(Client& c, std::string_view type, json::object payload) {
-  c.ws->send_text(json::serialize(json::object{{"type", type}, {"payload", std::move(payload)}}));
-}
-
-void begin_claim(Client& c, const std::string& intent, const std::string& row, bool queue = true,
-                 std::optional<int64_t> ttl_ms = std::nullopt) {
-  json::object payload{{"intentId", intent}, {"entityType", "weatherReports"}, {"entityId", row},
-                       {"action", "editing"}, {"queue", queue}};
-  if (ttl_ms) payload["estimatedMs"] = *ttl_ms;
-  send_frame(c, "intent_begin", std::move(payload));
-}
-
-void abandon_claim(Client& c, const std::string& intent) {
-  send_frame(c, "intent_abandon", {{"intentId", intent}, {"entityType", "weatherReports"}});
-}
-
-// The next frame of `type` about `intent`, or nullopt.
-std::optional<json::object> await_intent(Client& c, std::string_view type, const std::string& intent,
-                                         std::chrono::milliseconds timeout = 5s) {
-  auto frame = c.await([&](const json::object& f) {
-    return f.at("type").as_string() == type && f.at("payload").at("intentId").as_string() == intent;
-  }, timeout);
-  if (!frame) return std::nullopt;
-  return frame->at("payload").as_object();
-}
-
 bool commit_ok(const json::object& result) { return result.at("success").as_bool(); }
 
 std::string error_code_of(const json::object& result) {

@@ -181,15 +181,9 @@ TEST_P(ClusterTest, ClaimsHaveOneHolderAcrossNodesAndLapseWithinTheTtlWhenTheHol
   auto holder = Client::connect(*a);
   auto waiter = Client::connect(*b);
   auto bystander = Client::connect(*c);
-  auto frame_type = [](const char* type) { return [type](const json::object& f) { return f.at("type") == type; }; };
-  auto begin = [](const char* intent, bool queue) {
-    return json::serialize(json::object{
-        {"type", "intent_begin"},
-        {"payload", {{"intentId", intent}, {"entityType", "weatherReports"}, {"entityId", "r1"},
-                     {"action", "editing"}, {"estimatedMs", 2000}, {"queue", queue}}}});
-  };
-  holder.ws->send_text(begin("int-holder", false));
-  ASSERT_TRUE(holder.await(frame_type("intent_acquired")));
+  constexpr int64_t kTtlMs = 2000;
+  begin_claim(holder, "int-holder", "r1", /*queue=*/false, kTtlMs);
+  ASSERT_TRUE(await_intent(holder, "intent_acquired", "int-holder"));
   // Presence crosses nodes: the bystander on node c sees the holder's claim.
   auto presence = bystander.await([&](const json::object& f) {
     return f.at("type") == "presence_update" && f.at("payload").at("activeIntents").as_array().size() == 1;
@@ -197,28 +191,57 @@ TEST_P(ClusterTest, ClaimsHaveOneHolderAcrossNodesAndLapseWithinTheTtlWhenTheHol
   ASSERT_TRUE(presence);
   const auto holder_id = presence->at("payload").at("userId");
   // One holder: a non-queued claim on another node is refused, naming the holder.
-  bystander.ws->send_text(begin("int-bystander", false));
-  auto rejected = bystander.await(frame_type("intent_rejected"));
+  begin_claim(bystander, "int-bystander", "r1", /*queue=*/false, kTtlMs);
+  auto rejected = await_intent(bystander, "intent_rejected", "int-bystander");
   ASSERT_TRUE(rejected);
-  EXPECT_EQ(rejected->at("payload").at("heldBy"), holder_id);
+  EXPECT_EQ(rejected->at("heldBy"), holder_id);
   // FIFO across nodes: the waiter on node b queues behind it.
-  waiter.ws->send_text(begin("int-waiter", true));
-  auto queued = waiter.await(frame_type("intent_queued"));
+  begin_claim(waiter, "int-waiter", "r1", /*queue=*/true, kTtlMs);
+  auto queued = await_intent(waiter, "intent_queued", "int-waiter");
   ASSERT_TRUE(queued);
-  EXPECT_EQ(queued->at("payload").at("position"), 0);
+  EXPECT_EQ(queued->at("position"), 0);
 
   std::this_thread::sleep_for(1500ms);  // past half the TTL: the holder's node has renewed it
-  EXPECT_FALSE(waiter.await(frame_type("intent_granted"), 100ms)) << "granted while the holder was alive";
+  EXPECT_FALSE(await_intent(waiter, "intent_granted", "int-waiter", 100ms)) << "granted while the holder was alive";
   const auto killed_at = Clock::now();
   a->kill_hard();
-  auto granted = waiter.await(frame_type("intent_granted"), 10s);
+  auto granted = await_intent(waiter, "intent_granted", "int-waiter", 10s);
   ASSERT_TRUE(granted) << "the claim of the dead node's client never lapsed";
   const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - killed_at);
   // The claim lapses at its expiresAt, at most one TTL after the crash (the last renewal came
   // before it); the slack covers the sweep interval (100 ms) and applying the op, also under
   // sanitizers.
   EXPECT_LE(waited.count(), 2000 + 1500) << "lapsed later than the TTL (2 s) after the crash";
-  EXPECT_EQ(granted->at("payload").at("intentId"), "int-waiter");
+  EXPECT_EQ(granted->at("intentId"), "int-waiter");
+}
+
+// client.md T41 across nodes: the release happens on node a, the waiter is on node b; its
+// grant still waits until it has acknowledged the holder's last write, which node b may
+// publish after it applied the release (the op carries node a's delta head as the fence).
+TEST_P(ClusterTest, AGrantOnAnotherNodeWaitsUntilTheWaiterAcknowledgedTheHoldersLastWrite) {
+  auto a = node(), b = node();
+  auto holder = Client::connect(*a);
+  auto waiter = Client::connect(*b);
+  const auto created = holder.result_of(holder.commit(create("r2", "tx-r2")));
+  ASSERT_EQ(created.at("success"), true);
+  const int64_t created_id = created.at("lastSyncId").as_int64();
+  ASSERT_TRUE(waiter.await([&](const json::object& f) { return is_delta_with_id(f, created_id); }, 10s));
+  send_frame(waiter, "ack", {{"lastSyncId", created_id}});  // it acknowledges what it applies, as 0.9.1 does
+
+  begin_claim(holder, "int-a", "r2");
+  ASSERT_TRUE(await_intent(holder, "intent_acquired", "int-a"));
+  begin_claim(waiter, "int-b", "r2");
+  ASSERT_TRUE(await_intent(waiter, "intent_queued", "int-b"));
+  auto written = holder.result_of(holder.commit(json::array{op("UPDATE", "r2", {{"forecast", "from a"}}, "tx-r2-a")}));
+  ASSERT_EQ(written.at("success"), true);
+  const int64_t write_id = written.at("lastSyncId").as_int64();
+  abandon_claim(holder, "int-a");
+
+  ASSERT_TRUE(waiter.await([&](const json::object& f) { return is_delta_with_id(f, write_id); }, 10s));
+  EXPECT_FALSE(await_intent(waiter, "intent_granted", "int-b", 400ms))
+      << "granted before the waiter acknowledged the write it would re-read";
+  send_frame(waiter, "ack", {{"lastSyncId", write_id}});
+  EXPECT_TRUE(await_intent(waiter, "intent_granted", "int-b", 1s)) << "the acknowledgement did not release the grant";
 }
 
 TEST(ClusterFaultTest, APostgresRestartFailsInFlightCommitsRetryablyAndAppliesNoneHalfway) {

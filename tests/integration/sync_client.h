@@ -4,6 +4,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string_view>
 #include <string>
 #include <vector>
 
@@ -89,6 +90,33 @@ struct Client {
     return result ? result->at("payload").as_object() : json::object{};
   }
 };
+
+// Claim frames (protocol.md §3.8) as a 0.9.1 client sends them, on weather reports.
+inline void send_frame(Client& c, std::string_view type, json::object payload) {
+  c.ws->send_text(json::serialize(json::object{{"type", type}, {"payload", std::move(payload)}}));
+}
+
+inline void begin_claim(Client& c, const std::string& intent, const std::string& row, bool queue = true,
+                 std::optional<int64_t> ttl_ms = std::nullopt) {
+  json::object payload{{"intentId", intent}, {"entityType", "weatherReports"}, {"entityId", row},
+                       {"action", "editing"}, {"queue", queue}};
+  if (ttl_ms) payload["estimatedMs"] = *ttl_ms;
+  send_frame(c, "intent_begin", std::move(payload));
+}
+
+inline void abandon_claim(Client& c, const std::string& intent) {
+  send_frame(c, "intent_abandon", {{"intentId", intent}, {"entityType", "weatherReports"}});
+}
+
+// The next frame of `type` about `intent`, or nullopt.
+inline std::optional<json::object> await_intent(Client& c, std::string_view type, const std::string& intent,
+                                         std::chrono::milliseconds timeout = 5s) {
+  auto frame = c.await([&](const json::object& f) {
+    return f.at("type").as_string() == type && f.at("payload").at("intentId").as_string() == intent;
+  }, timeout);
+  if (!frame) return std::nullopt;
+  return frame->at("payload").as_object();
+}
 
 // Every delta in a frame: a single `delta`, a batched one, or a sync_response's catch-up.
 inline std::vector<json::object> deltas_in(const json::object& frame) {
