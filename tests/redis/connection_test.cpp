@@ -203,15 +203,23 @@ TEST(RedisAuth, WrongPasswordFailsWithAClearError) {
   EXPECT_EQ(connection.error().message.find("wrong"), std::string::npos) << "the password must not be echoed";
 }
 
-TEST(RedisPubSub, PublishOnOneConnectionReachesASubscriberOnAnother) {
+// A subscriber on channel "wake" (its confirmation received) and a publisher.
+class RedisPubSub : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    subscriber = open_ok(redis.url());
+    publisher = open_ok(redis.url());
+    ASSERT_TRUE(subscriber && publisher);
+    ASSERT_TRUE(subscriber->send({"SUBSCRIBE", "wake"}));
+    auto confirmed = receive_kind(*subscriber, "subscribe");
+    ASSERT_TRUE(confirmed) << "no subscribe confirmation";
+    EXPECT_EQ(texts(*confirmed)[1], "wake");
+  }
   PrivateRedis redis;
-  auto subscriber = open_ok(redis.url());
-  auto publisher = open_ok(redis.url());
-  ASSERT_TRUE(subscriber && publisher);
-  ASSERT_TRUE(subscriber->send({"SUBSCRIBE", "wake"}));
-  auto confirmed = receive_kind(*subscriber, "subscribe");
-  ASSERT_TRUE(confirmed) << "no subscribe confirmation";
-  EXPECT_EQ(texts(*confirmed)[1], "wake");
+  std::unique_ptr<Connection> subscriber, publisher;
+};
+
+TEST_F(RedisPubSub, PublishOnOneConnectionReachesASubscriberOnAnother) {
 
   const Reply receivers = command_ok(*publisher, {"PUBLISH", "wake", "hello\r\nthere"});
   EXPECT_EQ(receivers.integer, 1);
@@ -221,13 +229,7 @@ TEST(RedisPubSub, PublishOnOneConnectionReachesASubscriberOnAnother) {
   EXPECT_EQ(texts(*message), (std::vector<std::string>{"message", "wake", "hello\r\nthere"}));
 }
 
-TEST(RedisPubSub, SeveralMessagesArriveInPublishOrder) {
-  PrivateRedis redis;
-  auto subscriber = open_ok(redis.url());
-  auto publisher = open_ok(redis.url());
-  ASSERT_TRUE(subscriber && publisher);
-  ASSERT_TRUE(subscriber->send({"SUBSCRIBE", "wake"}));
-  ASSERT_TRUE(receive_kind(*subscriber, "subscribe"));
+TEST_F(RedisPubSub, SeveralMessagesArriveInPublishOrder) {
   std::vector<std::vector<std::string>> publishes;
   for (int i = 0; i < 50; ++i) publishes.push_back({"PUBLISH", "wake", std::to_string(i)});
   ASSERT_TRUE(publisher->pipeline(publishes, kTimeout));
@@ -242,12 +244,7 @@ TEST(RedisPubSub, SeveralMessagesArriveInPublishOrder) {
   for (int i = 0; i < 50; ++i) EXPECT_EQ(payloads[static_cast<std::size_t>(i)], std::to_string(i));
 }
 
-TEST(RedisPubSub, ReceiveWithNothingPendingReturnsNoRepliesAfterTheTimeout) {
-  PrivateRedis redis;
-  auto subscriber = open_ok(redis.url());
-  ASSERT_TRUE(subscriber);
-  ASSERT_TRUE(subscriber->send({"SUBSCRIBE", "quiet"}));
-  ASSERT_TRUE(receive_kind(*subscriber, "subscribe"));
+TEST_F(RedisPubSub, ReceiveWithNothingPendingReturnsNoRepliesAfterTheTimeout) {
   const auto start = Clock::now();
   auto replies = subscriber->receive(150ms);
   const auto waited = Clock::now() - start;
@@ -257,12 +254,7 @@ TEST(RedisPubSub, ReceiveWithNothingPendingReturnsNoRepliesAfterTheTimeout) {
   EXPECT_LT(waited, 1s);
 }
 
-TEST(RedisPubSub, ReceiveReportsAnErrorAfterTheServerStops) {
-  PrivateRedis redis;
-  auto subscriber = open_ok(redis.url());
-  ASSERT_TRUE(subscriber);
-  ASSERT_TRUE(subscriber->send({"SUBSCRIBE", "wake"}));
-  ASSERT_TRUE(receive_kind(*subscriber, "subscribe"));
+TEST_F(RedisPubSub, ReceiveReportsAnErrorAfterTheServerStops) {
   redis.stop();
   std::optional<Error> error;
   const auto deadline = Clock::now() + kTimeout;
