@@ -47,6 +47,22 @@ class Rows {
   bool boolean(int row, int column) const;      // 't' / 'f'
   int64_t affected() const;                     // rows touched by INSERT/UPDATE/DELETE
 
+  // One row of the result, read by column alone (the Rows must outlive it).
+  class Row {
+   public:
+    Row(const Rows& rows, int row) : rows_(rows), row_(row) {}
+    bool is_null(int column) const { return rows_.is_null(row_, column); }
+    std::string text(int column) const { return rows_.text(row_, column); }
+    int64_t int64(int column) const { return rows_.int64(row_, column); }
+    double real(int column) const { return rows_.real(row_, column); }
+    bool boolean(int column) const { return rows_.boolean(row_, column); }
+
+   private:
+    const Rows& rows_;
+    int row_;
+  };
+  Row row(int index) const { return Row(*this, index); }
+
  private:
   pg_result* result_;
 };

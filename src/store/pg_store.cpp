@@ -12,6 +12,7 @@
 #include "pg/pool.h"
 #include "pg/wakeup_channels.h"
 #include "store/migration_ddl.h"
+#include "store/record_decoding.h"
 #include "store/row_codec.h"
 
 namespace ablo::store {
@@ -159,41 +160,12 @@ std::string field_select(const schema::Field& field) {
   }
 }
 
-json::value read_value(const Rows& rows, int row, int column, schema::FieldType type) {
-  if (rows.is_null(row, column)) return nullptr;
-  switch (type) {
-    case schema::FieldType::kNumber: return number_value(rows.real(row, column));
-    case schema::FieldType::kBoolean: return rows.boolean(row, column);
-    case schema::FieldType::kJson: {
-      boost::system::error_code ec;
-      json::value parsed = json::parse(rows.text(row, column), ec);
-      return ec ? json::value(rows.text(row, column)) : parsed;
-    }
-    default: return json::value(rows.text(row, column));
-  }
-}
-
-// The SELECT list shared by every row read, matching read_row's column order.
+// The SELECT list shared by every row read, matching decode_row's column order.
 std::string select_columns(const schema::Model& model) {
   std::string sql = "_tenant, id, " + iso_select("created_at") + ", " + iso_select("updated_at") + ", created_by, " +
                     iso_select("archived_at") + ", array_to_json(_groups)::text";
   for (const auto* field : column_fields(model)) sql += ", " + field_select(*field);
   return sql;
-}
-
-StoredRow read_row(const Rows& rows, int r, const schema::Model& model) {
-  StoredRow row;
-  auto& data = row.data;
-  data["id"] = rows.text(r, 1);
-  data["organizationId"] = org_of_tenant(rows.text(r, 0));
-  data["createdAt"] = rows.text(r, 2);
-  data["updatedAt"] = rows.text(r, 3);
-  data["createdBy"] = rows.is_null(r, 4) ? json::value(nullptr) : json::value(rows.text(r, 4));
-  if (!rows.is_null(r, 5)) data["archivedAt"] = rows.text(r, 5);
-  row.groups = string_list(rows.text(r, 6));
-  int column = 7;
-  for (const auto* field : column_fields(model)) data[field->name] = read_value(rows, r, column++, field->type);
-  return row;
 }
 
 pg::Param text_or_null(const std::string& text) { return text.empty() ? pg::Param() : pg::Param(text); }
@@ -227,64 +199,6 @@ constexpr const char* kDeltaColumns =
     "id, tenant, action_type, model_name, model_id, data::text, array_to_json(sync_groups)::text, transaction_id, "
     "client_tx_id, actor_id, actor_kind, capability_id, caused_by_task_id, created_at_ms";
 
-Delta read_delta(const Rows& rows, int r) {
-  Delta d;
-  d.id = rows.int64(r, 0);
-  d.tenant = rows.text(r, 1);
-  const auto action = rows.text(r, 2);
-  d.action = action.empty() ? 'U' : action[0];
-  d.model_name = rows.text(r, 3);
-  d.model_id = rows.text(r, 4);
-  if (!rows.is_null(r, 5)) {
-    boost::system::error_code ec;
-    json::value parsed = json::parse(rows.text(r, 5), ec);
-    if (!ec && parsed.is_object()) d.data = std::move(parsed.as_object());
-  }
-  d.sync_groups = string_list(rows.text(r, 6));
-  d.transaction_id = rows.text(r, 7);
-  d.client_tx_id = rows.text(r, 8);
-  d.participant_id = rows.text(r, 9);
-  d.participant_kind = rows.text(r, 10);
-  d.capability_id = rows.text(r, 11);
-  d.caused_by_task_id = rows.text(r, 12);
-  d.created_at_ms = rows.int64(r, 13);
-  return d;
-}
-
-TaskRecord read_task(const Rows& rows, int r) {
-  TaskRecord t;
-  t.tenant = rows.text(r, 0);
-  t.id = rows.text(r, 1);
-  t.capability_id = rows.text(r, 2);
-  t.open = rows.boolean(r, 3);
-  boost::system::error_code ec;
-  auto data = json::parse(rows.text(r, 4), ec);
-  if (!ec && data.is_object()) t.data = std::move(data.as_object());
-  return t;
-}
-
-CapabilityRecord read_capability(const Rows& rows, int r) {
-  CapabilityRecord c;
-  c.token_hash = rows.text(r, 0);
-  c.id = rows.text(r, 1);
-  c.key_id = rows.text(r, 2);
-  c.org = rows.text(r, 3);
-  c.sandbox = rows.boolean(r, 4);
-  c.participant_kind = rows.text(r, 5);
-  c.participant_id = rows.text(r, 6);
-  c.sync_groups = string_list(rows.text(r, 7));
-  c.operations = string_list(rows.text(r, 8));
-  c.wide_scope = rows.boolean(r, 9);
-  c.label = rows.text(r, 10);
-  boost::system::error_code ec;
-  auto meta = json::parse(rows.text(r, 11), ec);
-  if (!ec && meta.is_object()) c.user_meta = meta.as_object();
-  c.issued_at_ms = rows.int64(r, 12);
-  c.expires_at_ms = rows.int64(r, 13);
-  c.revoked = rows.boolean(r, 14);
-  return c;
-}
-
 std::string bool_text(bool value) { return value ? "true" : "false"; }
 
 // Runs a SELECT and turns each row into a T.
@@ -294,7 +208,7 @@ Result<std::vector<T>> query_all(Connection& conn, std::string_view sql, const P
   if (!rows) return tl::unexpected(rows.error());
   std::vector<T> values;
   values.reserve(static_cast<std::size_t>(rows->size()));
-  for (int r = 0; r < rows->size(); ++r) values.push_back(read(*rows, r));
+  for (int r = 0; r < rows->size(); ++r) values.push_back(read(rows->row(r)));
   return values;
 }
 
@@ -304,7 +218,7 @@ Result<std::optional<T>> query_one(Connection& conn, std::string_view sql, const
   auto rows = conn.exec(sql, params);
   if (!rows) return tl::unexpected(rows.error());
   if (rows->empty()) return std::optional<T>();
-  return std::optional<T>(read(*rows, 0));
+  return std::optional<T>(read(rows->row(0)));
 }
 
 Status done(const Result<Rows>& rows) {
@@ -318,7 +232,7 @@ Result<std::optional<StoredRow>> get_row_on(Connection& conn, const schema::Mode
       conn,
       fmt::format("SELECT {} FROM {} WHERE _tenant = $1 AND id = $2", select_columns(model),
                   quote_identifier(model.table)),
-      {tenant, id}, [&](const Rows& rows, int r) { return read_row(rows, r, model); });
+      {tenant, id}, [&](const Rows::Row& row) { return decode_row(row, model); });
 }
 
 class PgWriteTransaction final : public WriteTransaction, private MigrationDdl {
@@ -429,7 +343,7 @@ class PgWriteTransaction final : public WriteTransaction, private MigrationDdl {
   Result<std::optional<std::string>> find_idempotency(const std::string& tenant, const std::string& key) override {
     if (auto flushed = flush(); !flushed) return tl::unexpected(flushed.error());
     return query_one<std::string>(conn_, "SELECT value FROM idempotency WHERE tenant = $1 AND key = $2", {tenant, key},
-                                  [](const Rows& rows, int r) { return rows.text(r, 0); });
+                                  [](const Rows::Row& row) { return row.text(0); });
   }
 
   Result<std::vector<std::optional<std::string>>> find_idempotency_many(
@@ -632,8 +546,8 @@ class PgStore final : public Store {
     return with_reader([](Connection& conn) {
       return query_one<SchemaVersion>(
           conn, "SELECT version, json, hash, created_at_ms FROM schemas ORDER BY version DESC LIMIT 1", {},
-          [](const Rows& rows, int r) {
-            return SchemaVersion{rows.int64(r, 0), rows.text(r, 1), rows.text(r, 2), rows.int64(r, 3)};
+          [](const Rows::Row& row) {
+            return SchemaVersion{row.int64(0), row.text(1), row.text(2), row.int64(3)};
           });
     });
   }
@@ -653,14 +567,14 @@ class PgStore final : public Store {
           conn,
           fmt::format("SELECT {} FROM sync_deltas WHERE tenant = $1 AND id > $2 AND id <= $3 ORDER BY id LIMIT $4",
                       kDeltaColumns),
-          {tenant, std::to_string(after_id), std::to_string(up_to_id), std::to_string(limit)}, read_delta);
+          {tenant, std::to_string(after_id), std::to_string(up_to_id), std::to_string(limit)}, decode_delta<Rows::Row>);
     });
   }
 
   Result<std::vector<Delta>> read_log(int64_t after_id, int limit) override {
     return with_reader([&](Connection& conn) {
       return query_all<Delta>(conn, fmt::format("SELECT {} FROM sync_deltas WHERE id > $1 ORDER BY id LIMIT $2", kDeltaColumns),
-                              {std::to_string(after_id), std::to_string(limit)}, read_delta);
+                              {std::to_string(after_id), std::to_string(limit)}, decode_delta<Rows::Row>);
     });
   }
 
@@ -707,9 +621,9 @@ class PgStore final : public Store {
       return query_one<ApiKeyRecord>(
           conn,
           "SELECT hash, id, org, sandbox, display_prefix, label, created_at_ms, revoked FROM api_keys WHERE hash = $1",
-          {hash}, [](const Rows& rows, int r) {
-            return ApiKeyRecord{rows.text(r, 1), rows.text(r, 2), rows.boolean(r, 3), rows.text(r, 4),
-                                rows.text(r, 0), rows.text(r, 5), rows.int64(r, 6),   rows.boolean(r, 7)};
+          {hash}, [](const Rows::Row& row) {
+            return ApiKeyRecord{row.text(1), row.text(2), row.boolean(3), row.text(4),
+                                row.text(0), row.text(5), row.int64(6), row.boolean(7)};
           });
     });
   }
@@ -750,7 +664,7 @@ class PgStore final : public Store {
     return with_reader([&](Connection& conn) {
       return query_one<TaskRecord>(
           conn, "SELECT tenant, id, capability_id, open, data FROM _ablo_tasks WHERE tenant = $1 AND id = $2",
-          {tenant, id}, read_task);
+          {tenant, id}, decode_task<Rows::Row>);
     });
   }
 
@@ -760,7 +674,7 @@ class PgStore final : public Store {
       return query_all<TaskRecord>(conn,
                                    "SELECT tenant, id, capability_id, open, data FROM _ablo_tasks WHERE tenant = $1 "
                                    "AND capability_id = $2 AND open",
-                                   {tenant, capability_id}, read_task);
+                                   {tenant, capability_id}, decode_task<Rows::Row>);
     });
   }
 
@@ -771,8 +685,8 @@ class PgStore final : public Store {
           conn,
           "SELECT day, key_id, event_name, total, count FROM _ablo_usage WHERE tenant = $1 AND day >= $2 AND day <= $3 "
           "ORDER BY day, key_id, event_name",
-          {tenant, from_day, to_day}, [](const Rows& rows, int r) {
-            return UsageRow{rows.text(r, 0), rows.text(r, 1), rows.text(r, 2), rows.real(r, 3), rows.int64(r, 4)};
+          {tenant, from_day, to_day}, [](const Rows::Row& row) {
+            return UsageRow{row.text(0), row.text(1), row.text(2), row.real(3), row.int64(4)};
           });
     });
   }
@@ -780,7 +694,7 @@ class PgStore final : public Store {
   Result<std::optional<std::string>> get_setting(const std::string& key) override {
     return with_reader([&](Connection& conn) {
       return query_one<std::string>(conn, "SELECT value FROM settings WHERE key = $1", {key},
-                                    [](const Rows& rows, int r) { return rows.text(r, 0); });
+                                    [](const Rows::Row& row) { return row.text(0); });
     });
   }
 
@@ -824,7 +738,7 @@ class PgStore final : public Store {
       auto page = conn.exec("FETCH 200 FROM rows");
       if (!page) return tl::unexpected(page.error());
       for (int r = 0; r < page->size(); ++r) {
-        if (!visit(read_row(*page, r, model))) return {};
+        if (!visit(decode_row(page->row(r), model))) return {};
       }
       if (page->size() < 200) return {};
     }
@@ -838,7 +752,7 @@ class PgStore final : public Store {
                       "operations, wide_scope, label, user_meta, issued_at_ms, expires_at_ms, revoked FROM "
                       "capabilities WHERE {} = $1",
                       column),
-          {value}, read_capability);
+          {value}, decode_capability<Rows::Row>);
     });
   }
 

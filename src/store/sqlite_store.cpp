@@ -11,6 +11,7 @@
 
 #include "common/time.h"
 #include "store/migration_ddl.h"
+#include "store/record_decoding.h"
 #include "store/row_codec.h"
 #include "store/sqlite_db.h"
 
@@ -100,22 +101,7 @@ void bind_value(Statement& stmt, int index, const json::value& value, schema::Fi
   }
 }
 
-// Reads one field column back into its JSON form.
-json::value read_value(const Statement& stmt, int column, schema::FieldType type) {
-  if (stmt.is_null(column)) return nullptr;
-  switch (type) {
-    case schema::FieldType::kNumber: return number_value(stmt.real(column));
-    case schema::FieldType::kBoolean: return stmt.int64(column) != 0;
-    case schema::FieldType::kJson: {
-      boost::system::error_code ec;
-      json::value parsed = json::parse(stmt.text(column), ec);
-      return ec ? json::value(stmt.text(column)) : parsed;
-    }
-    default: return json::value(stmt.text(column));
-  }
-}
-
-// The SELECT list shared by every row read, matching read_row's column order.
+// The SELECT list shared by every row read, matching decode_row's column order.
 std::string select_columns(const schema::Model& model) {
   std::string sql;
   for (auto column : kBaseColumns) {
@@ -124,21 +110,6 @@ std::string select_columns(const schema::Model& model) {
   }
   for (const auto* field : column_fields(model)) sql += ", " + quote_identifier(field->column);
   return sql;
-}
-
-StoredRow read_row(const Statement& stmt, const schema::Model& model) {
-  StoredRow row;
-  auto& data = row.data;
-  data["id"] = stmt.text(1);
-  data["organizationId"] = org_of_tenant(stmt.text(0));
-  data["createdAt"] = stmt.text(2);
-  data["updatedAt"] = stmt.text(3);
-  data["createdBy"] = stmt.is_null(4) ? json::value(nullptr) : json::value(stmt.text(4));
-  if (!stmt.is_null(5)) data["archivedAt"] = stmt.text(5);
-  row.groups = string_list(stmt.text(6));
-  int column = 7;
-  for (const auto* field : column_fields(model)) data[field->name] = read_value(stmt, column++, field->type);
-  return row;
 }
 
 // Binds a full row in table column order (base columns then field columns), from index 1.
@@ -164,64 +135,6 @@ std::string placeholders(std::size_t count) {
   std::string out;
   for (std::size_t i = 0; i < count; ++i) out += i ? ", ?" : "?";
   return out;
-}
-
-Delta read_delta(const Statement& stmt) {
-  Delta d;
-  d.id = stmt.int64(0);
-  d.tenant = stmt.text(1);
-  const auto action = stmt.text(2);
-  d.action = action.empty() ? 'U' : action[0];
-  d.model_name = stmt.text(3);
-  d.model_id = stmt.text(4);
-  if (!stmt.is_null(5)) {
-    boost::system::error_code ec;
-    json::value parsed = json::parse(stmt.text(5), ec);
-    if (!ec && parsed.is_object()) d.data = std::move(parsed.as_object());
-  }
-  d.sync_groups = string_list(stmt.text(6));
-  d.transaction_id = stmt.text(7);
-  d.client_tx_id = stmt.text(8);
-  d.participant_id = stmt.text(9);
-  d.participant_kind = stmt.text(10);
-  d.capability_id = stmt.text(11);
-  d.caused_by_task_id = stmt.text(12);
-  d.created_at_ms = stmt.int64(13);
-  return d;
-}
-
-TaskRecord read_task(const Statement& s) {
-  TaskRecord t;
-  t.tenant = s.text(0);
-  t.id = s.text(1);
-  t.capability_id = s.text(2);
-  t.open = s.int64(3) != 0;
-  boost::system::error_code ec;
-  auto data = json::parse(s.text(4), ec);
-  if (!ec && data.is_object()) t.data = std::move(data.as_object());
-  return t;
-}
-
-CapabilityRecord read_capability(const Statement& s) {
-  CapabilityRecord c;
-  c.token_hash = s.text(0);
-  c.id = s.text(1);
-  c.key_id = s.text(2);
-  c.org = s.text(3);
-  c.sandbox = s.int64(4) != 0;
-  c.participant_kind = s.text(5);
-  c.participant_id = s.text(6);
-  c.sync_groups = string_list(s.text(7));
-  c.operations = string_list(s.text(8));
-  c.wide_scope = s.int64(9) != 0;
-  c.label = s.text(10);
-  boost::system::error_code ec;
-  auto meta = json::parse(s.text(11), ec);
-  if (!ec && meta.is_object()) c.user_meta = meta.as_object();
-  c.issued_at_ms = s.int64(12);
-  c.expires_at_ms = s.int64(13);
-  c.revoked = s.int64(14) != 0;
-  return c;
 }
 
 constexpr const char* kDeltaColumns =
@@ -263,7 +176,7 @@ Result<std::optional<StoredRow>> get_row_on(Connection& conn, const schema::Mode
   return query_one<StoredRow>(
       conn,
       fmt::format("SELECT {} FROM {} WHERE _tenant = ? AND id = ?", select_columns(model), quote_identifier(model.table)),
-      [&](Statement& s) { s.bind(1, tenant).bind(2, id); }, [&](const Statement& s) { return read_row(s, model); });
+      [&](Statement& s) { s.bind(1, tenant).bind(2, id); }, [&](const Statement& s) { return decode_row(s, model); });
 }
 
 class SqliteWriteTransaction final : public WriteTransaction, private MigrationDdl {
@@ -515,7 +428,7 @@ class SqliteStore final : public Store {
           fmt::format("SELECT {} FROM sync_deltas WHERE tenant = ? AND id > ? AND id <= ? ORDER BY id LIMIT ?",
                       kDeltaColumns),
           [&](Statement& s) { s.bind(1, tenant).bind(2, after_id).bind(3, up_to_id).bind(4, static_cast<int64_t>(limit)); },
-          read_delta);
+          decode_delta<Statement>);
     });
   }
 
@@ -523,7 +436,7 @@ class SqliteStore final : public Store {
     return with_reader([&](Connection& conn) -> Result<std::vector<Delta>> {
       return query_all<Delta>(
           conn, fmt::format("SELECT {} FROM sync_deltas WHERE id > ? ORDER BY id LIMIT ?", kDeltaColumns),
-          [&](Statement& s) { s.bind(1, after_id).bind(2, static_cast<int64_t>(limit)); }, read_delta);
+          [&](Statement& s) { s.bind(1, after_id).bind(2, static_cast<int64_t>(limit)); }, decode_delta<Statement>);
     });
   }
 
@@ -554,7 +467,7 @@ class SqliteStore final : public Store {
       while (true) {
         auto has = (*stmt)->step();
         if (!has) return tl::unexpected(has.error());
-        if (!*has || !visit(read_row(**stmt, model))) break;
+        if (!*has || !visit(decode_row(**stmt, model))) break;
       }
       return {};
     });
@@ -624,7 +537,7 @@ class SqliteStore final : public Store {
     return with_reader([&](Connection& conn) -> Result<std::optional<TaskRecord>> {
       return query_one<TaskRecord>(
           conn, "SELECT tenant, id, capability_id, open, data FROM _ablo_tasks WHERE tenant = ? AND id = ?",
-          [&](Statement& s) { s.bind(1, tenant).bind(2, id); }, read_task);
+          [&](Statement& s) { s.bind(1, tenant).bind(2, id); }, decode_task<Statement>);
     });
   }
 
@@ -634,7 +547,7 @@ class SqliteStore final : public Store {
       return query_all<TaskRecord>(
           conn,
           "SELECT tenant, id, capability_id, open, data FROM _ablo_tasks WHERE tenant = ? AND capability_id = ? AND open = 1",
-          [&](Statement& s) { s.bind(1, tenant).bind(2, capability_id); }, read_task);
+          [&](Statement& s) { s.bind(1, tenant).bind(2, capability_id); }, decode_task<Statement>);
     });
   }
 
@@ -685,7 +598,7 @@ class SqliteStore final : public Store {
                       "operations, wide_scope, label, user_meta, issued_at, expires_at, revoked FROM capabilities "
                       "WHERE {} = ?",
                       column),
-          [&](Statement& s) { s.bind(1, value); }, read_capability);
+          [&](Statement& s) { s.bind(1, value); }, decode_capability<Statement>);
     });
   }
 
