@@ -149,6 +149,11 @@ Status Hub::catch_up(const std::shared_ptr<Subscription>& sub, int64_t last_sync
     if (!sub->outbox_) return {};
     sub->holding_ = true;
     from = std::max(last_sync_id > 0 ? last_sync_id : sub->open_head_, sub->last_sent_);
+    // The client has applied everything up to its cursor. A node trailing the shared log (a
+    // cluster node whose wake-up is late) can be asked from beyond what it has published:
+    // those ids must not reach the client again when they arrive live, and currentSyncId
+    // must not rewind it.
+    if (last_sync_id > 0) sub->last_sent_ = std::max(sub->last_sent_, last_sync_id);
   }
   bool first_page = true;
   while (true) {

@@ -117,6 +117,19 @@ TEST_F(HubTest, CatchUpReturnsVisibleDeltasAfterTheCursorAcrossPages) {
   hub.unsubscribe(sub);
 }
 
+TEST_F(HubTest, ACursorBeyondThePublishedHeadIsNeitherRewoundNorSentAgain) {
+  // A cluster node trailing the shared log: the client already has 1..3 from another node.
+  commit(delta(1, {"org:org_1"}));
+  RecordingOutbox outbox;
+  auto sub = hub.subscribe("org_1/test", {"org:org_1"}, &outbox);
+  ASSERT_TRUE(hub.catch_up(sub, 3));
+  EXPECT_TRUE(outbox.received().empty());
+  EXPECT_EQ(outbox.frames.back().at("payload").at("currentSyncId").as_int64(), 3);
+  for (int64_t id = 2; id <= 5; ++id) commit(delta(id, {"org:org_1"}));
+  EXPECT_EQ(outbox.received(), (std::vector<int64_t>{4, 5}));
+  hub.unsubscribe(sub);
+}
+
 TEST_F(HubTest, RoutesOnlyToSameTenantAndIntersectingGroups) {
   RecordingOutbox member, outsider, other_tenant;
   auto a = hub.subscribe("org_1/test", {"org:org_1", "deck:d1"}, &member);
