@@ -152,7 +152,10 @@ int serve(const ServeOptions& options) {
   if (clustered) node = std::make_unique<ClusterNode>(**store, hub, engine, options);
   auth::AuthService auth(**store, [&] { return engine.schema(); });
   if (auto ok = engine.start(); !ok) return die(ok.error());
-  if (node) node->follower.start_at(engine.head());
+  if (node) {
+    node->follower.start_at(engine.head());
+    hub.set_log_follower([&node](int64_t through) { return node->follower.catch_up(through); });
+  }
 
   if (!options.schema_file.empty()) {
     auto schema_json = read_schema_file(options.schema_file);

@@ -5,6 +5,7 @@
 #include <set>
 
 #include <boost/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include "fanout/wire_delta.h"
 
@@ -136,8 +137,19 @@ void Hub::publish(const std::vector<store::Delta>& deltas) {
   }
 }
 
+void Hub::set_log_follower(std::function<Status(int64_t)> publish_through) {
+  publish_through_ = std::move(publish_through);
+}
+
 Status Hub::catch_up(const std::shared_ptr<Subscription>& sub, int64_t last_sync_id) {
   std::lock_guard catch_up_lock(sub->catch_up_mutex_);
+  bool log_unread = false;
+  if (publish_through_ && last_sync_id > head()) {
+    if (auto ok = publish_through_(last_sync_id); !ok) {
+      spdlog::warn("catch-up could not read the shared log: {}", ok.error().message);
+      log_unread = true;
+    }
+  }
   int64_t snapshot_head;
   int64_t from;
   {
@@ -149,11 +161,15 @@ Status Hub::catch_up(const std::shared_ptr<Subscription>& sub, int64_t last_sync
     if (!sub->outbox_) return {};
     sub->holding_ = true;
     from = std::max(last_sync_id > 0 ? last_sync_id : sub->open_head_, sub->last_sent_);
-    // The client has applied everything up to its cursor. A node trailing the shared log (a
-    // cluster node whose wake-up is late) can be asked from beyond what it has published:
-    // those ids must not reach the client again when they arrive live, and currentSyncId
-    // must not rewind it.
-    if (last_sync_id > 0) sub->last_sent_ = std::max(sub->last_sent_, last_sync_id);
+    // The client has applied everything up to its cursor: those ids must not reach it again
+    // live, and currentSyncId must not rewind it. A cursor beyond the (now published) log
+    // comes from another database and is trusted only up to the head, or the client would
+    // miss new deltas until the log reached its cursor. If the log could not be read, the
+    // cursor is trusted: the ids up to it exist elsewhere and would arrive as duplicates.
+    if (last_sync_id > 0) {
+      const int64_t applied = log_unread ? last_sync_id : std::min(last_sync_id, snapshot_head);
+      sub->last_sent_ = std::max(sub->last_sent_, applied);
+    }
   }
   bool first_page = true;
   while (true) {

@@ -75,6 +75,11 @@ class Hub {
 
   int64_t head() const;
   void set_head(int64_t head);  // once at startup, from the store
+  // Cluster mode: how this node publishes the shared log up to at least a given id (the
+  // LogFollower). A catch-up from a cursor beyond the published head — a client resuming on
+  // a node whose wake-up has not arrived yet — first brings the node up to that cursor. Set
+  // once at startup, before the first catch_up.
+  void set_log_follower(std::function<Status(int64_t through)> publish_through);
   std::size_t subscription_count() const;
 
  private:
@@ -82,6 +87,7 @@ class Hub {
 
   DeltaReader reader_;
   int page_size_;
+  std::function<Status(int64_t)> publish_through_;  // empty on a single node
 
   mutable std::mutex publish_mutex_;  // serializes publish with catch-up snapshots; guards head_, visit_seq_
   int64_t head_ = 0;

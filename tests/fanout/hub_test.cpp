@@ -117,16 +117,50 @@ TEST_F(HubTest, CatchUpReturnsVisibleDeltasAfterTheCursorAcrossPages) {
   hub.unsubscribe(sub);
 }
 
-TEST_F(HubTest, ACursorBeyondThePublishedHeadIsNeitherRewoundNorSentAgain) {
-  // A cluster node trailing the shared log: the client already has 1..3 from another node.
+TEST_F(HubTest, ATrailingNodeReadsTheLogUpToAResumingClientsCursorAndNeverResendsIt) {
+  // A cluster node that has published only 1 of the shared log's 1..3 (its wake-up is late);
+  // the client has 1..3 from another node.
   commit(delta(1, {"org:org_1"}));
+  for (int64_t id = 2; id <= 3; ++id) log.append(delta(id, {"org:org_1"}));
+  std::vector<int64_t> asked;
+  hub.set_log_follower([&](int64_t through) -> Status {
+    asked.push_back(through);
+    hub.publish(*log.read("org_1/test", hub.head(), through, 100));
+    return {};
+  });
   RecordingOutbox outbox;
   auto sub = hub.subscribe("org_1/test", {"org:org_1"}, &outbox);
   ASSERT_TRUE(hub.catch_up(sub, 3));
+  EXPECT_EQ(asked, (std::vector<int64_t>{3}));
   EXPECT_TRUE(outbox.received().empty());
+  EXPECT_EQ(outbox.frames.back().at("payload").at("currentSyncId").as_int64(), 3);
+  for (int64_t id = 4; id <= 5; ++id) commit(delta(id, {"org:org_1"}));
+  EXPECT_EQ(outbox.received(), (std::vector<int64_t>{4, 5}));
+  hub.unsubscribe(sub);
+}
+
+TEST_F(HubTest, WhenTheLogCannotBeReadTheCursorStillCountsAsDelivered) {
+  commit(delta(1, {"org:org_1"}));
+  hub.set_log_follower([](int64_t) -> Status { return tl::unexpected(Error("store_unavailable", "down")); });
+  RecordingOutbox outbox;
+  auto sub = hub.subscribe("org_1/test", {"org:org_1"}, &outbox);
+  ASSERT_TRUE(hub.catch_up(sub, 3));
   EXPECT_EQ(outbox.frames.back().at("payload").at("currentSyncId").as_int64(), 3);
   for (int64_t id = 2; id <= 5; ++id) commit(delta(id, {"org:org_1"}));
   EXPECT_EQ(outbox.received(), (std::vector<int64_t>{4, 5}));
+  hub.unsubscribe(sub);
+}
+
+TEST_F(HubTest, ACursorBeyondTheLogIsTrustedOnlyUpToTheHead) {
+  // The client's cursor is from another database (e.g. a wiped data directory): new deltas
+  // must still reach it.
+  commit(delta(1, {"org:org_1"}));
+  RecordingOutbox outbox;
+  auto sub = hub.subscribe("org_1/test", {"org:org_1"}, &outbox);
+  ASSERT_TRUE(hub.catch_up(sub, 50));
+  EXPECT_EQ(outbox.frames.back().at("payload").at("currentSyncId").as_int64(), 1);
+  commit(delta(2, {"org:org_1"}));
+  EXPECT_EQ(outbox.received(), (std::vector<int64_t>{2}));
   hub.unsubscribe(sub);
 }
 

@@ -1,8 +1,9 @@
 // Several `ablo serve` nodes on one PostgreSQL (run in the postgres pass of the suite): the
 // shared delta log reaches every node's subscribers in order, clients of a killed node resume
 // elsewhere with every confirmed write exactly once, claims have one holder and one FIFO line
-// across nodes and a claim held through a killed node lapses within its TTL, and a PostgreSQL
-// restart fails in-flight commits retryably without applying half of any. The cluster tests
+// across nodes and a claim held through a killed node lapses within its TTL, a PostgreSQL
+// restart fails in-flight commits retryably without applying half of any, and a client
+// resuming on a node that missed its wake-ups gets nothing twice. The cluster tests
 // run once with LISTEN/NOTIFY wake-ups and once with Redis pub/sub, each time with the safety
 // poll slowed to a minute, so every delivery inside a test's deadlines is the wake-up's doing.
 #include <algorithm>
@@ -339,6 +340,36 @@ TEST(ClusterFaultTest, ARedisRestartOnlyPausesWakeUpsAndLosesNothing) {
   EXPECT_TRUE(delivered(watcher, "during", 10s)) << "node b did not resubscribe and catch up";
   commit_row("after");
   EXPECT_TRUE(delivered(watcher, "after", 10s)) << "node a did not resume publishing";
+}
+
+TEST(ClusterFaultTest, AClientResumingOnANodeThatMissedTheWakeUpsGetsEveryDeltaOnce) {
+  if (!testing_postgres()) GTEST_SKIP() << "cluster tests run in the PostgreSQL pass";
+  TempPgDatabase database;
+  PrivateRedis redis;
+  ServerProcess a(kQuickstartSchema, database.url(), with_redis(redis));
+  ServerProcess c(kQuickstartSchema, database.url(), with_redis(redis));
+  auto subscriber = Client::connect(a);
+  auto writer = Client::connect(a);
+  // Without Redis (and with the safety poll at a minute) node c hears of none of these.
+  redis.stop();
+  for (int i = 0; i < 5; ++i) {
+    const std::string id = "k" + std::to_string(i);
+    EXPECT_EQ(writer.result_of(writer.commit(create(id, id))).at("success"), true);
+  }
+  auto before = gather(subscriber, {}, [](const auto& got) { return got.size() >= 5; });
+  ASSERT_EQ(before.size(), 5u);
+  const int64_t cursor = before.back().at("id").as_int64();
+
+  // The subscriber resumes on node c from its cursor: nothing again, the cursor kept ...
+  subscriber.reconnect(c, cursor);
+  EXPECT_TRUE(deltas_in(subscriber.first_sync).empty());
+  EXPECT_EQ(subscriber.first_sync.at("payload").at("currentSyncId").as_int64(), cursor);
+  // ... and the next write reaches it once, alone.
+  auto writer_on_c = Client::connect(c);
+  EXPECT_EQ(writer_on_c.result_of(writer_on_c.commit(create("k5", "k5"))).at("success"), true);
+  auto after = gather(subscriber, {}, [](const auto& got) { return has_row(got, "k5"); }, 10s);
+  ASSERT_TRUE(has_row(after, "k5"));
+  EXPECT_EQ(ids_of(after), (std::vector<int64_t>{cursor + 1})) << "deltas the client already had were sent again";
 }
 
 }  // namespace
