@@ -181,11 +181,13 @@ Status Hub::catch_up(const std::shared_ptr<Subscription>& sub, int64_t last_sync
     }
     const bool more = static_cast<int>(page->size()) == page_size_;
     json::array visible;
+    int64_t last_visible = 0;
     std::lock_guard lock(sub->mutex_);
     if (!sub->outbox_) return {};
     for (const auto& delta : *page) {
       if (delta.id > sub->last_sent_ && sub->sees(delta.sync_groups)) {
         visible.emplace_back(wire_delta(delta));
+        last_visible = delta.id;
         sub->last_sent_ = delta.id;
         sub->delivered_.fetch_add(1, std::memory_order_relaxed);
       }
@@ -196,7 +198,8 @@ Status Hub::catch_up(const std::shared_ptr<Subscription>& sub, int64_t last_sync
     }
     if (!visible.empty() || !more || first_page) {
       json::object payload{{"deltas", std::move(visible)}, {"currentSyncId", std::max(snapshot_head, sub->last_sent_)}};
-      sub->outbox_->push_frame(json::serialize(json::object{{"type", "sync_response"}, {"payload", std::move(payload)}}));
+      sub->outbox_->push_catch_up(
+          json::serialize(json::object{{"type", "sync_response"}, {"payload", std::move(payload)}}), last_visible);
       first_page = false;
     }
     if (more) continue;

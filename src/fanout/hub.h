@@ -33,6 +33,9 @@ class Outbox {
   virtual ~Outbox() = default;
   virtual void push_frame(std::string frame) = 0;
   virtual void push_delta(std::shared_ptr<const EncodedDelta> delta) = 0;
+  // A sync_response answering a catch-up; `last_delta_id` is the highest delta id in it (0
+  // when it carries none). Deltas, like push_delta's, must not wait behind other frames.
+  virtual void push_catch_up(std::string frame, int64_t /*last_delta_id*/) { push_frame(std::move(frame)); }
   // Ends the connection with a close code (e.g. 4003 when its credential was revoked).
   virtual void close(int /*code*/, std::string /*reason*/) {}
   // A frame the client must not act on before it has applied the deltas up to `fence` (a

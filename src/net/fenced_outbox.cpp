@@ -25,6 +25,13 @@ void FencedOutbox::push_delta(std::shared_ptr<const fanout::EncodedDelta> delta)
   socket_.push_delta(std::move(delta));
 }
 
+void FencedOutbox::push_catch_up(std::string frame, int64_t last_delta_id) {
+  std::lock_guard lock(mutex_);
+  last_pushed_ = std::max(last_pushed_, last_delta_id);
+  seen_head_ = std::max(seen_head_, last_delta_id);  // a catch-up reads only what was published
+  socket_.push_frame(std::move(frame));
+}
+
 void FencedOutbox::close(int code, std::string reason) {
   std::lock_guard lock(mutex_);
   for (auto& held : held_) socket_.push_frame(std::move(held.frame));  // the close goes after them

@@ -9,8 +9,9 @@
 // A held frame is released when (1) this node has published the delta log through the
 // frame's fence — from then on every delta up to the fence that this connection may see has
 // been pushed to it — and (2) the client has acknowledged (`ack`) the last delta pushed to it
-// at that point. Frames pushed after a held one queue behind it, so claim frames keep their
-// order; deltas never wait (the client must get them to acknowledge them). A client that has
+// at that point — deltas sent live or in catch-up answers alike. Frames pushed after a held
+// one queue behind it, so claim frames keep their order; deltas and catch-up answers never
+// wait (the client must get them to acknowledge them). A client that has
 // not acknowledged anything on this connection is not waited for, and nothing is held longer
 // than kMaxHold.
 //
@@ -42,6 +43,7 @@ class FencedOutbox final : public fanout::Outbox {
 
   void push_frame(std::string frame) override;
   void push_delta(std::shared_ptr<const fanout::EncodedDelta> delta) override;
+  void push_catch_up(std::string frame, int64_t last_delta_id) override;
   void close(int code, std::string reason) override;
   void push_after_deltas(std::string frame, int64_t fence) override;
 
@@ -67,7 +69,7 @@ class FencedOutbox final : public fanout::Outbox {
 
   std::mutex mutex_;
   std::deque<Held> held_;
-  int64_t last_pushed_ = 0;  // the highest delta id pushed to the socket
+  int64_t last_pushed_ = 0;  // the highest delta id sent to the socket (live or in a catch-up)
   int64_t acked_ = 0;
   bool ever_acked_ = false;
   bool recheck_pending_ = false;

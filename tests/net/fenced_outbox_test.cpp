@@ -94,6 +94,30 @@ TEST_F(FencedOutboxTest, AFenceReachedThroughDeltasThisClientCannotSeeReleasesOn
   EXPECT_EQ(socket.sent.back(), "granted");
 }
 
+TEST_F(FencedOutboxTest, AGrantWaitsForTheAcknowledgementOfDeltasThatCameInACatchUpAnswer) {
+  // A client resuming on a new socket: ack of its cursor, then the catch-up answer carrying
+  // the previous holder's last write (7), then the re-sent claim is granted.
+  outbox.acknowledged(5);
+  outbox.push_catch_up("sync_response", 7);
+  published_head = 7;
+  outbox.push_after_deltas("granted", 7);
+  EXPECT_EQ(socket.sent, (std::vector<std::string>{"sync_response"}));
+  outbox.acknowledged(7);
+  EXPECT_EQ(socket.sent, (std::vector<std::string>{"sync_response", "granted"}));
+}
+
+TEST_F(FencedOutboxTest, CatchUpAnswersDoNotQueueBehindAHeldFrame) {
+  outbox.push_delta(delta(1));
+  outbox.acknowledged(1);
+  outbox.push_delta(delta(2));
+  published_head = 2;
+  outbox.push_after_deltas("granted", 2);
+  outbox.push_catch_up("sync_response", 0);  // the client must get it to go on
+  EXPECT_EQ(socket.sent, (std::vector<std::string>{"delta:1", "delta:2", "sync_response"}));
+  outbox.acknowledged(2);
+  EXPECT_EQ(socket.sent.back(), "granted");
+}
+
 TEST_F(FencedOutboxTest, NothingIsHeldLongerThanTheCap) {
   outbox.push_delta(delta(1));
   outbox.acknowledged(1);
