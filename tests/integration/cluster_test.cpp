@@ -318,40 +318,46 @@ TEST(ClusterFaultTest, APostgresRestartFailsInFlightCommitsRetryablyAndAppliesNo
   EXPECT_TRUE(delivered(watcher, last, 15s)) << "node b stopped delivering after the restart";
 }
 
-TEST(ClusterFaultTest, ARedisRestartOnlyPausesWakeUpsAndLosesNothing) {
-  if (!testing_postgres()) GTEST_SKIP() << "cluster tests run in the PostgreSQL pass";
-  TempPgDatabase database;
-  PrivateRedis redis;
-  ServerProcess a(kQuickstartSchema, database.url(), with_redis(redis));
-  ServerProcess b(kQuickstartSchema, database.url(), with_redis(redis));
-  auto writer = Client::connect(a);
-  auto watcher = Client::connect(b);
+// Two nodes woken through one Redis, with the safety poll at a minute: while Redis is down,
+// nothing wakes a node.
+class ClusterRedisFaultTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!testing_postgres()) GTEST_SKIP() << "cluster tests run in the PostgreSQL pass";
+    database = std::make_unique<TempPgDatabase>();
+    redis = std::make_unique<PrivateRedis>();
+    a = std::make_unique<ServerProcess>(kQuickstartSchema, database->url(), with_redis(*redis));
+    b = std::make_unique<ServerProcess>(kQuickstartSchema, database->url(), with_redis(*redis));
+  }
+  std::unique_ptr<TempPgDatabase> database;
+  std::unique_ptr<PrivateRedis> redis;
+  std::unique_ptr<ServerProcess> a, b;
+};
+
+TEST_F(ClusterRedisFaultTest, ARedisRestartOnlyPausesWakeUpsAndLosesNothing) {
+  auto writer = Client::connect(*a);
+  auto watcher = Client::connect(*b);
   auto commit_row = [&](const std::string& id) {
     EXPECT_EQ(writer.result_of(writer.commit(create(id, id))).at("success"), true) << "commits do not need Redis: " << id;
   };
 
   commit_row("before");
   EXPECT_TRUE(delivered(watcher, "before", 10s));
-  redis.stop();
+  redis->stop();
   commit_row("during");
   // With the safety poll at a minute, nothing wakes node b while Redis is down.
   EXPECT_FALSE(delivered(watcher, "during", 1500ms)) << "delivered without Redis: this test would prove nothing";
-  redis.start();
+  redis->start();
   EXPECT_TRUE(delivered(watcher, "during", 10s)) << "node b did not resubscribe and catch up";
   commit_row("after");
   EXPECT_TRUE(delivered(watcher, "after", 10s)) << "node a did not resume publishing";
 }
 
-TEST(ClusterFaultTest, AClientResumingOnANodeThatMissedTheWakeUpsGetsEveryDeltaOnce) {
-  if (!testing_postgres()) GTEST_SKIP() << "cluster tests run in the PostgreSQL pass";
-  TempPgDatabase database;
-  PrivateRedis redis;
-  ServerProcess a(kQuickstartSchema, database.url(), with_redis(redis));
-  ServerProcess c(kQuickstartSchema, database.url(), with_redis(redis));
-  auto subscriber = Client::connect(a);
-  auto writer = Client::connect(a);
-  // Without Redis (and with the safety poll at a minute) node c hears of none of these.
-  redis.stop();
+TEST_F(ClusterRedisFaultTest, AClientResumingOnANodeThatMissedTheWakeUpsGetsEveryDeltaOnce) {
+  auto subscriber = Client::connect(*a);
+  auto writer = Client::connect(*a);
+  // Node b hears of none of these.
+  redis->stop();
   for (int i = 0; i < 5; ++i) {
     const std::string id = "k" + std::to_string(i);
     EXPECT_EQ(writer.result_of(writer.commit(create(id, id))).at("success"), true);
@@ -360,13 +366,13 @@ TEST(ClusterFaultTest, AClientResumingOnANodeThatMissedTheWakeUpsGetsEveryDeltaO
   ASSERT_EQ(before.size(), 5u);
   const int64_t cursor = before.back().at("id").as_int64();
 
-  // The subscriber resumes on node c from its cursor: nothing again, the cursor kept ...
-  subscriber.reconnect(c, cursor);
+  // The subscriber resumes on node b from its cursor: nothing again, the cursor kept ...
+  subscriber.reconnect(*b, cursor);
   EXPECT_TRUE(deltas_in(subscriber.first_sync).empty());
   EXPECT_EQ(subscriber.first_sync.at("payload").at("currentSyncId").as_int64(), cursor);
   // ... and the next write reaches it once, alone.
-  auto writer_on_c = Client::connect(c);
-  EXPECT_EQ(writer_on_c.result_of(writer_on_c.commit(create("k5", "k5"))).at("success"), true);
+  auto writer_on_b = Client::connect(*b);
+  EXPECT_EQ(writer_on_b.result_of(writer_on_b.commit(create("k5", "k5"))).at("success"), true);
   auto after = gather(subscriber, {}, [](const auto& got) { return has_row(got, "k5"); }, 10s);
   ASSERT_TRUE(has_row(after, "k5"));
   EXPECT_EQ(ids_of(after), (std::vector<int64_t>{cursor + 1})) << "deltas the client already had were sent again";
