@@ -283,6 +283,7 @@ Result<store::CapabilityRecord> AuthService::revoke_capability(const Principal& 
   if (!record) return record;
   if (!record->revoked) {
     record->revoked = true;
+    record->revoked_at_ms = now_ms();
     if (auto ok = store_.put_capability(*record); !ok) return tl::unexpected(ok.error());
   }
   return record;

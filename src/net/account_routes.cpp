@@ -49,7 +49,7 @@ json::object capability_json(const store::CapabilityRecord& c) {
                       {"status", status_of(c)},
                       {"issuedAt", iso8601_from_ms(c.issued_at_ms)},
                       {"expiresAt", iso8601_from_ms(c.expires_at_ms)},
-                      {"revokedAt", nullptr},
+                      {"revokedAt", c.revoked_at_ms > 0 ? json::value(iso8601_from_ms(c.revoked_at_ms)) : nullptr},
                       {"lastUsedAt", nullptr}};
 }
 
@@ -105,7 +105,6 @@ Result<HttpResponse> AccountRoutes::revoke(const std::string& id, const auth::Pr
   const int closed = coordinator_.close_sessions(principal.tenant.key(), id, kCloseRevoked, "capability revoked");
   auto out = capability_json(*record);
   out["deleted"] = true;
-  out["revokedAt"] = iso8601_from_ms(now_ms());
   out["activeSessionsClosed"] = closed;
   return json_response(200, out);
 }

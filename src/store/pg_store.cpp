@@ -84,6 +84,7 @@ CREATE TABLE IF NOT EXISTS capabilities (
   operations TEXT NOT NULL, wide_scope BOOLEAN NOT NULL, label TEXT, user_meta TEXT NOT NULL,
   issued_at_ms BIGINT NOT NULL, expires_at_ms BIGINT NOT NULL, revoked BOOLEAN NOT NULL DEFAULT FALSE
 );
+ALTER TABLE capabilities ADD COLUMN IF NOT EXISTS revoked_at_ms BIGINT;
 CREATE INDEX IF NOT EXISTS capabilities_by_id ON capabilities (id);
 CREATE TABLE IF NOT EXISTS schemas (
   version BIGSERIAL PRIMARY KEY, json TEXT NOT NULL, hash TEXT NOT NULL, created_at_ms BIGINT NOT NULL
@@ -631,17 +632,18 @@ class PgStore final : public Store {
   Status put_capability(const CapabilityRecord& c) override {
     return write_one(
         "INSERT INTO capabilities (token_hash, id, key_id, org, sandbox, participant_kind, participant_id, "
-        "sync_groups, operations, wide_scope, label, user_meta, issued_at_ms, expires_at_ms, revoked) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) ON CONFLICT (token_hash) DO UPDATE "
+        "sync_groups, operations, wide_scope, label, user_meta, issued_at_ms, expires_at_ms, revoked, revoked_at_ms) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) ON CONFLICT (token_hash) DO "
+        "UPDATE "
         "SET id = excluded.id, key_id = excluded.key_id, org = excluded.org, sandbox = excluded.sandbox, "
         "participant_kind = excluded.participant_kind, participant_id = excluded.participant_id, "
         "sync_groups = excluded.sync_groups, operations = excluded.operations, wide_scope = excluded.wide_scope, "
         "label = excluded.label, user_meta = excluded.user_meta, issued_at_ms = excluded.issued_at_ms, "
-        "expires_at_ms = excluded.expires_at_ms, revoked = excluded.revoked",
+        "expires_at_ms = excluded.expires_at_ms, revoked = excluded.revoked, revoked_at_ms = excluded.revoked_at_ms",
         {c.token_hash, c.id, c.key_id, c.org, bool_text(c.sandbox), c.participant_kind, c.participant_id,
          json_text(to_json_array(c.sync_groups)), json_text(to_json_array(c.operations)), bool_text(c.wide_scope),
          c.label, json_text(c.user_meta), std::to_string(c.issued_at_ms), std::to_string(c.expires_at_ms),
-         bool_text(c.revoked)});
+         bool_text(c.revoked), c.revoked_at_ms > 0 ? pg::Param(std::to_string(c.revoked_at_ms)) : pg::Param()});
   }
 
   Result<std::optional<CapabilityRecord>> find_capability(const std::string& token_hash) override {
@@ -749,8 +751,8 @@ class PgStore final : public Store {
       return query_one<CapabilityRecord>(
           conn,
           fmt::format("SELECT token_hash, id, key_id, org, sandbox, participant_kind, participant_id, sync_groups, "
-                      "operations, wide_scope, label, user_meta, issued_at_ms, expires_at_ms, revoked FROM "
-                      "capabilities WHERE {} = $1",
+                      "operations, wide_scope, label, user_meta, issued_at_ms, expires_at_ms, revoked, revoked_at_ms "
+                      "FROM capabilities WHERE {} = $1",
                       column),
           {value}, decode_capability<Rows::Row>);
     });

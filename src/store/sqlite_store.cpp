@@ -55,7 +55,7 @@ CREATE TABLE IF NOT EXISTS capabilities (
   token_hash TEXT PRIMARY KEY, id TEXT NOT NULL, key_id TEXT, org TEXT NOT NULL, sandbox INTEGER NOT NULL,
   participant_kind TEXT NOT NULL, participant_id TEXT NOT NULL, sync_groups TEXT NOT NULL,
   operations TEXT NOT NULL, wide_scope INTEGER NOT NULL, label TEXT, user_meta TEXT NOT NULL,
-  issued_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, revoked INTEGER NOT NULL DEFAULT 0
+  issued_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, revoked INTEGER NOT NULL DEFAULT 0, revoked_at INTEGER
 );
 CREATE INDEX IF NOT EXISTS capabilities_by_id ON capabilities (id);
 CREATE TABLE IF NOT EXISTS schemas (
@@ -135,6 +135,38 @@ std::string placeholders(std::size_t count) {
   std::string out;
   for (std::size_t i = 0; i < count; ++i) out += i ? ", ?" : "?";
   return out;
+}
+
+Result<std::set<std::string>> column_names(Connection& conn, const std::string& table) {
+  std::set<std::string> names;
+  auto info = conn.prepare(fmt::format("PRAGMA table_info({})", quote_identifier(table)));
+  if (!info) return tl::unexpected(info.error());
+  while (true) {
+    auto has = (*info)->step();
+    if (!has) return tl::unexpected(has.error());
+    if (!*has) break;
+    names.insert((*info)->text(1));
+  }
+  return names;
+}
+
+// Columns added to the internal tables after data directories were first created with them:
+// a data directory from before gets them on open (SQLite has no ADD COLUMN IF NOT EXISTS).
+Status add_later_columns(Connection& conn) {
+  struct Later {
+    const char* table;
+    const char* column;
+    const char* type;
+  };
+  for (const auto& later : {Later{"capabilities", "revoked_at", "INTEGER"}}) {
+    auto columns = column_names(conn, later.table);
+    if (!columns) return tl::unexpected(columns.error());
+    if (columns->count(later.column)) continue;
+    if (auto ok = conn.exec(fmt::format("ALTER TABLE {} ADD COLUMN {} {}", later.table, later.column, later.type)); !ok) {
+      return ok;
+    }
+  }
+  return {};
 }
 
 constexpr const char* kDeltaColumns =
@@ -338,7 +370,7 @@ class SqliteWriteTransaction final : public WriteTransaction, private MigrationD
   }
 
   Status add_column_if_missing(const std::string& table, const schema::Field& field) {
-    auto columns = column_names(table);
+    auto columns = column_names(conn_, table);
     if (!columns) return tl::unexpected(columns.error());
     if (columns->count(field.column)) return {};
     return conn_.exec(fmt::format("ALTER TABLE {} ADD COLUMN {} {}", quote_identifier(table),
@@ -351,19 +383,6 @@ class SqliteWriteTransaction final : public WriteTransaction, private MigrationD
     if (!stmt) return tl::unexpected(stmt.error());
     bind_value(**stmt, 1, value, field.type);
     return (*stmt)->run();
-  }
-
-  Result<std::set<std::string>> column_names(const std::string& table) {
-    std::set<std::string> names;
-    auto info = conn_.prepare(fmt::format("PRAGMA table_info({})", quote_identifier(table)));
-    if (!info) return tl::unexpected(info.error());
-    while (true) {
-      auto has = (*info)->step();
-      if (!has) return tl::unexpected(has.error());
-      if (!*has) break;
-      names.insert((*info)->text(1));
-    }
-    return names;
   }
 
   Status create_or_extend_table(const schema::Model& model) {
@@ -502,8 +521,8 @@ class SqliteStore final : public Store {
     return write_one([&](Connection& conn) -> Status {
       auto stmt = conn.cached(
           "INSERT OR REPLACE INTO capabilities (token_hash, id, key_id, org, sandbox, participant_kind, "
-          "participant_id, sync_groups, operations, wide_scope, label, user_meta, issued_at, expires_at, revoked) "
-          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+          "participant_id, sync_groups, operations, wide_scope, label, user_meta, issued_at, expires_at, revoked, "
+          "revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
       if (!stmt) return tl::unexpected(stmt.error());
       auto& s = **stmt;
       s.bind(1, c.token_hash).bind(2, c.id).bind(3, c.key_id).bind(4, c.org).bind(5, static_cast<int64_t>(c.sandbox));
@@ -511,6 +530,7 @@ class SqliteStore final : public Store {
       s.bind(8, json_text(to_json_array(c.sync_groups))).bind(9, json_text(to_json_array(c.operations)));
       s.bind(10, static_cast<int64_t>(c.wide_scope)).bind(11, c.label).bind(12, json_text(c.user_meta));
       s.bind(13, c.issued_at_ms).bind(14, c.expires_at_ms).bind(15, static_cast<int64_t>(c.revoked));
+      c.revoked_at_ms > 0 ? s.bind(16, c.revoked_at_ms) : s.bind_null(16);
       return s.run();
     });
   }
@@ -595,8 +615,8 @@ class SqliteStore final : public Store {
       return query_one<CapabilityRecord>(
           conn,
           fmt::format("SELECT token_hash, id, key_id, org, sandbox, participant_kind, participant_id, sync_groups, "
-                      "operations, wide_scope, label, user_meta, issued_at, expires_at, revoked FROM capabilities "
-                      "WHERE {} = ?",
+                      "operations, wide_scope, label, user_meta, issued_at, expires_at, revoked, revoked_at "
+                      "FROM capabilities WHERE {} = ?",
                       column),
           [&](Statement& s) { s.bind(1, value); }, decode_capability<Statement>);
     });
@@ -681,6 +701,7 @@ Result<std::unique_ptr<Store>> open_sqlite_store(const std::filesystem::path& da
   if (!sync) return tl::unexpected(sync.error());
   auto tables = (*writer)->exec(kControlTables);
   if (!tables) return tl::unexpected(tables.error());
+  if (auto upgraded = add_later_columns(**writer); !upgraded) return tl::unexpected(upgraded.error());
   std::vector<std::unique_ptr<Connection>> readers;
   for (int i = 0; i < options.reader_connections; ++i) {
     auto reader = Connection::open(path);

@@ -95,6 +95,7 @@ struct CapabilityRecord {
   int64_t issued_at_ms = 0;
   int64_t expires_at_ms = 0;
   bool revoked = false;
+  int64_t revoked_at_ms = 0;  // when it was revoked; 0 if not, or if revoked before this was kept
 };
 
 struct SchemaVersion {

@@ -267,6 +267,11 @@ TEST_F(RestTest, CapabilitiesAreMintedScopedInspectedAndRevokedEverywhere) {
   EXPECT_EQ(body_of(revoked).at("deleted"), true);
   EXPECT_EQ(body_of(revoked).at("activeSessionsClosed"), 1);
   EXPECT_EQ(body_of(revoked).at("status"), "revoked");
+  const auto revoked_at = body_of(revoked).at("revokedAt");
+  ASSERT_TRUE(revoked_at.is_string()) << revoked.body;
+  auto inspected_after = call("GET", "/v1/capabilities/" + id);
+  EXPECT_EQ(body_of(inspected_after).at("status"), "revoked");
+  EXPECT_EQ(body_of(inspected_after).at("revokedAt"), revoked_at) << "the revocation time is kept";
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   while (!socket->closed() && std::chrono::steady_clock::now() < deadline) socket->receive(std::chrono::milliseconds(50));
   EXPECT_TRUE(socket->closed());
@@ -277,7 +282,9 @@ TEST_F(RestTest, CapabilitiesAreMintedScopedInspectedAndRevokedEverywhere) {
   auto upgrade = client::WsConnection::connect("127.0.0.1", server.port(), "/api/sync/ws",
                                                {"ablo.bearer." + token, "ablo.sync.v1"});
   EXPECT_FALSE(upgrade) << "a new socket with a revoked token is refused";
-  EXPECT_EQ(call("DELETE", "/v1/capabilities/" + id).status, 200) << "revoking twice is fine";
+  auto again = call("DELETE", "/v1/capabilities/" + id);
+  EXPECT_EQ(again.status, 200) << "revoking twice is fine";
+  EXPECT_EQ(body_of(again).at("revokedAt"), revoked_at) << "a second revocation does not move the time";
 }
 
 TEST_F(RestTest, CapabilityMintingRejectsBadRequests) {

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "store/pg_store.h"
+#include "store/sqlite_db.h"
 #include "store/sqlite_store.h"
 #include "support/pg_database.h"
 #include "support/temp_dir.h"
@@ -211,7 +212,47 @@ TEST_P(StoreTest, CapabilitiesAndKeysAreFoundByHash) {
   ASSERT_TRUE(found && *found);
   EXPECT_EQ((*found)->sync_groups, cap.sync_groups);
   EXPECT_EQ((*found)->expires_at_ms, 42);
+  EXPECT_FALSE((*found)->revoked);
+  EXPECT_EQ((*found)->revoked_at_ms, 0);
   EXPECT_FALSE(*store->find_capability("nope"));
+
+  cap.revoked = true;
+  cap.revoked_at_ms = 1234;
+  ASSERT_TRUE(store->put_capability(cap));
+  auto revoked = store->find_capability_by_id("cap_1");
+  ASSERT_TRUE(revoked && *revoked);
+  EXPECT_TRUE((*revoked)->revoked);
+  EXPECT_EQ((*revoked)->revoked_at_ms, 1234);
+}
+
+TEST(SqliteStoreUpgradeTest, ADataDirectoryFromBeforeRevocationTimesKeepsItsCapabilities) {
+  testing::TempDir dir;
+  {
+    // The capabilities table as the first releases created it, with a revoked capability.
+    auto old = sqlite::Connection::open((dir.path() / "ablo.db").string());
+    ASSERT_TRUE(old);
+    ASSERT_TRUE((*old)->exec(
+        "CREATE TABLE capabilities (token_hash TEXT PRIMARY KEY, id TEXT NOT NULL, key_id TEXT, org TEXT NOT NULL, "
+        "sandbox INTEGER NOT NULL, participant_kind TEXT NOT NULL, participant_id TEXT NOT NULL, sync_groups TEXT "
+        "NOT NULL, operations TEXT NOT NULL, wide_scope INTEGER NOT NULL, label TEXT, user_meta TEXT NOT NULL, "
+        "issued_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, revoked INTEGER NOT NULL DEFAULT 0);"
+        "INSERT INTO capabilities VALUES ('h1', 'cap_1', 'key_1', 'org_1', 1, 'agent', 'p1', '[]', '[]', 0, '', "
+        "'{}', 1, 99, 1);"));
+  }
+  auto store = open_sqlite_store(dir.path());
+  ASSERT_TRUE(store) << store.error().message;
+  auto found = (*store)->find_capability("h1");
+  ASSERT_TRUE(found && *found) << (found ? "not found" : found.error().message);
+  EXPECT_TRUE((*found)->revoked);
+  EXPECT_EQ((*found)->revoked_at_ms, 0) << "when it was revoked is unknown";
+  CapabilityRecord cap = **found;
+  cap.token_hash = "h2";
+  cap.id = "cap_2";
+  cap.revoked_at_ms = 5678;
+  ASSERT_TRUE((*store)->put_capability(cap));
+  auto kept = (*store)->find_capability("h2");
+  ASSERT_TRUE(kept && *kept);
+  EXPECT_EQ((*kept)->revoked_at_ms, 5678);
 }
 
 Delta note_delta(const std::string& tenant, const std::string& id) {
