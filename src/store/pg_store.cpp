@@ -633,9 +633,8 @@ class PgStore final : public Store {
     return write_one(
         "INSERT INTO capabilities (token_hash, id, key_id, org, sandbox, participant_kind, participant_id, "
         "sync_groups, operations, wide_scope, label, user_meta, issued_at_ms, expires_at_ms, revoked, revoked_at_ms) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) ON CONFLICT (token_hash) DO "
-        "UPDATE "
-        "SET id = excluded.id, key_id = excluded.key_id, org = excluded.org, sandbox = excluded.sandbox, "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) "
+        "ON CONFLICT (token_hash) DO UPDATE SET id = excluded.id, key_id = excluded.key_id, org = excluded.org, sandbox = excluded.sandbox, "
         "participant_kind = excluded.participant_kind, participant_id = excluded.participant_id, "
         "sync_groups = excluded.sync_groups, operations = excluded.operations, wide_scope = excluded.wide_scope, "
         "label = excluded.label, user_meta = excluded.user_meta, issued_at_ms = excluded.issued_at_ms, "

@@ -150,23 +150,20 @@ Result<std::set<std::string>> column_names(Connection& conn, const std::string& 
   return names;
 }
 
+// SQLite has no ADD COLUMN IF NOT EXISTS.
+Status add_column_if_missing(Connection& conn, const std::string& table, const std::string& column,
+                             std::string_view sql_type) {
+  auto columns = column_names(conn, table);
+  if (!columns) return tl::unexpected(columns.error());
+  if (columns->count(column)) return {};
+  return conn.exec(
+      fmt::format("ALTER TABLE {} ADD COLUMN {} {}", quote_identifier(table), quote_identifier(column), sql_type));
+}
+
 // Columns added to the internal tables after data directories were first created with them:
-// a data directory from before gets them on open (SQLite has no ADD COLUMN IF NOT EXISTS).
+// a data directory from before gets them on open.
 Status add_later_columns(Connection& conn) {
-  struct Later {
-    const char* table;
-    const char* column;
-    const char* type;
-  };
-  for (const auto& later : {Later{"capabilities", "revoked_at", "INTEGER"}}) {
-    auto columns = column_names(conn, later.table);
-    if (!columns) return tl::unexpected(columns.error());
-    if (columns->count(later.column)) continue;
-    if (auto ok = conn.exec(fmt::format("ALTER TABLE {} ADD COLUMN {} {}", later.table, later.column, later.type)); !ok) {
-      return ok;
-    }
-  }
-  return {};
+  return add_column_if_missing(conn, "capabilities", "revoked_at", "INTEGER");
 }
 
 constexpr const char* kDeltaColumns =
@@ -370,11 +367,7 @@ class SqliteWriteTransaction final : public WriteTransaction, private MigrationD
   }
 
   Status add_column_if_missing(const std::string& table, const schema::Field& field) {
-    auto columns = column_names(conn_, table);
-    if (!columns) return tl::unexpected(columns.error());
-    if (columns->count(field.column)) return {};
-    return conn_.exec(fmt::format("ALTER TABLE {} ADD COLUMN {} {}", quote_identifier(table),
-                                  quote_identifier(field.column), sql_type(field.type)));
+    return store::add_column_if_missing(conn_, table, field.column, sql_type(field.type));
   }
 
   Status backfill(const std::string& table, const schema::Field& field, const json::value& value) override {
@@ -511,8 +504,8 @@ class SqliteStore final : public Store {
           conn, "SELECT hash, id, org, sandbox, display_prefix, label, created_at, revoked FROM api_keys WHERE hash = ?",
           [&](Statement& s) { s.bind(1, hash); },
           [](const Statement& s) {
-            return ApiKeyRecord{s.text(1), s.text(2), s.int64(3) != 0, s.text(4), s.text(0), s.text(5), s.int64(6),
-                                s.int64(7) != 0};
+            return ApiKeyRecord{s.text(1), s.text(2), s.boolean(3), s.text(4), s.text(0), s.text(5), s.int64(6),
+                                s.boolean(7)};
           });
     });
   }
