@@ -811,7 +811,11 @@ void Coordinator::intent_begin_locked(uint64_t session, const json::object& payl
   }
   switch (result.kind) {
     case BeginOutcome::Kind::kAcquired:
-      outbox->push_frame(ws_frame("intent_acquired", {{"intentId", intent_id}, {"target", intent_target(*result.claim)}}));
+      // Fenced like a grant (client.md T41): a 0.9.1 claimer re-reads the row locally and stamps
+      // its first write with its acknowledged cursor, so the acquisition must not overtake
+      // another participant's latest write to the row.
+      outbox->push_after_deltas(
+          ws_frame("intent_acquired", {{"intentId", intent_id}, {"target", intent_target(*result.claim)}}), fence_);
       break;
     case BeginOutcome::Kind::kQueued:
       outbox->push_frame(ws_frame("intent_queued", {{"intentId", intent_id},

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "auth/keys.h"
 #include "common/time.h"
 #include "schema/sync_groups.h"
 #include "schema/validate.h"
@@ -43,6 +44,62 @@ std::string commit_key(const CommitRequest& request) {
 }
 std::string operation_key(const Operation& op) {
   return op.transaction_id.empty() ? std::string() : "op:" + op.transaction_id;
+}
+
+// An operation's idempotency record binds its transactionId to who sent it and what it does:
+// a retry by the same participant with the same content replays the applied delta; any other
+// use of the key is idempotency_conflict, never a confirmed write that was silently dropped.
+struct OperationRecord {
+  int64_t delta_id = 0;
+  std::string participant_id;  // empty in records written before the binding existed
+  std::string fingerprint;
+};
+
+std::string operation_fingerprint(const schema::Model& model, const Operation& op) {
+  return auth::sha256_hex(fmt::format("{}|{}|{}|{}", static_cast<int>(op.type), model.typename_, op.id,
+                                      schema::canonical_json(op.input)));
+}
+
+std::string encode_operation_record(const OperationRecord& record) {
+  return json::serialize(json::object{
+      {"deltaId", record.delta_id}, {"participantId", record.participant_id}, {"fingerprint", record.fingerprint}});
+}
+
+// Older records hold the bare delta id; they replay as before.
+std::optional<OperationRecord> decode_operation_record(const std::string& text) {
+  boost::system::error_code ec;
+  auto parsed = json::parse(text, ec);
+  if (ec) return std::nullopt;
+  if (parsed.is_int64()) return OperationRecord{parsed.as_int64(), {}, {}};
+  if (!parsed.is_object()) return std::nullopt;
+  const auto& object = parsed.as_object();
+  const auto* id = object.if_contains("deltaId");
+  const auto* participant = object.if_contains("participantId");
+  const auto* fingerprint = object.if_contains("fingerprint");
+  if (!id || !id->is_int64() || !participant || !participant->is_string() || !fingerprint || !fingerprint->is_string()) {
+    return std::nullopt;
+  }
+  return OperationRecord{id->as_int64(), std::string(participant->as_string()), std::string(fingerprint->as_string())};
+}
+
+// The delta id an earlier identical operation produced, or why this one may not reuse its key.
+Result<int64_t> replay_operation(const std::string& stored, const OperationRecord& incoming, const Operation& op,
+                                 const std::string& where) {
+  auto record = decode_operation_record(stored);
+  if (!record) return fail("internal_error", fmt::format("{}: corrupt idempotency record", where));
+  if (record->participant_id.empty()) return record->delta_id;
+  if (record->participant_id != incoming.participant_id) {
+    return fail("idempotency_conflict",
+                fmt::format("{}: transactionId '{}' was already used by another participant", where, op.transaction_id),
+                where + ".transactionId");
+  }
+  if (record->fingerprint != incoming.fingerprint) {
+    return fail("idempotency_conflict",
+                fmt::format("{}: transactionId '{}' was already used for a different operation", where,
+                            op.transaction_id),
+                where + ".transactionId");
+  }
+  return record->delta_id;
 }
 
 // The idempotency records a commit group consults: every key of the group (commit and
@@ -125,10 +182,12 @@ class CommitApplier {
     // Idempotency by op transactionId (protocol.md §8.10): a retried batch gets a new
     // clientTxId but keeps its transactionIds; an op already applied is not applied twice.
     const std::string op_key = operation_key(op);
+    OperationRecord record{0, req_.principal.participant_id, {}};
     if (!op_key.empty()) {
+      record.fingerprint = operation_fingerprint(*model, op);
       auto seen = idempotency_.find(tenant_, op_key);
       if (!seen) return tl::unexpected(seen.error());
-      if (*seen) return std::stoll(**seen);
+      if (*seen) return replay_operation(**seen, record, op, where);
     }
     if (gate_) {
       if (auto ok = gate_->check_write(req_.principal, *model, op); !ok) return tl::unexpected(ok.error());
@@ -137,7 +196,10 @@ class CommitApplier {
     auto delta_id = write_row(*model, op, where, deltas);
     if (!delta_id) return delta_id;
     if (!op_key.empty()) {
-      if (auto ok = idempotency_.put(tenant_, op_key, std::to_string(*delta_id)); !ok) return tl::unexpected(ok.error());
+      record.delta_id = *delta_id;
+      if (auto ok = idempotency_.put(tenant_, op_key, encode_operation_record(record)); !ok) {
+        return tl::unexpected(ok.error());
+      }
     }
     return delta_id;
   }
@@ -298,6 +360,11 @@ std::optional<Result<CommitReceipt>> replay(const std::string& text, const Commi
   if (const auto* at = object.if_contains("storedAt"); at && now_ms() - at->to_number<int64_t>() > kIdempotencyWindowMs) {
     return std::nullopt;
   }
+  if (const auto* participant = object.if_contains("participantId");
+      participant && participant->is_string() && participant->as_string() != request.principal.participant_id) {
+    return fail("idempotency_conflict",
+                fmt::format("idempotency key '{}' was already used by another participant", request.client_tx_id));
+  }
   const auto* fingerprint = object.if_contains("requestFingerprint");
   if (!request.request_fingerprint.empty() && fingerprint && fingerprint->is_string() &&
       fingerprint->as_string() != request.request_fingerprint) {
@@ -314,6 +381,7 @@ std::optional<Result<CommitReceipt>> replay(const std::string& text, const Commi
 std::string idempotency_record(const CommitReceipt& receipt, const CommitRequest& request) {
   json::object record = receipt.to_json();
   record["storedAt"] = now_ms();
+  record["participantId"] = request.principal.participant_id;
   if (!request.request_fingerprint.empty()) record["requestFingerprint"] = request.request_fingerprint;
   return json::serialize(record);
 }
@@ -346,7 +414,24 @@ void CommitPipeline::set_write_gate(std::shared_ptr<WriteGate> gate) {
   gate_ = std::move(gate);
 }
 
+namespace {
+
+// WebSocket commits carry no body fingerprint of their own: their operations are the content a
+// reused clientTxId is compared with.
+std::string operations_fingerprint(const std::vector<Operation>& operations) {
+  std::string text;
+  for (const auto& op : operations) {
+    text += fmt::format("{}|{}|{}|{}\n", static_cast<int>(op.type), op.model, op.id, schema::canonical_json(op.input));
+  }
+  return auth::sha256_hex(text);
+}
+
+}  // namespace
+
 void CommitPipeline::submit_commit(CommitRequest request, CommitCallback done) {
+  if (request.request_fingerprint.empty() && !request.client_tx_id.empty()) {
+    request.request_fingerprint = operations_fingerprint(request.operations);
+  }
   auto job = std::make_unique<Job>();
   job->request = std::move(request);
   job->done = std::move(done);

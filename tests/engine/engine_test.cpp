@@ -166,6 +166,42 @@ TEST_P(EngineTest, RetriedOpWithSameTransactionIdIsNotAppliedTwice) {
   EXPECT_EQ(retry->last_sync_id, first->last_sync_id);
 }
 
+// Issue 10: an op key is bound to who sent the op and what it does; any other reuse is refused
+// instead of being confirmed with the first op's receipt and silently dropped.
+TEST_P(EngineTest, TransactionIdReusedByAnotherParticipantIsAConflictAndNotApplied) {
+  ASSERT_TRUE(commit("p1", {create("t1", {{"title", "a"}, {"status", "todo"}}, "tx_1")}));
+  const int64_t head = hub.head();
+  Operation other = update("t1", {{"title", "from p2"}});
+  other.transaction_id = "tx_1";
+  auto reused = commit("p2", {other});
+  ASSERT_FALSE(reused);
+  EXPECT_EQ(reused.error().code, "idempotency_conflict");
+  EXPECT_EQ(reused.error().param, "operations[0].transactionId");
+  EXPECT_EQ(hub.head(), head);
+  EXPECT_EQ(row("t1").at("title"), "a");
+}
+
+TEST_P(EngineTest, TransactionIdReusedForOtherContentIsAConflict) {
+  ASSERT_TRUE(commit("p1", {create("t1", {{"title", "a"}, {"status", "todo"}}, "tx_1")}));
+  auto reused = commit("p1", {create("t2", {{"title", "b"}, {"status", "todo"}}, "tx_1")});
+  ASSERT_FALSE(reused);
+  EXPECT_EQ(reused.error().code, "idempotency_conflict");
+  EXPECT_FALSE(engine.entity(participant("r"), {"org:org_1"}, "Task", "t2")) << "nothing of it was applied";
+  // The same op again (a retry whose result was lost) still replays.
+  EXPECT_TRUE(commit("p1", {create("t1", {{"title", "a"}, {"status", "todo"}}, "tx_1")}));
+}
+
+TEST_P(EngineTest, ClientTxIdReusedByAnotherParticipantOrForOtherOperationsIsAConflict) {
+  ASSERT_TRUE(commit("p1", {create("t1", {{"title", "a"}, {"status", "todo"}})}, "ctx_same"));
+  auto foreign = commit("p2", {create("t1", {{"title", "a"}, {"status", "todo"}})}, "ctx_same");
+  ASSERT_FALSE(foreign);
+  EXPECT_EQ(foreign.error().code, "idempotency_conflict");
+  auto other_ops = commit("p1", {create("t2", {{"title", "b"}, {"status", "todo"}})}, "ctx_same");
+  ASSERT_FALSE(other_ops);
+  EXPECT_EQ(other_ops.error().code, "idempotency_conflict");
+  EXPECT_FALSE(engine.entity(participant("r"), {"org:org_1"}, "Task", "t2"));
+}
+
 // Holds the writer in before_group until released, so commits submitted meanwhile queue up
 // and are applied together as the next group.
 class HoldingGate : public WriteGate {

@@ -204,6 +204,30 @@ TEST_F(ClaimsTest, AGrantWaitsUntilTheWaiterAcknowledgedThePreviousHoldersLastWr
   ASSERT_TRUE(commit_ok(update_report(second, "report-t41", {{"forecast", "from second"}}, write_id, "tx-t41-2")));
 }
 
+// The same rule for a first acquisition (issue 10): a claim taken right after another
+// participant's write must not reach the claimer before it acknowledged that write, or its
+// first write under the claim carries an older readAt and is refused as stale.
+TEST_F(ClaimsTest, AnAcquisitionWaitsUntilTheClaimerAcknowledgedAnotherParticipantsLatestWrite) {
+  auto writer = Client::connect(server);
+  auto claimer = Client::connect(server);
+  const int64_t created = create_report(writer, "report-acq");
+  ASSERT_TRUE(claimer.await([&](const json::object& f) { return is_delta_with_id(f, created); }));
+  send_frame(claimer, "ack", {{"lastSyncId", created}});
+  auto written = update_report(writer, "report-acq", {{"forecast", "from writer"}}, 0, "tx-acq-writer");
+  ASSERT_TRUE(commit_ok(written));
+  const int64_t write_id = written.at("lastSyncId").as_int64();
+  ASSERT_TRUE(claimer.await([&](const json::object& f) { return is_delta_with_id(f, write_id); }));
+
+  begin_claim(claimer, "claimer", "report-acq");
+  EXPECT_FALSE(await_intent(claimer, "intent_acquired", "claimer", 400ms))
+      << "acquired before the claimer acknowledged the write it would re-read";
+  send_frame(claimer, "ack", {{"lastSyncId", write_id}});
+  ASSERT_TRUE(await_intent(claimer, "intent_acquired", "claimer", 1s)) << "the acknowledgement did not release it";
+  // Stamped with its acknowledged cursor, the first write under the claim is not stale.
+  auto own = update_report(claimer, "report-acq", {{"forecast", "from claimer"}}, write_id, "tx-acq-claimer");
+  ASSERT_TRUE(commit_ok(own)) << json::serialize(own);
+}
+
 TEST_F(ClaimsTest, FiftyContendersAreGrantedInArrivalOrder) {
   constexpr int kContenders = 50;
   std::vector<Client> clients;
