@@ -1,20 +1,30 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs every test: unit and integration tests (the real
-# server on loopback, once on SQLite and once on PostgreSQL) in a normal build, then again
-# under ASan+UBSan and under TSan. A throwaway PostgreSQL is started for the run unless
-# ABLO_TEST_DATABASE_URL already names one. ABLO_SANITIZERS="" skips the sanitizer passes.
+# server on loopback, once on SQLite and once on a throwaway PostgreSQL). A PostgreSQL is
+# started for the run unless ABLO_TEST_DATABASE_URL already names one.
+#
+# Extra passes, off by default so a developer's run stays short; CI (.ci/run) turns them on:
+#   ABLO_SANITIZERS="address,undefined thread"  the whole suite again under each sanitizer set
+#                                                (ASan+UBSan, then TSan), each in its own build
+#   ABLO_FUZZ_SECONDS=N                          builds the fuzz targets (clang, libFuzzer) and
+#                                                runs each for N seconds on its committed corpus
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 if [ -z "${ABLO_TEST_DATABASE_URL:-}" ]; then exec scripts/with-postgres.sh "$0" "$@"; fi
 run_suite() {
   local dir=$1; shift
-  echo "== build $dir"
+  echo "== build $dir ($(date +%T))"
   scripts/build.sh "$dir" "$@"
-  echo "== test $dir"
+  echo "== test $dir ($(date +%T))"
   (cd "$dir" && ctest --output-on-failure --timeout 300 -j 2)
 }
 run_suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo
-for sanitizer in ${ABLO_SANITIZERS-address,undefined thread}; do
+for sanitizer in ${ABLO_SANITIZERS:-}; do
   run_suite "build-${sanitizer//,/-}" -DCMAKE_BUILD_TYPE=Debug -DABLO_SANITIZE="$sanitizer" -DABLO_BUILD_BENCH=OFF
 done
+if [ -n "${ABLO_FUZZ_SECONDS:-}" ]; then
+  echo "== fuzz ($(date +%T))"
+  scripts/fuzz.sh "$ABLO_FUZZ_SECONDS"
+fi
+echo "== done ($(date +%T))"
