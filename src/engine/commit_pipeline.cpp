@@ -294,7 +294,12 @@ class CommitApplier {
   Result<int64_t> append(store::Delta delta, const Operation& op, std::vector<store::Delta>& deltas) {
     delta.tenant = tenant_;
     // Committer groups: the writer (and entity-scoped agents) always receive their own write.
-    delta.sync_groups = union_groups(std::move(delta.sync_groups), req_.committer_groups);
+    // Only added when the row's groups miss all of them (a socket narrowed to other groups):
+    // otherwise they would carry the row to members of the writer's other groups, who may
+    // not be allowed to read it (authz/authorizer.h).
+    if (!schema::groups_intersect(delta.sync_groups, req_.committer_groups)) {
+      delta.sync_groups = union_groups(std::move(delta.sync_groups), req_.committer_groups);
+    }
     delta.transaction_id = op.transaction_id;
     delta.client_tx_id = req_.client_tx_id;
     delta.participant_id = req_.principal.participant_id;

@@ -116,7 +116,8 @@ auth::Principal random_principal() {
 Row random_row(const auth::Principal& p) {
   // Mostly the principal's tenant, so the group rule is what decides.
   const bool same_tenant = *rc::gen::weightedElement<bool>({{4, true}, {1, false}});
-  return Row{same_tenant ? p.tenant.key() : rc::gen::elementOf(kTenants)->key(), *group_subset()};
+  const store::Tenant other = *rc::gen::elementOf(kTenants);
+  return Row{same_tenant ? p.tenant.key() : other.key(), *group_subset()};
 }
 
 std::optional<RowScope> scope_of(const std::optional<Row>& row) {

@@ -281,6 +281,20 @@ TEST_F(AuthzTest, AGroupScopedCapabilityReachesItsGroupOnEveryPathAndNothingElse
     return f.at("type") == "presence_update" && f.at("payload").at("userId") == "carol";
   })) << "a peer of team a is seen";
 
+  // A writer in both teams writing a team a row does not carry it to team b's sockets.
+  const auto dave = capability(
+      {{"participantKind", "user"}, {"participantId", "dave"}, {"syncGroups", json::array{"team:a", "team:b"}}});
+  EXPECT_EQ(call(token_of(dave), "POST", "/v1/models/tasks", R"({"id":"task-a-dave","title":"DAVE-TEAM-A","teamId":"a"})")
+                .status,
+            200);
+  admin("PATCH", "/v1/models/notes/note-b1", {{"body", std::string(kTeamBMarker) + "-3"}});
+  EXPECT_TRUE(bob_socket.receives_delta_of("note-b1"));
+  EXPECT_TRUE(socket.receives_delta_of("task-a-dave"));
+  bob_socket.drain();
+  EXPECT_FALSE(bob_seen.contains("DAVE-TEAM-A")) << "team b received a team a row: " << bob_seen.bytes;
+  EXPECT_FALSE(bob_seen.contains("carol-was-here")) << "presence crossed teams";
+  EXPECT_FALSE(seen.contains(kTeamBMarker)) << "presence crossed teams";
+
   // Usage is the tenant's, per key: secret keys only.
   EXPECT_EQ(call(token, "GET", "/v1/usage?starting_at=2020-01-01T00:00:00Z&ending_at=2020-02-01T00:00:00Z", {}, &seen)
                 .status,
