@@ -303,6 +303,10 @@ Result<MintedCapability> AuthService::mint(const Principal& caller, const MintRe
 }
 
 Result<store::CapabilityRecord> AuthService::find_capability(const Principal& caller, const std::string& id) const {
+  // A capability sees only itself: another one's scope is none of its business.
+  if (!caller.secret_key && caller.capability_id != id) {
+    return fail("capability_not_found", fmt::format("no capability '{}'", id), "id");
+  }
   auto found = store_.find_capability_by_id(id);
   if (!found) return tl::unexpected(found.error());
   // Another tenant's capability does not exist as far as this caller can tell.

@@ -88,7 +88,8 @@ class AuthService {
 
   // POST /v1/capabilities: only secret keys mint; `['default']` groups inherit the key's scope.
   Result<MintedCapability> mint(const Principal& caller, const MintRequest& request) const;
-  // GET /v1/capabilities/{id}: capability_not_found unless it belongs to the caller's tenant.
+  // GET /v1/capabilities/{id}: capability_not_found unless it belongs to the caller's tenant
+  // and the caller is a secret key or that capability itself.
   Result<store::CapabilityRecord> find_capability(const Principal& caller, const std::string& id) const;
   // DELETE /v1/capabilities/{id}: marks it revoked (idempotent); every later use is refused,
   // and so is every use of a token exchanged from it (directly or further down).

@@ -136,6 +136,10 @@ TEST_P(AuthServiceTest, RevokingAnAncestorRevokesEveryTokenExchangedFromIt) {
   auto sibling = auth.exchange(caller, ExchangeRequest{});  // another chain of the same key
   ASSERT_TRUE(sibling);
   ASSERT_TRUE(auth.authenticate(grandchild->token));
+  const auto sibling_principal = *auth.authenticate(sibling->token);
+  EXPECT_EQ(auth.find_capability(sibling_principal, parent->record.id).error().code, "capability_not_found")
+      << "a capability inspects only itself";
+  EXPECT_TRUE(auth.find_capability(sibling_principal, sibling->record.id));
 
   auto descendants = auth.descendants(parent->record.id);
   ASSERT_TRUE(descendants);
