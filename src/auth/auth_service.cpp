@@ -18,6 +18,9 @@ namespace {
 constexpr int64_t kMinTtlSeconds = 60;
 constexpr int64_t kMaxTtlSeconds = 7 * 24 * 3600;
 constexpr int64_t kMaxMintTtlSeconds = 30 * 24 * 3600;
+// How many ancestors authenticate() follows; exchange chains are this short in practice, and
+// a longer (or, through a corrupt store, cyclic) chain is refused rather than followed.
+constexpr int kMaxAncestors = 64;
 
 Result<std::vector<std::string>> string_array(const json::value& value, std::string_view field) {
   if (!value.is_array()) return fail("invalid_request", fmt::format("'{}' must be an array of strings", field), std::string(field));
@@ -173,6 +176,7 @@ Result<Principal> AuthService::authenticate(std::string_view bearer) const {
   const auto& c = **capability;
   if (c.revoked) return fail("capability_invalid", "The capability was revoked.");
   if (c.expires_at_ms <= now_ms()) return fail("apikey_expired", "The token has expired; mint a new one.");
+  if (auto ok = check_ancestors(c); !ok) return tl::unexpected(ok.error());
   Principal p;
   p.tenant = {c.org, c.sandbox};
   p.participant_id = c.participant_id;
@@ -204,6 +208,37 @@ store::CapabilityRecord new_capability(const Principal& caller, int64_t ttl_seco
 
 }  // namespace
 
+// A token exchanged from a revoked capability is revoked with it, however far down the chain.
+Status AuthService::check_ancestors(const store::CapabilityRecord& capability) const {
+  std::string parent = capability.parent_id;
+  for (int depth = 0; !parent.empty(); ++depth) {
+    if (depth == kMaxAncestors) return fail("capability_invalid", "The capability's exchange chain is too long.");
+    auto found = store_.find_capability_by_id(parent);
+    if (!found) return tl::unexpected(found.error());
+    if (!*found || (*found)->revoked) {
+      return fail("capability_invalid", "The capability this token was exchanged from was revoked.");
+    }
+    parent = (*found)->parent_id;
+  }
+  return {};
+}
+
+Result<std::vector<std::string>> AuthService::descendants(const std::string& capability_id) const {
+  std::vector<std::string> found;
+  std::vector<std::string> frontier{capability_id};
+  while (!frontier.empty() && found.size() < 10'000) {
+    auto children = store_.child_capabilities(frontier.back());
+    frontier.pop_back();
+    if (!children) return tl::unexpected(children.error());
+    for (auto& child : *children) {
+      if (child.id == capability_id || std::find(found.begin(), found.end(), child.id) != found.end()) continue;
+      found.push_back(child.id);
+      frontier.push_back(std::move(child.id));
+    }
+  }
+  return found;
+}
+
 Result<MintedCapability> AuthService::exchange(const Principal& caller, const ExchangeRequest& request) const {
   auto record = new_capability(caller, std::clamp(request.ttl_seconds, kMinTtlSeconds, kMaxTtlSeconds), request.label,
                                request.user_meta);
@@ -213,7 +248,9 @@ Result<MintedCapability> AuthService::exchange(const Principal& caller, const Ex
     record.participant_id = caller.participant_id;
     record.sync_groups = caller.allowed_groups;
     record.operations = caller.operations;
-    record.expires_at_ms = std::min(record.expires_at_ms, record.issued_at_ms + kMaxTtlSeconds * 1000);
+    // Never outlives its parent, and dies with it (authenticate() checks the chain).
+    record.expires_at_ms = std::min(record.expires_at_ms, caller.expires_at_ms);
+    record.parent_id = caller.capability_id;
   } else {
     record.participant_kind = request.participant_kind;
     // Each exchange is its own participant unless the caller names one: two processes sharing
@@ -266,6 +303,10 @@ Result<MintedCapability> AuthService::mint(const Principal& caller, const MintRe
 }
 
 Result<store::CapabilityRecord> AuthService::find_capability(const Principal& caller, const std::string& id) const {
+  // A capability sees only itself: another one's scope is none of its business.
+  if (!caller.secret_key && caller.capability_id != id) {
+    return fail("capability_not_found", fmt::format("no capability '{}'", id), "id");
+  }
   auto found = store_.find_capability_by_id(id);
   if (!found) return tl::unexpected(found.error());
   // Another tenant's capability does not exist as far as this caller can tell.

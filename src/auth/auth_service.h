@@ -82,19 +82,26 @@ class AuthService {
   Result<Principal> authenticate(std::string_view bearer) const;
 
   // Mints a capability for `caller`. A secret key may mint any scope in its tenant; a
-  // capability caller gets a fresh token for its own scope (protocol.md §8.7).
+  // capability caller gets a fresh token for its own scope (protocol.md §8.7), expiring no later
+  // than the caller and recording it as its parent.
   Result<MintedCapability> exchange(const Principal& caller, const ExchangeRequest& request) const;
 
   // POST /v1/capabilities: only secret keys mint; `['default']` groups inherit the key's scope.
   Result<MintedCapability> mint(const Principal& caller, const MintRequest& request) const;
-  // GET /v1/capabilities/{id}: capability_not_found unless it belongs to the caller's tenant.
+  // GET /v1/capabilities/{id}: capability_not_found unless it belongs to the caller's tenant
+  // and the caller is a secret key or that capability itself.
   Result<store::CapabilityRecord> find_capability(const Principal& caller, const std::string& id) const;
-  // DELETE /v1/capabilities/{id}: marks it revoked (idempotent); every later use is refused.
+  // DELETE /v1/capabilities/{id}: marks it revoked (idempotent); every later use is refused,
+  // and so is every use of a token exchanged from it (directly or further down).
   Result<store::CapabilityRecord> revoke_capability(const Principal& caller, const std::string& id) const;
+  // Ids of the capabilities exchanged from `capability_id`, transitively (not itself).
+  Result<std::vector<std::string>> descendants(const std::string& capability_id) const;
 
  private:
   // Generates the token for `record` and stores it.
   Result<MintedCapability> issue(store::CapabilityRecord record) const;
+  // capability_invalid when an ancestor of `capability` is revoked (or gone).
+  Status check_ancestors(const store::CapabilityRecord& capability) const;
 
   store::Store& store_;
   SchemaSource schema_;

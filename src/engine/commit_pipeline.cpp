@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "auth/keys.h"
+#include "authz/authorizer.h"
 #include "common/time.h"
 #include "schema/sync_groups.h"
 #include "schema/validate.h"
@@ -204,11 +205,47 @@ class CommitApplier {
     return delta_id;
   }
 
+  // The write rule (authz/authorizer.h) as far as it can be checked before the write: the
+  // operation, and that the caller can read the existing row. Runs before the claim gate and
+  // the stale check, so a row outside the caller's scope answers like a missing one there
+  // too. Where the row ends up is checked by write_row once its new groups are known.
   Status check_operation_allowed(const schema::Model& model, const Operation& op, const std::string& where) {
-    // archive/unarchive need `update` (http-api.md §6.1).
-    const std::string verb = op.type == OpType::kCreate ? "create" : op.type == OpType::kDelete ? "delete" : "update";
-    if (auth::allows(req_.principal, model, verb)) return {};
-    return tl::unexpected(auth::scope_denied(model, verb, where));
+    const authz::Verb verb = verb_of(op);
+    std::optional<store::StoredRow> existing;
+    if (op.type != OpType::kCreate) {
+      auto found = txn_.get_row(model, tenant_, op.id);
+      if (!found) return tl::unexpected(found.error());
+      existing = std::move(*found);
+    }
+    std::optional<authz::RowScope> before;
+    if (existing) before.emplace(authz::RowScope{tenant_, existing->groups});
+    const auto denial = authz::write_denial(req_.principal, model, verb, before, std::nullopt);
+    if (denial == authz::Denial::kNone) return {};
+    return tl::unexpected(authz::denial_error(denial, model, verb, missing_row(model, op, where), where));
+  }
+
+  // Where the row ends up (creates, updates, archives): inside the caller's groups.
+  Status check_destination(const schema::Model& model, const Operation& op, const std::string& where,
+                           const std::vector<std::string>& groups_after) {
+    const authz::Verb verb = verb_of(op);
+    const auto denial =
+        authz::write_denial(req_.principal, model, verb, std::nullopt, authz::RowScope{tenant_, groups_after});
+    if (denial == authz::Denial::kNone) return {};
+    return tl::unexpected(authz::denial_error(denial, model, verb, missing_row(model, op, where), where));
+  }
+
+  // archive/unarchive need `update` (http-api.md §6.1).
+  static authz::Verb verb_of(const Operation& op) {
+    return op.type == OpType::kCreate ? authz::Verb::kCreate
+           : op.type == OpType::kDelete ? authz::Verb::kDelete
+                                        : authz::Verb::kUpdate;
+  }
+
+  // The 0.9.1 client treats this message as "row already gone" for updates and deletes.
+  static Error missing_row(const schema::Model& model, const Operation& op, const std::string& where) {
+    return Error("mutate_update_entity_not_found",
+                 fmt::format("{}: no rows in result set: {} '{}' does not exist", where, model.key, op.id),
+                 where + ".id");
   }
 
   // readAt/onStale (protocol.md §3.9, §8.1): only another participant's changes after readAt
@@ -261,17 +298,13 @@ class CommitApplier {
         if (!row.data.contains(field.name)) row.data[field.name] = nullptr;
       }
       row.groups = groups_of(model, row.data);
+      if (auto ok = check_destination(model, op, where, row.groups); !ok) return tl::unexpected(ok.error());
       if (auto ok = txn_.insert_row(model, tenant_, row); !ok) return tl::unexpected(ok.error());
       delta.action = 'I';
       delta.data = std::move(row.data);
       delta.sync_groups = row.groups;
     } else {
-      if (!*existing) {
-        // The 0.9.1 client treats this message as "row already gone" for updates and deletes.
-        return fail("mutate_update_entity_not_found",
-                    fmt::format("{}: no rows in result set: {} '{}' does not exist", where, model.key, op.id),
-                    where + ".id");
-      }
+      if (!*existing) return tl::unexpected(missing_row(model, op, where));
       store::StoredRow row = std::move(**existing);
       previous_groups = row.groups;
       if (op.type == OpType::kDelete) {
@@ -288,6 +321,7 @@ class CommitApplier {
         if (op.type == OpType::kArchive) row.data["archivedAt"] = now;
         if (op.type == OpType::kUnarchive) row.data["archivedAt"] = nullptr;  // sent as U: 0.9.1 drops V
         row.groups = groups_of(model, row.data);
+        if (auto ok = check_destination(model, op, where, row.groups); !ok) return tl::unexpected(ok.error());
         if (auto ok = txn_.update_row(model, tenant_, row); !ok) return tl::unexpected(ok.error());
         delta.action = op.type == OpType::kArchive ? 'A' : 'U';
         // The old audience learns that a row left it (schema.md §4.5).
@@ -322,7 +356,12 @@ class CommitApplier {
   Result<int64_t> append(store::Delta delta, const Operation& op, std::vector<store::Delta>& deltas) {
     delta.tenant = tenant_;
     // Committer groups: the writer (and entity-scoped agents) always receive their own write.
-    delta.sync_groups = union_groups(std::move(delta.sync_groups), req_.committer_groups);
+    // Only added when the row's groups miss all of them (a socket narrowed to other groups):
+    // otherwise they would carry the row to members of the writer's other groups, who may
+    // not be allowed to read it (authz/authorizer.h).
+    if (!schema::groups_intersect(delta.sync_groups, req_.committer_groups)) {
+      delta.sync_groups = union_groups(std::move(delta.sync_groups), req_.committer_groups);
+    }
     delta.transaction_id = op.transaction_id;
     delta.client_tx_id = req_.client_tx_id;
     delta.participant_id = req_.principal.participant_id;

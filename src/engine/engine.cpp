@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "authz/authorizer.h"
 #include "engine/commit_pipeline.h"
 #include "schema/sync_groups.h"
 
@@ -65,18 +66,25 @@ Result<std::vector<store::RowFilter>> parse_where(const schema::Model& model, co
 struct Engine::Impl {
   Impl(store::Store& s, fanout::Hub& h, EngineOptions o) : store(s), pipeline(s, h, schema, o) {}
 
-  // Rows of `model` visible to `groups`, in query order, at most `limit` (0 = no limit).
+  // Rows of `model` the principal may read and that are in `groups` (the requested view, a
+  // subset of the allowed groups), in query order, at most `limit` (0 = no limit).
   Result<json::array> visible_rows(const auth::Principal& principal, const std::vector<std::string>& groups,
                                    store::RowQuery query, int64_t limit) const {
     json::array rows;
     query.tenant = principal.tenant.key();
     auto scanned = store.scan_rows(query, [&](store::StoredRow&& row) {
-      if (!schema::groups_intersect(row.groups, groups)) return true;
+      if (!in_view(principal, groups, *query.model, query.tenant, row)) return true;
       rows.push_back(row_json(std::move(row), *query.model));
       return limit <= 0 || static_cast<int64_t>(rows.size()) < limit;
     });
     if (!scanned) return tl::unexpected(scanned.error());
     return rows;
+  }
+
+  // The authorization rule plus the caller's narrower view (requested sync groups).
+  static bool in_view(const auth::Principal& principal, const std::vector<std::string>& groups,
+                      const schema::Model& model, const std::string& tenant, const store::StoredRow& row) {
+    return authz::may_read(principal, model, {tenant, row.groups}) && schema::groups_intersect(row.groups, groups);
   }
 
   Result<json::value> run_query(const auth::Principal& principal, const std::vector<std::string>& groups,
@@ -89,6 +97,7 @@ struct Engine::Impl {
     if (!model) {
       return fail("unknown_model", fmt::format("unknown model '{}'", std::string_view(model_name->as_string())), "model");
     }
+    if (!authz::may_read_model(principal, *model)) return tl::unexpected(auth::scope_denied(*model, "read", "model"));
     store::RowQuery query;
     query.model = model;
     auto filters = parse_where(*model, q.if_contains("where"));
@@ -217,12 +226,15 @@ Result<json::object> Engine::bootstrap(const auth::Principal& principal, const s
   std::vector<const schema::Model*> selected;
   if (models.empty()) {
     for (const auto& model : schema->models()) {
-      if (!model.control_plane && model.load == schema::Load::kInstant) selected.push_back(&model);
+      if (!model.control_plane && model.load == schema::Load::kInstant && authz::may_read_model(principal, model)) {
+        selected.push_back(&model);
+      }
     }
   } else {
     for (const auto& name : models) {
       const auto* model = schema->resolve(name);
-      if (!model || model->control_plane) continue;  // the client drops unknown keys anyway
+      // The client drops unknown keys anyway; a model the caller may not read is left out.
+      if (!model || model->control_plane || !authz::may_read_model(principal, *model)) continue;
       if (std::find(selected.begin(), selected.end(), model) == selected.end()) selected.push_back(model);
     }
   }
@@ -265,9 +277,11 @@ Result<json::object> Engine::entity(const auth::Principal& principal, const std:
   const auto schema = impl_->schema.get();
   const auto* model = schema->resolve(model_name);
   if (!model) return fail("model_not_found", fmt::format("unknown model '{}'", model_name));
-  auto row = impl_->store.get_row(*model, principal.tenant.key(), id);
+  if (!authz::may_read_model(principal, *model)) return tl::unexpected(auth::scope_denied(*model, "read"));
+  const std::string tenant = principal.tenant.key();
+  auto row = impl_->store.get_row(*model, tenant, id);
   if (!row) return tl::unexpected(row.error());
-  if (!*row || !schema::groups_intersect((*row)->groups, groups)) {
+  if (!*row || !Impl::in_view(principal, groups, *model, tenant, **row)) {
     return fail("entity_not_found", fmt::format("{} '{}' does not exist", model->key, id));
   }
   return row_json(std::move(**row), *model);
@@ -275,6 +289,9 @@ Result<json::object> Engine::entity(const auth::Principal& principal, const std:
 
 Result<ListPage> Engine::list(const auth::Principal& principal, const std::vector<std::string>& groups,
                               const ListRequest& request) const {
+  if (!authz::may_read_model(principal, *request.model)) {
+    return tl::unexpected(auth::scope_denied(*request.model, "read"));
+  }
   ListPage page;
   auto stamp = read_stamp();
   if (!stamp) return tl::unexpected(stamp.error());
@@ -291,7 +308,7 @@ Result<ListPage> Engine::list(const auth::Principal& principal, const std::vecto
     query.where.push_back({request.order_by, request.descending ? "<=" : ">=", request.after->first});
   }
   auto scanned = impl_->store.scan_rows(query, [&](store::StoredRow&& row) {
-    if (!schema::groups_intersect(row.groups, groups)) return true;
+    if (!Impl::in_view(principal, groups, *request.model, query.tenant, row)) return true;
     const auto* archived_at = row.data.if_contains("archivedAt");
     const bool archived = archived_at && !archived_at->is_null();
     if (archived ? request.archived == ListRequest::Archived::kExclude
@@ -317,14 +334,42 @@ Result<ListPage> Engine::list(const auth::Principal& principal, const std::vecto
 Result<std::pair<json::object, int64_t>> Engine::read_row(const auth::Principal& principal,
                                                            const std::vector<std::string>& groups,
                                                            const schema::Model& model, const std::string& id) const {
+  if (!authz::may_read_model(principal, model)) return tl::unexpected(auth::scope_denied(model, "read"));
   auto stamp = read_stamp();
   if (!stamp) return tl::unexpected(stamp.error());
-  auto row = impl_->store.get_row(model, principal.tenant.key(), id);
+  const std::string tenant = principal.tenant.key();
+  auto row = impl_->store.get_row(model, tenant, id);
   if (!row) return tl::unexpected(row.error());
-  if (!*row || !schema::groups_intersect((*row)->groups, groups)) {
+  if (!*row || !Impl::in_view(principal, groups, model, tenant, **row)) {
     return fail("model_not_found", fmt::format("{} '{}' does not exist or is out of scope", model.key, id));
   }
   return std::make_pair(std::move((*row)->data), *stamp);
+}
+
+Status Engine::authorize_claim(const auth::Principal& principal, const std::string& entity_type,
+                               const std::string& id) const {
+  const auto schema = impl_->schema.get();
+  const auto* model = schema->resolve(entity_type);
+  if (!model) return {};
+  const std::string tenant = principal.tenant.key();
+  auto row = impl_->store.get_row(*model, tenant, id);
+  if (!row) return tl::unexpected(row.error());
+  const Error not_found("entity_not_found", fmt::format("{} '{}' does not exist", model->key, id), "entityId");
+  if (!*row) return authz::can_write(principal, *model, authz::Verb::kUpdate, std::nullopt, std::nullopt, not_found);
+  const authz::RowScope scope{tenant, (*row)->groups};
+  return authz::can_write(principal, *model, authz::Verb::kUpdate, scope, scope, not_found);
+}
+
+Result<bool> Engine::may_read_entity(const auth::Principal& principal, const std::string& entity_type,
+                                     const std::string& id) const {
+  const auto schema = impl_->schema.get();
+  const auto* model = schema->resolve(entity_type);
+  if (!model) return principal.secret_key;
+  const std::string tenant = principal.tenant.key();
+  auto row = impl_->store.get_row(*model, tenant, id);
+  if (!row) return tl::unexpected(row.error());
+  if (!*row) return principal.secret_key;
+  return authz::may_read(principal, *model, {tenant, (*row)->groups});
 }
 
 // A read's `stamp` (the readAt its writes should carry) is the store's head, read before the

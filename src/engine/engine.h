@@ -164,6 +164,17 @@ class Engine {
   Result<std::pair<boost::json::object, int64_t>> read_row(const auth::Principal& principal,
                                                             const std::vector<std::string>& groups,
                                                             const schema::Model& model, const std::string& id) const;
+  // Whether the principal may claim (take a write lease on) a row: the write rule for an
+  // update of it (authz/authorizer.h). A row that does not exist yet needs only the operation.
+  // Errors: capability_scope_denied, entity_not_found (a row outside the caller's scope).
+  // Unknown models pass: they name no row.
+  Status authorize_claim(const auth::Principal& principal, const std::string& entity_type,
+                         const std::string& id) const;
+  // Whether the principal may read the row (claim listings show only those); a row that does
+  // not exist is visible to secret keys only.
+  Result<bool> may_read_entity(const auth::Principal& principal, const std::string& entity_type,
+                               const std::string& id) const;
+
   // The log head (highest committed delta id).
   int64_t head() const { return hub_.head(); }
 

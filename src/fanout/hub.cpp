@@ -18,9 +18,10 @@ namespace json = boost::json;
 class Subscription {
  public:
   Subscription(std::string tenant, std::vector<std::string> groups, Outbox* outbox, int64_t open_head,
-               std::string meter_key)
+               std::string meter_key, DeltaFilter may_receive)
       : tenant_(std::move(tenant)),
         meter_key_(std::move(meter_key)),
+        may_receive_(std::move(may_receive)),
         groups_(groups.begin(), groups.end()),
         outbox_(outbox),
         open_head_(open_head) {}
@@ -33,6 +34,8 @@ class Subscription {
   bool sees(const std::vector<std::string>& delta_groups) const {
     return std::any_of(delta_groups.begin(), delta_groups.end(), [&](const auto& g) { return groups_.count(g) > 0; });
   }
+  // The principal's read rule (set once at subscribe; safe to call without `mutex`).
+  bool may_receive(const store::Delta& delta) const { return !may_receive_ || may_receive_(delta); }
 
   // Live path: send now, or hold while a catch-up is being answered.
   void offer(const std::shared_ptr<const EncodedDelta>& delta) {
@@ -48,6 +51,7 @@ class Subscription {
 
   const std::string tenant_;
   const std::string meter_key_;
+  const DeltaFilter may_receive_;
   std::atomic<int64_t> delivered_{0};  // deltas handed to the outbox since the last drain
   std::mutex catch_up_mutex_;  // one catch-up at a time per connection
   std::mutex mutex_;
@@ -64,9 +68,10 @@ Hub::Hub(DeltaReader reader, int catch_up_page) : reader_(std::move(reader)), pa
 Hub::~Hub() = default;
 
 std::shared_ptr<Subscription> Hub::subscribe(std::string tenant, std::vector<std::string> groups, Outbox* outbox,
-                                             std::string meter_key) {
+                                             std::string meter_key, DeltaFilter may_receive) {
   std::lock_guard publish_lock(publish_mutex_);
-  auto sub = std::make_shared<Subscription>(std::move(tenant), groups, outbox, head_, std::move(meter_key));
+  auto sub = std::make_shared<Subscription>(std::move(tenant), groups, outbox, head_, std::move(meter_key),
+                                            std::move(may_receive));
   std::lock_guard index_lock(index_mutex_);
   ++count_;
   live_.push_back(sub);
@@ -130,6 +135,7 @@ void Hub::publish(const std::vector<store::Delta>& deltas) {
       for (const auto& sub : it->second) {
         if (sub->visit_mark_ == mark) continue;  // already reached through another group
         sub->visit_mark_ = mark;
+        if (!sub->may_receive(delta)) continue;
         std::lock_guard sub_lock(sub->mutex_);
         sub->offer(encoded);
       }
@@ -185,7 +191,7 @@ Status Hub::catch_up(const std::shared_ptr<Subscription>& sub, int64_t last_sync
     std::lock_guard lock(sub->mutex_);
     if (!sub->outbox_) return {};
     for (const auto& delta : *page) {
-      if (delta.id > sub->last_sent_ && sub->sees(delta.sync_groups)) {
+      if (delta.id > sub->last_sent_ && sub->sees(delta.sync_groups) && sub->may_receive(delta)) {
         visible.emplace_back(wire_delta(delta));
         last_visible = delta.id;
         sub->last_sent_ = delta.id;

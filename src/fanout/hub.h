@@ -49,6 +49,11 @@ using DeltaReader =
 
 class Subscription;
 
+// Whether a subscription may receive a delta beyond sharing one of its sync groups — the
+// principal's read rule for the delta's model and groups (authz/authorizer.h). Called under
+// the hub's locks: must be quick and must not call back into the hub. Empty = no further rule.
+using DeltaFilter = std::function<bool(const store::Delta&)>;
+
 class Hub {
  public:
   explicit Hub(DeltaReader reader, int catch_up_page = 500);
@@ -56,8 +61,9 @@ class Hub {
 
   // Registers a connection. Live deltas are held until its first catch_up completes.
   // `meter_key` (the API key behind the credential) is what its deliveries are metered under.
+  // `may_receive` filters live and catch-up deltas alike.
   std::shared_ptr<Subscription> subscribe(std::string tenant, std::vector<std::string> groups, Outbox* outbox,
-                                          std::string meter_key = {});
+                                          std::string meter_key = {}, DeltaFilter may_receive = {});
   // After this returns the outbox is never called again.
   void unsubscribe(const std::shared_ptr<Subscription>& subscription);
   // Adds groups to a live subscription (participant claims, group grants).

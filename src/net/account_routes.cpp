@@ -101,8 +101,14 @@ Result<HttpResponse> AccountRoutes::mint(const HttpRequest& request, const auth:
 Result<HttpResponse> AccountRoutes::revoke(const std::string& id, const auth::Principal& principal) const {
   auto record = auth_.revoke_capability(principal, id);
   if (!record) return tl::unexpected(record.error());
-  // New requests and upgrades are refused by authentication; open sockets are closed here.
-  const int closed = coordinator_.close_sessions(principal.tenant.key(), id, kCloseRevoked, "capability revoked");
+  // New requests and upgrades are refused by authentication; open sockets are closed here,
+  // those of tokens exchanged from this one included.
+  int closed = coordinator_.close_sessions(principal.tenant.key(), id, kCloseRevoked, "capability revoked");
+  auto derived = auth_.descendants(id);
+  if (!derived) return tl::unexpected(derived.error());
+  for (const auto& child : *derived) {
+    closed += coordinator_.close_sessions(principal.tenant.key(), child, kCloseRevoked, "capability revoked");
+  }
   auto out = capability_json(*record);
   out["deleted"] = true;
   out["activeSessionsClosed"] = closed;
@@ -130,6 +136,9 @@ Result<HttpResponse> AccountRoutes::close_task(const HttpRequest& request, const
 // aggregates of the caller's tenant (http-api.md §6.3). Without group_by rows are per day, key
 // and event.
 Result<HttpResponse> AccountRoutes::usage(const HttpRequest& request, const auth::Principal& principal) const {
+  // Usage is metered per API key across the whole tenant: a capability would see what every
+  // other capability of its key (in any sync group) did.
+  if (!principal.secret_key) return fail("forbidden", "usage needs a secret (sk_) key");
   std::string starting, ending, event_filter;
   std::set<std::string> group_by;
   for (const auto& [name, value] : query_pairs(request.target)) {

@@ -83,12 +83,12 @@ std::optional<Result<HttpResponse>> ClaimRoutes::route(const HttpRequest& reques
   const auto who = coord::participant_of(principal, {});
   const auto& method = request.method;
   if (parts.size() == 2 && parts[1] == "intents") {
-    if (method == "GET") return list_intents(request, who);
-    if (method == "POST") return create_intent(request, who);
+    if (method == "GET") return list_intents(request, principal, who);
+    if (method == "POST") return create_intent(request, principal, who);
   }
   if (parts.size() == 3 && parts[1] == "intents" && method == "DELETE") return release_intent(parts[2], who);
   const bool claim_path = parts.size() >= 5 && parts[1] == "models" && parts[4] == "claim";
-  if (claim_path && parts.size() == 5 && method == "POST") return claim_model(request, parts[2], parts[3], who);
+  if (claim_path && parts.size() == 5 && method == "POST") return claim_model(request, parts[2], parts[3], principal, who);
   if (claim_path && parts.size() == 5 && method == "DELETE") return release_model(parts[2], parts[3], who);
   if (claim_path && parts.size() == 6 && parts[5] == "reorder" && method == "POST") {
     return reorder_model(request, parts[2], parts[3], who);
@@ -96,13 +96,19 @@ std::optional<Result<HttpResponse>> ClaimRoutes::route(const HttpRequest& reques
   return std::nullopt;
 }
 
-Result<HttpResponse> ClaimRoutes::list_intents(const HttpRequest& request, const coord::Participant& who) const {
+Result<HttpResponse> ClaimRoutes::list_intents(const HttpRequest& request, const auth::Principal& principal,
+                                               const coord::Participant& who) const {
   const auto model = first_query_value(request.target, {"model", "resource"});
   const auto id = first_query_value(request.target, {"id"});
   const auto field = first_query_value(request.target, {"field"});
   json::array active, queue;
   int position = 0;
   for (const auto& claim : coordinator_.list(who.tenant, model, id, field)) {
+    if (claim.owner != who.owner) {
+      auto visible = engine_.may_read_entity(principal, claim.entity_type, claim.entity_id);
+      if (!visible) return tl::unexpected(visible.error());
+      if (!*visible) continue;
+    }
     if (claim.status == coord::ClaimStatus::kActive) {
       active.push_back(coord::http_record(claim, -1));
     } else if (!model.empty() && !id.empty()) {  // a line only makes sense for one entity
@@ -117,7 +123,8 @@ Result<HttpResponse> ClaimRoutes::list_intents(const HttpRequest& request, const
                                          {"next_cursor", nullptr}});
 }
 
-Result<HttpResponse> ClaimRoutes::create_intent(const HttpRequest& request, const coord::Participant& who) const {
+Result<HttpResponse> ClaimRoutes::create_intent(const HttpRequest& request, const auth::Principal& principal,
+                                                const coord::Participant& who) const {
   auto body = parse_object_body(request.body);
   if (!body) return tl::unexpected(body.error());
   const auto* target_value = body->if_contains("target");
@@ -136,6 +143,9 @@ Result<HttpResponse> ClaimRoutes::create_intent(const HttpRequest& request, cons
   if (const auto* range = target.if_contains("range")) claim.range = *range;
   if (const auto* meta = target.if_contains("meta")) claim.meta = *meta;
   if (auto ok = read_claim_options(*body, claim); !ok) return tl::unexpected(ok.error());
+  if (auto ok = engine_.authorize_claim(principal, claim.entity_type, claim.entity_id); !ok) {
+    return tl::unexpected(ok.error());
+  }
   const auto result = coordinator_.claim(who, std::move(claim));
   return acquire_response(result, 200);
 }
@@ -153,9 +163,11 @@ Result<const schema::Model*> ClaimRoutes::model_of(const std::string& name) cons
 }
 
 Result<HttpResponse> ClaimRoutes::claim_model(const HttpRequest& request, const std::string& model_name,
-                                              const std::string& id, const coord::Participant& who) const {
+                                              const std::string& id, const auth::Principal& principal,
+                                              const coord::Participant& who) const {
   auto model = model_of(model_name);
   if (!model) return tl::unexpected(model.error());
+  if (auto ok = engine_.authorize_claim(principal, (*model)->key, id); !ok) return tl::unexpected(ok.error());
   auto body = parse_object_body(request.body, true);
   if (!body) return tl::unexpected(body.error());
   coord::ClaimRequest claim;

@@ -22,11 +22,15 @@ class ClaimRoutes {
                                             const auth::Principal& principal) const;
 
  private:
-  Result<HttpResponse> list_intents(const HttpRequest& request, const coord::Participant& who) const;
-  Result<HttpResponse> create_intent(const HttpRequest& request, const coord::Participant& who) const;
+  // Only claims on rows the principal may read (and its own) are listed.
+  Result<HttpResponse> list_intents(const HttpRequest& request, const auth::Principal& principal,
+                                    const coord::Participant& who) const;
+  // Claiming needs the write rule for the target row (Engine::authorize_claim).
+  Result<HttpResponse> create_intent(const HttpRequest& request, const auth::Principal& principal,
+                                     const coord::Participant& who) const;
   Result<HttpResponse> release_intent(const std::string& intent_id, const coord::Participant& who) const;
   Result<HttpResponse> claim_model(const HttpRequest& request, const std::string& model, const std::string& id,
-                                   const coord::Participant& who) const;
+                                   const auth::Principal& principal, const coord::Participant& who) const;
   Result<HttpResponse> release_model(const std::string& model, const std::string& id,
                                      const coord::Participant& who) const;
   Result<HttpResponse> reorder_model(const HttpRequest& request, const std::string& model, const std::string& id,

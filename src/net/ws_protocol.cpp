@@ -6,6 +6,7 @@
 #include <boost/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "authz/authorizer.h"
 #include "coord/wire.h"
 #include "errors/registry.h"
 #include "net/router.h"
@@ -46,6 +47,19 @@ bool is_collaboration_event(std::string_view type) {
   return std::all_of(type.begin(), type.end(), [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'; });
 }
 
+// The read rule for this socket's deltas, live and in catch-up. The hub already routes by
+// tenant and by the socket's groups (a subset of the allowed ones), which is the scope part of
+// the rule; a principal with an operations allowlist also needs `<model>.read` per delta.
+// Without an allowlist the filter would only repeat the hub's routing, so none is installed.
+fanout::DeltaFilter delta_read_rule(engine::Engine& engine, const auth::Principal& principal) {
+  if (principal.operations.empty()) return {};
+  return [&engine, principal](const store::Delta& delta) {
+    const auto schema = engine.schema();
+    const auto* model = schema->resolve(delta.model_name);
+    return model && authz::may_read(principal, *model, {delta.tenant, delta.sync_groups});
+  };
+}
+
 }  // namespace
 
 Result<UpgradeGrant> authorize_upgrade(const auth::AuthService& auth, const std::string& subprotocols,
@@ -75,7 +89,8 @@ SyncConnection::SyncConnection(engine::Engine& engine, coord::Coordinator& coord
       grant_(std::move(grant)),
       outbox_(socket),
       fenced_(*socket.lock(), [&engine] { return engine.hub().head(); }, std::move(schedule)) {
-  subscription_ = engine_.hub().subscribe(grant_.principal.tenant.key(), grant_.groups, &fenced_, grant_.principal.key_id);
+  subscription_ = engine_.hub().subscribe(grant_.principal.tenant.key(), grant_.groups, &fenced_, grant_.principal.key_id,
+                                          delta_read_rule(engine_, grant_.principal));
   coord_session_ = coordinator_.attach(coord::participant_of(grant_.principal, grant_.groups), &fenced_);
 }
 
@@ -125,7 +140,7 @@ void SyncConnection::on_text(std::string_view text) {
   } else if (type == "commit") {
     handle_commit(payload);
   } else if (type == "intent_begin") {
-    coordinator_.intent_begin(coord_session_, payload);
+    if (authorize_intent(payload)) coordinator_.intent_begin(coord_session_, payload);
   } else if (type == "intent_abandon") {
     coordinator_.intent_abandon(coord_session_, payload);
   } else if (type == "intent_reorder") {
@@ -170,6 +185,24 @@ void SyncConnection::handle_participant_claim(const json::object& payload) {
   json::object ack{{"claimId", claim_id}, {"success", true}, {"syncGroups", std::move(groups)}};
   if (const auto* ttl = payload.if_contains("ttlSeconds"); ttl && ttl->is_number()) ack["ttlSeconds"] = *ttl;
   send(coord::ws_frame("claim_ack", std::move(ack)));
+}
+
+// A claim is a write lease: it needs the write rule for the target row (Engine::authorize_claim),
+// or a team could lock another team's rows. Refused begins get the frame the client waits for:
+// intent_rejected, or intent_lost for a queued begin (which never observes intent_rejected).
+bool SyncConnection::authorize_intent(const json::object& payload) {
+  auto request = coord::parse_intent_begin(payload);
+  if (!request) return true;  // the coordinator ignores it the same way
+  auto allowed = engine_.authorize_claim(grant_.principal, request->entity_type, request->entity_id);
+  if (allowed) return true;
+  json::object target{{"entityType", request->entity_type}, {"entityId", request->entity_id}};
+  if (!request->field.empty()) target["field"] = request->field;
+  json::object frame{{"intentId", request->intent_id},
+                     {"reason", request->queue ? "preempted" : "conflict"},
+                     {"target", std::move(target)},
+                     {"error", errors::wire_error(allowed.error())}};
+  send(coord::ws_frame(request->queue ? "intent_lost" : "intent_rejected", std::move(frame)));
+  return false;
 }
 
 void SyncConnection::handle_commit(const json::object& payload) {

@@ -48,6 +48,8 @@ class SyncConnection {
  private:
   void handle_commit(const boost::json::object& payload);
   void handle_participant_claim(const boost::json::object& payload);
+  // False (and the refusal sent) when the principal may not claim the intent_begin's target.
+  bool authorize_intent(const boost::json::object& payload);
   void send(std::string frame);
 
   engine::Engine& engine_;

@@ -85,6 +85,8 @@ CREATE TABLE IF NOT EXISTS capabilities (
   issued_at_ms BIGINT NOT NULL, expires_at_ms BIGINT NOT NULL, revoked BOOLEAN NOT NULL DEFAULT FALSE
 );
 ALTER TABLE capabilities ADD COLUMN IF NOT EXISTS revoked_at_ms BIGINT;
+ALTER TABLE capabilities ADD COLUMN IF NOT EXISTS parent_id TEXT;
+CREATE INDEX IF NOT EXISTS capabilities_by_parent ON capabilities (parent_id);
 CREATE INDEX IF NOT EXISTS capabilities_by_id ON capabilities (id);
 CREATE TABLE IF NOT EXISTS schemas (
   version BIGSERIAL PRIMARY KEY, json TEXT NOT NULL, hash TEXT NOT NULL, created_at_ms BIGINT NOT NULL
@@ -195,6 +197,11 @@ std::string placeholders(std::size_t first, std::size_t count) {
   for (std::size_t i = 0; i < count; ++i) out += fmt::format("{}${}", i ? ", " : "", first + i);
   return out;
 }
+
+// The columns decode_capability reads, in its order.
+constexpr const char* kCapabilitySelect =
+    "SELECT token_hash, id, key_id, org, sandbox, participant_kind, participant_id, sync_groups, operations, "
+    "wide_scope, label, user_meta, issued_at_ms, expires_at_ms, revoked, revoked_at_ms, parent_id FROM capabilities ";
 
 constexpr const char* kDeltaColumns =
     "id, tenant, action_type, model_name, model_id, data::text, array_to_json(sync_groups)::text, transaction_id, "
@@ -632,17 +639,19 @@ class PgStore final : public Store {
   Status put_capability(const CapabilityRecord& c) override {
     return write_one(
         "INSERT INTO capabilities (token_hash, id, key_id, org, sandbox, participant_kind, participant_id, "
-        "sync_groups, operations, wide_scope, label, user_meta, issued_at_ms, expires_at_ms, revoked, revoked_at_ms) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) "
+        "sync_groups, operations, wide_scope, label, user_meta, issued_at_ms, expires_at_ms, revoked, revoked_at_ms, "
+        "parent_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) "
         "ON CONFLICT (token_hash) DO UPDATE SET id = excluded.id, key_id = excluded.key_id, org = excluded.org, sandbox = excluded.sandbox, "
         "participant_kind = excluded.participant_kind, participant_id = excluded.participant_id, "
         "sync_groups = excluded.sync_groups, operations = excluded.operations, wide_scope = excluded.wide_scope, "
         "label = excluded.label, user_meta = excluded.user_meta, issued_at_ms = excluded.issued_at_ms, "
-        "expires_at_ms = excluded.expires_at_ms, revoked = excluded.revoked, revoked_at_ms = excluded.revoked_at_ms",
+        "expires_at_ms = excluded.expires_at_ms, revoked = excluded.revoked, revoked_at_ms = excluded.revoked_at_ms, "
+        "parent_id = excluded.parent_id",
         {c.token_hash, c.id, c.key_id, c.org, bool_text(c.sandbox), c.participant_kind, c.participant_id,
          json_text(to_json_array(c.sync_groups)), json_text(to_json_array(c.operations)), bool_text(c.wide_scope),
          c.label, json_text(c.user_meta), std::to_string(c.issued_at_ms), std::to_string(c.expires_at_ms),
-         bool_text(c.revoked), c.revoked_at_ms > 0 ? pg::Param(std::to_string(c.revoked_at_ms)) : pg::Param()});
+         bool_text(c.revoked), c.revoked_at_ms > 0 ? pg::Param(std::to_string(c.revoked_at_ms)) : pg::Param(),
+         c.parent_id.empty() ? pg::Param() : pg::Param(c.parent_id)});
   }
 
   Result<std::optional<CapabilityRecord>> find_capability(const std::string& token_hash) override {
@@ -651,6 +660,13 @@ class PgStore final : public Store {
 
   Result<std::optional<CapabilityRecord>> find_capability_by_id(const std::string& id) override {
     return capability_where("id", id);
+  }
+
+  Result<std::vector<CapabilityRecord>> child_capabilities(const std::string& parent_id) override {
+    return with_reader([&](Connection& conn) {
+      return query_all<CapabilityRecord>(conn, std::string(kCapabilitySelect) + "WHERE parent_id = $1", {parent_id},
+                                         decode_capability<Rows::Row>);
+    });
   }
 
   Status put_task(const TaskRecord& task) override {
@@ -749,10 +765,7 @@ class PgStore final : public Store {
     return with_reader([&](Connection& conn) {
       return query_one<CapabilityRecord>(
           conn,
-          fmt::format("SELECT token_hash, id, key_id, org, sandbox, participant_kind, participant_id, sync_groups, "
-                      "operations, wide_scope, label, user_meta, issued_at_ms, expires_at_ms, revoked, revoked_at_ms "
-                      "FROM capabilities WHERE {} = $1",
-                      column),
+          fmt::format("{}WHERE {} = $1", kCapabilitySelect, column),
           {value}, decode_capability<Rows::Row>);
     });
   }

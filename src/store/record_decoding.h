@@ -109,7 +109,7 @@ TaskRecord decode_task(const Columns& c) {
 
 // Columns: token hash, id, key id, org, sandbox, participant kind, participant id, sync groups,
 // operations (JSON array text each), wide scope, label, user meta (JSON text), issued at (ms),
-// expires at (ms), revoked, revoked at (ms, NULL when unknown).
+// expires at (ms), revoked, revoked at (ms, NULL when unknown), parent id (NULL when none).
 template <ResultColumns Columns>
 CapabilityRecord decode_capability(const Columns& c) {
   CapabilityRecord r;
@@ -129,6 +129,7 @@ CapabilityRecord decode_capability(const Columns& c) {
   r.expires_at_ms = c.int64(13);
   r.revoked = c.boolean(14);
   r.revoked_at_ms = c.is_null(15) ? 0 : c.int64(15);
+  r.parent_id = c.is_null(16) ? std::string() : c.text(16);
   return r;
 }
 

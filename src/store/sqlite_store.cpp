@@ -55,7 +55,8 @@ CREATE TABLE IF NOT EXISTS capabilities (
   token_hash TEXT PRIMARY KEY, id TEXT NOT NULL, key_id TEXT, org TEXT NOT NULL, sandbox INTEGER NOT NULL,
   participant_kind TEXT NOT NULL, participant_id TEXT NOT NULL, sync_groups TEXT NOT NULL,
   operations TEXT NOT NULL, wide_scope INTEGER NOT NULL, label TEXT, user_meta TEXT NOT NULL,
-  issued_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, revoked INTEGER NOT NULL DEFAULT 0, revoked_at INTEGER
+  issued_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, revoked INTEGER NOT NULL DEFAULT 0, revoked_at INTEGER,
+  parent_id TEXT
 );
 CREATE INDEX IF NOT EXISTS capabilities_by_id ON capabilities (id);
 CREATE TABLE IF NOT EXISTS schemas (
@@ -163,8 +164,15 @@ Status add_column_if_missing(Connection& conn, const std::string& table, const s
 // Columns added to the internal tables after data directories were first created with them:
 // a data directory from before gets them on open.
 Status add_later_columns(Connection& conn) {
-  return add_column_if_missing(conn, "capabilities", "revoked_at", "INTEGER");
+  if (auto ok = add_column_if_missing(conn, "capabilities", "revoked_at", "INTEGER"); !ok) return ok;
+  if (auto ok = add_column_if_missing(conn, "capabilities", "parent_id", "TEXT"); !ok) return ok;
+  return conn.exec("CREATE INDEX IF NOT EXISTS capabilities_by_parent ON capabilities (parent_id)");
 }
+
+// The columns decode_capability reads, in its order.
+constexpr const char* kCapabilitySelect =
+    "SELECT token_hash, id, key_id, org, sandbox, participant_kind, participant_id, sync_groups, operations, "
+    "wide_scope, label, user_meta, issued_at, expires_at, revoked, revoked_at, parent_id FROM capabilities ";
 
 constexpr const char* kDeltaColumns =
     "id, tenant, action, model_name, model_id, data, sync_groups, transaction_id, client_tx_id, participant_id, "
@@ -515,7 +523,7 @@ class SqliteStore final : public Store {
       auto stmt = conn.cached(
           "INSERT OR REPLACE INTO capabilities (token_hash, id, key_id, org, sandbox, participant_kind, "
           "participant_id, sync_groups, operations, wide_scope, label, user_meta, issued_at, expires_at, revoked, "
-          "revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+          "revoked_at, parent_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
       if (!stmt) return tl::unexpected(stmt.error());
       auto& s = **stmt;
       s.bind(1, c.token_hash).bind(2, c.id).bind(3, c.key_id).bind(4, c.org).bind(5, static_cast<int64_t>(c.sandbox));
@@ -524,6 +532,7 @@ class SqliteStore final : public Store {
       s.bind(10, static_cast<int64_t>(c.wide_scope)).bind(11, c.label).bind(12, json_text(c.user_meta));
       s.bind(13, c.issued_at_ms).bind(14, c.expires_at_ms).bind(15, static_cast<int64_t>(c.revoked));
       c.revoked_at_ms > 0 ? s.bind(16, c.revoked_at_ms) : s.bind_null(16);
+      c.parent_id.empty() ? s.bind_null(17) : s.bind(17, c.parent_id);
       return s.run();
     });
   }
@@ -534,6 +543,14 @@ class SqliteStore final : public Store {
 
   Result<std::optional<CapabilityRecord>> find_capability_by_id(const std::string& id) override {
     return capability_where("id", id);
+  }
+
+  Result<std::vector<CapabilityRecord>> child_capabilities(const std::string& parent_id) override {
+    return with_reader([&](Connection& conn) -> Result<std::vector<CapabilityRecord>> {
+      return query_all<CapabilityRecord>(
+          conn, std::string(kCapabilitySelect) + "WHERE parent_id = ?", [&](Statement& s) { s.bind(1, parent_id); },
+          decode_capability<Statement>);
+    });
   }
 
   Status put_task(const TaskRecord& task) override {
@@ -607,10 +624,7 @@ class SqliteStore final : public Store {
     return with_reader([&](Connection& conn) -> Result<std::optional<CapabilityRecord>> {
       return query_one<CapabilityRecord>(
           conn,
-          fmt::format("SELECT token_hash, id, key_id, org, sandbox, participant_kind, participant_id, sync_groups, "
-                      "operations, wide_scope, label, user_meta, issued_at, expires_at, revoked, revoked_at "
-                      "FROM capabilities WHERE {} = ?",
-                      column),
+          fmt::format("{}WHERE {} = ?", kCapabilitySelect, column),
           [&](Statement& s) { s.bind(1, value); }, decode_capability<Statement>);
     });
   }

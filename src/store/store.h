@@ -96,6 +96,9 @@ struct CapabilityRecord {
   int64_t expires_at_ms = 0;
   bool revoked = false;
   int64_t revoked_at_ms = 0;  // when it was revoked; 0 if not, or if revoked before this was kept
+  // The capability that exchanged itself for this one (empty when a secret key minted it):
+  // revoking an ancestor revokes the whole chain below it.
+  std::string parent_id;
 };
 
 struct SchemaVersion {
@@ -209,6 +212,8 @@ class Store {
   virtual Status put_capability(const CapabilityRecord& capability) = 0;
   virtual Result<std::optional<CapabilityRecord>> find_capability(const std::string& token_hash) = 0;
   virtual Result<std::optional<CapabilityRecord>> find_capability_by_id(const std::string& id) = 0;
+  // The capabilities exchanged by `parent_id` itself (direct children only).
+  virtual Result<std::vector<CapabilityRecord>> child_capabilities(const std::string& parent_id) = 0;
 
   virtual Status put_task(const TaskRecord& task) = 0;
   virtual Result<std::optional<TaskRecord>> find_task(const std::string& tenant, const std::string& id) = 0;

@@ -1,5 +1,7 @@
 #include "auth/auth_service.h"
 
+#include <set>
+
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
@@ -99,6 +101,56 @@ TEST(ExchangeRequestParsing, RejectsUnknownParticipantKinds) {
   ASSERT_TRUE(quickstart);
   EXPECT_TRUE(quickstart->wide_scope);
   EXPECT_EQ(quickstart->ttl_seconds, 3600);
+}
+
+// A capability exchanging itself (protocol.md §8.7) gets a child: never longer-lived than the
+// parent, and refused as soon as any ancestor is revoked.
+TEST_P(AuthServiceTest, ADerivedTokenNeverOutlivesItsParent) {
+  auto caller = *auth.authenticate(key);
+  ExchangeRequest short_lived;
+  short_lived.ttl_seconds = 60;
+  auto parent = auth.exchange(caller, short_lived);
+  ASSERT_TRUE(parent);
+  auto parent_principal = auth.authenticate(parent->token);
+  ASSERT_TRUE(parent_principal);
+  ExchangeRequest long_lived;
+  long_lived.ttl_seconds = 7 * 24 * 3600;
+  auto child = auth.exchange(*parent_principal, long_lived);
+  ASSERT_TRUE(child);
+  EXPECT_LE(child->record.expires_at_ms, parent->record.expires_at_ms);
+  EXPECT_EQ(child->record.parent_id, parent->record.id);
+  auto stored = store->find_capability_by_id(child->record.id);
+  ASSERT_TRUE(stored && *stored);
+  EXPECT_EQ((*stored)->parent_id, parent->record.id) << "the parent survives the store round trip";
+  EXPECT_TRUE(parent->record.parent_id.empty());
+}
+
+TEST_P(AuthServiceTest, RevokingAnAncestorRevokesEveryTokenExchangedFromIt) {
+  auto caller = *auth.authenticate(key);
+  auto parent = auth.exchange(caller, ExchangeRequest{});
+  ASSERT_TRUE(parent);
+  auto child = auth.exchange(*auth.authenticate(parent->token), ExchangeRequest{});
+  ASSERT_TRUE(child);
+  auto grandchild = auth.exchange(*auth.authenticate(child->token), ExchangeRequest{});
+  ASSERT_TRUE(grandchild);
+  auto sibling = auth.exchange(caller, ExchangeRequest{});  // another chain of the same key
+  ASSERT_TRUE(sibling);
+  ASSERT_TRUE(auth.authenticate(grandchild->token));
+  const auto sibling_principal = *auth.authenticate(sibling->token);
+  EXPECT_EQ(auth.find_capability(sibling_principal, parent->record.id).error().code, "capability_not_found")
+      << "a capability inspects only itself";
+  EXPECT_TRUE(auth.find_capability(sibling_principal, sibling->record.id));
+
+  auto descendants = auth.descendants(parent->record.id);
+  ASSERT_TRUE(descendants);
+  EXPECT_EQ(std::set<std::string>(descendants->begin(), descendants->end()),
+            (std::set<std::string>{child->record.id, grandchild->record.id}));
+
+  ASSERT_TRUE(auth.revoke_capability(caller, parent->record.id));
+  EXPECT_EQ(auth.authenticate(parent->token).error().code, "capability_invalid");
+  EXPECT_EQ(auth.authenticate(child->token).error().code, "capability_invalid");
+  EXPECT_EQ(auth.authenticate(grandchild->token).error().code, "capability_invalid");
+  EXPECT_TRUE(auth.authenticate(sibling->token)) << "another chain is untouched";
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, AuthServiceTest, ::testing::ValuesIn(testing::test_stores()),

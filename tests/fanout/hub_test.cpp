@@ -94,6 +94,29 @@ TEST_F(HubTest, HoldsLiveDeltasUntilTheFirstCatchUpAnswers) {
   hub.unsubscribe(sub);
 }
 
+// The per-subscription read rule: deltas it refuses reach neither the live path nor catch-up,
+// whichever groups they share with the subscription.
+TEST_F(HubTest, ASubscriptionsFilterAppliesToLiveDeltasAndCatchUp) {
+  auto note = [](int64_t id) {
+    auto d = delta(id, {"org:org_1"});
+    d.model_name = "notes";
+    return d;
+  };
+  commit(delta(1, {"org:org_1"}));
+  commit(note(2));
+  commit(delta(3, {"org:org_1"}));
+  RecordingOutbox outbox;
+  auto sub = hub.subscribe("org_1/test", {"org:org_1"}, &outbox, {},
+                           [](const store::Delta& d) { return d.model_name != "notes"; });
+  ASSERT_TRUE(hub.catch_up(sub, 1));  // resuming after delta 1: the note (2) is left out
+  EXPECT_EQ(outbox.received(), (std::vector<int64_t>{3}));
+  commit(note(4));
+  commit(delta(5, {"org:org_1"}));
+  EXPECT_EQ(outbox.live_ids, (std::vector<int64_t>{5})) << "the note is not delivered live";
+  EXPECT_EQ(outbox.received(), (std::vector<int64_t>{3, 5}));
+  hub.unsubscribe(sub);
+}
+
 TEST_F(HubTest, ZeroCursorSkipsHistoryBeforeTheConnectionOpened) {
   commit(delta(1, {"org:org_1"}));
   RecordingOutbox outbox;

@@ -1,5 +1,7 @@
 // Every behaviour of the Store interface, checked against both implementations: the embedded
 // SQLite store and the PostgreSQL store (on the server scripts/with-postgres.sh provides).
+#include <set>
+
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
@@ -223,6 +225,35 @@ TEST_P(StoreTest, CapabilitiesAndKeysAreFoundByHash) {
   ASSERT_TRUE(revoked && *revoked);
   EXPECT_TRUE((*revoked)->revoked);
   EXPECT_EQ((*revoked)->revoked_at_ms, 1234);
+  EXPECT_TRUE((*revoked)->parent_id.empty());
+}
+
+TEST_P(StoreTest, CapabilitiesRememberTheirParentAndAreFoundByIt) {
+  CapabilityRecord parent;
+  parent.id = "cap_parent";
+  parent.token_hash = "hp";
+  parent.org = "org_1";
+  parent.participant_kind = "agent";
+  parent.participant_id = "p1";
+  ASSERT_TRUE(store->put_capability(parent));
+  for (const char* id : {"cap_c1", "cap_c2"}) {
+    CapabilityRecord child = parent;
+    child.id = id;
+    child.token_hash = std::string("h_") + id;
+    child.parent_id = parent.id;
+    ASSERT_TRUE(store->put_capability(child));
+  }
+  auto child = store->find_capability_by_id("cap_c1");
+  ASSERT_TRUE(child && *child);
+  EXPECT_EQ((*child)->parent_id, "cap_parent");
+  auto children = store->child_capabilities("cap_parent");
+  ASSERT_TRUE(children) << children.error().message;
+  std::set<std::string> ids;
+  for (const auto& c : *children) ids.insert(c.id);
+  EXPECT_EQ(ids, (std::set<std::string>{"cap_c1", "cap_c2"}));
+  auto none = store->child_capabilities("cap_c1");
+  ASSERT_TRUE(none);
+  EXPECT_TRUE(none->empty());
 }
 
 TEST(SqliteStoreUpgradeTest, ADataDirectoryFromBeforeRevocationTimesKeepsItsCapabilities) {
@@ -250,9 +281,13 @@ TEST(SqliteStoreUpgradeTest, ADataDirectoryFromBeforeRevocationTimesKeepsItsCapa
   cap.id = "cap_2";
   cap.revoked_at_ms = 5678;
   ASSERT_TRUE((*store)->put_capability(cap));
+  cap.parent_id = "cap_1";
+  ASSERT_TRUE((*store)->put_capability(cap));
   auto kept = (*store)->find_capability("h2");
   ASSERT_TRUE(kept && *kept);
   EXPECT_EQ((*kept)->revoked_at_ms, 5678);
+  EXPECT_EQ((*kept)->parent_id, "cap_1") << "the parent column was added on open";
+  EXPECT_TRUE((*found)->parent_id.empty());
 }
 
 Delta note_delta(const std::string& tenant, const std::string& id) {
