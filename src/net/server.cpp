@@ -46,7 +46,7 @@ namespace {
 constexpr std::string_view kContractVersion = "2026-06-02";
 // A dropped slow consumer gets this long to take its close frame before its TCP connection is
 // cut (it may not be reading at all).
-constexpr auto kSlowConsumerGrace = std::chrono::seconds(2);
+constexpr auto kSlowConsumerGrace = std::chrono::seconds(10);
 // At the open-file limit accept() fails at once; retrying at once would spin. Wait, and warn
 // once per kAcceptWarningInterval rather than per attempt.
 constexpr auto kAcceptBackoff = std::chrono::milliseconds(100);
