@@ -5,11 +5,13 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 #include <boost/json.hpp>
@@ -58,6 +60,23 @@ class RssSampler {
   std::atomic<int64_t> peak_{0};
   std::thread thread_;
 };
+
+// CPU time the process has used, in clock ticks (utime + stime of /proc/<pid>/stat).
+int64_t cpu_ticks(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  std::istringstream fields(text.substr(text.rfind(')') + 2));  // after "pid (comm) "
+  std::string field;
+  int64_t utime = 0, stime = 0;
+  for (int i = 3; fields >> field; ++i) {  // field 3 is the state
+    if (i == 14) utime = std::stoll(field);
+    if (i == 15) {
+      stime = std::stoll(field);
+      break;
+    }
+  }
+  return utime + stime;
+}
 
 int64_t ms_since(SteadyClock::time_point start) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - start).count();
@@ -508,6 +527,47 @@ TEST(Limits, ManyBootstrapsOfALargeTableStayUnderAMemoryCeiling) {
               kClients, kRows, static_cast<long long>(baseline), static_cast<long long>(peak),
               static_cast<long long>(peak - baseline), static_cast<long long>(latency_ms));
   EXPECT_LT(peak - baseline, 512 * 1024) << "bootstraps are not bounded in memory";
+}
+
+TEST(Limits, AcceptBacksOffAtTheOpenFileLimitAndRecovers) {
+  // The server inherits a soft limit of 64 open files; the test process gets its own back.
+  rlimit original{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &original), 0);
+  rlimit low = original;
+  low.rlim_cur = 64;
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+  std::unique_ptr<ServerProcess> server;
+  try {
+    server = std::make_unique<ServerProcess>(kQuickstartSchema);
+  } catch (...) {
+    setrlimit(RLIMIT_NOFILE, &original);
+    throw;
+  }
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &original), 0);
+
+  std::vector<std::unique_ptr<RawSocket>> sockets;  // more than the server can accept
+  for (int i = 0; i < 100; ++i) sockets.push_back(std::make_unique<RawSocket>(server->port()));
+  std::this_thread::sleep_for(300ms);
+  const int64_t before = cpu_ticks(server->pid());
+  std::this_thread::sleep_for(2s);
+  const int64_t used = cpu_ticks(server->pid()) - before;
+  std::printf("[limits] at the open-file limit with 100 pending connections: server used %lld CPU ticks "
+              "(1/%ld s) in 2 s\n",
+              static_cast<long long>(used), sysconf(_SC_CLK_TCK));
+  EXPECT_LT(used, sysconf(_SC_CLK_TCK) / 2) << "the accept loop spins at the open-file limit";
+
+  sockets.clear();
+  std::optional<int> status;
+  const auto deadline = SteadyClock::now() + 10s;
+  while (SteadyClock::now() < deadline) {
+    auto health = client::http_request("127.0.0.1", server->port(), "GET", "/api/health");
+    if (health && health->status == 200) {
+      status = health->status;
+      break;
+    }
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_EQ(status, 200) << "the server did not accept again once descriptors were free";
 }
 
 }  // namespace
