@@ -253,33 +253,51 @@ std::string code_of(const client::HttpResponse& response) {
   return std::string(body.at("code").as_string());
 }
 
+// Two sockets that open, ask for their catch-up and stop reading while 80 MB of deltas are
+// produced, with a 1 MiB send queue limit. `stalled` never reads again: the server's memory must
+// not grow with it, and the server must end it. `late` starts reading once 16 MB are produced —
+// well after its queue overflowed — and must find the 1013 close frame (a socket that never
+// reads cannot see any close frame; the server cuts it 10 s after the overflow).
 TEST(Limits, SocketThatNeverReadsIsClosedWith1013AndServerMemoryStaysBounded) {
   constexpr int64_t kQueueLimit = 1 << 20;
   ServerProcess server(kQuickstartSchema, "", {"--max-send-queue-bytes", std::to_string(kQueueLimit)});
   auto writer = Client::connect(server);
-
-  // A socket that opens, asks for its catch-up, and never reads again.
-  const std::string token(server.exchange().at("token").as_string());
-  RawSocket slow(server.port(), 4096);
-  ServerFrameReader frames;
-  frames.feed(open_raw_websocket(slow, token));
-  slow.send_all(client_text_frame(R"({"type":"sync_request","payload":{"lastSyncId":0}})"));
+  auto open_silent_socket = [&](RawSocket& socket, ServerFrameReader& frames) {
+    frames.feed(open_raw_websocket(socket, std::string(server.exchange().at("token").as_string())));
+    socket.send_all(client_text_frame(R"({"type":"sync_request","payload":{"lastSyncId":0}})"));
+  };
+  RawSocket stalled(server.port(), 4096), late(server.port(), 4096);
+  ServerFrameReader stalled_frames, late_frames;
+  open_silent_socket(stalled, stalled_frames);
+  open_silent_socket(late, late_frames);
 
   const int64_t baseline = rss_kib(server.pid());
   RssSampler sampler(server.pid());
-  // 80 MB of deltas for a socket that may queue 1 MiB.
-  create_reports(writer, "flood-", 3200, 16, 25'000);
+  create_reports(writer, "flood-a-", 640, 16, 25'000);  // 16 MB
+  std::optional<int> late_close_code;
+  std::thread late_reader([&] { late_close_code = await_close_code(late, late_frames, 60s); });
+  create_reports(writer, "flood-b-", 2560, 16, 25'000);  // 64 MB more
   Client unrelated = Client::connect(server);
   const int64_t latency_ms = write_to_delta_round_trip(unrelated, "unrelated-1");
   const int64_t peak = sampler.stop();
+  late_reader.join();
 
-  const auto close_code = await_close_code(slow, frames, 20s);
-  std::printf("[limits] slow consumer: server RSS baseline %lld KiB, peak %lld KiB (+%lld KiB) while 80 MB of deltas "
-              "were produced; unrelated write->delta round trip %lld ms; frames received before close: %d\n",
+  // The stalled socket: what it has buffered, then the end of the stream (or the close frame,
+  // if its in-flight frame went out in time).
+  bool stalled_ended = false;
+  const auto deadline = SteadyClock::now() + 30s;
+  while (!stalled_ended && SteadyClock::now() < deadline) {
+    auto chunk = stalled.read_some(200ms);
+    stalled_ended = (chunk && chunk->empty()) || (chunk && stalled_frames.feed(*chunk));
+  }
+  std::printf("[limits] slow consumers: server RSS baseline %lld KiB, peak %lld KiB (+%lld KiB) while 80 MB of deltas "
+              "were produced; unrelated write->delta round trip %lld ms; the late reader got %d frames "
+              "before its close frame\n",
               static_cast<long long>(baseline), static_cast<long long>(peak), static_cast<long long>(peak - baseline),
-              static_cast<long long>(latency_ms), frames.frames());
-  ASSERT_TRUE(close_code) << "the socket was not closed with a close frame";
-  EXPECT_EQ(*close_code, 1013);
+              static_cast<long long>(latency_ms), late_frames.frames());
+  ASSERT_TRUE(late_close_code) << "the late reader found no close frame";
+  EXPECT_EQ(*late_close_code, 1013);
+  EXPECT_TRUE(stalled_ended) << "the socket that never reads was not dropped";
   EXPECT_LT(peak - baseline, 64 * 1024) << "server memory grew with the unread deltas";
 }
 
