@@ -143,6 +143,7 @@ int serve(const ServeOptions& options) {
   fanout::Hub hub([&](const std::string& tenant, int64_t after, int64_t up_to, int limit) {
     return (*store)->read_deltas(tenant, after, up_to, limit);
   });
+  hub.set_held_limit(options.limits.max_send_queue_bytes);  // a socket that never asks for its catch-up
   std::unique_ptr<ClusterNode> node;
   engine::EngineOptions engine_options;
   if (clustered) {

@@ -10,13 +10,14 @@
 #include "common/result.h"
 #include "coord/coordinator.h"
 #include "engine/engine.h"
+#include "fanout/hub.h"
 
 namespace ablo::net {
 
 // Close code for a socket dropped because it did not read its frames fast enough: 1013 "try
 // again later" is not a session error (protocol.md §3.10), so the client reconnects and resumes
 // from its cursor; 1008/4001/4003 would clear its local data.
-inline constexpr int kSlowConsumerCloseCode = 1013;
+inline constexpr int kSlowConsumerCloseCode = fanout::kSlowConsumerCloseCode;
 
 // Per-connection and per-instance bounds (README "Limits and security").
 struct ServerLimits {

@@ -301,6 +301,28 @@ TEST(Limits, SocketThatNeverReadsIsClosedWith1013AndServerMemoryStaysBounded) {
   EXPECT_LT(peak - baseline, 64 * 1024) << "server memory grew with the unread deltas";
 }
 
+// Live deltas wait for a socket's first catch-up; one that never asks for it must not make the
+// server hold them without bound.
+TEST(Limits, SocketThatNeverAsksForItsCatchUpIsClosedWith1013) {
+  ServerProcess server(kQuickstartSchema, "", {"--max-send-queue-bytes", std::to_string(1 << 20)});
+  auto writer = Client::connect(server);
+  RawSocket silent(server.port());
+  ServerFrameReader frames;
+  frames.feed(open_raw_websocket(silent, std::string(server.exchange().at("token").as_string())));
+  std::optional<int> close_code;
+  std::thread reader([&] { close_code = await_close_code(silent, frames, 60s); });
+  const int64_t baseline = rss_kib(server.pid());
+  RssSampler sampler(server.pid());
+  create_reports(writer, "held-", 320, 16, 25'000);  // 8 MB of deltas held for it
+  reader.join();
+  const int64_t peak = sampler.stop();
+  std::printf("[limits] socket without sync_request: closed %d after %d frames; server RSS +%lld KiB\n",
+              close_code.value_or(0), frames.frames(), static_cast<long long>(peak - baseline));
+  ASSERT_TRUE(close_code) << "the socket was not closed";
+  EXPECT_EQ(*close_code, 1013);
+  EXPECT_EQ(frames.frames(), 0) << "it never asked for anything";
+}
+
 TEST(Limits, FrameOverTheLimitClosesWith1009) {
   ServerProcess server(kQuickstartSchema, "", {"--max-frame-bytes", "65536"});
   RawSocket socket(server.port());
