@@ -382,6 +382,39 @@ TEST(Limits, ClaimsPerOwnerAndPerRowAreBoundedWithQueueTooDeep) {
   EXPECT_EQ(code_of(refused), "queue_too_deep");
 }
 
+// Every claim change re-sends the owner's complete activeIntents to its peers, so the bytes a
+// peer receives grow with the square of the claims one owner may hold: the per-owner bound
+// (default 100) is what keeps 1,000 intent_begin frames from amplifying into gigabytes.
+TEST(Limits, ManyClaimsFromOneOwnerAmplifyOnlyUpToTheBound) {
+  ServerProcess server(kQuickstartSchema);
+  auto owner = Client::connect(server);
+  auto peer = Client::connect(server);
+  std::atomic<int64_t> presence_bytes{0};
+  peer.ws->set_frame_handler([&](std::string&& frame) {
+    if (frame.find("\"presence_update\"") != std::string::npos) presence_bytes += static_cast<int64_t>(frame.size());
+  });
+  constexpr int kBegins = 1000;
+  for (int i = 0; i < kBegins; ++i) begin_claim(owner, "amp-" + std::to_string(i), "row-" + std::to_string(i), false);
+  int acquired = 0, refused = 0;
+  while (acquired + refused < kBegins) {
+    auto reply = owner.await([](const json::object& f) {
+      return f.at("type") == "intent_acquired" || f.at("type") == "intent_rejected";
+    }, 10s);
+    ASSERT_TRUE(reply) << "after " << acquired + refused << " replies";
+    (reply->at("type") == "intent_acquired" ? acquired : refused) += 1;
+  }
+  auto probe = Client::connect(server);
+  const int64_t latency_ms = write_to_delta_round_trip(probe, "after-amplification");
+  std::this_thread::sleep_for(200ms);  // the last presence frames reach the peer
+  std::printf("[limits] %d intent_begin from one owner: %d acquired, %d refused; a peer received %lld KiB of "
+              "presence_update; unrelated write->delta round trip %lld ms; server RSS %lld KiB\n",
+              kBegins, acquired, refused, static_cast<long long>(presence_bytes.load() / 1024),
+              static_cast<long long>(latency_ms), static_cast<long long>(rss_kib(server.pid())));
+  EXPECT_EQ(acquired, 100);
+  EXPECT_EQ(refused, kBegins - 100);
+  EXPECT_LT(presence_bytes.load(), 16 << 20) << "presence amplification beyond the claims bound";
+}
+
 TEST(Limits, PresenceOverTheLimitIsRefused) {
   ServerProcess server(kQuickstartSchema, "", {"--max-presence-bytes", "4096"});
   auto sender = Client::connect(server);
