@@ -120,7 +120,7 @@ struct CoordinatorOptions {
   // Bounds (README "Limits and security"). A claim beyond the first two is refused with
   // queue_too_deep; they also bound what one owner's presence_update (its activeIntents) costs.
   int max_claims_per_owner = 100;  // held + queued, per owner
-  int max_line_depth = 100;        // holders + waiters on one entity
+  int max_line_depth = 1'000;      // holders + waiters on one entity
   // The members a client sets in one presence_update, serialized; a larger frame is ignored.
   std::size_t max_presence_bytes = 16 * 1024;
   int max_claimed_waits = 1'000;  // claimed reads (ifClaimed: wait) waiting at once

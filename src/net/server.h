@@ -27,7 +27,7 @@ struct ServerLimits {
   std::size_t max_frame_bytes = 1u << 20;  // an inbound WebSocket message; larger: close 1009
   std::size_t max_body_bytes = 8u << 20;   // an HTTP request body; larger: 413
   int max_connections = 10'000;            // open WebSockets; beyond: 503 instance_at_capacity
-  int max_connections_per_credential = 1'000;  // per API key / capability: 429 connection_limit_exceeded
+  int max_connections_per_credential = 2'000;  // per API key / capability: 429 connection_limit_exceeded
   int bootstrap_threads = 4;  // bootstraps run on their own threads: at most this many at once
 };
 
