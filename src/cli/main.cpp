@@ -95,6 +95,8 @@ struct ServeOptions {
   int worker_threads = 32;  // HTTP handlers; each in-flight HTTP commit holds one
   std::string redis_url;    // cluster wake-ups through Redis instead of NOTIFY
   int poll_interval_ms = cluster::kDefaultPollIntervalMs;
+  net::ServerLimits limits;           // sockets, frames, bodies, bootstraps
+  coord::CoordinatorOptions bounds;   // only its bounds are read from the command line
 };
 
 // Several nodes on one PostgreSQL: each publishes the shared log (its own commits and the
@@ -141,6 +143,7 @@ int serve(const ServeOptions& options) {
   fanout::Hub hub([&](const std::string& tenant, int64_t after, int64_t up_to, int limit) {
     return (*store)->read_deltas(tenant, after, up_to, limit);
   });
+  hub.set_held_limit(options.limits.max_send_queue_bytes);  // a socket that never asks for its catch-up
   std::unique_ptr<ClusterNode> node;
   engine::EngineOptions engine_options;
   if (clustered) {
@@ -176,7 +179,11 @@ int serve(const ServeOptions& options) {
                                         const auto* model = engine.schema()->resolve(entity_type);
                                         return model ? model->key : std::string();
                                       },
-                                  .delta_head = [&hub] { return hub.head(); }});
+                                  .delta_head = [&hub] { return hub.head(); },
+                                  .max_claims_per_owner = options.bounds.max_claims_per_owner,
+                                  .max_line_depth = options.bounds.max_line_depth,
+                                  .max_presence_bytes = options.bounds.max_presence_bytes,
+                                  .max_claimed_waits = options.bounds.max_claimed_waits});
   engine.set_write_gate(std::make_shared<coord::ClaimWriteGate>(coordinator));
   if (node) {
     auto op_log = cluster::PgOpLog::open(options.where.database_url, redis ? redis->announcer() : pg::Announce{});
@@ -190,7 +197,8 @@ int serve(const ServeOptions& options) {
   }
   coordinator.start();
 
-  net::Server server(engine, auth, coordinator, {options.host, options.port, options.io_threads, options.worker_threads});
+  net::Server server(engine, auth, coordinator,
+                     {options.host, options.port, options.io_threads, options.worker_threads, options.limits});
   auto port = server.start();
   if (!port) {
     if (node) node->listener.stop();  // it calls into the coordinator, which goes first
@@ -204,7 +212,7 @@ int serve(const ServeOptions& options) {
   int signal = 0;
   sigwait(&stop_signals, &signal);
   spdlog::info("stopping on signal {}", signal);
-  coordinator.stop();  // first: ends claimed reads that wait on the worker pool
+  coordinator.stop();  // first: ends the claimed reads that wait (they answer model_claimed_timeout)
   server.stop();
   if (node) node->listener.stop();
   engine.stop();
@@ -298,6 +306,51 @@ int push_schema(const PushOptions& options) {
   return response->status == 200 ? 0 : 1;
 }
 
+// The resource bounds of `ablo serve` (README "Limits and security").
+void add_limit_options(CLI::App& serve_cmd, ServeOptions& options) {
+  auto& limits = options.limits;
+  auto& bounds = options.bounds;
+  serve_cmd.add_option("--max-send-queue-bytes", limits.max_send_queue_bytes,
+                       "Bytes queued for one WebSocket; a client that falls further behind is closed with 1013 and "
+                       "resumes from its cursor")
+      ->check(CLI::Range(std::size_t{64 * 1024}, std::size_t{1} << 34))
+      ->capture_default_str();
+  serve_cmd.add_option("--max-frame-bytes", limits.max_frame_bytes, "Largest inbound WebSocket message (larger: close 1009)")
+      ->check(CLI::Range(std::size_t{1024}, std::size_t{1} << 30))
+      ->capture_default_str();
+  serve_cmd.add_option("--max-body-bytes", limits.max_body_bytes, "Largest HTTP request body (larger: 413)")
+      ->check(CLI::Range(std::size_t{1024}, std::size_t{1} << 32))
+      ->capture_default_str();
+  serve_cmd.add_option("--max-connections", limits.max_connections,
+                       "Open WebSockets on this node (beyond: 503 instance_at_capacity)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  serve_cmd.add_option("--max-connections-per-credential", limits.max_connections_per_credential,
+                       "Open WebSockets per API key or capability (beyond: 429 connection_limit_exceeded)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  serve_cmd.add_option("--bootstrap-threads", limits.bootstrap_threads,
+                       "Bootstraps built at once (each holds its answer in memory); others wait their turn")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  serve_cmd.add_option("--max-claims-per-owner", bounds.max_claims_per_owner,
+                       "Claims one owner may hold or wait for (beyond: queue_too_deep)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  serve_cmd.add_option("--max-claim-line", bounds.max_line_depth,
+                       "Claims and waiters on one row (beyond: queue_too_deep)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  serve_cmd.add_option("--max-presence-bytes", bounds.max_presence_bytes,
+                       "Largest presence a participant may set (larger presence_update frames are ignored)")
+      ->check(CLI::Range(std::size_t{256}, std::size_t{1} << 24))
+      ->capture_default_str();
+  serve_cmd.add_option("--max-claimed-waits", bounds.max_claimed_waits,
+                       "Claimed reads (ifClaimed: wait) waiting at once (beyond: queue_too_deep)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -325,6 +378,7 @@ int main(int argc, char** argv) {
                         "How often a cluster node reads the shared logs without a wake-up (a lost one only waits this long)")
       ->check(CLI::Range(50, 3600 * 1000))
       ->capture_default_str();
+  add_limit_options(*serve_cmd, serve_options);
   serve_cmd->add_flag("--relaxed-durability", serve_options.where.relaxed_durability,
                       "Skip the fsync per commit group (may lose the last commits on power loss)");
 

@@ -347,6 +347,20 @@ std::vector<Claim> ClaimTable::claims_of(const std::string& tenant, const std::s
   return out;
 }
 
+std::size_t ClaimTable::owner_claim_count(const std::string& tenant, const Owner& owner) const {
+  std::size_t count = 0;
+  for (const auto& [key, line] : lines_) {
+    count += static_cast<std::size_t>(
+        std::count_if(line.begin(), line.end(), [&](const Claim& c) { return c.tenant == tenant && c.owner == owner; }));
+  }
+  return count;
+}
+
+std::size_t ClaimTable::line_length(const std::string& tenant, const std::string& model, const std::string& id) const {
+  auto it = lines_.find(entity_key(tenant, model, id));
+  return it == lines_.end() ? 0 : it->second.size();
+}
+
 const Claim* ClaimTable::find(const std::string& tenant, const std::string& intent_id) const {
   auto known = by_intent_.find(intent_key(tenant, intent_id));
   if (known == by_intent_.end()) return nullptr;

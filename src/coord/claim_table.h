@@ -132,6 +132,9 @@ class ClaimTable {
   std::vector<Claim> claims_of(const std::string& tenant, const std::string& participant_id) const;
   const Claim* find(const std::string& tenant, const std::string& intent_id) const;
   std::size_t size() const { return by_intent_.size(); }
+  // Claims (held and queued) of one owner, and on one entity: what the coordinator bounds.
+  std::size_t owner_claim_count(const std::string& tenant, const Owner& owner) const;
+  std::size_t line_length(const std::string& tenant, const std::string& model, const std::string& id) const;
 
   // Every claim, each line in line order (a cluster replica's snapshot), and its inverse:
   // replaces the whole table with claims as all_claims returned them.

@@ -12,6 +12,7 @@
 #include "common/random.h"
 #include "common/time.h"
 #include "coord/wire.h"
+#include "errors/registry.h"
 
 #include <spdlog/spdlog.h>
 
@@ -163,6 +164,7 @@ void Coordinator::stop() {
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
+    settle_claim_waits_locked(options_.clock());
   }
   wake_.notify_all();
   if (sweeper_.joinable()) sweeper_.join();
@@ -185,6 +187,7 @@ void Coordinator::sweeper() {
       publish_locked(changes);
     }
     next_due = std::min(next_due, flush_queues_locked(now));
+    next_due = std::min(next_due, settle_claim_waits_locked(now));
     const int64_t wait_ms = std::clamp<int64_t>(next_due - now, 1, log_ ? kClusterDutyIntervalMs : 1000);
     wake_.wait_for(lock, std::chrono::milliseconds(wait_ms));
   }
@@ -779,9 +782,28 @@ ClaimResult Coordinator::begin_locked(const Participant& who, uint64_t session, 
   claim.ttl_ms = clamp_ttl(request.ttl_ms);
   claim.session = session;
   participant_locked(who);
+  if (auto refused = claim_bound_locked(claim)) {
+    ClaimResult result;
+    result.error = std::move(refused);
+    return result;
+  }
   auto outcome = table_.begin(std::move(claim), request.queue, now_, changes);
   return ClaimResult{outcome.kind, std::move(outcome.claim), outcome.position, std::move(outcome.blocker),
                      outcome.repeated, std::nullopt};
+}
+
+std::optional<Error> Coordinator::claim_bound_locked(const Claim& claim) const {
+  if (table_.find(claim.tenant, claim.intent_id)) return std::nullopt;  // a repeat: nothing new is held
+  if (static_cast<int64_t>(table_.owner_claim_count(claim.tenant, claim.owner)) >= options_.max_claims_per_owner) {
+    return Error("queue_too_deep", fmt::format("this participant already holds or waits for {} claims",
+                                               options_.max_claims_per_owner));
+  }
+  if (static_cast<int64_t>(table_.line_length(claim.tenant, claim.model, claim.entity_id)) >= options_.max_line_depth) {
+    return Error("queue_too_deep",
+                 fmt::format("{} '{}' already has {} claims and waiters", claim.entity_type, claim.entity_id,
+                             options_.max_line_depth));
+  }
+  return std::nullopt;
 }
 
 void Coordinator::intent_begin(uint64_t session, const json::object& payload) {
@@ -806,6 +828,17 @@ void Coordinator::intent_begin_locked(uint64_t session, const json::object& payl
   auto result = begin_locked(it->second->who, session, std::move(*request), changes);
   fanout::Outbox* outbox = it->second->outbox;
   if (!outbox) {  // another node's socket: that node answers it
+    publish_locked(changes);
+    return;
+  }
+  if (result.error) {
+    // Over a bound: a queued begin must still hear an end (intent_lost), a plain one is refused.
+    // Both carry the registry code; 0.9.1 reads only the frame type and intentId.
+    const json::object error = errors::wire_error(*result.error);
+    outbox->push_frame(queue ? ws_frame("intent_lost", {{"intentId", intent_id}, {"reason", "preempted"},
+                                                       {"target", intent_target(asked)}, {"error", error}})
+                             : ws_frame("intent_rejected", {{"intentId", intent_id}, {"reason", "queue_too_deep"},
+                                                           {"target", intent_target(asked)}, {"error", error}}));
     publish_locked(changes);
     return;
   }
@@ -936,22 +969,46 @@ std::vector<Claim> Coordinator::foreign_holders(const Participant& who, const st
   return claims;
 }
 
-bool Coordinator::wait_until_free(const Participant& who,
-                                  const std::vector<std::pair<std::string, std::string>>& entities,
-                                  int64_t deadline_ms) {
-  std::unique_lock lock(mutex_);
-  while (true) {
-    const bool held = std::any_of(entities.begin(), entities.end(), [&](const auto& entity) {
-      for (const auto& c : table_.entity_claims(who.tenant, entity.first, entity.second)) {
-        if (c.status == ClaimStatus::kActive && !(c.owner == who.owner)) return true;
-      }
-      return false;
-    });
-    if (!held) return true;
-    const int64_t now = options_.clock();
-    if (now >= deadline_ms || stopping_) return false;
-    released_.wait_for(lock, std::chrono::milliseconds(std::min<int64_t>(deadline_ms - now, 200)));
+bool Coordinator::when_free(const Participant& who, std::vector<std::pair<std::string, std::string>> entities,
+                            int64_t deadline_ms, std::function<void(bool)> done) {
+  std::lock_guard lock(mutex_);
+  if (!foreign_held_locked(who, entities)) {
+    done(true);
+    return true;
   }
+  if (stopping_) {
+    done(false);
+    return true;
+  }
+  if (static_cast<int64_t>(claim_waits_.size()) >= options_.max_claimed_waits) return false;
+  claim_waits_.push_back(ClaimWait{who, std::move(entities), deadline_ms, std::move(done)});
+  wake_.notify_all();  // the sweeper ends it at its deadline
+  return true;
+}
+
+bool Coordinator::foreign_held_locked(const Participant& who,
+                                      const std::vector<std::pair<std::string, std::string>>& entities) const {
+  return std::any_of(entities.begin(), entities.end(), [&](const auto& entity) {
+    for (const auto& c : table_.entity_claims(who.tenant, entity.first, entity.second)) {
+      if (c.status == ClaimStatus::kActive && !(c.owner == who.owner)) return true;
+    }
+    return false;
+  });
+}
+
+int64_t Coordinator::settle_claim_waits_locked(int64_t now) {
+  int64_t next_due = std::numeric_limits<int64_t>::max();
+  for (auto it = claim_waits_.begin(); it != claim_waits_.end();) {
+    const bool free = !foreign_held_locked(it->who, it->entities);
+    if (free || stopping_ || now >= it->deadline_ms) {
+      it->done(free);
+      it = claim_waits_.erase(it);
+      continue;
+    }
+    next_due = std::min(next_due, it->deadline_ms);
+    ++it;
+  }
+  return next_due;
 }
 
 Status Coordinator::authorize_write(const std::string& tenant, const Owner& writer, const std::string& model,
@@ -989,6 +1046,8 @@ Status Coordinator::authorize_write(const std::string& tenant, const Owner& writ
 // ---------------------------------------------------------------- presence and events
 
 void Coordinator::presence_update(uint64_t session, const json::object& payload) {
+  // Refused before it reaches the op log: every peer would get it on every later change.
+  if (json::serialize(payload).size() > options_.max_presence_bytes) return;
   execute(Op{.kind = "presence_update", .session = session, .params = payload});
 }
 
@@ -997,9 +1056,13 @@ void Coordinator::presence_update_locked(uint64_t session, const json::object& p
   if (it == sessions_.end()) return;
   const auto& who = it->second->who;
   auto& state = participant_locked(who);
+  json::object merged = state.presence;
   for (const auto& [key, value] : payload) {
-    if (!server_stamped(key)) state.presence[key] = value;
+    if (!server_stamped(key)) merged[key] = value;
   }
+  // Keys accumulate across updates: the participant's whole presence is bounded too.
+  if (json::serialize(merged).size() > options_.max_presence_bytes) return;
+  state.presence = std::move(merged);
   const bool entering = !state.entered;
   state.entered = true;
   send_presence_locked(who.tenant, who.owner.participant_id, entering ? "enter" : "update", {});
@@ -1135,7 +1198,7 @@ void Coordinator::publish_locked(const Changes& changes) {
     }
     pending.audience.merge(claimant_groups_by_entity[key]);
   }
-  if (!changes.transitions.empty()) released_.notify_all();
+  if (!changes.transitions.empty() && !claim_waits_.empty()) settle_claim_waits_locked(options_.clock());
 }
 
 }  // namespace ablo::coord

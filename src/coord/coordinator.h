@@ -37,6 +37,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <list>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -116,6 +117,13 @@ struct CoordinatorOptions {
   // after the deltas up to the head at that op (Outbox::push_after_deltas), so the new
   // holder's client has the previous holder's last write when it re-reads. Default: 0.
   std::function<int64_t()> delta_head;
+  // Bounds (README "Limits and security"). A claim beyond the first two is refused with
+  // queue_too_deep; they also bound what one owner's presence_update (its activeIntents) costs.
+  int max_claims_per_owner = 100;  // held + queued, per owner
+  int max_line_depth = 1'000;      // holders + waiters on one entity
+  // The members a client sets in one presence_update, serialized; a larger frame is ignored.
+  std::size_t max_presence_bytes = 16 * 1024;
+  int max_claimed_waits = 1'000;  // claimed reads (ifClaimed: wait) waiting at once
 };
 
 class Coordinator {
@@ -164,10 +172,13 @@ class Coordinator {
                           const std::string& field) const;
   // Active claims on one entity held by someone other than `who` (claimed reads).
   std::vector<Claim> foreign_holders(const Participant& who, const std::string& model_key, const std::string& id) const;
-  // Blocks until no foreign holder remains on any of the entities or `deadline_ms` passes;
-  // true when free.
-  bool wait_until_free(const Participant& who, const std::vector<std::pair<std::string, std::string>>& entities,
-                       int64_t deadline_ms);
+  // Calls `done(true)` once no foreign holder remains on any of the entities (at once if none
+  // does), or `done(false)` at `deadline_ms` or on stop(). No thread waits meanwhile. `done`
+  // runs under the coordinator's lock on whichever thread ended the claims (or the sweeper):
+  // it must only hand the work off. False, and `done` is never called, when
+  // max_claimed_waits waits are already registered.
+  bool when_free(const Participant& who, std::vector<std::pair<std::string, std::string>> entities,
+                 int64_t deadline_ms, std::function<void(bool free)> done);
 
   // The write guard (http-api.md §5.7): entity_claimed when another owner holds an active
   // claim the write would violate. `fields` empty = the whole entity.
@@ -240,11 +251,16 @@ class Coordinator {
   bool reachable_locked(const Claim& claim) const;
   ParticipantState& participant_locked(const Participant& who);
   void sweeper();
+  // Ends the claimed-read waits whose rows are free or whose deadline passed (all of them when
+  // stopping); returns when the next deadline is due.
+  int64_t settle_claim_waits_locked(int64_t now);
+  bool foreign_held_locked(const Participant& who, const std::vector<std::pair<std::string, std::string>>& entities) const;
+  // queue_too_deep when a new claim would exceed the per-owner or per-entity bound.
+  std::optional<Error> claim_bound_locked(const Claim& claim) const;
 
   CoordinatorOptions options_;
   mutable std::mutex mutex_;
   std::condition_variable wake_;      // wakes the sweeper (new lease, stop)
-  std::condition_variable released_;  // a claim ended or was granted (wait_until_free)
   ClaimTable table_;
   std::map<uint64_t, std::unique_ptr<Session>> sessions_;  // every node's (replicated)
   std::map<uint64_t, fanout::Outbox*> outboxes_;           // this node's sockets
@@ -256,6 +272,13 @@ class Coordinator {
     std::set<std::string> audience;
   };
   std::map<std::string, PendingSnapshot> queue_snapshots_;  // entity key -> coalesced intent_queue
+  struct ClaimWait {
+    Participant who;
+    std::vector<std::pair<std::string, std::string>> entities;
+    int64_t deadline_ms = 0;
+    std::function<void(bool)> done;
+  };
+  std::list<ClaimWait> claim_waits_;  // claimed reads waiting for a release (when_free)
   uint64_t next_session_ = 1;
   bool stopping_ = false;
   std::thread sweeper_;

@@ -1,9 +1,11 @@
 #include "engine/engine.h"
 
 #include <algorithm>
+#include <functional>
 #include <future>
 
 #include <boost/json.hpp>
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -66,17 +68,28 @@ Result<std::vector<store::RowFilter>> parse_where(const schema::Model& model, co
 struct Engine::Impl {
   Impl(store::Store& s, fanout::Hub& h, EngineOptions o) : store(s), pipeline(s, h, schema, o) {}
 
-  // Rows of `model` the principal may read and that are in `groups` (the requested view, a
-  // subset of the allowed groups), in query order, at most `limit` (0 = no limit).
-  Result<json::array> visible_rows(const auth::Principal& principal, const std::vector<std::string>& groups,
-                                   store::RowQuery query, int64_t limit) const {
-    json::array rows;
+  // Visits the rows of `model` the principal may read and that are in `groups` (the requested
+  // view, a subset of the allowed groups), in query order, at most `limit` (0 = no
+  // limit), one at a time as the store scans them.
+  Status each_visible_row(const auth::Principal& principal, const std::vector<std::string>& groups,
+                          store::RowQuery query, int64_t limit, const std::function<void(json::object&&)>& visit) const {
+    int64_t visited = 0;
     query.tenant = principal.tenant.key();
     auto scanned = store.scan_rows(query, [&](store::StoredRow&& row) {
       if (!in_view(principal, groups, *query.model, query.tenant, row)) return true;
-      rows.push_back(row_json(std::move(row), *query.model));
-      return limit <= 0 || static_cast<int64_t>(rows.size()) < limit;
+      visit(row_json(std::move(row), *query.model));
+      return limit <= 0 || ++visited < limit;
     });
+    if (!scanned) return tl::unexpected(scanned.error());
+    return {};
+  }
+
+  // The same rows, collected.
+  Result<json::array> visible_rows(const auth::Principal& principal, const std::vector<std::string>& groups,
+                                   store::RowQuery query, int64_t limit) const {
+    json::array rows;
+    auto scanned = each_visible_row(principal, groups, std::move(query), limit,
+                                    [&](json::object&& row) { rows.push_back(std::move(row)); });
     if (!scanned) return tl::unexpected(scanned.error());
     return rows;
   }
@@ -218,8 +231,8 @@ Result<CommitReceipt> Engine::commit_sync(CommitRequest request) {
   return future.get();
 }
 
-Result<json::object> Engine::bootstrap(const auth::Principal& principal, const std::vector<std::string>& groups,
-                                       const std::vector<std::string>& models) const {
+Result<std::string> Engine::bootstrap(const auth::Principal& principal, const std::vector<std::string>& groups,
+                                      const std::vector<std::string>& models) const {
   const auto schema = impl_->schema.get();
   // The watermark is read before the rows, so every change after it is also in the log.
   const int64_t watermark = hub_.head();
@@ -238,18 +251,30 @@ Result<json::object> Engine::bootstrap(const auth::Principal& principal, const s
       if (std::find(selected.begin(), selected.end(), model) == selected.end()) selected.push_back(model);
     }
   }
-  json::object by_model;
+  // Written row by row as the store scans them: a JSON tree of a large table costs several
+  // times its text.
+  std::string text = fmt::format(R"({{"type":"full","lastSyncId":{},"models":{{)", watermark);
   for (const auto* model : selected) {
+    if (model != selected.front()) text.push_back(',');
+    text += json::serialize(json::string(model->typename_));
+    text += ":[";
+    bool first_row = true;
     store::RowQuery query;
     query.model = model;
-    auto rows = impl_->visible_rows(principal, groups, query, model->bootstrap_limit.value_or(0));
-    if (!rows) return tl::unexpected(rows.error());
-    by_model[model->typename_] = std::move(*rows);
+    auto scanned = impl_->each_visible_row(principal, groups, query, model->bootstrap_limit.value_or(0),
+                                           [&](json::object&& row) {
+                                             if (!first_row) text.push_back(',');
+                                             first_row = false;
+                                             text += json::serialize(row);
+                                           });
+    if (!scanned) return tl::unexpected(scanned.error());
+    text.push_back(']');
   }
-  return json::object{{"type", "full"}, {"lastSyncId", watermark}, {"models", std::move(by_model)},
-                      {"timestamp", static_cast<int64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                        std::chrono::system_clock::now().time_since_epoch())
-                                        .count())}};
+  const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  text += fmt::format(R"(}},"timestamp":{}}})", static_cast<int64_t>(now));
+  return text;
 }
 
 Result<json::object> Engine::query(const auth::Principal& principal, const std::vector<std::string>& groups,

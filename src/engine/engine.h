@@ -147,8 +147,8 @@ class Engine {
   Result<CommitReceipt> commit_sync(CommitRequest request);
 
   // GET /api/sync/bootstrap: rows of the requested models (typenames; empty = all instant
-  // models) visible to `groups`.
-  Result<boost::json::object> bootstrap(const auth::Principal& principal, const std::vector<std::string>& groups,
+  // models) visible to `groups`, as the response's JSON text {type, lastSyncId, models, timestamp}.
+  Result<std::string> bootstrap(const auth::Principal& principal, const std::vector<std::string>& groups,
                                         const std::vector<std::string>& models) const;
   // POST /api/sync/query body -> {results, lastSyncId}.
   Result<boost::json::object> query(const auth::Principal& principal, const std::vector<std::string>& groups,

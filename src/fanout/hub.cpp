@@ -18,13 +18,14 @@ namespace json = boost::json;
 class Subscription {
  public:
   Subscription(std::string tenant, std::vector<std::string> groups, Outbox* outbox, int64_t open_head,
-               std::string meter_key, DeltaFilter may_receive)
+               std::string meter_key, DeltaFilter may_receive, std::size_t held_limit)
       : tenant_(std::move(tenant)),
         meter_key_(std::move(meter_key)),
         may_receive_(std::move(may_receive)),
         groups_(groups.begin(), groups.end()),
         outbox_(outbox),
-        open_head_(open_head) {}
+        open_head_(open_head),
+        held_limit_(held_limit) {}
 
   const std::string& tenant() const { return tenant_; }
 
@@ -39,8 +40,17 @@ class Subscription {
 
   // Live path: send now, or hold while a catch-up is being answered.
   void offer(const std::shared_ptr<const EncodedDelta>& delta) {
-    if (!outbox_ || delta->id <= last_sent_) return;
+    if (!outbox_ || overflowed_ || delta->id <= last_sent_) return;
     if (holding_) {
+      held_bytes_ += delta->json.size();
+      if (held_limit_ > 0 && held_bytes_ > held_limit_) {
+        // Its catch-up never came (or never ends): drop the connection rather than the memory.
+        overflowed_ = true;
+        held_.clear();
+        held_.shrink_to_fit();
+        outbox_->close(kSlowConsumerCloseCode, "too many deltas held before the first catch-up");
+        return;
+      }
       held_.push_back(delta);
       return;
     }
@@ -60,7 +70,10 @@ class Subscription {
   bool holding_ = true;                                   // (sub) until the first catch-up answers
   int64_t last_sent_ = 0;                                 // (sub) highest id delivered
   std::vector<std::shared_ptr<const EncodedDelta>> held_;  // (sub)
+  std::size_t held_bytes_ = 0;                             // (sub) of held_
+  bool overflowed_ = false;                                // (sub) closed for holding too much
   const int64_t open_head_;
+  const std::size_t held_limit_;  // bytes of held_; 0 = unbounded
   uint64_t visit_mark_ = 0;
 };
 
@@ -71,7 +84,7 @@ std::shared_ptr<Subscription> Hub::subscribe(std::string tenant, std::vector<std
                                              std::string meter_key, DeltaFilter may_receive) {
   std::lock_guard publish_lock(publish_mutex_);
   auto sub = std::make_shared<Subscription>(std::move(tenant), groups, outbox, head_, std::move(meter_key),
-                                            std::move(may_receive));
+                                            std::move(may_receive), held_limit_);
   std::lock_guard index_lock(index_mutex_);
   ++count_;
   live_.push_back(sub);
@@ -211,6 +224,7 @@ Status Hub::catch_up(const std::shared_ptr<Subscription>& sub, int64_t last_sync
     if (more) continue;
     auto held = std::move(sub->held_);
     sub->held_.clear();
+    sub->held_bytes_ = 0;
     sub->holding_ = false;
     for (const auto& delta : held) sub->offer(delta);
     return {};

@@ -54,10 +54,19 @@ class Subscription;
 // the hub's locks: must be quick and must not call back into the hub. Empty = no further rule.
 using DeltaFilter = std::function<bool(const store::Delta&)>;
 
+// Close code for a connection that falls too far behind its frames (1013 "try again later": not
+// a session error for the 0.9.1 client, which resumes from its cursor — protocol.md §3.10).
+inline constexpr int kSlowConsumerCloseCode = 1013;
+
 class Hub {
  public:
   explicit Hub(DeltaReader reader, int catch_up_page = 500);
   ~Hub();
+
+  // Live deltas held for a subscription whose first catch-up has not answered (a socket that
+  // never sends sync_request) are bounded: beyond `bytes` its outbox is closed with
+  // kSlowConsumerCloseCode and what it held is freed. Default: unbounded. Call before subscribing.
+  void set_held_limit(std::size_t bytes) { held_limit_ = bytes; }
 
   // Registers a connection. Live deltas are held until its first catch_up completes.
   // `meter_key` (the API key behind the credential) is what its deliveries are metered under.
@@ -96,6 +105,7 @@ class Hub {
 
   DeltaReader reader_;
   int page_size_;
+  std::size_t held_limit_ = 0;  // 0 = unbounded
   std::function<Status(int64_t)> publish_through_;  // empty on a single node
 
   mutable std::mutex publish_mutex_;  // serializes publish with catch-up snapshots; guards head_, visit_seq_

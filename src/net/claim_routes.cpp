@@ -58,6 +58,7 @@ HttpResponse queued_response(const coord::Claim& claim, int position) {
 
 // acquired -> `acquired_status` with the record; queued -> 202; refused -> 409 claim_conflict.
 Result<HttpResponse> acquire_response(const coord::ClaimResult& result, int acquired_status) {
+  if (result.error) return tl::unexpected(*result.error);  // over a bound, or the cluster log is down
   switch (result.kind) {
     case coord::BeginOutcome::Kind::kAcquired: {
       auto record = coord::http_record(*result.claim, -1);

@@ -63,16 +63,31 @@ HttpResponse error_response(const Error& error, const std::string& request_id) {
   return response;
 }
 
-Router::Router(engine::Engine& engine, auth::AuthService& auth, coord::Coordinator& coordinator)
+Router::Router(engine::Engine& engine, auth::AuthService& auth, coord::Coordinator& coordinator,
+               RunLater run_later)
     : engine_(engine),
       auth_(auth),
       coordinator_(coordinator),
       claim_routes_(engine, coordinator),
       model_routes_(engine, coordinator),
-      account_routes_(auth, coordinator, engine) {}
+      account_routes_(auth, coordinator, engine),
+      run_later_(std::move(run_later)) {}
 
-HttpResponse Router::handle(const HttpRequest& request) const {
-  auto routed = route(request);
+void Router::handle(const HttpRequest& request, Reply reply) const {
+  if (path_of(request.target) == "/api/sync/query" && request.method == "POST") {
+    auto principal = authenticate(request);
+    if (!principal) {
+      reply(respond(request, tl::unexpected(principal.error())));
+      return;
+    }
+    auto answered = sync_query(request, *principal, reply);
+    if (answered) reply(respond(request, std::move(*answered)));
+    return;
+  }
+  reply(respond(request, route(request)));
+}
+
+HttpResponse Router::respond(const HttpRequest& request, Result<HttpResponse> routed) const {
   if (!routed) {
     if (errors::http_status(routed.error().code) >= 500) {
       spdlog::error("{} {} failed: {} {}", request.method, request.target, routed.error().code, routed.error().message);
@@ -154,9 +169,8 @@ Result<HttpResponse> Router::route(const HttpRequest& request) const {
     }
     auto body = engine_.bootstrap(*principal, groups_for(query_values(request.target, "syncGroups")), models);
     if (!body) return tl::unexpected(body.error());
-    return json_response(200, *body);
+    return HttpResponse{200, {}, std::move(*body)};
   }
-  if (path == "/api/sync/query" && method == "POST") return sync_query(request, *principal);
   auto parts = split_path(path);
   if (parts.size() >= 2 && parts[0] == "api" && parts[1] == "v1") parts.erase(parts.begin());  // §8.6: both prefixes
   if (!parts.empty() && parts[0] == "v1" && !request.body.empty()) {
@@ -223,9 +237,13 @@ constexpr int64_t kMaxClaimedTimeoutMs = 120'000;
 
 // ifClaimed (http-api.md §5.8), on the server side: `return` answers with the rows and the
 // foreign claims on them, `fail` refuses with model_claimed while any returned row is held by
-// someone else, `wait` blocks until those claims end (then reads again, so the answer holds
-// the holder's writes) or fails with model_claimed_timeout after claimedTimeout ms.
-Result<HttpResponse> Router::sync_query(const HttpRequest& request, const auth::Principal& principal) const {
+// someone else, `wait` waits until those claims end (then reads again, so the answer holds
+// the holder's writes) or fails with model_claimed_timeout after claimedTimeout ms. A wait
+// holds no thread: the coordinator calls back when the rows are free or the time is up, and the
+// second read runs on the worker pool. Waits are bounded (CoordinatorOptions::
+// max_claimed_waits); beyond the bound the read is refused with queue_too_deep (503, retryable).
+std::optional<Result<HttpResponse>> Router::sync_query(const HttpRequest& request, const auth::Principal& principal,
+                                                       const Reply& reply) const {
   auto body = parse_object_body(request.body);
   if (!body) return tl::unexpected(body.error());
   const auto groups = schema::narrow_groups({}, principal.allowed_groups);
@@ -233,46 +251,38 @@ Result<HttpResponse> Router::sync_query(const HttpRequest& request, const auth::
   if (!result) return tl::unexpected(result.error());
   const auto* policy_value = body->if_contains("ifClaimed");
   if (!policy_value) return json_response(200, *result);
-  const std::string_view policy = policy_value->is_string() ? std::string_view(policy_value->as_string()) : "";
+  const std::string policy = policy_value->is_string() ? std::string(policy_value->as_string()) : "";
   if (policy != "return" && policy != "wait" && policy != "fail") {
-    return fail("invalid_request", "ifClaimed must be one of return, wait, fail", "ifClaimed");
+    return tl::unexpected(Error("invalid_request", "ifClaimed must be one of return, wait, fail", "ifClaimed"));
   }
   const auto who = coord::participant_of(principal, {});
-  // The (model, id) of every returned row.
-  auto returned_entities = [&](const json::object& answer) {
-    std::vector<std::pair<std::string, std::string>> entities;
-    const auto& queries = body->at("queries").as_array();
-    const auto& results = answer.at("results").as_array();
-    for (std::size_t i = 0; i < results.size() && i < queries.size(); ++i) {
-      const auto model = coordinator_.model_key(queries[i].as_object().at("model").as_string());
-      for (const auto& row : results[i].as_array()) {
-        if (const auto* id = row.as_object().if_contains("id"); id && id->is_string()) {
-          entities.emplace_back(model, std::string(id->as_string()));
-        }
-      }
-    }
-    return entities;
-  };
-  auto foreign_claims = [&](const std::vector<std::pair<std::string, std::string>>& entities) {
-    json::array claims;
-    for (const auto& [model, id] : entities) {
-      for (const auto& claim : coordinator_.foreign_holders(who, model, id)) claims.push_back(coord::http_record(claim, -1));
-    }
-    return claims;
-  };
-  auto entities = returned_entities(*result);
-  auto claims = foreign_claims(entities);
+  auto entities = returned_entities(*body, *result);
+  auto claims = foreign_claims(who, entities);
   if (policy == "wait" && !claims.empty()) {
     int64_t timeout = kDefaultClaimedTimeoutMs;
     if (const auto* t = body->if_contains("claimedTimeout"); t && t->is_number()) {
       timeout = std::clamp<int64_t>(static_cast<int64_t>(t->to_number<double>()), 0, kMaxClaimedTimeoutMs);
     }
-    if (!coordinator_.wait_until_free(who, entities, now_ms() + timeout)) {
-      return fail("model_claimed_timeout", fmt::format("the rows stayed claimed for {} ms", timeout));
+    auto on_free = [this, request, principal, groups, who, body = std::move(*body), timeout, reply](bool free) {
+      run_later_([this, request, principal, groups, who, body, timeout, reply, free] {
+        if (!free) {
+          reply(respond(request, tl::unexpected(Error(
+                                     "model_claimed_timeout", fmt::format("the rows stayed claimed for {} ms", timeout)))));
+          return;
+        }
+        auto again = engine_.query(principal, groups, body);
+        if (!again) {
+          reply(respond(request, tl::unexpected(again.error())));
+          return;
+        }
+        (*again)["claims"] = foreign_claims(who, returned_entities(body, *again));
+        reply(respond(request, json_response(200, *again)));
+      });
+    };
+    if (!coordinator_.when_free(who, std::move(entities), now_ms() + timeout, std::move(on_free))) {
+      return tl::unexpected(Error("queue_too_deep", "too many claimed reads are waiting; retry shortly"));
     }
-    result = engine_.query(principal, groups, *body);
-    if (!result) return tl::unexpected(result.error());
-    claims = foreign_claims(returned_entities(*result));
+    return std::nullopt;
   }
   if (policy == "fail" && !claims.empty()) {
     Error error("model_claimed", "a returned row is claimed by another participant");
@@ -281,6 +291,32 @@ Result<HttpResponse> Router::sync_query(const HttpRequest& request, const auth::
   }
   (*result)["claims"] = std::move(claims);
   return json_response(200, *result);
+}
+
+// The (model, id) of every row a query answer returned.
+std::vector<std::pair<std::string, std::string>> Router::returned_entities(const json::object& body,
+                                                                          const json::object& answer) const {
+  std::vector<std::pair<std::string, std::string>> entities;
+  const auto& queries = body.at("queries").as_array();
+  const auto& results = answer.at("results").as_array();
+  for (std::size_t i = 0; i < results.size() && i < queries.size(); ++i) {
+    const auto model = coordinator_.model_key(queries[i].as_object().at("model").as_string());
+    for (const auto& row : results[i].as_array()) {
+      if (const auto* id = row.as_object().if_contains("id"); id && id->is_string()) {
+        entities.emplace_back(model, std::string(id->as_string()));
+      }
+    }
+  }
+  return entities;
+}
+
+json::array Router::foreign_claims(const coord::Participant& who,
+                                   const std::vector<std::pair<std::string, std::string>>& entities) const {
+  json::array claims;
+  for (const auto& [model, id] : entities) {
+    for (const auto& claim : coordinator_.foreign_holders(who, model, id)) claims.push_back(coord::http_record(claim, -1));
+  }
+  return claims;
 }
 
 }  // namespace ablo::net

@@ -1,9 +1,12 @@
 #pragma once
 // HTTP routes of protocol.md §2 and the schema push of schema.md §2.6. Pure request ->
 // response functions over the engine and auth service; no sockets here.
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include <boost/json/array.hpp>
 
 #include "auth/auth_service.h"
 #include "coord/coordinator.h"
@@ -28,14 +31,27 @@ HttpResponse error_response(const Error& error, const std::string& request_id);
 
 class Router {
  public:
-  Router(engine::Engine& engine, auth::AuthService& auth, coord::Coordinator& coordinator);
-  HttpResponse handle(const HttpRequest& request) const;
+  using Reply = std::function<void(HttpResponse)>;
+  // Runs a task later on a thread that may block (the worker pool).
+  using RunLater = std::function<void(std::function<void()>)>;
+
+  Router(engine::Engine& engine, auth::AuthService& auth, coord::Coordinator& coordinator, RunLater run_later);
+  // Answers through `reply`: at once, or — a claimed read that waits for a release (ifClaimed:
+  // wait) — later from run_later, without holding the calling thread meanwhile.
+  void handle(const HttpRequest& request, Reply reply) const;
 
  private:
+  HttpResponse respond(const HttpRequest& request, Result<HttpResponse> routed) const;
   Result<HttpResponse> route(const HttpRequest& request) const;
   Result<auth::Principal> authenticate(const HttpRequest& request) const;
-  // /api/sync/query with the claimed-read policy (ifClaimed: return | wait | fail).
-  Result<HttpResponse> sync_query(const HttpRequest& request, const auth::Principal& principal) const;
+  // /api/sync/query with the claimed-read policy (ifClaimed: return | wait | fail); nullopt
+  // when the answer comes later through `reply` (a wait was registered).
+  std::optional<Result<HttpResponse>> sync_query(const HttpRequest& request, const auth::Principal& principal,
+                                                 const Reply& reply) const;
+  std::vector<std::pair<std::string, std::string>> returned_entities(const boost::json::object& body,
+                                                                     const boost::json::object& answer) const;
+  boost::json::array foreign_claims(const coord::Participant& who,
+                                    const std::vector<std::pair<std::string, std::string>>& entities) const;
 
   engine::Engine& engine_;
   auth::AuthService& auth_;
@@ -43,6 +59,7 @@ class Router {
   ClaimRoutes claim_routes_;
   ModelRoutes model_routes_;
   AccountRoutes account_routes_;
+  RunLater run_later_;
 };
 
 }  // namespace ablo::net

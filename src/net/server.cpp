@@ -6,12 +6,17 @@
 // runs on its own strand. Anything that may wait on the store or the database — HTTP
 // handlers, upgrade authentication, WebSocket frame handlers — runs on the worker pool (a
 // WebSocket's frames on a strand of it, in order), so a slow database never stalls the
-// network threads. A WsSession's send queue is guarded by its mutex because fan-out and
-// commit results push into it from other threads.
+// network threads. Bootstraps (large reads) run on a small pool of their own, which bounds how
+// many are built at once. A WsSession's send queue is guarded by its mutex because fan-out and
+// commit results push into it from other threads; its size in bytes is bounded (slow consumers
+// are dropped with kSlowConsumerCloseCode).
 #include "net/server.h"
 
+#include <array>
 #include <atomic>
+#include <cerrno>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <thread>
 #include <variant>
@@ -20,9 +25,11 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "errors/registry.h"
+#include "net/http_json.h"
 #include "net/router.h"
 #include "net/ws_protocol.h"
 
@@ -36,16 +43,75 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
-constexpr std::size_t kMaxBodyBytes = 16 * 1024 * 1024;
-constexpr std::size_t kMaxFrameBytes = 16 * 1024 * 1024;
 constexpr std::string_view kContractVersion = "2026-06-02";
+// A dropped slow consumer gets this long to take its close frame before its TCP connection is
+// cut (it may not be reading at all).
+constexpr auto kSlowConsumerGrace = std::chrono::seconds(10);
+// At the open-file limit accept() fails at once; retrying at once would spin. Wait, and warn
+// once per kAcceptWarningInterval rather than per attempt.
+constexpr auto kAcceptBackoff = std::chrono::milliseconds(100);
+constexpr auto kAcceptWarningInterval = std::chrono::seconds(10);
+// After refusing a body that is too large, its remaining bytes are read and discarded this long
+// so closing the connection does not reset it before the client has read the 413.
+constexpr auto kDiscardBodyFor = std::chrono::seconds(5);
+
+// Open WebSockets, in total and per credential (a capability, or the API key used directly).
+class ConnectionCounts {
+ public:
+  explicit ConnectionCounts(const ServerLimits& limits) : limits_(limits) {}
+
+  // Holds one counted connection until destroyed.
+  class Slot {
+   public:
+    Slot(ConnectionCounts& counts, std::string credential) : counts_(counts), credential_(std::move(credential)) {}
+    ~Slot() { counts_.release(credential_); }
+    Slot(const Slot&) = delete;
+    Slot& operator=(const Slot&) = delete;
+
+   private:
+    ConnectionCounts& counts_;
+    std::string credential_;
+  };
+
+  Result<std::unique_ptr<Slot>> acquire(const std::string& credential) {
+    std::lock_guard lock(mutex_);
+    if (total_ >= limits_.max_connections) {
+      return fail("instance_at_capacity", fmt::format("the server holds its limit of {} connections", total_));
+    }
+    auto& count = per_credential_[credential];
+    if (count >= limits_.max_connections_per_credential) {
+      if (count == 0) per_credential_.erase(credential);
+      return fail("connection_limit_exceeded",
+                  fmt::format("this credential already holds {} open connections", count));
+    }
+    ++count;
+    ++total_;
+    return std::make_unique<Slot>(*this, credential);
+  }
+
+ private:
+  void release(const std::string& credential) {
+    std::lock_guard lock(mutex_);
+    --total_;
+    auto it = per_credential_.find(credential);
+    if (it != per_credential_.end() && --it->second <= 0) per_credential_.erase(it);
+  }
+
+  const ServerLimits limits_;
+  std::mutex mutex_;
+  int total_ = 0;
+  std::map<std::string, int> per_credential_;
+};
 
 struct Services {
   engine::Engine& engine;
   auth::AuthService& auth;
   coord::Coordinator& coordinator;
   Router router;
-  asio::thread_pool& workers;  // runs HTTP handlers, which may block
+  asio::thread_pool& workers;     // runs HTTP handlers, which may block
+  asio::thread_pool& bootstraps;  // runs bootstraps only: bounds how many are built at once
+  const ServerLimits& limits;
+  ConnectionCounts connections;
 };
 
 void add_common_headers(http::response<http::string_body>& res, const std::string& request_id) {
@@ -74,8 +140,11 @@ http::response<http::string_body> to_beast(HttpResponse&& response, const std::s
 
 class WsSession : public fanout::Outbox, public std::enable_shared_from_this<WsSession> {
  public:
-  WsSession(tcp::socket&& socket, Services& services)
-      : ws_(std::move(socket)), services_(services), handlers_(asio::make_strand(services.workers)) {}
+  WsSession(tcp::socket&& socket, Services& services, std::unique_ptr<ConnectionCounts::Slot> slot)
+      : ws_(std::move(socket)),
+        services_(services),
+        handlers_(asio::make_strand(services.workers)),
+        slot_(std::move(slot)) {}
   // Unsubscribe while every member is still alive: the hub may be pushing into this outbox.
   ~WsSession() override {
     if (connection_) connection_->on_close();
@@ -88,7 +157,7 @@ class WsSession : public fanout::Outbox, public std::enable_shared_from_this<WsS
     timeouts.idle_timeout = std::chrono::seconds(coord::kIdleSocketTimeoutSeconds);
     timeouts.keep_alive_pings = true;
     ws_.set_option(timeouts);
-    ws_.read_message_max(kMaxFrameBytes);
+    ws_.read_message_max(services_.limits.max_frame_bytes);  // Beast closes with 1009 beyond it
     const bool select_sync = grant.offered_sync_subprotocol;
     ws_.set_option(websocket::stream_base::decorator([select_sync](websocket::response_type& res) {
       // Select only ablo.sync.v1; never echo the token-bearing entry (protocol.md §1.2).
@@ -175,12 +244,24 @@ class WsSession : public fanout::Outbox, public std::enable_shared_from_this<WsS
     std::lock_guard lock(mutex_);
     closed_ = true;
     pending_.clear();
+    pending_bytes_ = 0;
+  }
+
+  static std::size_t bytes_of(const Item& item) {
+    if (const auto* text = std::get_if<std::string>(&item)) return text->size();
+    return std::get<std::shared_ptr<const fanout::EncodedDelta>>(item)->json.size();
   }
 
   void enqueue(Item item) {
+    const std::size_t bytes = bytes_of(item);
     {
       std::lock_guard lock(mutex_);
-      if (closed_) return;
+      if (closed_ || dropped_) return;
+      if (pending_bytes_ + outgoing_bytes_ + bytes > services_.limits.max_send_queue_bytes) {
+        drop_slow_consumer_locked();
+        return;
+      }
+      pending_bytes_ += bytes;
       pending_.push_back(std::move(item));
       if (writing_) return;
       writing_ = true;
@@ -188,13 +269,55 @@ class WsSession : public fanout::Outbox, public std::enable_shared_from_this<WsS
     asio::post(ws_.get_executor(), [self = shared_from_this()] { self->write_next(); });
   }
 
+  // The client does not read as fast as its frames are produced: queue nothing more, free what
+  // waits, send the close frame after the frame being written, and cut the connection if even
+  // that does not go out within kSlowConsumerGrace. The client resumes from its cursor.
+  void drop_slow_consumer_locked() {
+    dropped_ = true;
+    pending_.clear();
+    pending_bytes_ = 0;
+    if (!close_reason_) {
+      close_reason_ = websocket::close_reason(static_cast<websocket::close_code>(kSlowConsumerCloseCode),
+                                              "send queue limit exceeded");
+    }
+    spdlog::warn("closing a WebSocket that does not read its frames (send queue over {} bytes)",
+                 services_.limits.max_send_queue_bytes);
+    asio::post(ws_.get_executor(), [self = shared_from_this()] { self->abandon_backlog(); });
+  }
+
+  void abandon_backlog() {  // socket strand
+    if (!outgoing_.empty()) {
+      // The front frame may be in an async_write, which owns its buffer until it completes.
+      std::size_t freed = 0;
+      for (auto it = std::next(outgoing_.begin()); it != outgoing_.end(); ++it) freed += it->size();
+      outgoing_.erase(std::next(outgoing_.begin()), outgoing_.end());
+      std::lock_guard lock(mutex_);
+      outgoing_bytes_ -= freed;
+    }
+    bool idle = false;
+    {
+      std::lock_guard lock(mutex_);
+      if (!writing_) writing_ = idle = true;
+    }
+    if (idle) write_next();  // nothing in flight: the close frame goes now
+    auto timer = std::make_shared<asio::steady_timer>(ws_.get_executor(), kSlowConsumerGrace);
+    timer->async_wait([self = shared_from_this(), timer](beast::error_code ec) {
+      if (ec) return;
+      beast::get_lowest_layer(self->ws_).socket().close(ec);  // the pending write and read fail
+    });
+  }
+
   // Takes everything queued and turns it into frames; consecutive deltas become one
   // batched `delta` frame ({deltas:[…]}), which the client processes as one batch.
   std::deque<std::string> drain_frames() {
     std::deque<Item> items;
+    std::size_t item_bytes = 0;
     {
       std::lock_guard lock(mutex_);
       items.swap(pending_);
+      item_bytes = pending_bytes_;
+      pending_bytes_ = 0;
+      outgoing_bytes_ += item_bytes;  // still counted while they become frames
     }
     std::deque<std::string> frames;
     std::vector<const fanout::EncodedDelta*> run;
@@ -223,6 +346,10 @@ class WsSession : public fanout::Outbox, public std::enable_shared_from_this<WsS
       }
     }
     flush_run();
+    std::size_t frame_bytes = 0;
+    for (const auto& frame : frames) frame_bytes += frame.size();
+    std::lock_guard lock(mutex_);
+    outgoing_bytes_ += frame_bytes - item_bytes;  // framing only adds bytes
     return frames;
   }
 
@@ -246,10 +373,18 @@ class WsSession : public fanout::Outbox, public std::enable_shared_from_this<WsS
   }
 
   void on_write(beast::error_code ec, std::size_t) {
+    {
+      std::lock_guard lock(mutex_);
+      outgoing_bytes_ -= outgoing_.front().size();
+    }
     outgoing_.pop_front();
     if (ec) {
       close_connection();
+      std::size_t freed = 0;
+      for (const auto& frame : outgoing_) freed += frame.size();
+      outgoing_.clear();
       std::lock_guard lock(mutex_);
+      outgoing_bytes_ -= freed;
       writing_ = false;
       return;
     }
@@ -263,10 +398,15 @@ class WsSession : public fanout::Outbox, public std::enable_shared_from_this<WsS
   beast::flat_buffer buffer_;                   // socket strand only
   std::deque<std::string> outgoing_;            // socket strand only: frames being written
 
-  std::mutex mutex_;  // guards pending_, writing_, closed_, close_reason_
+  std::unique_ptr<ConnectionCounts::Slot> slot_;  // counted until the session is gone
+
+  std::mutex mutex_;  // guards pending_, the byte counts, writing_, closed_, dropped_, close_reason_
   std::deque<Item> pending_;
+  std::size_t pending_bytes_ = 0;   // of pending_
+  std::size_t outgoing_bytes_ = 0;  // of outgoing_ (and items being turned into it)
   bool writing_ = true;  // until the handshake completes (on_accept)
   bool closed_ = false;
+  bool dropped_ = false;  // a slow consumer: nothing more is queued
   std::optional<websocket::close_reason> close_reason_;  // a close was requested
 };
 
@@ -281,16 +421,22 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
  private:
   void read() {
     parser_.emplace();
-    parser_->body_limit(kMaxBodyBytes);
+    parser_->body_limit(services_.limits.max_body_bytes);
     stream_.expires_after(std::chrono::seconds(60));
     http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&HttpSession::on_read, shared_from_this()));
   }
 
   void on_read(beast::error_code ec, std::size_t) {
     if (ec == http::error::body_limit) {
-      // Answer, then close: after_write shuts the connection down once the reply is out.
-      reply(error_response(Error("invalid_body", "the request body is too large"), request_id_for("")), 11, false,
-            false);
+      // Answer, then close: after_write shuts the connection down once the reply is out. The
+      // registry has no payload-size code; invalid_body with 413 Payload Too Large.
+      auto response = error_response(
+          Error("invalid_body",
+                fmt::format("the request body is larger than the limit of {} bytes", services_.limits.max_body_bytes)),
+          request_id_for(""));
+      response.status = 413;
+      discard_after_reply_ = true;
+      reply(std::move(response), 11, false, false);
       return;
     }
     if (ec) {
@@ -320,16 +466,25 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     }
     plain.body = std::move(request.body());
     plain.request_id = request_id;
-    // Handlers may block (a durable commit, a claimed read waiting for a release), so they run
-    // on the worker pool; the reply is written back on this connection's strand.
-    asio::post(services_.workers, [self = shared_from_this(), plain = std::move(plain), version = request.version(),
-                                   keep_alive = request.keep_alive(), head]() mutable {
-      auto response = self->services_.router.handle(plain);
-      asio::post(self->stream_.get_executor(), [self, response = std::move(response), version, keep_alive, head,
-                                                request_id = plain.request_id]() mutable {
-        self->reply(std::move(response), version, keep_alive, head, request_id);
-      });
-    });
+    // Handlers may block (a durable commit, a store read), so they run on the worker pool —
+    // bootstraps on their own pool; the reply is written back on this connection's strand. A
+    // claimed read that waits for a release holds no thread: the router answers it later.
+    const bool bootstrap = path_of(plain.target) == "/api/sync/bootstrap";
+    auto run = [self = shared_from_this(), plain = std::move(plain), version = request.version(),
+                keep_alive = request.keep_alive(), head]() mutable {
+      auto reply = [self, version, keep_alive, head, request_id = plain.request_id](HttpResponse response) mutable {
+        asio::post(self->stream_.get_executor(), [self, response = std::move(response), version, keep_alive, head,
+                                                  request_id = std::move(request_id)]() mutable {
+          self->reply(std::move(response), version, keep_alive, head, request_id);
+        });
+      };
+      self->services_.router.handle(plain, std::move(reply));
+    };
+    if (bootstrap) {
+      asio::post(services_.bootstraps, std::move(run));
+    } else {
+      asio::post(services_.workers, std::move(run));
+    }
   }
 
   void upgrade(http::request<http::string_body> request, const std::string& request_id) {
@@ -350,8 +505,15 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
           self->reply(error_response(grant.error(), request_id), upgrade_request->version(), false, false, request_id);
           return;
         }
+        const auto& principal = grant->principal;
+        auto slot = self->services_.connections.acquire(
+            principal.tenant.key() + "/" + (principal.capability_id.empty() ? principal.key_id : principal.capability_id));
+        if (!slot) {
+          self->reply(error_response(slot.error(), request_id), upgrade_request->version(), false, false, request_id);
+          return;
+        }
         self->stream_.expires_never();
-        std::make_shared<WsSession>(self->stream_.release_socket(), self->services_)
+        std::make_shared<WsSession>(self->stream_.release_socket(), self->services_, std::move(*slot))
             ->start(std::move(*upgrade_request), std::move(*grant));
       });
     });
@@ -378,15 +540,29 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void after_write(beast::error_code ec, bool keep_alive) {
     if (ec || !keep_alive) {
       stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+      if (!ec && discard_after_reply_) {
+        stream_.expires_after(kDiscardBodyFor);
+        discard_rest();
+      }
       return;
     }
     read();
+  }
+
+  // Reads and drops what the client still sends (a refused body) until it stops or time is up.
+  void discard_rest() {
+    auto scratch = std::make_shared<std::array<char, 16 * 1024>>();
+    stream_.async_read_some(asio::buffer(*scratch), [self = shared_from_this(), scratch](beast::error_code ec,
+                                                                                         std::size_t) {
+      if (!ec) self->discard_rest();
+    });
   }
 
   beast::tcp_stream stream_;
   Services& services_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
+  bool discard_after_reply_ = false;
 };
 
 }  // namespace
@@ -395,29 +571,69 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
 struct Server::Impl {
   Impl(engine::Engine& engine, auth::AuthService& auth, coord::Coordinator& coordinator, ServerOptions opts)
-      : workers(static_cast<std::size_t>(std::max(1, opts.worker_threads))),
-        services{engine, auth, coordinator, Router(engine, auth, coordinator), workers},
-        options(std::move(opts)),
-        acceptor(io) {}
+      : options(std::move(opts)),
+        workers(static_cast<std::size_t>(std::max(1, options.worker_threads))),
+        bootstraps(static_cast<std::size_t>(std::max(1, options.limits.bootstrap_threads))),
+        services{engine,
+                 auth,
+                 coordinator,
+                 Router(engine, auth, coordinator,
+                        [this](std::function<void()> task) { asio::post(workers, std::move(task)); }),
+                 workers,
+                 bootstraps,
+                 options.limits,
+                 ConnectionCounts(options.limits)},
+        acceptor(io),
+        accept_backoff(io) {}
 
   void accept() {
     acceptor.async_accept(asio::make_strand(io), [this](beast::error_code ec, tcp::socket socket) {
-      if (ec) {
-        if (ec != asio::error::operation_aborted) spdlog::warn("accept failed: {}", ec.message());
-        if (!acceptor.is_open()) return;
-      } else {
+      if (!ec) {
         socket.set_option(tcp::no_delay(true), ec);
         std::make_shared<HttpSession>(std::move(socket), services)->start();
+        accept();
+        return;
       }
+      if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
+      if (out_of_descriptors(ec)) {
+        back_off(ec);
+        return;
+      }
+      spdlog::warn("accept failed: {}", ec.message());
       accept();
     });
   }
 
-  asio::thread_pool workers;
-  Services services;
+  static bool out_of_descriptors(const beast::error_code& ec) {
+    return ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space ||
+           ec == asio::error::no_memory || ec == beast::error_code(ENFILE, boost::system::system_category());
+  }
+
+  // The connection stays in the listen backlog; try again after kAcceptBackoff.
+  void back_off(const beast::error_code& ec) {
+    ++refused_accepts;
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= next_accept_warning) {
+      spdlog::warn("accept failed: {} ({} attempts since the last warning); retrying every {} ms", ec.message(),
+                   refused_accepts, kAcceptBackoff.count());
+      refused_accepts = 0;
+      next_accept_warning = now + kAcceptWarningInterval;
+    }
+    accept_backoff.expires_after(kAcceptBackoff);
+    accept_backoff.async_wait([this](beast::error_code wait_ec) {
+      if (!wait_ec) accept();
+    });
+  }
+
   ServerOptions options;
+  asio::thread_pool workers;
+  asio::thread_pool bootstraps;
+  Services services;
   asio::io_context io;
   tcp::acceptor acceptor;
+  asio::steady_timer accept_backoff;                           // accept handler only
+  std::chrono::steady_clock::time_point next_accept_warning;  // accept handler only
+  int64_t refused_accepts = 0;                                // accept handler only
   std::vector<std::thread> threads;
 };
 
@@ -455,6 +671,7 @@ void Server::stop() {
   for (auto& thread : impl_->threads) thread.join();
   impl_->threads.clear();
   impl_->workers.join();
+  impl_->bootstraps.join();
 }
 
 }  // namespace ablo::net

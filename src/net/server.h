@@ -1,5 +1,6 @@
 #pragma once
 // The HTTP + WebSocket server: one port, a pool of I/O threads.
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -9,14 +10,33 @@
 #include "common/result.h"
 #include "coord/coordinator.h"
 #include "engine/engine.h"
+#include "fanout/hub.h"
 
 namespace ablo::net {
+
+// Close code for a socket dropped because it did not read its frames fast enough: 1013 "try
+// again later" is not a session error (protocol.md §3.10), so the client reconnects and resumes
+// from its cursor; 1008/4001/4003 would clear its local data.
+inline constexpr int kSlowConsumerCloseCode = fanout::kSlowConsumerCloseCode;
+
+// Per-connection and per-instance bounds (README "Limits and security").
+struct ServerLimits {
+  // Frames queued for one socket but not yet written (bytes); beyond it the socket is closed
+  // with kSlowConsumerCloseCode and its queue freed.
+  std::size_t max_send_queue_bytes = 32u << 20;
+  std::size_t max_frame_bytes = 1u << 20;  // an inbound WebSocket message; larger: close 1009
+  std::size_t max_body_bytes = 8u << 20;   // an HTTP request body; larger: 413
+  int max_connections = 10'000;            // open WebSockets; beyond: 503 instance_at_capacity
+  int max_connections_per_credential = 2'000;  // per API key / capability: 429 connection_limit_exceeded
+  int bootstrap_threads = 4;  // bootstraps run on their own threads: at most this many at once
+};
 
 struct ServerOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 8787;  // 0 = pick a free port
   int io_threads = 2;
-  int worker_threads = 32;  // HTTP handlers (they may block on a commit or a claimed read)
+  int worker_threads = 32;  // HTTP handlers (they may block on a commit)
+  ServerLimits limits;
 };
 
 class Server {

@@ -294,14 +294,16 @@ TEST_P(EngineTest, PublishesDeltasWithTypenameTransactionIdAndCommitterGroups) {
 
 TEST_P(EngineTest, BootstrapReturnsVisibleRowsKeyedByTypename) {
   ASSERT_TRUE(commit("p1", {create("t1", {{"title", "a"}, {"status", "todo"}})}));
-  auto visible = engine.bootstrap(participant("r"), {"org:org_1"}, {"Task"});
-  ASSERT_TRUE(visible);
-  EXPECT_EQ(visible->at("type"), "full");
-  EXPECT_EQ(visible->at("models").at("Task").as_array().size(), 1u);
-  EXPECT_EQ(visible->at("lastSyncId").as_int64(), 1);
-  auto hidden = engine.bootstrap(participant("r"), {"team:x"}, {"Task"});
-  ASSERT_TRUE(hidden);
-  EXPECT_TRUE(hidden->at("models").at("Task").as_array().empty());
+  auto visible_text = engine.bootstrap(participant("r"), {"org:org_1"}, {"Task"});
+  ASSERT_TRUE(visible_text);
+  const auto visible = json::parse(*visible_text).as_object();
+  EXPECT_EQ(visible.at("type"), "full");
+  EXPECT_EQ(visible.at("models").at("Task").as_array().size(), 1u);
+  EXPECT_EQ(visible.at("lastSyncId").as_int64(), 1);
+  EXPECT_TRUE(visible.at("timestamp").is_int64());
+  auto hidden_text = engine.bootstrap(participant("r"), {"team:x"}, {"Task"});
+  ASSERT_TRUE(hidden_text);
+  EXPECT_TRUE(json::parse(*hidden_text).at("models").at("Task").as_array().empty());
 }
 
 TEST_P(EngineTest, QueryFiltersOrdersAndLimits) {

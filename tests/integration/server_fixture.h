@@ -32,6 +32,7 @@ class ServerProcess {
   ServerProcess& operator=(const ServerProcess&) = delete;
 
   uint16_t port() const { return port_; }
+  pid_t pid() const { return pid_; }  // of the running server process
   const std::string& api_key() const { return api_key_; }
   const std::string& data_dir() const { return data_dir_; }
   pid_t pid() const { return pid_; }  // the running server process (-1 when stopped)

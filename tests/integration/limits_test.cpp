@@ -1,0 +1,647 @@
+// Abuse tests for the resource bounds (README "Limits and security"), against the real server
+// process: each bound holds under the attack it exists for, the server's memory (VmRSS of
+// the process) stays under a ceiling, and an unrelated client is still served meanwhile. The
+// peak RSS and the unrelated client's latency are printed, not asserted against a time.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+
+#include "client/transport.h"
+#include "integration/quickstart_schema.h"
+#include "integration/server_fixture.h"
+#include "integration/sync_client.h"
+
+namespace ablo::testing {
+namespace {
+
+namespace json = boost::json;
+using namespace std::chrono_literals;
+using SteadyClock = std::chrono::steady_clock;
+
+// Resident memory of a process in KiB (VmRSS in /proc/<pid>/status); 0 if unreadable.
+int64_t rss_kib(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6));
+  }
+  return 0;
+}
+
+// Samples a process's RSS every 10 ms on a thread until stop(), which returns the peak (KiB).
+class RssSampler {
+ public:
+  explicit RssSampler(pid_t pid) : thread_([this, pid] {
+      while (!stop_) {
+        peak_ = std::max<int64_t>(peak_, rss_kib(pid));
+        std::this_thread::sleep_for(10ms);
+      }
+    }) {}
+  ~RssSampler() { stop(); }
+  int64_t stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+    return peak_;
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::atomic<int64_t> peak_{0};
+  std::thread thread_;
+};
+
+// CPU time the process has used, in clock ticks (utime + stime of /proc/<pid>/stat).
+int64_t cpu_ticks(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  std::istringstream fields(text.substr(text.rfind(')') + 2));  // after "pid (comm) "
+  std::string field;
+  int64_t utime = 0, stime = 0;
+  for (int i = 3; fields >> field; ++i) {  // field 3 is the state
+    if (i == 14) utime = std::stoll(field);
+    if (i == 15) {
+      stime = std::stoll(field);
+      break;
+    }
+  }
+  return utime + stime;
+}
+
+int64_t ms_since(SteadyClock::time_point start) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - start).count();
+}
+
+// A plain loopback TCP connection, for what the client library would not do: a WebSocket
+// that never reads, and an HTTP response counted as it arrives instead of kept.
+class RawSocket {
+ public:
+  // `receive_buffer` > 0 shrinks the socket's receive buffer before connecting.
+  RawSocket(uint16_t port, int receive_buffer = 0) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
+    if (receive_buffer > 0) ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(port);
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+      throw std::runtime_error("connect failed");
+    }
+  }
+  ~RawSocket() { ::close(fd_); }
+  RawSocket(const RawSocket&) = delete;
+  RawSocket& operator=(const RawSocket&) = delete;
+
+  void send_all(std::string_view bytes) {
+    while (!bytes.empty()) {
+      const auto sent = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+      if (sent <= 0) throw std::runtime_error("send failed");
+      bytes.remove_prefix(static_cast<std::size_t>(sent));
+    }
+  }
+  // Up to 64 KiB; nullopt when nothing arrived in `timeout`, "" at the end of the stream.
+  std::optional<std::string> read_some(std::chrono::milliseconds timeout) {
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(timeout.count())) <= 0) return std::nullopt;
+    std::string chunk(64 * 1024, '\0');
+    const auto got = ::recv(fd_, chunk.data(), chunk.size(), 0);
+    chunk.resize(got > 0 ? static_cast<std::size_t>(got) : 0);
+    return chunk;
+  }
+  // Reads until `marker` has arrived; what was read.
+  std::string read_through(std::string_view marker, std::chrono::milliseconds timeout) {
+    std::string received;
+    const auto deadline = SteadyClock::now() + timeout;
+    while (received.find(marker) == std::string::npos && SteadyClock::now() < deadline) {
+      auto chunk = read_some(100ms);
+      if (chunk && chunk->empty()) break;
+      if (chunk) received += *chunk;
+    }
+    return received;
+  }
+
+ private:
+  int fd_;
+};
+
+// A masked client text frame (RFC 6455 §5.2); the mask is fixed, which the server accepts.
+std::string client_text_frame(std::string_view text) {
+  std::string frame{static_cast<char>(0x81)};
+  const uint8_t mask[4] = {0x12, 0x34, 0x56, 0x78};
+  if (text.size() < 126) {
+    frame.push_back(static_cast<char>(0x80 | text.size()));
+  } else if (text.size() < 65536) {
+    frame.push_back(static_cast<char>(0x80 | 126));
+    frame.push_back(static_cast<char>(text.size() >> 8));
+    frame.push_back(static_cast<char>(text.size() & 0xff));
+  } else {
+    frame.push_back(static_cast<char>(0x80 | 127));
+    for (int shift = 56; shift >= 0; shift -= 8) frame.push_back(static_cast<char>((text.size() >> shift) & 0xff));
+  }
+  frame.append(reinterpret_cast<const char*>(mask), 4);
+  for (std::size_t i = 0; i < text.size(); ++i) frame.push_back(static_cast<char>(text[i] ^ mask[i % 4]));
+  return frame;
+}
+
+// Walks server frames (unmasked) in a byte stream; the close frame's code once one is complete.
+class ServerFrameReader {
+ public:
+  std::optional<int> feed(std::string_view bytes) {
+    buffer_.append(bytes);
+    while (true) {
+      if (buffer_.size() < 2) return std::nullopt;
+      const auto byte = [&](std::size_t i) { return static_cast<uint8_t>(buffer_[i]); };
+      const int opcode = byte(0) & 0x0f;
+      uint64_t length = byte(1) & 0x7f;
+      std::size_t header = 2;
+      if (length == 126) {
+        if (buffer_.size() < 4) return std::nullopt;
+        length = (uint64_t{byte(2)} << 8) | byte(3);
+        header = 4;
+      } else if (length == 127) {
+        if (buffer_.size() < 10) return std::nullopt;
+        length = 0;
+        for (int i = 0; i < 8; ++i) length = (length << 8) | byte(2 + i);
+        header = 10;
+      }
+      if (buffer_.size() < header + length) return std::nullopt;
+      if (opcode == 0x8) return length >= 2 ? (byte(header) << 8) | byte(header + 1) : 1005;
+      ++frames_;
+      buffer_.erase(0, header + length);
+    }
+  }
+  int frames() const { return frames_; }
+
+ private:
+  std::string buffer_;
+  int frames_ = 0;
+};
+
+std::string text_of(std::size_t bytes, char fill) { return std::string(bytes, fill); }
+
+// Opens /api/sync/ws on `socket` with `token` as the 0.9.1 client does; the bytes after the 101.
+std::string open_raw_websocket(RawSocket& socket, const std::string& token) {
+  socket.send_all("GET /api/sync/ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+                  "Sec-WebSocket-Protocol: ablo.bearer." + token + ", ablo.sync.v1\r\n\r\n");
+  const auto handshake = socket.read_through("\r\n\r\n", 5s);
+  EXPECT_NE(handshake.find(" 101 "), std::string::npos) << handshake;
+  const auto end = handshake.find("\r\n\r\n");
+  return end == std::string::npos ? std::string() : handshake.substr(end + 4);
+}
+
+// Reads server frames until a close frame; its code, or nullopt if the stream ended first.
+std::optional<int> await_close_code(RawSocket& socket, ServerFrameReader& frames, std::chrono::seconds timeout) {
+  const auto deadline = SteadyClock::now() + timeout;
+  while (SteadyClock::now() < deadline) {
+    auto chunk = socket.read_some(200ms);
+    if (chunk && chunk->empty()) return std::nullopt;
+    if (chunk) {
+      if (auto code = frames.feed(*chunk)) return code;
+    }
+  }
+  return std::nullopt;
+}
+
+// `count` weather reports of about `forecast_bytes` each, `per_commit` operations a commit.
+void create_reports(Client& writer, const std::string& prefix, int count, int per_commit, std::size_t forecast_bytes) {
+  for (int first = 0; first < count; first += per_commit) {
+    json::array operations;
+    for (int i = first; i < std::min(count, first + per_commit); ++i) {
+      const std::string id = prefix + std::to_string(i);
+      operations.push_back(op("CREATE", id, {{"location", "Oslo"}, {"status", "pending"},
+                                             {"forecast", text_of(forecast_bytes, static_cast<char>('a' + i % 26))}},
+                              "tx-" + id));
+    }
+    auto result = writer.result_of(writer.commit(std::move(operations)));
+    ASSERT_TRUE(result.at("success").as_bool()) << json::serialize(result);
+    writer.unread.clear();  // its own deltas: not kept in the test process
+  }
+}
+
+// A commit by `c` and the delta it produces back on `c`'s socket; how long that took (ms).
+int64_t write_to_delta_round_trip(Client& c, const std::string& id) {
+  const auto start = SteadyClock::now();
+  auto result = c.result_of(c.commit(json::array{op("CREATE", id, {{"location", "Bergen"}, {"status", "pending"}},
+                                                    "tx-" + id)}));
+  EXPECT_TRUE(result.at("success").as_bool()) << json::serialize(result);
+  const int64_t delta_id = result.at("lastSyncId").as_int64();
+  EXPECT_TRUE(c.await([&](const json::object& f) { return is_delta_with_id(f, delta_id); }, 10s))
+      << "no delta for the unrelated client's write";
+  return ms_since(start);
+}
+
+client::HttpResponse call(const ServerProcess& server, const std::string& bearer, const std::string& method,
+                          const std::string& target, const std::string& body = {}) {
+  auto response = client::http_request("127.0.0.1", server.port(), method, target, body,
+                                       {{"Authorization", "Bearer " + bearer}, {"Content-Type", "application/json"}});
+  EXPECT_TRUE(response) << (response ? "" : response.error().message);
+  return response ? *response : client::HttpResponse{};
+}
+
+std::string code_of(const client::HttpResponse& response) {
+  const auto body = json::parse(response.body);
+  return std::string(body.at("code").as_string());
+}
+
+// Two sockets that open, ask for their catch-up and stop reading while 80 MB of deltas are
+// produced, with a 1 MiB send queue limit. `stalled` never reads again: the server's memory must
+// not grow with it, and the server must end it. `late` starts reading once 16 MB are produced —
+// well after its queue overflowed — and must find the 1013 close frame (a socket that never
+// reads cannot see any close frame; the server cuts it 10 s after the overflow).
+TEST(Limits, SocketThatNeverReadsIsClosedWith1013AndServerMemoryStaysBounded) {
+  constexpr int64_t kQueueLimit = 1 << 20;
+  ServerProcess server(kQuickstartSchema, "", {"--max-send-queue-bytes", std::to_string(kQueueLimit)});
+  auto writer = Client::connect(server);
+  auto open_silent_socket = [&](RawSocket& socket, ServerFrameReader& frames) {
+    frames.feed(open_raw_websocket(socket, std::string(server.exchange().at("token").as_string())));
+    socket.send_all(client_text_frame(R"({"type":"sync_request","payload":{"lastSyncId":0}})"));
+  };
+  RawSocket stalled(server.port(), 4096), late(server.port(), 4096);
+  ServerFrameReader stalled_frames, late_frames;
+  open_silent_socket(stalled, stalled_frames);
+  open_silent_socket(late, late_frames);
+
+  const int64_t baseline = rss_kib(server.pid());
+  RssSampler sampler(server.pid());
+  create_reports(writer, "flood-a-", 640, 16, 25'000);  // 16 MB
+  std::optional<int> late_close_code;
+  std::thread late_reader([&] { late_close_code = await_close_code(late, late_frames, 60s); });
+  create_reports(writer, "flood-b-", 2560, 16, 25'000);  // 64 MB more
+  Client unrelated = Client::connect(server);
+  const int64_t latency_ms = write_to_delta_round_trip(unrelated, "unrelated-1");
+  const int64_t peak = sampler.stop();
+  late_reader.join();
+
+  // The stalled socket: what it has buffered, then the end of the stream (or the close frame,
+  // if its in-flight frame went out in time).
+  bool stalled_ended = false;
+  const auto deadline = SteadyClock::now() + 30s;
+  while (!stalled_ended && SteadyClock::now() < deadline) {
+    auto chunk = stalled.read_some(200ms);
+    stalled_ended = (chunk && chunk->empty()) || (chunk && stalled_frames.feed(*chunk));
+  }
+  std::printf("[limits] slow consumers: server RSS baseline %lld KiB, peak %lld KiB (+%lld KiB) while 80 MB of deltas "
+              "were produced; unrelated write->delta round trip %lld ms; the late reader got %d frames "
+              "before its close frame\n",
+              static_cast<long long>(baseline), static_cast<long long>(peak), static_cast<long long>(peak - baseline),
+              static_cast<long long>(latency_ms), late_frames.frames());
+  ASSERT_TRUE(late_close_code) << "the late reader found no close frame";
+  EXPECT_EQ(*late_close_code, 1013);
+  EXPECT_TRUE(stalled_ended) << "the socket that never reads was not dropped";
+  EXPECT_LT(peak - baseline, 64 * 1024) << "server memory grew with the unread deltas";
+}
+
+// Live deltas wait for a socket's first catch-up; one that never asks for it must not make the
+// server hold them without bound.
+TEST(Limits, SocketThatNeverAsksForItsCatchUpIsClosedWith1013) {
+  ServerProcess server(kQuickstartSchema, "", {"--max-send-queue-bytes", std::to_string(1 << 20)});
+  auto writer = Client::connect(server);
+  RawSocket silent(server.port());
+  ServerFrameReader frames;
+  frames.feed(open_raw_websocket(silent, std::string(server.exchange().at("token").as_string())));
+  std::optional<int> close_code;
+  std::thread reader([&] { close_code = await_close_code(silent, frames, 60s); });
+  const int64_t baseline = rss_kib(server.pid());
+  RssSampler sampler(server.pid());
+  create_reports(writer, "held-", 320, 16, 25'000);  // 8 MB of deltas held for it
+  reader.join();
+  const int64_t peak = sampler.stop();
+  std::printf("[limits] socket without sync_request: closed %d after %d frames; server RSS +%lld KiB\n",
+              close_code.value_or(0), frames.frames(), static_cast<long long>(peak - baseline));
+  ASSERT_TRUE(close_code) << "the socket was not closed";
+  EXPECT_EQ(*close_code, 1013);
+  EXPECT_EQ(frames.frames(), 0) << "it never asked for anything";
+}
+
+TEST(Limits, FrameOverTheLimitClosesWith1009) {
+  ServerProcess server(kQuickstartSchema, "", {"--max-frame-bytes", "65536"});
+  RawSocket socket(server.port());
+  ServerFrameReader frames;
+  frames.feed(open_raw_websocket(socket, std::string(server.exchange().at("token").as_string())));
+  socket.send_all(client_text_frame(json::serialize(json::object{
+      {"type", "presence_update"}, {"payload", {{"status", "online"}, {"pad", text_of(70'000, 'x')}}}})));
+  const auto close_code = await_close_code(socket, frames, 5s);
+  ASSERT_TRUE(close_code) << "no close frame";
+  EXPECT_EQ(*close_code, 1009);
+  auto other = Client::connect(server);  // the server itself is fine
+  std::printf("[limits] oversize frame: closed 1009; unrelated write->delta round trip %lld ms\n",
+              static_cast<long long>(write_to_delta_round_trip(other, "after-frame")));
+}
+
+TEST(Limits, BodyOverTheLimitIs413) {
+  ServerProcess server(kQuickstartSchema, "", {"--max-body-bytes", "65536"});
+  json::object body{{"operations", json::array{json::object{
+                                       {"action", "create"},
+                                       {"id", "big-body"},
+                                       {"model", "weatherReports"},
+                                       {"data", {{"location", text_of(100'000, 'x')}, {"status", "pending"}}}}}}};
+  auto refused = call(server, server.api_key(), "POST", "/v1/commits", json::serialize(body));
+  EXPECT_EQ(refused.status, 413) << refused.body;
+  EXPECT_EQ(code_of(refused), "invalid_body");
+  body["operations"].as_array()[0].as_object()["data"].as_object()["location"] = "Oslo";
+  auto accepted = call(server, server.api_key(), "POST", "/v1/commits", json::serialize(body));
+  EXPECT_EQ(accepted.status, 200) << accepted.body;
+}
+
+TEST(Limits, ClaimsPerOwnerAndPerRowAreBoundedWithQueueTooDeep) {
+  ServerProcess server(kQuickstartSchema, "", {"--max-claims-per-owner", "3", "--max-claim-line", "2"});
+  auto owner = Client::connect(server);
+  for (const char* row : {"r1", "r2", "r3"}) {
+    begin_claim(owner, std::string("i-") + row, row, /*queue=*/false);
+    ASSERT_TRUE(await_intent(owner, "intent_acquired", std::string("i-") + row)) << row;
+  }
+  begin_claim(owner, "i-r4", "r4", /*queue=*/false);
+  auto rejected = await_intent(owner, "intent_rejected", "i-r4");
+  ASSERT_TRUE(rejected);
+  EXPECT_EQ(rejected->at("reason"), "queue_too_deep");
+  EXPECT_EQ(rejected->at("error").at("code"), "queue_too_deep");
+  begin_claim(owner, "i-r5", "r5", /*queue=*/true);  // a queued claim must hear an end
+  auto lost = await_intent(owner, "intent_lost", "i-r5");
+  ASSERT_TRUE(lost);
+  EXPECT_EQ(lost->at("error").at("code"), "queue_too_deep");
+  begin_claim(owner, "i-r1", "r1", /*queue=*/false);  // re-announcing a held claim is no new claim
+  EXPECT_TRUE(await_intent(owner, "intent_acquired", "i-r1"));
+
+  // Row r1: its holder plus one waiter; a third owner is refused.
+  const std::string claim_r1 = R"({"target":{"model":"weatherReports","id":"r1"},"action":"edit","queue":true})";
+  auto second = call(server, server.api_key(), "POST", "/v1/intents", claim_r1);
+  EXPECT_EQ(second.status, 202) << second.body;
+  auto third = Client::connect(server);
+  auto refused = call(server, third.token, "POST", "/v1/intents", claim_r1);
+  EXPECT_EQ(refused.status, 503) << refused.body;
+  EXPECT_EQ(code_of(refused), "queue_too_deep");
+}
+
+// Every claim change re-sends the owner's complete activeIntents to its peers, so the bytes a
+// peer receives grow with the square of the claims one owner may hold: the per-owner bound
+// (default 100) is what keeps 1,000 intent_begin frames from amplifying into gigabytes.
+TEST(Limits, ManyClaimsFromOneOwnerAmplifyOnlyUpToTheBound) {
+  ServerProcess server(kQuickstartSchema);
+  auto owner = Client::connect(server);
+  auto peer = Client::connect(server);
+  std::atomic<int64_t> presence_bytes{0};
+  peer.ws->set_frame_handler([&](std::string&& frame) {
+    if (frame.find("\"presence_update\"") != std::string::npos) presence_bytes += static_cast<int64_t>(frame.size());
+  });
+  constexpr int kBegins = 1000;
+  for (int i = 0; i < kBegins; ++i) begin_claim(owner, "amp-" + std::to_string(i), "row-" + std::to_string(i), false);
+  int acquired = 0, refused = 0;
+  while (acquired + refused < kBegins) {
+    auto reply = owner.await([](const json::object& f) {
+      return f.at("type") == "intent_acquired" || f.at("type") == "intent_rejected";
+    }, 10s);
+    ASSERT_TRUE(reply) << "after " << acquired + refused << " replies";
+    (reply->at("type") == "intent_acquired" ? acquired : refused) += 1;
+  }
+  auto probe = Client::connect(server);
+  const int64_t latency_ms = write_to_delta_round_trip(probe, "after-amplification");
+  std::this_thread::sleep_for(200ms);  // the last presence frames reach the peer
+  std::printf("[limits] %d intent_begin from one owner: %d acquired, %d refused; a peer received %lld KiB of "
+              "presence_update; unrelated write->delta round trip %lld ms; server RSS %lld KiB\n",
+              kBegins, acquired, refused, static_cast<long long>(presence_bytes.load() / 1024),
+              static_cast<long long>(latency_ms), static_cast<long long>(rss_kib(server.pid())));
+  EXPECT_EQ(acquired, 100);
+  EXPECT_EQ(refused, kBegins - 100);
+  EXPECT_LT(presence_bytes.load(), 16 << 20) << "presence amplification beyond the claims bound";
+}
+
+TEST(Limits, PresenceOverTheLimitIsRefused) {
+  ServerProcess server(kQuickstartSchema, "", {"--max-presence-bytes", "4096"});
+  auto sender = Client::connect(server);
+  auto peer = Client::connect(server);
+  send_frame(sender, "presence_update", {{"status", "online"}, {"activity", text_of(10'000, 'x')}});
+  send_frame(sender, "presence_update", {{"status", "online"}, {"marker", "small"}});
+  auto first = peer.await([&](const json::object& f) {
+    return f.at("type") == "presence_update" && f.at("payload").at("userId") == sender.exchange.at("scope").at("participantId");
+  });
+  ASSERT_TRUE(first) << "the small presence did not arrive";
+  const auto& payload = first->at("payload").as_object();
+  EXPECT_EQ(payload.at("marker"), "small") << "the first presence the peer saw was not the small one";
+  EXPECT_FALSE(payload.contains("activity")) << "the oversized presence was kept";
+}
+
+TEST(Limits, ConnectionsPerCredentialAndInTotalAreBounded) {
+  ServerProcess server(kQuickstartSchema, "", {"--max-connections-per-credential", "2", "--max-connections", "3"});
+  auto first = Client::connect(server);
+  auto second_socket = server.connect_ws(first.token, first.groups);
+  auto refused = client::WsConnection::connect("127.0.0.1", server.port(), "/api/sync/ws",
+                                               {"ablo.bearer." + first.token, "ablo.sync.v1"});
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("429"), std::string::npos) << refused.error().message;
+  EXPECT_NE(refused.error().message.find("connection_limit_exceeded"), std::string::npos) << refused.error().message;
+
+  auto other = Client::connect(server);  // another credential: the third connection in total
+  const std::string third_token(server.exchange().at("token").as_string());
+  auto full = client::WsConnection::connect("127.0.0.1", server.port(), "/api/sync/ws",
+                                            {"ablo.bearer." + third_token, "ablo.sync.v1"});
+  ASSERT_FALSE(full);
+  EXPECT_NE(full.error().message.find("503"), std::string::npos) << full.error().message;
+  EXPECT_NE(full.error().message.find("instance_at_capacity"), std::string::npos) << full.error().message;
+
+  // A closed socket gives its slot back.
+  second_socket->close();
+  second_socket.reset();
+  Result<std::unique_ptr<client::WsConnection>> again = tl::unexpected(Error("connection_failed", "not tried"));
+  const auto deadline = SteadyClock::now() + 5s;
+  while (!again && SteadyClock::now() < deadline) {
+    again = client::WsConnection::connect("127.0.0.1", server.port(), "/api/sync/ws",
+                                          {"ablo.bearer." + first.token, "ablo.sync.v1"});
+    if (!again) std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_TRUE(again) << "the slot of a closed socket was not released";
+}
+
+TEST(Limits, ParkedClaimedReadsHoldNoThreadAnUnrelatedClientIsServed) {
+  ServerProcess server(kQuickstartSchema);  // 32 worker threads: fewer than the waits
+  auto holder = Client::connect(server);
+  create_reports(holder, "held-", 1, 1, 10);
+  begin_claim(holder, "hold", "held-0");
+  ASSERT_TRUE(await_intent(holder, "intent_acquired", "hold"));
+
+  constexpr int kWaits = 40;
+  const std::string wait_body = json::serialize(json::object{
+      {"queries", json::array{json::object{{"model", "weatherReports"}, {"where", json::array{json::array{"id", "held-0"}}}}}},
+      {"ifClaimed", "wait"},
+      {"claimedTimeout", 60'000}});
+  std::atomic<int> answered{0};
+  std::vector<int> statuses(kWaits, 0);
+  std::vector<std::thread> readers;
+  for (int i = 0; i < kWaits; ++i) {
+    readers.emplace_back([&, i] {
+      auto response = client::http_request("127.0.0.1", server.port(), "POST", "/api/sync/query", wait_body,
+                                           {{"Authorization", "Bearer " + server.api_key()}});
+      statuses[static_cast<std::size_t>(i)] = response ? response->status : -1;
+      ++answered;
+    });
+  }
+  std::this_thread::sleep_for(1s);  // let them arrive and park
+
+  const auto start = SteadyClock::now();
+  auto unrelated = Client::connect(server);  // an upgrade and its catch-up
+  const int64_t connect_ms = ms_since(start);
+  const int64_t round_trip_ms = write_to_delta_round_trip(unrelated, "free-row");
+  auto free_read = call(server, server.api_key(), "POST", "/api/sync/query",
+                        R"({"queries":[{"model":"weatherReports","where":[["id","free-row"]]}],"ifClaimed":"wait"})");
+  EXPECT_EQ(free_read.status, 200) << free_read.body;
+  const int64_t total_ms = ms_since(start);
+  EXPECT_EQ(answered.load(), 0) << "the parked reads ended before the unrelated client was served";
+  std::printf("[limits] %d parked ifClaimed:wait reads (timeout 60 s): unrelated connect %lld ms, write->delta %lld "
+              "ms, all three steps %lld ms; server RSS %lld KiB\n",
+              kWaits, static_cast<long long>(connect_ms), static_cast<long long>(round_trip_ms),
+              static_cast<long long>(total_ms), static_cast<long long>(rss_kib(server.pid())));
+
+  abandon_claim(holder, "hold");
+  for (auto& reader : readers) reader.join();
+  for (int status : statuses) EXPECT_EQ(status, 200);
+}
+
+TEST(Limits, ClaimedWaitsBeyondTheBoundAreRefused) {
+  ServerProcess server(kQuickstartSchema, "", {"--max-claimed-waits", "2"});
+  auto holder = Client::connect(server);
+  create_reports(holder, "held-", 1, 1, 10);
+  begin_claim(holder, "hold", "held-0");
+  ASSERT_TRUE(await_intent(holder, "intent_acquired", "hold"));
+  const std::string wait_body =
+      R"({"queries":[{"model":"weatherReports","where":[["id","held-0"]]}],"ifClaimed":"wait","claimedTimeout":60000})";
+  std::vector<std::thread> readers;
+  std::vector<int> statuses(2, 0);
+  for (int i = 0; i < 2; ++i) {
+    readers.emplace_back([&, i] {
+      auto response = client::http_request("127.0.0.1", server.port(), "POST", "/api/sync/query", wait_body,
+                                           {{"Authorization", "Bearer " + server.api_key()}});
+      statuses[static_cast<std::size_t>(i)] = response ? response->status : -1;
+    });
+  }
+  std::this_thread::sleep_for(1s);
+  auto refused = call(server, server.api_key(), "POST", "/api/sync/query", wait_body);
+  EXPECT_EQ(refused.status, 503) << refused.body;
+  EXPECT_EQ(code_of(refused), "queue_too_deep");
+  abandon_claim(holder, "hold");
+  for (auto& reader : readers) reader.join();
+  for (int status : statuses) EXPECT_EQ(status, 200);
+}
+
+// GET /api/sync/bootstrap on a raw connection: the status line and how many body bytes came,
+// without keeping them; `tail` holds the last bytes.
+struct CountedResponse {
+  std::string status_line;
+  std::size_t body_bytes = 0;
+  std::string tail;
+};
+
+CountedResponse counted_bootstrap(uint16_t port, const std::string& key) {
+  RawSocket socket(port);
+  socket.send_all("GET /api/sync/bootstrap HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + key +
+                  "\r\nConnection: close\r\n\r\n");
+  CountedResponse counted;
+  std::string head;
+  bool in_body = false;
+  const auto deadline = SteadyClock::now() + 120s;
+  while (SteadyClock::now() < deadline) {
+    auto chunk = socket.read_some(1s);
+    if (!chunk) continue;
+    if (chunk->empty()) break;
+    std::string_view bytes(*chunk);
+    if (!in_body) {
+      head.append(bytes);
+      const auto end = head.find("\r\n\r\n");
+      if (end == std::string::npos) continue;
+      counted.status_line = head.substr(0, head.find("\r\n"));
+      bytes = std::string_view(head).substr(end + 4);
+      in_body = true;
+      counted.body_bytes += bytes.size();
+      counted.tail = std::string(bytes.substr(bytes.size() > 64 ? bytes.size() - 64 : 0));
+      continue;
+    }
+    counted.body_bytes += bytes.size();
+    counted.tail = (counted.tail + std::string(bytes));
+    if (counted.tail.size() > 64) counted.tail.erase(0, counted.tail.size() - 64);
+  }
+  return counted;
+}
+
+TEST(Limits, ManyBootstrapsOfALargeTableStayUnderAMemoryCeiling) {
+  ServerProcess server(kQuickstartSchema);
+  auto writer = Client::connect(server);
+  constexpr int kRows = 960;
+  create_reports(writer, "big-", kRows, 16, 25'000);  // a 24 MB table
+
+  constexpr int kClients = 32;
+  const int64_t baseline = rss_kib(server.pid());
+  RssSampler sampler(server.pid());
+  std::vector<CountedResponse> responses(kClients);
+  std::vector<std::thread> clients;
+  for (int i = 0; i < kClients; ++i) {
+    clients.emplace_back([&, i] { responses[static_cast<std::size_t>(i)] = counted_bootstrap(server.port(), server.api_key()); });
+  }
+  std::this_thread::sleep_for(200ms);
+  Client unrelated = Client::connect(server);
+  const int64_t latency_ms = write_to_delta_round_trip(unrelated, "during-bootstraps");
+  for (auto& client : clients) client.join();
+  const int64_t peak = sampler.stop();
+
+  for (const auto& response : responses) {
+    EXPECT_NE(response.status_line.find(" 200 "), std::string::npos) << response.status_line;
+    EXPECT_GT(response.body_bytes, std::size_t{24'000'000});
+    EXPECT_EQ(response.tail.back(), '}');
+  }
+  std::printf("[limits] %d concurrent bootstraps of a %d-row, 24 MB table: server RSS baseline %lld KiB, peak %lld "
+              "KiB (+%lld KiB); unrelated write->delta round trip %lld ms\n",
+              kClients, kRows, static_cast<long long>(baseline), static_cast<long long>(peak),
+              static_cast<long long>(peak - baseline), static_cast<long long>(latency_ms));
+  EXPECT_LT(peak - baseline, 512 * 1024) << "bootstraps are not bounded in memory";
+}
+
+TEST(Limits, AcceptBacksOffAtTheOpenFileLimitAndRecovers) {
+  // The server inherits a soft limit of 64 open files; the test process gets its own back.
+  rlimit original{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &original), 0);
+  rlimit low = original;
+  low.rlim_cur = 64;
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+  std::unique_ptr<ServerProcess> server;
+  try {
+    server = std::make_unique<ServerProcess>(kQuickstartSchema);
+  } catch (...) {
+    setrlimit(RLIMIT_NOFILE, &original);
+    throw;
+  }
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &original), 0);
+
+  std::vector<std::unique_ptr<RawSocket>> sockets;  // more than the server can accept
+  for (int i = 0; i < 100; ++i) sockets.push_back(std::make_unique<RawSocket>(server->port()));
+  std::this_thread::sleep_for(300ms);
+  const int64_t before = cpu_ticks(server->pid());
+  std::this_thread::sleep_for(2s);
+  const int64_t used = cpu_ticks(server->pid()) - before;
+  std::printf("[limits] at the open-file limit with 100 pending connections: server used %lld CPU ticks "
+              "(1/%ld s) in 2 s\n",
+              static_cast<long long>(used), sysconf(_SC_CLK_TCK));
+  EXPECT_LT(used, sysconf(_SC_CLK_TCK) / 2) << "the accept loop spins at the open-file limit";
+
+  sockets.clear();
+  std::optional<int> status;
+  const auto deadline = SteadyClock::now() + 10s;
+  while (SteadyClock::now() < deadline) {
+    auto health = client::http_request("127.0.0.1", server->port(), "GET", "/api/health");
+    if (health && health->status == 200) {
+      status = health->status;
+      break;
+    }
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_EQ(status, 200) << "the server did not accept again once descriptors were free";
+}
+
+}  // namespace
+}  // namespace ablo::testing
