@@ -35,7 +35,6 @@ class ServerProcess {
   pid_t pid() const { return pid_; }  // of the running server process
   const std::string& api_key() const { return api_key_; }
   const std::string& data_dir() const { return data_dir_; }
-  pid_t pid() const { return pid_; }  // the running server process (-1 when stopped)
 
   void stop();     // SIGTERM, then SIGKILL after 10 s
   void kill_hard();  // SIGKILL at once: a crashed node
