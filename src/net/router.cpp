@@ -7,6 +7,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "common/exception_text.h"
+#include "common/json_number.h"
 #include "common/random.h"
 #include "common/time.h"
 #include "errors/registry.h"
@@ -71,7 +73,17 @@ Router::Router(engine::Engine& engine, auth::AuthService& auth, coord::Coordinat
       model_routes_(engine, coordinator),
       account_routes_(auth, coordinator, engine) {}
 
+// The exception boundary of every HTTP request: a handler that throws answers 500 internal_error.
 HttpResponse Router::handle(const HttpRequest& request) const {
+  try {
+    return handle_routed(request);
+  } catch (...) {
+    spdlog::error("{} {} threw: {}", request.method, request.target, current_exception_text());
+    return error_response(Error("internal_error", "the request failed unexpectedly"), request.request_id);
+  }
+}
+
+HttpResponse Router::handle_routed(const HttpRequest& request) const {
   auto routed = route(request);
   if (!routed) {
     if (errors::http_status(routed.error().code) >= 500) {
@@ -207,7 +219,8 @@ Result<HttpResponse> Router::route(const HttpRequest& request) const {
                                            {"hash", *active ? json::value((*active)->hash) : json::value(nullptr)},
                                            {"models", std::move(models)}});
   }
-  return fail("route_not_found", fmt::format("no route for {} {}", method, path));
+  // The registry has no route code; entity_not_found is a 404 the client types like any unknown resource.
+  return fail("entity_not_found", fmt::format("no route for {} {}", method, path));
 }
 
 }  // namespace ablo::net
@@ -265,7 +278,7 @@ Result<HttpResponse> Router::sync_query(const HttpRequest& request, const auth::
   if (policy == "wait" && !claims.empty()) {
     int64_t timeout = kDefaultClaimedTimeoutMs;
     if (const auto* t = body->if_contains("claimedTimeout"); t && t->is_number()) {
-      timeout = std::clamp<int64_t>(static_cast<int64_t>(t->to_number<double>()), 0, kMaxClaimedTimeoutMs);
+      timeout = clamped_int64(*t, 0, kMaxClaimedTimeoutMs).value_or(timeout);
     }
     if (!coordinator_.wait_until_free(who, entities, now_ms() + timeout)) {
       return fail("model_claimed_timeout", fmt::format("the rows stayed claimed for {} ms", timeout));

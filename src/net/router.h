@@ -29,9 +29,11 @@ HttpResponse error_response(const Error& error, const std::string& request_id);
 class Router {
  public:
   Router(engine::Engine& engine, auth::AuthService& auth, coord::Coordinator& coordinator);
+  // Never throws: an exception from a handler becomes a 500 internal_error envelope.
   HttpResponse handle(const HttpRequest& request) const;
 
  private:
+  HttpResponse handle_routed(const HttpRequest& request) const;
   Result<HttpResponse> route(const HttpRequest& request) const;
   Result<auth::Principal> authenticate(const HttpRequest& request) const;
   // /api/sync/query with the claimed-read policy (ifClaimed: return | wait | fail).

@@ -22,6 +22,7 @@
 #include <boost/beast/websocket.hpp>
 #include <spdlog/spdlog.h>
 
+#include "common/exception_text.h"
 #include "errors/registry.h"
 #include "net/router.h"
 #include "net/ws_protocol.h"
@@ -35,6 +36,19 @@ namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
 
 namespace {
+
+// The exception boundary of work posted to the I/O threads and the worker pool: an exception
+// must not unwind out of io_context::run (that is std::terminate); it is logged and the work dropped.
+template <class Work>
+auto guarded(const char* what, Work work) {
+  return [what, work = std::move(work)]() mutable {
+    try {
+      work();
+    } catch (...) {
+      spdlog::error("{} threw: {}", what, current_exception_text());
+    }
+  };
+}
 
 constexpr std::size_t kMaxBodyBytes = 16 * 1024 * 1024;
 constexpr std::size_t kMaxFrameBytes = 16 * 1024 * 1024;
@@ -100,14 +114,15 @@ class WsSession : public fanout::Outbox, public std::enable_shared_from_this<WsS
     // on the database, so it runs on the worker pool; frames it produces wait in pending_ (writing_
     // starts true) until the handshake is done.
     auto shared_request = std::make_shared<http::request<http::string_body>>(std::move(request));
-    asio::post(handlers_, [self = shared_from_this(), shared_request, grant = std::move(grant)]() mutable {
+    asio::post(handlers_, guarded("joining a WebSocket", [self = shared_from_this(), shared_request,
+                                                          grant = std::move(grant)]() mutable {
       self->connection_ = std::make_unique<SyncConnection>(self->services_.engine, self->services_.coordinator,
                                                            std::move(grant), self->weak_from_this(), self->scheduler());
-      asio::post(self->ws_.get_executor(), [self, shared_request] {
+      asio::post(self->ws_.get_executor(), guarded("accepting a WebSocket", [self, shared_request] {
         self->ws_.async_accept(*shared_request,
                                [self, shared_request](beast::error_code ec) { self->on_accept(ec); });
-      });
-    });
+      }));
+    }));
   }
 
   void push_frame(std::string frame) override { enqueue(std::move(frame)); }
@@ -160,18 +175,18 @@ class WsSession : public fanout::Outbox, public std::enable_shared_from_this<WsS
     if (ws_.got_text()) {
       // Frame handlers may wait on the database (catch-up reads, cluster claim ops), so they run
       // on the worker pool, one at a time per socket and in arrival order (a strand).
-      asio::post(handlers_, [self = shared_from_this(), text = beast::buffers_to_string(buffer_.data())] {
+      asio::post(handlers_, guarded("a WebSocket frame", [self = shared_from_this(), text = beast::buffers_to_string(buffer_.data())] {
         if (self->connection_) self->connection_->on_text(text);
-      });
+      }));
     }
     buffer_.consume(buffer_.size());
     read();
   }
 
   void close_connection() {
-    asio::post(handlers_, [self = shared_from_this()] {
+    asio::post(handlers_, guarded("closing a WebSocket", [self = shared_from_this()] {
       if (self->connection_) self->connection_->on_close();
-    });
+    }));
     std::lock_guard lock(mutex_);
     closed_ = true;
     pending_.clear();
@@ -322,26 +337,28 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     plain.request_id = request_id;
     // Handlers may block (a durable commit, a claimed read waiting for a release), so they run
     // on the worker pool; the reply is written back on this connection's strand.
-    asio::post(services_.workers, [self = shared_from_this(), plain = std::move(plain), version = request.version(),
-                                   keep_alive = request.keep_alive(), head]() mutable {
+    asio::post(services_.workers, guarded("an HTTP request", [self = shared_from_this(), plain = std::move(plain),
+                                                           version = request.version(), keep_alive = request.keep_alive(),
+                                                           head]() mutable {
       auto response = self->services_.router.handle(plain);
       asio::post(self->stream_.get_executor(), [self, response = std::move(response), version, keep_alive, head,
                                                 request_id = plain.request_id]() mutable {
         self->reply(std::move(response), version, keep_alive, head, request_id);
       });
-    });
+    }));
   }
 
   void upgrade(http::request<http::string_body> request, const std::string& request_id) {
     const std::string target(request.target());
     if (target.substr(0, target.find('?')) != "/api/sync/ws") {
-      reply(error_response(Error("route_not_found", "WebSocket upgrades are served at /api/sync/ws"), request_id),
+      reply(error_response(Error("entity_not_found", "WebSocket upgrades are served at /api/sync/ws"), request_id),
             request.version(), false, false, request_id);
       return;
     }
     // Authentication reads the store: on the worker pool, then back on this strand.
     auto upgrade_request = std::make_shared<http::request<http::string_body>>(std::move(request));
-    asio::post(services_.workers, [self = shared_from_this(), upgrade_request, target, request_id] {
+    asio::post(services_.workers, guarded("a WebSocket upgrade", [self = shared_from_this(), upgrade_request, target,
+                                                               request_id] {
       auto grant = authorize_upgrade(self->services_.auth,
                                      std::string((*upgrade_request)[http::field::sec_websocket_protocol]), target,
                                      std::string((*upgrade_request)[http::field::authorization]));
@@ -354,7 +371,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
         std::make_shared<WsSession>(self->stream_.release_socket(), self->services_)
             ->start(std::move(*upgrade_request), std::move(*grant));
       });
-    });
+    }));
   }
 
   void reply(HttpResponse&& response, unsigned version, bool keep_alive, bool head, std::string request_id = {}) {
