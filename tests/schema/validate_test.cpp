@@ -35,7 +35,7 @@ TEST(ValidateInput, AcceptsWellTypedValuesAndMissingRequiredFields) {
 
 TEST(ValidateInput, RejectsAnEnumValueNamingFieldAndChoices) {
   auto error = rejection({{"status", "deleted"}});
-  EXPECT_EQ(error.code, "validation_error");
+  EXPECT_EQ(error.code, "invalid_request");
   EXPECT_EQ(error.param, "status");
   EXPECT_NE(error.message.find("active, archived"), std::string::npos) << error.message;
 }
