@@ -135,7 +135,7 @@ void SyncConnection::on_text(std::string_view text) {
   try {
     dispatch(text);
   } catch (...) {
-    spdlog::error("WebSocket frame handler failed ({} bytes): {}", text.size(), current_exception_text());
+    spdlog::error("WebSocket frame handler ({} bytes) threw: {}", text.size(), current_exception_text());
     try {
       reject_failed_commit(text);
     } catch (...) {
