@@ -5,7 +5,8 @@ packages=(g++ cmake ninja-build ccache pkg-config libboost1.81-dev libboost-json
           libssl-dev libsqlite3-dev libpq-dev libfmt-dev libspdlog-dev libcli11-dev libexpected-dev
           libgtest-dev libgmock-dev libbenchmark-dev librapidcheck-dev
           postgresql     # the server, for the PostgreSQL pass of the tests (scripts/with-postgres.sh)
-          redis-server)  # for the Redis client and cluster wake-up tests (tests/support/private_redis.h)
+          redis-server   # for the Redis client and cluster wake-up tests (tests/support/private_redis.h)
+          clang-14 libclang-rt-14-dev)  # libFuzzer and the sanitizer runtimes for scripts/fuzz.sh
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

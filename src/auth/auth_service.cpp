@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "auth/keys.h"
+#include "common/json_number.h"
 #include "common/random.h"
 #include "common/time.h"
 #include "schema/sync_groups.h"
@@ -92,7 +93,7 @@ Result<ExchangeRequest> parse_exchange_request(const json::object& body) {
   }
   if (const auto* wide = body.if_contains("wideScope"); wide && wide->is_bool()) request.wide_scope = wide->as_bool();
   if (const auto* ttl = body.if_contains("ttlSeconds"); ttl && ttl->is_number()) {
-    request.ttl_seconds = static_cast<int64_t>(ttl->to_number<double>());
+    request.ttl_seconds = clamped_int64(*ttl, 0, std::numeric_limits<int32_t>::max()).value_or(0);
   }
   if (const auto* label = body.if_contains("label"); label && label->is_string()) request.label = label->as_string();
   if (const auto* meta = body.if_contains("userMeta"); meta && meta->is_object()) request.user_meta = meta->as_object();
@@ -130,7 +131,7 @@ Result<MintRequest> parse_mint_request(const json::object& body) {
   if (const auto* wide = body.if_contains("wideScope"); wide && wide->is_bool()) request.wide_scope = wide->as_bool();
   for (const char* name : {"ttlSeconds", "leaseSeconds", "ttl", "lease"}) {
     if (const auto* ttl = body.if_contains(name); ttl && ttl->is_number()) {
-      request.ttl_seconds = static_cast<int64_t>(ttl->to_number<double>());
+      request.ttl_seconds = clamped_int64(*ttl, 0, std::numeric_limits<int32_t>::max()).value_or(0);
       break;
     }
   }

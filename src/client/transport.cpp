@@ -22,6 +22,15 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
+// A failure on the client's side of the wire. Its codes ("connection_failed",
+// "handshake_failed") are never sent by the server, so they bypass the registry-checked ErrorCode.
+tl::unexpected<Error> local_failure(std::string code, std::string message) {
+  Error error;
+  error.code = std::move(code);
+  error.message = std::move(message);
+  return tl::unexpected<Error>(std::move(error));
+}
+
 std::string lowercase(std::string_view text) {
   std::string out(text);
   for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -68,7 +77,7 @@ Result<HttpResponse> http_request(const std::string& host, uint16_t port, const 
     stream.socket().shutdown(tcp::socket::shutdown_both, ec);
     return response;
   } catch (const std::exception& e) {
-    return fail("connection_failed", std::string("HTTP ") + method + " " + target + ": " + e.what());
+    return local_failure("connection_failed", std::string("HTTP ") + method + " " + target + ": " + e.what());
   }
 }
 
@@ -152,10 +161,10 @@ Result<std::unique_ptr<WsConnection>> WsConnection::connect(const std::string& h
     impl->ws.handshake(response, host + ":" + std::to_string(port), target);
   } catch (const beast::system_error& e) {
     if (response.result_int() != 0 && response.result() != http::status::switching_protocols) {
-      return fail("handshake_failed", "upgrade refused with HTTP " + std::to_string(response.result_int()) + ": " +
+      return local_failure("handshake_failed", "upgrade refused with HTTP " + std::to_string(response.result_int()) + ": " +
                                           response.body());
     }
-    return fail("handshake_failed", std::string("WebSocket connect failed: ") + e.what());
+    return local_failure("handshake_failed", std::string("WebSocket connect failed: ") + e.what());
   }
   impl->selected = std::string(response[http::field::sec_websocket_protocol]);
   Impl* raw = impl.get();

@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/exception_text.h"
 #include "pg/wakeup_channels.h"
 
 namespace ablo::cluster {
@@ -18,7 +19,12 @@ LogListener::LogListener(std::unique_ptr<WakeupSource> source, ListenerCallbacks
 
 LogListener::~LogListener() { stop(); }
 
-void LogListener::start() { thread_ = std::thread([this] { run(); }); }
+void LogListener::start() {
+  thread_ = std::thread([this] {
+    run_restarting([this] { run(); },
+                   [this](const std::string& what) { spdlog::error("log listener ({}) threw: {}", source_->describe(), what); });
+  });
+}
 
 void LogListener::stop() {
   stopping_ = true;

@@ -31,7 +31,7 @@ class PgWakeups final : public WakeupSource {
   Result<std::vector<std::string>> wait(int timeout_ms) override {
     pollfd fd{conn_->socket(), POLLIN, 0};
     const int ready = ::poll(&fd, 1, timeout_ms);
-    if (ready < 0) return fail("store_unavailable", "poll on the LISTEN connection failed");
+    if (ready < 0) return fail(kStoreUnavailable, "poll on the LISTEN connection failed");
     std::vector<std::string> channels;
     if (ready > 0) {
       auto taken = conn_->take_notifications();
@@ -39,7 +39,7 @@ class PgWakeups final : public WakeupSource {
       channels = std::move(*taken);
     }
     // A server that went away while we were idle shows up only here.
-    if (!conn_->healthy()) return fail("store_unavailable", "the LISTEN connection was lost");
+    if (!conn_->healthy()) return fail(kStoreUnavailable, "the LISTEN connection was lost");
     return channels;
   }
 

@@ -6,6 +6,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/exception_text.h"
 #include "redis/connection.h"
 
 namespace ablo::cluster {
@@ -99,7 +100,9 @@ class RedisWakeups final : public WakeupSource {
 }  // namespace
 
 RedisPublisher::RedisPublisher(std::string url) : url_(std::move(url)) {
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    run_restarting([this] { run(); }, [](const std::string& what) { spdlog::error("Redis publisher threw: {}", what); });
+  });
 }
 
 RedisPublisher::~RedisPublisher() {

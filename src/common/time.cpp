@@ -8,7 +8,6 @@ namespace ablo {
 namespace {
 
 constexpr int64_t kMsPerDay = 86'400'000;
-constexpr int64_t kMaxTimeMs = 8'640'000'000'000'000;  // ECMA-262 time value range
 
 // Floor division/modulo (C++ '/' truncates towards zero).
 int64_t floor_div(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }

@@ -6,6 +6,9 @@
 
 namespace ablo {
 
+// The ECMA-262 time value range: a JS Date holds epoch milliseconds in [-kMaxTimeMs, kMaxTimeMs].
+inline constexpr int64_t kMaxTimeMs = 8'640'000'000'000'000;
+
 // Milliseconds since the Unix epoch (system clock).
 int64_t now_ms();
 // ISO-8601 UTC with milliseconds, e.g. "2025-01-02T03:04:05.678Z" (what JS Date.toISOString gives).

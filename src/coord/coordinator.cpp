@@ -9,6 +9,8 @@
 #include <boost/json.hpp>
 #include <fmt/format.h>
 
+#include "common/exception_text.h"
+#include "common/json_number.h"
 #include "common/random.h"
 #include "common/time.h"
 #include "coord/wire.h"
@@ -94,8 +96,7 @@ Result<ClaimRequest> parse_intent_begin(const json::object& payload) {
   request.meta = json_member(payload, "meta");
   if (request.meta.is_object()) request.description = string_member(request.meta.as_object(), "description");
   if (const auto* ms = member(payload, "estimatedMs"); ms && ms->is_number()) {
-    const double value = ms->to_number<double>();
-    if (std::isfinite(value) && value > 0) request.ttl_ms = static_cast<int64_t>(std::min(value, 1e12));
+    if (const auto value = clamped_int64(*ms, 0, 1'000'000'000'000); value && *value > 0) request.ttl_ms = *value;
   }
   if (const auto* queue = member(payload, "queue"); queue && queue->is_bool()) request.queue = queue->as_bool();
   return request;
@@ -104,7 +105,7 @@ Result<ClaimRequest> parse_intent_begin(const json::object& payload) {
 Result<int64_t> parse_ttl_ms(const json::value& ttl) {
   const auto invalid = [] { return fail("invalid_request", "ttl is a number of seconds or \"<n>ms|s|m|h\"", "ttl"); };
   if (ttl.is_number()) {
-    const double seconds = ttl.to_number<double>();
+    const double seconds = number_as_double(ttl).value_or(0);
     if (!std::isfinite(seconds) || seconds <= 0) return invalid();
     return static_cast<int64_t>(std::min(seconds, 1e9) * 1000);
   }
@@ -157,7 +158,9 @@ void Coordinator::start() {
   std::lock_guard lock(mutex_);
   if (sweeper_.joinable()) return;
   stopping_ = false;
-  sweeper_ = std::thread([this] { sweeper(); });
+  sweeper_ = std::thread([this] {
+    run_restarting([this] { sweeper(); }, [](const std::string& what) { spdlog::error("claim sweeper threw: {}", what); });
+  });
 }
 
 void Coordinator::stop() {
@@ -256,7 +259,7 @@ ClaimRequest request_from(const json::object& o) {
   r.meta = json_member(o, "meta");
   r.action = string_member(o, "action");
   r.description = string_member(o, "description");
-  if (const auto* ttl = member(o, "ttlMs"); ttl && ttl->is_number()) r.ttl_ms = ttl->to_number<int64_t>();
+  if (const auto* ttl = member(o, "ttlMs"); ttl && ttl->is_number()) r.ttl_ms = exact_int64(*ttl);
   if (const auto* queue = member(o, "queue"); queue && queue->is_bool()) r.queue = queue->as_bool();
   return r;
 }
@@ -279,7 +282,7 @@ json::array string_array(const std::vector<std::string>& items) {
 
 int64_t int_member(const json::object& o, std::string_view key) {
   const auto* v = member(o, key);
-  return v && v->is_number() ? v->to_number<int64_t>() : 0;
+  return v ? exact_int64(*v).value_or(0) : 0;
 }
 
 json::object claim_json(const Claim& c) {
@@ -324,7 +327,7 @@ Claim claim_from(const json::object& o) {
   c.declared_at_ms = int_member(o, "declaredAt");
   c.expires_at_ms = int_member(o, "expiresAt");
   c.status = json_member(o, "active") == true ? ClaimStatus::kActive : ClaimStatus::kQueued;
-  if (const auto* v = member(o, "session"); v && v->is_number()) c.session = v->to_number<uint64_t>();
+  if (const auto* v = member(o, "session")) c.session = exact_uint64(*v).value_or(c.session);
   c.wrote = json_member(o, "wrote") == true;
   return c;
 }
@@ -364,20 +367,26 @@ Status Coordinator::restore_locked(const std::string& text) {
   };
   sessions_.clear();
   for (const auto& entry : list("sessions")) {
+    if (!entry.is_object()) continue;
     const auto& e = entry.as_object();
-    const auto id = json_member(e, "id").to_number<uint64_t>();
-    auto local = outboxes_.find(id);
-    sessions_[id] = std::make_unique<Session>(
-        Session{participant_from(json_member(e, "who").as_object()), local == outboxes_.end() ? nullptr : local->second});
+    const auto id = exact_uint64(json_member(e, "id"));
+    const auto* who = member(e, "who");
+    if (!id || !who || !who->is_object()) continue;
+    auto local = outboxes_.find(*id);
+    sessions_[*id] = std::make_unique<Session>(
+        Session{participant_from(who->as_object()), local == outboxes_.end() ? nullptr : local->second});
   }
   participants_.clear();
   for (const auto& entry : list("participants")) {
+    if (!entry.is_object()) continue;
     const auto& e = entry.as_object();
     auto state = std::make_unique<ParticipantState>();
     state->kind = string_member(e, "kind");
     for (const auto& g : strings_of(e, "groups")) state->groups.insert(g);
     if (const auto* ids = member(e, "sessions"); ids && ids->is_array()) {
-      for (const auto& id : ids->as_array()) state->sessions.insert(id.to_number<uint64_t>());
+      for (const auto& id : ids->as_array()) {
+        if (auto session = exact_uint64(id)) state->sessions.insert(*session);
+      }
     }
     if (const auto* presence = member(e, "presence"); presence && presence->is_object()) {
       state->presence = presence->as_object();
@@ -386,7 +395,9 @@ Status Coordinator::restore_locked(const std::string& text) {
     participants_[{string_member(e, "tenant"), string_member(e, "participant")}] = std::move(state);
   }
   std::vector<Claim> claims;
-  for (const auto& entry : list("claims")) claims.push_back(claim_from(entry.as_object()));
+  for (const auto& entry : list("claims")) {
+    if (entry.is_object()) claims.push_back(claim_from(entry.as_object()));
+  }
   table_.restore(claims);
   return {};
 }
@@ -421,10 +432,10 @@ Result<Coordinator::Op> Coordinator::decode(const std::string& text) {
   const auto& o = parsed.as_object();
   Op op;
   op.kind = string_member(o, "kind");
-  if (const auto* v = member(o, "now"); v && v->is_number()) op.now = v->to_number<int64_t>();
-  if (const auto* v = member(o, "head"); v && v->is_number()) op.head = v->to_number<int64_t>();
-  if (const auto* v = member(o, "node"); v && v->is_number()) op.node = v->to_number<int64_t>();
-  if (const auto* v = member(o, "session"); v && v->is_number()) op.session = v->to_number<uint64_t>();
+  if (const auto* v = member(o, "now")) op.now = exact_int64(*v).value_or(op.now);
+  if (const auto* v = member(o, "head")) op.head = exact_int64(*v).value_or(op.head);
+  if (const auto* v = member(o, "node")) op.node = exact_int64(*v).value_or(op.node);
+  if (const auto* v = member(o, "session")) op.session = exact_uint64(*v).value_or(op.session);
   if (const auto* v = member(o, "who"); v && v->is_object()) op.who = participant_from(v->as_object());
   if (const auto* v = member(o, "params"); v && v->is_object()) op.params = v->as_object();
   return op;
@@ -452,7 +463,7 @@ Coordinator::OpResult Coordinator::execute(Op op) {
   op.head = delta_head();
   if (!log_) {
     std::lock_guard lock(mutex_);
-    return apply_locked(op);
+    return apply_guarded_locked(op);
   }
   op.node = log_->node_id();
   OpResult result;
@@ -485,7 +496,7 @@ Status Coordinator::catch_up_to(int64_t op_id, OpResult* result) {
       OpResult outcome;
       {
         std::lock_guard lock(mutex_);
-        outcome = apply_locked(*op);
+        outcome = apply_guarded_locked(*op);
       }
       if (op->node == log_->node_id()) results_[id] = std::move(outcome);
     }
@@ -566,6 +577,20 @@ void Coordinator::nodes_down_locked(const std::vector<int64_t>& nodes) {
   }
 }
 
+// The exception boundary of every claim, presence and relay operation, local or from a peer's
+// log: an op that throws is logged and answers internal_error; the caller's thread carries on.
+Coordinator::OpResult Coordinator::apply_guarded_locked(const Op& op) {
+  try {
+    return apply_locked(op);
+  } catch (...) {
+    spdlog::error("coordination op {} threw: {}", op.kind, current_exception_text());
+    OpResult result;
+    result.error = Error("internal_error", "the claim operation failed unexpectedly");
+    result.claim.error = result.error;
+    return result;
+  }
+}
+
 Coordinator::OpResult Coordinator::apply_locked(const Op& op) {
   now_ = op.now;
   fence_ = op.head;
@@ -613,7 +638,7 @@ Coordinator::OpResult Coordinator::apply_locked(const Op& op) {
                                  std::set<std::string>(fields.begin(), fields.end()));
   } else if (kind == "close_sessions") {
     result.count = close_sessions_locked(string_member(p, "tenant"), string_member(p, "credential"),
-                                         static_cast<int>(member(p, "code") ? member(p, "code")->to_number<int64_t>() : 4003),
+                                         static_cast<int>(member(p, "code") ? exact_int64_in(*member(p, "code"), 1000, 4999).value_or(4003) : 4003),
                                          string_member(p, "reason"));
   } else if (kind == "sweep") {
     Changes changes;
@@ -623,7 +648,7 @@ Coordinator::OpResult Coordinator::apply_locked(const Op& op) {
     std::vector<int64_t> nodes;
     if (const auto* list = member(p, "nodes"); list && list->is_array()) {
       for (const auto& n : list->as_array()) {
-        if (n.is_number()) nodes.push_back(n.to_number<int64_t>());
+        if (auto node = exact_int64(n)) nodes.push_back(*node);
       }
     }
     nodes_down_locked(nodes);

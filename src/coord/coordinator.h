@@ -220,6 +220,7 @@ class Coordinator {
   // Applies `op` here (alone) or through the cluster log; the op's result.
   OpResult execute(Op op);
   OpResult apply_locked(const Op& op);
+  OpResult apply_guarded_locked(const Op& op);
   Status catch_up_to(int64_t op_id, OpResult* result);
   void attach_locked(const Op& op);
   void detach_locked(uint64_t session);

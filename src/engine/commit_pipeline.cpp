@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <future>
 #include <map>
+#include <utility>
 
 #include <boost/json.hpp>
 #include <fmt/format.h>
@@ -10,6 +11,8 @@
 
 #include "auth/keys.h"
 #include "authz/authorizer.h"
+#include "common/exception_text.h"
+#include "common/json_number.h"
 #include "common/time.h"
 #include "schema/sync_groups.h"
 #include "schema/validate.h"
@@ -29,6 +32,22 @@ struct CommitPipeline::Job {
   // Filled while applying.
   std::vector<store::Delta> deltas;
   Result<CommitReceipt> outcome = tl::unexpected(Error("internal_error", "not applied"));
+
+  // Answers the committer once; a later call (the exception boundary after a partly answered
+  // group) does nothing.
+  void finish(Result<CommitReceipt> result) {
+    if (auto callback = std::exchange(done, nullptr)) callback(std::move(result));
+  }
+  // The exception boundary's answer: internal_error to whoever has not been answered yet.
+  void fail_unexpectedly() {
+    const Error error("internal_error", "the commit failed unexpectedly; nothing of it was applied");
+    if (!exclusive) return finish(tl::unexpected(error));
+    try {
+      exclusive_result.set_value(tl::unexpected(error));
+    } catch (const std::future_error&) {
+      // already answered
+    }
+  }
 };
 
 namespace {
@@ -169,9 +188,9 @@ class CommitApplier {
                            CommitReceipt& receipt) {
     const std::string where = fmt::format("operations[{}]", index);
     const schema::Model* model = schema_.resolve(op.model);
-    if (!model) return fail("validation_error", fmt::format("{}: unknown model '{}'", where, op.model), where + ".model");
+    if (!model) return fail("unknown_model", fmt::format("{}: unknown model '{}'", where, op.model), where + ".model");
     if (!model->mutable_ || model->control_plane) {
-      return fail("validation_error", fmt::format("{}: model '{}' is read-only", where, model->key), where + ".model");
+      return fail("invalid_model", fmt::format("{}: model '{}' is read-only", where, model->key), where + ".model");
     }
     if (auto ok = schema::validate_row_id(op.id); !ok) {
       Error error = ok.error();
@@ -396,7 +415,7 @@ std::optional<Result<CommitReceipt>> replay(const std::string& text, const Commi
   auto parsed = json::parse(text, ec);
   if (ec || !parsed.is_object()) return fail("internal_error", "corrupt idempotency record");
   const auto& object = parsed.as_object();
-  if (const auto* at = object.if_contains("storedAt"); at && now_ms() - at->to_number<int64_t>() > kIdempotencyWindowMs) {
+  if (const auto* at = object.if_contains("storedAt"); at && now_ms() - exact_int64(*at).value_or(0) > kIdempotencyWindowMs) {
     return std::nullopt;
   }
   if (const auto* participant = object.if_contains("participantId");
@@ -412,8 +431,13 @@ std::optional<Result<CommitReceipt>> replay(const std::string& text, const Commi
   }
   CommitReceipt receipt;
   receipt.client_tx_id = request.client_tx_id;
-  receipt.last_sync_id = object.at("lastSyncId").to_number<int64_t>();
-  receipt.ops = static_cast<int>(object.at("ops").to_number<int64_t>());
+  const auto* last_sync_id = object.if_contains("lastSyncId");
+  const auto* ops = object.if_contains("ops");
+  const auto last = last_sync_id ? exact_int64(*last_sync_id) : std::nullopt;
+  const auto op_count = ops ? exact_int64_in(*ops, 0, std::numeric_limits<int>::max()) : std::nullopt;
+  if (!last || !op_count) return fail("internal_error", "corrupt idempotency record");
+  receipt.last_sync_id = *last;
+  receipt.ops = static_cast<int>(*op_count);
   return receipt;
 }
 
@@ -518,7 +542,14 @@ void CommitPipeline::run() {
         }
       }
     }
-    apply_group(group);
+    // The writer thread's exception boundary: a group that throws fails its unanswered commits
+    // with internal_error (the store rolled its transaction back) and the writer carries on.
+    try {
+      apply_group(group);
+    } catch (...) {
+      spdlog::error("commit group of {} threw: {}", group.size(), current_exception_text());
+      for (auto& job : group) job->fail_unexpectedly();
+    }
   }
 }
 
@@ -574,9 +605,9 @@ std::vector<std::pair<std::string, std::string>> CommitPipeline::idempotency_key
 // aborted the transaction says so (retryable store_* codes); anything else is internal.
 void CommitPipeline::fail_group(std::vector<std::unique_ptr<Job>>& group, const Error& error) {
   spdlog::error("commit group of {} failed: {}", group.size(), error.message);
-  const bool store_level = error.code.starts_with("store_");
+  const bool store_level = is_store_failure(error);
   for (auto& job : group) {
-    job->done(store_level ? tl::unexpected(error) : fail("internal_error", "the commit could not be made durable; retry"));
+    job->finish(store_level ? tl::unexpected(error) : fail("internal_error", "the commit could not be made durable; retry"));
   }
 }
 
@@ -626,7 +657,12 @@ void CommitPipeline::apply_group(std::vector<std::unique_ptr<Job>>& group) {
       }
       if (auto ok = txn.savepoint(); !ok) return ok;
       idempotency.savepoint();
-      job.outcome = CommitApplier(txn, idempotency, *schema, gate.get(), job.request).apply(job.deltas);
+      try {
+        job.outcome = CommitApplier(txn, idempotency, *schema, gate.get(), job.request).apply(job.deltas);
+      } catch (...) {  // this commit alone fails: it is rolled back to its savepoint below
+        spdlog::error("commit '{}' threw: {}", job.request.client_tx_id, current_exception_text());
+        job.outcome = fail("internal_error", "the commit failed unexpectedly; nothing of it was applied");
+      }
       if (job.outcome && !ctx_key.empty()) {
         auto ok = idempotency.put(job.request.principal.tenant.key(), ctx_key,
                                       idempotency_record(*job.outcome, job.request));
@@ -637,7 +673,7 @@ void CommitPipeline::apply_group(std::vector<std::unique_ptr<Job>>& group) {
       // fails the group.
       if (job.outcome) {
         if (auto flushed = txn.flush(); !flushed) {
-          if (flushed.error().code.starts_with("store_")) return flushed;
+          if (is_store_failure(flushed.error())) return flushed;
           job.outcome = tl::unexpected(flushed.error());
         }
       }
@@ -665,7 +701,7 @@ void CommitPipeline::apply_group(std::vector<std::unique_ptr<Job>>& group) {
   } else {
     hub_.publish(all);
   }
-  for (auto& job : group) job->done(std::move(job->outcome));
+  for (auto& job : group) job->finish(std::move(job->outcome));
 }
 
 }  // namespace ablo::engine

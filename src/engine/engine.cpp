@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "authz/authorizer.h"
+#include "common/json_number.h"
 #include "engine/commit_pipeline.h"
 #include "schema/sync_groups.h"
 
@@ -129,7 +130,7 @@ struct Engine::Impl {
     }
     int64_t limit = 0;
     if (const auto* l = q.if_contains("limit"); l && l->is_number()) {
-      limit = std::clamp<int64_t>(static_cast<int64_t>(l->to_number<double>()), 0, kMaxQueryLimit);
+      limit = clamped_int64(*l, 0, kMaxQueryLimit).value_or(0);
     }
     auto rows = visible_rows(principal, groups, query, limit);
     if (!rows) return tl::unexpected(rows.error());

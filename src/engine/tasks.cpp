@@ -8,6 +8,7 @@
 
 #include "auth/keys.h"
 #include "common/json_member.h"
+#include "common/json_number.h"
 #include "common/random.h"
 #include "common/time.h"
 
@@ -24,10 +25,10 @@ constexpr std::array<std::string_view, 8> kSurfaces = {"chat_deck", "chat_spread
 Result<int64_t> cost_of(const json::object& body, std::string_view key) {
   const auto* v = body.if_contains(key);
   if (!v || v->is_null()) return 0;
-  if (!v->is_number() || v->to_number<double>() < 0) {
+  if (!v->is_number() || number_as_double(*v).value_or(-1) < 0) {
     return fail("invalid_body", fmt::format("{} must be an integer >= 0", key), std::string(key));
   }
-  return static_cast<int64_t>(v->to_number<double>());
+  return clamped_int64(*v, 0, std::numeric_limits<int64_t>::max()).value_or(0);
 }
 
 std::string participant_of(const store::TaskRecord& task) { return string_member(task.data, "participantId"); }

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "common/json_member.h"
+#include "common/json_number.h"
 #include "engine/engine.h"
 
 namespace ablo::engine {
@@ -71,7 +72,7 @@ Result<StaleGuard> parse_stale_guard(const json::object& object, std::string_vie
   StaleGuard guard;
   if (const auto* read_at = object.if_contains("readAt"); read_at && !read_at->is_null()) {
     if (!read_at->is_number()) return fail("invalid_body", prefix + "readAt must be a number", prefix + "readAt");
-    guard.read_at = static_cast<int64_t>(read_at->to_number<double>());
+    guard.read_at = clamped_int64(*read_at, std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max()).value_or(0);
   }
   if (const auto* on_stale = object.if_contains("onStale"); on_stale && !on_stale->is_null()) {
     auto parsed = on_stale->is_string() ? parse_on_stale(on_stale->as_string()) : std::nullopt;

@@ -599,7 +599,7 @@ Result<PullResult> pull_schema(pg::Connection& conn, const std::string& pg_schem
   return in_read_only_transaction(conn, [&]() -> Result<PullResult> {
     auto exists = schema_exists(conn, pg_schema);
     if (!exists) return tl::unexpected(exists.error());
-    if (!*exists) return fail("not_found", fmt::format("PostgreSQL schema \"{}\" does not exist", pg_schema));
+    if (!*exists) return fail("invalid_request", fmt::format("PostgreSQL schema \"{}\" does not exist", pg_schema));
     auto catalogue = read_catalogue(conn, pg_schema);
     if (!catalogue) return tl::unexpected(catalogue.error());
 

@@ -7,6 +7,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "common/exception_text.h"
+#include "common/json_number.h"
 #include "common/random.h"
 #include "common/time.h"
 #include "errors/registry.h"
@@ -73,7 +75,17 @@ Router::Router(engine::Engine& engine, auth::AuthService& auth, coord::Coordinat
       account_routes_(auth, coordinator, engine),
       run_later_(std::move(run_later)) {}
 
+// The exception boundary of every HTTP request: a handler that throws answers 500 internal_error.
 void Router::handle(const HttpRequest& request, Reply reply) const {
+  try {
+    handle_routed(request, reply);
+  } catch (...) {
+    spdlog::error("{} {} threw: {}", request.method, request.target, current_exception_text());
+    reply(error_response(Error("internal_error", "the request failed unexpectedly"), request.request_id));
+  }
+}
+
+void Router::handle_routed(const HttpRequest& request, const Reply& reply) const {
   if (path_of(request.target) == "/api/sync/query" && request.method == "POST") {
     auto principal = authenticate(request);
     if (!principal) {
@@ -221,7 +233,8 @@ Result<HttpResponse> Router::route(const HttpRequest& request) const {
                                            {"hash", *active ? json::value((*active)->hash) : json::value(nullptr)},
                                            {"models", std::move(models)}});
   }
-  return fail("route_not_found", fmt::format("no route for {} {}", method, path));
+  // The registry has no route code; entity_not_found is a 404 the client types like any unknown resource.
+  return fail("entity_not_found", fmt::format("no route for {} {}", method, path));
 }
 
 }  // namespace ablo::net
@@ -261,22 +274,17 @@ std::optional<Result<HttpResponse>> Router::sync_query(const HttpRequest& reques
   if (policy == "wait" && !claims.empty()) {
     int64_t timeout = kDefaultClaimedTimeoutMs;
     if (const auto* t = body->if_contains("claimedTimeout"); t && t->is_number()) {
-      timeout = std::clamp<int64_t>(static_cast<int64_t>(t->to_number<double>()), 0, kMaxClaimedTimeoutMs);
+      timeout = clamped_int64(*t, 0, kMaxClaimedTimeoutMs).value_or(timeout);
     }
     auto on_free = [this, request, principal, groups, who, body = std::move(*body), timeout, reply](bool free) {
       run_later_([this, request, principal, groups, who, body, timeout, reply, free] {
-        if (!free) {
-          reply(respond(request, tl::unexpected(Error(
-                                     "model_claimed_timeout", fmt::format("the rows stayed claimed for {} ms", timeout)))));
-          return;
+        // Answered later, outside handle(): its own exception boundary.
+        try {
+          answer_claimed_read(request, principal, groups, who, body, timeout, reply, free);
+        } catch (...) {
+          spdlog::error("{} {} threw: {}", request.method, request.target, current_exception_text());
+          reply(error_response(Error("internal_error", "the request failed unexpectedly"), request.request_id));
         }
-        auto again = engine_.query(principal, groups, body);
-        if (!again) {
-          reply(respond(request, tl::unexpected(again.error())));
-          return;
-        }
-        (*again)["claims"] = foreign_claims(who, returned_entities(body, *again));
-        reply(respond(request, json_response(200, *again)));
       });
     };
     if (!coordinator_.when_free(who, std::move(entities), now_ms() + timeout, std::move(on_free))) {
@@ -291,6 +299,25 @@ std::optional<Result<HttpResponse>> Router::sync_query(const HttpRequest& reques
   }
   (*result)["claims"] = std::move(claims);
   return json_response(200, *result);
+}
+
+// The second read of a claimed read that waited (ifClaimed: wait), once the rows are free or
+// the wait timed out.
+void Router::answer_claimed_read(const HttpRequest& request, const auth::Principal& principal,
+                                 const std::vector<std::string>& groups, const coord::Participant& who,
+                                 const json::object& body, int64_t timeout, const Reply& reply, bool free) const {
+  if (!free) {
+    reply(respond(request, tl::unexpected(Error("model_claimed_timeout",
+                                                fmt::format("the rows stayed claimed for {} ms", timeout)))));
+    return;
+  }
+  auto again = engine_.query(principal, groups, body);
+  if (!again) {
+    reply(respond(request, tl::unexpected(again.error())));
+    return;
+  }
+  (*again)["claims"] = foreign_claims(who, returned_entities(body, *again));
+  reply(respond(request, json_response(200, *again)));
 }
 
 // The (model, id) of every row a query answer returned.

@@ -37,10 +37,12 @@ class Router {
 
   Router(engine::Engine& engine, auth::AuthService& auth, coord::Coordinator& coordinator, RunLater run_later);
   // Answers through `reply`: at once, or — a claimed read that waits for a release (ifClaimed:
-  // wait) — later from run_later, without holding the calling thread meanwhile.
+  // wait) — later from run_later, without holding the calling thread meanwhile. Never throws:
+  // an exception from a handler becomes a 500 internal_error envelope.
   void handle(const HttpRequest& request, Reply reply) const;
 
  private:
+  void handle_routed(const HttpRequest& request, const Reply& reply) const;
   HttpResponse respond(const HttpRequest& request, Result<HttpResponse> routed) const;
   Result<HttpResponse> route(const HttpRequest& request) const;
   Result<auth::Principal> authenticate(const HttpRequest& request) const;
@@ -50,6 +52,9 @@ class Router {
                                                  const Reply& reply) const;
   std::vector<std::pair<std::string, std::string>> returned_entities(const boost::json::object& body,
                                                                      const boost::json::object& answer) const;
+  void answer_claimed_read(const HttpRequest& request, const auth::Principal& principal,
+                           const std::vector<std::string>& groups, const coord::Participant& who,
+                           const boost::json::object& body, int64_t timeout, const Reply& reply, bool free) const;
   boost::json::array foreign_claims(const coord::Participant& who,
                                     const std::vector<std::pair<std::string, std::string>>& entities) const;
 

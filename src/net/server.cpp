@@ -28,6 +28,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "common/exception_text.h"
 #include "errors/registry.h"
 #include "net/http_json.h"
 #include "net/router.h"
@@ -43,6 +44,18 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
+// The exception boundary of work posted to the I/O threads and the worker pool: an exception
+// must not unwind out of io_context::run (that is std::terminate); it is logged and the work dropped.
+template <class Work>
+auto guarded(const char* what, Work work) {
+  return [what, work = std::move(work)]() mutable {
+    try {
+      work();
+    } catch (...) {
+      spdlog::error("{} threw: {}", what, current_exception_text());
+    }
+  };
+}
 constexpr std::string_view kContractVersion = "2026-06-02";
 // A dropped slow consumer gets this long to take its close frame before its TCP connection is
 // cut (it may not be reading at all).
@@ -169,14 +182,15 @@ class WsSession : public fanout::Outbox, public std::enable_shared_from_this<WsS
     // on the database, so it runs on the worker pool; frames it produces wait in pending_ (writing_
     // starts true) until the handshake is done.
     auto shared_request = std::make_shared<http::request<http::string_body>>(std::move(request));
-    asio::post(handlers_, [self = shared_from_this(), shared_request, grant = std::move(grant)]() mutable {
+    asio::post(handlers_, guarded("joining a WebSocket", [self = shared_from_this(), shared_request,
+                                                          grant = std::move(grant)]() mutable {
       self->connection_ = std::make_unique<SyncConnection>(self->services_.engine, self->services_.coordinator,
                                                            std::move(grant), self->weak_from_this(), self->scheduler());
-      asio::post(self->ws_.get_executor(), [self, shared_request] {
+      asio::post(self->ws_.get_executor(), guarded("accepting a WebSocket", [self, shared_request] {
         self->ws_.async_accept(*shared_request,
                                [self, shared_request](beast::error_code ec) { self->on_accept(ec); });
-      });
-    });
+      }));
+    }));
   }
 
   void push_frame(std::string frame) override { enqueue(std::move(frame)); }
@@ -229,18 +243,18 @@ class WsSession : public fanout::Outbox, public std::enable_shared_from_this<WsS
     if (ws_.got_text()) {
       // Frame handlers may wait on the database (catch-up reads, cluster claim ops), so they run
       // on the worker pool, one at a time per socket and in arrival order (a strand).
-      asio::post(handlers_, [self = shared_from_this(), text = beast::buffers_to_string(buffer_.data())] {
+      asio::post(handlers_, guarded("a WebSocket frame", [self = shared_from_this(), text = beast::buffers_to_string(buffer_.data())] {
         if (self->connection_) self->connection_->on_text(text);
-      });
+      }));
     }
     buffer_.consume(buffer_.size());
     read();
   }
 
   void close_connection() {
-    asio::post(handlers_, [self = shared_from_this()] {
+    asio::post(handlers_, guarded("closing a WebSocket", [self = shared_from_this()] {
       if (self->connection_) self->connection_->on_close();
-    });
+    }));
     std::lock_guard lock(mutex_);
     closed_ = true;
     pending_.clear();
@@ -480,23 +494,20 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       };
       self->services_.router.handle(plain, std::move(reply));
     };
-    if (bootstrap) {
-      asio::post(services_.bootstraps, std::move(run));
-    } else {
-      asio::post(services_.workers, std::move(run));
-    }
+    asio::post(bootstrap ? services_.bootstraps : services_.workers, guarded("an HTTP request", std::move(run)));
   }
 
   void upgrade(http::request<http::string_body> request, const std::string& request_id) {
     const std::string target(request.target());
     if (target.substr(0, target.find('?')) != "/api/sync/ws") {
-      reply(error_response(Error("route_not_found", "WebSocket upgrades are served at /api/sync/ws"), request_id),
+      reply(error_response(Error("entity_not_found", "WebSocket upgrades are served at /api/sync/ws"), request_id),
             request.version(), false, false, request_id);
       return;
     }
     // Authentication reads the store: on the worker pool, then back on this strand.
     auto upgrade_request = std::make_shared<http::request<http::string_body>>(std::move(request));
-    asio::post(services_.workers, [self = shared_from_this(), upgrade_request, target, request_id] {
+    asio::post(services_.workers, guarded("a WebSocket upgrade", [self = shared_from_this(), upgrade_request, target,
+                                                               request_id] {
       auto grant = authorize_upgrade(self->services_.auth,
                                      std::string((*upgrade_request)[http::field::sec_websocket_protocol]), target,
                                      std::string((*upgrade_request)[http::field::authorization]));
@@ -516,7 +527,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
         std::make_shared<WsSession>(self->stream_.release_socket(), self->services_, std::move(*slot))
             ->start(std::move(*upgrade_request), std::move(*grant));
       });
-    });
+    }));
   }
 
   void reply(HttpResponse&& response, unsigned version, bool keep_alive, bool head, std::string request_id = {}) {

@@ -7,6 +7,8 @@
 #include <spdlog/spdlog.h>
 
 #include "authz/authorizer.h"
+#include "common/exception_text.h"
+#include "common/json_number.h"
 #include "coord/wire.h"
 #include "errors/registry.h"
 #include "net/router.h"
@@ -60,10 +62,26 @@ fanout::DeltaFilter delta_read_rule(engine::Engine& engine, const auth::Principa
   };
 }
 
+Result<UpgradeGrant> authorize_upgrade_unguarded(const auth::AuthService& auth, const std::string& subprotocols,
+                                                 const std::string& target, const std::string& authorization);
+
 }  // namespace
 
+// The upgrade's exception boundary: a failure to authorize answers 500 internal_error.
 Result<UpgradeGrant> authorize_upgrade(const auth::AuthService& auth, const std::string& subprotocols,
                                        const std::string& target, const std::string& authorization) {
+  try {
+    return authorize_upgrade_unguarded(auth, subprotocols, target, authorization);
+  } catch (...) {
+    spdlog::error("authorizing a WebSocket upgrade threw: {}", current_exception_text());
+    return fail("internal_error", "the upgrade could not be authorized");
+  }
+}
+
+namespace {
+
+Result<UpgradeGrant> authorize_upgrade_unguarded(const auth::AuthService& auth, const std::string& subprotocols,
+                                                 const std::string& target, const std::string& authorization) {
   UpgradeGrant grant;
   std::string token;
   for (const auto& offered : split_subprotocols(subprotocols)) {
@@ -81,6 +99,8 @@ Result<UpgradeGrant> authorize_upgrade(const auth::AuthService& auth, const std:
   grant.principal = std::move(*principal);
   return grant;
 }
+
+}  // namespace
 
 SyncConnection::SyncConnection(engine::Engine& engine, coord::Coordinator& coordinator, UpgradeGrant grant,
                                std::weak_ptr<fanout::Outbox> socket, FencedOutbox::Schedule schedule)
@@ -111,7 +131,47 @@ void SyncConnection::send(std::string text) {
   if (auto outbox = outbox_.lock()) outbox->push_frame(std::move(text));
 }
 
+namespace {
+
+// A commit's rejection: a mutation_result the client matches to the pending commit by clientTxId.
+std::string rejected_commit(const std::string& client_tx_id, const Error& error) {
+  return coord::ws_frame("mutation_result", json::object{{"object", "commit_receipt"},
+                                                         {"clientTxId", client_tx_id},
+                                                         {"success", false},
+                                                         {"status", "rejected"},
+                                                         {"error", errors::wire_error(error)}});
+}
+
+}  // namespace
+
+// The exception boundary of every frame: a handler that throws is logged, the socket stays up,
+// and a commit gets its rejection (internal_error) so the client's pending write settles.
 void SyncConnection::on_text(std::string_view text) {
+  try {
+    dispatch(text);
+  } catch (...) {
+    spdlog::error("WebSocket frame handler ({} bytes) threw: {}", text.size(), current_exception_text());
+    try {
+      reject_failed_commit(text);
+    } catch (...) {
+      spdlog::error("could not answer the failed frame: {}", current_exception_text());
+    }
+  }
+}
+
+void SyncConnection::reject_failed_commit(std::string_view text) {
+  boost::system::error_code ec;
+  json::value parsed = json::parse(text, ec);
+  if (ec || !parsed.is_object()) return;
+  const auto* type = parsed.as_object().if_contains("type");
+  const auto* payload = parsed.as_object().if_contains("payload");
+  if (!type || *type != "commit" || !payload || !payload->is_object()) return;
+  const auto* id = payload->as_object().if_contains("clientTxId");
+  if (!id || !id->is_string()) return;
+  send(rejected_commit(std::string(id->as_string()), Error("internal_error", "the commit failed unexpectedly; retry")));
+}
+
+void SyncConnection::dispatch(std::string_view text) {
   boost::system::error_code ec;
   json::value parsed = json::parse(text, ec);
   if (ec || !parsed.is_object()) return;  // the client never sends non-JSON; ignore noise
@@ -126,16 +186,19 @@ void SyncConnection::on_text(std::string_view text) {
   if (type == "ping") {
     send(R"({"type":"pong"})");
   } else if (type == "sync_request") {
-    int64_t last = 0;
-    if (const auto* v = payload.if_contains("lastSyncId"); v && v->is_number()) last = v->to_number<int64_t>();
-    if (subscription_) {
-      if (auto ok = engine_.hub().catch_up(subscription_, last); !ok) {
+    // A lastSyncId that is not an exact non-negative integer cannot name a position: the frame is ignored.
+    const auto* v = payload.if_contains("lastSyncId");
+    const auto last = v ? exact_int64_in(*v, 0, std::numeric_limits<int64_t>::max()) : std::optional<int64_t>(0);
+    if (!last) {
+      spdlog::debug("sync_request ignored: lastSyncId {} is not a sync id", json::serialize(*v));
+    } else if (subscription_) {
+      if (auto ok = engine_.hub().catch_up(subscription_, *last); !ok) {
         spdlog::warn("catch-up failed: {}", ok.error().message);
       }
     }
   } else if (type == "ack") {
-    if (const auto* v = payload.if_contains("lastSyncId"); v && v->is_number()) {
-      fenced_.acknowledged(v->to_number<int64_t>());
+    if (const auto* v = payload.if_contains("lastSyncId")) {
+      if (auto acknowledged = exact_int64_in(*v, 0, std::numeric_limits<int64_t>::max())) fenced_.acknowledged(*acknowledged);
     }
   } else if (type == "commit") {
     handle_commit(payload);
@@ -208,13 +271,7 @@ bool SyncConnection::authorize_intent(const json::object& payload) {
 void SyncConnection::handle_commit(const json::object& payload) {
   std::string client_tx_id;
   if (const auto* v = payload.if_contains("clientTxId"); v && v->is_string()) client_tx_id = v->as_string();
-  auto reject = [client_tx_id](const Error& error) {
-    return coord::ws_frame("mutation_result", json::object{{"object", "commit_receipt"},
-                                                 {"clientTxId", client_tx_id},
-                                                 {"success", false},
-                                                 {"status", "rejected"},
-                                                 {"error", errors::wire_error(error)}});
-  };
+  auto reject = [client_tx_id](const Error& error) { return rejected_commit(client_tx_id, error); };
   auto request = engine::parse_commit_payload(payload);
   if (!request) {
     send(reject(request.error()));

@@ -46,6 +46,8 @@ class SyncConnection {
   void on_close();
 
  private:
+  void dispatch(std::string_view text);
+  void reject_failed_commit(std::string_view text);
   void handle_commit(const boost::json::object& payload);
   void handle_participant_claim(const boost::json::object& payload);
   // False (and the refusal sent) when the principal may not claim the intent_begin's target.

@@ -19,7 +19,6 @@ const std::set<std::string, std::less<>> kInputErrors = {
     "22007",  // invalid_datetime_format
     "22008",  // datetime_field_overflow
     "22003",  // numeric_value_out_of_range
-    "23514",  // check_violation (enum CHECK)
     "42883",  // undefined_function (operator on mismatched types)
 };
 
@@ -32,13 +31,15 @@ Error error_from(pg_conn* conn, pg_result* result) {
   if (PQstatus(conn) != CONNECTION_OK || sqlstate.starts_with("08") || sqlstate == "57P01" ||
       sqlstate == "57P02" || sqlstate == "57P03") {
     // "network error" also makes 0.9.1 clients, which do not know this code, treat it as transient.
-    error = Error("store_unavailable", "database network error, nothing was applied (retry): " + message);
+    error = Error(kStoreUnavailable, "database network error, nothing was applied (retry): " + message);
   } else if (sqlstate == "40001" || sqlstate == "40P01") {
-    error = Error("store_conflict", "the database aborted the transaction to keep it consistent: " + message);
+    error = Error(kStoreConflict, "the database aborted the transaction to keep it consistent: " + message);
   } else if (sqlstate == "23505") {
     error = Error("unique_violation", message);
+  } else if (sqlstate == "23514") {
+    error = Error("check_violation", message);
   } else if (kInputErrors.count(sqlstate)) {
-    error = Error("validation_error", message);
+    error = Error("invalid_request", message);
   } else {
     error = Error("internal_error", "database error: " + message);
   }
@@ -84,9 +85,9 @@ int64_t Rows::affected() const {
 
 Result<std::unique_ptr<Connection>> Connection::open(const std::string& url) {
   pg_conn* conn = PQconnectdb(url.c_str());
-  if (!conn) return fail("store_unavailable", "out of memory opening a database connection");
+  if (!conn) return fail(kStoreUnavailable, "out of memory opening a database connection");
   if (PQstatus(conn) != CONNECTION_OK) {
-    Error error("store_unavailable", fmt::format("cannot connect to the database: {}", PQerrorMessage(conn)));
+    Error error(kStoreUnavailable, fmt::format("cannot connect to the database: {}", PQerrorMessage(conn)));
     while (!error.message.empty() && error.message.back() == '\n') error.message.pop_back();
     PQfinish(conn);
     return tl::unexpected(error);
@@ -248,6 +249,6 @@ std::string quote_literal(std::string_view text) {
   return out + "'";
 }
 
-bool is_unavailable(const Error& error) { return error.code == "store_unavailable"; }
+bool is_unavailable(const Error& error) { return error.code == kStoreUnavailable.view(); }
 
 }  // namespace ablo::pg

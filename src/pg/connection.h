@@ -5,9 +5,9 @@
 //
 // Threading: a Connection is used by one thread at a time (libpq's rule); pools hand them out.
 //
-// Errors: a lost connection or a server shutting down becomes `store_unavailable` (503,
-// retryable; nothing of the failed transaction was applied); serialization failures and
-// deadlocks become `store_conflict` (409, retryable); everything else keeps its SQLSTATE in
+// Errors: a lost connection or a server shutting down becomes kStoreUnavailable (a retryable
+// 503; nothing of the failed transaction was applied); serialization failures and deadlocks
+// become kStoreConflict (a retryable 500); everything else keeps its SQLSTATE in
 // details.sqlstate under `internal_error`, except the input errors listed in connection.cpp.
 #include <cstdint>
 #include <memory>

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "common/json_member.h"
+#include "common/json_number.h"
 
 namespace ablo::schema {
 
@@ -26,8 +27,8 @@ std::string lower(std::string_view text) {
   return out;
 }
 
-tl::unexpected<Error> invalid(std::string message, std::string param, std::string code = "invalid_schema") {
-  return tl::unexpected<Error>(Error(std::move(code), std::move(message), std::move(param)));
+tl::unexpected<Error> invalid(std::string message, std::string param, ErrorCode code = "invalid_schema") {
+  return tl::unexpected<Error>(Error(code, std::move(message), std::move(param)));
 }
 
 bool bool_or(const json::object& o, std::string_view key, bool fallback) {
@@ -218,7 +219,8 @@ Result<Model> parse_model(const std::string& key, const json::value& value) {
   model.control_plane = plane == "control";
   model.mutable_ = bool_or(o, "mutable", true);
   if (const auto* limit = o.if_contains("bootstrapLimit"); limit && limit->is_number()) {
-    model.bootstrap_limit = static_cast<int64_t>(limit->to_number<double>());
+    model.bootstrap_limit =
+        clamped_int64(*limit, std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max()).value_or(0);
   }
   if (auto ok = parse_tenancy(o, model, param + ".tenancy"); !ok) return tl::unexpected(ok.error());
   if (auto ok = parse_scope(o, model); !ok) return tl::unexpected(ok.error());
@@ -443,7 +445,7 @@ Result<std::shared_ptr<const Schema>> Schema::parse(const json::value& value) {
   if (!value.is_object()) return invalid("a schema must be a JSON object {v, models, identityRoles}", "");
   const auto& root = value.as_object();
   const auto* version = root.if_contains("v");
-  if (!version || !version->is_number() || version->to_number<double>() != 3) {
+  if (!version || number_as_double(*version) != 3.0) {
     const std::string got = version ? json::serialize(*version) : "missing";
     return invalid(fmt::format("unsupported schema-JSON version {} (expected 3)", got), "v");
   }

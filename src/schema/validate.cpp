@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 #include <fmt/format.h>
 
+#include "common/json_number.h"
 #include "common/time.h"
 
 namespace ablo::schema {
@@ -18,7 +19,7 @@ constexpr std::string_view kServerOwned[] = {"id", "createdAt", "updatedAt", "or
 
 tl::unexpected<Error> field_error(const Model& model, const std::string& field, const std::string& problem) {
   return tl::unexpected<Error>(
-      Error("validation_error", fmt::format("field '{}' of model '{}': {}", field, model.key, problem), field));
+      Error("invalid_request", fmt::format("field '{}' of model '{}': {}", field, model.key, problem), field));
 }
 
 std::string kind_of(const json::value& v) {
@@ -56,7 +57,12 @@ Result<json::value> check_value(const Model& model, const Field& field, const js
       if (!value.is_bool()) return field_error(model, field.name, "expected true or false, got " + kind_of(value));
       return value;
     case FieldType::kDate: {
-      if (value.is_int64() || value.is_uint64()) return json::value(iso8601_from_ms(value.to_number<int64_t>()));
+      if (value.is_number()) {
+        // Epoch milliseconds: a whole number a JS Date can hold, nothing else.
+        if (auto ms = exact_int64_in(value, -kMaxTimeMs, kMaxTimeMs)) return json::value(iso8601_from_ms(*ms));
+        return field_error(model, field.name,
+                           fmt::format("{} is not epoch milliseconds within ±{}", json::serialize(value), kMaxTimeMs));
+      }
       if (value.is_string()) {
         if (auto ms = parse_iso8601_ms(value.as_string())) return json::value(iso8601_from_ms(*ms));
         return field_error(model, field.name, fmt::format("'{}' is not an ISO-8601 date", std::string_view(value.as_string())));
@@ -86,10 +92,10 @@ Result<json::object> validate_input(const Model& model, const json::object& inpu
 }
 
 Status validate_row_id(std::string_view id) {
-  if (id.empty()) return fail("validation_error", "the row id must be a non-empty string", "id");
-  if (id.size() > 255) return fail("validation_error", "the row id must be at most 255 bytes", "id");
+  if (id.empty()) return fail("invalid_id", "the row id must be a non-empty string", "id");
+  if (id.size() > 255) return fail("invalid_id", "the row id must be at most 255 bytes", "id");
   for (unsigned char c : id) {
-    if (c < 0x20 || c == 0x7f) return fail("validation_error", "the row id must not contain control characters", "id");
+    if (c < 0x20 || c == 0x7f) return fail("invalid_id", "the row id must not contain control characters", "id");
   }
   return {};
 }

@@ -531,7 +531,7 @@ class PgStore final : public Store {
     auto head = c.exec("SELECT last_id FROM _ablo_log_head FOR UPDATE");
     if (!head) return rollback(c, head.error());
     PgWriteTransaction txn(c, head->int64(0, 0), /*notify=*/!options_.announce);
-    if (auto result = body(txn); !result) return rollback(c, result.error());
+    if (auto result = run_write_body(body, txn); !result) return rollback(c, result.error());
     if (auto flushed = txn.flush(); !flushed) return rollback(c, flushed.error());
     if (txn.appended()) {
       auto moved = c.exec("UPDATE _ablo_log_head SET last_id = $1", {std::to_string(txn.head())});
@@ -605,7 +605,7 @@ class PgStore final : public Store {
         sql += " AND " + *clause;
       }
       auto order = column_for(model, query.order_by);
-      if (!order) return fail("validation_error", fmt::format("unknown orderBy column '{}'", query.order_by), "orderBy");
+      if (!order) return fail("query_invalid_identifier", fmt::format("unknown orderBy column '{}'", query.order_by), "orderBy");
       sql += fmt::format(" ORDER BY {} {}, id", quote_identifier(order->column), query.descending ? "DESC" : "ASC");
       if (auto begun = conn.exec_script("BEGIN READ ONLY"); !begun) return begun;
       auto result = stream(conn, sql, params, model, visit);

@@ -76,7 +76,7 @@ Result<ResolvedFilter> resolve_filter(const schema::Model& model, const RowFilte
   }
   const std::string& op = filter.op;
   if (op == "IN" || op == "NOT IN") {
-    if (!filter.value.is_array()) return fail("validation_error", op + " takes an array", "where");
+    if (!filter.value.is_array()) return fail("invalid_request", op + " takes an array", "where");
     out.shape = Shape::kList;
     out.values.assign(filter.value.as_array().begin(), filter.value.as_array().end());
     return out;

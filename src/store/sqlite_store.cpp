@@ -413,7 +413,7 @@ class SqliteStore final : public Store {
     auto begun = writer_->exec("BEGIN IMMEDIATE");
     if (!begun) return begun;
     SqliteWriteTransaction txn(*writer_);
-    auto result = body(txn);
+    auto result = run_write_body(body, txn);
     if (!result) {
       (void)writer_->exec("ROLLBACK");
       return result;
@@ -477,7 +477,7 @@ class SqliteStore final : public Store {
         sql += " AND " + *clause;
       }
       auto order = column_for(model, query.order_by);
-      if (!order) return fail("validation_error", fmt::format("unknown orderBy column '{}'", query.order_by), "orderBy");
+      if (!order) return fail("query_invalid_identifier", fmt::format("unknown orderBy column '{}'", query.order_by), "orderBy");
       sql += fmt::format(" ORDER BY {} {}, id", quote_identifier(order->column), query.descending ? "DESC" : "ASC");
       auto stmt = conn.prepare(sql);
       if (!stmt) return tl::unexpected(stmt.error());

@@ -14,6 +14,7 @@
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 
+#include "common/exception_text.h"
 #include "common/result.h"
 #include "schema/diff.h"
 #include "schema/schema.h"
@@ -185,6 +186,16 @@ class WriteTransaction {
   virtual Status apply_migration(const schema::Schema& previous, const schema::Schema& next,
                                  const schema::MigrationPlan& plan) = 0;
 };
+
+// Runs a write transaction's body for a backend: an exception it throws becomes internal_error,
+// so the backend rolls the transaction back instead of leaving it open for every later write.
+inline Status run_write_body(const std::function<Status(WriteTransaction&)>& body, WriteTransaction& txn) {
+  try {
+    return body(txn);
+  } catch (...) {
+    return fail("internal_error", "the write failed unexpectedly: " + current_exception_text());
+  }
+}
 
 class Store {
  public:

@@ -111,7 +111,7 @@ TEST_P(EngineTest, AllOpsOfACommitApplyAtomically) {
   auto result = commit("p1", {create("t1", {{"title", "a"}, {"status", "todo"}}),
                               create("t2", {{"title", "b"}, {"status", "maybe"}})});
   ASSERT_FALSE(result);
-  EXPECT_EQ(result.error().code, "validation_error");
+  EXPECT_EQ(result.error().code, "invalid_request");
   EXPECT_NE(result.error().param.find("status"), std::string::npos) << result.error().param;
   EXPECT_FALSE(engine.entity(participant("r"), {"org:org_1"}, "Task", "t1")) << "first op must roll back";
   EXPECT_EQ(hub.head(), 0);
@@ -120,11 +120,12 @@ TEST_P(EngineTest, AllOpsOfACommitApplyAtomically) {
 TEST_P(EngineTest, RejectsUnknownFieldsAndReadOnlyModels) {
   auto unknown = commit("p1", {create("t1", {{"title", "a"}, {"colour", "red"}})});
   ASSERT_FALSE(unknown);
-  EXPECT_EQ(unknown.error().code, "validation_error");
+  EXPECT_EQ(unknown.error().code, "invalid_request");
   Operation log = create("l1", {{"line", "x"}});
   log.model = "logs";
   auto read_only = commit("p1", {log});
   ASSERT_FALSE(read_only);
+  EXPECT_EQ(read_only.error().code, "invalid_model");
   EXPECT_NE(read_only.error().message.find("read-only"), std::string::npos);
 }
 
@@ -256,7 +257,7 @@ TEST_P(EngineTest, IdempotencyInsideOneGroupSeesEarlierCommitsAndForgetsRolledBa
   auto c = results[3].get_future().get();
   ASSERT_TRUE(blocker);
   ASSERT_FALSE(a);
-  EXPECT_EQ(a.error().code, "validation_error");
+  EXPECT_EQ(a.error().code, "invalid_request");
   ASSERT_TRUE(b) << b.error().message;
   EXPECT_EQ(b->last_sync_id, blocker->last_sync_id + 1) << "op tx_1 was applied by B, not taken for A's rolled-back one";
   ASSERT_TRUE(c) << c.error().message;

@@ -164,7 +164,7 @@ TEST_F(HubTest, ATrailingNodeReadsTheLogUpToAResumingClientsCursorAndNeverResend
 
 TEST_F(HubTest, WhenTheLogCannotBeReadTheCursorStillCountsAsDelivered) {
   commit(delta(1, {"org:org_1"}));
-  hub.set_log_follower([](int64_t) -> Status { return tl::unexpected(Error("store_unavailable", "down")); });
+  hub.set_log_follower([](int64_t) -> Status { return tl::unexpected(Error(kStoreUnavailable, "down")); });
   RecordingOutbox outbox;
   auto sub = hub.subscribe("org_1/test", {"org:org_1"}, &outbox);
   ASSERT_TRUE(hub.catch_up(sub, 3));

@@ -290,7 +290,7 @@ TEST(ClusterFaultTest, APostgresRestartFailsInFlightCommitsRetryablyAndAppliesNo
   for (const auto& [i, outcome] : outcomes) {
     if (outcome.success) continue;
     ++failed;
-    EXPECT_EQ(outcome.code, "store_unavailable") << "commit " << i;
+    EXPECT_EQ(outcome.code, kStoreUnavailable.view()) << "commit " << i;
     EXPECT_TRUE(outcome.retryable) << "commit " << i;
   }
   EXPECT_GT(failed, 0) << "no commit was in flight during the restart";

@@ -130,7 +130,7 @@ TEST_F(HttpTest, QueryRejectsMalformedJson) {
 TEST_F(HttpTest, UnknownRoutesAre404WithTheEnvelope) {
   auto response = call_with(server_->api_key(), "GET", "/api/nope");
   EXPECT_EQ(response.status, 404);
-  EXPECT_EQ(body_of(response).at("code"), "route_not_found");
+  EXPECT_EQ(body_of(response).at("code"), "entity_not_found");
 }
 
 }  // namespace

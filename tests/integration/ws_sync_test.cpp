@@ -114,7 +114,7 @@ TEST_F(WsSyncTest, InvalidWritesAreRejectedAndTheSocketStaysOpen) {
   auto result = client.result_of(client.commit(json::array{op("CREATE", "r1", {{"location", "x"}, {"status", "sunny"}}, "tx")}));
   ASSERT_EQ(result.at("success"), false);
   EXPECT_EQ(result.at("status"), "rejected");
-  EXPECT_EQ(result.at("error").at("code"), "validation_error");
+  EXPECT_EQ(result.at("error").at("code"), "invalid_request");
   EXPECT_NE(result.at("error").at("message").as_string().find("status"), json::string::npos);
   EXPECT_NE(result.at("error").at("field").as_string().find("status"), json::string::npos);
   client.ws->send_text(R"({"type":"ping"})");

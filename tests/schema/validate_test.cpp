@@ -35,9 +35,30 @@ TEST(ValidateInput, AcceptsWellTypedValuesAndMissingRequiredFields) {
 
 TEST(ValidateInput, RejectsAnEnumValueNamingFieldAndChoices) {
   auto error = rejection({{"status", "deleted"}});
-  EXPECT_EQ(error.code, "validation_error");
+  EXPECT_EQ(error.code, "invalid_request");
   EXPECT_EQ(error.param, "status");
   EXPECT_NE(error.message.find("active, archived"), std::string::npos) << error.message;
+}
+
+TEST(ValidateInput, DatesAsEpochMillisecondsMustFitAJsDate) {
+  auto ok = validate_input(projects(), {{"dueAt", 1700000000000}}, WriteKind::kUpdate);
+  ASSERT_TRUE(ok) << ok.error().message;
+  EXPECT_EQ(ok->at("dueAt"), "2023-11-14T22:13:20.000Z");
+  auto at_limit = validate_input(projects(), {{"dueAt", -8'640'000'000'000'000}}, WriteKind::kUpdate);
+  ASSERT_TRUE(at_limit) << at_limit.error().message;
+  EXPECT_EQ(at_limit->at("dueAt"), "-271821-04-20T00:00:00.000Z");
+  for (const char* bad : {"18446744073709551615", "9223372036854775807", "8640000000000001", "1e300", "1.5"}) {
+    auto result = validate_input(projects(), {{"dueAt", json::parse(bad)}}, WriteKind::kUpdate);
+    ASSERT_FALSE(result) << bad;
+    EXPECT_EQ(result.error().code, "invalid_request") << bad;
+    EXPECT_EQ(result.error().param, "dueAt") << bad;
+  }
+}
+
+TEST(ValidateRowId, BadIdsAreInvalidId) {
+  auto empty = validate_row_id("");
+  ASSERT_FALSE(empty);
+  EXPECT_EQ(empty.error().code, "invalid_id");
 }
 
 TEST(ValidateInput, RejectsWrongTypes) {

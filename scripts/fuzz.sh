@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# fuzz.sh [SECONDS] [TARGET...]: builds the libFuzzer targets with clang (ASan+UBSan) into
+# build-fuzz and runs each for SECONDS (default 60) on a scratch copy of its seed corpus
+# (fuzz/corpus/<target>/). Fails if any target crashes, leaks or times out; the reproducer
+# is left in build-fuzz/artifacts/<target>/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-60}; shift || true
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(ws_frame_fuzz http_request_fuzz cursor_fuzz commit_fuzz schema_fuzz)
+
+cmake -S . -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DABLO_FUZZ=ON \
+  -DABLO_BUILD_TESTS=OFF -DABLO_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+ninja -C build-fuzz -j "${ABLO_JOBS:-2}" "${targets[@]}"
+
+failed=()
+for target in "${targets[@]}"; do
+  work=build-fuzz/corpus/$target artifacts=build-fuzz/artifacts/$target
+  mkdir -p "$work" "$artifacts"
+  cp -n fuzz/corpus/"$target"/* "$work"/ 2>/dev/null || true
+  echo "== $target: ${seconds}s"
+  # The store lives in a temporary directory per process; detect_leaks=0: the environment is
+  # built once and never torn down (its threads run until exit).
+  if ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+      build-fuzz/fuzz/"$target" -max_total_time="$seconds" -max_len=8192 -rss_limit_mb=2048 -timeout=10 \
+      -artifact_prefix="$artifacts"/ -print_final_stats=1 "$work" 2>&1 | tee build-fuzz/"$target".log | \
+      grep -E '^(#[0-9]+.*DONE|stat::number_of_executed_units|==[0-9]+==ERROR|SUMMARY|exception boundary)' ; then :; fi
+  if grep -qE 'ERROR: libFuzzer|==[0-9]+==ERROR|SUMMARY: |exception boundary reached|runtime error' build-fuzz/"$target".log; then
+    failed+=("$target")
+  fi
+done
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "fuzz.sh: crashes in: ${failed[*]} (inputs in build-fuzz/artifacts/)" >&2
+  exit 1
+fi
+echo "fuzz.sh: no crashes"

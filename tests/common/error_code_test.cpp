@@ -1,0 +1,84 @@
+// Every code the server can send is one the 0.9.1 client knows (protocol.md §5.4).
+#include "common/error_code.h"
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "common/result.h"
+#include "errors/registry.h"
+
+namespace ablo {
+namespace {
+
+namespace fs = std::filesystem;
+
+TEST(ErrorCode, EveryCodeOfTheCheckedListIsARegistryEntry) {
+  for (std::string_view code : error_code_detail::kRegistryCodes) {
+    const auto* spec = errors::find(code);
+    ASSERT_NE(spec, nullptr) << code;
+    EXPECT_GE(spec->http_status, 400) << code;
+  }
+  EXPECT_GT(std::size(error_code_detail::kRegistryCodes), 100u);
+}
+
+TEST(ErrorCode, TheCodesThisServerUsedToAddAreGone) {
+  for (std::string_view code : {"route_not_found", "method_not_allowed", "validation_error", "store_unavailable",
+                                "store_conflict"}) {
+    EXPECT_EQ(errors::find(code), nullptr) << code;
+    EXPECT_EQ(ErrorCode::from_stored(code).view(), "internal_error") << code;
+  }
+}
+
+TEST(ErrorCode, StoreFailuresAreRetryableRegistryCodes) {
+  EXPECT_EQ(errors::http_status(kStoreUnavailable.view()), 503);
+  EXPECT_TRUE(errors::retryable(kStoreUnavailable.view()));
+  EXPECT_TRUE(errors::retryable(kStoreConflict.view()));
+  EXPECT_GE(errors::http_status(kStoreConflict.view()), 500);
+  EXPECT_TRUE(is_store_failure(Error(kStoreConflict, "x")));
+  EXPECT_FALSE(is_store_failure(Error("internal_error", "x")));
+}
+
+TEST(ErrorCode, FromStoredKeepsRegistryCodes) {
+  EXPECT_EQ(ErrorCode::from_stored("stale_context").view(), "stale_context");
+  EXPECT_EQ(Error(ErrorCode::from_stored("claim_lost"), "m").code, "claim_lost");
+}
+
+std::string read_all(const fs::path& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// The compiler already rejects a non-registry literal passed as an ErrorCode; this also covers
+// codes written straight into JSON ({"code", "..."}) and assignments that bypass ErrorCode.
+TEST(ErrorCode, EveryCodeLiteralInTheServerSourcesIsInTheRegistry) {
+  const fs::path src = fs::path(ABLO_SOURCE_DIR) / "src";
+  ASSERT_TRUE(fs::exists(src / "net" / "router.cpp")) << src;
+  const std::regex literal(R"re((?:\bfail|\bError|"code",)\(?\s*"([a-z_:]+)")re");
+  const std::regex assignment(R"re(\.code\s*=\s*[^=])re");
+  int literals = 0;
+  for (const auto& entry : fs::recursive_directory_iterator(src)) {
+    if (!entry.is_regular_file()) continue;
+    const auto ext = entry.path().extension();
+    if (ext != ".cpp" && ext != ".h") continue;
+    const std::string relative = fs::relative(entry.path(), src).string();
+    if (relative.starts_with("client/")) continue;  // the test client's own, never-sent codes
+    const std::string text = read_all(entry.path());
+    for (std::sregex_iterator it(text.begin(), text.end(), literal), end; it != end; ++it) {
+      ++literals;
+      EXPECT_NE(errors::find((*it)[1].str()), nullptr) << relative << ": " << (*it)[0].str();
+    }
+    EXPECT_FALSE(std::regex_search(text, assignment)) << relative << " assigns Error::code directly";
+  }
+  EXPECT_GT(literals, 100);
+}
+
+}  // namespace
+}  // namespace ablo
