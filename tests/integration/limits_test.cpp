@@ -451,7 +451,7 @@ TEST(Limits, ConnectionsPerCredentialAndInTotalAreBounded) {
   // A closed socket gives its slot back.
   second_socket->close();
   second_socket.reset();
-  Result<std::unique_ptr<client::WsConnection>> again = tl::unexpected(Error("connection_failed", "not tried"));
+  Result<std::unique_ptr<client::WsConnection>> again = tl::unexpected(Error("internal_error", "not tried yet"));
   const auto deadline = SteadyClock::now() + 5s;
   while (!again && SteadyClock::now() < deadline) {
     again = client::WsConnection::connect("127.0.0.1", server.port(), "/api/sync/ws",
