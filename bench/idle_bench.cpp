@@ -8,7 +8,6 @@
 
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <memory>
 #include <string>
 #include <thread>
@@ -30,16 +29,6 @@ namespace json = boost::json;
 using tcp = asio::ip::tcp;
 
 namespace {
-
-// VmRSS of a process, in KiB (0 if unreadable).
-long resident_kib(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-  }
-  return 0;
-}
 
 // This process and the server it starts need a descriptor per socket.
 void raise_open_file_limit() {
@@ -118,7 +107,7 @@ int main(int argc, char** argv) {
     tokens.emplace_back(server.exchange().at("token").as_string());
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  const long before = resident_kib(server.pid());
+  const int64_t before = ablo::testing::resident_kib(server.pid());
 
   asio::io_context io;  // one event loop drives every socket
   int ready = 0, failed = 0;
@@ -135,9 +124,9 @@ int main(int argc, char** argv) {
     io.run_for(std::chrono::milliseconds(100));
   }
   io.run_for(std::chrono::seconds(2));  // let the server settle
-  const long after = resident_kib(server.pid());
+  const int64_t after = ablo::testing::resident_kib(server.pid());
   std::printf("connections: %d ready, %d failed (of %d)\n", ready, failed, connections);
-  std::printf("server RSS: %ld KiB before, %ld KiB with the sockets open\n", before, after);
+  std::printf("server RSS: %lld KiB before, %lld KiB with the sockets open\n", static_cast<long long>(before), static_cast<long long>(after));
   if (ready > 0) std::printf("RSS per idle connection: %.1f KiB\n", static_cast<double>(after - before) / ready);
   return failed == 0 && ready == connections ? 0 : 1;
 }

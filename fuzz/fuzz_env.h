@@ -25,21 +25,10 @@
 #include "fanout/hub.h"
 #include "net/router.h"
 #include "store/sqlite_store.h"
+#include "fuzz_schema.h"
 
 namespace ablo::fuzz {
 
-inline constexpr const char* kSchema = R"({"v":3,"models":{
-  "tasks":{"fields":{
-     "title":{"type":"string","isOptional":false,"isIndexed":true},
-     "status":{"type":"enum","enumValues":["todo","done"],"isOptional":true,"isIndexed":false},
-     "points":{"type":"number","isOptional":true,"isIndexed":false},
-     "done":{"type":"boolean","isOptional":true,"isIndexed":false},
-     "dueAt":{"type":"date","isOptional":true,"isIndexed":false},
-     "meta":{"type":"json","isOptional":true,"isIndexed":false}},
-   "relations":{},"load":"instant","typename":"Task","tenancy":{"kind":"column","column":"organization_id"},"plane":"tenant"},
-  "logs":{"fields":{"line":{"type":"string","isOptional":false,"isIndexed":false}},"relations":{},"load":"instant",
-   "typename":"logs","tenancy":{"kind":"column","column":"organization_id"},"plane":"tenant","mutable":false}},
- "identityRoles":[]})";
 
 // Aborts on a message from an exception boundary; drops everything else (logging is slow).
 class AbortOnBoundarySink : public spdlog::sinks::base_sink<std::mutex> {

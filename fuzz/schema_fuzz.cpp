@@ -11,23 +11,10 @@
 #include "schema/openapi.h"
 #include "schema/schema.h"
 #include "schema/validate.h"
+#include "fuzz_schema.h"
 
 namespace json = boost::json;
 
-namespace {
-
-constexpr const char* kBaseSchema = R"({"v":3,"models":{
-  "tasks":{"fields":{
-     "title":{"type":"string","isOptional":false,"isIndexed":true},
-     "status":{"type":"enum","enumValues":["todo","done"],"isOptional":true,"isIndexed":false},
-     "points":{"type":"number","isOptional":true,"isIndexed":false},
-     "done":{"type":"boolean","isOptional":true,"isIndexed":false},
-     "dueAt":{"type":"date","isOptional":true,"isIndexed":false},
-     "meta":{"type":"json","isOptional":true,"isIndexed":false}},
-   "relations":{},"load":"instant","typename":"Task","tenancy":{"kind":"column","column":"organization_id"},"plane":"tenant"}},
- "identityRoles":[]})";
-
-}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   boost::system::error_code ec;
@@ -44,9 +31,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     (void)ablo::schema::validate_input(model, *sample, ablo::schema::WriteKind::kCreate);
     (void)ablo::schema::validate_input(model, *sample, ablo::schema::WriteKind::kUpdate);
   }
-  // Migrations from an empty schema and from a fixed one with every field type, with the
+  // Migrations from an empty schema and from the fuzz schema (every field type), with the
   // input's own hints (renames, backfills) when it carries valid ones.
-  static const auto kBase = *ablo::schema::Schema::parse(json::parse(kBaseSchema));
+  static const auto kBase = *ablo::schema::Schema::parse(json::parse(ablo::fuzz::kSchema));
   ablo::schema::MigrationHints hints;
   if (parsed.is_object()) {
     if (auto parsed_hints = ablo::schema::parse_migration_hints(parsed.as_object())) hints = *parsed_hints;

@@ -29,22 +29,12 @@ namespace json = boost::json;
 using namespace std::chrono_literals;
 using SteadyClock = std::chrono::steady_clock;
 
-// Resident memory of a process in KiB (VmRSS in /proc/<pid>/status); 0 if unreadable.
-int64_t rss_kib(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6));
-  }
-  return 0;
-}
-
 // Samples a process's RSS every 10 ms on a thread until stop(), which returns the peak (KiB).
 class RssSampler {
  public:
   explicit RssSampler(pid_t pid) : thread_([this, pid] {
       while (!stop_) {
-        peak_ = std::max<int64_t>(peak_, rss_kib(pid));
+        peak_ = std::max<int64_t>(peak_, resident_kib(pid));
         std::this_thread::sleep_for(10ms);
       }
     }) {}
@@ -271,7 +261,7 @@ TEST(Limits, SocketThatNeverReadsIsClosedWith1013AndServerMemoryStaysBounded) {
   open_silent_socket(stalled, stalled_frames);
   open_silent_socket(late, late_frames);
 
-  const int64_t baseline = rss_kib(server.pid());
+  const int64_t baseline = resident_kib(server.pid());
   RssSampler sampler(server.pid());
   create_reports(writer, "flood-a-", 640, 16, 25'000);  // 16 MB
   std::optional<int> late_close_code;
@@ -311,7 +301,7 @@ TEST(Limits, SocketThatNeverAsksForItsCatchUpIsClosedWith1013) {
   frames.feed(open_raw_websocket(silent, std::string(server.exchange().at("token").as_string())));
   std::optional<int> close_code;
   std::thread reader([&] { close_code = await_close_code(silent, frames, 60s); });
-  const int64_t baseline = rss_kib(server.pid());
+  const int64_t baseline = resident_kib(server.pid());
   RssSampler sampler(server.pid());
   create_reports(writer, "held-", 320, 16, 25'000);  // 8 MB of deltas held for it
   reader.join();
@@ -409,7 +399,7 @@ TEST(Limits, ManyClaimsFromOneOwnerAmplifyOnlyUpToTheBound) {
   std::printf("[limits] %d intent_begin from one owner: %d acquired, %d refused; a peer received %lld KiB of "
               "presence_update; unrelated write->delta round trip %lld ms; server RSS %lld KiB\n",
               kBegins, acquired, refused, static_cast<long long>(presence_bytes.load() / 1024),
-              static_cast<long long>(latency_ms), static_cast<long long>(rss_kib(server.pid())));
+              static_cast<long long>(latency_ms), static_cast<long long>(resident_kib(server.pid())));
   EXPECT_EQ(acquired, 100);
   EXPECT_EQ(refused, kBegins - 100);
   EXPECT_LT(presence_bytes.load(), 16 << 20) << "presence amplification beyond the claims bound";
@@ -498,7 +488,7 @@ TEST(Limits, ParkedClaimedReadsHoldNoThreadAnUnrelatedClientIsServed) {
   std::printf("[limits] %d parked ifClaimed:wait reads (timeout 60 s): unrelated connect %lld ms, write->delta %lld "
               "ms, all three steps %lld ms; server RSS %lld KiB\n",
               kWaits, static_cast<long long>(connect_ms), static_cast<long long>(round_trip_ms),
-              static_cast<long long>(total_ms), static_cast<long long>(rss_kib(server.pid())));
+              static_cast<long long>(total_ms), static_cast<long long>(resident_kib(server.pid())));
 
   abandon_claim(holder, "hold");
   for (auto& reader : readers) reader.join();
@@ -577,7 +567,7 @@ TEST(Limits, ManyBootstrapsOfALargeTableStayUnderAMemoryCeiling) {
   create_reports(writer, "big-", kRows, 16, 25'000);  // a 24 MB table
 
   constexpr int kClients = 32;
-  const int64_t baseline = rss_kib(server.pid());
+  const int64_t baseline = resident_kib(server.pid());
   RssSampler sampler(server.pid());
   std::vector<CountedResponse> responses(kClients);
   std::vector<std::thread> clients;

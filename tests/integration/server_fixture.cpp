@@ -39,6 +39,15 @@ std::string server_binary() {
   return path && *path ? path : ABLO_SERVER_BINARY;
 }
 
+int64_t resident_kib(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6));
+  }
+  return 0;
+}
+
 bool testing_postgres() {
   const char* store = std::getenv("ABLO_TEST_STORE");
   return store && std::string_view(store) == "postgres";

@@ -63,6 +63,9 @@ class ServerProcess {
 // The `ablo` binary under test ($ABLO_BIN, else the one built beside the tests).
 std::string server_binary();
 
+// Resident memory of a process in KiB (VmRSS in /proc/<pid>/status); 0 if unreadable.
+int64_t resident_kib(pid_t pid);
+
 // True when this run of the suite uses the PostgreSQL store ($ABLO_TEST_STORE=postgres).
 bool testing_postgres();
 
