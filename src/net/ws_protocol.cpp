@@ -187,8 +187,10 @@ void SyncConnection::dispatch(std::string_view text) {
     send(R"({"type":"pong"})");
   } else if (type == "sync_request") {
     // A lastSyncId that is not an exact non-negative integer cannot name a position: the frame is ignored.
+    // Absent or null: a fresh client (cursor 0).
     const auto* v = payload.if_contains("lastSyncId");
-    const auto last = v ? exact_int64_in(*v, 0, std::numeric_limits<int64_t>::max()) : std::optional<int64_t>(0);
+    const auto last = v && !v->is_null() ? exact_int64_in(*v, 0, std::numeric_limits<int64_t>::max())
+                                         : std::optional<int64_t>(0);
     if (!last) {
       spdlog::debug("sync_request ignored: lastSyncId {} is not a sync id", json::serialize(*v));
     } else if (subscription_) {

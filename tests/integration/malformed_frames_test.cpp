@@ -56,6 +56,13 @@ TEST_F(MalformedFramesTest, LastSyncIdsThatAreNotExactInt64AreIgnored) {
   EXPECT_EQ(answer.at("payload").at("currentSyncId").as_int64(), 1) << json::serialize(answer);
 }
 
+TEST_F(MalformedFramesTest, ANullLastSyncIdIsAFreshClientAndIsAnswered) {
+  auto client = Client::connect(server);
+  client.ws->send_text(R"({"type":"sync_request","payload":{"cursor":null,"lastSyncId":null}})");
+  EXPECT_TRUE(client.await([](const json::object& f) { return f.at("type") == "sync_response"; }))
+      << "a sync_request with a null cursor must still be answered";
+}
+
 TEST_F(MalformedFramesTest, AnOutOfRangeDateIsRejectedWithAFieldErrorAndTheWriterCarriesOn) {
   auto client = Client::connect(server);
   for (const char* date : {"18446744073709551615", "9223372036854775807", "1e300", "1.5"}) {
