@@ -28,7 +28,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
   }
   request->principal = env.principal;
-  request->committer_groups = env.principal.allowed_groups;
   (void)env.engine->commit_sync(std::move(*request));
   return 0;
 }

@@ -28,6 +28,9 @@ struct Principal {
   std::vector<std::string> operations;  // "<model>.<op>" allowlist; empty = unrestricted
   bool secret_key = false;              // the bearer was an sk_ key
   int64_t expires_at_ms = 0;            // 0 = does not expire
+
+  // The credential presented: the capability, or the secret key used directly.
+  const std::string& credential_id() const { return capability_id.empty() ? key_id : capability_id; }
 };
 
 struct ExchangeRequest {

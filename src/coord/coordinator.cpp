@@ -71,7 +71,7 @@ bool server_stamped(std::string_view key) {
 Participant participant_of(const auth::Principal& principal, std::vector<std::string> groups) {
   Participant p;
   p.tenant = principal.tenant.key();
-  p.owner = {principal.participant_id, principal.capability_id.empty() ? principal.key_id : principal.capability_id};
+  p.owner = {principal.participant_id, principal.credential_id()};
   p.kind = principal.participant_kind;
   p.groups = groups.empty() ? principal.allowed_groups : std::move(groups);
   const auto& ops = principal.operations;

@@ -14,6 +14,7 @@
 #include "common/exception_text.h"
 #include "common/json_number.h"
 #include "common/time.h"
+#include "fanout/wire_delta.h"
 #include "schema/sync_groups.h"
 #include "schema/validate.h"
 
@@ -374,13 +375,10 @@ class CommitApplier {
 
   Result<int64_t> append(store::Delta delta, const Operation& op, std::vector<store::Delta>& deltas) {
     delta.tenant = tenant_;
-    // Committer groups: the writer (and entity-scoped agents) always receive their own write.
-    // Only added when the row's groups miss all of them (a socket narrowed to other groups):
-    // otherwise they would carry the row to members of the writer's other groups, who may
-    // not be allowed to read it (authz/authorizer.h).
-    if (!schema::groups_intersect(delta.sync_groups, req_.committer_groups)) {
-      delta.sync_groups = union_groups(std::move(delta.sync_groups), req_.committer_groups);
-    }
+    // The writer (and an entity-scoped agent) always receives its own write, through its own
+    // credential's route rather than its groups: a group would carry the row to everyone else
+    // in it, who may not be allowed to read it (authz/authorizer.h).
+    delta.sync_groups.push_back(fanout::echo_route(req_.principal.participant_id, req_.principal.credential_id()));
     delta.transaction_id = op.transaction_id;
     delta.client_tx_id = req_.client_tx_id;
     delta.participant_id = req_.principal.participant_id;

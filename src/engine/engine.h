@@ -40,7 +40,6 @@ struct Operation {
 
 struct CommitRequest {
   auth::Principal principal;
-  std::vector<std::string> committer_groups;  // the writer's subscribed groups (echo routing)
   std::string client_tx_id;
   // Set for HTTP commits: a fingerprint of the request body. A later commit with the same
   // clientTxId (Idempotency-Key) and another fingerprint fails with idempotency_conflict

@@ -14,6 +14,12 @@ json::value nullable(const std::string& text) { return text.empty() ? json::valu
 
 }  // namespace
 
+std::string echo_route(std::string_view participant_id, std::string_view credential_id) {
+  return "~echo:" + std::string(credential_id) + ":" + std::string(participant_id);
+}
+
+bool is_echo_route(std::string_view group) { return group.starts_with("~echo:"); }
+
 json::object wire_delta(const store::Delta& d) {
   json::object out;
   out["id"] = d.id;
@@ -22,7 +28,9 @@ json::object wire_delta(const store::Delta& d) {
   out["modelId"] = d.model_id;
   out["data"] = d.data ? json::value(*d.data) : json::value(nullptr);
   json::array groups;
-  for (const auto& g : d.sync_groups) groups.emplace_back(g);
+  for (const auto& g : d.sync_groups) {
+    if (!is_echo_route(g)) groups.emplace_back(g);
+  }
   out["syncGroups"] = std::move(groups);
   out["transactionId"] = nullable(d.transaction_id);
   out["createdAt"] = iso8601_from_ms(d.created_at_ms);

@@ -232,7 +232,6 @@ Result<HttpResponse> ModelRoutes::write(const HttpRequest& request, engine::OpTy
 
 HttpResponse ModelRoutes::run_commit(engine::CommitRequest commit, const HttpRequest& request) const {
   // Without a socket the echo is routed by the caller's own groups (http-api.md §3.2).
-  commit.committer_groups = commit.principal.allowed_groups;
   const std::string client_tx_id = commit.client_tx_id;
   const int ops = static_cast<int>(commit.operations.size());
   auto receipt = engine_.commit_sync(std::move(commit));

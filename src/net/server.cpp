@@ -517,8 +517,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
           return;
         }
         const auto& principal = grant->principal;
-        auto slot = self->services_.connections.acquire(
-            principal.tenant.key() + "/" + (principal.capability_id.empty() ? principal.key_id : principal.capability_id));
+        auto slot = self->services_.connections.acquire(principal.tenant.key() + "/" + principal.credential_id());
         if (!slot) {
           self->reply(error_response(slot.error(), request_id), upgrade_request->version(), false, false, request_id);
           return;

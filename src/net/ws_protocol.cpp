@@ -11,6 +11,7 @@
 #include "common/json_number.h"
 #include "coord/wire.h"
 #include "errors/registry.h"
+#include "fanout/wire_delta.h"
 #include "net/router.h"
 #include "schema/sync_groups.h"
 
@@ -62,6 +63,15 @@ fanout::DeltaFilter delta_read_rule(engine::Engine& engine, const auth::Principa
   };
 }
 
+// What the socket's subscription routes by: its sync groups, and its own credential's echo
+// route, so the deltas of its own writes reach it whatever groups the rows are in.
+std::vector<std::string> subscribed_routes(const UpgradeGrant& grant) {
+  auto routes = grant.groups;
+  const auto& principal = grant.principal;
+  routes.push_back(fanout::echo_route(principal.participant_id, principal.credential_id()));
+  return routes;
+}
+
 Result<UpgradeGrant> authorize_upgrade_unguarded(const auth::AuthService& auth, const std::string& subprotocols,
                                                  const std::string& target, const std::string& authorization);
 
@@ -109,8 +119,8 @@ SyncConnection::SyncConnection(engine::Engine& engine, coord::Coordinator& coord
       grant_(std::move(grant)),
       outbox_(socket),
       fenced_(*socket.lock(), [&engine] { return engine.hub().head(); }, std::move(schedule)) {
-  subscription_ = engine_.hub().subscribe(grant_.principal.tenant.key(), grant_.groups, &fenced_, grant_.principal.key_id,
-                                          delta_read_rule(engine_, grant_.principal));
+  subscription_ = engine_.hub().subscribe(grant_.principal.tenant.key(), subscribed_routes(grant_), &fenced_,
+                                          grant_.principal.key_id, delta_read_rule(engine_, grant_.principal));
   coord_session_ = coordinator_.attach(coord::participant_of(grant_.principal, grant_.groups), &fenced_);
 }
 
@@ -280,7 +290,6 @@ void SyncConnection::handle_commit(const json::object& payload) {
     return;
   }
   request->principal = grant_.principal;
-  request->committer_groups = grant_.groups;
   engine_.commit(std::move(*request), [outbox = outbox_, reject](Result<engine::CommitReceipt> result) {
     auto target = outbox.lock();
     if (!target) return;

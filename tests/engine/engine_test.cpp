@@ -62,7 +62,6 @@ struct EngineTest : ::testing::TestWithParam<std::string> {
   Result<CommitReceipt> commit(const std::string& who, std::vector<Operation> ops, std::string client_tx_id = "") {
     CommitRequest request;
     request.principal = participant(who);
-    request.committer_groups = {"org:org_1"};
     request.client_tx_id = client_tx_id.empty() ? "ctx-" + std::to_string(++counter) : client_tx_id;
     request.operations = std::move(ops);
     return engine.commit_sync(std::move(request));
@@ -238,7 +237,6 @@ TEST_P(EngineTest, IdempotencyInsideOneGroupSeesEarlierCommitsAndForgetsRolledBa
   auto submit = [&](std::size_t slot, std::vector<Operation> ops, std::string client_tx_id) {
     CommitRequest request;
     request.principal = participant("p1");
-    request.committer_groups = {"org:org_1"};
     request.client_tx_id = std::move(client_tx_id);
     request.operations = std::move(ops);
     engine.commit(std::move(request), [&results, slot](Result<CommitReceipt> r) { results[slot].set_value(std::move(r)); });

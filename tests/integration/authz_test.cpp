@@ -376,6 +376,27 @@ TEST_F(AuthzTest, AnOperationsAllowlistGovernsReadsDeltasCatchUpAndClaimsOfOther
   EXPECT_FALSE(seen.contains(kTeamBMarker));
 }
 
+// A socket narrowed to one of its groups still receives the echo of its own write into
+// another (it settles the client's pending write), and nobody in the narrowed group receives
+// a row of a group they cannot read because of it.
+TEST_F(AuthzTest, TheEchoOfAWriteReachesTheWritersSocketNotItsGroup) {
+  Seen carol_seen, alice_seen;
+  const auto carol = capability({{"participantKind", "user"}, {"participantId", "carol"},
+                                 {"syncGroups", json::array{"team:a", "team:b"}}});
+  const auto alice = capability({{"participantKind", "user"}, {"participantId", "alice"}, {"syncGroups", json::array{"team:a"}}});
+  Socket carol_socket(server, token_of(carol), {"team:a"}, carol_seen);  // narrowed to team a
+  Socket alice_socket(server, token_of(alice), {"team:a"}, alice_seen);
+  carol_socket.sync(0);
+  alice_socket.sync(0);
+  auto written = carol_socket.commit("ctx-echo", task_op("CREATE", "task-b-echo", {{"title", kTeamBMarker}, {"teamId", "b"}},
+                                                         "tx-echo"));
+  ASSERT_EQ(written.at("success"), true) << json::serialize(written);
+  EXPECT_TRUE(carol_socket.receives_delta_of("task-b-echo")) << "the writer gets the echo of its own write";
+  alice_socket.drain(500ms);
+  EXPECT_FALSE(alice_seen.contains(kTeamBMarker)) << "a team b row reached a team a member through the writer's group";
+  EXPECT_FALSE(carol_seen.contains("~echo")) << "the echo route is never on the wire";
+}
+
 TEST_F(AuthzTest, ATokenExchangedFromACapabilityIsBoundByItsParent) {
   const auto parent = capability({{"participantKind", "agent"}, {"participantId", "worker"}, {"syncGroups", json::array{"team:a"}}});
   // Re-exchange a 60 s token for a week: it gets no more than its parent has left.

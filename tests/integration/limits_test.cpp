@@ -288,7 +288,9 @@ TEST(Limits, SocketThatNeverReadsIsClosedWith1013AndServerMemoryStaysBounded) {
   ASSERT_TRUE(late_close_code) << "the late reader found no close frame";
   EXPECT_EQ(*late_close_code, 1013);
   EXPECT_TRUE(stalled_ended) << "the socket that never reads was not dropped";
-  EXPECT_LT(peak - baseline, 64 * 1024) << "server memory grew with the unread deltas";
+  if (!kSanitizedBuild) {
+    EXPECT_LT(peak - baseline, 64 * 1024) << "server memory grew with the unread deltas";
+  }
 }
 
 // Live deltas wait for a socket's first catch-up; one that never asks for it must not make the
@@ -589,7 +591,9 @@ TEST(Limits, ManyBootstrapsOfALargeTableStayUnderAMemoryCeiling) {
               "KiB (+%lld KiB); unrelated write->delta round trip %lld ms\n",
               kClients, kRows, static_cast<long long>(baseline), static_cast<long long>(peak),
               static_cast<long long>(peak - baseline), static_cast<long long>(latency_ms));
-  EXPECT_LT(peak - baseline, 512 * 1024) << "bootstraps are not bounded in memory";
+  if (!kSanitizedBuild) {
+    EXPECT_LT(peak - baseline, 512 * 1024) << "bootstraps are not bounded in memory";
+  }
 }
 
 TEST(Limits, AcceptBacksOffAtTheOpenFileLimitAndRecovers) {

@@ -66,6 +66,15 @@ std::string server_binary();
 // Resident memory of a process in KiB (VmRSS in /proc/<pid>/status); 0 if unreadable.
 int64_t resident_kib(pid_t pid);
 
+// True in the sanitizer passes (the server under test is built the same way). There, RSS says
+// little about the server's own memory: ASan holds freed blocks in a quarantine of up to 256 MB
+// and both sanitizers add shadow memory, so memory ceilings are asserted in the plain pass only.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+inline constexpr bool kSanitizedBuild = true;
+#else
+inline constexpr bool kSanitizedBuild = false;
+#endif
+
 // True when this run of the suite uses the PostgreSQL store ($ABLO_TEST_STORE=postgres).
 bool testing_postgres();
 
