@@ -44,6 +44,9 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
+// The slowest reader a reply is written to before the connection is dropped (beyond a minute).
+constexpr std::size_t kWriteBytesPerSecondFloor = 256 * 1024;
+
 // The exception boundary of work posted to the I/O threads and the worker pool: an exception
 // must not unwind out of io_context::run (that is std::terminate); it is logged and the work dropped.
 template <class Work>
@@ -531,6 +534,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   void reply(HttpResponse&& response, unsigned version, bool keep_alive, bool head, std::string request_id = {}) {
     if (request_id.empty()) request_id = request_id_for("");
+    // The request's read deadline does not carry over: the time the handler took (a claimed
+    // read's wait, a bootstrap's turn on its pool) is not the client's. The write gets its
+    // own, longer for a larger body, so a client that stops reading is still cut off.
+    stream_.expires_after(std::chrono::seconds(60) +
+                          std::chrono::seconds(response.body.size() / kWriteBytesPerSecondFloor));
     auto res = std::make_shared<http::response<http::string_body>>(
         to_beast(std::move(response), request_id, version, keep_alive, head));
     if (head) {

@@ -263,10 +263,13 @@ TEST(Limits, SocketThatNeverReadsIsClosedWith1013AndServerMemoryStaysBounded) {
 
   const int64_t baseline = resident_kib(server.pid());
   RssSampler sampler(server.pid());
-  create_reports(writer, "flood-a-", 640, 16, 25'000);  // 16 MB
+  // 80 MB of deltas (20 MB in the sanitizer passes, which run several times slower): either
+  // way many times the 1 MiB queue limit.
+  constexpr int kScale = kSanitizedBuild ? 4 : 1;
+  create_reports(writer, "flood-a-", 640 / kScale, 16, 25'000);  // 16 MB
   std::optional<int> late_close_code;
-  std::thread late_reader([&] { late_close_code = await_close_code(late, late_frames, 60s); });
-  create_reports(writer, "flood-b-", 2560, 16, 25'000);  // 64 MB more
+  std::thread late_reader([&] { late_close_code = await_close_code(late, late_frames, 120s); });
+  create_reports(writer, "flood-b-", 2560 / kScale, 16, 25'000);  // 64 MB more
   Client unrelated = Client::connect(server);
   const int64_t latency_ms = write_to_delta_round_trip(unrelated, "unrelated-1");
   const int64_t peak = sampler.stop();
@@ -280,11 +283,11 @@ TEST(Limits, SocketThatNeverReadsIsClosedWith1013AndServerMemoryStaysBounded) {
     auto chunk = stalled.read_some(200ms);
     stalled_ended = (chunk && chunk->empty()) || (chunk && stalled_frames.feed(*chunk));
   }
-  std::printf("[limits] slow consumers: server RSS baseline %lld KiB, peak %lld KiB (+%lld KiB) while 80 MB of deltas "
+  std::printf("[limits] slow consumers: server RSS baseline %lld KiB, peak %lld KiB (+%lld KiB) while %d MB of deltas "
               "were produced; unrelated write->delta round trip %lld ms; the late reader got %d frames "
               "before its close frame\n",
               static_cast<long long>(baseline), static_cast<long long>(peak), static_cast<long long>(peak - baseline),
-              static_cast<long long>(latency_ms), late_frames.frames());
+              80 / kScale, static_cast<long long>(latency_ms), late_frames.frames());
   ASSERT_TRUE(late_close_code) << "the late reader found no close frame";
   EXPECT_EQ(*late_close_code, 1013);
   EXPECT_TRUE(stalled_ended) << "the socket that never reads was not dropped";
