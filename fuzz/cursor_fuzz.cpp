@@ -19,6 +19,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   request.target = "/v1/models/" + std::string(kModels[data[0] % 4]) + "?" + std::string(query);
   request.headers["authorization"] = "Bearer " + env.secret_key;
   request.request_id = "req_fuzz";
-  (void)env.router->handle(request);
+  env.router->handle(request, [](ablo::net::HttpResponse) {});
   return 0;
 }

@@ -22,6 +22,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   request.headers["authorization"] = "Bearer " + env.secret_key;
   request.headers["content-type"] = "application/json";
   request.request_id = "req_fuzz";
-  (void)env.router->handle(request);
+  env.router->handle(request, [](ablo::net::HttpResponse) {});
   return 0;
 }
