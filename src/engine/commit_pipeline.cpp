@@ -199,7 +199,10 @@ class CommitApplier {
       error.param = where + ".id";
       return tl::unexpected(error);
     }
-    if (auto ok = check_operation_allowed(*model, op, where); !ok) return tl::unexpected(ok.error());
+    // The row as it stands, read once: the authorization rule and the write both need it.
+    auto existing = txn_.get_row(*model, tenant_, op.id);
+    if (!existing) return tl::unexpected(existing.error());
+    if (auto ok = check_operation_allowed(*model, op, *existing, where); !ok) return tl::unexpected(ok.error());
     // Idempotency by op transactionId (protocol.md §8.10): a retried batch gets a new
     // clientTxId but keeps its transactionIds; an op already applied is not applied twice.
     const std::string op_key = operation_key(op);
@@ -214,7 +217,7 @@ class CommitApplier {
       if (auto ok = gate_->check_write(req_.principal, *model, op); !ok) return tl::unexpected(ok.error());
     }
     if (auto ok = check_stale(*model, op, where, receipt); !ok) return tl::unexpected(ok.error());
-    auto delta_id = write_row(*model, op, where, deltas);
+    auto delta_id = write_row(*model, op, std::move(*existing), where, deltas);
     if (!delta_id) return delta_id;
     if (!op_key.empty()) {
       record.delta_id = *delta_id;
@@ -229,16 +232,12 @@ class CommitApplier {
   // operation, and that the caller can read the existing row. Runs before the claim gate and
   // the stale check, so a row outside the caller's scope answers like a missing one there
   // too. Where the row ends up is checked by write_row once its new groups are known.
-  Status check_operation_allowed(const schema::Model& model, const Operation& op, const std::string& where) {
+  // A create is judged by where the row lands alone; an existing row makes it unique_violation.
+  Status check_operation_allowed(const schema::Model& model, const Operation& op,
+                                 const std::optional<store::StoredRow>& existing, const std::string& where) {
     const authz::Verb verb = verb_of(op);
-    std::optional<store::StoredRow> existing;
-    if (op.type != OpType::kCreate) {
-      auto found = txn_.get_row(model, tenant_, op.id);
-      if (!found) return tl::unexpected(found.error());
-      existing = std::move(*found);
-    }
     std::optional<authz::RowScope> before;
-    if (existing) before.emplace(authz::RowScope{tenant_, existing->groups});
+    if (existing && op.type != OpType::kCreate) before.emplace(authz::RowScope{tenant_, existing->groups});
     const auto denial = authz::write_denial(req_.principal, model, verb, before, std::nullopt);
     if (denial == authz::Denial::kNone) return {};
     return tl::unexpected(authz::denial_error(denial, model, verb, missing_row(model, op, where), where));
@@ -291,10 +290,8 @@ class CommitApplier {
     return tl::unexpected(error);
   }
 
-  Result<int64_t> write_row(const schema::Model& model, const Operation& op, const std::string& where,
-                            std::vector<store::Delta>& deltas) {
-    auto existing = txn_.get_row(model, tenant_, op.id);
-    if (!existing) return tl::unexpected(existing.error());
+  Result<int64_t> write_row(const schema::Model& model, const Operation& op, std::optional<store::StoredRow> existing,
+                            const std::string& where, std::vector<store::Delta>& deltas) {
     const std::string now = iso8601_from_ms(now_ms());
     store::Delta delta;
     delta.model_name = model.typename_;
@@ -302,7 +299,7 @@ class CommitApplier {
     std::vector<std::string> previous_groups;
 
     if (op.type == OpType::kCreate) {
-      if (*existing) {
+      if (existing) {
         return fail("unique_violation", fmt::format("{}: {} '{}' already exists", where, model.key, op.id), where + ".id");
       }
       auto input = validated(model, op, schema::WriteKind::kCreate, where);
@@ -324,8 +321,8 @@ class CommitApplier {
       delta.data = std::move(row.data);
       delta.sync_groups = row.groups;
     } else {
-      if (!*existing) return tl::unexpected(missing_row(model, op, where));
-      store::StoredRow row = std::move(**existing);
+      if (!existing) return tl::unexpected(missing_row(model, op, where));
+      store::StoredRow row = std::move(*existing);
       previous_groups = row.groups;
       if (op.type == OpType::kDelete) {
         if (auto ok = txn_.delete_row(model, tenant_, op.id); !ok) return tl::unexpected(ok.error());
