@@ -1,5 +1,7 @@
 #include "errors/registry.h"
 
+#include "common/error_code.h"
+
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
@@ -111,6 +113,41 @@ TEST(WireError, OmitsFieldWhenUnset) {
   auto wire = errors::wire_error(Error("stale_context", "stale"));
   EXPECT_FALSE(wire.contains("field"));
   EXPECT_EQ(wire.at("code"), "stale_context");
+}
+
+TEST(ErrorContracts, EveryCodeReachesEachClientAsACodeItsContractKnows) {
+  for (auto contract : {errors::Contract::k2026_06_02, errors::Contract::k2026_08_04}) {
+    for (std::string_view code : error_code_detail::kRegistryCodes) {
+      const std::string_view sent = errors::code_for(code, contract);
+      EXPECT_TRUE(errors::contract_knows(contract, sent)) << code << " -> " << sent;
+    }
+  }
+}
+
+TEST(ErrorContracts, TheIntentCodesWereRenamedClaimCodes) {
+  using errors::Contract;
+  EXPECT_EQ(errors::code_for("intent_lease_unavailable", Contract::k2026_08_04), "claim_lease_unavailable");
+  EXPECT_EQ(errors::code_for("claim_lease_unavailable", Contract::k2026_06_02), "intent_lease_unavailable");
+  EXPECT_EQ(errors::code_for("intent_queued", Contract::k2026_08_04), "claim_queued");
+  EXPECT_EQ(errors::code_for("invalid_intent", Contract::k2026_08_04), "malformed_claim");
+  EXPECT_EQ(errors::code_for("stale_context", Contract::k2026_08_04), "stale_context");
+  EXPECT_EQ(errors::code_for("stale_context", Contract::k2026_06_02), "stale_context");
+}
+
+TEST(ErrorContracts, ANewerCodeFallsBackToOneTheOlderClientHandlesAlike) {
+  using errors::Contract;
+  EXPECT_EQ(errors::code_for("request_too_large", Contract::k2026_06_02), "invalid_body");
+  EXPECT_EQ(errors::code_for("request_too_large", Contract::k2026_08_04), "request_too_large");
+  EXPECT_EQ(errors::http_status("request_too_large"), 413);
+  EXPECT_EQ(errors::code_for("fence_token_stale", Contract::k2026_06_02), "claim_lost");
+}
+
+TEST(ErrorContracts, EnvelopeAndWireErrorSpeakTheClientsContract) {
+  const Error error("intent_lease_unavailable", "down");
+  EXPECT_EQ(errors::envelope(error, "req", errors::Contract::k2026_08_04).at("code"), "claim_lease_unavailable");
+  EXPECT_EQ(errors::envelope(error, "req").at("code"), "intent_lease_unavailable");
+  EXPECT_EQ(errors::wire_error(error, errors::Contract::k2026_08_04).at("code"), "claim_lease_unavailable");
+  EXPECT_EQ(errors::wire_error(error).at("code"), "intent_lease_unavailable");
 }
 
 }  // namespace
