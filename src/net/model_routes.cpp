@@ -237,7 +237,7 @@ HttpResponse ModelRoutes::run_commit(engine::CommitRequest commit, const HttpReq
   auto receipt = engine_.commit_sync(std::move(commit));
   if (receipt) return json_response(200, receipt->to_json());
   // One body for both readers: the error envelope and a rejected commit receipt (§3.9).
-  HttpResponse response = error_response(receipt.error(), request.request_id);
+  HttpResponse response = error_response(receipt.error(), request);
   auto body = json::parse(response.body).as_object();
   body["object"] = "commit_receipt";
   body["clientTxId"] = client_tx_id;

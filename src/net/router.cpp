@@ -59,10 +59,21 @@ std::vector<std::pair<std::string, std::string>> query_pairs(const std::string& 
   return pairs;
 }
 
-HttpResponse error_response(const Error& error, const std::string& request_id) {
-  HttpResponse response = json_response(errors::http_status(error.code), errors::envelope(error, request_id));
-  if (response.status == 401 || response.status == 403) response.headers.emplace_back("X-Auth-Failure", error.code);
+HttpResponse error_response(const Error& error, const std::string& request_id, errors::Contract contract) {
+  // The status is the error's own (request_too_large stays a 413 for a 0.9.1 client that is
+  // told invalid_body); the code is the one the client's contract knows.
+  HttpResponse response =
+      json_response(errors::http_status(error.code), errors::envelope(error, request_id, contract));
+  if (response.status == 401 || response.status == 403) {
+    response.headers.emplace_back("X-Auth-Failure", std::string(errors::code_for(error.code, contract)));
+  }
   return response;
+}
+
+HttpResponse error_response(const Error& error, const HttpRequest& request) {
+  // A request that announced a version we do not speak is still a 0.49-era client.
+  const auto dialect = dialect_of(request);
+  return error_response(error, request.request_id, contract_of(dialect ? *dialect : Dialect::kClaims));
 }
 
 Router::Router(engine::Engine& engine, auth::AuthService& auth, coord::Coordinator& coordinator,
@@ -81,11 +92,15 @@ void Router::handle(const HttpRequest& request, Reply reply) const {
     handle_routed(request, reply);
   } catch (...) {
     spdlog::error("{} {} threw: {}", request.method, request.target, current_exception_text());
-    reply(error_response(Error("internal_error", "the request failed unexpectedly"), request.request_id));
+    reply(error_response(Error("internal_error", "the request failed unexpectedly"), request));
   }
 }
 
 void Router::handle_routed(const HttpRequest& request, const Reply& reply) const {
+  if (auto dialect = dialect_of(request); !dialect) {
+    reply(error_response(dialect.error(), request));
+    return;
+  }
   if (path_of(request.target) == "/api/sync/query" && request.method == "POST") {
     auto principal = authenticate(request);
     if (!principal) {
@@ -104,7 +119,7 @@ HttpResponse Router::respond(const HttpRequest& request, Result<HttpResponse> ro
     if (errors::http_status(routed.error().code) >= 500) {
       spdlog::error("{} {} failed: {} {}", request.method, request.target, routed.error().code, routed.error().message);
     }
-    return error_response(routed.error(), request.request_id);
+    return error_response(routed.error(), request);
   }
   return std::move(*routed);
 }
@@ -283,7 +298,7 @@ std::optional<Result<HttpResponse>> Router::sync_query(const HttpRequest& reques
           answer_claimed_read(request, principal, groups, who, body, timeout, reply, free);
         } catch (...) {
           spdlog::error("{} {} threw: {}", request.method, request.target, current_exception_text());
-          reply(error_response(Error("internal_error", "the request failed unexpectedly"), request.request_id));
+          reply(error_response(Error("internal_error", "the request failed unexpectedly"), request));
         }
       });
     };

@@ -13,6 +13,7 @@
 #include "engine/engine.h"
 #include "net/account_routes.h"
 #include "net/claim_routes.h"
+#include "net/dialect.h"
 #include "net/model_routes.h"
 #include "net/http_types.h"
 
@@ -26,8 +27,12 @@ std::string bearer_of(const std::string& authorization);
 std::vector<std::string> query_values(const std::string& target, const std::string& name);
 // Every query parameter of a target, in order (percent-decoded; `a` without `=` gives "").
 std::vector<std::pair<std::string, std::string>> query_pairs(const std::string& target);
-// An error response with the envelope, status from the registry and, for 401s, X-Auth-Failure.
-HttpResponse error_response(const Error& error, const std::string& request_id);
+// An error response with the envelope, status from the registry and, for 401s, X-Auth-Failure;
+// the code as the client's error contract spells it.
+HttpResponse error_response(const Error& error, const std::string& request_id,
+                            errors::Contract contract = errors::Contract::k2026_06_02);
+// The same for a request: its contract follows its dialect (net/dialect.h).
+HttpResponse error_response(const Error& error, const HttpRequest& request);
 
 class Router {
  public:

@@ -445,13 +445,13 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   void on_read(beast::error_code ec, std::size_t) {
     if (ec == http::error::body_limit) {
-      // Answer, then close: after_write shuts the connection down once the reply is out. The
-      // registry has no payload-size code; invalid_body with 413 Payload Too Large.
+      // Answer, then close: after_write shuts the connection down once the reply is out. A 0.9.1
+      // client (no Ablo-Protocol-Version header) knows no payload-size code: it reads invalid_body.
+      const bool announced_version = !parser_->get()[std::string(kProtocolVersionHeader)].empty();
       auto response = error_response(
-          Error("invalid_body",
+          Error("request_too_large",
                 fmt::format("the request body is larger than the limit of {} bytes", services_.limits.max_body_bytes)),
-          request_id_for(""));
-      response.status = 413;
+          request_id_for(""), announced_version ? errors::Contract::k2026_08_04 : errors::Contract::k2026_06_02);
       discard_after_reply_ = true;
       reply(std::move(response), 11, false, false);
       return;
