@@ -23,10 +23,6 @@ namespace json = boost::json;
 
 namespace {
 
-bool groups_meet(const std::vector<std::string>& a, const std::set<std::string>& b) {
-  return std::any_of(a.begin(), a.end(), [&](const auto& g) { return b.count(g) > 0; });
-}
-
 int64_t clamp_ttl(std::optional<int64_t> requested) {
   return std::clamp(requested.value_or(kDefaultTtlMs), kMinTtlMs, kMaxTtlMs);
 }
@@ -41,15 +37,13 @@ EntityRef split_entity_key(const std::string& key) {  // inverse of ClaimTable::
   return {key.substr(0, first), key.substr(first + 1, second - first - 1), key.substr(second + 1)};
 }
 
-// Members of a client presence_update the server owns and stamps itself.
-bool server_stamped(std::string_view key) {
-  return key == "userId" || key == "isAgent" || key == "kind" || key == "timestamp" || key == "syncGroups" ||
-         key == "activeIntents" || key == "type" || key == "socketId";
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------- participants
+
+bool Coordinator::shares_group(const std::vector<std::string>& groups, const std::set<std::string>& audience) {
+  return std::any_of(groups.begin(), groups.end(), [&](const auto& g) { return audience.count(g) > 0; });
+}
 
 Participant participant_of(const auth::Principal& principal, std::vector<std::string> groups) {
   Participant p;
@@ -64,19 +58,6 @@ Participant participant_of(const auth::Principal& principal, std::vector<std::st
 }
 
 // ---------------------------------------------------------------- state
-
-struct Coordinator::Session {
-  Participant who;
-  fanout::Outbox* outbox;
-};
-
-struct Coordinator::ParticipantState {
-  std::string kind;
-  std::set<std::string> groups;
-  std::set<uint64_t> sessions;
-  json::object presence;  // the latest client-sent presence fields
-  bool entered = false;   // peers were told this participant is here
-};
 
 Coordinator::Coordinator(CoordinatorOptions options)
     : options_(std::move(options)), table_([this](const Claim& claim) { return reachable_locked(claim); }) {
@@ -418,7 +399,7 @@ Coordinator::OpResult Coordinator::apply_op_locked(const op::Attach& op) {
   // Tell the newcomer who is here and what they hold.
   for (const auto& [key, other] : participants_) {
     if (key.first != who.tenant || key.second == who.owner.participant_id) continue;
-    if (!groups_meet(who.groups, other->groups)) continue;
+    if (!shares_group(who.groups, other->groups)) continue;
     if (other->entered || !table_.claims_of(key.first, key.second).empty()) {
       send_presence_locked(key.first, key.second, "enter", {}, id);
     }
@@ -820,85 +801,6 @@ Coordinator::OpResult Coordinator::apply_op_locked(const op::Wrote& op) {
   return {};
 }
 
-// ---------------------------------------------------------------- presence and events
-
-void Coordinator::presence_update(uint64_t session, const json::object& payload) {
-  // Refused before it reaches the op log: every peer would get it on every later change.
-  if (json::serialize(payload).size() > options_.max_presence_bytes) return;
-  execute(op::PresenceUpdate{session, payload});
-}
-
-Coordinator::OpResult Coordinator::apply_op_locked(const op::PresenceUpdate& op) {
-  auto it = sessions_.find(op.session);
-  if (it == sessions_.end()) return {};
-  const auto& who = it->second->who;
-  auto& state = participant_locked(who);
-  json::object merged = state.presence;
-  for (const auto& [key, value] : op.fields) {
-    if (!server_stamped(key)) merged[key] = value;
-  }
-  // Keys accumulate across updates: the participant's whole presence is bounded too.
-  if (json::serialize(merged).size() > options_.max_presence_bytes) return {};
-  state.presence = std::move(merged);
-  const bool entering = !state.entered;
-  state.entered = true;
-  send_presence_locked(who.tenant, who.owner.participant_id, entering ? "enter" : "update", {});
-  return {};
-}
-
-void Coordinator::relay_event(uint64_t session, std::string_view type, const json::object& payload) {
-  execute(op::RelayEvent{session, std::string(type), payload});
-}
-
-Coordinator::OpResult Coordinator::apply_op_locked(const op::RelayEvent& op) {
-  const uint64_t session = op.session;
-  auto it = sessions_.find(session);
-  if (it == sessions_.end()) return {};
-  const auto& from = it->second->who;
-  json::object stamped = op.payload;
-  stamped["userId"] = from.owner.participant_id;
-  const std::string frame = ws_frame(op.type, std::move(stamped));
-  const std::set<std::string> groups(from.groups.begin(), from.groups.end());
-  for (const auto& [id, peer] : sessions_) {
-    if (id == session || !peer->outbox || peer->who.tenant != from.tenant || !groups_meet(peer->who.groups, groups)) {
-      continue;
-    }
-    peer->outbox->push_frame(frame);
-  }
-  return {};
-}
-
-void Coordinator::send_presence_locked(const std::string& tenant, const std::string& participant_id,
-                                       std::string_view kind, const std::vector<std::pair<Claim, std::string>>& terminal,
-                                       uint64_t only_session) {
-  auto state_it = participants_.find({tenant, participant_id});
-  if (state_it == participants_.end()) return;
-  const auto& state = *state_it->second;
-  json::array active;
-  for (const auto& claim : table_.claims_of(tenant, participant_id)) {
-    if (claim.status == ClaimStatus::kActive) active.push_back(intent_claim(claim));
-  }
-  for (const auto& [claim, status] : terminal) active.push_back(intent_claim(claim, status));
-  json::object payload = state.presence;
-  if (!payload.contains("status")) payload["status"] = kind == "leave" ? "offline" : "online";
-  payload["kind"] = kind;
-  payload["userId"] = participant_id;
-  payload["isAgent"] = state.kind == "agent";
-  payload["timestamp"] = now_;
-  json::array groups;
-  for (const auto& g : state.groups) groups.emplace_back(g);
-  payload["syncGroups"] = std::move(groups);
-  payload["activeIntents"] = std::move(active);
-  const std::string frame = ws_frame("presence_update", std::move(payload));
-  for (const auto& [id, peer] : sessions_) {
-    if ((only_session != 0 && id != only_session) || !peer->outbox) continue;
-    // Never to the participant's own sockets: 0.9.1 cannot recognise its own echo.
-    if (peer->who.tenant != tenant || peer->who.owner.participant_id == participant_id) continue;
-    if (!groups_meet(peer->who.groups, state.groups)) continue;
-    peer->outbox->push_frame(frame);
-  }
-}
-
 void Coordinator::send_queue_locked(const std::string& entity_key, const std::set<std::string>& audience_groups) {
   const auto [tenant, model, id] = split_entity_key(entity_key);
   json::array queue;
@@ -909,7 +811,7 @@ void Coordinator::send_queue_locked(const std::string& entity_key, const std::se
   const std::string frame =
       ws_frame("intent_queue", {{"target", json::object{{"type", model}, {"id", id}}}, {"queue", std::move(queue)}});
   for (const auto& [sid, peer] : sessions_) {
-    if (peer->outbox && peer->who.tenant == tenant && groups_meet(peer->who.groups, audience_groups)) {
+    if (peer->outbox && peer->who.tenant == tenant && shares_group(peer->who.groups, audience_groups)) {
       peer->outbox->push_frame(frame);
     }
   }

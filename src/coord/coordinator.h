@@ -23,10 +23,17 @@
 // complete activeIntents, and frames about a participant are never sent to that participant's
 // own sockets (the 0.9.1 client cannot recognise its own echo).
 //
-// Every change is an op applied under one mutex (apply_locked). Alone, a node applies its ops
-// at once. In a cluster (join_cluster) ops go through the shared OpLog (coord/op_log.h) and
-// every node applies every op in log order, so all replicas agree; the caller waits until its
-// own op is applied and gets its result.
+// Every change is a typed op (coord/ops.h: one struct per kind in the `Op` variant) stamped
+// with the node's clock and delta head, and applied under one mutex by apply_locked, which
+// dispatches with std::visit to one apply_op_locked handler per kind (claims and sessions in
+// coordinator.cpp, presence and relayed events in presence.cpp). Applying is
+// deterministic given the replica's state and the stamped op; its outputs are the caller's
+// OpResult and frames pushed to this node's outboxes. Alone, a node applies its ops at once
+// and never serializes them. In a cluster (join_cluster) ops go through the shared OpLog
+// (coord/op_log.h) in their JSON form (coord/op_codec.h) and every node applies every op in
+// log order, so all replicas agree; the caller waits until its own op is applied and gets its
+// result. Client frames are parsed at the edge (coord/requests.h, or a dialect codec in net/)
+// into typed requests before they become ops.
 //
 // Threading: every public method may be called from any thread. One mutex guards all state;
 // frames are pushed to Outboxes (which never block) under it, so each socket sees claim
@@ -175,8 +182,19 @@ class Coordinator {
   std::string model_key(std::string_view entity_type) const;
 
  private:
-  struct Session;
-  struct ParticipantState;
+  struct Session {
+    Participant who;
+    fanout::Outbox* outbox;  // null: another node's socket, or closed
+  };
+  struct ParticipantState {
+    std::string kind;
+    std::set<std::string> groups;
+    std::set<uint64_t> sessions;
+    boost::json::object presence;  // the latest client-sent presence fields
+    bool entered = false;          // peers were told this participant is here
+  };
+  // A socket of `groups` is in the audience of frames addressed to `audience`.
+  static bool shares_group(const std::vector<std::string>& groups, const std::set<std::string>& audience);
   // What applying an op answers its caller (the op's own node).
   struct OpResult {
     ClaimResult claim;
