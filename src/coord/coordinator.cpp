@@ -102,6 +102,7 @@ void Coordinator::sweeper() {
       publish_locked(changes);
     }
     next_due = std::min(next_due, flush_queues_locked(now));
+    deliver_locked(std::exchange(effects_, {}));
     next_due = std::min(next_due, settle_claim_waits_locked(now));
     const int64_t wait_ms = std::clamp<int64_t>(next_due - now, 1, log_ ? kClusterDutyIntervalMs : 1000);
     wake_.wait_for(lock, std::chrono::milliseconds(wait_ms));
@@ -118,9 +119,11 @@ void Coordinator::sweep_now() {
     fence_ = delta_head();
     table_.sweep(now_, changes);
     publish_locked(changes);
+    deliver_locked(std::exchange(effects_, {}));
   }
   std::lock_guard lock(mutex_);
   flush_queues_locked(std::numeric_limits<int64_t>::max());
+  deliver_locked(std::exchange(effects_, {}));
 }
 
 // ---------------------------------------------------------------- cluster
@@ -196,7 +199,9 @@ Coordinator::OpResult Coordinator::execute(Op op) {
   StampedOp stamped{std::move(op), options_.clock(), delta_head(), 0};
   if (!log_) {
     std::lock_guard lock(mutex_);
-    return apply_guarded_locked(stamped);
+    auto result = apply_guarded_locked(stamped);
+    deliver_locked(std::move(result.effects));
+    return result;
   }
   stamped.node = log_->node_id();
   OpResult result;
@@ -233,6 +238,7 @@ Status Coordinator::catch_up_to(int64_t op_id, OpResult* result) {
       {
         std::lock_guard lock(mutex_);
         outcome = apply_guarded_locked(*op);
+        deliver_locked(std::exchange(outcome.effects, {}));
       }
       if (op->node == log_->node_id()) results_[id] = std::move(outcome);
     }
@@ -305,7 +311,7 @@ Coordinator::OpResult Coordinator::apply_op_locked(const op::NodesDown& op) {
   for (auto id : gone) {
     // Our own node declared down (we were silent too long): the cluster has given up our
     // sockets' claims, so close them and let their clients reconnect and announce again.
-    if (auto local = outboxes_.find(id); local != outboxes_.end()) local->second->close(1012, "node was declared down");
+    if (auto local = outboxes_.find(id); local != outboxes_.end()) close_locked(local->second, 1012, "node was declared down");
     detach_locked(id);
   }
   return {};
@@ -321,6 +327,7 @@ Coordinator::OpResult Coordinator::apply_guarded_locked(const StampedOp& op) {
     OpResult result;
     result.error = Error("internal_error", "the claim operation failed unexpectedly");
     result.claim.error = result.error;
+    result.effects = std::exchange(effects_, {});  // what it did before it threw still goes out
     return result;
   }
 }
@@ -330,6 +337,7 @@ Coordinator::OpResult Coordinator::apply_locked(const StampedOp& op) {
   fence_ = op.head;
   op_node_ = op.node;
   OpResult result = std::visit([this](const auto& typed) { return apply_op_locked(typed); }, op.op);
+  result.effects = std::exchange(effects_, {});
   wake_.notify_all();  // a new lease may be due before the sweeper's next wake-up
   return result;
 }
@@ -468,7 +476,7 @@ Coordinator::OpResult Coordinator::apply_op_locked(const op::CloseSessions& op) 
   for (const auto& [id, session] : sessions_) {
     if (session->who.tenant != op.tenant || session->who.owner.credential_id != op.credential_id) continue;
     if (!session->outbox) continue;  // another node's socket: that node closes it
-    session->outbox->close(op.code, op.reason);
+    close_locked(session->outbox, op.code, op.reason);
     ++result.count;
   }
   return result;
@@ -563,7 +571,7 @@ void Coordinator::socket_begin_locked(uint64_t session, ClaimRequest request) {
     // Over a bound: a queued begin must still hear an end (intent_lost), a plain one is refused.
     // Both carry the registry code; 0.9.1 reads only the frame type and intentId.
     const json::object error = errors::wire_error(*result.error);
-    outbox->push_frame(queue ? ws_frame("intent_lost", {{"intentId", intent_id}, {"reason", "preempted"},
+    send_locked(outbox, queue ? ws_frame("intent_lost", {{"intentId", intent_id}, {"reason", "preempted"},
                                                        {"target", intent_target(asked)}, {"error", error}})
                              : ws_frame("intent_rejected", {{"intentId", intent_id}, {"reason", "queue_too_deep"},
                                                            {"target", intent_target(asked)}, {"error", error}}));
@@ -575,11 +583,12 @@ void Coordinator::socket_begin_locked(uint64_t session, ClaimRequest request) {
       // Fenced like a grant (client.md T41): a 0.9.1 claimer re-reads the row locally and stamps
       // its first write with its acknowledged cursor, so the acquisition must not overtake
       // another participant's latest write to the row.
-      outbox->push_after_deltas(
-          ws_frame("intent_acquired", {{"intentId", intent_id}, {"target", intent_target(*result.claim)}}), fence_);
+      send_locked(outbox,
+                  ws_frame("intent_acquired", {{"intentId", intent_id}, {"target", intent_target(*result.claim)}}),
+                  fence_);
       break;
     case BeginOutcome::Kind::kQueued:
-      outbox->push_frame(ws_frame("intent_queued", {{"intentId", intent_id},
+      send_locked(outbox, ws_frame("intent_queued", {{"intentId", intent_id},
                                                     {"target", intent_target(*result.claim)},
                                                     {"position", result.position}}));
       break;
@@ -588,11 +597,11 @@ void Coordinator::socket_begin_locked(uint64_t session, ClaimRequest request) {
       if (queue) {
         // Only a foreign owner reusing this intentId gets here; a queued claim never hears
         // intent_rejected (protocol.md §3.4), so end its wait.
-        outbox->push_frame(ws_frame("intent_lost", {{"intentId", intent_id},
+        send_locked(outbox, ws_frame("intent_lost", {{"intentId", intent_id},
                                                     {"reason", "preempted"},
                                                     {"target", intent_target(asked)}}));
       } else {
-        outbox->push_frame(ws_frame("intent_rejected", {{"intentId", intent_id},
+        send_locked(outbox, ws_frame("intent_rejected", {{"intentId", intent_id},
                                                         {"reason", "conflict"},
                                                         {"target", intent_target(asked)},
                                                         {"heldBy", result.blocker->owner.participant_id},
@@ -812,19 +821,36 @@ void Coordinator::send_queue_locked(const std::string& entity_key, const std::se
       ws_frame("intent_queue", {{"target", json::object{{"type", model}, {"id", id}}}, {"queue", std::move(queue)}});
   for (const auto& [sid, peer] : sessions_) {
     if (peer->outbox && peer->who.tenant == tenant && shares_group(peer->who.groups, audience_groups)) {
-      peer->outbox->push_frame(frame);
+      send_locked(peer->outbox, frame);
+    }
+  }
+}
+
+void Coordinator::send_locked(fanout::Outbox* outbox, std::string frame, std::optional<int64_t> after_deltas) {
+  if (outbox) effects_.emplace_back(std::in_place_type<effect::Send>, outbox, std::move(frame), after_deltas);
+}
+
+void Coordinator::close_locked(fanout::Outbox* outbox, int code, std::string reason) {
+  if (outbox) effects_.emplace_back(std::in_place_type<effect::Close>, outbox, code, std::move(reason));
+}
+
+void Coordinator::deliver_locked(Effects effects) {
+  for (auto& effect : effects) {
+    if (auto* send = std::get_if<effect::Send>(&effect)) {
+      if (send->after_deltas) {
+        send->outbox->push_after_deltas(std::move(send->frame), *send->after_deltas);
+      } else {
+        send->outbox->push_frame(std::move(send->frame));
+      }
+    } else if (auto* close = std::get_if<effect::Close>(&effect)) {
+      close->outbox->close(close->code, std::move(close->reason));
     }
   }
 }
 
 void Coordinator::send_to_owner_locked(const Claim& claim, const std::string& frame, bool fenced) {
   auto send = [&](fanout::Outbox* outbox) {
-    if (!outbox) return;
-    if (fenced) {
-      outbox->push_after_deltas(frame, fence_);
-    } else {
-      outbox->push_frame(frame);
-    }
+    send_locked(outbox, frame, fenced ? std::optional<int64_t>(fence_) : std::nullopt);
   };
   if (auto it = sessions_.find(claim.session); claim.session != 0 && it != sessions_.end()) {
     send(it->second->outbox);

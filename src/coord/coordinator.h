@@ -59,6 +59,7 @@
 #include "auth/auth_service.h"
 #include "common/result.h"
 #include "coord/claim_table.h"
+#include "coord/effects.h"
 #include "coord/op_log.h"
 #include "coord/ops.h"
 #include "coord/requests.h"
@@ -202,6 +203,7 @@ class Coordinator {
     bool flag = false;
     int count = 0;
     std::optional<Error> error;
+    Effects effects;  // for this node's sockets; delivered by the caller of apply_locked
   };
 
   // Stamps `op` with this node's clock and delta head and applies it here (alone) or through
@@ -209,7 +211,7 @@ class Coordinator {
   OpResult execute(Op op);
   // The state machine: applies one stamped op (dispatching on its type to apply_op_locked).
   // Deterministic given the replica's state and the op; its only outputs are the result and
-  // frames pushed to this node's outboxes.
+  // the Effects for this node's sockets (OpResult::effects), which it does not deliver.
   OpResult apply_locked(const StampedOp& op);
   OpResult apply_guarded_locked(const StampedOp& op);
   OpResult apply_op_locked(const op::Attach& op);
@@ -245,6 +247,11 @@ class Coordinator {
   void send_queue_locked(const std::string& entity_key, const std::set<std::string>& audience_groups);
   // Sends the intent_queue snapshots due by `now`; returns when the next one is due.
   int64_t flush_queues_locked(int64_t now);
+  // Effects: collected in effects_ while an op applies (or the sweeper flushes), delivered by
+  // deliver_locked. A null outbox (another node's socket) sends nothing.
+  void send_locked(fanout::Outbox* outbox, std::string frame, std::optional<int64_t> after_deltas = std::nullopt);
+  void close_locked(fanout::Outbox* outbox, int code, std::string reason);
+  void deliver_locked(Effects effects);
   // `fenced`: delivered after the deltas up to fence_ (Outbox::push_after_deltas).
   void send_to_owner_locked(const Claim& claim, const std::string& frame, bool fenced = false);
   int64_t delta_head() const { return options_.delta_head ? options_.delta_head() : 0; }
@@ -267,6 +274,7 @@ class Coordinator {
   int64_t now_ = 0;    // the time of the op being applied
   int64_t fence_ = 0;  // the delta head of the op being applied: grants are fenced by it
   int64_t op_node_ = 0;  // the node that appended the op being applied (cluster)
+  Effects effects_;      // collected, not yet delivered
   std::map<std::pair<std::string, std::string>, std::unique_ptr<ParticipantState>> participants_;
   struct PendingSnapshot {
     int64_t due_ms = 0;

@@ -67,7 +67,7 @@ Coordinator::OpResult Coordinator::apply_op_locked(const op::RelayEvent& op) {
     if (id == session || !peer->outbox || peer->who.tenant != from.tenant || !shares_group(peer->who.groups, groups)) {
       continue;
     }
-    peer->outbox->push_frame(frame);
+    send_locked(peer->outbox, frame);
   }
   return {};
 }
@@ -99,7 +99,7 @@ void Coordinator::send_presence_locked(const std::string& tenant, const std::str
     // Never to the participant's own sockets: 0.9.1 cannot recognise its own echo.
     if (peer->who.tenant != tenant || peer->who.owner.participant_id == participant_id) continue;
     if (!shares_group(peer->who.groups, state.groups)) continue;
-    peer->outbox->push_frame(frame);
+    send_locked(peer->outbox, frame);
   }
 }
 
