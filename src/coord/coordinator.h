@@ -28,7 +28,8 @@
 // dispatches with std::visit to one apply_op_locked handler per kind (claims and sessions in
 // coordinator.cpp, presence and relayed events in presence.cpp). Applying is
 // deterministic given the replica's state and the stamped op; its outputs are the caller's
-// OpResult and frames pushed to this node's outboxes. Alone, a node applies its ops at once
+// OpResult and the Effects (coord/effects.h: frames and closes for this node's sockets), which
+// the Coordinator delivers to the outboxes right after, under the same lock. Alone, a node applies its ops at once
 // and never serializes them. In a cluster (join_cluster) ops go through the shared OpLog
 // (coord/op_log.h) in their JSON form (coord/op_codec.h) and every node applies every op in
 // log order, so all replicas agree; the caller waits until its own op is applied and gets its
