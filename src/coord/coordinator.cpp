@@ -827,11 +827,15 @@ void Coordinator::send_queue_locked(const std::string& entity_key, const std::se
 }
 
 void Coordinator::send_locked(fanout::Outbox* outbox, std::string frame, std::optional<int64_t> after_deltas) {
-  if (outbox) effects_.emplace_back(std::in_place_type<effect::Send>, outbox, std::move(frame), after_deltas);
+  if (!outbox) return;
+  effect::Send send{outbox, std::move(frame), after_deltas};
+  effects_.emplace_back(std::in_place_type<effect::Send>, std::move(send));
 }
 
 void Coordinator::close_locked(fanout::Outbox* outbox, int code, std::string reason) {
-  if (outbox) effects_.emplace_back(std::in_place_type<effect::Close>, outbox, code, std::move(reason));
+  if (!outbox) return;
+  effect::Close close{outbox, code, std::move(reason)};
+  effects_.emplace_back(std::in_place_type<effect::Close>, std::move(close));
 }
 
 void Coordinator::deliver_locked(Effects effects) {
