@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <limits>
 #include <set>
 
@@ -10,9 +9,9 @@
 #include <fmt/format.h>
 
 #include "common/exception_text.h"
-#include "common/json_number.h"
 #include "common/random.h"
 #include "common/time.h"
+#include "coord/op_codec.h"
 #include "coord/wire.h"
 #include "errors/registry.h"
 
@@ -23,26 +22,6 @@ namespace ablo::coord {
 namespace json = boost::json;
 
 namespace {
-
-const json::value* member(const json::object& o, std::string_view key) { return o.if_contains(key); }
-
-std::string string_member(const json::object& o, std::string_view key) {
-  const auto* v = member(o, key);
-  if (!v) return {};
-  if (v->is_string()) return std::string(v->as_string());
-  if (v->is_int64()) return std::to_string(v->as_int64());
-  if (v->is_uint64()) return std::to_string(v->as_uint64());
-  return {};
-}
-
-json::value json_member(const json::object& o, std::string_view key) {
-  const auto* v = member(o, key);
-  return v ? *v : json::value(nullptr);
-}
-
-bool groups_meet(const std::vector<std::string>& a, const std::set<std::string>& b) {
-  return std::any_of(a.begin(), a.end(), [&](const auto& g) { return b.count(g) > 0; });
-}
 
 int64_t clamp_ttl(std::optional<int64_t> requested) {
   return std::clamp(requested.value_or(kDefaultTtlMs), kMinTtlMs, kMaxTtlMs);
@@ -58,15 +37,13 @@ EntityRef split_entity_key(const std::string& key) {  // inverse of ClaimTable::
   return {key.substr(0, first), key.substr(first + 1, second - first - 1), key.substr(second + 1)};
 }
 
-// Members of a client presence_update the server owns and stamps itself.
-bool server_stamped(std::string_view key) {
-  return key == "userId" || key == "isAgent" || key == "kind" || key == "timestamp" || key == "syncGroups" ||
-         key == "activeIntents" || key == "type" || key == "socketId";
-}
-
 }  // namespace
 
-// ---------------------------------------------------------------- parsing
+// ---------------------------------------------------------------- participants
+
+bool Coordinator::shares_group(const std::vector<std::string>& groups, const std::set<std::string>& audience) {
+  return std::any_of(groups.begin(), groups.end(), [&](const auto& g) { return audience.count(g) > 0; });
+}
 
 Participant participant_of(const auth::Principal& principal, std::vector<std::string> groups) {
   Participant p;
@@ -80,72 +57,7 @@ Participant participant_of(const auth::Principal& principal, std::vector<std::st
   return p;
 }
 
-Result<ClaimRequest> parse_intent_begin(const json::object& payload) {
-  ClaimRequest request;
-  request.intent_id = string_member(payload, "intentId");
-  if (request.intent_id.empty()) return fail("intent_id_required", "intent_begin needs an intentId", "intentId");
-  request.entity_type = string_member(payload, "entityType");
-  request.entity_id = string_member(payload, "entityId");
-  if (request.entity_type.empty() || request.entity_id.empty()) {
-    return fail("invalid_intent", "intent_begin needs entityType and entityId", "entityId");
-  }
-  if (auto action = string_member(payload, "action"); !action.empty()) request.action = action;
-  request.field = string_member(payload, "field");
-  request.path = json_member(payload, "path");
-  request.range = json_member(payload, "range");
-  request.meta = json_member(payload, "meta");
-  if (request.meta.is_object()) request.description = string_member(request.meta.as_object(), "description");
-  if (const auto* ms = member(payload, "estimatedMs"); ms && ms->is_number()) {
-    if (const auto value = clamped_int64(*ms, 0, 1'000'000'000'000); value && *value > 0) request.ttl_ms = *value;
-  }
-  if (const auto* queue = member(payload, "queue"); queue && queue->is_bool()) request.queue = queue->as_bool();
-  return request;
-}
-
-Result<int64_t> parse_ttl_ms(const json::value& ttl) {
-  const auto invalid = [] { return fail("invalid_request", "ttl is a number of seconds or \"<n>ms|s|m|h\"", "ttl"); };
-  if (ttl.is_number()) {
-    const double seconds = number_as_double(ttl).value_or(0);
-    if (!std::isfinite(seconds) || seconds <= 0) return invalid();
-    return static_cast<int64_t>(std::min(seconds, 1e9) * 1000);
-  }
-  if (!ttl.is_string()) return invalid();
-  const std::string_view text = ttl.as_string();
-  std::size_t digits = 0;
-  while (digits < text.size() && (std::isdigit(static_cast<unsigned char>(text[digits])) || text[digits] == '.')) {
-    ++digits;
-  }
-  if (digits == 0 || digits > 12) return invalid();
-  double value = 0;
-  try {
-    value = std::stod(std::string(text.substr(0, digits)));
-  } catch (...) {
-    return invalid();
-  }
-  const std::string_view unit = text.substr(digits);
-  double factor = 0;
-  if (unit.empty() || unit == "s") factor = 1000;
-  else if (unit == "ms") factor = 1;
-  else if (unit == "m") factor = 60'000;
-  else if (unit == "h") factor = 3'600'000;
-  if (factor == 0 || value <= 0) return invalid();
-  return static_cast<int64_t>(value * factor);
-}
-
 // ---------------------------------------------------------------- state
-
-struct Coordinator::Session {
-  Participant who;
-  fanout::Outbox* outbox;
-};
-
-struct Coordinator::ParticipantState {
-  std::string kind;
-  std::set<std::string> groups;
-  std::set<uint64_t> sessions;
-  json::object presence;  // the latest client-sent presence fields
-  bool entered = false;   // peers were told this participant is here
-};
 
 Coordinator::Coordinator(CoordinatorOptions options)
     : options_(std::move(options)), table_([this](const Claim& claim) { return reachable_locked(claim); }) {
@@ -190,6 +102,7 @@ void Coordinator::sweeper() {
       publish_locked(changes);
     }
     next_due = std::min(next_due, flush_queues_locked(now));
+    deliver_locked(std::exchange(effects_, {}));
     next_due = std::min(next_due, settle_claim_waits_locked(now));
     const int64_t wait_ms = std::clamp<int64_t>(next_due - now, 1, log_ ? kClusterDutyIntervalMs : 1000);
     wake_.wait_for(lock, std::chrono::milliseconds(wait_ms));
@@ -198,7 +111,7 @@ void Coordinator::sweeper() {
 
 void Coordinator::sweep_now() {
   if (log_) {
-    execute(Op{.kind = "sweep"});
+    execute(op::Sweep{});
   } else {
     std::lock_guard lock(mutex_);
     Changes changes;
@@ -206,199 +119,46 @@ void Coordinator::sweep_now() {
     fence_ = delta_head();
     table_.sweep(now_, changes);
     publish_locked(changes);
+    deliver_locked(std::exchange(effects_, {}));
   }
   std::lock_guard lock(mutex_);
   flush_queues_locked(std::numeric_limits<int64_t>::max());
+  deliver_locked(std::exchange(effects_, {}));
 }
 
 // ---------------------------------------------------------------- cluster
 
-namespace {
-
-json::object participant_json(const Participant& p) {
-  json::array groups;
-  for (const auto& g : p.groups) groups.emplace_back(g);
-  return {{"tenant", p.tenant},           {"participant", p.owner.participant_id},
-          {"credential", p.owner.credential_id}, {"kind", p.kind},
-          {"groups", std::move(groups)},  {"privileged", p.privileged}};
-}
-
-Participant participant_from(const json::object& o) {
-  Participant p;
-  p.tenant = string_member(o, "tenant");
-  p.owner = {string_member(o, "participant"), string_member(o, "credential")};
-  p.kind = string_member(o, "kind");
-  if (const auto* groups = member(o, "groups"); groups && groups->is_array()) {
-    for (const auto& g : groups->as_array()) {
-      if (g.is_string()) p.groups.emplace_back(g.as_string());
-    }
-  }
-  if (const auto* privileged = member(o, "privileged"); privileged && privileged->is_bool()) {
-    p.privileged = privileged->as_bool();
-  }
-  return p;
-}
-
-json::object request_json(const ClaimRequest& r) {
-  json::object o{{"intentId", r.intent_id}, {"entityType", r.entity_type}, {"entityId", r.entity_id},
-                 {"field", r.field},        {"path", r.path},               {"range", r.range},
-                 {"meta", r.meta},          {"action", r.action},           {"description", r.description},
-                 {"queue", r.queue}};
-  if (r.ttl_ms) o["ttlMs"] = *r.ttl_ms;
-  return o;
-}
-
-ClaimRequest request_from(const json::object& o) {
-  ClaimRequest r;
-  r.intent_id = string_member(o, "intentId");
-  r.entity_type = string_member(o, "entityType");
-  r.entity_id = string_member(o, "entityId");
-  r.field = string_member(o, "field");
-  r.path = json_member(o, "path");
-  r.range = json_member(o, "range");
-  r.meta = json_member(o, "meta");
-  r.action = string_member(o, "action");
-  r.description = string_member(o, "description");
-  if (const auto* ttl = member(o, "ttlMs"); ttl && ttl->is_number()) r.ttl_ms = exact_int64(*ttl);
-  if (const auto* queue = member(o, "queue"); queue && queue->is_bool()) r.queue = queue->as_bool();
-  return r;
-}
-
-std::vector<std::string> strings_of(const json::object& o, std::string_view key) {
-  std::vector<std::string> out;
-  if (const auto* list = member(o, key); list && list->is_array()) {
-    for (const auto& item : list->as_array()) {
-      if (item.is_string()) out.emplace_back(item.as_string());
-    }
-  }
-  return out;
-}
-
-json::array string_array(const std::vector<std::string>& items) {
-  json::array out;
-  for (const auto& item : items) out.emplace_back(item);
-  return out;
-}
-
-int64_t int_member(const json::object& o, std::string_view key) {
-  const auto* v = member(o, key);
-  return v ? exact_int64(*v).value_or(0) : 0;
-}
-
-json::object claim_json(const Claim& c) {
-  return {{"tenant", c.tenant},
-          {"intentId", c.intent_id},
-          {"participant", c.owner.participant_id},
-          {"credential", c.owner.credential_id},
-          {"participantKind", c.participant_kind},
-          {"entityType", c.entity_type},
-          {"model", c.model},
-          {"entityId", c.entity_id},
-          {"field", c.field},
-          {"path", c.path},
-          {"range", c.range},
-          {"meta", c.meta},
-          {"action", c.action},
-          {"description", c.description},
-          {"ttlMs", c.ttl_ms},
-          {"declaredAt", c.declared_at_ms},
-          {"expiresAt", c.expires_at_ms},
-          {"active", c.status == ClaimStatus::kActive},
-          {"session", c.session},
-          {"wrote", c.wrote}};
-}
-
-Claim claim_from(const json::object& o) {
-  Claim c;
-  c.tenant = string_member(o, "tenant");
-  c.intent_id = string_member(o, "intentId");
-  c.owner = {string_member(o, "participant"), string_member(o, "credential")};
-  c.participant_kind = string_member(o, "participantKind");
-  c.entity_type = string_member(o, "entityType");
-  c.model = string_member(o, "model");
-  c.entity_id = string_member(o, "entityId");
-  c.field = string_member(o, "field");
-  c.path = json_member(o, "path");
-  c.range = json_member(o, "range");
-  c.meta = json_member(o, "meta");
-  c.action = string_member(o, "action");
-  c.description = string_member(o, "description");
-  c.ttl_ms = int_member(o, "ttlMs");
-  c.declared_at_ms = int_member(o, "declaredAt");
-  c.expires_at_ms = int_member(o, "expiresAt");
-  c.status = json_member(o, "active") == true ? ClaimStatus::kActive : ClaimStatus::kQueued;
-  if (const auto* v = member(o, "session")) c.session = exact_uint64(*v).value_or(c.session);
-  c.wrote = json_member(o, "wrote") == true;
-  return c;
-}
-
-}  // namespace
-
 std::string Coordinator::snapshot_locked() const {
-  json::array sessions, participants, claims;
-  for (const auto& [id, session] : sessions_) {
-    sessions.push_back(json::object{{"id", id}, {"who", participant_json(session->who)}});
-  }
+  ReplicaImage image;
+  for (const auto& [id, session] : sessions_) image.sessions.push_back({id, session->who});
   for (const auto& [key, state] : participants_) {
-    json::array ids;
-    for (auto id : state->sessions) ids.emplace_back(id);
-    participants.push_back(json::object{{"tenant", key.first},
-                                        {"participant", key.second},
-                                        {"kind", state->kind},
-                                        {"groups", string_array({state->groups.begin(), state->groups.end()})},
-                                        {"sessions", std::move(ids)},
-                                        {"presence", state->presence},
-                                        {"entered", state->entered}});
+    image.participants.push_back(
+        {key.first, key.second, state->kind, state->groups, state->sessions, state->presence, state->entered});
   }
-  for (const auto& claim : table_.all_claims()) claims.push_back(claim_json(claim));
-  return json::serialize(json::object{
-      {"sessions", std::move(sessions)}, {"participants", std::move(participants)}, {"claims", std::move(claims)}});
+  image.claims = table_.all_claims();
+  return encode_snapshot(image);
 }
 
 Status Coordinator::restore_locked(const std::string& text) {
-  boost::system::error_code ec;
-  auto parsed = json::parse(text, ec);
-  if (ec || !parsed.is_object()) return fail("internal_error", "unreadable coordination snapshot");
-  const auto& o = parsed.as_object();
-  auto list = [&](std::string_view key) -> const json::array& {
-    static const json::array kNone;
-    const auto* v = member(o, key);
-    return v && v->is_array() ? v->as_array() : kNone;
-  };
+  auto image = decode_snapshot(text);
+  if (!image) return tl::unexpected(image.error());
   sessions_.clear();
-  for (const auto& entry : list("sessions")) {
-    if (!entry.is_object()) continue;
-    const auto& e = entry.as_object();
-    const auto id = exact_uint64(json_member(e, "id"));
-    const auto* who = member(e, "who");
-    if (!id || !who || !who->is_object()) continue;
-    auto local = outboxes_.find(*id);
-    sessions_[*id] = std::make_unique<Session>(
-        Session{participant_from(who->as_object()), local == outboxes_.end() ? nullptr : local->second});
+  for (auto& session : image->sessions) {
+    auto local = outboxes_.find(session.id);
+    sessions_[session.id] =
+        std::make_unique<Session>(Session{std::move(session.who), local == outboxes_.end() ? nullptr : local->second});
   }
   participants_.clear();
-  for (const auto& entry : list("participants")) {
-    if (!entry.is_object()) continue;
-    const auto& e = entry.as_object();
+  for (auto& entry : image->participants) {
     auto state = std::make_unique<ParticipantState>();
-    state->kind = string_member(e, "kind");
-    for (const auto& g : strings_of(e, "groups")) state->groups.insert(g);
-    if (const auto* ids = member(e, "sessions"); ids && ids->is_array()) {
-      for (const auto& id : ids->as_array()) {
-        if (auto session = exact_uint64(id)) state->sessions.insert(*session);
-      }
-    }
-    if (const auto* presence = member(e, "presence"); presence && presence->is_object()) {
-      state->presence = presence->as_object();
-    }
-    state->entered = json_member(e, "entered") == true;
-    participants_[{string_member(e, "tenant"), string_member(e, "participant")}] = std::move(state);
+    state->kind = std::move(entry.kind);
+    state->groups = std::move(entry.groups);
+    state->sessions = std::move(entry.sessions);
+    state->presence = std::move(entry.presence);
+    state->entered = entry.entered;
+    participants_[{std::move(entry.tenant), std::move(entry.participant_id)}] = std::move(state);
   }
-  std::vector<Claim> claims;
-  for (const auto& entry : list("claims")) {
-    if (entry.is_object()) claims.push_back(claim_from(entry.as_object()));
-  }
-  table_.restore(claims);
+  table_.restore(image->claims);
   return {};
 }
 
@@ -416,29 +176,6 @@ void Coordinator::write_snapshot() {
     return;
   }
   (void)log_->compact(applied_, kCompactAfterMs);
-}
-
-std::string Coordinator::encode(const Op& op) {
-  json::object o{{"kind", op.kind}, {"now", op.now},         {"head", op.head},
-                 {"node", op.node}, {"session", op.session}, {"params", op.params}};
-  if (op.who) o["who"] = participant_json(*op.who);
-  return json::serialize(o);
-}
-
-Result<Coordinator::Op> Coordinator::decode(const std::string& text) {
-  boost::system::error_code ec;
-  auto parsed = json::parse(text, ec);
-  if (ec || !parsed.is_object()) return fail("internal_error", "unreadable coordination op");
-  const auto& o = parsed.as_object();
-  Op op;
-  op.kind = string_member(o, "kind");
-  if (const auto* v = member(o, "now")) op.now = exact_int64(*v).value_or(op.now);
-  if (const auto* v = member(o, "head")) op.head = exact_int64(*v).value_or(op.head);
-  if (const auto* v = member(o, "node")) op.node = exact_int64(*v).value_or(op.node);
-  if (const auto* v = member(o, "session")) op.session = exact_uint64(*v).value_or(op.session);
-  if (const auto* v = member(o, "who"); v && v->is_object()) op.who = participant_from(v->as_object());
-  if (const auto* v = member(o, "params"); v && v->is_object()) op.params = v->as_object();
-  return op;
 }
 
 Status Coordinator::join_cluster(OpLog* log) {
@@ -459,21 +196,22 @@ Status Coordinator::join_cluster(OpLog* log) {
 Status Coordinator::catch_up() { return log_ ? catch_up_to(0, nullptr) : Status{}; }
 
 Coordinator::OpResult Coordinator::execute(Op op) {
-  op.now = options_.clock();
-  op.head = delta_head();
+  StampedOp stamped{std::move(op), options_.clock(), delta_head(), 0};
   if (!log_) {
     std::lock_guard lock(mutex_);
-    return apply_guarded_locked(op);
+    auto result = apply_guarded_locked(stamped);
+    deliver_locked(std::move(result.effects));
+    return result;
   }
-  op.node = log_->node_id();
+  stamped.node = log_->node_id();
   OpResult result;
-  auto id = log_->append(op.kind, encode(op));
+  auto id = log_->append(std::string(kind_of(stamped.op)), encode_op(stamped));
   if (id) {
     auto applied = catch_up_to(*id, &result);
     if (applied) return result;
     id = tl::unexpected(applied.error());
   }
-  spdlog::warn("coordination op {} failed: {}", op.kind, id.error().message);
+  spdlog::warn("coordination op {} failed: {}", kind_of(stamped.op), id.error().message);
   result.error = Error("intent_lease_unavailable", "the cluster's claim log is unreachable: " + id.error().message);
   result.claim.error = result.error;
   return result;
@@ -491,12 +229,16 @@ Status Coordinator::catch_up_to(int64_t op_id, OpResult* result) {
     for (const auto& [id, text] : *page) {
       if (id != applied_ + 1) break;
       applied_ = id;
-      auto op = decode(text);
-      if (!op) continue;
+      auto op = decode_op(text);
+      if (!op) {
+        spdlog::warn("coordination op {} skipped: {}", id, op.error().message);
+        continue;
+      }
       OpResult outcome;
       {
         std::lock_guard lock(mutex_);
         outcome = apply_guarded_locked(*op);
+        deliver_locked(std::exchange(outcome.effects, {}));
       }
       if (op->node == log_->node_id()) results_[id] = std::move(outcome);
     }
@@ -541,17 +283,13 @@ void Coordinator::cluster_duties() {
           }
         }
       }
-      if (!down.empty()) {
-        json::array nodes;
-        for (auto n : down) nodes.emplace_back(n);
-        execute(Op{.kind = "nodes_down", .params = {{"nodes", std::move(nodes)}}});
-      }
+      if (!down.empty()) execute(op::NodesDown{std::move(down)});
     }
     const bool prune_leader =
         live && !live->empty() && *std::min_element(live->begin(), live->end()) == log_->node_id();
     if (prune_leader && now >= next_prune_ms_) {
       next_prune_ms_ = now + kSnapshotIntervalMs;
-      (void)log_->prune({"presence_update", "relay_event"}, 10 * 60'000);
+      (void)log_->prune({std::string(op::PresenceUpdate::kKind), std::string(op::RelayEvent::kKind)}, 10 * 60'000);
       write_snapshot();
     }
   }
@@ -561,100 +299,54 @@ void Coordinator::cluster_duties() {
     std::lock_guard lock(mutex_);
     due = table_.next_due(renews_for(log_->node_id())) <= now;
   }
-  if (due) execute(Op{.kind = "sweep"});
+  if (due) execute(op::Sweep{});
 }
 
-void Coordinator::nodes_down_locked(const std::vector<int64_t>& nodes) {
+Coordinator::OpResult Coordinator::apply_op_locked(const op::NodesDown& op) {
   std::vector<uint64_t> gone;
   for (const auto& [id, session] : sessions_) {
-    if (std::find(nodes.begin(), nodes.end(), static_cast<int64_t>(id >> 32)) != nodes.end()) gone.push_back(id);
+    const auto node = static_cast<int64_t>(id >> 32);
+    if (std::find(op.nodes.begin(), op.nodes.end(), node) != op.nodes.end()) gone.push_back(id);
   }
   for (auto id : gone) {
     // Our own node declared down (we were silent too long): the cluster has given up our
     // sockets' claims, so close them and let their clients reconnect and announce again.
-    if (auto local = outboxes_.find(id); local != outboxes_.end()) local->second->close(1012, "node was declared down");
+    if (auto local = outboxes_.find(id); local != outboxes_.end()) close_locked(local->second, 1012, "node was declared down");
     detach_locked(id);
   }
+  return {};
 }
 
 // The exception boundary of every claim, presence and relay operation, local or from a peer's
 // log: an op that throws is logged and answers internal_error; the caller's thread carries on.
-Coordinator::OpResult Coordinator::apply_guarded_locked(const Op& op) {
+Coordinator::OpResult Coordinator::apply_guarded_locked(const StampedOp& op) {
   try {
     return apply_locked(op);
   } catch (...) {
-    spdlog::error("coordination op {} threw: {}", op.kind, current_exception_text());
+    spdlog::error("coordination op {} threw: {}", kind_of(op.op), current_exception_text());
     OpResult result;
     result.error = Error("internal_error", "the claim operation failed unexpectedly");
     result.claim.error = result.error;
+    result.effects = std::exchange(effects_, {});  // what it did before it threw still goes out
     return result;
   }
 }
 
-Coordinator::OpResult Coordinator::apply_locked(const Op& op) {
+Coordinator::OpResult Coordinator::apply_locked(const StampedOp& op) {
   now_ = op.now;
   fence_ = op.head;
-  OpResult result;
-  const auto& p = op.params;
-  const std::string& kind = op.kind;
-  if (kind == "attach") {
-    attach_locked(op);
-  } else if (kind == "detach") {
-    detach_locked(op.session);
-  } else if (kind == "add_groups") {
-    add_groups_locked(op.session, strings_of(p, "groups"));
-  } else if (kind == "intent_begin") {
-    intent_begin_locked(op.session, p);
-  } else if (kind == "intent_abandon") {
-    intent_abandon_locked(op.session, p);
-  } else if (kind == "intent_reorder") {
-    intent_reorder_locked(op.session, p);
-  } else if (kind == "presence_update") {
-    presence_update_locked(op.session, p);
-  } else if (kind == "relay_event") {
-    const auto* payload = member(p, "payload");
-    relay_event_locked(op.session, string_member(p, "type"), payload && payload->is_object() ? payload->as_object() : json::object());
-  } else if (kind == "claim" && op.who) {
-    result.claim = claim_locked(*op.who, request_from(p));
-  } else if (kind == "release_intent" && op.who) {
-    Changes changes;
-    result.released = table_.abandon(op.who->tenant, string_member(p, "intentId"), op.who->owner, now_, changes);
-    publish_locked(changes);
-  } else if (kind == "release_entity" && op.who) {
-    Changes changes;
-    result.flag = table_.release_entity(op.who->tenant, model_key(string_member(p, "entityType")),
-                                        string_member(p, "id"), op.who->owner, now_, changes);
-    publish_locked(changes);
-  } else if (kind == "reorder" && op.who) {
-    Changes changes;
-    table_.reorder(op.who->tenant, model_key(string_member(p, "entityType")), string_member(p, "id"),
-                   strings_of(p, "intentIds"), now_, changes);
-    publish_locked(changes);
-  } else if (kind == "renew" && op.who) {
-    result.flag = table_.renew(op.who->tenant, string_member(p, "intentId"), op.who->owner, now_);
-  } else if (kind == "wrote" && op.who) {
-    const auto fields = strings_of(p, "fields");
-    (void)table_.authorize_write(op.who->tenant, string_member(p, "model"), string_member(p, "id"), op.who->owner,
-                                 std::set<std::string>(fields.begin(), fields.end()));
-  } else if (kind == "close_sessions") {
-    result.count = close_sessions_locked(string_member(p, "tenant"), string_member(p, "credential"),
-                                         static_cast<int>(member(p, "code") ? exact_int64_in(*member(p, "code"), 1000, 4999).value_or(4003) : 4003),
-                                         string_member(p, "reason"));
-  } else if (kind == "sweep") {
-    Changes changes;
-    table_.sweep(now_, changes, renews_for(op.node));
-    publish_locked(changes);
-  } else if (kind == "nodes_down") {
-    std::vector<int64_t> nodes;
-    if (const auto* list = member(p, "nodes"); list && list->is_array()) {
-      for (const auto& n : list->as_array()) {
-        if (auto node = exact_int64(n)) nodes.push_back(*node);
-      }
-    }
-    nodes_down_locked(nodes);
-  }
+  op_node_ = op.node;
+  OpResult result = std::visit([this](const auto& typed) { return apply_op_locked(typed); }, op.op);
+  result.effects = std::exchange(effects_, {});
   wake_.notify_all();  // a new lease may be due before the sweeper's next wake-up
   return result;
+}
+
+Coordinator::OpResult Coordinator::apply_op_locked(const op::Sweep&) {
+  Changes changes;
+  table_.sweep(now_, changes, renews_for(op_node_));
+  publish_locked(changes);
+  return {};
 }
 
 int64_t Coordinator::flush_queues_locked(int64_t now) {
@@ -701,13 +393,13 @@ uint64_t Coordinator::attach(Participant who, fanout::Outbox* outbox) {
     id = session_prefix_ | next_session_++;
     outboxes_[id] = outbox;
   }
-  execute(Op{.kind = "attach", .session = id, .who = std::move(who)});
+  execute(op::Attach{id, std::move(who)});
   return id;
 }
 
-void Coordinator::attach_locked(const Op& op) {
+Coordinator::OpResult Coordinator::apply_op_locked(const op::Attach& op) {
   const uint64_t id = op.session;
-  const Participant& who = *op.who;
+  const Participant& who = op.who;
   auto& state = participant_locked(who);
   state.sessions.insert(id);
   auto local = outboxes_.find(id);
@@ -715,11 +407,12 @@ void Coordinator::attach_locked(const Op& op) {
   // Tell the newcomer who is here and what they hold.
   for (const auto& [key, other] : participants_) {
     if (key.first != who.tenant || key.second == who.owner.participant_id) continue;
-    if (!groups_meet(who.groups, other->groups)) continue;
+    if (!shares_group(who.groups, other->groups)) continue;
     if (other->entered || !table_.claims_of(key.first, key.second).empty()) {
       send_presence_locked(key.first, key.second, "enter", {}, id);
     }
   }
+  return {};
 }
 
 void Coordinator::detach(uint64_t session) {
@@ -729,7 +422,12 @@ void Coordinator::detach(uint64_t session) {
     outboxes_.erase(session);
     if (auto it = sessions_.find(session); it != sessions_.end()) it->second->outbox = nullptr;
   }
-  execute(Op{.kind = "detach", .session = session});
+  execute(op::Detach{session});
+}
+
+Coordinator::OpResult Coordinator::apply_op_locked(const op::Detach& op) {
+  detach_locked(op.session);
+  return {};
 }
 
 void Coordinator::detach_locked(uint64_t session) {
@@ -753,37 +451,35 @@ void Coordinator::detach_locked(uint64_t session) {
 }
 
 void Coordinator::add_groups(uint64_t session, const std::vector<std::string>& groups) {
-  execute(Op{.kind = "add_groups", .session = session, .params = {{"groups", string_array(groups)}}});
+  execute(op::AddGroups{session, groups});
 }
 
-void Coordinator::add_groups_locked(uint64_t session, const std::vector<std::string>& groups) {
-  auto it = sessions_.find(session);
-  if (it == sessions_.end()) return;
+Coordinator::OpResult Coordinator::apply_op_locked(const op::AddGroups& op) {
+  auto it = sessions_.find(op.session);
+  if (it == sessions_.end()) return {};
   auto& who = it->second->who;
-  for (const auto& g : groups) {
+  for (const auto& g : op.groups) {
     if (std::find(who.groups.begin(), who.groups.end(), g) == who.groups.end()) who.groups.push_back(g);
   }
   participant_locked(who);
+  return {};
 }
 
 int Coordinator::close_sessions(const std::string& tenant, const std::string& credential_id, int code,
                                 const std::string& reason) {
   // Applied on every node: each closes its own sockets of the credential.
-  return execute(Op{.kind = "close_sessions",
-                    .params = {{"tenant", tenant}, {"credential", credential_id}, {"code", code}, {"reason", reason}}})
-      .count;
+  return execute(op::CloseSessions{tenant, credential_id, code, reason}).count;
 }
 
-int Coordinator::close_sessions_locked(const std::string& tenant, const std::string& credential_id, int code,
-                                       const std::string& reason) {
-  int closed = 0;
+Coordinator::OpResult Coordinator::apply_op_locked(const op::CloseSessions& op) {
+  OpResult result;
   for (const auto& [id, session] : sessions_) {
-    if (session->who.tenant != tenant || session->who.owner.credential_id != credential_id) continue;
+    if (session->who.tenant != op.tenant || session->who.owner.credential_id != op.credential_id) continue;
     if (!session->outbox) continue;  // another node's socket: that node closes it
-    session->outbox->close(code, reason);
-    ++closed;
+    close_locked(session->outbox, op.code, op.reason);
+    ++result.count;
   }
-  return closed;
+  return result;
 }
 
 // ---------------------------------------------------------------- claims
@@ -832,25 +528,40 @@ std::optional<Error> Coordinator::claim_bound_locked(const Claim& claim) const {
 }
 
 void Coordinator::intent_begin(uint64_t session, const json::object& payload) {
-  execute(Op{.kind = "intent_begin", .session = session, .params = payload});
-}
-
-void Coordinator::intent_begin_locked(uint64_t session, const json::object& payload) {
-  auto it = sessions_.find(session);
-  if (it == sessions_.end()) return;
   auto request = parse_intent_begin(payload);
   if (!request) return;  // no intentId to answer to
-  const bool queue = request->queue;
+  intent_begin(session, std::move(*request));
+}
+
+void Coordinator::intent_begin(uint64_t session, ClaimRequest request) {
+  execute(op::Begin{.session = session, .request = std::move(request)});
+}
+
+Coordinator::OpResult Coordinator::apply_op_locked(const op::Begin& op) {
+  OpResult result;
+  if (op.who) {
+    result.claim = claim_locked(*op.who, op.request);
+  } else {
+    socket_begin_locked(op.session, op.request);
+  }
+  return result;
+}
+
+void Coordinator::socket_begin_locked(uint64_t session, ClaimRequest request) {
+  auto it = sessions_.find(session);
+  if (it == sessions_.end()) return;
+  if (request.intent_id.empty() || request.entity_type.empty() || request.entity_id.empty()) return;
+  const bool queue = request.queue;
   Claim asked;
-  asked.entity_type = request->entity_type;
-  asked.entity_id = request->entity_id;
-  asked.field = request->field;
-  asked.path = request->path;
-  asked.range = request->range;
-  asked.meta = request->meta;
-  const std::string intent_id = request->intent_id;
+  asked.entity_type = request.entity_type;
+  asked.entity_id = request.entity_id;
+  asked.field = request.field;
+  asked.path = request.path;
+  asked.range = request.range;
+  asked.meta = request.meta;
+  const std::string intent_id = request.intent_id;
   Changes changes;
-  auto result = begin_locked(it->second->who, session, std::move(*request), changes);
+  auto result = begin_locked(it->second->who, session, std::move(request), changes);
   fanout::Outbox* outbox = it->second->outbox;
   if (!outbox) {  // another node's socket: that node answers it
     publish_locked(changes);
@@ -860,7 +571,7 @@ void Coordinator::intent_begin_locked(uint64_t session, const json::object& payl
     // Over a bound: a queued begin must still hear an end (intent_lost), a plain one is refused.
     // Both carry the registry code; 0.9.1 reads only the frame type and intentId.
     const json::object error = errors::wire_error(*result.error);
-    outbox->push_frame(queue ? ws_frame("intent_lost", {{"intentId", intent_id}, {"reason", "preempted"},
+    send_locked(outbox, queue ? ws_frame("intent_lost", {{"intentId", intent_id}, {"reason", "preempted"},
                                                        {"target", intent_target(asked)}, {"error", error}})
                              : ws_frame("intent_rejected", {{"intentId", intent_id}, {"reason", "queue_too_deep"},
                                                            {"target", intent_target(asked)}, {"error", error}}));
@@ -872,11 +583,12 @@ void Coordinator::intent_begin_locked(uint64_t session, const json::object& payl
       // Fenced like a grant (client.md T41): a 0.9.1 claimer re-reads the row locally and stamps
       // its first write with its acknowledged cursor, so the acquisition must not overtake
       // another participant's latest write to the row.
-      outbox->push_after_deltas(
-          ws_frame("intent_acquired", {{"intentId", intent_id}, {"target", intent_target(*result.claim)}}), fence_);
+      send_locked(outbox,
+                  ws_frame("intent_acquired", {{"intentId", intent_id}, {"target", intent_target(*result.claim)}}),
+                  fence_);
       break;
     case BeginOutcome::Kind::kQueued:
-      outbox->push_frame(ws_frame("intent_queued", {{"intentId", intent_id},
+      send_locked(outbox, ws_frame("intent_queued", {{"intentId", intent_id},
                                                     {"target", intent_target(*result.claim)},
                                                     {"position", result.position}}));
       break;
@@ -885,11 +597,11 @@ void Coordinator::intent_begin_locked(uint64_t session, const json::object& payl
       if (queue) {
         // Only a foreign owner reusing this intentId gets here; a queued claim never hears
         // intent_rejected (protocol.md §3.4), so end its wait.
-        outbox->push_frame(ws_frame("intent_lost", {{"intentId", intent_id},
+        send_locked(outbox, ws_frame("intent_lost", {{"intentId", intent_id},
                                                     {"reason", "preempted"},
                                                     {"target", intent_target(asked)}}));
       } else {
-        outbox->push_frame(ws_frame("intent_rejected", {{"intentId", intent_id},
+        send_locked(outbox, ws_frame("intent_rejected", {{"intentId", intent_id},
                                                         {"reason", "conflict"},
                                                         {"target", intent_target(asked)},
                                                         {"heldBy", result.blocker->owner.participant_id},
@@ -902,41 +614,48 @@ void Coordinator::intent_begin_locked(uint64_t session, const json::object& payl
 }
 
 void Coordinator::intent_abandon(uint64_t session, const json::object& payload) {
-  execute(Op{.kind = "intent_abandon", .session = session, .params = payload});
+  if (auto intent_id = parse_intent_abandon(payload); !intent_id.empty()) intent_abandon(session, std::move(intent_id));
 }
 
-void Coordinator::intent_abandon_locked(uint64_t session, const json::object& payload) {
-  auto it = sessions_.find(session);
-  if (it == sessions_.end()) return;
-  const auto intent_id = string_member(payload, "intentId");
-  if (intent_id.empty()) return;
+void Coordinator::intent_abandon(uint64_t session, std::string intent_id) {
+  execute(op::Abandon{session, std::move(intent_id)});
+}
+
+Coordinator::OpResult Coordinator::apply_op_locked(const op::Abandon& op) {
+  auto it = sessions_.find(op.session);
+  if (it == sessions_.end() || op.intent_id.empty()) return {};
   Changes changes;
-  table_.abandon(it->second->who.tenant, intent_id, it->second->who.owner, now_, changes);
+  table_.abandon(it->second->who.tenant, op.intent_id, it->second->who.owner, now_, changes);
   publish_locked(changes);  // unknown or foreign ids change nothing
+  return {};
 }
 
 void Coordinator::intent_reorder(uint64_t session, const json::object& payload) {
-  execute(Op{.kind = "intent_reorder", .session = session, .params = payload});
+  intent_reorder(session, parse_intent_reorder(payload));
 }
 
-void Coordinator::intent_reorder_locked(uint64_t session, const json::object& payload) {
-  auto it = sessions_.find(session);
-  if (it == sessions_.end() || !it->second->who.privileged) return;  // dropped silently (http-api.md §5.6)
-  std::vector<std::string> order;
-  if (const auto* list = member(payload, "order"); list && list->is_array()) {
-    for (const auto& entry : list->as_array()) {
-      if (entry.is_object()) order.push_back(string_member(entry.as_object(), "intentId"));
-    }
+void Coordinator::intent_reorder(uint64_t session, ReorderRequest request) {
+  execute(op::Reorder{.session = session, .request = std::move(request)});
+}
+
+Coordinator::OpResult Coordinator::apply_op_locked(const op::Reorder& op) {
+  const Participant* who = op.who ? &*op.who : nullptr;
+  if (!who) {
+    auto it = sessions_.find(op.session);
+    // A socket's reorder needs the privilege; dropped silently otherwise (http-api.md §5.6).
+    if (it == sessions_.end() || !it->second->who.privileged) return {};
+    who = &it->second->who;
   }
   Changes changes;
-  table_.reorder(it->second->who.tenant, model_key(string_member(payload, "entityType")),
-                 string_member(payload, "entityId"), order, now_, changes);
+  table_.reorder(who->tenant, model_key(op.request.entity_type), op.request.entity_id, op.request.intent_ids, now_,
+                 changes);
   publish_locked(changes);
+  return {};
 }
 
 ClaimResult Coordinator::claim(const Participant& who, ClaimRequest request) {
   if (request.intent_id.empty()) request.intent_id = "int_" + random_uuid();
-  return execute(Op{.kind = "claim", .who = who, .params = request_json(request)}).claim;
+  return execute(op::Begin{.who = who, .request = std::move(request)}).claim;
 }
 
 ClaimResult Coordinator::claim_locked(const Participant& who, ClaimRequest request) {
@@ -952,22 +671,43 @@ ClaimResult Coordinator::claim_locked(const Participant& who, ClaimRequest reque
 }
 
 std::optional<bool> Coordinator::release_intent(const Participant& who, const std::string& intent_id) {
-  return execute(Op{.kind = "release_intent", .who = who, .params = {{"intentId", intent_id}}}).released;
+  return execute(op::ReleaseIntent{who, intent_id}).released;
+}
+
+Coordinator::OpResult Coordinator::apply_op_locked(const op::ReleaseIntent& op) {
+  OpResult result;
+  Changes changes;
+  result.released = table_.abandon(op.who.tenant, op.intent_id, op.who.owner, now_, changes);
+  publish_locked(changes);
+  return result;
 }
 
 bool Coordinator::release_entity(const Participant& who, const std::string& entity_type, const std::string& id) {
-  return execute(Op{.kind = "release_entity", .who = who, .params = {{"entityType", entity_type}, {"id", id}}}).flag;
+  return execute(op::ReleaseEntity{who, entity_type, id}).flag;
+}
+
+Coordinator::OpResult Coordinator::apply_op_locked(const op::ReleaseEntity& op) {
+  OpResult result;
+  Changes changes;
+  result.flag = table_.release_entity(op.who.tenant, model_key(op.entity_type), op.entity_id, op.who.owner, now_,
+                                      changes);
+  publish_locked(changes);
+  return result;
 }
 
 void Coordinator::reorder(const Participant& who, const std::string& entity_type, const std::string& id,
                           const std::vector<std::string>& intent_ids) {
-  execute(Op{.kind = "reorder",
-             .who = who,
-             .params = {{"entityType", entity_type}, {"id", id}, {"intentIds", string_array(intent_ids)}}});
+  execute(op::Reorder{.who = who, .request = {entity_type, id, intent_ids}});
 }
 
 bool Coordinator::renew(const Participant& who, const std::string& intent_id) {
-  return execute(Op{.kind = "renew", .who = who, .params = {{"intentId", intent_id}}}).flag;
+  return execute(op::Renew{who, intent_id}).flag;
+}
+
+Coordinator::OpResult Coordinator::apply_op_locked(const op::Renew& op) {
+  OpResult result;
+  result.flag = table_.renew(op.who.tenant, op.intent_id, op.who.owner, now_);
+  return result;
 }
 
 std::vector<Claim> Coordinator::list(const std::string& tenant, const std::string& entity_type, const std::string& id,
@@ -1060,88 +800,14 @@ Status Coordinator::authorize_write(const std::string& tenant, const Owner& writ
     Participant who;
     who.tenant = tenant;
     who.owner = writer;
-    execute(Op{.kind = "wrote",
-               .who = std::move(who),
-               .params = {{"model", model}, {"id", id},
-                          {"fields", string_array(std::vector<std::string>(fields.begin(), fields.end()))}}});
+    execute(op::Wrote{std::move(who), model, id, fields});
   }
   return {};
 }
 
-// ---------------------------------------------------------------- presence and events
-
-void Coordinator::presence_update(uint64_t session, const json::object& payload) {
-  // Refused before it reaches the op log: every peer would get it on every later change.
-  if (json::serialize(payload).size() > options_.max_presence_bytes) return;
-  execute(Op{.kind = "presence_update", .session = session, .params = payload});
-}
-
-void Coordinator::presence_update_locked(uint64_t session, const json::object& payload) {
-  auto it = sessions_.find(session);
-  if (it == sessions_.end()) return;
-  const auto& who = it->second->who;
-  auto& state = participant_locked(who);
-  json::object merged = state.presence;
-  for (const auto& [key, value] : payload) {
-    if (!server_stamped(key)) merged[key] = value;
-  }
-  // Keys accumulate across updates: the participant's whole presence is bounded too.
-  if (json::serialize(merged).size() > options_.max_presence_bytes) return;
-  state.presence = std::move(merged);
-  const bool entering = !state.entered;
-  state.entered = true;
-  send_presence_locked(who.tenant, who.owner.participant_id, entering ? "enter" : "update", {});
-}
-
-void Coordinator::relay_event(uint64_t session, std::string_view type, const json::object& payload) {
-  execute(Op{.kind = "relay_event", .session = session, .params = {{"type", type}, {"payload", payload}}});
-}
-
-void Coordinator::relay_event_locked(uint64_t session, std::string_view type, const json::object& payload) {
-  auto it = sessions_.find(session);
-  if (it == sessions_.end()) return;
-  const auto& from = it->second->who;
-  json::object stamped = payload;
-  stamped["userId"] = from.owner.participant_id;
-  const std::string frame = ws_frame(type, std::move(stamped));
-  const std::set<std::string> groups(from.groups.begin(), from.groups.end());
-  for (const auto& [id, peer] : sessions_) {
-    if (id == session || !peer->outbox || peer->who.tenant != from.tenant || !groups_meet(peer->who.groups, groups)) {
-      continue;
-    }
-    peer->outbox->push_frame(frame);
-  }
-}
-
-void Coordinator::send_presence_locked(const std::string& tenant, const std::string& participant_id,
-                                       std::string_view kind, const std::vector<std::pair<Claim, std::string>>& terminal,
-                                       uint64_t only_session) {
-  auto state_it = participants_.find({tenant, participant_id});
-  if (state_it == participants_.end()) return;
-  const auto& state = *state_it->second;
-  json::array active;
-  for (const auto& claim : table_.claims_of(tenant, participant_id)) {
-    if (claim.status == ClaimStatus::kActive) active.push_back(intent_claim(claim));
-  }
-  for (const auto& [claim, status] : terminal) active.push_back(intent_claim(claim, status));
-  json::object payload = state.presence;
-  if (!payload.contains("status")) payload["status"] = kind == "leave" ? "offline" : "online";
-  payload["kind"] = kind;
-  payload["userId"] = participant_id;
-  payload["isAgent"] = state.kind == "agent";
-  payload["timestamp"] = now_;
-  json::array groups;
-  for (const auto& g : state.groups) groups.emplace_back(g);
-  payload["syncGroups"] = std::move(groups);
-  payload["activeIntents"] = std::move(active);
-  const std::string frame = ws_frame("presence_update", std::move(payload));
-  for (const auto& [id, peer] : sessions_) {
-    if ((only_session != 0 && id != only_session) || !peer->outbox) continue;
-    // Never to the participant's own sockets: 0.9.1 cannot recognise its own echo.
-    if (peer->who.tenant != tenant || peer->who.owner.participant_id == participant_id) continue;
-    if (!groups_meet(peer->who.groups, state.groups)) continue;
-    peer->outbox->push_frame(frame);
-  }
+Coordinator::OpResult Coordinator::apply_op_locked(const op::Wrote& op) {
+  (void)table_.authorize_write(op.who.tenant, op.model, op.entity_id, op.who.owner, op.fields);
+  return {};
 }
 
 void Coordinator::send_queue_locked(const std::string& entity_key, const std::set<std::string>& audience_groups) {
@@ -1154,20 +820,41 @@ void Coordinator::send_queue_locked(const std::string& entity_key, const std::se
   const std::string frame =
       ws_frame("intent_queue", {{"target", json::object{{"type", model}, {"id", id}}}, {"queue", std::move(queue)}});
   for (const auto& [sid, peer] : sessions_) {
-    if (peer->outbox && peer->who.tenant == tenant && groups_meet(peer->who.groups, audience_groups)) {
-      peer->outbox->push_frame(frame);
+    if (peer->outbox && peer->who.tenant == tenant && shares_group(peer->who.groups, audience_groups)) {
+      send_locked(peer->outbox, frame);
+    }
+  }
+}
+
+void Coordinator::send_locked(fanout::Outbox* outbox, std::string frame, std::optional<int64_t> after_deltas) {
+  if (!outbox) return;
+  effect::Send send{outbox, std::move(frame), after_deltas};
+  effects_.emplace_back(std::in_place_type<effect::Send>, std::move(send));
+}
+
+void Coordinator::close_locked(fanout::Outbox* outbox, int code, std::string reason) {
+  if (!outbox) return;
+  effect::Close close{outbox, code, std::move(reason)};
+  effects_.emplace_back(std::in_place_type<effect::Close>, std::move(close));
+}
+
+void Coordinator::deliver_locked(Effects effects) {
+  for (auto& effect : effects) {
+    if (auto* send = std::get_if<effect::Send>(&effect)) {
+      if (send->after_deltas) {
+        send->outbox->push_after_deltas(std::move(send->frame), *send->after_deltas);
+      } else {
+        send->outbox->push_frame(std::move(send->frame));
+      }
+    } else if (auto* close = std::get_if<effect::Close>(&effect)) {
+      close->outbox->close(close->code, std::move(close->reason));
     }
   }
 }
 
 void Coordinator::send_to_owner_locked(const Claim& claim, const std::string& frame, bool fenced) {
   auto send = [&](fanout::Outbox* outbox) {
-    if (!outbox) return;
-    if (fenced) {
-      outbox->push_after_deltas(frame, fence_);
-    } else {
-      outbox->push_frame(frame);
-    }
+    send_locked(outbox, frame, fenced ? std::optional<int64_t>(fence_) : std::nullopt);
   };
   if (auto it = sessions_.find(claim.session); claim.session != 0 && it != sessions_.end()) {
     send(it->second->outbox);

@@ -23,10 +23,18 @@
 // complete activeIntents, and frames about a participant are never sent to that participant's
 // own sockets (the 0.9.1 client cannot recognise its own echo).
 //
-// Every change is an op applied under one mutex (apply_locked). Alone, a node applies its ops
-// at once. In a cluster (join_cluster) ops go through the shared OpLog (coord/op_log.h) and
-// every node applies every op in log order, so all replicas agree; the caller waits until its
-// own op is applied and gets its result.
+// Every change is a typed op (coord/ops.h: one struct per kind in the `Op` variant) stamped
+// with the node's clock and delta head, and applied under one mutex by apply_locked, which
+// dispatches with std::visit to one apply_op_locked handler per kind (claims and sessions in
+// coordinator.cpp, presence and relayed events in presence.cpp). Applying is
+// deterministic given the replica's state and the stamped op; its outputs are the caller's
+// OpResult and the Effects (coord/effects.h: frames and closes for this node's sockets), which
+// the Coordinator delivers to the outboxes right after, under the same lock. Alone, a node applies its ops at once
+// and never serializes them. In a cluster (join_cluster) ops go through the shared OpLog
+// (coord/op_log.h) in their JSON form (coord/op_codec.h) and every node applies every op in
+// log order, so all replicas agree; the caller waits until its own op is applied and gets its
+// result. Client frames are parsed at the edge (coord/requests.h, or a dialect codec in net/)
+// into typed requests before they become ops.
 //
 // Threading: every public method may be called from any thread. One mutex guards all state;
 // frames are pushed to Outboxes (which never block) under it, so each socket sees claim
@@ -52,7 +60,10 @@
 #include "auth/auth_service.h"
 #include "common/result.h"
 #include "coord/claim_table.h"
+#include "coord/effects.h"
 #include "coord/op_log.h"
+#include "coord/ops.h"
+#include "coord/requests.h"
 #include "fanout/hub.h"
 
 namespace ablo::coord {
@@ -74,32 +85,7 @@ inline constexpr int64_t kNodeStaleMs = 10'000;
 inline constexpr int64_t kSnapshotIntervalMs = 5 * 60'000;
 inline constexpr int64_t kCompactAfterMs = 60 * 60'000;
 
-// Who acts on the plane: derived from an authenticated principal.
-struct Participant {
-  std::string tenant;
-  Owner owner;
-  std::string kind;                 // user | agent | system
-  std::vector<std::string> groups;  // presence audience: sockets sharing one of these
-  bool privileged = false;          // may reorder wait lines (sk_, system, or intent.reorder)
-};
 Participant participant_of(const auth::Principal& principal, std::vector<std::string> groups);
-
-// A claim request from either transport.
-struct ClaimRequest {
-  std::string intent_id;  // empty = generate one
-  std::string entity_type;
-  std::string entity_id;
-  std::string field;
-  boost::json::value path, range, meta;
-  std::string action = "editing";
-  std::string description;
-  std::optional<int64_t> ttl_ms;
-  bool queue = false;
-};
-// intent_begin payload (protocol.md §3.3) -> request; invalid_intent when ids are missing.
-Result<ClaimRequest> parse_intent_begin(const boost::json::object& payload);
-// HTTP `ttl`: a bare number is seconds, or "<n>ms|s|m|h" (http-api.md §1.7).
-Result<int64_t> parse_ttl_ms(const boost::json::value& ttl);
 
 struct ClaimResult {
   BeginOutcome::Kind kind = BeginOutcome::Kind::kRejected;
@@ -153,9 +139,13 @@ class Coordinator {
   void add_groups(uint64_t session, const std::vector<std::string>& groups);
 
   // WebSocket frames (protocol.md §3.3). Invalid frames are ignored: there is no reply frame.
+  // The payload forms parse the 0.9.1 frame (coord/requests.h) and call the typed form.
   void intent_begin(uint64_t session, const boost::json::object& payload);
+  void intent_begin(uint64_t session, ClaimRequest request);
   void intent_abandon(uint64_t session, const boost::json::object& payload);
+  void intent_abandon(uint64_t session, std::string intent_id);
   void intent_reorder(uint64_t session, const boost::json::object& payload);
+  void intent_reorder(uint64_t session, ReorderRequest request);
   void presence_update(uint64_t session, const boost::json::object& payload);
   void relay_event(uint64_t session, std::string_view type, const boost::json::object& payload);
 
@@ -194,46 +184,58 @@ class Coordinator {
   std::string model_key(std::string_view entity_type) const;
 
  private:
-  struct Session;
-  struct ParticipantState;
-  // One change to the plane. `params` carries the kind's arguments (the client frame, or the
-  // HTTP request); `now` is the originating node's clock, so replicas agree on time.
-  struct Op {
-    std::string kind;
-    int64_t now = 0;
-    int64_t head = 0;  // the executing node's delta head (CoordinatorOptions::delta_head)
-    int64_t node = 0;
-    uint64_t session = 0;
-    std::optional<Participant> who;
-    boost::json::object params;
+  struct Session {
+    Participant who;
+    fanout::Outbox* outbox;  // null: another node's socket, or closed
   };
+  struct ParticipantState {
+    std::string kind;
+    std::set<std::string> groups;
+    std::set<uint64_t> sessions;
+    boost::json::object presence;  // the latest client-sent presence fields
+    bool entered = false;          // peers were told this participant is here
+  };
+  // A socket of `groups` is in the audience of frames addressed to `audience`.
+  static bool shares_group(const std::vector<std::string>& groups, const std::set<std::string>& audience);
+  // What applying an op answers its caller (the op's own node).
   struct OpResult {
     ClaimResult claim;
     std::optional<bool> released;
     bool flag = false;
     int count = 0;
     std::optional<Error> error;
+    Effects effects;  // for this node's sockets; delivered by the caller of apply_locked
   };
-  static std::string encode(const Op& op);
-  static Result<Op> decode(const std::string& text);
 
-  // Applies `op` here (alone) or through the cluster log; the op's result.
+  // Stamps `op` with this node's clock and delta head and applies it here (alone) or through
+  // the cluster log; the op's result.
   OpResult execute(Op op);
-  OpResult apply_locked(const Op& op);
-  OpResult apply_guarded_locked(const Op& op);
+  // The state machine: applies one stamped op (dispatching on its type to apply_op_locked).
+  // Deterministic given the replica's state and the op; its only outputs are the result and
+  // the Effects for this node's sockets (OpResult::effects), which it does not deliver.
+  OpResult apply_locked(const StampedOp& op);
+  OpResult apply_guarded_locked(const StampedOp& op);
+  OpResult apply_op_locked(const op::Attach& op);
+  OpResult apply_op_locked(const op::Detach& op);
+  OpResult apply_op_locked(const op::AddGroups& op);
+  OpResult apply_op_locked(const op::Begin& op);
+  OpResult apply_op_locked(const op::Abandon& op);
+  OpResult apply_op_locked(const op::Reorder& op);
+  OpResult apply_op_locked(const op::PresenceUpdate& op);
+  OpResult apply_op_locked(const op::RelayEvent& op);
+  OpResult apply_op_locked(const op::ReleaseIntent& op);
+  OpResult apply_op_locked(const op::ReleaseEntity& op);
+  OpResult apply_op_locked(const op::Renew& op);
+  OpResult apply_op_locked(const op::Wrote& op);
+  OpResult apply_op_locked(const op::CloseSessions& op);
+  OpResult apply_op_locked(const op::Sweep& op);
+  OpResult apply_op_locked(const op::NodesDown& op);
   Status catch_up_to(int64_t op_id, OpResult* result);
-  void attach_locked(const Op& op);
   void detach_locked(uint64_t session);
-  void add_groups_locked(uint64_t session, const std::vector<std::string>& groups);
-  int close_sessions_locked(const std::string& tenant, const std::string& credential_id, int code,
-                            const std::string& reason);
-  void intent_begin_locked(uint64_t session, const boost::json::object& payload);
-  void intent_abandon_locked(uint64_t session, const boost::json::object& payload);
-  void intent_reorder_locked(uint64_t session, const boost::json::object& payload);
-  void presence_update_locked(uint64_t session, const boost::json::object& payload);
-  void relay_event_locked(uint64_t session, std::string_view type, const boost::json::object& payload);
+  // A socket's claim: answers the socket with intent_* frames (if it is this node's).
+  void socket_begin_locked(uint64_t session, ClaimRequest request);
+  // An HTTP claim: a repeat of an active claim extends its lease.
   ClaimResult claim_locked(const Participant& who, ClaimRequest request);
-  void nodes_down_locked(const std::vector<int64_t>& nodes);
   void cluster_duties();  // sweeper, cluster mode: heartbeat, dead nodes, sweep ops
   std::string snapshot_locked() const;
   Status restore_locked(const std::string& state);
@@ -246,6 +248,11 @@ class Coordinator {
   void send_queue_locked(const std::string& entity_key, const std::set<std::string>& audience_groups);
   // Sends the intent_queue snapshots due by `now`; returns when the next one is due.
   int64_t flush_queues_locked(int64_t now);
+  // Effects: collected in effects_ while an op applies (or the sweeper flushes), delivered by
+  // deliver_locked. A null outbox (another node's socket) sends nothing.
+  void send_locked(fanout::Outbox* outbox, std::string frame, std::optional<int64_t> after_deltas = std::nullopt);
+  void close_locked(fanout::Outbox* outbox, int code, std::string reason);
+  void deliver_locked(Effects effects);
   // `fenced`: delivered after the deltas up to fence_ (Outbox::push_after_deltas).
   void send_to_owner_locked(const Claim& claim, const std::string& frame, bool fenced = false);
   int64_t delta_head() const { return options_.delta_head ? options_.delta_head() : 0; }
@@ -267,6 +274,8 @@ class Coordinator {
   std::map<uint64_t, fanout::Outbox*> outboxes_;           // this node's sockets
   int64_t now_ = 0;    // the time of the op being applied
   int64_t fence_ = 0;  // the delta head of the op being applied: grants are fenced by it
+  int64_t op_node_ = 0;  // the node that appended the op being applied (cluster)
+  Effects effects_;      // collected, not yet delivered
   std::map<std::pair<std::string, std::string>, std::unique_ptr<ParticipantState>> participants_;
   struct PendingSnapshot {
     int64_t due_ms = 0;

@@ -1,0 +1,192 @@
+#pragma once
+// The operations of the coordination plane: one struct per change, with typed fields. The
+// Coordinator's state machine applies them (Coordinator::apply_locked, one handler per struct,
+// dispatched with std::visit); alone, a node applies its ops in memory and never serializes
+// them; in a cluster they travel through the op log (coord/op_codec.h encodes them).
+//
+// Ops carry what the caller asked, already parsed at the edge (net/ turns client frames and
+// HTTP bodies into these types); only client-owned opaque parts (claim path/range/meta,
+// presence members, relayed event payloads) stay JSON values.
+//
+// Adding an op: declare its struct here with a unique `kKind` (its name in the op log), add it
+// to `Op`, give Coordinator a `apply_op_locked(const op::X&)` handler, and give op_codec.cpp its
+// `to_json` / `from_json` pair. A missing handler or codec entry does not compile.
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+
+#include "coord/claim_table.h"
+
+namespace ablo::coord {
+
+// Who acts on the plane: derived from an authenticated principal.
+struct Participant {
+  std::string tenant;
+  Owner owner;
+  std::string kind;                 // user | agent | system
+  std::vector<std::string> groups;  // presence audience: sockets sharing one of these
+  bool privileged = false;          // may reorder wait lines (sk_, system, or intent.reorder)
+};
+
+// A claim request from either transport.
+struct ClaimRequest {
+  std::string intent_id;  // empty = generate one
+  std::string entity_type;
+  std::string entity_id;
+  std::string field;
+  boost::json::value path, range, meta;
+  std::string action = "editing";
+  std::string description;
+  std::optional<int64_t> ttl_ms;
+  bool queue = false;
+};
+
+// A new order for an entity's wait line (intent_reorder, POST /claims/reorder).
+struct ReorderRequest {
+  std::string entity_type;
+  std::string entity_id;
+  std::vector<std::string> intent_ids;  // the waiters, in their new order
+};
+
+namespace op {
+
+// A socket joined (its frames go to this node's outbox for `session`, if it is ours).
+struct Attach {
+  static constexpr std::string_view kKind = "attach";
+  uint64_t session = 0;
+  Participant who;
+};
+
+// A socket closed: its waiters leave the lines, its claims stop being renewed.
+struct Detach {
+  static constexpr std::string_view kKind = "detach";
+  uint64_t session = 0;
+};
+
+// A socket joined more sync groups (its presence audience widens).
+struct AddGroups {
+  static constexpr std::string_view kKind = "add_groups";
+  uint64_t session = 0;
+  std::vector<std::string> groups;
+};
+
+// A claim. From a socket (`session` != 0, no `who`): the session's participant claims and the
+// socket hears the outcome as intent_* frames. Over HTTP (`who`, session 0): the caller gets
+// the ClaimResult, and a repeat of an active claim extends its lease.
+struct Begin {
+  static constexpr std::string_view kKind = "begin";
+  uint64_t session = 0;
+  std::optional<Participant> who;
+  ClaimRequest request;
+};
+
+// A socket's owner gives up one of its claims (intent_abandon).
+struct Abandon {
+  static constexpr std::string_view kKind = "abandon";
+  uint64_t session = 0;
+  std::string intent_id;
+};
+
+// A privileged participant reorders a wait line: from a socket (`session`, the session's
+// participant must be privileged) or over HTTP (`who`, checked by the route).
+struct Reorder {
+  static constexpr std::string_view kKind = "reorder";
+  uint64_t session = 0;
+  std::optional<Participant> who;
+  ReorderRequest request;
+};
+
+// A socket's participant sets presence members (client-owned JSON, bounded at the edge).
+struct PresenceUpdate {
+  static constexpr std::string_view kKind = "presence_update";
+  uint64_t session = 0;
+  boost::json::object fields;
+};
+
+// An app collaboration event relayed to the sender's peers.
+struct RelayEvent {
+  static constexpr std::string_view kKind = "relay_event";
+  uint64_t session = 0;
+  std::string type;
+  boost::json::object payload;
+};
+
+// HTTP: release one claim by intent id.
+struct ReleaseIntent {
+  static constexpr std::string_view kKind = "release_intent";
+  Participant who;
+  std::string intent_id;
+};
+
+// HTTP: release the caller's claims on one entity.
+struct ReleaseEntity {
+  static constexpr std::string_view kKind = "release_entity";
+  Participant who;
+  std::string entity_type;
+  std::string entity_id;
+};
+
+// HTTP: extend a claim's lease.
+struct Renew {
+  static constexpr std::string_view kKind = "renew";
+  Participant who;
+  std::string intent_id;
+};
+
+// Cluster: the holder wrote the entity (so its release reads 'committed' on every replica).
+struct Wrote {
+  static constexpr std::string_view kKind = "wrote";
+  Participant who;
+  std::string model;
+  std::string entity_id;
+  std::set<std::string> fields;
+};
+
+// A capability was revoked: every node closes its sockets authenticated by it.
+struct CloseSessions {
+  static constexpr std::string_view kKind = "close_sessions";
+  std::string tenant;
+  std::string credential_id;
+  int code = 4003;
+  std::string reason;
+};
+
+// Renew due leases (of the stamping node's sockets, in a cluster) and expire lapsed ones.
+struct Sweep {
+  static constexpr std::string_view kKind = "sweep";
+};
+
+// Cluster: these nodes went silent; their sockets leave.
+struct NodesDown {
+  static constexpr std::string_view kKind = "nodes_down";
+  std::vector<int64_t> nodes;
+};
+
+}  // namespace op
+
+using Op = std::variant<op::Attach, op::Detach, op::AddGroups, op::Begin, op::Abandon, op::Reorder,
+                        op::PresenceUpdate, op::RelayEvent, op::ReleaseIntent, op::ReleaseEntity, op::Renew,
+                        op::Wrote, op::CloseSessions, op::Sweep, op::NodesDown>;
+
+// An op as applied: with the originating node's clock, delta head and id, so every replica
+// applies it identically.
+struct StampedOp {
+  Op op;
+  int64_t now = 0;   // ms since the epoch on the originating node
+  int64_t head = 0;  // the originating node's delta head: grants are fenced by it
+  int64_t node = 0;  // the originating node (cluster); 0 alone
+};
+
+// The op's name in the op log (its `kKind`).
+inline std::string_view kind_of(const Op& op) {
+  return std::visit([](const auto& o) { return std::decay_t<decltype(o)>::kKind; }, op);
+}
+
+}  // namespace ablo::coord
