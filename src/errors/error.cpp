@@ -54,6 +54,20 @@ constexpr Translation kInto2026_06_02[] = {
     {"malformed_subscription", "invalid_request"}, {"protocol_version_unsupported", "invalid_request"},
     {"rate_limit_exceeded", "connection_limit_exceeded"}, {"request_too_large", "invalid_body"}};
 
+// Codes 2026-08-04 made non-retryable (a refused claimed or stale write needs a fresh read,
+// not a resend of the same write).
+constexpr std::string_view kNotRetryableIn2026_08_04[] = {"claim_conflict", "claim_lost",           "entity_claimed",
+                                                          "model_claimed",  "model_claimed_timeout", "stale_context"};
+
+bool retryable_under(std::string_view code, Contract contract) {
+  if (contract == Contract::k2026_08_04 &&
+      std::find(std::begin(kNotRetryableIn2026_08_04), std::end(kNotRetryableIn2026_08_04), code) !=
+          std::end(kNotRetryableIn2026_08_04)) {
+    return false;
+  }
+  return retryable(code);
+}
+
 template <std::size_t N>
 std::string_view translate(const Translation (&table)[N], std::string_view code) {
   for (const auto& entry : table) {
@@ -134,7 +148,7 @@ boost::json::object envelope(const Error& error, std::string_view request_id, Co
   if (!error.param.empty()) body["param"] = error.param;
   body["doc_url"] = "https://docs.abloatai.com/errors#" + std::string(code);
   body["request_id"] = request_id;
-  if (retryable(code)) body["retryable"] = true;
+  if (retryable_under(code, contract)) body["retryable"] = true;
   return body;
 }
 
@@ -145,7 +159,7 @@ boost::json::object wire_error(const Error& error, Contract contract) {
   out["message"] = message_or_default(error);
   if (!error.param.empty()) out["field"] = error.param;
   // The client reads retryability from its registry; saying it outright helps other readers.
-  if (retryable(code)) out["retryable"] = true;
+  if (retryable_under(code, contract)) out["retryable"] = true;
   return out;
 }
 

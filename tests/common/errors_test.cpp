@@ -142,6 +142,15 @@ TEST(ErrorContracts, ANewerCodeFallsBackToOneTheOlderClientHandlesAlike) {
   EXPECT_EQ(errors::code_for("fence_token_stale", Contract::k2026_06_02), "claim_lost");
 }
 
+TEST(ErrorContracts, RetryabilityFollowsTheClientsContract) {
+  const Error claimed("entity_claimed", "held");
+  EXPECT_EQ(errors::wire_error(claimed).at("retryable"), true);
+  EXPECT_FALSE(errors::wire_error(claimed, errors::Contract::k2026_08_04).contains("retryable"));
+  EXPECT_FALSE(errors::envelope(claimed, "req", errors::Contract::k2026_08_04).contains("retryable"));
+  EXPECT_EQ(errors::wire_error(Error("claim_lease_unavailable", "down"), errors::Contract::k2026_08_04).at("retryable"),
+            true);
+}
+
 TEST(ErrorContracts, EnvelopeAndWireErrorSpeakTheClientsContract) {
   const Error error("intent_lease_unavailable", "down");
   EXPECT_EQ(errors::envelope(error, "req", errors::Contract::k2026_08_04).at("code"), "claim_lease_unavailable");
