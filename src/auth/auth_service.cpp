@@ -301,15 +301,18 @@ store::CapabilityRecord new_capability(const Principal& caller, int64_t ttl_seco
 
 }  // namespace
 
-// A token exchanged from a revoked capability is revoked with it, however far down the chain.
+// A token exchanged from a revoked (or expired) capability is refused with it, however far down
+// the chain.
 Status AuthService::check_ancestors(const store::CapabilityRecord& capability) const {
   std::string parent = capability.parent_id;
   for (int depth = 0; !parent.empty(); ++depth) {
     if (depth == kMaxAncestors) return fail("capability_invalid", "The capability's exchange chain is too long.");
     auto found = store_.find_capability_by_id(parent);
     if (!found) return tl::unexpected(found.error());
-    if (!*found || (*found)->revoked) {
-      return fail("capability_invalid", "The capability this token was exchanged from was revoked.");
+    // An ancestor past its expiry ends the chain too: a rotation's grace shortens the old
+    // capability's life after tokens were exchanged from it.
+    if (!*found || (*found)->revoked || (*found)->expires_at_ms <= now_ms()) {
+      return fail("capability_invalid", "The capability this token was exchanged from was revoked or has expired.");
     }
     parent = (*found)->parent_id;
   }

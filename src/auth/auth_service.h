@@ -133,7 +133,7 @@ class AuthService {
  private:
   // Generates the token for `record` and stores it.
   Result<MintedCapability> issue(store::CapabilityRecord record) const;
-  // capability_invalid when an ancestor of `capability` is revoked (or gone).
+  // capability_invalid when an ancestor of `capability` is revoked, expired (a rotation's grace ended) or gone.
   Status check_ancestors(const store::CapabilityRecord& capability) const;
 
   store::Store& store_;

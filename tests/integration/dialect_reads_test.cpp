@@ -383,6 +383,10 @@ TEST_F(DialectReadsTest, RotatingGivesAWorkingTokenAndRetiresTheOldOneAfterTheGr
   const auto agent = capability({{"participantKind", "agent"}, {"participantId", "worker"}, {"wideScope", true}});
   const std::string old_token = token_of(agent);
   const std::string id(agent.at("capabilityId").as_string());
+  // A token the agent exchanged for itself before the rotation dies with the old capability.
+  auto child = call(old_token, "POST", "/api/auth/capability", R"({"ttlSeconds":3600})");
+  ASSERT_EQ(child.status, 200) << child.body;
+  const std::string child_token = token_of(body_of(child));
 
   auto rotated = admin("POST", "/v1/capabilities/" + id + "/rotate", R"({"graceSeconds":3,"ttlSeconds":600})");
   ASSERT_EQ(rotated.status, 201) << rotated.body;
@@ -403,6 +407,7 @@ TEST_F(DialectReadsTest, RotatingGivesAWorkingTokenAndRetiresTheOldOneAfterTheGr
   EXPECT_EQ(call(old_token, "GET", "/v1/models/weatherReports/r1").status, 200) << "still inside the grace period";
   std::this_thread::sleep_for(3500ms);
   EXPECT_EQ(call(old_token, "GET", "/v1/models/weatherReports/r1").status, 401);
+  EXPECT_EQ(code_of(call(child_token, "GET", "/v1/models/weatherReports/r1")), "capability_invalid");
   EXPECT_EQ(call(new_token, "GET", "/v1/models/weatherReports/r1").status, 200);
 
   // Without a grace the old token stops at once; only a secret key rotates.
