@@ -194,13 +194,15 @@ Result<HttpResponse> FeedRoutes::logs(const HttpRequest& request, const auth::Pr
                                          {"next_cursor", fmt::format("{}.0", page->position)}});
 }
 
-Result<HttpResponse> FeedRoutes::schema(const auth::Principal& principal) const {
+Result<HttpResponse> FeedRoutes::schema(const auth::Principal& principal, bool with_pushed_json) const {
   auto active = engine_.active_schema_version();
   if (!active) return tl::unexpected(active.error());
   const std::string environment = principal.tenant.sandbox ? "test" : "live";
   if (!*active) {
-    return json_response(200, json::object{{"active", false}, {"environment", environment}, {"project", nullptr},
-                                           {"models", json::array{}}});
+    json::object read{{"active", false}, {"environment", environment}, {"project", nullptr}, {"models", json::array{}},
+                      {"version", 0}};
+    if (with_pushed_json) read["schema"] = nullptr;
+    return json_response(200, read);
   }
   const auto schema = engine_.schema();
   boost::system::error_code ec;
@@ -209,16 +211,17 @@ Result<HttpResponse> FeedRoutes::schema(const auth::Principal& principal) const 
   for (const auto& model : schema->models()) {
     if (!model.control_plane) models.push_back(schema_model(model, ec ? json::value(nullptr) : schema_json));
   }
-  return json_response(200, json::object{{"active", true},
-                                          {"environment", environment},
-                                          {"project", nullptr},
-                                          {"models", std::move(models)},
-                                          {"schemaId", fmt::format("schema_v{}", (*active)->version)},
-                                          {"version", (*active)->version},
-                                          {"hash", (*active)->hash},
-                                          {"pushedAt", (*active)->created_at_ms > 0
-                                                           ? json::value(iso8601_from_ms((*active)->created_at_ms))
-                                                           : json::value(nullptr)}});
+  json::object read{{"active", true},
+                    {"environment", environment},
+                    {"project", nullptr},
+                    {"models", std::move(models)},
+                    {"schemaId", fmt::format("schema_v{}", (*active)->version)},
+                    {"version", (*active)->version},
+                    {"hash", (*active)->hash},
+                    {"pushedAt", (*active)->created_at_ms > 0 ? json::value(iso8601_from_ms((*active)->created_at_ms))
+                                                              : json::value(nullptr)}};
+  if (with_pushed_json) read["schema"] = ec ? json::value(nullptr) : schema_json;
+  return json_response(200, read);
 }
 
 }  // namespace ablo::net

@@ -24,10 +24,12 @@ class FeedRoutes {
   // `parts` start at "v1". nullopt when the request is not one of these routes.
   std::optional<Result<HttpResponse>> route(const HttpRequest& request, const std::vector<std::string>& parts,
                                             const auth::Principal& principal) const;
+  // GET /v1/schema; also GET /api/schema, which the 0.49 CLI reads with the same schema (and
+  // no dialect header), with `with_pushed_json` adding the pushed JSON as `schema`.
+  Result<HttpResponse> schema(const auth::Principal& principal, bool with_pushed_json = false) const;
 
  private:
   Result<HttpResponse> logs(const HttpRequest& request, const auth::Principal& principal) const;
-  Result<HttpResponse> schema(const auth::Principal& principal) const;
 
   engine::Engine& engine_;
 };

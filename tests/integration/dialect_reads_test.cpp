@@ -315,7 +315,9 @@ TEST_F(DialectReadsTest, ASchemaWithConflictAndSessionSettingsIsAcceptedKeptAndA
   EXPECT_NE(models["tasks"].at("hash"), models["weatherReports"].at("hash"));
   // The pushed JSON keeps what it declared.
   auto stored = body_of(admin("GET", "/api/schema"));
-  EXPECT_EQ(stored.at("active").at("sessionSettings").at("app.org_id"), "orgId");
+  EXPECT_EQ(stored.at("active"), true) << "the 0.49 CLI reads /api/schema with the same schema";
+  EXPECT_EQ(stored.at("models"), body.at("models"));
+  EXPECT_EQ(stored.at("schema").at("sessionSettings").at("app.org_id"), "orgId");
 
   // The agent's default: a stale write that names no onStale overwrites; the model without a
   // policy still rejects.
