@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include <boost/json/array.hpp>
+
 #include <fmt/format.h>
 
 #include "auth/keys.h"
@@ -141,6 +143,96 @@ Result<MintRequest> parse_mint_request(const json::object& body) {
   return request;
 }
 
+namespace {
+
+constexpr std::string_view kVerbs[] = {"read", "create", "update", "delete"};
+constexpr int64_t kMaxSessionTtlSeconds = 7 * 24 * 3600;
+
+bool is_verb(std::string_view verb) {
+  return std::find(std::begin(kVerbs), std::end(kVerbs), verb) != std::end(kVerbs);
+}
+
+// "<model key>.<verb>" plus "<model key>.read" for a write verb, without duplicates.
+void grant(std::vector<std::string>& operations, const schema::Model& model, std::string_view verb) {
+  add_unique(operations, model.key + "." + std::string(verb));
+  if (verb != "read") add_unique(operations, model.key + ".read");
+}
+
+Result<std::vector<std::string>> session_operations(const json::object& body, const schema::Schema& schema) {
+  const auto* operations = body.if_contains("operations");
+  const auto* verbs = body.if_contains("activeSchemaOperations");
+  const auto* control = body.if_contains("controlPlaneOnly");
+  const int forms = (operations != nullptr) + (verbs != nullptr) + (control != nullptr);
+  if (forms != 1) {
+    return fail("invalid_request", "provide exactly one of operations, activeSchemaOperations, or controlPlaneOnly",
+                "operations");
+  }
+  if (control) return fail("invalid_request", "controlPlaneOnly sessions are not supported by this server", "controlPlaneOnly");
+  std::vector<std::string> granted;
+  if (verbs) {
+    auto parsed = string_array(*verbs, "activeSchemaOperations");
+    if (!parsed) return tl::unexpected(parsed.error());
+    for (const auto& verb : *parsed) {
+      if (!is_verb(verb)) {
+        return fail("invalid_request", "activeSchemaOperations entries are read, create, update or delete",
+                    "activeSchemaOperations");
+      }
+      for (const auto& model : schema.models()) {
+        if (!model.control_plane) grant(granted, model, verb);
+      }
+    }
+  } else {
+    auto parsed = string_array(*operations, "operations");
+    if (!parsed) return tl::unexpected(parsed.error());
+    for (const auto& operation : *parsed) {
+      const auto dot = operation.rfind('.');
+      const auto verb = dot == std::string::npos ? std::string_view() : std::string_view(operation).substr(dot + 1);
+      const auto* model = dot == std::string::npos ? nullptr : schema.resolve(operation.substr(0, dot));
+      if (!is_verb(verb) || !model || model->control_plane) {
+        return fail("invalid_request",
+                    fmt::format("'{}' is not <model>.<read|create|update|delete> of a model of the active schema",
+                                operation),
+                    "operations");
+      }
+      grant(granted, *model, verb);
+    }
+  }
+  if (granted.empty()) return fail("invalid_request", "a session must grant at least one operation", "operations");
+  return granted;
+}
+
+}  // namespace
+
+Result<EphemeralKeyRequest> parse_ephemeral_key_request(const json::object& body, const schema::Schema& schema) {
+  EphemeralKeyRequest request;
+  const auto* user = body.if_contains("user");
+  const auto* user_id = user && user->is_object() ? user->as_object().if_contains("id") : nullptr;
+  if (!user_id || !user_id->is_string() || user_id->as_string().empty()) {
+    return fail("invalid_request", "user.id is required: the signed-in user the session acts as", "user.id");
+  }
+  request.user_id = std::string(user_id->as_string());
+  if (const auto* teams = user->as_object().if_contains("teamIds"); teams && !teams->is_null()) {
+    auto parsed = string_array(*teams, "user.teamIds");
+    if (!parsed) return tl::unexpected(parsed.error());
+    request.team_ids = std::move(*parsed);
+  }
+  if (const auto* groups = body.if_contains("syncGroups"); groups && !groups->is_null()) {
+    auto parsed = string_array(*groups, "syncGroups");
+    if (!parsed) return tl::unexpected(parsed.error());
+    request.sync_groups = std::move(*parsed);
+  }
+  auto operations = session_operations(body, schema);
+  if (!operations) return tl::unexpected(operations.error());
+  request.operations = std::move(*operations);
+  if (const auto* ttl = body.if_contains("ttlSeconds"); ttl && !ttl->is_null()) {
+    const auto seconds = exact_int64(*ttl);
+    if (!seconds || *seconds < 1) return fail("invalid_request", "ttlSeconds must be a positive integer", "ttlSeconds");
+    request.ttl_seconds = std::min(*seconds, kMaxSessionTtlSeconds);
+  }
+  if (const auto* label = body.if_contains("label"); label && label->is_string()) request.label = label->as_string();
+  return request;
+}
+
 AuthService::AuthService(store::Store& store, SchemaSource schema) : store_(store), schema_(std::move(schema)) {}
 
 Result<std::string> AuthService::create_secret_key(const std::string& org, bool sandbox, const std::string& label) {
@@ -209,15 +301,18 @@ store::CapabilityRecord new_capability(const Principal& caller, int64_t ttl_seco
 
 }  // namespace
 
-// A token exchanged from a revoked capability is revoked with it, however far down the chain.
+// A token exchanged from a revoked (or expired) capability is refused with it, however far down
+// the chain.
 Status AuthService::check_ancestors(const store::CapabilityRecord& capability) const {
   std::string parent = capability.parent_id;
   for (int depth = 0; !parent.empty(); ++depth) {
     if (depth == kMaxAncestors) return fail("capability_invalid", "The capability's exchange chain is too long.");
     auto found = store_.find_capability_by_id(parent);
     if (!found) return tl::unexpected(found.error());
-    if (!*found || (*found)->revoked) {
-      return fail("capability_invalid", "The capability this token was exchanged from was revoked.");
+    // An ancestor past its expiry ends the chain too: a rotation's grace shortens the old
+    // capability's life after tokens were exchanged from it.
+    if (!*found || (*found)->revoked || (*found)->expires_at_ms <= now_ms()) {
+      return fail("capability_invalid", "The capability this token was exchanged from was revoked or has expired.");
     }
     parent = (*found)->parent_id;
   }
@@ -301,6 +396,58 @@ Result<MintedCapability> AuthService::mint(const Principal& caller, const MintRe
   }
   if (request.wide_scope) add_unique(record.sync_groups, "org:" + caller.tenant.org);
   return issue(std::move(record));
+}
+
+Result<MintedCapability> AuthService::mint_ephemeral(const Principal& caller, const EphemeralKeyRequest& request) const {
+  if (!caller.secret_key) return fail("forbidden", "only a secret (sk_) key can mint a session; a session cannot mint itself");
+  auto record = new_capability(caller, request.ttl_seconds, request.label, {});
+  record.participant_kind = "user";
+  record.participant_id = request.user_id;
+  record.operations = request.operations;
+  if (request.sync_groups && !request.sync_groups->empty() &&
+      *request.sync_groups != std::vector<std::string>{"default"}) {
+    record.sync_groups = *request.sync_groups;
+  } else {
+    // The user's own groups from the schema's identity roles; the whole organization when the
+    // schema declares none.
+    json::array teams;
+    for (const auto& team : request.team_ids) teams.emplace_back(team);
+    json::object identity{{"organizationId", caller.tenant.org}, {"userId", request.user_id}, {"teamIds", std::move(teams)}};
+    record.sync_groups = schema::compose_role_groups(schema_()->identity_roles(), identity);
+    if (record.sync_groups.empty()) record.sync_groups = caller.allowed_groups;
+  }
+  return issue(std::move(record));
+}
+
+Result<Rotation> AuthService::rotate(const Principal& caller, const std::string& id, std::optional<int64_t> grace_seconds,
+                                     std::optional<int64_t> ttl_seconds) const {
+  if (!caller.secret_key) return fail("forbidden", "only a secret (sk_) key can rotate a capability");
+  auto previous = find_capability(caller, id);
+  if (!previous) return tl::unexpected(previous.error());
+  const int64_t now = now_ms();
+  if (previous->revoked || previous->expires_at_ms <= now) {
+    return fail("capability_invalid", fmt::format("capability '{}' is revoked or expired; mint a new one", id), "id");
+  }
+  const int64_t lifetime_seconds = ttl_seconds.value_or((previous->expires_at_ms - previous->issued_at_ms) / 1000);
+  auto replacement = *previous;  // the same grant: participant, groups, operations, parent
+  replacement.id = random_id("cap");
+  replacement.key_id = caller.key_id;
+  replacement.issued_at_ms = now;
+  replacement.expires_at_ms = now + std::clamp<int64_t>(lifetime_seconds, 1, kMaxMintTtlSeconds) * 1000;
+  replacement.revoked = false;
+  replacement.revoked_at_ms = 0;
+  auto minted = issue(std::move(replacement));
+  if (!minted) return tl::unexpected(minted.error());
+  // The old token: valid through the grace period, then expired; without one, revoked now.
+  if (grace_seconds) {
+    previous->expires_at_ms = std::min(previous->expires_at_ms, now + *grace_seconds * 1000);
+  } else {
+    previous->revoked = true;
+    previous->revoked_at_ms = now;
+    previous->expires_at_ms = std::min(previous->expires_at_ms, now);
+  }
+  if (auto ok = store_.put_capability(*previous); !ok) return tl::unexpected(ok.error());
+  return Rotation{std::move(*minted), std::move(*previous)};
 }
 
 Result<store::CapabilityRecord> AuthService::find_capability(const Principal& caller, const std::string& id) const {

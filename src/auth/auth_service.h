@@ -72,6 +72,28 @@ struct MintedCapability {
   std::string token;
 };
 
+// POST /v1/ephemeral_keys body (0.49 `ephemeralKeyRequestSchema`): a session for one of the
+// app's signed-in users. Exactly one of `operations` (`<model>.<verb>`) or
+// `activeSchemaOperations` (verbs, granted on every model of the active schema); a write verb
+// also grants the model's read. `controlPlaneOnly` sessions are refused: this server has no
+// control-plane routes a data-less session could use.
+struct EphemeralKeyRequest {
+  std::string user_id;
+  std::vector<std::string> team_ids;
+  std::optional<std::vector<std::string>> sync_groups;
+  std::vector<std::string> operations;  // "<model key>.<verb>", resolved against the schema
+  int64_t ttl_seconds = 900;            // 15 minutes unless asked otherwise
+  std::string label;
+};
+Result<EphemeralKeyRequest> parse_ephemeral_key_request(const boost::json::object& body, const schema::Schema& schema);
+
+// POST /v1/capabilities/{id}/rotate: the replacement, and the old capability as it now stands
+// (expiring at the end of the grace period, or revoked at once without one).
+struct Rotation {
+  MintedCapability replacement;
+  store::CapabilityRecord previous;
+};
+
 class AuthService {
  public:
   using SchemaSource = std::function<std::shared_ptr<const schema::Schema>()>;
@@ -97,13 +119,21 @@ class AuthService {
   // DELETE /v1/capabilities/{id}: marks it revoked (idempotent); every later use is refused,
   // and so is every use of a token exchanged from it (directly or further down).
   Result<store::CapabilityRecord> revoke_capability(const Principal& caller, const std::string& id) const;
+  // POST /v1/ephemeral_keys: only secret keys mint; a `user` capability (ek_ token).
+  Result<MintedCapability> mint_ephemeral(const Principal& caller, const EphemeralKeyRequest& request) const;
+  // POST /v1/capabilities/{id}/rotate (secret keys only): a new token with the same grant,
+  // valid for `ttl_seconds` (default: the old one's lifetime). The old token keeps working
+  // for `grace_seconds` (never past its own expiry) and then expires; without a grace it is
+  // revoked at once (the caller closes its sockets).
+  Result<Rotation> rotate(const Principal& caller, const std::string& id, std::optional<int64_t> grace_seconds,
+                          std::optional<int64_t> ttl_seconds) const;
   // Ids of the capabilities exchanged from `capability_id`, transitively (not itself).
   Result<std::vector<std::string>> descendants(const std::string& capability_id) const;
 
  private:
   // Generates the token for `record` and stores it.
   Result<MintedCapability> issue(store::CapabilityRecord record) const;
-  // capability_invalid when an ancestor of `capability` is revoked (or gone).
+  // capability_invalid when an ancestor of `capability` is revoked, expired (a rotation's grace ended) or gone.
   Status check_ancestors(const store::CapabilityRecord& capability) const;
 
   store::Store& store_;

@@ -209,6 +209,30 @@ Result<std::optional<store::SchemaVersion>> Engine::active_schema_version() cons
   return impl_->store.active_schema();
 }
 
+namespace {
+
+OnStale on_stale_of(schema::StaleDisposition disposition) {
+  switch (disposition) {
+    case schema::StaleDisposition::kOverwrite: return OnStale::kForce;
+    case schema::StaleDisposition::kNotify: return OnStale::kFlag;
+    case schema::StaleDisposition::kReject: break;
+  }
+  return OnStale::kReject;
+}
+
+}  // namespace
+
+// A model's declared `conflict` policy decides what a stale write does when the write names no
+// onStale itself: the policy of the committer's participant kind (schema JSON v3 `conflict`).
+void apply_conflict_defaults(const schema::Schema& schema, CommitRequest& request) {
+  for (auto& op : request.operations) {
+    if (op.on_stale) continue;
+    const auto* model = schema.resolve(op.model);
+    if (!model) continue;
+    if (auto declared = model->conflict.for_kind(request.principal.participant_kind)) op.on_stale = on_stale_of(*declared);
+  }
+}
+
 void Engine::commit(CommitRequest request, CommitCallback done) {
   // Attribution to an agent task is checked before the commit queues (http-api.md §6.2).
   auto task = tasks_.attribute(request.principal, request.caused_by_task_id);
@@ -217,6 +241,7 @@ void Engine::commit(CommitRequest request, CommitCallback done) {
     return;
   }
   request.caused_by_task_id = std::move(*task);
+  apply_conflict_defaults(*impl_->schema.get(), request);
   impl_->pipeline.submit_commit(std::move(request), std::move(done));
 }
 
@@ -402,5 +427,70 @@ Result<bool> Engine::may_read_entity(const auth::Principal& principal, const std
 // rows: with several nodes this node's published head can trail the database by a few ms,
 // and a stamp below a write the rows already show would make the next write spuriously stale.
 Result<int64_t> Engine::read_stamp() const { return impl_->store.head_sync_id(); }
+
+namespace {
+
+// A log read looks at no more than this many delta ids per request, whatever it finds.
+constexpr int64_t kMaxLogScan = 20'000;
+constexpr int kLogScanPage = 500;
+
+}  // namespace
+
+Result<LogPage> Engine::log(const auth::Principal& principal, const LogRequest& request) const {
+  if (request.model && !authz::may_read_model(principal, *request.model)) {
+    return tl::unexpected(auth::scope_denied(*request.model, "read"));
+  }
+  const auto schema = impl_->schema.get();
+  const std::string tenant = principal.tenant.key();
+  auto head = read_stamp();
+  if (!head) return tl::unexpected(head.error());
+  const auto wanted = [&](const store::Delta& delta) {
+    if (request.model && delta.model_name != request.model->typename_) return false;
+    if (request.action && delta.action != *request.action) return false;
+    if (request.since_ms && delta.created_at_ms < *request.since_ms) return false;
+    const auto* model = schema->resolve(delta.model_name);
+    return model && authz::may_read(principal, *model, {delta.tenant, delta.sync_groups});
+  };
+  LogPage page;
+  const auto limit = static_cast<std::size_t>(std::max(1, request.limit));
+  if (request.after) {
+    int64_t from = std::clamp<int64_t>(*request.after, 0, *head);
+    while (from < *head && page.deltas.size() < limit && from - *request.after < kMaxLogScan) {
+      auto read = impl_->store.read_deltas(tenant, from, *head, kLogScanPage);
+      if (!read) return tl::unexpected(read.error());
+      if (read->empty()) {
+        from = *head;
+        break;
+      }
+      for (auto& delta : *read) {
+        from = delta.id;
+        if (wanted(delta)) page.deltas.push_back(std::move(delta));
+        if (page.deltas.size() == limit) break;
+      }
+      if (read->size() < static_cast<std::size_t>(kLogScanPage) && page.deltas.size() < limit) from = *head;
+    }
+    page.position = from;
+    page.has_more = from < *head;
+    return page;
+  }
+  // The tail: windows (lo, hi] going back from the head. Delta ids are dense, so a window of
+  // w ids holds at most w deltas and one read returns all of it.
+  std::vector<store::Delta> newest_first;
+  int64_t hi = *head;
+  int64_t window = std::max<int64_t>(static_cast<int64_t>(limit) * 4, 256);
+  while (hi > 0 && newest_first.size() < limit && *head - hi < kMaxLogScan) {
+    const int64_t lo = std::max<int64_t>(0, hi - window);
+    auto read = impl_->store.read_deltas(tenant, lo, hi, static_cast<int>(hi - lo));
+    if (!read) return tl::unexpected(read.error());
+    for (auto it = read->rbegin(); it != read->rend() && newest_first.size() < limit; ++it) {
+      if (wanted(*it)) newest_first.push_back(std::move(*it));
+    }
+    hi = lo;
+    window = std::min<int64_t>(window * 2, 5'000);
+  }
+  page.deltas.assign(std::make_move_iterator(newest_first.rbegin()), std::make_move_iterator(newest_first.rend()));
+  page.position = *head;
+  return page;
+}
 
 }  // namespace ablo::engine

@@ -66,6 +66,10 @@ struct StaleGuard {
 // The readAt/onStale members of an operation or request body; `where` prefixes error params.
 Result<StaleGuard> parse_stale_guard(const boost::json::object& object, std::string_view where = {});
 
+// Fills the onStale of operations that carry none from their model's declared `conflict`
+// policy for the committer's participant kind (Engine::commit does this for every commit).
+void apply_conflict_defaults(const schema::Schema& schema, CommitRequest& request);
+
 // Parses a WS `commit` payload (protocol.md §3.7) into operations.
 Result<CommitRequest> parse_commit_payload(const boost::json::object& payload);
 
@@ -107,6 +111,22 @@ struct ListPage {
   std::vector<boost::json::object> rows;  // row data without __typename
   bool has_more = false;
   int64_t stamp = 0;  // the log head read before the rows: a safe readAt for all of them
+};
+
+// One page of the delta log as GET /v1/logs reads it: the caller's tenant, only deltas the
+// caller may read (authz/authorizer.h), optionally one model / action / from a time on.
+struct LogRequest {
+  std::optional<int64_t> after;  // walk forward from this delta id; nullopt = the tail
+  int limit = 50;
+  const schema::Model* model = nullptr;  // only this model's deltas
+  std::optional<char> action;            // only this action letter (I U D A V C G S)
+  std::optional<int64_t> since_ms;       // only deltas created at or after this time
+};
+
+struct LogPage {
+  std::vector<store::Delta> deltas;  // ascending ids
+  int64_t position = 0;              // the log position the page covers: the next page's `after`
+  bool has_more = false;             // deltas after `position` exist
 };
 
 struct SchemaPush {
@@ -163,6 +183,11 @@ class Engine {
   Result<std::pair<boost::json::object, int64_t>> read_row(const auth::Principal& principal,
                                                             const std::vector<std::string>& groups,
                                                             const schema::Model& model, const std::string& id) const;
+  // GET /v1/logs. Walking forward reads at most a bounded stretch of the log per call (the page
+  // may then be short, with has_more); the tail (no `after`) reads back from the head in
+  // growing windows, also bounded, and ends at the head.
+  Result<LogPage> log(const auth::Principal& principal, const LogRequest& request) const;
+
   // Whether the principal may claim (take a write lease on) a row: the write rule for an
   // update of it (authz/authorizer.h). A row that does not exist yet needs only the operation.
   // Errors: capability_scope_denied, entity_not_found (a row outside the caller's scope).

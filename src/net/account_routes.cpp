@@ -7,6 +7,7 @@
 #include <boost/json.hpp>
 #include <fmt/format.h>
 
+#include "common/json_number.h"
 #include "common/time.h"
 #include "net/http_json.h"
 #include "net/router.h"
@@ -53,6 +54,29 @@ json::object capability_json(const store::CapabilityRecord& c) {
                       {"lastUsedAt", nullptr}};
 }
 
+// EffectiveAuthority (0.49 effectiveAuthoritySchema) of a capability: its operations as
+// `<model key>.<verb>`, an empty allowlist (everything) spelled out over the schema's models.
+// TODO(merge): the write side's net/authority.h builds the same object; use one.
+json::object effective_scope(const store::CapabilityRecord& c, const schema::Schema& schema) {
+  json::array operations;
+  for (const auto& model : schema.models()) {
+    if (model.control_plane) continue;
+    for (const char* verb : {"read", "create", "update", "delete"}) {
+      auth::Principal grant;
+      grant.operations = c.operations;
+      if (auth::allows(grant, model, verb)) operations.emplace_back(model.key + "." + verb);
+    }
+  }
+  return json::object{{"organizationId", c.org},
+                      {"projectId", nullptr},
+                      {"branchId", nullptr},
+                      {"syncGroups", string_array(c.sync_groups)},
+                      {"operations", std::move(operations)},
+                      {"participantKind", c.participant_kind},
+                      {"participantId", c.participant_id},
+                      {"deliveryPartition", nullptr}};
+}
+
 }  // namespace
 
 AccountRoutes::AccountRoutes(auth::AuthService& auth, coord::Coordinator& coordinator, engine::Engine& engine)
@@ -74,6 +98,12 @@ std::optional<Result<HttpResponse>> AccountRoutes::route(const HttpRequest& requ
     return std::nullopt;
   }
   if (parts.size() == 2 && parts[0] == "v1" && parts[1] == "usage" && method == "GET") return usage(request, principal);
+  if (parts.size() == 2 && parts[0] == "v1" && parts[1] == "ephemeral_keys" && method == "POST") {
+    return ephemeral_key(request, principal);
+  }
+  if (parts.size() == 4 && parts[1] == "capabilities" && parts[3] == "rotate" && method == "POST") {
+    return rotate(request, parts[2], principal);
+  }
   if (parts.size() < 2 || parts[1] != "capabilities") return std::nullopt;
   if (parts.size() == 2 && method == "POST") return mint(request, principal);
   if (parts.size() != 3) return std::nullopt;
@@ -113,6 +143,66 @@ Result<HttpResponse> AccountRoutes::revoke(const std::string& id, const auth::Pr
   out["deleted"] = true;
   out["activeSessionsClosed"] = closed;
   return json_response(200, out);
+}
+
+Result<HttpResponse> AccountRoutes::ephemeral_key(const HttpRequest& request, const auth::Principal& principal) const {
+  auto body = parse_object_body(request.body);
+  if (!body) return tl::unexpected(body.error());
+  auto parsed = auth::parse_ephemeral_key_request(*body, *engine_.schema());
+  if (!parsed) return tl::unexpected(parsed.error());
+  auto minted = auth_.mint_ephemeral(principal, *parsed);
+  if (!minted) return tl::unexpected(minted.error());
+  const auto& c = minted->record;
+  return json_response(201, json::object{{"object", "ephemeral_key"},
+                                         {"id", c.id},
+                                         {"token", minted->token},
+                                         {"expiresAt", iso8601_from_ms(c.expires_at_ms)},
+                                         {"organizationId", c.org},
+                                         {"participantId", c.participant_id},
+                                         {"projectId", nullptr},
+                                         {"branchId", nullptr},
+                                         {"branchRoot", false},
+                                         {"syncGroups", string_array(c.sync_groups)},
+                                         {"deliveryPartition", nullptr},
+                                         {"operations", string_array(c.operations)}});
+}
+
+Result<HttpResponse> AccountRoutes::rotate(const HttpRequest& request, const std::string& id,
+                                           const auth::Principal& principal) const {
+  auto body = parse_object_body(request.body, true);
+  if (!body) return tl::unexpected(body.error());
+  std::optional<int64_t> grace, ttl;
+  for (auto [name, slot] : {std::pair{"graceSeconds", &grace}, std::pair{"ttlSeconds", &ttl}}) {
+    const auto* value = body->if_contains(name);
+    if (!value || value->is_null()) continue;
+    auto seconds = exact_int64_in(*value, 1, std::numeric_limits<int32_t>::max());
+    if (!seconds) return fail("invalid_request", fmt::format("{} must be a positive integer", name), name);
+    *slot = *seconds;
+  }
+  auto rotation = auth_.rotate(principal, id, grace, ttl);
+  if (!rotation) return tl::unexpected(rotation.error());
+  if (rotation->previous.revoked) {
+    auto closed = close_capability_sessions(principal.tenant.key(), id);
+    if (!closed) return tl::unexpected(closed.error());
+  }
+  const auto& c = rotation->replacement.record;
+  return json_response(201, json::object{{"capabilityId", c.id},
+                                         {"token", rotation->replacement.token},
+                                         {"expiresAt", iso8601_from_ms(c.expires_at_ms)},
+                                         {"organizationId", c.org},
+                                         {"branchRoot", false},
+                                         {"scope", effective_scope(c, *engine_.schema())},
+                                         {"rotatedFrom", json::object{{"capabilityId", rotation->previous.id},
+                                                                      {"expiresAt", iso8601_from_ms(
+                                                                                        rotation->previous.expires_at_ms)}}}});
+}
+
+Result<int> AccountRoutes::close_capability_sessions(const std::string& tenant, const std::string& id) const {
+  int closed = coordinator_.close_sessions(tenant, id, kCloseRevoked, "capability revoked");
+  auto derived = auth_.descendants(id);
+  if (!derived) return tl::unexpected(derived.error());
+  for (const auto& child : *derived) closed += coordinator_.close_sessions(tenant, child, kCloseRevoked, "capability revoked");
+  return closed;
 }
 
 Result<HttpResponse> AccountRoutes::open_task(const HttpRequest& request, const auth::Principal& principal) const {

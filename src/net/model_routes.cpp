@@ -12,6 +12,7 @@
 #include "coord/wire.h"
 #include "errors/registry.h"
 #include "net/http_json.h"
+#include "net/model_claim.h"
 #include "net/router.h"
 #include "schema/openapi.h"
 #include "schema/schema.h"
@@ -118,6 +119,17 @@ Result<std::pair<json::value, std::string>> decode_cursor(const std::string& cur
   return std::make_pair(parsed.as_array()[0], std::string(parsed.as_array()[1].as_string()));
 }
 
+// One {id, stamp} per listed row (0.49 `evidence`): the page's stamp, read before the rows,
+// is a safe readAt for each of them.
+json::array list_evidence(const json::array& rows, int64_t stamp) {
+  json::array evidence;
+  for (const auto& row : rows) {
+    const auto* id = row.as_object().if_contains("id");
+    evidence.push_back(json::object{{"id", id ? *id : json::value("")}, {"stamp", stamp}});
+  }
+  return evidence;
+}
+
 json::array claim_records(const std::vector<coord::Claim>& claims) {
   json::array out;
   for (const auto& claim : claims) out.push_back(coord::http_record(claim, -1));
@@ -149,7 +161,7 @@ std::optional<Result<HttpResponse>> ModelRoutes::route(const HttpRequest& reques
     if (method == "POST") return write(request, engine::OpType::kCreate, *model, std::nullopt, principal);
     return std::nullopt;
   }
-  if (method == "GET") return retrieve(*model, parts[3], principal);
+  if (method == "GET") return retrieve(request, *model, parts[3], principal);
   if (method == "PATCH") return write(request, engine::OpType::kUpdate, *model, parts[3], principal);
   if (method == "DELETE") return write(request, engine::OpType::kDelete, *model, parts[3], principal);
   return std::nullopt;
@@ -310,6 +322,15 @@ Result<HttpResponse> ModelRoutes::list(const HttpRequest& request, const schema:
   }
   json::array data;
   for (auto& row : page->rows) data.push_back(std::move(row));
+  if (dialect_of(request).value_or(Dialect::kIntents) == Dialect::kClaims) {
+    return json_response(200, json::object{{"object", "list"},
+                                           {"model", model.key},
+                                           {"evidence", list_evidence(data, page->stamp)},
+                                           {"data", std::move(data)},
+                                           {"has_more", page->has_more},
+                                           {"next_cursor", std::move(next_cursor)},
+                                           {"stamp", page->stamp}});
+  }
   return json_response(200, json::object{{"object", "list"},
                                          {"model", lower(model.typename_)},
                                          {"data", std::move(data)},
@@ -318,23 +339,39 @@ Result<HttpResponse> ModelRoutes::list(const HttpRequest& request, const schema:
                                          {"stamp", page->stamp}});
 }
 
-Result<HttpResponse> ModelRoutes::retrieve(const schema::Model& model, const std::string& id,
-                                           const auth::Principal& principal) const {
+Result<HttpResponse> ModelRoutes::retrieve(const HttpRequest& request, const schema::Model& model,
+                                           const std::string& id, const auth::Principal& principal) const {
   if (auto ok = check_read(principal, model); !ok) return tl::unexpected(ok.error());
+  const bool claims_dialect = dialect_of(request).value_or(Dialect::kIntents) == Dialect::kClaims;
+  // Read before the row, like the row's own stamp: a later write to it has a higher id.
+  const int64_t absent_stamp = engine_.head();
   auto row = engine_.read_row(principal, principal.allowed_groups, model, id);
-  if (!row) return tl::unexpected(row.error());
+  if (!row && !(claims_dialect && row.error().code == "model_not_found")) return tl::unexpected(row.error());
   // Reads are never gated by a claim; the active claims ride along (http-api.md §4.4).
-  const auto claims = coordinator_.list(principal.tenant.key(), model.key, id, "");
   std::vector<coord::Claim> active;
-  for (const auto& claim : claims) {
-    if (claim.status == coord::ClaimStatus::kActive) active.push_back(claim);
+  if (row) {
+    for (const auto& claim : coordinator_.list(principal.tenant.key(), model.key, id, "")) {
+      if (claim.status == coord::ClaimStatus::kActive) active.push_back(claim);
+    }
   }
+  if (!claims_dialect) {
+    return json_response(200, json::object{{"object", "model"},
+                                           {"model", lower(model.typename_)},
+                                           {"id", id},
+                                           {"data", std::move(row->first)},
+                                           {"stamp", row->second},
+                                           {"claims", claim_records(active)}});
+  }
+  // `stamp` is the log head read before the row: every delta of the row is at or below it,
+  // so readAt = stamp passes until another participant changes the row after this read.
+  json::array claims;
+  for (const auto& claim : active) claims.push_back(model_claim_json(claim, model, -1));
   return json_response(200, json::object{{"object", "model"},
-                                         {"model", lower(model.typename_)},
+                                         {"model", model.key},
                                          {"id", id},
-                                         {"data", std::move(row->first)},
-                                         {"stamp", row->second},
-                                         {"claims", claim_records(active)}});
+                                         {"data", row ? json::value(std::move(row->first)) : json::value(nullptr)},
+                                         {"stamp", row ? row->second : absent_stamp},
+                                         {"claims", std::move(claims)}});
 }
 
 }  // namespace ablo::net

@@ -11,6 +11,7 @@
 #include "auth/auth_service.h"
 #include "coord/coordinator.h"
 #include "engine/engine.h"
+#include "net/dialect.h"
 #include "net/http_types.h"
 
 namespace ablo::net {
@@ -27,7 +28,10 @@ class ModelRoutes {
   Result<HttpResponse> create_commit(const HttpRequest& request, const auth::Principal& principal) const;
   Result<HttpResponse> list(const HttpRequest& request, const schema::Model& model,
                             const auth::Principal& principal) const;
-  Result<HttpResponse> retrieve(const schema::Model& model, const std::string& id,
+  // kIntents: 404 model_not_found for a missing or out-of-scope row, 0.9.1 claim records.
+  // kClaims: that row answers 200 with `data: null` (0.49 reads a miss as absent data, with
+  // the stamp it was absent at), and `claims` are ModelClaims (net/model_claim.h).
+  Result<HttpResponse> retrieve(const HttpRequest& request, const schema::Model& model, const std::string& id,
                                 const auth::Principal& principal) const;
   // POST/PATCH/DELETE on a model: a one-operation commit.
   Result<HttpResponse> write(const HttpRequest& request, engine::OpType type, const schema::Model& model,

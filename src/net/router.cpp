@@ -84,6 +84,7 @@ Router::Router(engine::Engine& engine, auth::AuthService& auth, coord::Coordinat
       claim_routes_(engine, coordinator),
       model_routes_(engine, coordinator),
       account_routes_(auth, coordinator, engine),
+      feed_routes_(engine),
       run_later_(std::move(run_later)) {}
 
 // The exception boundary of every HTTP request: a handler that throws answers 500 internal_error.
@@ -210,6 +211,7 @@ Result<HttpResponse> Router::route(const HttpRequest& request) const {
   }
   if (auto routed = account_routes_.route(request, parts, *principal)) return std::move(*routed);
   if (!parts.empty() && parts[0] == "v1") {
+    if (auto routed = feed_routes_.route(request, parts, *principal)) return std::move(*routed);
     if (auto routed = claim_routes_.route(request, parts, *principal)) return std::move(*routed);
     if (auto routed = model_routes_.route(request, parts, *principal)) return std::move(*routed);
   }
@@ -236,17 +238,9 @@ Result<HttpResponse> Router::route(const HttpRequest& request) const {
                                            {"migration", pushed->plan.to_json()}});
   }
   if (path == "/api/schema" && method == "GET") {
-    auto active = engine_.active_schema_version();
-    if (!active) return tl::unexpected(active.error());
-    auto schema = engine_.schema();
-    json::array models;
-    for (const auto& model : schema->models()) models.push_back(json::object{{"key", model.key}, {"typename", model.typename_}});
-    boost::system::error_code ec;
-    json::value active_json = *active ? json::parse((*active)->json_text, ec) : json::value(nullptr);
-    return json_response(200, json::object{{"active", std::move(active_json)},
-                                           {"version", *active ? (*active)->version : 0},
-                                           {"hash", *active ? json::value((*active)->hash) : json::value(nullptr)},
-                                           {"models", std::move(models)}});
+    // 0.49's schemaReadResponseSchema (its CLI's `status` and push preview read it), plus the
+    // pushed JSON as `schema`. No 0.9.1 client reads this route.
+    return feed_routes_.schema(*principal, true);
   }
   // The registry has no route code; entity_not_found is a 404 the client types like any unknown resource.
   return fail("entity_not_found", fmt::format("no route for {} {}", method, path));

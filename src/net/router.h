@@ -14,6 +14,7 @@
 #include "net/account_routes.h"
 #include "net/claim_routes.h"
 #include "net/dialect.h"
+#include "net/feed_routes.h"
 #include "net/model_routes.h"
 #include "net/http_types.h"
 
@@ -69,6 +70,7 @@ class Router {
   ClaimRoutes claim_routes_;
   ModelRoutes model_routes_;
   AccountRoutes account_routes_;
+  FeedRoutes feed_routes_;
   RunLater run_later_;
 };
 

@@ -194,6 +194,46 @@ bool is_reserved_table(std::string_view table) {
          std::find(std::begin(kInternal), std::end(kInternal), lowered) != std::end(kInternal);
 }
 
+// `conflict: {user?, agent?, system?}` with values reject | overwrite | notify.
+Result<ConflictPolicy> parse_conflict(const json::value& value, const std::string& param) {
+  if (!value.is_object()) return invalid(param + " must be an object {user?, agent?, system?}", param);
+  ConflictPolicy policy;
+  policy.declared = true;
+  for (const auto& [kind, disposition] : value.as_object()) {
+    const std::string where = param + "." + std::string(kind);
+    std::optional<StaleDisposition>* slot = kind == "user"    ? &policy.user
+                                            : kind == "agent"  ? &policy.agent
+                                            : kind == "system" ? &policy.system
+                                                               : nullptr;
+    if (!slot) return invalid(fmt::format("{}: unknown participant kind (expected user, agent or system)", where), where);
+    const std::string name = disposition.is_string() ? std::string(disposition.as_string()) : "";
+    if (name == "reject") *slot = StaleDisposition::kReject;
+    else if (name == "overwrite") *slot = StaleDisposition::kOverwrite;
+    else if (name == "notify") *slot = StaleDisposition::kNotify;
+    else return invalid(where + " must be reject, overwrite or notify", where);
+  }
+  return policy;
+}
+
+// Top-level `sessionSettings`: {<postgres setting>: orgId | projectId | environment | sandboxId |
+// participantId | participantKind}. Validated and kept in the stored JSON; this server sets no
+// per-session database settings (it has no customer database connection to set them on).
+Status check_session_settings(const json::value& value) {
+  static constexpr std::string_view kSources[] = {"orgId", "projectId", "environment",
+                                                  "sandboxId", "participantId", "participantKind"};
+  if (!value.is_object()) return invalid("'sessionSettings' must be an object", "sessionSettings");
+  for (const auto& [setting, source] : value.as_object()) {
+    const std::string where = "sessionSettings." + std::string(setting);
+    const std::string name = source.is_string() ? std::string(source.as_string()) : "";
+    const bool known = std::find(std::begin(kSources), std::end(kSources), name) != std::end(kSources);
+    if (setting.empty() || !known) {
+      return invalid(where + " must be one of orgId, projectId, environment, sandboxId, participantId, participantKind",
+                     where);
+    }
+  }
+  return {};
+}
+
 Result<Model> parse_model(const std::string& key, const json::value& value) {
   const std::string param = "models." + key;
   if (key.empty()) return invalid("model keys must not be empty", "models");
@@ -246,6 +286,11 @@ Result<Model> parse_model(const std::string& key, const json::value& value) {
       if (!role) return tl::unexpected(role.error());
       model.entity_roles.push_back(std::move(*role));
     }
+  }
+  if (const auto* conflict = o.if_contains("conflict"); conflict && !conflict->is_null()) {
+    auto policy = parse_conflict(*conflict, param + ".conflict");
+    if (!policy) return tl::unexpected(policy.error());
+    model.conflict = *policy;
   }
   return model;
 }
@@ -466,6 +511,9 @@ Result<std::shared_ptr<const Schema>> Schema::parse(const json::value& value) {
     schema->models_.push_back(std::move(*model));
   }
   if (auto ok = check_grants(models->as_object(), schema->models_); !ok) return tl::unexpected(ok.error());
+  if (const auto* settings = root.if_contains("sessionSettings"); settings && !settings->is_null()) {
+    if (auto ok = check_session_settings(*settings); !ok) return tl::unexpected(ok.error());
+  }
   if (const auto* roles = root.if_contains("identityRoles"); roles && !roles->is_null()) {
     if (!roles->is_array()) return invalid("'identityRoles' must be an array", "identityRoles");
     std::size_t i = 0;
@@ -510,6 +558,22 @@ const Model* Schema::resolve(std::string_view any_name) const {
     if (lower(stripped) == folded) return &m;
   }
   return nullptr;
+}
+
+std::string_view to_string(StaleDisposition disposition) {
+  switch (disposition) {
+    case StaleDisposition::kReject: return "reject";
+    case StaleDisposition::kOverwrite: return "overwrite";
+    case StaleDisposition::kNotify: return "notify";
+  }
+  return "reject";
+}
+
+std::optional<StaleDisposition> ConflictPolicy::for_kind(std::string_view participant_kind) const {
+  if (participant_kind == "user") return user;
+  if (participant_kind == "agent") return agent;
+  if (participant_kind == "system") return system;
+  return std::nullopt;
 }
 
 std::string camel_to_snake(std::string_view name) {

@@ -45,6 +45,18 @@ struct Role {
 };
 
 enum class Load { kInstant, kLazy, kManual };
+
+// What a write whose premise went stale does (0.49's onStale names; 0.9.1's force = overwrite,
+// flag/merge = notify).
+enum class StaleDisposition { kReject, kOverwrite, kNotify };
+// A model's declared `conflict: {user?, agent?, system?}` (schema JSON v3 as 0.49 serializes
+// it): the disposition of a participant kind's stale writes that name none themselves.
+struct ConflictPolicy {
+  std::optional<StaleDisposition> user, agent, system;
+  bool declared = false;  // the model carried `conflict` at all
+  std::optional<StaleDisposition> for_kind(std::string_view participant_kind) const;
+};
+std::string_view to_string(StaleDisposition disposition);
 enum class TenancyKind { kColumn, kParent, kNone };
 
 struct Model {
@@ -61,6 +73,7 @@ struct Model {
   std::vector<Relation> relations;
   std::vector<Role> entity_roles;
   std::optional<int64_t> bootstrap_limit;
+  ConflictPolicy conflict;
 
   const Field* field(std::string_view name) const;
   // Resolves a query column given as camelCase field name, snake_case column, or a base field.

@@ -24,6 +24,31 @@ std::string with_model(const std::string& model_json) {
   return R"({"v":3,"models":{"m":)" + model_json + R"(},"identityRoles":[]})";
 }
 
+// Schema JSON v3 as 0.49 serializes it: per-model `conflict` and top-level `sessionSettings`.
+TEST(SchemaParse, ReadsA049ConflictPolicyAndKeepsSessionSettings) {
+  auto schema = json::parse(kMinimal).as_object();
+  schema["models"].as_object()["tasks"].as_object()["conflict"] = json::object{{"user", "overwrite"}, {"agent", "notify"}};
+  schema["sessionSettings"] = json::object{{"app.org_id", "orgId"}, {"app.kind", "participantKind"}};
+  auto parsed = Schema::parse(schema);
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  const auto& conflict = (*parsed)->by_key("tasks")->conflict;
+  EXPECT_TRUE(conflict.declared);
+  EXPECT_EQ(conflict.for_kind("user"), StaleDisposition::kOverwrite);
+  EXPECT_EQ(conflict.for_kind("agent"), StaleDisposition::kNotify);
+  EXPECT_EQ(conflict.for_kind("system"), std::nullopt);
+  EXPECT_NE((*parsed)->json_text().find("sessionSettings"), std::string::npos);
+  EXPECT_FALSE((*Schema::parse_text(kMinimal))->by_key("tasks")->conflict.declared);
+}
+
+TEST(SchemaParse, RefusesConflictAndSessionSettingsOutsideTheirVocabulary) {
+  const std::string model = R"({"fields":{},"relations":{},"conflict":)";
+  EXPECT_EQ(parse_error(with_model(model + R"({"agent":"force"}})")).param, "models.m.conflict.agent");
+  EXPECT_EQ(parse_error(with_model(model + R"({"robot":"reject"}})")).param, "models.m.conflict.robot");
+  EXPECT_EQ(parse_error(with_model(model + R"("reject"})")).code, "invalid_schema");
+  EXPECT_EQ(parse_error(R"({"v":3,"models":{},"identityRoles":[],"sessionSettings":{"app.x":"userEmail"}})").param,
+            "sessionSettings.app.x");
+}
+
 TEST(SchemaHash, MatchesTheReferenceVectors) {
   EXPECT_EQ(schema_hash(json::parse(kMinimal)), "c8c8e5e4");
   EXPECT_EQ(schema_hash(json::parse(R"({"v":3,"models":{},"identityRoles":[]})")), "2825b171");
