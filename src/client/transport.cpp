@@ -93,22 +93,25 @@ struct WsConnection::Impl {
   std::deque<std::string> inbox;
   bool is_closed = false;
   int peer_close_code = 0;
+  std::string peer_close_reason;
 
   std::function<void(std::string&&)> handler;  // guarded by mutex
   std::deque<std::string> outbox;  // I/O thread only
   bool writing = false;            // I/O thread only
 
-  void mark_closed(int code) {
+  void mark_closed(int code, std::string reason = {}) {
     std::lock_guard lock(mutex);
     is_closed = true;
     if (code) peer_close_code = code;
+    if (!reason.empty()) peer_close_reason = std::move(reason);
     arrived.notify_all();
   }
 
   void read_loop() {
     ws.async_read(read_buffer, [this](beast::error_code ec, std::size_t) {
       if (ec) {
-        mark_closed(ec == websocket::error::closed ? ws.reason().code : 0);
+        const bool by_peer = ec == websocket::error::closed;
+        mark_closed(by_peer ? ws.reason().code : 0, by_peer ? std::string(ws.reason().reason.c_str()) : std::string());
         return;
       }
       std::function<void(std::string&&)> deliver;
@@ -208,6 +211,11 @@ bool WsConnection::closed() const {
 int WsConnection::close_code() const {
   std::lock_guard lock(impl_->mutex);
   return impl_->peer_close_code;
+}
+
+std::string WsConnection::close_reason() const {
+  std::lock_guard lock(impl_->mutex);
+  return impl_->peer_close_reason;
 }
 
 void WsConnection::close() {

@@ -50,6 +50,7 @@ class WsConnection {
   // True once the peer closed or the connection failed. close_code() is the peer's code (0 if none).
   bool closed() const;
   int close_code() const;
+  std::string close_reason() const;  // the peer's close reason ("" if none)
   // Sends a close frame (code 1000) and joins the I/O thread.
   void close();
 

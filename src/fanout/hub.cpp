@@ -133,6 +133,28 @@ void Hub::add_groups(const std::shared_ptr<Subscription>& sub, const std::vector
   for (const auto& g : added) by_group[g].push_back(sub);
 }
 
+void Hub::remove_groups(const std::shared_ptr<Subscription>& sub, const std::vector<std::string>& groups) {
+  std::vector<std::string> removed;
+  {
+    std::lock_guard lock(sub->mutex_);
+    if (!sub->outbox_) return;
+    for (const auto& g : groups) {
+      if (sub->groups_.erase(g) > 0) removed.push_back(g);
+    }
+  }
+  std::lock_guard index_lock(index_mutex_);
+  auto tenant_it = index_.find(sub->tenant());
+  if (tenant_it == index_.end()) return;
+  for (const auto& group : removed) {
+    auto it = tenant_it->second.find(group);
+    if (it == tenant_it->second.end()) continue;
+    auto& subs = it->second;
+    subs.erase(std::remove(subs.begin(), subs.end(), sub), subs.end());
+    if (subs.empty()) tenant_it->second.erase(it);
+  }
+  if (tenant_it->second.empty()) index_.erase(tenant_it);
+}
+
 void Hub::publish(const std::vector<store::Delta>& deltas) {
   std::lock_guard publish_lock(publish_mutex_);
   std::lock_guard index_lock(index_mutex_);

@@ -77,6 +77,9 @@ class Hub {
   void unsubscribe(const std::shared_ptr<Subscription>& subscription);
   // Adds groups to a live subscription (participant claims, group grants).
   void add_groups(const std::shared_ptr<Subscription>& subscription, const std::vector<std::string>& groups);
+  // Removes groups from a live subscription (a 0.49 update_subscription narrowing its read set):
+  // deltas published after it returns are no longer routed to it through them.
+  void remove_groups(const std::shared_ptr<Subscription>& subscription, const std::vector<std::string>& groups);
 
   // Delivers committed deltas (ascending ids, called by the commit writer only).
   void publish(const std::vector<store::Delta>& deltas);

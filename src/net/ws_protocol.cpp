@@ -8,7 +8,10 @@
 
 #include "authz/authorizer.h"
 #include "common/exception_text.h"
+#include "common/json_member.h"
 #include "common/json_number.h"
+#include "common/time.h"
+#include "coord/requests.h"
 #include "coord/wire.h"
 #include "errors/registry.h"
 #include "fanout/wire_delta.h"
@@ -45,7 +48,11 @@ bool is_collaboration_event(std::string_view type) {
       "ping", "pong", "sync_request", "sync_response", "ack", "commit", "mutation", "mutation_result", "delta",
       "presence_update", "intent_begin", "intent_abandon", "intent_reorder", "claim", "release", "claim_ack",
       "bootstrap_request", "bootstrap_response", "intent_acquired", "intent_queued", "intent_granted",
-      "intent_lost", "intent_rejected", "intent_queue", "claim_expired", "error", "session_error"};
+      "intent_lost", "intent_rejected", "intent_queue", "claim_expired", "error", "session_error",
+      // The claims dialect's frames, both ways: a client must not forge them to its peers.
+      "claim_begin", "claim_abandon", "claim_reorder", "claim_heartbeat", "claim_heartbeat_ack",
+      "update_subscription", "subscription_ack", "claim_acquired", "claim_queued", "claim_granted", "claim_lost",
+      "claim_rejected", "claim_queue", "hello"};
   if (type.empty() || type.size() > 64 || kProtocolFrames.count(type)) return false;
   return std::all_of(type.begin(), type.end(), [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'; });
 }
@@ -118,10 +125,11 @@ SyncConnection::SyncConnection(engine::Engine& engine, coord::Coordinator& coord
       coordinator_(coordinator),
       grant_(std::move(grant)),
       outbox_(socket),
-      fenced_(*socket.lock(), [&engine] { return engine.hub().head(); }, std::move(schedule)) {
+      fenced_(*socket.lock(), [&engine] { return engine.hub().head(); }, std::move(schedule)),
+      dialect_(std::make_shared<DialectOutbox>(fenced_, socket)) {
   subscription_ = engine_.hub().subscribe(grant_.principal.tenant.key(), subscribed_routes(grant_), &fenced_,
                                           grant_.principal.key_id, delta_read_rule(engine_, grant_.principal));
-  coord_session_ = coordinator_.attach(coord::participant_of(grant_.principal, grant_.groups), &fenced_);
+  coord_session_ = coordinator_.attach(coord::participant_of(grant_.principal, grant_.groups), dialect_.get());
 }
 
 SyncConnection::~SyncConnection() { on_close(); }
@@ -152,6 +160,27 @@ std::string rejected_commit(const std::string& client_tx_id, const Error& error)
                                                          {"error", errors::wire_error(error)}});
 }
 
+// A commit's answer in `dialect`: the loose 0.9.1 receipt, or the strict 0.49 one.
+std::string commit_answer(engine::Engine& engine, const auth::Principal& principal, const std::string& client_tx_id,
+                          const Result<engine::CommitReceipt>& result, int64_t answered_at_ms, Dialect dialect) {
+  if (dialect == Dialect::kIntents) {
+    return result ? coord::ws_frame("mutation_result", result->to_json()) : rejected_commit(client_tx_id, result.error());
+  }
+  const auto authority = claims_authority_json(principal, *engine.schema());
+  // createdAt: when the answer reached this edge (the receipt carries no time of its own yet).
+  return coord::ws_frame("mutation_result",
+                         result ? claims_receipt_json(*result, authority, answered_at_ms, now_ms())
+                                : claims_rejected_receipt_json(client_tx_id, result.error(), authority, answered_at_ms));
+}
+
+// Hands a commit's answer to the socket's DialectOutbox, which renders it for the dialect
+// (now, or once the dialect is known).
+void push_commit_answer(DialectOutbox& dialect, engine::Engine& engine, const auth::Principal& principal,
+                        std::string client_tx_id, Result<engine::CommitReceipt> result) {
+  dialect.push_reply([&engine, principal, client_tx_id = std::move(client_tx_id), result = std::move(result),
+                      at = now_ms()](Dialect d) { return commit_answer(engine, principal, client_tx_id, result, at, d); });
+}
+
 }  // namespace
 
 // The exception boundary of every frame: a handler that throws is logged, the socket stays up,
@@ -178,10 +207,35 @@ void SyncConnection::reject_failed_commit(std::string_view text) {
   if (!type || *type != "commit" || !payload || !payload->is_object()) return;
   const auto* id = payload->as_object().if_contains("clientTxId");
   if (!id || !id->is_string()) return;
-  send(rejected_commit(std::string(id->as_string()), Error("internal_error", "the commit failed unexpectedly; retry")));
+  answer_commit(std::string(id->as_string()), tl::unexpected(Error("internal_error", "the commit failed unexpectedly; retry")));
+}
+
+void SyncConnection::answer_commit(std::string client_tx_id, Result<engine::CommitReceipt> result) {
+  push_commit_answer(*dialect_, engine_, grant_.principal, std::move(client_tx_id), std::move(result));
+}
+
+const std::unordered_map<std::string_view, SyncConnection::Handler>& SyncConnection::handlers() {
+  static const std::unordered_map<std::string_view, Handler> kHandlers = {
+      {"ping", &SyncConnection::on_ping},
+      {"sync_request", &SyncConnection::on_sync_request},
+      {"ack", &SyncConnection::on_ack},
+      {"commit", &SyncConnection::handle_commit},
+      {"presence_update", &SyncConnection::on_presence_update},
+      {"claim", &SyncConnection::handle_participant_claim},
+      {"intent_begin", &SyncConnection::on_intent_begin},
+      {"intent_abandon", &SyncConnection::on_intent_abandon},
+      {"intent_reorder", &SyncConnection::on_intent_reorder},
+      {"claim_begin", &SyncConnection::on_claim_begin},
+      {"claim_abandon", &SyncConnection::on_claim_abandon},
+      {"claim_reorder", &SyncConnection::on_claim_reorder},
+      {"claim_heartbeat", &SyncConnection::on_claim_heartbeat},
+      {"update_subscription", &SyncConnection::on_update_subscription},
+  };
+  return kHandlers;
 }
 
 void SyncConnection::dispatch(std::string_view text) {
+  if (refused_) return;
   boost::system::error_code ec;
   json::value parsed = json::parse(text, ec);
   if (ec || !parsed.is_object()) return;  // the client never sends non-JSON; ignore noise
@@ -193,42 +247,165 @@ void SyncConnection::dispatch(std::string_view text) {
   const auto* payload_value = message.if_contains("payload");
   const json::object& payload = payload_value && payload_value->is_object() ? payload_value->as_object() : kEmpty;
 
-  if (type == "ping") {
-    send(R"({"type":"pong"})");
-  } else if (type == "sync_request") {
-    // A lastSyncId that is not an exact non-negative integer cannot name a position: the frame is ignored.
-    // Absent or null: a fresh client (cursor 0).
-    const auto* v = payload.if_contains("lastSyncId");
-    const auto last = v && !v->is_null() ? exact_int64_in(*v, 0, std::numeric_limits<int64_t>::max())
-                                         : std::optional<int64_t>(0);
-    if (!last) {
-      spdlog::debug("sync_request ignored: lastSyncId {} is not a sync id", json::serialize(*v));
-    } else if (subscription_) {
-      if (auto ok = engine_.hub().catch_up(subscription_, *last); !ok) {
-        spdlog::warn("catch-up failed: {}", ok.error().message);
-      }
-    }
-  } else if (type == "ack") {
-    if (const auto* v = payload.if_contains("lastSyncId")) {
-      if (auto acknowledged = exact_int64_in(*v, 0, std::numeric_limits<int64_t>::max())) fenced_.acknowledged(*acknowledged);
-    }
-  } else if (type == "commit") {
-    handle_commit(payload);
-  } else if (type == "intent_begin") {
-    if (authorize_intent(payload)) coordinator_.intent_begin(coord_session_, payload);
-  } else if (type == "intent_abandon") {
-    coordinator_.intent_abandon(coord_session_, payload);
-  } else if (type == "intent_reorder") {
-    coordinator_.intent_reorder(coord_session_, payload);
-  } else if (type == "presence_update") {
-    coordinator_.presence_update(coord_session_, payload);
-  } else if (type == "claim") {
-    handle_participant_claim(payload);
+  if (!admit(type, payload)) return;
+  if (const auto it = handlers().find(type); it != handlers().end()) {
+    (this->*(it->second))(payload);
   } else if (is_collaboration_event(type) && payload_value && payload_value->is_object() &&
              text.size() <= kMaxRelayedEventBytes) {
     coordinator_.relay_event(coord_session_, type, payload);
   }
   // `release` (participant scope) and anything else: ignored, as the protocol allows.
+}
+
+bool SyncConnection::admit(std::string_view type, const json::object& payload) {
+  auto revealed = dialect_revealed_by(type, payload);
+  if (!revealed) {
+    // Before any delta: the hub holds live deltas until the first catch-up, which never runs.
+    spdlog::info("closing a WebSocket: {}", revealed.error().message);
+    refused_ = true;
+    dialect_->refuse(kCloseProtocolVersionUnsupported, std::string(revealed.error().code));
+    return false;
+  }
+  if (!*revealed) return true;  // a frame both dialects send
+  const auto current = dialect_->dialect();
+  if (!current) {
+    dialect_->decide(**revealed);
+    return true;
+  }
+  if (*current == **revealed) return true;
+  // Refused without effect; warned once per socket (a confused client would flood the log).
+  if (!warned_mixed_) {
+    warned_mixed_ = true;
+    spdlog::warn("WebSocket of the {} dialect sent a '{}' frame of the other dialect; refused (later ones at debug)",
+                 *current == Dialect::kClaims ? "claims (0.49)" : "intents (0.9.1)", type);
+  } else {
+    spdlog::debug("refused a '{}' frame of the other dialect", type);
+  }
+  return false;
+}
+
+void SyncConnection::on_ping(const json::object&) { send(R"({"type":"pong"})"); }
+
+void SyncConnection::on_sync_request(const json::object& payload) {
+  // A lastSyncId that is not an exact non-negative integer cannot name a position: the frame is ignored.
+  // Absent or null: a fresh client (cursor 0).
+  const auto* v = payload.if_contains("lastSyncId");
+  const auto last = v && !v->is_null() ? exact_int64_in(*v, 0, std::numeric_limits<int64_t>::max())
+                                       : std::optional<int64_t>(0);
+  if (!last) {
+    spdlog::debug("sync_request ignored: lastSyncId {} is not a sync id", json::serialize(*v));
+  } else if (subscription_) {
+    if (auto ok = engine_.hub().catch_up(subscription_, *last); !ok) {
+      spdlog::warn("catch-up failed: {}", ok.error().message);
+    }
+  }
+}
+
+void SyncConnection::on_ack(const json::object& payload) {
+  if (const auto* v = payload.if_contains("lastSyncId")) {
+    if (auto acknowledged = exact_int64_in(*v, 0, std::numeric_limits<int64_t>::max())) fenced_.acknowledged(*acknowledged);
+  }
+}
+
+void SyncConnection::on_presence_update(const json::object& payload) { coordinator_.presence_update(coord_session_, payload); }
+
+void SyncConnection::on_intent_begin(const json::object& payload) {
+  auto request = coord::parse_intent_begin(payload);
+  if (!request) return;  // the coordinator ignores it the same way
+  if (authorize_claim(*request, Dialect::kIntents)) coordinator_.intent_begin(coord_session_, std::move(*request));
+}
+
+void SyncConnection::on_intent_abandon(const json::object& payload) { coordinator_.intent_abandon(coord_session_, payload); }
+
+void SyncConnection::on_intent_reorder(const json::object& payload) { coordinator_.intent_reorder(coord_session_, payload); }
+
+void SyncConnection::on_claim_begin(const json::object& payload) {
+  auto request = parse_claim_begin(payload);
+  if (!request) {
+    // Addressable refusals are answered (the client waits for its claimId); others dropped.
+    const auto* id = payload.if_contains("claimId");
+    if (id && id->is_string() && !id->as_string().empty()) {
+      coord::ClaimRequest asked;
+      asked.entity_type = string_member(payload, "entityType");
+      asked.entity_id = string_member(payload, "entityId");
+      send(claim_rejected_frame(std::string(id->as_string()), asked, request.error()));
+    }
+    return;
+  }
+  if (authorize_claim(*request, Dialect::kClaims)) coordinator_.intent_begin(coord_session_, std::move(*request));
+}
+
+void SyncConnection::on_claim_abandon(const json::object& payload) {
+  if (auto id = parse_claim_abandon(payload); !id.empty()) coordinator_.intent_abandon(coord_session_, std::move(id));
+}
+
+void SyncConnection::on_claim_reorder(const json::object& payload) {
+  coordinator_.intent_reorder(coord_session_, parse_claim_reorder(payload));
+}
+
+void SyncConnection::on_claim_heartbeat(const json::object& payload) {
+  auto request = parse_claim_heartbeat(payload);
+  if (!request) {
+    spdlog::debug("claim_heartbeat ignored: {}", request.error().message);
+    return;
+  }
+  send(heartbeat_claim(*request));
+}
+
+std::string SyncConnection::heartbeat_claim(const HeartbeatRequest& request) {
+  const auto who = coord::participant_of(grant_.principal, grant_.groups);
+  const auto mine = [&](const coord::Claim& c) {
+    return c.owner == who.owner && (request.claim_id.empty() || c.intent_id == request.claim_id);
+  };
+  auto find = [&](const std::string& type, const std::string& id) -> std::optional<coord::Claim> {
+    for (const auto& c : coordinator_.list(who.tenant, type, id, "")) {
+      if (mine(c)) return c;
+    }
+    return std::nullopt;
+  };
+  auto found = find(request.entity_type, request.entity_id);
+  if (found && found->status == coord::ClaimStatus::kActive && coordinator_.renew(who, found->intent_id)) {
+    found = find(found->entity_type, found->entity_id);  // its new expiresAt
+  }
+  const std::string claim_id = found ? found->intent_id : request.claim_id;
+  int position = 0;
+  if (found && found->status == coord::ClaimStatus::kQueued) {
+    for (const auto& c : coordinator_.list(who.tenant, found->entity_type, found->entity_id, "")) {
+      if (c.intent_id == found->intent_id) break;
+      if (c.status == coord::ClaimStatus::kQueued) ++position;
+    }
+  }
+  return claim_heartbeat_ack_frame(claim_id, found, position);
+}
+
+// update_subscription replaces the socket's read set (what its subscription routes and its
+// presence audience), narrowed to the principal's allowed groups as the upgrade's syncGroups
+// are (schema::narrow_groups). Answered with the effective set; a malformed request changes
+// nothing. The coordinator can only widen a presence audience: a narrowed socket keeps
+// hearing the presence of the groups it left (all of which its principal may read).
+void SyncConnection::on_update_subscription(const json::object& payload) {
+  auto requested = parse_update_subscription(payload);
+  if (!requested) {
+    send(subscription_ack_frame(grant_.groups, &requested.error()));
+    return;
+  }
+  const auto granted = schema::narrow_groups(*requested, grant_.principal.allowed_groups);
+  const auto missing_from = [](const std::vector<std::string>& groups, const std::vector<std::string>& from) {
+    std::vector<std::string> out;
+    for (const auto& g : groups) {
+      if (std::find(from.begin(), from.end(), g) == from.end()) out.push_back(g);
+    }
+    return out;
+  };
+  const auto added = missing_from(granted, grant_.groups);
+  const auto removed = missing_from(grant_.groups, granted);
+  if (subscription_) {
+    engine_.hub().add_groups(subscription_, added);
+    engine_.hub().remove_groups(subscription_, removed);
+  }
+  if (!added.empty()) coordinator_.add_groups(coord_session_, added);
+  grant_.groups = granted;
+  send(subscription_ack_frame(granted, nullptr));
 }
 
 // `claim` multiplexes more sync groups onto this socket (participants.join, protocol.md §3.3):
@@ -264,36 +441,40 @@ void SyncConnection::handle_participant_claim(const json::object& payload) {
 
 // A claim is a write lease: it needs the write rule for the target row (Engine::authorize_claim),
 // or a team could lock another team's rows. Refused begins get the frame the client waits for:
-// intent_rejected, or intent_lost for a queued begin (which never observes intent_rejected).
-bool SyncConnection::authorize_intent(const json::object& payload) {
-  auto request = coord::parse_intent_begin(payload);
-  if (!request) return true;  // the coordinator ignores it the same way
-  auto allowed = engine_.authorize_claim(grant_.principal, request->entity_type, request->entity_id);
+// 0.9.1: intent_rejected, or intent_lost for a queued begin (which never observes
+// intent_rejected); 0.49: claim_rejected (it ends a queued wait too).
+bool SyncConnection::authorize_claim(const coord::ClaimRequest& request, Dialect dialect) {
+  auto allowed = engine_.authorize_claim(grant_.principal, request.entity_type, request.entity_id);
   if (allowed) return true;
-  json::object target{{"entityType", request->entity_type}, {"entityId", request->entity_id}};
-  if (!request->field.empty()) target["field"] = request->field;
-  json::object frame{{"intentId", request->intent_id},
-                     {"reason", request->queue ? "preempted" : "conflict"},
+  if (dialect == Dialect::kClaims) {
+    send(claim_rejected_frame(request.intent_id, request, allowed.error()));
+    return false;
+  }
+  json::object target{{"entityType", request.entity_type}, {"entityId", request.entity_id}};
+  if (!request.field.empty()) target["field"] = request.field;
+  json::object frame{{"intentId", request.intent_id},
+                     {"reason", request.queue ? "preempted" : "conflict"},
                      {"target", std::move(target)},
                      {"error", errors::wire_error(allowed.error())}};
-  send(coord::ws_frame(request->queue ? "intent_lost" : "intent_rejected", std::move(frame)));
+  send(coord::ws_frame(request.queue ? "intent_lost" : "intent_rejected", std::move(frame)));
   return false;
 }
 
 void SyncConnection::handle_commit(const json::object& payload) {
   std::string client_tx_id;
   if (const auto* v = payload.if_contains("clientTxId"); v && v->is_string()) client_tx_id = v->as_string();
-  auto reject = [client_tx_id](const Error& error) { return rejected_commit(client_tx_id, error); };
   auto request = engine::parse_commit_payload(payload);
   if (!request) {
-    send(reject(request.error()));
+    answer_commit(client_tx_id, tl::unexpected(request.error()));
     return;
   }
   request->principal = grant_.principal;
-  engine_.commit(std::move(*request), [outbox = outbox_, reject](Result<engine::CommitReceipt> result) {
-    auto target = outbox.lock();
-    if (!target) return;
-    target->push_frame(result ? coord::ws_frame("mutation_result", result->to_json()) : reject(result.error()));
+  // The answer is rendered for the socket's dialect, on the writer thread; `weak`: the socket
+  // may be gone by then.
+  engine_.commit(std::move(*request), [weak = std::weak_ptr<DialectOutbox>(dialect_), &engine = engine_,
+                                       principal = grant_.principal,
+                                       client_tx_id](Result<engine::CommitReceipt> result) {
+    if (auto dialect = weak.lock()) push_commit_answer(*dialect, engine, principal, client_tx_id, std::move(result));
   });
 }
 
