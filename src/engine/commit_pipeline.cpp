@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <future>
+#include <limits>
 #include <map>
 #include <utility>
+#include <variant>
 
 #include <boost/json.hpp>
 #include <fmt/format.h>
@@ -164,17 +166,30 @@ class GroupIdempotency {
   std::vector<std::pair<Key, std::optional<std::string>>> undo_;  // previous values, in put order
 };
 
+// Whether a delta of `tenant` routed to `group` with id > read_at was written by someone other
+// than `participant_id` (a group premise of reads[]).
+using GroupChangedSince = std::function<Result<bool>(const std::string& tenant, const std::string& group,
+                                                     int64_t read_at, const std::string& participant_id)>;
+
 // Applies one commit's operations inside the current savepoint. Produces its deltas.
 class CommitApplier {
  public:
   CommitApplier(store::WriteTransaction& txn, GroupIdempotency& idempotency, const schema::Schema& schema,
-                WriteGate* gate, const CommitRequest& req)
-      : txn_(txn), idempotency_(idempotency), schema_(schema), gate_(gate), req_(req), tenant_(req.principal.tenant.key()) {}
+                WriteGate* gate, const CommitRequest& req, const GroupChangedSince& group_changed)
+      : txn_(txn), idempotency_(idempotency), schema_(schema), gate_(gate), req_(req),
+        tenant_(req.principal.tenant.key()), group_changed_(group_changed) {}
 
   Result<CommitReceipt> apply(std::vector<store::Delta>& deltas) {
     CommitReceipt receipt;
     receipt.client_tx_id = req_.client_tx_id;
     receipt.ops = static_cast<int>(req_.operations.size());
+    receipt.created_at_ms = receipt.status_at_ms = now_ms();
+    // Premises first: a commit whose reads went stale applies nothing.
+    for (std::size_t i = 0; i < req_.reads.size(); ++i) {
+      const std::string where = fmt::format("reads[{}]", i);
+      auto ok = std::visit([&](const auto& premise) { return check_premise(premise, where, receipt); }, req_.reads[i]);
+      if (!ok) return tl::unexpected(ok.error());
+    }
     std::size_t index = 0;
     for (const auto& op : req_.operations) {
       auto applied = apply_op(op, index++, deltas, receipt);
@@ -290,6 +305,65 @@ class CommitApplier {
     return tl::unexpected(error);
   }
 
+  // What a stale premise does: reject (the default) fails the commit with stale_context;
+  // overwrite/force applies; notify/flag/merge applies and marks the receipt flagged.
+  Status stale_premise(std::optional<OnStale> on_stale, int64_t read_at, const std::string& what,
+                       const std::string& where, CommitReceipt& receipt) {
+    const OnStale policy = on_stale.value_or(OnStale::kReject);
+    if (policy == OnStale::kForce) return {};
+    if (policy != OnStale::kReject) {
+      receipt.flagged_stale = true;
+      return {};
+    }
+    Error error("stale_context",
+                fmt::format("{}: {} changed after readAt {} by another participant", where, what, read_at),
+                where + ".readAt");
+    error.details["readAt"] = read_at;
+    return tl::unexpected(error);
+  }
+
+  // A row the commit read: readable by the caller (else answered like a missing model row) and
+  // not changed by another participant after readAt.
+  Status check_premise(const RowPremise& premise, const std::string& where, CommitReceipt& receipt) {
+    const schema::Model* model = schema_.resolve(premise.model);
+    if (!model) {
+      return fail("commit_operation_invalid", fmt::format("{}: unknown model '{}'", where, premise.model),
+                  where + ".model");
+    }
+    const Error not_found("model_not_found", fmt::format("{}: {} '{}' not found", where, model->key, premise.id),
+                          where + ".id");
+    if (!authz::may_read_model(req_.principal, *model)) {
+      return tl::unexpected(authz::denial_error(authz::Denial::kOperation, *model, authz::Verb::kRead, not_found, where));
+    }
+    auto row = txn_.get_row(*model, tenant_, premise.id);
+    if (!row) return tl::unexpected(row.error());
+    if (*row) {
+      if (auto ok = authz::can_read(req_.principal, *model, authz::RowScope{tenant_, (*row)->groups}, not_found); !ok) {
+        return ok;
+      }
+    }
+    auto changed = txn_.has_foreign_write_since(tenant_, model->typename_, premise.id, premise.read_at,
+                                                req_.principal.participant_id);
+    if (!changed) return tl::unexpected(changed.error());
+    if (!*changed) return {};
+    return stale_premise(premise.on_stale, premise.read_at, fmt::format("{} '{}'", model->key, premise.id), where,
+                         receipt);
+  }
+
+  // A sync group the commit read: one the caller reaches, with no foreign delta after readAt.
+  Status check_premise(const GroupPremise& premise, const std::string& where, CommitReceipt& receipt) {
+    if (!authz::reaches_groups(req_.principal, {premise.group})) {
+      return fail("invalid_sync_group", fmt::format("{}: sync group '{}' is outside this credential's scope", where,
+                                                    premise.group),
+                  where + ".group");
+    }
+    auto changed = group_changed_(tenant_, premise.group, premise.read_at, req_.principal.participant_id);
+    if (!changed) return tl::unexpected(changed.error());
+    if (!*changed) return {};
+    return stale_premise(premise.on_stale, premise.read_at, fmt::format("sync group '{}'", premise.group), where,
+                         receipt);
+  }
+
   Result<int64_t> write_row(const schema::Model& model, const Operation& op, std::optional<store::StoredRow> existing,
                             const std::string& where, std::vector<store::Delta>& deltas) {
     const std::string now = iso8601_from_ms(now_ms());
@@ -396,7 +470,31 @@ class CommitApplier {
   WriteGate* gate_;
   const CommitRequest& req_;
   const std::string tenant_;
+  const GroupChangedSince& group_changed_;
 };
+
+// A group premise is checked against the committed log: at most this many deltas after its
+// readAt are looked at; a longer tail is answered as "changed" (a stale_context the client can
+// retry from a fresh read) rather than scanned without bound on the writer thread. Deltas of
+// earlier commits in the same group are not committed yet and are not seen.
+constexpr int kGroupPremisePage = 500;
+constexpr int kGroupPremiseMaxScan = 10 * kGroupPremisePage;
+
+Result<bool> group_changed_in_log(store::Store& store, const std::string& tenant, const std::string& group,
+                                  int64_t read_at, const std::string& participant_id) {
+  int64_t after = read_at;
+  for (int scanned = 0; scanned < kGroupPremiseMaxScan; scanned += kGroupPremisePage) {
+    auto page = store.read_deltas(tenant, after, std::numeric_limits<int64_t>::max(), kGroupPremisePage);
+    if (!page) return tl::unexpected(page.error());
+    for (const auto& delta : *page) {
+      if (delta.participant_id == participant_id) continue;
+      if (std::find(delta.sync_groups.begin(), delta.sync_groups.end(), group) != delta.sync_groups.end()) return true;
+    }
+    if (static_cast<int>(page->size()) < kGroupPremisePage) return false;
+    after = page->back().id;
+  }
+  return true;
+}
 
 constexpr int64_t kMeterFlushIntervalMs = 1000;
 
@@ -426,6 +524,14 @@ std::optional<Result<CommitReceipt>> replay(const std::string& text, const Commi
   }
   CommitReceipt receipt;
   receipt.client_tx_id = request.client_tx_id;
+  receipt.status_at_ms = now_ms();
+  // Records written before createdAtMs was kept date the commit by when they were stored.
+  for (const char* name : {"createdAtMs", "storedAt"}) {
+    if (const auto* at = object.if_contains(name); at && exact_int64(*at)) {
+      receipt.created_at_ms = std::min(*exact_int64(*at), receipt.status_at_ms);
+      break;
+    }
+  }
   const auto* last_sync_id = object.if_contains("lastSyncId");
   const auto* ops = object.if_contains("ops");
   const auto last = last_sync_id ? exact_int64(*last_sync_id) : std::nullopt;
@@ -439,6 +545,7 @@ std::optional<Result<CommitReceipt>> replay(const std::string& text, const Commi
 std::string idempotency_record(const CommitReceipt& receipt, const CommitRequest& request) {
   json::object record = receipt.to_json();
   record["storedAt"] = now_ms();
+  record["createdAtMs"] = receipt.created_at_ms;
   record["participantId"] = request.principal.participant_id;
   if (!request.request_fingerprint.empty()) record["requestFingerprint"] = request.request_fingerprint;
   return json::serialize(record);
@@ -633,6 +740,10 @@ void CommitPipeline::apply_group(std::vector<std::unique_ptr<Job>>& group) {
       return;
     }
   }
+  const GroupChangedSince group_changed = [this](const std::string& tenant, const std::string& group, int64_t read_at,
+                                                 const std::string& participant_id) {
+    return group_changed_in_log(store_, tenant, group, read_at, participant_id);
+  };
   auto written = store_.write([&](store::WriteTransaction& txn) -> Status {
     GroupIdempotency idempotency(txn);
     if (auto ok = idempotency.prefetch(idempotency_keys(group)); !ok) return ok;
@@ -653,7 +764,7 @@ void CommitPipeline::apply_group(std::vector<std::unique_ptr<Job>>& group) {
       if (auto ok = txn.savepoint(); !ok) return ok;
       idempotency.savepoint();
       try {
-        job.outcome = CommitApplier(txn, idempotency, *schema, gate.get(), job.request).apply(job.deltas);
+        job.outcome = CommitApplier(txn, idempotency, *schema, gate.get(), job.request, group_changed).apply(job.deltas);
       } catch (...) {  // this commit alone fails: it is rolled back to its savepoint below
         spdlog::error("commit '{}' threw: {}", job.request.client_tx_id, current_exception_text());
         job.outcome = fail("internal_error", "the commit failed unexpectedly; nothing of it was applied");

@@ -8,6 +8,8 @@
 #include <fmt/format.h>
 
 #include "common/time.h"
+#include "net/authority.h"
+#include "net/dialect.h"
 #include "net/http_json.h"
 #include "net/router.h"
 
@@ -95,6 +97,12 @@ Result<HttpResponse> AccountRoutes::mint(const HttpRequest& request, const auth:
   if (!minted) return tl::unexpected(minted.error());
   auto out = capability_json(minted->record);
   out["token"] = minted->token;  // shown once, never again
+  // 0.49 reads this answer as a capability mint: `scope` is an EffectiveAuthority
+  // (`<model>.<verb>` operations only) and `branchRoot` is required.
+  if (dialect_of(request).value_or(Dialect::kIntents) == Dialect::kClaims) {
+    out["scope"] = authority_json(authority_of(minted->record, *engine_.schema()));
+    out["branchRoot"] = false;
+  }
   return json_response(200, out);
 }
 

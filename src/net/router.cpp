@@ -1,5 +1,6 @@
 #include "net/router.h"
 
+#include "net/authority.h"
 #include "net/http_json.h"
 
 #include <boost/json.hpp>
@@ -167,19 +168,31 @@ Result<HttpResponse> Router::route(const HttpRequest& request) const {
                        {"operations", string_array(c.operations)},
                        {"participantKind", c.participant_kind},
                        {"participantId", c.participant_id}};
-    return json_response(200, json::object{{"capabilityId", c.id},
-                                           {"token", minted->token},
-                                           {"expiresAt", iso8601_from_ms(c.expires_at_ms)},
-                                           {"organizationId", c.org},
-                                           {"scope", std::move(scope)},
-                                           {"userMeta", c.user_meta}});
+    json::object out{{"capabilityId", c.id},
+                     {"token", minted->token},
+                     {"expiresAt", iso8601_from_ms(c.expires_at_ms)},
+                     {"organizationId", c.org},
+                     {"branchRoot", false},
+                     {"scope", std::move(scope)},
+                     {"userMeta", c.user_meta}};
+    // A 0.49 client's scope is an EffectiveAuthority (`<model>.<verb>` operations only).
+    if (dialect_of(request).value_or(Dialect::kIntents) == Dialect::kClaims) {
+      out["scope"] = authority_json(authority_of(c, *engine_.schema()));
+    }
+    return json_response(200, out);
   }
   if (path == "/api/auth/identity" && method == "GET") {
+    // One shape for both clients (each strips what it does not read): 0.49 requires
+    // projectId (may be null) and authority; this server has no projects or branches.
     return json_response(200, json::object{{"participantKind", principal->participant_kind},
                                            {"participantId", principal->participant_id},
                                            {"accountScope", principal->tenant.org},
                                            {"organizationId", principal->tenant.org},
+                                           {"projectId", nullptr},
+                                           {"branchId", nullptr},
+                                           {"branchRoot", false},
                                            {"syncGroups", string_array(principal->allowed_groups)},
+                                           {"authority", authority_json(authority_of(*principal, *engine_.schema()))},
                                            {"userMeta", json::object{}}});
   }
   if (path == "/api/sync/bootstrap" && method == "GET") {

@@ -1,0 +1,41 @@
+#include "net/receipt_codec.h"
+
+#include <algorithm>
+#include <string>
+
+#include <boost/json.hpp>
+
+#include "common/time.h"
+
+namespace ablo::net {
+
+namespace json = boost::json;
+
+namespace {
+
+// The strict 0.49 receipt (notes/dialect-049.md §2.2). Commits here are confirmed when
+// answered (durable and published), never queued, so `correlationId` is not needed; the
+// status time is never before the creation time, which the client checks.
+json::object strict_receipt(const engine::CommitReceipt& receipt, const json::object& authority) {
+  const int64_t created_at = receipt.created_at_ms > 0 ? receipt.created_at_ms : now_ms();
+  const int64_t status_at = std::max(receipt.status_at_ms, created_at);
+  return json::object{{"object", "commit_receipt"},
+                      {"clientTxId", receipt.client_tx_id},
+                      {"serverTxId", std::to_string(receipt.last_sync_id)},
+                      {"createdAt", iso8601_from_ms(created_at)},
+                      {"success", true},
+                      {"ops", std::max(receipt.ops, 0)},
+                      {"authority", authority},
+                      {"status", "confirmed"},
+                      {"statusAt", iso8601_from_ms(status_at)},
+                      {"lastSyncId", std::max<int64_t>(receipt.last_sync_id, 0)}};
+}
+
+}  // namespace
+
+json::object receipt_json(const engine::CommitReceipt& receipt, Dialect dialect, const json::object& authority) {
+  if (dialect == Dialect::kIntents) return receipt.to_json();
+  return strict_receipt(receipt, authority);
+}
+
+}  // namespace ablo::net

@@ -1,0 +1,21 @@
+#pragma once
+// The commit receipt on the wire, per dialect. 0.9.1 reads a loose receipt (protocol.md §3.9,
+// engine::CommitReceipt::to_json, unchanged). 0.49 parses a strict one: exactly the keys
+//   object, clientTxId, serverTxId, createdAt, success, ops, authority, status, statusAt,
+//   lastSyncId
+// and nothing else (no type, firstSyncId, error: null, flagged...): any other key makes the
+// whole receipt invalid and the client fail with commit_no_result. Used by the HTTP write
+// routes and meant for the WebSocket mutation_result of a 0.49 socket, whose payload is the
+// same receipt.
+#include <boost/json/object.hpp>
+
+#include "engine/engine.h"
+#include "net/dialect.h"
+
+namespace ablo::net {
+
+// `authority` is the committer's EffectiveAuthority (net/authority.h); kIntents ignores it.
+boost::json::object receipt_json(const engine::CommitReceipt& receipt, Dialect dialect,
+                                 const boost::json::object& authority);
+
+}  // namespace ablo::net
