@@ -166,18 +166,24 @@ class GroupIdempotency {
   std::vector<std::pair<Key, std::optional<std::string>>> undo_;  // previous values, in put order
 };
 
-// Whether a delta of `tenant` routed to `group` with id > read_at was written by someone other
-// than `participant_id` (a group premise of reads[]).
-using GroupChangedSince = std::function<Result<bool>(const std::string& tenant, const std::string& group,
-                                                     int64_t read_at, const std::string& participant_id)>;
+// The newest delta of `tenant` after `read_at` that `matches` and was written by someone other
+// than `participant_id`, looked up in the committed log (group premises and the notices of
+// notify). `bounded` is false when the log tail was too long to scan to its end.
+struct ForeignChange {
+  std::optional<store::Delta> newest;
+  bool bounded = true;
+};
+using FindForeignChange = std::function<Result<ForeignChange>(
+    const std::string& tenant, int64_t read_at, const std::string& participant_id,
+    const std::function<bool(const store::Delta&)>& matches)>;
 
 // Applies one commit's operations inside the current savepoint. Produces its deltas.
 class CommitApplier {
  public:
   CommitApplier(store::WriteTransaction& txn, GroupIdempotency& idempotency, const schema::Schema& schema,
-                WriteGate* gate, const CommitRequest& req, const GroupChangedSince& group_changed)
+                WriteGate* gate, const CommitRequest& req, const FindForeignChange& find_foreign)
       : txn_(txn), idempotency_(idempotency), schema_(schema), gate_(gate), req_(req),
-        tenant_(req.principal.tenant.key()), group_changed_(group_changed) {}
+        tenant_(req.principal.tenant.key()), find_foreign_(find_foreign) {}
 
   Result<CommitReceipt> apply(std::vector<store::Delta>& deltas) {
     CommitReceipt receipt;
@@ -231,7 +237,8 @@ class CommitApplier {
     if (gate_) {
       if (auto ok = gate_->check_write(req_.principal, *model, op); !ok) return tl::unexpected(ok.error());
     }
-    if (auto ok = check_stale(*model, op, where, receipt); !ok) return tl::unexpected(ok.error());
+    const json::object* current = *existing ? &(*existing)->data : nullptr;
+    if (auto ok = check_stale(*model, op, where, receipt, current); !ok) return tl::unexpected(ok.error());
     auto delta_id = write_row(*model, op, std::move(*existing), where, deltas);
     if (!delta_id) return delta_id;
     if (!op_key.empty()) {
@@ -285,7 +292,7 @@ class CommitApplier {
   // readAt/onStale (protocol.md §3.9, §8.1): only another participant's changes after readAt
   // count; this commit's own earlier ops never do, since they are by the same participant.
   Status check_stale(const schema::Model& model, const Operation& op, const std::string& where,
-                     CommitReceipt& receipt) {
+                     CommitReceipt& receipt, const json::object* current) {
     if (!op.read_at || op.type == OpType::kCreate) return {};
     const OnStale policy = op.on_stale.value_or(OnStale::kReject);
     if (policy == OnStale::kForce) return {};
@@ -295,6 +302,9 @@ class CommitApplier {
     if (!*foreign) return {};
     if (policy == OnStale::kFlag) {
       receipt.flagged_stale = true;
+      auto notice = row_notice(model, op.id, *op.read_at, current, {});
+      if (!notice) return tl::unexpected(notice.error());
+      if (*notice) receipt.stale_notices.push_back(std::move(**notice));
       return {};
     }
     Error error("stale_context",
@@ -308,11 +318,15 @@ class CommitApplier {
   // What a stale premise does: reject (the default) fails the commit with stale_context;
   // overwrite/force applies; notify/flag/merge applies and marks the receipt flagged.
   Status stale_premise(std::optional<OnStale> on_stale, int64_t read_at, const std::string& what,
-                       const std::string& where, CommitReceipt& receipt) {
+                       const std::string& where, CommitReceipt& receipt,
+                       const std::function<Result<std::optional<StaleNotice>>()>& notice) {
     const OnStale policy = on_stale.value_or(OnStale::kReject);
     if (policy == OnStale::kForce) return {};
     if (policy != OnStale::kReject) {
       receipt.flagged_stale = true;
+      auto made = notice();
+      if (!made) return tl::unexpected(made.error());
+      if (*made) receipt.stale_notices.push_back(std::move(**made));
       return {};
     }
     Error error("stale_context",
@@ -346,8 +360,43 @@ class CommitApplier {
                                                 req_.principal.participant_id);
     if (!changed) return tl::unexpected(changed.error());
     if (!*changed) return {};
+    const json::object* current = *row ? &(*row)->data : nullptr;
     return stale_premise(premise.on_stale, premise.read_at, fmt::format("{} '{}'", model->key, premise.id), where,
-                         receipt);
+                         receipt, [&] { return row_notice(*model, premise.id, premise.read_at, current, premise.fields); });
+  }
+
+  // The notice of a row that moved after readAt: who wrote it last, and its values now (the
+  // premise's fields when it named some). None when the log tail was too long to find the writer.
+  Result<std::optional<StaleNotice>> row_notice(const schema::Model& model, const std::string& id, int64_t read_at,
+                                                const json::object* current, const std::vector<std::string>& fields) {
+    auto found = find_foreign_(tenant_, read_at, req_.principal.participant_id, [&](const store::Delta& delta) {
+      return delta.model_name == model.typename_ && delta.model_id == id;
+    });
+    if (!found) return tl::unexpected(found.error());
+    if (!found->newest) return std::optional<StaleNotice>();
+    StaleNotice notice = notice_of(*found->newest, read_at);
+    notice.model = model.key;
+    json::object values;
+    if (current) {
+      for (const auto& [name, value] : *current) {
+        if (fields.empty() || std::find(fields.begin(), fields.end(), name) != fields.end()) values[name] = value;
+      }
+    }
+    notice.current_values = std::move(values);
+    return std::optional<StaleNotice>(std::move(notice));
+  }
+
+  StaleNotice notice_of(const store::Delta& delta, int64_t read_at) const {
+    StaleNotice notice;
+    const schema::Model* moved = schema_.resolve(delta.model_name);
+    notice.model = moved ? moved->key : delta.model_name;
+    notice.id = delta.model_id;
+    notice.read_at = read_at;
+    notice.observed_sync_id = delta.id;
+    const auto& kind = delta.participant_kind;
+    notice.written_by_kind = kind == "user" || kind == "agent" ? kind : "system";
+    notice.written_by_id = delta.participant_id;
+    return notice;
   }
 
   // A sync group the commit read: one the caller reaches, with no foreign delta after readAt.
@@ -357,11 +406,18 @@ class CommitApplier {
                                                     premise.group),
                   where + ".group");
     }
-    auto changed = group_changed_(tenant_, premise.group, premise.read_at, req_.principal.participant_id);
+    auto changed = find_foreign_(tenant_, premise.read_at, req_.principal.participant_id, [&](const store::Delta& delta) {
+      return std::find(delta.sync_groups.begin(), delta.sync_groups.end(), premise.group) != delta.sync_groups.end();
+    });
     if (!changed) return tl::unexpected(changed.error());
-    if (!*changed) return {};
+    if (!changed->newest && changed->bounded) return {};
     return stale_premise(premise.on_stale, premise.read_at, fmt::format("sync group '{}'", premise.group), where,
-                         receipt);
+                         receipt, [&]() -> Result<std::optional<StaleNotice>> {
+                           if (!changed->newest) return std::optional<StaleNotice>();
+                           StaleNotice notice = notice_of(*changed->newest, premise.read_at);
+                           notice.group = premise.group;
+                           return std::optional<StaleNotice>(std::move(notice));
+                         });
   }
 
   Result<int64_t> write_row(const schema::Model& model, const Operation& op, std::optional<store::StoredRow> existing,
@@ -470,30 +526,35 @@ class CommitApplier {
   WriteGate* gate_;
   const CommitRequest& req_;
   const std::string tenant_;
-  const GroupChangedSince& group_changed_;
+  const FindForeignChange& find_foreign_;
 };
 
-// A group premise is checked against the committed log: at most this many deltas after its
-// readAt are looked at; a longer tail is answered as "changed" (a stale_context the client can
-// retry from a fresh read) rather than scanned without bound on the writer thread. Deltas of
-// earlier commits in the same group are not committed yet and are not seen.
-constexpr int kGroupPremisePage = 500;
-constexpr int kGroupPremiseMaxScan = 10 * kGroupPremisePage;
+// Group premises and notices are checked against the committed log: at most this many
+// deltas after a readAt are looked at; a longer tail counts as "changed" with no known writer
+// (a stale_context the client can retry from a fresh read) rather than being scanned without
+// bound on the writer thread. Deltas of earlier commits in the same group are not committed
+// yet and are not seen.
+constexpr int kForeignScanPage = 500;
+constexpr int kForeignScanMax = 10 * kForeignScanPage;
 
-Result<bool> group_changed_in_log(store::Store& store, const std::string& tenant, const std::string& group,
-                                  int64_t read_at, const std::string& participant_id) {
+Result<ForeignChange> find_foreign_in_log(store::Store& store, const std::string& tenant, int64_t read_at,
+                                          const std::string& participant_id,
+                                          const std::function<bool(const store::Delta&)>& matches) {
+  ForeignChange found;
   int64_t after = read_at;
-  for (int scanned = 0; scanned < kGroupPremiseMaxScan; scanned += kGroupPremisePage) {
-    auto page = store.read_deltas(tenant, after, std::numeric_limits<int64_t>::max(), kGroupPremisePage);
+  for (int scanned = 0; scanned < kForeignScanMax; scanned += kForeignScanPage) {
+    auto page = store.read_deltas(tenant, after, std::numeric_limits<int64_t>::max(), kForeignScanPage);
     if (!page) return tl::unexpected(page.error());
-    for (const auto& delta : *page) {
-      if (delta.participant_id == participant_id) continue;
-      if (std::find(delta.sync_groups.begin(), delta.sync_groups.end(), group) != delta.sync_groups.end()) return true;
-    }
-    if (static_cast<int>(page->size()) < kGroupPremisePage) return false;
+    if (page->empty()) return found;
     after = page->back().id;
+    const bool last_page = static_cast<int>(page->size()) < kForeignScanPage;
+    for (auto& delta : *page) {
+      if (delta.participant_id != participant_id && matches(delta)) found.newest = std::move(delta);
+    }
+    if (last_page) return found;
   }
-  return true;
+  found.bounded = false;
+  return found;
 }
 
 constexpr int64_t kMeterFlushIntervalMs = 1000;
@@ -740,9 +801,10 @@ void CommitPipeline::apply_group(std::vector<std::unique_ptr<Job>>& group) {
       return;
     }
   }
-  const GroupChangedSince group_changed = [this](const std::string& tenant, const std::string& group, int64_t read_at,
-                                                 const std::string& participant_id) {
-    return group_changed_in_log(store_, tenant, group, read_at, participant_id);
+  const FindForeignChange find_foreign = [this](const std::string& tenant, int64_t read_at,
+                                                const std::string& participant_id,
+                                                const std::function<bool(const store::Delta&)>& matches) {
+    return find_foreign_in_log(store_, tenant, read_at, participant_id, matches);
   };
   auto written = store_.write([&](store::WriteTransaction& txn) -> Status {
     GroupIdempotency idempotency(txn);
@@ -764,7 +826,7 @@ void CommitPipeline::apply_group(std::vector<std::unique_ptr<Job>>& group) {
       if (auto ok = txn.savepoint(); !ok) return ok;
       idempotency.savepoint();
       try {
-        job.outcome = CommitApplier(txn, idempotency, *schema, gate.get(), job.request, group_changed).apply(job.deltas);
+        job.outcome = CommitApplier(txn, idempotency, *schema, gate.get(), job.request, find_foreign).apply(job.deltas);
       } catch (...) {  // this commit alone fails: it is rolled back to its savepoint below
         spdlog::error("commit '{}' threw: {}", job.request.client_tx_id, current_exception_text());
         job.outcome = fail("internal_error", "the commit failed unexpectedly; nothing of it was applied");

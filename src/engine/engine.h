@@ -74,6 +74,20 @@ struct CommitRequest {
   std::vector<ReadPremise> reads;  // checked before any operation applies
 };
 
+// A premise or readAt that went stale under onStale notify (flag): the commit applied anyway
+// and tells the committer what moved (0.49 StaleNotification). `group` is set for a group
+// premise (scope 'group'), `current_values` for a row (scope 'row').
+struct StaleNotice {
+  std::string model;  // the schema key of the row that moved
+  std::string id;
+  std::optional<std::string> group;
+  int64_t read_at = 0;
+  int64_t observed_sync_id = 0;  // the newest foreign delta seen on the premise
+  std::string written_by_kind;   // user | agent | system
+  std::string written_by_id;
+  std::optional<boost::json::object> current_values;
+};
+
 struct CommitReceipt {
   std::string client_tx_id;
   int64_t last_sync_id = 0;
@@ -81,6 +95,7 @@ struct CommitReceipt {
   bool flagged_stale = false;  // an onStale:'flag' op or premise was applied over a foreign change
   int64_t created_at_ms = 0;   // when the commit was applied (a replay keeps the first time)
   int64_t status_at_ms = 0;    // when this answer was made (>= created_at_ms)
+  std::vector<StaleNotice> stale_notices;  // not kept for replays
   // The 0.9.1 wire form {object:'commit_receipt', clientTxId, serverTxId, success, status, ...};
   // the 0.49 form is encoded at the edge (net/receipt_codec.h).
   boost::json::object to_json() const;

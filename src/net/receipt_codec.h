@@ -2,7 +2,7 @@
 // The commit receipt on the wire, per dialect. 0.9.1 reads a loose receipt (protocol.md §3.9,
 // engine::CommitReceipt::to_json, unchanged). 0.49 parses a strict one: exactly the keys
 //   object, clientTxId, serverTxId, createdAt, success, ops, authority, status, statusAt,
-//   lastSyncId
+//   lastSyncId, and notifications (stale notices of onStale notify) when there are any,
 // and nothing else (no type, firstSyncId, error: null, flagged...): any other key makes the
 // whole receipt invalid and the client fail with commit_no_result. Used by the HTTP write
 // routes and meant for the WebSocket mutation_result of a 0.49 socket, whose payload is the

@@ -80,7 +80,9 @@ class DialectHttpTest : public ::testing::Test {
   static json::object expect_strict_receipt(const client::HttpResponse& response, const std::string& key) {
     EXPECT_EQ(response.status, 200) << response.body;
     auto receipt = body_of(response);
-    EXPECT_EQ(keys_of(receipt), kStrictReceiptKeys) << response.body;
+    auto keys = keys_of(receipt);
+    keys.erase("notifications");  // allowed, and present only after onStale notify
+    EXPECT_EQ(keys, kStrictReceiptKeys) << response.body;
     EXPECT_EQ(receipt.at("object"), "commit_receipt");
     EXPECT_EQ(receipt.at("clientTxId"), key.c_str()) << "clientTxId is the Idempotency-Key";
     EXPECT_EQ(receipt.at("success"), true);
@@ -214,8 +216,21 @@ TEST_F(DialectHttpTest, AStaleRowPremiseRejectsTheWholeCommitUnlessOverwriteOrNo
   EXPECT_TRUE(exists("q3"));
   json::object notify = premise;
   notify["onStale"] = "notify";
-  expect_strict_receipt(call49("POST", "/api/v1/commits", commit_with("q4", notify), "premise-4"), "premise-4");
+  notify["fields"] = json::array{"forecast"};
+  auto notified =
+      expect_strict_receipt(call49("POST", "/api/v1/commits", commit_with("q4", notify), "premise-4"), "premise-4");
   EXPECT_TRUE(exists("q4"));
+  // notify tells what moved: the row, who wrote it, and its values now.
+  ASSERT_TRUE(notified.contains("notifications")) << json::serialize(notified);
+  ASSERT_EQ(notified.at("notifications").as_array().size(), 1u);
+  const auto& notice = notified.at("notifications").as_array()[0].as_object();
+  EXPECT_EQ(notice.at("object"), "stale_notification");
+  EXPECT_EQ(notice.at("scope"), "row");
+  EXPECT_EQ(notice.at("target"), (json::object{{"model", "weatherReports"}, {"id", "p1"}}));
+  EXPECT_EQ(notice.at("readAt"), read_at);
+  EXPECT_GT(notice.at("observedSyncId").as_int64(), read_at);
+  EXPECT_EQ(notice.at("writtenBy"), (json::object{{"kind", "agent"}, {"id", "other-agent"}}));
+  EXPECT_EQ(notice.at("currentValues"), (json::object{{"forecast", "rain"}}));
 
   // A fresh premise holds; the caller's own later writes never make it stale.
   const int64_t fresh = stamp_of("p1");
@@ -243,6 +258,18 @@ TEST_F(DialectHttpTest, AStaleGroupPremiseRejectsTheCommit) {
   EXPECT_EQ(stale.status, 409) << stale.body;
   EXPECT_EQ(body_of(stale).at("code"), "stale_context");
   EXPECT_FALSE(exists("h2"));
+
+  // Under notify the commit applies and names the row that moved in the group.
+  auto body = json::parse(commit_with("h3", read_at)).as_object();
+  body["reads"].as_array()[0].as_object()["onStale"] = "notify";
+  auto notified = expect_strict_receipt(call49("POST", "/api/v1/commits", json::serialize(body), "group-3"), "group-3");
+  EXPECT_TRUE(exists("h3"));
+  ASSERT_TRUE(notified.contains("notifications")) << json::serialize(notified);
+  const auto& notice = notified.at("notifications").as_array().at(0).as_object();
+  EXPECT_EQ(notice.at("scope"), "group");
+  EXPECT_EQ(notice.at("group"), group.c_str());
+  EXPECT_EQ(notice.at("target").at("id"), "g1");
+  EXPECT_EQ(notice.at("writtenBy").at("id"), "other-agent");
 }
 
 TEST_F(DialectHttpTest, OnStaleSpeaksBothVocabularies) {
@@ -258,7 +285,11 @@ TEST_F(DialectHttpTest, OnStaleSpeaksBothVocabularies) {
   expect_strict_receipt(call49("PATCH", "/api/v1/models/weatherReports/o1", patch("overwrite"), "o-overwrite"),
                         "o-overwrite");
   EXPECT_EQ(body_of(call49("GET", "/api/v1/models/weatherReports/o1")).at("data").at("forecast"), "overwrite");
-  expect_strict_receipt(call49("PATCH", "/api/v1/models/weatherReports/o1", patch("notify"), "o-notify"), "o-notify");
+  auto notified =
+      expect_strict_receipt(call49("PATCH", "/api/v1/models/weatherReports/o1", patch("notify"), "o-notify"), "o-notify");
+  ASSERT_TRUE(notified.contains("notifications")) << json::serialize(notified);
+  EXPECT_EQ(notified.at("notifications").as_array().at(0).at("currentValues").at("forecast"), "overwrite")
+      << "the row as it stood before this write";
   EXPECT_EQ(body_of(call49("GET", "/api/v1/models/weatherReports/o1")).at("data").at("forecast"), "notify");
   // The 0.9.1 names still work, and 0.9.1 may use the new ones too.
   EXPECT_EQ(call091("PATCH", "/v1/models/weatherReports/o1", patch("force")).status, 200);
