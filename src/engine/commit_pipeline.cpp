@@ -169,13 +169,21 @@ class GroupIdempotency {
 // The newest delta of `tenant` after `read_at` that `matches` and was written by someone other
 // than `participant_id`, looked up in the committed log (group premises and the notices of
 // notify). `bounded` is false when the log tail was too long to scan to its end.
+// At most `max_deltas` are read; `scanned` says how many were.
 struct ForeignChange {
   std::optional<store::Delta> newest;
   bool bounded = true;
+  int scanned = 0;
 };
 using FindForeignChange = std::function<Result<ForeignChange>(
     const std::string& tenant, int64_t read_at, const std::string& participant_id,
-    const std::function<bool(const store::Delta&)>& matches)>;
+    const std::function<bool(const store::Delta&)>& matches, int max_deltas)>;
+
+// What one commit may read of the log for its group premises and notices, all together: a
+// commit of 500 premises must not make the writer thread read the log 500 times over.
+constexpr int kForeignScanPage = 500;
+constexpr int kForeignScanPerLookup = 10 * kForeignScanPage;
+constexpr int kForeignScanPerCommit = 4 * kForeignScanPerLookup;
 
 // Applies one commit's operations inside the current savepoint. Produces its deltas.
 class CommitApplier {
@@ -369,7 +377,7 @@ class CommitApplier {
   // premise's fields when it named some). None when the log tail was too long to find the writer.
   Result<std::optional<StaleNotice>> row_notice(const schema::Model& model, const std::string& id, int64_t read_at,
                                                 const json::object* current, const std::vector<std::string>& fields) {
-    auto found = find_foreign_(tenant_, read_at, req_.principal.participant_id, [&](const store::Delta& delta) {
+    auto found = find_foreign(read_at, [&](const store::Delta& delta) {
       return delta.model_name == model.typename_ && delta.model_id == id;
     });
     if (!found) return tl::unexpected(found.error());
@@ -384,6 +392,16 @@ class CommitApplier {
     }
     notice.current_values = std::move(values);
     return std::optional<StaleNotice>(std::move(notice));
+  }
+
+  // A log lookup within what is left of the commit's budget; an exhausted budget answers
+  // "not bounded" (changed, writer unknown) without reading.
+  Result<ForeignChange> find_foreign(int64_t read_at, const std::function<bool(const store::Delta&)>& matches) {
+    if (scan_budget_ <= 0) return ForeignChange{std::nullopt, false, 0};
+    auto found = find_foreign_(tenant_, read_at, req_.principal.participant_id, matches,
+                               std::min(scan_budget_, kForeignScanPerLookup));
+    if (found) scan_budget_ -= found->scanned;
+    return found;
   }
 
   StaleNotice notice_of(const store::Delta& delta, int64_t read_at) const {
@@ -406,7 +424,7 @@ class CommitApplier {
                                                     premise.group),
                   where + ".group");
     }
-    auto changed = find_foreign_(tenant_, premise.read_at, req_.principal.participant_id, [&](const store::Delta& delta) {
+    auto changed = find_foreign(premise.read_at, [&](const store::Delta& delta) {
       return std::find(delta.sync_groups.begin(), delta.sync_groups.end(), premise.group) != delta.sync_groups.end();
     });
     if (!changed) return tl::unexpected(changed.error());
@@ -527,27 +545,27 @@ class CommitApplier {
   const CommitRequest& req_;
   const std::string tenant_;
   const FindForeignChange& find_foreign_;
+  int scan_budget_ = kForeignScanPerCommit;  // log deltas this commit may still read
 };
 
-// Group premises and notices are checked against the committed log: at most this many
-// deltas after a readAt are looked at; a longer tail counts as "changed" with no known writer
-// (a stale_context the client can retry from a fresh read) rather than being scanned without
-// bound on the writer thread. Deltas of earlier commits in the same group are not committed
-// yet and are not seen.
-constexpr int kForeignScanPage = 500;
-constexpr int kForeignScanMax = 10 * kForeignScanPage;
-
+// Group premises and notices are checked against the committed log: at most
+// kForeignScanPerLookup deltas after a readAt (and kForeignScanPerCommit for the whole commit)
+// are looked at; a longer tail counts as "changed" with no known writer (a stale_context the
+// client can retry from a fresh read) rather than being scanned without bound on the writer
+// thread. Deltas of earlier commits in the same group are not committed yet and are not seen.
 Result<ForeignChange> find_foreign_in_log(store::Store& store, const std::string& tenant, int64_t read_at,
                                           const std::string& participant_id,
-                                          const std::function<bool(const store::Delta&)>& matches) {
+                                          const std::function<bool(const store::Delta&)>& matches, int max_deltas) {
   ForeignChange found;
   int64_t after = read_at;
-  for (int scanned = 0; scanned < kForeignScanMax; scanned += kForeignScanPage) {
-    auto page = store.read_deltas(tenant, after, std::numeric_limits<int64_t>::max(), kForeignScanPage);
+  while (found.scanned < max_deltas) {
+    const int want = std::min(kForeignScanPage, max_deltas - found.scanned);
+    auto page = store.read_deltas(tenant, after, std::numeric_limits<int64_t>::max(), want);
     if (!page) return tl::unexpected(page.error());
     if (page->empty()) return found;
     after = page->back().id;
-    const bool last_page = static_cast<int>(page->size()) < kForeignScanPage;
+    found.scanned += static_cast<int>(page->size());
+    const bool last_page = static_cast<int>(page->size()) < want;
     for (auto& delta : *page) {
       if (delta.participant_id != participant_id && matches(delta)) found.newest = std::move(delta);
     }
@@ -803,8 +821,9 @@ void CommitPipeline::apply_group(std::vector<std::unique_ptr<Job>>& group) {
   }
   const FindForeignChange find_foreign = [this](const std::string& tenant, int64_t read_at,
                                                 const std::string& participant_id,
-                                                const std::function<bool(const store::Delta&)>& matches) {
-    return find_foreign_in_log(store_, tenant, read_at, participant_id, matches);
+                                                const std::function<bool(const store::Delta&)>& matches,
+                                                int max_deltas) {
+    return find_foreign_in_log(store_, tenant, read_at, participant_id, matches, max_deltas);
   };
   auto written = store_.write([&](store::WriteTransaction& txn) -> Status {
     GroupIdempotency idempotency(txn);
