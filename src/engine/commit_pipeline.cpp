@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <future>
+#include <limits>
 #include <map>
 #include <utility>
+#include <variant>
 
 #include <boost/json.hpp>
 #include <fmt/format.h>
@@ -164,17 +166,44 @@ class GroupIdempotency {
   std::vector<std::pair<Key, std::optional<std::string>>> undo_;  // previous values, in put order
 };
 
+// The newest delta of `tenant` after `read_at` that `matches` and was written by someone other
+// than `participant_id`, looked up in the committed log (group premises and the notices of
+// notify). `bounded` is false when the log tail was too long to scan to its end.
+// At most `max_deltas` are read; `scanned` says how many were.
+struct ForeignChange {
+  std::optional<store::Delta> newest;
+  bool bounded = true;
+  int scanned = 0;
+};
+using FindForeignChange = std::function<Result<ForeignChange>(
+    const std::string& tenant, int64_t read_at, const std::string& participant_id,
+    const std::function<bool(const store::Delta&)>& matches, int max_deltas)>;
+
+// What one commit may read of the log for its group premises and notices, all together: a
+// commit of 500 premises must not make the writer thread read the log 500 times over.
+constexpr int kForeignScanPage = 500;
+constexpr int kForeignScanPerLookup = 10 * kForeignScanPage;
+constexpr int kForeignScanPerCommit = 4 * kForeignScanPerLookup;
+
 // Applies one commit's operations inside the current savepoint. Produces its deltas.
 class CommitApplier {
  public:
   CommitApplier(store::WriteTransaction& txn, GroupIdempotency& idempotency, const schema::Schema& schema,
-                WriteGate* gate, const CommitRequest& req)
-      : txn_(txn), idempotency_(idempotency), schema_(schema), gate_(gate), req_(req), tenant_(req.principal.tenant.key()) {}
+                WriteGate* gate, const CommitRequest& req, const FindForeignChange& find_foreign)
+      : txn_(txn), idempotency_(idempotency), schema_(schema), gate_(gate), req_(req),
+        tenant_(req.principal.tenant.key()), find_foreign_(find_foreign) {}
 
   Result<CommitReceipt> apply(std::vector<store::Delta>& deltas) {
     CommitReceipt receipt;
     receipt.client_tx_id = req_.client_tx_id;
     receipt.ops = static_cast<int>(req_.operations.size());
+    receipt.created_at_ms = receipt.status_at_ms = now_ms();
+    // Premises first: a commit whose reads went stale applies nothing.
+    for (std::size_t i = 0; i < req_.reads.size(); ++i) {
+      const std::string where = fmt::format("reads[{}]", i);
+      auto ok = std::visit([&](const auto& premise) { return check_premise(premise, where, receipt); }, req_.reads[i]);
+      if (!ok) return tl::unexpected(ok.error());
+    }
     std::size_t index = 0;
     for (const auto& op : req_.operations) {
       auto applied = apply_op(op, index++, deltas, receipt);
@@ -216,7 +245,8 @@ class CommitApplier {
     if (gate_) {
       if (auto ok = gate_->check_write(req_.principal, *model, op); !ok) return tl::unexpected(ok.error());
     }
-    if (auto ok = check_stale(*model, op, where, receipt); !ok) return tl::unexpected(ok.error());
+    const json::object* current = *existing ? &(*existing)->data : nullptr;
+    if (auto ok = check_stale(*model, op, where, receipt, current); !ok) return tl::unexpected(ok.error());
     auto delta_id = write_row(*model, op, std::move(*existing), where, deltas);
     if (!delta_id) return delta_id;
     if (!op_key.empty()) {
@@ -270,7 +300,7 @@ class CommitApplier {
   // readAt/onStale (protocol.md §3.9, §8.1): only another participant's changes after readAt
   // count; this commit's own earlier ops never do, since they are by the same participant.
   Status check_stale(const schema::Model& model, const Operation& op, const std::string& where,
-                     CommitReceipt& receipt) {
+                     CommitReceipt& receipt, const json::object* current) {
     if (!op.read_at || op.type == OpType::kCreate) return {};
     const OnStale policy = op.on_stale.value_or(OnStale::kReject);
     if (policy == OnStale::kForce) return {};
@@ -280,6 +310,9 @@ class CommitApplier {
     if (!*foreign) return {};
     if (policy == OnStale::kFlag) {
       receipt.flagged_stale = true;
+      auto notice = row_notice(model, op.id, *op.read_at, current, {});
+      if (!notice) return tl::unexpected(notice.error());
+      if (*notice) receipt.stale_notices.push_back(std::move(**notice));
       return {};
     }
     Error error("stale_context",
@@ -288,6 +321,121 @@ class CommitApplier {
                 where + ".readAt");
     error.details["readAt"] = *op.read_at;
     return tl::unexpected(error);
+  }
+
+  // What a stale premise does: reject (the default) fails the commit with stale_context;
+  // overwrite/force applies; notify/flag/merge applies and marks the receipt flagged.
+  Status stale_premise(std::optional<OnStale> on_stale, int64_t read_at, const std::string& what,
+                       const std::string& where, CommitReceipt& receipt,
+                       const std::function<Result<std::optional<StaleNotice>>()>& notice) {
+    const OnStale policy = on_stale.value_or(OnStale::kReject);
+    if (policy == OnStale::kForce) return {};
+    if (policy != OnStale::kReject) {
+      receipt.flagged_stale = true;
+      auto made = notice();
+      if (!made) return tl::unexpected(made.error());
+      if (*made) receipt.stale_notices.push_back(std::move(**made));
+      return {};
+    }
+    Error error("stale_context",
+                fmt::format("{}: {} changed after readAt {} by another participant", where, what, read_at),
+                where + ".readAt");
+    error.details["readAt"] = read_at;
+    return tl::unexpected(error);
+  }
+
+  // A row the commit read: readable by the caller (else answered like a missing model row) and
+  // not changed by another participant after readAt.
+  Status check_premise(const RowPremise& premise, const std::string& where, CommitReceipt& receipt) {
+    const schema::Model* model = schema_.resolve(premise.model);
+    if (!model) {
+      return fail("commit_operation_invalid", fmt::format("{}: unknown model '{}'", where, premise.model),
+                  where + ".model");
+    }
+    const Error not_found("model_not_found", fmt::format("{}: {} '{}' not found", where, model->key, premise.id),
+                          where + ".id");
+    if (!authz::may_read_model(req_.principal, *model)) {
+      return tl::unexpected(authz::denial_error(authz::Denial::kOperation, *model, authz::Verb::kRead, not_found, where));
+    }
+    auto row = txn_.get_row(*model, tenant_, premise.id);
+    if (!row) return tl::unexpected(row.error());
+    if (*row) {
+      if (auto ok = authz::can_read(req_.principal, *model, authz::RowScope{tenant_, (*row)->groups}, not_found); !ok) {
+        return ok;
+      }
+    }
+    auto changed = txn_.has_foreign_write_since(tenant_, model->typename_, premise.id, premise.read_at,
+                                                req_.principal.participant_id);
+    if (!changed) return tl::unexpected(changed.error());
+    if (!*changed) return {};
+    const json::object* current = *row ? &(*row)->data : nullptr;
+    return stale_premise(premise.on_stale, premise.read_at, fmt::format("{} '{}'", model->key, premise.id), where,
+                         receipt, [&] { return row_notice(*model, premise.id, premise.read_at, current, premise.fields); });
+  }
+
+  // The notice of a row that moved after readAt: who wrote it last, and its values now (the
+  // premise's fields when it named some). None when the log tail was too long to find the writer.
+  Result<std::optional<StaleNotice>> row_notice(const schema::Model& model, const std::string& id, int64_t read_at,
+                                                const json::object* current, const std::vector<std::string>& fields) {
+    auto found = find_foreign(read_at, [&](const store::Delta& delta) {
+      return delta.model_name == model.typename_ && delta.model_id == id;
+    });
+    if (!found) return tl::unexpected(found.error());
+    if (!found->newest) return std::optional<StaleNotice>();
+    StaleNotice notice = notice_of(*found->newest, read_at);
+    notice.model = model.key;
+    json::object values;
+    if (current) {
+      for (const auto& [name, value] : *current) {
+        if (fields.empty() || std::find(fields.begin(), fields.end(), name) != fields.end()) values[name] = value;
+      }
+    }
+    notice.current_values = std::move(values);
+    return std::optional<StaleNotice>(std::move(notice));
+  }
+
+  // A log lookup within what is left of the commit's budget; an exhausted budget answers
+  // "not bounded" (changed, writer unknown) without reading.
+  Result<ForeignChange> find_foreign(int64_t read_at, const std::function<bool(const store::Delta&)>& matches) {
+    if (scan_budget_ <= 0) return ForeignChange{std::nullopt, false, 0};
+    auto found = find_foreign_(tenant_, read_at, req_.principal.participant_id, matches,
+                               std::min(scan_budget_, kForeignScanPerLookup));
+    if (found) scan_budget_ -= found->scanned;
+    return found;
+  }
+
+  StaleNotice notice_of(const store::Delta& delta, int64_t read_at) const {
+    StaleNotice notice;
+    const schema::Model* moved = schema_.resolve(delta.model_name);
+    notice.model = moved ? moved->key : delta.model_name;
+    notice.id = delta.model_id;
+    notice.read_at = read_at;
+    notice.observed_sync_id = delta.id;
+    const auto& kind = delta.participant_kind;
+    notice.written_by_kind = kind == "user" || kind == "agent" ? kind : "system";
+    notice.written_by_id = delta.participant_id;
+    return notice;
+  }
+
+  // A sync group the commit read: one the caller reaches, with no foreign delta after readAt.
+  Status check_premise(const GroupPremise& premise, const std::string& where, CommitReceipt& receipt) {
+    if (!authz::reaches_groups(req_.principal, {premise.group})) {
+      return fail("invalid_sync_group", fmt::format("{}: sync group '{}' is outside this credential's scope", where,
+                                                    premise.group),
+                  where + ".group");
+    }
+    auto changed = find_foreign(premise.read_at, [&](const store::Delta& delta) {
+      return std::find(delta.sync_groups.begin(), delta.sync_groups.end(), premise.group) != delta.sync_groups.end();
+    });
+    if (!changed) return tl::unexpected(changed.error());
+    if (!changed->newest && changed->bounded) return {};
+    return stale_premise(premise.on_stale, premise.read_at, fmt::format("sync group '{}'", premise.group), where,
+                         receipt, [&]() -> Result<std::optional<StaleNotice>> {
+                           if (!changed->newest) return std::optional<StaleNotice>();
+                           StaleNotice notice = notice_of(*changed->newest, premise.read_at);
+                           notice.group = premise.group;
+                           return std::optional<StaleNotice>(std::move(notice));
+                         });
   }
 
   Result<int64_t> write_row(const schema::Model& model, const Operation& op, std::optional<store::StoredRow> existing,
@@ -396,7 +544,36 @@ class CommitApplier {
   WriteGate* gate_;
   const CommitRequest& req_;
   const std::string tenant_;
+  const FindForeignChange& find_foreign_;
+  int scan_budget_ = kForeignScanPerCommit;  // log deltas this commit may still read
 };
+
+// Group premises and notices are checked against the committed log: at most
+// kForeignScanPerLookup deltas after a readAt (and kForeignScanPerCommit for the whole commit)
+// are looked at; a longer tail counts as "changed" with no known writer (a stale_context the
+// client can retry from a fresh read) rather than being scanned without bound on the writer
+// thread. Deltas of earlier commits in the same group are not committed yet and are not seen.
+Result<ForeignChange> find_foreign_in_log(store::Store& store, const std::string& tenant, int64_t read_at,
+                                          const std::string& participant_id,
+                                          const std::function<bool(const store::Delta&)>& matches, int max_deltas) {
+  ForeignChange found;
+  int64_t after = read_at;
+  while (found.scanned < max_deltas) {
+    const int want = std::min(kForeignScanPage, max_deltas - found.scanned);
+    auto page = store.read_deltas(tenant, after, std::numeric_limits<int64_t>::max(), want);
+    if (!page) return tl::unexpected(page.error());
+    if (page->empty()) return found;
+    after = page->back().id;
+    found.scanned += static_cast<int>(page->size());
+    const bool last_page = static_cast<int>(page->size()) < want;
+    for (auto& delta : *page) {
+      if (delta.participant_id != participant_id && matches(delta)) found.newest = std::move(delta);
+    }
+    if (last_page) return found;
+  }
+  found.bounded = false;
+  return found;
+}
 
 constexpr int64_t kMeterFlushIntervalMs = 1000;
 
@@ -426,6 +603,14 @@ std::optional<Result<CommitReceipt>> replay(const std::string& text, const Commi
   }
   CommitReceipt receipt;
   receipt.client_tx_id = request.client_tx_id;
+  receipt.status_at_ms = now_ms();
+  // Records written before createdAtMs was kept date the commit by when they were stored.
+  for (const char* name : {"createdAtMs", "storedAt"}) {
+    if (const auto* at = object.if_contains(name); at && exact_int64(*at)) {
+      receipt.created_at_ms = std::min(*exact_int64(*at), receipt.status_at_ms);
+      break;
+    }
+  }
   const auto* last_sync_id = object.if_contains("lastSyncId");
   const auto* ops = object.if_contains("ops");
   const auto last = last_sync_id ? exact_int64(*last_sync_id) : std::nullopt;
@@ -439,6 +624,7 @@ std::optional<Result<CommitReceipt>> replay(const std::string& text, const Commi
 std::string idempotency_record(const CommitReceipt& receipt, const CommitRequest& request) {
   json::object record = receipt.to_json();
   record["storedAt"] = now_ms();
+  record["createdAtMs"] = receipt.created_at_ms;
   record["participantId"] = request.principal.participant_id;
   if (!request.request_fingerprint.empty()) record["requestFingerprint"] = request.request_fingerprint;
   return json::serialize(record);
@@ -633,6 +819,12 @@ void CommitPipeline::apply_group(std::vector<std::unique_ptr<Job>>& group) {
       return;
     }
   }
+  const FindForeignChange find_foreign = [this](const std::string& tenant, int64_t read_at,
+                                                const std::string& participant_id,
+                                                const std::function<bool(const store::Delta&)>& matches,
+                                                int max_deltas) {
+    return find_foreign_in_log(store_, tenant, read_at, participant_id, matches, max_deltas);
+  };
   auto written = store_.write([&](store::WriteTransaction& txn) -> Status {
     GroupIdempotency idempotency(txn);
     if (auto ok = idempotency.prefetch(idempotency_keys(group)); !ok) return ok;
@@ -653,7 +845,7 @@ void CommitPipeline::apply_group(std::vector<std::unique_ptr<Job>>& group) {
       if (auto ok = txn.savepoint(); !ok) return ok;
       idempotency.savepoint();
       try {
-        job.outcome = CommitApplier(txn, idempotency, *schema, gate.get(), job.request).apply(job.deltas);
+        job.outcome = CommitApplier(txn, idempotency, *schema, gate.get(), job.request, find_foreign).apply(job.deltas);
       } catch (...) {  // this commit alone fails: it is rolled back to its savepoint below
         spdlog::error("commit '{}' threw: {}", job.request.client_tx_id, current_exception_text());
         job.outcome = fail("internal_error", "the commit failed unexpectedly; nothing of it was applied");

@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include <boost/json/object.hpp>
@@ -26,6 +27,8 @@
 namespace ablo::engine {
 
 enum class OpType { kCreate, kUpdate, kDelete, kArchive, kUnarchive };
+// What a stale write does. 0.9.1 spells them reject|force|flag|merge; 0.49 spells them
+// reject|overwrite|notify, where overwrite is kForce and notify is kFlag (both parse).
 enum class OnStale { kReject, kForce, kFlag, kMerge };
 
 struct Operation {
@@ -36,7 +39,28 @@ struct Operation {
   std::string transaction_id;
   std::optional<int64_t> read_at;
   std::optional<OnStale> on_stale;
+  // The claim the write is made under (0.49 `claimId`/`claim`, 0.9.1 `intent`) and the fence
+  // token its grant carried. Carried for the write gate; fences are not enforced yet.
+  std::string claim_id;
+  std::optional<int64_t> fence_token;
 };
+
+// A premise of a commit (0.49 `reads[]`): the commit holds only if what it read has not been
+// changed by another participant after `read_at`. A row premise names one row (it need not be
+// written by the commit); a group premise covers every row routed to a sync group.
+struct RowPremise {
+  std::string model;  // any wire form; resolved against the schema
+  std::string id;
+  std::vector<std::string> fields;  // informational: any change of the row counts
+  int64_t read_at = 0;
+  std::optional<OnStale> on_stale;  // default reject
+};
+struct GroupPremise {
+  std::string group;
+  int64_t read_at = 0;
+  std::optional<OnStale> on_stale;
+};
+using ReadPremise = std::variant<RowPremise, GroupPremise>;
 
 struct CommitRequest {
   auth::Principal principal;
@@ -47,14 +71,34 @@ struct CommitRequest {
   std::string request_fingerprint;
   std::string caused_by_task_id;
   std::vector<Operation> operations;
+  std::vector<ReadPremise> reads;  // checked before any operation applies
+};
+
+// A premise or readAt that went stale under onStale notify (flag): the commit applied anyway
+// and tells the committer what moved (0.49 StaleNotification). `group` is set for a group
+// premise (scope 'group'), `current_values` for a row (scope 'row').
+struct StaleNotice {
+  std::string model;  // the schema key of the row that moved
+  std::string id;
+  std::optional<std::string> group;
+  int64_t read_at = 0;
+  int64_t observed_sync_id = 0;  // the newest foreign delta seen on the premise
+  std::string written_by_kind;   // user | agent | system
+  std::string written_by_id;
+  std::optional<boost::json::object> current_values;
 };
 
 struct CommitReceipt {
   std::string client_tx_id;
   int64_t last_sync_id = 0;
   int ops = 0;
-  bool flagged_stale = false;  // an onStale:'flag' op was applied over a foreign change
-  boost::json::object to_json() const;  // {object:'commit_receipt', clientTxId, serverTxId, success, status, ...}
+  bool flagged_stale = false;  // an onStale:'flag' op or premise was applied over a foreign change
+  int64_t created_at_ms = 0;   // when the commit was applied (a replay keeps the first time)
+  int64_t status_at_ms = 0;    // when this answer was made (>= created_at_ms)
+  std::vector<StaleNotice> stale_notices;  // not kept for replays
+  // The 0.9.1 wire form {object:'commit_receipt', clientTxId, serverTxId, success, status, ...};
+  // the 0.49 form is encoded at the edge (net/receipt_codec.h).
+  boost::json::object to_json() const;
 };
 
 using CommitCallback = std::function<void(Result<CommitReceipt>)>;
@@ -70,8 +114,15 @@ Result<StaleGuard> parse_stale_guard(const boost::json::object& object, std::str
 // policy for the committer's participant kind (Engine::commit does this for every commit).
 void apply_conflict_defaults(const schema::Schema& schema, CommitRequest& request);
 
-// Parses a WS `commit` payload (protocol.md §3.7) into operations.
+// Parses a WS `commit` payload (protocol.md §3.7) into operations and premises.
 Result<CommitRequest> parse_commit_payload(const boost::json::object& payload);
+
+// At most this many `reads` + `track` entries per commit (0.49 frames.ts).
+inline constexpr std::size_t kMaxReadDependencies = 500;
+// The `reads` (premises) and `track` members of a commit or model-write body. `track` entries
+// are validated and counted but ignored: nothing is watched. commit_operation_invalid when
+// there are more than kMaxReadDependencies or an entry is malformed.
+Result<std::vector<ReadPremise>> parse_read_premises(const boost::json::object& body);
 
 // Vetoes writes to rows claimed by someone else (the coordination plane implements it; the
 // engine does not know about claims). Called on the writer thread for each operation, before

@@ -28,7 +28,72 @@ std::optional<OnStale> parse_on_stale(std::string_view text) {
   if (text == "force") return OnStale::kForce;
   if (text == "flag") return OnStale::kFlag;
   if (text == "merge") return OnStale::kMerge;
+  // The 0.49 names of the same policies.
+  if (text == "overwrite") return OnStale::kForce;
+  if (text == "notify") return OnStale::kFlag;
   return std::nullopt;
+}
+
+Result<int64_t> parse_read_at(const json::object& entry, const std::string& where, bool required) {
+  const auto* read_at = entry.if_contains("readAt");
+  if (!read_at || read_at->is_null()) {
+    if (!required) return int64_t{0};
+    return fail("commit_operation_invalid", where + ".readAt is required", where + ".readAt");
+  }
+  auto value = exact_int64_in(*read_at, 0, std::numeric_limits<int64_t>::max());
+  if (!value) return fail("commit_operation_invalid", where + ".readAt must be an integer >= 0", where + ".readAt");
+  return *value;
+}
+
+// One `reads[]` entry: {model, id, fields?, readAt, onStale?} or {group, readAt, onStale?}.
+Result<ReadPremise> parse_premise(const json::value& value, const std::string& where) {
+  if (!value.is_object()) return fail("commit_operation_invalid", where + " must be an object", where);
+  const auto& entry = value.as_object();
+  auto guard = parse_stale_guard(entry, where);
+  if (!guard) {
+    Error error = guard.error();
+    error.code = "commit_operation_invalid";
+    return tl::unexpected(error);
+  }
+  auto read_at = parse_read_at(entry, where, true);
+  if (!read_at) return tl::unexpected(read_at.error());
+  if (const auto group = string_member(entry, "group"); !group.empty()) {
+    return ReadPremise(GroupPremise{group, *read_at, guard->on_stale});
+  }
+  RowPremise row{string_member(entry, "model"), string_member(entry, "id"), {}, *read_at, guard->on_stale};
+  if (row.model.empty() || row.id.empty()) {
+    return fail("commit_operation_invalid", where + " needs either {model, id} or {group}", where);
+  }
+  if (const auto* fields = entry.if_contains("fields"); fields && !fields->is_null()) {
+    if (!fields->is_array()) return fail("commit_operation_invalid", where + ".fields must be an array", where + ".fields");
+    for (const auto& field : fields->as_array()) {
+      if (!field.is_string()) return fail("commit_operation_invalid", where + ".fields must be strings", where + ".fields");
+      row.fields.emplace_back(field.as_string());
+    }
+  }
+  return ReadPremise(std::move(row));
+}
+
+// A `track[]` entry is checked for shape only ({model, id} or {group}); nothing is watched.
+Status check_track_entry(const json::value& value, const std::string& where) {
+  if (!value.is_object()) return fail("commit_operation_invalid", where + " must be an object", where);
+  const auto& entry = value.as_object();
+  if (string_member(entry, "group").empty() && (string_member(entry, "model").empty() || string_member(entry, "id").empty())) {
+    return fail("commit_operation_invalid", where + " needs either {model, id} or {group}", where);
+  }
+  if (auto read_at = parse_read_at(entry, where, false); !read_at) return tl::unexpected(read_at.error());
+  return {};
+}
+
+// A `reads`/`track` member: absent or null is empty; anything else must be an array.
+Result<const json::array*> dependency_array(const json::object& body, std::string_view name) {
+  static const json::array kEmpty;
+  const auto* member = body.if_contains(name);
+  if (!member || member->is_null()) return &kEmpty;
+  if (!member->is_array()) {
+    return fail("commit_operation_invalid", fmt::format("'{}' must be an array", name), std::string(name));
+  }
+  return &member->as_array();
 }
 
 Result<Operation> parse_operation(const json::value& value, std::size_t index) {
@@ -58,6 +123,11 @@ Result<Operation> parse_operation(const json::value& value, std::size_t index) {
     out.input = input->as_object();
   }
   out.transaction_id = string_member(op, "transactionId");
+  out.claim_id = string_member(op, "claimId");
+  if (const auto* fence = op.if_contains("fenceToken"); fence && !fence->is_null()) {
+    out.fence_token = exact_int64(*fence);
+    if (!out.fence_token) return fail("invalid_body", where + ".fenceToken must be an integer", where + ".fenceToken");
+  }
   auto guard = parse_stale_guard(op, where);
   if (!guard) return tl::unexpected(guard.error());
   out.read_at = guard->read_at;
@@ -76,7 +146,10 @@ Result<StaleGuard> parse_stale_guard(const json::object& object, std::string_vie
   }
   if (const auto* on_stale = object.if_contains("onStale"); on_stale && !on_stale->is_null()) {
     auto parsed = on_stale->is_string() ? parse_on_stale(on_stale->as_string()) : std::nullopt;
-    if (!parsed) return fail("invalid_body", prefix + "onStale must be reject, force, flag or merge", prefix + "onStale");
+    if (!parsed) {
+      return fail("invalid_body", prefix + "onStale must be reject, overwrite or notify (or force, flag, merge)",
+                  prefix + "onStale");
+    }
     guard.on_stale = *parsed;
   }
   return guard;
@@ -99,7 +172,32 @@ Result<CommitRequest> parse_commit_payload(const json::object& payload) {
     if (!parsed) return tl::unexpected(parsed.error());
     request.operations.push_back(std::move(*parsed));
   }
+  auto reads = parse_read_premises(payload);
+  if (!reads) return tl::unexpected(reads.error());
+  request.reads = std::move(*reads);
   return request;
+}
+
+Result<std::vector<ReadPremise>> parse_read_premises(const json::object& body) {
+  auto reads = dependency_array(body, "reads");
+  if (!reads) return tl::unexpected(reads.error());
+  auto track = dependency_array(body, "track");
+  if (!track) return tl::unexpected(track.error());
+  if ((*reads)->size() + (*track)->size() > kMaxReadDependencies) {
+    return fail("commit_operation_invalid",
+                fmt::format("a commit may carry at most {} reads and track entries", kMaxReadDependencies), "reads");
+  }
+  std::vector<ReadPremise> premises;
+  premises.reserve((*reads)->size());
+  for (std::size_t i = 0; i < (*reads)->size(); ++i) {
+    auto premise = parse_premise((**reads)[i], fmt::format("reads[{}]", i));
+    if (!premise) return tl::unexpected(premise.error());
+    premises.push_back(std::move(*premise));
+  }
+  for (std::size_t i = 0; i < (*track)->size(); ++i) {
+    if (auto ok = check_track_entry((**track)[i], fmt::format("track[{}]", i)); !ok) return tl::unexpected(ok.error());
+  }
+  return premises;
 }
 
 json::object CommitReceipt::to_json() const {

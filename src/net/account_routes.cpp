@@ -9,6 +9,8 @@
 
 #include "common/json_number.h"
 #include "common/time.h"
+#include "net/authority.h"
+#include "net/dialect.h"
 #include "net/http_json.h"
 #include "net/router.h"
 
@@ -54,28 +56,6 @@ json::object capability_json(const store::CapabilityRecord& c) {
                       {"lastUsedAt", nullptr}};
 }
 
-// EffectiveAuthority (0.49 effectiveAuthoritySchema) of a capability: its operations as
-// `<model key>.<verb>`, an empty allowlist (everything) spelled out over the schema's models.
-// TODO(merge): the write side's net/authority.h builds the same object; use one.
-json::object effective_scope(const store::CapabilityRecord& c, const schema::Schema& schema) {
-  json::array operations;
-  for (const auto& model : schema.models()) {
-    if (model.control_plane) continue;
-    for (const char* verb : {"read", "create", "update", "delete"}) {
-      auth::Principal grant;
-      grant.operations = c.operations;
-      if (auth::allows(grant, model, verb)) operations.emplace_back(model.key + "." + verb);
-    }
-  }
-  return json::object{{"organizationId", c.org},
-                      {"projectId", nullptr},
-                      {"branchId", nullptr},
-                      {"syncGroups", string_array(c.sync_groups)},
-                      {"operations", std::move(operations)},
-                      {"participantKind", c.participant_kind},
-                      {"participantId", c.participant_id},
-                      {"deliveryPartition", nullptr}};
-}
 
 }  // namespace
 
@@ -125,6 +105,20 @@ Result<HttpResponse> AccountRoutes::mint(const HttpRequest& request, const auth:
   if (!minted) return tl::unexpected(minted.error());
   auto out = capability_json(minted->record);
   out["token"] = minted->token;  // shown once, never again
+  // 0.49 reads this answer as a capability mint: `branchRoot` is required and `scope` is an
+  // EffectiveAuthority with a project and branch. Its live client mints without announcing
+  // its version, so every answer names them (0.9.1 ignores the extra keys); a request that
+  // announces 0.49 also gets `<model>.<verb>` operations only.
+  out["branchRoot"] = true;
+  if (dialect_of(request).value_or(Dialect::kIntents) == Dialect::kClaims) {
+    out["scope"] = authority_json(authority_of(minted->record, *engine_.schema()));
+  } else {
+    const auto where = project_branch_of(minted->record.org);
+    auto& scope = out["scope"].as_object();
+    scope["projectId"] = where.project_id;
+    scope["branchId"] = where.branch_id;
+    scope["deliveryPartition"] = nullptr;
+  }
   return json_response(200, out);
 }
 
@@ -159,9 +153,9 @@ Result<HttpResponse> AccountRoutes::ephemeral_key(const HttpRequest& request, co
                                          {"expiresAt", iso8601_from_ms(c.expires_at_ms)},
                                          {"organizationId", c.org},
                                          {"participantId", c.participant_id},
-                                         {"projectId", nullptr},
-                                         {"branchId", nullptr},
-                                         {"branchRoot", false},
+                                         {"projectId", project_branch_of(c.org).project_id},
+                                         {"branchId", project_branch_of(c.org).branch_id},
+                                         {"branchRoot", true},
                                          {"syncGroups", string_array(c.sync_groups)},
                                          {"deliveryPartition", nullptr},
                                          {"operations", string_array(c.operations)}});
@@ -190,8 +184,8 @@ Result<HttpResponse> AccountRoutes::rotate(const HttpRequest& request, const std
                                          {"token", rotation->replacement.token},
                                          {"expiresAt", iso8601_from_ms(c.expires_at_ms)},
                                          {"organizationId", c.org},
-                                         {"branchRoot", false},
-                                         {"scope", effective_scope(c, *engine_.schema())},
+                                         {"branchRoot", true},
+                                         {"scope", authority_json(authority_of(c, *engine_.schema()))},
                                          {"rotatedFrom", json::object{{"capabilityId", rotation->previous.id},
                                                                       {"expiresAt", iso8601_from_ms(
                                                                                         rotation->previous.expires_at_ms)}}}});

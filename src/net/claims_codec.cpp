@@ -40,12 +40,6 @@ bool is_part_name(const json::value& value) {
 constexpr errors::Contract kClaimsContract = contract_of(Dialect::kClaims);
 
 // {code, message, field?}: the receipt's error object, without the extra members wire_error adds.
-json::object strict_error(const Error& error) {
-  json::object wire = errors::wire_error(error, kClaimsContract);
-  json::object out{{"code", wire["code"]}, {"message", wire["message"]}};
-  if (const auto* field = wire.if_contains("field")) out["field"] = *field;
-  return out;
-}
 
 }  // namespace
 
@@ -435,65 +429,6 @@ std::string subscription_ack_frame(const std::vector<std::string>& groups, const
     out["error"] = std::move(wire);
   }
   return coord::ws_frame("subscription_ack", std::move(out));
-}
-
-// ---------------------------------------------------------------- receipts and authority
-
-ProjectBranch project_branch_of(const std::string& organization_id) {
-  return ProjectBranch{"proj_" + organization_id, "branch_main"};
-}
-
-json::object claims_authority_json(const auth::Principal& principal, const schema::Schema& schema) {
-  static constexpr std::array<std::string_view, 4> kVerbs = {"read", "create", "update", "delete"};
-  json::array operations;
-  for (const auto& model : schema.models()) {
-    const bool spellable = !model.key.empty() && std::none_of(model.key.begin(), model.key.end(), [](char c) {
-      return c == '.' || std::isspace(static_cast<unsigned char>(c));
-    });
-    if (model.control_plane || !spellable) continue;
-    for (const auto verb : kVerbs) {
-      if (auth::allows(principal, model, verb)) operations.emplace_back(model.key + "." + std::string(verb));
-    }
-  }
-  json::array groups;
-  for (const auto& g : principal.allowed_groups) groups.emplace_back(g);
-  const auto where = project_branch_of(principal.tenant.org);
-  return json::object{{"organizationId", principal.tenant.org},
-                      {"projectId", where.project_id},
-                      {"branchId", where.branch_id},
-                      {"syncGroups", std::move(groups)},
-                      {"operations", std::move(operations)},
-                      {"participantKind", principal.participant_kind},
-                      {"participantId", principal.participant_id},
-                      {"deliveryPartition", nullptr}};
-}
-
-json::object claims_receipt_json(const engine::CommitReceipt& receipt, const json::object& authority,
-                                 int64_t created_at_ms, int64_t status_at_ms) {
-  return json::object{{"object", "commit_receipt"},
-                      {"clientTxId", receipt.client_tx_id},
-                      {"serverTxId", std::to_string(receipt.last_sync_id)},
-                      {"createdAt", iso8601_from_ms(created_at_ms)},
-                      {"success", true},
-                      {"ops", std::max(receipt.ops, 0)},
-                      {"authority", authority},
-                      {"status", "confirmed"},
-                      {"statusAt", iso8601_from_ms(std::max(status_at_ms, created_at_ms))},
-                      {"lastSyncId", std::max<int64_t>(receipt.last_sync_id, 0)}};
-}
-
-json::object claims_rejected_receipt_json(const std::string& client_tx_id, const Error& error,
-                                          const json::object& authority, int64_t at_ms) {
-  // A rejected commit has no server transaction; the arm still requires a non-empty id.
-  return json::object{{"object", "commit_receipt"},
-                      {"clientTxId", client_tx_id},
-                      {"serverTxId", "rejected:" + client_tx_id},
-                      {"createdAt", iso8601_from_ms(at_ms)},
-                      {"success", false},
-                      {"authority", authority},
-                      {"status", "rejected"},
-                      {"statusAt", iso8601_from_ms(at_ms)},
-                      {"error", strict_error(error)}};
 }
 
 }  // namespace ablo::net

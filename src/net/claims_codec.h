@@ -83,30 +83,4 @@ std::string claim_heartbeat_ack_frame(const std::string& claim_id, const std::op
 // subscription_ack {success, syncGroups, error?}.
 std::string subscription_ack_frame(const std::vector<std::string>& groups, const Error* error);
 
-// ---------------------------------------------------------------- receipts and authority
-
-// The project and branch every 0.49 encoder reports for an organization. Non-null strings: the
-// 0.49 reactive client refuses to start on a null branchId. The one definition of both.
-struct ProjectBranch {
-  std::string project_id;
-  std::string branch_id;
-};
-ProjectBranch project_branch_of(const std::string& organization_id);
-
-// EffectiveAuthority {organizationId, projectId, branchId, syncGroups, operations,
-// participantKind, participantId, deliveryPartition: null}. `operations` is `<model>.<verb>`
-// only (verb read|create|update|delete): the principal's allowlist as auth::allows reads it,
-// spelled out over the schema's data models (an empty allowlist is every model × verb).
-boost::json::object claims_authority_json(const auth::Principal& principal, const schema::Schema& schema);
-
-// The strict 0.49 receipt: exactly object, clientTxId, serverTxId, createdAt, success, ops,
-// authority, status, statusAt, lastSyncId — no other key (the client rejects the whole receipt
-// for any other). statusAt is never before createdAt.
-boost::json::object claims_receipt_json(const engine::CommitReceipt& receipt, const boost::json::object& authority,
-                                        int64_t created_at_ms, int64_t status_at_ms);
-// The rejected arm: object, clientTxId, serverTxId, createdAt, success:false, authority,
-// status:'rejected', statusAt, error {code, message, field?} (codes of contract 2026-08-04).
-boost::json::object claims_rejected_receipt_json(const std::string& client_tx_id, const Error& error,
-                                                 const boost::json::object& authority, int64_t at_ms);
-
 }  // namespace ablo::net

@@ -1,6 +1,8 @@
 #include "net/model_routes.h"
 
+#include <algorithm>
 #include <cmath>
+#include <iterator>
 
 #include <boost/json.hpp>
 #include <fmt/format.h>
@@ -8,11 +10,15 @@
 #include "auth/keys.h"
 #include "authz/authorizer.h"
 #include "common/json_member.h"
+#include "common/json_number.h"
 #include "common/random.h"
 #include "coord/wire.h"
 #include "errors/registry.h"
+#include "net/authority.h"
+#include "net/dialect.h"
 #include "net/http_json.h"
 #include "net/model_claim.h"
+#include "net/receipt_codec.h"
 #include "net/router.h"
 #include "schema/openapi.h"
 #include "schema/schema.h"
@@ -26,11 +32,17 @@ namespace {
 constexpr int kMaxListLimit = 100;
 constexpr std::size_t kMaxIdempotencyKeyLength = 255;
 
+// The request's dialect; the router refused unsupported versions before any route ran.
+Dialect dialect_of_routed(const HttpRequest& request) { return dialect_of(request).value_or(Dialect::kIntents); }
+
 // Idempotency key precedence: header, body idempotencyKey, body clientTxId (http-api.md §3.4).
+// A 0.49 client sends the key in the header only (its bodies have no such members).
 Result<std::string> idempotency_key(const HttpRequest& request, const json::object& body) {
   std::string key = request.header("idempotency-key");
-  if (key.empty()) key = string_member(body, "idempotencyKey");
-  if (key.empty()) key = string_member(body, "clientTxId");
+  if (dialect_of_routed(request) == Dialect::kIntents) {
+    if (key.empty()) key = string_member(body, "idempotencyKey");
+    if (key.empty()) key = string_member(body, "clientTxId");
+  }
   if (key.size() > kMaxIdempotencyKeyLength) {
     return fail("idempotency_key_too_long", "an idempotency key is at most 255 characters", "Idempotency-Key");
   }
@@ -49,6 +61,36 @@ std::string request_fingerprint(const HttpRequest& request, json::object body) {
 Status check_read(const auth::Principal& principal, const schema::Model& model) {
   if (authz::may_read_model(principal, model)) return {};
   return tl::unexpected(auth::scope_denied(model, "read"));
+}
+
+// The members of a 0.49 POST /v1/commits body (a strict object on the client's side too).
+constexpr std::string_view kClaimsCommitMembers[] = {"operations", "reads", "track"};
+
+Status check_claims_commit_members(const json::object& body) {
+  for (const auto& [name, value] : body) {
+    if (std::find(std::begin(kClaimsCommitMembers), std::end(kClaimsCommitMembers), name) ==
+        std::end(kClaimsCommitMembers)) {
+      return fail("commit_operation_invalid",
+                  fmt::format("unknown member '{}': a commit body has operations, reads and track only", name),
+                  std::string(name));
+    }
+  }
+  return {};
+}
+
+// Members of a model-write body that are not row data when the body is a flat row.
+constexpr std::string_view kWriteControlMembers[] = {"id",   "idempotencyKey", "intent", "claim",   "onStale", "readAt",
+                                                     "reads", "track",         "fenceToken", "clientTxId"};
+
+bool is_write_control_member(std::string_view name) {
+  return std::find(std::begin(kWriteControlMembers), std::end(kWriteControlMembers), name) !=
+         std::end(kWriteControlMembers);
+}
+
+// The claim a model write is made under: `claim` (0.49) or `intent` (0.9.1), both a claim id.
+std::string claim_of_write(const json::object& body) {
+  std::string claim = string_member(body, "claim");
+  return claim.empty() ? string_member(body, "intent") : claim;
 }
 
 std::string lower(std::string text) {
@@ -170,6 +212,9 @@ std::optional<Result<HttpResponse>> ModelRoutes::route(const HttpRequest& reques
 Result<HttpResponse> ModelRoutes::create_commit(const HttpRequest& request, const auth::Principal& principal) const {
   auto body = parse_object_body(request.body);
   if (!body) return tl::unexpected(body.error());
+  if (dialect_of_routed(request) == Dialect::kClaims) {
+    if (auto ok = check_claims_commit_members(*body); !ok) return tl::unexpected(ok.error());
+  }
   if (body->contains("operation")) {
     if (body->contains("operations")) {
       return fail("commit_operations_ambiguous", "send either 'operation' or 'operations', not both", "operations");
@@ -187,10 +232,26 @@ Result<HttpResponse> ModelRoutes::create_commit(const HttpRequest& request, cons
     if (!op.read_at) op.read_at = defaults->read_at;
     if (!op.on_stale) op.on_stale = defaults->on_stale;
   }
+  if (auto ok = check_claims_held(commit->operations, principal); !ok) return tl::unexpected(ok.error());
   commit->principal = principal;
   commit->client_tx_id = key->empty() ? "tx_" + random_uuid() : *key;
   if (!key->empty()) commit->request_fingerprint = request_fingerprint(request, *body);
   return run_commit(std::move(*commit), request);
+}
+
+// An operation's `claimId` names a claim it is made under, as a model write's `claim`/`intent`
+// does: it must be the caller's and active (fence tokens are carried, not yet enforced).
+Status ModelRoutes::check_claims_held(const std::vector<engine::Operation>& operations,
+                                      const auth::Principal& principal) const {
+  for (std::size_t i = 0; i < operations.size(); ++i) {
+    const auto& claim = operations[i].claim_id;
+    if (claim.empty()) continue;
+    if (!coordinator_.renew(coord::participant_of(principal, {}), claim)) {
+      return fail("claim_lost", fmt::format("claim '{}' is not held by this caller", claim),
+                  fmt::format("operations[{}].claimId", i));
+    }
+  }
+  return {};
 }
 
 Result<HttpResponse> ModelRoutes::write(const HttpRequest& request, engine::OpType type, const schema::Model& model,
@@ -215,10 +276,7 @@ Result<HttpResponse> ModelRoutes::write(const HttpRequest& request, engine::OpTy
     } else {
       // A flat row, as clients generated from the published OpenAPI send it (http-api.md §4.3).
       for (const auto& [name, value] : *body) {
-        if (name != "id" && name != "idempotencyKey" && name != "intent" && name != "onStale" && name != "readAt" &&
-            name != "clientTxId") {
-          op.input[name] = value;
-        }
+        if (!is_write_control_member(name)) op.input[name] = value;
       }
     }
   }
@@ -227,15 +285,25 @@ Result<HttpResponse> ModelRoutes::write(const HttpRequest& request, engine::OpTy
   op.read_at = guard->read_at;
   op.on_stale = guard->on_stale;
   op.transaction_id = key->empty() ? std::string() : "http:" + *key;
+  if (const auto* fence = body->if_contains("fenceToken"); fence && !fence->is_null()) {
+    op.fence_token = exact_int64(*fence);
+    if (!op.fence_token) return fail("invalid_body", "'fenceToken' must be an integer", "fenceToken");
+  }
+  auto reads = engine::parse_read_premises(*body);
+  if (!reads) return tl::unexpected(reads.error());
 
-  // `intent` names a claim the write is made under: it must be the caller's and active.
-  if (const auto intent = string_member(*body, "intent"); !intent.empty()) {
-    if (!coordinator_.renew(coord::participant_of(principal, {}), intent)) {
-      return fail("claim_lost", fmt::format("claim '{}' is not held by this caller", intent), "intent");
+  // `claim` (0.49) / `intent` (0.9.1) names a claim the write is made under: it must be the
+  // caller's and active.
+  op.claim_id = claim_of_write(*body);
+  if (!op.claim_id.empty()) {
+    if (!coordinator_.renew(coord::participant_of(principal, {}), op.claim_id)) {
+      return fail("claim_lost", fmt::format("claim '{}' is not held by this caller", op.claim_id),
+                  body->contains("claim") ? "claim" : "intent");
     }
   }
   engine::CommitRequest commit;
   commit.principal = principal;
+  commit.reads = std::move(*reads);
   commit.client_tx_id = key->empty() ? "tx_" + random_uuid() : *key;
   if (!key->empty()) commit.request_fingerprint = request_fingerprint(request, *body);
   commit.operations.push_back(std::move(op));
@@ -246,8 +314,16 @@ HttpResponse ModelRoutes::run_commit(engine::CommitRequest commit, const HttpReq
   // Without a socket the echo is routed by the caller's own groups (http-api.md §3.2).
   const std::string client_tx_id = commit.client_tx_id;
   const int ops = static_cast<int>(commit.operations.size());
+  const Dialect dialect = dialect_of_routed(request);
+  const auth::Principal principal = commit.principal;
   auto receipt = engine_.commit_sync(std::move(commit));
-  if (receipt) return json_response(200, receipt->to_json());
+  if (receipt) {
+    const json::object authority =
+        dialect == Dialect::kClaims ? authority_json(authority_of(principal, *engine_.schema())) : json::object{};
+    return json_response(200, receipt_json(*receipt, dialect, authority));
+  }
+  // 0.49 reads a rejection from the error envelope of a non-2xx answer alone.
+  if (dialect == Dialect::kClaims) return error_response(receipt.error(), request);
   // One body for both readers: the error envelope and a rejected commit receipt (§3.9).
   HttpResponse response = error_response(receipt.error(), request);
   auto body = json::parse(response.body).as_object();

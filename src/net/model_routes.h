@@ -36,7 +36,9 @@ class ModelRoutes {
   // POST/PATCH/DELETE on a model: a one-operation commit.
   Result<HttpResponse> write(const HttpRequest& request, engine::OpType type, const schema::Model& model,
                              std::optional<std::string> id, const auth::Principal& principal) const;
-  // Runs a commit and answers with its receipt, or the rejection receipt + error envelope.
+  Status check_claims_held(const std::vector<engine::Operation>& operations, const auth::Principal& principal) const;
+  // Runs a commit and answers with its receipt in the request's dialect (net/receipt_codec.h);
+  // a rejection is the error envelope (0.9.1: merged with a rejected receipt).
   HttpResponse run_commit(engine::CommitRequest commit, const HttpRequest& request) const;
 
   engine::Engine& engine_;

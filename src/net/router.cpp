@@ -1,5 +1,6 @@
 #include "net/router.h"
 
+#include "net/authority.h"
 #include "net/http_json.h"
 
 #include <boost/json.hpp>
@@ -168,19 +169,33 @@ Result<HttpResponse> Router::route(const HttpRequest& request) const {
                        {"operations", string_array(c.operations)},
                        {"participantKind", c.participant_kind},
                        {"participantId", c.participant_id}};
-    return json_response(200, json::object{{"capabilityId", c.id},
-                                           {"token", minted->token},
-                                           {"expiresAt", iso8601_from_ms(c.expires_at_ms)},
-                                           {"organizationId", c.org},
-                                           {"scope", std::move(scope)},
-                                           {"userMeta", c.user_meta}});
+    json::object out{{"capabilityId", c.id},
+                     {"token", minted->token},
+                     {"expiresAt", iso8601_from_ms(c.expires_at_ms)},
+                     {"organizationId", c.org},
+                     {"branchRoot", true},
+                     {"scope", std::move(scope)},
+                     {"userMeta", c.user_meta}};
+    // A 0.49 client's scope is an EffectiveAuthority (`<model>.<verb>` operations only).
+    if (dialect_of(request).value_or(Dialect::kIntents) == Dialect::kClaims) {
+      out["scope"] = authority_json(authority_of(c, *engine_.schema()));
+    }
+    return json_response(200, out);
   }
   if (path == "/api/auth/identity" && method == "GET") {
+    // One shape for both clients (each strips what it does not read): 0.49 requires projectId
+    // and authority, and its live client a branchId; this server has one project and one
+    // (root) branch per organization.
+    const auto where = project_branch_of(principal->tenant.org);
     return json_response(200, json::object{{"participantKind", principal->participant_kind},
                                            {"participantId", principal->participant_id},
                                            {"accountScope", principal->tenant.org},
                                            {"organizationId", principal->tenant.org},
+                                           {"projectId", where.project_id},
+                                           {"branchId", where.branch_id},
+                                           {"branchRoot", true},
                                            {"syncGroups", string_array(principal->allowed_groups)},
+                                           {"authority", authority_json(authority_of(*principal, *engine_.schema()))},
                                            {"userMeta", json::object{}}});
   }
   if (path == "/api/sync/bootstrap" && method == "GET") {

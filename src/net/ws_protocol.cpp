@@ -151,26 +151,15 @@ void SyncConnection::send(std::string text) {
 
 namespace {
 
-// A commit's rejection: a mutation_result the client matches to the pending commit by clientTxId.
-std::string rejected_commit(const std::string& client_tx_id, const Error& error) {
-  return coord::ws_frame("mutation_result", json::object{{"object", "commit_receipt"},
-                                                         {"clientTxId", client_tx_id},
-                                                         {"success", false},
-                                                         {"status", "rejected"},
-                                                         {"error", errors::wire_error(error)}});
-}
-
-// A commit's answer in `dialect`: the loose 0.9.1 receipt, or the strict 0.49 one.
+// A commit's answer in `dialect`: the loose 0.9.1 receipt, or the strict 0.49 one
+// (net/receipt_codec.h); the client matches it to the pending commit by clientTxId.
 std::string commit_answer(engine::Engine& engine, const auth::Principal& principal, const std::string& client_tx_id,
                           const Result<engine::CommitReceipt>& result, int64_t answered_at_ms, Dialect dialect) {
-  if (dialect == Dialect::kIntents) {
-    return result ? coord::ws_frame("mutation_result", result->to_json()) : rejected_commit(client_tx_id, result.error());
-  }
-  const auto authority = claims_authority_json(principal, *engine.schema());
-  // createdAt: when the answer reached this edge (the receipt carries no time of its own yet).
+  const json::object authority =
+      dialect == Dialect::kClaims ? authority_json(authority_of(principal, *engine.schema())) : json::object{};
   return coord::ws_frame("mutation_result",
-                         result ? claims_receipt_json(*result, authority, answered_at_ms, now_ms())
-                                : claims_rejected_receipt_json(client_tx_id, result.error(), authority, answered_at_ms));
+                         result ? receipt_json(*result, dialect, authority)
+                                : rejected_receipt_json(client_tx_id, result.error(), dialect, authority, answered_at_ms));
 }
 
 // Hands a commit's answer to the socket's DialectOutbox, which renders it for the dialect

@@ -1,8 +1,11 @@
 #include "engine/engine.h"
 
+#include <chrono>
 #include <condition_variable>
 #include <future>
 #include <mutex>
+#include <thread>
+#include <variant>
 
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
@@ -341,6 +344,93 @@ TEST_P(EngineTest, SchemaAndLogSurviveRestart) {
   ASSERT_TRUE(restarted.start());
   EXPECT_EQ(hub2.head(), 1);
   EXPECT_NE(restarted.schema()->resolve("Task"), nullptr);
+}
+
+TEST_P(EngineTest, AStaleRowPremiseRejectsTheCommitAndNotifyAppliesItWithANotice) {
+  auto created = commit("p1", {create("t1", {{"title", "a"}, {"status", "todo"}})});
+  ASSERT_TRUE(created);
+  ASSERT_TRUE(commit("p2", {update("t1", {{"title", "b"}})}));
+  const auto with_premise = [&](std::string id, std::optional<OnStale> on_stale) {
+    CommitRequest request;
+    request.principal = participant("p1");
+    request.client_tx_id = "premise-" + id;
+    request.operations = {create(id, {{"title", "x"}, {"status", "todo"}})};
+    request.reads = {RowPremise{"Task", "t1", {"title"}, created->last_sync_id, on_stale}};
+    return engine.commit_sync(std::move(request));
+  };
+  auto stale = with_premise("t2", std::nullopt);
+  ASSERT_FALSE(stale);
+  EXPECT_EQ(stale.error().code, "stale_context");
+  EXPECT_EQ(stale.error().param, "reads[0].readAt");
+  EXPECT_FALSE(engine.entity(participant("r"), {"org:org_1"}, "Task", "t2")) << "nothing applied";
+
+  auto notified = with_premise("t3", OnStale::kFlag);
+  ASSERT_TRUE(notified) << notified.error().message;
+  ASSERT_EQ(notified->stale_notices.size(), 1u);
+  const auto& notice = notified->stale_notices[0];
+  EXPECT_EQ(notice.id, "t1");
+  EXPECT_EQ(notice.written_by_id, "p2");
+  EXPECT_EQ(notice.observed_sync_id, created->last_sync_id + 1);
+  EXPECT_EQ(notice.current_values, (json::object{{"title", "b"}}));
+  EXPECT_FALSE(notice.group);
+  EXPECT_TRUE(with_premise("t4", OnStale::kForce));
+}
+
+TEST_P(EngineTest, AReplayKeepsTheCommitsCreationTime) {
+  auto first = commit("p1", {create("t1", {{"title", "a"}, {"status", "todo"}})}, "same");
+  ASSERT_TRUE(first);
+  EXPECT_GT(first->created_at_ms, 0);
+  EXPECT_GE(first->status_at_ms, first->created_at_ms);
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  auto replay = commit("p1", {create("t1", {{"title", "a"}, {"status", "todo"}})}, "same");
+  ASSERT_TRUE(replay);
+  EXPECT_EQ(replay->created_at_ms, first->created_at_ms);
+  EXPECT_GT(replay->status_at_ms, first->created_at_ms);
+}
+
+TEST(ReadPremises, ParseRowsAndGroupsAndBoundTheirNumber) {
+  auto parsed = parse_read_premises(json::parse(R"({"reads":[
+      {"model":"task","id":"t1","fields":["title"],"readAt":7,"onStale":"notify"},
+      {"group":"team:a","readAt":3}],"track":[{"model":"task","id":"t9"}]})").as_object());
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  ASSERT_EQ(parsed->size(), 2u);
+  const auto& row = std::get<RowPremise>((*parsed)[0]);
+  EXPECT_EQ(row.read_at, 7);
+  EXPECT_EQ(row.on_stale, OnStale::kFlag) << "notify is 0.9.1's flag";
+  EXPECT_EQ(row.fields, std::vector<std::string>{"title"});
+  EXPECT_EQ(std::get<GroupPremise>((*parsed)[1]).group, "team:a");
+
+  for (const char* bad : {R"({"reads":[{"model":"task","id":"t1"}]})", R"({"reads":[{"readAt":1}]})",
+                          R"({"reads":{}})", R"({"track":[{"readAt":1}]})",
+                          R"({"reads":[{"group":"g:1","readAt":-1}]})"}) {
+    auto refused = parse_read_premises(json::parse(bad).as_object());
+    ASSERT_FALSE(refused) << bad;
+    EXPECT_EQ(refused.error().code, "commit_operation_invalid") << bad;
+  }
+  json::array many(kMaxReadDependencies + 1, json::object{{"group", "g:1"}, {"readAt", 0}});
+  auto too_many = parse_read_premises(json::object{{"track", many}});
+  ASSERT_FALSE(too_many);
+  EXPECT_EQ(too_many.error().code, "commit_operation_invalid");
+}
+
+TEST(StaleGuard, BothOnStaleVocabulariesParse) {
+  const std::pair<const char*, OnStale> names[] = {{"reject", OnStale::kReject}, {"force", OnStale::kForce},
+                                                   {"overwrite", OnStale::kForce}, {"flag", OnStale::kFlag},
+                                                   {"notify", OnStale::kFlag},  {"merge", OnStale::kMerge}};
+  for (const auto& [name, policy] : names) {
+    auto guard = parse_stale_guard(json::object{{"onStale", name}});
+    ASSERT_TRUE(guard) << name;
+    EXPECT_EQ(guard->on_stale, policy) << name;
+  }
+  EXPECT_FALSE(parse_stale_guard(json::object{{"onStale", "sometimes"}}));
+}
+
+TEST(CommitPayload, OperationsCarryClaimIdAndFenceToken) {
+  auto parsed = parse_commit_payload(json::parse(R"({"clientTxId":"c","operations":[
+      {"type":"UPDATE","model":"task","id":"t1","input":{},"claimId":"clm_1","fenceToken":4}]})").as_object());
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  EXPECT_EQ(parsed->operations[0].claim_id, "clm_1");
+  EXPECT_EQ(parsed->operations[0].fence_token, 4);
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, EngineTest, ::testing::ValuesIn(testing::test_stores()),

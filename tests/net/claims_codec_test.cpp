@@ -4,6 +4,9 @@
 // coordinator's requests; the strict receipt has exactly its keys.
 #include "net/claims_codec.h"
 
+#include "net/authority.h"
+#include "net/receipt_codec.h"
+
 #include <memory>
 #include <mutex>
 #include <set>
@@ -446,8 +449,10 @@ TEST(ClaimsCodec, TheStrictReceiptHasExactlyItsKeys) {
   receipt.last_sync_id = 12;
   receipt.ops = 1;
   receipt.flagged_stale = true;  // no `flagged` key may leak into the strict form
+  receipt.created_at_ms = 1000;
+  receipt.status_at_ms = 900;  // never reported before createdAt
   const json::object authority{{"organizationId", "o"}};
-  const auto strict = claims_receipt_json(receipt, authority, 1000, 900);
+  const auto strict = receipt_json(receipt, Dialect::kClaims, authority);
   std::set<std::string> keys;
   for (const auto& [key, value] : strict) keys.insert(std::string(key));
   EXPECT_EQ(keys, (std::set<std::string>{"object", "clientTxId", "serverTxId", "createdAt", "success", "ops", "authority",
@@ -455,7 +460,7 @@ TEST(ClaimsCodec, TheStrictReceiptHasExactlyItsKeys) {
   EXPECT_EQ(strict.at("status"), "confirmed");
   EXPECT_GE(strict.at("statusAt").as_string(), strict.at("createdAt").as_string()) << "statusAt >= createdAt";
 
-  const auto rejected = claims_rejected_receipt_json("ctx-2", Error("intent_id_required", "m", "p"), authority, 1000);
+  const auto rejected = rejected_receipt_json("ctx-2", Error("intent_id_required", "m", "p"), Dialect::kClaims, authority, 1000);
   keys.clear();
   for (const auto& [key, value] : rejected) keys.insert(std::string(key));
   EXPECT_EQ(keys, (std::set<std::string>{"object", "clientTxId", "serverTxId", "createdAt", "success", "authority",
@@ -475,13 +480,13 @@ TEST(ClaimsCodec, AuthoritySpellsOperationsAsModelVerbsAndNamesAProjectAndBranch
   principal.participant_id = "bot";
   principal.participant_kind = "agent";
   principal.allowed_groups = {"org:org_1"};
-  auto authority = claims_authority_json(principal, **schema);
+  auto authority = authority_json(authority_of(principal, **schema));
   EXPECT_EQ(authority.at("operations").as_array().size(), 4u) << json::serialize(authority);
   EXPECT_EQ(authority.at("projectId"), "proj_org_1");
   EXPECT_EQ(authority.at("branchId"), "branch_main");
   EXPECT_TRUE(authority.at("deliveryPartition").is_null());
   principal.operations = {"weatherreports.read", "*"};
-  authority = claims_authority_json(principal, **schema);
+  authority = authority_json(authority_of(principal, **schema));
   EXPECT_EQ(authority.at("operations"), json::array{"weatherReports.read"});
 }
 
