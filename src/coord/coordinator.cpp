@@ -128,6 +128,7 @@ void Coordinator::sweep_now() {
   std::lock_guard lock(mutex_);
   flush_queues_locked(std::numeric_limits<int64_t>::max());
   deliver_locked(std::exchange(effects_, {}));
+  settle_grant_waits_locked(options_.clock());
 }
 
 // ---------------------------------------------------------------- cluster

@@ -231,7 +231,8 @@ class Coordinator {
   // returns how many. Their claims then lapse like any other closed socket's.
   int close_sessions(const std::string& tenant, const std::string& credential_id, int code, const std::string& reason);
 
-  // Runs one sweep now (tests drive time with their own clock).
+  // Runs one sweep now and ends the grant waits past their deadline (tests drive time with
+  // their own clock).
   void sweep_now();
   std::string model_key(std::string_view entity_type) const;
 
