@@ -886,9 +886,13 @@ std::vector<Claim> Coordinator::list(const std::string& tenant, const std::strin
   const std::string model = entity_type.empty() ? std::string() : model_key(entity_type);
   std::vector<Claim> claims = !model.empty() && !id.empty() ? table_.entity_claims(tenant, model, id)
                                                              : table_.tenant_claims(tenant);
+  Claim asked;
+  asked.field = field;
+  const auto wanted = claim_field_keys(asked);
   std::erase_if(claims, [&](const Claim& c) {
-    return (!model.empty() && c.model != model) || (!id.empty() && c.entity_id != id) ||
-           (!field.empty() && !c.field.empty() && c.field != field);
+    if ((!model.empty() && c.model != model) || (!id.empty() && c.entity_id != id)) return true;
+    const auto keys = claim_field_keys(c);  // a whole-row claim covers every field
+    return !wanted.empty() && !keys.empty() && keys.count(*wanted.begin()) == 0;
   });
   std::stable_sort(claims.begin(), claims.end(), [](const Claim& a, const Claim& b) {
     return a.status == ClaimStatus::kActive && b.status != ClaimStatus::kActive;
