@@ -155,6 +155,34 @@ TEST_F(Claims049Test, AServerSideWaitEndsWithTheGrantOrGrantTimeout) {
   EXPECT_GT(body_of(granted).at("fenceToken").as_int64(), 0);
 }
 
+TEST_F(Claims049Test, ClaimsOnDisjointFieldSetsOfOneRowAreBothActive) {
+  const std::string one = server.api_key(), two = another_agent(), three = another_agent();
+  auto first = call(one, "POST", row_, R"({"description":"a","queue":false,"target":{"fields":["location","status"]}})");
+  ASSERT_EQ(first.status, 201) << first.body;
+  EXPECT_EQ(body_of(first).at("claim").at("target").at("fields").as_array().size(), 2u);
+  auto second = call(two, "POST", row_, R"({"description":"b","queue":false,"target":{"fields":["forecast"]}})");
+  ASSERT_EQ(second.status, 201) << second.body;
+  auto overlapping = call(three, "POST", row_, R"({"description":"c","queue":false,"target":{"fields":["status"]}})");
+  EXPECT_EQ(overlapping.status, 409);
+  EXPECT_EQ(code_of(overlapping), "claim_conflict");
+  auto whole = call(three, "POST", row_, R"({"description":"d","queue":false})");
+  EXPECT_EQ(code_of(whole), "claim_conflict");
+}
+
+TEST_F(Claims049Test, APrivilegedCallerReordersTheLineByClaimId) {
+  const std::string holder = server.api_key(), one = another_agent(), two = another_agent();
+  ASSERT_EQ(call(holder, "POST", row_, R"({"description":"hold","queue":true})").status, 201);
+  const auto one_id = claim_id_of(call(one, "POST", row_, R"({"description":"one","queue":true})"));
+  const auto two_id = claim_id_of(call(two, "POST", row_, R"({"description":"two","queue":true})"));
+  auto reordered = call(holder, "POST", row_ + "/reorder",
+                        json::serialize(json::object{{"order", json::array{json::object{{"claimId", two_id}},
+                                                                          json::object{{"claimId", one_id}}}}}));
+  ASSERT_EQ(reordered.status, 200) << reordered.body;
+  EXPECT_EQ(body_of(reordered).at("reordered"), true);
+  EXPECT_EQ(body_of(call(two, "POST", "/api/v1/claims/" + two_id + "/heartbeat", "{}")).at("position"), 0);
+  EXPECT_EQ(body_of(call(one, "POST", "/api/v1/claims/" + one_id + "/heartbeat", "{}")).at("position"), 1);
+}
+
 TEST_F(Claims049Test, The091IntentRoutesKeepTheirShapesWithoutTheHeader) {
   auto response = client::http_request("127.0.0.1", server.port(), "POST", row_, R"({"action":"editing"})",
                                        {{"Authorization", "Bearer " + server.api_key()},
