@@ -522,8 +522,10 @@ ClaimResult Coordinator::begin_locked(const Participant& who, uint64_t session, 
   auto outcome = table_.begin(std::move(claim), request.queue, now_, changes);
   if (outcome.kind == BeginOutcome::Kind::kQueued && !outcome.repeated && request.max_queue_depth &&
       outcome.position >= *request.max_queue_depth) {
-    // More wait ahead than the caller accepts: it does not join the line (0.49 maxQueueDepth).
-    table_.abandon(tenant, outcome.claim->intent_id, who.owner, now_, changes);
+    // More wait ahead than the caller accepts: it does not join the line (0.49 maxQueueDepth),
+    // and it never was a claim anyone heard of (the last of the line: nobody moves up).
+    Changes never_queued;
+    table_.abandon(tenant, outcome.claim->intent_id, who.owner, now_, never_queued);
     ClaimResult result;
     result.error = Error("queue_too_deep", fmt::format("{} claims wait ahead; the limit was {}", outcome.position,
                                                       *request.max_queue_depth));
@@ -814,10 +816,25 @@ HeartbeatResult Coordinator::heartbeat_locked(const Participant& who, const std:
   return result;
 }
 
+void Coordinator::remember_end_locked(const Claim& claim, const std::string& terminal) {
+  const std::string key = claim.tenant + '\x1f' + claim.intent_id;
+  ClaimState ended{claim, 0, 0, terminal};
+  ended.claim.path = ended.claim.range = ended.claim.meta = nullptr;  // only the outcome is asked for
+  if (ended_.insert_or_assign(key, std::move(ended)).second) ended_order_.push_back(key);
+  while (ended_order_.size() > kEndedClaimsKept) {
+    ended_.erase(ended_order_.front());
+    ended_order_.pop_front();
+  }
+}
+
 std::optional<ClaimState> Coordinator::find(const std::string& tenant, const std::string& claim_id) const {
   std::lock_guard lock(mutex_);
   const Claim* claim = table_.find(tenant, claim_id);
-  if (!claim) return std::nullopt;
+  if (!claim) {
+    auto ended = ended_.find(tenant + '\x1f' + claim_id);
+    if (ended == ended_.end()) return std::nullopt;
+    return ended->second;
+  }
   return ClaimState{*claim, claim->status == ClaimStatus::kQueued ? table_.position_of(*claim) : 0,
                     table_.queue_depth(claim->tenant, claim->model, claim->entity_id)};
 }
@@ -1051,6 +1068,7 @@ void Coordinator::publish_locked(const Changes& changes) {
   };
   for (const auto& t : changes.transitions) {
     note_claimant(t.claim);
+    if (t.kind == Transition::Kind::kEnded) remember_end_locked(t.claim, t.terminal);
     if (t.kind == Transition::Kind::kGranted) {
       // Fenced: the previous holder's last write reaches the client before the grant.
       send_to_owner_locked(t.claim,

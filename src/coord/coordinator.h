@@ -82,6 +82,9 @@ inline constexpr int64_t kMinTtlMs = 1'000;
 inline constexpr int64_t kMaxTtlMs = 600'000;
 inline constexpr int kIdleSocketTimeoutSeconds = 20;  // enforced by the WebSocket layer
 inline constexpr int64_t kQueueSnapshotDelayMs = 20;   // intent_queue snapshots are coalesced this long
+// How many ended claims find() still reports (GET /v1/claims/{id}: committed | canceled |
+// expired), per node; older ones read as unknown.
+inline constexpr std::size_t kEndedClaimsKept = 10'000;
 // Cluster mode: each node renews only its own sockets' claims (sweep ops carry the node), so a
 // crashed node's claims lapse at their expiresAt — within one TTL of the crash — on every
 // replica. A node silent for kNodeStaleMs is declared down: its sockets leave (waiters leave
@@ -117,11 +120,12 @@ struct HeartbeatResult {
   std::optional<Error> error;  // the cluster's op log was unreachable (claim_lease_unavailable)
 };
 
-// A claim as it stands now, with its place in line.
+// A claim as it stands now, with its place in line; or, recently ended, how it ended.
 struct ClaimState {
   Claim claim;
   int position = 0;     // queued: waiters ahead
   int queue_depth = 0;  // waiters on the entity
+  std::string terminal;  // set once it ended: committed | canceled | expired
 };
 
 struct CoordinatorOptions {
@@ -193,7 +197,7 @@ class Coordinator {
   HeartbeatResult heartbeat(const Participant& who, const std::string& claim_id, std::optional<int64_t> ttl_ms);
   // Every claim of the caller, held and queued (POST /v1/claims/heartbeat).
   std::vector<HeartbeatResult> heartbeat_all(const Participant& who, std::optional<int64_t> ttl_ms);
-  // One claim of the tenant as it stands (nullopt: unknown or ended).
+  // One claim of the tenant as it stands, or how it ended if that was recent (nullopt: unknown).
   std::optional<ClaimState> find(const std::string& tenant, const std::string& claim_id) const;
   // Calls `done(claim)` once claim `claim_id` is active (at once if it is), `done(nullopt)` once
   // it ended, at `deadline_ms`, or on stop(). Like when_free: `done` runs under the lock and
@@ -355,6 +359,11 @@ class Coordinator {
     std::function<void(std::optional<Claim>)> done;
   };
   std::list<GrantWait> grant_waits_;  // HTTP claims waiting for their grant (when_granted)
+  // Recently ended claims (bounded by kEndedClaimsKept, oldest dropped first), for find().
+  // Not replicated state: a node that joined from a snapshot knows only the ends it applied.
+  std::map<std::string, ClaimState> ended_;  // tenant + id -> the claim and how it ended
+  std::list<std::string> ended_order_;
+  void remember_end_locked(const Claim& claim, const std::string& terminal);
   uint64_t next_session_ = 1;
   bool stopping_ = false;
   std::thread sweeper_;

@@ -477,11 +477,12 @@ std::optional<Result<HttpResponse>> ClaimRoutes::claim_and_wait(const HttpReques
       return;
     }
     const auto state = coordinator_.find(who.tenant, claim_id);
-    if (state && state->claim.owner == who.owner && state->claim.status == coord::ClaimStatus::kActive) {
+    const bool ours = state && state->claim.owner == who.owner && state->terminal.empty();
+    if (ours && state->claim.status == coord::ClaimStatus::kActive) {
       answer(active_claim_response(state->claim));
       return;
     }
-    if (!state || state->claim.owner != who.owner) {
+    if (!ours) {
       answer(tl::unexpected(Error("claim_lost", fmt::format("claim '{}' left the line while waiting", claim_id))));
       return;
     }
@@ -534,6 +535,10 @@ Result<HttpResponse> ClaimRoutes::get_claim(const std::string& claim_id, const c
   if (!state || state->claim.owner != who.owner) return tl::unexpected(claim_not_found(claim_id));
   const auto& claim = state->claim;
   json::object out{{"object", "claim"}, {"id", claim.intent_id}};
+  if (!state->terminal.empty()) {  // committed | canceled | expired
+    out["status"] = state->terminal;
+    return json_response(200, out);
+  }
   if (claim.status == coord::ClaimStatus::kActive) {
     out["status"] = "active";
     out["fenceToken"] = claim.fence_token;

@@ -200,7 +200,8 @@ TEST_F(Claims049Test, ATicketStaysInLineWhileHeartbeatedAndIsGrantedWithoutASock
   }
   coordinator_.release_intent(participant("alice", {"org:o"}), "ia");
   const auto bob = coordinator_.find("org/live", "ib");
-  ASSERT_TRUE(bob) << "a ticket is granted at the head though its owner has no socket";
+  ASSERT_TRUE(bob && bob->terminal.empty()) << "a ticket is granted at the head though its owner has no socket";
+  EXPECT_EQ(coordinator_.find("org/live", "ia")->terminal, "canceled") << "released without a write";
   EXPECT_EQ(bob->claim.status, ClaimStatus::kActive);
 }
 
@@ -213,7 +214,8 @@ TEST_F(Claims049Test, ATicketNotHeartbeatedForItsTtlLeavesTheLine) {
   ASSERT_TRUE(coordinator_.find("org/live", "ib"));
   now_ += 2;
   coordinator_.sweep_now();
-  EXPECT_FALSE(coordinator_.find("org/live", "ib")) << "lapsed";
+  ASSERT_TRUE(coordinator_.find("org/live", "ib"));
+  EXPECT_EQ(coordinator_.find("org/live", "ib")->terminal, "expired") << "lapsed";
   EXPECT_EQ(coordinator_.find("org/live", "ic")->position, 0) << "carol moved up";
   EXPECT_EQ(coordinator_.heartbeat(participant("bob", {"org:o"}), "ib", std::nullopt).status,
             HeartbeatResult::Status::kLost);
@@ -237,7 +239,9 @@ TEST_F(Claims049Test, AGrantWaitEndsAtTheGrantOrAtItsDeadline) {
   coordinator_.sweep_now();
   ASSERT_TRUE(carol_heard);
   EXPECT_FALSE(*carol_heard) << "the deadline passed";
-  EXPECT_TRUE(coordinator_.find("org/live", "ic")) << "the route, not the wait, takes the ticket out of line";
+  ASSERT_TRUE(coordinator_.find("org/live", "ic"));
+  EXPECT_TRUE(coordinator_.find("org/live", "ic")->terminal.empty())
+      << "the route, not the wait, takes the ticket out of line";
   std::optional<std::optional<Claim>> at_once;
   ASSERT_TRUE(coordinator_.when_granted("org/live", "ib", now_ + 5'000, [&](auto c) { at_once = c; }));
   ASSERT_TRUE(at_once && *at_once) << "already active: answered at once";

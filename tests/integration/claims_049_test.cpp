@@ -99,6 +99,7 @@ TEST_F(Claims049Test, TwoAgentsContendInFifoOrderWithTicketsAndHeartbeats) {
   auto again = call(first, "DELETE", "/api/v1/claims/" + one_id);
   ASSERT_EQ(again.status, 200) << "a second release is still a 2xx";
   EXPECT_EQ(body_of(again).at("released"), false);
+  EXPECT_EQ(body_of(call(first, "GET", "/api/v1/claims/" + one_id)).at("status"), "canceled");
 
   auto all = call(second, "POST", "/api/v1/claims/heartbeat", R"({"ttl":"45s"})");
   ASSERT_EQ(all.status, 200) << all.body;
@@ -118,7 +119,10 @@ TEST_F(Claims049Test, ATicketNotHeartbeatedForItsTtlLeavesTheLine) {
   auto beat = call(waiter, "POST", "/api/v1/claims/" + id + "/heartbeat", "{}");
   EXPECT_EQ(beat.status, 409) << beat.body;
   EXPECT_EQ(code_of(beat), "claim_lost");
-  EXPECT_EQ(code_of(call(waiter, "GET", "/api/v1/claims/" + id)), "claim_not_found");
+  auto state = call(waiter, "GET", "/api/v1/claims/" + id);
+  ASSERT_EQ(state.status, 200) << state.body;
+  EXPECT_EQ(body_of(state).at("status"), "expired");
+  EXPECT_EQ(code_of(call(waiter, "GET", "/api/v1/claims/never-issued")), "claim_not_found");
 }
 
 TEST_F(Claims049Test, AClaimThatWouldWaitBehindMoreThanMaxQueueDepthIsRefused) {
