@@ -333,6 +333,9 @@ std::optional<Claim> ClaimTable::heartbeat(const std::string& tenant, const std:
   for (auto& claim : lines_[known->second]) {
     if (claim.intent_id != intent_id) continue;
     if (!(claim.owner == owner)) return std::nullopt;
+    // Past its end and not swept yet: too late to keep (a socket's claim is renewed by the sweep).
+    const bool lapses = claim.status == ClaimStatus::kActive ? claim.session == 0 : claim.ticket;
+    if (lapses && now >= claim.expires_at_ms) return std::nullopt;
     const int64_t ttl = ttl_ms > 0 ? ttl_ms : claim.ttl_ms;
     if (claim.status == ClaimStatus::kActive || claim.ticket) claim.expires_at_ms = now + ttl;
     return claim;

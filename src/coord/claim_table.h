@@ -136,7 +136,7 @@ class ClaimTable {
   bool renew(const std::string& tenant, const std::string& intent_id, const Owner& owner, int64_t now);
   // A heartbeat: an active claim of `owner` gets expires_at = now + ttl (its TTL when 0); a
   // queued ticket stays in line until now + ttl. The claim as it is now; nullopt when the id is
-  // unknown or another owner's (the claim is lost for this caller).
+  // unknown, another owner's, or past its end (the claim is lost for this caller).
   std::optional<Claim> heartbeat(const std::string& tenant, const std::string& intent_id, const Owner& owner,
                                  int64_t ttl_ms, int64_t now);
   // Waiters ahead of a queued claim (0 = next); and waiters on its entity.

@@ -886,6 +886,7 @@ Status Coordinator::check_fence(const std::string& tenant, const Owner& owner, c
   if (!claim || !(claim->owner == owner)) return lost("is not held by this caller");
   if (claim->status != ClaimStatus::kActive) return lost("is still waiting in line");
   if (claim->model != model || claim->entity_id != id) return lost("is on another row");
+  if (claim->session == 0 && options_.clock() >= claim->expires_at_ms) return lost("has expired");
   if (fence_token && *fence_token != claim->fence_token) {
     Error error("fence_token_stale",
                 fmt::format("fence token {} is not the current grant of claim '{}' (fence {})", *fence_token, claim_id,

@@ -221,6 +221,17 @@ TEST_F(Claims049Test, ATicketNotHeartbeatedForItsTtlLeavesTheLine) {
             HeartbeatResult::Status::kLost);
 }
 
+TEST_F(Claims049Test, AHeartbeatOrAWriteAfterTheEndIsTooLateEvenBeforeTheSweep) {
+  auto held = ticket("alice", "ia", 10'000);
+  ASSERT_EQ(ticket("bob", "ib", 10'000).kind, BeginOutcome::Kind::kQueued);
+  now_ += 10'000;  // both ends reached; no sweep has run
+  EXPECT_EQ(check("alice", "ia", held.claim->fence_token).error().code, "claim_lost");
+  EXPECT_EQ(coordinator_.heartbeat(participant("alice", {"org:o"}), "ia", std::nullopt).status,
+            HeartbeatResult::Status::kLost);
+  EXPECT_EQ(coordinator_.heartbeat(participant("bob", {"org:o"}), "ib", std::nullopt).status,
+            HeartbeatResult::Status::kLost);
+}
+
 TEST_F(Claims049Test, AGrantWaitEndsAtTheGrantOrAtItsDeadline) {
   ASSERT_EQ(ticket("alice", "ia", 60'000).kind, BeginOutcome::Kind::kAcquired);
   ASSERT_EQ(ticket("bob", "ib").kind, BeginOutcome::Kind::kQueued);
