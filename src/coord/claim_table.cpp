@@ -21,11 +21,27 @@ std::string field_key(std::string_view field) {
   return key;
 }
 
+bool sets_intersect(const std::set<std::string>& a, const std::set<std::string>& b) {
+  return std::any_of(a.begin(), a.end(), [&](const std::string& f) { return b.count(f) > 0; });
+}
+
+// Either names the whole entity, or their field sets share a field.
 bool targets_overlap(const Claim& a, const Claim& b) {
-  return a.field.empty() || b.field.empty() || field_key(a.field) == field_key(b.field);
+  const auto a_fields = claim_field_keys(a);
+  const auto b_fields = claim_field_keys(b);
+  return a_fields.empty() || b_fields.empty() || sets_intersect(a_fields, b_fields);
 }
 
 }  // namespace
+
+std::set<std::string> claim_field_keys(const Claim& claim) {
+  std::set<std::string> keys;
+  if (!claim.field.empty()) keys.insert(field_key(claim.field));
+  for (const auto& f : claim.fields) {
+    if (!f.empty()) keys.insert(field_key(f));
+  }
+  return keys;
+}
 
 ClaimTable::ClaimTable(Reachable reachable) : reachable_(std::move(reachable)) {}
 
@@ -84,6 +100,8 @@ BeginOutcome ClaimTable::begin(Claim request, bool queue, int64_t now, Changes& 
     return {BeginOutcome::Kind::kRejected, 0, std::nullopt, std::move(in_the_way), false};
   }
   request.status = ClaimStatus::kQueued;
+  // Heartbeats keep a ticket in line; a caller waiting server-side keeps it at least that long.
+  if (request.ticket) request.expires_at_ms = std::max(request.expires_at_ms, now + request.ttl_ms);
   line.push_back(std::move(request));
   by_intent_[ikey] = key;
   changes.entities.insert(key);
@@ -93,6 +111,8 @@ BeginOutcome ClaimTable::begin(Claim request, bool queue, int64_t now, Changes& 
 void ClaimTable::grant(Claim& claim, int64_t now, Changes& changes, bool announce) {
   claim.status = ClaimStatus::kActive;
   claim.expires_at_ms = now + claim.ttl_ms;
+  claim.fence_token = ++last_fence_;
+  claim.read_at = delta_head_;
   changes.entities.insert(entity_key(claim.tenant, claim.model, claim.entity_id));
   changes.participants.emplace(claim.tenant, claim.owner.participant_id);
   if (announce) changes.transitions.push_back({Transition::Kind::kGranted, claim, false, {}, false});
@@ -131,7 +151,7 @@ void ClaimTable::promote(const std::string& key, int64_t now, Changes& changes) 
       ++it;
       continue;
     }
-    if (reachable_ && it->session == 0 && !reachable_(*it)) {
+    if (reachable_ && it->session == 0 && !it->ticket && !reachable_(*it)) {
       // Nobody could ever learn of this grant; a phantom holder would block writers for a TTL.
       auto next = std::next(it);
       end(key, it, "expired", true, changes);
@@ -244,6 +264,13 @@ int64_t ClaimTable::sweep(int64_t now, Changes& changes, const Renews& renews) {
         } else {
           next_due = std::min(next_due, it->expires_at_ms);
         }
+      } else if (it->ticket) {
+        if (now >= it->expires_at_ms) {  // not heartbeated for its TTL: leaves the line
+          end(key, it, "expired", true, changes);
+          expired = true;
+        } else {
+          next_due = std::min(next_due, it->expires_at_ms);
+        }
       }
       it = next;
     }
@@ -260,10 +287,12 @@ std::vector<Claim> ClaimTable::all_claims() const {
   return out;
 }
 
-void ClaimTable::restore(const std::vector<Claim>& claims) {
+void ClaimTable::restore(const std::vector<Claim>& claims, int64_t last_fence) {
   lines_.clear();
   by_intent_.clear();
+  last_fence_ = last_fence;
   for (const auto& claim : claims) {
+    last_fence_ = std::max(last_fence_, claim.fence_token);
     const auto key = entity_key(claim.tenant, claim.model, claim.entity_id);
     lines_[key].push_back(claim);
     by_intent_[intent_key(claim.tenant, claim.intent_id)] = key;
@@ -274,7 +303,10 @@ int64_t ClaimTable::next_due(const Renews& renews) const {
   int64_t next_due = std::numeric_limits<int64_t>::max();
   for (const auto& [key, line] : lines_) {
     for (const auto& claim : line) {
-      if (claim.status != ClaimStatus::kActive) continue;
+      if (claim.status != ClaimStatus::kActive) {
+        if (claim.ticket) next_due = std::min(next_due, claim.expires_at_ms);
+        continue;
+      }
       const bool renewing = claim.session != 0 && (!renews || renews(claim.session));
       next_due = std::min(next_due, renewing ? claim.expires_at_ms - claim.ttl_ms / 2 : claim.expires_at_ms);
     }
@@ -294,6 +326,51 @@ bool ClaimTable::renew(const std::string& tenant, const std::string& intent_id, 
   return false;
 }
 
+std::optional<Claim> ClaimTable::heartbeat(const std::string& tenant, const std::string& intent_id,
+                                           const Owner& owner, int64_t ttl_ms, int64_t now) {
+  auto known = by_intent_.find(intent_key(tenant, intent_id));
+  if (known == by_intent_.end()) return std::nullopt;
+  for (auto& claim : lines_[known->second]) {
+    if (claim.intent_id != intent_id) continue;
+    if (!(claim.owner == owner)) return std::nullopt;
+    // Past its end and not swept yet: too late to keep (a socket's claim is renewed by the sweep).
+    const bool lapses = claim.status == ClaimStatus::kActive ? claim.session == 0 : claim.ticket;
+    if (lapses && now >= claim.expires_at_ms) return std::nullopt;
+    const int64_t ttl = ttl_ms > 0 ? ttl_ms : claim.ttl_ms;
+    if (claim.status == ClaimStatus::kActive || claim.ticket) claim.expires_at_ms = now + ttl;
+    return claim;
+  }
+  return std::nullopt;
+}
+
+int ClaimTable::position_of(const Claim& claim) const {
+  auto line_it = lines_.find(entity_key(claim.tenant, claim.model, claim.entity_id));
+  if (line_it == lines_.end()) return 0;
+  int ahead = 0;
+  for (const auto& other : line_it->second) {
+    if (other.intent_id == claim.intent_id) return ahead;
+    if (other.status == ClaimStatus::kQueued) ++ahead;
+  }
+  return ahead;
+}
+
+int ClaimTable::queue_depth(const std::string& tenant, const std::string& model, const std::string& id) const {
+  auto line_it = lines_.find(entity_key(tenant, model, id));
+  if (line_it == lines_.end()) return 0;
+  return static_cast<int>(std::count_if(line_it->second.begin(), line_it->second.end(),
+                                        [](const Claim& c) { return c.status == ClaimStatus::kQueued; }));
+}
+
+int64_t ClaimTable::current_fence(const Claim& claim) const {
+  auto line_it = lines_.find(entity_key(claim.tenant, claim.model, claim.entity_id));
+  if (line_it == lines_.end()) return 0;
+  int64_t fence = 0;
+  for (const auto& other : line_it->second) {
+    if (other.status == ClaimStatus::kActive && targets_overlap(other, claim)) fence = std::max(fence, other.fence_token);
+  }
+  return fence;
+}
+
 std::optional<Claim> ClaimTable::authorize_write(const std::string& tenant, const std::string& model,
                                                  const std::string& id, const Owner& writer,
                                                  const std::set<std::string>& fields) {
@@ -301,7 +378,10 @@ std::optional<Claim> ClaimTable::authorize_write(const std::string& tenant, cons
   if (line_it == lines_.end()) return std::nullopt;
   std::set<std::string> written;
   for (const auto& f : fields) written.insert(field_key(f));
-  auto touches = [&](const Claim& c) { return c.field.empty() || written.empty() || written.count(field_key(c.field)) > 0; };
+  auto touches = [&](const Claim& c) {
+    const auto claimed = claim_field_keys(c);
+    return claimed.empty() || written.empty() || sets_intersect(claimed, written);
+  };
   for (const auto& claim : line_it->second) {
     if (claim.status == ClaimStatus::kActive && !(claim.owner == writer) && touches(claim)) return claim;
   }

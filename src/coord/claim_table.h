@@ -5,8 +5,13 @@
 // its mutex and turns the Changes it reports into frames.
 //
 // Compatibility: two claims on one entity conflict when they belong to different owners and
-// their targets overlap (either is entity-level, or both name the same field). At any time no
-// two active claims conflict — the invariant the property test checks.
+// their targets overlap (either is entity-level, or their field sets — `field` plus `fields` —
+// share a field). At any time no two active claims conflict — the invariant the property test
+// checks.
+//
+// Fence tokens: every grant (direct acquire or promotion) takes the next value of one counter
+// of the table, so tokens strictly increase per entity across holders; replicas applying the
+// same ops agree on them, and snapshots carry the counter (last_fence / restore).
 //
 // Fairness: a new claim is granted at once only if it conflicts with no active claim and no
 // waiter (or its owner already holds an overlapping claim: "you never conflict with your own
@@ -45,17 +50,27 @@ struct Claim {
   std::string entity_type;       // as the claimant spelled it; echoed back in its frames
   std::string model;             // canonical model key; claims are matched on this
   std::string entity_id;
-  std::string field;             // empty = the whole entity
+  std::string field;             // with `fields`: empty both = the whole entity
+  std::vector<std::string> fields;  // several fields in one claim (0.49 `fields[]`)
   boost::json::value path, range, meta;  // opaque, echoed
   std::string action = "editing";
   std::string description;
   int64_t ttl_ms = 0;
   int64_t declared_at_ms = 0;
-  int64_t expires_at_ms = 0;  // meaningful while active
+  // Active: the lease end. A queued ticket: when it leaves the line unless heartbeated.
+  int64_t expires_at_ms = 0;
   ClaimStatus status = ClaimStatus::kQueued;
   uint64_t session = 0;  // the live socket that announced it and renews it; 0 = none
   bool wrote = false;    // the owner wrote the entity while holding it ("committed" on release)
+  // An HTTP ticket (0.49): waits without a socket, kept in line by heartbeats, and is granted
+  // at the head even though no socket could hear of it (its owner polls).
+  bool ticket = false;
+  int64_t fence_token = 0;  // set at each grant; 0 = never granted
+  int64_t read_at = 0;      // the delta head at the grant (the fence the grant is delivered after)
 };
+
+// The fields a claim names, in matching spelling; empty = the whole entity.
+std::set<std::string> claim_field_keys(const Claim& claim);
 
 // Something that happened to one claim, for the coordinator to announce.
 struct Transition {
@@ -119,6 +134,22 @@ class ClaimTable {
   int64_t next_due(const Renews& renews = nullptr) const;
   // Extends an active claim of `owner` (repeat HTTP claim, write carrying its intent id).
   bool renew(const std::string& tenant, const std::string& intent_id, const Owner& owner, int64_t now);
+  // A heartbeat: an active claim of `owner` gets expires_at = now + ttl (its TTL when 0); a
+  // queued ticket stays in line until now + ttl. The claim as it is now; nullopt when the id is
+  // unknown, another owner's, or past its end (the claim is lost for this caller).
+  std::optional<Claim> heartbeat(const std::string& tenant, const std::string& intent_id, const Owner& owner,
+                                 int64_t ttl_ms, int64_t now);
+  // Waiters ahead of a queued claim (0 = next); and waiters on its entity.
+  int position_of(const Claim& claim) const;
+  int queue_depth(const std::string& tenant, const std::string& model, const std::string& id) const;
+  // The highest fence token among the active claims on the entity whose targets overlap
+  // `claim`'s (at least `claim`'s own when it is active); 0 when none.
+  int64_t current_fence(const Claim& claim) const;
+
+  // The delta head of the op being applied: grants record it as their readAt.
+  void set_delta_head(int64_t head) { delta_head_ = head; }
+  // The fence counter (the last token granted), for snapshots.
+  int64_t last_fence() const { return last_fence_; }
 
   // The write guard: the first active claim of another owner that a write to the entity would
   // violate (`fields` empty = the write touches the whole entity: create/delete/archive).
@@ -139,7 +170,8 @@ class ClaimTable {
   // Every claim, each line in line order (a cluster replica's snapshot), and its inverse:
   // replaces the whole table with claims as all_claims returned them.
   std::vector<Claim> all_claims() const;
-  void restore(const std::vector<Claim>& claims);
+  // `last_fence`: the counter as the snapshot recorded it (never below a restored claim's token).
+  void restore(const std::vector<Claim>& claims, int64_t last_fence = 0);
 
  private:
   using Line = std::list<Claim>;
@@ -154,6 +186,8 @@ class ClaimTable {
   void erase_line_if_empty(const std::string& key);
 
   Reachable reachable_;
+  int64_t last_fence_ = 0;
+  int64_t delta_head_ = 0;
   std::unordered_map<std::string, Line> lines_;  // entity key -> claims
   std::unordered_map<std::string, std::string> by_intent_;  // tenant + intent id -> entity key
 };

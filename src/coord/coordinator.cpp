@@ -80,6 +80,7 @@ void Coordinator::stop() {
     std::lock_guard lock(mutex_);
     stopping_ = true;
     settle_claim_waits_locked(options_.clock());
+    settle_grant_waits_locked(options_.clock());
   }
   wake_.notify_all();
   if (sweeper_.joinable()) sweeper_.join();
@@ -98,12 +99,14 @@ void Coordinator::sweeper() {
       Changes changes;
       now_ = now;
       fence_ = delta_head();
+      table_.set_delta_head(fence_);
       next_due = table_.sweep(now, changes);
       publish_locked(changes);
     }
     next_due = std::min(next_due, flush_queues_locked(now));
     deliver_locked(std::exchange(effects_, {}));
     next_due = std::min(next_due, settle_claim_waits_locked(now));
+    next_due = std::min(next_due, settle_grant_waits_locked(now));
     const int64_t wait_ms = std::clamp<int64_t>(next_due - now, 1, log_ ? kClusterDutyIntervalMs : 1000);
     wake_.wait_for(lock, std::chrono::milliseconds(wait_ms));
   }
@@ -117,6 +120,7 @@ void Coordinator::sweep_now() {
     Changes changes;
     now_ = options_.clock();
     fence_ = delta_head();
+    table_.set_delta_head(fence_);
     table_.sweep(now_, changes);
     publish_locked(changes);
     deliver_locked(std::exchange(effects_, {}));
@@ -124,6 +128,7 @@ void Coordinator::sweep_now() {
   std::lock_guard lock(mutex_);
   flush_queues_locked(std::numeric_limits<int64_t>::max());
   deliver_locked(std::exchange(effects_, {}));
+  settle_grant_waits_locked(options_.clock());
 }
 
 // ---------------------------------------------------------------- cluster
@@ -136,6 +141,7 @@ std::string Coordinator::snapshot_locked() const {
         {key.first, key.second, state->kind, state->groups, state->sessions, state->presence, state->entered});
   }
   image.claims = table_.all_claims();
+  image.last_fence = table_.last_fence();
   return encode_snapshot(image);
 }
 
@@ -158,7 +164,7 @@ Status Coordinator::restore_locked(const std::string& text) {
     state->entered = entry.entered;
     participants_[{std::move(entry.tenant), std::move(entry.participant_id)}] = std::move(state);
   }
-  table_.restore(image->claims);
+  table_.restore(image->claims, image->last_fence);
   return {};
 }
 
@@ -336,6 +342,7 @@ Coordinator::OpResult Coordinator::apply_locked(const StampedOp& op) {
   now_ = op.now;
   fence_ = op.head;
   op_node_ = op.node;
+  table_.set_delta_head(fence_);
   OpResult result = std::visit([this](const auto& typed) { return apply_op_locked(typed); }, op.op);
   result.effects = std::exchange(effects_, {});
   wake_.notify_all();  // a new lease may be due before the sweeper's next wake-up
@@ -495,6 +502,9 @@ ClaimResult Coordinator::begin_locked(const Participant& who, uint64_t session, 
   claim.entity_type = std::move(request.entity_type);
   claim.entity_id = std::move(request.entity_id);
   claim.field = std::move(request.field);
+  claim.fields = std::move(request.fields);
+  claim.ticket = request.ticket;
+  if (request.ticket && request.wait_ms) claim.expires_at_ms = now_ + *request.wait_ms;  // a queued ticket's first lapse
   claim.path = std::move(request.path);
   claim.range = std::move(request.range);
   claim.meta = std::move(request.meta);
@@ -508,7 +518,20 @@ ClaimResult Coordinator::begin_locked(const Participant& who, uint64_t session, 
     result.error = std::move(refused);
     return result;
   }
+  const std::string tenant = claim.tenant;
   auto outcome = table_.begin(std::move(claim), request.queue, now_, changes);
+  if (outcome.kind == BeginOutcome::Kind::kQueued && !outcome.repeated && request.max_queue_depth &&
+      outcome.position >= *request.max_queue_depth) {
+    // More wait ahead than the caller accepts: it does not join the line (0.49 maxQueueDepth),
+    // and it never was a claim anyone heard of (the last of the line: nobody moves up).
+    Changes never_queued;
+    table_.abandon(tenant, outcome.claim->intent_id, who.owner, now_, never_queued);
+    ClaimResult result;
+    result.error = Error("queue_too_deep", fmt::format("{} claims wait ahead; the limit was {}", outcome.position,
+                                                      *request.max_queue_depth));
+    result.position = outcome.position;
+    return result;
+  }
   return ClaimResult{outcome.kind, std::move(outcome.claim), outcome.position, std::move(outcome.blocker),
                      outcome.repeated, std::nullopt};
 }
@@ -556,6 +579,7 @@ void Coordinator::socket_begin_locked(uint64_t session, ClaimRequest request) {
   asked.entity_type = request.entity_type;
   asked.entity_id = request.entity_id;
   asked.field = request.field;
+  asked.fields = request.fields;
   asked.path = request.path;
   asked.range = request.range;
   asked.meta = request.meta;
@@ -584,7 +608,10 @@ void Coordinator::socket_begin_locked(uint64_t session, ClaimRequest request) {
       // its first write with its acknowledged cursor, so the acquisition must not overtake
       // another participant's latest write to the row.
       send_locked(outbox,
-                  ws_frame("intent_acquired", {{"intentId", intent_id}, {"target", intent_target(*result.claim)}}),
+                  ws_frame("intent_acquired", {{"intentId", intent_id},
+                                               {"target", intent_target(*result.claim)},
+                                               {"fenceToken", result.claim->fence_token},
+                                               {"readAt", result.claim->read_at}}),
                   fence_);
       break;
     case BeginOutcome::Kind::kQueued:
@@ -710,15 +737,180 @@ Coordinator::OpResult Coordinator::apply_op_locked(const op::Renew& op) {
   return result;
 }
 
+HeartbeatResult Coordinator::heartbeat(uint64_t session, const std::string& claim_id, std::optional<int64_t> ttl_ms) {
+  auto result = execute(op::Heartbeat{.session = session, .intent_id = claim_id, .ttl_ms = ttl_ms});
+  if (result.error) {
+    HeartbeatResult failed;
+    failed.claim_id = claim_id;
+    failed.error = result.error;
+    return failed;
+  }
+  return result.heartbeats.empty() ? HeartbeatResult{.claim_id = claim_id} : std::move(result.heartbeats.front());
+}
+
+HeartbeatResult Coordinator::heartbeat(const Participant& who, const std::string& claim_id,
+                                       std::optional<int64_t> ttl_ms) {
+  if (claim_id.empty()) return HeartbeatResult{};  // an empty id would mean "all of them"
+  auto result = execute(op::Heartbeat{.who = who, .intent_id = claim_id, .ttl_ms = ttl_ms});
+  if (result.error) {
+    HeartbeatResult failed;
+    failed.claim_id = claim_id;
+    failed.error = result.error;
+    return failed;
+  }
+  return result.heartbeats.empty() ? HeartbeatResult{.claim_id = claim_id} : std::move(result.heartbeats.front());
+}
+
+std::vector<HeartbeatResult> Coordinator::heartbeat_all(const Participant& who, std::optional<int64_t> ttl_ms) {
+  auto result = execute(op::Heartbeat{.who = who, .ttl_ms = ttl_ms});
+  if (result.error) {
+    HeartbeatResult failed;
+    failed.error = result.error;
+    return {failed};
+  }
+  return std::move(result.heartbeats);
+}
+
+Coordinator::OpResult Coordinator::apply_op_locked(const op::Heartbeat& op) {
+  OpResult result;
+  const Participant* who = op.who ? &*op.who : nullptr;
+  if (!who) {
+    auto it = sessions_.find(op.session);
+    if (it == sessions_.end()) {
+      result.heartbeats.push_back(HeartbeatResult{.claim_id = op.intent_id});
+      return result;
+    }
+    who = &it->second->who;
+  }
+  Changes changes;
+  if (!op.intent_id.empty()) {
+    result.heartbeats.push_back(heartbeat_locked(*who, op.intent_id, op.ttl_ms, changes));
+  } else {
+    for (const auto& claim : table_.claims_of(who->tenant, who->owner.participant_id)) {
+      if (claim.owner == who->owner) result.heartbeats.push_back(heartbeat_locked(*who, claim.intent_id, op.ttl_ms, changes));
+    }
+  }
+  publish_locked(changes);
+  return result;
+}
+
+HeartbeatResult Coordinator::heartbeat_locked(const Participant& who, const std::string& claim_id,
+                                              std::optional<int64_t> ttl_ms, Changes& changes) {
+  HeartbeatResult result;
+  result.claim_id = claim_id;
+  const int64_t ttl = ttl_ms ? clamp_ttl(ttl_ms) : 0;
+  auto claim = table_.heartbeat(who.tenant, claim_id, who.owner, ttl, now_);
+  if (!claim) return result;  // kLost
+  result.expires_at_ms = claim->expires_at_ms;
+  result.queue_depth = table_.queue_depth(claim->tenant, claim->model, claim->entity_id);
+  if (claim->status == ClaimStatus::kActive) {
+    result.status = HeartbeatResult::Status::kHeld;
+    changes.renewed.push_back(*claim);
+    changes.participants.emplace(claim->tenant, claim->owner.participant_id);  // peers see the new expiresAt
+  } else {
+    result.status = HeartbeatResult::Status::kQueued;
+    result.position = table_.position_of(*claim);
+    if (!claim->ticket) result.expires_at_ms = claim->declared_at_ms + claim->ttl_ms;  // a socket's waiter
+  }
+  result.claim = std::move(claim);
+  return result;
+}
+
+void Coordinator::remember_end_locked(const Claim& claim, const std::string& terminal) {
+  const std::string key = claim.tenant + '\x1f' + claim.intent_id;
+  ClaimState ended{claim, 0, 0, terminal};
+  ended.claim.path = ended.claim.range = ended.claim.meta = nullptr;  // only the outcome is asked for
+  if (ended_.insert_or_assign(key, std::move(ended)).second) ended_order_.push_back(key);
+  while (ended_order_.size() > kEndedClaimsKept) {
+    ended_.erase(ended_order_.front());
+    ended_order_.pop_front();
+  }
+}
+
+std::optional<ClaimState> Coordinator::find(const std::string& tenant, const std::string& claim_id) const {
+  std::lock_guard lock(mutex_);
+  const Claim* claim = table_.find(tenant, claim_id);
+  if (!claim) {
+    auto ended = ended_.find(tenant + '\x1f' + claim_id);
+    if (ended == ended_.end()) return std::nullopt;
+    return ended->second;
+  }
+  return ClaimState{*claim, claim->status == ClaimStatus::kQueued ? table_.position_of(*claim) : 0,
+                    table_.queue_depth(claim->tenant, claim->model, claim->entity_id)};
+}
+
+bool Coordinator::when_granted(const std::string& tenant, const std::string& claim_id, int64_t deadline_ms,
+                               std::function<void(std::optional<Claim>)> done) {
+  std::lock_guard lock(mutex_);
+  const Claim* claim = table_.find(tenant, claim_id);
+  if (!claim || claim->status == ClaimStatus::kActive || stopping_) {
+    done(claim && claim->status == ClaimStatus::kActive ? std::optional<Claim>(*claim) : std::nullopt);
+    return true;
+  }
+  if (static_cast<int64_t>(grant_waits_.size()) >= options_.max_grant_waits) return false;
+  grant_waits_.push_back(GrantWait{tenant, claim_id, deadline_ms, std::move(done)});
+  wake_.notify_all();  // the sweeper ends it at its deadline
+  return true;
+}
+
+int64_t Coordinator::settle_grant_waits_locked(int64_t now) {
+  int64_t next_due = std::numeric_limits<int64_t>::max();
+  for (auto it = grant_waits_.begin(); it != grant_waits_.end();) {
+    const Claim* claim = table_.find(it->tenant, it->claim_id);
+    const bool granted = claim && claim->status == ClaimStatus::kActive;
+    if (granted || !claim || stopping_ || now >= it->deadline_ms) {
+      it->done(granted ? std::optional<Claim>(*claim) : std::nullopt);
+      it = grant_waits_.erase(it);
+      continue;
+    }
+    next_due = std::min(next_due, it->deadline_ms);
+    ++it;
+  }
+  return next_due;
+}
+
+Status Coordinator::check_fence(const std::string& tenant, const Owner& owner, const std::string& model,
+                                const std::string& id, const std::string& claim_id,
+                                std::optional<int64_t> fence_token) const {
+  if (claim_id.empty()) {
+    if (!fence_token) return {};
+    return fail("claim_id_required", "a fenceToken needs the claim it was granted to", "claim");
+  }
+  std::lock_guard lock(mutex_);
+  const Claim* claim = table_.find(tenant, claim_id);
+  const auto lost = [&](std::string_view why) {
+    Error error("claim_lost", fmt::format("claim '{}' {}; the write was not applied", claim_id, why));
+    error.param = "claim";
+    return tl::unexpected(std::move(error));
+  };
+  if (!claim || !(claim->owner == owner)) return lost("is not held by this caller");
+  if (claim->status != ClaimStatus::kActive) return lost("is still waiting in line");
+  if (claim->model != model || claim->entity_id != id) return lost("is on another row");
+  if (claim->session == 0 && options_.clock() >= claim->expires_at_ms) return lost("has expired");
+  if (fence_token && *fence_token != claim->fence_token) {
+    Error error("fence_token_stale",
+                fmt::format("fence token {} is not the current grant of claim '{}' (fence {})", *fence_token, claim_id,
+                            table_.current_fence(*claim)));
+    error.param = "fenceToken";
+    error.details = {{"fenceToken", table_.current_fence(*claim)}};
+    return tl::unexpected(std::move(error));
+  }
+  return {};
+}
+
 std::vector<Claim> Coordinator::list(const std::string& tenant, const std::string& entity_type, const std::string& id,
                                      const std::string& field) const {
   std::lock_guard lock(mutex_);
   const std::string model = entity_type.empty() ? std::string() : model_key(entity_type);
   std::vector<Claim> claims = !model.empty() && !id.empty() ? table_.entity_claims(tenant, model, id)
                                                              : table_.tenant_claims(tenant);
+  Claim asked;
+  asked.field = field;
+  const auto wanted = claim_field_keys(asked);
   std::erase_if(claims, [&](const Claim& c) {
-    return (!model.empty() && c.model != model) || (!id.empty() && c.entity_id != id) ||
-           (!field.empty() && !c.field.empty() && c.field != field);
+    if ((!model.empty() && c.model != model) || (!id.empty() && c.entity_id != id)) return true;
+    const auto keys = claim_field_keys(c);  // a whole-row claim covers every field
+    return !wanted.empty() && !keys.empty() && keys.count(*wanted.begin()) == 0;
   });
   std::stable_sort(claims.begin(), claims.end(), [](const Claim& a, const Claim& b) {
     return a.status == ClaimStatus::kActive && b.status != ClaimStatus::kActive;
@@ -877,10 +1069,14 @@ void Coordinator::publish_locked(const Changes& changes) {
   };
   for (const auto& t : changes.transitions) {
     note_claimant(t.claim);
+    if (t.kind == Transition::Kind::kEnded) remember_end_locked(t.claim, t.terminal);
     if (t.kind == Transition::Kind::kGranted) {
       // Fenced: the previous holder's last write reaches the client before the grant.
       send_to_owner_locked(t.claim,
-                           ws_frame("intent_granted", {{"intentId", t.claim.intent_id}, {"target", intent_target(t.claim)}}),
+                           ws_frame("intent_granted", {{"intentId", t.claim.intent_id},
+                                                       {"target", intent_target(t.claim)},
+                                                       {"fenceToken", t.claim.fence_token},
+                                                       {"readAt", t.claim.read_at}}),
                            /*fenced=*/true);
     } else if (t.was_active) {
       if (t.involuntary) {
@@ -911,6 +1107,7 @@ void Coordinator::publish_locked(const Changes& changes) {
     pending.audience.merge(claimant_groups_by_entity[key]);
   }
   if (!changes.transitions.empty() && !claim_waits_.empty()) settle_claim_waits_locked(options_.clock());
+  if (!changes.transitions.empty() && !grant_waits_.empty()) settle_grant_waits_locked(options_.clock());
 }
 
 }  // namespace ablo::coord

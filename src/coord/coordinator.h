@@ -15,9 +15,18 @@
 //    TTL — unless the owner announces the same intentId again on a new socket first. On lapse
 //    the holder's sockets get intent_lost {reason:'expired'} and the next waiter is granted.
 //  * A waiter whose socket closes leaves the line at once (no ghost waiters).
-//  * HTTP claims have no socket: they lapse at expiresAt unless the owner claims again or
-//    writes with the claim's intent id. An HTTP waiter whose owner has no socket when it
-//    reaches the head is skipped (marked expired): it could never learn of its grant.
+//  * HTTP claims have no socket: they lapse at expiresAt unless the owner claims again,
+//    heartbeats or writes with the claim's intent id. A 0.9.1 HTTP waiter (/v1/intents) whose
+//    owner has no socket when it reaches the head is skipped (marked expired): it could never
+//    learn of its grant.
+//  * A 0.49 HTTP ticket (ClaimRequest::ticket) waits without a socket: it stays in line while
+//    its owner heartbeats it (each heartbeat keeps it until now + TTL; without one it leaves
+//    the line, "expired") and is granted at the head — the owner learns it by polling.
+//
+// Fence tokens (0.49): every grant takes the next value of one replicated counter, so a row's
+// holders get strictly increasing tokens (Claim::fence_token; readAt = the delta head the
+// grant is fenced by). check_fence refuses a write naming a claim that is no longer held
+// (claim_lost) or a token other than the claim's current grant (fence_token_stale).
 //
 // Presence identity is the participant: every presence_update carries the participant's
 // complete activeIntents, and frames about a participant are never sent to that participant's
@@ -73,6 +82,9 @@ inline constexpr int64_t kMinTtlMs = 1'000;
 inline constexpr int64_t kMaxTtlMs = 600'000;
 inline constexpr int kIdleSocketTimeoutSeconds = 20;  // enforced by the WebSocket layer
 inline constexpr int64_t kQueueSnapshotDelayMs = 20;   // intent_queue snapshots are coalesced this long
+// How many ended claims find() still reports (GET /v1/claims/{id}: committed | canceled |
+// expired), per node; older ones read as unknown.
+inline constexpr std::size_t kEndedClaimsKept = 10'000;
 // Cluster mode: each node renews only its own sockets' claims (sweep ops carry the node), so a
 // crashed node's claims lapse at their expiresAt — within one TTL of the crash — on every
 // replica. A node silent for kNodeStaleMs is declared down: its sockets leave (waiters leave
@@ -96,6 +108,26 @@ struct ClaimResult {
   std::optional<Error> error;  // the cluster's op log was unreachable (intent_lease_unavailable)
 };
 
+// A heartbeat's answer (0.49 claim_heartbeat_ack, POST /v1/claims/{id}/heartbeat).
+struct HeartbeatResult {
+  enum class Status { kHeld, kQueued, kLost };
+  Status status = Status::kLost;
+  std::string claim_id;
+  int64_t expires_at_ms = 0;  // kHeld: the lease end; kQueued: when the ticket lapses
+  int position = 0;           // kQueued: waiters ahead (0 = next)
+  int queue_depth = 0;        // waiters on the entity
+  std::optional<Claim> claim;  // kHeld / kQueued
+  std::optional<Error> error;  // the cluster's op log was unreachable (claim_lease_unavailable)
+};
+
+// A claim as it stands now, with its place in line; or, recently ended, how it ended.
+struct ClaimState {
+  Claim claim;
+  int position = 0;     // queued: waiters ahead
+  int queue_depth = 0;  // waiters on the entity
+  std::string terminal;  // set once it ended: committed | canceled | expired
+};
+
 struct CoordinatorOptions {
   std::function<int64_t()> clock;                            // ms since the epoch; default now_ms
   std::function<std::string(std::string_view)> model_key;    // canonical model key, "" if unknown
@@ -110,6 +142,7 @@ struct CoordinatorOptions {
   // The members a client sets in one presence_update, serialized; a larger frame is ignored.
   std::size_t max_presence_bytes = 16 * 1024;
   int max_claimed_waits = 1'000;  // claimed reads (ifClaimed: wait) waiting at once
+  int max_grant_waits = 1'000;    // HTTP claims waiting for their grant (waitTimeoutMs) at once
 };
 
 class Coordinator {
@@ -156,6 +189,29 @@ class Coordinator {
   void reorder(const Participant& who, const std::string& entity_type, const std::string& id,
                const std::vector<std::string>& intent_ids);
   bool renew(const Participant& who, const std::string& intent_id);
+
+  // Heartbeats (0.49): a held claim of the caller is renewed to now + ttl (its own TTL when
+  // none; clamped like a claim's), a queued ticket stays in line as long; kLost for an unknown,
+  // ended or foreign claim id. The socket form is claim_heartbeat (the session's participant).
+  HeartbeatResult heartbeat(uint64_t session, const std::string& claim_id, std::optional<int64_t> ttl_ms);
+  HeartbeatResult heartbeat(const Participant& who, const std::string& claim_id, std::optional<int64_t> ttl_ms);
+  // Every claim of the caller, held and queued (POST /v1/claims/heartbeat).
+  std::vector<HeartbeatResult> heartbeat_all(const Participant& who, std::optional<int64_t> ttl_ms);
+  // One claim of the tenant as it stands, or how it ended if that was recent (nullopt: unknown).
+  std::optional<ClaimState> find(const std::string& tenant, const std::string& claim_id) const;
+  // Calls `done(claim)` once claim `claim_id` is active (at once if it is), `done(nullopt)` once
+  // it ended, at `deadline_ms`, or on stop(). Like when_free: `done` runs under the lock and
+  // must only hand off; false (and `done` is never called) past max_grant_waits.
+  bool when_granted(const std::string& tenant, const std::string& claim_id, int64_t deadline_ms,
+                    std::function<void(std::optional<Claim>)> done);
+
+  // The fence check of a write naming a claim (0.49 `claim` + `fenceToken`): claim_lost when
+  // claim `claim_id` is not an active claim of `owner` on the row (unknown, expired, released,
+  // lost, queued, or on another row), fence_token_stale when `fence_token` is not the token of
+  // the claim's current grant (an earlier grant's, or one never issued). An empty claim id with
+  // a token is claim_id_required; neither is OK.
+  Status check_fence(const std::string& tenant, const Owner& owner, const std::string& model_key, const std::string& id,
+                     const std::string& claim_id, std::optional<int64_t> fence_token) const;
   // Claims of the tenant, optionally narrowed to one model / entity / field (entity-level
   // claims always match a field), active first then the line.
   std::vector<Claim> list(const std::string& tenant, const std::string& entity_type, const std::string& id,
@@ -179,7 +235,8 @@ class Coordinator {
   // returns how many. Their claims then lapse like any other closed socket's.
   int close_sessions(const std::string& tenant, const std::string& credential_id, int code, const std::string& reason);
 
-  // Runs one sweep now (tests drive time with their own clock).
+  // Runs one sweep now and ends the grant waits past their deadline (tests drive time with
+  // their own clock).
   void sweep_now();
   std::string model_key(std::string_view entity_type) const;
 
@@ -203,6 +260,7 @@ class Coordinator {
     std::optional<bool> released;
     bool flag = false;
     int count = 0;
+    std::vector<HeartbeatResult> heartbeats;
     std::optional<Error> error;
     Effects effects;  // for this node's sockets; delivered by the caller of apply_locked
   };
@@ -226,6 +284,7 @@ class Coordinator {
   OpResult apply_op_locked(const op::ReleaseIntent& op);
   OpResult apply_op_locked(const op::ReleaseEntity& op);
   OpResult apply_op_locked(const op::Renew& op);
+  OpResult apply_op_locked(const op::Heartbeat& op);
   OpResult apply_op_locked(const op::Wrote& op);
   OpResult apply_op_locked(const op::CloseSessions& op);
   OpResult apply_op_locked(const op::Sweep& op);
@@ -262,6 +321,10 @@ class Coordinator {
   // Ends the claimed-read waits whose rows are free or whose deadline passed (all of them when
   // stopping); returns when the next deadline is due.
   int64_t settle_claim_waits_locked(int64_t now);
+  // The same for grant waits (when_granted).
+  int64_t settle_grant_waits_locked(int64_t now);
+  HeartbeatResult heartbeat_locked(const Participant& who, const std::string& claim_id, std::optional<int64_t> ttl_ms,
+                                   Changes& changes);
   bool foreign_held_locked(const Participant& who, const std::vector<std::pair<std::string, std::string>>& entities) const;
   // queue_too_deep when a new claim would exceed the per-owner or per-entity bound.
   std::optional<Error> claim_bound_locked(const Claim& claim) const;
@@ -289,6 +352,18 @@ class Coordinator {
     std::function<void(bool)> done;
   };
   std::list<ClaimWait> claim_waits_;  // claimed reads waiting for a release (when_free)
+  struct GrantWait {
+    std::string tenant;
+    std::string claim_id;
+    int64_t deadline_ms = 0;
+    std::function<void(std::optional<Claim>)> done;
+  };
+  std::list<GrantWait> grant_waits_;  // HTTP claims waiting for their grant (when_granted)
+  // Recently ended claims (bounded by kEndedClaimsKept, oldest dropped first), for find().
+  // Not replicated state: a node that joined from a snapshot knows only the ends it applied.
+  std::map<std::string, ClaimState> ended_;  // tenant + id -> the claim and how it ended
+  std::list<std::string> ended_order_;
+  void remember_end_locked(const Claim& claim, const std::string& terminal);
   uint64_t next_session_ = 1;
   bool stopping_ = false;
   std::thread sweeper_;

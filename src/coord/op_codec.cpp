@@ -101,8 +101,10 @@ json::object to_json(const ClaimRequest& r) {
   json::object o{{"intentId", r.intent_id}, {"entityType", r.entity_type}, {"entityId", r.entity_id},
                  {"field", r.field},        {"path", r.path},               {"range", r.range},
                  {"meta", r.meta},          {"action", r.action},           {"description", r.description},
-                 {"queue", r.queue}};
+                 {"queue", r.queue},        {"fields", string_array(r.fields)}, {"ticket", r.ticket}};
   if (r.ttl_ms) o["ttlMs"] = *r.ttl_ms;
+  if (r.max_queue_depth) o["maxQueueDepth"] = *r.max_queue_depth;
+  if (r.wait_ms) o["waitMs"] = *r.wait_ms;
   return o;
 }
 
@@ -119,6 +121,12 @@ ClaimRequest request_from(const json::object& o) {
   r.description = string_member(o, "description");
   if (const auto* ttl = o.if_contains("ttlMs"); ttl && ttl->is_number()) r.ttl_ms = exact_int64(*ttl);
   r.queue = bool_member(o, "queue");
+  r.fields = strings_of(o, "fields");
+  r.ticket = bool_member(o, "ticket");
+  if (const auto* depth = o.if_contains("maxQueueDepth")) {
+    if (auto value = exact_int64_in(*depth, 0, 1'000'000)) r.max_queue_depth = static_cast<int>(*value);
+  }
+  if (const auto* wait = o.if_contains("waitMs")) r.wait_ms = exact_int64(*wait);
   return r;
 }
 
@@ -142,7 +150,11 @@ json::object to_json(const Claim& c) {
           {"expiresAt", c.expires_at_ms},
           {"active", c.status == ClaimStatus::kActive},
           {"session", c.session},
-          {"wrote", c.wrote}};
+          {"wrote", c.wrote},
+          {"fields", string_array(c.fields)},
+          {"ticket", c.ticket},
+          {"fenceToken", c.fence_token},
+          {"readAt", c.read_at}};
 }
 
 Claim claim_from(const json::object& o) {
@@ -166,6 +178,10 @@ Claim claim_from(const json::object& o) {
   c.status = bool_member(o, "active") ? ClaimStatus::kActive : ClaimStatus::kQueued;
   c.session = uint_member(o, "session");
   c.wrote = bool_member(o, "wrote");
+  c.fields = strings_of(o, "fields");
+  c.ticket = bool_member(o, "ticket");
+  c.fence_token = int_member(o, "fenceToken");
+  c.read_at = int_member(o, "readAt");
   return c;
 }
 
@@ -248,6 +264,18 @@ json::object to_json(const op::Renew& o) { return {{"who", to_json(o.who)}, {"in
 void from_json(const json::object& j, op::Renew& o) {
   o.who = participant_from(object_member(j, "who"));
   o.intent_id = string_member(j, "intentId");
+}
+
+json::object to_json(const op::Heartbeat& o) {
+  json::object out{{"session", o.session}, {"who", to_json(o.who)}, {"intentId", o.intent_id}};
+  if (o.ttl_ms) out["ttlMs"] = *o.ttl_ms;
+  return out;
+}
+void from_json(const json::object& j, op::Heartbeat& o) {
+  o.session = uint_member(j, "session");
+  o.who = optional_participant_from(j, "who");
+  o.intent_id = string_member(j, "intentId");
+  if (const auto* ttl = j.if_contains("ttlMs")) o.ttl_ms = exact_int64(*ttl);
 }
 
 json::object to_json(const op::Wrote& o) {
@@ -337,8 +365,10 @@ std::string encode_snapshot(const ReplicaImage& image) {
                                         {"entered", p.entered}});
   }
   for (const auto& claim : image.claims) claims.push_back(to_json(claim));
-  return json::serialize(json::object{
-      {"sessions", std::move(sessions)}, {"participants", std::move(participants)}, {"claims", std::move(claims)}});
+  return json::serialize(json::object{{"sessions", std::move(sessions)},
+                                      {"participants", std::move(participants)},
+                                      {"claims", std::move(claims)},
+                                      {"lastFence", image.last_fence}});
 }
 
 Result<ReplicaImage> decode_snapshot(const std::string& text) {
@@ -373,6 +403,7 @@ Result<ReplicaImage> decode_snapshot(const std::string& text) {
   for (const auto& entry : array_member(o, "claims")) {
     if (entry.is_object()) image.claims.push_back(claim_from(entry.as_object()));
   }
+  image.last_fence = int_member(o, "lastFence");
   return image;
 }
 

@@ -40,6 +40,7 @@ struct ReplicaImage {
   std::vector<Session> sessions;
   std::vector<ParticipantEntry> participants;
   std::vector<Claim> claims;
+  int64_t last_fence = 0;  // the claim table's fence counter
 };
 std::string encode_snapshot(const ReplicaImage& image);
 Result<ReplicaImage> decode_snapshot(const std::string& text);

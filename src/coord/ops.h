@@ -41,11 +41,20 @@ struct ClaimRequest {
   std::string entity_type;
   std::string entity_id;
   std::string field;
+  std::vector<std::string> fields;  // several fields in one claim (0.49); with `field`, the set
   boost::json::value path, range, meta;
   std::string action = "editing";
   std::string description;
   std::optional<int64_t> ttl_ms;
   bool queue = false;
+  // An HTTP ticket (0.49 claim routes): when queued it stays in line while its owner heartbeats
+  // it (lapsing after its TTL without one) and is granted at the head without a socket.
+  bool ticket = false;
+  // Refused with queue_too_deep (and not queued) when more than this many wait ahead.
+  std::optional<int> max_queue_depth;
+  // The caller waits this long server-side for the grant (waitTimeoutMs): a queued ticket stays
+  // in line at least as long without a heartbeat.
+  std::optional<int64_t> wait_ms;
 };
 
 // A new order for an entity's wait line (intent_reorder, POST /claims/reorder).
@@ -140,6 +149,17 @@ struct Renew {
   std::string intent_id;
 };
 
+// A claim's owner says it is still there (0.49 claim_heartbeat, POST /v1/claims/{id}/heartbeat):
+// a held claim's lease moves to now + ttl, a queued ticket stays in line. From a socket
+// (`session`) or over HTTP (`who`). An empty `intent_id` heartbeats every claim of the owner.
+struct Heartbeat {
+  static constexpr std::string_view kKind = "heartbeat";
+  uint64_t session = 0;
+  std::optional<Participant> who;
+  std::string intent_id;
+  std::optional<int64_t> ttl_ms;
+};
+
 // Cluster: the holder wrote the entity (so its release reads 'committed' on every replica).
 struct Wrote {
   static constexpr std::string_view kKind = "wrote";
@@ -173,7 +193,7 @@ struct NodesDown {
 
 using Op = std::variant<op::Attach, op::Detach, op::AddGroups, op::Begin, op::Abandon, op::Reorder,
                         op::PresenceUpdate, op::RelayEvent, op::ReleaseIntent, op::ReleaseEntity, op::Renew,
-                        op::Wrote, op::CloseSessions, op::Sweep, op::NodesDown>;
+                        op::Heartbeat, op::Wrote, op::CloseSessions, op::Sweep, op::NodesDown>;
 
 // An op as applied: with the originating node's clock, delta head and id, so every replica
 // applies it identically.

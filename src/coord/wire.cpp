@@ -13,6 +13,11 @@ namespace {
 // Adds the optional narrowing members a claimant sent, under the names it used.
 void add_narrowing(json::object& out, const Claim& claim) {
   if (!claim.field.empty()) out["field"] = claim.field;
+  if (!claim.fields.empty()) {
+    json::array fields;
+    for (const auto& f : claim.fields) fields.emplace_back(f);
+    out["fields"] = std::move(fields);
+  }
   if (!claim.path.is_null()) out["path"] = claim.path;
   if (!claim.range.is_null()) out["range"] = claim.range;
   if (!claim.meta.is_null()) out["meta"] = claim.meta;
@@ -44,6 +49,7 @@ json::object intent_claim(const Claim& claim, std::string_view terminal) {
                    {"expiresAt", lease_end(claim)},
                    {"status", terminal.empty() ? std::string_view("active") : terminal}};
   add_narrowing(out, claim);
+  if (claim.fence_token > 0) out["fenceToken"] = claim.fence_token;
   return out;
 }
 
@@ -61,6 +67,7 @@ json::object queue_entry(const Claim& claim, int position) {
                    {"expiresAt", iso8601_from_ms(lease_end(claim))}};
   if (!claim.description.empty()) out["description"] = claim.description;
   if (position >= 0) out["position"] = position;
+  if (claim.status == ClaimStatus::kActive) out["fenceToken"] = claim.fence_token;
   return out;
 }
 

@@ -12,4 +12,11 @@ Status ClaimWriteGate::check_write(const auth::Principal& principal, const schem
   return coordinator_.authorize_write(writer.tenant, writer.owner, model.key, op.id, fields);
 }
 
+Status ClaimWriteGate::check_claimed(const auth::Principal& principal, const schema::Model& model,
+                                     const std::string& row_id, const std::string& claim_id,
+                                     std::optional<int64_t> fence_token) const {
+  const Participant writer = participant_of(principal, {});
+  return coordinator_.check_fence(writer.tenant, writer.owner, model.key, row_id, claim_id, fence_token);
+}
+
 }  // namespace ablo::coord

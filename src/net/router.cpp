@@ -82,7 +82,7 @@ Router::Router(engine::Engine& engine, auth::AuthService& auth, coord::Coordinat
     : engine_(engine),
       auth_(auth),
       coordinator_(coordinator),
-      claim_routes_(engine, coordinator),
+      claim_routes_(engine, coordinator, run_later),
       model_routes_(engine, coordinator),
       account_routes_(auth, coordinator, engine),
       feed_routes_(engine),
@@ -110,6 +110,25 @@ void Router::handle_routed(const HttpRequest& request, const Reply& reply) const
       return;
     }
     auto answered = sync_query(request, *principal, reply);
+    if (answered) reply(respond(request, std::move(*answered)));
+    return;
+  }
+  if (auto parts = claim_routes_.waiting_claim(request)) {  // a 0.49 claim with waitTimeoutMs
+    auto principal = authenticate(request);
+    if (!principal) {
+      reply(respond(request, tl::unexpected(principal.error())));
+      return;
+    }
+    auto answer = [this, request, reply](Result<HttpResponse> later) {
+      // Answered later, outside handle(): its own exception boundary.
+      try {
+        reply(respond(request, std::move(later)));
+      } catch (...) {
+        spdlog::error("{} {} threw: {}", request.method, request.target, current_exception_text());
+        reply(error_response(Error("internal_error", "the request failed unexpectedly"), request));
+      }
+    };
+    auto answered = claim_routes_.claim_and_wait(request, *parts, *principal, std::move(answer));
     if (answered) reply(respond(request, std::move(*answered)));
     return;
   }

@@ -49,6 +49,8 @@ std::vector<Op> one_of_each() {
           op::ReleaseIntent{someone(), "int_1"},
           op::ReleaseEntity{someone(), "weatherReports", "r1"},
           op::Renew{someone(), "int_1"},
+          op::Heartbeat{.session = 7, .intent_id = "int_1", .ttl_ms = 9'000},
+          op::Heartbeat{.who = someone(), .intent_id = "int_1"},
           op::Wrote{someone(), "weather_reports", "r1", {"summary", "temp"}},
           op::CloseSessions{"org/live", "cred_1", 4003, "revoked"},
           op::Sweep{},
@@ -95,6 +97,46 @@ TEST(OpCodecTest, DecodedFieldsAreTheTypedValues) {
   auto wrote = decode_op(encode_op({op::Wrote{someone(), "m", "r1", {"a", "b"}}, 1, 2, 3}));
   ASSERT_TRUE(wrote);
   EXPECT_EQ(std::get<op::Wrote>(wrote->op).fields, (std::set<std::string>{"a", "b"}));
+}
+
+TEST(OpCodecTest, The049ClaimFieldsRoundTrip) {
+  ClaimRequest request = a_request();
+  request.fields = {"title", "status"};
+  request.ticket = true;
+  request.max_queue_depth = 0;
+  request.wait_ms = 2'500;
+  auto begin = decode_op(encode_op({op::Begin{.who = someone(), .request = request}, 1, 2, 3}));
+  ASSERT_TRUE(begin);
+  const auto& decoded = std::get<op::Begin>(begin->op).request;
+  EXPECT_EQ(decoded.fields, request.fields);
+  EXPECT_TRUE(decoded.ticket);
+  EXPECT_EQ(decoded.max_queue_depth, 0);
+  EXPECT_EQ(decoded.wait_ms, 2'500);
+
+  auto beat = decode_op(encode_op({op::Heartbeat{.session = 4, .intent_id = "int_9", .ttl_ms = 7'000}, 1, 2, 3}));
+  ASSERT_TRUE(beat);
+  EXPECT_EQ(std::get<op::Heartbeat>(beat->op).intent_id, "int_9");
+  EXPECT_EQ(std::get<op::Heartbeat>(beat->op).ttl_ms, 7'000);
+  EXPECT_FALSE(std::get<op::Heartbeat>(beat->op).who);
+
+  ReplicaImage image;
+  Claim claim;
+  claim.tenant = "org/live";
+  claim.intent_id = "int_1";
+  claim.fields = {"a", "b"};
+  claim.ticket = true;
+  claim.fence_token = 17;
+  claim.read_at = 99;
+  image.claims.push_back(claim);
+  image.last_fence = 23;
+  auto restored = decode_snapshot(encode_snapshot(image));
+  ASSERT_TRUE(restored);
+  EXPECT_EQ(restored->last_fence, 23);
+  ASSERT_EQ(restored->claims.size(), 1u);
+  EXPECT_EQ(restored->claims[0].fields, claim.fields);
+  EXPECT_TRUE(restored->claims[0].ticket);
+  EXPECT_EQ(restored->claims[0].fence_token, 17);
+  EXPECT_EQ(restored->claims[0].read_at, 99);
 }
 
 TEST(OpCodecTest, UnreadableOrUnknownOpsAreErrors) {

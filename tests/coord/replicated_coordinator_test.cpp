@@ -259,5 +259,45 @@ TEST_F(ReplicatedCoordinatorTest, ANodeJoiningAfterCompactionStartsFromTheSnapsh
   }
 }
 
+// 0.49 fence tokens are part of applying an op: every replica agrees on them, and a node that
+// joins from a snapshot continues the counter (a later grant's token is still higher).
+TEST_F(ReplicatedCoordinatorTest, FenceTokensAgreeAcrossReplicasAndContinueAfterASnapshot) {
+  auto& n1 = *node(1).coordinator;
+  auto& n2 = *node(2).coordinator;
+  ClaimRequest request;
+  request.entity_type = "weatherReports";
+  request.entity_id = "r1";
+  request.queue = true;
+  request.ticket = true;
+  request.intent_id = "ia";
+  auto first = n1.claim(participant("pa", {"org"}), request);
+  ASSERT_EQ(first.kind, BeginOutcome::Kind::kAcquired);
+  request.intent_id = "ib";
+  ASSERT_EQ(n2.claim(participant("pb", {"org"}), request).kind, BeginOutcome::Kind::kQueued);
+  n1.release_intent(participant("pa", {"org"}), "ia");
+  catch_up_all();
+  const auto on1 = n1.find("org/live", "ib");
+  const auto on2 = n2.find("org/live", "ib");
+  ASSERT_TRUE(on1 && on2);
+  EXPECT_EQ(on1->claim.status, ClaimStatus::kActive);
+  EXPECT_GT(on1->claim.fence_token, first.claim->fence_token);
+  EXPECT_EQ(on1->claim.fence_token, on2->claim.fence_token);
+  EXPECT_EQ(on1->claim.read_at, on2->claim.read_at);
+
+  now_ += kCompactAfterMs + 1;
+  n1.write_snapshot();
+  auto& n3 = *node(3).coordinator;  // joins from the snapshot
+  const auto restored = n3.find("org/live", "ib");
+  ASSERT_TRUE(restored);
+  EXPECT_EQ(restored->claim.fence_token, on1->claim.fence_token);
+  n3.release_intent(participant("pb", {"org"}), "ib");
+  request.intent_id = "ic";
+  auto later = n3.claim(participant("pc", {"org"}), request);
+  ASSERT_EQ(later.kind, BeginOutcome::Kind::kAcquired);
+  EXPECT_GT(later.claim->fence_token, on1->claim.fence_token);
+  catch_up_all();
+  EXPECT_EQ(n1.find("org/live", "ic")->claim.fence_token, later.claim->fence_token);
+}
+
 }  // namespace
 }  // namespace ablo::coord

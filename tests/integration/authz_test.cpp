@@ -426,5 +426,37 @@ TEST_F(AuthzTest, ATokenExchangedFromACapabilityIsBoundByItsParent) {
   }
 }
 
+// The 0.49 claim routes (Ablo-Protocol-Version: 1) go through the same rule as the 0.9.1 ones:
+// claiming needs the write rule for the row, and listing shows only rows the caller may read.
+TEST_F(AuthzTest, The049ClaimRoutesHonourTheSameRules) {
+  seed();
+  const std::string token = token_of(capability({{"participantKind", "agent"},
+                                                 {"participantId", "task-bot"},
+                                                 {"syncGroups", json::array{"team:a"}},
+                                                 {"operations", json::array{"tasks.read", "tasks.update"}}}));
+  const auto call_049 = [&](const std::string& bearer, const std::string& method, const std::string& target,
+                            const std::string& body) {
+    auto response = client::http_request("127.0.0.1", server.port(), method, target, body,
+                                         {{"Authorization", "Bearer " + bearer},
+                                          {"Content-Type", "application/json"},
+                                          {"Ablo-Protocol-Version", "1"}});
+    EXPECT_TRUE(response);
+    return response ? *response : client::HttpResponse{};
+  };
+  EXPECT_EQ(call_049(token, "POST", "/v1/models/notes/note-a1/claim", R"({"description":"x","queue":false})").status,
+            403)
+      << "no notes.update";
+  EXPECT_EQ(call_049(token, "POST", "/v1/claims", R"({"target":{"model":"notes","id":"note-a1"},"queue":false})").status,
+            403)
+      << "the ticket form is checked the same way";
+  EXPECT_EQ(call_049(token, "POST", "/v1/models/tasks/task-a1/claim", R"({"description":"x","queue":false})").status,
+            201);
+  EXPECT_EQ(call_049(server.api_key(), "POST", "/v1/models/notes/note-a1/claim", R"({"description":"y"})").status, 201);
+  auto listed = call_049(token, "GET", "/v1/claims", {});
+  ASSERT_EQ(listed.status, 200) << listed.body;
+  EXPECT_NE(listed.body.find("task-a1"), std::string::npos) << listed.body;
+  EXPECT_EQ(listed.body.find("note-a1"), std::string::npos) << "a claim on a row it may not read is not listed";
+}
+
 }  // namespace
 }  // namespace ablo::testing
