@@ -483,7 +483,7 @@ Coordinator::OpResult Coordinator::apply_op_locked(const op::CloseSessions& op) 
   for (const auto& [id, session] : sessions_) {
     if (session->who.tenant != op.tenant || session->who.owner.credential_id != op.credential_id) continue;
     if (!session->outbox) continue;  // another node's socket: that node closes it
-    close_locked(session->outbox, op.code, op.reason);
+    close_locked(session->outbox, op.close_code, op.reason);
     ++result.count;
   }
   return result;

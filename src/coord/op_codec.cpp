@@ -290,12 +290,12 @@ void from_json(const json::object& j, op::Wrote& o) {
 }
 
 json::object to_json(const op::CloseSessions& o) {
-  return {{"tenant", o.tenant}, {"credential", o.credential_id}, {"code", o.code}, {"reason", o.reason}};
+  return {{"tenant", o.tenant}, {"credential", o.credential_id}, {"code", o.close_code}, {"reason", o.reason}};
 }
 void from_json(const json::object& j, op::CloseSessions& o) {
   o.tenant = string_member(j, "tenant");
   o.credential_id = string_member(j, "credential");
-  if (const auto* code = j.if_contains("code")) o.code = static_cast<int>(exact_int64_in(*code, 1000, 4999).value_or(4003));
+  if (const auto* code = j.if_contains("code")) o.close_code = static_cast<int>(exact_int64_in(*code, 1000, 4999).value_or(4003));
   o.reason = string_member(j, "reason");
 }
 

@@ -174,7 +174,7 @@ struct CloseSessions {
   static constexpr std::string_view kKind = "close_sessions";
   std::string tenant;
   std::string credential_id;
-  int code = 4003;
+  int close_code = 4003;  // the WebSocket close code
   std::string reason;
 };
 

@@ -9,14 +9,18 @@ Status ClaimWriteGate::check_write(const auth::Principal& principal, const schem
     for (const auto& member : op.input) fields.emplace(member.key());
   }
   const Participant writer = participant_of(principal, {});
+  // A write made under a claim (0.49 `claim`/`claimId` + `fenceToken`, 0.9.1 `intent`) is
+  // refused when that claim is no longer the row's current grant: checked here, on the writer
+  // thread, against the claim plane as it stands when the write applies.
+  if (!op.claim_id.empty() || op.fence_token) {
+    if (auto fenced = coordinator_.check_fence(writer.tenant, writer.owner, model.key, op.id, op.claim_id,
+                                               op.fence_token);
+        !fenced) {
+      return fenced;
+    }
+  }
   return coordinator_.authorize_write(writer.tenant, writer.owner, model.key, op.id, fields);
 }
 
-Status ClaimWriteGate::check_claimed(const auth::Principal& principal, const schema::Model& model,
-                                     const std::string& row_id, const std::string& claim_id,
-                                     std::optional<int64_t> fence_token) const {
-  const Participant writer = participant_of(principal, {});
-  return coordinator_.check_fence(writer.tenant, writer.owner, model.key, row_id, claim_id, fence_token);
-}
 
 }  // namespace ablo::coord

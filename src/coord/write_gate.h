@@ -2,7 +2,9 @@
 // The engine's write guard backed by the claim plane (http-api.md §5.7): an operation on a
 // row actively claimed by another owner fails with entity_claimed. A claim on a field blocks
 // only updates that touch that field; creates, deletes, archives and entity-level claims
-// block the whole row. The holder's own writes pass (and are still stale-checked).
+// block the whole row. The holder's own writes pass (and are still stale-checked). A write
+// that names the claim it is made under (claim id, fence token) is refused with claim_lost or
+// fence_token_stale once that claim is no longer the row's current grant.
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -20,11 +22,6 @@ class ClaimWriteGate : public engine::WriteGate {
   Status before_group() override { return coordinator_.catch_up(); }
   Status check_write(const auth::Principal& principal, const schema::Model& model,
                      const engine::Operation& op) override;
-  // The 0.49 fence check of a write made under a claim (body `claim` + `fenceToken`):
-  // claim_lost / fence_token_stale (Coordinator::check_fence). To be called from check_write
-  // once engine::Operation carries the claim id and token.
-  Status check_claimed(const auth::Principal& principal, const schema::Model& model, const std::string& row_id,
-                       const std::string& claim_id, std::optional<int64_t> fence_token) const;
 
  private:
   Coordinator& coordinator_;

@@ -50,11 +50,7 @@ Result<ReadPremise> parse_premise(const json::value& value, const std::string& w
   if (!value.is_object()) return fail("commit_operation_invalid", where + " must be an object", where);
   const auto& entry = value.as_object();
   auto guard = parse_stale_guard(entry, where);
-  if (!guard) {
-    Error error = guard.error();
-    error.code = "commit_operation_invalid";
-    return tl::unexpected(error);
-  }
+  if (!guard) return fail("commit_operation_invalid", guard.error().message, guard.error().param);
   auto read_at = parse_read_at(entry, where, true);
   if (!read_at) return tl::unexpected(read_at.error());
   if (const auto group = string_member(entry, "group"); !group.empty()) {

@@ -46,8 +46,8 @@ constexpr errors::Contract kClaimsContract = contract_of(Dialect::kClaims);
 // ---------------------------------------------------------------- inbound
 
 void set_claimed_parts(coord::ClaimRequest& request, std::string field, std::vector<std::string> fields) {
-  if (!field.empty() && std::find(fields.begin(), fields.end(), field) == fields.end()) fields.push_back(field);
-  request.field = fields.size() == 1 ? fields.front() : std::string();
+  request.field = std::move(field);
+  request.fields = std::move(fields);
 }
 
 Result<coord::ClaimRequest> parse_claim_begin(const json::object& payload) {
@@ -405,17 +405,23 @@ std::string claim_rejected_frame(const std::string& claim_id, const coord::Claim
                                             {"error", errors::wire_error(error, kClaimsContract)}});
 }
 
-std::string claim_heartbeat_ack_frame(const std::string& claim_id, const std::optional<coord::Claim>& found,
-                                      int position) {
-  json::object out{{"claimId", claim_id}};
-  if (!found) {
-    out["status"] = "lost";
-  } else if (found->status == coord::ClaimStatus::kActive) {
-    out["status"] = "held";
-    out["expiresAt"] = found->expires_at_ms;
-  } else {
-    out["status"] = "queued";
-    out["position"] = position;
+std::string claim_heartbeat_ack_frame(const std::string& claim_id, const coord::HeartbeatResult& result) {
+  using Status = coord::HeartbeatResult::Status;
+  json::object out{{"claimId", result.claim_id.empty() ? claim_id : result.claim_id}};
+  switch (result.status) {
+    case Status::kHeld:
+      out["status"] = "held";
+      out["expiresAt"] = result.expires_at_ms;
+      break;
+    case Status::kQueued:
+      out["status"] = "queued";
+      out["expiresAt"] = result.expires_at_ms;
+      out["position"] = result.position;
+      out["queueDepth"] = result.queue_depth;
+      break;
+    case Status::kLost:
+      out["status"] = "lost";
+      break;
   }
   return coord::ws_frame("claim_heartbeat_ack", std::move(out));
 }

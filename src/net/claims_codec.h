@@ -12,12 +12,10 @@
 
 #include <boost/json/object.hpp>
 
-#include "auth/auth_service.h"
 #include "common/result.h"
 #include "coord/claim_table.h"
+#include "coord/coordinator.h"
 #include "coord/ops.h"
-#include "engine/engine.h"
-#include "schema/schema.h"
 
 namespace ablo::net {
 
@@ -27,9 +25,8 @@ namespace ablo::net {
 // queue?} -> the request intent_begin produces. claim_id_required without a claimId;
 // malformed_claim (param names the member) for a missing target or a bad field/fields.
 Result<coord::ClaimRequest> parse_claim_begin(const boost::json::object& payload);
-// The claimed parts of a row: `field` and `fields[]` as ClaimRequest holds them. The one place
-// a set of fields is mapped (the coordinator keeps one field per claim for now: a single entry
-// is that field; several claim the whole row, which blocks at least what they would).
+// The claimed parts of a row: `field` and `fields[]` as ClaimRequest holds them (claims on
+// disjoint field sets of one row are both granted).
 void set_claimed_parts(coord::ClaimRequest& request, std::string field, std::vector<std::string> fields);
 // claim_abandon {claimId} -> its claimId; empty when it has none.
 std::string parse_claim_abandon(const boost::json::object& payload);
@@ -75,10 +72,9 @@ bool claims_registry_has(std::string_view type);
 // a malformed target.
 std::string claim_rejected_frame(const std::string& claim_id, const coord::ClaimRequest& asked, const Error& error);
 
-// claim_heartbeat_ack {claimId, status: held|queued|lost, expiresAt?, position?}: the fate of
-// the claim after the beat, from the claims of its entity.
-std::string claim_heartbeat_ack_frame(const std::string& claim_id, const std::optional<coord::Claim>& found,
-                                      int position);
+// claim_heartbeat_ack {claimId, status: held | queued | lost, expiresAt?, position?,
+// queueDepth?} from the coordinator's answer to the heartbeat.
+std::string claim_heartbeat_ack_frame(const std::string& claim_id, const coord::HeartbeatResult& result);
 
 // subscription_ack {success, syncGroups, error?}.
 std::string subscription_ack_frame(const std::vector<std::string>& groups, const Error* error);

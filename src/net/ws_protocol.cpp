@@ -15,6 +15,8 @@
 #include "coord/wire.h"
 #include "errors/registry.h"
 #include "fanout/wire_delta.h"
+#include "net/authority.h"
+#include "net/receipt_codec.h"
 #include "net/router.h"
 #include "schema/sync_groups.h"
 
@@ -341,30 +343,20 @@ void SyncConnection::on_claim_heartbeat(const json::object& payload) {
   send(heartbeat_claim(*request));
 }
 
+// A heartbeat names its claim, or only its target (the caller's claim on that row).
 std::string SyncConnection::heartbeat_claim(const HeartbeatRequest& request) {
-  const auto who = coord::participant_of(grant_.principal, grant_.groups);
-  const auto mine = [&](const coord::Claim& c) {
-    return c.owner == who.owner && (request.claim_id.empty() || c.intent_id == request.claim_id);
-  };
-  auto find = [&](const std::string& type, const std::string& id) -> std::optional<coord::Claim> {
-    for (const auto& c : coordinator_.list(who.tenant, type, id, "")) {
-      if (mine(c)) return c;
-    }
-    return std::nullopt;
-  };
-  auto found = find(request.entity_type, request.entity_id);
-  if (found && found->status == coord::ClaimStatus::kActive && coordinator_.renew(who, found->intent_id)) {
-    found = find(found->entity_type, found->entity_id);  // its new expiresAt
-  }
-  const std::string claim_id = found ? found->intent_id : request.claim_id;
-  int position = 0;
-  if (found && found->status == coord::ClaimStatus::kQueued) {
-    for (const auto& c : coordinator_.list(who.tenant, found->entity_type, found->entity_id, "")) {
-      if (c.intent_id == found->intent_id) break;
-      if (c.status == coord::ClaimStatus::kQueued) ++position;
+  std::string claim_id = request.claim_id;
+  if (claim_id.empty()) {
+    const auto who = coord::participant_of(grant_.principal, grant_.groups);
+    for (const auto& c : coordinator_.list(who.tenant, request.entity_type, request.entity_id, "")) {
+      if (c.owner == who.owner) {
+        claim_id = c.intent_id;
+        break;
+      }
     }
   }
-  return claim_heartbeat_ack_frame(claim_id, found, position);
+  if (claim_id.empty()) return claim_heartbeat_ack_frame(request.claim_id, coord::HeartbeatResult{});
+  return claim_heartbeat_ack_frame(claim_id, coordinator_.heartbeat(coord_session_, claim_id, request.ttl_ms));
 }
 
 // update_subscription replaces the socket's read set (what its subscription routes and its

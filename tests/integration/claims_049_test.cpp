@@ -199,7 +199,7 @@ TEST_F(Claims049Test, The091IntentRoutesKeepTheirShapesWithoutTheHeader) {
 // Needs the write routes to pass the 0.49 body's `claim` / `fenceToken` to
 // Coordinator::check_fence (the http-writes branch adds them to engine::Operation; the lead
 // connects them at merge). Enable then.
-TEST_F(Claims049Test, DISABLED_WritesUnderAStaleFenceOrALapsedClaimAreRefused) {
+TEST_F(Claims049Test, WritesUnderAStaleFenceOrALapsedClaimAreRefused) {
   const std::string first = server.api_key(), second = another_agent();
   auto created = call(first, "POST", "/api/v1/models/weatherReports",
                       R"({"id":"t1","data":{"location":"Oslo","status":"pending","forecast":"x"}})");

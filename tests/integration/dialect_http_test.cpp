@@ -38,7 +38,7 @@ void expect_effective_authority(const json::value& authority) {
   const auto& object = authority.as_object();
   EXPECT_FALSE(object.at("organizationId").as_string().empty());
   // One project and one branch per organization; the 0.49 live client needs a branch.
-  EXPECT_EQ(object.at("projectId"), "proj_" + std::string(object.at("organizationId").as_string()));
+  EXPECT_EQ(object.at("projectId").as_string(), "proj_" + std::string(object.at("organizationId").as_string()));
   EXPECT_EQ(object.at("branchId"), "branch_main");
   EXPECT_TRUE(object.at("syncGroups").is_array());
   EXPECT_FALSE(object.at("participantId").as_string().empty());
@@ -108,7 +108,11 @@ class DialectHttpTest : public ::testing::Test {
     EXPECT_EQ(read.status, 200) << read.body;
     return read.status == 200 ? body_of(read).at("stamp").as_int64() : -1;
   }
-  bool exists(const std::string& id) { return call49("GET", "/api/v1/models/weatherReports/" + id).status == 200; }
+  // A 0.49 read answers a missing row with data: null.
+  bool exists(const std::string& id) {
+    auto read = call49("GET", "/api/v1/models/weatherReports/" + id);
+    return read.status == 200 && !body_of(read).at("data").is_null();
+  }
 
   // An agent capability: another participant than the secret key.
   std::string agent_token() {

@@ -371,11 +371,11 @@ TEST(ClaimsCodec, ClaimBeginParsesIntoTheIntentRequest) {
   auto one = parse_claim_begin(json::object{{"claimId", "c"}, {"entityType", "t"}, {"entityId", "i"},
                                             {"fields", json::array{"a"}}});
   ASSERT_TRUE(one);
-  EXPECT_EQ(one->field, "a");
+  EXPECT_EQ(one->fields, std::vector<std::string>{"a"});
   auto several = parse_claim_begin(json::object{{"claimId", "c"}, {"entityType", "t"}, {"entityId", "i"},
                                                 {"fields", json::array{"a", "b"}}});
   ASSERT_TRUE(several);
-  EXPECT_EQ(several->field, "") << "several parts claim the whole row for now";
+  EXPECT_EQ(several->fields, (std::vector<std::string>{"a", "b"})) << "disjoint field sets are claimed apart";
 }
 
 TEST(ClaimsCodec, MalformedClaimBeginsAreRefusedWithRegistryCodes) {

@@ -84,7 +84,7 @@ TEST(EffectiveAuthority, EntriesAreTranslatedAsEnforcedAndOthersDropped) {
   for (const auto& op : operations) EXPECT_TRUE(std::regex_match(op, shape)) << op;
 }
 
-TEST(EffectiveAuthority, JsonHasTheNullProjectBranchAndPartition) {
+TEST(EffectiveAuthority, JsonNamesTheOrganizationsProjectAndRootBranchAndNoPartition) {
   auth::Principal principal;
   principal.tenant = {"org_1", true};
   principal.participant_id = "agent-1";
@@ -93,8 +93,8 @@ TEST(EffectiveAuthority, JsonHasTheNullProjectBranchAndPartition) {
   principal.operations = {"notes.read"};
   const auto out = authority_json(authority_of(principal, *two_models()));
   EXPECT_EQ(out, (json::object{{"organizationId", "org_1"},
-                               {"projectId", nullptr},
-                               {"branchId", nullptr},
+                               {"projectId", "proj_org_1"},
+                               {"branchId", "branch_main"},
                                {"syncGroups", json::array{"team:a"}},
                                {"operations", json::array{"notes.read"}},
                                {"participantKind", "agent"},
