@@ -262,6 +262,8 @@ Result<std::string> Engine::bootstrap(const auth::Principal& principal, const st
   const auto schema = impl_->schema.get();
   // The watermark is read before the rows, so every change after it is also in the log.
   const int64_t watermark = hub_.head();
+  // Where this credential's next socket starts when it says lastSyncId 0 (Hub::note_bootstrap).
+  hub_.note_bootstrap(principal.credential_id(), watermark);
   std::vector<const schema::Model*> selected;
   if (models.empty()) {
     for (const auto& model : schema->models()) {

@@ -1,5 +1,7 @@
 #include "fanout/hub.h"
 
+#include <chrono>
+
 #include <algorithm>
 #include <atomic>
 #include <set>
@@ -182,7 +184,50 @@ void Hub::set_log_follower(std::function<Status(int64_t)> publish_through) {
   publish_through_ = std::move(publish_through);
 }
 
-Status Hub::catch_up(const std::shared_ptr<Subscription>& sub, int64_t last_sync_id) {
+namespace {
+
+int64_t steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+void Hub::note_bootstrap(const std::string& credential, int64_t head) {
+  const int64_t now = steady_ms();
+  const auto expired = [&](const BootstrapMark& mark) { return now - mark.noted_at_ms > kBootstrapMarkWindowMs; };
+  std::lock_guard lock(marks_mutex_);
+  if (auto it = bootstrap_marks_.find(credential); it != bootstrap_marks_.end()) {
+    if (expired(it->second)) {
+      it->second = {head, now};
+    } else {
+      it->second.head = std::min(it->second.head, head);
+    }
+    return;
+  }
+  if (bootstrap_marks_.size() >= kMaxBootstrapMarks) {
+    std::erase_if(bootstrap_marks_, [&](const auto& entry) { return expired(entry.second); });
+    if (bootstrap_marks_.size() >= kMaxBootstrapMarks) {
+      auto oldest = std::min_element(bootstrap_marks_.begin(), bootstrap_marks_.end(), [](const auto& a, const auto& b) {
+        return a.second.noted_at_ms < b.second.noted_at_ms;
+      });
+      bootstrap_marks_.erase(oldest);
+    }
+  }
+  bootstrap_marks_.emplace(credential, BootstrapMark{head, now});
+}
+
+std::optional<int64_t> Hub::bootstrap_mark(const std::string& credential) const {
+  std::lock_guard lock(marks_mutex_);
+  const auto it = bootstrap_marks_.find(credential);
+  if (it == bootstrap_marks_.end() || steady_ms() - it->second.noted_at_ms > kBootstrapMarkWindowMs) {
+    return std::nullopt;
+  }
+  return it->second.head;
+}
+
+Status Hub::catch_up(const std::shared_ptr<Subscription>& sub, int64_t last_sync_id,
+                     std::optional<int64_t> bootstrapped_at) {
   std::lock_guard catch_up_lock(sub->catch_up_mutex_);
   bool log_unread = false;
   if (publish_through_ && last_sync_id > head()) {
@@ -201,7 +246,8 @@ Status Hub::catch_up(const std::shared_ptr<Subscription>& sub, int64_t last_sync
     std::lock_guard lock(sub->mutex_);
     if (!sub->outbox_) return {};
     sub->holding_ = true;
-    from = std::max(last_sync_id > 0 ? last_sync_id : sub->open_head_, sub->last_sent_);
+    const int64_t fresh_start = bootstrapped_at ? std::min(*bootstrapped_at, sub->open_head_) : sub->open_head_;
+    from = std::max(last_sync_id > 0 ? last_sync_id : fresh_start, sub->last_sent_);
     // The client has applied everything up to its cursor: those ids must not reach it again
     // live, and currentSyncId must not rewind it. A cursor beyond the (now published) log
     // comes from another database and is trusted only up to the head, or the client would

@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -85,7 +86,10 @@ class Hub {
   void publish(const std::vector<store::Delta>& deltas);
   // Answers a sync_request: one or more sync_response frames with the visible deltas after
   // `last_sync_id` (or after the connection's start when <= 0), then releases held deltas.
-  Status catch_up(const std::shared_ptr<Subscription>& subscription, int64_t last_sync_id);
+  // `bootstrapped_at`: where a client without a cursor (last_sync_id <= 0) starts instead of the
+  // connection's start — the head its bootstrap served (bootstrap_mark).
+  Status catch_up(const std::shared_ptr<Subscription>& subscription, int64_t last_sync_id,
+                  std::optional<int64_t> bootstrapped_at = std::nullopt);
 
   // Usage since the last call, per (tenant, meter key): deltas delivered and sockets opened.
   struct Metered {
@@ -93,6 +97,18 @@ class Hub {
     int64_t connections_opened = 0;
   };
   std::map<std::pair<std::string, std::string>, Metered> drain_meters();
+
+  // Where a fresh client's delivery starts. A 0.9.1 client's first sync_request says
+  // lastSyncId 0 even right after its HTTP bootstrap (protocol.md §3.6), so a write committed
+  // between the bootstrap and the socket's open would reach it neither way. The bootstrap
+  // notes the head it served per credential; a catch-up from 0 starts there (catch_up's
+  // `bootstrapped_at`) instead of at the socket's open: the lowest head noted for the credential within kBootstrapMarkWindowMs, so a
+  // second process sharing the key gets more deltas (replayed in order), never fewer. Bounded:
+  // at most kMaxBootstrapMarks credentials are remembered.
+  static constexpr int64_t kBootstrapMarkWindowMs = 60'000;
+  static constexpr std::size_t kMaxBootstrapMarks = 10'000;
+  void note_bootstrap(const std::string& credential, int64_t head);
+  std::optional<int64_t> bootstrap_mark(const std::string& credential) const;
 
   int64_t head() const;
   void set_head(int64_t head);  // once at startup, from the store
@@ -114,6 +130,13 @@ class Hub {
   mutable std::mutex publish_mutex_;  // serializes publish with catch-up snapshots; guards head_, visit_seq_
   int64_t head_ = 0;
   uint64_t visit_seq_ = 0;
+
+  struct BootstrapMark {
+    int64_t head = 0;
+    int64_t noted_at_ms = 0;  // steady clock
+  };
+  mutable std::mutex marks_mutex_;  // guards bootstrap_marks_; taken alone, never with the others
+  std::unordered_map<std::string, BootstrapMark> bootstrap_marks_;
 
   mutable std::mutex index_mutex_;  // guards index_, count_, live_, unmetered_
   std::unordered_map<std::string, GroupIndex> index_;  // tenant -> group -> subscriptions

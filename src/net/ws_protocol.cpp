@@ -286,7 +286,10 @@ void SyncConnection::on_sync_request(const json::object& payload) {
   if (!last) {
     spdlog::debug("sync_request ignored: lastSyncId {} is not a sync id", json::serialize(*v));
   } else if (subscription_) {
-    if (auto ok = engine_.hub().catch_up(subscription_, *last); !ok) {
+    // A fresh client (0) that has just bootstrapped starts where its bootstrap ended.
+    const auto bootstrapped_at =
+        *last > 0 ? std::nullopt : engine_.hub().bootstrap_mark(grant_.principal.credential_id());
+    if (auto ok = engine_.hub().catch_up(subscription_, *last, bootstrapped_at); !ok) {
       spdlog::warn("catch-up failed: {}", ok.error().message);
     }
   }

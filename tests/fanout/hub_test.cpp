@@ -82,6 +82,25 @@ struct HubTest : ::testing::Test {
   }
 };
 
+TEST_F(HubTest, ABootstrapMarksWhereItsCredentialsFreshSocketStarts) {
+  EXPECT_FALSE(hub.bootstrap_mark("cap_a").has_value()) << "no bootstrap, no mark";
+  hub.note_bootstrap("cap_a", 7);
+  hub.note_bootstrap("cap_a", 9);  // a second process on the same key, later
+  hub.note_bootstrap("cap_b", 3);
+  EXPECT_EQ(hub.bootstrap_mark("cap_a"), 7) << "the lowest head: more deltas, never fewer";
+  EXPECT_EQ(hub.bootstrap_mark("cap_b"), 3);
+}
+
+TEST_F(HubTest, BootstrapMarksAreBounded) {
+  for (std::size_t i = 0; i <= Hub::kMaxBootstrapMarks; ++i) hub.note_bootstrap("cap_" + std::to_string(i), 1);
+  std::size_t remembered = 0;
+  for (std::size_t i = 0; i <= Hub::kMaxBootstrapMarks; ++i) {
+    if (hub.bootstrap_mark("cap_" + std::to_string(i))) ++remembered;
+  }
+  EXPECT_EQ(remembered, Hub::kMaxBootstrapMarks);
+  EXPECT_TRUE(hub.bootstrap_mark("cap_" + std::to_string(Hub::kMaxBootstrapMarks))) << "the newest is kept";
+}
+
 TEST_F(HubTest, HoldsLiveDeltasUntilTheFirstCatchUpAnswers) {
   RecordingOutbox outbox;
   auto sub = hub.subscribe("org_1/test", {"org:org_1"}, &outbox);

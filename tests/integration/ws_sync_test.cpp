@@ -45,6 +45,36 @@ TEST_F(WsSyncTest, FirstSyncResponseReportsTheHead) {
   EXPECT_EQ(again.at("payload").at("currentSyncId").as_int64(), 0);
 }
 
+// A 0.9.1 client bootstraps over HTTP, then opens its socket and says lastSyncId 0 (it does
+// not copy the bootstrap's lastSyncId into its live cursor, protocol.md §3.6). A write
+// committed in between must still reach it: its first sync_response starts where its
+// bootstrap ended, not where its socket opened.
+TEST_F(WsSyncTest, AWriteBetweenAClientsBootstrapAndItsSocketReachesItsFirstSyncResponse) {
+  auto writer = Client::connect(server);
+  Client late;
+  late.exchange = server.exchange();
+  late.token = std::string(late.exchange.at("token").as_string());
+  for (const auto& g : late.exchange.at("scope").at("syncGroups").as_array()) late.groups.emplace_back(g.as_string());
+  auto bootstrap = client::http_request("127.0.0.1", server.port(), "GET", "/api/sync/bootstrap", "",
+                                        {{"Authorization", "Bearer " + late.token}});
+  ASSERT_TRUE(bootstrap) << bootstrap.error().message;
+  ASSERT_EQ(bootstrap->status, 200) << bootstrap->body;
+  const int64_t bootstrapped_at = json::parse(bootstrap->body).at("lastSyncId").as_int64();
+
+  auto written = writer.result_of(writer.commit(
+      json::array{op("CREATE", "in-the-gap", {{"location", "Oslo"}, {"status", "pending"}}, "tx_gap")}));
+  ASSERT_EQ(written.at("success"), true) << json::serialize(written);
+  const int64_t gap_id = written.at("lastSyncId").as_int64();
+  ASSERT_GT(gap_id, bootstrapped_at);
+
+  late.ws = server.connect_ws(late.token, late.groups);
+  late.first_sync = late.sync(0);
+  std::vector<std::string> caught_up;
+  for (const auto& delta : deltas_in(late.first_sync)) caught_up.emplace_back(delta.at("modelId").as_string());
+  EXPECT_EQ(caught_up, std::vector<std::string>{"in-the-gap"}) << json::serialize(late.first_sync);
+  EXPECT_EQ(late.first_sync.at("payload").at("currentSyncId").as_int64(), gap_id);
+}
+
 // protocol.md §7: create -> update (confirmed by its own delta) -> read back, with a second
 // client seeing both writes live.
 TEST_F(WsSyncTest, QuickstartWritesAreConfirmedAndFannedOutToASecondClient) {
