@@ -557,7 +557,27 @@ void Coordinator::intent_begin(uint64_t session, const json::object& payload) {
 }
 
 void Coordinator::intent_begin(uint64_t session, ClaimRequest request) {
-  execute(op::Begin{.session = session, .request = std::move(request)});
+  Claim asked;
+  asked.entity_type = request.entity_type;
+  asked.entity_id = request.entity_id;
+  asked.field = request.field;
+  const std::string intent_id = request.intent_id;
+  const bool queue = request.queue;
+  auto result = execute(op::Begin{.session = session, .request = std::move(request)});
+  if (!result.error || result.error->code != "intent_lease_unavailable") return;
+  // The op never reached the cluster's claim log, so no apply answered the socket: refuse it
+  // here (fail closed) rather than leave the client waiting. A queued begin only ends with
+  // intent_lost (protocol.md §3.4); the 0.49 rendering of either is claim_*, reason kept.
+  std::lock_guard lock(mutex_);
+  auto it = outboxes_.find(session);
+  if (it == outboxes_.end() || intent_id.empty()) return;
+  const json::object error = errors::wire_error(*result.error);
+  send_locked(it->second, queue ? ws_frame("intent_lost", {{"intentId", intent_id}, {"reason", "preempted"},
+                                                            {"target", intent_target(asked)}, {"error", error}})
+                                : ws_frame("intent_rejected", {{"intentId", intent_id},
+                                                               {"reason", "coordination_unavailable"},
+                                                               {"target", intent_target(asked)}, {"error", error}}));
+  deliver_locked(std::exchange(effects_, {}));
 }
 
 Coordinator::OpResult Coordinator::apply_op_locked(const op::Begin& op) {

@@ -396,11 +396,16 @@ std::optional<std::string> claims_frame_of(std::string_view intents_frame) {
 }
 
 std::string claim_rejected_frame(const std::string& claim_id, const coord::ClaimRequest& asked, const Error& error) {
-  const bool permission = errors::http_status(error.code) == 403 || errors::http_status(error.code) == 401;
+  const int status = errors::http_status(error.code);
+  // 0.49 reads invalid_target as "this target is wrong" and coordination_unavailable as "nothing
+  // is known about the row": an unreachable store or claim log (5xx) is the latter.
+  const std::string_view reason = status == 403 || status == 401 ? "capability_denied"
+                                  : status >= 500                ? "coordination_unavailable"
+                                                                 : "invalid_target";
   json::object target{{"entityType", asked.entity_type}, {"entityId", asked.entity_id}};
   if (!asked.field.empty()) target["field"] = asked.field;
   return coord::ws_frame("claim_rejected", {{"claimId", claim_id},
-                                            {"reason", permission ? "capability_denied" : "invalid_target"},
+                                            {"reason", reason},
                                             {"target", std::move(target)},
                                             {"error", errors::wire_error(error, kClaimsContract)}});
 }

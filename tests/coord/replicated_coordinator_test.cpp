@@ -24,6 +24,7 @@ struct SharedLog {
   std::vector<int64_t> appended_at;                       // ms, per op
   std::map<int64_t, int64_t> heartbeats;                  // node -> ms
   std::optional<std::pair<int64_t, std::string>> snapshot;
+  bool unreachable = false;  // appends fail, as when the shared PostgreSQL is down
 };
 
 class MemoryOpLog final : public OpLog {
@@ -33,6 +34,7 @@ class MemoryOpLog final : public OpLog {
   int64_t node_id() const override { return node_; }
   Result<int64_t> append(const std::string& kind, const std::string& op) override {
     std::lock_guard lock(shared_->mutex);
+    if (shared_->unreachable) return tl::unexpected(Error("source_network_error", "the op log is unreachable"));
     shared_->ops.emplace_back(kind, op);
     shared_->appended_at.push_back(now_);
     return static_cast<int64_t>(shared_->ops.size());
@@ -144,6 +146,28 @@ TEST_F(ReplicatedCoordinatorTest, OneHolderAndOneFifoLineAcrossNodes) {
   }
   // Presence crossed nodes: node 3's socket heard about pa's and pb's claims.
   EXPECT_FALSE(c_.of_type("presence_update").empty());
+}
+
+// A begin whose op cannot reach the log is applied nowhere, so no apply answers it: the
+// coordinator refuses it itself (fail closed) instead of leaving the socket waiting.
+TEST_F(ReplicatedCoordinatorTest, ABeginThatCannotReachTheLogIsRefusedAndGrantsNothing) {
+  auto& n1 = *node(1).coordinator;
+  const auto sa = n1.attach(participant("pa", {"org"}), &a_);
+  shared_->unreachable = true;
+  n1.intent_begin(sa, begin_payload("plain", "r1", /*queue=*/false));
+  n1.intent_begin(sa, begin_payload("queued", "r2"));
+  ASSERT_EQ(a_.of_type("intent_rejected").size(), 1u);
+  EXPECT_EQ(a_.of_type("intent_rejected")[0].at("intentId"), "plain");
+  EXPECT_EQ(a_.of_type("intent_rejected")[0].at("reason"), "coordination_unavailable");
+  EXPECT_EQ(a_.of_type("intent_rejected")[0].at("error").at("code"), "intent_lease_unavailable");
+  ASSERT_EQ(a_.of_type("intent_lost").size(), 1u) << "a queued begin ends only with intent_lost";
+  EXPECT_EQ(a_.of_type("intent_lost")[0].at("intentId"), "queued");
+  EXPECT_TRUE(a_.of_type("intent_acquired").empty());
+  EXPECT_TRUE(a_.of_type("intent_queued").empty());
+
+  shared_->unreachable = false;
+  n1.intent_begin(sa, begin_payload("again", "r1", /*queue=*/false));
+  ASSERT_EQ(a_.of_type("intent_acquired").size(), 1u) << "claims are granted again once the log is back";
 }
 
 TEST_F(ReplicatedCoordinatorTest, TheWriteGateOfAnotherNodeHonoursAClaimGrantedBeforeTheCommitGroup) {

@@ -16,6 +16,7 @@
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
+#include "client/transport.h"
 #include "integration/quickstart_schema.h"
 #include "integration/server_fixture.h"
 #include "integration/sync_client.h"
@@ -245,6 +246,143 @@ TEST_P(ClusterTest, AGrantOnAnotherNodeWaitsUntilTheWaiterAcknowledgedTheHolders
   EXPECT_TRUE(await_intent(waiter, "intent_granted", "int-b", 1s)) << "the acknowledgement did not release the grant";
 }
 
+// Issue 12 across nodes: the 0.49 claims dialect (claim_*, Ablo-Protocol-Version: 1) and the
+// 0.9.1 intents dialect share one line per row on every node of the cluster.
+
+// A socket opened as the 0.49 reactive client opens it (as in ws_dialect_test.cpp).
+Client connect_claims_client(ServerProcess& server) {
+  Client c;
+  c.exchange = server.exchange();
+  c.token = std::string(c.exchange.at("token").as_string());
+  json::array names;
+  for (const auto& g : c.exchange.at("scope").at("syncGroups").as_array()) {
+    c.groups.emplace_back(g.as_string());
+    names.emplace_back(g);
+  }
+  c.ws = server.connect_ws(c.token, c.groups);
+  send_frame(c, "update_subscription", {{"syncGroups", std::move(names)}});
+  EXPECT_TRUE(c.await([](const json::object& f) { return f.at("type") == "subscription_ack"; }));
+  send_frame(c, "presence_update", {{"status", "online"}, {"timezone", "UTC"}});
+  send_frame(c, "sync_request", {{"cursor", ""}, {"lastSyncId", 0},
+                                 {"capabilities", json::array{"partialBootstrap", "batchedDeltas"}},
+                                 {"protocolVersion", 1}});
+  auto response = c.await([](const json::object& f) { return f.at("type") == "sync_response"; });
+  EXPECT_TRUE(response) << "no sync_response";
+  if (response) c.first_sync = *response;
+  return c;
+}
+
+void begin_claim_049(Client& c, const std::string& claim_id, const std::string& row, bool queue) {
+  send_frame(c, "claim_begin", {{"claimId", claim_id}, {"entityType", "weatherreports"}, {"entityId", row},
+                                {"description", "cluster"}, {"queue", queue}});
+}
+
+std::optional<json::object> await_claim(Client& c, std::string_view type, const std::string& claim_id,
+                                        std::chrono::milliseconds timeout = 5s) {
+  auto frame = c.await([&](const json::object& f) {
+    return f.at("type").as_string() == type && f.at("payload").at("claimId").as_string() == claim_id;
+  }, timeout);
+  if (!frame) return std::nullopt;
+  return frame->at("payload").as_object();
+}
+
+// An HTTP call with `bearer`; `dialect_049` adds the 0.49 client's version header.
+client::HttpResponse call(const ServerProcess& server, const std::string& bearer, const std::string& method,
+                          const std::string& target, const std::string& body, bool dialect_049) {
+  std::map<std::string, std::string> headers = {{"Authorization", "Bearer " + bearer},
+                                                {"Content-Type", "application/json"}};
+  if (dialect_049) headers["Ablo-Protocol-Version"] = "1";
+  auto response = client::http_request("127.0.0.1", server.port(), method, target, body, headers);
+  EXPECT_TRUE(response) << (response ? "" : response.error().message);
+  return response ? *response : client::HttpResponse{};
+}
+
+// The error code of an HTTP answer: top-level `code` (0.49) or `error.code` (0.9.1).
+std::string error_code_of(const client::HttpResponse& response) {
+  auto parsed = json::parse(response.body);
+  if (!parsed.is_object()) return {};
+  const auto& body = parsed.as_object();
+  if (const auto* code = body.if_contains("code"); code && code->is_string()) return std::string(code->as_string());
+  if (const auto* error = body.if_contains("error"); error && error->is_object()) {
+    if (const auto* code = error->as_object().if_contains("code"); code && code->is_string()) {
+      return std::string(code->as_string());
+    }
+  }
+  return {};
+}
+
+TEST_P(ClusterTest, OneFifoLineAcrossNodesAndDialectsEachGrantInItsOwnVocabulary) {
+  auto a = node(), b = node(), c = node();
+  auto first = Client::connect(*a);            // 0.9.1 on node a
+  auto second = connect_claims_client(*b);     // 0.49 on node b
+  auto third = Client::connect(*c);            // 0.9.1 on node c
+  const std::string ticket_owner(c->exchange().at("token").as_string());  // 0.49 HTTP on node c
+  const std::string row = "d1";
+
+  begin_claim(first, "i-first", row, /*queue=*/false);
+  auto acquired = await_intent(first, "intent_acquired", "i-first");
+  ASSERT_TRUE(acquired) << "node a did not acquire the free row";
+  const int64_t first_fence = acquired->at("fenceToken").as_int64();
+
+  begin_claim_049(second, "c-second", row, /*queue=*/true);
+  auto queued = await_claim(second, "claim_queued", "c-second");
+  ASSERT_TRUE(queued) << "the 0.49 socket on node b did not queue";
+  EXPECT_EQ(queued->at("position"), 0);
+  begin_claim(third, "i-third", row, /*queue=*/true);
+  auto third_queued = await_intent(third, "intent_queued", "i-third");
+  ASSERT_TRUE(third_queued) << "the 0.9.1 socket on node c did not queue";
+  EXPECT_EQ(third_queued->at("position"), 1);
+  auto ticket = call(*c, ticket_owner, "POST", "/api/v1/models/weatherReports/" + row + "/claim",
+                     R"({"description":"ticket","ttl":"5m","queue":true})", /*dialect_049=*/true);
+  ASSERT_EQ(ticket.status, 202) << ticket.body;
+  const auto ticket_body = json::parse(ticket.body).as_object();
+  EXPECT_EQ(ticket_body.at("status"), "queued");
+  EXPECT_EQ(ticket_body.at("position"), 2);
+  const std::string ticket_id(ticket_body.at("id").as_string());
+
+  // The holder on node a releases: only the head of the line, the 0.49 socket on node b, is granted.
+  abandon_claim(first, "i-first");
+  auto second_granted = await_claim(second, "claim_granted", "c-second", 10s);
+  ASSERT_TRUE(second_granted) << "the 0.49 waiter on node b was not granted";
+  EXPECT_GT(second_granted->at("fenceToken").as_int64(), first_fence);
+  EXPECT_FALSE(await_intent(third, "intent_granted", "i-third", 500ms)) << "granted out of FIFO order";
+
+  // It releases in its vocabulary: the 0.9.1 socket on node c is next, with a later fence.
+  send_frame(second, "claim_abandon", {{"claimId", "c-second"}});
+  auto third_granted = await_intent(third, "intent_granted", "i-third", 10s);
+  ASSERT_TRUE(third_granted) << "the 0.9.1 waiter on node c was not granted";
+  EXPECT_GT(third_granted->at("fenceToken").as_int64(), second_granted->at("fenceToken").as_int64());
+  auto waiting = call(*c, ticket_owner, "POST", "/api/v1/claims/" + ticket_id + "/heartbeat", "{}", true);
+  ASSERT_EQ(waiting.status, 200) << waiting.body;
+  EXPECT_EQ(json::parse(waiting.body).at("status"), "queued") << "the HTTP ticket skipped the line";
+  EXPECT_EQ(json::parse(waiting.body).at("position"), 0);
+
+  // Then the HTTP ticket, last in line, holds it with the latest fence.
+  abandon_claim(third, "i-third");
+  std::string status;
+  for (auto deadline = Clock::now() + 10s; status != "held" && Clock::now() < deadline;
+       std::this_thread::sleep_for(50ms)) {
+    auto beat = call(*c, ticket_owner, "POST", "/api/v1/claims/" + ticket_id + "/heartbeat", "{}", true);
+    ASSERT_EQ(beat.status, 200) << beat.body;
+    status = std::string(json::parse(beat.body).at("status").as_string());
+  }
+  ASSERT_EQ(status, "held") << "the HTTP ticket was never granted";
+  auto held = call(*c, ticket_owner, "GET", "/api/v1/claims/" + ticket_id, {}, true);
+  ASSERT_EQ(held.status, 200) << held.body;
+  EXPECT_EQ(json::parse(held.body).at("status"), "active");
+  EXPECT_GT(json::parse(held.body).at("fenceToken").as_int64(), third_granted->at("fenceToken").as_int64());
+
+  // Each socket heard only its own vocabulary.
+  for (auto* legacy : {&first, &third}) {
+    for (const auto& frame : legacy->unread) {
+      EXPECT_FALSE(frame.at("type").as_string().starts_with("claim_")) << json::serialize(frame);
+    }
+  }
+  for (const auto& frame : second.unread) {
+    EXPECT_FALSE(frame.at("type").as_string().starts_with("intent_")) << json::serialize(frame);
+  }
+}
+
 TEST(ClusterFaultTest, APostgresRestartFailsInFlightCommitsRetryablyAndAppliesNoneHalfway) {
   if (!testing_postgres()) GTEST_SKIP() << "cluster tests run in the PostgreSQL pass";
   PrivatePostgres postgres;
@@ -316,6 +454,77 @@ TEST(ClusterFaultTest, APostgresRestartFailsInFlightCommitsRetryablyAndAppliesNo
   // The other node still follows the log after the restart: it saw the last confirmed write.
   const std::string last = "p" + std::to_string(outcomes.rbegin()->first) + "a";
   EXPECT_TRUE(delivered(watcher, last, 15s)) << "node b stopped delivering after the restart";
+}
+
+// With the shared PostgreSQL down no node can order a claim, so none may grant one: every
+// dialect's claim fails closed on every node, and claims are granted again once it is back.
+TEST(ClusterFaultTest, WithThePostgresDownEveryNodeRefusesClaimsInEveryDialectAndGrantsNone) {
+  if (!testing_postgres()) GTEST_SKIP() << "cluster tests run in the PostgreSQL pass";
+  PrivatePostgres postgres;
+  std::vector<std::unique_ptr<ServerProcess>> nodes;
+  for (int n = 0; n < 3; ++n) nodes.push_back(std::make_unique<ServerProcess>(kQuickstartSchema, postgres.url()));
+  std::vector<Client> legacy, modern;
+  for (auto& server : nodes) {
+    legacy.push_back(Client::connect(*server));
+    modern.push_back(connect_claims_client(*server));
+  }
+  std::vector<std::string> tokens;
+  for (auto& server : nodes) tokens.emplace_back(server->exchange().at("token").as_string());
+
+  postgres.stop();
+  for (std::size_t n = 0; n < nodes.size(); ++n) {
+    const ServerProcess& server = *nodes[n];
+    const std::string row = "down-" + std::to_string(n);
+    auto as_049 = call(server, tokens[n], "POST", "/api/v1/models/weatherReports/" + row + "/claim",
+                       R"({"description":"x","queue":true})", /*dialect_049=*/true);
+    EXPECT_EQ(as_049.status, 503) << "node " << n << ": " << as_049.body;
+    // The claim routes read the row for its write rule before they ask for the lease, so the
+    // store's outage answers first: 503, retryable, and nothing held.
+    EXPECT_EQ(error_code_of(as_049), "source_network_error") << "node " << n << ": " << as_049.body;
+    auto as_091 = call(server, tokens[n], "POST", "/v1/models/weatherReports/" + row + "/claim",
+                       R"({"action":"editing"})", /*dialect_049=*/false);
+    EXPECT_EQ(as_091.status, 503) << "node " << n << ": " << as_091.body;
+    EXPECT_EQ(error_code_of(as_091), "source_network_error") << "node " << n << ": " << as_091.body;
+    auto intents_091 = call(server, tokens[n], "POST", "/v1/intents",
+                            json::serialize(json::object{{"intentId", "int_down_" + row},
+                                                         {"target", {{"model", "weatherReports"}, {"id", row}}},
+                                                         {"action", "editing"}}),
+                            /*dialect_049=*/false);
+    EXPECT_EQ(intents_091.status, 503) << "node " << n << ": " << intents_091.body;
+    EXPECT_EQ(error_code_of(intents_091), "source_network_error") << "node " << n << ": " << intents_091.body;
+
+    begin_claim_049(modern[n], "c-down", row, /*queue=*/false);
+    auto refused = await_claim(modern[n], "claim_rejected", "c-down", 10s);
+    ASSERT_TRUE(refused) << "node " << n << ": a 0.49 claim_begin went unanswered";
+    EXPECT_EQ(refused->at("reason"), "coordination_unavailable") << "node " << n << ": " << json::serialize(*refused);
+    begin_claim(legacy[n], "i-down", row, /*queue=*/false);
+    auto rejected = await_intent(legacy[n], "intent_rejected", "i-down", 10s);
+    ASSERT_TRUE(rejected) << "node " << n << ": a 0.9.1 intent_begin went unanswered";
+    EXPECT_EQ(rejected->at("error").at("code"), "source_network_error") << json::serialize(*rejected);
+  }
+  // Nothing was granted meanwhile, on any node, in any dialect.
+  for (auto* clients : {&legacy, &modern}) {
+    for (auto& client : *clients) {
+      client.await([](const json::object&) { return false; }, 300ms);
+      for (const auto& frame : client.unread) {
+        const std::string_view type = frame.at("type").as_string();
+        EXPECT_TRUE(type != "intent_acquired" && type != "intent_granted" && type != "claim_acquired" &&
+                    type != "claim_granted") << "granted during the outage: " << json::serialize(frame);
+      }
+    }
+  }
+
+  postgres.start();
+  const auto deadline = Clock::now() + 30s;
+  int status = 0;
+  for (int attempt = 0; status != 201 && Clock::now() < deadline; ++attempt) {
+    std::this_thread::sleep_for(200ms);
+    status = call(*nodes[1], tokens[1], "POST", "/api/v1/models/weatherReports/up-" + std::to_string(attempt) + "/claim",
+                  R"({"description":"back","queue":true})", /*dialect_049=*/true).status;
+  }
+  EXPECT_EQ(status, 201) << "no claim was granted after PostgreSQL came back";
+  begin_claim(legacy[2], "i-up", "up-socket", /*queue=*/false);
+  EXPECT_TRUE(await_intent(legacy[2], "intent_acquired", "i-up", 10s)) << "a 0.9.1 socket could not claim again";
 }
 
 // Two nodes woken through one Redis, with the safety poll at a minute: while Redis is down,

@@ -395,6 +395,23 @@ TEST(ClaimsCodec, MalformedClaimBeginsAreRefusedWithRegistryCodes) {
   EXPECT_EQ(code_of({{"claimId", "c"}, {"entityType", "t"}, {"entityId", "i"}}), "ok");
 }
 
+// A refusal's reason tells the 0.49 reader which guarantee failed: a denied write rule, a bad
+// target, or a store/claim log that could not answer (nothing is known about the row).
+TEST(ClaimsCodec, ARefusedClaimBeginNamesTheReasonItsErrorMeans) {
+  coord::ClaimRequest asked;
+  asked.entity_type = "weatherreports";
+  asked.entity_id = "r1";
+  auto reason_for = [&](const Error& error) {
+    const auto frame = json::parse(claim_rejected_frame("c1", asked, error)).as_object();
+    EXPECT_EQ(frame.at("type"), "claim_rejected");
+    return std::string(frame.at("payload").at("reason").as_string());
+  };
+  EXPECT_EQ(reason_for(Error("capability_scope_denied", "refused")), "capability_denied");
+  EXPECT_EQ(reason_for(Error("malformed_claim", "refused")), "invalid_target");
+  EXPECT_EQ(reason_for(Error("source_network_error", "refused")), "coordination_unavailable");
+  EXPECT_EQ(reason_for(Error("intent_lease_unavailable", "refused")), "coordination_unavailable");
+}
+
 TEST(ClaimsCodec, AbandonReorderAndHeartbeatParse) {
   EXPECT_EQ(parse_claim_abandon(json::object{{"claimId", "c1"}, {"entityType", "t"}}), "c1");
   EXPECT_EQ(parse_claim_abandon(json::object{{"intentId", "c1"}}), "") << "the 0.9.1 spelling is not read";

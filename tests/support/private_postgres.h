@@ -41,14 +41,15 @@ class PrivatePostgres {
   std::string url() const { return "postgresql://postgres@127.0.0.1:" + std::to_string(port_) + "/postgres"; }
 
   // Stops the server (fast: open connections are terminated) and starts it again.
-  void restart() { sh(run_as_ + bin_ + "/pg_ctl -D " + dir_ + "/data -m fast -w -t 30 stop >/dev/null"); start(); }
-
- private:
+  void restart() { stop(); start(); }
+  // Stops the server (fast) until start() runs it again: an outage of the shared database.
+  void stop() { sh(run_as_ + bin_ + "/pg_ctl -D " + dir_ + "/data -m fast -w -t 30 stop >/dev/null"); }
   void start() {
     sh(run_as_ + bin_ + "/pg_ctl -D " + dir_ + "/data -l " + dir_ + "/pg.log -w -t 30 -o \"-c listen_addresses=127.0.0.1 -p " +
        std::to_string(port_) + " -k " + dir_ + (durable_ ? "" : " -c fsync=off -c synchronous_commit=off") + " -c max_connections=300\" start >/dev/null");
   }
 
+ private:
   static void sh(const std::string& command) {
     if (std::system(command.c_str()) != 0) throw std::runtime_error("failed: " + command);
   }
