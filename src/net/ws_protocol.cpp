@@ -436,8 +436,10 @@ bool SyncConnection::authorize_claim(const coord::ClaimRequest& request, Dialect
   }
   json::object target{{"entityType", request.entity_type}, {"entityId", request.entity_id}};
   if (!request.field.empty()) target["field"] = request.field;
+  // A refusal the claimant could not cause (the store is down) says so, as the coordinator's own does.
+  const bool unavailable = errors::http_status(allowed.error().code) >= 500;
   json::object frame{{"intentId", request.intent_id},
-                     {"reason", request.queue ? "preempted" : "conflict"},
+                     {"reason", unavailable ? "coordination_unavailable" : request.queue ? "preempted" : "conflict"},
                      {"target", std::move(target)},
                      {"error", errors::wire_error(allowed.error())}};
   send(coord::ws_frame(request.queue ? "intent_lost" : "intent_rejected", std::move(frame)));

@@ -249,41 +249,9 @@ TEST_P(ClusterTest, AGrantOnAnotherNodeWaitsUntilTheWaiterAcknowledgedTheHolders
 // Issue 12 across nodes: the 0.49 claims dialect (claim_*, Ablo-Protocol-Version: 1) and the
 // 0.9.1 intents dialect share one line per row on every node of the cluster.
 
-// A socket opened as the 0.49 reactive client opens it (as in ws_dialect_test.cpp).
-Client connect_claims_client(ServerProcess& server) {
-  Client c;
-  c.exchange = server.exchange();
-  c.token = std::string(c.exchange.at("token").as_string());
-  json::array names;
-  for (const auto& g : c.exchange.at("scope").at("syncGroups").as_array()) {
-    c.groups.emplace_back(g.as_string());
-    names.emplace_back(g);
-  }
-  c.ws = server.connect_ws(c.token, c.groups);
-  send_frame(c, "update_subscription", {{"syncGroups", std::move(names)}});
-  EXPECT_TRUE(c.await([](const json::object& f) { return f.at("type") == "subscription_ack"; }));
-  send_frame(c, "presence_update", {{"status", "online"}, {"timezone", "UTC"}});
-  send_frame(c, "sync_request", {{"cursor", ""}, {"lastSyncId", 0},
-                                 {"capabilities", json::array{"partialBootstrap", "batchedDeltas"}},
-                                 {"protocolVersion", 1}});
-  auto response = c.await([](const json::object& f) { return f.at("type") == "sync_response"; });
-  EXPECT_TRUE(response) << "no sync_response";
-  if (response) c.first_sync = *response;
-  return c;
-}
-
 void begin_claim_049(Client& c, const std::string& claim_id, const std::string& row, bool queue) {
   send_frame(c, "claim_begin", {{"claimId", claim_id}, {"entityType", "weatherreports"}, {"entityId", row},
                                 {"description", "cluster"}, {"queue", queue}});
-}
-
-std::optional<json::object> await_claim(Client& c, std::string_view type, const std::string& claim_id,
-                                        std::chrono::milliseconds timeout = 5s) {
-  auto frame = c.await([&](const json::object& f) {
-    return f.at("type").as_string() == type && f.at("payload").at("claimId").as_string() == claim_id;
-  }, timeout);
-  if (!frame) return std::nullopt;
-  return frame->at("payload").as_object();
 }
 
 // An HTTP call with `bearer`; `dialect_049` adds the 0.49 client's version header.

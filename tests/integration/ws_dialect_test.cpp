@@ -22,48 +22,7 @@ namespace {
 namespace json = boost::json;
 using namespace std::chrono_literals;
 
-// The 0.49 reactive client's open sequence (notes/dialect-049.md §5.3): update_subscription,
-// presence_update {status, timezone}, sync_request {…, protocolVersion: 1}.
-Client connect_claims_client(ServerProcess& server, const std::string& token, std::vector<std::string> groups) {
-  Client c;
-  c.token = token;
-  c.groups = std::move(groups);
-  c.ws = server.connect_ws(c.token, c.groups);
-  json::array names;
-  for (const auto& g : c.groups) names.emplace_back(g);
-  send_frame(c, "update_subscription", {{"syncGroups", std::move(names)}});
-  auto ack = c.await([](const json::object& f) { return f.at("type") == "subscription_ack"; });
-  EXPECT_TRUE(ack) << "update_subscription is answered";
-  if (ack) { EXPECT_EQ(ack->at("payload").at("success"), true) << json::serialize(*ack); }
-  send_frame(c, "presence_update", {{"status", "online"}, {"timezone", "UTC"}});
-  send_frame(c, "sync_request", {{"cursor", ""}, {"lastSyncId", 0},
-                                 {"capabilities", json::array{"partialBootstrap", "batchedDeltas"}},
-                                 {"protocolVersion", 1}});
-  auto response = c.await([](const json::object& f) { return f.at("type") == "sync_response"; });
-  EXPECT_TRUE(response) << "no sync_response";
-  if (response) c.first_sync = *response;
-  return c;
-}
-
-Client connect_claims_client(ServerProcess& server) {
-  const auto exchanged = server.exchange();
-  std::vector<std::string> groups;
-  for (const auto& g : exchanged.at("scope").at("syncGroups").as_array()) groups.emplace_back(g.as_string());
-  auto c = connect_claims_client(server, std::string(exchanged.at("token").as_string()), groups);
-  c.exchange = exchanged;
-  return c;
-}
-
 std::string participant_of(const Client& c) { return std::string(c.exchange.at("scope").at("participantId").as_string()); }
-
-std::optional<json::object> await_claim(Client& c, std::string_view type, const std::string& claim_id,
-                                        std::chrono::milliseconds timeout = 5s) {
-  auto frame = c.await([&](const json::object& f) {
-    return f.at("type").as_string() == type && f.at("payload").at("claimId").as_string() == claim_id;
-  }, timeout);
-  if (!frame) return std::nullopt;
-  return frame->at("payload").as_object();
-}
 
 bool carries_delta_of(const json::object& frame, const std::string& row) {
   for (const auto& d : deltas_in(frame)) {
