@@ -62,7 +62,8 @@ class WsDialectTest : public ::testing::Test {
     auto response = call("GET", "/api/v1/intents?model=weatherReports&id=" + id);
     EXPECT_EQ(response.status, 200) << response.body;
     std::vector<std::string> ids;
-    for (const auto& c : json::parse(response.body).at("intents").as_array()) ids.emplace_back(c.at("id").as_string());
+    const auto body = json::parse(response.body);  // outlives the loop (a range-for would not keep it)
+    for (const auto& c : body.at("intents").as_array()) ids.emplace_back(c.at("id").as_string());
     return ids;
   }
 
