@@ -5,6 +5,7 @@
 #include <cmath>
 #include <string_view>
 
+#include "common/json_member.h"
 #include "common/json_number.h"
 
 namespace ablo::coord {
@@ -12,16 +13,6 @@ namespace ablo::coord {
 namespace json = boost::json;
 
 namespace {
-
-// Ids may arrive as numbers from loosely typed clients.
-std::string string_member(const json::object& o, std::string_view key) {
-  const auto* v = o.if_contains(key);
-  if (!v) return {};
-  if (v->is_string()) return std::string(v->as_string());
-  if (v->is_int64()) return std::to_string(v->as_int64());
-  if (v->is_uint64()) return std::to_string(v->as_uint64());
-  return {};
-}
 
 json::value json_member(const json::object& o, std::string_view key) {
   const auto* v = o.if_contains(key);
@@ -32,19 +23,19 @@ json::value json_member(const json::object& o, std::string_view key) {
 
 Result<ClaimRequest> parse_intent_begin(const json::object& payload) {
   ClaimRequest request;
-  request.intent_id = string_member(payload, "intentId");
+  request.intent_id = id_member(payload, "intentId");
   if (request.intent_id.empty()) return fail("intent_id_required", "intent_begin needs an intentId", "intentId");
-  request.entity_type = string_member(payload, "entityType");
-  request.entity_id = string_member(payload, "entityId");
+  request.entity_type = id_member(payload, "entityType");
+  request.entity_id = id_member(payload, "entityId");
   if (request.entity_type.empty() || request.entity_id.empty()) {
     return fail("invalid_intent", "intent_begin needs entityType and entityId", "entityId");
   }
-  if (auto action = string_member(payload, "action"); !action.empty()) request.action = action;
-  request.field = string_member(payload, "field");
+  if (auto action = id_member(payload, "action"); !action.empty()) request.action = action;
+  request.field = id_member(payload, "field");
   request.path = json_member(payload, "path");
   request.range = json_member(payload, "range");
   request.meta = json_member(payload, "meta");
-  if (request.meta.is_object()) request.description = string_member(request.meta.as_object(), "description");
+  if (request.meta.is_object()) request.description = id_member(request.meta.as_object(), "description");
   if (const auto* ms = payload.if_contains("estimatedMs"); ms && ms->is_number()) {
     if (const auto value = clamped_int64(*ms, 0, 1'000'000'000'000); value && *value > 0) request.ttl_ms = *value;
   }
@@ -52,13 +43,13 @@ Result<ClaimRequest> parse_intent_begin(const json::object& payload) {
   return request;
 }
 
-std::string parse_intent_abandon(const json::object& payload) { return string_member(payload, "intentId"); }
+std::string parse_intent_abandon(const json::object& payload) { return id_member(payload, "intentId"); }
 
 ReorderRequest parse_intent_reorder(const json::object& payload) {
-  ReorderRequest request{string_member(payload, "entityType"), string_member(payload, "entityId"), {}};
+  ReorderRequest request{id_member(payload, "entityType"), id_member(payload, "entityId"), {}};
   if (const auto* list = payload.if_contains("order"); list && list->is_array()) {
     for (const auto& entry : list->as_array()) {
-      if (entry.is_object()) request.intent_ids.push_back(string_member(entry.as_object(), "intentId"));
+      if (entry.is_object()) request.intent_ids.push_back(id_member(entry.as_object(), "intentId"));
     }
   }
   return request;

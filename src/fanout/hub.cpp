@@ -109,16 +109,7 @@ void Hub::unsubscribe(const std::shared_ptr<Subscription>& sub) {
   --count_;
   live_.erase(std::remove(live_.begin(), live_.end(), sub), live_.end());
   unmetered_[{sub->tenant(), sub->meter_key_}].deltas_delivered += sub->delivered_.exchange(0);
-  auto tenant_it = index_.find(sub->tenant());
-  if (tenant_it == index_.end()) return;
-  for (const auto& group : groups) {
-    auto it = tenant_it->second.find(group);
-    if (it == tenant_it->second.end()) continue;
-    auto& subs = it->second;
-    subs.erase(std::remove(subs.begin(), subs.end(), sub), subs.end());
-    if (subs.empty()) tenant_it->second.erase(it);
-  }
-  if (tenant_it->second.empty()) index_.erase(tenant_it);
+  unindex_locked(sub, groups);
 }
 
 void Hub::add_groups(const std::shared_ptr<Subscription>& sub, const std::vector<std::string>& groups) {
@@ -145,9 +136,13 @@ void Hub::remove_groups(const std::shared_ptr<Subscription>& sub, const std::vec
     }
   }
   std::lock_guard index_lock(index_mutex_);
+  unindex_locked(sub, removed);
+}
+
+void Hub::unindex_locked(const std::shared_ptr<Subscription>& sub, const std::vector<std::string>& groups) {
   auto tenant_it = index_.find(sub->tenant());
   if (tenant_it == index_.end()) return;
-  for (const auto& group : removed) {
+  for (const auto& group : groups) {
     auto it = tenant_it->second.find(group);
     if (it == tenant_it->second.end()) continue;
     auto& subs = it->second;

@@ -121,6 +121,8 @@ class Hub {
 
  private:
   using GroupIndex = std::unordered_map<std::string, std::vector<std::shared_ptr<Subscription>>>;
+  // Drops `sub` from the index under `groups` (and empty entries). Needs index_mutex_.
+  void unindex_locked(const std::shared_ptr<Subscription>& sub, const std::vector<std::string>& groups);
 
   DeltaReader reader_;
   int page_size_;

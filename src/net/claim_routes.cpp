@@ -43,11 +43,13 @@ Status read_claim_options(const json::object& body, coord::ClaimRequest& request
   return {};
 }
 
-Error conflict_error(const coord::Claim& holder) {
+// A try-claim refused by `holder`; `holder_id_key` names its claim as the client's dialect
+// does (0.9.1 heldByIntentId, 0.49 heldByClaimId).
+Error conflict_error(const coord::Claim& holder, std::string_view holder_id_key = "heldByIntentId") {
   Error error("claim_conflict", fmt::format("{} '{}' is claimed by {}", holder.entity_type, holder.entity_id,
                                             holder.owner.participant_id));
   error.details = {{"heldBy", holder.owner.participant_id},
-                   {"heldByIntentId", holder.intent_id},
+                   {holder_id_key, holder.intent_id},
                    {"heldByExpiresAt", holder.expires_at_ms}};
   return error;
 }
@@ -119,15 +121,6 @@ HttpResponse active_claim_response(const coord::Claim& claim) {
                                          {"fenceToken", claim.fence_token},
                                          {"expiresAt", claim.expires_at_ms},
                                          {"claim", model_claim(claim, -1)}});
-}
-
-Error claim_conflict_049(const coord::Claim& holder) {
-  Error error("claim_conflict", fmt::format("{} '{}' is claimed by {}", holder.entity_type, holder.entity_id,
-                                            holder.owner.participant_id));
-  error.details = {{"heldBy", holder.owner.participant_id},
-                   {"heldByClaimId", holder.intent_id},
-                   {"heldByExpiresAt", holder.expires_at_ms}};
-  return error;
 }
 
 Error claim_not_found(const std::string& claim_id) {
@@ -444,7 +437,7 @@ Result<HttpResponse> ClaimRoutes::acquire(const HttpRequest& request, const std:
     case coord::BeginOutcome::Kind::kForeignId:
       break;
   }
-  return tl::unexpected(claim_conflict_049(*result.blocker));
+  return tl::unexpected(conflict_error(*result.blocker, "heldByClaimId"));
 }
 
 std::optional<std::vector<std::string>> ClaimRoutes::waiting_claim(const HttpRequest& request) const {

@@ -23,16 +23,6 @@ namespace json = boost::json;
 
 namespace {
 
-// Ids may arrive as numbers from loosely typed clients (as coord/requests.cpp reads them).
-std::string id_member(const json::object& o, std::string_view key) {
-  const auto* v = o.if_contains(key);
-  if (!v) return {};
-  if (v->is_string()) return std::string(v->as_string());
-  if (v->is_int64()) return std::to_string(v->as_int64());
-  if (v->is_uint64()) return std::to_string(v->as_uint64());
-  return {};
-}
-
 bool is_part_name(const json::value& value) {
   return value.is_string() && !value.as_string().empty() && value.as_string().find(',') == json::string::npos;
 }
