@@ -906,17 +906,18 @@ Result<std::unique_ptr<Store>> open_sqlite_store(const std::filesystem::path& da
   const std::string path = (data_dir / "ablo.db").string();
   auto writer = Connection::open(path);
   if (!writer) return tl::unexpected(writer.error());
-  // The writer's page cache is 64 MiB instead of SQLite's 2 MiB: a commit group of a few hundred
-  // commits dirties more pages than 2 MiB hold, and SQLite then spills them to the WAL in the
+  // The writer's page cache is 8 MiB instead of SQLite's 2 MiB: a commit group of a few hundred
+  // commits can dirty more pages than 2 MiB hold, and SQLite then spills them to the WAL in the
   // middle of the transaction (writing some pages twice, a pwrite each); between groups the
   // cache also keeps the hot b-tree pages (delta log tail, indexes) instead of re-reading them.
+  // Not more: the cache fills up to its size and counts in the server's resident memory.
   // The WAL is checkpointed every 4,000 pages (16 MiB) rather than 1,000: a page rewritten by
   // many groups (an index leaf, the log tail) is copied to the database once per checkpoint.
   // temp_store=MEMORY keeps the savepoint journal (the pages each commit's SAVEPOINT may roll
   // back) in memory: by default it spills to a temporary file past 64 KiB and then stays a file
   // for the rest of the transaction, which made ~90% of the writer's pwrites (a commit group's
   // savepoints journal each page they touch; its size is bounded by the group's pages).
-  for (std::string_view pragma : {"PRAGMA journal_mode=WAL", "PRAGMA foreign_keys=OFF", "PRAGMA cache_size=-65536",
+  for (std::string_view pragma : {"PRAGMA journal_mode=WAL", "PRAGMA foreign_keys=OFF", "PRAGMA cache_size=-8192",
                                   "PRAGMA wal_autocheckpoint=4000", "PRAGMA temp_store=MEMORY"}) {
     auto ok = (*writer)->exec(pragma);
     if (!ok) return tl::unexpected(ok.error());
