@@ -452,8 +452,10 @@ class SqliteWriteTransaction final : public WriteTransaction, private MigrationD
 //
 // Threads: the writer (under the store's writer_mutex_) bumps `committing` and `committed`;
 // whoever calls sync() (the pipeline's syncer) and readers that must wait take sync_mutex, one
-// fsync at a time. Lock order: writer_mutex_ -> sync_mutex (write() syncs under neither but
-// write_one may hold writer_mutex_ while it syncs; sync_mutex never waits for writer_mutex_).
+// fsync at a time. Applying a group does not wait for sync_mutex (only a broken store's error is
+// read under it), so an fsync in progress does not stall the next group; only a read the writer
+// makes itself mid-group (premises, store.h) may wait for it. Lock order: writer_mutex_ ->
+// sync_mutex; sync_mutex is never held while writer_mutex_ is taken.
 class WalDurability {
  public:
   // `wal_fd` < 0: relaxed durability, nothing is fsynced (the numbers still advance).
@@ -472,10 +474,12 @@ class WalDurability {
   void end_commit() { committed_.store(committing_.load()); }
   int64_t committing() const { return committing_.load(); }
 
+  // Lock-free unless broken: the writer checks this before every group and must not wait for
+  // an fsync in progress (which holds sync_mutex_) to do so.
   Status broken() {
+    if (!is_broken_.load()) return {};
     std::lock_guard lock(sync_mutex_);
-    if (broken_) return tl::unexpected(*broken_);
-    return {};
+    return tl::unexpected(*broken_);
   }
 
   // Every transaction whose COMMIT returned before this call is on disk when it returns.
@@ -519,6 +523,7 @@ class WalDurability {
   }
 
   Status fail_locked(std::string why) {
+    is_broken_.store(true);
     broken_ = Error(kStoreUnavailable,
                     why + "; commits after the last acknowledged one may not be on disk, so the store refuses "
                           "every write and unsynced read until the server restarts");
@@ -532,6 +537,7 @@ class WalDurability {
   std::atomic<uint64_t> fsyncs_begun_{0};
   std::mutex sync_mutex_;  // one fsync at a time; guards broken_
   std::optional<Error> broken_;
+  std::atomic<bool> is_broken_{false};  // set (under sync_mutex_) with broken_
 };
 
 class SqliteStore final : public Store {
