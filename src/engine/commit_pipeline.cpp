@@ -31,6 +31,7 @@ struct CommitPipeline::Job {
   std::function<Result<int64_t>(store::WriteTransaction&)> exclusive;
   std::function<void()> after_commit;
   std::promise<Result<int64_t>> exclusive_result;
+  Result<int64_t> outcome_value = tl::unexpected(Error("internal_error", "not run"));  // exclusive job's result
 
   // Filled while applying.
   std::vector<store::Delta> deltas;
@@ -553,6 +554,9 @@ class CommitApplier {
 // are looked at; a longer tail counts as "changed" with no known writer (a stale_context the
 // client can retry from a fresh read) rather than being scanned without bound on the writer
 // thread. Deltas of earlier commits in the same group are not committed yet and are not seen.
+// The store's reads return durable transactions only (store.h), so a lookup made while the
+// previous group's fsync runs waits for it (or runs it): the rare commit with premises or
+// notices pays up to one fsync; the earlier groups it sees are the ones that will be on disk.
 Result<ForeignChange> find_foreign_in_log(store::Store& store, const std::string& tenant, int64_t read_at,
                                           const std::string& participant_id,
                                           const std::function<bool(const store::Delta&)>& matches, int max_deltas) {
@@ -638,23 +642,35 @@ CommitPipeline::CommitPipeline(store::Store& store, fanout::Hub& hub, SchemaHold
 CommitPipeline::~CommitPipeline() { stop(); }
 
 void CommitPipeline::start() {
-  std::lock_guard lock(mutex_);
-  if (thread_.joinable()) return;
+  std::lock_guard lock(queue_mutex_);
+  if (writer_.joinable()) return;
   stopping_ = false;
-  thread_ = std::thread([this] { run(); });
+  {
+    std::lock_guard handoff(handoff_mutex_);
+    writer_done_ = false;
+  }
+  syncer_ = std::thread([this] { run_syncer(); });
+  writer_ = std::thread([this] { run_writer(); });
 }
 
+// The writer drains the queue and exits; then the syncer answers what it handed over and exits.
 void CommitPipeline::stop() {
   {
-    std::lock_guard lock(mutex_);
+    std::lock_guard lock(queue_mutex_);
     stopping_ = true;
   }
-  wake_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  queue_wake_.notify_all();
+  if (writer_.joinable()) writer_.join();
+  {
+    std::lock_guard lock(handoff_mutex_);
+    writer_done_ = true;
+  }
+  syncer_wake_.notify_all();
+  if (syncer_.joinable()) syncer_.join();
 }
 
 void CommitPipeline::set_write_gate(std::shared_ptr<WriteGate> gate) {
-  std::lock_guard lock(mutex_);
+  std::lock_guard lock(queue_mutex_);
   gate_ = std::move(gate);
 }
 
@@ -679,15 +695,19 @@ void CommitPipeline::submit_commit(CommitRequest request, CommitCallback done) {
   auto job = std::make_unique<Job>();
   job->request = std::move(request);
   job->done = std::move(done);
+  bool wake = false;
   {
-    std::lock_guard lock(mutex_);
+    std::lock_guard lock(queue_mutex_);
     if (stopping_) {
       job->done(fail("instance_at_capacity", "the server is shutting down"));
       return;
     }
     queue_.push_back(std::move(job));
+    // A busy writer takes the whole queue when it finishes its group: waking it is a futex
+    // call per commit for nothing.
+    wake = std::exchange(writer_idle_, false);
   }
-  wake_.notify_one();
+  if (wake) queue_wake_.notify_one();
 }
 
 Result<int64_t> CommitPipeline::run_exclusive(std::function<Result<int64_t>(store::WriteTransaction&)> install,
@@ -697,40 +717,128 @@ Result<int64_t> CommitPipeline::run_exclusive(std::function<Result<int64_t>(stor
   job->after_commit = std::move(after_commit);
   auto future = job->exclusive_result.get_future();
   {
-    std::lock_guard lock(mutex_);
-    if (stopping_ || !thread_.joinable()) return fail("internal_error", "the commit writer is not running");
+    std::lock_guard lock(queue_mutex_);
+    if (stopping_ || !writer_.joinable()) return fail("internal_error", "the commit writer is not running");
     queue_.push_back(std::move(job));
+    writer_idle_ = false;
   }
-  wake_.notify_one();
+  queue_wake_.notify_one();
   return future.get();
 }
 
-void CommitPipeline::run() {
+// Waits for queued jobs and takes the next group; false when stopping with nothing queued.
+bool CommitPipeline::take_group(Group& group) {
+  std::unique_lock lock(queue_mutex_);
+  while (!stopping_ && queue_.empty()) {
+    writer_idle_ = true;
+    queue_wake_.wait(lock);
+  }
+  writer_idle_ = false;
+  if (queue_.empty()) return false;  // stopping and drained
+  // An exclusive job (schema install) runs alone so later commits see its schema.
+  if (queue_.front()->exclusive) {
+    group.push_back(std::move(queue_.front()));
+    queue_.pop_front();
+    return true;
+  }
+  while (!queue_.empty() && !queue_.front()->exclusive && static_cast<int>(group.size()) < options_.max_group) {
+    group.push_back(std::move(queue_.front()));
+    queue_.pop_front();
+  }
+  return true;
+}
+
+void CommitPipeline::run_writer() {
   while (true) {
-    std::vector<std::unique_ptr<Job>> group;
-    {
-      std::unique_lock lock(mutex_);
-      wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopping and drained
-      // An exclusive job (schema install) runs alone so later commits see its schema.
-      if (queue_.front()->exclusive) {
-        group.push_back(std::move(queue_.front()));
-        queue_.pop_front();
-      } else {
-        while (!queue_.empty() && !queue_.front()->exclusive && static_cast<int>(group.size()) < options_.max_group) {
-          group.push_back(std::move(queue_.front()));
-          queue_.pop_front();
-        }
-      }
-    }
-    // The writer thread's exception boundary: a group that throws fails its unanswered commits
-    // with internal_error (the store rolled its transaction back) and the writer carries on.
+    Group group;
+    if (!take_group(group)) return;
+    AppliedGroup applied;
+    // The writer thread's exception boundary: a group that throws fails its commits with
+    // internal_error (the store rolled its transaction back) and the writer carries on.
     try {
-      apply_group(group);
+      applied = group.front()->exclusive ? run_exclusive_job(group) : apply_group(group);
     } catch (...) {
       spdlog::error("commit group of {} threw: {}", group.size(), current_exception_text());
-      for (auto& job : group) job->fail_unexpectedly();
+      for (auto& job : group) {
+        job->deltas.clear();
+        job->outcome = fail("internal_error", "the commit failed unexpectedly; nothing of it was applied");
+      }
+      applied = AppliedGroup{std::move(group), false};
     }
+    hand_to_syncer(std::move(applied));
+  }
+}
+
+void CommitPipeline::hand_to_syncer(AppliedGroup applied) {
+  bool wake = false;
+  {
+    std::unique_lock lock(handoff_mutex_);
+    writer_room_.wait(lock, [&] { return applied_.size() < kMaxUnsyncedGroups; });
+    applied_.push_back(std::move(applied));
+    wake = std::exchange(syncer_idle_, false);
+  }
+  if (wake) syncer_wake_.notify_one();
+}
+
+void CommitPipeline::run_syncer() {
+  while (true) {
+    std::deque<AppliedGroup> batch;
+    {
+      std::unique_lock lock(handoff_mutex_);
+      while (applied_.empty() && !writer_done_) {
+        syncer_idle_ = true;
+        syncer_wake_.wait(lock);
+      }
+      syncer_idle_ = false;
+      if (applied_.empty()) return;  // the writer finished and everything was answered
+      batch.swap(applied_);
+    }
+    writer_room_.notify_one();
+    // One fsync for every group taken: each was committed before this sync began.
+    const bool wrote = std::any_of(batch.begin(), batch.end(), [](const AppliedGroup& g) { return g.wrote; });
+    Status synced;
+    if (wrote) {
+      try {
+        synced = store_.sync();
+      } catch (...) {
+        synced = fail("internal_error", "the sync failed unexpectedly: " + current_exception_text());
+      }
+      if (!synced) spdlog::error("sync of {} commit groups failed: {}", batch.size(), synced.error().message);
+    }
+    for (auto& applied : batch) answer(applied, synced);
+  }
+}
+
+// Publishes a durable group's deltas (ascending ids) and answers its committers, in order. After
+// a failed sync nothing of the group is published and every committer gets the sync's error:
+// whether the commit reached the disk is unknown, and its idempotency keys make a retry safe.
+void CommitPipeline::answer(AppliedGroup& applied, const Status& synced) {
+  try {
+    if (applied.jobs.size() == 1 && applied.jobs.front()->exclusive) {
+      Job& job = *applied.jobs.front();
+      if (applied.wrote && !synced) job.exclusive_result.set_value(tl::unexpected(synced.error()));
+      else job.exclusive_result.set_value(std::move(job.outcome_value));
+      return;
+    }
+    if (applied.wrote && !synced) {
+      for (auto& job : applied.jobs) job->finish(tl::unexpected(synced.error()));
+      return;
+    }
+    std::vector<store::Delta> all;
+    for (auto& job : applied.jobs) {
+      for (auto& delta : job->deltas) all.push_back(std::move(delta));
+    }
+    if (!all.empty()) {
+      if (options_.publish) {
+        options_.publish(all);
+      } else {
+        hub_.publish(all);
+      }
+    }
+    for (auto& job : applied.jobs) job->finish(std::move(job->outcome));
+  } catch (...) {
+    spdlog::error("answering a commit group of {} threw: {}", applied.jobs.size(), current_exception_text());
+    for (auto& job : applied.jobs) job->fail_unexpectedly();
   }
 }
 
@@ -738,7 +846,7 @@ void CommitPipeline::run() {
 // count = commits (http-api.md §6.3); replayed commits wrote nothing and are not counted. Also
 // writes the hub's delivery and connection counts, at most once a second: draining walks every
 // subscription, which is not worth doing for each group on a busy writer.
-Status CommitPipeline::record_usage(store::WriteTransaction& txn, const std::vector<std::unique_ptr<Job>>& group) {
+Status CommitPipeline::record_usage(store::WriteTransaction& txn, const Group& group) {
   std::map<std::pair<std::string, std::string>, std::pair<double, int64_t>> usage;
   for (const auto& job : group) {
     if (!job->outcome || job->deltas.empty()) continue;
@@ -769,8 +877,7 @@ Status CommitPipeline::record_usage(store::WriteTransaction& txn, const std::vec
 }
 
 // Every idempotency key the group's commits will look up (duplicates are harmless).
-std::vector<std::pair<std::string, std::string>> CommitPipeline::idempotency_keys(
-    const std::vector<std::unique_ptr<Job>>& group) {
+std::vector<std::pair<std::string, std::string>> CommitPipeline::idempotency_keys(const Group& group) {
   std::vector<std::pair<std::string, std::string>> keys;
   for (const auto& job : group) {
     const std::string tenant = job->request.principal.tenant.key();
@@ -784,39 +891,43 @@ std::vector<std::pair<std::string, std::string>> CommitPipeline::idempotency_key
 
 // Nothing of the group was applied (one transaction). A database that is unreachable or
 // aborted the transaction says so (retryable store_* codes); anything else is internal.
-void CommitPipeline::fail_group(std::vector<std::unique_ptr<Job>>& group, const Error& error) {
+// The answers go out through the syncer, after those of earlier groups.
+void CommitPipeline::fail_group(Group& group, const Error& error) {
   spdlog::error("commit group of {} failed: {}", group.size(), error.message);
   const bool store_level = is_store_failure(error);
   for (auto& job : group) {
-    job->finish(store_level ? tl::unexpected(error) : fail("internal_error", "the commit could not be made durable; retry"));
+    job->deltas.clear();
+    job->outcome = store_level ? tl::unexpected(error) : fail("internal_error", "the commit could not be made durable; retry");
   }
 }
 
-void CommitPipeline::apply_group(std::vector<std::unique_ptr<Job>>& group) {
-  if (group.size() == 1 && group.front()->exclusive) {
-    Job& job = *group.front();
-    Result<int64_t> result = fail("internal_error", "not run");
-    auto written = store_.write([&](store::WriteTransaction& txn) -> Status {
-      result = job.exclusive(txn);
-      if (!result) return tl::unexpected(result.error());
-      return {};
-    });
-    if (!written && result) result = tl::unexpected(written.error());
-    if (result && job.after_commit) job.after_commit();
-    job.exclusive_result.set_value(std::move(result));
-    return;
-  }
+CommitPipeline::AppliedGroup CommitPipeline::run_exclusive_job(Group& group) {
+  Job& job = *group.front();
+  Result<int64_t> result = fail("internal_error", "not run");
+  auto written = store_.write_unsynced([&](store::WriteTransaction& txn) -> Status {
+    result = job.exclusive(txn);
+    if (!result) return tl::unexpected(result.error());
+    return {};
+  });
+  if (!written && result) result = tl::unexpected(written.error());
+  // The new schema is active for the groups applied next; its pusher hears of it once durable.
+  if (result && job.after_commit) job.after_commit();
+  const bool wrote = result.has_value();
+  job.outcome_value = std::move(result);
+  return AppliedGroup{std::move(group), wrote};
+}
 
+CommitPipeline::AppliedGroup CommitPipeline::apply_group(Group& group) {
   const auto schema = schema_.get();
   std::shared_ptr<WriteGate> gate;
   {
-    std::lock_guard lock(mutex_);
+    std::lock_guard lock(queue_mutex_);
     gate = gate_;
   }
   if (gate) {
     if (auto ready = gate->before_group(); !ready) {
       fail_group(group, ready.error());
-      return;
+      return AppliedGroup{std::move(group), false};
     }
   }
   const FindForeignChange find_foreign = [this](const std::string& tenant, int64_t read_at,
@@ -825,7 +936,7 @@ void CommitPipeline::apply_group(std::vector<std::unique_ptr<Job>>& group) {
                                                 int max_deltas) {
     return find_foreign_in_log(store_, tenant, read_at, participant_id, matches, max_deltas);
   };
-  auto written = store_.write([&](store::WriteTransaction& txn) -> Status {
+  auto written = store_.write_unsynced([&](store::WriteTransaction& txn) -> Status {
     GroupIdempotency idempotency(txn);
     if (auto ok = idempotency.prefetch(idempotency_keys(group)); !ok) return ok;
     for (auto& job_ptr : group) {
@@ -877,18 +988,9 @@ void CommitPipeline::apply_group(std::vector<std::unique_ptr<Job>>& group) {
 
   if (!written) {
     fail_group(group, written.error());
-    return;
+    return AppliedGroup{std::move(group), false};
   }
-  std::vector<store::Delta> all;
-  for (auto& job : group) {
-    for (auto& delta : job->deltas) all.push_back(std::move(delta));
-  }
-  if (options_.publish) {
-    options_.publish(all);
-  } else {
-    hub_.publish(all);
-  }
-  for (auto& job : group) job->finish(std::move(job->outcome));
+  return AppliedGroup{std::move(group), true};
 }
 
 }  // namespace ablo::engine

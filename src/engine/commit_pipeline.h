@@ -30,6 +30,24 @@ class SchemaHolder {
   std::shared_ptr<const schema::Schema> schema_ = schema::Schema::empty();
 };
 
+// Commits are applied and made durable in two stages, each on its own thread:
+//
+//   writer thread  takes the queued commits as a group, applies them in one store transaction
+//                  (a savepoint per commit) and commits it without waiting for the disk
+//                  (Store::write_unsynced), then hands the group to the syncer and takes the
+//                  next group at once;
+//   syncer thread  takes every group handed over so far, makes them durable with one
+//                  Store::sync() (one fsync), then, group by group in commit order, publishes
+//                  the deltas to the hub and answers the committers.
+//
+// So the next group is applied while the previous group's fsync runs, and nothing is published
+// or acknowledged before the fsync that covers it returned (acks in commit order). A failed
+// sync answers every commit of the groups it covered with the store's error and publishes
+// nothing; the store then refuses later writes (store.h), so they fail too.
+//
+// Threads and locks: queue_mutex_ guards the commit queue, stopping_ and gate_ (submitters +
+// writer); handoff_mutex_ guards the applied groups (writer + syncer). Neither is held while
+// the other is taken, nor across store calls or callbacks.
 class CommitPipeline {
  public:
   CommitPipeline(store::Store& store, fanout::Hub& hub, SchemaHolder& schema, EngineOptions options);
@@ -40,29 +58,56 @@ class CommitPipeline {
   void set_write_gate(std::shared_ptr<WriteGate> gate);
 
   void submit_commit(CommitRequest request, CommitCallback done);
-  // Runs `install` alone in its own transaction on the writer thread; returns its result.
+  // Runs `install` alone in its own transaction on the writer thread; `after_commit` runs on the
+  // writer thread once it committed (before later groups apply); returns its result once durable.
   Result<int64_t> run_exclusive(std::function<Result<int64_t>(store::WriteTransaction&)> install,
                                 std::function<void()> after_commit);
 
+  // At most this many applied groups wait for the syncer: the writer pauses beyond it, which
+  // bounds what is committed but not yet durable (memory, and reads that wait for it).
+  static constexpr std::size_t kMaxUnsyncedGroups = 4;
+
  private:
   struct Job;
-  void run();
-  void apply_group(std::vector<std::unique_ptr<Job>>& group);
-  void fail_group(std::vector<std::unique_ptr<Job>>& group, const Error& error);
-  static std::vector<std::pair<std::string, std::string>> idempotency_keys(const std::vector<std::unique_ptr<Job>>& group);
-  Status record_usage(store::WriteTransaction& txn, const std::vector<std::unique_ptr<Job>>& group);
+  using Group = std::vector<std::unique_ptr<Job>>;
+  // A group the writer is done with: committed (maybe not yet durable) or failed as a whole.
+  struct AppliedGroup {
+    Group jobs;
+    bool wrote = false;  // a store transaction committed: the group needs a sync before answers
+  };
+
+  void run_writer();
+  void run_syncer();
+  bool take_group(Group& group);
+  AppliedGroup apply_group(Group& group);
+  AppliedGroup run_exclusive_job(Group& group);
+  void hand_to_syncer(AppliedGroup applied);
+  void answer(AppliedGroup& applied, const Status& synced);
+  void fail_group(Group& group, const Error& error);
+  static std::vector<std::pair<std::string, std::string>> idempotency_keys(const Group& group);
+  Status record_usage(store::WriteTransaction& txn, const Group& group);
 
   store::Store& store_;
   fanout::Hub& hub_;
   SchemaHolder& schema_;
   EngineOptions options_;
 
-  std::mutex mutex_;  // guards queue_, stopping_, gate_
-  std::condition_variable wake_;
+  std::mutex queue_mutex_;  // guards queue_, stopping_, gate_, writer_idle_
+  std::condition_variable queue_wake_;
   std::deque<std::unique_ptr<Job>> queue_;
   bool stopping_ = false;
+  bool writer_idle_ = false;  // the writer waits for work: only then does a submit wake it
   std::shared_ptr<WriteGate> gate_;
-  std::thread thread_;
+
+  std::mutex handoff_mutex_;  // guards applied_, writer_done_, syncer_idle_
+  std::condition_variable syncer_wake_;   // groups to sync, or the writer finished
+  std::condition_variable writer_room_;   // the syncer took groups
+  std::deque<AppliedGroup> applied_;
+  bool writer_done_ = false;
+  bool syncer_idle_ = false;
+
+  std::thread writer_;
+  std::thread syncer_;
   int64_t meters_flushed_at_ms_ = 0;  // writer thread only
 };
 

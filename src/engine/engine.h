@@ -4,8 +4,10 @@
 // to the caller's tenant and sync groups. Knows nothing about HTTP or WebSocket framing.
 //
 // Threading: commit() and push_schema() enqueue work for one writer thread, which applies
-// queued commits in groups (one durable transaction per group, a savepoint per commit),
-// publishes their deltas to the hub in id order, then runs the callbacks on that thread.
+// queued commits in groups (one transaction per group, a savepoint per commit); a syncer thread
+// makes the groups durable (one fsync for all groups committed meanwhile, while the writer
+// applies the next), then publishes their deltas to the hub in id order and runs the callbacks
+// on that thread (engine/commit_pipeline.h).
 // Everything else runs on the caller's thread. The active schema is swapped atomically.
 #include <functional>
 #include <memory>
@@ -210,8 +212,8 @@ class Engine {
                                  bool force = false);
   Result<std::optional<store::SchemaVersion>> active_schema_version() const;
 
-  // Applies a commit atomically; `done` runs on the writer thread after the deltas are durable
-  // and published.
+  // Applies a commit atomically; `done` runs on the pipeline's syncer thread after the deltas
+  // are durable and published, in commit order.
   void commit(CommitRequest request, CommitCallback done);
   // Blocking convenience wrapper for HTTP callers and tests.
   Result<CommitReceipt> commit_sync(CommitRequest request);

@@ -105,6 +105,12 @@ Result<Statement*> Connection::cached(const std::string& sql) {
   return raw;
 }
 
+Status Connection::run_cached(const std::string& sql) {
+  auto stmt = cached(sql);
+  if (!stmt) return tl::unexpected(stmt.error());
+  return (*stmt)->run();
+}
+
 Result<std::unique_ptr<Statement>> Connection::prepare(std::string_view sql) {
   sqlite3_stmt* stmt = nullptr;
   if (sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &stmt, nullptr) != SQLITE_OK) {

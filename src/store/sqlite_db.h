@@ -54,6 +54,9 @@ class Connection {
   // Returns a cached prepared statement, reset and ready to bind. Valid until the next
   // call of cached() with the same SQL; callers use it immediately.
   Result<Statement*> cached(const std::string& sql);
+  // Runs a cached statement without parameters to completion (BEGIN, COMMIT, SAVEPOINT...):
+  // prepared once, not parsed again on every group as exec() would.
+  Status run_cached(const std::string& sql);
   // A one-off statement (dynamic SQL such as row queries).
   Result<std::unique_ptr<Statement>> prepare(std::string_view sql);
   int64_t last_insert_rowid() const;

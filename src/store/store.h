@@ -3,8 +3,12 @@
 // default, sqlite_store.h) and PostgreSQL (production, several nodes; pg_store.h). No SQL
 // leaves store/.
 //
-// Threading: `write` is called by one thread at a time (the engine's commit writer); every
-// read method may be called concurrently from any thread.
+// Threading: `write`/`write_unsynced` are called by one thread at a time (the engine's commit
+// writer); `sync` and every read method may be called concurrently from any thread.
+//
+// Durability and reads: a read never returns a transaction that is not on disk yet. A store
+// whose write_unsynced returns before the fsync (SQLite) makes a read whose snapshot holds such
+// a transaction wait for (or run) the fsync that covers it first.
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -204,6 +208,17 @@ class Store {
   // Runs `body` in one durable transaction: committed when it returns success, rolled back
   // otherwise. Not reentrant; called from one thread at a time.
   virtual Status write(const std::function<Status(WriteTransaction&)>& body) = 0;
+  // Like write, but may return once the transaction is committed (later writes build on it)
+  // and before it is on disk; it is durable once a later sync() returns. The commit pipeline
+  // applies the next group while the previous group's fsync runs this way. A store without the
+  // distinction (PostgreSQL: its COMMIT waits for its WAL flush) makes it durable here.
+  virtual Status write_unsynced(const std::function<Status(WriteTransaction&)>& body) { return write(body); }
+  // Makes every transaction write_unsynced returned so far durable: one fsync covers them all.
+  // May run while the writer applies the next transaction. A failure is permanent (the OS may
+  // have dropped the pages it could not write, so what is on disk is unknown): every later
+  // write, sync and read that would see an unsynced transaction fails with kStoreUnavailable
+  // until the process restarts and recovers from what is on disk.
+  virtual Status sync() { return {}; }
 
   virtual Result<std::optional<SchemaVersion>> active_schema() = 0;
   virtual Result<int64_t> head_sync_id() = 0;

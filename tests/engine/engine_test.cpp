@@ -433,6 +433,210 @@ TEST(CommitPayload, OperationsCarryClaimIdAndFenceToken) {
   EXPECT_EQ(parsed->operations[0].fence_token, 4);
 }
 
+// A store whose sync() the test can hold (to see what happens while an fsync runs) or fail;
+// everything else is the real SQLite store underneath.
+class HeldSyncStore final : public store::Store {
+ public:
+  explicit HeldSyncStore(store::Store& inner) : inner_(inner) {}
+
+  // sync() blocks until release() while held; the next sync fails after fail_next_sync().
+  void hold() {
+    std::lock_guard lock(mutex_);
+    held_ = true;
+  }
+  void release() {
+    std::lock_guard lock(mutex_);
+    held_ = false;
+    changed_.notify_all();
+  }
+  void fail_next_sync() {
+    std::lock_guard lock(mutex_);
+    fail_next_ = true;
+  }
+  // Waits until a sync is blocked in hold().
+  bool wait_until_sync_blocked() {
+    std::unique_lock lock(mutex_);
+    return changed_.wait_for(lock, std::chrono::seconds(10), [this] { return blocked_; });
+  }
+  // Waits until `writes` write_unsynced calls returned in all.
+  bool wait_for_writes(int writes) {
+    std::unique_lock lock(mutex_);
+    return changed_.wait_for(lock, std::chrono::seconds(10), [&] { return writes_ >= writes; });
+  }
+  int writes() {
+    std::lock_guard lock(mutex_);
+    return writes_;
+  }
+
+  Status write(const std::function<Status(store::WriteTransaction&)>& body) override {
+    if (auto ok = write_unsynced(body); !ok) return ok;
+    return sync();
+  }
+  Status write_unsynced(const std::function<Status(store::WriteTransaction&)>& body) override {
+    auto ok = inner_.write_unsynced(body);
+    std::lock_guard lock(mutex_);
+    ++writes_;
+    changed_.notify_all();
+    return ok;
+  }
+  Status sync() override {
+    {
+      std::unique_lock lock(mutex_);
+      blocked_ = held_;
+      changed_.notify_all();
+      changed_.wait(lock, [this] { return !held_; });
+      blocked_ = false;
+      if (std::exchange(fail_next_, false)) return fail(kStoreUnavailable, "fsync of the write-ahead log failed: EIO");
+    }
+    return inner_.sync();
+  }
+
+  Result<std::optional<store::SchemaVersion>> active_schema() override { return inner_.active_schema(); }
+  Result<int64_t> head_sync_id() override { return inner_.head_sync_id(); }
+  Result<std::vector<store::Delta>> read_deltas(const std::string& t, int64_t a, int64_t u, int l) override {
+    return inner_.read_deltas(t, a, u, l);
+  }
+  Result<std::vector<store::Delta>> read_log(int64_t a, int l) override { return inner_.read_log(a, l); }
+  Result<std::optional<store::StoredRow>> get_row(const schema::Model& m, const std::string& t,
+                                                  const std::string& id) override {
+    return inner_.get_row(m, t, id);
+  }
+  Status scan_rows(const store::RowQuery& q, const std::function<bool(store::StoredRow&&)>& v) override {
+    return inner_.scan_rows(q, v);
+  }
+  Status put_api_key(const store::ApiKeyRecord& k) override { return inner_.put_api_key(k); }
+  Result<std::optional<store::ApiKeyRecord>> find_api_key(const std::string& h) override { return inner_.find_api_key(h); }
+  Status put_capability(const store::CapabilityRecord& c) override { return inner_.put_capability(c); }
+  Result<std::optional<store::CapabilityRecord>> find_capability(const std::string& h) override {
+    return inner_.find_capability(h);
+  }
+  Result<std::optional<store::CapabilityRecord>> find_capability_by_id(const std::string& id) override {
+    return inner_.find_capability_by_id(id);
+  }
+  Result<std::vector<store::CapabilityRecord>> child_capabilities(const std::string& p) override {
+    return inner_.child_capabilities(p);
+  }
+  Status put_task(const store::TaskRecord& t) override { return inner_.put_task(t); }
+  Result<std::optional<store::TaskRecord>> find_task(const std::string& t, const std::string& id) override {
+    return inner_.find_task(t, id);
+  }
+  Result<std::vector<store::TaskRecord>> open_tasks_of_capability(const std::string& t, const std::string& c) override {
+    return inner_.open_tasks_of_capability(t, c);
+  }
+  Result<std::vector<store::UsageRow>> usage(const std::string& t, const std::string& f, const std::string& to) override {
+    return inner_.usage(t, f, to);
+  }
+  Result<std::optional<std::string>> get_setting(const std::string& k) override { return inner_.get_setting(k); }
+  Status put_setting(const std::string& k, const std::string& v) override { return inner_.put_setting(k, v); }
+  Result<bool> put_setting_if_absent(const std::string& k, const std::string& v) override {
+    return inner_.put_setting_if_absent(k, v);
+  }
+
+ private:
+  store::Store& inner_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  bool held_ = false, blocked_ = false, fail_next_ = false;
+  int writes_ = 0;
+};
+
+// The commit pipeline's promise (engine/commit_pipeline.h): the writer applies the next group
+// while the previous group's sync runs, and nothing is published or acknowledged before the
+// sync that covers it returned, in commit order.
+struct CommitPipelineTest : ::testing::Test {
+  testing::TestStore backing{"sqlite"};
+  HeldSyncStore store{*backing.store};
+  fanout::Hub hub{[this](const std::string& t, int64_t a, int64_t u, int l) { return store.read_deltas(t, a, u, l); }};
+  Engine engine{store, hub};
+
+  void SetUp() override {
+    ASSERT_TRUE(engine.start());
+    auto pushed = engine.push_schema(json::parse(kSchema));
+    ASSERT_TRUE(pushed) << pushed.error().message;
+  }
+
+  // Submits a one-row create; its answer is appended to `answers` (in answer order).
+  std::shared_ptr<std::promise<Result<CommitReceipt>>> submit(const std::string& id) {
+    auto answered = std::make_shared<std::promise<Result<CommitReceipt>>>();
+    CommitRequest request;
+    request.principal = EngineTest::participant("p1");
+    request.client_tx_id = "ctx-" + id;
+    request.operations = {EngineTest::create(id, {{"title", id}, {"status", "todo"}}, "tx-" + id)};
+    engine.commit(std::move(request), [this, id, answered](Result<CommitReceipt> result) {
+      {
+        std::lock_guard lock(mutex);
+        answers.push_back(id);
+        heads_at_answer.push_back(hub.head());
+      }
+      answered->set_value(std::move(result));
+    });
+    return answered;
+  }
+  std::vector<std::string> answered_ids() {
+    std::lock_guard lock(mutex);
+    return answers;
+  }
+
+  std::mutex mutex;
+  std::vector<std::string> answers;
+  std::vector<int64_t> heads_at_answer;
+};
+
+TEST_F(CommitPipelineTest, AcksWaitForTheSyncThatCoversThemAndComeInCommitOrder) {
+  const int64_t head_before = hub.head();
+  const int writes_before = store.writes();
+  store.hold();
+  auto a = submit("a");
+  ASSERT_TRUE(store.wait_until_sync_blocked()) << "a's group never reached its sync";
+  // a is committed but its sync has not returned: not published, not answered.
+  auto b = submit("b");
+  ASSERT_TRUE(store.wait_for_writes(writes_before + 2)) << "the writer did not apply b while a's sync ran";
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_TRUE(answered_ids().empty()) << "a commit was answered before its sync returned";
+  EXPECT_EQ(hub.head(), head_before) << "a delta was published before its sync returned";
+  store.release();
+  auto a_result = a->get_future().get();
+  auto b_result = b->get_future().get();
+  ASSERT_TRUE(a_result) << a_result.error().message;
+  ASSERT_TRUE(b_result) << b_result.error().message;
+  EXPECT_LT(a_result->last_sync_id, b_result->last_sync_id);
+  EXPECT_EQ(answered_ids(), (std::vector<std::string>{"a", "b"}));
+  std::lock_guard lock(mutex);
+  // Each answer came after its own delta was published (the hub's head covers it).
+  EXPECT_GE(heads_at_answer[0], a_result->last_sync_id);
+  EXPECT_GE(heads_at_answer[1], b_result->last_sync_id);
+}
+
+TEST_F(CommitPipelineTest, AFailedSyncFailsItsGroupAndNothingOfItIsPublishedOrAcknowledged) {
+  const int64_t head_before = hub.head();
+  CapturingOutbox outbox;
+  auto sub = hub.subscribe("org_1/test", {"org:org_1"}, &outbox);
+  ASSERT_TRUE(hub.catch_up(sub, 0));
+  store.fail_next_sync();
+  auto lost = submit("lost")->get_future().get();
+  ASSERT_FALSE(lost) << "a commit whose sync failed was acknowledged";
+  EXPECT_EQ(lost.error().code, std::string(kStoreUnavailable.view()));
+  EXPECT_EQ(hub.head(), head_before);
+  {
+    std::lock_guard lock(outbox.mutex);
+    EXPECT_TRUE(outbox.deltas.empty()) << "a delta of the failed group was published";
+  }
+  hub.unsubscribe(sub);
+}
+
+TEST_F(CommitPipelineTest, ASchemaPushIsAnsweredOnlyOnceDurable) {
+  store.hold();
+  std::promise<Result<SchemaPush>> pushed;
+  std::thread pusher([&] { pushed.set_value(engine.push_schema(json::parse(kSchema))); });
+  auto answer = pushed.get_future();
+  ASSERT_TRUE(store.wait_until_sync_blocked());
+  EXPECT_EQ(answer.wait_for(std::chrono::milliseconds(50)), std::future_status::timeout)
+      << "the push was answered before its sync returned";
+  store.release();
+  pusher.join();
+  EXPECT_TRUE(answer.get());
+}
+
 INSTANTIATE_TEST_SUITE_P(Stores, EngineTest, ::testing::ValuesIn(testing::test_stores()),
                          [](const auto& info) { return info.param; });
 

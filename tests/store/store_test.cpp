@@ -83,6 +83,42 @@ TEST_P(StoreTest, RowsRoundTripEveryFieldType) {
   EXPECT_EQ((*row)->groups, (std::vector<std::string>{"org:org_1"}));
 }
 
+TEST_P(StoreTest, AnUpdateReplacesTheWholeRowInPlace) {
+  ASSERT_TRUE(store->write([&](WriteTransaction& txn) {
+    return txn.insert_row(notes, "org_1/test", note("n1", {{"body", "a"}, {"count", 1}, {"legacyName", "old"}}));
+  }));
+  auto changed = note("n1", {{"body", "b"}});
+  changed.groups = {"org:org_1", "team:t1"};
+  ASSERT_TRUE(store->write([&](WriteTransaction& txn) { return txn.update_row(notes, "org_1/test", changed); }));
+  auto row = store->get_row(notes, "org_1/test", "n1");
+  ASSERT_TRUE(row && *row);
+  EXPECT_EQ((*row)->data.at("body"), "b");
+  EXPECT_TRUE((*row)->data.at("count").is_null()) << "a field the new row leaves out is cleared";
+  EXPECT_TRUE((*row)->data.at("legacyName").is_null());
+  EXPECT_EQ((*row)->groups, (std::vector<std::string>{"org:org_1", "team:t1"}));
+  int rows = 0;
+  ASSERT_TRUE(store->scan_rows(RowQuery{&notes, "org_1/test"}, [&](StoredRow&&) { return ++rows, true; }));
+  EXPECT_EQ(rows, 1);
+}
+
+// write_unsynced + sync (the commit pipeline's pair): the next write builds on an unsynced one,
+// and a read that would see it is answered (the store makes it durable first, store.h).
+TEST_P(StoreTest, UnsyncedWritesAreBuiltOnAndReadOnceDurable) {
+  ASSERT_TRUE(store->write_unsynced([&](WriteTransaction& txn) {
+    return txn.insert_row(notes, "org_1/test", note("n1", {{"body", "a"}}));
+  }));
+  ASSERT_TRUE(store->write_unsynced([&](WriteTransaction& txn) -> Status {
+    auto seen = txn.get_row(notes, "org_1/test", "n1");
+    if (!seen || !*seen) return fail("internal_error", "the unsynced row is not visible to the next write");
+    return txn.insert_row(notes, "org_1/test", note("n2", {{"body", "b"}}));
+  }));
+  auto row = store->get_row(notes, "org_1/test", "n2");
+  ASSERT_TRUE(row) << row.error().message;
+  EXPECT_TRUE(*row);
+  EXPECT_TRUE(store->sync());
+  EXPECT_TRUE(store->sync()) << "a sync with nothing new to flush succeeds";
+}
+
 TEST_P(StoreTest, TenantsDoNotSeeEachOthersRows) {
   ASSERT_TRUE(store->write([&](WriteTransaction& txn) { return txn.insert_row(notes, "org_1/test", note("n1", {{"body", "a"}})); }));
   auto other = store->get_row(notes, "org_1/live", "n1");
