@@ -156,11 +156,17 @@ std::optional<double> process_cpu_seconds(pid_t pid) {
   return std::nullopt;
 }
 
-double own_cpu_seconds() {
+// This process's CPU (all its threads): user and system seconds.
+struct OwnCpu {
+  double user = 0, system = 0;
+  double total() const { return user + system; }
+};
+
+OwnCpu own_cpu_seconds() {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
   auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
-  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+  return {seconds(usage.ru_utime), seconds(usage.ru_stime)};
 }
 
 // A measured window: wall time, server CPU and generator CPU between begin() and end().
@@ -168,7 +174,7 @@ struct Window {
   pid_t server_pid = 0;
   Clock::time_point started, ended;
   std::optional<double> server_cpu_begin, server_cpu_end;
-  double own_cpu_begin = 0, own_cpu_end = 0;
+  OwnCpu own_cpu_begin, own_cpu_end;
 
   void begin() {
     started = Clock::now();
@@ -185,20 +191,23 @@ struct Window {
     if (!server_cpu_begin || !server_cpu_end) return std::nullopt;
     return *server_cpu_end - *server_cpu_begin;
   }
-  double own_cpu() const { return own_cpu_end - own_cpu_begin; }
+  double own_cpu() const { return own_cpu_end.total() - own_cpu_begin.total(); }
+  double own_system_cpu() const { return own_cpu_end.system - own_cpu_begin.system; }
 };
 
 // Prints the CPU lines of a window; true when the generator was saturated.
-bool report_cpu(const Window& window, int threads, double saturation) {
+// `cores`: what the generator could use — its threads, or fewer when pinned to fewer CPUs.
+bool report_cpu(const Window& window, int cores, double saturation) {
   const double wall = window.wall();
-  const double own_share = wall > 0 ? window.own_cpu() / (wall * threads) : 0;
+  const double own_share = wall > 0 ? window.own_cpu() / (wall * cores) : 0;
   if (auto server = window.server_cpu()) {
     std::printf("server CPU: %.2f s over %.2f s wall (%.0f%% of one core)\n", *server, wall, 100 * *server / wall);
   } else {
     std::printf("server CPU: n/a (pass --server-pid for a server this program did not start)\n");
   }
-  std::printf("generator CPU: %.2f s over %.2f s wall with %d thread(s) = %.0f%% of its capacity (limit %.0f%%)\n",
-              window.own_cpu(), wall, threads, 100 * own_share, 100 * saturation);
+  std::printf("generator CPU: %.2f s (%.2f s in the kernel) over %.2f s wall on %d core(s) = %.0f%% of its capacity "
+              "(limit %.0f%%)\n",
+              window.own_cpu(), window.own_system_cpu(), wall, cores, 100 * own_share, 100 * saturation);
   if (own_share > saturation) {
     std::printf("SATURATED: the generator was busy for more than %.0f%% of its capacity; the figures above measure "
                 "the generator, not the server. Refusing to report them (give it more --threads or its own "
@@ -491,19 +500,18 @@ std::string url_encode(std::string_view text) {
   return out;
 }
 
-// This process needs a descriptor per socket, and a server it starts inherits the limit. As
-// root the hard limit may be raised too (up to fs.nr_open).
-void raise_open_file_limit(rlim_t wanted) {
+// This process needs a descriptor per socket, and a server it starts inherits the limit (it
+// needs one per socket too). Raising the hard limit needs CAP_SYS_RESOURCE (up to fs.nr_open).
+// Returns the soft limit in force afterwards.
+rlim_t raise_open_file_limit(rlim_t wanted) {
   rlimit limit{};
   getrlimit(RLIMIT_NOFILE, &limit);
-  if (limit.rlim_cur >= wanted) return;
+  if (limit.rlim_cur >= wanted) return limit.rlim_cur;
   rlimit raised{wanted, std::max(wanted, limit.rlim_max)};
-  if (setrlimit(RLIMIT_NOFILE, &raised) != 0) {
-    raised = {limit.rlim_max, limit.rlim_max};
-    setrlimit(RLIMIT_NOFILE, &raised);
-    std::fprintf(stderr, "warning: open-file limit is %llu, below the %llu this run needs\n",
-                 static_cast<unsigned long long>(limit.rlim_max), static_cast<unsigned long long>(wanted));
-  }
+  if (setrlimit(RLIMIT_NOFILE, &raised) == 0) return wanted;
+  raised = {limit.rlim_max, limit.rlim_max};
+  setrlimit(RLIMIT_NOFILE, &raised);
+  return limit.rlim_max;
 }
 
 class Run {
@@ -516,7 +524,14 @@ class Run {
   // Starts (or finds) the server, exchanges tokens, starts the lanes. `sockets` sizes the
   // open-file limit and the server's --max-connections.
   void setup(int sockets) {
-    raise_open_file_limit(static_cast<rlim_t>(sockets) * 2 + 4096);
+    // Descriptors beyond the sockets: the server's store, listener and logs; our /proc reads.
+    constexpr int kSpareDescriptors = 256;
+    const rlim_t limit = raise_open_file_limit(static_cast<rlim_t>(sockets + kSpareDescriptors));
+    if (static_cast<rlim_t>(sockets + kSpareDescriptors) > limit) {
+      throw std::runtime_error("the open-file limit is " + std::to_string(limit) +
+                               " and cannot be raised here (a hard limit; raising it needs CAP_SYS_RESOURCE): at most " +
+                               std::to_string(static_cast<long long>(limit) - kSpareDescriptors) + " sockets");
+    }
     if (options_.url.empty()) {
       start_server(sockets);
     } else {
@@ -588,6 +603,10 @@ class Run {
   }
   int64_t failed() const { return sum(&LaneStats::failed); }
 
+  int generator_cores() const {
+    if (options_.load_cpus.empty()) return options_.threads;
+    return std::min(options_.threads, static_cast<int>(parse_cpu_list(options_.load_cpus).size()));
+  }
   Options& options() { return options_; }
   Window& window() { return window_; }
   pid_t server_pid() const { return server_pid_; }
@@ -696,7 +715,9 @@ bool wait_until(Done&& done, std::chrono::seconds timeout) {
   const auto deadline = Clock::now() + timeout;
   while (!done()) {
     if (Clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    // 5 ms: a window of seconds ends at most 5 ms late, and the main thread's wake-ups stay
+    // well under 1% of the generator's CPU.
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   return true;
 }
@@ -744,7 +765,7 @@ int run_fanout(Options options) {
   if (auto server = run.window().server_cpu(); server && delivered > 0) {
     std::printf("server CPU per delivered delta: %.2f us\n", *server * 1e6 / static_cast<double>(delivered));
   }
-  const bool saturated = report_cpu(run.window(), o.threads, o.saturation);
+  const bool saturated = report_cpu(run.window(), run.generator_cores(), o.saturation);
   if (saturated) return kExitSaturated;
   return complete && delivered == expected && run.sum(&LaneStats::rejected) == 0 ? 0 : 1;
 }
@@ -849,7 +870,7 @@ int run_commits(Options options) {
   if (auto server = run.window().server_cpu(); server && confirmed > 0) {
     std::printf("server CPU per confirmed commit: %.1f us\n", *server * 1e6 / static_cast<double>(confirmed));
   }
-  const bool saturated = report_cpu(run.window(), o.threads, o.saturation);
+  const bool saturated = report_cpu(run.window(), run.generator_cores(), o.saturation);
 
   if (o.store == "sqlite" || !o.ceiling_dir.empty()) {
     const std::string dir = !o.ceiling_dir.empty() ? o.ceiling_dir : !run.data_dir().empty() ? run.data_dir() : "/tmp";
@@ -891,6 +912,10 @@ int run_idle(Options options) {
   const int64_t ready = run.ready(), failed = run.failed();
   std::printf("idle: %lld of %d sockets connected and synced, %lld failed, in %.1f s\n", static_cast<long long>(ready),
               o.connections, static_cast<long long>(failed), opened_in);
+  if (pid > 0 && after == 0) {
+    std::printf("server RSS: n/a -- the server process is gone\n");
+    return 1;
+  }
   if (pid > 0) {
     std::printf("server RSS: %lld KiB before, %lld KiB with the sockets open\n", static_cast<long long>(before),
                 static_cast<long long>(after));
@@ -900,7 +925,7 @@ int run_idle(Options options) {
   }
   // RSS is not a rate: a busy generator only opens the sockets more slowly, so the guard only
   // informs here.
-  report_cpu(run.window(), o.threads, 1.01);
+  report_cpu(run.window(), run.generator_cores(), 1.01);
   run.stop_lanes();
   return failed == 0 && ready == o.connections ? 0 : 1;
 }
