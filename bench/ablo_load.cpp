@@ -210,7 +210,7 @@ bool report_cpu(const Window& window, int cores, double saturation) {
               window.own_cpu(), window.own_system_cpu(), wall, cores, 100 * own_share, 100 * saturation);
   if (own_share > saturation) {
     std::printf("SATURATED: the generator was busy for more than %.0f%% of its capacity; the figures above measure "
-                "the generator, not the server. Refusing to report them (give it more --threads or its own "
+                "the generator, not the server: do not report them (give it more --threads or its own "
                 "--load-cpus).\n",
                 100 * saturation);
     return true;
@@ -764,6 +764,15 @@ int run_fanout(Options options) {
   print_latencies("write -> delivered latency", latencies);
   if (auto server = run.window().server_cpu(); server && delivered > 0) {
     std::printf("server CPU per delivered delta: %.2f us\n", *server * 1e6 / static_cast<double>(delivered));
+  }
+  if (delivered > 0) {
+    // Every delivery costs the generator at least one recv (each subscriber is its own socket),
+    // so reading one write's N deliveries takes N x this / cores: a floor under the
+    // write -> delivered latency this machine can show, whatever the server does.
+    const double per_delivery_us = run.window().own_cpu() * 1e6 / static_cast<double>(delivered);
+    std::printf("generator CPU per delivery: %.2f us -> reading one write's %d deliveries takes ~%.2f ms on %d core(s)\n",
+                per_delivery_us, o.subscribers, per_delivery_us * o.subscribers / 1000.0 / run.generator_cores(),
+                run.generator_cores());
   }
   const bool saturated = report_cpu(run.window(), run.generator_cores(), o.saturation);
   if (saturated) return kExitSaturated;
