@@ -82,6 +82,7 @@ struct Options {
   std::vector<std::string> server_args;
   std::string url, key;
   int server_pid = 0;
+  int nodes = 1;  // servers on one PostgreSQL database (--store postgres)
   int per_token = 500;  // sockets sharing one capability (the server allows 2,000 per credential)
   int connect_window = 256;  // handshakes in progress at once
   int source_ips = 0;        // 0: one loopback source address per 25,000 sockets
@@ -169,9 +170,22 @@ OwnCpu own_cpu_seconds() {
   return {seconds(usage.ru_utime), seconds(usage.ru_stime)};
 }
 
-// A measured window: wall time, server CPU and generator CPU between begin() and end().
+// The summed utime+stime of several processes (the nodes of a cluster); nullopt if one is gone.
+std::optional<double> processes_cpu_seconds(const std::vector<pid_t>& pids) {
+  if (pids.empty()) return std::nullopt;
+  double total = 0;
+  for (pid_t pid : pids) {
+    auto seconds = process_cpu_seconds(pid);
+    if (!seconds) return std::nullopt;
+    total += *seconds;
+  }
+  return total;
+}
+
+// A measured window: wall time, server CPU (all nodes) and generator CPU between begin() and
+// end().
 struct Window {
-  pid_t server_pid = 0;
+  std::vector<pid_t> server_pids;
   Clock::time_point started, ended;
   std::optional<double> server_cpu_begin, server_cpu_end;
   OwnCpu own_cpu_begin, own_cpu_end;
@@ -179,12 +193,12 @@ struct Window {
   void begin() {
     started = Clock::now();
     own_cpu_begin = own_cpu_seconds();
-    if (server_pid > 0) server_cpu_begin = process_cpu_seconds(server_pid);
+    server_cpu_begin = processes_cpu_seconds(server_pids);
   }
   void end() {
     ended = Clock::now();
     own_cpu_end = own_cpu_seconds();
-    if (server_pid > 0) server_cpu_end = process_cpu_seconds(server_pid);
+    server_cpu_end = processes_cpu_seconds(server_pids);
   }
   double wall() const { return std::chrono::duration<double>(ended - started).count(); }
   std::optional<double> server_cpu() const {
@@ -537,10 +551,10 @@ class Run {
     } else {
       attach_server();
     }
-    window_.server_pid = server_pid_;
+    window_.server_pids = server_pids_;
     if (!options_.server_cpus.empty()) {
-      if (server_pid_ <= 0) throw std::runtime_error("--server-cpus needs a server pid (--server-pid)");
-      pin_process(server_pid_, parse_cpu_list(options_.server_cpus));
+      if (server_pids_.empty()) throw std::runtime_error("--server-cpus needs a server pid (--server-pid)");
+      for (pid_t pid : server_pids_) pin_process(pid, parse_cpu_list(options_.server_cpus));
     }
     // Pinned after the server was forked, so it does not inherit the generator's cores.
     if (!options_.load_cpus.empty() && !set_affinity(0, parse_cpu_list(options_.load_cpus))) {
@@ -566,7 +580,9 @@ class Run {
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
       }
       Lane& lane = *lanes_[static_cast<std::size_t>(next_lane_++ % lanes_.size())];
-      auto socket = std::make_shared<LoadSocket>(lane, target_, token_for(opened_total_), role,
+      // Sockets are spread round-robin over the nodes of a cluster.
+      const Target& target = targets_[static_cast<std::size_t>(opened_total_) % targets_.size()];
+      auto socket = std::make_shared<LoadSocket>(lane, target, token_for(opened_total_), role,
                                                  sources_[static_cast<std::size_t>(opened_total_) % sources_.size()]);
       asio::post(lane.io, [socket] { socket->start(); });
       sockets.push_back(std::move(socket));
@@ -609,12 +625,25 @@ class Run {
   }
   Options& options() { return options_; }
   Window& window() { return window_; }
-  pid_t server_pid() const { return server_pid_; }
+  bool knows_server() const { return !server_pids_.empty(); }
+  // VmRSS of the server (summed over the nodes); 0 when one is unreadable.
+  int64_t server_rss_kib() const {
+    int64_t total = 0;
+    for (pid_t pid : server_pids_) {
+      const int64_t kib = ablo::testing::resident_kib(pid);
+      if (kib == 0) return 0;
+      total += kib;
+    }
+    return total;
+  }
   const std::string& data_dir() const { return data_dir_; }
   std::string run_tag() const { return run_tag_; }
   void describe() const {
-    std::printf("server: %s store=%s pid=%d%s%s; generator: %d thread(s)%s%s\n", options_.url.empty() ? "started" : options_.url.c_str(),
-                options_.url.empty() ? options_.store.c_str() : "?", static_cast<int>(server_pid_),
+    std::string pids;
+    for (pid_t pid : server_pids_) pids += (pids.empty() ? "" : ",") + std::to_string(pid);
+    std::printf("server: %s store=%s nodes=%zu pid=%s%s%s; generator: %d thread(s)%s%s\n",
+                options_.url.empty() ? "started" : options_.url.c_str(), options_.url.empty() ? options_.store.c_str() : "?",
+                targets_.size(), pids.empty() ? "?" : pids.c_str(),
                 options_.server_cpus.empty() ? "" : " cpus=", options_.server_cpus.c_str(), options_.threads,
                 options_.load_cpus.empty() ? "" : " cpus=", options_.load_cpus.c_str());
   }
@@ -631,14 +660,19 @@ class Run {
     } else if (options_.store != "postgres" && options_.store != "sqlite") {
       throw std::runtime_error("--store is sqlite or postgres");
     }
-    server_ = std::make_unique<ablo::testing::ServerProcess>(ablo::bench::kItemsSchema,
-                                                              options_.store == "postgres" ? options_.database_url : "", args);
-    server_pid_ = server_->pid();
-    data_dir_ = server_->data_dir();
+    if (options_.nodes > 1 && options_.store != "postgres") throw std::runtime_error("--nodes needs --store postgres");
+    for (int n = 0; n < options_.nodes; ++n) {
+      servers_.push_back(std::make_unique<ablo::testing::ServerProcess>(
+          ablo::bench::kItemsSchema, options_.store == "postgres" ? options_.database_url : "", args));
+      server_pids_.push_back(servers_.back()->pid());
+    }
+    data_dir_ = servers_.front()->data_dir();
     host_ = "127.0.0.1";
-    port_ = server_->port();
-    key_ = server_->api_key();
-    finish_target();
+    port_ = servers_.front()->port();
+    key_ = servers_.front()->api_key();
+    std::vector<uint16_t> ports;
+    for (const auto& server : servers_) ports.push_back(server->port());
+    finish_targets(ports);
   }
 
   void attach_server() {
@@ -650,21 +684,28 @@ class Run {
     port_ = colon == std::string::npos ? 80 : static_cast<uint16_t>(std::stoi(rest.substr(colon + 1)));
     key_ = options_.key;
     if (key_.empty()) throw std::runtime_error("--url needs --key (a secret API key of that server)");
-    server_pid_ = options_.server_pid;
-    finish_target();
+    if (options_.server_pid > 0) server_pids_.push_back(options_.server_pid);
+    finish_targets({port_});
   }
 
-  void finish_target() {
-    asio::io_context resolver_io;
-    tcp::resolver resolver(resolver_io);
-    target_.server = *resolver.resolve(host_, std::to_string(port_), tcp::resolver::numeric_service).begin();
-    target_.host_header = host_ + ":" + std::to_string(port_);
+  // One target per node; tokens are exchanged at the first node and valid on all of them (the
+  // nodes share the database).
+  void finish_targets(const std::vector<uint16_t>& ports) {
     auto first = exchange();
-    target_.ws_path = "/api/sync/ws?cursor=";
+    std::string ws_path = "/api/sync/ws?cursor=";
     for (const auto& group : first.at("scope").at("syncGroups").as_array()) {
-      target_.ws_path += "&syncGroups=" + url_encode(group.as_string());
+      ws_path += "&syncGroups=" + url_encode(group.as_string());
     }
     tokens_.emplace_back(first.at("token").as_string());
+    asio::io_context resolver_io;
+    tcp::resolver resolver(resolver_io);
+    for (uint16_t port : ports) {
+      Target target;
+      target.server = *resolver.resolve(host_, std::to_string(port), tcp::resolver::numeric_service).begin();
+      target.host_header = host_ + ":" + std::to_string(port);
+      target.ws_path = ws_path;
+      targets_.push_back(std::move(target));  // complete before any socket refers to it
+    }
     run_tag_ = "r" + std::to_string(getpid()) + "x" + std::to_string(now_us() % 1000000007);
   }
 
@@ -688,12 +729,12 @@ class Run {
 
   Options options_;
   std::unique_ptr<ablo::testing::PrivatePostgres> postgres_;
-  std::unique_ptr<ablo::testing::ServerProcess> server_;
-  pid_t server_pid_ = 0;
+  std::vector<std::unique_ptr<ablo::testing::ServerProcess>> servers_;
+  std::vector<pid_t> server_pids_;
   std::string data_dir_;
   std::string host_, key_, run_tag_;
   uint16_t port_ = 0;
-  Target target_;
+  std::vector<Target> targets_;  // one per node; sockets hold references, so filled once
   std::vector<std::string> tokens_;
   std::vector<std::unique_ptr<Lane>> lanes_;
   std::vector<asio::ip::address> sources_;
@@ -910,22 +951,22 @@ int run_idle(Options options) {
   run.describe();
   run.prepare_tokens(o.connections);
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  const pid_t pid = run.server_pid();
-  const int64_t before = pid > 0 ? ablo::testing::resident_kib(pid) : 0;
+  const bool known = run.knows_server();
+  const int64_t before = run.server_rss_kib();
   run.window().begin();
   auto sockets = run.open(o.connections, Role::idle);
   run.window().end();
   const double opened_in = run.window().wall();
   std::this_thread::sleep_for(std::chrono::duration<double>(o.settle_s));  // let the server settle
-  const int64_t after = pid > 0 ? ablo::testing::resident_kib(pid) : 0;
+  const int64_t after = run.server_rss_kib();
   const int64_t ready = run.ready(), failed = run.failed();
   std::printf("idle: %lld of %d sockets connected and synced, %lld failed, in %.1f s\n", static_cast<long long>(ready),
               o.connections, static_cast<long long>(failed), opened_in);
-  if (pid > 0 && after == 0) {
+  if (known && after == 0) {
     std::printf("server RSS: n/a -- the server process is gone\n");
     return 1;
   }
-  if (pid > 0) {
+  if (known) {
     std::printf("server RSS: %lld KiB before, %lld KiB with the sockets open\n", static_cast<long long>(before),
                 static_cast<long long>(after));
     if (ready > 0) std::printf("server RSS per idle connection: %.2f KiB\n", static_cast<double>(after - before) / ready);
@@ -956,6 +997,9 @@ int main(int argc, char** argv) {
   app.add_option("--server-bin", o.server_bin)->capture_default_str();
   app.add_option("--store", o.store, "sqlite | postgres (a private durable PostgreSQL unless --database)")->capture_default_str();
   app.add_option("--database", o.database_url, "PostgreSQL URL for --store postgres");
+  app.add_option("--nodes", o.nodes, "Server nodes on one PostgreSQL (--store postgres); sockets spread round-robin")
+      ->check(CLI::Range(1, 16))
+      ->capture_default_str();
   app.add_option("--server-arg", o.server_args, "Extra argument for `ablo serve` (repeatable, e.g. --server-arg=--relaxed-durability)");
   app.add_option("--url", o.url, "Drive an existing server (http://host:port) instead of starting one");
   app.add_option("--key", o.key, "Secret API key of the --url server");
