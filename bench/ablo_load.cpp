@@ -16,6 +16,11 @@
 //   idle     N authenticated sockets that each sync once and then stay idle: server RSS per
 //            connection.
 //
+// The server: started here (SQLite in a fresh data directory; --store postgres: a private
+// durable PostgreSQL or --database, with --nodes N servers on it) or an existing one (--url,
+// --key, --server-pid). --server-cpus / --load-cpus pin the server's threads and the generator
+// to separate cores.
+//
 // Every mode reports the server's CPU over the measured window (utime+stime of all its threads
 // from /proc/<pid>/stat) and the generator's own CPU (getrusage). If the generator used more
 // than --saturation (85%) of threads x wall time, the figures are printed but marked SATURATED
