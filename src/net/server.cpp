@@ -15,11 +15,11 @@
 #include <array>
 #include <atomic>
 #include <cerrno>
-#include <deque>
 #include <map>
 #include <mutex>
+#include <span>
 #include <thread>
-#include <variant>
+#include <vector>
 
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
@@ -30,6 +30,7 @@
 
 #include "common/exception_text.h"
 #include "errors/registry.h"
+#include "net/frame_batcher.h"
 #include "net/http_json.h"
 #include "net/router.h"
 #include "net/ws_protocol.h"
@@ -119,6 +120,34 @@ class ConnectionCounts {
   std::map<std::string, int> per_credential_;
 };
 
+class WsSession;
+
+// Starts the writes of sockets whose send queue has just become non-empty. Why: a delta reaches
+// every subscriber from the commit writer thread; an asio::post per socket from that thread
+// (outside the io_context) costs allocations and a scheduler hand-off each. Instead the writer
+// thread appends the socket here, and the first append of a burst posts one drain, which hands
+// every socket of the burst to its strand from an I/O thread.
+// Threading: wake from any thread; the mutex is a leaf (taken under the hub's and outboxes' locks).
+class WriteWakeups {
+ public:
+  explicit WriteWakeups(asio::io_context& io) : io_(io) {}
+  void wake(std::shared_ptr<WsSession> session);
+  // Drops sockets still waiting for a drain (the server stops).
+  void clear() {
+    std::lock_guard lock(mutex_);
+    ready_.clear();
+    spare_.clear();
+  }
+
+ private:
+  void drain();
+
+  asio::io_context& io_;
+  std::mutex mutex_;
+  std::vector<std::shared_ptr<WsSession>> ready_;  // woken since the last drain began
+  std::vector<std::shared_ptr<WsSession>> spare_;  // storage a drain gives back, reused by ready_
+};
+
 struct Services {
   engine::Engine& engine;
   auth::AuthService& auth;
@@ -128,6 +157,7 @@ struct Services {
   asio::thread_pool& bootstraps;  // runs bootstraps only: bounds how many are built at once
   const ServerLimits& limits;
   ConnectionCounts connections;
+  WriteWakeups* wakeups = nullptr;  // set once by the server, before it accepts
 };
 
 void add_common_headers(http::response<http::string_body>& res, const std::string& request_id) {
@@ -174,6 +204,11 @@ class WsSession : public fanout::Outbox, public std::enable_shared_from_this<WsS
     timeouts.keep_alive_pings = true;
     ws_.set_option(timeouts);
     ws_.read_message_max(services_.limits.max_frame_bytes);  // Beast closes with 1009 beyond it
+    // One message, one frame: with auto-fragmentation Beast splits a message into frames of its
+    // write buffer size (4 KiB), each written on its own — a batched delta frame would cost a
+    // sendmsg per 4 KiB. The text type is set once: the server sends text frames only.
+    ws_.auto_fragment(false);
+    ws_.text(true);
     const bool select_sync = grant.offered_sync_subprotocol;
     ws_.set_option(websocket::stream_base::decorator([select_sync](websocket::response_type& res) {
       // Select only ablo.sync.v1; never echo the token-bearing entry (protocol.md §1.2).
@@ -196,8 +231,20 @@ class WsSession : public fanout::Outbox, public std::enable_shared_from_this<WsS
     }));
   }
 
-  void push_frame(std::string frame) override { enqueue(std::move(frame)); }
-  void push_delta(std::shared_ptr<const fanout::EncodedDelta> delta) override { enqueue(std::move(delta)); }
+  void push_frame(std::string frame) override {
+    const std::size_t bytes = frame.size();
+    enqueue(bytes, [&](std::vector<OutgoingItem>& queue) { queue.push_back(OutgoingItem{std::move(frame), nullptr}); });
+  }
+  void push_delta(std::shared_ptr<const fanout::EncodedDelta> delta) override { push_deltas({&delta, 1}); }
+  // The deltas are queued as shared pointers: the socket writes their one shared encoding
+  // (net/frame_batcher.h).
+  void push_deltas(std::span<const std::shared_ptr<const fanout::EncodedDelta>> deltas) override {
+    std::size_t bytes = 0;
+    for (const auto& delta : deltas) bytes += delta->frame().size();
+    enqueue(bytes, [&](std::vector<OutgoingItem>& queue) {
+      for (const auto& delta : deltas) queue.push_back(OutgoingItem{{}, delta});
+    });
+  }
   // The close frame goes out after the frames already queued: write_next sends it once the
   // queue is empty (Beast allows no close while a write is in flight).
   void close(int code, std::string reason) override {
@@ -211,9 +258,12 @@ class WsSession : public fanout::Outbox, public std::enable_shared_from_this<WsS
     asio::post(ws_.get_executor(), [self = shared_from_this()] { self->write_next(); });
   }
 
- private:
-  using Item = std::variant<std::string, std::shared_ptr<const fanout::EncodedDelta>>;
+  // Called by WriteWakeups on an I/O thread: the queue has frames and writing_ is set.
+  void start_writing() {
+    asio::post(ws_.get_executor(), [self = shared_from_this()] { self->write_next(); });
+  }
 
+ private:
   // Runs a task of the connection later on its handler strand, unless the session is gone
   // (connection_ lives as long as the session).
   FencedOutbox::Schedule scheduler() {
@@ -264,26 +314,26 @@ class WsSession : public fanout::Outbox, public std::enable_shared_from_this<WsS
     pending_bytes_ = 0;
   }
 
-  static std::size_t bytes_of(const Item& item) {
-    if (const auto* text = std::get_if<std::string>(&item)) return text->size();
-    return std::get<std::shared_ptr<const fanout::EncodedDelta>>(item)->json.size();
-  }
-
-  void enqueue(Item item) {
-    const std::size_t bytes = bytes_of(item);
+  // Queues `bytes` worth of items (`append` adds them under the lock) and, when no write is
+  // under way, wakes the socket's writer — once per burst: while writing_ is set the items
+  // just wait for the write in progress to take them.
+  template <class Append>
+  void enqueue(std::size_t bytes, Append&& append) {
     {
       std::lock_guard lock(mutex_);
       if (closed_ || dropped_) return;
-      if (pending_bytes_ + outgoing_bytes_ + bytes > services_.limits.max_send_queue_bytes) {
+      if (pending_bytes_ + batched_bytes_ + bytes > services_.limits.max_send_queue_bytes) {
         drop_slow_consumer_locked();
         return;
       }
       pending_bytes_ += bytes;
-      pending_.push_back(std::move(item));
+      append(pending_);
       if (writing_) return;
       writing_ = true;
     }
-    asio::post(ws_.get_executor(), [self = shared_from_this()] { self->write_next(); });
+    // Not shared_from_this: the hub may push while the last owner is letting go (the
+    // destructor then unsubscribes); such a session has nothing more to write.
+    if (auto self = weak_from_this().lock()) services_.wakeups->wake(std::move(self));
   }
 
   // The client does not read as fast as its frames are produced: queue nothing more, free what
@@ -303,17 +353,12 @@ class WsSession : public fanout::Outbox, public std::enable_shared_from_this<WsS
   }
 
   void abandon_backlog() {  // socket strand
-    if (!outgoing_.empty()) {
-      // The front frame may be in an async_write, which owns its buffer until it completes.
-      std::size_t freed = 0;
-      for (auto it = std::next(outgoing_.begin()); it != outgoing_.end(); ++it) freed += it->size();
-      outgoing_.erase(std::next(outgoing_.begin()), outgoing_.end());
-      std::lock_guard lock(mutex_);
-      outgoing_bytes_ -= freed;
-    }
+    // The message being written keeps its buffers until its write completes.
+    const std::size_t freed = batcher_.drop_unsent();
     bool idle = false;
     {
       std::lock_guard lock(mutex_);
+      batched_bytes_ -= freed;
       if (!writing_) writing_ = idle = true;
     }
     if (idle) write_next();  // nothing in flight: the close frame goes now
@@ -324,86 +369,40 @@ class WsSession : public fanout::Outbox, public std::enable_shared_from_this<WsS
     });
   }
 
-  // Takes everything queued and turns it into frames; consecutive deltas become one
-  // batched `delta` frame ({deltas:[…]}), which the client processes as one batch.
-  std::deque<std::string> drain_frames() {
-    std::deque<Item> items;
-    std::size_t item_bytes = 0;
-    {
-      std::lock_guard lock(mutex_);
-      items.swap(pending_);
-      item_bytes = pending_bytes_;
-      pending_bytes_ = 0;
-      outgoing_bytes_ += item_bytes;  // still counted while they become frames
-    }
-    std::deque<std::string> frames;
-    std::vector<const fanout::EncodedDelta*> run;
-    auto flush_run = [&] {
-      if (run.empty()) return;
-      std::string text;
-      if (run.size() == 1) {
-        text = R"({"type":"delta","payload":)" + run.front()->json + "}";
-      } else {
-        text = R"({"type":"delta","payload":{"deltas":[)";
-        for (std::size_t i = 0; i < run.size(); ++i) {
-          if (i) text.push_back(',');
-          text += run[i]->json;
-        }
-        text += "]}}";
-      }
-      frames.push_back(std::move(text));
-      run.clear();
-    };
-    for (auto& item : items) {
-      if (auto* delta = std::get_if<std::shared_ptr<const fanout::EncodedDelta>>(&item)) {
-        run.push_back(delta->get());
-      } else {
-        flush_run();
-        frames.push_back(std::move(std::get<std::string>(item)));
-      }
-    }
-    flush_run();
-    std::size_t frame_bytes = 0;
-    for (const auto& frame : frames) frame_bytes += frame.size();
-    std::lock_guard lock(mutex_);
-    outgoing_bytes_ += frame_bytes - item_bytes;  // framing only adds bytes
-    return frames;
-  }
-
+  // Socket strand; called with no message being written. Sends the next message — one write
+  // per text frame or per run of deltas (net/frame_batcher.h) — or the close frame once
+  // everything queued is out, or goes idle.
   void write_next() {
-    if (outgoing_.empty()) outgoing_ = drain_frames();
-    if (outgoing_.empty()) {
+    if (!batcher_.has_unsent()) {
       std::lock_guard lock(mutex_);
-      if (!pending_.empty()) {
-        asio::post(ws_.get_executor(), [self = shared_from_this()] { self->write_next(); });
+      batcher_.take(pending_);  // everything queued so far, in one swap
+      batched_bytes_ += pending_bytes_;
+      pending_bytes_ = 0;
+      if (!batcher_.has_unsent()) {
+        if (close_reason_ && !closed_) {  // writing_ stays true: nothing is written after the close
+          ws_.async_close(*close_reason_, [self = shared_from_this()](beast::error_code) { self->close_connection(); });
+          return;
+        }
+        writing_ = false;
         return;
       }
-      if (close_reason_ && !closed_) {  // writing_ stays true: nothing is written after the close
-        ws_.async_close(*close_reason_, [self = shared_from_this()](beast::error_code) { self->close_connection(); });
-        return;
-      }
-      writing_ = false;
-      return;
     }
-    ws_.text(true);
-    ws_.async_write(asio::buffer(outgoing_.front()), beast::bind_front_handler(&WsSession::on_write, shared_from_this()));
+    ws_.async_write(batcher_.next_message(), beast::bind_front_handler(&WsSession::on_write, shared_from_this()));
   }
 
   void on_write(beast::error_code ec, std::size_t) {
-    {
-      std::lock_guard lock(mutex_);
-      outgoing_bytes_ -= outgoing_.front().size();
-    }
-    outgoing_.pop_front();
+    const std::size_t written = batcher_.finish_message();
     if (ec) {
+      const std::size_t dropped = batcher_.drop_unsent();
       close_connection();
-      std::size_t freed = 0;
-      for (const auto& frame : outgoing_) freed += frame.size();
-      outgoing_.clear();
       std::lock_guard lock(mutex_);
-      outgoing_bytes_ -= freed;
+      batched_bytes_ -= written + dropped;
       writing_ = false;
       return;
+    }
+    {
+      std::lock_guard lock(mutex_);
+      batched_bytes_ -= written;
     }
     write_next();
   }
@@ -413,19 +412,41 @@ class WsSession : public fanout::Outbox, public std::enable_shared_from_this<WsS
   asio::strand<asio::thread_pool::executor_type> handlers_;  // runs connection_'s frame handlers
   std::unique_ptr<SyncConnection> connection_;  // handlers_ only (and the destructor)
   beast::flat_buffer buffer_;                   // socket strand only
-  std::deque<std::string> outgoing_;            // socket strand only: frames being written
+  FrameBatcher batcher_;                        // socket strand only: what is being written
 
   std::unique_ptr<ConnectionCounts::Slot> slot_;  // counted until the session is gone
 
   std::mutex mutex_;  // guards pending_, the byte counts, writing_, closed_, dropped_, close_reason_
-  std::deque<Item> pending_;
-  std::size_t pending_bytes_ = 0;   // of pending_
-  std::size_t outgoing_bytes_ = 0;  // of outgoing_ (and items being turned into it)
+  std::vector<OutgoingItem> pending_;  // queued, not yet taken by the batcher (storage reused)
+  std::size_t pending_bytes_ = 0;  // of pending_
+  std::size_t batched_bytes_ = 0;  // of the items in batcher_ (being written or next)
   bool writing_ = true;  // until the handshake completes (on_accept)
   bool closed_ = false;
   bool dropped_ = false;  // a slow consumer: nothing more is queued
   std::optional<websocket::close_reason> close_reason_;  // a close was requested
 };
+
+void WriteWakeups::wake(std::shared_ptr<WsSession> session) {
+  {
+    std::lock_guard lock(mutex_);
+    ready_.push_back(std::move(session));
+    if (ready_.size() > 1) return;  // a drain is already posted for this burst
+  }
+  asio::post(io_, guarded("starting WebSocket writes", [this] { drain(); }));
+}
+
+void WriteWakeups::drain() {
+  std::vector<std::shared_ptr<WsSession>> burst;
+  {
+    std::lock_guard lock(mutex_);
+    burst.swap(ready_);
+    ready_.swap(spare_);  // the next burst fills storage an earlier drain gave back
+  }
+  for (const auto& session : burst) session->start_writing();
+  burst.clear();
+  std::lock_guard lock(mutex_);
+  if (spare_.capacity() < burst.capacity()) spare_.swap(burst);
+}
 
 // ---------------------------------------------------------------- HTTP session
 
@@ -602,7 +623,10 @@ struct Server::Impl {
                  options.limits,
                  ConnectionCounts(options.limits)},
         acceptor(io),
-        accept_backoff(io) {}
+        accept_backoff(io),
+        wakeups(io) {
+    services.wakeups = &wakeups;
+  }
 
   void accept() {
     acceptor.async_accept(asio::make_strand(io), [this](beast::error_code ec, tcp::socket socket) {
@@ -653,6 +677,7 @@ struct Server::Impl {
   std::chrono::steady_clock::time_point next_accept_warning;  // accept handler only
   int64_t refused_accepts = 0;                                // accept handler only
   std::vector<std::thread> threads;
+  WriteWakeups wakeups;  // after io: the sessions it holds go before their io_context
 };
 
 Server::Server(engine::Engine& engine, auth::AuthService& auth, coord::Coordinator& coordinator, ServerOptions options)
@@ -688,6 +713,7 @@ void Server::stop() {
   impl_->io.stop();
   for (auto& thread : impl_->threads) thread.join();
   impl_->threads.clear();
+  impl_->wakeups.clear();
   impl_->workers.join();
   impl_->bootstraps.join();
 }
