@@ -2,8 +2,8 @@
 // HTTP/1.1 and upgrades /api/sync/ws to WebSocket. Routing and protocol logic live in
 // router.cpp and ws_protocol.cpp.
 //
-// Threading: an io_context run by `io_threads` threads does only socket I/O; each connection
-// runs on its own strand. Anything that may wait on the store or the database — HTTP
+// Threading: `io_threads` event loops (IoLoop: an io_context and its one thread) do only
+// socket I/O; each connection stays on one loop, which is its strand. Anything that may wait on the store or the database — HTTP
 // handlers, upgrade authentication, WebSocket frame handlers — runs on the worker pool (a
 // WebSocket's frames on a strand of it, in order), so a slow database never stalls the
 // network threads. Bootstraps (large reads) run on a small pool of their own, which bounds how
@@ -122,11 +122,12 @@ class ConnectionCounts {
 
 class WsSession;
 
-// Starts the writes of sockets whose send queue has just become non-empty. Why: a delta reaches
-// every subscriber from the commit writer thread; an asio::post per socket from that thread
-// (outside the io_context) costs allocations and a scheduler hand-off each. Instead the writer
-// thread appends the socket here, and the first append of a burst posts one drain, which hands
-// every socket of the burst to its strand from an I/O thread.
+// Starts the writes of one event loop's sockets whose send queue has just become non-empty.
+// Why: a delta reaches every subscriber from the commit writer thread; an asio::post per socket
+// from that thread costs allocations (Asio recycles handler memory only on its own threads) and
+// a scheduler hand-off each. Instead the writer thread appends the socket here, and the first
+// append of a burst posts one drain, which starts every socket's write in place on the loop's
+// thread (the loop has one thread, so that is the socket's own context; see IoLoop).
 // Threading: wake from any thread; the mutex is a leaf (taken under the hub's and outboxes' locks).
 class WriteWakeups {
  public:
@@ -157,7 +158,6 @@ struct Services {
   asio::thread_pool& bootstraps;  // runs bootstraps only: bounds how many are built at once
   const ServerLimits& limits;
   ConnectionCounts connections;
-  WriteWakeups* wakeups = nullptr;  // set once by the server, before it accepts
 };
 
 void add_common_headers(http::response<http::string_body>& res, const std::string& request_id) {
@@ -186,9 +186,12 @@ http::response<http::string_body> to_beast(HttpResponse&& response, const std::s
 
 class WsSession : public fanout::Outbox, public std::enable_shared_from_this<WsSession> {
  public:
-  WsSession(tcp::socket&& socket, Services& services, std::unique_ptr<ConnectionCounts::Slot> slot)
+  // `wakeups`: those of the event loop that runs `socket`.
+  WsSession(tcp::socket&& socket, Services& services, WriteWakeups& wakeups,
+            std::unique_ptr<ConnectionCounts::Slot> slot)
       : ws_(std::move(socket)),
         services_(services),
+        wakeups_(wakeups),
         handlers_(asio::make_strand(services.workers)),
         slot_(std::move(slot)) {}
   // Unsubscribe while every member is still alive: the hub may be pushing into this outbox.
@@ -258,10 +261,9 @@ class WsSession : public fanout::Outbox, public std::enable_shared_from_this<WsS
     asio::post(ws_.get_executor(), [self = shared_from_this()] { self->write_next(); });
   }
 
-  // Called by WriteWakeups on an I/O thread: the queue has frames and writing_ is set.
-  void start_writing() {
-    asio::post(ws_.get_executor(), [self = shared_from_this()] { self->write_next(); });
-  }
+  // Called by WriteWakeups on the socket's event loop thread: the queue has frames and
+  // writing_ is set, so no write is in flight.
+  void start_writing() { write_next(); }
 
  private:
   // Runs a task of the connection later on its handler strand, unless the session is gone
@@ -333,7 +335,7 @@ class WsSession : public fanout::Outbox, public std::enable_shared_from_this<WsS
     }
     // Not shared_from_this: the hub may push while the last owner is letting go (the
     // destructor then unsubscribes); such a session has nothing more to write.
-    if (auto self = weak_from_this().lock()) services_.wakeups->wake(std::move(self));
+    if (auto self = weak_from_this().lock()) wakeups_.wake(std::move(self));
   }
 
   // The client does not read as fast as its frames are produced: queue nothing more, free what
@@ -407,8 +409,9 @@ class WsSession : public fanout::Outbox, public std::enable_shared_from_this<WsS
     write_next();
   }
 
-  websocket::stream<beast::tcp_stream> ws_;
+  websocket::stream<beast::tcp_stream> ws_;  // runs on one event loop's thread (IoLoop)
   Services& services_;
+  WriteWakeups& wakeups_;
   asio::strand<asio::thread_pool::executor_type> handlers_;  // runs connection_'s frame handlers
   std::unique_ptr<SyncConnection> connection_;  // handlers_ only (and the destructor)
   beast::flat_buffer buffer_;                   // socket strand only
@@ -452,7 +455,8 @@ void WriteWakeups::drain() {
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
-  HttpSession(tcp::socket&& socket, Services& services) : stream_(std::move(socket)), services_(services) {}
+  HttpSession(tcp::socket&& socket, Services& services, WriteWakeups& wakeups)
+      : stream_(std::move(socket)), services_(services), wakeups_(wakeups) {}
 
   void start() { read(); }
 
@@ -547,7 +551,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
           return;
         }
         self->stream_.expires_never();
-        std::make_shared<WsSession>(self->stream_.release_socket(), self->services_, std::move(*slot))
+        std::make_shared<WsSession>(self->stream_.release_socket(), self->services_, self->wakeups_, std::move(*slot))
             ->start(std::move(*upgrade_request), std::move(*grant));
       });
     }));
@@ -599,6 +603,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   beast::tcp_stream stream_;
   Services& services_;
+  WriteWakeups& wakeups_;  // of the event loop running stream_, for a WebSocket it upgrades to
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   bool discard_after_reply_ = false;
@@ -607,6 +612,18 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 }  // namespace
 
 // ---------------------------------------------------------------- server
+
+// One event loop per I/O thread; each accepted socket stays on one loop (round robin). Why
+// not one io_context run by every I/O thread: a socket's handlers would then need a strand,
+// and starting a socket's write from the fan-out would cost a strand post (allocations and a
+// hand-off) per socket and delta. A loop run by one thread is every one of its sockets' strand,
+// so its WriteWakeups drain starts their writes in place.
+struct IoLoop {
+  asio::io_context io{1};  // concurrency hint: one thread runs it
+  asio::executor_work_guard<asio::io_context::executor_type> keep_running = asio::make_work_guard(io);
+  WriteWakeups wakeups{io};  // after io: the sessions it holds go before their loop
+  std::thread thread;
+};
 
 struct Server::Impl {
   Impl(engine::Engine& engine, auth::AuthService& auth, coord::Coordinator& coordinator, ServerOptions opts)
@@ -622,17 +639,23 @@ struct Server::Impl {
                  bootstraps,
                  options.limits,
                  ConnectionCounts(options.limits)},
-        acceptor(io),
-        accept_backoff(io),
-        wakeups(io) {
-    services.wakeups = &wakeups;
+        loops(make_loops(options.io_threads)),
+        acceptor(loops.front()->io),
+        accept_backoff(loops.front()->io) {}
+
+  static std::vector<std::unique_ptr<IoLoop>> make_loops(int count) {
+    std::vector<std::unique_ptr<IoLoop>> made;
+    for (int i = 0; i < std::max(1, count); ++i) made.push_back(std::make_unique<IoLoop>());
+    return made;
   }
 
   void accept() {
-    acceptor.async_accept(asio::make_strand(io), [this](beast::error_code ec, tcp::socket socket) {
+    IoLoop& loop = *loops[next_loop++ % loops.size()];
+    acceptor.async_accept(asio::any_io_executor(loop.io.get_executor()), [this, &loop](beast::error_code ec,
+                                                                                      tcp::socket socket) {
       if (!ec) {
         socket.set_option(tcp::no_delay(true), ec);
-        std::make_shared<HttpSession>(std::move(socket), services)->start();
+        std::make_shared<HttpSession>(std::move(socket), services, loop.wakeups)->start();
         accept();
         return;
       }
@@ -671,13 +694,13 @@ struct Server::Impl {
   asio::thread_pool workers;
   asio::thread_pool bootstraps;
   Services services;
-  asio::io_context io;
+  std::vector<std::unique_ptr<IoLoop>> loops;
+  std::size_t next_loop = 0;  // accept handler only
   tcp::acceptor acceptor;
   asio::steady_timer accept_backoff;                           // accept handler only
   std::chrono::steady_clock::time_point next_accept_warning;  // accept handler only
   int64_t refused_accepts = 0;                                // accept handler only
-  std::vector<std::thread> threads;
-  WriteWakeups wakeups;  // after io: the sessions it holds go before their io_context
+  bool running = false;
 };
 
 Server::Server(engine::Engine& engine, auth::AuthService& auth, coord::Coordinator& coordinator, ServerOptions options)
@@ -698,22 +721,23 @@ Result<uint16_t> Server::start() {
   if (ec) return fail("internal_error", "cannot listen on " + impl_->options.host + ": " + ec.message());
   const uint16_t port = acceptor.local_endpoint().port();
   impl_->accept();
-  for (int i = 0; i < std::max(1, impl_->options.io_threads); ++i) {
-    impl_->threads.emplace_back([this] { impl_->io.run(); });
+  for (auto& loop : impl_->loops) {
+    loop->thread = std::thread([&io = loop->io] { io.run(); });
   }
+  impl_->running = true;
   return port;
 }
 
 void Server::stop() {
-  if (impl_->threads.empty()) return;
-  asio::post(impl_->io, [this] {
+  if (!impl_->running) return;
+  impl_->running = false;
+  asio::post(impl_->loops.front()->io, [this] {
     beast::error_code ec;
     impl_->acceptor.close(ec);
   });
-  impl_->io.stop();
-  for (auto& thread : impl_->threads) thread.join();
-  impl_->threads.clear();
-  impl_->wakeups.clear();
+  for (auto& loop : impl_->loops) loop->io.stop();
+  for (auto& loop : impl_->loops) loop->thread.join();
+  for (auto& loop : impl_->loops) loop->wakeups.clear();
   impl_->workers.join();
   impl_->bootstraps.join();
 }
