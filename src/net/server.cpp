@@ -15,6 +15,7 @@
 #include <array>
 #include <atomic>
 #include <cerrno>
+#include <cstddef>
 #include <map>
 #include <mutex>
 #include <span>
@@ -183,6 +184,65 @@ http::response<http::string_body> to_beast(HttpResponse&& response, const std::s
 }
 
 // ---------------------------------------------------------------- WebSocket session
+
+// Memory for a session's one write in flight. Why: Asio allocates each write operation (the
+// Beast and Asio operation chain, a few hundred bytes) through its handler's allocator; the
+// default recycles only a couple of blocks per thread, and the fan-out starts a write on every
+// subscriber at once — so each burst allocated one block per socket before any was freed, and
+// the heap grew and was trimmed again every burst (sysmalloc and madvise were 12% of the
+// fan-out's CPU). A session writes one message at a time, so one block, sized by its first
+// write and kept, serves all of them; anything else (a larger or a second operation) falls
+// back to the heap. Used on the session's event loop thread only.
+class WriteSlot {
+ public:
+  void* allocate(std::size_t bytes) {
+    if (!in_use_ && (!block_ || bytes <= size_)) {
+      if (!block_) {
+        size_ = bytes;
+        block_.reset(static_cast<std::byte*>(::operator new(bytes)));
+      }
+      in_use_ = true;
+      return block_.get();
+    }
+    return ::operator new(bytes);
+  }
+  void deallocate(void* memory) {
+    if (memory == block_.get()) {
+      in_use_ = false;
+    } else {
+      ::operator delete(memory);
+    }
+  }
+
+ private:
+  struct Free {
+    void operator()(std::byte* memory) const { ::operator delete(memory); }
+  };
+  std::unique_ptr<std::byte, Free> block_;
+  std::size_t size_ = 0;
+  bool in_use_ = false;
+};
+
+// The allocator a session's write handler carries (asio::bind_allocator) so that Asio takes
+// the operation's memory from the session's WriteSlot. The session outlives the operation: the
+// handler holds it, and Asio frees the operation before it invokes or drops the handler.
+template <class T>
+class WriteSlotAllocator {
+ public:
+  using value_type = T;
+  explicit WriteSlotAllocator(WriteSlot& slot) : slot_(&slot) {}
+  template <class U>
+  WriteSlotAllocator(const WriteSlotAllocator<U>& other) : slot_(other.slot_) {}
+  T* allocate(std::size_t n) { return static_cast<T*>(slot_->allocate(n * sizeof(T))); }
+  void deallocate(T* memory, std::size_t) { slot_->deallocate(memory); }
+  template <class U>
+  bool operator==(const WriteSlotAllocator<U>& other) const { return slot_ == other.slot_; }
+
+ private:
+  template <class U>
+  friend class WriteSlotAllocator;
+  WriteSlot* slot_;
+};
 
 class WsSession : public fanout::Outbox, public std::enable_shared_from_this<WsSession> {
  public:
@@ -389,7 +449,9 @@ class WsSession : public fanout::Outbox, public std::enable_shared_from_this<WsS
         return;
       }
     }
-    ws_.async_write(batcher_.next_message(), beast::bind_front_handler(&WsSession::on_write, shared_from_this()));
+    ws_.async_write(batcher_.next_message(),
+                    asio::bind_allocator(WriteSlotAllocator<void>(write_slot_),
+                                         beast::bind_front_handler(&WsSession::on_write, shared_from_this())));
   }
 
   void on_write(beast::error_code ec, std::size_t) {
@@ -416,6 +478,7 @@ class WsSession : public fanout::Outbox, public std::enable_shared_from_this<WsS
   std::unique_ptr<SyncConnection> connection_;  // handlers_ only (and the destructor)
   beast::flat_buffer buffer_;                   // socket strand only
   FrameBatcher batcher_;                        // socket strand only: what is being written
+  WriteSlot write_slot_;                        // socket strand only: the write operation's memory
 
   std::unique_ptr<ConnectionCounts::Slot> slot_;  // counted until the session is gone
 
