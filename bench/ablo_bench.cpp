@@ -173,7 +173,10 @@ int main(int argc, char** argv) {
       (frame.at("payload").at("success") == true ? w->acked : w->failed).fetch_add(1);
       if (w->sent < per_writer) send_commit(*w, i);
     });
-    // Every send happens on the writer's I/O thread: the pong starts the pipeline.
+    // Every send happens on the writer's I/O thread: the pong starts the pipeline. The
+    // sync_request first reveals the socket's dialect (0.9.1): until then the server holds
+    // its commit answers (net/dialect_outbox.h), and the pipeline would stall.
+    w->ws->send_text(sync_request());
     w->ws->send_text(R"({"type":"ping"})");
   }
 

@@ -40,25 +40,36 @@ class Subscription {
   // The principal's read rule (set once at subscribe; safe to call without `mutex`).
   bool may_receive(const store::Delta& delta) const { return !may_receive_ || may_receive_(delta); }
 
-  // Live path: send now, or hold while a catch-up is being answered.
-  void offer(const std::shared_ptr<const EncodedDelta>& delta) {
-    if (!outbox_ || overflowed_ || delta->id <= last_sent_) return;
+  // Live path: send now, or hold while a catch-up is being answered. `deltas` ascend.
+  void offer(std::span<const std::shared_ptr<const EncodedDelta>> deltas) {
+    if (!outbox_ || overflowed_) return;
+    const auto unsent = std::find_if(deltas.begin(), deltas.end(), [&](const auto& d) { return d->id > last_sent_; });
+    deltas = deltas.subspan(static_cast<std::size_t>(unsent - deltas.begin()));
+    if (deltas.empty()) return;
     if (holding_) {
-      held_bytes_ += delta->json.size();
-      if (held_limit_ > 0 && held_bytes_ > held_limit_) {
-        // Its catch-up never came (or never ends): drop the connection rather than the memory.
-        overflowed_ = true;
-        held_.clear();
-        held_.shrink_to_fit();
-        outbox_->close(kSlowConsumerCloseCode, "too many deltas held before the first catch-up");
-        return;
+      for (const auto& delta : deltas) {
+        if (!hold(delta)) return;
       }
-      held_.push_back(delta);
       return;
     }
-    outbox_->push_delta(delta);
-    last_sent_ = delta->id;
-    delivered_.fetch_add(1, std::memory_order_relaxed);
+    outbox_->push_deltas(deltas);
+    last_sent_ = deltas.back()->id;
+    delivered_.fetch_add(static_cast<int64_t>(deltas.size()), std::memory_order_relaxed);
+  }
+
+  // False when holding it would pass the bound: the connection is closed instead.
+  bool hold(const std::shared_ptr<const EncodedDelta>& delta) {
+    held_bytes_ += delta->json().size();
+    if (held_limit_ > 0 && held_bytes_ > held_limit_) {
+      // Its catch-up never came (or never ends): drop the connection rather than the memory.
+      overflowed_ = true;
+      held_.clear();
+      held_.shrink_to_fit();
+      outbox_->close(kSlowConsumerCloseCode, "too many deltas held before the first catch-up");
+      return false;
+    }
+    held_.push_back(delta);
+    return true;
   }
 
   const std::string tenant_;
@@ -76,8 +87,22 @@ class Subscription {
   bool overflowed_ = false;                                // (sub) closed for holding too much
   const int64_t open_head_;
   const std::size_t held_limit_;  // bytes of held_; 0 = unbounded
+  // Guarded by the hub's publish mutex: what the commit group being published brings this
+  // connection, handed over under one lock. Its storage is reused from group to group.
   uint64_t visit_mark_ = 0;
+  std::vector<std::shared_ptr<const EncodedDelta>> group_deltas_;
 };
+
+namespace {
+// A subscription keeps this much of its group buffer between commit groups (a large group
+// leaves no lasting allocation behind on every socket).
+constexpr std::size_t kRetainedGroupDeltas = 64;
+}  // namespace
+
+EncodedDelta::EncodedDelta(int64_t delta_id, std::string_view delta_json) : id(delta_id), json_size_(delta_json.size()) {
+  frame_.reserve(kFramePrefix.size() + delta_json.size() + kFrameSuffix.size());
+  frame_.append(kFramePrefix).append(delta_json).append(kFrameSuffix);
+}
 
 Hub::Hub(DeltaReader reader, int catch_up_page) : reader_(std::move(reader)), page_size_(catch_up_page) {}
 Hub::~Hub() = default;
@@ -152,6 +177,8 @@ void Hub::unindex_locked(const std::shared_ptr<Subscription>& sub, const std::ve
   if (tenant_it->second.empty()) index_.erase(tenant_it);
 }
 
+// Each delta is encoded once; each subscription then receives everything the group brings
+// it in one offer — one lock and one outbox call per connection and commit group, not per delta.
 void Hub::publish(const std::vector<store::Delta>& deltas) {
   std::lock_guard publish_lock(publish_mutex_);
   std::lock_guard index_lock(index_mutex_);
@@ -159,7 +186,8 @@ void Hub::publish(const std::vector<store::Delta>& deltas) {
     head_ = std::max(head_, delta.id);
     auto tenant_it = index_.find(delta.tenant);
     if (tenant_it == index_.end()) continue;
-    auto encoded = std::make_shared<EncodedDelta>(EncodedDelta{delta.id, json::serialize(wire_delta(delta))});
+    std::shared_ptr<const EncodedDelta> encoded =
+        std::make_shared<const EncodedDelta>(delta.id, json::serialize(wire_delta(delta)));
     const uint64_t mark = ++visit_seq_;
     for (const auto& group : delta.sync_groups) {
       auto it = tenant_it->second.find(group);
@@ -168,11 +196,21 @@ void Hub::publish(const std::vector<store::Delta>& deltas) {
         if (sub->visit_mark_ == mark) continue;  // already reached through another group
         sub->visit_mark_ = mark;
         if (!sub->may_receive(delta)) continue;
-        std::lock_guard sub_lock(sub->mutex_);
-        sub->offer(encoded);
+        if (sub->group_deltas_.empty()) reached_.push_back(sub.get());
+        sub->group_deltas_.push_back(encoded);
       }
     }
   }
+  // The index (held) keeps every reached subscription alive.
+  for (Subscription* sub : reached_) {
+    {
+      std::lock_guard sub_lock(sub->mutex_);
+      sub->offer(sub->group_deltas_);
+    }
+    sub->group_deltas_.clear();
+    if (sub->group_deltas_.capacity() > kRetainedGroupDeltas) sub->group_deltas_.shrink_to_fit();
+  }
+  reached_.clear();
 }
 
 void Hub::set_log_follower(std::function<Status(int64_t)> publish_through) {
@@ -289,7 +327,7 @@ Status Hub::catch_up(const std::shared_ptr<Subscription>& sub, int64_t last_sync
     sub->held_.clear();
     sub->held_bytes_ = 0;
     sub->holding_ = false;
-    for (const auto& delta : held) sub->offer(delta);
+    sub->offer(held);
     return {};
   }
 }

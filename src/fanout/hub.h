@@ -13,7 +13,9 @@
 #include <memory>
 #include <optional>
 #include <mutex>
+#include <span>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -22,10 +24,27 @@
 
 namespace ablo::fanout {
 
-// One delta's wire JSON, encoded once and shared by every recipient.
-struct EncodedDelta {
-  int64_t id = 0;
-  std::string json;
+// One delta, encoded once and shared, immutable, by every recipient: the whole single-delta
+// WebSocket frame `{"type":"delta","payload":<delta>}`, with the delta object inside it. Why
+// the frame and not only the object: a socket with one delta to send writes this very buffer,
+// and a batched frame points into it (net/frame_batcher.h), so no delivery copies or allocates.
+class EncodedDelta {
+ public:
+  static constexpr std::string_view kFramePrefix = R"({"type":"delta","payload":)";
+  static constexpr std::string_view kFrameSuffix = "}";
+
+  // `delta_json`: the delta's wire object (wire_delta.h), serialized.
+  EncodedDelta(int64_t delta_id, std::string_view delta_json);
+
+  const int64_t id;
+  // The delta object alone (a view into frame()).
+  std::string_view json() const { return std::string_view(frame_).substr(kFramePrefix.size(), json_size_); }
+  // The single-delta frame.
+  const std::string& frame() const { return frame_; }
+
+ private:
+  std::string frame_;
+  std::size_t json_size_;
 };
 
 // Where a subscription's frames go (the connection's send queue). Must not block.
@@ -34,6 +53,12 @@ class Outbox {
   virtual ~Outbox() = default;
   virtual void push_frame(std::string frame) = 0;
   virtual void push_delta(std::shared_ptr<const EncodedDelta> delta) = 0;
+  // Several deltas at once, in id order (what one commit group brings one connection): the
+  // same as push_delta for each, which is the default; an outbox overrides it to take them
+  // under one lock and with one wake-up.
+  virtual void push_deltas(std::span<const std::shared_ptr<const EncodedDelta>> deltas) {
+    for (const auto& delta : deltas) push_delta(delta);
+  }
   // A sync_response answering a catch-up; `last_delta_id` is the highest delta id in it (0
   // when it carries none). Deltas, like push_delta's, must not wait behind other frames.
   virtual void push_catch_up(std::string frame, int64_t /*last_delta_id*/) { push_frame(std::move(frame)); }
@@ -129,9 +154,10 @@ class Hub {
   std::size_t held_limit_ = 0;  // 0 = unbounded
   std::function<Status(int64_t)> publish_through_;  // empty on a single node
 
-  mutable std::mutex publish_mutex_;  // serializes publish with catch-up snapshots; guards head_, visit_seq_
+  mutable std::mutex publish_mutex_;  // serializes publish with catch-up snapshots; guards head_, visit_seq_, reached_
   int64_t head_ = 0;
   uint64_t visit_seq_ = 0;
+  std::vector<Subscription*> reached_;  // publish's scratch: subscriptions the group reaches (storage reused)
 
   struct BootstrapMark {
     int64_t head = 0;

@@ -80,6 +80,10 @@ void DialectOutbox::push_delta(std::shared_ptr<const fanout::EncodedDelta> delta
   coordination_.push_delta(std::move(delta));
 }
 
+void DialectOutbox::push_deltas(std::span<const std::shared_ptr<const fanout::EncodedDelta>> deltas) {
+  coordination_.push_deltas(deltas);
+}
+
 void DialectOutbox::push_catch_up(std::string frame, int64_t last_delta_id) {
   coordination_.push_catch_up(std::move(frame), last_delta_id);
 }

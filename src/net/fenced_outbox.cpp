@@ -25,6 +25,14 @@ void FencedOutbox::push_delta(std::shared_ptr<const fanout::EncodedDelta> delta)
   socket_.push_delta(std::move(delta));
 }
 
+void FencedOutbox::push_deltas(std::span<const std::shared_ptr<const fanout::EncodedDelta>> deltas) {
+  if (deltas.empty()) return;
+  std::lock_guard lock(mutex_);
+  last_pushed_ = std::max(last_pushed_, deltas.back()->id);
+  seen_head_ = std::max(seen_head_, deltas.back()->id);
+  socket_.push_deltas(deltas);
+}
+
 void FencedOutbox::push_catch_up(std::string frame, int64_t last_delta_id) {
   std::lock_guard lock(mutex_);
   last_pushed_ = std::max(last_pushed_, last_delta_id);

@@ -24,6 +24,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 
 #include "fanout/hub.h"
@@ -43,6 +44,7 @@ class FencedOutbox final : public fanout::Outbox {
 
   void push_frame(std::string frame) override;
   void push_delta(std::shared_ptr<const fanout::EncodedDelta> delta) override;
+  void push_deltas(std::span<const std::shared_ptr<const fanout::EncodedDelta>> deltas) override;
   void push_catch_up(std::string frame, int64_t last_delta_id) override;
   void close(int code, std::string reason) override;
   void push_after_deltas(std::string frame, int64_t fence) override;

@@ -2,8 +2,8 @@
 // HTTP/1.1 and upgrades /api/sync/ws to WebSocket. Routing and protocol logic live in
 // router.cpp and ws_protocol.cpp.
 //
-// Threading: an io_context run by `io_threads` threads does only socket I/O; each connection
-// runs on its own strand. Anything that may wait on the store or the database — HTTP
+// Threading: `io_threads` event loops (IoLoop: an io_context and its one thread) do only
+// socket I/O; each connection stays on one loop, which is its strand. Anything that may wait on the store or the database — HTTP
 // handlers, upgrade authentication, WebSocket frame handlers — runs on the worker pool (a
 // WebSocket's frames on a strand of it, in order), so a slow database never stalls the
 // network threads. Bootstraps (large reads) run on a small pool of their own, which bounds how
@@ -15,11 +15,12 @@
 #include <array>
 #include <atomic>
 #include <cerrno>
-#include <deque>
+#include <cstddef>
 #include <map>
 #include <mutex>
+#include <span>
 #include <thread>
-#include <variant>
+#include <vector>
 
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
@@ -30,6 +31,7 @@
 
 #include "common/exception_text.h"
 #include "errors/registry.h"
+#include "net/frame_batcher.h"
 #include "net/http_json.h"
 #include "net/router.h"
 #include "net/ws_protocol.h"
@@ -119,6 +121,35 @@ class ConnectionCounts {
   std::map<std::string, int> per_credential_;
 };
 
+class WsSession;
+
+// Starts the writes of one event loop's sockets whose send queue has just become non-empty.
+// Why: a delta reaches every subscriber from the commit writer thread; an asio::post per socket
+// from that thread costs allocations (Asio recycles handler memory only on its own threads) and
+// a scheduler hand-off each. Instead the writer thread appends the socket here, and the first
+// append of a burst posts one drain, which starts every socket's write in place on the loop's
+// thread (the loop has one thread, so that is the socket's own context; see IoLoop).
+// Threading: wake from any thread; the mutex is a leaf (taken under the hub's and outboxes' locks).
+class WriteWakeups {
+ public:
+  explicit WriteWakeups(asio::io_context& io) : io_(io) {}
+  void wake(std::shared_ptr<WsSession> session);
+  // Drops sockets still waiting for a drain (the server stops).
+  void clear() {
+    std::lock_guard lock(mutex_);
+    ready_.clear();
+    spare_.clear();
+  }
+
+ private:
+  void drain();
+
+  asio::io_context& io_;
+  std::mutex mutex_;
+  std::vector<std::shared_ptr<WsSession>> ready_;  // woken since the last drain began
+  std::vector<std::shared_ptr<WsSession>> spare_;  // storage a drain gives back, reused by ready_
+};
+
 struct Services {
   engine::Engine& engine;
   auth::AuthService& auth;
@@ -154,11 +185,73 @@ http::response<http::string_body> to_beast(HttpResponse&& response, const std::s
 
 // ---------------------------------------------------------------- WebSocket session
 
+// Memory for a session's one write in flight. Why: Asio allocates each write operation (the
+// Beast and Asio operation chain, a few hundred bytes) through its handler's allocator; the
+// default recycles only a couple of blocks per thread, and the fan-out starts a write on every
+// subscriber at once — so each burst allocated one block per socket before any was freed, and
+// the heap grew and was trimmed again every burst (sysmalloc and madvise were 12% of the
+// fan-out's CPU). A session writes one message at a time, so one block, sized by its first
+// write and kept, serves all of them; anything else (a larger or a second operation) falls
+// back to the heap. Used on the session's event loop thread only.
+class WriteSlot {
+ public:
+  void* allocate(std::size_t bytes) {
+    if (!in_use_ && (!block_ || bytes <= size_)) {
+      if (!block_) {
+        size_ = bytes;
+        block_.reset(static_cast<std::byte*>(::operator new(bytes)));
+      }
+      in_use_ = true;
+      return block_.get();
+    }
+    return ::operator new(bytes);
+  }
+  void deallocate(void* memory) {
+    if (memory == block_.get()) {
+      in_use_ = false;
+    } else {
+      ::operator delete(memory);
+    }
+  }
+
+ private:
+  struct Free {
+    void operator()(std::byte* memory) const { ::operator delete(memory); }
+  };
+  std::unique_ptr<std::byte, Free> block_;
+  std::size_t size_ = 0;
+  bool in_use_ = false;
+};
+
+// The allocator a session's write handler carries (asio::bind_allocator) so that Asio takes
+// the operation's memory from the session's WriteSlot. The session outlives the operation: the
+// handler holds it, and Asio frees the operation before it invokes or drops the handler.
+template <class T>
+class WriteSlotAllocator {
+ public:
+  using value_type = T;
+  explicit WriteSlotAllocator(WriteSlot& slot) : slot_(&slot) {}
+  template <class U>
+  WriteSlotAllocator(const WriteSlotAllocator<U>& other) : slot_(other.slot_) {}
+  T* allocate(std::size_t n) { return static_cast<T*>(slot_->allocate(n * sizeof(T))); }
+  void deallocate(T* memory, std::size_t) { slot_->deallocate(memory); }
+  template <class U>
+  bool operator==(const WriteSlotAllocator<U>& other) const { return slot_ == other.slot_; }
+
+ private:
+  template <class U>
+  friend class WriteSlotAllocator;
+  WriteSlot* slot_;
+};
+
 class WsSession : public fanout::Outbox, public std::enable_shared_from_this<WsSession> {
  public:
-  WsSession(tcp::socket&& socket, Services& services, std::unique_ptr<ConnectionCounts::Slot> slot)
+  // `wakeups`: those of the event loop that runs `socket`.
+  WsSession(tcp::socket&& socket, Services& services, WriteWakeups& wakeups,
+            std::unique_ptr<ConnectionCounts::Slot> slot)
       : ws_(std::move(socket)),
         services_(services),
+        wakeups_(wakeups),
         handlers_(asio::make_strand(services.workers)),
         slot_(std::move(slot)) {}
   // Unsubscribe while every member is still alive: the hub may be pushing into this outbox.
@@ -174,6 +267,11 @@ class WsSession : public fanout::Outbox, public std::enable_shared_from_this<WsS
     timeouts.keep_alive_pings = true;
     ws_.set_option(timeouts);
     ws_.read_message_max(services_.limits.max_frame_bytes);  // Beast closes with 1009 beyond it
+    // One message, one frame: with auto-fragmentation Beast splits a message into frames of its
+    // write buffer size (4 KiB), each written on its own — a batched delta frame would cost a
+    // sendmsg per 4 KiB. The text type is set once: the server sends text frames only.
+    ws_.auto_fragment(false);
+    ws_.text(true);
     const bool select_sync = grant.offered_sync_subprotocol;
     ws_.set_option(websocket::stream_base::decorator([select_sync](websocket::response_type& res) {
       // Select only ablo.sync.v1; never echo the token-bearing entry (protocol.md §1.2).
@@ -196,8 +294,20 @@ class WsSession : public fanout::Outbox, public std::enable_shared_from_this<WsS
     }));
   }
 
-  void push_frame(std::string frame) override { enqueue(std::move(frame)); }
-  void push_delta(std::shared_ptr<const fanout::EncodedDelta> delta) override { enqueue(std::move(delta)); }
+  void push_frame(std::string frame) override {
+    const std::size_t bytes = frame.size();
+    enqueue(bytes, [&](std::vector<OutgoingItem>& queue) { queue.push_back(OutgoingItem{std::move(frame), nullptr}); });
+  }
+  void push_delta(std::shared_ptr<const fanout::EncodedDelta> delta) override { push_deltas({&delta, 1}); }
+  // The deltas are queued as shared pointers: the socket writes their one shared encoding
+  // (net/frame_batcher.h).
+  void push_deltas(std::span<const std::shared_ptr<const fanout::EncodedDelta>> deltas) override {
+    std::size_t bytes = 0;
+    for (const auto& delta : deltas) bytes += delta->frame().size();
+    enqueue(bytes, [&](std::vector<OutgoingItem>& queue) {
+      for (const auto& delta : deltas) queue.push_back(OutgoingItem{{}, delta});
+    });
+  }
   // The close frame goes out after the frames already queued: write_next sends it once the
   // queue is empty (Beast allows no close while a write is in flight).
   void close(int code, std::string reason) override {
@@ -211,9 +321,11 @@ class WsSession : public fanout::Outbox, public std::enable_shared_from_this<WsS
     asio::post(ws_.get_executor(), [self = shared_from_this()] { self->write_next(); });
   }
 
- private:
-  using Item = std::variant<std::string, std::shared_ptr<const fanout::EncodedDelta>>;
+  // Called by WriteWakeups on the socket's event loop thread: the queue has frames and
+  // writing_ is set, so no write is in flight.
+  void start_writing() { write_next(); }
 
+ private:
   // Runs a task of the connection later on its handler strand, unless the session is gone
   // (connection_ lives as long as the session).
   FencedOutbox::Schedule scheduler() {
@@ -264,26 +376,26 @@ class WsSession : public fanout::Outbox, public std::enable_shared_from_this<WsS
     pending_bytes_ = 0;
   }
 
-  static std::size_t bytes_of(const Item& item) {
-    if (const auto* text = std::get_if<std::string>(&item)) return text->size();
-    return std::get<std::shared_ptr<const fanout::EncodedDelta>>(item)->json.size();
-  }
-
-  void enqueue(Item item) {
-    const std::size_t bytes = bytes_of(item);
+  // Queues `bytes` worth of items (`append` adds them under the lock) and, when no write is
+  // under way, wakes the socket's writer — once per burst: while writing_ is set the items
+  // just wait for the write in progress to take them.
+  template <class Append>
+  void enqueue(std::size_t bytes, Append&& append) {
     {
       std::lock_guard lock(mutex_);
       if (closed_ || dropped_) return;
-      if (pending_bytes_ + outgoing_bytes_ + bytes > services_.limits.max_send_queue_bytes) {
+      if (pending_bytes_ + batched_bytes_ + bytes > services_.limits.max_send_queue_bytes) {
         drop_slow_consumer_locked();
         return;
       }
       pending_bytes_ += bytes;
-      pending_.push_back(std::move(item));
+      append(pending_);
       if (writing_) return;
       writing_ = true;
     }
-    asio::post(ws_.get_executor(), [self = shared_from_this()] { self->write_next(); });
+    // Not shared_from_this: the hub may push while the last owner is letting go (the
+    // destructor then unsubscribes); such a session has nothing more to write.
+    if (auto self = weak_from_this().lock()) wakeups_.wake(std::move(self));
   }
 
   // The client does not read as fast as its frames are produced: queue nothing more, free what
@@ -303,17 +415,12 @@ class WsSession : public fanout::Outbox, public std::enable_shared_from_this<WsS
   }
 
   void abandon_backlog() {  // socket strand
-    if (!outgoing_.empty()) {
-      // The front frame may be in an async_write, which owns its buffer until it completes.
-      std::size_t freed = 0;
-      for (auto it = std::next(outgoing_.begin()); it != outgoing_.end(); ++it) freed += it->size();
-      outgoing_.erase(std::next(outgoing_.begin()), outgoing_.end());
-      std::lock_guard lock(mutex_);
-      outgoing_bytes_ -= freed;
-    }
+    // The message being written keeps its buffers until its write completes.
+    const std::size_t freed = batcher_.drop_unsent();
     bool idle = false;
     {
       std::lock_guard lock(mutex_);
+      batched_bytes_ -= freed;
       if (!writing_) writing_ = idle = true;
     }
     if (idle) write_next();  // nothing in flight: the close frame goes now
@@ -324,114 +431,95 @@ class WsSession : public fanout::Outbox, public std::enable_shared_from_this<WsS
     });
   }
 
-  // Takes everything queued and turns it into frames; consecutive deltas become one
-  // batched `delta` frame ({deltas:[…]}), which the client processes as one batch.
-  std::deque<std::string> drain_frames() {
-    std::deque<Item> items;
-    std::size_t item_bytes = 0;
-    {
-      std::lock_guard lock(mutex_);
-      items.swap(pending_);
-      item_bytes = pending_bytes_;
-      pending_bytes_ = 0;
-      outgoing_bytes_ += item_bytes;  // still counted while they become frames
-    }
-    std::deque<std::string> frames;
-    std::vector<const fanout::EncodedDelta*> run;
-    auto flush_run = [&] {
-      if (run.empty()) return;
-      std::string text;
-      if (run.size() == 1) {
-        text = R"({"type":"delta","payload":)" + run.front()->json + "}";
-      } else {
-        text = R"({"type":"delta","payload":{"deltas":[)";
-        for (std::size_t i = 0; i < run.size(); ++i) {
-          if (i) text.push_back(',');
-          text += run[i]->json;
-        }
-        text += "]}}";
-      }
-      frames.push_back(std::move(text));
-      run.clear();
-    };
-    for (auto& item : items) {
-      if (auto* delta = std::get_if<std::shared_ptr<const fanout::EncodedDelta>>(&item)) {
-        run.push_back(delta->get());
-      } else {
-        flush_run();
-        frames.push_back(std::move(std::get<std::string>(item)));
-      }
-    }
-    flush_run();
-    std::size_t frame_bytes = 0;
-    for (const auto& frame : frames) frame_bytes += frame.size();
-    std::lock_guard lock(mutex_);
-    outgoing_bytes_ += frame_bytes - item_bytes;  // framing only adds bytes
-    return frames;
-  }
-
+  // Socket strand; called with no message being written. Sends the next message — one write
+  // per text frame or per run of deltas (net/frame_batcher.h) — or the close frame once
+  // everything queued is out, or goes idle.
   void write_next() {
-    if (outgoing_.empty()) outgoing_ = drain_frames();
-    if (outgoing_.empty()) {
+    if (!batcher_.has_unsent()) {
       std::lock_guard lock(mutex_);
-      if (!pending_.empty()) {
-        asio::post(ws_.get_executor(), [self = shared_from_this()] { self->write_next(); });
+      batcher_.take(pending_);  // everything queued so far, in one swap
+      batched_bytes_ += pending_bytes_;
+      pending_bytes_ = 0;
+      if (!batcher_.has_unsent()) {
+        if (close_reason_ && !closed_) {  // writing_ stays true: nothing is written after the close
+          ws_.async_close(*close_reason_, [self = shared_from_this()](beast::error_code) { self->close_connection(); });
+          return;
+        }
+        writing_ = false;
         return;
       }
-      if (close_reason_ && !closed_) {  // writing_ stays true: nothing is written after the close
-        ws_.async_close(*close_reason_, [self = shared_from_this()](beast::error_code) { self->close_connection(); });
-        return;
-      }
-      writing_ = false;
-      return;
     }
-    ws_.text(true);
-    ws_.async_write(asio::buffer(outgoing_.front()), beast::bind_front_handler(&WsSession::on_write, shared_from_this()));
+    ws_.async_write(batcher_.next_message(),
+                    asio::bind_allocator(WriteSlotAllocator<void>(write_slot_),
+                                         beast::bind_front_handler(&WsSession::on_write, shared_from_this())));
   }
 
   void on_write(beast::error_code ec, std::size_t) {
-    {
-      std::lock_guard lock(mutex_);
-      outgoing_bytes_ -= outgoing_.front().size();
-    }
-    outgoing_.pop_front();
+    const std::size_t written = batcher_.finish_message();
     if (ec) {
+      const std::size_t dropped = batcher_.drop_unsent();
       close_connection();
-      std::size_t freed = 0;
-      for (const auto& frame : outgoing_) freed += frame.size();
-      outgoing_.clear();
       std::lock_guard lock(mutex_);
-      outgoing_bytes_ -= freed;
+      batched_bytes_ -= written + dropped;
       writing_ = false;
       return;
+    }
+    {
+      std::lock_guard lock(mutex_);
+      batched_bytes_ -= written;
     }
     write_next();
   }
 
-  websocket::stream<beast::tcp_stream> ws_;
+  websocket::stream<beast::tcp_stream> ws_;  // runs on one event loop's thread (IoLoop)
   Services& services_;
+  WriteWakeups& wakeups_;
   asio::strand<asio::thread_pool::executor_type> handlers_;  // runs connection_'s frame handlers
   std::unique_ptr<SyncConnection> connection_;  // handlers_ only (and the destructor)
   beast::flat_buffer buffer_;                   // socket strand only
-  std::deque<std::string> outgoing_;            // socket strand only: frames being written
+  FrameBatcher batcher_;                        // socket strand only: what is being written
+  WriteSlot write_slot_;                        // socket strand only: the write operation's memory
 
   std::unique_ptr<ConnectionCounts::Slot> slot_;  // counted until the session is gone
 
   std::mutex mutex_;  // guards pending_, the byte counts, writing_, closed_, dropped_, close_reason_
-  std::deque<Item> pending_;
-  std::size_t pending_bytes_ = 0;   // of pending_
-  std::size_t outgoing_bytes_ = 0;  // of outgoing_ (and items being turned into it)
+  std::vector<OutgoingItem> pending_;  // queued, not yet taken by the batcher (storage reused)
+  std::size_t pending_bytes_ = 0;  // of pending_
+  std::size_t batched_bytes_ = 0;  // of the items in batcher_ (being written or next)
   bool writing_ = true;  // until the handshake completes (on_accept)
   bool closed_ = false;
   bool dropped_ = false;  // a slow consumer: nothing more is queued
   std::optional<websocket::close_reason> close_reason_;  // a close was requested
 };
 
+void WriteWakeups::wake(std::shared_ptr<WsSession> session) {
+  {
+    std::lock_guard lock(mutex_);
+    ready_.push_back(std::move(session));
+    if (ready_.size() > 1) return;  // a drain is already posted for this burst
+  }
+  asio::post(io_, guarded("starting WebSocket writes", [this] { drain(); }));
+}
+
+void WriteWakeups::drain() {
+  std::vector<std::shared_ptr<WsSession>> burst;
+  {
+    std::lock_guard lock(mutex_);
+    burst.swap(ready_);
+    ready_.swap(spare_);  // the next burst fills storage an earlier drain gave back
+  }
+  for (const auto& session : burst) session->start_writing();
+  burst.clear();
+  std::lock_guard lock(mutex_);
+  if (spare_.capacity() < burst.capacity()) spare_.swap(burst);
+}
+
 // ---------------------------------------------------------------- HTTP session
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
-  HttpSession(tcp::socket&& socket, Services& services) : stream_(std::move(socket)), services_(services) {}
+  HttpSession(tcp::socket&& socket, Services& services, WriteWakeups& wakeups)
+      : stream_(std::move(socket)), services_(services), wakeups_(wakeups) {}
 
   void start() { read(); }
 
@@ -526,7 +614,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
           return;
         }
         self->stream_.expires_never();
-        std::make_shared<WsSession>(self->stream_.release_socket(), self->services_, std::move(*slot))
+        std::make_shared<WsSession>(self->stream_.release_socket(), self->services_, self->wakeups_, std::move(*slot))
             ->start(std::move(*upgrade_request), std::move(*grant));
       });
     }));
@@ -578,6 +666,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   beast::tcp_stream stream_;
   Services& services_;
+  WriteWakeups& wakeups_;  // of the event loop running stream_, for a WebSocket it upgrades to
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   bool discard_after_reply_ = false;
@@ -586,6 +675,18 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 }  // namespace
 
 // ---------------------------------------------------------------- server
+
+// One event loop per I/O thread; each accepted socket stays on one loop (round robin). Why
+// not one io_context run by every I/O thread: a socket's handlers would then need a strand,
+// and starting a socket's write from the fan-out would cost a strand post (allocations and a
+// hand-off) per socket and delta. A loop run by one thread is every one of its sockets' strand,
+// so its WriteWakeups drain starts their writes in place.
+struct IoLoop {
+  asio::io_context io{1};  // concurrency hint: one thread runs it
+  asio::executor_work_guard<asio::io_context::executor_type> keep_running = asio::make_work_guard(io);
+  WriteWakeups wakeups{io};  // after io: the sessions it holds go before their loop
+  std::thread thread;
+};
 
 struct Server::Impl {
   Impl(engine::Engine& engine, auth::AuthService& auth, coord::Coordinator& coordinator, ServerOptions opts)
@@ -601,14 +702,23 @@ struct Server::Impl {
                  bootstraps,
                  options.limits,
                  ConnectionCounts(options.limits)},
-        acceptor(io),
-        accept_backoff(io) {}
+        loops(make_loops(options.io_threads)),
+        acceptor(loops.front()->io),
+        accept_backoff(loops.front()->io) {}
+
+  static std::vector<std::unique_ptr<IoLoop>> make_loops(int count) {
+    std::vector<std::unique_ptr<IoLoop>> made;
+    for (int i = 0; i < std::max(1, count); ++i) made.push_back(std::make_unique<IoLoop>());
+    return made;
+  }
 
   void accept() {
-    acceptor.async_accept(asio::make_strand(io), [this](beast::error_code ec, tcp::socket socket) {
+    IoLoop& loop = *loops[next_loop++ % loops.size()];
+    acceptor.async_accept(asio::any_io_executor(loop.io.get_executor()), [this, &loop](beast::error_code ec,
+                                                                                      tcp::socket socket) {
       if (!ec) {
         socket.set_option(tcp::no_delay(true), ec);
-        std::make_shared<HttpSession>(std::move(socket), services)->start();
+        std::make_shared<HttpSession>(std::move(socket), services, loop.wakeups)->start();
         accept();
         return;
       }
@@ -647,12 +757,13 @@ struct Server::Impl {
   asio::thread_pool workers;
   asio::thread_pool bootstraps;
   Services services;
-  asio::io_context io;
+  std::vector<std::unique_ptr<IoLoop>> loops;
+  std::size_t next_loop = 0;  // accept handler only
   tcp::acceptor acceptor;
   asio::steady_timer accept_backoff;                           // accept handler only
   std::chrono::steady_clock::time_point next_accept_warning;  // accept handler only
   int64_t refused_accepts = 0;                                // accept handler only
-  std::vector<std::thread> threads;
+  bool running = false;
 };
 
 Server::Server(engine::Engine& engine, auth::AuthService& auth, coord::Coordinator& coordinator, ServerOptions options)
@@ -673,21 +784,23 @@ Result<uint16_t> Server::start() {
   if (ec) return fail("internal_error", "cannot listen on " + impl_->options.host + ": " + ec.message());
   const uint16_t port = acceptor.local_endpoint().port();
   impl_->accept();
-  for (int i = 0; i < std::max(1, impl_->options.io_threads); ++i) {
-    impl_->threads.emplace_back([this] { impl_->io.run(); });
+  for (auto& loop : impl_->loops) {
+    loop->thread = std::thread([&io = loop->io] { io.run(); });
   }
+  impl_->running = true;
   return port;
 }
 
 void Server::stop() {
-  if (impl_->threads.empty()) return;
-  asio::post(impl_->io, [this] {
+  if (!impl_->running) return;
+  impl_->running = false;
+  asio::post(impl_->loops.front()->io, [this] {
     beast::error_code ec;
     impl_->acceptor.close(ec);
   });
-  impl_->io.stop();
-  for (auto& thread : impl_->threads) thread.join();
-  impl_->threads.clear();
+  for (auto& loop : impl_->loops) loop->io.stop();
+  for (auto& loop : impl_->loops) loop->thread.join();
+  for (auto& loop : impl_->loops) loop->wakeups.clear();
   impl_->workers.join();
   impl_->bootstraps.join();
 }

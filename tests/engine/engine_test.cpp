@@ -34,7 +34,7 @@ class CapturingOutbox : public fanout::Outbox {
   void push_frame(std::string) override {}
   void push_delta(std::shared_ptr<const fanout::EncodedDelta> delta) override {
     std::lock_guard lock(mutex);
-    deltas.push_back(json::parse(delta->json).as_object());
+    deltas.push_back(json::parse(delta->json()).as_object());
   }
   std::mutex mutex;
   std::vector<json::object> deltas;

@@ -50,6 +50,16 @@ class RecordingOutbox : public Outbox {
     ids.push_back(delta->id);
     live_ids.push_back(delta->id);
   }
+  void push_deltas(std::span<const std::shared_ptr<const EncodedDelta>> deltas) override {
+    {
+      std::lock_guard lock(mutex_);
+      std::vector<int64_t> batch;
+      for (const auto& d : deltas) batch.push_back(d->id);
+      batches.push_back(std::move(batch));
+      encodings.insert(encodings.end(), deltas.begin(), deltas.end());
+    }
+    for (const auto& d : deltas) push_delta(d);
+  }
   std::vector<int64_t> received() {
     std::lock_guard lock(mutex_);
     return ids;
@@ -59,6 +69,8 @@ class RecordingOutbox : public Outbox {
   std::vector<json::object> frames;
   std::vector<int64_t> ids;
   std::vector<int64_t> live_ids;
+  std::vector<std::vector<int64_t>> batches;  // ids per push_deltas call
+  std::vector<std::shared_ptr<const EncodedDelta>> encodings;
 };
 
 store::Delta delta(int64_t id, std::vector<std::string> groups, std::string tenant = "org_1/test") {
@@ -134,6 +146,35 @@ TEST_F(HubTest, ASubscriptionsFilterAppliesToLiveDeltasAndCatchUp) {
   EXPECT_EQ(outbox.live_ids, (std::vector<int64_t>{5})) << "the note is not delivered live";
   EXPECT_EQ(outbox.received(), (std::vector<int64_t>{3, 5}));
   hub.unsubscribe(sub);
+}
+
+// A commit group reaches each subscription in one outbox call (one lock, one wake-up per
+// socket), in id order, with the deltas the subscription may not see left out; every
+// subscription shares one encoding per delta, which is the whole `delta` frame.
+TEST_F(HubTest, ACommitGroupReachesASubscriptionInOneCallSharingOneEncodingPerDelta) {
+  RecordingOutbox all, team;
+  auto sub_all = hub.subscribe("org_1/test", {"org:org_1", "team:a"}, &all);
+  auto sub_team = hub.subscribe("org_1/test", {"team:a"}, &team);
+  ASSERT_TRUE(hub.catch_up(sub_all, 0));
+  ASSERT_TRUE(hub.catch_up(sub_team, 0));
+  std::vector<store::Delta> group{delta(1, {"org:org_1"}), delta(2, {"team:a", "org:org_1"}), delta(3, {"team:a"})};
+  for (const auto& d : group) log.append(d);
+  hub.publish(group);
+  EXPECT_EQ(all.batches, (std::vector<std::vector<int64_t>>{{1, 2, 3}}));
+  EXPECT_EQ(team.batches, (std::vector<std::vector<int64_t>>{{2, 3}}));
+  ASSERT_EQ(all.encodings.size(), 3u);
+  ASSERT_EQ(team.encodings.size(), 2u);
+  EXPECT_EQ(all.encodings[1].get(), team.encodings[0].get()) << "one encoding, shared";
+  const auto frame = json::parse(all.encodings[0]->frame()).as_object();
+  EXPECT_EQ(frame.at("type"), "delta");
+  EXPECT_EQ(frame.at("payload").at("id"), 1);
+  EXPECT_EQ(json::serialize(frame.at("payload")), all.encodings[0]->json());
+  // The next group is delivered the same way (the per-subscription buffer is reused, not stale).
+  commit(delta(4, {"team:a"}));
+  EXPECT_EQ(team.batches.back(), (std::vector<int64_t>{4}));
+  EXPECT_EQ(all.received(), (std::vector<int64_t>{1, 2, 3, 4}));
+  hub.unsubscribe(sub_all);
+  hub.unsubscribe(sub_team);
 }
 
 TEST_F(HubTest, ZeroCursorSkipsHistoryBeforeTheConnectionOpened) {

@@ -1,0 +1,190 @@
+#include "net/frame_batcher.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+
+namespace ablo::net {
+namespace {
+
+namespace json = boost::json;
+namespace asio = boost::asio;
+
+std::shared_ptr<const fanout::EncodedDelta> delta(int64_t id) {
+  return std::make_shared<const fanout::EncodedDelta>(
+      id, json::serialize(json::object{{"id", id}, {"modelName", "tasks"}, {"data", {{"title", "row " + std::to_string(id)}}}}));
+}
+
+OutgoingItem item(std::shared_ptr<const fanout::EncodedDelta> d) { return OutgoingItem{{}, std::move(d)}; }
+OutgoingItem item(std::string text) { return OutgoingItem{std::move(text), nullptr}; }
+
+std::string concatenated(std::span<const asio::const_buffer> buffers) {
+  std::string out;
+  for (const auto& b : buffers) out.append(static_cast<const char*>(b.data()), b.size());
+  return out;
+}
+
+// The frames the session built before the batcher, as strings (the form clients have read).
+std::string old_single_delta_frame(const fanout::EncodedDelta& d) {
+  return R"({"type":"delta","payload":)" + std::string(d.json()) + "}";
+}
+std::string old_batched_frame(const std::vector<std::shared_ptr<const fanout::EncodedDelta>>& run) {
+  std::string text = R"({"type":"delta","payload":{"deltas":[)";
+  for (std::size_t i = 0; i < run.size(); ++i) {
+    if (i) text.push_back(',');
+    text += run[i]->json();
+  }
+  return text + "]}}";
+}
+
+// Every message the batcher produces from `items`, written one after another.
+std::vector<std::string> messages_of(FrameBatcher& batcher, std::vector<OutgoingItem> items, std::size_t* bytes = nullptr) {
+  batcher.take(items);
+  std::vector<std::string> out;
+  while (batcher.has_unsent()) {
+    out.push_back(concatenated(batcher.next_message()));
+    const std::size_t written = batcher.finish_message();
+    if (bytes) *bytes += written;
+  }
+  return out;
+}
+
+TEST(EncodedDeltaTest, FrameWrapsTheDeltaObject) {
+  const auto d = delta(7);
+  EXPECT_EQ(d->id, 7);
+  const auto frame = json::parse(d->frame()).as_object();
+  EXPECT_EQ(frame.at("type"), "delta");
+  EXPECT_EQ(json::serialize(frame.at("payload")), d->json());
+  EXPECT_EQ(d->frame(), old_single_delta_frame(*d));
+}
+
+TEST(FrameBatcherTest, ALoneDeltaIsSentAsItsSharedFrameWithoutACopy) {
+  FrameBatcher batcher;
+  const auto d = delta(1);
+  std::vector<OutgoingItem> queued{item(d)};
+  batcher.take(queued);
+  const auto buffers = batcher.next_message();
+  ASSERT_EQ(buffers.size(), 1u);
+  EXPECT_EQ(buffers[0].data(), d->frame().data());  // the very buffer every recipient shares
+  EXPECT_EQ(buffers[0].size(), d->frame().size());
+  EXPECT_EQ(batcher.finish_message(), d->frame().size());
+  EXPECT_FALSE(batcher.has_unsent());
+}
+
+TEST(FrameBatcherTest, ConsecutiveDeltasBecomeOneBatchedFrameEqualToTheOldStringForm) {
+  FrameBatcher batcher;
+  std::vector<std::shared_ptr<const fanout::EncodedDelta>> run{delta(1), delta(2), delta(3)};
+  std::vector<OutgoingItem> queued;
+  for (const auto& d : run) queued.push_back(item(d));
+  batcher.take(queued);
+  const auto buffers = batcher.next_message();
+  EXPECT_EQ(concatenated(buffers), old_batched_frame(run));
+  // Gathered over the shared encodings: the delta objects are not copied.
+  EXPECT_EQ(buffers[1].data(), run[0]->json().data());
+  EXPECT_EQ(buffers[3].data(), run[1]->json().data());
+  const auto parsed = json::parse(concatenated(buffers)).as_object();
+  EXPECT_EQ(parsed.at("payload").at("deltas").as_array().size(), 3u);
+}
+
+TEST(FrameBatcherTest, TextFramesSplitRunsAndKeepTheirOrder) {
+  FrameBatcher batcher;
+  const auto d1 = delta(1), d2 = delta(2), d3 = delta(3);
+  std::size_t bytes = 0;
+  const auto messages = messages_of(batcher, [&] {
+    std::vector<OutgoingItem> items;
+    items.push_back(item(d1));
+    items.push_back(item(d2));
+    items.push_back(item(std::string(R"({"type":"pong"})")));
+    items.push_back(item(d3));
+    items.push_back(item(std::string(R"({"type":"mutation_result","payload":{}})")));
+    return items;
+  }(), &bytes);
+  ASSERT_EQ(messages.size(), 4u);
+  EXPECT_EQ(messages[0], old_batched_frame({d1, d2}));
+  EXPECT_EQ(messages[1], R"({"type":"pong"})");
+  EXPECT_EQ(messages[2], old_single_delta_frame(*d3));
+  EXPECT_EQ(messages[3], R"({"type":"mutation_result","payload":{}})");
+  // Every item's bytes are released once, when its message is written.
+  EXPECT_EQ(bytes, d1->frame().size() + d2->frame().size() + d3->frame().size() + 15 + 39);
+}
+
+TEST(FrameBatcherTest, ARunIsCutAtTheMessageBound) {
+  FrameBatcher batcher;
+  std::vector<std::shared_ptr<const fanout::EncodedDelta>> all;
+  std::vector<OutgoingItem> items;
+  for (int64_t id = 1; id <= static_cast<int64_t>(FrameBatcher::kMaxDeltasPerMessage) + 2; ++id) {
+    all.push_back(delta(id));
+    items.push_back(item(all.back()));
+  }
+  const auto messages = messages_of(batcher, std::move(items));
+  ASSERT_EQ(messages.size(), 2u);
+  std::vector<std::shared_ptr<const fanout::EncodedDelta>> first(all.begin(), all.begin() + FrameBatcher::kMaxDeltasPerMessage);
+  std::vector<std::shared_ptr<const fanout::EncodedDelta>> rest(all.begin() + FrameBatcher::kMaxDeltasPerMessage, all.end());
+  EXPECT_EQ(messages[0], old_batched_frame(first));
+  EXPECT_EQ(messages[1], old_batched_frame(rest));
+}
+
+TEST(FrameBatcherTest, StorageIsHandedBackAndReused) {
+  FrameBatcher batcher;
+  std::vector<OutgoingItem> queued;
+  queued.reserve(8);
+  queued.push_back(item(delta(1)));
+  const auto* first_storage = queued.data();
+  batcher.take(queued);
+  EXPECT_TRUE(queued.empty());
+  batcher.next_message();
+  batcher.finish_message();
+  // The next burst is queued into storage of its own; taking it gives the first one back.
+  queued.push_back(item(delta(2)));
+  batcher.take(queued);
+  EXPECT_EQ(queued.data(), first_storage);
+  EXPECT_EQ(queued.capacity(), 8u);
+}
+
+TEST(FrameBatcherTest, ItemsAreReleasedWhenTheirMessageIsWritten) {
+  FrameBatcher batcher;
+  auto d = delta(1);
+  std::weak_ptr<const fanout::EncodedDelta> watch = d;
+  std::vector<OutgoingItem> queued{item(std::move(d))};
+  batcher.take(queued);
+  batcher.next_message();
+  EXPECT_FALSE(watch.expired());  // the write in flight uses it
+  batcher.finish_message();
+  EXPECT_TRUE(watch.expired());
+}
+
+TEST(FrameBatcherTest, DroppingKeepsTheMessageBeingWrittenAndFreesTheRest) {
+  FrameBatcher batcher;
+  const auto d1 = delta(1);
+  std::vector<OutgoingItem> queued;
+  queued.push_back(item(std::string(R"({"type":"sync_response"})")));
+  queued.push_back(item(d1));
+  queued.push_back(item(delta(2)));
+  batcher.take(queued);
+  const auto buffers = batcher.next_message();  // the text frame is being written
+  const std::string before = concatenated(buffers);
+  EXPECT_EQ(batcher.drop_unsent(), d1->frame().size() + delta(2)->frame().size());
+  EXPECT_EQ(concatenated(buffers), before);  // still valid for the write in flight
+  EXPECT_FALSE(batcher.has_unsent());
+  EXPECT_EQ(batcher.finish_message(), before.size());
+}
+
+TEST(FrameBatcherTest, ItemsTakenWhileSomeAreUnsentGoAfterThem) {
+  FrameBatcher batcher;
+  std::vector<OutgoingItem> queued;
+  queued.push_back(item(std::string("a")));
+  queued.push_back(item(std::string("b")));
+  batcher.take(queued);
+  EXPECT_EQ(concatenated(batcher.next_message()), "a");
+  batcher.finish_message();
+  queued.push_back(item(std::string("c")));
+  batcher.take(queued);
+  EXPECT_EQ(concatenated(batcher.next_message()), "b");
+  batcher.finish_message();
+  EXPECT_EQ(concatenated(batcher.next_message()), "c");
+  batcher.finish_message();
+  EXPECT_FALSE(batcher.has_unsent());
+}
+
+}  // namespace
+}  // namespace ablo::net
