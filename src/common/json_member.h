@@ -4,6 +4,7 @@
 #include <string_view>
 
 #include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
 
 namespace ablo {
 
@@ -11,6 +12,12 @@ namespace ablo {
 inline std::string string_member(const boost::json::object& object, std::string_view key, std::string fallback = {}) {
   const auto* value = object.if_contains(key);
   return value && value->is_string() ? std::string(value->as_string()) : std::move(fallback);
+}
+
+// A member of any type (copied), or null when absent.
+inline boost::json::value json_member(const boost::json::object& object, std::string_view key) {
+  const auto* value = object.if_contains(key);
+  return value ? *value : boost::json::value(nullptr);
 }
 
 // An id member: a string, or an integer from a loosely typed client spelled in decimal; empty

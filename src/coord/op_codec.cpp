@@ -8,6 +8,7 @@
 
 #include <boost/json.hpp>
 
+#include "common/json_member.h"
 #include "common/json_number.h"
 
 namespace ablo::coord {
@@ -17,16 +18,6 @@ namespace json = boost::json;
 namespace {
 
 // ---------------------------------------------------------------- field helpers
-
-std::string string_member(const json::object& o, std::string_view key) {
-  const auto* v = o.if_contains(key);
-  return v && v->is_string() ? std::string(v->as_string()) : std::string();
-}
-
-json::value json_member(const json::object& o, std::string_view key) {
-  const auto* v = o.if_contains(key);
-  return v ? *v : json::value(nullptr);
-}
 
 bool bool_member(const json::object& o, std::string_view key) {
   const auto* v = o.if_contains(key);

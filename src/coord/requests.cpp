@@ -12,15 +12,6 @@ namespace ablo::coord {
 
 namespace json = boost::json;
 
-namespace {
-
-json::value json_member(const json::object& o, std::string_view key) {
-  const auto* v = o.if_contains(key);
-  return v ? *v : json::value(nullptr);
-}
-
-}  // namespace
-
 Result<ClaimRequest> parse_intent_begin(const json::object& payload) {
   ClaimRequest request;
   request.intent_id = id_member(payload, "intentId");

@@ -15,22 +15,15 @@
 #include "common/time.h"
 #include "integration/quickstart_schema.h"
 #include "integration/server_fixture.h"
+#include "integration/sync_client.h"
 
 namespace ablo::testing {
 namespace {
 
 namespace json = boost::json;
 
-const std::set<std::string> kStrictReceiptKeys = {"object", "clientTxId", "serverTxId", "createdAt", "success",
-                                                  "ops",    "authority",  "status",     "statusAt",  "lastSyncId"};
 const std::set<std::string> kLooseReceiptKeys = {"object", "clientTxId", "serverTxId", "success",
                                                  "status", "lastSyncId", "ops"};
-
-std::set<std::string> keys_of(const json::object& object) {
-  std::set<std::string> keys;
-  for (const auto& [key, value] : object) keys.emplace(key);
-  return keys;
-}
 
 // Every entry is `<model>.<read|create|update|delete>` (0.49 effectiveAuthoritySchema).
 void expect_effective_authority(const json::value& authority) {

@@ -17,6 +17,7 @@
 
 #include "client/transport.h"
 #include "integration/server_fixture.h"
+#include "integration/sync_client.h"
 
 namespace ablo::testing {
 namespace {
@@ -81,11 +82,6 @@ class DialectReadsTest : public ::testing::Test {
     json::object body{{"data", json::object{{"status", status}}}};
     if (read_at) body["readAt"] = *read_at;
     return call(token, "PATCH", "/v1/models/weatherReports/" + id, json::serialize(body));
-  }
-  static std::set<std::string> keys_of(const json::object& object) {
-    std::set<std::string> keys;
-    for (const auto& [key, value] : object) keys.emplace(key);
-    return keys;
   }
 };
 

@@ -4,6 +4,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string_view>
 #include <string>
 #include <vector>
@@ -92,6 +93,17 @@ struct Client {
 };
 
 // Claim frames (protocol.md §3.8) as a 0.9.1 client sends them, on weather reports.
+// The member names of a JSON object (for exact-shape checks).
+inline std::set<std::string> keys_of(const json::object& object) {
+  std::set<std::string> keys;
+  for (const auto& [key, value] : object) keys.emplace(key);
+  return keys;
+}
+
+// Exactly the members of a 0.49 commit receipt (its strict schema refuses any other).
+inline const std::set<std::string> kStrictReceiptKeys = {"object", "clientTxId", "serverTxId", "createdAt", "success",
+                                                         "ops",    "authority",  "status",     "statusAt",  "lastSyncId"};
+
 inline void send_frame(Client& c, std::string_view type, json::object payload) {
   c.ws->send_text(json::serialize(json::object{{"type", type}, {"payload", std::move(payload)}}));
 }

@@ -37,15 +37,6 @@ std::vector<json::object> drain(Client& c, std::chrono::milliseconds window = 30
   return c.unread;
 }
 
-std::set<std::string> keys_of(const json::object& o) {
-  std::set<std::string> keys;
-  for (const auto& [key, value] : o) keys.insert(std::string(key));
-  return keys;
-}
-
-const std::set<std::string> kStrictReceiptKeys = {"object", "clientTxId", "serverTxId", "createdAt", "success", "ops",
-                                                  "authority", "status", "statusAt", "lastSyncId"};
-
 class WsDialectTest : public ::testing::Test {
  protected:
   ServerProcess server{kQuickstartSchema};
