@@ -506,19 +506,6 @@ class LoadSocket : public std::enable_shared_from_this<LoadSocket> {
 // ---------------------------------------------------------------------------------------------
 // The run: server, credentials, lanes, sockets
 
-std::string url_encode(std::string_view text) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : text) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out += {'%', kHex[c >> 4], kHex[c & 15]};
-    }
-  }
-  return out;
-}
-
 // This process needs a descriptor per socket, and a server it starts inherits the limit (it
 // needs one per socket too). Raising the hard limit needs CAP_SYS_RESOURCE (up to fs.nr_open).
 // Returns the soft limit in force afterwards.
@@ -699,7 +686,7 @@ class Run {
     auto first = exchange();
     std::string ws_path = "/api/sync/ws?cursor=";
     for (const auto& group : first.at("scope").at("syncGroups").as_array()) {
-      ws_path += "&syncGroups=" + url_encode(group.as_string());
+      ws_path += "&syncGroups=" + ablo::testing::url_encode(group.as_string());
     }
     tokens_.emplace_back(first.at("token").as_string());
     asio::io_context resolver_io;

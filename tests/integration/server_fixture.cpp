@@ -17,9 +17,7 @@ namespace ablo::testing {
 
 namespace json = boost::json;
 
-namespace {
-
-std::string url_encode(const std::string& text) {
+std::string url_encode(std::string_view text) {
   static constexpr char kHex[] = "0123456789ABCDEF";
   std::string out;
   for (unsigned char c : text) {
@@ -31,8 +29,6 @@ std::string url_encode(const std::string& text) {
   }
   return out;
 }
-
-}  // namespace
 
 std::string server_binary() {
   const char* path = std::getenv("ABLO_BIN");  // overrides the binary built beside the tests

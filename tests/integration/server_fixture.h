@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <boost/json/object.hpp>
@@ -62,6 +63,9 @@ class ServerProcess {
 
 // The `ablo` binary under test ($ABLO_BIN, else the one built beside the tests).
 std::string server_binary();
+
+// Percent-encodes everything but RFC 3986 unreserved characters (a query parameter's value).
+std::string url_encode(std::string_view text);
 
 // Resident memory of a process in KiB (VmRSS in /proc/<pid>/status); 0 if unreadable.
 int64_t resident_kib(pid_t pid);
