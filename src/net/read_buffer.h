@@ -4,7 +4,7 @@
 // Why: Beast's websocket async_read prepares its dynamic buffer (~1.5 KiB, a TCP frame) before
 // any byte arrives, and an idle socket spends its whole life in that pending read. So each
 // message is read in two steps: async_read_some with kFirstReadBytes as the limit (all an idle
-// socket holds, and the whole of a typical client frame: an ack, a sync request), then — only if
+// socket holds, and the whole of a short client frame such as an ack), then — only if
 // the message is longer — async_read for the rest into the same buffer. After a message longer
 // than kFirstReadBytes the buffer's memory is released, so a socket that once received a large
 // message does not keep its capacity while idle. A message costs one extra read operation only
@@ -20,7 +20,7 @@ namespace ablo::net {
 
 class MessageReadBuffer {
  public:
-  static constexpr std::size_t kFirstReadBytes = 256;
+  static constexpr std::size_t kFirstReadBytes = 128;
 
   boost::beast::flat_buffer& buffer() { return buffer_; }
   // The message has been handed on: empties the buffer and frees its memory when a long
