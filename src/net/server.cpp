@@ -33,6 +33,7 @@
 #include "errors/registry.h"
 #include "net/frame_batcher.h"
 #include "net/http_json.h"
+#include "net/read_buffer.h"
 #include "net/router.h"
 #include "net/ws_protocol.h"
 
@@ -185,41 +186,79 @@ http::response<http::string_body> to_beast(HttpResponse&& response, const std::s
 
 // ---------------------------------------------------------------- WebSocket session
 
+// Write-operation memory blocks an event loop's sockets share (see WriteSlot). Why: a block
+// (~1.3 KiB: the Beast and Asio write operation chain) kept by every socket for its whole life
+// was the largest part of an idle connection's memory after Beast's own state. A socket holds a
+// block only while it writes and gives it back when its queue runs dry, so an event loop keeps
+// as many blocks as it has sockets writing at once — during a fan-out burst, every subscriber,
+// as before; while the sockets idle, only spares, which the next burst reuses without malloc.
+// Threading: the loop's thread only.
+class WriteBlocks {
+ public:
+  struct Free {
+    void operator()(std::byte* memory) const { ::operator delete(memory); }
+  };
+  struct Block {
+    std::unique_ptr<std::byte, Free> memory;
+    std::size_t size = 0;
+  };
+
+  // A block of at least `bytes`: a spare one, or a new one.
+  Block take(std::size_t bytes) {
+    if (!spare_.empty() && spare_.back().size >= bytes) {
+      Block block = std::move(spare_.back());
+      spare_.pop_back();
+      return block;
+    }
+    return Block{std::unique_ptr<std::byte, Free>(static_cast<std::byte*>(::operator new(bytes))), bytes};
+  }
+  void give_back(Block block) { spare_.push_back(std::move(block)); }
+
+ private:
+  std::vector<Block> spare_;
+};
+
 // Memory for a session's one write in flight. Why: Asio allocates each write operation (the
 // Beast and Asio operation chain, a few hundred bytes) through its handler's allocator; the
 // default recycles only a couple of blocks per thread, and the fan-out starts a write on every
 // subscriber at once — so each burst allocated one block per socket before any was freed, and
 // the heap grew and was trimmed again every burst (sysmalloc and madvise were 12% of the
-// fan-out's CPU). A session writes one message at a time, so one block, sized by its first
-// write and kept, serves all of them; anything else (a larger or a second operation) falls
-// back to the heap. Used on the session's event loop thread only.
+// fan-out's CPU). A session writes one message at a time, so one block, taken from its event
+// loop's WriteBlocks at its first write and given back when it goes idle (release), serves all
+// the writes of a burst; anything else (a larger or a second operation) falls back to the
+// heap. Used on the session's event loop thread only; the destructor (any thread) frees a
+// block still held rather than touching the loop's pool.
 class WriteSlot {
  public:
+  explicit WriteSlot(WriteBlocks& blocks) : blocks_(blocks) {}
+
   void* allocate(std::size_t bytes) {
-    if (!in_use_ && (!block_ || bytes <= size_)) {
-      if (!block_) {
-        size_ = bytes;
-        block_.reset(static_cast<std::byte*>(::operator new(bytes)));
+    if (!in_use_) {
+      if (!block_.memory) block_ = blocks_.take(bytes);
+      if (bytes <= block_.size) {
+        in_use_ = true;
+        return block_.memory.get();
       }
-      in_use_ = true;
-      return block_.get();
     }
     return ::operator new(bytes);
   }
   void deallocate(void* memory) {
-    if (memory == block_.get()) {
+    if (memory == block_.memory.get()) {
       in_use_ = false;
     } else {
       ::operator delete(memory);
     }
   }
+  // The session has nothing more to write: its block serves the loop's other sockets.
+  void release() {
+    if (!block_.memory || in_use_) return;
+    blocks_.give_back(std::move(block_));
+    block_ = {};
+  }
 
  private:
-  struct Free {
-    void operator()(std::byte* memory) const { ::operator delete(memory); }
-  };
-  std::unique_ptr<std::byte, Free> block_;
-  std::size_t size_ = 0;
+  WriteBlocks& blocks_;
+  WriteBlocks::Block block_;
   bool in_use_ = false;
 };
 
@@ -247,12 +286,13 @@ class WriteSlotAllocator {
 class WsSession : public fanout::Outbox, public std::enable_shared_from_this<WsSession> {
  public:
   // `wakeups`: those of the event loop that runs `socket`.
-  WsSession(tcp::socket&& socket, Services& services, WriteWakeups& wakeups,
+  WsSession(tcp::socket&& socket, Services& services, WriteWakeups& wakeups, WriteBlocks& write_blocks,
             std::unique_ptr<ConnectionCounts::Slot> slot)
       : ws_(std::move(socket)),
         services_(services),
         wakeups_(wakeups),
         handlers_(asio::make_strand(services.workers)),
+        write_slot_(write_blocks),
         slot_(std::move(slot)) {}
   // Unsubscribe while every member is still alive: the hub may be pushing into this outbox.
   ~WsSession() override {
@@ -348,7 +388,20 @@ class WsSession : public fanout::Outbox, public std::enable_shared_from_this<WsS
     write_next();  // what was queued during the handshake, or clears writing_
   }
 
-  void read() { ws_.async_read(buffer_, beast::bind_front_handler(&WsSession::on_read, shared_from_this())); }
+  // A message's first bytes (all of a short one) into a small buffer: an idle socket waits
+  // here (net/read_buffer.h); the rest of a longer message follows in on_read_start.
+  void read() {
+    ws_.async_read_some(read_buffer_.buffer(), MessageReadBuffer::kFirstReadBytes,
+                        beast::bind_front_handler(&WsSession::on_read_start, shared_from_this()));
+  }
+
+  void on_read_start(beast::error_code ec, std::size_t bytes) {
+    if (!ec && !ws_.is_message_done()) {
+      ws_.async_read(read_buffer_.buffer(), beast::bind_front_handler(&WsSession::on_read, shared_from_this()));
+      return;
+    }
+    on_read(ec, bytes);
+  }
 
   void on_read(beast::error_code ec, std::size_t) {
     if (ec) {
@@ -358,11 +411,11 @@ class WsSession : public fanout::Outbox, public std::enable_shared_from_this<WsS
     if (ws_.got_text()) {
       // Frame handlers may wait on the database (catch-up reads, cluster claim ops), so they run
       // on the worker pool, one at a time per socket and in arrival order (a strand).
-      asio::post(handlers_, guarded("a WebSocket frame", [self = shared_from_this(), text = beast::buffers_to_string(buffer_.data())] {
+      asio::post(handlers_, guarded("a WebSocket frame", [self = shared_from_this(), text = beast::buffers_to_string(read_buffer_.buffer().data())] {
         if (self->connection_) self->connection_->on_text(text);
       }));
     }
-    buffer_.consume(buffer_.size());
+    read_buffer_.finish_message();
     read();
   }
 
@@ -427,7 +480,7 @@ class WsSession : public fanout::Outbox, public std::enable_shared_from_this<WsS
     auto timer = std::make_shared<asio::steady_timer>(ws_.get_executor(), kSlowConsumerGrace);
     timer->async_wait([self = shared_from_this(), timer](beast::error_code ec) {
       if (ec) return;
-      beast::get_lowest_layer(self->ws_).socket().close(ec);  // the pending write and read fail
+      self->ws_.next_layer().close(ec);  // the pending write and read fail
     });
   }
 
@@ -446,6 +499,7 @@ class WsSession : public fanout::Outbox, public std::enable_shared_from_this<WsS
           return;
         }
         writing_ = false;
+        write_slot_.release();  // idle: no write operation is out
         return;
       }
     }
@@ -471,14 +525,17 @@ class WsSession : public fanout::Outbox, public std::enable_shared_from_this<WsS
     write_next();
   }
 
-  websocket::stream<beast::tcp_stream> ws_;  // runs on one event loop's thread (IoLoop)
+  // Over a plain socket, not beast::tcp_stream: the WebSocket's own timer does the idle ping and
+  // timeout (set in start) and the tcp_stream's two timers went unused (expires_never), yet
+  // cost every connection ~0.5 KiB.
+  websocket::stream<tcp::socket> ws_;  // runs on one event loop's thread (IoLoop)
   Services& services_;
   WriteWakeups& wakeups_;
   asio::strand<asio::thread_pool::executor_type> handlers_;  // runs connection_'s frame handlers
   std::unique_ptr<SyncConnection> connection_;  // handlers_ only (and the destructor)
-  beast::flat_buffer buffer_;                   // socket strand only
+  MessageReadBuffer read_buffer_;               // socket strand only
   FrameBatcher batcher_;                        // socket strand only: what is being written
-  WriteSlot write_slot_;                        // socket strand only: the write operation's memory
+  WriteSlot write_slot_;                        // socket strand only: the write operation's memory (held while writing)
 
   std::unique_ptr<ConnectionCounts::Slot> slot_;  // counted until the session is gone
 
@@ -518,8 +575,8 @@ void WriteWakeups::drain() {
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
-  HttpSession(tcp::socket&& socket, Services& services, WriteWakeups& wakeups)
-      : stream_(std::move(socket)), services_(services), wakeups_(wakeups) {}
+  HttpSession(tcp::socket&& socket, Services& services, WriteWakeups& wakeups, WriteBlocks& write_blocks)
+      : stream_(std::move(socket)), services_(services), wakeups_(wakeups), write_blocks_(write_blocks) {}
 
   void start() { read(); }
 
@@ -614,7 +671,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
           return;
         }
         self->stream_.expires_never();
-        std::make_shared<WsSession>(self->stream_.release_socket(), self->services_, self->wakeups_, std::move(*slot))
+        std::make_shared<WsSession>(self->stream_.release_socket(), self->services_, self->wakeups_,
+                                    self->write_blocks_, std::move(*slot))
             ->start(std::move(*upgrade_request), std::move(*grant));
       });
     }));
@@ -667,6 +725,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   beast::tcp_stream stream_;
   Services& services_;
   WriteWakeups& wakeups_;  // of the event loop running stream_, for a WebSocket it upgrades to
+  WriteBlocks& write_blocks_;  // likewise
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   bool discard_after_reply_ = false;
@@ -682,6 +741,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 // hand-off) per socket and delta. A loop run by one thread is every one of its sockets' strand,
 // so its WriteWakeups drain starts their writes in place.
 struct IoLoop {
+  WriteBlocks write_blocks;  // before io: destroying io destroys sessions, which may hold a block
   asio::io_context io{1};  // concurrency hint: one thread runs it
   asio::executor_work_guard<asio::io_context::executor_type> keep_running = asio::make_work_guard(io);
   WriteWakeups wakeups{io};  // after io: the sessions it holds go before their loop
@@ -718,7 +778,7 @@ struct Server::Impl {
                                                                                       tcp::socket socket) {
       if (!ec) {
         socket.set_option(tcp::no_delay(true), ec);
-        std::make_shared<HttpSession>(std::move(socket), services, loop.wakeups)->start();
+        std::make_shared<HttpSession>(std::move(socket), services, loop.wakeups, loop.write_blocks)->start();
         accept();
         return;
       }
