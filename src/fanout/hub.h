@@ -3,10 +3,10 @@
 // whose sync groups intersect the delta's, and answers catch-up (sync_request) so that each
 // subscription sees strictly increasing ids across live and catch-up frames (protocol.md §3.6).
 //
-// Threading: publish() is called by the single commit writer, in id order. subscribe,
-// unsubscribe, catch_up and add_groups may be called from any thread. A subscription's
-// state is guarded by its own mutex; Outbox calls for one subscription are made under it,
-// so they arrive in id order.
+// Threading: publish() is called by one thread at a time, in id order (the commit syncer once
+// a group is durable, or the cluster log follower). subscribe, unsubscribe, catch_up and
+// add_groups may be called from any thread. A subscription's state is guarded by its own
+// mutex; Outbox calls for one subscription are made under it, so they arrive in id order.
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -107,7 +107,7 @@ class Hub {
   // deltas published after it returns are no longer routed to it through them.
   void remove_groups(const std::shared_ptr<Subscription>& subscription, const std::vector<std::string>& groups);
 
-  // Delivers committed deltas (ascending ids, called by the commit writer only).
+  // Delivers committed deltas (ascending ids, called by one publishing thread at a time).
   void publish(const std::vector<store::Delta>& deltas);
   // Answers a sync_request: one or more sync_response frames with the visible deltas after
   // `last_sync_id` (or after the connection's start when <= 0), then releases held deltas.

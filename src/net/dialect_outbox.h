@@ -18,8 +18,9 @@
 // FencedOutbox directly, never parsed again.
 //
 // Threading: any thread (the coordinator pushes under its lock, commit answers come from the
-// engine's writer thread). One mutex guards the state; the next outboxes are called under it
-// (they never call back), so frames keep their order.
+// engine's commit syncer thread, which answers commits once durable). One mutex guards the
+// state; the next outboxes are called under it (they never call back), so frames keep their
+// order.
 #include <cstddef>
 #include <cstdint>
 #include <functional>

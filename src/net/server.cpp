@@ -125,9 +125,10 @@ class ConnectionCounts {
 class WsSession;
 
 // Starts the writes of one event loop's sockets whose send queue has just become non-empty.
-// Why: a delta reaches every subscriber from the commit writer thread; an asio::post per socket
-// from that thread costs allocations (Asio recycles handler memory only on its own threads) and
-// a scheduler hand-off each. Instead the writer thread appends the socket here, and the first
+// Why: a delta reaches every subscriber from the commit syncer thread (it publishes once a
+// group is durable); an asio::post per socket from that thread costs allocations (Asio
+// recycles handler memory only on its own threads) and a scheduler hand-off each. Instead that
+// thread appends the socket here, and the first
 // append of a burst posts one drain, which starts every socket's write in place on the loop's
 // thread (the loop has one thread, so that is the socket's own context; see IoLoop).
 // Threading: wake from any thread; the mutex is a leaf (taken under the hub's and outboxes' locks).

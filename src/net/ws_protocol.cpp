@@ -455,7 +455,7 @@ void SyncConnection::handle_commit(const json::object& payload) {
     return;
   }
   request->principal = grant_.principal;
-  // The answer is rendered for the socket's dialect, on the writer thread; `weak`: the socket
+  // The answer is rendered for the socket's dialect, on the commit syncer thread; `weak`: the socket
   // may be gone by then.
   engine_.commit(std::move(*request), [weak = std::weak_ptr<DialectOutbox>(dialect_), &engine = engine_,
                                        principal = grant_.principal,

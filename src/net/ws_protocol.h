@@ -3,8 +3,8 @@
 // library: the transport feeds received text frames in and supplies an Outbox for frames out.
 //
 // Threading: on_text/on_close are called by the connection's own executor, one at a time.
-// Commit results arrive on the engine's writer thread and claim/presence frames on whichever
-// thread changed the coordination plane; both go straight to the Outbox.
+// Commit results arrive on the engine's syncer thread (once durable) and claim/presence frames
+// on whichever thread changed the coordination plane; both go straight to the Outbox.
 //
 // Dialects (net/dialect.h): one socket speaks the dialect of its client — kIntents (0.9.1) or
 // kClaims (0.11–0.49) — decided by the first frame that reveals it (dialect_revealed_by:
@@ -111,7 +111,7 @@ class SyncConnection {
   std::weak_ptr<fanout::Outbox> outbox_;  // the socket: replies to the client's requests
   FencedOutbox fenced_;                   // in front of the socket: the hub's and coordinator's frames
   // In front of fenced_ for the coordinator: renders its frames in the socket's dialect.
-  // Shared: commit answers reach it from the writer thread, possibly after this connection.
+  // Shared: commit answers reach it from the commit syncer thread, possibly after this connection.
   std::shared_ptr<DialectOutbox> dialect_;
   bool refused_ = false;  // closed for an unsupported protocol version: frames are ignored
   bool warned_mixed_ = false;
