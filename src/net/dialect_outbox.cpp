@@ -76,9 +76,7 @@ void DialectOutbox::push_after_deltas(std::string frame, int64_t fence) {
 }
 
 // Deltas are dialect-neutral (both clients accept our wire delta): never held or rewritten.
-void DialectOutbox::push_delta(std::shared_ptr<const fanout::EncodedDelta> delta) {
-  coordination_.push_delta(std::move(delta));
-}
+void DialectOutbox::push_delta(std::shared_ptr<const fanout::EncodedDelta> delta) { push_deltas({&delta, 1}); }
 
 void DialectOutbox::push_deltas(std::span<const std::shared_ptr<const fanout::EncodedDelta>> deltas) {
   coordination_.push_deltas(deltas);

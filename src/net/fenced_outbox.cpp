@@ -17,18 +17,13 @@ void FencedOutbox::push_frame(std::string frame) {
   held_.push_back(Held{std::move(frame), -1, -1, {}});
 }
 
-void FencedOutbox::push_delta(std::shared_ptr<const fanout::EncodedDelta> delta) {
-  std::lock_guard lock(mutex_);
-  last_pushed_ = std::max(last_pushed_, delta->id);
-  // The hub publishes in id order, so the head has reached this id.
-  seen_head_ = std::max(seen_head_, delta->id);
-  socket_.push_delta(std::move(delta));
-}
+void FencedOutbox::push_delta(std::shared_ptr<const fanout::EncodedDelta> delta) { push_deltas({&delta, 1}); }
 
 void FencedOutbox::push_deltas(std::span<const std::shared_ptr<const fanout::EncodedDelta>> deltas) {
   if (deltas.empty()) return;
   std::lock_guard lock(mutex_);
   last_pushed_ = std::max(last_pushed_, deltas.back()->id);
+  // The hub publishes in id order, so the head has reached this id.
   seen_head_ = std::max(seen_head_, deltas.back()->id);
   socket_.push_deltas(deltas);
 }
