@@ -261,6 +261,7 @@ Result<Principal> AuthService::authenticate(std::string_view bearer) const {
     p.key_id = (*key)->id;
     p.allowed_groups = {"org:" + (*key)->org};
     p.secret_key = true;
+    p.credential_label = (*key)->label;
     return p;
   }
   auto capability = store_.find_capability(hash);
@@ -279,6 +280,15 @@ Result<Principal> AuthService::authenticate(std::string_view bearer) const {
   p.allowed_groups = c.sync_groups;
   p.operations = c.operations;
   p.expires_at_ms = c.expires_at_ms;
+  p.credential_label = c.label;
+  if (const auto* behalf = c.user_meta.if_contains("onBehalfOf"); behalf && behalf->is_object()) {
+    const auto* kind = behalf->as_object().if_contains("kind");
+    const auto* id = behalf->as_object().if_contains("id");
+    if (kind && kind->is_string() && id && id->is_string()) {
+      p.on_behalf_of_kind = kind->as_string();
+      p.on_behalf_of_id = id->as_string();
+    }
+  }
   return p;
 }
 

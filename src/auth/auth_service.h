@@ -28,6 +28,11 @@ struct Principal {
   std::vector<std::string> operations;  // "<model>.<op>" allowlist; empty = unrestricted
   bool secret_key = false;              // the bearer was an sk_ key
   int64_t expires_at_ms = 0;            // 0 = does not expire
+  // Audit attribution (issue 13): the credential's label, and whom an agent acts for — the
+  // capability's `userMeta.onBehalfOf {kind, id}` when its minter said so (empty otherwise).
+  std::string credential_label;
+  std::string on_behalf_of_kind;
+  std::string on_behalf_of_id;
 
   // The credential presented: the capability, or the secret key used directly.
   const std::string& credential_id() const { return capability_id.empty() ? key_id : capability_id; }

@@ -14,6 +14,7 @@
 #include "auth/keys.h"
 #include "authz/authorizer.h"
 #include "common/exception_text.h"
+#include "engine/audit_writer.h"
 #include "common/json_number.h"
 #include "common/time.h"
 #include "fanout/wire_delta.h"
@@ -938,6 +939,7 @@ CommitPipeline::AppliedGroup CommitPipeline::apply_group(Group& group) {
   };
   auto written = store_.write_unsynced([&](store::WriteTransaction& txn) -> Status {
     GroupIdempotency idempotency(txn);
+    AuditChain audit_chain(txn, options_.audit_key);
     if (auto ok = idempotency.prefetch(idempotency_keys(group)); !ok) return ok;
     for (auto& job_ptr : group) {
       Job& job = *job_ptr;
@@ -955,6 +957,7 @@ CommitPipeline::AppliedGroup CommitPipeline::apply_group(Group& group) {
       }
       if (auto ok = txn.savepoint(); !ok) return ok;
       idempotency.savepoint();
+      audit_chain.savepoint();
       try {
         job.outcome = CommitApplier(txn, idempotency, *schema, gate.get(), job.request, find_foreign).apply(job.deltas);
       } catch (...) {  // this commit alone fails: it is rolled back to its savepoint below
@@ -965,6 +968,14 @@ CommitPipeline::AppliedGroup CommitPipeline::apply_group(Group& group) {
         auto ok = idempotency.put(job.request.principal.tenant.key(), ctx_key,
                                       idempotency_record(*job.outcome, job.request));
         if (!ok) return ok;
+      }
+      // The commit's audit row, in its savepoint: rolled back with it, never without it.
+      if (job.outcome && !options_.audit_key.empty()) {
+        auto ok = audit_chain.append(commit_audit_row(job.request, job.deltas, *schema, job.outcome->created_at_ms));
+        if (!ok) {
+          if (is_store_failure(ok.error())) return ok;
+          job.outcome = tl::unexpected(ok.error());
+        }
       }
       // The commit's held-back writes go out now, so a failure among them (a duplicate id
       // another node created meanwhile, a CHECK) fails this commit alone. A lost database
@@ -978,6 +989,7 @@ CommitPipeline::AppliedGroup CommitPipeline::apply_group(Group& group) {
       if (!job.outcome) {
         job.deltas.clear();
         idempotency.rollback();
+        audit_chain.rollback();
         if (auto ok = txn.rollback_to_savepoint(); !ok) return ok;
         continue;
       }

@@ -11,6 +11,7 @@
 
 #include "authz/authorizer.h"
 #include "common/json_number.h"
+#include "engine/audit_writer.h"
 #include "engine/commit_pipeline.h"
 #include "schema/sync_groups.h"
 
@@ -143,7 +144,7 @@ struct Engine::Impl {
 };
 
 Engine::Engine(store::Store& store, fanout::Hub& hub, EngineOptions options)
-    : impl_(std::make_unique<Impl>(store, hub, options)), hub_(hub), tasks_(store) {}
+    : impl_(std::make_unique<Impl>(store, hub, options)), hub_(hub), tasks_(store), audit_(store, options.audit_key) {}
 
 Engine::~Engine() { stop(); }
 
@@ -248,6 +249,19 @@ void Engine::commit(CommitRequest request, CommitCallback done) {
 Result<std::vector<store::UsageRow>> Engine::usage(const std::string& tenant, const std::string& from_day,
                                                    const std::string& to_day) const {
   return impl_->store.usage(tenant, from_day, to_day);
+}
+
+Status Engine::record_audit(audit::AuditRow row) {
+  if (!audit_.enabled()) return {};
+  auto recorded = impl_->pipeline.run_exclusive(
+      [this, row = std::move(row)](store::WriteTransaction& txn) -> Result<int64_t> {
+        AuditChain chain(txn, audit_.key());
+        if (auto ok = chain.append(row); !ok) return tl::unexpected(ok.error());
+        return 0;
+      },
+      nullptr);
+  if (!recorded) return tl::unexpected(recorded.error());
+  return {};
 }
 
 Result<CommitReceipt> Engine::commit_sync(CommitRequest request) {

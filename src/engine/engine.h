@@ -23,6 +23,7 @@
 #include "fanout/hub.h"
 #include "schema/diff.h"
 #include "schema/schema.h"
+#include "engine/audit_log.h"
 #include "engine/tasks.h"
 #include "store/store.h"
 
@@ -145,6 +146,9 @@ struct EngineOptions {
   // Default: straight to the hub. Several nodes on one database publish through a
   // fanout::LogFollower instead, which also carries the other nodes' deltas.
   std::function<void(const std::vector<store::Delta>&)> publish;
+  // The audit trail's HMAC key (audit/audit.h). Every applied commit writes its audit row in
+  // its own transaction when set; empty writes no audit rows (unit tests of other things).
+  std::string audit_key;
 };
 
 // One page of GET /v1/models/{model} (http-api.md §4.2), in (order_by, id) order.
@@ -261,6 +265,13 @@ class Engine {
   Result<std::vector<store::UsageRow>> usage(const std::string& tenant, const std::string& from_day,
                                              const std::string& to_day) const;
 
+  // --- audit (issue 13) ---
+  const AuditLog& audit() const { return audit_; }
+  // Appends a non-commit row (capability.mint, key.create, ...) to its tenant's chain through
+  // the commit writer, so the chain has one order; returns once it is durable. Does nothing
+  // when no audit key is set.
+  Status record_audit(audit::AuditRow row);
+
  private:
   Result<int64_t> read_stamp() const;
 
@@ -268,6 +279,7 @@ class Engine {
   std::unique_ptr<Impl> impl_;
   fanout::Hub& hub_;
   TaskService tasks_;
+  AuditLog audit_;
 };
 
 }  // namespace ablo::engine

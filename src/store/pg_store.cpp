@@ -11,6 +11,7 @@
 #include "pg/connection.h"
 #include "pg/pool.h"
 #include "pg/wakeup_channels.h"
+#include "store/audit_sql.h"
 #include "store/migration_ddl.h"
 #include "store/record_decoding.h"
 #include "store/row_codec.h"
@@ -379,6 +380,18 @@ class PgWriteTransaction final : public WriteTransaction, private MigrationDdl {
         {tenant, key, value, std::to_string(now_ms())});
   }
 
+  // --- audit (issue 13) ---
+  Status append_audit(const AuditRecord& record) override {
+    held_back_.push_back(audit_sql::pg_append(record));
+    return {};
+  }
+  // Read after the log-head lock this transaction took first (PgStore::write): nodes append
+  // to a tenant's chain one transaction at a time, so the link read here is the newest.
+  Result<std::optional<std::pair<int64_t, std::string>>> last_audit_link(const std::string& tenant) override {
+    if (auto flushed = flush(); !flushed) return tl::unexpected(flushed.error());
+    return audit_sql::pg_last_link(conn_, tenant);
+  }
+
   Result<int64_t> install_schema(const schema::Schema& schema) override {
     if (auto flushed = flush(); !flushed) return tl::unexpected(flushed.error());
     for (const auto& model : schema.models()) {
@@ -715,6 +728,11 @@ class PgStore final : public Store {
     });
   }
 
+  // --- audit (issue 13) ---
+  Result<std::vector<AuditRecord>> read_audit(const AuditQuery& query) override {
+    return with_reader([&](Connection& conn) { return audit_sql::pg_read(conn, query); });
+  }
+
   Status put_setting(const std::string& key, const std::string& value) override {
     return write_one(
         "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -819,6 +837,9 @@ Result<std::unique_ptr<Store>> open_pg_store(const std::string& url, PgOptions o
   if (!conn) return tl::unexpected(conn.error());
   if (auto tables = pg::run_setup(**conn, kBootstrapLockKey, kControlTables); !tables) {
     return tl::unexpected(tables.error());
+  }
+  if (auto audit = pg::run_setup(**conn, kBootstrapLockKey, audit_sql::kPgTables); !audit) {
+    return tl::unexpected(audit.error());
   }
   return std::unique_ptr<Store>(std::make_unique<PgStore>(url, std::move(*conn), options));
 }

@@ -18,6 +18,7 @@
 #include <fmt/format.h>
 
 #include "common/time.h"
+#include "store/audit_sql.h"
 #include "store/migration_ddl.h"
 #include "store/record_decoding.h"
 #include "store/row_codec.h"
@@ -330,6 +331,12 @@ class SqliteWriteTransaction final : public WriteTransaction, private MigrationD
     if (!stmt) return tl::unexpected(stmt.error());
     (*stmt)->bind(1, tenant).bind(2, key).bind(3, value).bind(4, now_ms());
     return (*stmt)->run();
+  }
+
+  // --- audit (issue 13) ---
+  Status append_audit(const AuditRecord& record) override { return audit_sql::sqlite_append(conn_, record); }
+  Result<std::optional<std::pair<int64_t, std::string>>> last_audit_link(const std::string& tenant) override {
+    return audit_sql::sqlite_last_link(conn_, tenant);
   }
 
   Result<int64_t> install_schema(const schema::Schema& schema) override {
@@ -749,6 +756,11 @@ class SqliteStore final : public Store {
     });
   }
 
+  // --- audit (issue 13) ---
+  Result<std::vector<AuditRecord>> read_audit(const AuditQuery& query) override {
+    return with_reader([&](Connection& conn) { return audit_sql::sqlite_read(conn, query); });
+  }
+
   Status put_setting(const std::string& key, const std::string& value) override {
     return write_one([&](Connection& conn) -> Status {
       auto stmt = conn.cached("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)");
@@ -935,6 +947,7 @@ Result<std::unique_ptr<Store>> open_sqlite_store(const std::filesystem::path& da
   if (!sync) return tl::unexpected(sync.error());
   auto tables = (*writer)->exec(kControlTables);
   if (!tables) return tl::unexpected(tables.error());
+  if (auto audit = (*writer)->exec(audit_sql::kSqliteTables); !audit) return tl::unexpected(audit.error());
   if (auto upgraded = add_later_columns(**writer); !upgraded) return tl::unexpected(upgraded.error());
   std::vector<std::unique_ptr<Connection>> readers;
   for (int i = 0; i < options.reader_connections; ++i) {

@@ -132,6 +132,41 @@ struct UsageRow {
   int64_t count = 0;
 };
 
+// One row of the audit trail as stored (audit/audit.h owns its meaning): the columns the
+// listing filters on, and the row itself as JSON text — the text the chain hash covers once
+// parsed, so the columns are an index only.
+struct AuditRecord {
+  std::string tenant;
+  int64_t chain_seq = 0;
+  int64_t occurred_at_ms = 0;
+  std::string actor_kind;
+  std::string actor_id;
+  std::string credential_id;
+  std::string action_type;
+  std::string model_name;  // "" when unknown
+  std::string commit_id;   // "" for non-commit rows
+  std::string row_json;
+  std::string row_hash;
+};
+
+// A page of one tenant's audit rows. Ascending walks rows with seq > after_seq; descending
+// (newest first) rows with seq < before_seq (0: from the newest).
+struct AuditQuery {
+  std::string tenant;
+  std::optional<std::string> actor_kind;
+  std::optional<std::string> actor_id;
+  std::optional<std::string> credential_id;
+  std::optional<std::string> action_type;
+  std::optional<std::string> model_name;
+  std::optional<std::string> commit_id;
+  std::optional<int64_t> since_ms;  // occurred_at >= since
+  std::optional<int64_t> until_ms;  // occurred_at < until
+  bool descending = true;
+  int64_t after_seq = 0;
+  int64_t before_seq = 0;
+  int limit = 50;
+};
+
 // Operations available inside Store::write. Savepoints let one failing commit of a grouped
 // batch roll back alone.
 class WriteTransaction {
@@ -189,6 +224,12 @@ class WriteTransaction {
   // against the tables of `previous`; install_schema then adds what is new and records `next`.
   virtual Status apply_migration(const schema::Schema& previous, const schema::Schema& next,
                                  const schema::MigrationPlan& plan) = 0;
+
+  // --- audit (issue 13) ---
+  // Appends a row of the audit trail (may be held back until flush like other writes).
+  virtual Status append_audit(const AuditRecord& record) = 0;
+  // The newest (chain_seq, row_hash) of a tenant's chain as this transaction sees it.
+  virtual Result<std::optional<std::pair<int64_t, std::string>>> last_audit_link(const std::string& tenant) = 0;
 };
 
 // Runs a write transaction's body for a backend: an exception it throws becomes internal_error,
@@ -254,6 +295,9 @@ class Store {
   // Stores the setting unless it exists; true when this call stored it (nodes starting
   // together agree on one value: the loser reads the winner's).
   virtual Result<bool> put_setting_if_absent(const std::string& key, const std::string& value) = 0;
+
+  // --- audit (issue 13) ---
+  virtual Result<std::vector<AuditRecord>> read_audit(const AuditQuery& query) = 0;
 };
 
 }  // namespace ablo::store

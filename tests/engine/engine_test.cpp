@@ -531,6 +531,9 @@ class HeldSyncStore final : public store::Store {
   Result<bool> put_setting_if_absent(const std::string& k, const std::string& v) override {
     return inner_.put_setting_if_absent(k, v);
   }
+  Result<std::vector<store::AuditRecord>> read_audit(const store::AuditQuery& q) override {
+    return inner_.read_audit(q);
+  }
 
  private:
   store::Store& inner_;

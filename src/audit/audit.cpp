@@ -1,0 +1,298 @@
+#include "audit/audit.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include <boost/json.hpp>
+#include <fmt/format.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+
+#include "common/time.h"
+
+namespace ablo::audit {
+
+namespace json = boost::json;
+
+namespace {
+
+std::string hex(const unsigned char* bytes, std::size_t size) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(size * 2);
+  for (std::size_t i = 0; i < size; ++i) {
+    out.push_back(kDigits[bytes[i] >> 4]);
+    out.push_back(kDigits[bytes[i] & 0xf]);
+  }
+  return out;
+}
+
+json::value optional_text(const std::optional<std::string>& text) {
+  return text ? json::value(*text) : json::value(nullptr);
+}
+
+void append_canonical(const json::value& value, std::string& out) {
+  switch (value.kind()) {
+    case json::kind::object: {
+      const auto& object = value.get_object();
+      std::vector<const json::key_value_pair*> members;
+      members.reserve(object.size());
+      for (const auto& member : object) members.push_back(&member);
+      std::sort(members.begin(), members.end(),
+                [](const auto* a, const auto* b) { return a->key() < b->key(); });
+      out.push_back('{');
+      bool first = true;
+      for (const auto* member : members) {
+        if (!first) out.push_back(',');
+        first = false;
+        out += json::serialize(json::string(member->key()));
+        out.push_back(':');
+        append_canonical(member->value(), out);
+      }
+      out.push_back('}');
+      return;
+    }
+    case json::kind::array: {
+      out.push_back('[');
+      bool first = true;
+      for (const auto& element : value.get_array()) {
+        if (!first) out.push_back(',');
+        first = false;
+        append_canonical(element, out);
+      }
+      out.push_back(']');
+      return;
+    }
+    default:
+      out += json::serialize(value);
+  }
+}
+
+// Reads an optional string member: absent or null is nullopt; another type is an error.
+bool read_optional(const json::object& object, std::string_view name, std::optional<std::string>& out) {
+  const auto* value = object.if_contains(name);
+  if (!value || value->is_null()) return true;
+  if (!value->is_string()) return false;
+  out = std::string(value->get_string());
+  return true;
+}
+
+bool read_text(const json::object& object, std::string_view name, std::string& out) {
+  const auto* value = object.if_contains(name);
+  if (!value || !value->is_string()) return false;
+  out = std::string(value->get_string());
+  return true;
+}
+
+bool read_int(const json::object& object, std::string_view name, int64_t& out) {
+  const auto* value = object.if_contains(name);
+  if (!value || !value->is_int64()) {
+    if (value && value->is_uint64() && value->get_uint64() <= static_cast<uint64_t>(INT64_MAX)) {
+      out = static_cast<int64_t>(value->get_uint64());
+      return true;
+    }
+    return false;
+  }
+  out = value->get_int64();
+  return true;
+}
+
+}  // namespace
+
+json::array diff_summary_json(const std::vector<DiffOp>& ops) {
+  json::array out;
+  out.reserve(ops.size());
+  for (const auto& op : ops) {
+    json::array fields;
+    for (const auto& field : op.fields) fields.emplace_back(field);
+    out.emplace_back(json::object{{"model", op.model}, {"id", op.id}, {"verb", op.verb}, {"fields", std::move(fields)}});
+  }
+  return out;
+}
+
+json::object to_json(const AuditRow& row, bool with_row_hash) {
+  json::object out{
+      {"chainSeq", row.chain_seq},
+      {"occurredAt", iso8601_from_ms(row.occurred_at_ms)},
+      {"actorKind", row.actor_kind},
+      {"actorId", row.actor_id},
+      {"onBehalfOfKind", optional_text(row.on_behalf_of_kind)},
+      {"onBehalfOfId", optional_text(row.on_behalf_of_id)},
+      {"credentialId", row.credential_id},
+      {"credentialLabel", optional_text(row.credential_label)},
+      {"delegationChainRoot", optional_text(row.delegation_chain_root)},
+      {"causedByTaskId", optional_text(row.caused_by_task_id)},
+      {"actionType", row.action_type},
+      {"modelName", optional_text(row.model_name)},
+      {"diffSummary", row.diff_summary},
+      {"commitId", optional_text(row.commit_id)},
+      {"firstSyncId", row.first_sync_id},
+      {"lastSyncId", row.last_sync_id},
+      {"deltaDigest", optional_text(row.delta_digest)},
+      {"prevHash", row.prev_hash},
+  };
+  if (with_row_hash) out["rowHash"] = row.row_hash;
+  return out;
+}
+
+Result<AuditRow> from_json(const json::object& object, const std::string& tenant) {
+  AuditRow row;
+  row.tenant = tenant;
+  std::string occurred_at;
+  bool ok = read_int(object, "chainSeq", row.chain_seq) && read_text(object, "occurredAt", occurred_at) &&
+            read_text(object, "actorKind", row.actor_kind) && read_text(object, "actorId", row.actor_id) &&
+            read_optional(object, "onBehalfOfKind", row.on_behalf_of_kind) &&
+            read_optional(object, "onBehalfOfId", row.on_behalf_of_id) &&
+            read_text(object, "credentialId", row.credential_id) &&
+            read_optional(object, "credentialLabel", row.credential_label) &&
+            read_optional(object, "delegationChainRoot", row.delegation_chain_root) &&
+            read_optional(object, "causedByTaskId", row.caused_by_task_id) &&
+            read_text(object, "actionType", row.action_type) && read_optional(object, "modelName", row.model_name) &&
+            read_optional(object, "commitId", row.commit_id) && read_int(object, "firstSyncId", row.first_sync_id) &&
+            read_int(object, "lastSyncId", row.last_sync_id) &&
+            read_optional(object, "deltaDigest", row.delta_digest) && read_text(object, "prevHash", row.prev_hash);
+  if (!ok) return fail("invalid_body", "an audit row is missing a member or has one of the wrong type");
+  auto ms = parse_iso8601_ms(occurred_at);
+  if (!ms) return fail("invalid_body", "an audit row's occurredAt is not a timestamp");
+  row.occurred_at_ms = *ms;
+  if (const auto* diff = object.if_contains("diffSummary")) row.diff_summary = *diff;
+  (void)read_text(object, "rowHash", row.row_hash);
+  return row;
+}
+
+std::string canonical_json(const json::value& value) {
+  std::string out;
+  append_canonical(value, out);
+  return out;
+}
+
+std::string compute_row_hash(std::string_view key, const AuditRow& row) {
+  // prevHash || canonical row: the prevHash is also inside the row, but hashing it first keeps
+  // the formula the spec states (and an HMAC input that starts with the link it extends).
+  const std::string message = row.prev_hash + canonical_json(to_json(row, false));
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(message.data()),
+       message.size(), digest, &size);
+  return "sha256:" + hex(digest, size);
+}
+
+void DeltaDigest::add(int64_t id, char action, std::string_view model_name, std::string_view model_id,
+                      const json::object* data) {
+  // One canonical line per delta: a JSON array cannot be confused across field boundaries.
+  json::array line{id, std::string(1, action), model_name, model_id};
+  line.push_back(data ? json::value(*data) : json::value(nullptr));
+  text_ += canonical_json(line);
+  text_.push_back('\n');
+}
+
+std::string DeltaDigest::finish() const {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(text_.data()), text_.size(), digest);
+  return "sha256:" + hex(digest, sizeof digest);
+}
+
+ChainLink seal(std::string_view key, AuditRow& row, const ChainLink& link) {
+  row.chain_seq = link.seq + 1;
+  row.prev_hash = link.hash;
+  row.row_hash = compute_row_hash(key, row);
+  return ChainLink{row.chain_seq, row.row_hash};
+}
+
+std::optional<ChainBreak> ChainVerifier::check(int64_t stored_seq, const AuditRow& row,
+                                               const std::optional<std::string>& recomputed_digest) {
+  const int64_t expected_seq = link_.seq + 1;
+  // A missing row shows as the next stored seq jumping past the expected one: the break is at
+  // the seq that is gone.
+  if (stored_seq != expected_seq) return ChainBreak{expected_seq, "seq_gap", {}, {}};
+  if (row.chain_seq != stored_seq) return ChainBreak{stored_seq, "seq_mismatch", {}, {}};
+  if (row.prev_hash != link_.hash) return ChainBreak{stored_seq, "prev_hash_mismatch", link_.hash, row.prev_hash};
+  const std::string expected = compute_row_hash(key_, row);
+  if (expected != row.row_hash) return ChainBreak{stored_seq, "hash_mismatch", expected, row.row_hash};
+  if (recomputed_digest && row.delta_digest != recomputed_digest) {
+    return ChainBreak{stored_seq, "delta_digest_mismatch", row.delta_digest.value_or(""), *recomputed_digest};
+  }
+  link_ = ChainLink{stored_seq, row.row_hash};
+  ++rows_checked_;
+  return std::nullopt;
+}
+
+std::string csv_field(std::string_view text) {
+  std::string value(text);
+  if (!value.empty() && (value[0] == '=' || value[0] == '+' || value[0] == '-' || value[0] == '@')) {
+    value.insert(value.begin(), '\'');
+  }
+  if (value.find_first_of(",\"\r\n") == std::string::npos) return value;
+  std::string quoted = "\"";
+  for (char c : value) {
+    if (c == '"') quoted.push_back('"');
+    quoted.push_back(c);
+  }
+  quoted.push_back('"');
+  return quoted;
+}
+
+std::string csv_header() {
+  return "chainSeq,occurredAt,actorKind,actorId,onBehalfOfKind,onBehalfOfId,credentialId,credentialLabel,"
+         "delegationChainRoot,causedByTaskId,actionType,modelName,diffSummary,commitId,firstSyncId,lastSyncId,"
+         "deltaDigest,prevHash,rowHash\r\n";
+}
+
+std::string csv_line(const AuditRow& row) {
+  const auto opt = [](const std::optional<std::string>& text) { return csv_field(text.value_or("")); };
+  return fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\r\n", row.chain_seq,
+                     iso8601_from_ms(row.occurred_at_ms), csv_field(row.actor_kind), csv_field(row.actor_id),
+                     opt(row.on_behalf_of_kind), opt(row.on_behalf_of_id), csv_field(row.credential_id),
+                     opt(row.credential_label), opt(row.delegation_chain_root), opt(row.caused_by_task_id),
+                     csv_field(row.action_type), opt(row.model_name), csv_field(canonical_json(row.diff_summary)),
+                     opt(row.commit_id), row.first_sync_id, row.last_sync_id, opt(row.delta_digest),
+                     csv_field(row.prev_hash), csv_field(row.row_hash));
+}
+
+std::string generate_key() {
+  unsigned char bytes[32];
+  if (RAND_bytes(bytes, sizeof bytes) != 1) throw std::runtime_error("RAND_bytes failed");
+  return hex(bytes, sizeof bytes);
+}
+
+Result<std::string> read_key_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return fail("internal_error", fmt::format("cannot read the audit secret file {}", path.string()));
+  std::ostringstream text;
+  text << in.rdbuf();
+  std::string key = text.str();
+  while (!key.empty() && std::isspace(static_cast<unsigned char>(key.back()))) key.pop_back();
+  if (key.size() < 32) {
+    return fail("internal_error", fmt::format("the audit secret in {} is shorter than 32 bytes", path.string()));
+  }
+  return key;
+}
+
+Result<std::string> load_or_create_key_file(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec)) return read_key_file(path);
+  const std::string key = generate_key();
+  // O_EXCL: two processes starting on one data directory agree on the first file written.
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    if (errno == EEXIST) return read_key_file(path);
+    return fail("internal_error", fmt::format("cannot create the audit secret file {}: {}", path.string(),
+                                              std::strerror(errno)));
+  }
+  const std::string line = key + "\n";
+  const bool written = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!written) return fail("internal_error", fmt::format("cannot write the audit secret file {}", path.string()));
+  return key;
+}
+
+}  // namespace ablo::audit

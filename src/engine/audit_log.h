@@ -1,0 +1,46 @@
+#pragma once
+// Reading the audit trail (issue 13): pages of a tenant's rows, and the verify walk that checks
+// the keyed chain and recomputes each commit row's delta digest from the delta log. Read-only;
+// rows are written by the commit writer (engine/audit_writer.h). Any thread.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "audit/audit.h"
+#include "common/result.h"
+#include "store/store.h"
+
+namespace ablo::engine {
+
+struct AuditVerifyReport {
+  int64_t from_seq = 1;
+  int64_t rows_checked = 0;
+  int64_t last_seq = 0;                 // the last seq checked and found intact (from_seq - 1 when none)
+  std::optional<audit::ChainBreak> broken;
+  bool complete = true;                 // false: more rows follow; continue from last_seq + 1
+};
+
+class AuditLog {
+ public:
+  AuditLog(store::Store& store, std::string key) : store_(store), key_(std::move(key)) {}
+
+  bool enabled() const { return !key_.empty(); }
+  const std::string& key() const { return key_; }
+  // The rows of a query, parsed; a row whose JSON does not parse is skipped by listings (verify
+  // reports it).
+  Result<std::vector<audit::AuditRow>> rows(const store::AuditQuery& query) const;
+  // Checks at most `max_rows` rows of the tenant's chain from `from_seq` on. A walk that starts
+  // after 1 trusts the stored hash of row from_seq - 1 (the previous call checked it).
+  Result<AuditVerifyReport> verify(const std::string& tenant, int64_t from_seq, int64_t max_rows) const;
+
+  static constexpr int kVerifyPage = 500;
+
+ private:
+  Result<std::string> stored_digest_of(const std::string& tenant, const audit::AuditRow& row) const;
+
+  store::Store& store_;
+  std::string key_;
+};
+
+}  // namespace ablo::engine
