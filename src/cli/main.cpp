@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "auth/auth_service.h"
+#include "cli/audit_commands.h"
 #include "cli/db_commands.h"
 #include "cli/schema_file.h"
 #include "client/transport.h"
@@ -95,6 +96,7 @@ struct ServeOptions {
   int worker_threads = 32;  // HTTP handlers; each in-flight HTTP commit holds one
   std::string redis_url;    // cluster wake-ups through Redis instead of NOTIFY
   int poll_interval_ms = cluster::kDefaultPollIntervalMs;
+  std::string audit_secret_file;      // the audit chain's HMAC key (cli/audit_commands.h)
   net::ServerLimits limits;           // sockets, frames, bodies, bootstraps
   coord::CoordinatorOptions bounds;   // only its bounds are read from the command line
 };
@@ -146,6 +148,9 @@ int serve(const ServeOptions& options) {
   hub.set_held_limit(options.limits.max_send_queue_bytes);  // a socket that never asks for its catch-up
   std::unique_ptr<ClusterNode> node;
   engine::EngineOptions engine_options;
+  auto audit_key = cli::resolve_audit_key(**store, clustered, options.where.data_dir, options.audit_secret_file);
+  if (!audit_key) return die(audit_key.error());
+  engine_options.audit_key = std::move(*audit_key);
   if (clustered) {
     engine_options.publish = [&node](const std::vector<store::Delta>& deltas) {
       ClusterNode::report(node->follower.publish_committed(deltas));
@@ -379,6 +384,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(50, 3600 * 1000))
       ->capture_default_str();
   add_limit_options(*serve_cmd, serve_options);
+  serve_cmd->add_option("--audit-secret-file", serve_options.audit_secret_file,
+                        "File holding the audit chain's secret (or ABLO_AUDIT_SECRET; default: generated once)");
   serve_cmd->add_flag("--relaxed-durability", serve_options.where.relaxed_durability,
                       "Skip the fsync per commit group (may lose the last commits on power loss)");
 
@@ -416,6 +423,7 @@ int main(int argc, char** argv) {
   migrate_cmd->add_option("--rename", migration.renames, "old:new (model) or model.old:model.new (field)");
   migrate_cmd->add_option("--backfill", migration.backfills, "model.field=value for rows that need a value");
   ablo::cli::add_db_commands(app);
+  ablo::cli::add_audit_commands(app);
 
   CLI11_PARSE(app, argc, argv);
   if (serve_cmd->parsed()) return serve(serve_options);

@@ -86,6 +86,7 @@ Router::Router(engine::Engine& engine, auth::AuthService& auth, coord::Coordinat
       model_routes_(engine, coordinator),
       account_routes_(auth, coordinator, engine),
       feed_routes_(engine),
+      audit_routes_(engine, auth),
       run_later_(std::move(run_later)) {}
 
 // The exception boundary of every HTTP request: a handler that throws answers 500 internal_error.
@@ -243,6 +244,7 @@ Result<HttpResponse> Router::route(const HttpRequest& request) const {
                   "Content-Type");
     }
   }
+  if (auto routed = audit_routes_.route(request, parts, *principal)) return std::move(*routed);
   if (auto routed = account_routes_.route(request, parts, *principal)) return std::move(*routed);
   if (!parts.empty() && parts[0] == "v1") {
     if (auto routed = feed_routes_.route(request, parts, *principal)) return std::move(*routed);

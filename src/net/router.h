@@ -12,6 +12,7 @@
 #include "coord/coordinator.h"
 #include "engine/engine.h"
 #include "net/account_routes.h"
+#include "net/audit_routes.h"
 #include "net/claim_routes.h"
 #include "net/dialect.h"
 #include "net/feed_routes.h"
@@ -71,6 +72,7 @@ class Router {
   ModelRoutes model_routes_;
   AccountRoutes account_routes_;
   FeedRoutes feed_routes_;
+  AuditRoutes audit_routes_;  // issue 13
   RunLater run_later_;
 };
 

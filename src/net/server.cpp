@@ -175,8 +175,9 @@ http::response<http::string_body> to_beast(HttpResponse&& response, const std::s
                                            bool keep_alive, bool head) {
   http::response<http::string_body> res{static_cast<http::status>(response.status), version};
   add_common_headers(res, request_id);
-  for (auto& [name, value] : response.headers) res.set(name, value);
+  // JSON unless the route named another type (the audit CSV export).
   if (!response.body.empty()) res.set(http::field::content_type, "application/json");
+  for (auto& [name, value] : response.headers) res.set(name, value);
   const auto size = response.body.size();
   if (!head) res.body() = std::move(response.body);
   res.keep_alive(keep_alive);

@@ -1,0 +1,152 @@
+#include "cli/audit_commands.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+
+#include <CLI/CLI.hpp>
+#include <boost/json.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "audit/audit.h"
+#include "client/transport.h"
+
+namespace ablo::cli {
+
+namespace json = boost::json;
+
+Result<std::string> resolve_audit_key(store::Store& store, bool postgres, const std::string& data_dir,
+                                      const std::string& secret_file) {
+  if (const char* env = std::getenv("ABLO_AUDIT_SECRET"); env && *env) {
+    if (std::string(env).size() < 32) return fail("invalid_request", "ABLO_AUDIT_SECRET must be at least 32 bytes");
+    return std::string(env);
+  }
+  if (!secret_file.empty()) return audit::read_key_file(secret_file);
+  if (!postgres) return audit::load_or_create_key_file(std::filesystem::path(data_dir) / "audit.key");
+  // Several nodes must share one key: the database is the one place they all reach.
+  constexpr const char* kSetting = "audit_secret";
+  auto existing = store.get_setting(kSetting);
+  if (!existing) return tl::unexpected(existing.error());
+  std::string key;
+  if (*existing) {
+    key = **existing;
+  } else {
+    auto stored = store.put_setting_if_absent(kSetting, audit::generate_key());
+    if (!stored) return tl::unexpected(stored.error());
+    auto winner = store.get_setting(kSetting);
+    if (!winner) return tl::unexpected(winner.error());
+    if (!*winner) return fail("internal_error", "the audit secret setting vanished");
+    key = **winner;
+  }
+  spdlog::warn(
+      "audit: the audit chain's secret is kept in the database's settings table; the chain then detects edits only "
+      "by someone who cannot read that table. Set ABLO_AUDIT_SECRET or --audit-secret-file on every node instead.");
+  return key;
+}
+
+namespace {
+
+struct AuditCommand {
+  std::string host = "127.0.0.1";
+  uint16_t port = 8787;
+  std::string key;
+  std::string since;
+  std::string until;
+  std::string output;
+};
+
+void finish_audit_command(int exit_code) {
+  if (exit_code != 0) throw CLI::RuntimeError(exit_code);
+}
+
+int audit_failure(const std::string& message) {
+  std::fprintf(stderr, "ablo: %s\n", message.c_str());
+  return 1;
+}
+
+// Walks the whole chain, one bounded call at a time (the server checks a bounded stretch per call).
+int run_verify(const AuditCommand& options) {
+  int64_t from = 1;
+  int64_t checked = 0;
+  while (true) {
+    auto response = client::http_request(options.host, options.port, "GET",
+                                         fmt::format("/v1/audit/verify?fromSeq={}", from), {},
+                                         {{"Authorization", "Bearer " + options.key}});
+    if (!response) return audit_failure(response.error().message);
+    if (response->status != 200) return audit_failure(fmt::format("HTTP {}: {}", response->status, response->body));
+    boost::system::error_code ec;
+    auto parsed = json::parse(response->body, ec);
+    if (ec || !parsed.is_object()) return audit_failure("the server's answer is not JSON: " + response->body);
+    const auto& report = parsed.as_object();
+    const auto* ok = report.if_contains("ok");
+    if (!ok || !ok->is_bool()) return audit_failure("the server's answer has no ok: " + response->body);
+    if (!ok->as_bool()) {
+      std::printf("%s\n", response->body.c_str());
+      return 2;  // the chain is broken: a distinct exit status for scripts
+    }
+    checked += report.at("rowsChecked").to_number<int64_t>();
+    const auto* complete = report.if_contains("complete");
+    if (!complete || !complete->is_bool() || complete->as_bool()) {
+      std::printf("%s\n", json::serialize(json::object{{"ok", true},
+                                                       {"rowsChecked", checked},
+                                                       {"fromSeq", 1},
+                                                       {"lastSeq", report.at("lastSeq")}})
+                              .c_str());
+      return 0;
+    }
+    from = report.at("lastSeq").to_number<int64_t>() + 1;
+  }
+}
+
+int run_export(const AuditCommand& options) {
+  std::string target = "/v1/audit/export";
+  std::string separator = "?";
+  if (!options.since.empty()) {
+    target += separator + "since=" + options.since;
+    separator = "&";
+  }
+  if (!options.until.empty()) target += separator + "until=" + options.until;
+  auto response = client::http_request(options.host, options.port, "GET", target, {},
+                                       {{"Authorization", "Bearer " + options.key}});
+  if (!response) return audit_failure(response.error().message);
+  if (response->status != 200) return audit_failure(fmt::format("HTTP {}: {}", response->status, response->body));
+  if (options.output.empty() || options.output == "-") {
+    std::fwrite(response->body.data(), 1, response->body.size(), stdout);
+    return 0;
+  }
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(options.output.c_str(), "wb"), &std::fclose);
+  if (!file) return audit_failure("cannot write " + options.output);
+  std::fwrite(response->body.data(), 1, response->body.size(), file.get());
+  return 0;
+}
+
+void add_connection_options(CLI::App& command, AuditCommand& options) {
+  command.add_option("--host", options.host)->capture_default_str();
+  command.add_option("--port", options.port)->capture_default_str();
+  command.add_option("--key", options.key, "Secret key or capability token (or ABLO_API_KEY)")
+      ->envname("ABLO_API_KEY")
+      ->required();
+}
+
+}  // namespace
+
+void add_audit_commands(CLI::App& app) {
+  auto* audit_cmd = app.add_subcommand("audit", "Read and check the audit trail of a running server");
+  audit_cmd->require_subcommand(1);
+  // The callbacks outlive this function; the options live as long as they do.
+  auto verify = std::make_shared<AuditCommand>();
+  auto* verify_cmd = audit_cmd->add_subcommand("verify", "Check the audit chain (exit 2 and the break when broken)");
+  add_connection_options(*verify_cmd, *verify);
+  verify_cmd->callback([verify] { finish_audit_command(run_verify(*verify)); });
+  auto exported = std::make_shared<AuditCommand>();
+  auto* export_cmd = audit_cmd->add_subcommand("export", "Write the audit rows as CSV (capped; see README)");
+  add_connection_options(*export_cmd, *exported);
+  export_cmd->add_option("--since", exported->since, "ISO-8601 time: rows at or after it");
+  export_cmd->add_option("--until", exported->until, "ISO-8601 time: rows before it");
+  export_cmd->add_option("-o,--output", exported->output, "File to write (default: stdout)");
+  export_cmd->callback([exported] { finish_audit_command(run_export(*exported)); });
+}
+
+}  // namespace ablo::cli
