@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -70,6 +71,17 @@ void append_canonical(const json::value& value, std::string& out) {
         append_canonical(element, out);
       }
       out.push_back(']');
+      return;
+    }
+    case json::kind::double_: {
+      // A number keeps one spelling however a store returns it: PostgreSQL's jsonb gives back
+      // 2.0 as 2 (an integer to a parser), so an integral double within 2^53 is written as one.
+      const double number = value.get_double();
+      if (std::trunc(number) == number && std::fabs(number) < 9007199254740992.0) {
+        out += std::to_string(static_cast<int64_t>(number));
+        return;
+      }
+      out += json::serialize(value);
       return;
     }
     default:
