@@ -11,7 +11,9 @@
 #include <spdlog/spdlog.h>
 
 #include "audit/audit.h"
+#include "auth/auth_service.h"
 #include "client/transport.h"
+#include "engine/audit_log.h"
 
 namespace ablo::cli {
 
@@ -44,6 +46,19 @@ Result<std::string> resolve_audit_key(store::Store& store, bool postgres, const 
       "audit: the audit chain's secret is kept in the database's settings table; the chain then detects edits only "
       "by someone who cannot read that table. Set ABLO_AUDIT_SECRET or --audit-secret-file on every node instead.");
   return key;
+}
+
+Status record_key_creation(store::Store& store, bool postgres, const std::string& data_dir,
+                           const std::string& audit_secret_file, const std::string& secret) {
+  auto audit_key = resolve_audit_key(store, postgres, data_dir, audit_secret_file);
+  if (!audit_key) return tl::unexpected(audit_key.error());
+  auth::AuthService auth(store, [] { return schema::Schema::empty(); });
+  auto principal = auth.authenticate(secret);
+  if (!principal) return tl::unexpected(principal.error());
+  return engine::append_audit_row(store, *audit_key, *principal, "key.create",
+                                  json::object{{"keyId", principal->key_id},
+                                               {"live", !principal->tenant.sandbox},
+                                               {"label", principal->credential_label}});
 }
 
 namespace {

@@ -19,6 +19,11 @@ namespace ablo::cli {
 Result<std::string> resolve_audit_key(store::Store& store, bool postgres, const std::string& data_dir,
                                       const std::string& secret_file);
 
+// The `key.create` row of a key made by `ablo keys create`, attributed to the new key itself
+// (in the new key's tenant). A failure is reported, the key stays.
+Status record_key_creation(store::Store& store, bool postgres, const std::string& data_dir,
+                           const std::string& audit_secret_file, const std::string& secret);
+
 // Registers `audit verify` and `audit export` on `app`.
 void add_audit_commands(CLI::App& app);
 

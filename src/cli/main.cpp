@@ -224,7 +224,7 @@ int serve(const ServeOptions& options) {
   return 0;
 }
 
-int create_key(const StoreLocation& where, bool live, const std::string& label) {
+int create_key(const StoreLocation& where, bool live, const std::string& label, const std::string& audit_secret_file) {
   auto store = open_store(where);
   if (!store) return die(store.error());
   auth::AuthService auth(**store, [] { return schema::Schema::empty(); });
@@ -232,6 +232,10 @@ int create_key(const StoreLocation& where, bool live, const std::string& label) 
   if (!org) return die(org.error());
   auto key = auth.create_secret_key(*org, !live, label);
   if (!key) return die(key.error());
+  if (auto audited = cli::record_key_creation(**store, !where.database_url.empty(), where.data_dir,
+                                                   audit_secret_file, *key); !audited) {
+    std::fprintf(stderr, "ablo: the key.create audit row was not written: %s\n", audited.error().message.c_str());
+  }
   std::printf("%s\n", key->c_str());
   return 0;
 }
@@ -399,6 +403,9 @@ int main(int argc, char** argv) {
   create_cmd->add_option("--database", key_store.database_url, "PostgreSQL URL")->envname("DATABASE_URL");
   create_cmd->add_flag("--live", live, "Create a live key instead of a sandbox (test) key");
   create_cmd->add_option("--label", label);
+  std::string key_audit_secret_file;
+  create_cmd->add_option("--audit-secret-file", key_audit_secret_file,
+                         "The server's audit secret file, when it has one (the key.create audit row is chained with it)");
 
   PushOptions push;
   auto* schema_cmd = app.add_subcommand("schema", "Manage the schema");
@@ -427,7 +434,7 @@ int main(int argc, char** argv) {
 
   CLI11_PARSE(app, argc, argv);
   if (serve_cmd->parsed()) return serve(serve_options);
-  if (create_cmd->parsed()) return create_key(key_store, live, label);
+  if (create_cmd->parsed()) return create_key(key_store, live, label, key_audit_secret_file);
   if (migrate_cmd->parsed()) return migrate(migration, migrate_store, dry_run);
   if (push_cmd->parsed()) return push_schema(push);
   return 0;

@@ -4,6 +4,7 @@
 
 #include <boost/json.hpp>
 
+#include "common/time.h"
 #include "engine/audit_writer.h"
 
 namespace ablo::engine {
@@ -99,6 +100,13 @@ Result<AuditVerifyReport> AuditLog::verify(const std::string& tenant, int64_t fr
   if (!more) return tl::unexpected(more.error());
   report.complete = more->empty();
   return report;
+}
+
+Status append_audit_row(store::Store& store, const std::string& key, const auth::Principal& by,
+                        std::string action_type, json::value summary) {
+  if (key.empty()) return {};
+  auto row = action_audit_row(by, std::move(action_type), std::move(summary), now_ms());
+  return store.write([&](store::WriteTransaction& txn) { return AuditChain(txn, key).append(row); });
 }
 
 }  // namespace ablo::engine

@@ -8,6 +8,9 @@
 #include <vector>
 
 #include "audit/audit.h"
+#include <boost/json/value.hpp>
+
+#include "auth/auth_service.h"
 #include "common/result.h"
 #include "store/store.h"
 
@@ -42,5 +45,12 @@ class AuditLog {
   store::Store& store_;
   std::string key_;
 };
+
+// Appends one non-commit row in its own store transaction, for a process without a commit
+// writer (`ablo keys create`). Safe beside a running server: the row's link is read inside the
+// transaction, which SQLite's write lock or PostgreSQL's log-head lock serializes with the
+// server's commit groups (whose link cache lives for one group transaction only).
+Status append_audit_row(store::Store& store, const std::string& key, const auth::Principal& by,
+                        std::string action_type, boost::json::value summary);
 
 }  // namespace ablo::engine

@@ -11,6 +11,7 @@
 
 #include "authz/authorizer.h"
 #include "common/json_number.h"
+#include "common/time.h"
 #include "engine/audit_writer.h"
 #include "engine/commit_pipeline.h"
 #include "schema/sync_groups.h"
@@ -173,7 +174,8 @@ std::shared_ptr<const schema::Schema> Engine::schema() const { return impl_->sch
 
 void Engine::set_write_gate(std::shared_ptr<WriteGate> gate) { impl_->pipeline.set_write_gate(std::move(gate)); }
 
-Result<SchemaPush> Engine::push_schema(const json::value& schema_json, const schema::MigrationHints& hints, bool force) {
+Result<SchemaPush> Engine::push_schema(const json::value& schema_json, const schema::MigrationHints& hints, bool force,
+                                       const auth::Principal* pushed_by) {
   auto parsed = schema::Schema::parse(schema_json);
   if (!parsed) return tl::unexpected(parsed.error());
   std::shared_ptr<const schema::Schema> next = *parsed;
@@ -181,7 +183,7 @@ Result<SchemaPush> Engine::push_schema(const json::value& schema_json, const sch
   // Planned on the writer thread, against the schema active at that moment, and applied in the
   // same transaction as the new version: a failing step leaves the old schema active.
   auto version = impl_->pipeline.run_exclusive(
-      [this, next, plan, &hints, force](store::WriteTransaction& txn) -> Result<int64_t> {
+      [this, next, plan, &hints, force, pushed_by](store::WriteTransaction& txn) -> Result<int64_t> {
         // Another node may have pushed since we loaded ours; schema pushes are serialized by the
         // store's write transaction, so what is committed now is what we migrate from.
         if (auto fresh = reload_schema(); !fresh) return tl::unexpected(fresh.error());
@@ -199,7 +201,22 @@ Result<SchemaPush> Engine::push_schema(const json::value& schema_json, const sch
           error.details = {{"failedStatement", ok.error().message}};
           return tl::unexpected(std::move(error));
         }
-        return txn.install_schema(*next);
+        auto installed = txn.install_schema(*next);
+        if (!installed || !pushed_by || !audit_.enabled()) return installed;
+        // The push's audit row, in the push's transaction: model keys and the plan's size, never
+        // its backfill values.
+        json::array models;
+        for (const auto& model : next->models()) models.emplace_back(model.key);
+        json::object summary{{"version", *installed},
+                             {"hash", next->hash()},
+                             {"models", std::move(models)},
+                             {"migrationSteps", static_cast<int64_t>(plan->steps.size())},
+                             {"forced", force && !plan->warnings.empty()}};
+        AuditChain chain(txn, audit_.key());
+        if (auto ok = chain.append(action_audit_row(*pushed_by, "schema.push", std::move(summary), now_ms())); !ok) {
+          return tl::unexpected(ok.error());
+        }
+        return installed;
       },
       [this, next] { impl_->schema.set(next); });
   if (!version) return tl::unexpected(version.error());
@@ -251,8 +268,9 @@ Result<std::vector<store::UsageRow>> Engine::usage(const std::string& tenant, co
   return impl_->store.usage(tenant, from_day, to_day);
 }
 
-Status Engine::record_audit(audit::AuditRow row) {
+Status Engine::record_audit(const auth::Principal& by, std::string action_type, json::value summary) {
   if (!audit_.enabled()) return {};
+  auto row = action_audit_row(by, std::move(action_type), std::move(summary), now_ms());
   auto recorded = impl_->pipeline.run_exclusive(
       [this, row = std::move(row)](store::WriteTransaction& txn) -> Result<int64_t> {
         AuditChain chain(txn, audit_.key());

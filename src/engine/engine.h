@@ -212,8 +212,10 @@ class Engine {
   // applicable (no blockers left by the backfills; warnings only with `force`), applies it and
   // activates the new version in one transaction. Errors: invalid_schema, incompatible_change
   // (409, the plan in the details), migration_failed.
+  // `pushed_by`: who pushed it; its `schema.push` audit row is written in the push's own
+  // transaction (none when null: a schema loaded at start).
   Result<SchemaPush> push_schema(const boost::json::value& schema_json, const schema::MigrationHints& hints = {},
-                                 bool force = false);
+                                 bool force = false, const auth::Principal* pushed_by = nullptr);
   Result<std::optional<store::SchemaVersion>> active_schema_version() const;
 
   // Applies a commit atomically; `done` runs on the pipeline's syncer thread after the deltas
@@ -267,10 +269,11 @@ class Engine {
 
   // --- audit (issue 13) ---
   const AuditLog& audit() const { return audit_; }
-  // Appends a non-commit row (capability.mint, key.create, ...) to its tenant's chain through
-  // the commit writer, so the chain has one order; returns once it is durable. Does nothing
-  // when no audit key is set.
-  Status record_audit(audit::AuditRow row);
+  // Appends a non-commit row by `by` (capability.mint, capability.revoke, ...) to its tenant's
+  // chain through the commit writer, so the chain has one order; returns once it is durable.
+  // `summary` names ids and kinds, never secrets or field values. Does nothing without an
+  // audit key.
+  Status record_audit(const auth::Principal& by, std::string action_type, boost::json::value summary);
 
  private:
   Result<int64_t> read_stamp() const;

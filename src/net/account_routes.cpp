@@ -9,6 +9,7 @@
 
 #include "common/json_number.h"
 #include "common/time.h"
+#include "net/audit_routes.h"
 #include "net/authority.h"
 #include "net/dialect.h"
 #include "net/http_json.h"
@@ -103,6 +104,7 @@ Result<HttpResponse> AccountRoutes::mint(const HttpRequest& request, const auth:
   if (!parsed) return tl::unexpected(parsed.error());
   auto minted = auth_.mint(principal, *parsed);
   if (!minted) return tl::unexpected(minted.error());
+  record_capability_event(engine_, principal, "capability.mint", minted->record);
   auto out = capability_json(minted->record);
   out["token"] = minted->token;  // shown once, never again
   // 0.49 reads this answer as a capability mint: `branchRoot` is required and `scope` is an
@@ -125,6 +127,7 @@ Result<HttpResponse> AccountRoutes::mint(const HttpRequest& request, const auth:
 Result<HttpResponse> AccountRoutes::revoke(const std::string& id, const auth::Principal& principal) const {
   auto record = auth_.revoke_capability(principal, id);
   if (!record) return tl::unexpected(record.error());
+  record_capability_event(engine_, principal, "capability.revoke", *record);
   // New requests and upgrades are refused by authentication; open sockets are closed here,
   // those of tokens exchanged from this one included.
   int closed = coordinator_.close_sessions(principal.tenant.key(), id, kCloseRevoked, "capability revoked");
@@ -146,6 +149,7 @@ Result<HttpResponse> AccountRoutes::ephemeral_key(const HttpRequest& request, co
   if (!parsed) return tl::unexpected(parsed.error());
   auto minted = auth_.mint_ephemeral(principal, *parsed);
   if (!minted) return tl::unexpected(minted.error());
+  record_capability_event(engine_, principal, "capability.mint", minted->record);
   const auto& c = minted->record;
   return json_response(201, json::object{{"object", "ephemeral_key"},
                                          {"id", c.id},
@@ -175,6 +179,7 @@ Result<HttpResponse> AccountRoutes::rotate(const HttpRequest& request, const std
   }
   auto rotation = auth_.rotate(principal, id, grace, ttl);
   if (!rotation) return tl::unexpected(rotation.error());
+  record_capability_event(engine_, principal, "capability.mint", rotation->replacement.record);
   if (rotation->previous.revoked) {
     auto closed = close_capability_sessions(principal.tenant.key(), id);
     if (!closed) return tl::unexpected(closed.error());

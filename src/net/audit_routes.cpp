@@ -8,6 +8,8 @@
 #include <fmt/format.h>
 
 #include "audit/audit.h"
+#include <spdlog/spdlog.h>
+
 #include "common/time.h"
 #include "net/authority.h"
 #include "net/http_json.h"
@@ -114,6 +116,18 @@ json::array redacted_operations(const json::value& diff_summary) {
 }
 
 }  // namespace
+
+void record_capability_event(engine::Engine& engine, const auth::Principal& by, const char* action,
+                             const store::CapabilityRecord& capability) {
+  // Ids and kinds only: never the token, its hash, or user metadata.
+  json::object summary{{"capabilityId", capability.id},
+                       {"participantKind", capability.participant_kind},
+                       {"participantId", capability.participant_id},
+                       {"expiresAt", iso8601_from_ms(capability.expires_at_ms)}};
+  if (!capability.parent_id.empty()) summary["parentId"] = capability.parent_id;
+  auto recorded = engine.record_audit(by, action, std::move(summary));
+  if (!recorded) spdlog::error("audit: {} of {} was not recorded: {}", action, capability.id, recorded.error().message);
+}
 
 std::optional<Result<HttpResponse>> AuditRoutes::route(const HttpRequest& request,
                                                        const std::vector<std::string>& parts,

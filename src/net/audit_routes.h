@@ -24,6 +24,12 @@
 
 namespace ablo::net {
 
+// Appends a capability.mint / capability.revoke row for `capability` to the caller's chain
+// through the commit writer (engine.record_audit). The capability is already stored: a failure
+// here is logged, not answered (the token exists either way).
+void record_capability_event(engine::Engine& engine, const auth::Principal& by, const char* action,
+                             const store::CapabilityRecord& capability);
+
 class AuditRoutes {
  public:
   AuditRoutes(engine::Engine& engine, auth::AuthService& auth) : engine_(engine), auth_(auth) {}

@@ -183,6 +183,7 @@ Result<HttpResponse> Router::route(const HttpRequest& request) const {
     if (!exchange) return tl::unexpected(exchange.error());
     auto minted = auth_.exchange(*principal, *exchange);
     if (!minted) return tl::unexpected(minted.error());
+    record_capability_event(engine_, *principal, "capability.mint", minted->record);
     const auto& c = minted->record;
     json::object scope{{"organizationId", c.org},
                        {"syncGroups", string_array(c.sync_groups)},
@@ -265,7 +266,7 @@ Result<HttpResponse> Router::route(const HttpRequest& request) const {
     auto hints = schema::parse_migration_hints(*body);
     if (!hints) return tl::unexpected(hints.error());
     const auto* force = body->if_contains("force");
-    auto pushed = engine_.push_schema(schema_json, *hints, force && force->is_bool() && force->as_bool());
+    auto pushed = engine_.push_schema(schema_json, *hints, force && force->is_bool() && force->as_bool(), &*principal);
     if (!pushed) return tl::unexpected(pushed.error());
     auto schema = engine_.schema();
     return json_response(200, json::object{{"version", pushed->version},

@@ -248,7 +248,7 @@ TEST_F(AuditTest, ACapabilityReadsOnlyTheRowsItAuthoredAndNoOtherTenantsRows) {
   EXPECT_EQ(own[0].at("onBehalfOfKind"), "user");
   EXPECT_EQ(own[0].at("onBehalfOfId"), "usr_ada");
   EXPECT_EQ(own[0].at("delegationChainRoot"), "usr_ada");
-  EXPECT_EQ(audit_rows().size(), 2u) << "the secret key reads the whole tenant";
+  EXPECT_EQ(audit_rows().size(), 3u) << "the secret key reads the whole tenant (its mint, both commits)";
   EXPECT_EQ(audit_rows({}, "&actorKind=agent").size(), 1u);
   EXPECT_EQ(audit_rows({}, "&actorId=bot-1").size(), 1u);
   EXPECT_EQ(audit_rows({}, "&action=commit").size(), 2u);
@@ -269,7 +269,7 @@ TEST_F(AuditTest, ACapabilityReadsOnlyTheRowsItAuthoredAndNoOtherTenantsRows) {
   ASSERT_FALSE(org.empty()) << json::serialize(identity);
   auto by_slug = call("GET", "/api/orgs/" + org + "/audit?limit=10");
   ASSERT_EQ(by_slug.status, 200) << by_slug.body;
-  EXPECT_EQ(body_of(by_slug).at("data").as_array().size(), 2u);
+  EXPECT_EQ(body_of(by_slug).at("data").as_array().size(), 3u);
   EXPECT_EQ(body_of(call("GET", "/api/orgs/" + org + "/audit/verify-chain")).at("ok"), true);
   EXPECT_EQ(call("GET", "/api/orgs/org_someone_else/audit").status, 404);
   EXPECT_EQ(call("GET", "/api/orgs/org_someone_else/audit/verify-chain").status, 404);
@@ -287,10 +287,48 @@ TEST_F(AuditTest, ACapabilityReadsOnlyTheRowsItAuthoredAndNoOtherTenantsRows) {
   const auto at = output.find("sk_live_");
   ASSERT_NE(at, std::string::npos) << output;
   live_key = output.substr(at, output.find_first_of(" \n", at) - at);
-  EXPECT_EQ(audit_rows(live_key).size(), 0u);
+  const auto live_rows = audit_rows(live_key);
+  ASSERT_EQ(live_rows.size(), 1u) << "only the live key's own creation";
+  EXPECT_EQ(live_rows[0].at("actionType"), "key.create");
+  EXPECT_EQ(live_rows[0].at("chainSeq"), 1) << "a tenant's chain of its own";
   EXPECT_EQ(body_of(call("GET", "/v1/commits", {}, live_key)).at("data").as_array().size(), 0u);
   EXPECT_EQ(call("GET", "/v1/commits/tx-theirs", {}, live_key).body, "null");
-  EXPECT_EQ(body_of(call("GET", "/v1/audit/verify", {}, live_key)).at("rowsChecked"), 0);
+  const auto live_verify = body_of(call("GET", "/v1/audit/verify", {}, live_key));
+  EXPECT_EQ(live_verify.at("ok"), true) << json::serialize(live_verify);
+  EXPECT_EQ(live_verify.at("rowsChecked"), 1);
+  EXPECT_EQ(verify().at("ok"), true) << "the CLI's row went into the live chain, not the sandbox one";
+}
+
+TEST_F(AuditTest, CapabilityMintRevokeExchangeAndSchemaPushAreRowsOfTheSameChain) {
+  create("first", "Oslo");
+  auto minted = call("POST", "/v1/capabilities",
+                     R"({"participantKind":"agent","participantId":"bot-2","wideScope":true,"ttlSeconds":600})");
+  ASSERT_EQ(minted.status, 200) << minted.body;
+  const std::string token(body_of(minted).at("token").as_string());
+  const std::string capability_id(body_of(minted).at("capabilityId").as_string());
+  auto exchanged = call("POST", "/api/auth/capability", R"({"participantKind":"agent"})", token);
+  ASSERT_EQ(exchanged.status, 200) << exchanged.body;
+  ASSERT_EQ(call("DELETE", "/v1/capabilities/" + capability_id).status, 200);
+  auto pushed = call("POST", "/api/schema", json::serialize(json::object{{"schema", json::parse(kQuickstartSchema)}}));
+  ASSERT_EQ(pushed.status, 200) << pushed.body;
+  create("last", "Rome");
+
+  auto rows = audit_rows();
+  std::vector<std::string> actions;
+  for (auto it = rows.rbegin(); it != rows.rend(); ++it) actions.emplace_back(it->at("actionType").as_string());
+  EXPECT_EQ(actions, (std::vector<std::string>{"commit", "capability.mint", "capability.mint", "capability.revoke",
+                                               "schema.push", "commit"}));
+  const auto& mint = rows[rows.size() - 2];
+  EXPECT_EQ(mint.at("diffSummary").at("capabilityId"), capability_id.c_str());
+  const auto& exchange = rows[rows.size() - 3];
+  EXPECT_EQ(exchange.at("actorId"), "bot-2") << "the exchange is attributed to the capability that exchanged";
+  EXPECT_EQ(exchange.at("diffSummary").at("parentId"), capability_id.c_str());
+  EXPECT_EQ(rows[1].at("diffSummary").at("models"), (json::array{"weatherReports"}));
+  const auto listing = call("GET", "/v1/audit?limit=100").body;
+  EXPECT_EQ(listing.find(token), std::string::npos) << "no token in the audit trail";
+  auto report = verify();
+  EXPECT_EQ(report.at("ok"), true) << json::serialize(report);
+  EXPECT_EQ(report.at("rowsChecked"), 6);
 }
 
 TEST_F(AuditTest, AuditListPagesWithNextCursorWithoutGapsOrRepeats) {
