@@ -14,7 +14,9 @@
 #include <boost/json.hpp>
 #include <fmt/format.h>
 #include <openssl/evp.h>
+#include <openssl/core_names.h>
 #include <openssl/hmac.h>
+#include <openssl/params.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
@@ -41,27 +43,31 @@ json::value optional_text(const std::optional<std::string>& text) {
   return text ? json::value(*text) : json::value(nullptr);
 }
 
+void append_canonical(const json::value& value, std::string& out);
+
+void append_canonical_object(const json::object& object, std::string& out) {
+  // Sorted by key through pointers: the members are not copied.
+  std::vector<const json::key_value_pair*> members;
+  members.reserve(object.size());
+  for (const auto& member : object) members.push_back(&member);
+  std::sort(members.begin(), members.end(), [](const auto* a, const auto* b) { return a->key() < b->key(); });
+  out.push_back('{');
+  bool first = true;
+  for (const auto* member : members) {
+    if (!first) out.push_back(',');
+    first = false;
+    out += json::serialize(json::string_view(member->key()));
+    out.push_back(':');
+    append_canonical(member->value(), out);
+  }
+  out.push_back('}');
+}
+
 void append_canonical(const json::value& value, std::string& out) {
   switch (value.kind()) {
-    case json::kind::object: {
-      const auto& object = value.get_object();
-      std::vector<const json::key_value_pair*> members;
-      members.reserve(object.size());
-      for (const auto& member : object) members.push_back(&member);
-      std::sort(members.begin(), members.end(),
-                [](const auto* a, const auto* b) { return a->key() < b->key(); });
-      out.push_back('{');
-      bool first = true;
-      for (const auto* member : members) {
-        if (!first) out.push_back(',');
-        first = false;
-        out += json::serialize(json::string(member->key()));
-        out.push_back(':');
-        append_canonical(member->value(), out);
-      }
-      out.push_back('}');
+    case json::kind::object:
+      append_canonical_object(value.get_object(), out);
       return;
-    }
     case json::kind::array: {
       out.push_back('[');
       bool first = true;
@@ -87,6 +93,45 @@ void append_canonical(const json::value& value, std::string& out) {
     default:
       out += json::serialize(value);
   }
+}
+
+// HMAC-SHA256 of prefix || message as hex. The MAC context is kept per thread and re-initialised
+// with its key for each message: fetching the algorithm and setting up a context (what the
+// one-shot HMAC() does every call) cost more than hashing a row, and the commit writer hashes one
+// row per commit.
+std::string hmac_sha256_hex(std::string_view key, std::string_view prefix, std::string_view message) {
+  struct Cache {
+    std::string key;
+    EVP_MAC_CTX* ctx = nullptr;
+    ~Cache() { EVP_MAC_CTX_free(ctx); }
+  };
+  static EVP_MAC* const mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+  thread_local Cache cache;
+  bool ready = false;
+  if (mac && cache.ctx && cache.key == key) {
+    ready = EVP_MAC_init(cache.ctx, nullptr, 0, nullptr) == 1;  // same key: reused
+  }
+  if (mac && !ready) {
+    EVP_MAC_CTX_free(cache.ctx);
+    cache.ctx = EVP_MAC_CTX_new(mac);
+    char digest_name[] = "SHA256";
+    const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", digest_name, 0), OSSL_PARAM_construct_end()};
+    ready = cache.ctx && EVP_MAC_init(cache.ctx, reinterpret_cast<const unsigned char*>(key.data()), key.size(), params) == 1;
+    cache.key = ready ? std::string(key) : std::string();
+  }
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  std::size_t size = 0;
+  if (ready && EVP_MAC_update(cache.ctx, reinterpret_cast<const unsigned char*>(prefix.data()), prefix.size()) == 1 &&
+      EVP_MAC_update(cache.ctx, reinterpret_cast<const unsigned char*>(message.data()), message.size()) == 1 &&
+      EVP_MAC_final(cache.ctx, digest, &size, sizeof digest) == 1) {
+    return hex(digest, size);
+  }
+  // The provider could not be used (never expected): the one-shot form gives the same bytes.
+  const std::string whole = std::string(prefix) + std::string(message);
+  unsigned int one_shot_size = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(whole.data()),
+       whole.size(), digest, &one_shot_size);
+  return hex(digest, one_shot_size);
 }
 
 // Reads an optional string member: absent or null is nullopt; another type is an error.
@@ -190,21 +235,25 @@ std::string canonical_json(const json::value& value) {
 std::string compute_row_hash(std::string_view key, const AuditRow& row) {
   // prevHash || canonical row: the prevHash is also inside the row, but hashing it first keeps
   // the formula the spec states (and an HMAC input that starts with the link it extends).
-  const std::string message = row.prev_hash + canonical_json(to_json(row, false));
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int size = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(message.data()),
-       message.size(), digest, &size);
-  return "sha256:" + hex(digest, size);
+  return "sha256:" + hmac_sha256_hex(key, row.prev_hash, canonical_json(to_json(row, false)));
 }
 
 void DeltaDigest::add(int64_t id, char action, std::string_view model_name, std::string_view model_id,
                       const json::object* data) {
-  // One canonical line per delta: a JSON array cannot be confused across field boundaries.
-  json::array line{id, std::string(1, action), model_name, model_id};
-  line.push_back(data ? json::value(*data) : json::value(nullptr));
-  text_ += canonical_json(line);
-  text_.push_back('\n');
+  // One canonical JSON array per delta, [id,"A","model","row id",data], written straight into
+  // the digest's text: the row data is not copied into a temporary array first.
+  text_.push_back('[');
+  text_ += std::to_string(id);
+  text_.push_back(',');
+  text_ += json::serialize(json::string_view(&action, 1));
+  text_.push_back(',');
+  text_ += json::serialize(json::string_view(model_name));
+  text_.push_back(',');
+  text_ += json::serialize(json::string_view(model_id));
+  text_.push_back(',');
+  if (data) append_canonical_object(*data, text_);
+  else text_ += "null";
+  text_ += "]\n";
 }
 
 std::string DeltaDigest::finish() const {
@@ -213,10 +262,17 @@ std::string DeltaDigest::finish() const {
   return "sha256:" + hex(digest, sizeof digest);
 }
 
-ChainLink seal(std::string_view key, AuditRow& row, const ChainLink& link) {
+ChainLink seal(std::string_view key, AuditRow& row, const ChainLink& link, std::string* stored_json) {
   row.chain_seq = link.seq + 1;
   row.prev_hash = link.hash;
-  row.row_hash = compute_row_hash(key, row);
+  // The canonical text is built once: hashed, then (with rowHash added) stored.
+  std::string canonical = canonical_json(to_json(row, false));
+  row.row_hash = "sha256:" + hmac_sha256_hex(key, row.prev_hash, canonical);
+  if (stored_json) {
+    canonical.pop_back();  // the closing brace of the row object
+    canonical += ",\"rowHash\":\"" + row.row_hash + "\"}";
+    *stored_json = std::move(canonical);
+  }
   return ChainLink{row.chain_seq, row.row_hash};
 }
 

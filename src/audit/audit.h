@@ -94,8 +94,10 @@ struct ChainLink {
   std::string hash = kGenesisHash;
 };
 
-// Stamps `row` as the successor of `link` (chain_seq, prev_hash, row_hash) and returns the new link.
-ChainLink seal(std::string_view key, AuditRow& row, const ChainLink& link);
+// Stamps `row` as the successor of `link` (chain_seq, prev_hash, row_hash) and returns the new
+// link. `stored_json`, when given, receives the row's JSON with its rowHash (the canonical text
+// that was hashed, plus rowHash): what the store keeps, without building the JSON again.
+ChainLink seal(std::string_view key, AuditRow& row, const ChainLink& link, std::string* stored_json = nullptr);
 
 struct ChainBreak {
   int64_t broken_at_seq = 0;

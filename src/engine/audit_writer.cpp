@@ -16,8 +16,9 @@ Status AuditChain::append(audit::AuditRow row) {
     cached = links_.emplace(row.tenant, std::move(link)).first;
   }
   undo_.emplace_back(row.tenant, cached->second);
-  const auto next = audit::seal(key_, row, cached->second);
-  if (auto ok = txn_.append_audit(to_record(row)); !ok) return ok;
+  std::string stored_json;
+  const auto next = audit::seal(key_, row, cached->second, &stored_json);
+  if (auto ok = txn_.append_audit(to_record(row, std::move(stored_json))); !ok) return ok;
   cached->second = next;
   return {};
 }
@@ -107,7 +108,7 @@ audit::AuditRow action_audit_row(const auth::Principal& principal, std::string a
   return row;
 }
 
-store::AuditRecord to_record(const audit::AuditRow& row) {
+store::AuditRecord to_record(const audit::AuditRow& row, std::string row_json) {
   return store::AuditRecord{row.tenant,
                             row.chain_seq,
                             row.occurred_at_ms,
@@ -117,7 +118,7 @@ store::AuditRecord to_record(const audit::AuditRow& row) {
                             row.action_type,
                             row.model_name.value_or(""),
                             row.commit_id.value_or(""),
-                            json::serialize(audit::to_json(row)),
+                            std::move(row_json),
                             row.row_hash};
 }
 

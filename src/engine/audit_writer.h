@@ -46,6 +46,7 @@ audit::AuditRow action_audit_row(const auth::Principal& principal, std::string a
 // The audit digest of deltas as they are stored (the writer and verify both use it).
 std::string delta_digest(const std::vector<store::Delta>& deltas);
 
-store::AuditRecord to_record(const audit::AuditRow& row);
+// `row_json`: the sealed row's JSON as audit::seal wrote it.
+store::AuditRecord to_record(const audit::AuditRow& row, std::string row_json);
 
 }  // namespace ablo::engine
