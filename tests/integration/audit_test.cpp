@@ -331,6 +331,42 @@ TEST_F(AuditTest, CapabilityMintRevokeExchangeAndSchemaPushAreRowsOfTheSameChain
   EXPECT_EQ(report.at("rowsChecked"), 6);
 }
 
+// Two nodes on one PostgreSQL append to the same tenant chains: each group reads its link after
+// the log-head lock, so concurrent commits on both nodes leave one dense, intact chain.
+TEST_F(AuditTest, TwoNodesOnOnePostgresAppendToOneIntactChain) {
+  if (!testing_postgres()) GTEST_SKIP() << "several nodes need PostgreSQL";
+  ServerProcess other(kQuickstartSchema, server.database_url());
+  ASSERT_EQ(other.api_key(), server.api_key()) << "the nodes share the dev key";
+  std::atomic<int> applied{0};
+  std::vector<std::thread> writers;
+  for (int w = 0; w < 6; ++w) {
+    writers.emplace_back([&, w] {
+      const uint16_t port = w % 2 ? other.port() : server.port();
+      for (int i = 0; i < 20; ++i) {
+        json::object op{{"action", "create"}, {"model", "weatherReports"},
+                        {"id", "n" + std::to_string(w) + "-" + std::to_string(i)},
+                        {"data", json::object{{"location", "L"}, {"status", "pending"}}}};
+        auto response = client::http_request("127.0.0.1", port, "POST", "/v1/commits",
+                                             json::serialize(json::object{{"operations", json::array{op}}}),
+                                             {{"Authorization", "Bearer " + server.api_key()},
+                                              {"Content-Type", "application/json"}});
+        if (response && response->status == 200) ++applied;
+      }
+    });
+  }
+  for (auto& writer : writers) writer.join();
+  EXPECT_EQ(applied.load(), 120);
+  for (uint16_t port : {server.port(), other.port()}) {
+    auto response = client::http_request("127.0.0.1", port, "GET", "/v1/audit/verify", {},
+                                         {{"Authorization", "Bearer " + server.api_key()}});
+    ASSERT_TRUE(response);
+    const auto report = json::parse(response->body).as_object();
+    EXPECT_EQ(report.at("ok"), true) << response->body;
+    EXPECT_EQ(report.at("rowsChecked"), 120) << response->body;
+    EXPECT_EQ(report.at("lastSeq"), 120) << response->body;
+  }
+}
+
 TEST_F(AuditTest, AuditListPagesWithNextCursorWithoutGapsOrRepeats) {
   for (int i = 0; i < 7; ++i) create("p" + std::to_string(i), "P");
   std::vector<int64_t> seen;
