@@ -47,7 +47,8 @@ Result<std::string> AuditLog::stored_digest_of(const std::string& tenant, const 
   return delta_digest(*deltas);
 }
 
-Result<AuditVerifyReport> AuditLog::verify(const std::string& tenant, int64_t from_seq, int64_t max_rows) const {
+Result<AuditVerifyReport> AuditLog::verify(const std::string& tenant, int64_t from_seq, int64_t max_rows,
+                                           int64_t max_deltas) const {
   AuditVerifyReport report;
   report.from_seq = std::max<int64_t>(from_seq, 1);
   report.last_seq = report.from_seq - 1;
@@ -64,11 +65,17 @@ Result<AuditVerifyReport> AuditLog::verify(const std::string& tenant, int64_t fr
   }
   audit::ChainVerifier verifier(key_, start);
   int64_t after = report.from_seq - 1;
-  while (report.rows_checked < max_rows) {
+  int64_t deltas_read = 0;  // commit rows re-read their deltas: the work per call is bounded by both
+  while (report.rows_checked < max_rows && deltas_read < max_deltas) {
     const int page = static_cast<int>(std::min<int64_t>(kVerifyPage, max_rows - report.rows_checked));
     auto records = store_.read_audit(store::AuditQuery{.tenant = tenant, .descending = false, .after_seq = after, .limit = page});
     if (!records) return tl::unexpected(records.error());
+    bool stopped = false;  // the delta budget ran out inside this page: rows of it remain
     for (const auto& record : *records) {
+      if (deltas_read >= max_deltas) {
+        stopped = true;
+        break;
+      }
       auto row = parse_record(record);
       if (!row) {
         report.broken = audit::ChainBreak{record.chain_seq, "malformed_row", {}, {}};
@@ -76,6 +83,9 @@ Result<AuditVerifyReport> AuditLog::verify(const std::string& tenant, int64_t fr
       }
       std::optional<std::string> digest;
       if (row->action_type == "commit") {
+        if (row->last_sync_id >= row->first_sync_id && row->first_sync_id > 0) {
+          deltas_read += row->last_sync_id - row->first_sync_id + 1;
+        }
         auto stored = stored_digest_of(tenant, *row);
         if (!stored) return tl::unexpected(stored.error());
         digest = std::move(*stored);
@@ -93,9 +103,9 @@ Result<AuditVerifyReport> AuditLog::verify(const std::string& tenant, int64_t fr
       report.last_seq = record.chain_seq;
       after = record.chain_seq;
     }
-    if (static_cast<int>(records->size()) < page) return report;
+    if (!stopped && static_cast<int>(records->size()) < page) return report;
   }
-  // The budget ran out: more rows may follow.
+  // The budget (rows or deltas) ran out: more rows may follow.
   auto more = store_.read_audit(store::AuditQuery{.tenant = tenant, .descending = false, .after_seq = after, .limit = 1});
   if (!more) return tl::unexpected(more.error());
   report.complete = more->empty();

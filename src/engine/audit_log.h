@@ -28,16 +28,22 @@ class AuditLog {
  public:
   AuditLog(store::Store& store, std::string key) : store_(store), key_(std::move(key)) {}
 
+  static constexpr int kVerifyPage = 500;
+  // Deltas one verify call re-reads at most (commit rows re-digest theirs); a call that reaches
+  // it stops after the row in hand with complete = false.
+  static constexpr int64_t kVerifyDeltasPerCall = 200'000;
+
   bool enabled() const { return !key_.empty(); }
   const std::string& key() const { return key_; }
   // The rows of a query, parsed; a row whose JSON does not parse is skipped by listings (verify
   // reports it).
   Result<std::vector<audit::AuditRow>> rows(const store::AuditQuery& query) const;
-  // Checks at most `max_rows` rows of the tenant's chain from `from_seq` on. A walk that starts
+  // Checks at most `max_rows` rows (and kVerifyDeltasPerCall deltas) of the tenant's chain from
+  // `from_seq` on. A walk that starts
   // after 1 trusts the stored hash of row from_seq - 1 (the previous call checked it).
-  Result<AuditVerifyReport> verify(const std::string& tenant, int64_t from_seq, int64_t max_rows) const;
+  Result<AuditVerifyReport> verify(const std::string& tenant, int64_t from_seq, int64_t max_rows,
+                                   int64_t max_deltas = kVerifyDeltasPerCall) const;
 
-  static constexpr int kVerifyPage = 500;
 
  private:
   Result<std::string> stored_digest_of(const std::string& tenant, const audit::AuditRow& row) const;
