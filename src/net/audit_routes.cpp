@@ -91,11 +91,6 @@ Status apply_filters(const HttpRequest& request, store::AuditQuery& query, int& 
   return {};
 }
 
-std::string_view commit_action(std::string_view verb) {
-  // The 0.49 operation vocabulary (create|update|delete|archive|unarchive): the verbs as written.
-  return verb;
-}
-
 json::array redacted_operations(const json::value& diff_summary) {
   json::array operations;
   if (!diff_summary.is_array()) return operations;
@@ -106,7 +101,8 @@ json::array redacted_operations(const json::value& diff_summary) {
       const auto* value = op.if_contains(key);
       return value && value->is_string() ? std::string(value->get_string()) : std::string();
     };
-    json::object out{{"action", std::string(commit_action(text("verb")))},
+    // The diff summary's verbs are 0.49's operation actions (create|update|delete|archive|unarchive).
+    json::object out{{"action", text("verb")},
                      {"model", text("model")},
                      {"data", json::object{{"retention", "redacted"}}}};
     if (auto id = text("id"); !id.empty()) out["id"] = id;
