@@ -39,6 +39,11 @@ void add_webhook_serve_options(CLI::App& serve_cmd, WebhookServeOptions& options
   // Test-only knobs: a short retry schedule and lease.
   serve_cmd.add_option("--webhook-retry-delays-ms", options.retry_delays_ms)->group("");
   serve_cmd.add_option("--webhook-lease-ms", worker.lease_ms)->check(CLI::Range(int64_t{300}, int64_t{600'000}))->group("");
+  // A later flag wins (a test adds its own on top of shared defaults).
+  for (const char* name : {"--webhook-timeout-ms", "--webhook-concurrency", "--webhook-poll-ms", "--webhook-batch-bytes",
+                           "--webhook-roll-grace-s", "--webhook-retry-delays-ms", "--webhook-lease-ms"}) {
+    serve_cmd.get_option(name)->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  }
 }
 
 Result<std::unique_ptr<WebhookService>> WebhookService::create(store::Store& store, const WebhookServeOptions& options,

@@ -3,6 +3,8 @@
 // answer to each request is chosen by the test (2xx, 4xx, 5xx, 3xx, slow, non-HTTP bytes, a
 // dropped connection), and which records every request it read (headers, body, arrival).
 // Each connection is served on its own thread (joined on destruction).
+#include <sys/socket.h>
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -71,6 +73,8 @@ class WebhookReceiver {
   void close() {
     if (closed_.exchange(true)) return;
     boost::system::error_code ignored;
+    // close() alone does not wake a thread blocked in accept(); shutdown() does (Linux).
+    ::shutdown(acceptor_.native_handle(), SHUT_RDWR);
     acceptor_.close(ignored);
     if (accept_thread_.joinable()) accept_thread_.join();
     std::vector<std::thread> connections;
