@@ -202,7 +202,8 @@ int serve(const ServeOptions& options) {
   // Webhooks (issue 13): on PostgreSQL each node leases endpoints under its own id; one SQLite
   // file has one server process, which takes its endpoints back at once after a restart.
   auto webhook_service = cli::WebhookService::create(**store, options.webhooks,
-                                                     node ? "node-" + std::to_string(node->op_log->node_id()) : std::string("local"));
+                                                     node ? "node-" + std::to_string(node->op_log->node_id()) : std::string("local"),
+                                                     [&hub] { return hub.head(); });
   if (!webhook_service) return die(webhook_service.error());
   net::Server server(engine, auth, coordinator,
                      {options.host, options.port, options.io_threads, options.worker_threads, options.limits,

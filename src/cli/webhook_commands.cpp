@@ -47,9 +47,10 @@ void add_webhook_serve_options(CLI::App& serve_cmd, WebhookServeOptions& options
 }
 
 Result<std::unique_ptr<WebhookService>> WebhookService::create(store::Store& store, const WebhookServeOptions& options,
-                                                              std::string node_id) {
+                                                              std::string node_id, std::function<int64_t()> head) {
   auto worker = options.worker;
   worker.node_id = std::move(node_id);
+  worker.head_source = std::move(head);
   if (!options.retry_delays_ms.empty()) {
     auto schedule = webhooks::RetrySchedule::parse(options.retry_delays_ms);
     if (!schedule) return tl::unexpected(schedule.error());

@@ -3,6 +3,7 @@
 // registry and the delivery worker, with their options) and the client commands
 // `ablo webhooks create|list|roll|enable|disable|rm|listen`.
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -28,9 +29,10 @@ void add_webhook_serve_options(CLI::App& serve_cmd, WebhookServeOptions& options
 // The registry the routes use and the worker that delivers, for one server process.
 class WebhookService {
  public:
-  // `node_id`: this node's lease owner id (unique per node on a shared database).
+  // `node_id`: this node's lease owner id (unique per node on a shared database); `head`: the
+  // log head this node has published (the fan-out hub's).
   static Result<std::unique_ptr<WebhookService>> create(store::Store& store, const WebhookServeOptions& options,
-                                                        std::string node_id);
+                                                        std::string node_id, std::function<int64_t()> head);
   webhooks::Registry& registry() { return registry_; }
   // Once the server listens: the self-delivery check learns its port; delivery starts.
   void start(uint16_t own_port);

@@ -83,7 +83,7 @@ struct DeliveryWorker::Impl {
     if (now >= next_lease_at_ms) renew_leases(now);
     if (now >= leases_valid_until_ms) drop_unrenewed();
     if (held.empty()) return;
-    auto head = store.head_sync_id();
+    auto head = options.head_source ? Result<int64_t>(options.head_source()) : store.head_sync_id();
     if (!head) {
       spdlog::warn("webhooks: cannot read the log head: {}", head.error().message);
       return;

@@ -6,8 +6,11 @@
 // Threading: one thread of its own running its own io_context. It owns every piece of delivery
 // state and makes every store call of delivery; it never runs on the socket-serving threads or
 // the commit writer, so a slow receiver delays only its own endpoint. Wake-up: a timer polls
-// the log head every `poll_ms` while the node holds endpoints (one indexed MAX(id) query), and
-// the next batch of an endpoint follows its 2xx at once; retries wait on the same timer.
+// the log head every `poll_ms` while the node holds endpoints — the fan-out hub's in-memory
+// head (`head_source`: what this node has published, its own durable commits and, on a
+// cluster, the other nodes' — one mutex read, so a 10 ms poll costs nothing and needs no hook
+// in the commit path), else one MAX(id) query; the next batch of an endpoint follows its 2xx
+// at once; retries wait on the same timer.
 //
 // Several nodes (PostgreSQL): an endpoint is delivered by the node holding its lease row
 // (renewed every lease_ms / 3, lapsing after lease_ms); a node that lost the lease can no
@@ -16,6 +19,7 @@
 // event id).
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -29,7 +33,8 @@ struct WorkerOptions {
   int max_in_flight = 8;          // deliveries at once, across endpoints
   int64_t request_timeout_ms = 10'000;  // connect + send + response headers and (capped) body
   int64_t lease_ms = 10'000;
-  int64_t poll_ms = 100;
+  int64_t poll_ms = 10;
+  std::function<int64_t()> head_source;  // the log head; empty: Store::head_sync_id
   std::size_t max_batch_events = 100;
   std::size_t max_batch_bytes = 512 * 1024;
   std::size_t max_response_bytes = 64 * 1024;  // a receiver's body beyond this is not read
