@@ -4,6 +4,9 @@
 // recomputed here with OpenSSL, not with the server's signing code.
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <map>
@@ -394,6 +397,72 @@ TEST_F(WebhookTest, KillDuringABatchResendsItAfterRestartWithNothingLost) {
   EXPECT_EQ(unique.size(), 10u);
   EXPECT_EQ(*unique.rbegin(), last);
   ASSERT_TRUE(eventually([&] { return endpoint(server, id).at("cursor") == std::to_string(last).c_str(); }));
+}
+
+// `ablo webhooks …` over HTTP, and `ablo webhooks listen` forwarding the live log to a local
+// program, signed with the secret it prints.
+std::string run_ablo(const std::string& args) {
+  std::string output;
+  FILE* pipe = popen((server_binary() + " " + args + " 2>&1").c_str(), "r");
+  char buffer[4096];
+  while (pipe && fgets(buffer, sizeof buffer, pipe)) output += buffer;
+  if (pipe) pclose(pipe);
+  return output;
+}
+
+TEST_F(WebhookTest, CliManagesEndpointsAndListenForwardsSignedBatches) {
+  ServerProcess server(kQuickstartSchema, "", fast_webhooks());
+  const std::string api = " --port " + std::to_string(server.port()) + " --key " + server.api_key();
+  auto created = json::parse(run_ablo("webhooks create " + receiver.url() + " --events weatherReports" + api)).as_object();
+  const std::string id(created.at("id").as_string());
+  EXPECT_TRUE(created.at("secret").as_string().starts_with("whsec_"));
+  EXPECT_EQ(created.at("enabled_events"), json::array{"weatherReports"});
+  EXPECT_EQ(json::parse(run_ablo("webhooks list" + api)).at("data").as_array().size(), 1u);
+  auto rolled = json::parse(run_ablo("webhooks roll " + id + api)).as_object();
+  EXPECT_NE(rolled.at("secret"), created.at("secret"));
+  EXPECT_EQ(json::parse(run_ablo("webhooks disable " + id + api)).at("status"), "disabled");
+  EXPECT_EQ(json::parse(run_ablo("webhooks enable " + id + api)).at("status"), "enabled");
+  EXPECT_EQ(json::parse(run_ablo("webhooks rm " + id + api)).at("deleted"), true);
+  EXPECT_EQ(json::parse(run_ablo("webhooks list" + api)).at("data").as_array().size(), 0u);
+
+  // listen: a child process whose first lines name the session secret.
+  int out[2];
+  ASSERT_EQ(pipe(out), 0);
+  const pid_t child = fork();
+  if (child == 0) {
+    dup2(out[1], STDOUT_FILENO);
+    close(out[0]);
+    const auto binary = server_binary();
+    const auto port = std::to_string(server.port());
+    execl(binary.c_str(), binary.c_str(), "webhooks", "listen", "--forward-to", receiver.url("/local").c_str(),
+          "--poll-ms", "50", "--port", port.c_str(), "--key", server.api_key().c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  close(out[1]);
+  std::string printed;
+  char buffer[512];
+  while (printed.find("secret (this session): ") == std::string::npos ||
+         printed.find('\n', printed.find("secret (this session): ")) == std::string::npos) {
+    const ssize_t n = read(out[0], buffer, sizeof buffer);
+    if (n <= 0) break;
+    printed.append(buffer, static_cast<std::size_t>(n));
+  }
+  const auto at = printed.find("secret (this session): ");
+  ASSERT_NE(at, std::string::npos) << printed;
+  const auto begin = at + std::string("secret (this session): ").size();
+  const std::string secret = printed.substr(begin, printed.find('\n', begin) - begin);
+  std::this_thread::sleep_for(500ms);  // it has found the tail
+  const int64_t last = commit_reports(server, 3, "cli");
+  const bool forwarded = receiver.wait_for([&](const auto& r) { return has_through(r, last); }, 15s);
+  kill(child, SIGTERM);
+  waitpid(child, nullptr, 0);
+  close(out[0]);
+  ASSERT_TRUE(forwarded);
+  for (const auto& request : receiver.requests()) {
+    EXPECT_EQ(request.target, "/local");
+    EXPECT_TRUE(signed_with(request, secret));
+  }
+  EXPECT_EQ(distinct(received_sync_ids(receiver.requests())).size(), 3u);
 }
 
 // Two nodes on one PostgreSQL: the node delivering for an endpoint is killed mid-batch; the
