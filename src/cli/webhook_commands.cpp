@@ -36,6 +36,8 @@ void add_webhook_serve_options(CLI::App& serve_cmd, WebhookServeOptions& options
                        "How long a rolled webhook secret still signs deliveries")
       ->check(CLI::Range(int64_t{0}, int64_t{30} * 24 * 3600))
       ->capture_default_str();
+  serve_cmd.add_option("--webhook-ca-file", worker.tls_ca_file,
+                       "PEM file of extra CA certificates trusted for https:// webhook endpoints");
   // Test-only knobs: a short retry schedule and lease.
   serve_cmd.add_option("--webhook-retry-delays-ms", options.retry_delays_ms)->group("");
   serve_cmd.add_option("--webhook-lease-ms", worker.lease_ms)->check(CLI::Range(int64_t{300}, int64_t{600'000}))->group("");
@@ -62,7 +64,6 @@ Result<std::unique_ptr<WebhookService>> WebhookService::create(store::Store& sto
 
 void WebhookService::start(uint16_t own_port) {
   registry_.set_own_port(own_port);
-  registry_.on_change([this] { worker_.nudge(); });
   worker_.start();
 }
 

@@ -40,7 +40,10 @@ class WebhookService {
 
  private:
   WebhookService(store::Store& store, webhooks::RegistryOptions registry_options, webhooks::WorkerOptions worker_options)
-      : registry_(store, registry_options), worker_(store, std::move(worker_options)) {}
+      : registry_(store, registry_options), worker_(store, std::move(worker_options)) {
+    // Set before any request can reach the registry (the callback is not synchronized).
+    registry_.on_change([this] { worker_.nudge(); });
+  }
   webhooks::Registry registry_;
   webhooks::DeliveryWorker worker_;
 };

@@ -47,12 +47,17 @@ std::string describe_failure(const PostOutcome& outcome) {
 
 // Handlers capture the Impl by pointer: the thread running them is joined before the Impl goes.
 struct DeliveryWorker::Impl {
-  Impl(store::Store& store, WorkerOptions options) : store(store), options(std::move(options)), timer(io) {}
+  Impl(store::Store& store, WorkerOptions options) : store(store), options(std::move(options)), timer(io) {
+    std::string error;
+    tls = make_tls_client_context(this->options.tls_ca_file, error);
+    if (!tls) spdlog::error("webhooks: https deliveries will fail: {}", error);
+  }
 
   store::Store& store;
   const WorkerOptions options;
   asio::io_context io;
   asio::steady_timer timer;
+  std::unique_ptr<asio::ssl::context> tls;
   std::thread thread;
   // Everything below is owned by the worker thread.
   std::map<std::string, HeldEndpoint> held;
@@ -178,7 +183,7 @@ struct DeliveryWorker::Impl {
                         options.max_response_bytes};
     endpoint.in_flight = true;
     ++in_flight;
-    post_async(io, std::move(request), [self = this, id = endpoint.record.id](PostOutcome outcome) {
+    post_async(io, tls.get(), std::move(request), [self = this, id = endpoint.record.id](PostOutcome outcome) {
       try {
         self->on_delivered(id, outcome);
       } catch (...) {

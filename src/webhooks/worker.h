@@ -42,6 +42,7 @@ struct WorkerOptions {
   int max_pages_per_batch = 20;  // bounds the log scanned for one batch (filtered-out deltas)
   int max_endpoints = 1000;      // leases one node takes
   RetrySchedule retries = RetrySchedule::standard();
+  std::string tls_ca_file;  // extra CA certificates trusted for https:// endpoints
 };
 
 class DeliveryWorker {

@@ -10,12 +10,14 @@
 #include <condition_variable>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
@@ -39,7 +41,14 @@ struct ReceiverAnswer {
 class WebhookReceiver {
  public:
   // `answer(n)`: what to do with the n-th request (0-based). Default: 200 at once.
-  explicit WebhookReceiver(uint16_t port = 0) : acceptor_(io_) {
+  // With `cert_file`/`key_file` (PEM) it speaks HTTPS.
+  explicit WebhookReceiver(uint16_t port = 0, const std::string& cert_file = {}, const std::string& key_file = {})
+      : acceptor_(io_) {
+    if (!cert_file.empty()) {
+      tls_ = std::make_unique<boost::asio::ssl::context>(boost::asio::ssl::context::tls_server);
+      tls_->use_certificate_chain_file(cert_file);
+      tls_->use_private_key_file(key_file, boost::asio::ssl::context::pem);
+    }
     namespace asio = boost::asio;
     asio::ip::tcp::endpoint endpoint(asio::ip::make_address("127.0.0.1"), port);
     acceptor_.open(endpoint.protocol());
@@ -53,7 +62,7 @@ class WebhookReceiver {
 
   uint16_t port() const { return port_; }
   std::string url(const std::string& path = "/hook") const {
-    return "http://127.0.0.1:" + std::to_string(port_) + path;
+    return std::string(tls_ ? "https" : "http") + "://127.0.0.1:" + std::to_string(port_) + path;
   }
   void set_answer(std::function<ReceiverAnswer(int)> answer) {
     std::lock_guard lock(mutex_);
@@ -98,6 +107,15 @@ class WebhookReceiver {
   }
 
   void serve(boost::asio::ip::tcp::socket socket) {
+    if (!tls_) return exchange(socket, socket);
+    boost::asio::ssl::stream<boost::asio::ip::tcp::socket&> stream(socket, *tls_);
+    boost::system::error_code ec;
+    stream.handshake(boost::asio::ssl::stream_base::server, ec);
+    if (!ec) exchange(stream, socket);
+  }
+
+  template <class Stream>
+  void exchange(Stream& socket, boost::asio::ip::tcp::socket& tcp) {
     namespace beast = boost::beast;
     namespace http = beast::http;
     beast::flat_buffer buffer;
@@ -130,10 +148,11 @@ class WebhookReceiver {
     response.body() = answer.status >= 400 ? "receiver says no" : "ok";
     response.prepare_payload();
     http::write(socket, response, ec);
-    socket.shutdown(boost::asio::ip::tcp::socket::shutdown_both, ec);
+    tcp.shutdown(boost::asio::ip::tcp::socket::shutdown_both, ec);
   }
 
   boost::asio::io_context io_;
+  std::unique_ptr<boost::asio::ssl::context> tls_;
   boost::asio::ip::tcp::acceptor acceptor_;
   uint16_t port_ = 0;
   std::thread accept_thread_;

@@ -465,6 +465,34 @@ TEST_F(WebhookTest, CliManagesEndpointsAndListenForwardsSignedBatches) {
   EXPECT_EQ(distinct(received_sync_ids(receiver.requests())).size(), 3u);
 }
 
+// https endpoints: the chain is verified (a self-signed receiver is refused with a clear
+// last_error) unless its CA is trusted (--webhook-ca-file), and then deliveries go through.
+TEST(WebhookTlsTest, HttpsReceiversAreVerifiedThenDelivered) {
+  const std::string dir = "/tmp/ablo-webhook-tls-" + std::to_string(getpid());
+  const std::string cert = dir + "/cert.pem", key = dir + "/key.pem";
+  ASSERT_EQ(std::system(("mkdir -p " + dir + " && openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1"
+                         " -addext subjectAltName=IP:127.0.0.1 -keyout " + key + " -out " + cert + " 2>/dev/null").c_str()),
+            0);
+  WebhookReceiver receiver(0, cert, key);
+  {
+    ServerProcess untrusting(kQuickstartSchema, "", fast_webhooks({"--webhook-retry-delays-ms", "60000"}));
+    auto created = create_endpoint(untrusting, receiver.url());
+    const auto id = std::string(created.at("id").as_string());
+    commit_reports(untrusting, 1, "tls");
+    ASSERT_TRUE(eventually([&] { return endpoint(untrusting, id).at("last_error").is_string(); }));
+    const std::string error(endpoint(untrusting, id).at("last_error").as_string());
+    EXPECT_NE(error.find("TLS handshake failed"), std::string::npos) << error;
+    EXPECT_TRUE(receiver.requests().empty()) << "nothing is sent to an unverified server";
+  }
+  ServerProcess trusting(kQuickstartSchema, "", fast_webhooks({"--webhook-ca-file", cert}));
+  auto created = create_endpoint(trusting, receiver.url());
+  const auto secret = std::string(created.at("secret").as_string());
+  const int64_t last = commit_reports(trusting, 2, "tls");
+  ASSERT_TRUE(receiver.wait_for([&](const auto& r) { return has_through(r, last); }, 15s));
+  EXPECT_TRUE(signed_with(receiver.requests().back(), secret));
+  std::system(("rm -rf " + dir).c_str());
+}
+
 // Two nodes on one PostgreSQL: the node delivering for an endpoint is killed mid-batch; the
 // other takes the lease once it lapses and delivers from the cursor.
 TEST(WebhookClusterTest, KilledNodesEndpointsAreTakenOverWithoutLoss) {
