@@ -13,6 +13,7 @@
 #include "cli/audit_commands.h"
 #include "cli/db_commands.h"
 #include "cli/schema_file.h"
+#include "cli/webhook_commands.h"
 #include "client/transport.h"
 #include "cluster/log_listener.h"
 #include "cluster/pg_op_log.h"
@@ -99,6 +100,7 @@ struct ServeOptions {
   std::string audit_secret_file;      // the audit chain's HMAC key (cli/audit_commands.h)
   net::ServerLimits limits;           // sockets, frames, bodies, bootstraps
   coord::CoordinatorOptions bounds;   // only its bounds are read from the command line
+  cli::WebhookServeOptions webhooks;  // outbound webhook delivery (issue 13)
 };
 
 // Several nodes on one PostgreSQL: each publishes the shared log (its own commits and the
@@ -202,13 +204,21 @@ int serve(const ServeOptions& options) {
   }
   coordinator.start();
 
+  // Webhooks (issue 13): on PostgreSQL each node leases endpoints under its own id; one SQLite
+  // file has one server process, which takes its endpoints back at once after a restart.
+  auto webhook_service = cli::WebhookService::create(**store, options.webhooks,
+                                                     node ? "node-" + std::to_string(node->op_log->node_id()) : std::string("local"),
+                                                     [&hub] { return hub.head(); });
+  if (!webhook_service) return die(webhook_service.error());
   net::Server server(engine, auth, coordinator,
-                     {options.host, options.port, options.io_threads, options.worker_threads, options.limits});
+                     {options.host, options.port, options.io_threads, options.worker_threads, options.limits,
+                      &(*webhook_service)->registry()});
   auto port = server.start();
   if (!port) {
     if (node) node->listener.stop();  // it calls into the coordinator, which goes first
     return die(port.error());
   }
+  (*webhook_service)->start(*port);
   std::printf("ablo: listening on http://%s:%u\n", options.host.c_str(), static_cast<unsigned>(*port));
   std::printf("ablo: test API key: %s\n", key->c_str());
   std::fflush(stdout);
@@ -218,6 +228,7 @@ int serve(const ServeOptions& options) {
   sigwait(&stop_signals, &signal);
   spdlog::info("stopping on signal {}", signal);
   coordinator.stop();  // first: ends the claimed reads that wait (they answer model_claimed_timeout)
+  (*webhook_service)->stop();  // releases this node's endpoint leases
   server.stop();
   if (node) node->listener.stop();
   engine.stop();
@@ -390,6 +401,7 @@ int main(int argc, char** argv) {
   add_limit_options(*serve_cmd, serve_options);
   serve_cmd->add_option("--audit-secret-file", serve_options.audit_secret_file,
                         "File holding the audit chain's secret (or ABLO_AUDIT_SECRET; default: generated once)");
+  cli::add_webhook_serve_options(*serve_cmd, serve_options.webhooks);
   serve_cmd->add_flag("--relaxed-durability", serve_options.where.relaxed_durability,
                       "Skip the fsync per commit group (may lose the last commits on power loss)");
 
@@ -431,6 +443,7 @@ int main(int argc, char** argv) {
   migrate_cmd->add_option("--backfill", migration.backfills, "model.field=value for rows that need a value");
   ablo::cli::add_db_commands(app);
   ablo::cli::add_audit_commands(app);
+  ablo::cli::add_webhook_commands(app);
 
   CLI11_PARSE(app, argc, argv);
   if (serve_cmd->parsed()) return serve(serve_options);

@@ -78,7 +78,7 @@ HttpResponse error_response(const Error& error, const HttpRequest& request) {
 }
 
 Router::Router(engine::Engine& engine, auth::AuthService& auth, coord::Coordinator& coordinator,
-               RunLater run_later)
+               RunLater run_later, webhooks::Registry* webhooks)
     : engine_(engine),
       auth_(auth),
       coordinator_(coordinator),
@@ -87,6 +87,7 @@ Router::Router(engine::Engine& engine, auth::AuthService& auth, coord::Coordinat
       account_routes_(auth, coordinator, engine),
       feed_routes_(engine),
       audit_routes_(engine, auth),
+      webhook_routes_(webhooks),
       run_later_(std::move(run_later)) {}
 
 // The exception boundary of every HTTP request: a handler that throws answers 500 internal_error.
@@ -249,6 +250,7 @@ Result<HttpResponse> Router::route(const HttpRequest& request) const {
   if (auto routed = account_routes_.route(request, parts, *principal)) return std::move(*routed);
   if (!parts.empty() && parts[0] == "v1") {
     if (auto routed = feed_routes_.route(request, parts, *principal)) return std::move(*routed);
+    if (auto routed = webhook_routes_.route(request, parts, *principal)) return std::move(*routed);
     if (auto routed = claim_routes_.route(request, parts, *principal)) return std::move(*routed);
     if (auto routed = model_routes_.route(request, parts, *principal)) return std::move(*routed);
   }

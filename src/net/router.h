@@ -17,6 +17,7 @@
 #include "net/dialect.h"
 #include "net/feed_routes.h"
 #include "net/model_routes.h"
+#include "net/webhook_routes.h"
 #include "net/http_types.h"
 
 namespace ablo::net {
@@ -42,7 +43,9 @@ class Router {
   // Runs a task later on a thread that may block (the worker pool).
   using RunLater = std::function<void(std::function<void()>)>;
 
-  Router(engine::Engine& engine, auth::AuthService& auth, coord::Coordinator& coordinator, RunLater run_later);
+  // `webhooks`: the webhook endpoint registry (issue 13), or null to serve none.
+  Router(engine::Engine& engine, auth::AuthService& auth, coord::Coordinator& coordinator, RunLater run_later,
+         webhooks::Registry* webhooks = nullptr);
   // Answers through `reply`: at once, or — a claimed read that waits for a release (ifClaimed:
   // wait) — later from run_later, without holding the calling thread meanwhile. Never throws:
   // an exception from a handler becomes a 500 internal_error envelope.
@@ -73,6 +76,7 @@ class Router {
   AccountRoutes account_routes_;
   FeedRoutes feed_routes_;
   AuditRoutes audit_routes_;  // issue 13
+  WebhookRoutes webhook_routes_;
   RunLater run_later_;
 };
 

@@ -11,6 +11,7 @@
 #include "coord/coordinator.h"
 #include "engine/engine.h"
 #include "fanout/hub.h"
+#include "webhooks/registry.h"
 
 namespace ablo::net {
 
@@ -37,6 +38,7 @@ struct ServerOptions {
   int io_threads = 2;
   int worker_threads = 32;  // HTTP handlers (they may block on a commit)
   ServerLimits limits;
+  webhooks::Registry* webhooks = nullptr;  // webhook endpoint routes (issue 13); null: none
 };
 
 class Server {

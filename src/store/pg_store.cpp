@@ -1,3 +1,4 @@
+#include "store/webhook_sql.h"
 #include "store/pg_store.h"
 
 #include <cmath>
@@ -748,6 +749,34 @@ class PgStore final : public Store {
     });
   }
 
+  // --- webhooks (issue 13) --- (SQL in pg_webhooks.cpp; each call is one autocommit statement)
+  Status put_webhook_endpoint(const WebhookEndpointRecord& e) override {
+    return with_reader([&](Connection& conn) { return pg_webhooks::put(conn, e); });
+  }
+  Result<std::optional<WebhookEndpointRecord>> find_webhook_endpoint(const std::string& tenant,
+                                                                     const std::string& id) override {
+    return with_reader([&](Connection& conn) { return pg_webhooks::find(conn, tenant, id); });
+  }
+  Result<std::vector<WebhookEndpointRecord>> list_webhook_endpoints(const std::string& tenant) override {
+    return with_reader([&](Connection& conn) { return pg_webhooks::list(conn, tenant); });
+  }
+  Result<bool> delete_webhook_endpoint(const std::string& tenant, const std::string& id) override {
+    return with_reader([&](Connection& conn) { return pg_webhooks::remove(conn, tenant, id); });
+  }
+  Result<bool> update_webhook_endpoint_settings(const WebhookEndpointRecord& e) override {
+    return with_reader([&](Connection& conn) { return pg_webhooks::update_settings(conn, e); });
+  }
+  Result<std::vector<WebhookEndpointRecord>> lease_webhook_endpoints(const std::string& owner, int64_t now,
+                                                                     int64_t until, int limit) override {
+    return with_reader([&](Connection& conn) { return pg_webhooks::lease(conn, owner, now, until, limit); });
+  }
+  Result<bool> record_webhook_attempt(const WebhookAttemptRecord& attempt) override {
+    return with_reader([&](Connection& conn) { return pg_webhooks::record_attempt(conn, attempt); });
+  }
+  Status release_webhook_leases(const std::string& owner) override {
+    return with_reader([&](Connection& conn) { return pg_webhooks::release(conn, owner); });
+  }
+
  private:
   Status rollback(Connection& conn, Error error) {
     if (conn.healthy()) (void)conn.exec_script("ROLLBACK");
@@ -840,6 +869,9 @@ Result<std::unique_ptr<Store>> open_pg_store(const std::string& url, PgOptions o
   }
   if (auto audit = pg::run_setup(**conn, kBootstrapLockKey, audit_sql::kPgTables); !audit) {
     return tl::unexpected(audit.error());
+  }
+  if (auto webhooks = pg::run_setup(**conn, kBootstrapLockKey, pg_webhooks::kTables); !webhooks) {
+    return tl::unexpected(webhooks.error());
   }
   return std::unique_ptr<Store>(std::make_unique<PgStore>(url, std::move(*conn), options));
 }

@@ -23,6 +23,7 @@
 #include "store/record_decoding.h"
 #include "store/row_codec.h"
 #include "store/sqlite_db.h"
+#include "store/webhook_sql.h"
 
 namespace ablo::store {
 
@@ -780,6 +781,34 @@ class SqliteStore final : public Store {
     });
   }
 
+  // --- webhooks (issue 13) --- (SQL in sqlite_webhooks.cpp)
+  Status put_webhook_endpoint(const WebhookEndpointRecord& e) override {
+    return write_one([&](Connection& conn) { return sqlite_webhooks::put(conn, e); });
+  }
+  Result<std::optional<WebhookEndpointRecord>> find_webhook_endpoint(const std::string& tenant,
+                                                                     const std::string& id) override {
+    return with_reader([&](Connection& conn) { return sqlite_webhooks::find(conn, tenant, id); });
+  }
+  Result<std::vector<WebhookEndpointRecord>> list_webhook_endpoints(const std::string& tenant) override {
+    return with_reader([&](Connection& conn) { return sqlite_webhooks::list(conn, tenant); });
+  }
+  Result<bool> delete_webhook_endpoint(const std::string& tenant, const std::string& id) override {
+    return write_one([&](Connection& conn) { return sqlite_webhooks::remove(conn, tenant, id); });
+  }
+  Result<bool> update_webhook_endpoint_settings(const WebhookEndpointRecord& e) override {
+    return write_one([&](Connection& conn) { return sqlite_webhooks::update_settings(conn, e); });
+  }
+  Result<std::vector<WebhookEndpointRecord>> lease_webhook_endpoints(const std::string& owner, int64_t now,
+                                                                     int64_t until, int limit) override {
+    return write_one([&](Connection& conn) { return sqlite_webhooks::lease(conn, owner, now, until, limit); });
+  }
+  Result<bool> record_webhook_attempt(const WebhookAttemptRecord& attempt) override {
+    return write_one([&](Connection& conn) { return sqlite_webhooks::record_attempt(conn, attempt); });
+  }
+  Status release_webhook_leases(const std::string& owner) override {
+    return write_one([&](Connection& conn) { return sqlite_webhooks::release(conn, owner); });
+  }
+
  private:
   Result<std::optional<CapabilityRecord>> capability_where(std::string_view column, const std::string& value) {
     return with_reader([&](Connection& conn) -> Result<std::optional<CapabilityRecord>> {
@@ -948,6 +977,7 @@ Result<std::unique_ptr<Store>> open_sqlite_store(const std::filesystem::path& da
   auto tables = (*writer)->exec(kControlTables);
   if (!tables) return tl::unexpected(tables.error());
   if (auto audit = (*writer)->exec(audit_sql::kSqliteTables); !audit) return tl::unexpected(audit.error());
+  if (auto webhooks = (*writer)->exec(sqlite_webhooks::kTables); !webhooks) return tl::unexpected(webhooks.error());
   if (auto upgraded = add_later_columns(**writer); !upgraded) return tl::unexpected(upgraded.error());
   std::vector<std::unique_ptr<Connection>> readers;
   for (int i = 0; i < options.reader_connections; ++i) {

@@ -22,6 +22,7 @@
 #include "common/result.h"
 #include "schema/diff.h"
 #include "schema/schema.h"
+#include "store/webhook_endpoint.h"
 
 namespace ablo::store {
 
@@ -298,6 +299,44 @@ class Store {
 
   // --- audit (issue 13) ---
   virtual Result<std::vector<AuditRecord>> read_audit(const AuditQuery& query) = 0;
+
+  // --- webhooks (issue 13) ---
+  // Endpoint records (store/webhook_endpoint.h). A store without them answers internal_error.
+  virtual Status put_webhook_endpoint(const WebhookEndpointRecord& /*endpoint*/) { return no_webhooks(); }
+  virtual Result<std::optional<WebhookEndpointRecord>> find_webhook_endpoint(const std::string& /*tenant*/,
+                                                                             const std::string& /*id*/) {
+    return no_webhooks();
+  }
+  virtual Result<std::vector<WebhookEndpointRecord>> list_webhook_endpoints(const std::string& /*tenant*/) {
+    return no_webhooks();
+  }
+  // True when it existed.
+  virtual Result<bool> delete_webhook_endpoint(const std::string& /*tenant*/, const std::string& /*id*/) {
+    return no_webhooks();
+  }
+  // Writes the fields an operator changes (secrets, enabled, disabled_reason, retry_count,
+  // next_attempt_at); never the cursor or the lease. True when the endpoint exists.
+  virtual Result<bool> update_webhook_endpoint_settings(const WebhookEndpointRecord& /*endpoint*/) {
+    return no_webhooks();
+  }
+  // Takes or renews, for `owner`, the leases of enabled endpoints that are free, lapsed or
+  // already its own (at most `limit`), until `lease_until_ms`; returns the endpoints it now holds.
+  virtual Result<std::vector<WebhookEndpointRecord>> lease_webhook_endpoints(const std::string& /*owner*/,
+                                                                             int64_t /*now_ms*/,
+                                                                             int64_t /*lease_until_ms*/,
+                                                                             int /*limit*/) {
+    return no_webhooks();
+  }
+  // Records a delivery attempt; false (nothing written) when `attempt.owner` no longer holds
+  // the endpoint's lease, so a node that lost it can never move the cursor.
+  virtual Result<bool> record_webhook_attempt(const WebhookAttemptRecord& /*attempt*/) { return no_webhooks(); }
+  // Gives up `owner`'s leases (a node stopping): another node takes over at once.
+  virtual Status release_webhook_leases(const std::string& /*owner*/) { return no_webhooks(); }
+
+ private:
+  static tl::unexpected<Error> no_webhooks() {
+    return fail("internal_error", "this store does not keep webhook endpoints");
+  }
 };
 
 }  // namespace ablo::store

@@ -397,6 +397,64 @@ TEST_P(StoreTest, SettingIfAbsentKeepsTheFirstValue) {
   EXPECT_EQ(*store->get_setting("k"), "first");
 }
 
+// --- webhooks (issue 13) ---
+// Endpoint leases: one owner at a time; a node that lost the lease cannot move the cursor;
+// after the lease lapses another node takes the endpoint; the cursor never moves back.
+TEST_P(StoreTest, WebhookLeasesGateTheCursor) {
+  WebhookEndpointRecord e;
+  e.id = "we_1";
+  e.tenant = "org_1/test";
+  e.url = "http://127.0.0.1:9/hook";
+  e.enabled_events = {"*", "task.updated"};
+  e.secret = "whsec_AAAA";
+  e.cursor = 5;
+  e.created_at_ms = 1000;
+  ASSERT_TRUE(store->put_webhook_endpoint(e));
+  auto found = store->find_webhook_endpoint("org_1/test", "we_1");
+  ASSERT_TRUE(found && *found);
+  EXPECT_EQ((*found)->enabled_events, e.enabled_events);
+  EXPECT_FALSE(*store->find_webhook_endpoint("org_2/test", "we_1")) << "another tenant does not see it";
+
+  auto by_a = store->lease_webhook_endpoints("node-a", 10'000, 20'000, 10);
+  ASSERT_TRUE(by_a);
+  ASSERT_EQ(by_a->size(), 1u);
+  EXPECT_TRUE(store->lease_webhook_endpoints("node-b", 11'000, 21'000, 10)->empty()) << "held by node-a";
+  WebhookAttemptRecord attempt{"we_1", "node-b", 9, 0, 0, 11'000, "", false, {}};
+  EXPECT_FALSE(*store->record_webhook_attempt(attempt)) << "node-b holds no lease";
+  attempt.owner = "node-a";
+  EXPECT_TRUE(*store->record_webhook_attempt(attempt));
+
+  auto by_b = store->lease_webhook_endpoints("node-b", 20'001, 30'000, 10);  // node-a's lapsed
+  ASSERT_TRUE(by_b);
+  ASSERT_EQ(by_b->size(), 1u);
+  EXPECT_EQ(by_b->front().cursor, 9);
+  attempt.cursor = 12;
+  EXPECT_FALSE(*store->record_webhook_attempt(attempt)) << "node-a lost the lease: its cursor write is refused";
+  attempt.owner = "node-b";
+  attempt.cursor = 7;
+  EXPECT_TRUE(*store->record_webhook_attempt(attempt));
+  EXPECT_EQ((*store->find_webhook_endpoint("org_1/test", "we_1"))->cursor, 9) << "never moves back";
+
+  // Retries exhausted: disabled with the reason; a disabled endpoint is leased by nobody.
+  attempt.disable = true;
+  attempt.disabled_reason = "8 delivery attempts failed";
+  EXPECT_TRUE(*store->record_webhook_attempt(attempt));
+  auto disabled = **store->find_webhook_endpoint("org_1/test", "we_1");
+  EXPECT_FALSE(disabled.enabled);
+  EXPECT_EQ(disabled.disabled_reason, "8 delivery attempts failed");
+  EXPECT_TRUE(store->lease_webhook_endpoints("node-b", 21'000, 31'000, 10)->empty());
+  disabled.enabled = true;
+  disabled.disabled_reason.clear();
+  disabled.retry_count = 0;
+  EXPECT_TRUE(*store->update_webhook_endpoint_settings(disabled));
+  EXPECT_EQ(store->lease_webhook_endpoints("node-b", 21'000, 31'000, 10)->size(), 1u);
+  ASSERT_TRUE(store->release_webhook_leases("node-b"));
+  EXPECT_EQ(store->lease_webhook_endpoints("node-c", 21'001, 31'000, 10)->size(), 1u) << "released: taken at once";
+  EXPECT_EQ(store->list_webhook_endpoints("org_1/test")->size(), 1u);
+  EXPECT_TRUE(*store->delete_webhook_endpoint("org_1/test", "we_1"));
+  EXPECT_FALSE(*store->delete_webhook_endpoint("org_1/test", "we_1"));
+}
+
 INSTANTIATE_TEST_SUITE_P(Stores, StoreTest, ::testing::Values("sqlite", "postgres"),
                          [](const auto& info) { return info.param; });
 
