@@ -219,6 +219,7 @@ int serve(const ServeOptions& options) {
     return die(port.error());
   }
   (*webhook_service)->start(*port);
+  hub.set_publish_listener([service = webhook_service->get()] { service->log_advanced(); });
   std::printf("ablo: listening on http://%s:%u\n", options.host.c_str(), static_cast<unsigned>(*port));
   std::printf("ablo: test API key: %s\n", key->c_str());
   std::fflush(stdout);
@@ -228,6 +229,7 @@ int serve(const ServeOptions& options) {
   sigwait(&stop_signals, &signal);
   spdlog::info("stopping on signal {}", signal);
   coordinator.stop();  // first: ends the claimed reads that wait (they answer model_claimed_timeout)
+  hub.set_publish_listener({});  // before the worker goes
   (*webhook_service)->stop();  // releases this node's endpoint leases
   server.stop();
   if (node) node->listener.stop();

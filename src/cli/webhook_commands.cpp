@@ -26,7 +26,7 @@ void add_webhook_serve_options(CLI::App& serve_cmd, WebhookServeOptions& options
   serve_cmd.add_option("--webhook-concurrency", worker.max_in_flight, "Webhook deliveries in flight at once (all endpoints)")
       ->check(CLI::Range(1, 1024))
       ->capture_default_str();
-  serve_cmd.add_option("--webhook-poll-ms", worker.poll_ms, "How often the delivery worker checks the log head")
+  serve_cmd.add_option("--webhook-poll-ms", worker.poll_ms, "Period of the delivery worker's timer (retries, lease renewal; new commits wake it at once)")
       ->check(CLI::Range(int64_t{5}, int64_t{60'000}))
       ->capture_default_str();
   serve_cmd.add_option("--webhook-batch-bytes", worker.max_batch_bytes, "Largest webhook batch body (about)")

@@ -37,6 +37,8 @@ class WebhookService {
   // Once the server listens: the self-delivery check learns its port; delivery starts.
   void start(uint16_t own_port);
   void stop() { worker_.stop(); }
+  // The fan-out hub's publish listener: new deltas wake delivery at once.
+  void log_advanced() { worker_.log_advanced(); }
 
  private:
   WebhookService(store::Store& store, webhooks::RegistryOptions registry_options, webhooks::WorkerOptions worker_options)

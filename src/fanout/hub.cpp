@@ -180,6 +180,17 @@ void Hub::unindex_locked(const std::shared_ptr<Subscription>& sub, const std::ve
 // Each delta is encoded once; each subscription then receives everything the group brings
 // it in one offer — one lock and one outbox call per connection and commit group, not per delta.
 void Hub::publish(const std::vector<store::Delta>& deltas) {
+  deliver(deltas);
+  std::lock_guard listener_lock(listener_mutex_);
+  if (publish_listener_) publish_listener_();
+}
+
+void Hub::set_publish_listener(std::function<void()> listener) {
+  std::lock_guard listener_lock(listener_mutex_);
+  publish_listener_ = std::move(listener);
+}
+
+void Hub::deliver(const std::vector<store::Delta>& deltas) {
   std::lock_guard publish_lock(publish_mutex_);
   std::lock_guard index_lock(index_mutex_);
   for (const auto& delta : deltas) {

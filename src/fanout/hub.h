@@ -109,6 +109,9 @@ class Hub {
 
   // Delivers committed deltas (ascending ids, called by one publishing thread at a time).
   void publish(const std::vector<store::Delta>& deltas);
+  // Runs after each publish on the publishing thread, with no hub lock held: it must be cheap,
+  // never block and never call back into the hub (it wakes the webhook worker). Empty: none.
+  void set_publish_listener(std::function<void()> listener);
   // Answers a sync_request: one or more sync_response frames with the visible deltas after
   // `last_sync_id` (or after the connection's start when <= 0), then releases held deltas.
   // `bootstrapped_at`: where a client without a cursor (last_sync_id <= 0) starts instead of the
@@ -146,6 +149,8 @@ class Hub {
 
  private:
   using GroupIndex = std::unordered_map<std::string, std::vector<std::shared_ptr<Subscription>>>;
+  // publish without the listener: routes the deltas to the subscriptions they reach.
+  void deliver(const std::vector<store::Delta>& deltas);
   // Drops `sub` from the index under `groups` (and empty entries). Needs index_mutex_.
   void unindex_locked(const std::shared_ptr<Subscription>& sub, const std::vector<std::string>& groups);
 
@@ -154,6 +159,8 @@ class Hub {
   std::size_t held_limit_ = 0;  // 0 = unbounded
   std::function<Status(int64_t)> publish_through_;  // empty on a single node
 
+  std::mutex listener_mutex_;  // a leaf: taken with no other hub lock held
+  std::function<void()> publish_listener_;  // guarded by listener_mutex_
   mutable std::mutex publish_mutex_;  // serializes publish with catch-up snapshots; guards head_, visit_seq_, reached_
   int64_t head_ = 0;
   uint64_t visit_seq_ = 0;

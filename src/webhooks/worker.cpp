@@ -1,6 +1,7 @@
 #include "webhooks/worker.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <optional>
@@ -59,6 +60,7 @@ struct DeliveryWorker::Impl {
   asio::steady_timer timer;
   std::unique_ptr<asio::ssl::context> tls;
   std::thread thread;
+  std::atomic<bool> tick_posted{false};  // a log_advanced tick waits in `io`
   // Everything below is owned by the worker thread.
   std::map<std::string, HeldEndpoint> held;
   int in_flight = 0;
@@ -315,6 +317,14 @@ void DeliveryWorker::start() {
 void DeliveryWorker::nudge() {
   asio::post(impl_->io, [impl = impl_.get()] {
     impl->next_lease_at_ms = 0;
+    impl->safe_tick();
+  });
+}
+
+void DeliveryWorker::log_advanced() {
+  if (impl_->tick_posted.exchange(true, std::memory_order_acq_rel)) return;  // one tick covers every publish before it
+  asio::post(impl_->io, [impl = impl_.get()] {
+    impl->tick_posted.store(false, std::memory_order_release);
     impl->safe_tick();
   });
 }

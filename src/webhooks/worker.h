@@ -5,12 +5,12 @@
 //
 // Threading: one thread of its own running its own io_context. It owns every piece of delivery
 // state and makes every store call of delivery; it never runs on the socket-serving threads or
-// the commit writer, so a slow receiver delays only its own endpoint. Wake-up: a timer polls
-// the log head every `poll_ms` while the node holds endpoints — the fan-out hub's in-memory
-// head (`head_source`: what this node has published, its own durable commits and, on a
-// cluster, the other nodes' — one mutex read, so a 10 ms poll costs nothing and needs no hook
-// in the commit path), else one MAX(id) query; the next batch of an endpoint follows its 2xx
-// at once; retries wait on the same timer.
+// the commit writer, so a slow receiver delays only its own endpoint. Wake-up: log_advanced()
+// (the fan-out hub calls it after every publish: this node's own durable commits and, on a
+// cluster, the other nodes') posts one tick, coalesced while one is pending, which compares the
+// hub's in-memory head (`head_source`) with each endpoint's scan position; a timer ticks every
+// `poll_ms` as well, for retries, lease renewal and as a safety net. The next batch of an
+// endpoint follows its 2xx at once.
 //
 // Several nodes (PostgreSQL): an endpoint is delivered by the node holding its lease row
 // (renewed every lease_ms / 3, lapsing after lease_ms); a node that lost the lease can no
@@ -33,7 +33,7 @@ struct WorkerOptions {
   int max_in_flight = 8;          // deliveries at once, across endpoints
   int64_t request_timeout_ms = 10'000;  // connect + send + response headers and (capped) body
   int64_t lease_ms = 10'000;
-  int64_t poll_ms = 10;
+  int64_t poll_ms = 100;  // the timer's period: retries wait at most this much past their due time
   std::function<int64_t()> head_source;  // the log head; empty: Store::head_sync_id
   std::size_t max_batch_events = 100;
   std::size_t max_batch_bytes = 512 * 1024;
@@ -56,6 +56,8 @@ class DeliveryWorker {
   // Something changed in the endpoint table (a registration, roll, enable): look now rather
   // than at the next lease renewal. Any thread.
   void nudge();
+  // The log head moved (the hub published). Cheap and non-blocking: any thread, any rate.
+  void log_advanced();
   // Stops delivering (in-flight requests are abandoned: their batches are re-sent by whoever
   // delivers next) and releases this node's leases so another node takes over at once.
   void stop();

@@ -260,6 +260,25 @@ TEST_F(HubTest, RoutesOnlyToSameTenantAndIntersectingGroups) {
   for (auto& s : {a, b, c}) hub.unsubscribe(s);
 }
 
+// The webhook worker's wake-up: once per publish, after the deltas reached their subscribers,
+// with no hub lock held (the listener reads the head, which takes the publish lock).
+TEST_F(HubTest, ThePublishListenerRunsOncePerPublishAfterDeliveryWithoutHubLocks) {
+  RecordingOutbox member;
+  auto sub = hub.subscribe("org_1/test", {"org:org_1"}, &member);
+  ASSERT_TRUE(hub.catch_up(sub, 0));
+  std::vector<std::pair<int64_t, std::size_t>> seen;  // (head, deltas delivered) at each call
+  hub.set_publish_listener([&] { seen.emplace_back(hub.head(), member.received().size()); });
+  commit(delta(1, {"org:org_1"}));
+  log.append(delta(2, {"org:org_1"}));
+  log.append(delta(3, {"deck:other"}));
+  hub.publish({delta(2, {"org:org_1"}), delta(3, {"deck:other"})});
+  EXPECT_EQ(seen, (std::vector<std::pair<int64_t, std::size_t>>{{1, 1}, {3, 2}}));
+  hub.set_publish_listener({});
+  commit(delta(4, {"org:org_1"}));
+  EXPECT_EQ(seen.size(), 2u) << "a cleared listener is not called";
+  hub.unsubscribe(sub);
+}
+
 TEST_F(HubTest, AddedGroupsStartReceivingLiveDeltas) {
   RecordingOutbox outbox;
   auto sub = hub.subscribe("org_1/test", {"user:u1"}, &outbox);
