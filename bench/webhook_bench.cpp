@@ -35,13 +35,7 @@ ablo::client::HttpResponse call(const ServerProcess& server, const std::string& 
 }
 
 int64_t commit(const ServerProcess& server, int count, const std::string& prefix) {
-  json::array operations;
-  for (int i = 0; i < count; ++i) {
-    operations.push_back(json::object{{"action", "create"},
-                                      {"model", "weatherReports"},
-                                      {"id", prefix + std::to_string(i)},
-                                      {"data", json::object{{"location", "Oslo"}, {"status", "pending"}}}});
-  }
+  json::array operations = ablo::testing::weather_report_creates(count, prefix);
   auto response = call(server, "POST", "/v1/commits", json::serialize(json::object{{"operations", operations}}));
   if (response.status != 200) throw std::runtime_error(response.body);
   return json::parse(response.body).at("lastSyncId").as_int64();

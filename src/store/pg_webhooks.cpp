@@ -1,6 +1,7 @@
 #include <boost/json.hpp>
 
 #include "pg/connection.h"
+#include "store/record_decoding.h"
 #include "store/row_codec.h"
 #include "store/webhook_sql.h"
 
@@ -24,37 +25,13 @@ CREATE INDEX IF NOT EXISTS _ablo_webhook_endpoints_tenant ON _ablo_webhook_endpo
 
 namespace {
 
-constexpr std::string_view kPgWebhookColumns =
-    "id, tenant, url, enabled_events, description, secret, previous_secret, previous_secret_expires_at, enabled, "
-    "disabled_reason, cursor, retry_count, next_attempt_at, last_success_at, last_error, created_at, lease_owner, "
-    "lease_until";
-
 std::string pg_number(int64_t value) { return std::to_string(value); }
 std::string pg_bool(bool value) { return value ? "true" : "false"; }
 
 std::vector<WebhookEndpointRecord> decode_pg_webhook_endpoints(const Rows& rows) {
   std::vector<WebhookEndpointRecord> found;
   for (int r = 0; r < rows.size(); ++r) {
-    WebhookEndpointRecord e;
-    e.id = rows.text(r, 0);
-    e.tenant = rows.text(r, 1);
-    e.url = rows.text(r, 2);
-    e.enabled_events = string_list(rows.text(r, 3));
-    e.description = rows.text(r, 4);
-    e.secret = rows.text(r, 5);
-    e.previous_secret = rows.text(r, 6);
-    e.previous_secret_expires_at_ms = rows.int64(r, 7);
-    e.enabled = rows.boolean(r, 8);
-    e.disabled_reason = rows.text(r, 9);
-    e.cursor = rows.int64(r, 10);
-    e.retry_count = static_cast<int>(rows.int64(r, 11));
-    e.next_attempt_at_ms = rows.int64(r, 12);
-    e.last_success_at_ms = rows.int64(r, 13);
-    e.last_error = rows.text(r, 14);
-    e.created_at_ms = rows.int64(r, 15);
-    e.lease_owner = rows.text(r, 16);
-    e.lease_until_ms = rows.int64(r, 17);
-    found.push_back(std::move(e));
+    found.push_back(decode_webhook_endpoint<Rows::Row>(rows.row(r)));
   }
   return found;
 }
@@ -69,7 +46,7 @@ Result<std::vector<WebhookEndpointRecord>> select_pg_webhook_endpoints(Connectio
 }  // namespace
 
 Status put(Connection& conn, const WebhookEndpointRecord& e) {
-  auto rows = conn.exec(std::string("INSERT INTO _ablo_webhook_endpoints (") + std::string(kPgWebhookColumns) +
+  auto rows = conn.exec(std::string("INSERT INTO _ablo_webhook_endpoints (") + std::string(kWebhookEndpointColumns) +
                             ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
                         {e.id, e.tenant, e.url, json_text(to_json_array(e.enabled_events)), e.description, e.secret,
                          e.previous_secret, pg_number(e.previous_secret_expires_at_ms), pg_bool(e.enabled),
@@ -82,7 +59,7 @@ Status put(Connection& conn, const WebhookEndpointRecord& e) {
 
 Result<std::optional<WebhookEndpointRecord>> find(Connection& conn, const std::string& tenant, const std::string& id) {
   auto found = select_pg_webhook_endpoints(
-      conn, std::string("SELECT ") + std::string(kPgWebhookColumns) +
+      conn, std::string("SELECT ") + std::string(kWebhookEndpointColumns) +
                 " FROM _ablo_webhook_endpoints WHERE tenant = $1 AND id = $2",
       {tenant, id});
   if (!found) return tl::unexpected(found.error());
@@ -92,7 +69,7 @@ Result<std::optional<WebhookEndpointRecord>> find(Connection& conn, const std::s
 
 Result<std::vector<WebhookEndpointRecord>> list(Connection& conn, const std::string& tenant) {
   return select_pg_webhook_endpoints(conn,
-                                     std::string("SELECT ") + std::string(kPgWebhookColumns) +
+                                     std::string("SELECT ") + std::string(kWebhookEndpointColumns) +
                                          " FROM _ablo_webhook_endpoints WHERE tenant = $1 ORDER BY created_at, id",
                                      {tenant});
 }
@@ -123,7 +100,7 @@ Result<std::vector<WebhookEndpointRecord>> lease(Connection& conn, const std::st
       std::string("UPDATE _ablo_webhook_endpoints SET lease_owner = $1, lease_until = $3 WHERE id IN ("
                   "SELECT id FROM _ablo_webhook_endpoints WHERE enabled AND (lease_owner = $1 OR lease_until < $2) "
                   "ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED) AND (lease_owner = $1 OR lease_until < $2) RETURNING ") +
-          std::string(kPgWebhookColumns),
+          std::string(kWebhookEndpointColumns),
       {owner, pg_number(now_ms), pg_number(lease_until_ms), pg_number(limit)});
 }
 

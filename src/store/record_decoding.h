@@ -1,5 +1,6 @@
 #pragma once
-// Turning one result row into a store record (model row, delta, task, capability), shared by
+// Turning one result row into a store record (model row, delta, task, capability, webhook
+// endpoint), shared by
 // the SQL backends; private to store/. Each backend SELECTs the same columns in the same order
 // (its own SQL renders dates as ISO text and arrays/JSON as JSON text) and hands over a view of
 // one result row with
@@ -131,6 +132,33 @@ CapabilityRecord decode_capability(const Columns& c) {
   r.revoked_at_ms = c.is_null(15) ? 0 : c.int64(15);
   r.parent_id = c.is_null(16) ? std::string() : c.text(16);
   return r;
+}
+
+// Columns: id, tenant, url, enabled_events (JSON list), description, secret, previous_secret,
+// previous_secret_expires_at, enabled, disabled_reason, cursor, retry_count, next_attempt_at,
+// last_success_at, last_error, created_at, lease_owner, lease_until (webhook_sql.h).
+template <ResultColumns Columns>
+WebhookEndpointRecord decode_webhook_endpoint(const Columns& c) {
+  WebhookEndpointRecord e;
+  e.id = c.text(0);
+  e.tenant = c.text(1);
+  e.url = c.text(2);
+  e.enabled_events = string_list(c.text(3));
+  e.description = c.text(4);
+  e.secret = c.text(5);
+  e.previous_secret = c.text(6);
+  e.previous_secret_expires_at_ms = c.int64(7);
+  e.enabled = c.boolean(8);
+  e.disabled_reason = c.text(9);
+  e.cursor = c.int64(10);
+  e.retry_count = static_cast<int>(c.int64(11));
+  e.next_attempt_at_ms = c.int64(12);
+  e.last_success_at_ms = c.int64(13);
+  e.last_error = c.text(14);
+  e.created_at_ms = c.int64(15);
+  e.lease_owner = c.text(16);
+  e.lease_until_ms = c.int64(17);
+  return e;
 }
 
 }  // namespace ablo::store

@@ -1,5 +1,6 @@
 #include <boost/json.hpp>
 
+#include "store/record_decoding.h"
 #include "store/row_codec.h"
 #include "store/sqlite_db.h"
 #include "store/webhook_sql.h"
@@ -23,48 +24,20 @@ CREATE INDEX IF NOT EXISTS _ablo_webhook_endpoints_tenant ON _ablo_webhook_endpo
 
 namespace {
 
-constexpr std::string_view kWebhookColumns =
-    "id, tenant, url, enabled_events, description, secret, previous_secret, previous_secret_expires_at, enabled, "
-    "disabled_reason, cursor, retry_count, next_attempt_at, last_success_at, last_error, created_at, lease_owner, "
-    "lease_until";
-
-WebhookEndpointRecord decode_webhook_endpoint(const Statement& s) {
-  WebhookEndpointRecord e;
-  e.id = s.text(0);
-  e.tenant = s.text(1);
-  e.url = s.text(2);
-  e.enabled_events = string_list(s.text(3));
-  e.description = s.text(4);
-  e.secret = s.text(5);
-  e.previous_secret = s.text(6);
-  e.previous_secret_expires_at_ms = s.int64(7);
-  e.enabled = s.boolean(8);
-  e.disabled_reason = s.text(9);
-  e.cursor = s.int64(10);
-  e.retry_count = static_cast<int>(s.int64(11));
-  e.next_attempt_at_ms = s.int64(12);
-  e.last_success_at_ms = s.int64(13);
-  e.last_error = s.text(14);
-  e.created_at_ms = s.int64(15);
-  e.lease_owner = s.text(16);
-  e.lease_until_ms = s.int64(17);
-  return e;
-}
-
 Result<std::vector<WebhookEndpointRecord>> select_webhook_endpoints(Statement& stmt) {
   std::vector<WebhookEndpointRecord> found;
   while (true) {
     auto has = stmt.step();
     if (!has) return tl::unexpected(has.error());
     if (!*has) return found;
-    found.push_back(decode_webhook_endpoint(stmt));
+    found.push_back(decode_webhook_endpoint<Statement>(stmt));
   }
 }
 
 }  // namespace
 
 Status put(Connection& conn, const WebhookEndpointRecord& e) {
-  auto stmt = conn.cached(std::string("INSERT INTO _ablo_webhook_endpoints (") + std::string(kWebhookColumns) +
+  auto stmt = conn.cached(std::string("INSERT INTO _ablo_webhook_endpoints (") + std::string(kWebhookEndpointColumns) +
                           ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   if (!stmt) return tl::unexpected(stmt.error());
   auto& s = **stmt;
@@ -77,7 +50,7 @@ Status put(Connection& conn, const WebhookEndpointRecord& e) {
 }
 
 Result<std::optional<WebhookEndpointRecord>> find(Connection& conn, const std::string& tenant, const std::string& id) {
-  auto stmt = conn.cached(std::string("SELECT ") + std::string(kWebhookColumns) +
+  auto stmt = conn.cached(std::string("SELECT ") + std::string(kWebhookEndpointColumns) +
                           " FROM _ablo_webhook_endpoints WHERE tenant = ? AND id = ?");
   if (!stmt) return tl::unexpected(stmt.error());
   (*stmt)->bind(1, tenant).bind(2, id);
@@ -88,7 +61,7 @@ Result<std::optional<WebhookEndpointRecord>> find(Connection& conn, const std::s
 }
 
 Result<std::vector<WebhookEndpointRecord>> list(Connection& conn, const std::string& tenant) {
-  auto stmt = conn.cached(std::string("SELECT ") + std::string(kWebhookColumns) +
+  auto stmt = conn.cached(std::string("SELECT ") + std::string(kWebhookEndpointColumns) +
                           " FROM _ablo_webhook_endpoints WHERE tenant = ? ORDER BY created_at, id");
   if (!stmt) return tl::unexpected(stmt.error());
   (*stmt)->bind(1, tenant);
@@ -122,7 +95,7 @@ Result<std::vector<WebhookEndpointRecord>> lease(Connection& conn, const std::st
       std::string("UPDATE _ablo_webhook_endpoints SET lease_owner = ?1, lease_until = ?3 WHERE id IN ("
                   "SELECT id FROM _ablo_webhook_endpoints WHERE enabled = 1 AND (lease_owner = ?1 OR lease_until < ?2) "
                   "ORDER BY id LIMIT ?4) RETURNING ") +
-      std::string(kWebhookColumns));
+      std::string(kWebhookEndpointColumns));
   if (!stmt) return tl::unexpected(stmt.error());
   (*stmt)->bind(1, owner).bind(2, now_ms).bind(3, lease_until_ms).bind(4, static_cast<int64_t>(limit));
   return select_webhook_endpoints(**stmt);

@@ -13,6 +13,13 @@ namespace ablo::store {
 
 namespace sqlite { class Connection; }
 
+// The endpoint columns both stores select, in the order decode_webhook_endpoint reads them
+// (record_decoding.h).
+inline constexpr std::string_view kWebhookEndpointColumns =
+    "id, tenant, url, enabled_events, description, secret, previous_secret, previous_secret_expires_at, enabled, "
+    "disabled_reason, cursor, retry_count, next_attempt_at, last_success_at, last_error, created_at, lease_owner, "
+    "lease_until";
+
 namespace sqlite_webhooks {
 // The table, created at open.
 extern const std::string_view kTables;

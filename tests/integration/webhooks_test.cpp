@@ -63,13 +63,7 @@ json::object endpoint(const ServerProcess& server, const std::string& id) {
 
 // Commits `count` new weather reports in one commit; returns its lastSyncId.
 int64_t commit_reports(const ServerProcess& server, int count, const std::string& prefix) {
-  json::array operations;
-  for (int i = 0; i < count; ++i) {
-    operations.push_back(json::object{{"action", "create"},
-                                      {"model", "weatherReports"},
-                                      {"id", prefix + std::to_string(i)},
-                                      {"data", json::object{{"location", "Oslo"}, {"status", "pending"}}}});
-  }
+  json::array operations = ablo::testing::weather_report_creates(count, prefix);
   auto response = api(server, "POST", "/v1/commits", json::serialize(json::object{{"operations", operations}}));
   EXPECT_EQ(response.status, 200) << response.body;
   return object_of(response).at("lastSyncId").as_int64();
