@@ -190,7 +190,9 @@ int serve(const ServeOptions& options) {
                                   .max_claims_per_owner = options.bounds.max_claims_per_owner,
                                   .max_line_depth = options.bounds.max_line_depth,
                                   .max_presence_bytes = options.bounds.max_presence_bytes,
-                                  .max_claimed_waits = options.bounds.max_claimed_waits});
+                                  .max_claimed_waits = options.bounds.max_claimed_waits,
+                                  // claim.grant / claim.release rows: queued, written by the commit writer.
+                                  .audit = [&engine](audit::AuditRow row) { engine.record_audit_later(std::move(row)); }});
   engine.set_write_gate(std::make_shared<coord::ClaimWriteGate>(coordinator));
   if (node) {
     auto op_log = cluster::PgOpLog::open(options.where.database_url, redis ? redis->announcer() : pg::Announce{});

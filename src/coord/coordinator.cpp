@@ -532,6 +532,8 @@ ClaimResult Coordinator::begin_locked(const Participant& who, uint64_t session, 
     result.position = outcome.position;
     return result;
   }
+  // A repeat of a claim already held is no new grant.
+  if (outcome.kind == BeginOutcome::Kind::kAcquired && !outcome.repeated) audit_grant_locked(*outcome.claim, "acquired");
   return ClaimResult{outcome.kind, std::move(outcome.claim), outcome.position, std::move(outcome.blocker),
                      outcome.repeated, std::nullopt};
 }
@@ -847,6 +849,54 @@ void Coordinator::remember_end_locked(const Claim& claim, const std::string& ter
   }
 }
 
+// ---------------------------------------------------------------- audit
+
+// Exactly once per cluster: every node applies every op, and only the op's own node records
+// (sweeps and expiries are ops too, appended by one node). Alone, every op is this node's.
+bool Coordinator::audits_here_locked() const {
+  return options_.audit && (!log_ || op_node_ == log_->node_id());
+}
+
+namespace {
+
+// Attribution from the claim's owner; the summary names the claim, its target and its fence,
+// never a description or any row data.
+audit::AuditRow claim_audit_row(const Claim& claim, std::string action_type, json::object summary, int64_t now) {
+  audit::AuditRow row;
+  row.tenant = claim.tenant;
+  row.occurred_at_ms = now;
+  row.actor_kind = claim.participant_kind;
+  row.actor_id = claim.owner.participant_id;
+  row.credential_id = claim.owner.credential_id;
+  if (claim.participant_kind == "user") row.delegation_chain_root = claim.owner.participant_id;
+  row.action_type = std::move(action_type);
+  summary["claimId"] = claim.intent_id;
+  summary["model"] = claim.model;
+  summary["id"] = claim.entity_id;
+  json::array fields;
+  for (const auto& field : claim_field_keys(claim)) fields.emplace_back(field);
+  summary["fields"] = std::move(fields);  // empty: the whole row
+  summary["fenceToken"] = claim.fence_token;
+  // How its owner holds it: a WebSocket, a 0.49 HTTP ticket, or a plain HTTP claim.
+  summary["via"] = claim.session != 0 ? "socket" : claim.ticket ? "ticket" : "http";
+  row.diff_summary = std::move(summary);
+  return row;
+}
+
+}  // namespace
+
+void Coordinator::audit_grant_locked(const Claim& claim, std::string_view how) {
+  if (!audits_here_locked()) return;
+  options_.audit(claim_audit_row(claim, "claim.grant", json::object{{"grant", how}}, now_));
+}
+
+void Coordinator::audit_release_locked(const Transition& ended) {
+  if (!audits_here_locked()) return;
+  // `ended`: committed | canceled | expired; `lapsed`: its lease ran out (not released by its owner).
+  options_.audit(claim_audit_row(ended.claim, "claim.release",
+                                 json::object{{"ended", ended.terminal}, {"lapsed", ended.involuntary}}, now_));
+}
+
 std::optional<ClaimState> Coordinator::find(const std::string& tenant, const std::string& claim_id) const {
   std::lock_guard lock(mutex_);
   const Claim* claim = table_.find(tenant, claim_id);
@@ -1090,6 +1140,8 @@ void Coordinator::publish_locked(const Changes& changes) {
   for (const auto& t : changes.transitions) {
     note_claimant(t.claim);
     if (t.kind == Transition::Kind::kEnded) remember_end_locked(t.claim, t.terminal);
+    if (t.kind == Transition::Kind::kGranted) audit_grant_locked(t.claim, "promoted");
+    if (t.kind == Transition::Kind::kEnded && t.was_active) audit_release_locked(t);
     if (t.kind == Transition::Kind::kGranted) {
       // Fenced: the previous holder's last write reaches the client before the grant.
       send_to_owner_locked(t.claim,

@@ -66,6 +66,7 @@
 
 #include <boost/json/object.hpp>
 
+#include "audit/audit.h"
 #include "auth/auth_service.h"
 #include "common/result.h"
 #include "coord/claim_table.h"
@@ -143,6 +144,12 @@ struct CoordinatorOptions {
   std::size_t max_presence_bytes = 16 * 1024;
   int max_claimed_waits = 1'000;  // claimed reads (ifClaimed: wait) waiting at once
   int max_grant_waits = 1'000;    // HTTP claims waiting for their grant (waitTimeoutMs) at once
+  // The audit trail's sink for claim events (issue 13): a `claim.grant` row when a claim is
+  // granted (acquired at once, or promoted from the line) and a `claim.release` row when a
+  // granted claim ends (committed | canceled | expired). Called under the coordinator's lock,
+  // so it must only hand the row off (Engine::record_audit_later queues it). In a cluster only
+  // the node that appended the op records it, so each event is recorded once. Unset: none.
+  std::function<void(audit::AuditRow)> audit;
 };
 
 class Coordinator {
@@ -364,6 +371,11 @@ class Coordinator {
   std::map<std::string, ClaimState> ended_;  // tenant + id -> the claim and how it ended
   std::list<std::string> ended_order_;
   void remember_end_locked(const Claim& claim, const std::string& terminal);
+  // Hands a claim.grant / claim.release row to options_.audit when the op being applied
+  // originated here (every replica applies every op; one records it).
+  void audit_grant_locked(const Claim& claim, std::string_view how);
+  void audit_release_locked(const Transition& ended);
+  bool audits_here_locked() const;
   uint64_t next_session_ = 1;
   bool stopping_ = false;
   std::thread sweeper_;

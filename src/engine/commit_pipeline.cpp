@@ -727,21 +727,64 @@ Result<int64_t> CommitPipeline::run_exclusive(std::function<Result<int64_t>(stor
   return future.get();
 }
 
-// Waits for queued jobs and takes the next group; false when stopping with nothing queued.
+void CommitPipeline::enqueue_audit(audit::AuditRow row) {
+  if (options_.audit_key.empty()) return;
+  bool wake = false;
+  {
+    std::lock_guard lock(queue_mutex_);
+    if (audit_queue_.size() >= kMaxQueuedAuditRows) {
+      const uint64_t dropped = ++audit_dropped_;
+      // Loud but bounded: the first drop and then every 1,000th.
+      if (dropped == 1 || dropped % 1000 == 0) {
+        spdlog::error("audit queue full ({} rows): '{}' row of {} dropped ({} dropped so far)", kMaxQueuedAuditRows,
+                      row.action_type, row.tenant, dropped);
+      }
+      return;
+    }
+    audit_queue_.push_back(std::move(row));
+    wake = std::exchange(writer_idle_, false);
+  }
+  if (wake) queue_wake_.notify_one();
+}
+
+// Moves queued audit rows behind those a failed group kept, up to the bound (writer thread).
+void CommitPipeline::take_audit_rows_locked() {
+  while (!audit_queue_.empty() && audit_batch_.size() < kMaxQueuedAuditRows) {
+    audit_batch_.push_back(std::move(audit_queue_.front()));
+    audit_queue_.pop_front();
+  }
+}
+
+// Waits for queued jobs or audit rows and takes the next group; false when stopping with
+// nothing queued. A group may be empty of commits when it carries audit rows only.
 bool CommitPipeline::take_group(Group& group) {
   std::unique_lock lock(queue_mutex_);
-  while (!stopping_ && queue_.empty()) {
+  while (!stopping_ && queue_.empty() && audit_queue_.empty()) {
     writer_idle_ = true;
-    queue_wake_.wait(lock);
+    if (audit_batch_.empty()) {
+      queue_wake_.wait(lock);
+    } else if (queue_wake_.wait_for(lock, kAuditRetryDelay) == std::cv_status::timeout) {
+      break;  // nothing else came: retry the rows a failed group kept, alone
+    }
   }
   writer_idle_ = false;
-  if (queue_.empty()) return false;  // stopping and drained
+  if (stopping_ && queue_.empty() && audit_queue_.empty()) {
+    if (audit_batch_.empty()) return false;  // stopping and drained
+    // Rows a failed group kept get one last group; if that fails too they are lost, loudly.
+    if (std::exchange(final_audit_try_, true)) {
+      audit_dropped_ += audit_batch_.size();
+      spdlog::error("stopping: {} audit rows could not be written and are lost", audit_batch_.size());
+      audit_batch_.clear();
+      return false;
+    }
+  }
   // An exclusive job (schema install) runs alone so later commits see its schema.
-  if (queue_.front()->exclusive) {
+  if (!queue_.empty() && queue_.front()->exclusive) {
     group.push_back(std::move(queue_.front()));
     queue_.pop_front();
     return true;
   }
+  take_audit_rows_locked();
   while (!queue_.empty() && !queue_.front()->exclusive && static_cast<int>(group.size()) < options_.max_group) {
     group.push_back(std::move(queue_.front()));
     queue_.pop_front();
@@ -757,7 +800,7 @@ void CommitPipeline::run_writer() {
     // The writer thread's exception boundary: a group that throws fails its commits with
     // internal_error (the store rolled its transaction back) and the writer carries on.
     try {
-      applied = group.front()->exclusive ? run_exclusive_job(group) : apply_group(group);
+      applied = !group.empty() && group.front()->exclusive ? run_exclusive_job(group) : apply_group(group);
     } catch (...) {
       spdlog::error("commit group of {} threw: {}", group.size(), current_exception_text());
       for (auto& job : group) {
@@ -815,7 +858,7 @@ void CommitPipeline::run_syncer() {
 // whether the commit reached the disk is unknown, and its idempotency keys make a retry safe.
 void CommitPipeline::answer(AppliedGroup& applied, const Status& synced) {
   try {
-    if (applied.jobs.size() == 1 && applied.jobs.front()->exclusive) {
+    if (applied.jobs.size() == 1 && applied.jobs.front()->exclusive) {  // (an audit-only group has no jobs)
       Job& job = *applied.jobs.front();
       if (applied.wrote && !synced) job.exclusive_result.set_value(tl::unexpected(synced.error()));
       else job.exclusive_result.set_value(std::move(job.outcome_value));
@@ -940,6 +983,7 @@ CommitPipeline::AppliedGroup CommitPipeline::apply_group(Group& group) {
   auto written = store_.write_unsynced([&](store::WriteTransaction& txn) -> Status {
     GroupIdempotency idempotency(txn);
     AuditChain audit_chain(txn, options_.audit_key);
+    if (auto ok = append_audit_batch(txn, audit_chain); !ok) return ok;
     if (auto ok = idempotency.prefetch(idempotency_keys(group)); !ok) return ok;
     for (auto& job_ptr : group) {
       Job& job = *job_ptr;
@@ -999,10 +1043,37 @@ CommitPipeline::AppliedGroup CommitPipeline::apply_group(Group& group) {
   });
 
   if (!written) {
+    // The queued audit rows stay in audit_batch_ for the next group (nothing of this one stays).
+    if (!audit_batch_.empty()) spdlog::warn("{} queued audit rows wait for the next commit group", audit_batch_.size());
     fail_group(group, written.error());
     return AppliedGroup{std::move(group), false};
   }
+  audit_batch_.clear();
   return AppliedGroup{std::move(group), true};
+}
+
+// The queued non-commit rows, in queue order, in one savepoint of the group's transaction (the
+// same chain cache as the group's commits, so each tenant's chain keeps one order). A store
+// failure fails the group and keeps the rows; rows the store refuses for what they are would
+// be refused by every later group too, so they are dropped, loudly.
+Status CommitPipeline::append_audit_batch(store::WriteTransaction& txn, AuditChain& chain) {
+  if (audit_batch_.empty()) return {};
+  if (auto ok = txn.savepoint(); !ok) return ok;
+  chain.savepoint();
+  Status appended;
+  for (const auto& row : audit_batch_) {
+    appended = chain.append(row);
+    if (!appended) break;
+  }
+  if (appended) appended = txn.flush();
+  if (appended) return txn.release_savepoint();
+  if (is_store_failure(appended.error())) return appended;
+  spdlog::error("{} queued audit rows were refused by the store and are dropped: {}", audit_batch_.size(),
+                appended.error().message);
+  audit_dropped_ += audit_batch_.size();
+  audit_batch_.clear();
+  chain.rollback();
+  return txn.rollback_to_savepoint();
 }
 
 }  // namespace ablo::engine

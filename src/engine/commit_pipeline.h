@@ -1,6 +1,8 @@
 #pragma once
 // The writer side of the engine: a queue of jobs drained by one thread, applied in groups.
 // Private to engine/.
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -9,9 +11,12 @@
 #include <thread>
 #include <vector>
 
+#include "audit/audit.h"
 #include "engine/engine.h"
 
 namespace ablo::engine {
+
+class AuditChain;
 
 // Shared state the pipeline reads: the active schema (swapped under its mutex).
 class SchemaHolder {
@@ -45,8 +50,13 @@ class SchemaHolder {
 // sync answers every commit of the groups it covered with the store's error and publishes
 // nothing; the store then refuses later writes (store.h), so they fail too.
 //
-// Threads and locks: queue_mutex_ guards the commit queue, stopping_ and gate_ (submitters +
-// writer); handoff_mutex_ guards the applied groups (writer + syncer). Neither is held while
+// Audit rows of non-commit events (claim grants and releases) are queued by enqueue_audit and
+// written by the writer into its next group transaction, before that group's commits (a group
+// may hold audit rows only): the event's thread never waits for the store, and a claim costs no
+// transaction of its own. A group that fails keeps its rows for the next group.
+//
+// Threads and locks: queue_mutex_ guards the commit queue, the audit queue, stopping_ and gate_
+// (submitters, enqueuers + writer); handoff_mutex_ guards the applied groups (writer + syncer). Neither is held while
 // the other is taken, nor across store calls or callbacks.
 class CommitPipeline {
  public:
@@ -62,6 +72,18 @@ class CommitPipeline {
   // writer thread once it committed (before later groups apply); returns its result once durable.
   Result<int64_t> run_exclusive(std::function<Result<int64_t>(store::WriteTransaction&)> install,
                                 std::function<void()> after_commit);
+
+  // Queues a non-commit audit row (any thread; never blocks, takes queue_mutex_ briefly, so a
+  // caller may hold its own lock). Written by the next group in queue order. Beyond
+  // kMaxQueuedAuditRows waiting rows it is dropped with an error log (audit_rows_dropped()).
+  // Does nothing without an audit key.
+  void enqueue_audit(audit::AuditRow row);
+  static constexpr std::size_t kMaxQueuedAuditRows = engine::kMaxQueuedAuditRows;
+  // Rows dropped so far: the queue was full, the store refused them, or the server stopped
+  // while their group kept failing.
+  uint64_t audit_rows_dropped() const { return audit_dropped_.load(); }
+  // A failed group's rows are tried again with the next group, or alone after this long.
+  static constexpr std::chrono::milliseconds kAuditRetryDelay{1000};
 
   // At most this many applied groups wait for the syncer: the writer pauses beyond it, which
   // bounds what is committed but not yet durable (memory, and reads that wait for it).
@@ -86,6 +108,8 @@ class CommitPipeline {
   void fail_group(Group& group, const Error& error);
   static std::vector<std::pair<std::string, std::string>> idempotency_keys(const Group& group);
   Status record_usage(store::WriteTransaction& txn, const Group& group);
+  void take_audit_rows_locked();
+  Status append_audit_batch(store::WriteTransaction& txn, AuditChain& chain);
 
   store::Store& store_;
   fanout::Hub& hub_;
@@ -98,6 +122,8 @@ class CommitPipeline {
   bool stopping_ = false;
   bool writer_idle_ = false;  // the writer waits for work: only then does a submit wake it
   std::shared_ptr<WriteGate> gate_;
+  std::deque<audit::AuditRow> audit_queue_;  // enqueued, not yet taken by the writer
+  std::atomic<uint64_t> audit_dropped_{0};
 
   std::mutex handoff_mutex_;  // guards applied_, writer_done_, syncer_idle_
   std::condition_variable syncer_wake_;   // groups to sync, or the writer finished
@@ -109,6 +135,10 @@ class CommitPipeline {
   std::thread writer_;
   std::thread syncer_;
   int64_t meters_flushed_at_ms_ = 0;  // writer thread only
+  // Writer thread only: audit rows taken from the queue for the next group; cleared once a
+  // group wrote them, kept when it failed (at most kMaxQueuedAuditRows).
+  std::deque<audit::AuditRow> audit_batch_;
+  bool final_audit_try_ = false;  // stopping: a failing batch gets one last group
 };
 
 }  // namespace ablo::engine

@@ -282,6 +282,13 @@ Status Engine::record_audit(const auth::Principal& by, std::string action_type, 
   return {};
 }
 
+void Engine::record_audit_later(audit::AuditRow row) {
+  if (!audit_.enabled()) return;
+  impl_->pipeline.enqueue_audit(std::move(row));
+}
+
+uint64_t Engine::audit_rows_dropped() const { return impl_->pipeline.audit_rows_dropped(); }
+
 Result<CommitReceipt> Engine::commit_sync(CommitRequest request) {
   std::promise<Result<CommitReceipt>> promise;
   auto future = promise.get_future();

@@ -9,6 +9,8 @@
 // applies the next), then publishes their deltas to the hub in id order and runs the callbacks
 // on that thread (engine/commit_pipeline.h).
 // Everything else runs on the caller's thread. The active schema is swapped atomically.
+#include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -18,6 +20,7 @@
 
 #include <boost/json/object.hpp>
 
+#include "audit/audit.h"
 #include "auth/auth_service.h"
 #include "common/result.h"
 #include "fanout/hub.h"
@@ -139,6 +142,10 @@ class WriteGate {
   virtual Status before_group() { return {}; }
   virtual Status check_write(const auth::Principal& principal, const schema::Model& model, const Operation& op) = 0;
 };
+
+// Non-commit audit rows (Engine::record_audit_later) waiting for the commit writer, at most;
+// beyond it a row is dropped with an error log and counted (Engine::audit_rows_dropped).
+inline constexpr std::size_t kMaxQueuedAuditRows = 65'536;
 
 struct EngineOptions {
   int max_group = 512;  // commits per durable transaction
@@ -274,6 +281,15 @@ class Engine {
   // `summary` names ids and kinds, never secrets or field values. Does nothing without an
   // audit key.
   Status record_audit(const auth::Principal& by, std::string action_type, boost::json::value summary);
+  // Queues a complete row (tenant, attribution, action, summary; its chain fields are set when
+  // written) for the commit writer's next group transaction and returns at once: for frequent
+  // events whose thread must not wait for the store (claim grants and releases). Bounded
+  // (kMaxQueuedAuditRows; beyond it rows are dropped with an error log); a
+  // group that fails keeps its rows for the next one. Any thread; never blocks. Does nothing
+  // without an audit key.
+  void record_audit_later(audit::AuditRow row);
+  // Queued rows dropped so far (queue full, refused by the store, or lost at stop).
+  uint64_t audit_rows_dropped() const;
 
  private:
   Result<int64_t> read_stamp() const;

@@ -101,7 +101,8 @@ class ReplicatedCoordinatorTest : public ::testing::Test {
       n.log = std::make_unique<MemoryOpLog>(shared_, id, now_);
       n.coordinator = std::make_unique<Coordinator>(CoordinatorOptions{
           .clock = [this] { return now_; },
-          .model_key = [](std::string_view type) { return std::string(type); }});
+          .model_key = [](std::string_view type) { return std::string(type); },
+          .audit = [this, id](audit::AuditRow row) { audited_[id].push_back(std::move(row)); }});
       EXPECT_TRUE(n.coordinator->join_cluster(n.log.get()));
     }
     return n;
@@ -112,8 +113,17 @@ class ReplicatedCoordinatorTest : public ::testing::Test {
 
   int64_t now_ = 1'000'000;
   std::shared_ptr<SharedLog> shared_ = std::make_shared<SharedLog>();
+  // Audit rows each node's coordinator recorded (issue 13); ops are applied on the test's thread.
+  std::map<int64_t, std::vector<audit::AuditRow>> audited_;
   std::map<int64_t, Node> nodes_;
   RecordingOutbox a_, b_, c_;
+  std::vector<std::string> audited_on(int64_t id) {
+    std::vector<std::string> out;
+    for (const auto& row : audited_[id]) {
+      out.push_back(row.action_type + " " + std::string(row.diff_summary.at("claimId").as_string()));
+    }
+    return out;
+  }
 };
 
 TEST_F(ReplicatedCoordinatorTest, OneHolderAndOneFifoLineAcrossNodes) {
@@ -220,6 +230,52 @@ TEST_F(ReplicatedCoordinatorTest, AClaimOfACrashedNodeLapsesAtItsExpiryAndTheNex
   n2.sweep_now();
   ASSERT_EQ(b_.of_type("intent_granted").size(), 1u);
   EXPECT_EQ(b_.of_type("intent_granted")[0].at("intentId"), "ib");
+}
+
+// Every node applies every op; only the op's own node records its claim events, so each grant
+// and release is recorded once in the cluster — also an expiry, found by one node's sweep.
+TEST_F(ReplicatedCoordinatorTest, EachClaimGrantAndReleaseIsRecordedByTheNodeThatAppendedItsOp) {
+  auto& n1 = *node(1).coordinator;
+  auto& n2 = *node(2).coordinator;
+  auto& n3 = *node(3).coordinator;
+  const auto sa = n1.attach(participant("pa", {"org"}), &a_);
+  const auto sb = n2.attach(participant("pb", {"org"}), &b_);
+  n1.intent_begin(sa, begin_payload("ia", "r1"));
+  n2.intent_begin(sb, begin_payload("ib", "r1"));
+  catch_up_all();
+  EXPECT_EQ(audited_on(1), (std::vector<std::string>{"claim.grant ia"}));
+  EXPECT_TRUE(audited_on(2).empty()) << "node 2's waiter holds nothing; node 2 replayed node 1's grant";
+  n1.intent_abandon(sa, {{"intentId", "ia"}});  // node 1's op promotes node 2's waiter
+  catch_up_all();
+  EXPECT_EQ(audited_on(1), (std::vector<std::string>{"claim.grant ia", "claim.release ia", "claim.grant ib"}));
+  EXPECT_TRUE(audited_on(2).empty());
+  EXPECT_TRUE(audited_on(3).empty());
+  ASSERT_EQ(audited_[1][2].actor_id, "pb") << "attributed to the claim's owner, not to the recording node";
+  EXPECT_EQ(audited_[1][2].credential_id, "cred_pb");
+  // An HTTP claim on node 2 lapses; node 3's sweep expires it: node 3 records the release.
+  ClaimRequest request;
+  request.intent_id = "ih";
+  request.entity_type = "weatherReports";
+  request.entity_id = "r2";
+  request.ttl_ms = 1'000;
+  ASSERT_EQ(n2.claim(participant("ph", {"org"}), request).kind, BeginOutcome::Kind::kAcquired);
+  catch_up_all();
+  EXPECT_EQ(audited_on(2), (std::vector<std::string>{"claim.grant ih"}));
+  now_ += 1'001;
+  n3.sweep_now();
+  catch_up_all();
+  n1.sweep_now();  // finds nothing left to expire
+  n2.sweep_now();
+  catch_up_all();
+  EXPECT_EQ(audited_on(3), (std::vector<std::string>{"claim.release ih"}));
+  EXPECT_EQ(audited_[3][0].diff_summary.at("ended"), "expired");
+  EXPECT_EQ(audited_on(2), (std::vector<std::string>{"claim.grant ih"}));
+  EXPECT_EQ(audited_on(1).size(), 3u);
+  // A node joining later replays the log (other nodes' ops): it records none of them.
+  auto& n4 = *node(4).coordinator;
+  (void)n4;
+  catch_up_all();
+  EXPECT_TRUE(audited_on(4).empty());
 }
 
 TEST_F(ReplicatedCoordinatorTest, AWaiterOnANodeDeclaredDownLeavesTheLine) {

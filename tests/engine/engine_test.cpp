@@ -71,6 +71,15 @@ struct EngineTest : ::testing::TestWithParam<std::string> {
     return engine.commit_sync(std::move(request));
   }
 
+  // A one-row create by p1 under client tx id `id`, answered once durable.
+  static Result<CommitReceipt> commit_with(Engine& engine, const std::string& id) {
+    CommitRequest request;
+    request.principal = participant("p1");
+    request.client_tx_id = id;
+    request.operations = {create(id, {{"title", id}, {"status", "todo"}})};
+    return engine.commit_sync(std::move(request));
+  }
+
   static Operation create(std::string id, json::object input, std::string tx = "") {
     Operation op;
     op.type = OpType::kCreate;
@@ -331,6 +340,74 @@ TEST_P(EngineTest, AuditRowsOfOneGroupChainDenselyPerTenantAcrossARolledBackComm
   EXPECT_FALSE(one->complete);
 }
 
+// A claim event's row (Engine::record_audit_later, issue 13): queued without waiting, written
+// by the writer's next group before that group's commits, in queue order, on the same chain.
+audit::AuditRow claim_row(std::string tenant, std::string claim_id) {
+  audit::AuditRow row;
+  row.tenant = std::move(tenant);
+  row.occurred_at_ms = 1'700'000'000'000;
+  row.actor_kind = "agent";
+  row.actor_id = "bot";
+  row.credential_id = "cap_bot";
+  row.action_type = "claim.grant";
+  row.diff_summary = json::object{{"claimId", std::move(claim_id)}, {"model", "tasks"}, {"id", "t1"}};
+  return row;
+}
+
+std::vector<std::pair<int64_t, std::string>> chain_of(const Engine& engine, const std::string& tenant) {
+  auto rows = engine.audit().rows(store::AuditQuery{.tenant = tenant, .descending = false, .limit = 100});
+  EXPECT_TRUE(rows) << (rows ? "" : rows.error().message);
+  std::vector<std::pair<int64_t, std::string>> out;
+  if (!rows) return out;
+  for (const auto& row : *rows) {
+    out.emplace_back(row.chain_seq, row.commit_id ? *row.commit_id
+                                                  : std::string(row.diff_summary.at("claimId").as_string()));
+  }
+  return out;
+}
+
+void expect_chain_verifies(const Engine& engine, const std::string& tenant) {
+  auto report = engine.audit().verify(tenant, 1, 100'000);
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_FALSE(report->broken) << tenant << ": " << report->broken->reason << " at " << report->broken->broken_at_seq;
+  EXPECT_TRUE(report->complete);
+}
+
+TEST_P(EngineTest, QueuedAuditRowsAreWrittenInQueueOrderBeforeTheNextGroupsCommits) {
+  auto gate = std::make_shared<HoldingGate>();
+  engine.set_write_gate(gate);
+  std::promise<Result<CommitReceipt>> blocker, after;
+  auto submit = [&](std::promise<Result<CommitReceipt>>& result, std::string id) {
+    CommitRequest request;
+    request.principal = participant("p1");
+    request.client_tx_id = id;
+    request.operations = {create(id, {{"title", id}, {"status", "todo"}})};
+    engine.commit(std::move(request), [&result](Result<CommitReceipt> r) { result.set_value(std::move(r)); });
+  };
+  submit(blocker, "blocker");
+  gate->wait_until_held();  // the writer is inside the blocker's group
+  engine.record_audit_later(claim_row("org_1/test", "claim_1"));
+  engine.record_audit_later(claim_row("org_2/test", "claim_other_tenant"));
+  engine.record_audit_later(claim_row("org_1/test", "claim_2"));
+  submit(after, "after");
+  engine.record_audit_later(claim_row("org_1/test", "claim_3"));
+  gate->release();
+  ASSERT_TRUE(blocker.get_future().get());
+  ASSERT_TRUE(after.get_future().get());
+  EXPECT_EQ(chain_of(engine, "org_1/test"), (std::vector<std::pair<int64_t, std::string>>{
+                                                 {1, "blocker"}, {2, "claim_1"}, {3, "claim_2"}, {4, "claim_3"}, {5, "after"}}));
+  // A group of audit rows only: nothing else is queued.
+  engine.record_audit_later(claim_row("org_1/test", "claim_4"));
+  for (int i = 0; i < 500 && chain_of(engine, "org_1/test").size() < 6; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(chain_of(engine, "org_1/test").back(), (std::pair<int64_t, std::string>{6, "claim_4"}));
+  EXPECT_EQ(chain_of(engine, "org_2/test"), (std::vector<std::pair<int64_t, std::string>>{{1, "claim_other_tenant"}}));
+  expect_chain_verifies(engine, "org_1/test");
+  expect_chain_verifies(engine, "org_2/test");
+  EXPECT_EQ(engine.audit_rows_dropped(), 0u);
+}
+
 TEST_P(EngineTest, UpdateOfMissingRowSaysNoRowsInResultSet) {
   auto missing = commit("p1", {update("ghost", {{"title", "x"}})});
   ASSERT_FALSE(missing);
@@ -517,6 +594,12 @@ class HeldSyncStore final : public store::Store {
     std::lock_guard lock(mutex_);
     fail_next_ = true;
   }
+  // After `skip` more write transactions, the next one fails after its body ran (its work is
+  // rolled back).
+  void fail_write_after(int skip) {
+    std::lock_guard lock(mutex_);
+    writes_to_skip_ = skip;
+  }
   // Waits until a sync is blocked in hold().
   bool wait_until_sync_blocked() {
     std::unique_lock lock(mutex_);
@@ -537,7 +620,18 @@ class HeldSyncStore final : public store::Store {
     return sync();
   }
   Status write_unsynced(const std::function<Status(store::WriteTransaction&)>& body) override {
-    auto ok = inner_.write_unsynced(body);
+    bool fail_this = false;
+    {
+      std::lock_guard lock(mutex_);
+      if (writes_to_skip_ == 0) fail_this = true;
+      if (writes_to_skip_ >= 0) --writes_to_skip_;
+    }
+    // A failing write runs its body, then the database goes away: the backend rolls it back.
+    auto ok = inner_.write_unsynced([&](store::WriteTransaction& txn) -> Status {
+      if (auto done = body(txn); !done) return done;
+      if (fail_this) return fail(kStoreUnavailable, "the database connection was lost");
+      return {};
+    });
     std::lock_guard lock(mutex_);
     ++writes_;
     changed_.notify_all();
@@ -604,6 +698,7 @@ class HeldSyncStore final : public store::Store {
   std::mutex mutex_;
   std::condition_variable changed_;
   bool held_ = false, blocked_ = false, fail_next_ = false;
+  int writes_to_skip_ = -1;  // fail_write_after: -1 = no write fails
   int writes_ = 0;
 };
 
@@ -702,6 +797,100 @@ TEST_F(CommitPipelineTest, ASchemaPushIsAnsweredOnlyOnceDurable) {
   store.release();
   pusher.join();
   EXPECT_TRUE(answer.get());
+}
+
+// The audit queue under faults (issue 13): a group that fails keeps its queued rows for a later
+// group (written once, in order), and the queue is bounded.
+struct AuditQueueTest : ::testing::Test {
+  testing::TestStore backing{"sqlite"};
+  HeldSyncStore store{*backing.store};
+  fanout::Hub hub{[this](const std::string& t, int64_t a, int64_t u, int l) { return store.read_deltas(t, a, u, l); }};
+  Engine engine{store, hub, EngineOptions{.audit_key = "engine-test-audit-key-0123456789abcdef"}};
+
+  void SetUp() override {
+    ASSERT_TRUE(engine.start());
+    auto pushed = engine.push_schema(json::parse(kSchema));
+    ASSERT_TRUE(pushed) << pushed.error().message;
+  }
+};
+
+TEST_F(AuditQueueTest, RowsOfAFailedGroupAreWrittenOnceByALaterGroupInOrder) {
+  const int writes_before = store.writes();
+  store.fail_write_after(0);  // the next group: audit rows only
+  engine.record_audit_later(claim_row("org_1/test", "claim_1"));
+  engine.record_audit_later(claim_row("org_1/test", "claim_2"));
+  ASSERT_TRUE(store.wait_for_writes(writes_before + 1));
+  // Nothing else is queued: the kept rows are retried alone (after kAuditRetryDelay at most).
+  for (int i = 0; i < 500 && chain_of(engine, "org_1/test").size() < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_GE(store.writes(), writes_before + 2) << "the rows were written by a later group";
+  auto committed = EngineTest::commit_with(engine, "after");
+  ASSERT_TRUE(committed) << committed.error().message;
+  EXPECT_EQ(chain_of(engine, "org_1/test"),
+            (std::vector<std::pair<int64_t, std::string>>{{1, "claim_1"}, {2, "claim_2"}, {3, "after"}}));
+  expect_chain_verifies(engine, "org_1/test");
+  EXPECT_EQ(engine.audit_rows_dropped(), 0u);
+}
+
+TEST_F(AuditQueueTest, ACommitGroupThatFailsTakesItsQueuedRowsAlongAndTheNextGroupWritesThem) {
+  // Hold the writer in a group, queue a row and a commit behind it, and fail the group after.
+  auto gate = std::make_shared<HoldingGate>();
+  engine.set_write_gate(gate);
+  std::promise<Result<CommitReceipt>> first;
+  {
+    CommitRequest request;
+    request.principal = EngineTest::participant("p1");
+    request.client_tx_id = "first";
+    request.operations = {EngineTest::create("first", {{"title", "x"}, {"status", "todo"}})};
+    engine.commit(std::move(request), [&first](Result<CommitReceipt> r) { first.set_value(std::move(r)); });
+  }
+  gate->wait_until_held();
+  store.fail_write_after(1);  // "first"'s group writes; the next one fails
+  engine.record_audit_later(claim_row("org_1/test", "claim_1"));
+  std::promise<Result<CommitReceipt>> failing;
+  {
+    CommitRequest request;
+    request.principal = EngineTest::participant("p1");
+    request.client_tx_id = "failing";
+    request.operations = {EngineTest::create("failing", {{"title", "x"}, {"status", "todo"}})};
+    engine.commit(std::move(request), [&failing](Result<CommitReceipt> r) { failing.set_value(std::move(r)); });
+  }
+  gate->release();
+  ASSERT_TRUE(first.get_future().get());
+  auto failed = failing.get_future().get();
+  ASSERT_FALSE(failed) << "the group's transaction failed";
+  EXPECT_EQ(failed.error().code, std::string(kStoreUnavailable.view()));
+  auto committed = EngineTest::commit_with(engine, "after");
+  ASSERT_TRUE(committed) << committed.error().message;
+  EXPECT_EQ(chain_of(engine, "org_1/test"),
+            (std::vector<std::pair<int64_t, std::string>>{{1, "first"}, {2, "claim_1"}, {3, "after"}}));
+  expect_chain_verifies(engine, "org_1/test");
+}
+
+TEST_F(AuditQueueTest, BeyondTheBoundARowIsDroppedAndCounted) {
+  auto gate = std::make_shared<HoldingGate>();
+  engine.set_write_gate(gate);
+  std::promise<Result<CommitReceipt>> blocker;
+  {
+    CommitRequest request;
+    request.principal = EngineTest::participant("p1");
+    request.client_tx_id = "blocker";
+    request.operations = {EngineTest::create("blocker", {{"title", "x"}, {"status", "todo"}})};
+    engine.commit(std::move(request), [&blocker](Result<CommitReceipt> r) { blocker.set_value(std::move(r)); });
+  }
+  gate->wait_until_held();
+  const auto bound = kMaxQueuedAuditRows;
+  for (std::size_t i = 0; i < bound + 2; ++i) engine.record_audit_later(claim_row("org_1/test", "c"));
+  EXPECT_EQ(engine.audit_rows_dropped(), 2u);
+  gate->release();
+  ASSERT_TRUE(blocker.get_future().get());
+  auto committed = EngineTest::commit_with(engine, "after");  // written after every queued row
+  ASSERT_TRUE(committed) << committed.error().message;
+  auto newest = engine.audit().rows(store::AuditQuery{.tenant = "org_1/test", .descending = true, .limit = 1});
+  ASSERT_TRUE(newest && newest->size() == 1u);
+  EXPECT_EQ(newest->front().chain_seq, static_cast<int64_t>(bound) + 2) << "the blocker, the bound's rows, then after";
+  EXPECT_EQ(newest->front().commit_id, "after");
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, EngineTest, ::testing::ValuesIn(testing::test_stores()),
