@@ -699,15 +699,16 @@ void CommitPipeline::submit_commit(CommitRequest request, CommitCallback done) {
   bool wake = false;
   {
     std::lock_guard lock(queue_mutex_);
-    if (stopping_) {
-      job->done(fail("instance_at_capacity", "the server is shutting down"));
-      return;
+    if (!stopping_) {
+      queue_.push_back(std::move(job));
+      // A busy writer takes the whole queue when it finishes its group: waking it is a futex
+      // call per commit for nothing.
+      wake = std::exchange(writer_idle_, false);
     }
-    queue_.push_back(std::move(job));
-    // A busy writer takes the whole queue when it finishes its group: waking it is a futex
-    // call per commit for nothing.
-    wake = std::exchange(writer_idle_, false);
   }
+  // Answered outside queue_mutex_: the callback may take other locks (the coordinator's, which
+  // is held while enqueue_audit takes queue_mutex_).
+  if (job) return job->done(fail("instance_at_capacity", "the server is shutting down"));
   if (wake) queue_wake_.notify_one();
 }
 

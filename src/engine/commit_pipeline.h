@@ -56,8 +56,9 @@ class SchemaHolder {
 // transaction of its own. A group that fails keeps its rows for the next group.
 //
 // Threads and locks: queue_mutex_ guards the commit queue, the audit queue, stopping_ and gate_
-// (submitters, enqueuers + writer); handoff_mutex_ guards the applied groups (writer + syncer). Neither is held while
-// the other is taken, nor across store calls or callbacks.
+// (submitters, enqueuers + writer); handoff_mutex_ guards the applied groups (writer + syncer).
+// Neither is held while the other is taken, nor across store calls or callbacks. Lock order:
+// the coordinator's mutex, then queue_mutex_ (claim rows are enqueued under the former).
 class CommitPipeline {
  public:
   CommitPipeline(store::Store& store, fanout::Hub& hub, SchemaHolder& schema, EngineOptions options);

@@ -37,7 +37,8 @@ std::vector<json::object> claim_rows(const ServerProcess& node) {
     auto response = call(node, node.api_key(), "GET", std::string("/v1/audit?limit=100&action=") + action);
     EXPECT_EQ(response.status, 200) << response.body;
     if (response.status != 200) continue;
-    for (const auto& row : json::parse(response.body).at("data").as_array()) rows.push_back(row.as_object());
+    const auto body = json::parse(response.body);
+    for (const auto& row : body.at("data").as_array()) rows.push_back(row.as_object());
   }
   std::sort(rows.begin(), rows.end(),
             [](const auto& a, const auto& b) { return a.at("chainSeq").as_int64() < b.at("chainSeq").as_int64(); });
