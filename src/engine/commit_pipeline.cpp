@@ -742,8 +742,11 @@ void CommitPipeline::enqueue_audit(audit::AuditRow row) {
       }
       return;
     }
+    // The first row starts a coalescing window (take_group); later ones wake the writer only
+    // when they fill a batch.
+    if (audit_queue_.empty()) audit_first_queued_at_ = std::chrono::steady_clock::now();
     audit_queue_.push_back(std::move(row));
-    wake = std::exchange(writer_idle_, false);
+    if (audit_queue_.size() == 1 || audit_queue_.size() == kAuditCoalesceRows) wake = std::exchange(writer_idle_, false);
   }
   if (wake) queue_wake_.notify_one();
 }
@@ -760,7 +763,17 @@ void CommitPipeline::take_audit_rows_locked() {
 // nothing queued. A group may be empty of commits when it carries audit rows only.
 bool CommitPipeline::take_group(Group& group) {
   std::unique_lock lock(queue_mutex_);
-  while (!stopping_ && queue_.empty() && audit_queue_.empty()) {
+  while (!stopping_ && queue_.empty()) {
+    if (!audit_queue_.empty()) {
+      // Rows without commits wait a little for company (more rows, or commits to ride along
+      // with), so a stream of claim events costs one transaction and fsync per window instead
+      // of one per event, which on a busy machine would take CPU from the events themselves.
+      const auto due = audit_first_queued_at_ + kAuditCoalesceDelay;
+      if (audit_queue_.size() >= kAuditCoalesceRows || std::chrono::steady_clock::now() >= due) break;
+      writer_idle_ = true;  // a commit wakes it at once
+      queue_wake_.wait_until(lock, due);
+      continue;
+    }
     writer_idle_ = true;
     if (audit_batch_.empty()) {
       queue_wake_.wait(lock);

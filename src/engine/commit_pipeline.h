@@ -52,8 +52,9 @@ class SchemaHolder {
 //
 // Audit rows of non-commit events (claim grants and releases) are queued by enqueue_audit and
 // written by the writer into its next group transaction, before that group's commits (a group
-// may hold audit rows only): the event's thread never waits for the store, and a claim costs no
-// transaction of its own. A group that fails keeps its rows for the next group.
+// may hold audit rows only, coalesced for up to kAuditCoalesceDelay): the event's thread never
+// waits for the store, and a claim costs no transaction of its own. A group that fails keeps
+// its rows for the next group.
 //
 // Threads and locks: queue_mutex_ guards the commit queue, the audit queue, stopping_ and gate_
 // (submitters, enqueuers + writer); handoff_mutex_ guards the applied groups (writer + syncer).
@@ -85,6 +86,10 @@ class CommitPipeline {
   uint64_t audit_rows_dropped() const { return audit_dropped_.load(); }
   // A failed group's rows are tried again with the next group, or alone after this long.
   static constexpr std::chrono::milliseconds kAuditRetryDelay{1000};
+  // Rows queued without commits are written together once the first waited this long, or
+  // once this many wait (one transaction per burst of claim events, not one per event).
+  static constexpr std::chrono::milliseconds kAuditCoalesceDelay{50};
+  static constexpr std::size_t kAuditCoalesceRows = 1'024;
 
   // At most this many applied groups wait for the syncer: the writer pauses beyond it, which
   // bounds what is committed but not yet durable (memory, and reads that wait for it).
@@ -124,6 +129,7 @@ class CommitPipeline {
   bool writer_idle_ = false;  // the writer waits for work: only then does a submit wake it
   std::shared_ptr<WriteGate> gate_;
   std::deque<audit::AuditRow> audit_queue_;  // enqueued, not yet taken by the writer
+  std::chrono::steady_clock::time_point audit_first_queued_at_;  // when audit_queue_ last became non-empty
   std::atomic<uint64_t> audit_dropped_{0};
 
   std::mutex handoff_mutex_;  // guards applied_, writer_done_, syncer_idle_

@@ -868,6 +868,22 @@ TEST_F(AuditQueueTest, ACommitGroupThatFailsTakesItsQueuedRowsAlongAndTheNextGro
   expect_chain_verifies(engine, "org_1/test");
 }
 
+TEST_F(AuditQueueTest, RowsQueuedAMomentApartWithoutCommitsShareOneTransaction) {
+  const int writes_before = store.writes();
+  // One row every 3 ms, as a stream of claim events: without coalescing the idle writer would
+  // write each alone (a transaction and an fsync per event).
+  for (int i = 0; i < 10; ++i) {
+    engine.record_audit_later(claim_row("org_1/test", "claim_" + std::to_string(i)));
+    std::this_thread::sleep_for(std::chrono::milliseconds(3));
+  }
+  for (int i = 0; i < 500 && chain_of(engine, "org_1/test").size() < 10; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(chain_of(engine, "org_1/test").size(), 10u);
+  EXPECT_LE(store.writes() - writes_before, 3) << "ten rows in ~30 ms: one coalescing window (two on a slow machine)";
+  expect_chain_verifies(engine, "org_1/test");
+}
+
 TEST_F(AuditQueueTest, BeyondTheBoundARowIsDroppedAndCounted) {
   auto gate = std::make_shared<HoldingGate>();
   engine.set_write_gate(gate);
