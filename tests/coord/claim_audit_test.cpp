@@ -16,9 +16,9 @@ namespace {
 
 namespace json = boost::json;
 
-class ClaimAuditTest : public ::testing::Test {
+class CoordinatorClaimAuditTest : public ::testing::Test {
  protected:
-  ClaimAuditTest()
+  CoordinatorClaimAuditTest()
       : coordinator_({.clock = [this] { return now_; },
                       .model_key = [](std::string_view type) { return std::string(type); },
                       .audit = [this](audit::AuditRow row) {
@@ -39,7 +39,7 @@ class ClaimAuditTest : public ::testing::Test {
   RecordingOutbox a_, b_;
 };
 
-TEST_F(ClaimAuditTest, SocketAcquireQueueAndAbandonRecordGrantReleaseAndPromotion) {
+TEST_F(CoordinatorClaimAuditTest, SocketAcquireQueueAndAbandonRecordGrantReleaseAndPromotion) {
   const auto a = coordinator_.attach(participant("alice", {"org:o"}, "user"), &a_);
   const auto b = coordinator_.attach(participant("bot", {"org:o"}), &b_);
   coordinator_.intent_begin(a, begin_payload("ia", "r1"));
@@ -87,7 +87,7 @@ TEST_F(ClaimAuditTest, SocketAcquireQueueAndAbandonRecordGrantReleaseAndPromotio
   EXPECT_GT(summary(rows[1]).at("fenceToken").as_int64(), first_fence);
 }
 
-TEST_F(ClaimAuditTest, HttpClaimThatLapsesIsReleasedAsExpiredAndAWrittenOneAsCommitted) {
+TEST_F(CoordinatorClaimAuditTest, HttpClaimThatLapsesIsReleasedAsExpiredAndAWrittenOneAsCommitted) {
   ClaimRequest lapsing;
   lapsing.intent_id = "int_lapse";
   lapsing.entity_type = "weatherReports";
@@ -127,7 +127,7 @@ TEST_F(ClaimAuditTest, HttpClaimThatLapsesIsReleasedAsExpiredAndAWrittenOneAsCom
   EXPECT_EQ(summary(rows[1]).at("lapsed"), false);
 }
 
-TEST_F(ClaimAuditTest, ATicketGrantedAtTheHeadAndASocketClaimLapsingAfterItsSocketClosed) {
+TEST_F(CoordinatorClaimAuditTest, ATicketGrantedAtTheHeadAndASocketClaimLapsingAfterItsSocketClosed) {
   const auto a = coordinator_.attach(participant("alice", {"org:o"}), &a_);
   coordinator_.intent_begin(a, begin_payload("ia", "r1", true, 2'000));
   ClaimRequest ticket;
@@ -154,7 +154,7 @@ TEST_F(ClaimAuditTest, ATicketGrantedAtTheHeadAndASocketClaimLapsingAfterItsSock
   EXPECT_EQ(summary(rows[1]).at("grant"), "promoted");
 }
 
-TEST_F(ClaimAuditTest, WithoutASinkNothingIsRecordedAndNothingBreaks) {
+TEST_F(CoordinatorClaimAuditTest, WithoutASinkNothingIsRecordedAndNothingBreaks) {
   Coordinator plain({.clock = [this] { return now_; }});
   const auto a = plain.attach(participant("alice", {"org:o"}), &a_);
   plain.intent_begin(a, begin_payload("ia", "r1"));
