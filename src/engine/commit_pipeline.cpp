@@ -663,6 +663,15 @@ void CommitPipeline::stop() {
   queue_wake_.notify_all();
   if (writer_.joinable()) writer_.join();
   {
+    // Rows queued after the writer's last group (a claim event racing the shutdown).
+    std::lock_guard lock(queue_mutex_);
+    if (!audit_queue_.empty()) {
+      audit_dropped_ += audit_queue_.size();
+      spdlog::error("stopping: {} audit rows queued after the last commit group are lost", audit_queue_.size());
+      audit_queue_.clear();
+    }
+  }
+  {
     std::lock_guard lock(handoff_mutex_);
     writer_done_ = true;
   }
