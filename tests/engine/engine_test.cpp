@@ -801,8 +801,8 @@ TEST_F(CommitPipelineTest, ASchemaPushIsAnsweredOnlyOnceDurable) {
 
 // The audit queue under faults (issue 13): a group that fails keeps its queued rows for a later
 // group (written once, in order), and the queue is bounded.
-struct AuditQueueTest : ::testing::Test {
-  testing::TestStore backing{"sqlite"};
+struct AuditQueueTest : ::testing::TestWithParam<std::string> {
+  testing::TestStore backing{GetParam()};
   HeldSyncStore store{*backing.store};
   fanout::Hub hub{[this](const std::string& t, int64_t a, int64_t u, int l) { return store.read_deltas(t, a, u, l); }};
   Engine engine{store, hub, EngineOptions{.audit_key = "engine-test-audit-key-0123456789abcdef"}};
@@ -814,7 +814,7 @@ struct AuditQueueTest : ::testing::Test {
   }
 };
 
-TEST_F(AuditQueueTest, RowsOfAFailedGroupAreWrittenOnceByALaterGroupInOrder) {
+TEST_P(AuditQueueTest, RowsOfAFailedGroupAreWrittenOnceByALaterGroupInOrder) {
   const int writes_before = store.writes();
   store.fail_write_after(0);  // the next group: audit rows only
   engine.record_audit_later(claim_row("org_1/test", "claim_1"));
@@ -833,7 +833,7 @@ TEST_F(AuditQueueTest, RowsOfAFailedGroupAreWrittenOnceByALaterGroupInOrder) {
   EXPECT_EQ(engine.audit_rows_dropped(), 0u);
 }
 
-TEST_F(AuditQueueTest, ACommitGroupThatFailsTakesItsQueuedRowsAlongAndTheNextGroupWritesThem) {
+TEST_P(AuditQueueTest, ACommitGroupThatFailsTakesItsQueuedRowsAlongAndTheNextGroupWritesThem) {
   // Hold the writer in a group, queue a row and a commit behind it, and fail the group after.
   auto gate = std::make_shared<HoldingGate>();
   engine.set_write_gate(gate);
@@ -868,7 +868,7 @@ TEST_F(AuditQueueTest, ACommitGroupThatFailsTakesItsQueuedRowsAlongAndTheNextGro
   expect_chain_verifies(engine, "org_1/test");
 }
 
-TEST_F(AuditQueueTest, RowsQueuedAMomentApartWithoutCommitsShareOneTransaction) {
+TEST_P(AuditQueueTest, RowsQueuedAMomentApartWithoutCommitsShareOneTransaction) {
   const int writes_before = store.writes();
   // One row every 3 ms, as a stream of claim events: without coalescing the idle writer would
   // write each alone (a transaction and an fsync per event).
@@ -884,7 +884,7 @@ TEST_F(AuditQueueTest, RowsQueuedAMomentApartWithoutCommitsShareOneTransaction) 
   expect_chain_verifies(engine, "org_1/test");
 }
 
-TEST_F(AuditQueueTest, BeyondTheBoundARowIsDroppedAndCounted) {
+TEST_P(AuditQueueTest, BeyondTheBoundARowIsDroppedAndCounted) {
   auto gate = std::make_shared<HoldingGate>();
   engine.set_write_gate(gate);
   std::promise<Result<CommitReceipt>> blocker;
@@ -909,6 +909,8 @@ TEST_F(AuditQueueTest, BeyondTheBoundARowIsDroppedAndCounted) {
   EXPECT_EQ(newest->front().commit_id, "after");
 }
 
+INSTANTIATE_TEST_SUITE_P(Stores, AuditQueueTest, ::testing::ValuesIn(testing::test_stores()),
+                         [](const auto& info) { return info.param; });
 INSTANTIATE_TEST_SUITE_P(Stores, EngineTest, ::testing::ValuesIn(testing::test_stores()),
                          [](const auto& info) { return info.param; });
 
