@@ -82,10 +82,12 @@ class WebhookReceiver {
   void close() {
     if (closed_.exchange(true)) return;
     boost::system::error_code ignored;
-    // close() alone does not wake a thread blocked in accept(); shutdown() does (Linux).
+    // close() alone does not wake a thread blocked in accept(); shutdown() does (Linux). The
+    // acceptor is closed only once that thread is gone: closing it while accept() runs on it
+    // is a data race on the socket object (TSan).
     ::shutdown(acceptor_.native_handle(), SHUT_RDWR);
-    acceptor_.close(ignored);
     if (accept_thread_.joinable()) accept_thread_.join();
+    acceptor_.close(ignored);
     std::vector<std::thread> connections;
     {
       std::lock_guard lock(mutex_);
