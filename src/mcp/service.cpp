@@ -126,7 +126,7 @@ void Service::handle(HttpExchange exchange, std::shared_ptr<Responder> responder
     try {
       impl->handle(std::move(exchange), responder);
     } catch (...) {
-      spdlog::error("MCP request failed: {}", current_exception_text());
+      spdlog::error("MCP request threw: {}", current_exception_text());
       refuse(responder, 500, kInternalError, "the MCP request failed unexpectedly");
     }
   });
@@ -508,7 +508,7 @@ void Service::Impl::send(RestCall rest_call, std::function<void(Reply)> then) {
       try {
         then(std::move(reply));
       } catch (...) {
-        spdlog::error("MCP: handling a REST answer failed: {}", current_exception_text());
+        spdlog::error("MCP: handling a REST answer threw: {}", current_exception_text());
       }
     });
   });
@@ -583,7 +583,7 @@ void Service::Impl::schedule_tick() {
     try {
       tick();
     } catch (...) {
-      spdlog::error("MCP housekeeping failed: {}", current_exception_text());
+      spdlog::error("MCP housekeeping threw: {}", current_exception_text());
     }
     schedule_tick();
   });
