@@ -1,6 +1,7 @@
 #pragma once
 // Private to the mcp module: the actor behind mcp::Service (mcp.h). Every member is touched
 // only on the actor's thread (`io`), except what handle()/log_advanced() post.
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -43,6 +44,41 @@ struct HeldClaim {
   bool queued = false;
 };
 
+// The stamp a session last read per row ("model/id"): the default readAt of its writes.
+// Bounded: past kMaxRows the least recently recorded tenth is forgotten (a write to such a row
+// then needs an explicit readAt to be stale-checked).
+class SeenStamps {
+ public:
+  static constexpr std::size_t kMaxRows = 10'000;
+  void record(const std::string& key, int64_t stamp) {
+    rows_[key] = {stamp, ++clock_};
+    if (rows_.size() > kMaxRows) forget_oldest();
+  }
+  std::optional<int64_t> find(const std::string& key) const {
+    auto it = rows_.find(key);
+    return it == rows_.end() ? std::nullopt : std::optional<int64_t>(it->second.stamp);
+  }
+  void erase(const std::string& key) { rows_.erase(key); }
+  std::size_t size() const { return rows_.size(); }
+
+ private:
+  struct Seen {
+    int64_t stamp;
+    uint64_t recorded;
+  };
+  void forget_oldest() {
+    std::vector<uint64_t> order;
+    order.reserve(rows_.size());
+    for (const auto& [key, seen] : rows_) order.push_back(seen.recorded);
+    const auto cut = order.begin() + static_cast<std::ptrdiff_t>(kMaxRows / 10);
+    std::nth_element(order.begin(), cut, order.end());
+    const uint64_t threshold = *cut;
+    std::erase_if(rows_, [&](const auto& entry) { return entry.second.recorded < threshold; });
+  }
+  std::map<std::string, Seen> rows_;
+  uint64_t clock_ = 0;
+};
+
 struct Session;
 
 // One JSON-RPC request in progress. Exactly one answer goes out through `deliver`.
@@ -83,7 +119,7 @@ struct Session {
   std::vector<std::string> operations;  // the session token's authority
   std::shared_ptr<const ToolCatalog> catalog;
   std::string catalog_fingerprint;
-  std::map<std::string, int64_t> stamps;  // "model/id" -> the stamp this session last read
+  SeenStamps stamps;  // "model/id" -> the stamp this session last read
   std::map<std::string, HeldClaim> claims;
   std::set<std::string> subscriptions;  // resource uris
   std::shared_ptr<EventStream> notifications;  // the GET stream

@@ -186,7 +186,7 @@ void Service::Impl::list_records(const CallPtr& call, const json::object& args) 
         if (!entry.is_object()) continue;
         const auto id = text_of(entry.as_object(), "id");
         if (auto stamp = int_of(entry.as_object(), "stamp"); stamp && !id.empty()) {
-          call->session->stamps[row_key(model, id)] = *stamp;
+          call->session->stamps.record(row_key(model, id), *stamp);
         }
       }
     }
@@ -203,7 +203,7 @@ void Service::Impl::get_model(const CallPtr& call, const json::object& args) {
   const auto id = text_of(args, "id");
   rest(call->session, "GET", row_path(model, id), nullptr, [this, call, model, id](Reply reply) {
     if (!reply.ok()) return tool_error(call, reply);
-    if (auto stamp = int_of(reply.body, "stamp")) call->session->stamps[row_key(model, id)] = *stamp;
+    if (auto stamp = int_of(reply.body, "stamp")) call->session->stamps.record(row_key(model, id), *stamp);
     json::object out{{"data", reply.body.contains("data") ? reply.body.at("data") : json::value(nullptr)},
                      {"stamp", reply.body.contains("stamp") ? reply.body.at("stamp") : json::value(nullptr)}};
     json::array claims;
@@ -230,7 +230,7 @@ void Service::Impl::create_model(const CallPtr& call, const json::object& args) 
   rest_with(call->session, std::move(rest_call), [this, call, model, id](Reply reply) {
     if (!reply.ok()) return tool_error(call, reply);
     const auto last = int_of(reply.body, "lastSyncId").value_or(0);
-    call->session->stamps[row_key(model, id)] = last;
+    call->session->stamps.record(row_key(model, id), last);
     tool_result(call, json::object{{"ok", true}, {"model", model}, {"id", id}, {"lastSyncId", last}, {"stamp", last}});
   });
 }
@@ -248,8 +248,8 @@ void Service::Impl::write_row(const CallPtr& call, const json::object& args, std
   // The stale guard by default: the row version this session last saw.
   if (auto read_at = int_of(args, "readAt")) {
     body.emplace("readAt", *read_at);
-  } else if (auto seen = session.stamps.find(key); seen != session.stamps.end()) {
-    body.emplace("readAt", seen->second);
+  } else if (auto seen = session.stamps.find(key)) {
+    body.emplace("readAt", *seen);
   }
   if (auto on_stale = text_of(args, "onStale"); !on_stale.empty()) body.emplace("onStale", on_stale);
   // Written under this session's claim on the row, when it holds one: the fence check applies.
@@ -264,7 +264,7 @@ void Service::Impl::write_row(const CallPtr& call, const json::object& args, std
     if (method == "DELETE") {
       call->session->stamps.erase(key);
     } else {
-      call->session->stamps[key] = last;
+      call->session->stamps.record(key, last);
     }
     json::object out{{"ok", true}, {"model", model}, {"id", id}, {"lastSyncId", last}, {"stamp", last}};
     if (const auto* notes = reply.body.if_contains("notifications")) out.emplace("notifications", *notes);
@@ -373,7 +373,7 @@ void Service::Impl::granted(const CallPtr& call, const std::string& model, const
     if (!reply.ok()) return tool_error(call, reply);
     auto& session = *call->session;
     const auto stamp = int_of(reply.body, "stamp").value_or(0);
-    session.stamps[key] = stamp;
+    session.stamps.record(key, stamp);
     const auto& held = session.claims[key];
     json::object out{{"status", "granted"}, {"claimId", held.claim_id}, {"fenceToken", held.fence_token}};
     if (auto expires = int_of(claim, "expiresAt")) out.emplace("expiresAt", iso8601_from_ms(*expires));

@@ -103,7 +103,7 @@ void Service::Impl::read_resource(const CallPtr& call, const json::object& param
          if (!reply.ok() || !data || data->is_null()) {
            return fail_call(call, kResourceNotFound, "Resource not found", json::object{{"uri", uri}});
          }
-         if (auto stamp = int_of(reply.body, "stamp")) call->session->stamps[row_key(row.first, row.second)] = *stamp;
+         if (auto stamp = int_of(reply.body, "stamp")) call->session->stamps.record(row_key(row.first, row.second), *stamp);
          answer(call, contents(*data));
        });
 }
@@ -154,8 +154,8 @@ void Service::Impl::wait_for_change(const CallPtr& call, const json::object& arg
     return register_wait(call, wait, timeout_ms);
   }
   if (!wait->id.empty()) {
-    if (auto seen = call->session->stamps.find(row_key(wait->model, wait->id)); seen != call->session->stamps.end()) {
-      wait->after = seen->second;
+    if (auto seen = call->session->stamps.find(row_key(wait->model, wait->id))) {
+      wait->after = *seen;
       return register_wait(call, wait, timeout_ms);
     }
   }
@@ -199,7 +199,7 @@ void Service::Impl::finish_wait(const SessionPtr& session, const std::shared_ptr
     // The agent has now seen these versions: its next write is stale-checked from here.
     for (const auto& change : changes) {
       const auto& c = change.as_object();
-      session->stamps[row_key(text_of(c, "model"), text_of(c, "recordId"))] = c.at("id").to_number<int64_t>();
+      session->stamps.record(row_key(text_of(c, "model"), text_of(c, "recordId")), c.at("id").to_number<int64_t>());
     }
   }
   const bool changed = !changes.empty();

@@ -5,6 +5,7 @@
 #include <rapidcheck.h>
 #include <rapidcheck/gtest.h>
 
+#include "mcp/service_impl.h"
 #include "mcp/tool_catalog.h"
 
 namespace ablo::mcp {
@@ -118,6 +119,18 @@ RC_GTEST_PROP(ToolCatalogProperty, CreateIsAcceptedExactlyWhenRequiredFieldsAreP
   const auto problem =
       check_arguments(*catalog.input_schema("create_model"), json::object{{"model", "task"}, {"data", data}});
   RC_ASSERT(problem.has_value() == !valid);
+}
+
+// A session's remembered stamps are bounded; what goes first is what was recorded longest ago.
+TEST(SeenStampsTest, ForgetsTheLeastRecentlyRecordedRowsBeyondItsBound) {
+  SeenStamps stamps;
+  for (std::size_t i = 0; i <= SeenStamps::kMaxRows; ++i) stamps.record("task/" + std::to_string(i), int64_t(i));
+  EXPECT_LE(stamps.size(), SeenStamps::kMaxRows);
+  EXPECT_GE(stamps.size(), SeenStamps::kMaxRows * 9 / 10);
+  EXPECT_FALSE(stamps.find("task/0")) << "the oldest went";
+  EXPECT_EQ(stamps.find("task/" + std::to_string(SeenStamps::kMaxRows)), int64_t(SeenStamps::kMaxRows));
+  stamps.record("task/0", 7);  // re-recorded: the newest again
+  EXPECT_EQ(stamps.find("task/0"), 7);
 }
 
 }  // namespace
