@@ -152,7 +152,8 @@ Result<HttpResponse> http_stream(const std::string& host, uint16_t port, const s
       parser.get().body().data = piece.data();
       parser.get().body().size = piece.size();
       beast::error_code ec;
-      http::read(socket, buffer, parser, ec);
+      // read_some, not read: read would wait for the piece to fill, holding back an event.
+      http::read_some(socket, buffer, parser, ec);
       if (ec == http::error::need_buffer) ec = {};  // the piece is full: hand it on, read on
       if (ec) throw beast::system_error(ec);
       const std::size_t filled = piece.size() - parser.get().body().size;
