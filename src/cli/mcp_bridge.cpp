@@ -179,18 +179,27 @@ std::string rpc_error_line(const json::value& id, int code, std::string_view mes
       {"jsonrpc", "2.0"}, {"id", id}, {"error", json::object{{"code", code}, {"message", message}}}});
 }
 
-// "HTTP 404: <the body's error message>", from our error envelope or a JSON-RPC error body.
+// "code: message" of an error object ({code?, message}), or "" when it has no message.
+std::string error_text(const json::object& error) {
+  const auto* message = error.if_contains("message");
+  if (!message || !message->is_string()) return {};
+  const auto* code = error.if_contains("code");
+  std::string prefix = code && code->is_string() ? std::string(code->as_string()) + ": " : std::string();
+  return prefix + std::string(message->as_string());
+}
+
+// "HTTP 404: <the body's error message>", from our error envelope (top-level code/message), a
+// JSON-RPC error body ({error: {code, message}}), or the start of any other body.
 std::string describe_http_failure(const client::HttpResponse& response) {
   std::string detail = response.body.substr(0, 500);
   json::error_code ec;
   auto body = json::parse(response.body, ec);
   if (!ec && body.is_object()) {
-    const auto* error = body.as_object().if_contains("error");
-    if (error && error->is_string()) detail = std::string(error->as_string());
-    if (error && error->is_object()) {
-      const auto* message = error->as_object().if_contains("message");
-      if (message && message->is_string()) detail = std::string(message->as_string());
-    }
+    const auto& object = body.as_object();
+    const auto* error = object.if_contains("error");
+    std::string text = error && error->is_object() ? error_text(error->as_object()) : error_text(object);
+    if (error && error->is_string()) text = std::string(error->as_string());
+    if (!text.empty()) detail = std::move(text);
   }
   std::string text = "HTTP " + std::to_string(response.status);
   return detail.empty() ? text : text + ": " + detail;

@@ -245,7 +245,7 @@ describe('bridge failures answer the agent instead of leaving it waiting', () =>
     const reference = await startReferenceServer({ jsonResponses: true });
     try {
       await assert.rejects(connectBridge(reference.base, 'sk_test_wrong'), (error) => {
-        assert.match(error.message, /HTTP 401: bad key/);
+        assert.match(error.message, /HTTP 401: unauthorized: bad key/);
         return true;
       });
     } finally {
