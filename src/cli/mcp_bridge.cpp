@@ -1,6 +1,7 @@
-// `ablo mcp` (issue 14): the stdio bridge. Threads: the reader (stdin; initialize runs on it so
-// the session id is known before any later message is sent), a bounded pool that POSTs every
-// other message, one follower of the session's GET stream, and a signal waiter.
+// `ablo mcp` (issue 14): the stdio bridge. Threads: the reader (stdin; initialize, notifications
+// and responses are sent from it, in order, so the session id is known before any later message
+// goes out), a bounded pool that POSTs requests, one follower of the session's GET stream, and
+// a signal waiter.
 #include "cli/mcp_bridge.h"
 
 #include <atomic>
@@ -368,6 +369,12 @@ class Bridge {
       }
       if (info->method == "initialize") {
         initialize(line, *info);
+        continue;
+      }
+      if (!info->id) {
+        // Notifications and responses are answered at once (202) and keep their order relative
+        // to what follows: notifications/initialized reaches the server before the next request.
+        post(line, *info);
         continue;
       }
       pool_.submit([this, message = std::move(line), info = std::move(*info)] { post(message, info); });
