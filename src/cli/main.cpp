@@ -222,7 +222,11 @@ int serve(const ServeOptions& options) {
     return die(port.error());
   }
   (*webhook_service)->start(*port);
-  hub.set_publish_listener([service = webhook_service->get()] { service->log_advanced(); });
+  // Both only post a coalesced wake-up: the hub's publishing thread never waits for them.
+  hub.set_publish_listener([service = webhook_service->get(), &server] {
+    service->log_advanced();
+    server.log_advanced();  // MCP waits and subscriptions
+  });
   std::printf("ablo: listening on http://%s:%u\n", options.host.c_str(), static_cast<unsigned>(*port));
   std::printf("ablo: test API key: %s\n", key->c_str());
   std::fflush(stdout);

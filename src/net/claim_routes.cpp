@@ -169,6 +169,16 @@ std::optional<int64_t> wait_timeout_of(const json::object& body) {
   return ms;
 }
 
+// POST /v1/claims/{id}/heartbeat `waitForGrantMs` (an extension the MCP server uses): how long
+// a queued ticket's heartbeat may wait for the grant before answering.
+std::optional<int64_t> wait_for_grant_of(const json::object& body) {
+  const auto* wait = body.if_contains("waitForGrantMs");
+  if (!wait || !wait->is_number()) return std::nullopt;
+  const auto ms = clamped_int64(*wait, 0, kMaxWaitTimeoutMs);
+  if (!ms || *ms <= 0) return std::nullopt;
+  return ms;
+}
+
 }  // namespace
 
 ClaimRoutes::ClaimRoutes(engine::Engine& engine, coord::Coordinator& coordinator, RunLater run_later)
@@ -447,9 +457,10 @@ std::optional<std::vector<std::string>> ClaimRoutes::waiting_claim(const HttpReq
   const bool on_claims = parts.size() == 2 && parts[0] == "v1" && parts[1] == "claims";
   const bool on_row = parts.size() == 5 && parts[0] == "v1" && parts[1] == "models" && parts[4] == "claim" &&
                       speaks_claims(request);
-  if (!on_claims && !on_row) return std::nullopt;
+  const bool on_heartbeat = parts.size() == 4 && parts[0] == "v1" && parts[1] == "claims" && parts[3] == "heartbeat";
+  if (!on_claims && !on_row && !on_heartbeat) return std::nullopt;
   auto body = parse_object_body(request.body, true);
-  if (!body || !wait_timeout_of(*body)) return std::nullopt;
+  if (!body || !(on_heartbeat ? wait_for_grant_of(*body) : wait_timeout_of(*body))) return std::nullopt;
   return parts;
 }
 
@@ -458,6 +469,7 @@ std::optional<Result<HttpResponse>> ClaimRoutes::claim_and_wait(const HttpReques
                                                                 const auth::Principal& principal,
                                                                 Answer answer) const {
   const auto who = coord::participant_of(principal, {});
+  if (parts.size() == 4 && parts[3] == "heartbeat") return heartbeat_and_wait(request, parts[2], who, std::move(answer));
   coord::ClaimResult result;
   auto response = acquire(request, parts, principal, who, &result);
   if (!response || result.kind != coord::BeginOutcome::Kind::kQueued || !run_later_) return response;
@@ -579,6 +591,33 @@ Result<HttpResponse> ClaimRoutes::heartbeat(const HttpRequest& request, std::str
   json::object out = heartbeat_entry(beat);
   out.emplace("object", "claim_heartbeat");
   return json_response(200, out);
+}
+
+// The ticket stays in line whatever happens: when the wait is over (granted, timed out, or the
+// ticket ended) the answer is a fresh heartbeat of it — active, still queued with its position,
+// or claim_lost. No thread waits meanwhile (the coordinator calls back).
+std::optional<Result<HttpResponse>> ClaimRoutes::heartbeat_and_wait(const HttpRequest& request,
+                                                                    const std::string& claim_id,
+                                                                    const coord::Participant& who,
+                                                                    Answer answer) const {
+  auto beat = heartbeat(request, claim_id, who);
+  if (!beat || !run_later_) return beat;
+  const auto state = coordinator_.find(who.tenant, claim_id);
+  if (!state || !state->terminal.empty() || state->claim.status != coord::ClaimStatus::kQueued) return beat;
+  auto body = parse_object_body(request.body, true);
+  const int64_t wait_ms = body ? wait_for_grant_of(*body).value_or(0) : 0;
+  auto settle = [this, request, claim_id, who, answer] {
+    try {
+      answer(heartbeat(request, claim_id, who));
+    } catch (...) {
+      answer(tl::unexpected(Error("internal_error", "the claim wait failed unexpectedly")));
+    }
+  };
+  auto on_change = [this, settle](std::optional<coord::Claim>) {
+    run_later_(settle);  // called under the coordinator's lock: only hand off
+  };
+  if (!coordinator_.when_granted(who.tenant, claim_id, now_ms() + wait_ms, std::move(on_change))) return beat;
+  return std::nullopt;
 }
 
 Result<HttpResponse> ClaimRoutes::heartbeat_all(const HttpRequest& request, const coord::Participant& who) const {

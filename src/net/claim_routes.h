@@ -30,7 +30,9 @@ class ClaimRoutes {
                                             const auth::Principal& principal) const;
 
   // A 0.49 claim that waits server-side for its grant (POST …/claim or /v1/claims with
-  // `waitTimeoutMs`): its path segments (from "v1"), else nullopt. Cheap; no authentication.
+  // `waitTimeoutMs`), or a queued ticket's heartbeat that waits for it (POST
+  // /v1/claims/{id}/heartbeat with `waitForGrantMs`; the ticket stays in line at the timeout):
+  // its path segments (from "v1"), else nullopt. Cheap; no authentication.
   std::optional<std::vector<std::string>> waiting_claim(const HttpRequest& request) const;
   // Claims; when queued, answers through `answer` once granted (201) or at waitTimeoutMs
   // (grant_timeout, and the ticket leaves the line), from run_later — no thread waits meanwhile.
@@ -56,6 +58,8 @@ class ClaimRoutes {
   Result<HttpResponse> release_claim(const std::string& claim_id, const coord::Participant& who) const;
   Result<HttpResponse> heartbeat(const HttpRequest& request, std::string claim_id, const coord::Participant& who,
                                  const std::string& model = {}, const std::string& id = {}) const;
+  std::optional<Result<HttpResponse>> heartbeat_and_wait(const HttpRequest& request, const std::string& claim_id,
+                                                         const coord::Participant& who, Answer answer) const;
   Result<HttpResponse> heartbeat_all(const HttpRequest& request, const coord::Participant& who) const;
   Result<HttpResponse> release_row(const std::string& model, const std::string& id, const coord::Participant& who) const;
   Result<HttpResponse> reorder_row(const HttpRequest& request, const std::string& model, const std::string& id,

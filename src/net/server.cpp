@@ -16,6 +16,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstddef>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <span>
@@ -31,8 +32,10 @@
 
 #include "common/exception_text.h"
 #include "errors/registry.h"
+#include "mcp/mcp.h"
 #include "net/frame_batcher.h"
 #include "net/http_json.h"
+#include "net/mcp_backend.h"
 #include "net/read_buffer.h"
 #include "net/router.h"
 #include "net/ws_protocol.h"
@@ -161,13 +164,16 @@ struct Services {
   asio::thread_pool& bootstraps;  // runs bootstraps only: bounds how many are built at once
   const ServerLimits& limits;
   ConnectionCounts connections;
+  mcp::Service* mcp = nullptr;  // /mcp (issue 14); set once the service exists
+  std::size_t mcp_stream_events = 1'024;  // events queued on one MCP event stream
 };
 
-void add_common_headers(http::response<http::string_body>& res, const std::string& request_id) {
+template <class Body>
+void add_common_headers(http::response<Body>& res, const std::string& request_id) {
   res.set("x-request-id", request_id);
   res.set("Ablo-Version", kContractVersion);
   res.set(http::field::access_control_allow_origin, "*");
-  res.set(http::field::access_control_expose_headers, "x-request-id, X-Auth-Failure, Ablo-Version");
+  res.set(http::field::access_control_expose_headers, "x-request-id, X-Auth-Failure, Ablo-Version, Mcp-Session-Id");
   res.set(http::field::cache_control, "no-store");
 }
 
@@ -620,6 +626,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       reply(std::move(preflight), request.version(), request.keep_alive(), false);
       return;
     }
+    if (path_of(std::string(request.target())) == "/mcp" && services_.mcp) {
+      serve_mcp(std::move(request), request_id);
+      return;
+    }
     HttpRequest plain;
     plain.method = std::string(request.method_string());
     plain.target = std::string(request.target());
@@ -646,6 +656,181 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     };
     asio::post(bootstrap ? services_.bootstraps : services_.workers, guarded("an HTTP request", std::move(run)));
   }
+
+  // /mcp: the MCP service answers through a Responder (mcp/mcp.h), with one response or a
+  // text/event-stream.
+  void serve_mcp(http::request<http::string_body> request, const std::string& request_id) {
+    mcp::HttpExchange exchange;
+    exchange.method = std::string(request.method_string());
+    exchange.body = std::move(request.body());
+    exchange.authorization = std::string(request[http::field::authorization]);
+    exchange.session_id = std::string(request["Mcp-Session-Id"]);
+    exchange.protocol_version = std::string(request["MCP-Protocol-Version"]);
+    exchange.accept = std::string(request[http::field::accept]);
+    exchange.origin = std::string(request[http::field::origin]);
+    exchange.host = std::string(request[http::field::host]);
+    services_.mcp->handle(std::move(exchange), std::make_shared<McpResponder>(shared_from_this(), request.version(),
+                                                                              request.keep_alive(), request_id));
+  }
+
+  // Answers one /mcp request on this connection. Any thread: everything is posted to the
+  // connection's loop.
+  class McpResponder : public mcp::Responder {
+   public:
+    McpResponder(std::shared_ptr<HttpSession> session, unsigned version, bool keep_alive, std::string request_id)
+        : session_(std::move(session)), version_(version), keep_alive_(keep_alive), request_id_(std::move(request_id)) {}
+
+    void respond(int status, mcp::Headers headers, std::string body) override {
+      asio::post(session_->stream_.get_executor(), [session = session_, status, headers = std::move(headers),
+                                                    body = std::move(body), version = version_,
+                                                    keep_alive = keep_alive_, request_id = request_id_]() mutable {
+        session->reply(HttpResponse{status, std::move(headers), std::move(body)}, version, keep_alive, false, request_id);
+      });
+    }
+
+    std::shared_ptr<mcp::EventStream> open_stream(mcp::Headers headers, std::function<void()> gone) override {
+      auto stream = std::make_shared<SseStream>(session_, session_->services_.mcp_stream_events, std::move(gone));
+      asio::post(session_->stream_.get_executor(), [stream, headers = std::move(headers), version = version_,
+                                                    request_id = request_id_]() mutable {
+        stream->begin(std::move(headers), version, request_id);
+      });
+      return stream;
+    }
+
+   private:
+    std::shared_ptr<HttpSession> session_;
+    unsigned version_;
+    bool keep_alive_;
+    std::string request_id_;
+  };
+
+  // A text/event-stream response in chunked encoding; the connection closes after it (so
+  // watching for the client's going away can read the socket without stealing a next
+  // request). Threading: send/finish from any thread (counters under mutex_); the rest runs on
+  // the connection's loop. A client that does not read costs at most max_events queued events:
+  // beyond them the stream is cut.
+  class SseStream : public mcp::EventStream, public std::enable_shared_from_this<SseStream> {
+   public:
+    SseStream(std::shared_ptr<HttpSession> session, std::size_t max_events, std::function<void()> gone)
+        : session_(std::move(session)), max_events_(max_events), gone_(std::move(gone)) {}
+
+    bool send(std::string data) override {
+      {
+        std::lock_guard lock(mutex_);
+        if (ended_) return false;
+        if (queued_ >= max_events_) {
+          ended_ = true;
+          asio::post(session_->stream_.get_executor(), [self = shared_from_this()] { self->lost(); });
+          return false;
+        }
+        ++queued_;
+      }
+      asio::post(session_->stream_.get_executor(), [self = shared_from_this(), data = std::move(data)]() mutable {
+        self->queue_.push_back(fmt::format("{:x}\r\ndata: {}\n\n\r\n", data.size() + 8, data));
+        self->write_next();
+      });
+      return true;
+    }
+
+    void finish() override {
+      {
+        std::lock_guard lock(mutex_);
+        if (ended_) return;
+        ended_ = true;
+      }
+      asio::post(session_->stream_.get_executor(), [self = shared_from_this()] {
+        self->finishing_ = true;
+        self->write_next();
+      });
+    }
+
+    void begin(mcp::Headers headers, unsigned version, const std::string& request_id) {
+      auto& stream = session_->stream_;
+      stream.expires_never();  // an event stream lasts as long as the client wants it
+      header_ = std::make_shared<http::response<http::empty_body>>(http::status::ok, version);
+      add_common_headers(*header_, request_id);
+      for (auto& [name, value] : headers) header_->set(name, value);
+      header_->chunked(true);
+      header_->keep_alive(false);
+      serializer_ = std::make_shared<http::response_serializer<http::empty_body>>(*header_);
+      http::async_write_header(stream, *serializer_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+        if (ec) return self->lost();
+        self->header_written_ = true;
+        self->watch();
+        self->write_next();
+      });
+    }
+
+   private:
+    // A read that completes only when the client closes (or sends what it must not).
+    void watch() {
+      session_->stream_.async_read_some(asio::buffer(scratch_), [self = shared_from_this()](beast::error_code ec,
+                                                                                           std::size_t) {
+        if (ec) return self->lost();
+        self->watch();
+      });
+    }
+
+    void write_next() {
+      if (writing_ || !header_written_ || closed_) return;
+      if (queue_.empty()) {
+        if (!finishing_) return;
+        queue_.push_back("0\r\n\r\n");
+        finishing_ = false;
+        last_ = true;
+      }
+      writing_ = true;
+      asio::async_write(session_->stream_, asio::buffer(queue_.front()),
+                        [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                          self->writing_ = false;
+                          self->queue_.pop_front();
+                          if (ec) return self->lost();
+                          if (self->last_ && self->queue_.empty()) return self->close();
+                          {
+                            std::lock_guard lock(self->mutex_);
+                            if (self->queued_ > 0) --self->queued_;
+                          }
+                          self->write_next();
+                        });
+    }
+
+    // The client went away (or fell too far behind) before the end.
+    void lost() {
+      if (closed_) return;
+      {
+        std::lock_guard lock(mutex_);
+        ended_ = true;
+      }
+      if (gone_) std::exchange(gone_, nullptr)();
+      close();
+    }
+
+    void close() {
+      if (closed_) return;
+      closed_ = true;
+      gone_ = nullptr;
+      beast::error_code ec;
+      session_->stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+      session_->stream_.close();
+    }
+
+    std::shared_ptr<HttpSession> session_;
+    const std::size_t max_events_;
+    std::mutex mutex_;
+    std::size_t queued_ = 0;  // GUARDED_BY(mutex_): events sent but not yet written
+    bool ended_ = false;      // GUARDED_BY(mutex_): finish() called or the stream lost
+    // The connection's loop only:
+    std::function<void()> gone_;
+    std::shared_ptr<http::response<http::empty_body>> header_;
+    std::shared_ptr<http::response_serializer<http::empty_body>> serializer_;
+    std::deque<std::string> queue_;
+    std::array<char, 512> scratch_{};
+    bool header_written_ = false;
+    bool writing_ = false;
+    bool finishing_ = false;
+    bool last_ = false;
+    bool closed_ = false;
+  };
 
   void upgrade(http::request<http::string_body> request, const std::string& request_id) {
     const std::string target(request.target());
@@ -767,7 +952,13 @@ struct Server::Impl {
                  ConnectionCounts(options.limits)},
         loops(make_loops(options.io_threads)),
         acceptor(loops.front()->io),
-        accept_backoff(loops.front()->io) {}
+        accept_backoff(loops.front()->io),
+        mcp_backend(services.router, engine,
+                    [this](std::function<void()> task) { asio::post(workers, guarded("an MCP call", std::move(task))); }),
+        mcp(mcp_backend, options.mcp) {
+    services.mcp_stream_events = options.mcp.max_stream_events;
+    if (options.serve_mcp) services.mcp = &mcp;
+  }
 
   static std::vector<std::unique_ptr<IoLoop>> make_loops(int count) {
     std::vector<std::unique_ptr<IoLoop>> made;
@@ -826,6 +1017,8 @@ struct Server::Impl {
   asio::steady_timer accept_backoff;                           // accept handler only
   std::chrono::steady_clock::time_point next_accept_warning;  // accept handler only
   int64_t refused_accepts = 0;                                // accept handler only
+  RouterBackend mcp_backend;
+  mcp::Service mcp;
   bool running = false;
 };
 
@@ -847,11 +1040,16 @@ Result<uint16_t> Server::start() {
   if (ec) return fail("internal_error", "cannot listen on " + impl_->options.host + ": " + ec.message());
   const uint16_t port = acceptor.local_endpoint().port();
   impl_->accept();
+  if (impl_->services.mcp) impl_->mcp.start();
   for (auto& loop : impl_->loops) {
     loop->thread = std::thread([&io = loop->io] { io.run(); });
   }
   impl_->running = true;
   return port;
+}
+
+void Server::log_advanced() {
+  if (impl_->services.mcp) impl_->mcp.log_advanced();
 }
 
 void Server::stop() {
@@ -864,6 +1062,7 @@ void Server::stop() {
   for (auto& loop : impl_->loops) loop->io.stop();
   for (auto& loop : impl_->loops) loop->thread.join();
   for (auto& loop : impl_->loops) loop->wakeups.clear();
+  impl_->mcp.stop();
   impl_->workers.join();
   impl_->bootstraps.join();
 }

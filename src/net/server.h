@@ -11,6 +11,7 @@
 #include "coord/coordinator.h"
 #include "engine/engine.h"
 #include "fanout/hub.h"
+#include "mcp/mcp.h"
 #include "webhooks/registry.h"
 
 namespace ablo::net {
@@ -39,6 +40,8 @@ struct ServerOptions {
   int worker_threads = 32;  // HTTP handlers (they may block on a commit)
   ServerLimits limits;
   webhooks::Registry* webhooks = nullptr;  // webhook endpoint routes (issue 13); null: none
+  bool serve_mcp = true;  // the MCP server at /mcp (issue 14)
+  mcp::Options mcp;
 };
 
 class Server {
@@ -48,6 +51,8 @@ class Server {
 
   // Binds and starts serving on the I/O threads; returns the bound port.
   Result<uint16_t> start();
+  // The delta log advanced (the hub published): wakes MCP waits and subscriptions. Any thread.
+  void log_advanced();
   // Stops accepting, closes connections and joins the I/O threads.
   void stop();
 

@@ -1,0 +1,213 @@
+#pragma once
+// Private to the mcp module: the actor behind mcp::Service (mcp.h). Every member is touched
+// only on the actor's thread (`io`), except what handle()/log_advanced() post.
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+
+#include "mcp/mcp.h"
+#include "mcp/tool_catalog.h"
+
+namespace ablo::mcp {
+
+inline constexpr const char* kLatestProtocol = "2025-06-18";
+inline constexpr const char* kOlderProtocol = "2025-03-26";
+
+// JSON-RPC error codes (the JSON-RPC 2.0 and MCP ones this server answers).
+inline constexpr int kParseError = -32700;
+inline constexpr int kInvalidRequest = -32600;
+inline constexpr int kMethodNotFound = -32601;
+inline constexpr int kInvalidParams = -32602;
+inline constexpr int kInternalError = -32603;
+inline constexpr int kServerBusy = -32000;
+inline constexpr int kResourceNotFound = -32002;
+
+// A claim this session holds or waits for, by "model/id".
+struct HeldClaim {
+  std::string claim_id;
+  int64_t fence_token = 0;
+  int64_t ttl_ms = 60'000;
+  bool queued = false;
+};
+
+struct Session;
+
+// One JSON-RPC request in progress. Exactly one answer goes out through `deliver`.
+struct Call {
+  std::shared_ptr<Session> session;
+  boost::json::value id;
+  std::optional<boost::json::value> progress_token;
+  // Where a tool that waits may stream its answer from (null: the client accepts JSON only).
+  std::shared_ptr<Responder> responder;
+  std::shared_ptr<EventStream> stream;  // set when the answer streams (a tool that waits)
+  std::function<void(boost::json::value message)> deliver;
+  std::function<void()> on_cancel;  // undoes a wait in progress (leaves a claim line, …)
+  double progress = 0;              // last progress value sent (must rise)
+  bool finished = false;
+  bool cancelled = false;
+};
+using CallPtr = std::shared_ptr<Call>;
+
+// wait_for_change in progress.
+struct ChangeWait {
+  CallPtr call;
+  std::string model;
+  std::string id;  // empty: any row of the model
+  boost::json::object where;
+  int64_t after = 0;
+  std::unique_ptr<boost::asio::steady_timer> deadline;
+};
+
+struct Session {
+  std::string id;
+  std::string bearer;       // the credential presented at initialize (every later request must present it)
+  std::string token;        // the session's own capability (its participant)
+  std::string capability_id;
+  int64_t token_expires_ms = 0;
+  std::string participant_id;
+  std::string client_name;
+  std::string protocol_version = kLatestProtocol;
+  std::vector<std::string> operations;  // the session token's authority
+  std::shared_ptr<const ToolCatalog> catalog;
+  std::string catalog_fingerprint;
+  std::map<std::string, int64_t> stamps;  // "model/id" -> the stamp this session last read
+  std::map<std::string, HeldClaim> claims;
+  std::set<std::string> subscriptions;  // resource uris
+  std::shared_ptr<EventStream> notifications;  // the GET stream
+  std::map<std::string, CallPtr> calls;  // in progress, by serialized JSON-RPC id
+  std::vector<std::shared_ptr<ChangeWait>> waits;
+  int64_t watch_cursor = -1;  // log position read up to (-1: not watching)
+  bool polling = false;
+  bool poll_again = false;
+  int64_t next_renewal_ms = 0;
+  int64_t last_active_ms = 0;
+  bool refreshing = false;  // a token re-exchange is in flight
+  bool ended = false;
+};
+using SessionPtr = std::shared_ptr<Session>;
+
+// A REST answer, parsed: `body` is the JSON object (empty when not an object).
+struct Reply {
+  int status = 0;
+  boost::json::object body;
+  bool ok() const { return status >= 200 && status < 300; }
+};
+
+struct Service::Impl {
+  Impl(Backend& backend, Options options);
+
+  // ---- transport (service.cpp)
+  void handle(HttpExchange exchange, std::shared_ptr<Responder> responder);
+  void handle_post(HttpExchange& exchange, const std::shared_ptr<Responder>& responder);
+  void handle_get(const HttpExchange& exchange, const std::shared_ptr<Responder>& responder);
+  void handle_delete(const HttpExchange& exchange, const std::shared_ptr<Responder>& responder);
+  SessionPtr session_for(const HttpExchange& exchange, const std::shared_ptr<Responder>& responder);
+  void initialize(const HttpExchange& exchange, const boost::json::object& message,
+                  const std::shared_ptr<Responder>& responder);
+  void dispatch(const SessionPtr& session, const boost::json::object& message, CallPtr call);
+  void notification(const SessionPtr& session, const boost::json::object& message);
+  void end_session(const SessionPtr& session, const char* why);
+  void cancel(const CallPtr& call);
+  void refresh_token(const SessionPtr& session);
+  void ping(const CallPtr& call, const boost::json::object& params);
+  void list_tools(const CallPtr& call, const boost::json::object& params);
+  void tick();
+  void schedule_tick();
+
+  // ---- answers
+  void answer(const CallPtr& call, boost::json::value result);
+  void fail_call(const CallPtr& call, int code, std::string message, boost::json::value data = nullptr);
+  void progress(const CallPtr& call, std::string message);
+  // Switches the call to a streamed (SSE) answer when its client accepts one.
+  void stream_answer(const CallPtr& call);
+  void notify(const SessionPtr& session, std::string method, boost::json::object params);
+
+  // ---- REST
+  void rest(const SessionPtr& session, std::string method, std::string target, boost::json::value body,
+            std::function<void(Reply)> then, bool as_presented = false);
+  void send(RestCall call, std::function<void(Reply)> then);
+  void rest_with(const SessionPtr& session, RestCall call, std::function<void(Reply)> then);
+  void raw_rest(std::string bearer, std::string method, std::string target, boost::json::value body,
+                std::function<void(Reply)> then);
+  void ensure_catalog(const SessionPtr& session, std::function<void(bool)> then);
+
+  // ---- tools (tools.cpp)
+  void call_tool(const CallPtr& call, const boost::json::object& params);
+  void tool_result(const CallPtr& call, boost::json::object structured);
+  void tool_error(const CallPtr& call, const Reply& reply);
+  void tool_error(const CallPtr& call, std::string code, std::string message, std::string hint);
+  void get_schema(const CallPtr& call, const boost::json::object& args);
+  void list_records(const CallPtr& call, const boost::json::object& args);
+  void get_model(const CallPtr& call, const boost::json::object& args);
+  void create_model(const CallPtr& call, const boost::json::object& args);
+  void update_model(const CallPtr& call, const boost::json::object& args);
+  void delete_model(const CallPtr& call, const boost::json::object& args);
+  void write_row(const CallPtr& call, const boost::json::object& args, std::string method);
+  void claim_model(const CallPtr& call, const boost::json::object& args);
+  void await_grant(const CallPtr& call, std::string key, std::string claim_id, int64_t ttl_ms, int64_t deadline_ms,
+                   int last_position);
+  void granted(const CallPtr& call, const std::string& model, const std::string& id, const boost::json::object& claim);
+  void release_claim(const CallPtr& call, const boost::json::object& args);
+  void list_claims(const CallPtr& call, const boost::json::object& args);
+  void wait_for_change(const CallPtr& call, const boost::json::object& args);
+  void tail_logs(const CallPtr& call, const boost::json::object& args);
+  void get_usage(const CallPtr& call, const boost::json::object& args);
+  void renew_claims(const SessionPtr& session, int64_t now);
+
+  // ---- resources and change watching (watch.cpp)
+  void list_resources(const CallPtr& call, const boost::json::object& params);
+  void list_resource_templates(const CallPtr& call, const boost::json::object& params);
+  void read_resource(const CallPtr& call, const boost::json::object& params);
+  void subscribe_resource(const CallPtr& call, const boost::json::object& params);
+  void unsubscribe_resource(const CallPtr& call, const boost::json::object& params);
+  void start_watching(const SessionPtr& session, int64_t from);
+  void poll(const SessionPtr& session);
+  void on_events(const SessionPtr& session, const boost::json::array& events);
+  void register_wait(const CallPtr& call, std::shared_ptr<ChangeWait> wait, int64_t timeout_ms);
+  void finish_wait(const SessionPtr& session, const std::shared_ptr<ChangeWait>& wait, boost::json::array changes);
+  void stop_watching_if_idle(const SessionPtr& session);
+
+  Backend& backend;
+  Options options;
+  boost::asio::io_context io{1};
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> keep_running;
+  boost::asio::steady_timer timer;
+  std::thread thread;
+  std::atomic<bool> wake_pending{false};
+  std::map<std::string, SessionPtr> sessions;  // by id
+  std::string schema_fingerprint;
+  // Catalogs by fingerprint + authority: sessions sharing a key share one.
+  std::map<std::string, std::shared_ptr<const ToolCatalog>> catalogs;
+};
+
+// "model/id".
+inline std::string row_key(const std::string& model, const std::string& id) { return model + "/" + id; }
+
+// A string member ("" when absent or not a string) and an integer member of a JSON object.
+inline std::string text_of(const boost::json::object& object, std::string_view key) {
+  const auto* value = object.if_contains(key);
+  return value && value->is_string() ? std::string(value->as_string()) : std::string();
+}
+inline std::optional<int64_t> int_of(const boost::json::object& object, std::string_view key) {
+  const auto* value = object.if_contains(key);
+  if (!value) return std::nullopt;
+  if (value->is_int64()) return value->as_int64();
+  if (value->is_uint64()) return static_cast<int64_t>(value->as_uint64());
+  if (value->is_double()) return static_cast<int64_t>(value->as_double());
+  return std::nullopt;
+}
+
+}  // namespace ablo::mcp
