@@ -253,6 +253,19 @@ describe('bridge failures answer the agent instead of leaving it waiting', () =>
     }
   });
 
+  test('a session the server no longer knows answers HTTP 404 to the agent (re-initializing is its job)', async () => {
+    const reference = await startReferenceServer({ jsonResponses: true });
+    const bridge = await connectBridge(reference.base);
+    try {
+      assert.ok((await bridge.client.listTools()).tools.length > 0);
+      reference.sessions.clear(); // the server forgot the session (expired, restarted)
+      await assert.rejects(bridge.client.listTools(), /HTTP 404: Session not found/);
+    } finally {
+      await bridge.client.close();
+      await reference.close();
+    }
+  });
+
   test('a refused connection becomes a JSON-RPC error', async () => {
     const reference = await startReferenceServer({ jsonResponses: true });
     const base = reference.base;

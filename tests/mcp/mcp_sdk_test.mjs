@@ -189,7 +189,8 @@ async function callTool(agent, name, args, options = {}) {
 function queueClaim(agent, id, extra = {}) {
   const progress = [];
   const claim = track(
-    callTool(agent, 'claim_model', { model: 'task', id, waitSeconds: 60, ...extra }, {
+    // A grant follows a release within milliseconds; 20 s only bounds a failing run.
+    callTool(agent, 'claim_model', { model: 'task', id, waitSeconds: 20, ...extra }, {
       onprogress: (p) => progress.push(p),
     }),
   );
@@ -294,6 +295,42 @@ for (const [holderKind, waiterKind] of [TRANSPORTS, [...TRANSPORTS].reverse()]) 
     });
   });
 }
+
+// --- the end of a session releases its claims -----------------------------------------------
+
+describe('session end', () => {
+  // The session renews its claims while it lives; once it ends they are released (or lapse at
+  // their lease end at the latest). A short lease keeps either within the test's patience.
+  const TTL_SECONDS = 4;
+  for (const kind of TRANSPORTS) {
+    test(`ending an agent's session over ${kind} frees its claims`, async () => {
+      const leaving = await connectAgent(`agent-leaving-${kind}`, kind);
+      const staying = await connectAgent(`agent-staying-${kind}`, 'http');
+      const id = await createTask(leaving, 'left behind');
+      const held = await callTool(leaving, 'claim_model', { model: 'task', id, ttlSeconds: TTL_SECONDS });
+      assert.equal(held.status, 'granted');
+      const tryClaim = () => staying.client.callTool({ name: 'claim_model', arguments: { model: 'task', id, queue: false } });
+      assert.equal((await tryClaim()).isError, true, 'held by the other agent: not granted');
+      await sleep(TTL_SECONDS * 1000 + 1000);
+      assert.equal((await tryClaim()).isError, true, 'a live session renews its claim past the lease');
+
+      // http: the SDK ends a session with an explicit DELETE; stdio: stdin EOF, the bridge sends it.
+      if (kind === 'http') await leaving.client.transport.terminateSession();
+      const endedAt = Date.now();
+      await leaving.client.close();
+      let claim;
+      while (Date.now() - endedAt < TTL_SECONDS * 1000 + 3000) {
+        claim = await tryClaim();
+        if (!claim.isError) break;
+        await sleep(100);
+      }
+      assert.notEqual(claim.isError, true, `still held after the session ended: ${JSON.stringify(claim.structuredContent)}`);
+      assert.equal(claim.structuredContent.status, 'granted');
+      console.log(`# ${kind}: the claim was free ${Date.now() - endedAt} ms after the session ended`);
+      await callTool(staying, 'release_claim', { model: 'task', id });
+    });
+  }
+});
 
 // --- B: a person's WebSocket sees an agent's claim in presence --------------------------------
 
