@@ -232,6 +232,7 @@ class ResponseRelay {
 
   // After the exchange: the JSON answer, or the error that keeps the agent from waiting forever.
   void finish(const Result<client::HttpResponse>& exchange) {
+    if (!answer_.empty()) return;  // answered already: a stream that broke after its response
     if (!exchange) return answer_failure(exchange.error().message);
     head_.body = std::move(body_);
     const int status = head_.status;
