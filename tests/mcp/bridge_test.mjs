@@ -133,10 +133,10 @@ function startReferenceServer({ jsonResponses }) {
   });
 }
 
-async function connectBridge(base, key = KEY) {
+async function connectBridge(base, key = KEY, extraArgs = []) {
   const transport = new StdioClientTransport({
     command: ablo,
-    args: ['mcp'],
+    args: ['mcp', ...extraArgs],
     env: { ABLO_API_KEY: key, ABLO_API_URL: base },
     stderr: 'pipe',
   });
@@ -239,6 +239,27 @@ for (const jsonResponses of [false, true]) {
     });
   });
 }
+
+describe('bridge concurrency bound', () => {
+  test('--max-in-flight 4: eight slow calls run in two waves of four, and all are answered', async () => {
+    const reference = await startReferenceServer({ jsonResponses: false });
+    const bridge = await connectBridge(reference.base, KEY, ['--max-in-flight', '4']);
+    try {
+      const started = Date.now();
+      const calls = Array.from({ length: 8 }, () =>
+        bridge.client.callTool({ name: 'slow', arguments: { ms: 500, steps: 1 } }),
+      );
+      const results = await Promise.all(calls);
+      const elapsed = Date.now() - started;
+      assert.ok(results.every((r) => r.content[0].text === 'slow done'));
+      assert.ok(elapsed >= 1000, `two waves take two call times, took ${elapsed} ms`);
+      assert.ok(elapsed < 1900, `four at once, not one at a time: took ${elapsed} ms`);
+    } finally {
+      await bridge.client.close();
+      await reference.close();
+    }
+  });
+});
 
 describe('bridge failures answer the agent instead of leaving it waiting', () => {
   test('an HTTP error status becomes a JSON-RPC error with the status and the body\'s message', async () => {
