@@ -1,17 +1,18 @@
-// MCP tool-call latency over Streamable HTTP (issue 14), over loopback.
-//
-// Starts `ablo serve`, opens one MCP session on one keep-alive connection and calls, N times
-// each in turn: get_model, update_model, and claim_model + release_claim on a free row (the
-// claim is granted at once). Reports p50/p99/max per tool. One caller at a time: this is the
-// latency an agent sees, not throughput.
+// MCP tool-call latency over Streamable HTTP (issue 14): one agent session on a kept-alive
+// connection, as an MCP client holds it, against a fresh `ablo serve` (or --port/--key of a
+// running one). Measures, each --iterations times, the round trip of
+//   get_model      a read with its stamp and claims;
+//   update_model   a write (stale-checked by default, durable when answered);
+//   claim grant    claim_model on a free row (granted at once, the fresh row read back),
+//                  then release_claim (not timed);
+//   handover       agent B waits in line (claim_model, streamed); agent A's release_claim is
+//                  sent -> B's answer arrives (its grant, with the row A left).
+// Prints p50 / p90 / p99 / max in milliseconds. Sequential calls: this is latency, not load.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
-#include <map>
-#include <optional>
-#include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -27,157 +28,133 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 namespace json = boost::json;
-using Clock = std::chrono::steady_clock;
+using ablo::bench::now_us;
 
 namespace {
 
-// One MCP session on a keep-alive connection (reopened when the server closes it, e.g. after
-// an event stream).
-class McpSession {
+// One MCP session on one kept-alive connection.
+class Agent {
  public:
-  McpSession(uint16_t port, std::string key) : port_(port), key_(std::move(key)) {}
-
-  void initialize() {
-    auto answer = call(R"({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18",)"
-                       R"("capabilities":{},"clientInfo":{"name":"mcp_bench","version":"1"}}})");
-    protocol_version_ = std::string(answer.at("result").at("protocolVersion").as_string());
-    call(R"({"jsonrpc":"2.0","method":"notifications/initialized"})");
+  Agent(uint16_t port, std::string key, const std::string& name) : port_(port), key_(std::move(key)), stream_(io_) {
+    stream_.connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port_));
+    auto reply = post(json::object{{"jsonrpc", "2.0"}, {"id", next_id_++}, {"method", "initialize"},
+                                   {"params", json::object{{"protocolVersion", "2025-06-18"},
+                                                           {"capabilities", json::object{}},
+                                                           {"clientInfo", json::object{{"name", name}, {"version", "1"}}}}}});
+    if (session_.empty()) throw std::runtime_error("initialize failed: " + reply);
+    post(json::object{{"jsonrpc", "2.0"}, {"method", "notifications/initialized"}});
   }
 
-  // tools/call; throws on a transport, protocol or tool error.
-  json::object call_tool(const std::string& name, json::object arguments) {
-    const json::object request{{"jsonrpc", "2.0"},
-                               {"id", ++next_id_},
-                               {"method", "tools/call"},
-                               {"params", json::object{{"name", name}, {"arguments", std::move(arguments)}}}};
-    auto answer = call(json::serialize(request));
-    const auto& result = answer.at("result").as_object();
-    if (const auto* is_error = result.if_contains("isError"); is_error && is_error->is_bool() && is_error->as_bool()) {
-      throw std::runtime_error(name + " failed: " + json::serialize(result));
-    }
-    return result.at("structuredContent").as_object();
+  // tools/call; the answer's body (JSON or the event stream). Throws on a tool error.
+  std::string call(const std::string& tool, json::object args) {
+    auto body = post(json::object{{"jsonrpc", "2.0"}, {"id", next_id_++}, {"method", "tools/call"},
+                                  {"params", json::object{{"name", tool}, {"arguments", std::move(args)}}}});
+    if (body.find("\"isError\":false") == std::string::npos) throw std::runtime_error(tool + " failed: " + body);
+    return body;
   }
 
  private:
-  // POSTs one message; the JSON-RPC response (from a JSON body or the last SSE event), or an
-  // empty object for 202.
-  json::object call(const std::string& body) {
-    if (!stream_) connect();
+  std::string post(const json::object& message) {
     http::request<http::string_body> request{http::verb::post, "/mcp", 11};
     request.set(http::field::host, "127.0.0.1");
     request.set(http::field::authorization, "Bearer " + key_);
     request.set(http::field::content_type, "application/json");
     request.set(http::field::accept, "application/json, text/event-stream");
-    if (!session_id_.empty()) request.set("Mcp-Session-Id", session_id_);
-    if (!protocol_version_.empty()) request.set("MCP-Protocol-Version", protocol_version_);
+    if (!session_.empty()) request.set("Mcp-Session-Id", session_);
     request.keep_alive(true);
-    request.body() = body;
+    request.body() = json::serialize(message);
     request.prepare_payload();
-    http::write(*stream_, request);
+    if (!stream_.socket().is_open()) {  // a streamed answer closes its connection
+      stream_.connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port_));
+    }
+    http::write(stream_, request);
     http::response<http::string_body> response;
-    http::read(*stream_, buffer_, response);
-    if (!response.keep_alive()) stream_.reset();
-    if (response.result_int() == 202) return {};
-    if (response.result_int() != 200) {
-      throw std::runtime_error("HTTP " + std::to_string(response.result_int()) + ": " + response.body());
+    beast::flat_buffer buffer;
+    http::read(stream_, buffer, response);
+    if (session_.empty()) session_ = std::string(response["Mcp-Session-Id"]);
+    if (!response.keep_alive()) {
+      beast::error_code ec;
+      stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+      stream_.close();
     }
-    if (session_id_.empty()) session_id_ = std::string(response["Mcp-Session-Id"]);
-    const bool event_stream = response[http::field::content_type].starts_with("text/event-stream");
-    return json::parse(event_stream ? last_event_data(response.body()) : response.body()).as_object();
-  }
-
-  // The data of the last event that carries a response (progress notifications come first).
-  static std::string last_event_data(const std::string& body) {
-    std::string found;
-    std::size_t at = 0;
-    while ((at = body.find("data:", at)) != std::string::npos) {
-      const auto end = body.find('\n', at);
-      std::string data = body.substr(at + 5, end == std::string::npos ? std::string::npos : end - at - 5);
-      if (!data.empty() && data.front() == ' ') data.erase(0, 1);
-      if (!data.empty() && data.back() == '\r') data.pop_back();
-      if (data.find("\"result\"") != std::string::npos || data.find("\"error\"") != std::string::npos) found = data;
-      at = end == std::string::npos ? body.size() : end;
-    }
-    if (found.empty()) throw std::runtime_error("an event stream without a response: " + body.substr(0, 300));
-    return found;
-  }
-
-  void connect() {
-    stream_.emplace(io_);
-    stream_->connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port_));
-    stream_->socket().set_option(asio::ip::tcp::no_delay(true));
-    buffer_.clear();
+    return response.body();
   }
 
   uint16_t port_;
   std::string key_;
   asio::io_context io_;
-  std::optional<beast::tcp_stream> stream_;
-  beast::flat_buffer buffer_;
-  std::string session_id_;
-  std::string protocol_version_;
-  int64_t next_id_ = 0;
+  beast::tcp_stream stream_;
+  std::string session_;
+  int64_t next_id_ = 1;
 };
 
-struct Timings {
-  std::map<std::string, std::vector<int64_t>> us;  // per tool
-
-  template <class Call>
-  void measure(const std::string& tool, Call&& call) {
-    const auto started = Clock::now();
-    call();
-    us[tool].push_back(std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started).count());
-  }
-};
-
-double percentile_ms(const std::vector<int64_t>& sorted, double p) {
-  return sorted.empty() ? 0.0 : static_cast<double>(sorted[static_cast<std::size_t>(p * (sorted.size() - 1))]) / 1000.0;
+void report(const char* what, std::vector<int64_t> us) {
+  std::sort(us.begin(), us.end());
+  auto at = [&](double q) { return us[std::min(us.size() - 1, static_cast<std::size_t>(q * us.size()))] / 1000.0; };
+  std::printf("%-14s n=%-6zu p50 %7.2f  p90 %7.2f  p99 %7.2f  max %7.2f ms\n", what, us.size(), at(0.5), at(0.9),
+              at(0.99), us.back() / 1000.0);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"mcp_bench: MCP tool-call latency over Streamable HTTP (get_model, update_model, claim grant)"};
-  std::string server_bin = std::getenv("ABLO_BIN") ? std::getenv("ABLO_BIN") : ABLO_BIN_DEFAULT;
+  CLI::App app{"MCP tool-call latency over Streamable HTTP"};
   int iterations = 1000;
-  app.add_option("--server-bin", server_bin)->capture_default_str();
-  app.add_option("--iterations", iterations, "Calls of each tool")->check(CLI::Range(10, 1000000))->capture_default_str();
+  int handovers = 200;
+  uint16_t port = 0;
+  std::string key;
+  app.add_option("--iterations", iterations, "calls of each tool")->capture_default_str();
+  app.add_option("--handovers", handovers, "claim hand-overs between two agents")->capture_default_str();
+  app.add_option("--port", port, "a running server (else one is started)");
+  app.add_option("--key", key, "its sk_ key");
   CLI11_PARSE(app, argc, argv);
-  setenv("ABLO_BIN", server_bin.c_str(), 1);
 
-  ablo::testing::ServerProcess server(ablo::bench::kItemsSchema);
-  Timings timings;
-  try {
-    McpSession session(server.port(), server.api_key());
-    session.initialize();
-    const json::object row{{"model", "items"}, {"id", "bench-row"}};
-    auto with = [&row](json::object extra) {
-      json::object arguments = row;
-      for (auto& [key, value] : extra) arguments[key] = value;
-      return arguments;
-    };
-    session.call_tool("create_model", with({{"data", json::object{{"title", "bench"}}}}));
-    for (int i = 0; i < iterations; ++i) {
-      timings.measure("get_model", [&] { session.call_tool("get_model", row); });
-      timings.measure("update_model", [&] {
-        session.call_tool("update_model", with({{"data", json::object{{"n", i}}}}));
-      });
-      timings.measure("claim_model (grant)", [&] {
-        const auto claim = session.call_tool("claim_model", row);
-        if (claim.at("status") != "granted") throw std::runtime_error("claim not granted: " + json::serialize(claim));
-      });
-      timings.measure("release_claim", [&] { session.call_tool("release_claim", row); });
+  std::unique_ptr<ablo::testing::ServerProcess> server;
+  if (port == 0) {
+    server = std::make_unique<ablo::testing::ServerProcess>(ablo::bench::kItemsSchema);
+    port = server->port();
+    key = server->api_key();
+  }
+  Agent a(port, key, "bench-a");
+  Agent b(port, key, "bench-b");
+  a.call("create_model", {{"model", "items"}, {"id", "row"}, {"data", json::object{{"title", "row"}}}});
+  a.call("get_model", {{"model", "items"}, {"id", "row"}});
+
+  std::vector<int64_t> reads, writes, grants, hands;
+  for (int i = 0; i < iterations; ++i) {
+    auto start = now_us();
+    a.call("get_model", {{"model", "items"}, {"id", "row"}});
+    reads.push_back(now_us() - start);
+    start = now_us();
+    a.call("update_model", {{"model", "items"}, {"id", "row"}, {"data", json::object{{"n", i}}}});
+    writes.push_back(now_us() - start);
+    start = now_us();
+    a.call("claim_model", {{"model", "items"}, {"id", "row"}, {"queue", false}});
+    grants.push_back(now_us() - start);
+    a.call("release_claim", {{"model", "items"}, {"id", "row"}});
+  }
+  for (int i = 0; i < handovers; ++i) {
+    a.call("claim_model", {{"model", "items"}, {"id", "row"}});
+    std::atomic<int64_t> granted_at{0};
+    std::thread waiter([&] {
+      b.call("claim_model", {{"model", "items"}, {"id", "row"}, {"waitSeconds", 30}});
+      granted_at = now_us();
+    });
+    // B is in line once the row lists two claims.
+    for (int tries = 0; tries < 1000; ++tries) {
+      auto claims = a.call("list_claims", {{"model", "items"}, {"id", "row"}});
+      if (claims.find("queued") != std::string::npos) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "mcp_bench: %s\n", e.what());
-    return 1;
+    const auto released_at = now_us();
+    a.call("release_claim", {{"model", "items"}, {"id", "row"}});
+    waiter.join();
+    hands.push_back(granted_at - released_at);
+    b.call("release_claim", {{"model", "items"}, {"id", "row"}});
   }
-  std::printf("iterations=%d, one session, one keep-alive connection\n", iterations);
-  std::printf("%-22s %8s %8s %8s\n", "tool", "p50 ms", "p99 ms", "max ms");
-  for (auto& [tool, samples] : timings.us) {
-    std::sort(samples.begin(), samples.end());
-    std::printf("%-22s %8.2f %8.2f %8.2f\n", tool.c_str(), percentile_ms(samples, 0.5), percentile_ms(samples, 0.99),
-                samples.back() / 1000.0);
-  }
+  report("get_model", reads);
+  report("update_model", writes);
+  report("claim grant", grants);
+  if (!hands.empty()) report("handover", hands);
   return 0;
 }

@@ -87,7 +87,7 @@ struct HttpExchange {
 
 struct Options {
   std::size_t max_sessions = 1'000;
-  std::size_t max_sessions_per_credential = 100;
+  std::size_t max_sessions_per_credential = 256;
   int64_t session_idle_ms = 15 * 60'000;  // no request and no open GET stream for this long: ended
   std::size_t max_calls_per_session = 32;  // requests in progress at once, beyond: an error
   std::size_t max_subscriptions_per_session = 256;

@@ -126,7 +126,7 @@ void Service::handle(HttpExchange exchange, std::shared_ptr<Responder> responder
     try {
       impl->handle(std::move(exchange), responder);
     } catch (...) {
-      spdlog::error("MCP request failed: {}", current_exception_text());
+      spdlog::error("MCP request threw: {}", current_exception_text());
       refuse(responder, 500, kInternalError, "the MCP request failed unexpectedly");
     }
   });
@@ -323,7 +323,9 @@ void Service::Impl::initialize(const HttpExchange& exchange, const json::object&
   raw_rest(bearer, "POST", "/api/auth/capability", std::move(exchange_body),
            [this, id, bearer, requested, client_name, responder](Reply reply) {
              if (!reply.ok()) {
-               const int status = reply.status == 401 || reply.status == 403 ? reply.status : 502;
+               // An invalid or revoked key is 401 (the MCP authorization rule); a key that may
+               // not open sessions 403; anything else is the server's failure.
+               const int status = credential_invalid(reply) ? 401 : reply.status == 403 ? 403 : 502;
                const auto code = text_of(reply.body, "code");
                return refuse(responder, status, kInvalidRequest,
                              fmt::format("{}: {}", code.empty() ? "unauthorized" : code,
@@ -355,7 +357,8 @@ void Service::Impl::initialize(const HttpExchange& exchange, const json::object&
                   "release_claim. Writes are stale-checked against the stamp you last read (readAt). Derive "
                   "idempotencyKey from the business event. Errors carry a code and the next step. You are "
                   "participant " +
-                      session->participant_id + "."}};
+                      session->participant_id + "."},
+                 {"_meta", json::object{{"ablo/participantId", session->participant_id}}}};
              Headers headers = json_headers();
              headers.emplace_back("Mcp-Session-Id", session->id);
              responder->respond(200, std::move(headers),
@@ -505,7 +508,7 @@ void Service::Impl::send(RestCall rest_call, std::function<void(Reply)> then) {
       try {
         then(std::move(reply));
       } catch (...) {
-        spdlog::error("MCP: handling a REST answer failed: {}", current_exception_text());
+        spdlog::error("MCP: handling a REST answer threw: {}", current_exception_text());
       }
     });
   });
@@ -520,7 +523,7 @@ void Service::Impl::raw_rest(std::string bearer, std::string method, std::string
 
 void Service::Impl::rest_with(const SessionPtr& session, RestCall rest_call, std::function<void(Reply)> then) {
   send(std::move(rest_call), [this, session, then = std::move(then)](Reply reply) {
-    const bool credential_gone = reply.status == 401;
+    const bool credential_gone = credential_invalid(reply);
     then(std::move(reply));
     // The session's credential was revoked or expired (it dies with the key that opened it):
     // the session cannot act any more.
@@ -580,7 +583,7 @@ void Service::Impl::schedule_tick() {
     try {
       tick();
     } catch (...) {
-      spdlog::error("MCP housekeeping failed: {}", current_exception_text());
+      spdlog::error("MCP housekeeping threw: {}", current_exception_text());
     }
     schedule_tick();
   });

@@ -55,7 +55,7 @@ struct Call {
   std::shared_ptr<EventStream> stream;  // set when the answer streams (a tool that waits)
   std::function<void(boost::json::value message)> deliver;
   std::function<void()> on_cancel;  // undoes a wait in progress (leaves a claim line, …)
-  double progress = 0;              // last progress value sent (must rise)
+  int64_t progress = 0;             // last progress value sent (must rise)
   bool finished = false;
   bool cancelled = false;
 };
@@ -208,6 +208,15 @@ inline std::optional<int64_t> int_of(const boost::json::object& object, std::str
   if (value->is_uint64()) return static_cast<int64_t>(value->as_uint64());
   if (value->is_double()) return static_cast<int64_t>(value->as_double());
   return std::nullopt;
+}
+
+// Whether a REST refusal means the credential itself is no longer valid (revoked, expired,
+// unknown): the session it belongs to cannot act any more.
+inline bool credential_invalid(const Reply& reply) {
+  if (reply.status == 401) return true;
+  const auto code = text_of(reply.body, "code");
+  return code == "capability_invalid" || code == "apikey_revoked" || code == "apikey_expired" ||
+         code == "jwt_expired" || code == "session_expired";
 }
 
 }  // namespace ablo::mcp

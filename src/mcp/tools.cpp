@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/json/serialize.hpp>
 #include <fmt/format.h>
 
@@ -18,6 +19,7 @@ namespace json = boost::json;
 namespace {
 
 constexpr int64_t kGrantPollMs = 10'000;  // one heartbeat-and-wait per this long while queued
+constexpr int64_t kMinGrantPollMs = 500;   // between heartbeats that did not wait
 constexpr int64_t kDefaultClaimWaitSeconds = 60;
 constexpr int64_t kDefaultTtlSeconds = 60;
 constexpr int64_t kDefaultListLimit = 20;
@@ -74,12 +76,17 @@ std::string hint_for(const std::string& code, const json::object& body) {
     const auto param = text_of(body, "param");
     return param.empty() ? "fix the arguments and retry" : "fix `" + param + "` and retry";
   }
-  if (code == "capability_revoked" || code == "capability_expired" || code == "unauthorized" ||
-      code == "invalid_api_key") {
+  if (code == "capability_invalid" || code == "apikey_revoked" || code == "apikey_expired" || code == "unauthorized" ||
+      code == "jwt_expired" || code == "session_expired") {
     return "the session's credential is no longer valid: start a new session with a valid key";
   }
   if (code == "store_unavailable" || code == "internal_error") return "a server-side failure: retry shortly";
   return "";
+}
+
+// `position`: waiters ahead (0 = next after the holder).
+std::string queue_message(const std::string& key, int position) {
+  return fmt::format("queued for {}: place {} in line ({} waiting ahead)", key, position + 1, position);
 }
 
 json::object claim_summary(const json::object& claim) {
@@ -287,8 +294,8 @@ void Service::Impl::claim_model(const CallPtr& call, const json::object& args) {
          call->session->claims[key] = HeldClaim{claim_id, 0, ttl_ms, true};
          stream_answer(call);
          const auto position = int_of(reply.body, "position").value_or(0);
-         progress(call, fmt::format("queued for {} {}: {} ahead{}", model, id, position + 1,
-                                    text_of(reply.body, "heldBy").empty() ? "" : " (held by " + text_of(reply.body, "heldBy") + ")"));
+         const auto holder = text_of(reply.body, "heldBy");
+         progress(call, queue_message(key, static_cast<int>(position)) + (holder.empty() ? "" : ", held by " + holder));
          std::weak_ptr<Session> weak = call->session;
          call->on_cancel = [this, weak, key, claim_id] {
            auto session = weak.lock();
@@ -311,8 +318,9 @@ void Service::Impl::await_grant(const CallPtr& call, std::string key, std::strin
                       hint_for("grant_timeout", {}));
   }
   json::object body{{"ttl", fmt::format("{}s", ttl_ms / 1000)}, {"waitForGrantMs", std::min(remaining, kGrantPollMs)}};
+  const int64_t asked_ms = now_ms();
   rest(call->session, "POST", "/v1/claims/" + encoded(claim_id) + "/heartbeat", std::move(body),
-       [this, call, key, claim_id, ttl_ms, deadline_ms, last_position](Reply reply) {
+       [this, call, key, claim_id, ttl_ms, deadline_ms, last_position, asked_ms](Reply reply) {
          if (call->finished) return;  // cancelled meanwhile: on_cancel released the ticket
          if (!reply.ok()) {
            call->session->claims.erase(key);
@@ -321,16 +329,23 @@ void Service::Impl::await_grant(const CallPtr& call, std::string key, std::strin
          }
          const auto status = text_of(reply.body, "status");
          const auto slash = key.find('/');
-         if (status == "active") {
-           json::object claim{{"id", claim_id}};
-           if (const auto* expires = reply.body.if_contains("expiresAt")) claim.emplace("expiresAt", *expires);
-           return granted(call, key.substr(0, slash), key.substr(slash + 1), claim);
+         if (status == "held" || status == "active") {
+           // The heartbeat does not carry the grant's fence token: the claim itself does.
+           return rest(call->session, "GET", "/v1/claims/" + encoded(claim_id), nullptr,
+                       [this, call, key, slash, claim_id](Reply claim) {
+                         if (call->finished) return;
+                         if (!claim.ok()) claim.body = json::object{{"id", claim_id}};
+                         granted(call, key.substr(0, slash), key.substr(slash + 1), claim.body);
+                       });
          }
          const auto position = static_cast<int>(int_of(reply.body, "position").value_or(last_position));
-         if (position != last_position) {
-           progress(call, fmt::format("queued for {}: {} ahead", key, position + 1));
-         }
-         await_grant(call, key, claim_id, ttl_ms, deadline_ms, position);
+         if (position != last_position) progress(call, queue_message(key, position));
+         if (now_ms() - asked_ms >= kMinGrantPollMs) return await_grant(call, key, claim_id, ttl_ms, deadline_ms, position);
+         // Answered at once while still queued (the server had no room to wait): poll gently.
+         auto pause = std::make_shared<boost::asio::steady_timer>(io, std::chrono::milliseconds(kMinGrantPollMs));
+         pause->async_wait([this, pause, call, key, claim_id, ttl_ms, deadline_ms, position](boost::system::error_code) {
+           await_grant(call, key, claim_id, ttl_ms, deadline_ms, position);
+         });
        });
 }
 
@@ -360,15 +375,7 @@ void Service::Impl::granted(const CallPtr& call, const std::string& model, const
     auto& session = *call->session;
     const auto stamp = int_of(reply.body, "stamp").value_or(0);
     session.stamps[key] = stamp;
-    auto& held = session.claims[key];
-    // A grant from the line learns its fence token from the row's claims.
-    if (const auto* claims = reply.body.if_contains("claims"); claims && claims->is_array()) {
-      for (const auto& entry : claims->as_array()) {
-        if (entry.is_object() && text_of(entry.as_object(), "id") == held.claim_id) {
-          held.fence_token = int_of(entry.as_object(), "fenceToken").value_or(held.fence_token);
-        }
-      }
-    }
+    const auto& held = session.claims[key];
     json::object out{{"status", "granted"}, {"claimId", held.claim_id}, {"fenceToken", held.fence_token}};
     if (auto expires = int_of(claim, "expiresAt")) out.emplace("expiresAt", iso8601_from_ms(*expires));
     out.emplace("model", model);

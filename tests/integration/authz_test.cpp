@@ -1,11 +1,14 @@
 // One authorization rule on every path (issue 10): a capability scoped to sync group team:a,
 // and one whose operations name one model, against the real server. Each path — bootstrap,
 // /api/sync/query, /api/sync/entity, the REST model routes, WebSocket commits, live deltas,
-// catch-up, claims over WebSocket and HTTP, presence, the intents list, usage — succeeds
+// catch-up, claims over WebSocket and HTTP, presence, the intents list, usage, and every MCP
+// tool, resource and notification — succeeds
 // exactly when the rule allows it, and no byte of an out-of-scope row reaches the principal:
 // every response body and every frame it receives is recorded and searched for the markers
 // the out-of-scope rows carry.
 #include <chrono>
+#include <future>
+#include <thread>
 #include <map>
 #include <optional>
 #include <string>
@@ -15,6 +18,7 @@
 #include <gtest/gtest.h>
 
 #include "client/transport.h"
+#include "integration/mcp_client.h"
 #include "integration/server_fixture.h"
 
 namespace ablo::testing {
@@ -456,6 +460,70 @@ TEST_F(AuthzTest, The049ClaimRoutesHonourTheSameRules) {
   ASSERT_EQ(listed.status, 200) << listed.body;
   EXPECT_NE(listed.body.find("task-a1"), std::string::npos) << listed.body;
   EXPECT_EQ(listed.body.find("note-a1"), std::string::npos) << "a claim on a row it may not read is not listed";
+}
+
+
+// The MCP server (issue 14) makes every call through the REST API with the session's own
+// credential, exchanged from the one presented: a team-scoped capability reaches team a, and
+// not a byte of team b, through every tool, resource and notification.
+TEST_F(AuthzTest, AGroupScopedCapabilityReachesOnlyItsGroupThroughEveryMcpToolAndNotification) {
+  seed();
+  Seen seen;
+  const auto alice = capability({{"participantKind", "user"}, {"participantId", "alice"}, {"syncGroups", json::array{"team:a"}}});
+  McpClient agent(server.port(), token_of(alice), "alice-agent");
+  ASSERT_EQ(agent.initialize().status, 200);
+  auto tool = [&](const char* name, json::object args) {
+    auto reply = agent.call(name, std::move(args));
+    seen.bytes += reply.body;
+    return reply;
+  };
+  auto notifications = open_notifications(agent);
+  auto subscribed = agent.request("resources/subscribe", {{"uri", "ablo://tasks/task-a1"}});
+  ASSERT_TRUE(subscribed.response().contains("result")) << subscribed.body;
+  seen.bytes += agent.request("resources/subscribe", {{"uri", "ablo://tasks/task-b1"}}).body;
+
+  auto listed = tool("list_records", {{"model", "tasks"}});
+  ASSERT_FALSE(tool_failed(listed)) << listed.body;
+  EXPECT_EQ(tool_output(listed).at("data").as_array().size(), 1u);
+  EXPECT_EQ(tool_output(tool("get_model", {{"model", "tasks"}, {"id", "task-b1"}})).at("data"), nullptr);
+  EXPECT_EQ(tool_output(tool("get_model", {{"model", "tasks"}, {"id", "task-a1"}})).at("data").at("id"), "task-a1");
+  seen.bytes += agent.request("resources/read", {{"uri", "ablo://tasks/task-b1"}}).body;
+
+  EXPECT_TRUE(tool_failed(tool("create_model", {{"model", "tasks"}, {"id", "task-b9"},
+                                                {"data", json::object{{"title", "x"}, {"teamId", "b"}}}})));
+  EXPECT_TRUE(tool_failed(tool("update_model", {{"model", "tasks"}, {"id", "task-b1"},
+                                                {"data", json::object{{"title", "hijacked"}}}})));
+  EXPECT_TRUE(tool_failed(tool("delete_model", {{"model", "tasks"}, {"id", "task-b1"}})));
+  EXPECT_TRUE(tool_failed(tool("claim_model", {{"model", "tasks"}, {"id", "task-b1"}, {"queue", false}})));
+  EXPECT_EQ(call(server.api_key(), "POST", "/v1/models/tasks/task-b1/claim", "{}").status, 201);
+  auto claims = tool("list_claims", {});
+  ASSERT_FALSE(tool_failed(claims)) << claims.body;
+  EXPECT_EQ(claims.body.find("task-b1"), std::string::npos) << claims.body;
+  EXPECT_TRUE(tool_failed(tool("get_usage", {}))) << "usage is for secret keys";
+
+  // Waits and subscriptions: team b's change is never reported; team a's after it is.
+  auto waiting = std::async(std::launch::async, [&] {
+    return agent.call("wait_for_change", {{"model", "tasks"}, {"timeoutSeconds", 20}});
+  });
+  std::this_thread::sleep_for(300ms);
+  admin("PATCH", "/v1/models/tasks/task-b1", {{"title", std::string(kTeamBMarker) + "-mcp"}});
+  admin("PATCH", "/v1/models/tasks/task-a1", {{"title", "team a, seen by the agent"}});
+  ASSERT_EQ(waiting.wait_for(10s), std::future_status::ready);
+  auto changed = waiting.get();
+  seen.bytes += changed.body;
+  ASSERT_EQ(tool_output(changed).at("changes").as_array().size(), 1u) << changed.body;
+  EXPECT_EQ(tool_output(changed).at("changes").as_array()[0].at("recordId"), "task-a1");
+  auto updated = notifications->next([](const json::object& m) { return m.at("method") == "notifications/resources/updated"; }, 5s);
+  ASSERT_TRUE(updated);
+  EXPECT_EQ(updated->at("params").at("uri"), "ablo://tasks/task-a1");
+  seen.bytes += json::serialize(*updated);
+  EXPECT_FALSE(notifications->next([](const json::object& m) {
+    return m.at("params").at("uri") == "ablo://tasks/task-b1";
+  }, 500ms)) << "a team b row was announced";
+  seen.bytes += tool("tail_logs", {{"after", 0}, {"limit", 100}}).body;
+
+  EXPECT_FALSE(seen.contains(kTeamBMarker)) << "a byte of a team b row reached team a over MCP: " << seen.bytes;
+  EXPECT_FALSE(seen.contains("hijacked"));
 }
 
 }  // namespace
