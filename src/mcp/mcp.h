@@ -94,7 +94,8 @@ struct Options {
   std::size_t max_stream_events = 1'024;  // events queued on one SSE response
   int64_t max_wait_seconds = 600;          // claim_model waitSeconds, wait_for_change timeoutSeconds
   int64_t session_token_ttl_seconds = 24 * 3'600;  // the session capability; re-exchanged 5 min before expiry
-  int64_t poll_ms = 1'000;                 // safety tick: schema changes, renewals, missed wake-ups
+  int64_t tick_ms = 250;    // housekeeping: claim renewals (a 1 s lease is renewed in time), idle sessions
+  int64_t poll_ms = 1'000;  // safety net: schema changes, change waits whose wake-up was missed
 };
 
 class Service {

@@ -577,7 +577,7 @@ void Service::Impl::ensure_catalog(const SessionPtr& session, std::function<void
 // ---------------------------------------------------------------- housekeeping
 
 void Service::Impl::schedule_tick() {
-  timer.expires_after(std::chrono::milliseconds(options.poll_ms));
+  timer.expires_after(std::chrono::milliseconds(options.tick_ms));
   timer.async_wait([this](boost::system::error_code ec) {
     if (ec) return;
     try {
@@ -591,7 +591,9 @@ void Service::Impl::schedule_tick() {
 
 void Service::Impl::tick() {
   const int64_t now = now_ms();
-  const auto fingerprint = backend.schema_fingerprint();
+  const bool safety_poll = now >= next_safety_poll_ms;
+  if (safety_poll) next_safety_poll_ms = now + options.poll_ms;
+  const auto fingerprint = safety_poll ? backend.schema_fingerprint() : schema_fingerprint;
   const bool schema_changed = fingerprint != schema_fingerprint;
   schema_fingerprint = fingerprint;
   auto all = sessions;
@@ -605,7 +607,7 @@ void Service::Impl::tick() {
     }
     if (session->token_expires_ms - now < kTokenRefreshMarginMs) refresh_token(session);
     renew_claims(session, now);
-    if (session->watch_cursor >= 0) poll(session);  // safety net for a missed wake-up
+    if (safety_poll && session->watch_cursor >= 0) poll(session);  // a missed wake-up
   }
 }
 

@@ -159,7 +159,8 @@ struct Service::Impl {
   void claim_model(const CallPtr& call, const boost::json::object& args);
   void await_grant(const CallPtr& call, std::string key, std::string claim_id, int64_t ttl_ms, int64_t deadline_ms,
                    int last_position);
-  void granted(const CallPtr& call, const std::string& model, const std::string& id, const boost::json::object& claim);
+  void granted(const CallPtr& call, const std::string& model, const std::string& id, const boost::json::object& claim,
+               int64_t ttl_ms);
   void release_claim(const CallPtr& call, const boost::json::object& args);
   void list_claims(const CallPtr& call, const boost::json::object& args);
   void wait_for_change(const CallPtr& call, const boost::json::object& args);
@@ -189,6 +190,7 @@ struct Service::Impl {
   std::atomic<bool> wake_pending{false};
   std::map<std::string, SessionPtr> sessions;  // by id
   std::string schema_fingerprint;
+  int64_t next_safety_poll_ms = 0;
   // Catalogs by fingerprint + authority: sessions sharing a key share one.
   std::map<std::string, std::shared_ptr<const ToolCatalog>> catalogs;
 };

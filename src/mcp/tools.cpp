@@ -289,7 +289,7 @@ void Service::Impl::claim_model(const CallPtr& call, const json::object& args) {
          const auto status = text_of(reply.body, "status");
          const auto claim_id = text_of(reply.body, "id");
          const auto key = row_key(model, id);
-         if (status == "active") return granted(call, model, id, reply.body);
+         if (status == "active") return granted(call, model, id, reply.body, ttl_ms);
          // Queued: wait in line, streaming the position, without holding a thread anywhere.
          call->session->claims[key] = HeldClaim{claim_id, 0, ttl_ms, true};
          stream_answer(call);
@@ -332,10 +332,10 @@ void Service::Impl::await_grant(const CallPtr& call, std::string key, std::strin
          if (status == "held" || status == "active") {
            // The heartbeat does not carry the grant's fence token: the claim itself does.
            return rest(call->session, "GET", "/v1/claims/" + encoded(claim_id), nullptr,
-                       [this, call, key, slash, claim_id](Reply claim) {
+                       [this, call, key, slash, claim_id, ttl_ms](Reply claim) {
                          if (call->finished) return;
                          if (!claim.ok()) claim.body = json::object{{"id", claim_id}};
-                         granted(call, key.substr(0, slash), key.substr(slash + 1), claim.body);
+                         granted(call, key.substr(0, slash), key.substr(slash + 1), claim.body, ttl_ms);
                        });
          }
          const auto position = static_cast<int>(int_of(reply.body, "position").value_or(last_position));
@@ -352,15 +352,14 @@ void Service::Impl::await_grant(const CallPtr& call, std::string key, std::strin
 // The claim is active: remember it (renewed while the session lives), then answer with the
 // fresh row — read after the grant, so it shows the previous holder's last write.
 void Service::Impl::granted(const CallPtr& call, const std::string& model, const std::string& id,
-                            const json::object& claim) {
+                            const json::object& claim, int64_t ttl_ms) {
   auto& session = *call->session;
   const auto key = row_key(model, id);
   const auto claim_id = text_of(claim, "id");
-  auto& held = session.claims[key];
-  const int64_t ttl_ms = held.ttl_ms > 0 ? held.ttl_ms : kDefaultTtlSeconds * 1000;
-  held = HeldClaim{claim_id, int_of(claim, "fenceToken").value_or(held.fence_token), ttl_ms, false};
-  session.next_renewal_ms = std::min(session.next_renewal_ms > 0 ? session.next_renewal_ms : INT64_MAX,
-                                     now_ms() + ttl_ms / 3);
+  session.claims[key] = HeldClaim{claim_id, int_of(claim, "fenceToken").value_or(0), ttl_ms, false};
+  // Renewed at a third of the lease (the tick's period bounds how late).
+  const int64_t due = now_ms() + ttl_ms / 3;
+  session.next_renewal_ms = session.next_renewal_ms > 0 ? std::min(session.next_renewal_ms, due) : due;
   std::weak_ptr<Session> weak = call->session;
   call->on_cancel = [this, weak, key, claim_id] {  // granted, but nobody will learn it: give it back
     auto s = weak.lock();

@@ -234,6 +234,23 @@ TEST_F(McpTest, AClientThatDisconnectsWhileQueuedLeavesTheLine) {
   EXPECT_EQ(claims().size(), 1u) << "the quitter left the line when its connection closed";
 }
 
+TEST_F(McpTest, ClaimsAreRenewedWhileTheSessionLivesAndLapseAfterItEnds) {
+  auto agent = session("renewer");
+  create(agent, "leased");
+  ASSERT_FALSE(tool_failed(agent.call("claim_model", {{"model", kModel}, {"id", "leased"}, {"ttlSeconds", 3}})));
+  auto active = [&] {
+    auto listed = rest("GET", std::string("/v1/models/") + kModel + "/leased");
+    return json::parse(listed.body).at("claims").as_array().size();
+  };
+  std::this_thread::sleep_for(6s);  // two lease lengths
+  EXPECT_EQ(active(), 1u) << "the session renewed its claim";
+  ASSERT_EQ(agent.end().status, 200);
+  EXPECT_EQ(active(), 1u) << "a held claim outlives its session until its lease ends";
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (active() != 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(active(), 0u) << "then it lapses";
+}
+
 TEST_F(McpTest, WaitForChangeReturnsAnotherClientsWriteAndTimesOutQuietly) {
   auto agent = session();
   create(agent, "watched");
