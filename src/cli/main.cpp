@@ -12,6 +12,7 @@
 #include "auth/auth_service.h"
 #include "cli/audit_commands.h"
 #include "cli/db_commands.h"
+#include "cli/mcp_bridge.h"
 #include "cli/schema_file.h"
 #include "cli/webhook_commands.h"
 #include "client/transport.h"
@@ -452,6 +453,7 @@ int main(int argc, char** argv) {
   ablo::cli::add_db_commands(app);
   ablo::cli::add_audit_commands(app);
   ablo::cli::add_webhook_commands(app);
+  ablo::cli::add_mcp_bridge_command(app);
 
   CLI11_PARSE(app, argc, argv);
   if (serve_cmd->parsed()) return serve(serve_options);

@@ -2,10 +2,13 @@
 // socket is owned by one background I/O thread (all socket operations run there).
 #include "client/transport.h"
 
+#include <array>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
 #include <thread>
+
+#include <sys/socket.h>
 
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
@@ -78,6 +81,91 @@ Result<HttpResponse> http_request(const std::string& host, uint16_t port, const 
     return response;
   } catch (const std::exception& e) {
     return local_failure("connection_failed", std::string("HTTP ") + method + " " + target + ": " + e.what());
+  }
+}
+
+void StreamCanceller::cancel() {
+  std::lock_guard lock(mutex_);
+  cancelled_ = true;
+  // shutdown(2) on the descriptor wakes a recv() blocked on it in another thread; the guard
+  // below unregisters the descriptor under the same mutex before the socket closes, so it is
+  // never a descriptor the process reused for something else.
+  if (socket_fd_ >= 0) ::shutdown(socket_fd_, SHUT_RDWR);
+}
+
+bool StreamCanceller::cancelled() const {
+  std::lock_guard lock(mutex_);
+  return cancelled_;
+}
+
+// Registers a connected socket with a canceller for as long as the request reads from it.
+struct StreamSocketGuard {
+  StreamCanceller* canceller;
+
+  StreamSocketGuard(StreamCanceller* c, tcp::socket& socket) : canceller(c) {
+    if (!canceller) return;
+    std::lock_guard lock(canceller->mutex_);
+    canceller->socket_fd_ = socket.native_handle();
+    if (canceller->cancelled_) ::shutdown(canceller->socket_fd_, SHUT_RDWR);
+  }
+  ~StreamSocketGuard() {
+    if (!canceller) return;
+    std::lock_guard lock(canceller->mutex_);
+    canceller->socket_fd_ = -1;
+  }
+  StreamSocketGuard(const StreamSocketGuard&) = delete;
+  StreamSocketGuard& operator=(const StreamSocketGuard&) = delete;
+};
+
+Result<HttpResponse> http_stream(const std::string& host, uint16_t port, const std::string& method,
+                                 const std::string& target, const std::string& body,
+                                 const std::map<std::string, std::string>& headers,
+                                 const std::function<void(const HttpResponse& head)>& on_head,
+                                 const std::function<void(std::string_view piece)>& on_body,
+                                 StreamCanceller* canceller) {
+  try {
+    if (canceller && canceller->cancelled()) return local_failure("connection_failed", "cancelled");
+    asio::io_context io;
+    tcp::socket socket(io);
+    tcp::resolver resolver(io);
+    asio::connect(socket, resolver.resolve(host, std::to_string(port)));
+    StreamSocketGuard guard(canceller, socket);
+    http::request<http::string_body> request{http::string_to_verb(method), target, 11};
+    request.set(http::field::host, host + ":" + std::to_string(port));
+    request.set(http::field::connection, "close");
+    for (const auto& [name, value] : headers) request.set(name, value);
+    request.body() = body;
+    request.prepare_payload();
+    http::write(socket, request);
+
+    beast::flat_buffer buffer;
+    http::response_parser<http::buffer_body> parser;
+    parser.body_limit(boost::none);  // a stream's length is unbounded; pieces are handed on, not kept
+    http::read_header(socket, buffer, parser);
+    HttpResponse head;
+    head.status = static_cast<int>(parser.get().result_int());
+    for (const auto& field : parser.get()) head.headers[lowercase(field.name_string())] = std::string(field.value());
+    on_head(head);
+
+    std::array<char, 16 * 1024> piece{};
+    while (!parser.is_done()) {
+      parser.get().body().data = piece.data();
+      parser.get().body().size = piece.size();
+      beast::error_code ec;
+      // read_some, not read: read would wait for the piece to fill, holding back an event.
+      http::read_some(socket, buffer, parser, ec);
+      if (ec == http::error::need_buffer) ec = {};  // the piece is full: hand it on, read on
+      if (ec) throw beast::system_error(ec);
+      const std::size_t filled = piece.size() - parser.get().body().size;
+      if (filled > 0) on_body(std::string_view(piece.data(), filled));
+    }
+    beast::error_code ec;
+    socket.shutdown(tcp::socket::shutdown_both, ec);
+    return head;
+  } catch (const std::exception& e) {
+    const bool cancelled = canceller && canceller->cancelled();
+    return local_failure("connection_failed", std::string("HTTP ") + method + " " + target + ": " +
+                                                  (cancelled ? "cancelled" : e.what()));
   }
 }
 

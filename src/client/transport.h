@@ -7,8 +7,10 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/result.h"
@@ -26,6 +28,32 @@ struct HttpResponse {
 Result<HttpResponse> http_request(const std::string& host, uint16_t port, const std::string& method,
                                   const std::string& target, const std::string& body = {},
                                   const std::map<std::string, std::string>& headers = {});
+
+// Ends a streaming request from another thread: its blocking connect or read returns at once
+// (http_stream then fails with "connection_failed"). Once cancelled it stays cancelled.
+class StreamCanceller {
+ public:
+  void cancel();
+  bool cancelled() const;
+
+ private:
+  friend struct StreamSocketGuard;
+  mutable std::mutex mutex_;
+  int socket_fd_ = -1;  // the open socket of the request under way, -1 when none
+  bool cancelled_ = false;
+};
+
+// One request whose response body is handed to `on_body` piece by piece as it arrives (for
+// server-sent events, which never end by themselves). `on_head` sees the status and headers
+// first. No timeout: a stream lasts until the peer ends it or `canceller` cancels it. Returns
+// the status and headers (body empty) once the body has ended; transport failures as in
+// http_request.
+Result<HttpResponse> http_stream(const std::string& host, uint16_t port, const std::string& method,
+                                 const std::string& target, const std::string& body,
+                                 const std::map<std::string, std::string>& headers,
+                                 const std::function<void(const HttpResponse& head)>& on_head,
+                                 const std::function<void(std::string_view piece)>& on_body,
+                                 StreamCanceller* canceller = nullptr);
 
 class WsConnection {
  public:
