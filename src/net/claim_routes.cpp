@@ -161,23 +161,23 @@ json::object heartbeat_entry(const coord::HeartbeatResult& beat) {
   return out;
 }
 
-std::optional<int64_t> wait_timeout_of(const json::object& body) {
-  const auto* wait = body.if_contains("waitTimeoutMs");
+// A positive millisecond count in `member`, capped at kMaxWaitTimeoutMs; nullopt when absent,
+// not a number, or not positive.
+std::optional<int64_t> positive_wait_ms(const json::object& body, std::string_view member) {
+  const auto* wait = body.if_contains(member);
   if (!wait || !wait->is_number()) return std::nullopt;
   const auto ms = clamped_int64(*wait, 0, kMaxWaitTimeoutMs);
   if (!ms || *ms <= 0) return std::nullopt;
   return ms;
 }
 
+// An acquire's `waitTimeoutMs`: wait server-side for the grant (the ticket leaves the line at
+// the timeout).
+std::optional<int64_t> wait_timeout_of(const json::object& body) { return positive_wait_ms(body, "waitTimeoutMs"); }
+
 // POST /v1/claims/{id}/heartbeat `waitForGrantMs` (an extension the MCP server uses): how long
 // a queued ticket's heartbeat may wait for the grant before answering.
-std::optional<int64_t> wait_for_grant_of(const json::object& body) {
-  const auto* wait = body.if_contains("waitForGrantMs");
-  if (!wait || !wait->is_number()) return std::nullopt;
-  const auto ms = clamped_int64(*wait, 0, kMaxWaitTimeoutMs);
-  if (!ms || *ms <= 0) return std::nullopt;
-  return ms;
-}
+std::optional<int64_t> wait_for_grant_of(const json::object& body) { return positive_wait_ms(body, "waitForGrantMs"); }
 
 }  // namespace
 

@@ -17,6 +17,7 @@ import {
   ListToolsRequestSchema,
   ToolListChangedNotificationSchema,
 } from '@modelcontextprotocol/sdk/types.js';
+import { eventually, sleep } from './support.mjs';
 
 const ablo = process.argv[2] ?? process.env.ABLO_BIN;
 if (!ablo) {
@@ -24,17 +25,7 @@ if (!ablo) {
   process.exit(2);
 }
 const KEY = 'sk_test_bridge_reference';
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-// Resolves once `predicate()` holds, polling; rejects after `ms`.
-async function eventually(predicate, ms, what) {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (predicate()) return;
-    await sleep(20);
-  }
-  throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-}
 
 // A reference MCP server: the SDK's StreamableHTTPServerTransport, one per session, behind a
 // bearer check, recording every HTTP request it gets.

@@ -15,6 +15,7 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { ResourceUpdatedNotificationSchema, ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import WebSocket from 'ws';
+import { eventually, sleep } from './support.mjs';
 
 const ablo = process.argv[2] ?? process.env.ABLO_BIN;
 if (!ablo) {
@@ -48,16 +49,7 @@ const SCHEMA_WITH_NOTES = {
   identityRoles: [],
 };
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function eventually(predicate, ms, what) {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (predicate()) return;
-    await sleep(20);
-  }
-  throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-}
 
 // A promise's state without waiting for it.
 function track(promise) {
