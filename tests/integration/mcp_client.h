@@ -208,11 +208,13 @@ class RawStream {
   }
   bool ended() const { return ended_; }
 
+  // Shutting the socket down ends the reader's blocking read; the descriptor is closed only
+  // after the reader is gone (closing it under a read in progress is a data race).
   void close() {
     boost::system::error_code ec;
     socket_.shutdown(boost::asio::ip::tcp::socket::shutdown_both, ec);
-    socket_.close(ec);
     if (reader_.joinable()) reader_.join();
+    socket_.close(ec);
   }
 
  private:
