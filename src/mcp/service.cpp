@@ -277,6 +277,10 @@ void Service::Impl::handle_get(const HttpExchange& exchange, const std::shared_p
                                        });
   *stream_holder = stream;
   session->notifications = stream;
+  while (!session->undelivered.empty()) {
+    if (!stream->send(std::move(session->undelivered.front()))) break;
+    session->undelivered.pop_front();
+  }
 }
 
 void Service::Impl::handle_delete(const HttpExchange& exchange, const std::shared_ptr<Responder>& responder) {
@@ -454,10 +458,14 @@ void Service::Impl::progress(const CallPtr& call, std::string message) {
 }
 
 void Service::Impl::notify(const SessionPtr& session, std::string method, json::object params) {
-  if (!session->notifications) return;
   json::object message{{"jsonrpc", "2.0"}, {"method", std::move(method)}};
   if (!params.empty()) message.emplace("params", std::move(params));
-  if (!session->notifications->send(json::serialize(message))) session->notifications.reset();
+  auto text = json::serialize(message);
+  if (session->notifications && session->notifications->send(text)) return;
+  session->notifications.reset();
+  if (std::find(session->undelivered.begin(), session->undelivered.end(), text) != session->undelivered.end()) return;
+  if (session->undelivered.size() == kMaxUndeliveredNotifications) session->undelivered.pop_front();
+  session->undelivered.push_back(std::move(text));
 }
 
 // ---------------------------------------------------------------- dispatch

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -35,6 +36,8 @@ inline constexpr int kInvalidParams = -32602;
 inline constexpr int kInternalError = -32603;
 inline constexpr int kServerBusy = -32000;
 inline constexpr int kResourceNotFound = -32002;
+
+inline constexpr std::size_t kMaxUndeliveredNotifications = 64;
 
 // A claim this session holds or waits for, by "model/id".
 struct HeldClaim {
@@ -123,6 +126,9 @@ struct Session {
   std::map<std::string, HeldClaim> claims;
   std::set<std::string> subscriptions;  // resource uris
   std::shared_ptr<EventStream> notifications;  // the GET stream
+  // Notifications sent while no GET stream was open (between the client's reconnects, or
+  // before its first): delivered when one opens. Bounded: the oldest go first.
+  std::deque<std::string> undelivered;
   std::map<std::string, CallPtr> calls;  // in progress, by serialized JSON-RPC id
   std::vector<std::shared_ptr<ChangeWait>> waits;
   int64_t watch_cursor = -1;  // log position read up to (-1: not watching)

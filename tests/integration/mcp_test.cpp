@@ -311,6 +311,18 @@ TEST_F(McpTest, ASubscribedRowNotifiesWhenAnotherClientWritesIt) {
   EXPECT_EQ(rpc_error(missing), -32002) << missing.body;
 }
 
+TEST_F(McpTest, ANotificationSentWhileNoStreamIsOpenArrivesWhenOneOpens) {
+  auto agent = session();
+  create(agent, "later");
+  ASSERT_EQ(agent.request("resources/subscribe", {{"uri", std::string("ablo://") + kModel + "/later"}}).status, 200);
+  write_elsewhere("later", "Accra");
+  std::this_thread::sleep_for(1500ms);  // past the safety poll: the update is waiting for a stream
+  auto stream = open_notifications(agent);
+  auto updated = stream->next([](const json::object& m) { return m.at("method") == "notifications/resources/updated"; }, 5s);
+  ASSERT_TRUE(updated) << "the notification was lost between streams";
+  EXPECT_EQ(updated->at("params").at("uri").as_string(), std::string("ablo://") + kModel + "/later");
+}
+
 TEST_F(McpTest, ASchemaPushChangesTheToolList) {
   auto agent = session();
   auto stream = open_notifications(agent);

@@ -420,8 +420,8 @@ describe('E: wait_for_change', () => {
       const quiet = await callTool(agent, 'wait_for_change', { model: 'task', id, timeoutSeconds: 1 });
       assert.equal(quiet.changed, false);
 
-      const startedAt = Date.now();
-      const waiting = track(callTool(agent, 'wait_for_change', { model: 'task', id, timeoutSeconds: 5 }));
+      // A long timeout: `changed: true` can only come from the write (a timeout says false).
+      const waiting = track(callTool(agent, 'wait_for_change', { model: 'task', id, timeoutSeconds: 60 }));
       await sleep(300);
       assert.equal(waiting.settled, false);
       const patched = await rest('PATCH', `/v1/models/task/${id}`, { data: { status: 'doing' } });
@@ -430,7 +430,6 @@ describe('E: wait_for_change', () => {
       assert.ifError(waiting.error);
       assert.equal(waiting.value.changed, true);
       assert.ok(Array.isArray(waiting.value.changes) && waiting.value.changes.length > 0, JSON.stringify(waiting.value));
-      assert.ok(waiting.at - startedAt < 4000, 'answered by the write, not by the timeout');
     });
   }
 });
