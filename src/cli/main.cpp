@@ -102,6 +102,7 @@ struct ServeOptions {
   net::ServerLimits limits;           // sockets, frames, bodies, bootstraps
   coord::CoordinatorOptions bounds;   // only its bounds are read from the command line
   cli::WebhookServeOptions webhooks;  // outbound webhook delivery (issue 13)
+  std::string metrics_token;          // GET /metrics needs it as the bearer (issue 15)
 };
 
 // Several nodes on one PostgreSQL: each publishes the shared log (its own commits and the
@@ -213,9 +214,10 @@ int serve(const ServeOptions& options) {
                                                      node ? "node-" + std::to_string(node->op_log->node_id()) : std::string("local"),
                                                      [&hub] { return hub.head(); });
   if (!webhook_service) return die(webhook_service.error());
-  net::Server server(engine, auth, coordinator,
-                     {options.host, options.port, options.io_threads, options.worker_threads, options.limits,
-                      &(*webhook_service)->registry()});
+  net::ServerOptions server_options{options.host, options.port, options.io_threads, options.worker_threads,
+                                    options.limits, &(*webhook_service)->registry()};
+  server_options.metrics_token = options.metrics_token;
+  net::Server server(engine, auth, coordinator, std::move(server_options));
   auto port = server.start();
   if (!port) {
     if (node) node->listener.stop();  // it calls into the coordinator, which goes first
@@ -347,6 +349,9 @@ void add_limit_options(CLI::App& serve_cmd, ServeOptions& options) {
   serve_cmd.add_option("--max-frame-bytes", limits.max_frame_bytes, "Largest inbound WebSocket message (larger: close 1009)")
       ->check(CLI::Range(std::size_t{1024}, std::size_t{1} << 30))
       ->capture_default_str();
+  serve_cmd.add_option("--metrics-token", options.metrics_token,
+                       "Bearer token GET /metrics requires (default: open; it serves aggregates only)")
+      ->envname("ABLO_METRICS_TOKEN");
   serve_cmd.add_option("--max-body-bytes", limits.max_body_bytes, "Largest HTTP request body (larger: 413)")
       ->check(CLI::Range(std::size_t{1024}, std::size_t{1} << 32))
       ->capture_default_str();

@@ -1,6 +1,7 @@
 #include "engine/commit_pipeline.h"
 
 #include <algorithm>
+#include <chrono>
 #include <future>
 #include <limits>
 #include <map>
@@ -18,6 +19,7 @@
 #include "common/json_number.h"
 #include "common/time.h"
 #include "fanout/wire_delta.h"
+#include "metrics/metrics.h"
 #include "schema/sync_groups.h"
 #include "schema/validate.h"
 
@@ -25,10 +27,33 @@ namespace ablo::engine {
 
 namespace json = boost::json;
 
+// Process metrics (issue 15): every commit answered, its latency from submission to answer
+// (durable when it succeeded), and how many commits each group carried.
+namespace {
+
+struct CommitMetrics {
+  metrics::Counter& applied = metrics::global().counter(
+      "ablo_commits_total", "Commits answered, by result", {{"result", "applied"}});
+  metrics::Counter& refused = metrics::global().counter(
+      "ablo_commits_total", "Commits answered, by result", {{"result", "refused"}});
+  metrics::Histogram& latency = metrics::global().histogram(
+      "ablo_commit_latency_seconds", "Commit submission to answer (durable when applied)", metrics::latency_buckets());
+  metrics::Histogram& group_size = metrics::global().histogram(
+      "ablo_commit_group_size", "Commits applied in one store transaction", metrics::size_buckets());
+  metrics::Counter& deltas = metrics::global().counter("ablo_deltas_committed_total", "Deltas committed and published");
+};
+CommitMetrics& commit_metrics() {
+  static CommitMetrics* instance = new CommitMetrics();
+  return *instance;
+}
+
+}  // namespace
+
 struct CommitPipeline::Job {
   // Exactly one of the two kinds.
   CommitRequest request;
   CommitCallback done;
+  std::chrono::steady_clock::time_point submitted = std::chrono::steady_clock::now();
   std::function<Result<int64_t>(store::WriteTransaction&)> exclusive;
   std::function<void()> after_commit;
   std::promise<Result<int64_t>> exclusive_result;
@@ -41,7 +66,12 @@ struct CommitPipeline::Job {
   // Answers the committer once; a later call (the exception boundary after a partly answered
   // group) does nothing.
   void finish(Result<CommitReceipt> result) {
-    if (auto callback = std::exchange(done, nullptr)) callback(std::move(result));
+    auto callback = std::exchange(done, nullptr);
+    if (!callback) return;
+    auto& meters = commit_metrics();
+    (result ? meters.applied : meters.refused).add();
+    meters.latency.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - submitted).count());
+    callback(std::move(result));
   }
   // The exception boundary's answer: internal_error to whoever has not been answered yet.
   void fail_unexpectedly() {
@@ -895,6 +925,8 @@ void CommitPipeline::answer(AppliedGroup& applied, const Status& synced) {
     for (auto& job : applied.jobs) {
       for (auto& delta : job->deltas) all.push_back(std::move(delta));
     }
+    commit_metrics().group_size.observe(static_cast<double>(applied.jobs.size()));
+    commit_metrics().deltas.add(all.size());
     if (!all.empty()) {
       if (options_.publish) {
         options_.publish(all);

@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "fanout/wire_delta.h"
+#include "metrics/metrics.h"
 
 namespace ablo::fanout {
 
@@ -213,7 +214,9 @@ void Hub::deliver(const std::vector<store::Delta>& deltas) {
     }
   }
   // The index (held) keeps every reached subscription alive.
+  uint64_t offered = 0;
   for (Subscription* sub : reached_) {
+    offered += sub->group_deltas_.size();
     {
       std::lock_guard sub_lock(sub->mutex_);
       sub->offer(sub->group_deltas_);
@@ -222,6 +225,10 @@ void Hub::deliver(const std::vector<store::Delta>& deltas) {
     if (sub->group_deltas_.capacity() > kRetainedGroupDeltas) sub->group_deltas_.shrink_to_fit();
   }
   reached_.clear();
+  // One add per publish, not per recipient: the fan-out loop stays free of shared counters.
+  static auto& fanned_out = metrics::global().counter(
+      "ablo_deltas_fanned_out_total", "Deltas handed to subscriptions (one per delta and recipient)");
+  fanned_out.add(offered);
 }
 
 void Hub::set_log_follower(std::function<Status(int64_t)> publish_through) {

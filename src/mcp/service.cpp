@@ -13,6 +13,7 @@
 #include "common/random.h"
 #include "common/time.h"
 #include "mcp/service_impl.h"
+#include "metrics/metrics.h"
 
 namespace ablo::mcp {
 namespace json = boost::json;
@@ -75,6 +76,11 @@ bool origin_allowed(const HttpExchange& exchange) {
   if (exchange.origin.empty()) return true;
   const auto host = origin_host(exchange.origin);
   return host == "localhost" || host == "127.0.0.1" || host == "[::1]" || host == host_only(exchange.host);
+}
+
+metrics::Gauge& session_gauge() {
+  static auto& gauge = metrics::global().gauge("ablo_mcp_sessions", "Open MCP sessions");
+  return gauge;
 }
 
 bool is_request_id(const json::value& id) { return id.is_string() || id.is_int64() || id.is_uint64(); }
@@ -350,6 +356,7 @@ void Service::Impl::initialize(const HttpExchange& exchange, const json::object&
              session->protocol_version = supported_protocol(requested) ? requested : kLatestProtocol;
              session->last_active_ms = now_ms();
              sessions.emplace(session->id, session);
+             session_gauge().set(static_cast<int64_t>(sessions.size()));
              json::object result{
                  {"protocolVersion", session->protocol_version},
                  {"capabilities", json::object{{"tools", json::object{{"listChanged", true}}},
@@ -411,6 +418,7 @@ void Service::Impl::end_session(const SessionPtr& session, const char* why) {
   if (session->notifications) session->notifications->finish();
   session->notifications.reset();
   sessions.erase(session->id);
+  session_gauge().set(static_cast<int64_t>(sessions.size()));
   spdlog::debug("MCP session {} ({}) ended: {}", session->id, session->participant_id, why);
 }
 

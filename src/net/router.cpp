@@ -10,6 +10,7 @@
 
 #include "common/exception_text.h"
 #include "common/json_number.h"
+#include "metrics/metrics.h"
 #include "common/random.h"
 #include "common/time.h"
 #include "errors/registry.h"
@@ -151,13 +152,34 @@ Result<auth::Principal> Router::authenticate(const HttpRequest& request) const {
   return auth_.authenticate(bearer_of(request.header("authorization")));
 }
 
+// Ready when the store answers a read and a schema is loaded (the checks are listed either way).
+Result<HttpResponse> Router::readiness() const {
+  const auto stored = engine_.active_schema_version();
+  const bool store_ok = stored.has_value();
+  const bool schema_ok = engine_.schema() != nullptr;
+  json::object checks{{"store", store_ok ? "ok" : stored.error().message}, {"schema", schema_ok ? "ok" : "none loaded"}};
+  const bool ready = store_ok && schema_ok;
+  return json_response(ready ? 200 : 503, json::object{{"status", ready ? "ready" : "not_ready"}, {"checks", checks}});
+}
+
+// Prometheus text. Aggregates of this process only — no tenant's rows, ids or keys — so it is
+// open unless the server was given a metrics token (then `Authorization: Bearer <token>`).
+Result<HttpResponse> Router::metrics_text(const HttpRequest& request) const {
+  if (!metrics_token_.empty() && bearer_of(request.header("authorization")) != metrics_token_) {
+    return fail("auth_no_credentials", "GET /metrics needs the server's metrics token as the bearer");
+  }
+  return HttpResponse{200, {{"Content-Type", "text/plain; version=0.0.4; charset=utf-8"}}, metrics::global().render()};
+}
+
 Result<HttpResponse> Router::route(const HttpRequest& request) const {
   const std::string path = path_of(request.target);
   const auto& method = request.method;
 
-  if (path == "/api/health" && (method == "GET" || method == "HEAD")) {
+  if (path == "/api/health" && (method == "GET" || method == "HEAD")) {  // liveness
     return json_response(200, json::object{{"status", "healthy"}});
   }
+  if (path == "/api/ready" && (method == "GET" || method == "HEAD")) return readiness();
+  if (path == "/metrics" && (method == "GET" || method == "HEAD")) return metrics_text(request);
   if (path == "/api/auth/check" && (method == "HEAD" || method == "GET")) {
     auto principal = authenticate(request);
     if (!principal) return tl::unexpected(principal.error());

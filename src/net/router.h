@@ -50,11 +50,15 @@ class Router {
   // wait) — later from run_later, without holding the calling thread meanwhile. Never throws:
   // an exception from a handler becomes a 500 internal_error envelope.
   void handle(const HttpRequest& request, Reply reply) const;
+  // GET /metrics then needs `Authorization: Bearer <token>` (empty: open). Before serving.
+  void set_metrics_token(std::string token) { metrics_token_ = std::move(token); }
 
  private:
   void handle_routed(const HttpRequest& request, const Reply& reply) const;
   HttpResponse respond(const HttpRequest& request, Result<HttpResponse> routed) const;
   Result<HttpResponse> route(const HttpRequest& request) const;
+  Result<HttpResponse> readiness() const;
+  Result<HttpResponse> metrics_text(const HttpRequest& request) const;
   Result<auth::Principal> authenticate(const HttpRequest& request) const;
   // /api/sync/query with the claimed-read policy (ifClaimed: return | wait | fail); nullopt
   // when the answer comes later through `reply` (a wait was registered).
@@ -78,6 +82,7 @@ class Router {
   AuditRoutes audit_routes_;  // issue 13
   WebhookRoutes webhook_routes_;
   RunLater run_later_;
+  std::string metrics_token_;
 };
 
 }  // namespace ablo::net

@@ -33,6 +33,7 @@
 #include "common/exception_text.h"
 #include "errors/registry.h"
 #include "mcp/mcp.h"
+#include "metrics/metrics.h"
 #include "net/frame_batcher.h"
 #include "net/http_json.h"
 #include "net/mcp_backend.h"
@@ -108,13 +109,20 @@ class ConnectionCounts {
     }
     ++count;
     ++total_;
+    open_gauge().add(1);
     return std::make_unique<Slot>(*this, credential);
   }
 
  private:
+  static metrics::Gauge& open_gauge() {
+    static auto& gauge = metrics::global().gauge("ablo_websocket_connections", "Open WebSocket connections");
+    return gauge;
+  }
+
   void release(const std::string& credential) {
     std::lock_guard lock(mutex_);
     --total_;
+    open_gauge().add(-1);
     auto it = per_credential_.find(credential);
     if (it != per_credential_.end() && --it->second <= 0) per_credential_.erase(it);
   }
@@ -581,6 +589,18 @@ void WriteWakeups::drain() {
 
 // ---------------------------------------------------------------- HTTP session
 
+// ablo_http_responses_total{class="2xx"|…}: one relaxed add per response.
+void count_response(int status) {
+  static metrics::Counter* by_class[] = {
+      &metrics::global().counter("ablo_http_responses_total", "HTTP responses, by status class", {{"class", "1xx"}}),
+      &metrics::global().counter("ablo_http_responses_total", "HTTP responses, by status class", {{"class", "2xx"}}),
+      &metrics::global().counter("ablo_http_responses_total", "HTTP responses, by status class", {{"class", "3xx"}}),
+      &metrics::global().counter("ablo_http_responses_total", "HTTP responses, by status class", {{"class", "4xx"}}),
+      &metrics::global().counter("ablo_http_responses_total", "HTTP responses, by status class", {{"class", "5xx"}})};
+  const int index = std::clamp(status / 100, 1, 5) - 1;
+  by_class[index]->add();
+}
+
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
   HttpSession(tcp::socket&& socket, Services& services, WriteWakeups& wakeups, WriteBlocks& write_blocks)
@@ -867,6 +887,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   void reply(HttpResponse&& response, unsigned version, bool keep_alive, bool head, std::string request_id = {}) {
     if (request_id.empty()) request_id = request_id_for("");
+    count_response(response.status);
     // The request's read deadline does not carry over: the time the handler took (a claimed
     // read's wait, a bootstrap's turn on its pool) is not the client's. The write gets its
     // own, longer for a larger body, so a client that stops reading is still cut off.
@@ -957,6 +978,7 @@ struct Server::Impl {
                     [this](std::function<void()> task) { asio::post(workers, guarded("an MCP call", std::move(task))); }),
         mcp(mcp_backend, options.mcp) {
     services.mcp_stream_events = options.mcp.max_stream_events;
+    services.router.set_metrics_token(options.metrics_token);
     if (options.serve_mcp) services.mcp = &mcp;
   }
 

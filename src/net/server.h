@@ -41,6 +41,7 @@ struct ServerOptions {
   ServerLimits limits;
   webhooks::Registry* webhooks = nullptr;  // webhook endpoint routes (issue 13); null: none
   bool serve_mcp = true;  // the MCP server at /mcp (issue 14)
+  std::string metrics_token;  // GET /metrics needs it as the bearer; empty: open
   mcp::Options mcp;
 };
 

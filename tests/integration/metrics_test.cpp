@@ -1,0 +1,60 @@
+// /metrics, /api/health and /api/ready of the real server (issue 15).
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+
+#include "client/transport.h"
+#include "integration/quickstart_schema.h"
+#include "integration/server_fixture.h"
+
+namespace ablo::testing {
+namespace {
+
+namespace json = boost::json;
+
+client::HttpResponse get(const ServerProcess& server, const std::string& path, const std::string& bearer = {}) {
+  std::map<std::string, std::string> headers;
+  if (!bearer.empty()) headers["Authorization"] = "Bearer " + bearer;
+  auto response = client::http_request("127.0.0.1", server.port(), "GET", path, {}, headers);
+  EXPECT_TRUE(response);
+  return response ? *response : client::HttpResponse{};
+}
+
+// The value of one sample line ("name{labels} value"), or -1.
+double sample(const std::string& text, const std::string& series) {
+  const auto at = text.find("\n" + series + " ");
+  if (at == std::string::npos) return -1;
+  return std::stod(text.substr(at + series.size() + 2));
+}
+
+TEST(MetricsEndpointTest, CountsCommitsAndServesHealthAndReadiness) {
+  ServerProcess server{kQuickstartSchema};
+  EXPECT_EQ(get(server, "/api/health").status, 200);
+  auto ready = get(server, "/api/ready");
+  EXPECT_EQ(ready.status, 200) << ready.body;
+  EXPECT_EQ(json::parse(ready.body).at("checks").at("store"), "ok");
+
+  const auto before = get(server, "/metrics");
+  ASSERT_EQ(before.status, 200);
+  EXPECT_NE(before.headers.at("content-type").find("text/plain"), std::string::npos);
+  const double applied_before = std::max(0.0, sample(before.body, "ablo_commits_total{result=\"applied\"}"));
+  auto commit = client::http_request("127.0.0.1", server.port(), "POST", "/v1/commits",
+                                     json::serialize(json::object{{"operations", weather_report_creates(3, "m")}}),
+                                     {{"Authorization", "Bearer " + server.api_key()}, {"Content-Type", "application/json"}});
+  ASSERT_TRUE(commit);
+  ASSERT_EQ(commit->status, 200) << commit->body;
+  const auto after = get(server, "/metrics").body;
+  EXPECT_EQ(sample(after, "ablo_commits_total{result=\"applied\"}"), applied_before + 1) << after;
+  EXPECT_GE(sample(after, "ablo_deltas_committed_total"), 3);
+  EXPECT_GE(sample(after, "ablo_commit_latency_seconds_count"), 1);
+  EXPECT_GE(sample(after, "ablo_http_responses_total{class=\"2xx\"}"), 1);
+}
+
+TEST(MetricsEndpointTest, AMetricsTokenIsRequiredWhenTheServerHasOne) {
+  ServerProcess server{kQuickstartSchema, "", {"--metrics-token", "scrape-secret"}};
+  EXPECT_EQ(get(server, "/metrics").status, 401);
+  EXPECT_EQ(get(server, "/metrics", server.api_key()).status, 401) << "an API key is not the metrics token";
+  EXPECT_EQ(get(server, "/metrics", "scrape-secret").status, 200);
+}
+
+}  // namespace
+}  // namespace ablo::testing
