@@ -16,6 +16,7 @@
 #include "cli/schema_file.h"
 #include "cli/webhook_commands.h"
 #include "client/transport.h"
+#include "metrics/metrics.h"
 #include "cluster/log_listener.h"
 #include "cluster/pg_op_log.h"
 #include "cluster/redis_wakeups.h"
@@ -207,6 +208,15 @@ int serve(const ServeOptions& options) {
                  redis ? "Redis pub/sub" : "LISTEN/NOTIFY");
   }
   coordinator.start();
+  for (const char* state : {"active", "queued"}) {
+    metrics::global().sampled(
+        "ablo_claims", "Claims holding a row (active) and waiting in a line (queued)",
+        [&coordinator, active = std::string(state) == "active"] {
+          const auto census = coordinator.census();
+          return static_cast<double>(active ? census.active : census.queued);
+        },
+        {{"state", state}});
+  }
 
   // Webhooks (issue 13): on PostgreSQL each node leases endpoints under its own id; one SQLite
   // file has one server process, which takes its endpoints back at once after a restart.
@@ -237,6 +247,7 @@ int serve(const ServeOptions& options) {
   int signal = 0;
   sigwait(&stop_signals, &signal);
   spdlog::info("stopping on signal {}", signal);
+  metrics::global().forget("ablo_claims");  // its samplers read the coordinator
   coordinator.stop();  // first: ends the claimed reads that wait (they answer model_claimed_timeout)
   hub.set_publish_listener({});  // before the worker goes
   (*webhook_service)->stop();  // releases this node's endpoint leases

@@ -163,6 +163,18 @@ class ClaimTable {
   std::vector<Claim> claims_of(const std::string& tenant, const std::string& participant_id) const;
   const Claim* find(const std::string& tenant, const std::string& intent_id) const;
   std::size_t size() const { return by_intent_.size(); }
+  // How many claims hold a row and how many wait in lines (a scan: for metrics scrapes).
+  struct Census {
+    std::size_t active = 0;
+    std::size_t queued = 0;
+  };
+  Census census() const {
+    Census counted;
+    for (const auto& [key, line] : lines_) {
+      for (const auto& claim : line) ++(claim.status == ClaimStatus::kActive ? counted.active : counted.queued);
+    }
+    return counted;
+  }
   // Claims (held and queued) of one owner, and on one entity: what the coordinator bounds.
   std::size_t owner_claim_count(const std::string& tenant, const Owner& owner) const;
   std::size_t line_length(const std::string& tenant, const std::string& model, const std::string& id) const;

@@ -14,6 +14,7 @@
 #include "coord/op_codec.h"
 #include "coord/wire.h"
 #include "errors/registry.h"
+#include "metrics/metrics.h"
 
 #include <spdlog/spdlog.h>
 
@@ -43,6 +44,11 @@ EntityRef split_entity_key(const std::string& key) {  // inverse of ClaimTable::
 
 bool Coordinator::shares_group(const std::vector<std::string>& groups, const std::set<std::string>& audience) {
   return std::any_of(groups.begin(), groups.end(), [&](const auto& g) { return audience.count(g) > 0; });
+}
+
+ClaimTable::Census Coordinator::census() const {
+  std::lock_guard lock(mutex_);
+  return table_.census();
 }
 
 Participant participant_of(const auth::Principal& principal, std::vector<std::string> groups) {
@@ -1137,9 +1143,18 @@ void Coordinator::publish_locked(const Changes& changes) {
     auto& groups = claimant_groups_by_entity[ClaimTable::entity_key(claim.tenant, claim.model, claim.entity_id)];
     groups.insert(state->second->groups.begin(), state->second->groups.end());
   };
+  static auto& lapsed = metrics::global().counter("ablo_claim_leases_expired_total",
+                                                  "Granted claims whose lease ran out (not released, not renewed)");
+  static auto& waited = metrics::global().histogram(
+      "ablo_claim_wait_seconds", "A claim's time in line, from its request to its grant from the line",
+      metrics::latency_buckets());
   for (const auto& t : changes.transitions) {
     note_claimant(t.claim);
     if (t.kind == Transition::Kind::kEnded) remember_end_locked(t.claim, t.terminal);
+    if (t.kind == Transition::Kind::kEnded && t.was_active && t.terminal == "expired") lapsed.add();
+    if (t.kind == Transition::Kind::kGranted) {
+      waited.observe(static_cast<double>(std::max<int64_t>(0, options_.clock() - t.claim.declared_at_ms)) / 1000.0);
+    }
     if (t.kind == Transition::Kind::kGranted) audit_grant_locked(t.claim, "promoted");
     if (t.kind == Transition::Kind::kEnded && t.was_active) audit_release_locked(t);
     if (t.kind == Transition::Kind::kGranted) {

@@ -211,6 +211,8 @@ class Coordinator {
   // must only hand off; false (and `done` is never called) past max_grant_waits.
   bool when_granted(const std::string& tenant, const std::string& claim_id, int64_t deadline_ms,
                     std::function<void(std::optional<Claim>)> done);
+  // Claims holding rows and waiting in lines, across tenants (metrics).
+  ClaimTable::Census census() const;
 
   // The fence check of a write naming a claim (0.49 `claim` + `fenceToken`): claim_lost when
   // claim `claim_id` is not an active claim of `owner` on the row (unknown, expired, released,

@@ -121,23 +121,39 @@ void Registry::forget(const std::string& name) {
   if (auto it = families_.find(name); it != families_.end()) it->second.samplers.clear();
 }
 
+// Samplers run after the registry's mutex is released: they may take their owner's lock (the
+// coordinator's), under which that owner may register a series, which takes this mutex.
 std::string Registry::render() const {
-  std::lock_guard lock(mutex_);
+  struct Sampled {
+    std::size_t at;  // where in `out` the family's sampler lines go
+    std::string name;
+    std::vector<std::pair<std::string, std::function<double()>>> samplers;
+  };
   std::string out;
-  for (const auto& [name, f] : families_) {
-    static constexpr const char* kTypes[] = {"counter", "gauge", "histogram"};
-    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, f.help, name, kTypes[static_cast<int>(f.kind)]);
-    for (const auto& [labels, c] : f.counters) out += fmt::format("{}{} {}\n", name, labels, c->value());
-    for (const auto& [labels, g] : f.gauges) out += fmt::format("{}{} {}\n", name, labels, g->value());
-    for (const auto& [labels, sample] : f.samplers) out += fmt::format("{}{} {}\n", name, labels, number(sample()));
-    for (const auto& [labels, h] : f.histograms) {
-      const auto s = h->snapshot();
-      for (std::size_t i = 0; i < s.bounds.size(); ++i) {
-        out += fmt::format("{}_bucket{} {}\n", name, with_label(labels, "le", number(s.bounds[i])), s.cumulative[i]);
+  std::vector<Sampled> pending;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [name, f] : families_) {
+      static constexpr const char* kTypes[] = {"counter", "gauge", "histogram"};
+      out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, f.help, name, kTypes[static_cast<int>(f.kind)]);
+      for (const auto& [labels, c] : f.counters) out += fmt::format("{}{} {}\n", name, labels, c->value());
+      for (const auto& [labels, g] : f.gauges) out += fmt::format("{}{} {}\n", name, labels, g->value());
+      if (!f.samplers.empty()) pending.push_back({out.size(), name, {f.samplers.begin(), f.samplers.end()}});
+      for (const auto& [labels, h] : f.histograms) {
+        const auto s = h->snapshot();
+        for (std::size_t i = 0; i < s.bounds.size(); ++i) {
+          out += fmt::format("{}_bucket{} {}\n", name, with_label(labels, "le", number(s.bounds[i])), s.cumulative[i]);
+        }
+        out += fmt::format("{}_bucket{} {}\n", name, with_label(labels, "le", "+Inf"), s.count);
+        out += fmt::format("{}_sum{} {}\n{}_count{} {}\n", name, labels, number(s.sum), name, labels, s.count);
       }
-      out += fmt::format("{}_bucket{} {}\n", name, with_label(labels, "le", "+Inf"), s.count);
-      out += fmt::format("{}_sum{} {}\n{}_count{} {}\n", name, labels, number(s.sum), name, labels, s.count);
     }
+  }
+  // Inserted back to front so the recorded offsets stay valid.
+  for (auto it = pending.rbegin(); it != pending.rend(); ++it) {
+    std::string lines;
+    for (const auto& [labels, sample] : it->samplers) lines += fmt::format("{}{} {}\n", it->name, labels, number(sample()));
+    out.insert(it->at, lines);
   }
   return out;
 }

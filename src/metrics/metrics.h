@@ -68,7 +68,8 @@ class Registry {
   Histogram& histogram(const std::string& name, const std::string& help, std::vector<double> bounds,
                        const Labels& labels = {});
   // A gauge read when scraped (a queue depth, a session count). Replaces an earlier sampler of
-  // the same series; `sample` runs under the registry's mutex and must be quick.
+  // the same series. `sample` runs on the scraping thread, outside the registry's mutex (it may
+  // take its owner's lock), and must be quick.
   void sampled(const std::string& name, const std::string& help, std::function<double()> sample,
                const Labels& labels = {});
   // Removes the samplers of one family (their owner is going away).

@@ -1,4 +1,6 @@
 // /metrics, /api/health and /api/ready of the real server (issue 15).
+#include <map>
+
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
@@ -47,6 +49,24 @@ TEST(MetricsEndpointTest, CountsCommitsAndServesHealthAndReadiness) {
   EXPECT_GE(sample(after, "ablo_deltas_committed_total"), 3);
   EXPECT_GE(sample(after, "ablo_commit_latency_seconds_count"), 1);
   EXPECT_GE(sample(after, "ablo_http_responses_total{class=\"2xx\"}"), 1);
+
+  // Claims: one holds, one waits; the census says so.
+  const std::map<std::string, std::string> headers{{"Authorization", "Bearer " + server.api_key()},
+                                                   {"Content-Type", "application/json"}};
+  auto holder = client::http_request("127.0.0.1", server.port(), "POST", "/v1/models/weatherReports/m0/claim", "{}", headers);
+  ASSERT_TRUE(holder);
+  ASSERT_EQ(holder->status, 201) << holder->body;
+  auto other = json::parse(client::http_request("127.0.0.1", server.port(), "POST", "/api/auth/capability",
+                                                R"({"participantKind":"agent"})", headers)->body);
+  auto waiter = client::http_request(
+      "127.0.0.1", server.port(), "POST", "/v1/models/weatherReports/m0/claim", R"({"queue":true})",
+      {{"Authorization", "Bearer " + std::string(other.at("token").as_string())}, {"Content-Type", "application/json"},
+       {"Ablo-Protocol-Version", "1"}});
+  ASSERT_TRUE(waiter);
+  ASSERT_EQ(waiter->status, 202) << waiter->body;
+  const auto claims = get(server, "/metrics").body;
+  EXPECT_EQ(sample(claims, "ablo_claims{state=\"active\"}"), 1) << claims;
+  EXPECT_EQ(sample(claims, "ablo_claims{state=\"queued\"}"), 1) << claims;
 }
 
 TEST(MetricsEndpointTest, AMetricsTokenIsRequiredWhenTheServerHasOne) {
