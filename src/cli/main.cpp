@@ -12,6 +12,7 @@
 #include "auth/auth_service.h"
 #include "cli/audit_commands.h"
 #include "cli/db_commands.h"
+#include "cli/log_format.h"
 #include "cli/mcp_bridge.h"
 #include "cli/schema_file.h"
 #include "cli/webhook_commands.h"
@@ -402,6 +403,14 @@ int main(int argc, char** argv) {
   spdlog::set_default_logger(spdlog::stderr_color_mt("ablo"));
   CLI::App app{"Ablo: a self-hostable sync engine"};
   app.require_subcommand(1);
+  std::string log_format = "text";
+  app.add_option("--log-format", log_format, "text, or json: one JSON object per log line (with request_id)")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  app.fallthrough();  // `ablo serve --log-format json` works as well as `ablo --log-format json serve`
+  app.parse_complete_callback([&log_format] {
+    if (log_format == "json") cli::use_json_logs();
+  });
 
   ServeOptions serve_options;
   auto* serve_cmd = app.add_subcommand("serve", "Run the server (SQLite in --data-dir by default)");

@@ -96,7 +96,7 @@ void Router::handle(const HttpRequest& request, Reply reply) const {
   try {
     handle_routed(request, reply);
   } catch (...) {
-    spdlog::error("{} {} threw: {}", request.method, request.target, current_exception_text());
+    spdlog::error("{} {} {} threw: {}", request.request_id, request.method, request.target, current_exception_text());
     reply(error_response(Error("internal_error", "the request failed unexpectedly"), request));
   }
 }
@@ -127,7 +127,7 @@ void Router::handle_routed(const HttpRequest& request, const Reply& reply) const
       try {
         reply(respond(request, std::move(later)));
       } catch (...) {
-        spdlog::error("{} {} threw: {}", request.method, request.target, current_exception_text());
+        spdlog::error("{} {} {} threw: {}", request.request_id, request.method, request.target, current_exception_text());
         reply(error_response(Error("internal_error", "the request failed unexpectedly"), request));
       }
     };
@@ -141,7 +141,8 @@ void Router::handle_routed(const HttpRequest& request, const Reply& reply) const
 HttpResponse Router::respond(const HttpRequest& request, Result<HttpResponse> routed) const {
   if (!routed) {
     if (errors::http_status(routed.error().code) >= 500) {
-      spdlog::error("{} {} failed: {} {}", request.method, request.target, routed.error().code, routed.error().message);
+      spdlog::error("{} {} {} failed: {} {}", request.request_id, request.method, request.target, routed.error().code,
+                    routed.error().message);
     }
     return error_response(routed.error(), request);
   }
@@ -352,7 +353,7 @@ std::optional<Result<HttpResponse>> Router::sync_query(const HttpRequest& reques
         try {
           answer_claimed_read(request, principal, groups, who, body, timeout, reply, free);
         } catch (...) {
-          spdlog::error("{} {} threw: {}", request.method, request.target, current_exception_text());
+          spdlog::error("{} {} {} threw: {}", request.request_id, request.method, request.target, current_exception_text());
           reply(error_response(Error("internal_error", "the request failed unexpectedly"), request));
         }
       });

@@ -1,4 +1,6 @@
 // /metrics, /api/health and /api/ready of the real server (issue 15).
+#include <cstdio>
+#include <filesystem>
 #include <map>
 
 #include <boost/json.hpp>
@@ -74,6 +76,37 @@ TEST(MetricsEndpointTest, AMetricsTokenIsRequiredWhenTheServerHasOne) {
   EXPECT_EQ(get(server, "/metrics").status, 401);
   EXPECT_EQ(get(server, "/metrics", server.api_key()).status, 401) << "an API key is not the metrics token";
   EXPECT_EQ(get(server, "/metrics", "scrape-secret").status, 200);
+}
+
+// --log-format json: every stderr line of the server is one JSON object with time, level, msg.
+TEST(MetricsEndpointTest, JsonLogsAreOneObjectPerLine) {
+  char dir[] = "/tmp/ablo-json-logs-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string command = "timeout 3 " + server_binary() + " --log-format json serve --port 0 --data-dir " +
+                              std::string(dir) + " 2>&1 >/dev/null";
+  FILE* pipe = popen(command.c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  std::string output;
+  char buffer[4096];
+  while (std::fgets(buffer, sizeof buffer, pipe)) output += buffer;
+  pclose(pipe);
+  std::filesystem::remove_all(dir);
+  std::size_t lines = 0;
+  std::size_t start = 0;
+  while (start < output.size()) {
+    const auto end = output.find('\n', start);
+    const auto line = output.substr(start, end - start);
+    start = end == std::string::npos ? output.size() : end + 1;
+    if (line.empty()) continue;
+    boost::system::error_code ec;
+    auto parsed = json::parse(line, ec);
+    ASSERT_FALSE(ec) << "not JSON: " << line;
+    EXPECT_TRUE(parsed.as_object().contains("time") && parsed.as_object().contains("level") &&
+                parsed.as_object().contains("msg"))
+        << line;
+    ++lines;
+  }
+  EXPECT_GE(lines, 2u) << output;  // the schema line, the data line, the stop line
 }
 
 }  // namespace
