@@ -571,7 +571,11 @@ TEST(Limits, ManyBootstrapsOfALargeTableStayUnderAMemoryCeiling) {
   constexpr int kRows = 960;
   create_reports(writer, "big-", kRows, 16, 25'000);  // a 24 MB table
 
-  constexpr int kClients = 32;
+  // The memory ceiling is asserted in the plain pass only (kSanitizedBuild); there, 32 clients.
+  // Under a sanitizer a quarter of them: 32 bootstraps of 24 MB through a TSan-slowed server on
+  // two cores drop below the server's write floor (256 KiB/s per reply), which then rightly cuts
+  // them off, and the test would measure the machine rather than the server.
+  constexpr int kClients = kSanitizedBuild ? 8 : 32;
   const int64_t baseline = resident_kib(server.pid());
   RssSampler sampler(server.pid());
   std::vector<CountedResponse> responses(kClients);
