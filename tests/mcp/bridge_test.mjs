@@ -3,7 +3,7 @@
 // the bridge is checked against both ends of the spec independently of ablo's /mcp.
 // Usage: node bridge_test.mjs <path-to-ablo>   (tests/mcp/run.sh runs it)
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
+import { randomUUID, webcrypto } from 'node:crypto';
 import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 
@@ -18,6 +18,9 @@ import {
   ToolListChangedNotificationSchema,
 } from '@modelcontextprotocol/sdk/types.js';
 import { eventually, sleep } from './support.mjs';
+
+// Debian 12's Node 18 has no global Web Crypto, which the SDK's reference server uses.
+if (!globalThis.crypto) globalThis.crypto = webcrypto;
 
 const ablo = process.argv[2] ?? process.env.ABLO_BIN;
 if (!ablo) {
