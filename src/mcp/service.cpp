@@ -209,7 +209,7 @@ void Service::Impl::handle_post(HttpExchange& exchange, const std::shared_ptr<Re
   auto& message = parsed.as_object();
   const auto* method = message.if_contains("method");
   const auto* id = message.if_contains("id");
-  if (text_of(message, "jsonrpc") != "2.0") {
+  if (string_member(message, "jsonrpc") != "2.0") {
     refuse(responder, 400, kInvalidRequest, "jsonrpc must be \"2.0\"", id && is_request_id(*id) ? *id : nullptr);
     return;
   }
@@ -256,7 +256,7 @@ void Service::Impl::handle_post(HttpExchange& exchange, const std::shared_ptr<Re
     responder->respond(200, json_headers(), json::serialize(reply));
   };
   session->calls.emplace(key, call);
-  dispatch(session, message, call);
+  dispatch(message, call);
 }
 
 void Service::Impl::handle_get(const HttpExchange& exchange, const std::shared_ptr<Responder>& responder) {
@@ -319,10 +319,10 @@ void Service::Impl::initialize(const HttpExchange& exchange, const json::object&
     return refuse(responder, 429, kServerBusy,
                   fmt::format("this credential has {} MCP sessions open: end some (DELETE /mcp)", same_key), id);
   }
-  const auto requested = text_of(params, "protocolVersion");
+  const auto requested = string_member(params, "protocolVersion");
   std::string client_name;
   if (const auto* info = params.if_contains("clientInfo"); info && info->is_object()) {
-    client_name = text_of(info->as_object(), "name");
+    client_name = string_member(info->as_object(), "name");
   }
   const auto participant = "mcp_" + participant_label(client_name) + "_" + random_base62(8);
   json::object exchange_body{{"participantKind", "agent"},
@@ -336,21 +336,21 @@ void Service::Impl::initialize(const HttpExchange& exchange, const json::object&
                // An invalid or revoked key is 401 (the MCP authorization rule); a key that may
                // not open sessions 403; anything else is the server's failure.
                const int status = credential_invalid(reply) ? 401 : reply.status == 403 ? 403 : 502;
-               const auto code = text_of(reply.body, "code");
+               const auto code = string_member(reply.body, "code");
                return refuse(responder, status, kInvalidRequest,
                              fmt::format("{}: {}", code.empty() ? "unauthorized" : code,
-                                         text_of(reply.body, "message")),
+                                         string_member(reply.body, "message")),
                              id, status == 401 ? Headers{{"WWW-Authenticate", "Bearer"}} : Headers{});
              }
              auto session = std::make_shared<Session>();
              session->id = random_base62(32);
              session->bearer = bearer;
-             session->token = text_of(reply.body, "token");
-             session->capability_id = text_of(reply.body, "capabilityId");
-             session->token_expires_ms = parse_iso8601_ms(text_of(reply.body, "expiresAt"))
+             session->token = string_member(reply.body, "token");
+             session->capability_id = string_member(reply.body, "capabilityId");
+             session->token_expires_ms = parse_iso8601_ms(string_member(reply.body, "expiresAt"))
                                              .value_or(now_ms() + options.session_token_ttl_seconds * 1000);
              if (const auto* scope = reply.body.if_contains("scope"); scope && scope->is_object()) {
-               session->participant_id = text_of(scope->as_object(), "participantId");
+               session->participant_id = string_member(scope->as_object(), "participantId");
              }
              session->client_name = client_name;
              session->protocol_version = supported_protocol(requested) ? requested : kLatestProtocol;
@@ -378,7 +378,7 @@ void Service::Impl::initialize(const HttpExchange& exchange, const json::object&
 }
 
 void Service::Impl::notification(const SessionPtr& session, const json::object& message) {
-  const auto method = text_of(message, "method");
+  const auto method = string_member(message, "method");
   if (method != "notifications/cancelled") return;  // initialized, roots/list_changed, …: nothing to do
   const auto* params = message.if_contains("params");
   if (!params || !params->is_object()) return;
@@ -412,7 +412,7 @@ void Service::Impl::end_session(const SessionPtr& session, const char* why) {
   // Held claims lapse at their lease end, as a closed WebSocket's do; a place in a line is
   // given up at once.
   for (const auto& [key, claim] : session->claims) {
-    if (claim.queued) raw_rest(session->token, "DELETE", "/v1/claims/" + claim.claim_id, nullptr, [](Reply) {});
+    if (claim.queued) give_up_claim(session->token, claim.claim_id);
   }
   session->claims.clear();
   if (session->notifications) session->notifications->finish();
@@ -478,7 +478,7 @@ void Service::Impl::notify(const SessionPtr& session, std::string method, json::
 
 // ---------------------------------------------------------------- dispatch
 
-void Service::Impl::dispatch(const SessionPtr& session, const json::object& message, CallPtr call) {
+void Service::Impl::dispatch(const json::object& message, const CallPtr& call) {
   using Handler = void (Impl::*)(const CallPtr&, const json::object&);
   static const std::map<std::string, Handler, std::less<>> kMethods{
       {"ping", &Impl::ping},
@@ -490,7 +490,7 @@ void Service::Impl::dispatch(const SessionPtr& session, const json::object& mess
       {"resources/subscribe", &Impl::subscribe_resource},
       {"resources/unsubscribe", &Impl::unsubscribe_resource},
   };
-  const auto method = text_of(message, "method");
+  const auto method = string_member(message, "method");
   auto handler = kMethods.find(method);
   if (handler == kMethods.end()) {
     return fail_call(call, kMethodNotFound, "method not found: " + method);
@@ -498,7 +498,6 @@ void Service::Impl::dispatch(const SessionPtr& session, const json::object& mess
   static const json::object kNoParams;
   const auto* params = message.if_contains("params");
   if (params && !params->is_object()) return fail_call(call, kInvalidParams, "params must be an object");
-  (void)session;
   (this->*handler->second)(call, params ? params->as_object() : kNoParams);
 }
 
@@ -535,6 +534,11 @@ void Service::Impl::raw_rest(std::string bearer, std::string method, std::string
   send(RestCall{std::move(method), std::move(target), body.is_null() ? std::string() : json::serialize(body),
                 std::move(bearer), {}},
        std::move(then));
+}
+
+// Releases a claim or leaves its line; nobody waits for the answer (the claim lapses anyway).
+void Service::Impl::give_up_claim(const std::string& token, const std::string& claim_id) {
+  raw_rest(token, "DELETE", "/v1/claims/" + encoded(claim_id), nullptr, [](Reply) {});
 }
 
 void Service::Impl::rest_with(const SessionPtr& session, RestCall rest_call, std::function<void(Reply)> then) {
@@ -644,9 +648,9 @@ void Service::Impl::refresh_token(const SessionPtr& session) {
       if (session->token_expires_ms <= now_ms()) end_session(session, "its credential expired");
       return;
     }
-    session->token = text_of(reply.body, "token");
-    session->capability_id = text_of(reply.body, "capabilityId");
-    session->token_expires_ms = parse_iso8601_ms(text_of(reply.body, "expiresAt")).value_or(now_ms() + 60'000);
+    session->token = string_member(reply.body, "token");
+    session->capability_id = string_member(reply.body, "capabilityId");
+    session->token_expires_ms = parse_iso8601_ms(string_member(reply.body, "expiresAt")).value_or(now_ms() + 60'000);
     session->catalog.reset();
   });
 }

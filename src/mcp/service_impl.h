@@ -2,6 +2,7 @@
 // Private to the mcp module: the actor behind mcp::Service (mcp.h). Every member is touched
 // only on the actor's thread (`io`), except what handle()/log_advanced() post.
 #include <algorithm>
+#include <cctype>
 #include <atomic>
 #include <cstdint>
 #include <deque>
@@ -11,6 +12,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -20,6 +22,7 @@
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 
+#include "common/json_member.h"
 #include "mcp/mcp.h"
 #include "mcp/tool_catalog.h"
 
@@ -159,7 +162,7 @@ struct Service::Impl {
   SessionPtr session_for(const HttpExchange& exchange, const std::shared_ptr<Responder>& responder);
   void initialize(const HttpExchange& exchange, const boost::json::object& message,
                   const std::shared_ptr<Responder>& responder);
-  void dispatch(const SessionPtr& session, const boost::json::object& message, CallPtr call);
+  void dispatch(const boost::json::object& message, const CallPtr& call);
   void notification(const SessionPtr& session, const boost::json::object& message);
   void end_session(const SessionPtr& session, const char* why);
   void cancel(const CallPtr& call);
@@ -184,6 +187,7 @@ struct Service::Impl {
   void rest_with(const SessionPtr& session, RestCall call, std::function<void(Reply)> then);
   void raw_rest(std::string bearer, std::string method, std::string target, boost::json::value body,
                 std::function<void(Reply)> then);
+  void give_up_claim(const std::string& token, const std::string& claim_id);
   void ensure_catalog(const SessionPtr& session, std::function<void(bool)> then);
 
   // ---- tools (tools.cpp)
@@ -237,14 +241,32 @@ struct Service::Impl {
   std::map<std::string, std::shared_ptr<const ToolCatalog>> catalogs;
 };
 
+// Percent-encodes one path segment or query value.
+inline std::string encoded(std::string_view text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+// The REST path of a model's rows, and of one row.
+inline std::string model_path(const std::string& model) { return "/v1/models/" + encoded(model); }
+inline std::string row_path(const std::string& model, const std::string& id) {
+  return model_path(model) + "/" + encoded(id);
+}
+
 // "model/id".
 inline std::string row_key(const std::string& model, const std::string& id) { return model + "/" + id; }
 
-// A string member ("" when absent or not a string) and an integer member of a JSON object.
-inline std::string text_of(const boost::json::object& object, std::string_view key) {
-  const auto* value = object.if_contains(key);
-  return value && value->is_string() ? std::string(value->as_string()) : std::string();
-}
+// An integer member of a JSON object (string members: common/json_member.h, string_member).
 inline std::optional<int64_t> int_of(const boost::json::object& object, std::string_view key) {
   const auto* value = object.if_contains(key);
   if (!value) return std::nullopt;
@@ -258,7 +280,7 @@ inline std::optional<int64_t> int_of(const boost::json::object& object, std::str
 // unknown): the session it belongs to cannot act any more.
 inline bool credential_invalid(const Reply& reply) {
   if (reply.status == 401) return true;
-  const auto code = text_of(reply.body, "code");
+  const auto code = string_member(reply.body, "code");
   return code == "capability_invalid" || code == "apikey_revoked" || code == "apikey_expired" ||
          code == "jwt_expired" || code == "session_expired";
 }

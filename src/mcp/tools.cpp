@@ -29,31 +29,14 @@ bool flag_of(const json::object& args, std::string_view key, bool fallback) {
   return value && value->is_bool() ? value->as_bool() : fallback;
 }
 
-// Percent-encodes one path segment or query value.
-std::string encoded(std::string_view text) {
-  std::string out;
-  for (unsigned char c : text) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += fmt::format("%{:02X}", c);
-    }
-  }
-  return out;
-}
-
 std::string scalar_text(const json::value& value) {
   return value.is_string() ? std::string(value.as_string()) : json::serialize(value);
-}
-
-std::string row_path(const std::string& model, const std::string& id) {
-  return "/v1/models/" + encoded(model) + "/" + encoded(id);
 }
 
 // The one-line next step for an error code the REST API answered (the registry's codes).
 std::string hint_for(const std::string& code, const json::object& body) {
   if (code == "entity_claimed" || code == "claim_conflict" || code == "intent_conflict") {
-    const auto holder = text_of(body, "heldBy");
+    const auto holder = string_member(body, "heldBy");
     const auto until = int_of(body, "heldByExpiresAt");
     return fmt::format("the row is claimed{}{}: call claim_model to queue for it (you get it when they are done)",
                        holder.empty() ? "" : " by " + holder, until ? " until " + iso8601_from_ms(*until) : "");
@@ -73,7 +56,7 @@ std::string hint_for(const std::string& code, const json::object& body) {
   }
   if (code.find("not_found") != std::string::npos) return "no such row: list_records to find it";
   if (code == "invalid_request" || code == "invalid_body") {
-    const auto param = text_of(body, "param");
+    const auto param = string_member(body, "param");
     return param.empty() ? "fix the arguments and retry" : "fix `" + param + "` and retry";
   }
   if (code == "capability_invalid" || code == "apikey_revoked" || code == "apikey_expired" || code == "unauthorized" ||
@@ -118,9 +101,9 @@ void Service::Impl::tool_error(const CallPtr& call, std::string code, std::strin
 }
 
 void Service::Impl::tool_error(const CallPtr& call, const Reply& reply) {
-  auto code = text_of(reply.body, "code");
+  auto code = string_member(reply.body, "code");
   if (code.empty()) code = reply.status >= 500 ? "internal_error" : "invalid_request";
-  auto message = text_of(reply.body, "message");
+  auto message = string_member(reply.body, "message");
   if (message.empty()) message = fmt::format("the request failed (HTTP {})", reply.status);
   tool_error(call, code, message, hint_for(code, reply.body));
 }
@@ -128,7 +111,7 @@ void Service::Impl::tool_error(const CallPtr& call, const Reply& reply) {
 // ---------------------------------------------------------------- dispatch
 
 void Service::Impl::call_tool(const CallPtr& call, const json::object& params) {
-  const auto name = text_of(params, "name");
+  const auto name = string_member(params, "name");
   json::object args;
   if (const auto* given = params.if_contains("arguments"); given && !given->is_null()) {
     if (!given->is_object()) return fail_call(call, kInvalidParams, "arguments must be an object");
@@ -171,10 +154,10 @@ void Service::Impl::get_schema(const CallPtr& call, const json::object&) {
 }
 
 void Service::Impl::list_records(const CallPtr& call, const json::object& args) {
-  const auto model = text_of(args, "model");
-  std::string target = "/v1/models/" + encoded(model) + "?limit=" + std::to_string(int_of(args, "limit").value_or(kDefaultListLimit));
+  const auto model = string_member(args, "model");
+  std::string target = model_path(model) + "?limit=" + std::to_string(int_of(args, "limit").value_or(kDefaultListLimit));
   for (const char* key : {"order_by", "order", "starting_after"}) {
-    if (auto value = text_of(args, key); !value.empty()) target += std::string("&") + key + "=" + encoded(value);
+    if (auto value = string_member(args, key); !value.empty()) target += std::string("&") + key + "=" + encoded(value);
   }
   if (const auto* where = args.if_contains("where"); where && where->is_object()) {
     for (const auto& [field, value] : where->as_object()) target += "&" + encoded(field) + "=" + encoded(scalar_text(value));
@@ -184,7 +167,7 @@ void Service::Impl::list_records(const CallPtr& call, const json::object& args) 
     if (const auto* evidence = reply.body.if_contains("evidence"); evidence && evidence->is_array()) {
       for (const auto& entry : evidence->as_array()) {
         if (!entry.is_object()) continue;
-        const auto id = text_of(entry.as_object(), "id");
+        const auto id = string_member(entry.as_object(), "id");
         if (auto stamp = int_of(entry.as_object(), "stamp"); stamp && !id.empty()) {
           call->session->stamps.record(row_key(model, id), *stamp);
         }
@@ -199,8 +182,8 @@ void Service::Impl::list_records(const CallPtr& call, const json::object& args) 
 }
 
 void Service::Impl::get_model(const CallPtr& call, const json::object& args) {
-  const auto model = text_of(args, "model");
-  const auto id = text_of(args, "id");
+  const auto model = string_member(args, "model");
+  const auto id = string_member(args, "id");
   rest(call->session, "GET", row_path(model, id), nullptr, [this, call, model, id](Reply reply) {
     if (!reply.ok()) return tool_error(call, reply);
     if (auto stamp = int_of(reply.body, "stamp")) call->session->stamps.record(row_key(model, id), *stamp);
@@ -220,13 +203,13 @@ void Service::Impl::get_model(const CallPtr& call, const json::object& args) {
 // ---------------------------------------------------------------- writes
 
 void Service::Impl::create_model(const CallPtr& call, const json::object& args) {
-  const auto model = text_of(args, "model");
+  const auto model = string_member(args, "model");
   // The id is chosen here when the agent names none, so the result can say which row it made.
-  auto id = text_of(args, "id");
+  auto id = string_member(args, "id");
   if (id.empty()) id = random_uuid();
   json::object body{{"id", id}, {"data", args.at("data")}};
-  RestCall rest_call{"POST", "/v1/models/" + encoded(model), json::serialize(body), call->session->token,
-                     text_of(args, "idempotencyKey")};
+  RestCall rest_call{"POST", model_path(model), json::serialize(body), call->session->token,
+                     string_member(args, "idempotencyKey")};
   rest_with(call->session, std::move(rest_call), [this, call, model, id](Reply reply) {
     if (!reply.ok()) return tool_error(call, reply);
     const auto last = int_of(reply.body, "lastSyncId").value_or(0);
@@ -240,8 +223,8 @@ void Service::Impl::delete_model(const CallPtr& call, const json::object& args) 
 
 void Service::Impl::write_row(const CallPtr& call, const json::object& args, std::string method) {
   auto& session = *call->session;
-  const auto model = text_of(args, "model");
-  const auto id = text_of(args, "id");
+  const auto model = string_member(args, "model");
+  const auto id = string_member(args, "id");
   const auto key = row_key(model, id);
   json::object body;
   if (method == "PATCH") body.emplace("data", args.at("data"));
@@ -251,13 +234,13 @@ void Service::Impl::write_row(const CallPtr& call, const json::object& args, std
   } else if (auto seen = session.stamps.find(key)) {
     body.emplace("readAt", *seen);
   }
-  if (auto on_stale = text_of(args, "onStale"); !on_stale.empty()) body.emplace("onStale", on_stale);
+  if (auto on_stale = string_member(args, "onStale"); !on_stale.empty()) body.emplace("onStale", on_stale);
   // Written under this session's claim on the row, when it holds one: the fence check applies.
   if (auto held = session.claims.find(key); held != session.claims.end() && !held->second.queued) {
     body.emplace("claim", held->second.claim_id);
     body.emplace("fenceToken", held->second.fence_token);
   }
-  RestCall rest_call{method, row_path(model, id), json::serialize(body), session.token, text_of(args, "idempotencyKey")};
+  RestCall rest_call{method, row_path(model, id), json::serialize(body), session.token, string_member(args, "idempotencyKey")};
   rest_with(call->session, std::move(rest_call), [this, call, model, id, key, method](Reply reply) {
     if (!reply.ok()) return tool_error(call, reply);
     const auto last = int_of(reply.body, "lastSyncId").value_or(0);
@@ -275,33 +258,33 @@ void Service::Impl::write_row(const CallPtr& call, const json::object& args, std
 // ---------------------------------------------------------------- claims
 
 void Service::Impl::claim_model(const CallPtr& call, const json::object& args) {
-  const auto model = text_of(args, "model");
-  const auto id = text_of(args, "id");
+  const auto model = string_member(args, "model");
+  const auto id = string_member(args, "id");
   const int64_t ttl_ms = int_of(args, "ttlSeconds").value_or(kDefaultTtlSeconds) * 1000;
   const bool queue = flag_of(args, "queue", true);
   const int64_t wait_s = std::min(int_of(args, "waitSeconds").value_or(kDefaultClaimWaitSeconds), options.max_wait_seconds);
   json::object body{{"ttl", fmt::format("{}s", ttl_ms / 1000)}, {"queue", queue}};
   if (const auto* fields = args.if_contains("fields")) body.emplace("fields", *fields);
-  if (auto description = text_of(args, "description"); !description.empty()) body.emplace("description", description);
+  if (auto description = string_member(args, "description"); !description.empty()) body.emplace("description", description);
   rest(call->session, "POST", row_path(model, id) + "/claim", std::move(body),
        [this, call, model, id, ttl_ms, wait_s](Reply reply) {
          if (!reply.ok()) return tool_error(call, reply);
-         const auto status = text_of(reply.body, "status");
-         const auto claim_id = text_of(reply.body, "id");
+         const auto status = string_member(reply.body, "status");
+         const auto claim_id = string_member(reply.body, "id");
          const auto key = row_key(model, id);
          if (status == "active") return granted(call, model, id, reply.body, ttl_ms);
          // Queued: wait in line, streaming the position, without holding a thread anywhere.
          call->session->claims[key] = HeldClaim{claim_id, 0, ttl_ms, true};
          stream_answer(call);
          const auto position = int_of(reply.body, "position").value_or(0);
-         const auto holder = text_of(reply.body, "heldBy");
+         const auto holder = string_member(reply.body, "heldBy");
          progress(call, queue_message(key, static_cast<int>(position)) + (holder.empty() ? "" : ", held by " + holder));
          std::weak_ptr<Session> weak = call->session;
          call->on_cancel = [this, weak, key, claim_id] {
            auto session = weak.lock();
            if (!session) return;
            session->claims.erase(key);
-           raw_rest(session->token, "DELETE", "/v1/claims/" + encoded(claim_id), nullptr, [](Reply) {});
+           give_up_claim(session->token, claim_id);
          };
          await_grant(call, key, claim_id, ttl_ms, now_ms() + wait_s * 1000, static_cast<int>(position));
        });
@@ -327,7 +310,7 @@ void Service::Impl::await_grant(const CallPtr& call, std::string key, std::strin
            call->on_cancel = nullptr;
            return tool_error(call, reply);
          }
-         const auto status = text_of(reply.body, "status");
+         const auto status = string_member(reply.body, "status");
          const auto slash = key.find('/');
          if (status == "held" || status == "active") {
            // The heartbeat does not carry the grant's fence token: the claim itself does.
@@ -355,7 +338,7 @@ void Service::Impl::granted(const CallPtr& call, const std::string& model, const
                             const json::object& claim, int64_t ttl_ms) {
   auto& session = *call->session;
   const auto key = row_key(model, id);
-  const auto claim_id = text_of(claim, "id");
+  const auto claim_id = string_member(claim, "id");
   session.claims[key] = HeldClaim{claim_id, int_of(claim, "fenceToken").value_or(0), ttl_ms, false};
   // Renewed at a third of the lease (the tick's period bounds how late).
   const int64_t due = now_ms() + ttl_ms / 3;
@@ -365,7 +348,7 @@ void Service::Impl::granted(const CallPtr& call, const std::string& model, const
     auto s = weak.lock();
     if (!s) return;
     s->claims.erase(key);
-    raw_rest(s->token, "DELETE", "/v1/claims/" + encoded(claim_id), nullptr, [](Reply) {});
+    give_up_claim(s->token, claim_id);
   };
   rest(call->session, "GET", row_path(model, id), nullptr, [this, call, model, id, key, claim](Reply reply) {
     if (call->finished) return;
@@ -386,8 +369,8 @@ void Service::Impl::granted(const CallPtr& call, const std::string& model, const
 }
 
 void Service::Impl::release_claim(const CallPtr& call, const json::object& args) {
-  const auto model = text_of(args, "model");
-  const auto id = text_of(args, "id");
+  const auto model = string_member(args, "model");
+  const auto id = string_member(args, "id");
   rest(call->session, "DELETE", row_path(model, id) + "/claim", nullptr, [this, call, model, id](Reply reply) {
     if (!reply.ok()) return tool_error(call, reply);
     call->session->claims.erase(row_key(model, id));
@@ -399,8 +382,8 @@ void Service::Impl::release_claim(const CallPtr& call, const json::object& args)
 }
 
 void Service::Impl::list_claims(const CallPtr& call, const json::object& args) {
-  const auto model = text_of(args, "model");
-  const auto id = text_of(args, "id");
+  const auto model = string_member(args, "model");
+  const auto id = string_member(args, "id");
   rest(call->session, "GET", "/v1/claims", nullptr, [this, call, model, id](Reply reply) {
     if (!reply.ok()) return tool_error(call, reply);
     json::array data;
@@ -409,8 +392,8 @@ void Service::Impl::list_claims(const CallPtr& call, const json::object& args) {
         if (!entry.is_object()) continue;
         const auto* target = entry.as_object().if_contains("target");
         const auto& t = target && target->is_object() ? target->as_object() : json::object{};
-        if (!model.empty() && text_of(t, "model") != model) continue;
-        if (!id.empty() && text_of(t, "id") != id) continue;
+        if (!model.empty() && string_member(t, "model") != model) continue;
+        if (!id.empty() && string_member(t, "id") != id) continue;
         data.push_back(claim_summary(entry.as_object()));
       }
     }
@@ -430,8 +413,8 @@ void Service::Impl::renew_claims(const SessionPtr& session, int64_t now) {
     const auto* results = reply.body.if_contains("results");
     if (!results || !results->is_array()) return;
     for (const auto& entry : results->as_array()) {
-      if (!entry.is_object() || text_of(entry.as_object(), "status") != "lost") continue;
-      const auto lost = text_of(entry.as_object(), "claimId");
+      if (!entry.is_object() || string_member(entry.as_object(), "status") != "lost") continue;
+      const auto lost = string_member(entry.as_object(), "claimId");
       std::erase_if(session->claims, [&](const auto& held) { return held.second.claim_id == lost; });
     }
   });
@@ -443,7 +426,7 @@ void Service::Impl::tail_logs(const CallPtr& call, const json::object& args) {
   std::string target = "/v1/logs?limit=" + std::to_string(int_of(args, "limit").value_or(kDefaultListLimit));
   if (auto after = int_of(args, "after")) target += "&after=" + std::to_string(*after);
   for (const char* key : {"model", "op"}) {
-    if (auto value = text_of(args, key); !value.empty()) target += std::string("&") + key + "=" + encoded(value);
+    if (auto value = string_member(args, key); !value.empty()) target += std::string("&") + key + "=" + encoded(value);
   }
   rest(call->session, "GET", target, nullptr, [this, call](Reply reply) {
     if (!reply.ok()) return tool_error(call, reply);
@@ -453,8 +436,8 @@ void Service::Impl::tail_logs(const CallPtr& call, const json::object& args) {
 
 void Service::Impl::get_usage(const CallPtr& call, const json::object& args) {
   const int64_t now = now_ms();
-  auto starting = text_of(args, "startingAt");
-  auto ending = text_of(args, "endingAt");
+  auto starting = string_member(args, "startingAt");
+  auto ending = string_member(args, "endingAt");
   if (starting.empty()) starting = iso8601_from_ms(now - 7 * 24 * 3600 * 1000LL);
   if (ending.empty()) ending = iso8601_from_ms(now);
   // Usage is the key's, not the session's: asked with the credential the agent presented.

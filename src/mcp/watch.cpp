@@ -84,7 +84,7 @@ void Service::Impl::list_resource_templates(const CallPtr& call, const json::obj
 }
 
 void Service::Impl::read_resource(const CallPtr& call, const json::object& params) {
-  const auto uri = text_of(params, "uri");
+  const auto uri = string_member(params, "uri");
   auto contents = [uri](const json::value& value) {
     return json::object{{"contents", json::array{json::object{
                                          {"uri", uri}, {"mimeType", "application/json"}, {"text", json::serialize(value)}}}}};
@@ -97,7 +97,7 @@ void Service::Impl::read_resource(const CallPtr& call, const json::object& param
   }
   const auto row = row_of(uri);
   if (!row) return fail_call(call, kInvalidParams, "unknown resource uri " + uri + " (ablo://schema or ablo://<model>/<id>)");
-  rest(call->session, "GET", "/v1/models/" + row->first + "/" + row->second, nullptr,
+  rest(call->session, "GET", row_path(row->first, row->second), nullptr,
        [this, call, uri, row = *row, contents](Reply reply) {
          const auto* data = reply.body.if_contains("data");
          if (!reply.ok() || !data || data->is_null()) {
@@ -109,7 +109,7 @@ void Service::Impl::read_resource(const CallPtr& call, const json::object& param
 }
 
 void Service::Impl::subscribe_resource(const CallPtr& call, const json::object& params) {
-  const auto uri = text_of(params, "uri");
+  const auto uri = string_member(params, "uri");
   auto& session = *call->session;
   const auto row = row_of(uri);
   if (uri != kSchemaUri && !row) {
@@ -125,8 +125,8 @@ void Service::Impl::subscribe_resource(const CallPtr& call, const json::object& 
   }
   // Read first: a model the session may not read is refused here, and the row's stamp is
   // where watching starts.
-  rest(call->session, "GET", "/v1/models/" + row->first + "/" + row->second, nullptr, [this, call, uri](Reply reply) {
-    if (!reply.ok()) return fail_call(call, kInvalidParams, text_of(reply.body, "code") + ": " + text_of(reply.body, "message"));
+  rest(call->session, "GET", row_path(row->first, row->second), nullptr, [this, call, uri](Reply reply) {
+    if (!reply.ok()) return fail_call(call, kInvalidParams, string_member(reply.body, "code") + ": " + string_member(reply.body, "message"));
     call->session->subscriptions.insert(uri);
     start_watching(call->session, int_of(reply.body, "stamp").value_or(0));
     answer(call, json::object{});
@@ -134,7 +134,7 @@ void Service::Impl::subscribe_resource(const CallPtr& call, const json::object& 
 }
 
 void Service::Impl::unsubscribe_resource(const CallPtr& call, const json::object& params) {
-  call->session->subscriptions.erase(text_of(params, "uri"));
+  call->session->subscriptions.erase(string_member(params, "uri"));
   stop_watching_if_idle(call->session);
   answer(call, json::object{});
 }
@@ -144,8 +144,8 @@ void Service::Impl::unsubscribe_resource(const CallPtr& call, const json::object
 void Service::Impl::wait_for_change(const CallPtr& call, const json::object& args) {
   auto wait = std::make_shared<ChangeWait>();
   wait->call = call;
-  wait->model = text_of(args, "model");
-  wait->id = text_of(args, "id");
+  wait->model = string_member(args, "model");
+  wait->id = string_member(args, "id");
   if (const auto* where = args.if_contains("where"); where && where->is_object()) wait->where = where->as_object();
   const int64_t timeout_ms =
       std::min(int_of(args, "timeoutSeconds").value_or(kDefaultWaitSeconds), options.max_wait_seconds) * 1000;
@@ -160,8 +160,7 @@ void Service::Impl::wait_for_change(const CallPtr& call, const json::object& arg
     }
   }
   // From now: the stamp of a read is the log head it was taken at.
-  const auto target = wait->id.empty() ? "/v1/models/" + wait->model + "?limit=1"
-                                       : "/v1/models/" + wait->model + "/" + wait->id;
+  const auto target = wait->id.empty() ? model_path(wait->model) + "?limit=1" : row_path(wait->model, wait->id);
   rest(call->session, "GET", target, nullptr, [this, call, wait, timeout_ms](Reply reply) {
     if (!reply.ok()) return tool_error(call, reply);
     wait->after = int_of(reply.body, "stamp").value_or(0);
@@ -199,7 +198,7 @@ void Service::Impl::finish_wait(const SessionPtr& session, const std::shared_ptr
     // The agent has now seen these versions: its next write is stale-checked from here.
     for (const auto& change : changes) {
       const auto& c = change.as_object();
-      session->stamps.record(row_key(text_of(c, "model"), text_of(c, "recordId")), c.at("id").to_number<int64_t>());
+      session->stamps.record(row_key(string_member(c, "model"), string_member(c, "recordId")), c.at("id").to_number<int64_t>());
     }
   }
   const bool changed = !changes.empty();
@@ -232,7 +231,7 @@ void Service::Impl::poll(const SessionPtr& session) {
     const auto* data = reply.body.if_contains("data");
     if (data && data->is_array()) on_events(session, data->as_array());
     // The cursor moves past what the page covered, unreadable rows included.
-    const auto next = text_of(reply.body, "next_cursor");
+    const auto next = string_member(reply.body, "next_cursor");
     if (!next.empty()) {
       if (auto position = std::stoll(next.substr(0, next.find('.'))); position > session->watch_cursor) {
         session->watch_cursor = position;
@@ -250,8 +249,8 @@ void Service::Impl::on_events(const SessionPtr& session, const json::array& even
     if (!entry.is_object()) continue;
     const auto& event = entry.as_object();
     const auto id = int_of(event, "id").value_or(0);
-    const auto model = text_of(event, "model");
-    const auto record = text_of(event, "recordId");
+    const auto model = string_member(event, "model");
+    const auto record = string_member(event, "recordId");
     if (id > session->watch_cursor) session->watch_cursor = id;
     const auto uri = row_uri(model, record);
     if (session->subscriptions.contains(uri)) updated.insert(uri);
