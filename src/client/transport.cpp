@@ -48,6 +48,32 @@ std::string join(const std::vector<std::string>& items) {
 
 }  // namespace
 
+namespace {
+
+// One request on its own connection (Connection: close); a body is JSON unless `headers`
+// name another Content-Type.
+http::request<http::string_body> one_request(const std::string& host, uint16_t port, const std::string& method,
+                                             const std::string& target, const std::string& body,
+                                             const std::map<std::string, std::string>& headers) {
+  http::request<http::string_body> request{http::string_to_verb(method), target, 11};
+  request.set(http::field::host, host + ":" + std::to_string(port));
+  request.set(http::field::connection, "close");
+  if (!body.empty()) request.set(http::field::content_type, "application/json");
+  for (const auto& [name, value] : headers) request.set(name, value);
+  request.body() = body;
+  request.prepare_payload();
+  return request;
+}
+
+template <class Fields>
+std::map<std::string, std::string> lowercase_headers(const Fields& fields) {
+  std::map<std::string, std::string> headers;
+  for (const auto& field : fields) headers[lowercase(field.name_string())] = std::string(field.value());
+  return headers;
+}
+
+}  // namespace
+
 Result<HttpResponse> http_request(const std::string& host, uint16_t port, const std::string& method,
                                   const std::string& target, const std::string& body,
                                   const std::map<std::string, std::string>& headers) {
@@ -57,14 +83,7 @@ Result<HttpResponse> http_request(const std::string& host, uint16_t port, const 
     tcp::resolver resolver(io);
     stream.expires_after(std::chrono::seconds(30));
     stream.connect(resolver.resolve(host, std::to_string(port)));
-    http::request<http::string_body> request{http::string_to_verb(method), target, 11};
-    request.set(http::field::host, host + ":" + std::to_string(port));
-    request.set(http::field::connection, "close");
-    if (!body.empty()) request.set(http::field::content_type, "application/json");
-    for (const auto& [name, value] : headers) request.set(name, value);
-    request.body() = body;
-    request.prepare_payload();
-    http::write(stream, request);
+    http::write(stream, one_request(host, port, method, target, body, headers));
 
     beast::flat_buffer buffer;
     http::response_parser<http::string_body> parser;
@@ -74,7 +93,7 @@ Result<HttpResponse> http_request(const std::string& host, uint16_t port, const 
     auto& message = parser.get();
     HttpResponse response;
     response.status = static_cast<int>(message.result_int());
-    for (const auto& field : message) response.headers[lowercase(field.name_string())] = std::string(field.value());
+    response.headers = lowercase_headers(message);
     response.body = std::move(message.body());
     beast::error_code ec;
     stream.socket().shutdown(tcp::socket::shutdown_both, ec);
@@ -130,13 +149,7 @@ Result<HttpResponse> http_stream(const std::string& host, uint16_t port, const s
     tcp::resolver resolver(io);
     asio::connect(socket, resolver.resolve(host, std::to_string(port)));
     StreamSocketGuard guard(canceller, socket);
-    http::request<http::string_body> request{http::string_to_verb(method), target, 11};
-    request.set(http::field::host, host + ":" + std::to_string(port));
-    request.set(http::field::connection, "close");
-    for (const auto& [name, value] : headers) request.set(name, value);
-    request.body() = body;
-    request.prepare_payload();
-    http::write(socket, request);
+    http::write(socket, one_request(host, port, method, target, body, headers));
 
     beast::flat_buffer buffer;
     http::response_parser<http::buffer_body> parser;
@@ -144,7 +157,7 @@ Result<HttpResponse> http_stream(const std::string& host, uint16_t port, const s
     http::read_header(socket, buffer, parser);
     HttpResponse head;
     head.status = static_cast<int>(parser.get().result_int());
-    for (const auto& field : parser.get()) head.headers[lowercase(field.name_string())] = std::string(field.value());
+    head.headers = lowercase_headers(parser.get());
     on_head(head);
 
     std::array<char, 16 * 1024> piece{};
