@@ -2,6 +2,7 @@
 // keys, schema push, migrate.
 #include <csignal>
 #include <cstdio>
+#include <limits>
 #include <iostream>
 
 #include <CLI/CLI.hpp>
@@ -169,6 +170,15 @@ int serve(const ServeOptions& options) {
   if (node) {
     node->follower.start_at(engine.head());
     hub.set_log_follower([&node](int64_t through) { return node->follower.catch_up(through); });
+    // How far this node's subscribers are behind the shared log (a stalled listener shows here;
+    // one indexed read per scrape). NaN when the database does not answer.
+    metrics::global().sampled("ablo_cluster_log_lag_deltas",
+                              "Deltas committed to the shared log that this node has not yet published",
+                              [&store = **store, &node] {
+                                const auto head = store.head_sync_id();
+                                if (!head) return std::numeric_limits<double>::quiet_NaN();
+                                return static_cast<double>(std::max<int64_t>(0, *head - node->follower.published_through()));
+                              });
   }
 
   if (!options.schema_file.empty()) {
@@ -249,6 +259,7 @@ int serve(const ServeOptions& options) {
   sigwait(&stop_signals, &signal);
   spdlog::info("stopping on signal {}", signal);
   metrics::global().forget("ablo_claims");  // its samplers read the coordinator
+  metrics::global().forget("ablo_cluster_log_lag_deltas");  // and this one the store and the follower
   coordinator.stop();  // first: ends the claimed reads that wait (they answer model_claimed_timeout)
   hub.set_publish_listener({});  // before the worker goes
   (*webhook_service)->stop();  // releases this node's endpoint leases

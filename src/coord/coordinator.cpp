@@ -24,6 +24,13 @@ namespace json = boost::json;
 
 namespace {
 
+// Registered at start (a scrape shows them at 0 before the first claim).
+metrics::Counter& lapsed_leases_counter = metrics::global().counter(
+    "ablo_claim_leases_expired_total", "Granted claims whose lease ran out (not released, not renewed)");
+metrics::Histogram& claim_wait_histogram = metrics::global().histogram(
+    "ablo_claim_wait_seconds", "A claim's time in line, from its request to its grant from the line",
+    metrics::latency_buckets());
+
 int64_t clamp_ttl(std::optional<int64_t> requested) {
   return std::clamp(requested.value_or(kDefaultTtlMs), kMinTtlMs, kMaxTtlMs);
 }
@@ -1143,17 +1150,12 @@ void Coordinator::publish_locked(const Changes& changes) {
     auto& groups = claimant_groups_by_entity[ClaimTable::entity_key(claim.tenant, claim.model, claim.entity_id)];
     groups.insert(state->second->groups.begin(), state->second->groups.end());
   };
-  static auto& lapsed = metrics::global().counter("ablo_claim_leases_expired_total",
-                                                  "Granted claims whose lease ran out (not released, not renewed)");
-  static auto& waited = metrics::global().histogram(
-      "ablo_claim_wait_seconds", "A claim's time in line, from its request to its grant from the line",
-      metrics::latency_buckets());
   for (const auto& t : changes.transitions) {
     note_claimant(t.claim);
     if (t.kind == Transition::Kind::kEnded) remember_end_locked(t.claim, t.terminal);
-    if (t.kind == Transition::Kind::kEnded && t.was_active && t.terminal == "expired") lapsed.add();
+    if (t.kind == Transition::Kind::kEnded && t.was_active && t.terminal == "expired") lapsed_leases_counter.add();
     if (t.kind == Transition::Kind::kGranted) {
-      waited.observe(static_cast<double>(std::max<int64_t>(0, options_.clock() - t.claim.declared_at_ms)) / 1000.0);
+      claim_wait_histogram.observe(static_cast<double>(std::max<int64_t>(0, options_.clock() - t.claim.declared_at_ms)) / 1000.0);
     }
     if (t.kind == Transition::Kind::kGranted) audit_grant_locked(t.claim, "promoted");
     if (t.kind == Transition::Kind::kEnded && t.was_active) audit_release_locked(t);

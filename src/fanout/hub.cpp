@@ -16,6 +16,12 @@ namespace ablo::fanout {
 
 namespace json = boost::json;
 
+namespace {
+// Registered at start (a scrape shows it at 0 before the first delta).
+metrics::Counter& fanned_out_counter = metrics::global().counter(
+    "ablo_deltas_fanned_out_total", "Deltas handed to subscriptions (one per delta and recipient)");
+}  // namespace
+
 // Per-connection delivery state. Fields marked (sub) are guarded by `mutex`; `visit_mark` is
 // guarded by the hub's publish mutex.
 class Subscription {
@@ -226,9 +232,7 @@ void Hub::deliver(const std::vector<store::Delta>& deltas) {
   }
   reached_.clear();
   // One add per publish, not per recipient: the fan-out loop stays free of shared counters.
-  static auto& fanned_out = metrics::global().counter(
-      "ablo_deltas_fanned_out_total", "Deltas handed to subscriptions (one per delta and recipient)");
-  fanned_out.add(offered);
+  fanned_out_counter.add(offered);
 }
 
 void Hub::set_log_follower(std::function<Status(int64_t)> publish_through) {

@@ -7,6 +7,7 @@
 // a group is durable, or the cluster log follower). subscribe, unsubscribe, catch_up and
 // add_groups may be called from any thread. A subscription's state is guarded by its own
 // mutex; Outbox calls for one subscription are made under it, so they arrive in id order.
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -37,6 +38,9 @@ class EncodedDelta {
   EncodedDelta(int64_t delta_id, std::string_view delta_json);
 
   const int64_t id;
+  // When it was encoded: the start of its fan-out (ablo_fanout_latency_seconds ends at the
+  // socket write that carries it).
+  const std::chrono::steady_clock::time_point encoded_at = std::chrono::steady_clock::now();
   // The delta object alone (a view into frame()).
   std::string_view json() const { return std::string_view(frame_).substr(kFramePrefix.size(), json_size_); }
   // The single-delta frame.

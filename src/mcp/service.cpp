@@ -82,6 +82,7 @@ metrics::Gauge& session_gauge() {
   static auto& gauge = metrics::global().gauge("ablo_mcp_sessions", "Open MCP sessions");
   return gauge;
 }
+[[maybe_unused]] const metrics::Gauge& session_gauge_at_start = session_gauge();  // listed at 0 from the start
 
 bool is_request_id(const json::value& id) { return id.is_string() || id.is_int64() || id.is_uint64(); }
 

@@ -79,6 +79,10 @@ std::vector<double> latency_buckets() {
 
 std::vector<double> size_buckets() { return {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024}; }
 
+std::vector<double> byte_buckets() {
+  return {1 << 10, 1 << 12, 1 << 14, 1 << 16, 1 << 18, 1 << 20, 1 << 22, 1 << 24};
+}
+
 Registry::Family& Registry::family(const std::string& name, Kind kind, const std::string& help) {
   auto& f = families_[name];
   if (f.help.empty()) {

@@ -60,6 +60,8 @@ class Histogram {
 std::vector<double> latency_buckets();
 // Buckets for sizes (commits per group, …): 1 … 1024, powers of two.
 std::vector<double> size_buckets();
+// Buckets for byte counts: 1 KiB … 16 MiB, powers of four.
+std::vector<double> byte_buckets();
 
 class Registry {
  public:

@@ -49,6 +49,13 @@ std::span<const asio::const_buffer> FrameBatcher::next_message() {
   return gather_;
 }
 
+std::optional<std::chrono::steady_clock::time_point> FrameBatcher::message_encoded_at() const {
+  for (std::size_t i = message_begin_; i < next_; ++i) {
+    if (items_[i].delta) return items_[i].delta->encoded_at;
+  }
+  return std::nullopt;
+}
+
 std::size_t FrameBatcher::finish_message() {
   std::size_t bytes = 0;
   for (std::size_t i = message_begin_; i < next_; ++i) {

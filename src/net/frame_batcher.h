@@ -20,8 +20,10 @@
 // Threading: none of its own. The session fills a std::vector<OutgoingItem> under its lock and
 // hands it over (take) on its socket strand, which alone uses the batcher. Buffers returned by
 // next_message stay valid until finish_message: items are not moved while a message is out.
+#include <chrono>
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -55,6 +57,9 @@ class FrameBatcher {
   bool has_unsent() const { return next_ < items_.size(); }
   // Builds the next message from the unsent items (precondition: has_unsent(), no message out).
   std::span<const boost::asio::const_buffer> next_message();
+  // When the first delta of the message out was encoded (its deltas are in id order, so the
+  // oldest); nullopt when the message carries no delta.
+  std::optional<std::chrono::steady_clock::time_point> message_encoded_at() const;
   // The message from next_message has been written (or has failed): releases its items and
   // returns the bytes they counted for.
   std::size_t finish_message();

@@ -78,6 +78,38 @@ constexpr auto kAcceptWarningInterval = std::chrono::seconds(10);
 // so closing the connection does not reset it before the client has read the 413.
 constexpr auto kDiscardBodyFor = std::chrono::seconds(5);
 
+// Process metrics of the socket layer (issue 15), registered at start so a scrape lists them
+// before the first connection.
+struct SocketMetrics {
+  static metrics::Gauge& connections(std::string_view kind) {
+    return metrics::global().gauge("ablo_websocket_connections", "Open WebSocket connections, by participant kind",
+                                   {{"kind", std::string(kind)}});
+  }
+  metrics::Gauge& users = connections("user");
+  metrics::Gauge& agents = connections("agent");
+  metrics::Gauge& systems = connections("system");
+  metrics::Histogram& send_queue = metrics::global().histogram(
+      "ablo_websocket_send_queue_bytes", "A connection's send queue right after frames joined it",
+      metrics::byte_buckets());
+  metrics::Counter& slow_consumers = metrics::global().counter(
+      "ablo_websocket_slow_consumers_closed_total", "Connections closed because their send queue hit its bound");
+  metrics::Histogram& fanout_latency = metrics::global().histogram(
+      "ablo_fanout_latency_seconds",
+      "A delta's encoding for fan-out to the completed socket write carrying it (oldest delta per write)",
+      metrics::latency_buckets());
+
+  metrics::Gauge& connections_of(std::string_view kind) {
+    if (kind == "user") return users;
+    if (kind == "agent") return agents;
+    return systems;
+  }
+};
+SocketMetrics& socket_metrics() {
+  static auto* instance = new SocketMetrics();
+  return *instance;
+}
+[[maybe_unused]] const SocketMetrics& socket_metrics_at_start = socket_metrics();
+
 // Open WebSockets, in total and per credential (a capability, or the API key used directly).
 class ConnectionCounts {
  public:
@@ -86,17 +118,24 @@ class ConnectionCounts {
   // Holds one counted connection until destroyed.
   class Slot {
    public:
-    Slot(ConnectionCounts& counts, std::string credential) : counts_(counts), credential_(std::move(credential)) {}
-    ~Slot() { counts_.release(credential_); }
+    Slot(ConnectionCounts& counts, std::string credential, metrics::Gauge& open)
+        : counts_(counts), credential_(std::move(credential)), open_(open) {
+      open_.add(1);
+    }
+    ~Slot() {
+      open_.add(-1);
+      counts_.release(credential_);
+    }
     Slot(const Slot&) = delete;
     Slot& operator=(const Slot&) = delete;
 
    private:
     ConnectionCounts& counts_;
     std::string credential_;
+    metrics::Gauge& open_;  // ablo_websocket_connections of its participant kind
   };
 
-  Result<std::unique_ptr<Slot>> acquire(const std::string& credential) {
+  Result<std::unique_ptr<Slot>> acquire(const std::string& credential, std::string_view participant_kind) {
     std::lock_guard lock(mutex_);
     if (total_ >= limits_.max_connections) {
       return fail("instance_at_capacity", fmt::format("the server holds its limit of {} connections", total_));
@@ -109,20 +148,13 @@ class ConnectionCounts {
     }
     ++count;
     ++total_;
-    open_gauge().add(1);
-    return std::make_unique<Slot>(*this, credential);
+    return std::make_unique<Slot>(*this, credential, socket_metrics().connections_of(participant_kind));
   }
 
  private:
-  static metrics::Gauge& open_gauge() {
-    static auto& gauge = metrics::global().gauge("ablo_websocket_connections", "Open WebSocket connections");
-    return gauge;
-  }
-
   void release(const std::string& credential) {
     std::lock_guard lock(mutex_);
     --total_;
-    open_gauge().add(-1);
     auto it = per_credential_.find(credential);
     if (it != per_credential_.end() && --it->second <= 0) per_credential_.erase(it);
   }
@@ -458,6 +490,7 @@ class WsSession : public fanout::Outbox, public std::enable_shared_from_this<WsS
         return;
       }
       pending_bytes_ += bytes;
+      socket_metrics().send_queue.observe(static_cast<double>(pending_bytes_ + batched_bytes_));
       append(pending_);
       if (writing_) return;
       writing_ = true;
@@ -478,6 +511,7 @@ class WsSession : public fanout::Outbox, public std::enable_shared_from_this<WsS
       close_reason_ = websocket::close_reason(static_cast<websocket::close_code>(kSlowConsumerCloseCode),
                                               "send queue limit exceeded");
     }
+    socket_metrics().slow_consumers.add();
     spdlog::warn("closing a WebSocket that does not read its frames (send queue over {} bytes)",
                  services_.limits.max_send_queue_bytes);
     asio::post(ws_.get_executor(), [self = shared_from_this()] { self->abandon_backlog(); });
@@ -525,6 +559,10 @@ class WsSession : public fanout::Outbox, public std::enable_shared_from_this<WsS
   }
 
   void on_write(beast::error_code ec, std::size_t) {
+    if (const auto encoded_at = batcher_.message_encoded_at(); encoded_at && !ec) {
+      socket_metrics().fanout_latency.observe(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - *encoded_at).count());
+    }
     const std::size_t written = batcher_.finish_message();
     if (ec) {
       const std::size_t dropped = batcher_.drop_unsent();
@@ -589,16 +627,18 @@ void WriteWakeups::drain() {
 
 // ---------------------------------------------------------------- HTTP session
 
-// ablo_http_responses_total{class="2xx"|…}: one relaxed add per response.
+// ablo_http_responses_total{class="2xx"|…}: one relaxed add per response; registered at start.
+metrics::Counter& responses_of_class(const char* status_class) {
+  return metrics::global().counter("ablo_http_responses_total", "HTTP responses, by status class",
+                                   {{"class", status_class}});
+}
+metrics::Counter* const responses_by_class[] = {&responses_of_class("1xx"), &responses_of_class("2xx"),
+                                                &responses_of_class("3xx"), &responses_of_class("4xx"),
+                                                &responses_of_class("5xx")};
+
 void count_response(int status) {
-  static metrics::Counter* by_class[] = {
-      &metrics::global().counter("ablo_http_responses_total", "HTTP responses, by status class", {{"class", "1xx"}}),
-      &metrics::global().counter("ablo_http_responses_total", "HTTP responses, by status class", {{"class", "2xx"}}),
-      &metrics::global().counter("ablo_http_responses_total", "HTTP responses, by status class", {{"class", "3xx"}}),
-      &metrics::global().counter("ablo_http_responses_total", "HTTP responses, by status class", {{"class", "4xx"}}),
-      &metrics::global().counter("ablo_http_responses_total", "HTTP responses, by status class", {{"class", "5xx"}})};
   const int index = std::clamp(status / 100, 1, 5) - 1;
-  by_class[index]->add();
+  responses_by_class[index]->add();
 }
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
@@ -872,7 +912,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
           return;
         }
         const auto& principal = grant->principal;
-        auto slot = self->services_.connections.acquire(principal.tenant.key() + "/" + principal.credential_id());
+        auto slot = self->services_.connections.acquire(principal.tenant.key() + "/" + principal.credential_id(),
+                                                        principal.participant_kind);
         if (!slot) {
           self->reply(error_response(slot.error(), request_id), upgrade_request->version(), false, false, request_id);
           return;

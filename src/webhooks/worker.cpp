@@ -16,6 +16,7 @@
 
 #include "common/exception_text.h"
 #include "common/time.h"
+#include "metrics/metrics.h"
 #include "webhooks/http_post.h"
 #include "webhooks/signing.h"
 
@@ -33,6 +34,27 @@ struct HeldEndpoint {
 };
 
 namespace {
+
+// Delivery metrics (issue 15), registered at start. The gauges describe the endpoints this node
+// delivers and are set by the worker thread at each tick.
+struct WebhookMetrics {
+  static metrics::Counter& deliveries(const char* result) {
+    return metrics::global().counter("ablo_webhook_deliveries_total", "Webhook batch deliveries, by outcome",
+                                     {{"result", result}});
+  }
+  metrics::Counter& delivered = deliveries("delivered");
+  metrics::Counter& failed = deliveries("failed");
+  metrics::Gauge& lag = metrics::global().gauge(
+      "ablo_webhook_lag_deltas",
+      "Log positions between the head and the slowest enabled endpoint this node delivers (0 when caught up)");
+  metrics::Gauge& retrying = metrics::global().gauge(
+      "ablo_webhook_endpoints_retrying", "Endpoints this node delivers whose last attempt failed");
+};
+WebhookMetrics& webhook_metrics() {
+  static auto* instance = new WebhookMetrics();
+  return *instance;
+}
+[[maybe_unused]] const WebhookMetrics& webhook_metrics_at_start = webhook_metrics();
 
 std::string describe_failure(const PostOutcome& outcome) {
   if (!outcome.error.empty()) return outcome.error;
@@ -89,12 +111,16 @@ struct DeliveryWorker::Impl {
     const int64_t now = now_ms();
     if (now >= next_lease_at_ms) renew_leases(now);
     if (now >= leases_valid_until_ms) drop_unrenewed();
-    if (held.empty()) return;
+    if (held.empty()) {
+      report_lag(0);
+      return;
+    }
     auto head = options.head_source ? Result<int64_t>(options.head_source()) : store.head_sync_id();
     if (!head) {
       spdlog::warn("webhooks: cannot read the log head: {}", head.error().message);
       return;
     }
+    report_lag(*head);
     for (auto& [id, endpoint] : held) {
       if (in_flight >= options.max_in_flight) break;
       if (endpoint.in_flight || endpoint.released || !endpoint.record.enabled) continue;
@@ -102,6 +128,21 @@ struct DeliveryWorker::Impl {
       if (!endpoint.pending && endpoint.scanned_to >= *head) continue;
       deliver(endpoint, *head, now);
     }
+  }
+
+  // An endpoint with a batch out or waiting to be retried is behind from its cursor; one that is
+  // idle, from how far its scan of the log got.
+  void report_lag(int64_t head) {
+    int64_t lag = 0;
+    int64_t retrying = 0;
+    for (const auto& [id, endpoint] : held) {
+      if (!endpoint.record.enabled || endpoint.released) continue;
+      const int64_t position = endpoint.pending ? endpoint.record.cursor : endpoint.scanned_to;
+      lag = std::max(lag, head - position);
+      if (endpoint.record.retry_count > 0) ++retrying;
+    }
+    webhook_metrics().lag.set(lag);
+    webhook_metrics().retrying.set(retrying);
   }
 
   void renew_leases(int64_t now) {
@@ -253,6 +294,7 @@ struct DeliveryWorker::Impl {
     const auto& batch = *endpoint.pending;
     const int64_t now = now_ms();
     const bool delivered = outcome.error.empty() && outcome.status >= 200 && outcome.status < 300;
+    (delivered ? webhook_metrics().delivered : webhook_metrics().failed).add();
     store::WebhookAttemptRecord attempt{record.id, options.node_id};
     if (delivered) {
       attempt.cursor = batch.last_sync_id;

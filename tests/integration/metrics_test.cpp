@@ -1,7 +1,9 @@
 // /metrics, /api/health and /api/ready of the real server (issue 15).
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <map>
+#include <thread>
 
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
@@ -9,6 +11,8 @@
 #include "client/transport.h"
 #include "integration/quickstart_schema.h"
 #include "integration/server_fixture.h"
+#include "integration/sync_client.h"
+#include "integration/webhook_receiver.h"
 
 namespace ablo::testing {
 namespace {
@@ -40,7 +44,8 @@ TEST(MetricsEndpointTest, CountsCommitsAndServesHealthAndReadiness) {
   const auto before = get(server, "/metrics");
   ASSERT_EQ(before.status, 200);
   EXPECT_NE(before.headers.at("content-type").find("text/plain"), std::string::npos);
-  const double applied_before = std::max(0.0, sample(before.body, "ablo_commits_total{result=\"applied\"}"));
+  const double applied_before = sample(before.body, "ablo_commits_total{result=\"applied\"}");
+  EXPECT_EQ(applied_before, 0) << "listed from the start";
   auto commit = client::http_request("127.0.0.1", server.port(), "POST", "/v1/commits",
                                      json::serialize(json::object{{"operations", weather_report_creates(3, "m")}}),
                                      {{"Authorization", "Bearer " + server.api_key()}, {"Content-Type", "application/json"}});
@@ -69,6 +74,86 @@ TEST(MetricsEndpointTest, CountsCommitsAndServesHealthAndReadiness) {
   const auto claims = get(server, "/metrics").body;
   EXPECT_EQ(sample(claims, "ablo_claims{state=\"active\"}"), 1) << claims;
   EXPECT_EQ(sample(claims, "ablo_claims{state=\"queued\"}"), 1) << claims;
+}
+
+client::HttpResponse post_json(const ServerProcess& server, const std::string& path, const json::value& body) {
+  auto response = client::http_request("127.0.0.1", server.port(), "POST", path, json::serialize(body),
+                                       {{"Authorization", "Bearer " + server.api_key()},
+                                        {"Content-Type", "application/json"}});
+  EXPECT_TRUE(response);
+  return response ? *response : client::HttpResponse{};
+}
+
+// Polls /metrics until `series` satisfies `done` (or 10 s pass); returns the last scrape.
+std::string scrape_until(const ServerProcess& server, const std::string& series, const std::function<bool(double)>& done) {
+  std::string text;
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    text = get(server, "/metrics").body;
+    if (done(sample(text, series))) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  return text;
+}
+
+// A scrape of a fresh server lists every series at zero, so a dashboard or an alert on a rate
+// has a baseline before the first event.
+TEST(MetricsEndpointTest, EverySeriesIsListedAtZeroBeforeItsFirstEvent) {
+  ServerProcess server{kQuickstartSchema};
+  const auto text = get(server, "/metrics").body;
+  for (const char* series : {"ablo_commits_total{result=\"applied\"}", "ablo_commits_total{result=\"refused\"}",
+                             "ablo_commit_latency_seconds_count", "ablo_commit_group_size_count",
+                             "ablo_deltas_committed_total", "ablo_deltas_fanned_out_total",
+                             "ablo_claim_leases_expired_total", "ablo_claim_wait_seconds_count",
+                             "ablo_websocket_connections{kind=\"user\"}", "ablo_websocket_connections{kind=\"agent\"}",
+                             "ablo_websocket_send_queue_bytes_count", "ablo_websocket_slow_consumers_closed_total",
+                             "ablo_fanout_latency_seconds_count", "ablo_webhook_deliveries_total{result=\"failed\"}",
+                             "ablo_webhook_lag_deltas", "ablo_mcp_sessions"}) {
+    EXPECT_EQ(sample(text, series), 0) << series << " in\n" << text;
+  }
+  // The schema loaded at start was a store transaction of its own: listed, and counted.
+  EXPECT_GE(sample(text, "ablo_store_seconds_count{op=\"apply_group\"}"), 0) << text;
+  EXPECT_GE(sample(text, "ablo_store_seconds_count{op=\"sync\"}"), 0) << text;
+}
+
+// A socket subscriber: connections by kind, its send queue, the fan-out latency of the delta it
+// received and the store's share of the commit.
+TEST(MetricsEndpointTest, SocketFanOutAndStoreSeriesFollowADelivery) {
+  ServerProcess server{kQuickstartSchema};
+  auto subscriber = Client::connect(server);  // a "system" participant (the fixture's exchange)
+  EXPECT_EQ(sample(get(server, "/metrics").body, "ablo_websocket_connections{kind=\"system\"}"), 1);
+  ASSERT_EQ(post_json(server, "/v1/commits", json::object{{"operations", weather_report_creates(2, "f")}}).status, 200);
+  ASSERT_TRUE(subscriber.await([](const json::object& f) { return f.at("type") == "delta"; }));
+  const auto text = scrape_until(server, "ablo_fanout_latency_seconds_count", [](double v) { return v >= 1; });
+  EXPECT_GE(sample(text, "ablo_fanout_latency_seconds_count"), 1) << text;
+  EXPECT_GE(sample(text, "ablo_websocket_send_queue_bytes_count"), 1) << text;
+  EXPECT_GE(sample(text, "ablo_store_seconds_count{op=\"apply_group\"}"), 1) << text;
+  EXPECT_GE(sample(text, "ablo_store_seconds_count{op=\"sync\"}"), 1) << text;
+  EXPECT_GT(sample(text, "ablo_store_seconds_sum{op=\"apply_group\"}"), 0) << text;
+  if (testing_postgres()) {  // one node: it publishes what it commits, so it is not behind
+    EXPECT_EQ(sample(scrape_until(server, "ablo_cluster_log_lag_deltas", [](double v) { return v == 0; }),
+                     "ablo_cluster_log_lag_deltas"),
+              0);
+  }
+  subscriber.ws.reset();
+  EXPECT_EQ(sample(scrape_until(server, "ablo_websocket_connections{kind=\"system\"}", [](double v) { return v == 0; }),
+                   "ablo_websocket_connections{kind=\"system\"}"),
+            0);
+}
+
+// An endpoint that answers 500: the failure is counted, the endpoint is retrying and the lag
+// shows the deltas it has not received.
+TEST(MetricsEndpointTest, AFailingWebhookShowsAsFailuresRetryingAndLag) {
+  ServerProcess server{kQuickstartSchema};
+  WebhookReceiver receiver;
+  receiver.set_answer([](int) { return ReceiverAnswer{500}; });
+  auto created = post_json(server, "/v1/webhook_endpoints", json::object{{"url", receiver.url()}});
+  ASSERT_EQ(created.status, 201) << created.body;
+  ASSERT_EQ(post_json(server, "/v1/commits", json::object{{"operations", weather_report_creates(3, "w")}}).status, 200);
+  const auto text = scrape_until(server, "ablo_webhook_endpoints_retrying", [](double v) { return v >= 1; });
+  EXPECT_GE(sample(text, "ablo_webhook_deliveries_total{result=\"failed\"}"), 1) << text;
+  EXPECT_EQ(sample(text, "ablo_webhook_deliveries_total{result=\"delivered\"}"), 0) << text;
+  EXPECT_EQ(sample(text, "ablo_webhook_endpoints_retrying"), 1) << text;
+  EXPECT_GE(sample(text, "ablo_webhook_lag_deltas"), 3) << text;
 }
 
 TEST(MetricsEndpointTest, AMetricsTokenIsRequiredWhenTheServerHasOne) {
