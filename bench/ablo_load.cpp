@@ -13,6 +13,8 @@
 //   commits  W writers x K commits in flight for S seconds: confirmed commits/s, ack latency,
 //            then the raw SQLite ceiling (WAL, synchronous=FULL, batched inserts) in the same
 //            run and our ratio to it.
+//            --scrape-hz N scrapes /metrics N times a second during the window (a Prometheus
+//            under load: does it slow commits?) and reports the scrapes' latency.
 //   idle     N authenticated sockets that each sync once and then stay idle: server RSS per
 //            connection.
 //
@@ -99,6 +101,7 @@ struct Options {
   int writers = 8;
   int commit_inflight = 8;
   double seconds = 20;
+  double scrape_hz = 0;  // commits: /metrics scrapes per second during the window
   double warmup_s = 1;
   int ceiling_batch = 100;
   double ceiling_seconds = 3;
@@ -629,6 +632,8 @@ class Run {
     return total;
   }
   const std::string& data_dir() const { return data_dir_; }
+  const std::string& host() const { return host_; }
+  uint16_t port() const { return port_; }
   std::string run_tag() const { return run_tag_; }
   void describe() const {
     std::string pids;
@@ -888,9 +893,28 @@ int run_commits(Options options) {
   for (auto& w : writers) w->post_start_writing();
   std::this_thread::sleep_for(std::chrono::duration<double>(o.warmup_s));
   g_phase = 1;
+  std::atomic<bool> scraping{o.scrape_hz > 0};
+  Latencies scrapes;
+  std::thread scraper;
+  if (o.scrape_hz > 0) {
+    scraper = std::thread([&] {
+      const auto period = std::chrono::duration<double>(1.0 / o.scrape_hz);
+      while (scraping.load()) {
+        const auto started = Clock::now();
+        auto text = ablo::client::http_request(run.host(), run.port(), "GET", "/metrics", {}, {});
+        if (text && text->status == 200) {
+          scrapes.push_back(static_cast<uint32_t>(
+              std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started).count()));
+        }
+        std::this_thread::sleep_until(started + std::chrono::duration_cast<Clock::duration>(period));
+      }
+    });
+  }
   run.window().begin();
   std::this_thread::sleep_for(std::chrono::duration<double>(o.seconds));
   run.window().end();
+  scraping = false;
+  if (scraper.joinable()) scraper.join();
   g_phase = 2;
   const bool drained = wait_until(
       [&] { return run.sum(&LaneStats::acked) + run.sum(&LaneStats::rejected) >= run.sum(&LaneStats::sent); },
@@ -909,6 +933,7 @@ int run_commits(Options options) {
   std::printf("echo deltas to the writers=%lld\n", static_cast<long long>(run.sum(&LaneStats::echo_deliveries)));
   auto acks = run.gather(&LaneStats::ack_us);
   print_latencies("commit -> ack latency", acks);
+  if (o.scrape_hz > 0) print_latencies("GET /metrics latency", scrapes);
   if (auto server = run.window().server_cpu(); server && confirmed > 0) {
     std::printf("server CPU per confirmed commit: %.1f us\n", *server * 1e6 / static_cast<double>(confirmed));
   }
@@ -1008,6 +1033,8 @@ int main(int argc, char** argv) {
   commits->add_option("--writers", o.writers)->capture_default_str();
   commits->add_option("--inflight", o.commit_inflight, "Commits in flight per writer")->capture_default_str();
   commits->add_option("--seconds", o.seconds, "Measured window")->capture_default_str();
+  commits->add_option("--scrape-hz", o.scrape_hz, "Scrape /metrics this often during the window (0: never)")
+      ->capture_default_str();
   commits->add_option("--warmup", o.warmup_s, "Seconds of load before the window")->capture_default_str();
   commits->add_option("--ceiling-batch", o.ceiling_batch, "Rows per transaction in the SQLite ceiling")->capture_default_str();
   commits->add_option("--ceiling-seconds", o.ceiling_seconds)->capture_default_str();
