@@ -238,6 +238,11 @@ int serve(const ServeOptions& options) {
   net::ServerOptions server_options{options.host, options.port, options.io_threads, options.worker_threads,
                                     options.limits, &(*webhook_service)->registry()};
   server_options.metrics_token = options.metrics_token;
+  if (node) {
+    server_options.readiness_checks.emplace_back("cluster", [&node]() -> std::string {
+      return node->listener.listening() ? "ok" : "not hearing the other nodes (wake-up listener disconnected)";
+    });
+  }
   net::Server server(engine, auth, coordinator, std::move(server_options));
   auto port = server.start();
   if (!port) {

@@ -49,6 +49,11 @@ void LogListener::listen_once() {
   callbacks_.schema_changed();
   callbacks_.deltas_committed();
   callbacks_.claims_appended();
+  listening_ = true;
+  struct NotListening {  // however this connection ends
+    std::atomic<bool>& flag;
+    ~NotListening() { flag = false; }
+  } not_listening{listening_};
   auto last_poll = std::chrono::steady_clock::now();
   while (!stopping_) {
     auto channels = source_->wait(kTickMs);

@@ -34,6 +34,9 @@ class LogListener {
 
   void start();
   void stop();
+  // True while connected to its wake-up source (after the catch-up that follows each connect):
+  // the node hears the others. Readiness (/api/ready "cluster") reports it. Any thread.
+  bool listening() const { return listening_.load(std::memory_order_relaxed); }
 
  private:
   void run();
@@ -43,6 +46,7 @@ class LogListener {
   ListenerCallbacks callbacks_;
   int poll_interval_ms_;
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> listening_{false};
   std::thread thread_;
 };
 

@@ -3,6 +3,8 @@
 #include "net/authority.h"
 #include "net/http_json.h"
 
+#include <algorithm>
+
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
 #include <fmt/format.h>
@@ -153,13 +155,15 @@ Result<auth::Principal> Router::authenticate(const HttpRequest& request) const {
   return auth_.authenticate(bearer_of(request.header("authorization")));
 }
 
-// Ready when the store answers a read and a schema is loaded (the checks are listed either way).
+// Ready when the store answers a read, a schema is loaded and every check the server was given
+// (a cluster node: it hears the other nodes) passes; the checks are listed either way.
 Result<HttpResponse> Router::readiness() const {
   const auto stored = engine_.active_schema_version();
-  const bool store_ok = stored.has_value();
-  const bool schema_ok = engine_.schema() != nullptr;
-  json::object checks{{"store", store_ok ? "ok" : stored.error().message}, {"schema", schema_ok ? "ok" : "none loaded"}};
-  const bool ready = store_ok && schema_ok;
+  json::object checks{{"store", stored ? "ok" : stored.error().message},
+                      {"schema", engine_.schema() != nullptr ? "ok" : "none loaded"}};
+  for (const auto& [name, check] : readiness_checks_) checks[name] = check();
+  const bool ready =
+      std::all_of(checks.begin(), checks.end(), [](const auto& check) { return check.value() == "ok"; });
   return json_response(ready ? 200 : 503, json::object{{"status", ready ? "ready" : "not_ready"}, {"checks", checks}});
 }
 

@@ -4,6 +4,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <boost/json/array.hpp>
@@ -52,6 +53,9 @@ class Router {
   void handle(const HttpRequest& request, Reply reply) const;
   // GET /metrics then needs `Authorization: Bearer <token>` (empty: open). Before serving.
   void set_metrics_token(std::string token) { metrics_token_ = std::move(token); }
+  using ReadinessChecks = std::vector<std::pair<std::string, std::function<std::string()>>>;
+  // Before the server starts (read-only afterwards).
+  void set_readiness_checks(ReadinessChecks checks) { readiness_checks_ = std::move(checks); }
 
  private:
   void handle_routed(const HttpRequest& request, const Reply& reply) const;
@@ -83,6 +87,7 @@ class Router {
   WebhookRoutes webhook_routes_;
   RunLater run_later_;
   std::string metrics_token_;
+  ReadinessChecks readiness_checks_;
 };
 
 }  // namespace ablo::net

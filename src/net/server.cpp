@@ -1020,6 +1020,7 @@ struct Server::Impl {
         mcp(mcp_backend, options.mcp) {
     services.mcp_stream_events = options.mcp.max_stream_events;
     services.router.set_metrics_token(options.metrics_token);
+    services.router.set_readiness_checks(options.readiness_checks);
     if (options.serve_mcp) services.mcp = &mcp;
   }
 

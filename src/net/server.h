@@ -5,6 +5,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "auth/auth_service.h"
 #include "common/result.h"
@@ -42,6 +44,9 @@ struct ServerOptions {
   webhooks::Registry* webhooks = nullptr;  // webhook endpoint routes (issue 13); null: none
   bool serve_mcp = true;  // the MCP server at /mcp (issue 14)
   std::string metrics_token;  // GET /metrics needs it as the bearer; empty: open
+  // Extra checks of GET /api/ready beside the store and the schema, by name: each returns "ok"
+  // or what is wrong (e.g. "cluster": the node's wake-up listener). Called on a worker thread.
+  std::vector<std::pair<std::string, std::function<std::string()>>> readiness_checks;
   mcp::Options mcp;
 };
 

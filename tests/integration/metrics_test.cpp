@@ -156,6 +156,25 @@ TEST(MetricsEndpointTest, AFailingWebhookShowsAsFailuresRetryingAndLag) {
   EXPECT_GE(sample(text, "ablo_webhook_lag_deltas"), 3) << text;
 }
 
+// A node of a PostgreSQL cluster is ready once it hears the other nodes; SQLite has no such check.
+TEST(MetricsEndpointTest, ReadinessNamesTheClusterCheckOnPostgres) {
+  ServerProcess server{kQuickstartSchema};
+  json::object checks;
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    const auto ready = get(server, "/api/ready");
+    checks = json::parse(ready.body).at("checks").as_object();
+    if (ready.status == 200) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  if (testing_postgres()) {
+    EXPECT_EQ(checks.at("cluster"), "ok") << json::serialize(checks);
+  } else {
+    EXPECT_FALSE(checks.contains("cluster")) << json::serialize(checks);
+  }
+  EXPECT_EQ(checks.at("store"), "ok");
+  EXPECT_EQ(checks.at("schema"), "ok");
+}
+
 TEST(MetricsEndpointTest, AMetricsTokenIsRequiredWhenTheServerHasOne) {
   ServerProcess server{kQuickstartSchema, "", {"--metrics-token", "scrape-secret"}};
   EXPECT_EQ(get(server, "/metrics").status, 401);
