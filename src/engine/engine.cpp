@@ -227,6 +227,10 @@ Result<std::optional<store::SchemaVersion>> Engine::active_schema_version() cons
   return impl_->store.active_schema();
 }
 
+Result<std::vector<store::SchemaVersion>> Engine::schema_versions(int limit) const {
+  return impl_->store.schema_versions(limit);
+}
+
 namespace {
 
 OnStale on_stale_of(schema::StaleDisposition disposition) {

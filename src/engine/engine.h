@@ -224,6 +224,8 @@ class Engine {
   Result<SchemaPush> push_schema(const boost::json::value& schema_json, const schema::MigrationHints& hints = {},
                                  bool force = false, const auth::Principal* pushed_by = nullptr);
   Result<std::optional<store::SchemaVersion>> active_schema_version() const;
+  // The `limit` newest schema versions, newest first.
+  Result<std::vector<store::SchemaVersion>> schema_versions(int limit) const;
 
   // Applies a commit atomically; `done` runs on the pipeline's syncer thread after the deltas
   // are durable and published, in commit order.

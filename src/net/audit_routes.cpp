@@ -23,14 +23,6 @@ namespace {
 
 constexpr int kDefaultPageLimit = 50;
 
-std::optional<int64_t> audit_digits(std::string_view text) {
-  int64_t value = 0;
-  if (text.empty() || text.size() > 15) return std::nullopt;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
-  return value;
-}
-
 // The rows a principal may read: its tenant's; a capability only those it authored.
 store::AuditQuery scoped_query(const auth::Principal& principal) {
   store::AuditQuery query;
@@ -41,19 +33,15 @@ store::AuditQuery scoped_query(const auth::Principal& principal) {
 
 // ISO-8601 or epoch milliseconds.
 Result<int64_t> audit_time(const std::string& value, const char* name) {
-  if (auto ms = audit_digits(value)) return *ms;
+  if (auto ms = parse_query_digits(value)) return *ms;
   if (auto ms = parse_iso8601_ms(value)) return *ms;
   return fail("invalid_request", fmt::format("{} must be an ISO-8601 time or epoch milliseconds", name), name);
 }
 
-Result<int> page_limit(const std::string& value) {
-  auto limit = audit_digits(value);
-  if (!limit || *limit < 1) return fail("invalid_request", "limit must be a positive integer", "limit");
-  return static_cast<int>(std::min<int64_t>(*limit, AuditRoutes::kMaxPageLimit));
-}
+Result<int> page_limit(const std::string& value) { return parse_page_limit(value, AuditRoutes::kMaxPageLimit); }
 
 Result<int64_t> page_cursor(const std::string& value) {
-  auto cursor = audit_digits(value);
+  auto cursor = parse_query_digits(value);
   if (!cursor || *cursor < 1) return fail("invalid_request", "cursor must be a nextCursor this route returned", "cursor");
   return *cursor;
 }
@@ -176,11 +164,11 @@ Result<HttpResponse> AuditRoutes::verify(const HttpRequest& request, const auth:
   int64_t budget = kVerifyRowsPerCall;
   for (const auto& [name, value] : query_pairs(request.target)) {
     if (name == "fromSeq") {
-      auto parsed = audit_digits(value);
+      auto parsed = parse_query_digits(value);
       if (!parsed || *parsed < 1) return fail("invalid_request", "fromSeq must be a positive integer", "fromSeq");
       from_seq = *parsed;
     } else if (name == "limit") {
-      auto parsed = audit_digits(value);
+      auto parsed = parse_query_digits(value);
       if (!parsed || *parsed < 1) return fail("invalid_request", "limit must be a positive integer", "limit");
       budget = std::min(*parsed, kVerifyRowsPerCall);
     }

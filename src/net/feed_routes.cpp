@@ -1,5 +1,6 @@
 #include "net/feed_routes.h"
 
+#include <algorithm>
 #include <charconv>
 
 #include <boost/json.hpp>
@@ -8,6 +9,7 @@
 #include "common/time.h"
 #include "net/http_json.h"
 #include "net/router.h"
+#include "schema/diff.h"
 #include "schema/schema.h"
 
 namespace ablo::net {
@@ -15,6 +17,17 @@ namespace ablo::net {
 namespace json = boost::json;
 
 namespace {
+
+constexpr int kDefaultVersionLimit = 20;
+constexpr int kMaxVersionLimit = 100;
+
+// A stored time (0: unknown) as the API shows it.
+json::value time_or_null(int64_t ms) { return ms > 0 ? json::value(iso8601_from_ms(ms)) : json::value(nullptr); }
+
+int64_t data_model_count(const schema::Schema& schema) {
+  return std::count_if(schema.models().begin(), schema.models().end(),
+                       [](const schema::Model& model) { return !model.control_plane; });
+}
 
 constexpr int kDefaultLogLimit = 50;
 constexpr int kMaxLogLimit = 500;
@@ -38,21 +51,13 @@ std::optional<char> action_of(std::string_view op) {
   return std::nullopt;
 }
 
-std::optional<int64_t> parse_digits(std::string_view text) {
-  int64_t value = 0;
-  if (text.empty() || text.size() > 15) return std::nullopt;  // beyond 2^53 a cursor cannot round-trip
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
-  return value;
-}
-
 // A feed cursor "<log>[.<claims>]" (0.49 `parseFeedCursor`): digits only; a malformed one is an
 // error, never a position. This server has no claim-event arm, so the claims position is kept
 // at 0.
 Result<int64_t> parse_feed_cursor(std::string_view cursor) {
   const auto dot = cursor.find('.');
-  auto log = parse_digits(cursor.substr(0, dot));
-  if (!log || (dot != std::string_view::npos && !parse_digits(cursor.substr(dot + 1)))) {
+  auto log = parse_query_digits(cursor.substr(0, dot));
+  if (!log || (dot != std::string_view::npos && !parse_query_digits(cursor.substr(dot + 1)))) {
     return fail("invalid_request", "after must be a cursor of the form <log>[.<claims>], e.g. 4210.17", "after");
   }
   return *log;
@@ -91,9 +96,9 @@ Result<engine::LogRequest> parse_log_query(const HttpRequest& request, const sch
       if (!after) return tl::unexpected(after.error());
       log.after = *after;
     } else if (name == "limit") {
-      auto limit = parse_digits(value);
-      if (!limit || *limit < 1) return fail("invalid_request", "limit must be a positive integer", "limit");
-      log.limit = static_cast<int>(std::min<int64_t>(*limit, kMaxLogLimit));
+      auto limit = parse_page_limit(value, kMaxLogLimit);
+      if (!limit) return tl::unexpected(limit.error());
+      log.limit = *limit;
     } else if (name == "model") {
       log.model = schema.resolve(value);
       if (!log.model || log.model->control_plane) {
@@ -171,10 +176,47 @@ FeedRoutes::FeedRoutes(engine::Engine& engine) : engine_(engine) {}
 
 std::optional<Result<HttpResponse>> FeedRoutes::route(const HttpRequest& request, const std::vector<std::string>& parts,
                                                       const auth::Principal& principal) const {
-  if (parts.size() != 2 || request.method != "GET") return std::nullopt;
+  if (request.method != "GET") return std::nullopt;
+  if (parts.size() == 3 && parts[1] == "schema" && parts[2] == "versions") return schema_versions(request);
+  if (parts.size() != 2) return std::nullopt;
   if (parts[1] == "logs") return logs(request, principal);
   if (parts[1] == "schema") return schema(principal);
   return std::nullopt;
+}
+
+Result<HttpResponse> FeedRoutes::schema_versions(const HttpRequest& request) const {
+  int limit = kDefaultVersionLimit;
+  for (const auto& [name, value] : query_pairs(request.target)) {
+    if (name != "limit") continue;
+    auto parsed = parse_page_limit(value, kMaxVersionLimit);
+    if (!parsed) return tl::unexpected(parsed.error());
+    limit = *parsed;
+  }
+  // One more than shown: the oldest one shown is diffed against its predecessor.
+  auto versions = engine_.schema_versions(limit + 1);
+  if (!versions) return tl::unexpected(versions.error());
+  std::vector<std::shared_ptr<const schema::Schema>> parsed;
+  for (const auto& version : *versions) {
+    auto schema = schema::Schema::parse_text(version.json_text);
+    parsed.push_back(schema ? *schema : nullptr);  // a version this build cannot read shows no diff
+  }
+  json::array data;
+  for (std::size_t i = 0; i < versions->size() && static_cast<int>(i) < limit; ++i) {
+    const auto& version = (*versions)[i];
+    const bool has_previous = i + 1 < versions->size();
+    json::value changes = nullptr;
+    if (parsed[i] && (!has_previous || parsed[i + 1])) {
+      changes = schema::diff_schema(has_previous ? parsed[i + 1].get() : nullptr, *parsed[i], {}).to_json();
+    }
+    data.push_back(json::object{
+        {"version", version.version},
+        {"hash", version.hash},
+        {"pushedAt", time_or_null(version.created_at_ms)},
+        {"models", parsed[i] ? json::value(data_model_count(*parsed[i])) : json::value(nullptr)},
+        {"changes", std::move(changes)}});
+  }
+  const bool has_more = static_cast<int>(versions->size()) > limit;
+  return json_response(200, json::object{{"object", "list"}, {"data", std::move(data)}, {"has_more", has_more}});
 }
 
 Result<HttpResponse> FeedRoutes::logs(const HttpRequest& request, const auth::Principal& principal) const {
@@ -218,8 +260,7 @@ Result<HttpResponse> FeedRoutes::schema(const auth::Principal& principal, bool w
                     {"schemaId", fmt::format("schema_v{}", (*active)->version)},
                     {"version", (*active)->version},
                     {"hash", (*active)->hash},
-                    {"pushedAt", (*active)->created_at_ms > 0 ? json::value(iso8601_from_ms((*active)->created_at_ms))
-                                                              : json::value(nullptr)}};
+                    {"pushedAt", time_or_null((*active)->created_at_ms)}};
   if (with_pushed_json) read["schema"] = ec ? json::value(nullptr) : schema_json;
   return json_response(200, read);
 }

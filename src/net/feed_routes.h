@@ -7,6 +7,10 @@
 //    Without `after` the page is the tail of the log.
 //  * GET /v1/schema — the active schema as `schemaReadResponseSchema` reads it: per model its
 //    key, typename, declared `conflict` (or null), content hash, fields and relations.
+//  * GET /v1/schema/versions?limit — the schema's history, newest first (our extension, for the
+//    console): each version's number, hash, push time and the change from the version before it
+//    (schema/diff.h's plan, recomputed from the two stored schemas: a push's renames were hints,
+//    not stored, so a renamed field shows as a removal and an addition).
 #include <optional>
 #include <string>
 #include <vector>
@@ -30,6 +34,7 @@ class FeedRoutes {
 
  private:
   Result<HttpResponse> logs(const HttpRequest& request, const auth::Principal& principal) const;
+  Result<HttpResponse> schema_versions(const HttpRequest& request) const;
 
   engine::Engine& engine_;
 };

@@ -1,5 +1,7 @@
 #include "net/http_json.h"
 
+#include <algorithm>
+#include <charconv>
 #include <boost/json.hpp>
 #include <boost/url/pct_string_view.hpp>
 #include <fmt/format.h>
@@ -20,6 +22,20 @@ Result<json::object> parse_object_body(const std::string& body, bool empty_is_ob
 }
 
 std::string path_of(const std::string& target) { return target.substr(0, target.find('?')); }
+
+std::optional<int64_t> parse_query_digits(std::string_view text) {
+  int64_t value = 0;
+  if (text.empty() || text.size() > 15) return std::nullopt;  // beyond 2^53 a cursor cannot round-trip
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
+Result<int> parse_page_limit(std::string_view text, int max) {
+  const auto limit = parse_query_digits(text);
+  if (!limit || *limit < 1) return fail("invalid_request", "limit must be a positive integer", "limit");
+  return static_cast<int>(std::min<int64_t>(*limit, max));
+}
 
 std::vector<std::string> split_path(const std::string& path) {
   std::vector<std::string> parts;

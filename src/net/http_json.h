@@ -1,5 +1,8 @@
 #pragma once
 // Small helpers shared by the HTTP route files: JSON bodies in and out, path splitting.
+#include <optional>
+#include <cstdint>
+#include <string_view>
 #include <string>
 #include <vector>
 
@@ -19,6 +22,11 @@ Result<boost::json::object> parse_object_body(const std::string& body, bool empt
 std::string path_of(const std::string& target);
 // "/a/b%20c/" -> {"a", "b c"}: non-empty, percent-decoded segments.
 std::vector<std::string> split_path(const std::string& path);
+// A query parameter of decimal digits only (no sign), at most 15 of them so it round-trips
+// through a JavaScript number; nullopt otherwise.
+std::optional<int64_t> parse_query_digits(std::string_view text);
+// A `limit` query parameter: a positive integer, capped at `max`; invalid_request otherwise.
+Result<int> parse_page_limit(std::string_view text, int max);
 boost::json::array string_array(const std::vector<std::string>& items);
 
 }  // namespace ablo::net

@@ -574,6 +574,16 @@ class PgStore final : public Store {
     });
   }
 
+  Result<std::vector<SchemaVersion>> schema_versions(int limit) override {
+    return with_reader([limit](Connection& conn) {
+      return query_all<SchemaVersion>(
+          conn, "SELECT version, json, hash, created_at_ms FROM schemas ORDER BY version DESC LIMIT $1",
+          {std::to_string(limit)}, [](const Rows::Row& row) {
+            return SchemaVersion{row.int64(0), row.text(1), row.text(2), row.int64(3)};
+          });
+    });
+  }
+
   Result<int64_t> head_sync_id() override {
     return with_reader([](Connection& conn) -> Result<int64_t> {
       auto rows = conn.exec("SELECT last_id FROM _ablo_log_head");

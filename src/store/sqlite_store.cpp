@@ -587,6 +587,15 @@ class SqliteStore final : public Store {
     });
   }
 
+  Result<std::vector<SchemaVersion>> schema_versions(int limit) override {
+    return with_reader([limit](Connection& conn) {
+      return query_all<SchemaVersion>(
+          conn, "SELECT version, json, hash, created_at FROM schemas ORDER BY version DESC LIMIT ?",
+          [limit](Statement& s) { s.bind(1, static_cast<int64_t>(limit)); },
+          [](const Statement& s) { return SchemaVersion{s.int64(0), s.text(1), s.text(2), s.int64(3)}; });
+    });
+  }
+
   Result<int64_t> head_sync_id() override {
     return with_reader([](Connection& conn) -> Result<int64_t> {
       auto head = query_one<int64_t>(conn, "SELECT COALESCE(MAX(id), 0) FROM sync_deltas", [](Statement&) {},

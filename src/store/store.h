@@ -263,6 +263,8 @@ class Store {
   virtual Status sync() { return {}; }
 
   virtual Result<std::optional<SchemaVersion>> active_schema() = 0;
+  // The `limit` newest schema versions, newest first (the active one first).
+  virtual Result<std::vector<SchemaVersion>> schema_versions(int limit) = 0;
   virtual Result<int64_t> head_sync_id() = 0;
   // Deltas of `tenant` with after_id < id <= up_to_id, ascending, at most `limit`.
   virtual Result<std::vector<Delta>> read_deltas(const std::string& tenant, int64_t after_id, int64_t up_to_id,

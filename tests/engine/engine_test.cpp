@@ -650,6 +650,7 @@ class HeldSyncStore final : public store::Store {
   }
 
   Result<std::optional<store::SchemaVersion>> active_schema() override { return inner_.active_schema(); }
+  Result<std::vector<store::SchemaVersion>> schema_versions(int limit) override { return inner_.schema_versions(limit); }
   Result<int64_t> head_sync_id() override { return inner_.head_sync_id(); }
   Result<std::vector<store::Delta>> read_deltas(const std::string& t, int64_t a, int64_t u, int l) override {
     return inner_.read_deltas(t, a, u, l);

@@ -350,6 +350,42 @@ TEST_F(RestTest, SchemaPushAppliesSafeChangesAndRefusesUnsafeOnesUntilResolved) 
   EXPECT_EQ(row.at("location"), "Oslo") << "the rest of the row survives the drop";
 }
 
+// GET /v1/schema/versions: the history newest first, each version with its change from the one
+// before, paged by limit.
+TEST_F(RestTest, SchemaVersionsListEachPushWithItsChange) {
+  auto added = call("POST", "/api/schema", R"({"schema":)" + weather_schema(false, true) + "}");
+  ASSERT_EQ(added.status, 200) << added.body;
+  const int64_t newest = body_of(added).at("version").as_int64();
+
+  auto listed = call("GET", "/v1/schema/versions");
+  ASSERT_EQ(listed.status, 200) << listed.body;
+  const auto versions = body_of(listed).at("data").as_array();
+  ASSERT_EQ(versions.size(), 2u) << listed.body;
+  EXPECT_FALSE(body_of(listed).at("has_more").as_bool());
+  EXPECT_EQ(versions[0].at("version"), newest);
+  EXPECT_EQ(versions[1].at("version"), newest - 1);
+  EXPECT_TRUE(versions[0].at("pushedAt").is_string());
+  const auto steps = versions[0].at("changes").at("steps").as_array();
+  ASSERT_EQ(steps.size(), 1u) << listed.body;
+  EXPECT_EQ(steps[0].at("kind"), "add_field");
+  EXPECT_EQ(steps[0].at("field"), "humidity");
+  EXPECT_GE(versions[1].at("changes").at("steps").as_array().size(), 1u) << "the first version adds its models";
+
+  auto first_page = call("GET", "/v1/schema/versions?limit=1");
+  ASSERT_EQ(first_page.status, 200);
+  EXPECT_EQ(body_of(first_page).at("data").as_array().size(), 1u);
+  EXPECT_TRUE(body_of(first_page).at("has_more").as_bool());
+  EXPECT_EQ(body_of(first_page).at("data").at(0).at("changes"), versions[0].at("changes"))
+      << "the oldest shown is still diffed against its predecessor";
+
+  auto bad = call("GET", "/v1/schema/versions?limit=0");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(body_of(bad).at("param"), "limit");
+  auto anonymous = client::http_request("127.0.0.1", server.port(), "GET", "/v1/schema/versions", {}, {});
+  ASSERT_TRUE(anonymous);
+  EXPECT_EQ(anonymous->status, 401);
+}
+
 TEST_F(RestTest, AgentTasksAttributeCommitsAndMeterUsage) {
   auto minted = body_of(call("POST", "/v1/capabilities",
                              R"({"participantKind":"agent","participantId":"agent-1","wideScope":true,"ttlSeconds":600})"));
