@@ -1,7 +1,8 @@
 // The live delta stream and presence. Deltas go into a bounded ring; the table is redrawn at
 // most ten times a second from its newest rows, so a thousand deltas a second cost ten small
-// redraws, not a thousand. When more arrive between two redraws than the table shows, some
-// were never on screen: the page says it shows a sample.
+// redraws, not a thousand. When more arrive in a second (or between two redraws) than the
+// table shows, rows scroll away unread or never reach the screen: the page says it shows a
+// sample.
 import { liveStream } from '../live_stream.js';
 import { h, table, cellText } from '../dom.js';
 
@@ -44,7 +45,7 @@ function redraw(state, view) {
   const now = Date.now();
   while (state.arrivals.length && state.arrivals[0] < now - 1000) state.arrivals.shift();
   if (state.arrivals.length > RING_SIZE * 4) state.arrivals.splice(0, state.arrivals.length - RING_SIZE * 4);
-  if (!state.paused && state.sinceRedraw > VISIBLE_ROWS) state.sampledAt = now;
+  if (!state.paused && (state.sinceRedraw > VISIBLE_ROWS || state.arrivals.length > VISIBLE_ROWS)) state.sampledAt = now;
   const sampling = now - state.sampledAt < SAMPLE_NOTICE_HOLD_MS;
   view.rate.textContent = `${state.arrivals.length} deltas/s${sampling ? ', showing a sample' : ''}${state.paused ? ' · paused' : ''}`;
   if (state.paused || !state.dirty) return;
