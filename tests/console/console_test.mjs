@@ -154,11 +154,14 @@ describe('web console', () => {
   let agentToken;
   test('a claim and its waiting line appear on the claims page and disappear after release', async () => {
     const agent = await rest(server, 'POST', '/v1/capabilities', {
-      body: { participantKind: 'agent', participantId: 'agent-7', syncGroups: ['default'] },
+      body: { participantKind: 'agent', participantId: 'agent-7', wideScope: true, ttlSeconds: 3600 },
     });
     agentToken = agent.token;
-    await rest(server, 'POST', `/v1/models/${MODEL}/r005/claim`, { body: {} });
-    const queued = await rest(server, 'POST', `/v1/models/${MODEL}/r005/claim`, { token: agentToken, body: {} });
+    // A second claimant asking to queue (claims dialect) waits in the FIFO line.
+    const claims = { 'Ablo-Protocol-Version': '1' };
+    const line = { description: 'forecasting', queue: true };
+    await rest(server, 'POST', `/v1/models/${MODEL}/r005/claim`, { body: line, headers: claims });
+    const queued = await rest(server, 'POST', `/v1/models/${MODEL}/r005/claim`, { token: agentToken, body: line, headers: claims });
     assert.equal(queued.status, 'queued');
     await page.click('#nav a[data-page=claims]');
     await waitForText(page, '#claims', `${MODEL}/r005`);
@@ -170,7 +173,7 @@ describe('web console', () => {
     await waitForText(page, '#claims-message', 'released');
     await waitForText(page, '#claims', 'agent-7 waiting', { absent: true });
     await waitForText(page, '#claims', `${MODEL}/r005`);
-    await rest(server, 'DELETE', `/v1/models/${MODEL}/r005/claim`, { token: agentToken });
+    await rest(server, 'DELETE', `/v1/models/${MODEL}/r005/claim`, { token: agentToken, headers: claims });
     await page.waitForSelector('#no-claims', { timeout: WAIT_MS });
   });
 

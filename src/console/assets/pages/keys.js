@@ -18,14 +18,20 @@ export function render(container) {
 function createForm(message, reload) {
   const kind = h('select', { name: 'kind' }, h('option', {}, 'agent'), h('option', {}, 'system'));
   const participant = h('input', { name: 'participant', placeholder: 'participant id', required: true });
-  const groups = h('input', { name: 'groups', placeholder: 'sync groups (comma separated, empty = default)', size: 36 });
-  const form = h('form', { class: 'toolbar', id: 'create-capability' }, kind, participant, groups, h('button', { type: 'submit' }, 'Create'));
+  const groups = h('input', { name: 'groups', placeholder: 'sync groups, comma separated', size: 24 });
+  const operations = h('input', { name: 'operations', placeholder: 'operations (model.read, …)', size: 24 });
+  const hours = h('input', { name: 'hours', type: 'number', min: 1, value: 24, size: 4, title: 'lifetime in hours' });
+  const form = h('form', { class: 'toolbar', id: 'create-capability' }, kind, participant, groups, operations, hours, 'h',
+    h('button', { type: 'submit' }, 'Create'));
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
-    const syncGroups = groups.value.split(',').map((group) => group.trim()).filter(Boolean);
+    const list = (input) => input.value.split(',').map((item) => item.trim()).filter(Boolean);
+    const body = { participantKind: kind.value, participantId: participant.value, ttlSeconds: Math.max(1, Number(hours.value) || 24) * 3600 };
+    // The server asks for a narrow scope (groups and operations) or an explicit wide one.
+    if (list(groups).length || list(operations).length) Object.assign(body, { syncGroups: list(groups), operations: list(operations) });
+    else body.wideScope = true;
     try {
-      const minted = await api('/v1/capabilities', { method: 'POST', body: {
-        participantKind: kind.value, participantId: participant.value, syncGroups: syncGroups.length ? syncGroups : ['default'] } });
+      const minted = await api('/v1/capabilities', { method: 'POST', body });
       message.textContent = `created ${minted.id}; its token (shown once): ${minted.token}`;
       reload();
     } catch (failure) {
