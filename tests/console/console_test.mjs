@@ -127,7 +127,28 @@ describe('web console', () => {
     await waitForText(page, '#rows', 'City r050');
   });
 
+  test('the filter box and a column header narrow and sort the rows', async () => {
+    await rest(server, 'PATCH', `/v1/models/${MODEL}/r117`, { body: { status: 'ready' } });
+    await page.goto(`${server.base}/console#/models/${MODEL}`);
+    await waitForText(page, '#rows', 'City r000');
+    await page.type('#row-filter', 'status=ready');
+    await page.keyboard.press('Enter');
+    await waitForText(page, '#rows', 'City r117');
+    const filtered = await page.$$eval('#rows tbody tr', (rows) => rows.map((row) => row.children[2].textContent));
+    assert.deepEqual(filtered, ['ready']);
+    await page.$eval('#row-filter', (input) => { input.value = ''; input.dispatchEvent(new Event('change')); });
+    await waitForText(page, '#rows', 'City r000');
+    const header = () => page.$$eval('#rows th', (cells) => cells.findIndex((cell) => cell.textContent.startsWith('location')));
+    const clickLocation = async () => page.evaluate((i) => document.querySelectorAll('#rows th')[i].click(), await header());
+    await clickLocation();  // ascending
+    await waitForText(page, '#rows thead', 'location ▲');
+    await clickLocation();  // descending: the last location first
+    await waitForText(page, '#rows thead', 'location ▼');
+    await waitForText(page, '#rows tbody tr', 'City r119');
+  });
+
   test("another client's write appears on the rows page without reload, with its history", async () => {
+    await page.goto(`${server.base}/console#/schema`);  // a fresh models page: unsorted, unfiltered
     await page.goto(`${server.base}/console#/models/${MODEL}`);
     await waitForText(page, '#rows', 'City r000');
     await waitForText(page, '#banner', 'live');
