@@ -225,6 +225,32 @@ describe('web console', () => {
     }
   });
 
+  test('keys, webhooks, audit and schema pages work with a secret key', async () => {
+    await page.goto(`${server.base}/console#/keys`);
+    await page.waitForSelector('#create-capability');
+    await page.type('#create-capability input[name=participant]', 'agent-from-console');
+    await page.click('#create-capability button[type=submit]');
+    await waitForText(page, '#keys-message', 'created cap');
+    await waitForText(page, '#capabilities', 'agent:agent-from-console');
+    const revoked = await page.evaluate(() => {
+      const row = [...document.querySelectorAll('#capabilities tbody tr')].find((tr) => tr.textContent.includes('agent-from-console'));
+      row.querySelector('button.revoke').click();
+      return row.firstElementChild.textContent;
+    });
+    await waitForText(page, '#keys-message', `revoked ${revoked}`);
+    assert.equal((await rest(server, 'GET', `/v1/capabilities/${revoked}`)).status, 'revoked');
+
+    await page.goto(`${server.base}/console#/webhooks`);
+    await waitForText(page, '#webhooks', 'no webhook endpoints');
+    await page.goto(`${server.base}/console#/audit`);
+    await waitForText(page, '#audit', 'capability.revoke');
+    await page.click('#verify');
+    await waitForText(page, '#verify-result', 'chain intact');
+    await page.goto(`${server.base}/console#/schema`);
+    await waitForText(page, '#schema', 'version 1');
+    await waitForText(page, '#schema', 'location');
+  });
+
   test('the console reconnects after the server restarts', async () => {
     await page.goto(`${server.base}/console#/live`);
     await waitForText(page, '#banner', 'live');
