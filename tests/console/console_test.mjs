@@ -188,7 +188,20 @@ describe('web console', () => {
     await waitForText(page, '#claims', `${MODEL}/r005`);
     await waitForText(page, '#claims', 'agent-7 waiting');
     assert.match(await page.$eval('#claims', (element) => element.textContent), /\d+ s left/);
+    // A second waiter, then the privileged reorder: the console moves it ahead of agent-7.
+    const other = await rest(server, 'POST', '/v1/capabilities', {
+      body: { participantKind: 'agent', participantId: 'agent-9', wideScope: true, ttlSeconds: 3600 },
+    });
+    await rest(server, 'POST', `/v1/models/${MODEL}/r005/claim`, { token: other.token, body: line, headers: claims });
+    await waitForText(page, '#claims', 'agent-9 waiting');
     await screenshot(page, 'claims');
+    await page.click('#claims button.reorder');
+    await waitForText(page, '#claims-message', 'moved');
+    const waiting = async () => (await rest(server, 'GET', '/v1/claims')).data
+      .filter((claim) => claim.status === 'queued').sort((a, b) => a.position - b.position).map((claim) => claim.actor);
+    assert.deepEqual(await waiting(), ['agent-9', 'agent-7']);
+    await rest(server, 'DELETE', `/v1/models/${MODEL}/r005/claim`, { token: other.token, headers: claims });
+    await waitForText(page, '#claims', 'agent-9', { absent: true });
     // The console's key is the holder's: its Release button ends the claim; the agent moves up.
     await page.click('#claims button.release');
     await waitForText(page, '#claims-message', 'released');
