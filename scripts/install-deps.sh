@@ -17,7 +17,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-# Node and npm for the MCP SDK tests (tests/mcp). A machine that has them from elsewhere
+# Chromium for the web console's browser tests (tests/console drives it headless).
+if ! dpkg-query -W -f='${Status}' chromium 2>/dev/null | grep -q "install ok installed"; then
+  echo "installing: chromium"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null
+fi
+# Node and npm for the MCP SDK tests (tests/mcp) and the console tests (tests/console). A machine that has them from elsewhere
 # (e.g. a newer Node with its own npm) keeps them: Debian's npm would conflict with it.
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   echo "installing: nodejs npm"

@@ -492,6 +492,7 @@ Result<LogPage> Engine::log(const auth::Principal& principal, const LogRequest& 
   const auto wanted = [&](const store::Delta& delta) {
     if (request.model && delta.model_name != request.model->typename_) return false;
     if (request.action && delta.action != *request.action) return false;
+    if (!request.record_id.empty() && delta.model_id != request.record_id) return false;
     if (request.since_ms && delta.created_at_ms < *request.since_ms) return false;
     const auto* model = schema->resolve(delta.model_name);
     return model && authz::may_read(principal, *model, {delta.tenant, delta.sync_groups});

@@ -185,6 +185,7 @@ struct LogRequest {
   const schema::Model* model = nullptr;  // only this model's deltas
   std::optional<char> action;            // only this action letter (I U D A V C G S)
   std::optional<int64_t> since_ms;       // only deltas created at or after this time
+  std::string record_id;                 // only this row's deltas (empty = every row)
 };
 
 struct LogPage {

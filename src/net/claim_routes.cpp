@@ -108,7 +108,9 @@ json::object model_claim(const coord::Claim& claim, int position) {
                    {"expiresAt", claim.expires_at_ms > 0 ? claim.expires_at_ms : claim.declared_at_ms + claim.ttl_ms},
                    {"target", std::move(target)},
                    {"description", claim.description.empty() ? claim.action : claim.description},
-                   {"status", active ? "active" : "queued"}};
+                   {"status", active ? "active" : "queued"},
+                   // When it was asked for (ms): a waiter's wait time, shown by the console.
+                   {"declaredAt", claim.declared_at_ms}};
   if (active) out["fenceToken"] = claim.fence_token;
   if (!active && position >= 0) out["position"] = position;
   return out;

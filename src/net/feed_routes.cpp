@@ -111,6 +111,9 @@ Result<engine::LogRequest> parse_log_query(const HttpRequest& request, const sch
                     "op must be one of create, update, delete, archive, revive, visible, group_added, group_removed",
                     "op");
       }
+    } else if (name == "recordId") {  // one row's history (the console's row view)
+      if (value.empty()) return fail("invalid_request", "recordId must not be empty", "recordId");
+      log.record_id = value;
     } else if (name == "since") {
       log.since_ms = parse_iso8601_ms(value);
       if (!log.since_ms) return fail("invalid_request", "since must be an ISO 8601 time", "since");

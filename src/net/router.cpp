@@ -1,6 +1,7 @@
 #include "net/router.h"
 
 #include "net/authority.h"
+#include "net/console_route.h"
 #include "net/http_json.h"
 
 #include <algorithm>
@@ -184,6 +185,8 @@ Result<HttpResponse> Router::route(const HttpRequest& request) const {
     return json_response(200, json::object{{"status", "healthy"}});
   }
   if (path == "/api/ready" && (method == "GET" || method == "HEAD")) return readiness();
+  // The console's static files are public (before authentication); the data it shows is not.
+  if (auto console = console_response(request, path)) return std::move(*console);
   if (path == "/metrics" && (method == "GET" || method == "HEAD")) return metrics_text(request);
   if (path == "/api/auth/check" && (method == "HEAD" || method == "GET")) {
     auto principal = authenticate(request);
