@@ -13,6 +13,7 @@
 #include "metrics/metrics.h"
 #include "common/random.h"
 #include "common/time.h"
+#include "common/version.h"
 #include "errors/registry.h"
 #include "coord/wire.h"
 #include "schema/sync_groups.h"
@@ -154,13 +155,18 @@ Result<auth::Principal> Router::authenticate(const HttpRequest& request) const {
 }
 
 // Ready when the store answers a read and a schema is loaded (the checks are listed either way).
+// Also the server's version, clock (`ablo doctor` compares it with its own) and data location.
 Result<HttpResponse> Router::readiness() const {
   const auto stored = engine_.active_schema_version();
   const bool store_ok = stored.has_value();
   const bool schema_ok = engine_.schema() != nullptr;
   json::object checks{{"store", store_ok ? "ok" : stored.error().message}, {"schema", schema_ok ? "ok" : "none loaded"}};
   const bool ready = store_ok && schema_ok;
-  return json_response(ready ? 200 : 503, json::object{{"status", ready ? "ready" : "not_ready"}, {"checks", checks}});
+  return json_response(ready ? 200 : 503, json::object{{"status", ready ? "ready" : "not_ready"},
+                                                       {"checks", checks},
+                                                       {"version", kAbloVersion},
+                                                       {"serverTime", iso8601_from_ms(now_ms())},
+                                                       {"dataLocation", data_location_}});
 }
 
 // Prometheus text. Aggregates of this process only — no tenant's rows, ids or keys — so it is

@@ -52,6 +52,8 @@ class Router {
   void handle(const HttpRequest& request, Reply reply) const;
   // GET /metrics then needs `Authorization: Bearer <token>` (empty: open). Before serving.
   void set_metrics_token(std::string token) { metrics_token_ = std::move(token); }
+  // Reported by GET /api/ready (`ablo status`). Before serving.
+  void set_data_location(std::string where) { data_location_ = std::move(where); }
 
  private:
   void handle_routed(const HttpRequest& request, const Reply& reply) const;
@@ -83,6 +85,7 @@ class Router {
   WebhookRoutes webhook_routes_;
   RunLater run_later_;
   std::string metrics_token_;
+  std::string data_location_;
 };
 
 }  // namespace ablo::net

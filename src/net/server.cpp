@@ -979,6 +979,7 @@ struct Server::Impl {
         mcp(mcp_backend, options.mcp) {
     services.mcp_stream_events = options.mcp.max_stream_events;
     services.router.set_metrics_token(options.metrics_token);
+    services.router.set_data_location(options.data_location);
     if (options.serve_mcp) services.mcp = &mcp;
   }
 

@@ -42,6 +42,7 @@ struct ServerOptions {
   webhooks::Registry* webhooks = nullptr;  // webhook endpoint routes (issue 13); null: none
   bool serve_mcp = true;  // the MCP server at /mcp (issue 14)
   std::string metrics_token;  // GET /metrics needs it as the bearer; empty: open
+  std::string data_location;  // where the data lives (a directory, or "PostgreSQL"): GET /api/ready says
   mcp::Options mcp;
 };
 

@@ -1,0 +1,513 @@
+#include "cli/dev_commands.h"
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <boost/json.hpp>
+#include <fmt/format.h>
+
+#include "cli/api_target.h"
+#include "cli/output.h"
+#include "cli/schema_file.h"
+#include "common/time.h"
+#include "schema/schema.h"
+
+namespace ablo::cli {
+
+namespace json = boost::json;
+namespace fs = std::filesystem;
+
+const char* const kStarterSchema = R"({
+  "v": 3,
+  "models": {
+    "task": {
+      "typename": "task",
+      "fields": {
+        "title": {"type": "string", "isOptional": false, "isIndexed": false},
+        "status": {"type": "enum", "enumValues": ["todo", "doing", "done"], "isOptional": false, "isIndexed": true},
+        "notes": {"type": "string", "isOptional": true, "isIndexed": false}
+      },
+      "relations": {},
+      "load": "instant",
+      "tenancy": {"kind": "column", "column": "organization_id"},
+      "plane": "tenant"
+    }
+  },
+  "identityRoles": []
+}
+)";
+
+namespace {
+
+// Headers of a 0.49 client: GET /v1/logs answers log_events to it.
+const std::map<std::string, std::string> kLogHeaders{{"Ablo-Protocol-Version", "1"}};
+
+std::string string_member(const json::object& object, std::string_view name) {
+  const auto* value = object.if_contains(name);
+  if (!value) return {};
+  if (value->is_string()) return std::string(value->as_string());
+  if (value->is_null()) return {};
+  return json::serialize(*value);
+}
+
+std::string comma_list(const json::value* list) {
+  std::string out;
+  if (!list || !list->is_array()) return out;
+  for (const auto& item : list->as_array()) {
+    out += (out.empty() ? "" : ", ") + (item.is_string() ? std::string(item.as_string()) : json::serialize(item));
+  }
+  return out;
+}
+
+// --- init ---------------------------------------------------------------------------------
+
+struct InitOptions {
+  std::string dir = ".";
+  bool force = false;
+};
+
+Status write_new_file(const fs::path& path, const std::string& text, bool force) {
+  if (fs::exists(path) && !force) {
+    return tl::unexpected(with_hint(Error("invalid_request", path.string() + " already exists"),
+                                    "pass --force to overwrite it, or run `ablo init` in another directory"));
+  }
+  std::ofstream out(path, std::ios::trunc);
+  out << text;
+  if (!out.flush()) return fail("invalid_request", "cannot write " + path.string());
+  return {};
+}
+
+Result<Outcome> run_init(const InitOptions& options, const DevCommandHooks& hooks) {
+  const fs::path dir(options.dir);
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return fail("invalid_request", "cannot create " + dir.string() + ": " + ec.message());
+  for (const char* name : {"schema.json", ".env"}) {  // check both before writing either
+    if (fs::exists(dir / name) && !options.force) return tl::unexpected(write_new_file(dir / name, {}, false).error());
+  }
+  const auto data_dir = (dir / "ablo-data").string();
+  auto key = hooks.create_test_key(data_dir);
+  if (!key) return tl::unexpected(key.error());
+  if (auto ok = write_new_file(dir / "schema.json", kStarterSchema, options.force); !ok) return tl::unexpected(ok.error());
+  const std::string env = fmt::format("ABLO_API_KEY={}\nABLO_API_URL={}\n", *key, kDefaultApiUrl);
+  if (auto ok = write_new_file(dir / ".env", env, options.force); !ok) return tl::unexpected(ok.error());
+
+  Outcome outcome;
+  outcome.document = json::object{{"schemaFile", (dir / "schema.json").string()},
+                                  {"envFile", (dir / ".env").string()},
+                                  {"dataDir", data_dir},
+                                  {"apiUrl", kDefaultApiUrl},
+                                  {"apiKeyPrefix", key->substr(0, 12)}};
+  outcome.text = fmt::format(
+      "Wrote {0}/schema.json (a `task` model) and {0}/.env (a sandbox key, data in {1}).\n\n"
+      "## Run it\n\n"
+      "    cd {0} && ablo dev --data-dir ablo-data    # serves {2}, re-pushes schema.json on save\n\n"
+      "## Connect a client\n\n"
+      "    const ablo = Ablo({{ schema, apiKey: process.env.ABLO_API_KEY, baseURL: '{2}' }})\n\n"
+      "Then: `ablo whoami`, `ablo status`, `ablo doctor`, `ablo logs --follow`.\n",
+      dir.string(), data_dir, kDefaultApiUrl);
+  return outcome;
+}
+
+// --- whoami -------------------------------------------------------------------------------
+
+Result<Outcome> run_whoami(const ApiTargetOptions& target) {
+  auto api = resolve_api_target(target);
+  if (!api) return tl::unexpected(api.error());
+  if (auto ok = api->require_key(); !ok) return tl::unexpected(ok.error());
+  auto identity = api->get_json("/api/auth/identity");
+  if (!identity) return tl::unexpected(identity.error());
+  const auto* authority = identity->if_contains("authority");
+  const json::value* operations = authority && authority->is_object() ? authority->as_object().if_contains("operations") : nullptr;
+  Outcome outcome;
+  outcome.document = *identity;
+  outcome.text = fmt::format("participant: {} ({})\norganization: {}\nsync groups: {}\noperations: {}\nserver: {}\n",
+                             string_member(*identity, "participantId"), string_member(*identity, "participantKind"),
+                             string_member(*identity, "organizationId"), comma_list(identity->if_contains("syncGroups")),
+                             comma_list(operations), api->url());
+  return outcome;
+}
+
+// --- status -------------------------------------------------------------------------------
+
+// The sum over every label set of `name` in a Prometheus text exposition; nullopt when absent.
+std::optional<double> metric_total(std::string_view text, std::string_view name) {
+  std::optional<double> total;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    auto end = text.find('\n', start);
+    if (end == std::string_view::npos) end = text.size();
+    const auto line = text.substr(start, end - start);
+    start = end + 1;
+    if (!line.starts_with(name) || line.size() <= name.size()) continue;
+    const char next = line[name.size()];
+    if (next != ' ' && next != '{') continue;
+    const auto space = line.rfind(' ');
+    try {
+      total = total.value_or(0) + std::stod(std::string(line.substr(space + 1)));
+    } catch (const std::exception&) {  // a malformed sample: skip it
+    }
+  }
+  return total;
+}
+
+json::object metrics_summary(const ApiEndpoint& api) {
+  json::object out;
+  auto response = api.call("GET", "/metrics");
+  if (!response || response->status != 200) return out;
+  for (const char* name : {"ablo_websocket_connections", "ablo_commits_total", "ablo_mcp_sessions"}) {
+    if (auto total = metric_total(response->body, name)) out[name] = *total;
+  }
+  return out;
+}
+
+Result<Outcome> run_status(const ApiTargetOptions& target) {
+  auto api = resolve_api_target(target);
+  if (!api) return tl::unexpected(api.error());
+  auto health = api->get_json("/api/health");
+  if (!health) return tl::unexpected(health.error());
+  auto ready_response = api->call("GET", "/api/ready");
+  if (!ready_response) return tl::unexpected(ready_response.error());
+  boost::system::error_code ec;
+  auto ready = json::parse(ready_response->body, ec);
+  if (ec || !ready.is_object()) ready = json::object{};
+  json::object document{{"url", api->url()},
+                        {"health", string_member(*health, "status")},
+                        {"ready", ready},
+                        {"metrics", metrics_summary(*api)}};
+  if (!api->key.empty()) {
+    auto identity = api->get_json("/api/auth/identity");
+    document["identity"] = identity ? json::value(*identity) : json::value(json::object{{"error", identity.error().code}});
+  }
+  Outcome outcome;
+  outcome.text = fmt::format("server: {} ({}, {})\n", api->url(), string_member(*health, "status"),
+                             string_member(ready.as_object(), "status"));
+  if (auto version = string_member(ready.as_object(), "version"); !version.empty()) outcome.text += "version: " + version + "\n";
+  if (auto data = string_member(ready.as_object(), "dataLocation"); !data.empty()) outcome.text += "data: " + data + "\n";
+  if (const auto* checks = ready.as_object().if_contains("checks"); checks && checks->is_object()) {
+    for (const auto& [name, value] : checks->as_object()) {
+      outcome.text += fmt::format("  {}: {}\n", std::string_view(name), value.is_string() ? value.as_string().c_str() : "?");
+    }
+  }
+  for (const auto& [name, value] : document.at("metrics").as_object()) {
+    outcome.text += fmt::format("{}: {}\n", std::string_view(name), value.to_number<double>());
+  }
+  if (const auto* identity = document.if_contains("identity"); identity && identity->as_object().contains("participantId")) {
+    outcome.text += fmt::format("key: {} ({}) in {}\n", string_member(identity->as_object(), "participantId"),
+                                string_member(identity->as_object(), "participantKind"),
+                                string_member(identity->as_object(), "organizationId"));
+  }
+  outcome.document = std::move(document);
+  return outcome;
+}
+
+// --- doctor -------------------------------------------------------------------------------
+
+struct DoctorOptions {
+  ApiTargetOptions target;
+  std::string schema_file = "schema.json";
+};
+
+enum class Verdict { kOk, kWarn, kFail };
+
+struct Check {
+  std::string name;
+  Verdict verdict;
+  std::string detail;
+  std::string fix;  // empty when ok
+};
+
+std::string_view verdict_name(Verdict verdict) {
+  switch (verdict) {
+    case Verdict::kOk: return "ok";
+    case Verdict::kWarn: return "warn";
+    case Verdict::kFail: return "fail";
+  }
+  return "fail";
+}
+
+// What the checks learn from the server, read once.
+struct ServerFacts {
+  bool reachable = false;
+  std::string unreachable_reason;
+  json::object ready;
+  std::optional<Error> identity_error;
+  json::object schema;  // GET /api/schema, when the key is accepted
+};
+
+ServerFacts gather_facts(const ApiEndpoint& api) {
+  ServerFacts facts;
+  auto ready = api.call("GET", "/api/ready");
+  if (!ready) {
+    facts.unreachable_reason = ready.error().message;
+    return facts;
+  }
+  facts.reachable = true;
+  boost::system::error_code ec;
+  auto parsed = json::parse(ready->body, ec);
+  if (!ec && parsed.is_object()) facts.ready = std::move(parsed.as_object());
+  if (api.key.empty()) return facts;
+  auto identity = api.get_json("/api/auth/identity");
+  if (!identity) {
+    facts.identity_error = identity.error();
+    return facts;
+  }
+  if (auto schema = api.get_json("/api/schema")) facts.schema = std::move(*schema);
+  return facts;
+}
+
+Check check_url_configured(const DoctorOptions& options) {
+  if (std::getenv("ABLO_API_URL") || options.target.url != kDefaultApiUrl) return {"ABLO_API_URL set", Verdict::kOk, options.target.url, {}};
+  return {"ABLO_API_URL set", Verdict::kWarn, "not set: using " + std::string(kDefaultApiUrl),
+          "add ABLO_API_URL=" + std::string(kDefaultApiUrl) + " to .env (`ablo init` writes it)"};
+}
+
+Check check_reachable(const ApiEndpoint& api, const ServerFacts& facts) {
+  if (!facts.reachable) {
+    return {"server reachable", Verdict::kFail, api.url() + ": " + facts.unreachable_reason,
+            "start it with `ablo dev` (or `ablo serve`), or point ABLO_API_URL at it"};
+  }
+  const auto status = string_member(facts.ready, "status");
+  if (status != "ready") {
+    return {"server reachable", Verdict::kFail, api.url() + " answers but is " + status + ": " + json::serialize(facts.ready),
+            "see the server's log; `ablo status` lists its checks"};
+  }
+  return {"server reachable", Verdict::kOk, api.url() + " is ready", {}};
+}
+
+Check check_key_accepted(const ApiEndpoint& api, const ServerFacts& facts) {
+  if (api.key.empty()) {
+    return {"key accepted", Verdict::kFail, "no key given", "set ABLO_API_KEY in .env or pass --key"};
+  }
+  if (!facts.reachable) return {"key accepted", Verdict::kWarn, "not checked: the server is unreachable", "fix the server first"};
+  if (facts.identity_error) {
+    return {"key accepted", Verdict::kFail, facts.identity_error->code + ": " + facts.identity_error->message,
+            "create a key on that server (`ablo keys create --data-dir <its data dir>`) and put it in ABLO_API_KEY"};
+  }
+  return {"key accepted", Verdict::kOk, api.key.substr(0, std::min<std::size_t>(12, api.key.size())) + "…", {}};
+}
+
+Check check_key_mode(const ApiEndpoint& api) {
+  const bool test_key = api.key.starts_with("sk_test_");
+  if (test_key && !api.loopback()) {
+    return {"key mode", Verdict::kWarn, "a sandbox (sk_test_) key against " + api.url(),
+            "use a live key (`ablo keys create --live`) for a shared server"};
+  }
+  if (api.key.starts_with("sk_live_") && api.loopback()) {
+    return {"key mode", Verdict::kWarn, "a live (sk_live_) key against a local server",
+            "use the sandbox key `ablo init` / `ablo serve` print for local work"};
+  }
+  return {"key mode", Verdict::kOk, test_key ? "sandbox key" : "live key or token", {}};
+}
+
+Check check_schema(const DoctorOptions& options, const ServerFacts& facts) {
+  const std::string name = "schema file";
+  if (!fs::exists(options.schema_file)) {
+    return {name, Verdict::kWarn, options.schema_file + " not found", "run `ablo init` or pass --schema FILE"};
+  }
+  auto json = read_schema_file(options.schema_file);
+  auto parsed = json ? schema::Schema::parse(*json) : Result<std::shared_ptr<const schema::Schema>>(tl::unexpected(json.error()));
+  if (!parsed) return {name, Verdict::kFail, parsed.error().message, "fix " + options.schema_file};
+  if (facts.schema.empty()) return {name, Verdict::kOk, options.schema_file + " is valid (not compared: no server schema read)", {}};
+  const auto server_hash = string_member(facts.schema, "hash");
+  if (server_hash != (*parsed)->hash()) {
+    return {name, Verdict::kWarn,
+            fmt::format("{} ({}) differs from the server's active schema ({})", options.schema_file, (*parsed)->hash(),
+                        server_hash.empty() ? "none" : server_hash),
+            "run: ablo schema push " + options.schema_file + " (or keep `ablo dev` running)"};
+  }
+  return {name, Verdict::kOk, options.schema_file + " is the server's active schema", {}};
+}
+
+Check check_clock(const ServerFacts& facts) {
+  const auto server_time = string_member(facts.ready, "serverTime");
+  auto server_ms = parse_iso8601_ms(server_time);
+  if (!server_ms) return {"clock skew", Verdict::kWarn, "the server did not report its time", "upgrade the server"};
+  const auto skew_ms = std::llabs(now_ms() - *server_ms);
+  if (skew_ms > 5000) {
+    return {"clock skew", Verdict::kFail, fmt::format("this machine and the server differ by {} ms", skew_ms),
+            "sync both clocks (NTP: `timedatectl set-ntp true`); claims and tokens expire by the clock"};
+  }
+  return {"clock skew", Verdict::kOk, fmt::format("{} ms", skew_ms), {}};
+}
+
+std::optional<Check> check_node() {
+  if (!fs::exists("package.json")) return std::nullopt;
+  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen("node --version 2>/dev/null", "r"), &pclose);
+  char buffer[64] = {};
+  const bool read = pipe && std::fgets(buffer, sizeof buffer, pipe.get());
+  if (!read) return Check{"node", Verdict::kWarn, "package.json present but no `node` on PATH", "install Node 18 or newer"};
+  std::string version(buffer);
+  while (!version.empty() && std::isspace(static_cast<unsigned char>(version.back()))) version.pop_back();
+  const int major = std::atoi(version.c_str() + (version.starts_with("v") ? 1 : 0));
+  if (major < 18) return Check{"node", Verdict::kWarn, version, "the @abloatai/ablo client needs Node 18 or newer"};
+  return Check{"node", Verdict::kOk, version, {}};
+}
+
+Result<Outcome> run_doctor(const DoctorOptions& options) {
+  auto api = resolve_api_target(options.target);
+  if (!api) return tl::unexpected(api.error());
+  const auto facts = gather_facts(*api);
+  std::vector<Check> checks{check_url_configured(options), check_reachable(*api, facts), check_key_accepted(*api, facts),
+                            check_key_mode(*api), check_schema(options, facts)};
+  if (facts.reachable) checks.push_back(check_clock(facts));
+  if (auto node = check_node()) checks.push_back(*node);
+
+  Outcome outcome;
+  json::array listed;
+  for (const auto& check : checks) {
+    if (check.verdict == Verdict::kFail) outcome.exit_code = 1;
+    listed.push_back(json::object{{"name", check.name},
+                                  {"status", verdict_name(check.verdict)},
+                                  {"detail", check.detail},
+                                  {"fix", check.fix.empty() ? json::value(nullptr) : json::value(check.fix)}});
+    outcome.text += fmt::format("{:<5} {}: {}\n", verdict_name(check.verdict), check.name, check.detail);
+    if (!check.fix.empty()) outcome.text += "      fix: " + check.fix + "\n";
+  }
+  outcome.document = json::object{{"ok", outcome.exit_code == 0}, {"checks", std::move(listed)}};
+  return outcome;
+}
+
+// --- logs ---------------------------------------------------------------------------------
+
+struct LogsOptions {
+  ApiTargetOptions target;
+  std::string model;
+  bool follow = false;
+  std::optional<int64_t> after;
+  int tail = 50;
+};
+
+volatile std::sig_atomic_t logs_stopped = 0;
+
+std::string log_line(const json::object& event) {
+  std::string changed;
+  if (const auto* delta = event.if_contains("delta"); delta && delta->is_object()) {
+    if (const auto* data = delta->as_object().if_contains("data"); data && data->is_object()) {
+      for (const auto& [field, value] : data->as_object()) {
+        if (field != "id") changed += (changed.empty() ? "" : ",") + std::string(field);
+      }
+    }
+  }
+  return fmt::format("#{} {} {} {} {} [{}] {}", string_member(event, "id"), string_member(event, "at"),
+                     string_member(event, "op"), string_member(event, "model"), string_member(event, "recordId"),
+                     changed, string_member(event, "actor"));
+}
+
+struct FetchedLogPage {
+  json::array events;
+  int64_t next = 0;
+  bool has_more = false;
+};
+
+Result<FetchedLogPage> read_log_page(const ApiEndpoint& api, const LogsOptions& options, std::optional<int64_t> after) {
+  std::string target = after ? fmt::format("/v1/logs?limit=100&after={}", *after) : fmt::format("/v1/logs?limit={}", options.tail);
+  if (!options.model.empty()) target += "&model=" + options.model;
+  auto page = api.get_json(target, kLogHeaders);
+  if (!page) return tl::unexpected(page.error());
+  FetchedLogPage out;
+  if (const auto* data = page->if_contains("data"); data && data->is_array()) out.events = data->as_array();
+  out.next = std::atoll(string_member(*page, "next_cursor").c_str());  // "<id>.0"
+  if (const auto* more = page->if_contains("has_more"); more && more->is_bool()) out.has_more = more->as_bool();
+  return out;
+}
+
+void print_events(const json::array& events, json::array* collected) {
+  for (const auto& event : events) {
+    if (!event.is_object()) continue;
+    if (collected) {
+      collected->push_back(event);
+    } else {
+      std::printf("%s\n", json_output() ? json::serialize(event).c_str() : log_line(event.as_object()).c_str());
+    }
+  }
+  std::fflush(stdout);
+}
+
+// Sleeps up to `delay`, in short slices so Ctrl-C ends it at once.
+void pause_unless_stopped(std::chrono::milliseconds delay) {
+  const auto until = std::chrono::steady_clock::now() + delay;
+  while (!logs_stopped && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+}
+
+Result<Outcome> run_logs(const LogsOptions& options) {
+  auto api = resolve_api_target(options.target);
+  if (!api) return tl::unexpected(api.error());
+  if (auto ok = api->require_key(); !ok) return tl::unexpected(ok.error());
+  // One JSON document at the end, unless following (then NDJSON as events arrive).
+  json::array collected;
+  json::array* sink = json_output() && !options.follow ? &collected : nullptr;
+  auto page = read_log_page(*api, options, options.after);
+  if (!page) return tl::unexpected(page.error());
+  print_events(page->events, sink);
+  std::signal(SIGINT, [](int) { logs_stopped = 1; });
+  std::signal(SIGTERM, [](int) { logs_stopped = 1; });
+  constexpr auto kFastest = std::chrono::milliseconds(100), kSlowest = std::chrono::milliseconds(1000);
+  auto delay = kFastest;
+  while (!logs_stopped && (page->has_more || options.follow)) {
+    if (!page->has_more) pause_unless_stopped(delay);
+    if (logs_stopped) break;
+    auto next = read_log_page(*api, options, page->next);
+    if (!next) return tl::unexpected(next.error());
+    delay = next->events.empty() ? std::min(delay * 2, kSlowest) : kFastest;  // back off while idle
+    print_events(next->events, sink);
+    page = std::move(next);
+  }
+  Outcome outcome;
+  // Text lines (and NDJSON) are out already: a null document tells run_and_finish so.
+  if (sink) outcome.document = json::object{{"data", std::move(collected)}, {"next_cursor", page->next}};
+  return outcome;
+}
+
+// --- registration -------------------------------------------------------------------------
+
+void run_and_finish(const std::function<Result<Outcome>()>& run) {
+  auto outcome = run();
+  if (outcome && outcome->document.is_null() && outcome->text.empty()) return finish_command(outcome->exit_code);
+  finish_command(report(outcome));
+}
+
+}  // namespace
+
+void add_dev_commands(CLI::App& app, DevCommandHooks hooks) {
+  auto init = std::make_shared<InitOptions>();
+  auto* init_cmd = app.add_subcommand("init", "Scaffold a project: schema.json, .env with a sandbox key, how to run it");
+  init_cmd->add_option("dir", init->dir, "Project directory")->capture_default_str();
+  init_cmd->add_flag("--force", init->force, "Overwrite an existing schema.json / .env");
+  init_cmd->callback([init, hooks] { run_and_finish([&] { return run_init(*init, hooks); }); });
+
+  auto whoami = std::make_shared<ApiTargetOptions>();
+  auto* whoami_cmd = app.add_subcommand("whoami", "Who the key is: participant, organization, sync groups, operations");
+  add_api_target_options(*whoami_cmd, *whoami);
+  whoami_cmd->callback([whoami] { run_and_finish([&] { return run_whoami(*whoami); }); });
+
+  auto status = std::make_shared<ApiTargetOptions>();
+  auto* status_cmd = app.add_subcommand("status", "What is running: health, readiness, version, data, connections");
+  add_api_target_options(*status_cmd, *status);
+  status_cmd->callback([status] { run_and_finish([&] { return run_status(*status); }); });
+
+  auto doctor = std::make_shared<DoctorOptions>();
+  auto* doctor_cmd = app.add_subcommand("doctor", "Check the setup; exit 1 when a check fails (each names its fix)");
+  add_api_target_options(*doctor_cmd, doctor->target);
+  doctor_cmd->add_option("--schema", doctor->schema_file, "Schema file to check")->capture_default_str();
+  doctor_cmd->callback([doctor] { run_and_finish([&] { return run_doctor(*doctor); }); });
+
+  auto logs = std::make_shared<LogsOptions>();
+  auto* logs_cmd = app.add_subcommand("logs", "Print the delta log (one line per delta); --follow tails it");
+  add_api_target_options(*logs_cmd, logs->target);
+  logs_cmd->add_option("--model", logs->model, "Only this model's deltas");
+  logs_cmd->add_flag("-f,--follow", logs->follow, "Keep printing new deltas until Ctrl-C");
+  logs_cmd->add_option("--after", logs->after, "Start after this delta id (default: the last --tail deltas)");
+  logs_cmd->add_option("-n,--tail", logs->tail, "How many recent deltas to start with")->check(CLI::Range(1, 100))->capture_default_str();
+  logs_cmd->callback([logs] { run_and_finish([&] { return run_logs(*logs); }); });
+}
+
+}  // namespace ablo::cli
