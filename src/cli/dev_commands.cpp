@@ -1,5 +1,6 @@
 #include "cli/dev_commands.h"
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -8,6 +9,7 @@
 #include <fstream>
 #include <memory>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -163,8 +165,9 @@ json::object metrics_summary(const ApiEndpoint& api) {
   json::object out;
   auto response = api.call("GET", "/metrics");
   if (!response || response->status != 200) return out;
+  // A series appears at its first use: absent from a live /metrics means none yet.
   for (const char* name : {"ablo_websocket_connections", "ablo_commits_total", "ablo_mcp_sessions"}) {
-    if (auto total = metric_total(response->body, name)) out[name] = *total;
+    out[name] = metric_total(response->body, name).value_or(0);
   }
   return out;
 }
@@ -388,18 +391,41 @@ struct LogsOptions {
 
 volatile std::sig_atomic_t logs_stopped = 0;
 
-std::string log_line(const json::object& event) {
-  std::string changed;
-  if (const auto* delta = event.if_contains("delta"); delta && delta->is_object()) {
-    if (const auto* data = delta->as_object().if_contains("data"); data && data->is_object()) {
-      for (const auto& [field, value] : data->as_object()) {
-        if (field != "id") changed += (changed.empty() ? "" : ",") + std::string(field);
-      }
+// A delta carries the row as it is after the change, not what changed: the fields that differ
+// from the last delta of the same row this run printed (all of them for a row seen first).
+class ChangedFields {
+ public:
+  std::string of(const json::object& event) {
+    const auto* delta = event.if_contains("delta");
+    const auto* data = delta && delta->is_object() ? delta->as_object().if_contains("data") : nullptr;
+    if (!data || !data->is_object()) return {};
+    const auto row_key = string_member(event, "model") + "/" + string_member(event, "recordId");
+    if (last_.size() >= kMaxRowsRemembered) last_.clear();  // bounded: then rows count as first seen
+    const auto previous = last_.find(row_key);
+    std::string changed;
+    for (const auto& [field, value] : data->as_object()) {
+      if (is_bookkeeping(field)) continue;
+      const json::value* before = previous == last_.end() ? nullptr : previous->second.if_contains(field);
+      const bool differs = previous == last_.end() ? !value.is_null() : !before || *before != value;
+      if (differs) changed += (changed.empty() ? "" : ",") + std::string(field);
     }
+    last_[row_key] = data->as_object();
+    return changed;
   }
+
+ private:
+  static constexpr std::size_t kMaxRowsRemembered = 10'000;
+  static bool is_bookkeeping(std::string_view field) {
+    static constexpr std::string_view kFields[] = {"id", "createdAt", "updatedAt", "organizationId", "createdBy", "archivedAt"};
+    return std::find(std::begin(kFields), std::end(kFields), field) != std::end(kFields);
+  }
+  std::unordered_map<std::string, json::object> last_;
+};
+
+std::string log_line(const json::object& event, ChangedFields& changes) {
   return fmt::format("#{} {} {} {} {} [{}] {}", string_member(event, "id"), string_member(event, "at"),
                      string_member(event, "op"), string_member(event, "model"), string_member(event, "recordId"),
-                     changed, string_member(event, "actor"));
+                     changes.of(event), string_member(event, "actor"));
 }
 
 struct FetchedLogPage {
@@ -420,13 +446,13 @@ Result<FetchedLogPage> read_log_page(const ApiEndpoint& api, const LogsOptions& 
   return out;
 }
 
-void print_events(const json::array& events, json::array* collected) {
+void print_events(const json::array& events, json::array* collected, ChangedFields& changes) {
   for (const auto& event : events) {
     if (!event.is_object()) continue;
     if (collected) {
       collected->push_back(event);
     } else {
-      std::printf("%s\n", json_output() ? json::serialize(event).c_str() : log_line(event.as_object()).c_str());
+      std::printf("%s\n", json_output() ? json::serialize(event).c_str() : log_line(event.as_object(), changes).c_str());
     }
   }
   std::fflush(stdout);
@@ -445,9 +471,10 @@ Result<Outcome> run_logs(const LogsOptions& options) {
   // One JSON document at the end, unless following (then NDJSON as events arrive).
   json::array collected;
   json::array* sink = json_output() && !options.follow ? &collected : nullptr;
+  ChangedFields changes;
   auto page = read_log_page(*api, options, options.after);
   if (!page) return tl::unexpected(page.error());
-  print_events(page->events, sink);
+  print_events(page->events, sink, changes);
   std::signal(SIGINT, [](int) { logs_stopped = 1; });
   std::signal(SIGTERM, [](int) { logs_stopped = 1; });
   constexpr auto kFastest = std::chrono::milliseconds(100), kSlowest = std::chrono::milliseconds(1000);
@@ -458,7 +485,7 @@ Result<Outcome> run_logs(const LogsOptions& options) {
     auto next = read_log_page(*api, options, page->next);
     if (!next) return tl::unexpected(next.error());
     delay = next->events.empty() ? std::min(delay * 2, kSlowest) : kFastest;  // back off while idle
-    print_events(next->events, sink);
+    print_events(next->events, sink, changes);
     page = std::move(next);
   }
   Outcome outcome;

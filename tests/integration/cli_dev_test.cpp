@@ -267,9 +267,22 @@ class CliAgainstServerTest : public ::testing::Test {
   TempDir dir;
   ServerProcess server{kQuickstartSchema};
   std::string api() const { return url_of(server.port()) + " --key " + server.api_key(); }
+
+  // A REST write (POST /v1/commits, or PATCH of one row) that must succeed.
+  void write(const std::string& method, const std::string& target, const json::object& body) {
+    auto response = client::http_request("127.0.0.1", server.port(), method, target, json::serialize(body),
+                                         {{"Authorization", "Bearer " + server.api_key()}, {"Content-Type", "application/json"}});
+    ASSERT_TRUE(response && response->status == 200) << (response ? response->body : response.error().message);
+  }
+  void create_report(const std::string& id, const std::string& location) {
+    json::object op{{"action", "create"}, {"model", "weatherReports"}, {"id", id},
+                    {"data", json::object{{"location", location}, {"status", "pending"}}}};
+    write("POST", "/v1/commits", json::object{{"operations", json::array{op}}});
+  }
 };
 
 TEST_F(CliAgainstServerTest, WhoamiAndStatusInTextAndJson) {
+  create_report("r1", "Oslo");
   auto whoami = run_ablo_in(dir.path(), "whoami --json" + api());
   ASSERT_EQ(whoami.exit_code, 0) << whoami.err;
   const auto identity = json::parse(whoami.out).as_object();
@@ -288,6 +301,7 @@ TEST_F(CliAgainstServerTest, WhoamiAndStatusInTextAndJson) {
   EXPECT_EQ(report.at("ready").at("dataLocation").as_string(), server.data_dir());
   EXPECT_FALSE(report.at("ready").at("version").as_string().empty());
   EXPECT_TRUE(report.at("metrics").as_object().contains("ablo_websocket_connections")) << status.out;
+  EXPECT_GE(report.at("metrics").at("ablo_commits_total").to_number<double>(), 1.0) << status.out;
   EXPECT_TRUE(report.at("identity").as_object().contains("participantId"));
   auto status_text = run_ablo_in(dir.path(), "status" + api());
   EXPECT_NE(status_text.out.find("data: " + server.data_dir()), std::string::npos) << status_text.out;
@@ -314,26 +328,21 @@ TEST_F(CliAgainstServerTest, DoctorPassesAndFailsWithAWrongKeyNamingTheFix) {
 }
 
 TEST_F(CliAgainstServerTest, LogsPrintsRestWritesAndFiltersByModel) {
-  auto commit = [&](const std::string& id, const std::string& location) {
-    json::object op{{"action", "create"}, {"model", "weatherReports"}, {"id", id},
-                    {"data", json::object{{"location", location}, {"status", "pending"}}}};
-    auto response = client::http_request("127.0.0.1", server.port(), "POST", "/v1/commits",
-                                         json::serialize(json::object{{"operations", json::array{op}}}),
-                                         {{"Authorization", "Bearer " + server.api_key()}, {"Content-Type", "application/json"}});
-    ASSERT_TRUE(response && response->status == 200) << (response ? response->body : response.error().message);
-  };
-  commit("r1", "Oslo");
-  commit("r2", "Bergen");
+  create_report("r1", "Oslo");
+  create_report("r2", "Bergen");
+  write("PATCH", "/v1/models/weatherReports/r1", json::object{{"data", json::object{{"forecast", "rain"}}}});
   auto logs = run_ablo_in(dir.path(), "logs --model weatherReports" + api());
   ASSERT_EQ(logs.exit_code, 0) << logs.err;
   EXPECT_NE(logs.out.find("create weatherReports r1 [location,status]"), std::string::npos) << logs.out;
-  EXPECT_NE(logs.out.find("weatherReports r2"), std::string::npos) << logs.out;
+  EXPECT_NE(logs.out.find("create weatherReports r2 [location,status]"), std::string::npos) << logs.out;
+  EXPECT_NE(logs.out.find("update weatherReports r1 [forecast"), std::string::npos) << logs.out;
 
   auto as_json = run_ablo_in(dir.path(), "logs --json --after 0" + api());
   ASSERT_EQ(as_json.exit_code, 0) << as_json.err;
   const auto events = json::parse(as_json.out).at("data").as_array();
-  ASSERT_EQ(events.size(), 2u) << as_json.out;
+  ASSERT_EQ(events.size(), 3u) << as_json.out;
   EXPECT_EQ(events[1].at("recordId"), "r2");
+  EXPECT_EQ(events[2].at("op"), "update");
 
   auto unknown = run_ablo_in(dir.path(), "logs --model nothingLikeThis" + api());
   EXPECT_NE(unknown.exit_code, 0);
@@ -342,8 +351,8 @@ TEST_F(CliAgainstServerTest, LogsPrintsRestWritesAndFiltersByModel) {
   // --follow prints what arrives later, until Ctrl-C.
   LongRunning follow(dir.path(), {"logs", "--follow", "--url", "http://127.0.0.1:" + std::to_string(server.port()),
                                   "--key", server.api_key()});
-  ASSERT_TRUE(follow.wait_for("weatherReports r2", 10s)) << follow.output();
-  commit("r3", "Tromsø");
+  ASSERT_TRUE(follow.wait_for("update weatherReports r1", 10s)) << follow.output();
+  create_report("r3", "Tromsø");
   EXPECT_TRUE(follow.wait_for("weatherReports r3", 5s)) << follow.output();
   EXPECT_EQ(follow.stop(SIGINT), 0);
 }
