@@ -19,6 +19,7 @@
 #include "cli/mcp_bridge.h"
 #include "cli/output.h"
 #include "cli/schema_file.h"
+#include "cli/progress.h"
 #include "cli/schema_watch.h"
 #include "cli/webhook_commands.h"
 #include "metrics/metrics.h"
@@ -33,6 +34,7 @@
 #include "fanout/log_follower.h"
 #include "net/server.h"
 #include "schema/diff.h"
+#include "store/migration_progress.h"
 #include "store/pg_store.h"
 #include "store/sqlite_store.h"
 
@@ -357,8 +359,14 @@ int migrate(const PushOptions& options, const StoreLocation& where, bool dry_run
     std::printf("dry run: nothing applied\n");
     return plan.applicable(options.force) ? 0 : 1;
   }
+  cli::ProgressBar bar("migrate", plan.steps.size());
+  store::set_migration_step_observer([&bar](std::size_t done, std::size_t, const schema::MigrationStep& step) {
+    bar.update(done, std::string(schema::to_string(step.kind)) + " " + step.model + (step.field.empty() ? "" : "." + step.field));
+  });
   auto pushed = engine.push_schema(*schema_json, *hints, options.force);
+  store::set_migration_step_observer({});
   if (!pushed) return die(pushed.error());
+  bar.finish();
   std::printf("applied: schema version %lld\n", static_cast<long long>(pushed->version));
   return 0;
 }

@@ -32,6 +32,7 @@ std::string_view default_hint(std::string_view code) {
       {"incompatible_change", "re-run the push with the flags it names (--force, --rename, --backfill)"},
       {"model_not_found", "`ablo status` lists the server's models; check the model's key"},
       {"store_unavailable", "the database is unreachable: check --database / DATABASE_URL"},
+      {"source_network_error", "the database is unreachable: check --database / DATABASE_URL"},
   };
   for (const auto& entry : kHints) {
     if (entry.code == code) return entry.hint;
@@ -56,8 +57,21 @@ Error with_hint(Error error, std::string hint) {
   return error;
 }
 
+// Line breaks and tabs (libpq's messages have them) as single spaces: the error stays one line.
+std::string one_line(const std::string& text) {
+  std::string out;
+  for (const char c : text) {
+    const bool space = c == '\n' || c == '\r' || c == '\t' || c == ' ';
+    if (!space) out += c;
+    else if (!out.empty() && out.back() != ' ') out += ' ';
+  }
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  return out;
+}
+
 int print_error(const Error& error) {
-  std::fprintf(stderr, "ablo: %s: %s (hint: %s)\n", error.code.c_str(), error.message.c_str(), hint_for(error).c_str());
+  std::fprintf(stderr, "ablo: %s: %s (hint: %s)\n", error.code.c_str(), one_line(error.message).c_str(),
+               one_line(hint_for(error)).c_str());
   return 1;
 }
 

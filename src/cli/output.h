@@ -18,8 +18,9 @@ bool json_output();
 std::string hint_for(const Error& error);
 // `error` with `hint` attached (hint_for returns it).
 Error with_hint(Error error, std::string hint);
-// Prints the one error line on stderr; returns the exit code 1.
+// Prints the one error line on stderr (line breaks in the message become spaces); returns 1.
 int print_error(const Error& error);
+std::string one_line(const std::string& text);
 
 // The error of a non-2xx answer: the code and message of the server's error envelope, or the
 // HTTP status when the body is not an envelope.
