@@ -462,6 +462,22 @@ void add_serve_options(CLI::App& serve_cmd, ServeOptions& options) {
                       "Skip the fsync per commit group (may lose the last commits on power loss)");
 }
 
+// Parses the command line and runs the callbacks of the command groups that register them.
+// An exit code when the run ends here: --help, a command's own exit status, or a usage error
+// as the one error line.
+std::optional<int> parse_command_line(CLI::App& app, int argc, char** argv) {
+  try {
+    app.parse(argc, argv);
+    return std::nullopt;
+  } catch (const CLI::Success& help) {  // --help
+    return app.exit(help);
+  } catch (const CLI::RuntimeError& finished) {  // a callback's exit status (cli/output.h finish_command)
+    return finished.get_exit_code();
+  } catch (const CLI::ParseError& usage) {
+    return die(cli::with_hint(Error("invalid_request", usage.what()), "see `ablo --help` or `ablo <command> --help`"));
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -534,14 +550,18 @@ int main(int argc, char** argv) {
 
   cli::load_dotenv_defaults();  // before parsing: the options' env fallbacks read it
 
-  CLI11_PARSE(app, argc, argv);
-  if (serve_cmd->parsed()) return serve(serve_options);
-  if (dev_cmd->parsed()) {
-    if (!dev_options.schema_file.empty()) dev_schema_file = dev_options.schema_file;
-    return dev(dev_options, dev_schema_file);
+  try {
+    if (auto exit_code = parse_command_line(app, argc, argv)) return *exit_code;
+    if (serve_cmd->parsed()) return serve(serve_options);
+    if (dev_cmd->parsed()) {
+      if (!dev_options.schema_file.empty()) dev_schema_file = dev_options.schema_file;
+      return dev(dev_options, dev_schema_file);
+    }
+    if (create_cmd->parsed()) return create_key(key_store, live, label, key_audit_secret_file);
+    if (migrate_cmd->parsed()) return migrate(migration, migrate_store, dry_run);
+    if (push_cmd->parsed()) return push_schema(push);
+    return 0;
+  } catch (const std::exception& e) {  // a bug, not an input: still one line and a non-zero exit
+    return die(Error("internal_error", e.what()));
   }
-  if (create_cmd->parsed()) return create_key(key_store, live, label, key_audit_secret_file);
-  if (migrate_cmd->parsed()) return migrate(migration, migrate_store, dry_run);
-  if (push_cmd->parsed()) return push_schema(push);
-  return 0;
 }

@@ -106,7 +106,11 @@ void SchemaWatcher::run() {
   std::unique_lock lock(mutex_);
   while (!stopping_) {
     lock.unlock();
-    look();
+    try {
+      look();
+    } catch (const std::exception& e) {  // a bug: reported, and the server keeps running
+      say("schema_failed", std::string("internal error while reading the schema file: ") + e.what());
+    }
     lock.lock();
     wake_.wait_for(lock, period_, [this] { return stopping_; });
   }
