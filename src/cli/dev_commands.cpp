@@ -111,11 +111,11 @@ Result<Outcome> run_init(const InitOptions& options, const DevCommandHooks& hook
   outcome.text = fmt::format(
       "Wrote {0}/schema.json (a `task` model) and {0}/.env (a sandbox key, data in {1}).\n\n"
       "## Run it\n\n"
-      "    cd {0} && ablo dev --data-dir ablo-data    # serves {2}, re-pushes schema.json on save\n\n"
+      "    {3}ablo dev --data-dir ablo-data    # serves {2}, re-pushes schema.json on save\n\n"
       "## Connect a client\n\n"
       "    const ablo = Ablo({{ schema, apiKey: process.env.ABLO_API_KEY, baseURL: '{2}' }})\n\n"
       "Then: `ablo whoami`, `ablo status`, `ablo doctor`, `ablo logs --follow`.\n",
-      dir.string(), data_dir, kDefaultApiUrl);
+      dir.string(), data_dir, kDefaultApiUrl, options.dir == "." ? std::string() : "cd " + dir.string() + " && ");
   return outcome;
 }
 

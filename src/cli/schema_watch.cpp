@@ -75,12 +75,17 @@ std::vector<std::string> blocked_plan_fixes(const schema::MigrationPlan& plan, c
     lines.push_back(fmt::format("needs --force: {}", warning.message));
     if (warning.code == "drop_field") {
       for (const auto& added : added_by_model[warning.model]) {
-        lines.push_back(fmt::format("  if {}.{} was renamed to {}: run: {} --rename {}.{}:{}.{}", warning.model, warning.field,
-                                    added, push, warning.model, warning.field, warning.model, added));
+        lines.push_back(fmt::format("  if {0}.{1} was renamed to {0}.{2}: run: {3} --rename {0}.{1}:{0}.{2}", warning.model,
+                                    warning.field, added, push));
       }
     }
   }
   if (!plan.warnings.empty()) lines.push_back("  to accept the loss: run: " + push + " --force");
+  if (!plan.warnings.empty() && !plan.blockers.empty()) {  // one push has to carry both
+    std::string both = push + " --force";
+    for (const auto& blocker : plan.blockers) both += fmt::format(" --backfill {}.{}=<value>", blocker.model, blocker.field);
+    lines.push_back("  both at once: run: " + both);
+  }
   return lines;
 }
 

@@ -254,6 +254,15 @@ TEST_F(CliDevTest, DevAppliesSafeEditsAndKeepsTheLastGoodSchemaOtherwise) {
   EXPECT_EQ(active_schema_text(port, key), before);
   EXPECT_EQ(get(port, "/api/health", key).status, 200);
 
+  // A new required field needs a value for the existing rows: the backfill command is printed.
+  edit_file(schema_file, R"("memo": {"type": "string", "isOptional": true, "isIndexed": false})",
+            R"("notes": {"type": "string", "isOptional": true, "isIndexed": false},
+        "owner": {"type": "string", "isOptional": false, "isIndexed": false})");
+  ASSERT_TRUE(dev.wait_for("not applied", 3s, 2)) << dev.output();
+  EXPECT_NE(dev.output().find("run: ablo schema push schema.json --backfill task.owner=<value>"), std::string::npos)
+      << dev.output();
+  EXPECT_EQ(active_schema_text(port, key), before);
+
   // An unparsable file: the parse error, and still serving.
   std::ofstream(schema_file) << "{ not json";
   ASSERT_TRUE(dev.wait_for("is not valid JSON", 3s)) << dev.output();
