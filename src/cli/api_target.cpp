@@ -14,7 +14,9 @@ namespace ablo::cli {
 namespace json = boost::json;
 
 void add_api_target_options(CLI::App& command, ApiTargetOptions& options) {
-  command.add_option("--url", options.url, "Server URL (or ABLO_API_URL)")->envname("ABLO_API_URL")->capture_default_str();
+  command.add_option("--url", options.url, "Server URL (or ABLO_API_URL)")
+      ->envname("ABLO_API_URL")
+      ->capture_default_str();
   command.add_option("--host", options.host, "Server host (overrides --url's)");
   command.add_option("--port", options.port, "Server port (overrides --url's)");
   command.add_option("--key", options.key, "Secret key or capability token (or ABLO_API_KEY)")->envname("ABLO_API_KEY");
@@ -47,13 +49,15 @@ Result<client::HttpResponse> ApiEndpoint::call(const std::string& method, const 
   if (!body.empty()) headers.emplace("Content-Type", "application/json");
   auto response = client::http_request(host, port, method, target, body, headers);
   if (!response) {
-    return tl::unexpected(with_hint(response.error(), "is the server running at " + url() +
-                                                          "? start it with `ablo dev` or `ablo serve`, or set ABLO_API_URL"));
+    return tl::unexpected(with_hint(
+        response.error(),
+        "is the server running at " + url() + "? start it with `ablo dev` or `ablo serve`, or set ABLO_API_URL"));
   }
   return response;
 }
 
-Result<json::object> ApiEndpoint::get_json(const std::string& target, std::map<std::string, std::string> headers) const {
+Result<json::object> ApiEndpoint::get_json(const std::string& target,
+                                           std::map<std::string, std::string> headers) const {
   auto response = call("GET", target, {}, std::move(headers));
   if (!response) return tl::unexpected(response.error());
   if (response->status != 200) return tl::unexpected(error_of_response(*response));
@@ -66,8 +70,9 @@ Result<json::object> ApiEndpoint::get_json(const std::string& target, std::map<s
 Result<ApiEndpoint> resolve_api_target(const ApiTargetOptions& options) {
   auto parsed = boost::urls::parse_absolute_uri(options.url);
   if (!parsed || parsed->scheme() != "http" || parsed->host().empty()) {
-    return tl::unexpected(with_hint(Error("invalid_request", "the server URL '" + options.url + "' is not an http:// URL"),
-                                    "set ABLO_API_URL or --url to e.g. http://127.0.0.1:8787 (no TLS yet)"));
+    return tl::unexpected(
+        with_hint(Error("invalid_request", "the server URL '" + options.url + "' is not an http:// URL"),
+                  "set ABLO_API_URL or --url to e.g. http://127.0.0.1:8787 (no TLS yet)"));
   }
   ApiEndpoint endpoint;
   endpoint.host = options.host.empty() ? std::string(parsed->host_address()) : options.host;

@@ -41,8 +41,7 @@ struct ApiEndpoint {
   // apikey_missing (with a hint) when no key was given.
   Status require_key() const;
   // One request with the key as bearer (when there is one).
-  Result<client::HttpResponse> call(const std::string& method, const std::string& target,
-                                    const std::string& body = {},
+  Result<client::HttpResponse> call(const std::string& method, const std::string& target, const std::string& body = {},
                                     std::map<std::string, std::string> headers = {}) const;
   // A GET whose 200 answer is a JSON object; any other answer is its error.
   Result<boost::json::object> get_json(const std::string& target,

@@ -52,7 +52,9 @@ namespace {
 // Headers of a 0.49 client: GET /v1/logs answers log_events to it.
 const std::map<std::string, std::string> kLogHeaders{{"Ablo-Protocol-Version", "1"}};
 
-std::string string_member(const json::object& object, std::string_view name) {
+// A member as text to show: a string as it is, another value as its JSON (ids may be numbers),
+// empty when absent or null. (common/json_member.h's string_member reads strings only.)
+std::string display_member(const json::object& object, std::string_view name) {
   const auto* value = object.if_contains(name);
   if (!value) return {};
   if (value->is_string()) return std::string(value->as_string());
@@ -76,11 +78,15 @@ struct InitOptions {
   bool force = false;
 };
 
+// invalid_request when `path` exists and may not be overwritten.
+Status refuse_to_overwrite(const fs::path& path, bool force) {
+  if (!fs::exists(path) || force) return {};
+  return tl::unexpected(with_hint(Error("invalid_request", path.string() + " already exists"),
+                                  "pass --force to overwrite it, or run `ablo init` in another directory"));
+}
+
 Status write_new_file(const fs::path& path, const std::string& text, bool force) {
-  if (fs::exists(path) && !force) {
-    return tl::unexpected(with_hint(Error("invalid_request", path.string() + " already exists"),
-                                    "pass --force to overwrite it, or run `ablo init` in another directory"));
-  }
+  if (auto ok = refuse_to_overwrite(path, force); !ok) return ok;
   std::ofstream out(path, std::ios::trunc);
   out << text;
   if (!out.flush()) return fail("invalid_request", "cannot write " + path.string());
@@ -92,13 +98,14 @@ Result<Outcome> run_init(const InitOptions& options, const DevCommandHooks& hook
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) return fail("invalid_request", "cannot create " + dir.string() + ": " + ec.message());
-  for (const char* name : {"schema.json", ".env"}) {  // check both before writing either
-    if (fs::exists(dir / name) && !options.force) return tl::unexpected(write_new_file(dir / name, {}, false).error());
+  for (const char* name : {"schema.json", ".env"}) {  // both checked before a key or a file is made
+    if (auto ok = refuse_to_overwrite(dir / name, options.force); !ok) return tl::unexpected(ok.error());
   }
   const auto data_dir = (dir / "ablo-data").string();
   auto key = hooks.create_test_key(data_dir);
   if (!key) return tl::unexpected(key.error());
-  if (auto ok = write_new_file(dir / "schema.json", kStarterSchema, options.force); !ok) return tl::unexpected(ok.error());
+  if (auto ok = write_new_file(dir / "schema.json", kStarterSchema, options.force); !ok)
+    return tl::unexpected(ok.error());
   const std::string env = fmt::format("ABLO_API_KEY={}\nABLO_API_URL={}\n", *key, kDefaultApiUrl);
   if (auto ok = write_new_file(dir / ".env", env, options.force); !ok) return tl::unexpected(ok.error());
 
@@ -128,13 +135,14 @@ Result<Outcome> run_whoami(const ApiTargetOptions& target) {
   auto identity = api->get_json("/api/auth/identity");
   if (!identity) return tl::unexpected(identity.error());
   const auto* authority = identity->if_contains("authority");
-  const json::value* operations = authority && authority->is_object() ? authority->as_object().if_contains("operations") : nullptr;
+  const json::value* operations =
+      authority && authority->is_object() ? authority->as_object().if_contains("operations") : nullptr;
   Outcome outcome;
   outcome.document = *identity;
   outcome.text = fmt::format("participant: {} ({})\norganization: {}\nsync groups: {}\noperations: {}\nserver: {}\n",
-                             string_member(*identity, "participantId"), string_member(*identity, "participantKind"),
-                             string_member(*identity, "organizationId"), comma_list(identity->if_contains("syncGroups")),
-                             comma_list(operations), api->url());
+                             display_member(*identity, "participantId"), display_member(*identity, "participantKind"),
+                             display_member(*identity, "organizationId"),
+                             comma_list(identity->if_contains("syncGroups")), comma_list(operations), api->url());
   return outcome;
 }
 
@@ -172,6 +180,29 @@ json::object metrics_summary(const ApiEndpoint& api) {
   return out;
 }
 
+// `ablo status`'s document {url, health, ready, metrics, identity?} for people.
+std::string status_text(const json::object& status) {
+  const auto& ready = status.at("ready").as_object();
+  std::string text = fmt::format("server: {} ({}, {})\n", display_member(status, "url"),
+                                 display_member(status, "health"), display_member(ready, "status"));
+  if (auto version = display_member(ready, "version"); !version.empty()) text += "version: " + version + "\n";
+  if (auto data = display_member(ready, "dataLocation"); !data.empty()) text += "data: " + data + "\n";
+  if (const auto* checks = ready.if_contains("checks"); checks && checks->is_object()) {
+    for (const auto& [name, value] : checks->as_object())
+      text += fmt::format("  {}: {}\n", std::string_view(name), display_member(checks->as_object(), name));
+  }
+  for (const auto& [name, value] : status.at("metrics").as_object()) {
+    text += fmt::format("{}: {}\n", std::string_view(name), value.to_number<double>());
+  }
+  if (const auto* identity = status.if_contains("identity");
+      identity && identity->as_object().contains("participantId")) {
+    const auto& who = identity->as_object();
+    text += fmt::format("key: {} ({}) in {}\n", display_member(who, "participantId"),
+                        display_member(who, "participantKind"), display_member(who, "organizationId"));
+  }
+  return text;
+}
+
 Result<Outcome> run_status(const ApiTargetOptions& target) {
   auto api = resolve_api_target(target);
   if (!api) return tl::unexpected(api.error());
@@ -183,31 +214,16 @@ Result<Outcome> run_status(const ApiTargetOptions& target) {
   auto ready = json::parse(ready_response->body, ec);
   if (ec || !ready.is_object()) ready = json::object{};
   json::object document{{"url", api->url()},
-                        {"health", string_member(*health, "status")},
+                        {"health", display_member(*health, "status")},
                         {"ready", ready},
                         {"metrics", metrics_summary(*api)}};
   if (!api->key.empty()) {
     auto identity = api->get_json("/api/auth/identity");
-    document["identity"] = identity ? json::value(*identity) : json::value(json::object{{"error", identity.error().code}});
+    document["identity"] =
+        identity ? json::value(*identity) : json::value(json::object{{"error", identity.error().code}});
   }
   Outcome outcome;
-  outcome.text = fmt::format("server: {} ({}, {})\n", api->url(), string_member(*health, "status"),
-                             string_member(ready.as_object(), "status"));
-  if (auto version = string_member(ready.as_object(), "version"); !version.empty()) outcome.text += "version: " + version + "\n";
-  if (auto data = string_member(ready.as_object(), "dataLocation"); !data.empty()) outcome.text += "data: " + data + "\n";
-  if (const auto* checks = ready.as_object().if_contains("checks"); checks && checks->is_object()) {
-    for (const auto& [name, value] : checks->as_object()) {
-      outcome.text += fmt::format("  {}: {}\n", std::string_view(name), value.is_string() ? value.as_string().c_str() : "?");
-    }
-  }
-  for (const auto& [name, value] : document.at("metrics").as_object()) {
-    outcome.text += fmt::format("{}: {}\n", std::string_view(name), value.to_number<double>());
-  }
-  if (const auto* identity = document.if_contains("identity"); identity && identity->as_object().contains("participantId")) {
-    outcome.text += fmt::format("key: {} ({}) in {}\n", string_member(identity->as_object(), "participantId"),
-                                string_member(identity->as_object(), "participantKind"),
-                                string_member(identity->as_object(), "organizationId"));
-  }
+  outcome.text = status_text(document);
   outcome.document = std::move(document);
   return outcome;
 }
@@ -230,9 +246,12 @@ struct Check {
 
 std::string_view verdict_name(Verdict verdict) {
   switch (verdict) {
-    case Verdict::kOk: return "ok";
-    case Verdict::kWarn: return "warn";
-    case Verdict::kFail: return "fail";
+    case Verdict::kOk:
+      return "ok";
+    case Verdict::kWarn:
+      return "warn";
+    case Verdict::kFail:
+      return "fail";
   }
   return "fail";
 }
@@ -268,7 +287,8 @@ ServerFacts gather_facts(const ApiEndpoint& api) {
 }
 
 Check check_url_configured(const DoctorOptions& options) {
-  if (std::getenv("ABLO_API_URL") || options.target.url != kDefaultApiUrl) return {"ABLO_API_URL set", Verdict::kOk, options.target.url, {}};
+  if (std::getenv("ABLO_API_URL") || options.target.url != kDefaultApiUrl)
+    return {"ABLO_API_URL set", Verdict::kOk, options.target.url, {}};
   return {"ABLO_API_URL set", Verdict::kWarn, "not set: using " + std::string(kDefaultApiUrl),
           "add ABLO_API_URL=" + std::string(kDefaultApiUrl) + " to .env (`ablo init` writes it)"};
 }
@@ -278,9 +298,10 @@ Check check_reachable(const ApiEndpoint& api, const ServerFacts& facts) {
     return {"server reachable", Verdict::kFail, api.url() + ": " + facts.unreachable_reason,
             "start it with `ablo dev` (or `ablo serve`), or point ABLO_API_URL at it"};
   }
-  const auto status = string_member(facts.ready, "status");
+  const auto status = display_member(facts.ready, "status");
   if (status != "ready") {
-    return {"server reachable", Verdict::kFail, api.url() + " answers but is " + status + ": " + json::serialize(facts.ready),
+    return {"server reachable", Verdict::kFail,
+            api.url() + " answers but is " + status + ": " + json::serialize(facts.ready),
             "see the server's log; `ablo status` lists its checks"};
   }
   return {"server reachable", Verdict::kOk, api.url() + " is ready", {}};
@@ -290,7 +311,8 @@ Check check_key_accepted(const ApiEndpoint& api, const ServerFacts& facts) {
   if (api.key.empty()) {
     return {"key accepted", Verdict::kFail, "no key given", "set ABLO_API_KEY in .env or pass --key"};
   }
-  if (!facts.reachable) return {"key accepted", Verdict::kWarn, "not checked: the server is unreachable", "fix the server first"};
+  if (!facts.reachable)
+    return {"key accepted", Verdict::kWarn, "not checked: the server is unreachable", "fix the server first"};
   if (facts.identity_error) {
     return {"key accepted", Verdict::kFail, facts.identity_error->code + ": " + facts.identity_error->message,
             "create a key on that server (`ablo keys create --data-dir <its data dir>`) and put it in ABLO_API_KEY"};
@@ -317,10 +339,12 @@ Check check_schema(const DoctorOptions& options, const ServerFacts& facts) {
     return {name, Verdict::kWarn, options.schema_file + " not found", "run `ablo init` or pass --schema FILE"};
   }
   auto json = read_schema_file(options.schema_file);
-  auto parsed = json ? schema::Schema::parse(*json) : Result<std::shared_ptr<const schema::Schema>>(tl::unexpected(json.error()));
+  auto parsed =
+      json ? schema::Schema::parse(*json) : Result<std::shared_ptr<const schema::Schema>>(tl::unexpected(json.error()));
   if (!parsed) return {name, Verdict::kFail, parsed.error().message, "fix " + options.schema_file};
-  if (facts.schema.empty()) return {name, Verdict::kOk, options.schema_file + " is valid (not compared: no server schema read)", {}};
-  const auto server_hash = string_member(facts.schema, "hash");
+  if (facts.schema.empty())
+    return {name, Verdict::kOk, options.schema_file + " is valid (not compared: no server schema read)", {}};
+  const auto server_hash = display_member(facts.schema, "hash");
   if (server_hash != (*parsed)->hash()) {
     return {name, Verdict::kWarn,
             fmt::format("{} ({}) differs from the server's active schema ({})", options.schema_file, (*parsed)->hash(),
@@ -331,7 +355,7 @@ Check check_schema(const DoctorOptions& options, const ServerFacts& facts) {
 }
 
 Check check_clock(const ServerFacts& facts) {
-  const auto server_time = string_member(facts.ready, "serverTime");
+  const auto server_time = display_member(facts.ready, "serverTime");
   auto server_ms = parse_iso8601_ms(server_time);
   if (!server_ms) return {"clock skew", Verdict::kWarn, "the server did not report its time", "upgrade the server"};
   const auto skew_ms = std::llabs(now_ms() - *server_ms);
@@ -347,7 +371,8 @@ std::optional<Check> check_node() {
   std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen("node --version 2>/dev/null", "r"), &pclose);
   char buffer[64] = {};
   const bool read = pipe && std::fgets(buffer, sizeof buffer, pipe.get());
-  if (!read) return Check{"node", Verdict::kWarn, "package.json present but no `node` on PATH", "install Node 18 or newer"};
+  if (!read)
+    return Check{"node", Verdict::kWarn, "package.json present but no `node` on PATH", "install Node 18 or newer"};
   std::string version(buffer);
   while (!version.empty() && std::isspace(static_cast<unsigned char>(version.back()))) version.pop_back();
   const int major = std::atoi(version.c_str() + (version.starts_with("v") ? 1 : 0));
@@ -359,8 +384,8 @@ Result<Outcome> run_doctor(const DoctorOptions& options) {
   auto api = resolve_api_target(options.target);
   if (!api) return tl::unexpected(api.error());
   const auto facts = gather_facts(*api);
-  std::vector<Check> checks{check_url_configured(options), check_reachable(*api, facts), check_key_accepted(*api, facts),
-                            check_key_mode(*api), check_schema(options, facts)};
+  std::vector<Check> checks{check_url_configured(options), check_reachable(*api, facts),
+                            check_key_accepted(*api, facts), check_key_mode(*api), check_schema(options, facts)};
   if (facts.reachable) checks.push_back(check_clock(facts));
   if (auto node = check_node()) checks.push_back(*node);
 
@@ -399,7 +424,7 @@ class ChangedFields {
     const auto* delta = event.if_contains("delta");
     const auto* data = delta && delta->is_object() ? delta->as_object().if_contains("data") : nullptr;
     if (!data || !data->is_object()) return {};
-    const auto row_key = string_member(event, "model") + "/" + string_member(event, "recordId");
+    const auto row_key = display_member(event, "model") + "/" + display_member(event, "recordId");
     if (last_.size() >= kMaxRowsRemembered) last_.clear();  // bounded: then rows count as first seen
     const auto previous = last_.find(row_key);
     std::string changed;
@@ -416,16 +441,17 @@ class ChangedFields {
  private:
   static constexpr std::size_t kMaxRowsRemembered = 10'000;
   static bool is_bookkeeping(std::string_view field) {
-    static constexpr std::string_view kFields[] = {"id", "createdAt", "updatedAt", "organizationId", "createdBy", "archivedAt"};
+    static constexpr std::string_view kFields[] = {"id",        "createdAt", "updatedAt", "organizationId",
+                                                   "createdBy", "archivedAt"};
     return std::find(std::begin(kFields), std::end(kFields), field) != std::end(kFields);
   }
   std::unordered_map<std::string, json::object> last_;
 };
 
 std::string log_line(const json::object& event, ChangedFields& changes) {
-  return fmt::format("#{} {} {} {} {} [{}] {}", string_member(event, "id"), string_member(event, "at"),
-                     string_member(event, "op"), string_member(event, "model"), string_member(event, "recordId"),
-                     changes.of(event), string_member(event, "actor"));
+  return fmt::format("#{} {} {} {} {} [{}] {}", display_member(event, "id"), display_member(event, "at"),
+                     display_member(event, "op"), display_member(event, "model"), display_member(event, "recordId"),
+                     changes.of(event), display_member(event, "actor"));
 }
 
 struct FetchedLogPage {
@@ -435,13 +461,14 @@ struct FetchedLogPage {
 };
 
 Result<FetchedLogPage> read_log_page(const ApiEndpoint& api, const LogsOptions& options, std::optional<int64_t> after) {
-  std::string target = after ? fmt::format("/v1/logs?limit=100&after={}", *after) : fmt::format("/v1/logs?limit={}", options.tail);
+  std::string target =
+      after ? fmt::format("/v1/logs?limit=100&after={}", *after) : fmt::format("/v1/logs?limit={}", options.tail);
   if (!options.model.empty()) target += "&model=" + options.model;
   auto page = api.get_json(target, kLogHeaders);
   if (!page) return tl::unexpected(page.error());
   FetchedLogPage out;
   if (const auto* data = page->if_contains("data"); data && data->is_array()) out.events = data->as_array();
-  out.next = std::atoll(string_member(*page, "next_cursor").c_str());  // "<id>.0"
+  out.next = std::atoll(display_member(*page, "next_cursor").c_str());  // "<id>.0"
   if (const auto* more = page->if_contains("has_more"); more && more->is_bool()) out.has_more = more->as_bool();
   return out;
 }
@@ -452,7 +479,8 @@ void print_events(const json::array& events, json::array* collected, ChangedFiel
     if (collected) {
       collected->push_back(event);
     } else {
-      std::printf("%s\n", json_output() ? json::serialize(event).c_str() : log_line(event.as_object(), changes).c_str());
+      std::printf("%s\n",
+                  json_output() ? json::serialize(event).c_str() : log_line(event.as_object(), changes).c_str());
     }
   }
   std::fflush(stdout);
@@ -461,7 +489,8 @@ void print_events(const json::array& events, json::array* collected, ChangedFiel
 // Sleeps up to `delay`, in short slices so Ctrl-C ends it at once.
 void pause_unless_stopped(std::chrono::milliseconds delay) {
   const auto until = std::chrono::steady_clock::now() + delay;
-  while (!logs_stopped && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  while (!logs_stopped && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
 }
 
 Result<Outcome> run_logs(const LogsOptions& options) {
@@ -506,7 +535,8 @@ void run_and_finish(const std::function<Result<Outcome>()>& run) {
 
 void add_dev_commands(CLI::App& app, DevCommandHooks hooks) {
   auto init = std::make_shared<InitOptions>();
-  auto* init_cmd = app.add_subcommand("init", "Scaffold a project: schema.json, .env with a sandbox key, how to run it");
+  auto* init_cmd =
+      app.add_subcommand("init", "Scaffold a project: schema.json, .env with a sandbox key, how to run it");
   init_cmd->add_option("dir", init->dir, "Project directory")->capture_default_str();
   init_cmd->add_flag("--force", init->force, "Overwrite an existing schema.json / .env");
   init_cmd->callback([init, hooks] { run_and_finish([&] { return run_init(*init, hooks); }); });
@@ -533,7 +563,9 @@ void add_dev_commands(CLI::App& app, DevCommandHooks hooks) {
   logs_cmd->add_option("--model", logs->model, "Only this model's deltas");
   logs_cmd->add_flag("-f,--follow", logs->follow, "Keep printing new deltas until Ctrl-C");
   logs_cmd->add_option("--after", logs->after, "Start after this delta id (default: the last --tail deltas)");
-  logs_cmd->add_option("-n,--tail", logs->tail, "How many recent deltas to start with")->check(CLI::Range(1, 100))->capture_default_str();
+  logs_cmd->add_option("-n,--tail", logs->tail, "How many recent deltas to start with")
+      ->check(CLI::Range(1, 100))
+      ->capture_default_str();
   logs_cmd->callback([logs] { run_and_finish([&] { return run_logs(*logs); }); });
 }
 

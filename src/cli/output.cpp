@@ -62,8 +62,11 @@ std::string one_line(const std::string& text) {
   std::string out;
   for (const char c : text) {
     const bool space = c == '\n' || c == '\r' || c == '\t' || c == ' ';
-    if (!space) out += c;
-    else if (!out.empty() && out.back() != ' ') out += ' ';
+    if (!space) {
+      out += c;
+    } else if (!out.empty() && out.back() != ' ') {
+      out += ' ';
+    }
   }
   while (!out.empty() && out.back() == ' ') out.pop_back();
   return out;

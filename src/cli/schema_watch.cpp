@@ -18,9 +18,12 @@ namespace {
 
 std::string_view cast_name(schema::Cast cast) {
   switch (cast) {
-    case schema::Cast::kSafe: return "safe";
-    case schema::Cast::kRisky: return "risky";
-    case schema::Cast::kLossy: return "lossy";
+    case schema::Cast::kSafe:
+      return "safe";
+    case schema::Cast::kRisky:
+      return "risky";
+    case schema::Cast::kLossy:
+      return "lossy";
   }
   return "?";
 }
@@ -31,7 +34,8 @@ std::string describe_alter(const schema::MigrationStep& step) {
   if (step.type_changed) add(fmt::format("type changed ({} cast)", cast_name(step.cast)));
   if (step.made_required) add("made required");
   if (step.made_optional) add("made optional");
-  if (!step.enum_values_removed.empty()) add("enum values removed: " + fmt::format("{}", fmt::join(step.enum_values_removed, ",")));
+  if (!step.enum_values_removed.empty())
+    add("enum values removed: " + fmt::format("{}", fmt::join(step.enum_values_removed, ",")));
   if (what.empty()) what = "changed";
   return what;
 }
@@ -39,14 +43,20 @@ std::string describe_alter(const schema::MigrationStep& step) {
 std::string describe_step(const schema::MigrationStep& step) {
   const std::string field = step.model + "." + step.field;
   switch (step.kind) {
-    case schema::StepKind::kCreateModel: return "+ model " + step.model;
-    case schema::StepKind::kDropModel: return "- model " + step.model;
-    case schema::StepKind::kRenameModel: return "~ model " + step.from + " -> " + step.to;
+    case schema::StepKind::kCreateModel:
+      return "+ model " + step.model;
+    case schema::StepKind::kDropModel:
+      return "- model " + step.model;
+    case schema::StepKind::kRenameModel:
+      return "~ model " + step.from + " -> " + step.to;
     case schema::StepKind::kAddField:
       return "+ field " + field + (step.backfill ? " (backfill " + json::serialize(*step.backfill) + ")" : "");
-    case schema::StepKind::kDropField: return "- field " + field;
-    case schema::StepKind::kRenameField: return "~ field " + step.model + "." + step.from + " -> " + step.to;
-    case schema::StepKind::kAlterField: return "~ field " + field + ": " + describe_alter(step);
+    case schema::StepKind::kDropField:
+      return "- field " + field;
+    case schema::StepKind::kRenameField:
+      return "~ field " + step.model + "." + step.from + " -> " + step.to;
+    case schema::StepKind::kAlterField:
+      return "~ field " + field + ": " + describe_alter(step);
   }
   return "? " + field;
 }
@@ -75,15 +85,16 @@ std::vector<std::string> blocked_plan_fixes(const schema::MigrationPlan& plan, c
     lines.push_back(fmt::format("needs --force: {}", warning.message));
     if (warning.code == "drop_field") {
       for (const auto& added : added_by_model[warning.model]) {
-        lines.push_back(fmt::format("  if {0}.{1} was renamed to {0}.{2}: run: {3} --rename {0}.{1}:{0}.{2}", warning.model,
-                                    warning.field, added, push));
+        lines.push_back(fmt::format("  if {0}.{1} was renamed to {0}.{2}: run: {3} --rename {0}.{1}:{0}.{2}",
+                                    warning.model, warning.field, added, push));
       }
     }
   }
   if (!plan.warnings.empty()) lines.push_back("  to accept the loss: run: " + push + " --force");
   if (!plan.warnings.empty() && !plan.blockers.empty()) {  // one push has to carry both
     std::string both = push + " --force";
-    for (const auto& blocker : plan.blockers) both += fmt::format(" --backfill {}.{}=<value>", blocker.model, blocker.field);
+    for (const auto& blocker : plan.blockers)
+      both += fmt::format(" --backfill {}.{}=<value>", blocker.model, blocker.field);
     lines.push_back("  both at once: run: " + both);
   }
   return lines;
@@ -123,9 +134,11 @@ void SchemaWatcher::run() {
 
 void SchemaWatcher::look() {
   std::error_code time_error, size_error;
-  FileStamp stamp{std::filesystem::last_write_time(schema_file_, time_error), std::filesystem::file_size(schema_file_, size_error)};
+  FileStamp stamp{std::filesystem::last_write_time(schema_file_, time_error),
+                  std::filesystem::file_size(schema_file_, size_error)};
   if (const auto ec = time_error ? time_error : size_error) {
-    if (!seen_ || seen_->size != 0 || seen_->content_hash != 0) say("schema_missing", schema_file_ + ": " + ec.message());
+    if (!seen_ || seen_->size != 0 || seen_->content_hash != 0)
+      say("schema_missing", schema_file_ + ": " + ec.message());
     seen_ = FileStamp{};
     return;
   }
@@ -157,9 +170,11 @@ void SchemaWatcher::apply(const std::string& text) {
   }
   auto pushed = engine_.push_schema(document);
   if (!pushed) {
-    return say("schema_failed", fmt::format("{}: {}: {}; {}", schema_file_, pushed.error().code, pushed.error().message, keep));
+    return say("schema_failed",
+               fmt::format("{}: {}: {}; {}", schema_file_, pushed.error().code, pushed.error().message, keep));
   }
-  say("schema_applied", fmt::format("{}: applied as version {}\n  {}", schema_file_, pushed->version, fmt::join(lines, "\n  ")),
+  say("schema_applied",
+      fmt::format("{}: applied as version {}\n  {}", schema_file_, pushed->version, fmt::join(lines, "\n  ")),
       {{"version", pushed->version}, {"plan", plan.to_json()}});
 }
 

@@ -279,12 +279,15 @@ class CliAgainstServerTest : public ::testing::Test {
 
   // A REST write (POST /v1/commits, or PATCH of one row) that must succeed.
   void write(const std::string& method, const std::string& target, const json::object& body) {
-    auto response = client::http_request("127.0.0.1", server.port(), method, target, json::serialize(body),
-                                         {{"Authorization", "Bearer " + server.api_key()}, {"Content-Type", "application/json"}});
+    auto response =
+        client::http_request("127.0.0.1", server.port(), method, target, json::serialize(body),
+                             {{"Authorization", "Bearer " + server.api_key()}, {"Content-Type", "application/json"}});
     ASSERT_TRUE(response && response->status == 200) << (response ? response->body : response.error().message);
   }
   void create_report(const std::string& id, const std::string& location) {
-    json::object op{{"action", "create"}, {"model", "weatherReports"}, {"id", id},
+    json::object op{{"action", "create"},
+                    {"model", "weatherReports"},
+                    {"id", id},
                     {"data", json::object{{"location", location}, {"status", "pending"}}}};
     write("POST", "/v1/commits", json::object{{"operations", json::array{op}}});
   }
