@@ -47,7 +47,7 @@ Result<client::HttpResponse> ApiEndpoint::call(const std::string& method, const 
                                                std::map<std::string, std::string> headers) const {
   if (!key.empty()) headers.emplace("Authorization", "Bearer " + key);
   if (!body.empty()) headers.emplace("Content-Type", "application/json");
-  auto response = client::http_request(host, port, method, target, body, headers);
+  auto response = client::http_request(host, port, method, base_path + target, body, headers);
   if (!response) {
     return tl::unexpected(with_hint(
         response.error(),
@@ -77,6 +77,8 @@ Result<ApiEndpoint> resolve_api_target(const ApiTargetOptions& options) {
   ApiEndpoint endpoint;
   endpoint.host = options.host.empty() ? std::string(parsed->host_address()) : options.host;
   endpoint.port = options.port != 0 ? options.port : parsed->has_port() ? parsed->port_number() : 80;
+  endpoint.base_path = std::string(parsed->encoded_path());
+  while (!endpoint.base_path.empty() && endpoint.base_path.back() == '/') endpoint.base_path.pop_back();
   endpoint.key = options.key;
   return endpoint;
 }

@@ -35,12 +35,13 @@ void load_dotenv_defaults(const std::string& path = ".env");
 struct ApiEndpoint {
   std::string host;
   uint16_t port = 80;
-  std::string key;  // may be empty: see require_key
-  std::string url() const { return "http://" + host + ":" + std::to_string(port); }
+  std::string base_path;  // the URL's path without a trailing '/' (a server behind a path prefix)
+  std::string key;        // may be empty: see require_key
+  std::string url() const { return "http://" + host + ":" + std::to_string(port) + base_path; }
   bool loopback() const;
   // apikey_missing (with a hint) when no key was given.
   Status require_key() const;
-  // One request with the key as bearer (when there is one).
+  // One request to base_path + `target`, with the key as bearer (when there is one).
   Result<client::HttpResponse> call(const std::string& method, const std::string& target, const std::string& body = {},
                                     std::map<std::string, std::string> headers = {}) const;
   // A GET whose 200 answer is a JSON object; any other answer is its error.
