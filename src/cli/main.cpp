@@ -7,6 +7,7 @@
 
 #include <CLI/CLI.hpp>
 #include <boost/json.hpp>
+#include <fmt/format.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -134,6 +135,18 @@ struct ClusterNode {
   }
 };
 
+// The address and the sandbox key, for people (and the test fixture) or, under --json, as
+// one JSON line (`ablo dev --json` then prints NDJSON only).
+void announce_listening(const std::string& host, uint16_t port, const std::string& test_key) {
+  const auto url = fmt::format("http://{}:{}", host, port);
+  if (cli::json_output()) {
+    std::printf("%s\n", json::serialize(json::object{{"event", "listening"}, {"url", url}, {"testApiKey", test_key}}).c_str());
+  } else {
+    std::printf("ablo: listening on %s\nablo: test API key: %s\n", url.c_str(), test_key.c_str());
+  }
+  std::fflush(stdout);
+}
+
 // What runs beside the server while it serves (`ablo dev`'s schema watcher): made once the
 // server listens, released (and so stopped) before the server stops.
 using WhileServing = std::function<std::shared_ptr<void>(engine::Engine& engine)>;
@@ -248,9 +261,7 @@ int serve(const ServeOptions& options, const WhileServing& while_serving = {}) {
     service->log_advanced();
     server.log_advanced();  // MCP waits and subscriptions
   });
-  std::printf("ablo: listening on http://%s:%u\n", options.host.c_str(), static_cast<unsigned>(*port));
-  std::printf("ablo: test API key: %s\n", key->c_str());
-  std::fflush(stdout);
+  announce_listening(options.host, *port, *key);
   spdlog::info("data in {} (organization {})", options.where.describe(), *org);
   auto companion = while_serving ? while_serving(engine) : nullptr;
 

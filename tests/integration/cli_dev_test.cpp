@@ -271,6 +271,20 @@ TEST_F(CliDevTest, DevAppliesSafeEditsAndKeepsTheLastGoodSchemaOtherwise) {
   EXPECT_EQ(dev.stop(SIGINT), 0) << "Ctrl-C stops cleanly";
 }
 
+TEST_F(CliDevTest, DevWithJsonPrintsOnlyJsonLines) {
+  ASSERT_EQ(run_ablo_in(dir.path(), "init .").exit_code, 0);
+  LongRunning dev(dir.path(), {"--json", "dev", "--port", "0", "--data-dir", "ablo-data"});
+  ASSERT_TRUE(dev.wait_for(R"("event":"schema_applied")", 20s)) << dev.output();
+  EXPECT_EQ(dev.stop(SIGINT), 0);
+  std::istringstream lines(dev.output());
+  int events = 0;
+  for (std::string line; std::getline(lines, line); ++events) {
+    const auto event = json::parse(line).as_object();  // throws (fails the test) on a text line
+    EXPECT_TRUE(event.contains("event")) << line;
+  }
+  EXPECT_EQ(events, 2) << "listening, then the first push: " << dev.output();
+}
+
 class CliAgainstServerTest : public ::testing::Test {
  protected:
   TempDir dir;
