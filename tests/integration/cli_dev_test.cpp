@@ -186,6 +186,9 @@ bool one_error_line(const std::string& err, const std::string& code) {
          err.find('\n') == err.size() - 1;
 }
 
+// How soon `ablo dev` applies or reports an edit (a 300 ms poll; sanitized servers are slower).
+constexpr auto kDevReacts = kSanitizedBuild ? 10s : 3s;
+
 std::string url_of(uint16_t port) { return " --url http://127.0.0.1:" + std::to_string(port); }
 
 class CliDevTest : public ::testing::Test {
@@ -240,7 +243,7 @@ TEST_F(CliDevTest, DevAppliesSafeEditsAndKeepsTheLastGoodSchemaOtherwise) {
   // A new optional field: safe, applied within a few seconds, the plan printed.
   edit_file(schema_file, R"("notes": {)", R"("priority": {"type": "number", "isOptional": true, "isIndexed": false},
         "notes": {)");
-  ASSERT_TRUE(dev.wait_for("applied as version", 3s, 2)) << dev.output();
+  ASSERT_TRUE(dev.wait_for("applied as version", kDevReacts, 2)) << dev.output();
   EXPECT_NE(dev.output().find("+ field task.priority"), std::string::npos) << dev.output();
   EXPECT_NE(active_schema_text(port, key).find("priority"), std::string::npos);
 
@@ -248,7 +251,7 @@ TEST_F(CliDevTest, DevAppliesSafeEditsAndKeepsTheLastGoodSchemaOtherwise) {
   const auto before = active_schema_text(port, key);
   edit_file(schema_file, R"("notes": {"type": "string", "isOptional": true, "isIndexed": false})",
             R"("memo": {"type": "string", "isOptional": true, "isIndexed": false})");
-  ASSERT_TRUE(dev.wait_for("not applied", 3s)) << dev.output();
+  ASSERT_TRUE(dev.wait_for("not applied", kDevReacts)) << dev.output();
   EXPECT_NE(dev.output().find("ablo schema push schema.json --force"), std::string::npos) << dev.output();
   EXPECT_NE(dev.output().find("--rename task.notes:task.memo"), std::string::npos) << dev.output();
   EXPECT_EQ(active_schema_text(port, key), before);
@@ -258,14 +261,14 @@ TEST_F(CliDevTest, DevAppliesSafeEditsAndKeepsTheLastGoodSchemaOtherwise) {
   edit_file(schema_file, R"("memo": {"type": "string", "isOptional": true, "isIndexed": false})",
             R"("notes": {"type": "string", "isOptional": true, "isIndexed": false},
         "owner": {"type": "string", "isOptional": false, "isIndexed": false})");
-  ASSERT_TRUE(dev.wait_for("not applied", 3s, 2)) << dev.output();
+  ASSERT_TRUE(dev.wait_for("not applied", kDevReacts, 2)) << dev.output();
   EXPECT_NE(dev.output().find("run: ablo schema push schema.json --backfill task.owner=<value>"), std::string::npos)
       << dev.output();
   EXPECT_EQ(active_schema_text(port, key), before);
 
   // An unparsable file: the parse error, and still serving.
   std::ofstream(schema_file) << "{ not json";
-  ASSERT_TRUE(dev.wait_for("is not valid JSON", 3s)) << dev.output();
+  ASSERT_TRUE(dev.wait_for("is not valid JSON", kDevReacts)) << dev.output();
   EXPECT_EQ(active_schema_text(port, key), before);
 
   EXPECT_EQ(dev.stop(SIGINT), 0) << "Ctrl-C stops cleanly";
