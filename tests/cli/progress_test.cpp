@@ -1,8 +1,5 @@
-// The progress bar draws only on a terminal without --json, and redraws at most ~10 times a
-// second; the one-line error format.
+// The progress bar draws only on a terminal without --json, and redraws at most ~10 times a second.
 #include "cli/progress.h"
-
-#include "cli/output.h"
 
 #include <cstdio>
 #include <memory>
@@ -59,13 +56,6 @@ TEST(ProgressTest, RedrawsInPlaceAtMostTenTimesASecond) {
   EXPECT_NE(text.find("4/4"), std::string::npos) << "finish draws the full bar: " << text;
   EXPECT_EQ(text.back(), '\n');
   EXPECT_EQ(text.find('\n'), text.size() - 1) << "one line, redrawn with \\r";
-}
-
-TEST(ErrorLineTest, IsOneLineWithCodeMessageAndHint) {
-  Error error("source_network_error", "cannot connect:\n\tIs the server running?\n");
-  EXPECT_EQ(one_line(error.message), "cannot connect: Is the server running?");
-  EXPECT_EQ(hint_for(error), "the database is unreachable: check --database / DATABASE_URL");
-  EXPECT_EQ(hint_for(with_hint(error, "do this")), "do this") << "a command's own hint wins";
 }
 
 }  // namespace
