@@ -1,8 +1,8 @@
 #pragma once
-// The developer commands of issue 15: `ablo init`, `whoami`, `status`, `doctor`, `logs`
-// (`ablo dev` runs the server, so it lives beside `serve` in main.cpp). Each prints text, or one
-// JSON document under the global --json (NDJSON for `logs --follow`); failures are one line
-// (cli/output.h).
+// The developer commands of issue 15: `ablo init`, `whoami`, `status`, `doctor` (its checks in
+// cli/doctor_command.h) and `logs` (`ablo dev` runs the server, so it lives beside `serve` in
+// main.cpp). Each prints text, or one JSON document under the global --json (NDJSON for
+// `logs --follow`); failures are one line (cli/output.h).
 #include <functional>
 #include <string>
 

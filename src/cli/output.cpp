@@ -95,6 +95,14 @@ Error error_of_response(const client::HttpResponse& response) {
   return error;
 }
 
+std::string display_member(const json::object& object, std::string_view name) {
+  const auto* value = object.if_contains(name);
+  if (!value) return {};
+  if (value->is_string()) return std::string(value->as_string());
+  if (value->is_null()) return {};
+  return json::serialize(*value);
+}
+
 int report(const Result<Outcome>& outcome) {
   if (!outcome) return print_error(outcome.error());
   if (json_output()) {

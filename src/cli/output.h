@@ -2,6 +2,9 @@
 // How every `ablo` command reports: text for people or, with the global --json, one JSON
 // document for scripts; and failures as ONE stderr line `ablo: <code>: <message> (hint: <hint>)`.
 #include <string>
+#include <string_view>
+
+#include <boost/json/object.hpp>
 
 #include <boost/json/value.hpp>
 
@@ -25,6 +28,10 @@ std::string one_line(const std::string& text);
 // The error of a non-2xx answer: the code and message of the server's error envelope, or the
 // HTTP status when the body is not an envelope.
 Error error_of_response(const client::HttpResponse& response);
+
+// A member as text to show: a string as it is, another value as its JSON (ids may be numbers),
+// empty when absent or null. (common/json_member.h's string_member reads strings only.)
+std::string display_member(const boost::json::object& object, std::string_view name);
 
 // What a command found: printed as `text`, or as `document` under --json.
 struct Outcome {
