@@ -12,7 +12,8 @@
 
 #include "audit/audit.h"
 #include "auth/auth_service.h"
-#include "client/transport.h"
+#include "cli/api_target.h"
+#include "cli/output.h"
 #include "engine/audit_log.h"
 
 namespace ablo::cli {
@@ -64,33 +65,34 @@ Status record_key_creation(store::Store& store, bool postgres, const std::string
 namespace {
 
 struct AuditCommand {
-  std::string host = "127.0.0.1";
-  uint16_t port = 8787;
-  std::string key;
+  ApiTargetOptions api;
   std::string since;
   std::string until;
   std::string output;
 };
 
-void finish_audit_command(int exit_code) {
-  if (exit_code != 0) throw CLI::RuntimeError(exit_code);
+void finish_audit_command(int exit_code) { finish_command(exit_code); }
+
+// GET `target` with the command's server and key; transport failures and error statuses as Errors.
+Result<client::HttpResponse> audit_get(const AuditCommand& options, const std::string& target) {
+  auto endpoint = resolve_api_target(options.api);
+  if (!endpoint) return tl::unexpected(endpoint.error());
+  if (auto ok = endpoint->require_key(); !ok) return tl::unexpected(ok.error());
+  auto response = endpoint->call("GET", target);
+  if (response && response->status != 200) return tl::unexpected(error_of_response(*response));
+  return response;
 }
 
-int audit_failure(const std::string& message) {
-  std::fprintf(stderr, "ablo: %s\n", message.c_str());
-  return 1;
-}
+// An answer that is not the audit report the server sends.
+int audit_failure(const std::string& message) { return print_error(Error("invalid_body", message)); }
 
 // Walks the whole chain, one bounded call at a time (the server checks a bounded stretch per call).
 int run_verify(const AuditCommand& options) {
   int64_t from = 1;
   int64_t checked = 0;
   while (true) {
-    auto response = client::http_request(options.host, options.port, "GET",
-                                         fmt::format("/v1/audit/verify?fromSeq={}", from), {},
-                                         {{"Authorization", "Bearer " + options.key}});
-    if (!response) return audit_failure(response.error().message);
-    if (response->status != 200) return audit_failure(fmt::format("HTTP {}: {}", response->status, response->body));
+    auto response = audit_get(options, fmt::format("/v1/audit/verify?fromSeq={}", from));
+    if (!response) return print_error(response.error());
     boost::system::error_code ec;
     auto parsed = json::parse(response->body, ec);
     if (ec || !parsed.is_object()) return audit_failure("the server's answer is not JSON: " + response->body);
@@ -123,27 +125,19 @@ int run_export(const AuditCommand& options) {
     separator = "&";
   }
   if (!options.until.empty()) target += separator + "until=" + options.until;
-  auto response = client::http_request(options.host, options.port, "GET", target, {},
-                                       {{"Authorization", "Bearer " + options.key}});
-  if (!response) return audit_failure(response.error().message);
-  if (response->status != 200) return audit_failure(fmt::format("HTTP {}: {}", response->status, response->body));
+  auto response = audit_get(options, target);
+  if (!response) return print_error(response.error());
   if (options.output.empty() || options.output == "-") {
     std::fwrite(response->body.data(), 1, response->body.size(), stdout);
     return 0;
   }
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(options.output.c_str(), "wb"), &std::fclose);
-  if (!file) return audit_failure("cannot write " + options.output);
+  if (!file) return print_error(Error("invalid_request", "cannot write " + options.output));
   std::fwrite(response->body.data(), 1, response->body.size(), file.get());
   return 0;
 }
 
-void add_connection_options(CLI::App& command, AuditCommand& options) {
-  command.add_option("--host", options.host)->capture_default_str();
-  command.add_option("--port", options.port)->capture_default_str();
-  command.add_option("--key", options.key, "Secret key or capability token (or ABLO_API_KEY)")
-      ->envname("ABLO_API_KEY")
-      ->required();
-}
+void add_connection_options(CLI::App& command, AuditCommand& options) { add_api_target_options(command, options.api); }
 
 }  // namespace
 

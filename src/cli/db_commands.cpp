@@ -2,11 +2,14 @@
 
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <CLI/CLI.hpp>
 #include <boost/json.hpp>
 
+#include "cli/output.h"
+#include "cli/progress.h"
 #include "cli/schema_file.h"
 #include "introspect/introspect.h"
 #include "pg/connection.h"
@@ -36,8 +39,9 @@ struct CheckOptions : DatabaseOptions {
   std::string schema_file;
 };
 
-int report_error(const char* command, const Error& error) {
-  std::fprintf(stderr, "ablo %s: %s: %s\n", command, error.code.c_str(), error.message.c_str());
+// The one error line (cli/output.h), with `ablo check`'s own exit code for "could not tell".
+int report_error(const Error& error) {
+  print_error(error);
   return kExitError;
 }
 
@@ -88,9 +92,15 @@ void write_pretty(std::ostream& out, const json::value& value, int depth = 0) {
 
 int run_pull(const PullOptions& options) {
   auto conn = connect(options);
-  if (!conn) return report_error("pull", conn.error());
-  auto pulled = introspect::pull_schema(**conn, options.pg_schema);
-  if (!pulled) return report_error("pull", pulled.error());
+  if (!conn) return report_error(conn.error());
+  std::optional<ProgressBar> bar;  // sized once the tables are known
+  auto pulled = introspect::pull_schema(**conn, options.pg_schema,
+                                        [&bar](std::size_t done, std::size_t total, const std::string& table) {
+                                          if (!bar) bar.emplace("pull", total);
+                                          bar->update(done, table);
+                                        });
+  if (bar) bar->finish();
+  if (!pulled) return report_error(pulled.error());
   for (const auto& warning : pulled->warnings) std::fprintf(stderr, "warning: %s\n", warning.c_str());
 
   std::ostringstream text;
@@ -103,7 +113,7 @@ int run_pull(const PullOptions& options) {
   std::ofstream out(options.output_file);
   out << text.str();
   out.close();
-  if (!out) return report_error("pull", Error("invalid_request", "cannot write " + options.output_file));
+  if (!out) return report_error(Error("invalid_request", "cannot write " + options.output_file));
   std::fprintf(stderr, "wrote %zu models to %s\n", pulled->schema.at("models").as_object().size(),
                options.output_file.c_str());
   return kExitOk;
@@ -117,11 +127,11 @@ Result<std::shared_ptr<const schema::Schema>> load_schema(const std::string& pat
 
 int run_check(const CheckOptions& options) {
   auto schema = load_schema(options.schema_file);
-  if (!schema) return report_error("check", schema.error());
+  if (!schema) return report_error(schema.error());
   auto conn = connect(options);
-  if (!conn) return report_error("check", conn.error());
+  if (!conn) return report_error(conn.error());
   auto report = introspect::check_schema(**conn, **schema, options.pg_schema);
-  if (!report) return report_error("check", report.error());
+  if (!report) return report_error(report.error());
   for (const auto& warning : report->warnings) std::fprintf(stderr, "warning: %s\n", warning.c_str());
   if (report->ok()) {
     std::printf("ok\n");

@@ -1,5 +1,6 @@
 // The `ablo` command: serve (zero-config embedded server, or a node of a PostgreSQL cluster),
-// keys, schema push, migrate.
+// dev (serve + schema watch), keys, schema push, migrate; the other command groups register
+// themselves from their own files.
 #include <csignal>
 #include <cstdio>
 #include <limits>
@@ -7,17 +8,22 @@
 
 #include <CLI/CLI.hpp>
 #include <boost/json.hpp>
+#include <fmt/format.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "auth/auth_service.h"
 #include "cli/audit_commands.h"
 #include "cli/db_commands.h"
+#include "cli/dev_commands.h"
 #include "cli/log_format.h"
+#include "cli/api_target.h"
 #include "cli/mcp_bridge.h"
+#include "cli/output.h"
 #include "cli/schema_file.h"
+#include "cli/progress.h"
+#include "cli/schema_watch.h"
 #include "cli/webhook_commands.h"
-#include "client/transport.h"
 #include "metrics/metrics.h"
 #include "cluster/log_listener.h"
 #include "cluster/pg_op_log.h"
@@ -30,6 +36,7 @@
 #include "fanout/log_follower.h"
 #include "net/server.h"
 #include "schema/diff.h"
+#include "store/migration_progress.h"
 #include "store/pg_store.h"
 #include "store/sqlite_store.h"
 
@@ -39,10 +46,7 @@ namespace json = boost::json;
 using namespace ablo;
 using cli::read_schema_file;
 
-int die(const Error& error) {
-  std::fprintf(stderr, "ablo: %s: %s\n", error.code.c_str(), error.message.c_str());
-  return 1;
-}
+int die(const Error& error) { return cli::print_error(error); }
 
 // Where the data lives: PostgreSQL when a database URL is given (--database or DATABASE_URL),
 // else the embedded SQLite store in the data directory.
@@ -132,7 +136,23 @@ struct ClusterNode {
   }
 };
 
-int serve(const ServeOptions& options) {
+// The address and the sandbox key, for people (and the test fixture) or, under --json, as
+// one JSON line (`ablo dev --json` then prints NDJSON only).
+void announce_listening(const std::string& host, uint16_t port, const std::string& test_key) {
+  const auto url = fmt::format("http://{}:{}", host, port);
+  if (cli::json_output()) {
+    std::printf("%s\n", json::serialize(json::object{{"event", "listening"}, {"url", url}, {"testApiKey", test_key}}).c_str());
+  } else {
+    std::printf("ablo: listening on %s\nablo: test API key: %s\n", url.c_str(), test_key.c_str());
+  }
+  std::fflush(stdout);
+}
+
+// What runs beside the server while it serves (`ablo dev`'s schema watcher): made once the
+// server listens, released (and so stopped) before the server stops.
+using WhileServing = std::function<std::shared_ptr<void>(engine::Engine& engine)>;
+
+int serve(const ServeOptions& options, const WhileServing& while_serving = {}) {
   // Block the stop signals before any thread starts so only sigwait below receives them.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
@@ -243,6 +263,7 @@ int serve(const ServeOptions& options) {
       return node->listener.listening() ? "ok" : "not hearing the other nodes (wake-up listener disconnected)";
     });
   }
+  server_options.data_location = options.where.describe();
   net::Server server(engine, auth, coordinator, std::move(server_options));
   auto port = server.start();
   if (!port) {
@@ -255,14 +276,14 @@ int serve(const ServeOptions& options) {
     service->log_advanced();
     server.log_advanced();  // MCP waits and subscriptions
   });
-  std::printf("ablo: listening on http://%s:%u\n", options.host.c_str(), static_cast<unsigned>(*port));
-  std::printf("ablo: test API key: %s\n", key->c_str());
-  std::fflush(stdout);
+  announce_listening(options.host, *port, *key);
   spdlog::info("data in {} (organization {})", options.where.describe(), *org);
+  auto companion = while_serving ? while_serving(engine) : nullptr;
 
   int signal = 0;
   sigwait(&stop_signals, &signal);
   spdlog::info("stopping on signal {}", signal);
+  companion.reset();  // before the engine it pushes to stops
   metrics::global().forget("ablo_claims");  // its samplers read the coordinator
   metrics::global().forget("ablo_cluster_log_lag_deltas");  // and this one the store and the follower
   coordinator.stop();  // first: ends the claimed reads that wait (they answer model_claimed_timeout)
@@ -274,25 +295,44 @@ int serve(const ServeOptions& options) {
   return 0;
 }
 
-int create_key(const StoreLocation& where, bool live, const std::string& label, const std::string& audit_secret_file) {
+// A new secret key in the default organization of `where`, with its key.create audit row.
+Result<std::string> new_secret_key(const StoreLocation& where, bool live, const std::string& label,
+                                   const std::string& audit_secret_file) {
   auto store = open_store(where);
-  if (!store) return die(store.error());
+  if (!store) return tl::unexpected(store.error());
   auth::AuthService auth(**store, [] { return schema::Schema::empty(); });
   auto org = default_org(**store);
-  if (!org) return die(org.error());
+  if (!org) return tl::unexpected(org.error());
   auto key = auth.create_secret_key(*org, !live, label);
-  if (!key) return die(key.error());
+  if (!key) return key;
   if (auto audited = cli::record_key_creation(**store, !where.database_url.empty(), where.data_dir,
                                                    audit_secret_file, *key); !audited) {
     std::fprintf(stderr, "ablo: the key.create audit row was not written: %s\n", audited.error().message.c_str());
   }
+  return key;
+}
+
+int create_key(const StoreLocation& where, bool live, const std::string& label, const std::string& audit_secret_file) {
+  auto key = new_secret_key(where, live, label, audit_secret_file);
+  if (!key) return die(key.error());
   std::printf("%s\n", key->c_str());
   return 0;
 }
 
+// `ablo dev`: `ablo serve` with the schema file watched and pushed on every change. The
+// watcher makes the first push too, so a broken file at start is reported, not fatal.
+int dev(ServeOptions options, const std::string& schema_file) {
+  options.schema_file.clear();
+  return serve(options, [&schema_file](engine::Engine& engine) {
+    auto watcher = std::make_shared<cli::SchemaWatcher>(schema_file, engine);
+    watcher->start();
+    return std::shared_ptr<void>(watcher);
+  });
+}
+
 struct PushOptions {
-  std::string file, host = "127.0.0.1", key;
-  uint16_t port = 8787;
+  std::string file;
+  cli::ApiTargetOptions api;  // schema push: the server and key
   bool force = false;
   std::vector<std::string> renames;    // old:new, as model or model.field
   std::vector<std::string> backfills;  // model.field=value
@@ -346,8 +386,14 @@ int migrate(const PushOptions& options, const StoreLocation& where, bool dry_run
     std::printf("dry run: nothing applied\n");
     return plan.applicable(options.force) ? 0 : 1;
   }
+  cli::ProgressBar bar("migrate", plan.steps.size());
+  store::set_migration_step_observer([&bar](std::size_t done, std::size_t, const schema::MigrationStep& step) {
+    bar.update(done, std::string(schema::to_string(step.kind)) + " " + step.model + (step.field.empty() ? "" : "." + step.field));
+  });
   auto pushed = engine.push_schema(*schema_json, *hints, options.force);
+  store::set_migration_step_observer({});
   if (!pushed) return die(pushed.error());
+  bar.finish();
   std::printf("applied: schema version %lld\n", static_cast<long long>(pushed->version));
   return 0;
 }
@@ -358,11 +404,13 @@ int push_schema(const PushOptions& options) {
   auto built = push_body(options, *schema_json);
   if (!built) return die(built.error());
   json::object body = std::move(*built);
-  auto response = client::http_request(options.host, options.port, "POST", "/api/schema", json::serialize(body),
-                                       {{"Authorization", "Bearer " + options.key}});
+  auto api = cli::resolve_api_target(options.api);
+  if (!api) return die(api.error());
+  if (auto ok = api->require_key(); !ok) return die(ok.error());
+  auto response = api->call("POST", "/api/schema", json::serialize(body));
   if (!response) return die(response.error());
-  std::printf("%s\n", response->body.c_str());
-  return response->status == 200 ? 0 : 1;
+  std::printf("%s\n", response->body.c_str());  // the plan, or what blocks it
+  return response->status == 200 ? 0 : die(cli::error_of_response(*response));
 }
 
 // The resource bounds of `ablo serve` (README "Limits and security").
@@ -413,6 +461,50 @@ void add_limit_options(CLI::App& serve_cmd, ServeOptions& options) {
       ->capture_default_str();
 }
 
+// The options of `ablo serve`, which `ablo dev` takes too.
+void add_serve_options(CLI::App& serve_cmd, ServeOptions& options) {
+  serve_cmd.add_option("--host", options.host, "Address to listen on")->capture_default_str();
+  serve_cmd.add_option("--port", options.port, "Port (0 picks a free one)")->capture_default_str();
+  serve_cmd.add_option("--data-dir", options.where.data_dir, "Where the embedded store lives")->capture_default_str();
+  serve_cmd.add_option("--database", options.where.database_url,
+                       "PostgreSQL URL (postgres://…); several nodes may share one")
+      ->envname("DATABASE_URL");
+  serve_cmd.add_option("--schema", options.schema_file, "Schema JSON v3 file to activate at start");
+  serve_cmd.add_option("--io-threads", options.io_threads, "Network threads")->capture_default_str();
+  serve_cmd.add_option("--worker-threads", options.worker_threads, "HTTP handler threads (bounds concurrent HTTP commits)")
+      ->capture_default_str();
+  serve_cmd.add_option("--redis", options.redis_url,
+                       "Redis URL (redis://…): cluster nodes wake each other through Redis pub/sub instead of "
+                       "PostgreSQL NOTIFY")
+      ->envname("REDIS_URL");
+  serve_cmd.add_option("--cluster-poll-ms", options.poll_interval_ms,
+                       "How often a cluster node reads the shared logs without a wake-up (a lost one only waits this long)")
+      ->check(CLI::Range(50, 3600 * 1000))
+      ->capture_default_str();
+  add_limit_options(serve_cmd, options);
+  serve_cmd.add_option("--audit-secret-file", options.audit_secret_file,
+                       "File holding the audit chain's secret (or ABLO_AUDIT_SECRET; default: generated once)");
+  cli::add_webhook_serve_options(serve_cmd, options.webhooks);
+  serve_cmd.add_flag("--relaxed-durability", options.where.relaxed_durability,
+                      "Skip the fsync per commit group (may lose the last commits on power loss)");
+}
+
+// Parses the command line and runs the callbacks of the command groups that register them.
+// An exit code when the run ends here: --help, a command's own exit status, or a usage error
+// as the one error line.
+std::optional<int> parse_command_line(CLI::App& app, int argc, char** argv) {
+  try {
+    app.parse(argc, argv);
+    return std::nullopt;
+  } catch (const CLI::Success& help) {  // --help
+    return app.exit(help);
+  } catch (const CLI::RuntimeError& finished) {  // a callback's exit status (cli/output.h finish_command)
+    return finished.get_exit_code();
+  } catch (const CLI::ParseError& usage) {
+    return die(cli::with_hint(Error("invalid_request", usage.what()), "see `ablo --help` or `ablo <command> --help`"));
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -424,36 +516,22 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
   app.fallthrough();  // `ablo serve --log-format json` works as well as `ablo --log-format json serve`
-  app.parse_complete_callback([&log_format] {
+  bool json_output = false;
+  app.add_flag("--json", json_output, "Print one JSON document (NDJSON for streams) instead of text");
+  app.parse_complete_callback([&log_format, &json_output] {
     if (log_format == "json") cli::use_json_logs();
+    cli::set_json_output(json_output);
   });
 
   ServeOptions serve_options;
   auto* serve_cmd = app.add_subcommand("serve", "Run the server (SQLite in --data-dir by default)");
-  serve_cmd->add_option("--host", serve_options.host, "Address to listen on")->capture_default_str();
-  serve_cmd->add_option("--port", serve_options.port, "Port (0 picks a free one)")->capture_default_str();
-  serve_cmd->add_option("--data-dir", serve_options.where.data_dir, "Where the embedded store lives")->capture_default_str();
-  serve_cmd->add_option("--database", serve_options.where.database_url,
-                        "PostgreSQL URL (postgres://…); several nodes may share one")
-      ->envname("DATABASE_URL");
-  serve_cmd->add_option("--schema", serve_options.schema_file, "Schema JSON v3 file to activate at start");
-  serve_cmd->add_option("--io-threads", serve_options.io_threads, "Network threads")->capture_default_str();
-  serve_cmd->add_option("--worker-threads", serve_options.worker_threads, "HTTP handler threads (bounds concurrent HTTP commits)")
-      ->capture_default_str();
-  serve_cmd->add_option("--redis", serve_options.redis_url,
-                        "Redis URL (redis://…): cluster nodes wake each other through Redis pub/sub instead of "
-                        "PostgreSQL NOTIFY")
-      ->envname("REDIS_URL");
-  serve_cmd->add_option("--cluster-poll-ms", serve_options.poll_interval_ms,
-                        "How often a cluster node reads the shared logs without a wake-up (a lost one only waits this long)")
-      ->check(CLI::Range(50, 3600 * 1000))
-      ->capture_default_str();
-  add_limit_options(*serve_cmd, serve_options);
-  serve_cmd->add_option("--audit-secret-file", serve_options.audit_secret_file,
-                        "File holding the audit chain's secret (or ABLO_AUDIT_SECRET; default: generated once)");
-  cli::add_webhook_serve_options(*serve_cmd, serve_options.webhooks);
-  serve_cmd->add_flag("--relaxed-durability", serve_options.where.relaxed_durability,
-                      "Skip the fsync per commit group (may lose the last commits on power loss)");
+  add_serve_options(*serve_cmd, serve_options);
+
+  ServeOptions dev_options;
+  std::string dev_schema_file = "schema.json";
+  auto* dev_cmd = app.add_subcommand("dev", "Serve, and push the schema file to the server on every change (prints the plan)");
+  add_serve_options(*dev_cmd, dev_options);
+  dev_cmd->get_option("--schema")->description("Schema JSON v3 file to watch and push")->default_str("schema.json");
 
   StoreLocation key_store;
   bool live = false;
@@ -474,9 +552,7 @@ int main(int argc, char** argv) {
   schema_cmd->require_subcommand(1);
   auto* push_cmd = schema_cmd->add_subcommand("push", "Push a schema JSON v3 file to a running server (migrates)");
   push_cmd->add_option("file", push.file)->required();
-  push_cmd->add_option("--host", push.host)->capture_default_str();
-  push_cmd->add_option("--port", push.port)->capture_default_str();
-  push_cmd->add_option("--key", push.key, "Secret key (or ABLO_API_KEY)")->envname("ABLO_API_KEY")->required();
+  cli::add_api_target_options(*push_cmd, push.api);
   push_cmd->add_flag("--force", push.force, "Accept drops and lossy or risky casts");
   push_cmd->add_option("--rename", push.renames, "old:new (model) or model.old:model.new (field)");
   push_cmd->add_option("--backfill", push.backfills, "model.field=value for rows that need a value");
@@ -495,11 +571,24 @@ int main(int argc, char** argv) {
   ablo::cli::add_audit_commands(app);
   ablo::cli::add_webhook_commands(app);
   ablo::cli::add_mcp_bridge_command(app);
+  ablo::cli::add_dev_commands(app, {.create_test_key = [](const std::string& data_dir) {
+                                      return new_secret_key({.data_dir = data_dir}, false, "ablo init", {});
+                                    }});
 
-  CLI11_PARSE(app, argc, argv);
-  if (serve_cmd->parsed()) return serve(serve_options);
-  if (create_cmd->parsed()) return create_key(key_store, live, label, key_audit_secret_file);
-  if (migrate_cmd->parsed()) return migrate(migration, migrate_store, dry_run);
-  if (push_cmd->parsed()) return push_schema(push);
-  return 0;
+  cli::load_dotenv_defaults();  // before parsing: the options' env fallbacks read it
+
+  try {
+    if (auto exit_code = parse_command_line(app, argc, argv)) return *exit_code;
+    if (serve_cmd->parsed()) return serve(serve_options);
+    if (dev_cmd->parsed()) {
+      if (!dev_options.schema_file.empty()) dev_schema_file = dev_options.schema_file;
+      return dev(dev_options, dev_schema_file);
+    }
+    if (create_cmd->parsed()) return create_key(key_store, live, label, key_audit_secret_file);
+    if (migrate_cmd->parsed()) return migrate(migration, migrate_store, dry_run);
+    if (push_cmd->parsed()) return push_schema(push);
+    return 0;
+  } catch (const std::exception& e) {  // a bug, not an input: still one line and a non-zero exit
+    return die(Error("internal_error", e.what()));
+  }
 }

@@ -24,9 +24,10 @@
 
 #include <CLI/CLI.hpp>
 #include <boost/json.hpp>
-#include <boost/url/parse.hpp>
 #include <spdlog/spdlog.h>
 
+#include "cli/api_target.h"
+#include "cli/output.h"
 #include "client/transport.h"
 
 namespace ablo::cli {
@@ -41,8 +42,7 @@ constexpr auto kShutdownGrace = 1000ms;   // EOF: in-flight answers may still ar
 constexpr auto kMaxReconnectDelay = 30s;
 
 struct BridgeOptions {
-  std::string url = "http://127.0.0.1:8787";
-  std::string key;
+  ApiTargetOptions api;  // the server and key (cli/api_target.h)
   int max_in_flight = 32;
 };
 
@@ -56,17 +56,11 @@ struct Endpoint {
 
 tl::unexpected<Error> bridge_failure(std::string message) { return fail("invalid_request", std::move(message)); }
 
-Result<Endpoint> parse_endpoint(const std::string& url) {
-  auto parsed = boost::urls::parse_absolute_uri(url);
-  if (!parsed) return bridge_failure("--url must be an absolute http:// URL, got '" + url + "'");
-  if (parsed->scheme() != "http") return bridge_failure("--url: only http:// is supported, got '" + url + "'");
-  Endpoint endpoint;
-  endpoint.host = parsed->host_address();
-  if (parsed->has_port()) endpoint.port = parsed->port_number();
-  std::string base(parsed->encoded_path());
-  while (!base.empty() && base.back() == '/') base.pop_back();
-  endpoint.target = base + "/mcp";
-  return endpoint;
+Result<Endpoint> mcp_endpoint_of(const ApiTargetOptions& api) {
+  auto server = resolve_api_target(api);
+  if (!server) return tl::unexpected(server.error());
+  if (auto ok = server->require_key(); !ok) return tl::unexpected(ok.error());
+  return Endpoint{server->host, server->port, server->base_path + "/mcp"};
 }
 
 // stdout is the protocol: whole lines only, one writer at a time, flushed at once.
@@ -576,11 +570,8 @@ class Bridge {
 };
 
 int run_bridge(const BridgeOptions& options) {
-  auto endpoint = parse_endpoint(options.url);
-  if (!endpoint) {
-    std::fprintf(stderr, "ablo: %s\n", endpoint.error().message.c_str());
-    return 1;
-  }
+  auto endpoint = mcp_endpoint_of(options.api);
+  if (!endpoint) return print_error(endpoint.error());
   // A closed stdout or a reset socket must fail a write, not kill the bridge.
   std::signal(SIGPIPE, SIG_IGN);
   // The stop signals go to one waiting thread only (blocked before any other thread starts).
@@ -592,7 +583,7 @@ int run_bridge(const BridgeOptions& options) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   spdlog::info("mcp: bridging stdio to {}", endpoint->describe());
-  Bridge bridge(*endpoint, options.key, options.max_in_flight);
+  Bridge bridge(*endpoint, options.api.key, options.max_in_flight);
   // Detached: it waits for a signal that may never come; a signal ends the process from it.
   std::thread([&bridge, stop_signals] {
     int signal = 0;
@@ -610,12 +601,7 @@ void add_mcp_bridge_command(CLI::App& app) {
   auto options = std::make_shared<BridgeOptions>();
   auto* mcp_cmd = app.add_subcommand(
       "mcp", "MCP stdio server for agents: bridges newline-delimited JSON-RPC on stdin/stdout to the server's /mcp");
-  mcp_cmd->add_option("--url", options->url, "The server's base URL (or ABLO_API_URL)")
-      ->envname("ABLO_API_URL")
-      ->capture_default_str();
-  mcp_cmd->add_option("--key", options->key, "sk_/rk_ key or capability token (or ABLO_API_KEY)")
-      ->envname("ABLO_API_KEY")
-      ->required();
+  add_api_target_options(*mcp_cmd, options->api);
   mcp_cmd->add_option("--max-in-flight", options->max_in_flight, "Requests sent at once; further ones wait")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();

@@ -8,6 +8,8 @@
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
 
+#include "cli/api_target.h"
+#include "cli/output.h"
 #include "client/transport.h"
 #include "common/time.h"
 #include "webhooks/events.h"
@@ -69,33 +71,27 @@ void WebhookService::start(uint16_t own_port) {
 
 namespace {
 
-struct ApiOptions {
-  std::string host = "127.0.0.1";
-  uint16_t port = 8787;
-  std::string key;
-};
+using ApiOptions = ApiTargetOptions;
 
-void add_api_options(CLI::App& cmd, ApiOptions& api) {
-  cmd.add_option("--host", api.host)->capture_default_str();
-  cmd.add_option("--port", api.port)->capture_default_str();
-  cmd.add_option("--key", api.key, "Secret key (or ABLO_API_KEY)")->envname("ABLO_API_KEY")->required();
+void finish_webhook_command(int exit_code) { finish_command(exit_code); }
+
+// The server and key of a command (cli/api_target.h), or the error line and exit status 1.
+Result<ApiEndpoint> endpoint_with_key(const ApiOptions& api) {
+  auto endpoint = resolve_api_target(api);
+  if (!endpoint) return endpoint;
+  if (auto ok = endpoint->require_key(); !ok) return tl::unexpected(ok.error());
+  return endpoint;
 }
 
-void finish_webhook_command(int exit_code) {
-  if (exit_code != 0) throw CLI::RuntimeError(exit_code);
-}
-
-// One call of the registration API; prints the answer; exit status 1 on an error status.
+// One call of the registration API; prints the answer (the error line for an error status).
 int call_api(const ApiOptions& api, const std::string& method, const std::string& path, const std::string& body = {}) {
-  std::map<std::string, std::string> headers{{"Authorization", "Bearer " + api.key}};
-  if (!body.empty()) headers.emplace("Content-Type", "application/json");
-  auto response = client::http_request(api.host, api.port, method, "/v1" + path, body, headers);
-  if (!response) {
-    std::fprintf(stderr, "ablo: %s\n", response.error().message.c_str());
-    return 1;
-  }
+  auto endpoint = endpoint_with_key(api);
+  if (!endpoint) return print_error(endpoint.error());
+  auto response = endpoint->call(method, "/v1" + path, body);
+  if (!response) return print_error(response.error());
+  if (response->status < 200 || response->status >= 300) return print_error(error_of_response(*response));
   std::printf("%s\n", response->body.c_str());
-  return response->status >= 200 && response->status < 300 ? 0 : 1;
+  return 0;
 }
 
 // --- listen: follow the tenant's log over GET /v1/logs and forward signed batches -----------
@@ -153,14 +149,15 @@ int run_listen(const ListenOptions& options) {
   std::printf("ablo: forwarding to %s\nablo: signing secret (this session): %s\n", options.forward_to.c_str(),
               secret.c_str());
   std::fflush(stdout);
+  auto endpoint = endpoint_with_key(options.api);
+  if (!endpoint) return print_error(endpoint.error());
   std::signal(SIGINT, [](int) { listen_stopped = 1; });
   std::signal(SIGTERM, [](int) { listen_stopped = 1; });
-  const std::map<std::string, std::string> headers{{"Authorization", "Bearer " + options.api.key},
-                                                   {"Ablo-Protocol-Version", "1"}};
+  const std::map<std::string, std::string> headers{{"Ablo-Protocol-Version", "1"}};
   std::string after;  // the log position forwarded so far; empty: start at the tail
   while (!listen_stopped) {
     const std::string path = after.empty() ? "/v1/logs?limit=1" : "/v1/logs?limit=100&after=" + after;
-    auto page = client::http_request(options.api.host, options.api.port, "GET", path, {}, headers);
+    auto page = endpoint->call("GET", path, {}, headers);
     if (!page || page->status != 200) {
       std::fprintf(stderr, "ablo: reading the log failed: %s\n",
                    page ? page->body.substr(0, 300).c_str() : page.error().message.c_str());
@@ -215,7 +212,7 @@ void add_webhook_commands(CLI::App& app) {
   create_cmd->add_option("--events", create->events, "Models or types (task,project.updated); default all")
       ->delimiter(',');
   create_cmd->add_option("--description", create->description);
-  add_api_options(*create_cmd, create->api);
+  add_api_target_options(*create_cmd, create->api);
   create_cmd->callback([create] {
     json::object body{{"url", create->url}};
     if (!create->events.empty()) body["enabledEvents"] = json::value_from(create->events);
@@ -225,7 +222,7 @@ void add_webhook_commands(CLI::App& app) {
 
   auto list = std::make_shared<ApiOptions>();
   auto* list_cmd = webhooks_cmd->add_subcommand("list", "List endpoints with their cursor, lag and last error");
-  add_api_options(*list_cmd, *list);
+  add_api_target_options(*list_cmd, *list);
   list_cmd->callback([list] { finish_webhook_command(call_api(*list, "GET", "/webhook_endpoints")); });
 
   struct IdOptions {
@@ -236,7 +233,7 @@ void add_webhook_commands(CLI::App& app) {
     auto options = std::make_shared<IdOptions>();
     auto* cmd = webhooks_cmd->add_subcommand(name, help);
     cmd->add_option("id", options->id)->required();
-    add_api_options(*cmd, options->api);
+    add_api_target_options(*cmd, options->api);
     cmd->callback([options, method, suffix] {
       finish_webhook_command(call_api(options->api, method, "/webhook_endpoints/" + options->id + suffix));
     });
@@ -252,7 +249,7 @@ void add_webhook_commands(CLI::App& app) {
   listen_cmd->add_option("--forward-to", listen->forward_to, "e.g. http://localhost:3000/hook")->required();
   listen_cmd->add_option("--events", listen->events, "Models or types; default all")->delimiter(',');
   listen_cmd->add_option("--poll-ms", listen->poll_ms)->capture_default_str();
-  add_api_options(*listen_cmd, listen->api);
+  add_api_target_options(*listen_cmd, listen->api);
   listen_cmd->callback([listen] { finish_webhook_command(run_listen(*listen)); });
 }
 

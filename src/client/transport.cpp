@@ -34,6 +34,13 @@ tl::unexpected<Error> local_failure(std::string code, std::string message) {
   return tl::unexpected<Error>(std::move(error));
 }
 
+// What failed, for a person: Boost's system errors name their source file and function in
+// what(); their code's message ("Connection refused") says it.
+std::string failure_text(const std::exception& e) {
+  if (const auto* system = dynamic_cast<const boost::system::system_error*>(&e)) return system->code().message();
+  return e.what();
+}
+
 std::string lowercase(std::string_view text) {
   std::string out(text);
   for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -99,7 +106,7 @@ Result<HttpResponse> http_request(const std::string& host, uint16_t port, const 
     stream.socket().shutdown(tcp::socket::shutdown_both, ec);
     return response;
   } catch (const std::exception& e) {
-    return local_failure("connection_failed", std::string("HTTP ") + method + " " + target + ": " + e.what());
+    return local_failure("connection_failed", std::string("HTTP ") + method + " " + target + ": " + failure_text(e));
   }
 }
 
@@ -178,7 +185,7 @@ Result<HttpResponse> http_stream(const std::string& host, uint16_t port, const s
   } catch (const std::exception& e) {
     const bool cancelled = canceller && canceller->cancelled();
     return local_failure("connection_failed", std::string("HTTP ") + method + " " + target + ": " +
-                                                  (cancelled ? "cancelled" : e.what()));
+                                                  (cancelled ? "cancelled" : failure_text(e)));
   }
 }
 
@@ -268,7 +275,7 @@ Result<std::unique_ptr<WsConnection>> WsConnection::connect(const std::string& h
       return local_failure("handshake_failed", "upgrade refused with HTTP " + std::to_string(response.result_int()) + ": " +
                                           response.body());
     }
-    return local_failure("handshake_failed", std::string("WebSocket connect failed: ") + e.what());
+    return local_failure("handshake_failed", std::string("WebSocket connect failed: ") + failure_text(e));
   }
   impl->selected = std::string(response[http::field::sec_websocket_protocol]);
   Impl* raw = impl.get();

@@ -595,7 +595,7 @@ std::vector<std::string> enum_values_of_check(std::string_view definition, std::
   return names_column ? values : std::vector<std::string>{};
 }
 
-Result<PullResult> pull_schema(pg::Connection& conn, const std::string& pg_schema) {
+Result<PullResult> pull_schema(pg::Connection& conn, const std::string& pg_schema, const PullProgress& on_table) {
   return in_read_only_transaction(conn, [&]() -> Result<PullResult> {
     auto exists = schema_exists(conn, pg_schema);
     if (!exists) return tl::unexpected(exists.error());
@@ -607,7 +607,9 @@ Result<PullResult> pull_schema(pg::Connection& conn, const std::string& pg_schem
     PullContext context{EnumLabels(conn), result.warnings};
     json::object models;
     std::set<std::string> taken_keys;  // lowercase: keys double as case-insensitive wire names
+    std::size_t tables_done = 0;
     for (const auto& [name, table] : *catalogue) {
+      if (on_table) on_table(tables_done++, catalogue->size(), name);
       if (is_server_table(name)) continue;
       const std::string wanted = model_key_for_table(name);
       const std::string key = unique_name(wanted, taken_keys, true);

@@ -10,6 +10,8 @@
 //
 // Both run inside one READ ONLY transaction of their own on `conn` (so they see one
 // consistent catalogue and cannot write), and must not be called inside another transaction.
+#include <cstddef>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,7 +33,10 @@ struct PullResult {
 // tables such as sync_deltas and _ablo_* are skipped), base columns are not fields, every other
 // column becomes a field typed by the inverse of schema.md §3.4; a single-column CHECK
 // `col IN ('a','b')` or a PostgreSQL enum type makes an enum; NOT NULL means required.
-Result<PullResult> pull_schema(pg::Connection& conn, const std::string& pg_schema = "public");
+// `on_table` (optional) hears of each table before it is read (a progress bar's steps).
+using PullProgress = std::function<void(std::size_t tables_done, std::size_t tables_total, const std::string& table)>;
+Result<PullResult> pull_schema(pg::Connection& conn, const std::string& pg_schema = "public",
+                               const PullProgress& on_table = {});
 
 struct CheckReport {
   std::vector<std::string> problems;  // the store would fail on this database

@@ -16,6 +16,7 @@
 #include "metrics/metrics.h"
 #include "common/random.h"
 #include "common/time.h"
+#include "common/version.h"
 #include "errors/registry.h"
 #include "coord/wire.h"
 #include "schema/sync_groups.h"
@@ -157,7 +158,8 @@ Result<auth::Principal> Router::authenticate(const HttpRequest& request) const {
 }
 
 // Ready when the store answers a read, a schema is loaded and every check the server was given
-// (a cluster node: it hears the other nodes) passes; the checks are listed either way.
+// (a cluster node: it hears the other nodes) passes; the checks are listed either way. Also the
+// server's version, clock (`ablo doctor` compares it with its own) and data location.
 Result<HttpResponse> Router::readiness() const {
   const auto stored = engine_.active_schema_version();
   json::object checks{{"store", stored ? "ok" : stored.error().message},
@@ -165,7 +167,11 @@ Result<HttpResponse> Router::readiness() const {
   for (const auto& [name, check] : readiness_checks_) checks[name] = check();
   const bool ready =
       std::all_of(checks.begin(), checks.end(), [](const auto& check) { return check.value() == "ok"; });
-  return json_response(ready ? 200 : 503, json::object{{"status", ready ? "ready" : "not_ready"}, {"checks", checks}});
+  return json_response(ready ? 200 : 503, json::object{{"status", ready ? "ready" : "not_ready"},
+                                                       {"checks", checks},
+                                                       {"version", kAbloVersion},
+                                                       {"serverTime", iso8601_from_ms(now_ms())},
+                                                       {"dataLocation", data_location_}});
 }
 
 // Prometheus text. Aggregates of this process only — no tenant's rows, ids or keys — so it is

@@ -56,6 +56,8 @@ class Router {
   using ReadinessChecks = std::vector<std::pair<std::string, std::function<std::string()>>>;
   // Before the server starts (read-only afterwards).
   void set_readiness_checks(ReadinessChecks checks) { readiness_checks_ = std::move(checks); }
+  // Reported by GET /api/ready (`ablo status`). Before serving.
+  void set_data_location(std::string where) { data_location_ = std::move(where); }
 
  private:
   void handle_routed(const HttpRequest& request, const Reply& reply) const;
@@ -88,6 +90,7 @@ class Router {
   RunLater run_later_;
   std::string metrics_token_;
   ReadinessChecks readiness_checks_;
+  std::string data_location_;
 };
 
 }  // namespace ablo::net

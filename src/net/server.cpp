@@ -1021,6 +1021,7 @@ struct Server::Impl {
     services.mcp_stream_events = options.mcp.max_stream_events;
     services.router.set_metrics_token(options.metrics_token);
     services.router.set_readiness_checks(options.readiness_checks);
+    services.router.set_data_location(options.data_location);
     if (options.serve_mcp) services.mcp = &mcp;
   }
 

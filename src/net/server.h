@@ -47,6 +47,7 @@ struct ServerOptions {
   // Extra checks of GET /api/ready beside the store and the schema, by name: each returns "ok"
   // or what is wrong (e.g. "cluster": the node's wake-up listener). Called on a worker thread.
   std::vector<std::pair<std::string, std::function<std::string()>>> readiness_checks;
+  std::string data_location;  // where the data lives (a directory, or "PostgreSQL"): GET /api/ready says
   mcp::Options mcp;
 };
 

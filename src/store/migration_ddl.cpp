@@ -1,5 +1,9 @@
 #include "store/migration_ddl.h"
 
+#include <mutex>
+
+#include "store/migration_progress.h"
+
 namespace ablo::store {
 
 namespace {
@@ -63,10 +67,32 @@ Status apply_step(const schema::Schema& previous, const schema::Schema& next, co
 
 }  // namespace
 
+namespace {
+
+std::mutex observer_mutex;
+MigrationStepObserver step_observer;  // guarded by observer_mutex
+
+void observe_step(std::size_t done, std::size_t total, const schema::MigrationStep& step) {
+  MigrationStepObserver observer;
+  {
+    std::lock_guard lock(observer_mutex);
+    observer = step_observer;
+  }
+  if (observer) observer(done, total, step);
+}
+
+}  // namespace
+
+void set_migration_step_observer(MigrationStepObserver observer) {
+  std::lock_guard lock(observer_mutex);
+  step_observer = std::move(observer);
+}
+
 Status apply_migration_steps(const schema::Schema& previous, const schema::Schema& next,
                              const schema::MigrationPlan& plan, MigrationDdl& ddl) {
-  for (const auto& step : plan.steps) {
-    if (auto ok = apply_step(previous, next, step, ddl); !ok) return ok;
+  for (std::size_t done = 0; done < plan.steps.size(); ++done) {
+    observe_step(done, plan.steps.size(), plan.steps[done]);
+    if (auto ok = apply_step(previous, next, plan.steps[done], ddl); !ok) return ok;
   }
   return {};
 }
