@@ -79,20 +79,17 @@ int print_error(const Error& error) {
 }
 
 Error error_of_response(const client::HttpResponse& response) {
-  Error error;  // the server's own code: it only sends registry codes
   boost::system::error_code ec;
   const auto parsed = json::parse(response.body, ec);
   const auto* envelope = !ec && parsed.is_object() ? &parsed.as_object() : nullptr;
   const auto* code = envelope ? envelope->if_contains("code") : nullptr;
   const auto* message = envelope ? envelope->if_contains("message") : nullptr;
-  if (code && code->is_string()) {
-    error.code = std::string(code->as_string());
-    error.message = message && message->is_string() ? std::string(message->as_string()) : response.body;
-  } else {
-    error.code = response.status >= 500 ? "internal_error" : "invalid_request";
-    error.message = "HTTP " + std::to_string(response.status) + ": " + response.body.substr(0, 300);
+  if (code && code->is_string()) {  // the server sends registry codes only; anything else reads as internal_error
+    return Error(ErrorCode::from_stored(code->as_string()),
+                 message && message->is_string() ? std::string(message->as_string()) : response.body);
   }
-  return error;
+  return Error(response.status >= 500 ? ErrorCode("internal_error") : ErrorCode("invalid_request"),
+               "HTTP " + std::to_string(response.status) + ": " + response.body.substr(0, 300));
 }
 
 std::string display_member(const json::object& object, std::string_view name) {
