@@ -474,6 +474,40 @@ Result<store::CapabilityRecord> AuthService::find_capability(const Principal& ca
   return std::move(**found);
 }
 
+Result<CapabilityPage> AuthService::list_capabilities(const Principal& caller,
+                                                      store::CapabilityListQuery::Status status,
+                                                      const std::string& starting_after, int limit) const {
+  // A principal that is neither a secret key nor a capability has no line of descent to list
+  // (and an empty parent_id would mean the whole tenant).
+  if (!caller.secret_key && caller.capability_id.empty()) return CapabilityPage{};
+  store::CapabilityListQuery query;
+  query.org = caller.tenant.org;
+  query.sandbox = caller.tenant.sandbox;
+  // The same rule as find_capability: a capability's business is its own line of descent.
+  if (!caller.secret_key) query.parent_id = caller.capability_id;
+  query.status = status;
+  query.now_ms = now_ms();
+  query.limit = limit + 1;  // one more than shown says whether another page follows
+  if (!starting_after.empty()) {
+    auto cursor = store_.find_capability_by_id(starting_after);
+    if (!cursor) return tl::unexpected(cursor.error());
+    const bool listed = *cursor && (*cursor)->org == query.org && (*cursor)->sandbox == query.sandbox &&
+                        (caller.secret_key || (*cursor)->parent_id == query.parent_id);
+    if (!listed) {
+      return fail("invalid_request", fmt::format("starting_after: no capability '{}' in this list", starting_after),
+                  "starting_after");
+    }
+    query.after_issued_at_and_id = std::pair{(*cursor)->issued_at_ms, (*cursor)->id};
+  }
+  auto found = store_.list_capabilities(query);
+  if (!found) return tl::unexpected(found.error());
+  CapabilityPage page;
+  page.has_more = static_cast<int>(found->size()) > limit;
+  if (page.has_more) found->resize(static_cast<std::size_t>(limit));
+  page.capabilities = std::move(*found);
+  return page;
+}
+
 Result<store::CapabilityRecord> AuthService::revoke_capability(const Principal& caller, const std::string& id) const {
   if (!caller.secret_key && caller.capability_id != id) {
     return fail("forbidden", "only a secret key (or the capability itself) can revoke a capability");

@@ -94,6 +94,12 @@ Result<EphemeralKeyRequest> parse_ephemeral_key_request(const boost::json::objec
 
 // POST /v1/capabilities/{id}/rotate: the replacement, and the old capability as it now stands
 // (expiring at the end of the grace period, or revoked at once without one).
+// A page of GET /v1/capabilities.
+struct CapabilityPage {
+  std::vector<store::CapabilityRecord> capabilities;
+  bool has_more = false;
+};
+
 struct Rotation {
   MintedCapability replacement;
   store::CapabilityRecord previous;
@@ -121,6 +127,12 @@ class AuthService {
   // GET /v1/capabilities/{id}: capability_not_found unless it belongs to the caller's tenant
   // and the caller is a secret key or that capability itself.
   Result<store::CapabilityRecord> find_capability(const Principal& caller, const std::string& id) const;
+  // GET /v1/capabilities: a page of the capabilities the caller may see, newest first. A secret
+  // key sees every capability of its tenant; a capability sees only the ones it exchanged itself
+  // for (its direct children). `starting_after` (an id from the previous page) must be one of
+  // those, else invalid_request.
+  Result<CapabilityPage> list_capabilities(const Principal& caller, store::CapabilityListQuery::Status status,
+                                           const std::string& starting_after, int limit) const;
   // DELETE /v1/capabilities/{id}: marks it revoked (idempotent); every later use is refused,
   // and so is every use of a token exchanged from it (directly or further down).
   Result<store::CapabilityRecord> revoke_capability(const Principal& caller, const std::string& id) const;

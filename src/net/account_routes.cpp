@@ -23,6 +23,9 @@ namespace {
 
 // WebSocket close code for a credential that stopped being valid (protocol.md §3.10).
 constexpr int kCloseRevoked = 4003;
+// GET /v1/capabilities page sizes.
+constexpr int kDefaultCapabilityLimit = 20;
+constexpr int kMaxCapabilityLimit = 100;
 
 std::string_view status_of(const store::CapabilityRecord& c) {
   if (c.revoked) return "revoked";
@@ -87,6 +90,7 @@ std::optional<Result<HttpResponse>> AccountRoutes::route(const HttpRequest& requ
   }
   if (parts.size() < 2 || parts[1] != "capabilities") return std::nullopt;
   if (parts.size() == 2 && method == "POST") return mint(request, principal);
+  if (parts.size() == 2 && method == "GET") return list(request, principal);
   if (parts.size() != 3) return std::nullopt;
   if (method == "GET") {
     auto record = auth_.find_capability(principal, parts[2]);
@@ -122,6 +126,32 @@ Result<HttpResponse> AccountRoutes::mint(const HttpRequest& request, const auth:
     scope["deliveryPartition"] = nullptr;
   }
   return json_response(200, out);
+}
+
+// GET /v1/capabilities?limit=&starting_after=&status=active|revoked: newest first, each in the
+// shape GET /v1/capabilities/{id} answers.
+Result<HttpResponse> AccountRoutes::list(const HttpRequest& request, const auth::Principal& principal) const {
+  int limit = kDefaultCapabilityLimit;
+  std::string starting_after;
+  auto status = store::CapabilityListQuery::Status::kAny;
+  for (const auto& [name, value] : query_pairs(request.target)) {
+    if (name == "limit") {
+      auto parsed = parse_page_limit(value, kMaxCapabilityLimit);
+      if (!parsed) return tl::unexpected(parsed.error());
+      limit = *parsed;
+    } else if (name == "starting_after") {
+      starting_after = value;
+    } else if (name == "status") {
+      if (value == "active") status = store::CapabilityListQuery::Status::kActive;
+      else if (value == "revoked") status = store::CapabilityListQuery::Status::kRevoked;
+      else return fail("invalid_request", "status must be active or revoked", "status");
+    }
+  }
+  auto page = auth_.list_capabilities(principal, status, starting_after, limit);
+  if (!page) return tl::unexpected(page.error());
+  json::array data;
+  for (const auto& capability : page->capabilities) data.push_back(capability_json(capability));
+  return json_response(200, json::object{{"object", "list"}, {"data", std::move(data)}, {"has_more", page->has_more}});
 }
 
 Result<HttpResponse> AccountRoutes::revoke(const std::string& id, const auth::Principal& principal) const {

@@ -2,7 +2,7 @@
 // Accounts on the public API (http-api.md §6): 0.49's session routes (POST /v1/ephemeral_keys
 // mints a user session, an ek_ token; POST /v1/capabilities/{id}/rotate replaces a token and
 // keeps its grant), capabilities (POST /v1/capabilities mints a
-// scoped, expiring token; GET inspects one, never its token; DELETE revokes it everywhere and
+// scoped, expiring token; GET lists them or inspects one, never a token; DELETE revokes it everywhere and
 // closes its open sockets), agent tasks (POST /v1/tasks, POST /v1/tasks/{id}/close, and the
 // older /api/agent/turn spellings) and usage aggregates (GET /v1/usage).
 #include <optional>
@@ -26,6 +26,7 @@ class AccountRoutes {
 
  private:
   Result<HttpResponse> mint(const HttpRequest& request, const auth::Principal& principal) const;
+  Result<HttpResponse> list(const HttpRequest& request, const auth::Principal& principal) const;
   Result<HttpResponse> revoke(const std::string& id, const auth::Principal& principal) const;
   // POST /v1/ephemeral_keys (0.49 EphemeralKeyResponseSchema, 201).
   Result<HttpResponse> ephemeral_key(const HttpRequest& request, const auth::Principal& principal) const;

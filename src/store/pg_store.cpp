@@ -90,6 +90,7 @@ ALTER TABLE capabilities ADD COLUMN IF NOT EXISTS revoked_at_ms BIGINT;
 ALTER TABLE capabilities ADD COLUMN IF NOT EXISTS parent_id TEXT;
 CREATE INDEX IF NOT EXISTS capabilities_by_parent ON capabilities (parent_id);
 CREATE INDEX IF NOT EXISTS capabilities_by_id ON capabilities (id);
+CREATE INDEX IF NOT EXISTS capabilities_by_tenant ON capabilities (org, sandbox, issued_at_ms, id);
 CREATE TABLE IF NOT EXISTS schemas (
   version BIGSERIAL PRIMARY KEY, json TEXT NOT NULL, hash TEXT NOT NULL, created_at_ms BIGINT NOT NULL
 );
@@ -690,6 +691,29 @@ class PgStore final : public Store {
     return with_reader([&](Connection& conn) {
       return query_all<CapabilityRecord>(conn, std::string(kCapabilitySelect) + "WHERE parent_id = $1", {parent_id},
                                          decode_capability<Rows::Row>);
+    });
+  }
+
+  // Walks capabilities_by_tenant (or capabilities_by_parent) newest first; the cursor is a
+  // (issued_at_ms, id) bound so a page costs the same wherever it starts.
+  Result<std::vector<CapabilityRecord>> list_capabilities(const CapabilityListQuery& query) override {
+    Params params{query.org, bool_text(query.sandbox)};
+    auto next = [&params](std::string value) {
+      params.emplace_back(std::move(value));
+      return fmt::format("${}", params.size());
+    };
+    std::string sql = std::string(kCapabilitySelect) + "WHERE org = $1 AND sandbox = $2";
+    if (!query.parent_id.empty()) sql += " AND parent_id = " + next(query.parent_id);
+    if (query.status == CapabilityListQuery::Status::kActive) {
+      sql += " AND NOT revoked AND expires_at_ms > " + next(std::to_string(query.now_ms));
+    }
+    if (query.status == CapabilityListQuery::Status::kRevoked) sql += " AND revoked";
+    if (const auto& after = query.after_issued_at_and_id) {
+      sql += fmt::format(" AND (issued_at_ms, id) < ({}::bigint, {})", next(std::to_string(after->first)), next(after->second));
+    }
+    sql += " ORDER BY issued_at_ms DESC, id DESC LIMIT " + next(std::to_string(query.limit));
+    return with_reader([&](Connection& conn) {
+      return query_all<CapabilityRecord>(conn, sql, params, decode_capability<Rows::Row>);
     });
   }
 

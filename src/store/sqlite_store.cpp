@@ -176,7 +176,9 @@ Status add_column_if_missing(Connection& conn, const std::string& table, const s
 Status add_later_columns(Connection& conn) {
   if (auto ok = add_column_if_missing(conn, "capabilities", "revoked_at", "INTEGER"); !ok) return ok;
   if (auto ok = add_column_if_missing(conn, "capabilities", "parent_id", "TEXT"); !ok) return ok;
-  return conn.exec("CREATE INDEX IF NOT EXISTS capabilities_by_parent ON capabilities (parent_id)");
+  if (auto ok = conn.exec("CREATE INDEX IF NOT EXISTS capabilities_by_parent ON capabilities (parent_id)"); !ok) return ok;
+  // GET /v1/capabilities pages a tenant's capabilities newest first.
+  return conn.exec("CREATE INDEX IF NOT EXISTS capabilities_by_tenant ON capabilities (org, sandbox, issued_at, id)");
 }
 
 // The columns decode_capability reads, in its order.
@@ -715,6 +717,33 @@ class SqliteStore final : public Store {
       return query_all<CapabilityRecord>(
           conn, std::string(kCapabilitySelect) + "WHERE parent_id = ?", [&](Statement& s) { s.bind(1, parent_id); },
           decode_capability<Statement>);
+    });
+  }
+
+  // Walks capabilities_by_tenant (or capabilities_by_parent) newest first; the cursor is a
+  // (issued_at, id) bound so a page costs the same wherever it starts.
+  Result<std::vector<CapabilityRecord>> list_capabilities(const CapabilityListQuery& query) override {
+    std::string sql = std::string(kCapabilitySelect) + "WHERE org = ? AND sandbox = ?";
+    if (!query.parent_id.empty()) sql += " AND parent_id = ?";
+    if (query.status == CapabilityListQuery::Status::kActive) sql += " AND revoked = 0 AND expires_at > ?";
+    if (query.status == CapabilityListQuery::Status::kRevoked) sql += " AND revoked = 1";
+    if (query.after_issued_at_and_id) sql += " AND (issued_at < ? OR (issued_at = ? AND id < ?))";
+    sql += " ORDER BY issued_at DESC, id DESC LIMIT ?";
+    auto bind = [&](Statement& s) {
+      int i = 0;
+      s.bind(++i, query.org);
+      s.bind(++i, static_cast<int64_t>(query.sandbox ? 1 : 0));
+      if (!query.parent_id.empty()) s.bind(++i, query.parent_id);
+      if (query.status == CapabilityListQuery::Status::kActive) s.bind(++i, query.now_ms);
+      if (const auto& after = query.after_issued_at_and_id) {
+        s.bind(++i, after->first);
+        s.bind(++i, after->first);
+        s.bind(++i, after->second);
+      }
+      s.bind(++i, static_cast<int64_t>(query.limit));
+    };
+    return with_reader([&](Connection& conn) -> Result<std::vector<CapabilityRecord>> {
+      return query_all<CapabilityRecord>(conn, sql, bind, decode_capability<Statement>);
     });
   }
 

@@ -13,6 +13,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <boost/json/object.hpp>
@@ -105,6 +106,19 @@ struct CapabilityRecord {
   // The capability that exchanged itself for this one (empty when a secret key minted it):
   // revoking an ancestor revokes the whole chain below it.
   std::string parent_id;
+};
+
+// One page of a tenant's capabilities, newest first (issued_at, then id, descending).
+struct CapabilityListQuery {
+  enum class Status { kAny, kActive, kRevoked };
+  std::string org;
+  bool sandbox = true;
+  std::string parent_id;  // non-empty: only the capabilities this one exchanged itself for
+  Status status = Status::kAny;
+  int64_t now_ms = 0;     // what "active" (not revoked, not expired) is measured against
+  // The last capability of the previous page: this page starts strictly after it.
+  std::optional<std::pair<int64_t, std::string>> after_issued_at_and_id;
+  int limit = 0;
 };
 
 struct SchemaVersion {
@@ -284,6 +298,8 @@ class Store {
   virtual Result<std::optional<CapabilityRecord>> find_capability_by_id(const std::string& id) = 0;
   // The capabilities exchanged by `parent_id` itself (direct children only).
   virtual Result<std::vector<CapabilityRecord>> child_capabilities(const std::string& parent_id) = 0;
+  // A page of capabilities matching `query`, at most query.limit of them.
+  virtual Result<std::vector<CapabilityRecord>> list_capabilities(const CapabilityListQuery& query) = 0;
 
   virtual Status put_task(const TaskRecord& task) = 0;
   virtual Result<std::optional<TaskRecord>> find_task(const std::string& tenant, const std::string& id) = 0;

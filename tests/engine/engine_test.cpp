@@ -675,6 +675,9 @@ class HeldSyncStore final : public store::Store {
   Result<std::vector<store::CapabilityRecord>> child_capabilities(const std::string& p) override {
     return inner_.child_capabilities(p);
   }
+  Result<std::vector<store::CapabilityRecord>> list_capabilities(const store::CapabilityListQuery& q) override {
+    return inner_.list_capabilities(q);
+  }
   Status put_task(const store::TaskRecord& t) override { return inner_.put_task(t); }
   Result<std::optional<store::TaskRecord>> find_task(const std::string& t, const std::string& id) override {
     return inner_.find_task(t, id);

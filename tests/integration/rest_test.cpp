@@ -1,5 +1,6 @@
 // The public REST API of the real server process (http-api.md §3, §4): /v1/commits with
 // Idempotency-Key, the per-model routes, keyset pagination, and bad input.
+#include <algorithm>
 #include <map>
 #include <set>
 #include <thread>
@@ -285,6 +286,122 @@ TEST_F(RestTest, CapabilitiesAreMintedScopedInspectedAndRevokedEverywhere) {
   auto again = call("DELETE", "/v1/capabilities/" + id);
   EXPECT_EQ(again.status, 200) << "revoking twice is fine";
   EXPECT_EQ(body_of(again).at("revokedAt"), revoked_at) << "a second revocation does not move the time";
+}
+
+// GET /v1/capabilities: a secret key lists its tenant's capabilities, a capability only the
+// ones it exchanged itself for, another tenant none of them; pages follow each other without
+// gaps or repeats, newest first.
+TEST_F(RestTest, CapabilitiesListThoseTheCallerMayInspectPagedNewestFirst) {
+  auto with_token = [&](const std::string& token, const std::string& method, const std::string& target,
+                        const std::string& body = {}) {
+    return client::http_request("127.0.0.1", server.port(), method, target, body,
+                                {{"Authorization", "Bearer " + token}, {"Content-Type", "application/json"}})
+        .value();
+  };
+  std::set<std::string> minted_by_key;
+  std::string parent_token, parent_id, revoked_id;
+  for (int i = 0; i < 5; ++i) {
+    auto minted = call("POST", "/v1/capabilities",
+                       R"({"participantKind":"agent","participantId":"agent-)" + std::to_string(i) +
+                           R"(","wideScope":true,"ttlSeconds":600})");
+    ASSERT_EQ(minted.status, 200) << minted.body;
+    const std::string id(body_of(minted).at("id").as_string());
+    minted_by_key.insert(id);
+    if (i == 0) parent_token = std::string(body_of(minted).at("token").as_string()), parent_id = id;
+    if (i == 1) revoked_id = id;
+  }
+  std::set<std::string> children;
+  for (int i = 0; i < 2; ++i) {
+    auto exchanged = with_token(parent_token, "POST", "/api/auth/capability", R"({"participantKind":"agent"})");
+    ASSERT_EQ(exchanged.status, 200) << exchanged.body;
+    children.insert(std::string(body_of(exchanged).at("capabilityId").as_string()));
+  }
+  ASSERT_EQ(children.size(), 2u);
+  ASSERT_EQ(call("DELETE", "/v1/capabilities/" + revoked_id).status, 200);
+
+  // Every page of `target` (limit appended by the caller) as `token`: the ids in order, checking
+  // each page's shape and order on the way.
+  auto all_pages = [&](const std::string& token, const std::string& target) {
+    std::vector<std::string> ids;
+    std::string after;
+    for (int pages = 0; pages < 20; ++pages) {
+      auto response = with_token(token, "GET", target + (after.empty() ? "" : "&starting_after=" + after));
+      EXPECT_EQ(response.status, 200) << response.body;
+      if (response.status != 200) break;
+      auto page = body_of(response);
+      EXPECT_EQ(page.at("object"), "list");
+      std::string previous_issued;
+      for (const auto& item : page.at("data").as_array()) {
+        const auto& capability = item.as_object();
+        EXPECT_EQ(capability.at("object"), "capability");
+        EXPECT_FALSE(capability.contains("token")) << "a listing never shows a token";
+        const std::string issued(capability.at("issuedAt").as_string());
+        if (!previous_issued.empty()) {
+          EXPECT_LE(issued, previous_issued) << "newest first";
+        }
+        previous_issued = issued;
+        ids.emplace_back(capability.at("id").as_string());
+      }
+      if (!page.at("has_more").as_bool() || ids.empty()) break;
+      after = ids.back();
+    }
+    return ids;
+  };
+
+  // The secret key: all seven, two to a page, none twice; the first is the newest.
+  const auto everything = all_pages(server.api_key(), "/v1/capabilities?limit=2");
+  std::set<std::string> expected = minted_by_key;
+  expected.insert(children.begin(), children.end());
+  EXPECT_EQ(everything.size(), expected.size()) << "no repeats across pages";
+  EXPECT_EQ(std::set<std::string>(everything.begin(), everything.end()), expected) << "no gaps across pages";
+  const auto one_page = body_of(call("GET", "/v1/capabilities"));
+  EXPECT_EQ(one_page.at("data").as_array().size(), expected.size());
+  EXPECT_EQ(one_page.at("has_more"), false);
+  EXPECT_EQ(body_of(call("GET", "/v1/capabilities/" + everything.front())), one_page.at("data").as_array()[0])
+      << "each entry is what GET /v1/capabilities/{id} answers";
+
+  // status filters.
+  const auto revoked = all_pages(server.api_key(), "/v1/capabilities?status=revoked&limit=100");
+  EXPECT_EQ(revoked, std::vector<std::string>{revoked_id});
+  const auto active = all_pages(server.api_key(), "/v1/capabilities?status=active&limit=3");
+  EXPECT_EQ(active.size(), expected.size() - 1);
+  EXPECT_EQ(std::count(active.begin(), active.end(), revoked_id), 0);
+
+  // A capability: only its own children, one to a page; a child has none; another
+  // capability's cursor is refused.
+  const auto own = all_pages(parent_token, "/v1/capabilities?limit=1");
+  EXPECT_EQ(std::set<std::string>(own.begin(), own.end()), children);
+  EXPECT_EQ(own.size(), 2u);
+  auto outside_cursor = with_token(parent_token, "GET", "/v1/capabilities?starting_after=" + revoked_id);
+  EXPECT_EQ(outside_cursor.status, 400) << outside_cursor.body;
+  EXPECT_EQ(body_of(outside_cursor).at("param"), "starting_after");
+  EXPECT_EQ(call("GET", "/v1/capabilities?starting_after=cap_nope").status, 400);
+
+  // Bad input.
+  for (const std::string query : {"limit=0", "limit=-1", "limit=ten", "status=expired"}) {
+    auto bad = call("GET", "/v1/capabilities?" + query);
+    EXPECT_EQ(bad.status, 400) << query << ": " << bad.body;
+    EXPECT_EQ(body_of(bad).at("code"), "invalid_request") << query;
+  }
+  EXPECT_EQ(call("GET", "/v1/capabilities?limit=1000").status, 200) << "a large limit is capped at 100";
+
+  // Another tenant (the organization's live environment) sees none of them.
+  const std::string where = testing_postgres() ? "--database '" + server.database_url() + "'"
+                                               : "--data-dir '" + server.data_dir() + "'";
+  FILE* pipe = popen((server_binary() + " keys create --live " + where + " 2>&1").c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  char buffer[512];
+  std::string output;
+  while (std::size_t n = fread(buffer, 1, sizeof buffer, pipe)) output.append(buffer, n);
+  pclose(pipe);
+  const auto at = output.find("sk_live_");
+  ASSERT_NE(at, std::string::npos) << output;
+  const std::string live_key = output.substr(at, output.find_first_of(" \n", at) - at);
+  auto live = with_token(live_key, "GET", "/v1/capabilities");
+  ASSERT_EQ(live.status, 200) << live.body;
+  EXPECT_TRUE(body_of(live).at("data").as_array().empty()) << live.body;
+  EXPECT_EQ(with_token(live_key, "GET", "/v1/capabilities?starting_after=" + parent_id).status, 400)
+      << "another tenant's id is no cursor";
 }
 
 TEST_F(RestTest, CapabilityMintingRejectsBadRequests) {

@@ -1,6 +1,5 @@
-// Keys and capabilities. The server has no "list capabilities" route, so the list is the audit
-// trail's capability.mint rows (ids only), each read back with GET /v1/capabilities/{id} for
-// its current status. Create and revoke need a secret key.
+// Keys and capabilities: GET /v1/capabilities, 50 a page, newest first, filtered by status.
+// Create and revoke need a secret key.
 import { api, session, query } from '../api.js';
 import { h, table } from '../dom.js';
 
@@ -41,29 +40,39 @@ function createForm(message, reload) {
   return form;
 }
 
-async function load(area, message) {
+// One page of GET /v1/capabilities (newest first): a secret key sees its tenant's, a
+// capability the ones it exchanged itself for. `view.after` is the cursor of the shown page.
+async function load(area, message, view = { status: '', after: [] }) {
+  const statusPicker = h('select', { id: 'capability-status', onchange: () => load(area, message, { status: statusPicker.value, after: [] }) },
+    ...['', 'active', 'revoked'].map((status) => h('option', { value: status, selected: status === view.status }, status || 'any status')));
   try {
-    const minted = await api(`/v1/audit${query({ action: 'capability.mint', limit: LISTED })}`);
-    const ids = [...new Set(minted.data.map((row) => row.diffSummary?.capabilityId).filter(Boolean))];
-    const records = (await Promise.all(ids.map((id) => api(`/v1/capabilities/${encodeURIComponent(id)}`).catch(() => null)))).filter(Boolean);
-    area.replaceChildren(records.length === 0 ? h('p', { class: 'notice' }, 'no capabilities minted yet') :
-      table(['id', 'participant', 'sync groups', 'operations', 'status', 'expires', ''], records.map((record) => [
+    const cursor = view.after.at(-1);
+    const page = await api(`/v1/capabilities${query({ limit: LISTED, status: view.status, starting_after: cursor })}`);
+    const records = page.data;
+    const last = records.at(-1)?.id;
+    const pager = h('div', { class: 'toolbar' }, statusPicker,
+      h('button', { type: 'button', id: 'capabilities-newer', disabled: view.after.length === 0,
+        onclick: () => load(area, message, { status: view.status, after: view.after.slice(0, -1) }) }, '← newer'),
+      h('button', { type: 'button', id: 'capabilities-older', disabled: !page.has_more,
+        onclick: () => load(area, message, { status: view.status, after: [...view.after, last] }) }, 'older →'));
+    area.replaceChildren(pager, records.length === 0 ? h('p', { class: 'notice' }, 'no capabilities') :
+      table(['id', 'participant', 'sync groups', 'operations', 'status', 'issued', 'expires', ''], records.map((record) => [
         record.id, `${record.participantKind}:${record.participantId}`, record.syncGroups.join(', '),
-        record.operations.join(', '), record.status, record.expiresAt ?? '',
+        record.operations.join(', '), record.status, record.issuedAt ?? '', record.expiresAt ?? '',
         session.privileged && record.status === 'active'
-          ? h('button', { type: 'button', class: 'revoke', onclick: () => revoke(record.id, area, message) }, 'Revoke') : '',
+          ? h('button', { type: 'button', class: 'revoke', onclick: () => revoke(record.id, area, message, view) }, 'Revoke') : '',
       ])));
   } catch (failure) {
-    area.replaceChildren(h('p', { class: 'error' }, `capabilities: ${failure.code}`));
+    area.replaceChildren(statusPicker, h('p', { class: 'error' }, `capabilities: ${failure.code}`));
   }
 }
 
-async function revoke(id, area, message) {
+async function revoke(id, area, message, view) {
   try {
     await api(`/v1/capabilities/${encodeURIComponent(id)}`, { method: 'DELETE' });
     message.textContent = `revoked ${id}`;
   } catch (failure) {
     message.textContent = `revoke failed: ${failure.code}`;
   }
-  load(area, message);
+  load(area, message, view);
 }
