@@ -87,8 +87,17 @@ Check check_reachable(const ApiEndpoint& api, const ServerFacts& facts) {
   }
   const auto status = display_member(facts.ready, "status");
   if (status != "ready") {
+    // Name the readiness checks that fail (store, schema, cluster), not the whole document.
+    std::string failing;
+    if (const auto* checks = facts.ready.if_contains("checks"); checks && checks->is_object()) {
+      for (const auto& [name, verdict] : checks->as_object()) {
+        if (verdict.is_string() && verdict.as_string() == "ok") continue;
+        failing += (failing.empty() ? "" : "; ") + std::string(name) + ": " +
+                   (verdict.is_string() ? std::string(verdict.as_string()) : json::serialize(verdict));
+      }
+    }
     return {"server reachable", Verdict::kFail,
-            api.url() + " answers but is " + status + ": " + json::serialize(facts.ready),
+            api.url() + " answers but is " + status + (failing.empty() ? "" : " (" + failing + ")"),
             "see the server's log; `ablo status` lists its checks"};
   }
   return {"server reachable", Verdict::kOk, api.url() + " is ready", {}};
