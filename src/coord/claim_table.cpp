@@ -181,6 +181,19 @@ std::optional<bool> ClaimTable::abandon(const std::string& tenant, const std::st
   return true;
 }
 
+std::optional<bool> ClaimTable::preempt(const std::string& tenant, const std::string& intent_id,
+                                        const std::string& operator_id, int64_t now, Changes& changes) {
+  auto known = by_intent_.find(intent_key(tenant, intent_id));
+  if (known == by_intent_.end()) return std::nullopt;
+  const std::string key = known->second;
+  auto& line = lines_[key];
+  auto it = std::find_if(line.begin(), line.end(), [&](const Claim& c) { return c.intent_id == intent_id; });
+  end(key, it, "preempted", true, changes);
+  changes.transitions.back().ended_by = operator_id;
+  promote(key, now, changes);
+  return true;
+}
+
 bool ClaimTable::release_entity(const std::string& tenant, const std::string& model, const std::string& id,
                                 const Owner& owner, int64_t now, Changes& changes) {
   const std::string key = entity_key(tenant, model, id);

@@ -78,8 +78,9 @@ struct Transition {
   Kind kind;
   Claim claim;           // snapshot after the change
   bool was_active = false;
-  std::string terminal;  // kEnded: committed | canceled | expired
-  bool involuntary = false;  // kEnded: lost to expiry, not released by the owner
+  std::string terminal;  // kEnded: committed | canceled | expired | preempted
+  bool involuntary = false;  // kEnded: lost to expiry or an operator, not released by the owner
+  std::string ended_by;      // kEnded by an operator (preempted): that participant's id
 };
 
 struct Changes {
@@ -118,6 +119,10 @@ class ClaimTable {
   // Removes every claim of `owner` on the entity; true when an active one was released.
   bool release_entity(const std::string& tenant, const std::string& model, const std::string& id, const Owner& owner,
                       int64_t now, Changes& changes);
+  // Ends a claim whoever owns it (an operator's eviction, terminal "preempted", involuntary) and
+  // grants the next in line. nullopt: unknown id.
+  std::optional<bool> preempt(const std::string& tenant, const std::string& intent_id, const std::string& operator_id,
+                              int64_t now, Changes& changes);
   // Moves the listed waiters to the front in the given order; others keep their order behind.
   void reorder(const std::string& tenant, const std::string& model, const std::string& id,
                const std::vector<std::string>& intent_ids, int64_t now, Changes& changes);

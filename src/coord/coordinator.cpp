@@ -744,6 +744,22 @@ Coordinator::OpResult Coordinator::apply_op_locked(const op::ReleaseIntent& op) 
   return result;
 }
 
+std::optional<bool> Coordinator::preempt(const Participant& who, const std::string& intent_id) {
+  return execute(op::Preempt{who, intent_id}).released;
+}
+
+Coordinator::OpResult Coordinator::apply_op_locked(const op::Preempt& op) {
+  OpResult result;
+  if (!op.who.privileged) {
+    result.released = false;
+    return result;
+  }
+  Changes changes;
+  result.released = table_.preempt(op.who.tenant, op.intent_id, op.who.owner.participant_id, now_, changes);
+  publish_locked(changes);
+  return result;
+}
+
 bool Coordinator::release_entity(const Participant& who, const std::string& entity_type, const std::string& id) {
   return execute(op::ReleaseEntity{who, entity_type, id}).flag;
 }
@@ -905,9 +921,11 @@ void Coordinator::audit_grant_locked(const Claim& claim, std::string_view how) {
 
 void Coordinator::audit_release_locked(const Transition& ended) {
   if (!audits_here_locked()) return;
-  // `ended`: committed | canceled | expired; `lapsed`: its lease ran out (not released by its owner).
-  options_.audit(claim_audit_row(ended.claim, "claim.release",
-                                 json::object{{"ended", ended.terminal}, {"lapsed", ended.involuntary}}, now_));
+  // `ended`: committed | canceled | expired | preempted; `lapsed`: its lease ran out (not
+  // released by its owner); `endedBy`: the operator who preempted it.
+  json::object summary{{"ended", ended.terminal}, {"lapsed", ended.terminal == "expired"}};
+  if (!ended.ended_by.empty()) summary["endedBy"] = ended.ended_by;
+  options_.audit(claim_audit_row(ended.claim, "claim.release", std::move(summary), now_));
 }
 
 std::optional<ClaimState> Coordinator::find(const std::string& tenant, const std::string& claim_id) const {
@@ -1170,7 +1188,7 @@ void Coordinator::publish_locked(const Changes& changes) {
     } else if (t.was_active) {
       if (t.involuntary) {
         send_to_owner_locked(t.claim, ws_frame("intent_lost", {{"intentId", t.claim.intent_id},
-                                                              {"reason", "expired"},
+                                                              {"reason", t.terminal == "preempted" ? "preempted" : "expired"},
                                                               {"target", intent_target(t.claim)}}));
       }
       terminal_by_participant[t.claim.owner.participant_id].emplace_back(t.claim, t.terminal);

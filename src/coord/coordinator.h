@@ -192,6 +192,9 @@ class Coordinator {
   // HTTP (http-api.md §5.3–§5.9).
   ClaimResult claim(const Participant& who, ClaimRequest request);
   std::optional<bool> release_intent(const Participant& who, const std::string& intent_id);
+  // An operator ends anyone's claim in its tenant (op::Preempt): nullopt for an unknown id,
+  // false when `who` is not privileged.
+  std::optional<bool> preempt(const Participant& who, const std::string& intent_id);
   bool release_entity(const Participant& who, const std::string& entity_type, const std::string& id);
   void reorder(const Participant& who, const std::string& entity_type, const std::string& id,
                const std::vector<std::string>& intent_ids);
@@ -291,6 +294,7 @@ class Coordinator {
   OpResult apply_op_locked(const op::PresenceUpdate& op);
   OpResult apply_op_locked(const op::RelayEvent& op);
   OpResult apply_op_locked(const op::ReleaseIntent& op);
+  OpResult apply_op_locked(const op::Preempt& op);
   OpResult apply_op_locked(const op::ReleaseEntity& op);
   OpResult apply_op_locked(const op::Renew& op);
   OpResult apply_op_locked(const op::Heartbeat& op);

@@ -1,5 +1,6 @@
 #include "coord/op_codec.h"
 
+#include <concepts>
 #include <optional>
 #include <string_view>
 #include <type_traits>
@@ -236,8 +237,15 @@ void from_json(const json::object& j, op::RelayEvent& o) {
   o.payload = object_member(j, "payload");
 }
 
-json::object to_json(const op::ReleaseIntent& o) { return {{"who", to_json(o.who)}, {"intentId", o.intent_id}}; }
-void from_json(const json::object& j, op::ReleaseIntent& o) {
+// Ops naming a participant and one claim: a release by its owner, a preemption by an operator.
+template <class O>
+  requires std::same_as<O, op::ReleaseIntent> || std::same_as<O, op::Preempt>
+json::object to_json(const O& o) {
+  return {{"who", to_json(o.who)}, {"intentId", o.intent_id}};
+}
+template <class O>
+  requires std::same_as<O, op::ReleaseIntent> || std::same_as<O, op::Preempt>
+void from_json(const json::object& j, O& o) {
   o.who = participant_from(object_member(j, "who"));
   o.intent_id = string_member(j, "intentId");
 }

@@ -134,6 +134,15 @@ struct ReleaseIntent {
   std::string intent_id;
 };
 
+// HTTP: an operator (a secret key, checked by the route; `who.privileged` here) ends someone
+// else's claim — a held claim loses its row ("preempted", the holder gets intent_lost) and the
+// next in line is granted; a queued ticket leaves the line.
+struct Preempt {
+  static constexpr std::string_view kKind = "preempt";
+  Participant who;
+  std::string intent_id;
+};
+
 // HTTP: release the caller's claims on one entity.
 struct ReleaseEntity {
   static constexpr std::string_view kKind = "release_entity";
@@ -192,7 +201,7 @@ struct NodesDown {
 }  // namespace op
 
 using Op = std::variant<op::Attach, op::Detach, op::AddGroups, op::Begin, op::Abandon, op::Reorder,
-                        op::PresenceUpdate, op::RelayEvent, op::ReleaseIntent, op::ReleaseEntity, op::Renew,
+                        op::PresenceUpdate, op::RelayEvent, op::ReleaseIntent, op::Preempt, op::ReleaseEntity, op::Renew,
                         op::Heartbeat, op::Wrote, op::CloseSessions, op::Sweep, op::NodesDown>;
 
 // An op as applied: with the originating node's clock, delta head and id, so every replica

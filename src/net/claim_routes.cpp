@@ -199,7 +199,9 @@ std::optional<Result<HttpResponse>> ClaimRoutes::route(const HttpRequest& reques
     if (method == "GET") return list_intents(request, principal, who);
     if (method == "POST") return create_intent(request, principal, who);
   }
-  if (parts.size() == 3 && parts[1] == "intents" && method == "DELETE") return release_intent(parts[2], who);
+  if (parts.size() == 3 && parts[1] == "intents" && method == "DELETE") {
+    return release_intent(request, parts[2], principal, who);
+  }
   const bool claim_path = parts.size() >= 5 && parts[1] == "models" && parts[4] == "claim";
   if (claim_path && parts.size() == 5 && method == "POST") return claim_model(request, parts[2], parts[3], principal, who);
   if (claim_path && parts.size() == 5 && method == "DELETE") return release_model(parts[2], parts[3], who);
@@ -263,7 +265,26 @@ Result<HttpResponse> ClaimRoutes::create_intent(const HttpRequest& request, cons
   return acquire_response(result, 200);
 }
 
-Result<HttpResponse> ClaimRoutes::release_intent(const std::string& intent_id, const coord::Participant& who) const {
+std::optional<Result<std::optional<bool>>> ClaimRoutes::forced_release(const HttpRequest& request,
+                                                                       const std::string& claim_id,
+                                                                       const auth::Principal& principal,
+                                                                       const coord::Participant& who) const {
+  const auto force = query_values(request.target, "force");
+  if (force.empty() || force.back() == "false") return std::nullopt;
+  if (force.back() != "true") return fail("invalid_request", "force must be true or false", "force");
+  if (!principal.secret_key) {
+    return fail("forbidden", "ending someone else's claim needs a secret (sk_) key");
+  }
+  return coordinator_.preempt(who, claim_id);
+}
+
+Result<HttpResponse> ClaimRoutes::release_intent(const HttpRequest& request, const std::string& intent_id,
+                                                 const auth::Principal& principal,
+                                                 const coord::Participant& who) const {
+  if (auto forced = forced_release(request, intent_id, principal, who)) {
+    if (!*forced) return tl::unexpected(forced->error());
+    return json_response(200, json::object{{"object", "intent"}, {"id", intent_id}, {"released", (*forced)->value_or(false)}});
+  }
   const auto released = coordinator_.release_intent(who, intent_id);
   if (released && !*released) return fail("forbidden", fmt::format("intent '{}' is held by someone else", intent_id));
   return json_response(200, json::object{{"object", "intent"}, {"id", intent_id}, {"released", released.value_or(false)}});
@@ -344,7 +365,7 @@ std::optional<Result<HttpResponse>> ClaimRoutes::route_claims(const HttpRequest&
     if (parts.size() == 2 && method == "POST") return acquire(request, parts, principal, who);
     if (parts.size() == 3 && parts[2] == "heartbeat" && method == "POST") return heartbeat_all(request, who);
     if (parts.size() == 3 && method == "GET") return get_claim(parts[2], who);
-    if (parts.size() == 3 && method == "DELETE") return release_claim(parts[2], who);
+    if (parts.size() == 3 && method == "DELETE") return release_claim(request, parts[2], principal, who);
     if (parts.size() == 4 && parts[3] == "heartbeat" && method == "POST") return heartbeat(request, parts[2], who);
     return std::nullopt;
   }
@@ -559,7 +580,12 @@ Result<HttpResponse> ClaimRoutes::get_claim(const std::string& claim_id, const c
 
 // Releasing is idempotent: a second release (or one of an id this caller does not hold) is a
 // 200 with released:false — 0.49 expects any 2xx, and another owner's claim is never revealed.
-Result<HttpResponse> ClaimRoutes::release_claim(const std::string& claim_id, const coord::Participant& who) const {
+Result<HttpResponse> ClaimRoutes::release_claim(const HttpRequest& request, const std::string& claim_id,
+                                                const auth::Principal& principal, const coord::Participant& who) const {
+  if (auto forced = forced_release(request, claim_id, principal, who)) {
+    if (!*forced) return tl::unexpected(forced->error());
+    return json_response(200, json::object{{"object", "claim_release"}, {"released", (*forced)->value_or(false)}});
+  }
   const auto released = coordinator_.release_intent(who, claim_id);
   return json_response(200, json::object{{"object", "claim_release"}, {"released", released.value_or(false)}});
 }

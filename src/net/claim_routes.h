@@ -55,7 +55,8 @@ class ClaimRoutes {
   Result<HttpResponse> list_claims(const HttpRequest& request, const auth::Principal& principal,
                                    const coord::Participant& who) const;
   Result<HttpResponse> get_claim(const std::string& claim_id, const coord::Participant& who) const;
-  Result<HttpResponse> release_claim(const std::string& claim_id, const coord::Participant& who) const;
+  Result<HttpResponse> release_claim(const HttpRequest& request, const std::string& claim_id,
+                                     const auth::Principal& principal, const coord::Participant& who) const;
   Result<HttpResponse> heartbeat(const HttpRequest& request, std::string claim_id, const coord::Participant& who,
                                  const std::string& model = {}, const std::string& id = {}) const;
   std::optional<Result<HttpResponse>> heartbeat_and_wait(const HttpRequest& request, const std::string& claim_id,
@@ -71,7 +72,13 @@ class ClaimRoutes {
   // Claiming needs the write rule for the target row (Engine::authorize_claim).
   Result<HttpResponse> create_intent(const HttpRequest& request, const auth::Principal& principal,
                                      const coord::Participant& who) const;
-  Result<HttpResponse> release_intent(const std::string& intent_id, const coord::Participant& who) const;
+  Result<HttpResponse> release_intent(const HttpRequest& request, const std::string& intent_id,
+                                      const auth::Principal& principal, const coord::Participant& who) const;
+  // `?force=true` on a release: an operator (a secret key only) ends someone else's claim
+  // (coord op::Preempt). nullopt when the request does not ask for force.
+  std::optional<Result<std::optional<bool>>> forced_release(const HttpRequest& request, const std::string& claim_id,
+                                                            const auth::Principal& principal,
+                                                            const coord::Participant& who) const;
   Result<HttpResponse> claim_model(const HttpRequest& request, const std::string& model, const std::string& id,
                                    const auth::Principal& principal, const coord::Participant& who) const;
   Result<HttpResponse> release_model(const std::string& model, const std::string& id,

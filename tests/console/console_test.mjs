@@ -207,7 +207,12 @@ describe('web console', () => {
     await waitForText(page, '#claims-message', 'released');
     await waitForText(page, '#claims', 'agent-7 waiting', { absent: true });
     await waitForText(page, '#claims', `${MODEL}/r005`);
-    await rest(server, 'DELETE', `/v1/models/${MODEL}/r005/claim`, { token: agentToken, headers: claims });
+    // Now agent-7 holds the row: the secret key's Release preempts someone else's claim.
+    await waitForText(page, '#claims-message', 'released');
+    await page.waitForFunction(() => document.querySelector('#claims')?.textContent.includes('agent-7')
+      && !document.querySelector('#claims')?.textContent.includes('agent-7 waiting'), { timeout: WAIT_MS });
+    await page.click('#claims button.release');
+    await waitForText(page, '#claims-message', 'preempted');
     await page.waitForSelector('#no-claims', { timeout: WAIT_MS });
   });
 

@@ -142,6 +142,28 @@ TEST(ClaimTable, AbandonIgnoresUnknownIdsAndRefusesOtherOwners) {
   EXPECT_EQ(active_ids(table), std::vector<std::string>{"a"});
 }
 
+// An operator ends someone else's claim: involuntary, "preempted", naming the operator; the next
+// waiter is granted; an unknown id changes nothing.
+TEST(ClaimTable, PreemptEndsAnyOwnersClaimAndGrantsTheNextWaiter) {
+  ClaimTable table;
+  begin(table, claim_by(1, "a"));
+  begin(table, claim_by(2, "b"));
+  Changes changes;
+  EXPECT_EQ(table.preempt("org/live", "nope", "operator", 0, changes), std::nullopt);
+  EXPECT_TRUE(changes.transitions.empty());
+  ASSERT_EQ(table.preempt("org/live", "a", "operator", 0, changes), std::optional<bool>(true));
+  ASSERT_EQ(changes.transitions.size(), 2u);
+  const auto& ended = changes.transitions[0];
+  EXPECT_EQ(ended.kind, Transition::Kind::kEnded);
+  EXPECT_EQ(ended.claim.intent_id, "a");
+  EXPECT_TRUE(ended.was_active);
+  EXPECT_TRUE(ended.involuntary);
+  EXPECT_EQ(ended.terminal, "preempted");
+  EXPECT_EQ(ended.ended_by, "operator");
+  EXPECT_EQ(granted_ids(changes), std::vector<std::string>{"b"});
+  EXPECT_EQ(active_ids(table), std::vector<std::string>{"b"});
+}
+
 TEST(ClaimTable, AbandonedWaiterLeavesTheLineAndIsNeverGranted) {
   ClaimTable table;
   begin(table, claim_by(1, "a"));

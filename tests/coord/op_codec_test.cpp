@@ -47,6 +47,7 @@ std::vector<Op> one_of_each() {
           op::PresenceUpdate{7, {{"cursor", boost::json::object{{"x", 1}}}}},
           op::RelayEvent{7, "cursor_move", {{"x", 3}}},
           op::ReleaseIntent{someone(), "int_1"},
+          op::Preempt{someone(), "int_2"},
           op::ReleaseEntity{someone(), "weatherReports", "r1"},
           op::Renew{someone(), "int_1"},
           op::Heartbeat{.session = 7, .intent_id = "int_1", .ttl_ms = 9'000},

@@ -187,6 +187,44 @@ TEST_F(Claims049Test, APrivilegedCallerReordersTheLineByClaimId) {
   EXPECT_EQ(body_of(call(one, "POST", "/api/v1/claims/" + one_id + "/heartbeat", "{}")).at("position"), 1);
 }
 
+// An operator (a secret key) ends another owner's claim with ?force=true: the holder loses the
+// row, the next in line is granted, the audit row names the operator. A capability — even a
+// privileged one, which may reorder — may not.
+TEST_F(Claims049Test, ASecretKeyPreemptsAnotherOwnersClaimAndTheNextInLineIsGranted) {
+  const std::string holder = another_agent(), waiter = another_agent(), other = another_agent();
+  const auto held = call(holder, "POST", row_, R"({"description":"hold","queue":true})");
+  ASSERT_EQ(held.status, 201) << held.body;
+  const auto held_id = claim_id_of(held);
+  const auto waiting_id = claim_id_of(call(waiter, "POST", row_, R"({"description":"next","queue":true})"));
+
+  auto refused = call(other, "DELETE", "/api/v1/claims/" + held_id + "?force=true");
+  EXPECT_EQ(refused.status, 403) << refused.body;
+  EXPECT_EQ(code_of(refused), "forbidden");
+  EXPECT_EQ(call(other, "DELETE", "/api/v1/claims/" + held_id + "?force=maybe").status, 400);
+  EXPECT_EQ(body_of(call(holder, "GET", "/api/v1/claims/" + held_id)).at("status"), "active") << "nothing changed";
+
+  auto preempted = call(server.api_key(), "DELETE", "/api/v1/claims/" + held_id + "?force=true");
+  ASSERT_EQ(preempted.status, 200) << preempted.body;
+  EXPECT_EQ(body_of(preempted).at("released"), true);
+  EXPECT_EQ(body_of(call(waiter, "GET", "/api/v1/claims/" + waiting_id)).at("status"), "active");
+  EXPECT_FALSE(body_of(call(server.api_key(), "DELETE", "/api/v1/claims/" + held_id + "?force=true")).at("released").as_bool())
+      << "a second preemption finds nothing";
+
+  // The release is in the audit trail as the holder's, ended by the operator.
+  json::object release;
+  for (int attempt = 0; attempt < 50 && release.empty(); ++attempt) {
+    const auto page = body_of(call(server.api_key(), "GET", "/v1/audit?action=claim.release"));
+    for (const auto& row : page.at("data").as_array()) {
+      if (row.at("diffSummary").at("claimId") == held_id.c_str()) release = row.as_object();
+    }
+    if (release.empty()) std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_FALSE(release.empty()) << "no claim.release row for the preempted claim";
+  EXPECT_EQ(release.at("diffSummary").at("ended"), "preempted");
+  EXPECT_EQ(release.at("diffSummary").at("lapsed"), false);
+  EXPECT_TRUE(release.at("diffSummary").at("endedBy").is_string());
+}
+
 TEST_F(Claims049Test, The091IntentRoutesKeepTheirShapesWithoutTheHeader) {
   auto response = client::http_request("127.0.0.1", server.port(), "POST", row_, R"({"action":"editing"})",
                                        {{"Authorization", "Bearer " + server.api_key()},

@@ -268,6 +268,24 @@ TEST_F(ClaimsTest, KillingTheHoldersConnectionGrantsTheNextWaiterWithinTheTtl) {
   EXPECT_LE(waited, std::chrono::milliseconds(kTtlMs + 1'000)) << "granted within the TTL bound";
 }
 
+// An operator's DELETE /v1/intents/{id}?force=true: the 0.9.1 holder hears intent_lost
+// 'preempted' (its pending claim rejects with claim_lost) and the waiter is granted.
+TEST_F(ClaimsTest, AnOperatorPreemptsASocketHolderWhoHearsIntentLost) {
+  auto holder = Client::connect(server);
+  auto waiter = Client::connect(server);
+  begin_claim(holder, "held", "report-9");
+  ASSERT_TRUE(await_intent(holder, "intent_acquired", "held"));
+  begin_claim(waiter, "waiting", "report-9");
+  ASSERT_TRUE(await_intent(waiter, "intent_queued", "waiting"));
+
+  auto preempted = call(server.api_key(), "DELETE", "/v1/intents/held?force=true");
+  ASSERT_EQ(preempted.status, 200) << preempted.body;
+  const auto lost = await_intent(holder, "intent_lost", "held");
+  ASSERT_TRUE(lost);
+  EXPECT_EQ(lost->at("reason"), "preempted");
+  EXPECT_TRUE(await_intent(waiter, "intent_granted", "waiting"));
+}
+
 TEST_F(ClaimsTest, AWaiterThatDisconnectsIsNeverGranted) {
   auto holder = Client::connect(server);
   auto leaver = Client::connect(server);

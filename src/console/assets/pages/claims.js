@@ -58,11 +58,15 @@ function draw(state, area, refresh, message) {
   ])));
 }
 
+// The console's own claim is released; anyone else's is preempted (?force=true, secret keys
+// only): its holder loses the row and the next in line is granted.
 async function release(claim, refresh, message) {
+  const path = `/v1/claims/${encodeURIComponent(claim.id)}`;
   try {
-    const answer = await api(`/v1/claims/${encodeURIComponent(claim.id)}`, { method: 'DELETE' });
-    // The server releases only the caller's own claims (it never reveals another owner's).
-    message.textContent = answer.released ? `released ${claim.id}` : `not released: only ${claim.actor} (its holder) can release ${claim.id}`;
+    const own = await api(path, { method: 'DELETE' });
+    const answer = own.released ? own : await api(`${path}?force=true`, { method: 'DELETE' });
+    message.textContent = own.released ? `released ${claim.id}`
+      : answer.released ? `preempted ${claim.id} (held by ${claim.actor})` : `${claim.id} had already ended`;
   } catch (failure) {
     message.textContent = `release failed: ${failure.code}`;
   }
