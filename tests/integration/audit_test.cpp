@@ -275,18 +275,7 @@ TEST_F(AuditTest, ACapabilityReadsOnlyTheRowsItAuthoredAndNoOtherTenantsRows) {
   EXPECT_EQ(call("GET", "/api/orgs/org_someone_else/audit/verify-chain").status, 404);
 
   // Another tenant (the live environment of the organization) sees none of these rows.
-  std::string live_key;
-  const std::string where = testing_postgres() ? "--database '" + server.database_url() + "'"
-                                               : "--data-dir '" + server.data_dir() + "'";
-  FILE* pipe = popen((server_binary() + " keys create --live " + where + " 2>&1").c_str(), "r");
-  ASSERT_NE(pipe, nullptr);
-  char buffer[512];
-  std::string output;
-  while (std::size_t n = fread(buffer, 1, sizeof buffer, pipe)) output.append(buffer, n);
-  pclose(pipe);
-  const auto at = output.find("sk_live_");
-  ASSERT_NE(at, std::string::npos) << output;
-  live_key = output.substr(at, output.find_first_of(" \n", at) - at);
+  const std::string live_key = server.create_live_key();
   const auto live_rows = audit_rows(live_key);
   ASSERT_EQ(live_rows.size(), 1u) << "only the live key's own creation";
   EXPECT_EQ(live_rows[0].at("actionType"), "key.create");

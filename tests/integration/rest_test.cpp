@@ -386,17 +386,7 @@ TEST_F(RestTest, CapabilitiesListThoseTheCallerMayInspectPagedNewestFirst) {
   EXPECT_EQ(call("GET", "/v1/capabilities?limit=1000").status, 200) << "a large limit is capped at 100";
 
   // Another tenant (the organization's live environment) sees none of them.
-  const std::string where = testing_postgres() ? "--database '" + server.database_url() + "'"
-                                               : "--data-dir '" + server.data_dir() + "'";
-  FILE* pipe = popen((server_binary() + " keys create --live " + where + " 2>&1").c_str(), "r");
-  ASSERT_NE(pipe, nullptr);
-  char buffer[512];
-  std::string output;
-  while (std::size_t n = fread(buffer, 1, sizeof buffer, pipe)) output.append(buffer, n);
-  pclose(pipe);
-  const auto at = output.find("sk_live_");
-  ASSERT_NE(at, std::string::npos) << output;
-  const std::string live_key = output.substr(at, output.find_first_of(" \n", at) - at);
+  const std::string live_key = server.create_live_key();
   auto live = with_token(live_key, "GET", "/v1/capabilities");
   ASSERT_EQ(live.status, 200) << live.body;
   EXPECT_TRUE(body_of(live).at("data").as_array().empty()) << live.body;

@@ -151,6 +151,19 @@ void ServerProcess::restart() {
   start();
 }
 
+std::string ServerProcess::create_live_key() const {
+  const std::string where = database_url_.empty() ? "--data-dir '" + data_dir_ + "'" : "--database '" + database_url_ + "'";
+  FILE* pipe = popen((server_binary() + " keys create --live " + where + " 2>&1").c_str(), "r");
+  if (!pipe) throw std::runtime_error("cannot run ablo keys create");
+  char buffer[512];
+  std::string output;
+  while (std::size_t n = fread(buffer, 1, sizeof buffer, pipe)) output.append(buffer, n);
+  pclose(pipe);
+  const auto at = output.find("sk_live_");
+  if (at == std::string::npos) throw std::runtime_error("ablo keys create --live printed no key: " + output);
+  return output.substr(at, output.find_first_of(" \n", at) - at);
+}
+
 json::object ServerProcess::exchange() const {
   auto response = client::http_request("127.0.0.1", port_, "POST", "/api/auth/capability",
                                        R"({"participantKind":"system","wideScope":true,"ttlSeconds":3600})",

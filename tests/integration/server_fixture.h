@@ -42,6 +42,9 @@ class ServerProcess {
   void restart();  // same data directory, new port
   const std::string& database_url() const { return database_url_; }  // "" on SQLite
 
+  // A secret key of another tenant: the live environment of the same organization
+  // (`ablo keys create --live` on this server's store). Throws when none is printed.
+  std::string create_live_key() const;
   // POST /api/auth/capability as the 0.9.1 quickstart does; the parsed response.
   boost::json::object exchange() const;
   // Opens /api/sync/ws the way the 0.9.1 client does (bearer + sync subprotocols).
