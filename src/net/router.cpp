@@ -159,19 +159,24 @@ Result<auth::Principal> Router::authenticate(const HttpRequest& request) const {
 
 // Ready when the store answers a read, a schema is loaded and every check the server was given
 // (a cluster node: it hears the other nodes) passes; the checks are listed either way. Also the
-// server's version, clock (`ablo doctor` compares it with its own) and data location.
-Result<HttpResponse> Router::readiness() const {
+// server's version and clock (`ablo doctor` compares it with its own); where the data lives (a
+// directory path) only to a caller presenting a secret key — the route itself is open to load
+// balancers.
+Result<HttpResponse> Router::readiness(const HttpRequest& request) const {
   const auto stored = engine_.active_schema_version();
   json::object checks{{"store", stored ? "ok" : stored.error().message},
                       {"schema", engine_.schema() != nullptr ? "ok" : "none loaded"}};
   for (const auto& [name, check] : readiness_checks_) checks[name] = check();
   const bool ready =
       std::all_of(checks.begin(), checks.end(), [](const auto& check) { return check.value() == "ok"; });
-  return json_response(ready ? 200 : 503, json::object{{"status", ready ? "ready" : "not_ready"},
-                                                       {"checks", checks},
-                                                       {"version", kAbloVersion},
-                                                       {"serverTime", iso8601_from_ms(now_ms())},
-                                                       {"dataLocation", data_location_}});
+  json::object body{{"status", ready ? "ready" : "not_ready"},
+                    {"checks", checks},
+                    {"version", kAbloVersion},
+                    {"serverTime", iso8601_from_ms(now_ms())}};
+  if (!request.header("authorization").empty()) {
+    if (auto principal = authenticate(request); principal && principal->secret_key) body["dataLocation"] = data_location_;
+  }
+  return json_response(ready ? 200 : 503, body);
 }
 
 // Prometheus text. Aggregates of this process only — no tenant's rows, ids or keys — so it is
@@ -190,7 +195,7 @@ Result<HttpResponse> Router::route(const HttpRequest& request) const {
   if (path == "/api/health" && (method == "GET" || method == "HEAD")) {  // liveness
     return json_response(200, json::object{{"status", "healthy"}});
   }
-  if (path == "/api/ready" && (method == "GET" || method == "HEAD")) return readiness();
+  if (path == "/api/ready" && (method == "GET" || method == "HEAD")) return readiness(request);
   // The console's static files are public (before authentication); the data it shows is not.
   if (auto console = console_response(request, path)) return std::move(*console);
   if (path == "/metrics" && (method == "GET" || method == "HEAD")) return metrics_text(request);

@@ -63,7 +63,7 @@ class Router {
   void handle_routed(const HttpRequest& request, const Reply& reply) const;
   HttpResponse respond(const HttpRequest& request, Result<HttpResponse> routed) const;
   Result<HttpResponse> route(const HttpRequest& request) const;
-  Result<HttpResponse> readiness() const;
+  Result<HttpResponse> readiness(const HttpRequest& request) const;
   Result<HttpResponse> metrics_text(const HttpRequest& request) const;
   Result<auth::Principal> authenticate(const HttpRequest& request) const;
   // /api/sync/query with the claimed-read policy (ifClaimed: return | wait | fail); nullopt

@@ -175,6 +175,20 @@ TEST(MetricsEndpointTest, ReadinessNamesTheClusterCheckOnPostgres) {
   EXPECT_EQ(checks.at("schema"), "ok");
 }
 
+// /api/ready is open (load balancers), but where the data lives — a directory path — is told
+// only to a secret key.
+TEST(MetricsEndpointTest, ReadinessTellsTheDataLocationOnlyToASecretKey) {
+  ServerProcess server{kQuickstartSchema};
+  const auto open = json::parse(get(server, "/api/ready").body).as_object();
+  EXPECT_FALSE(open.contains("dataLocation")) << json::serialize(open);
+  EXPECT_TRUE(open.at("version").is_string());
+  const auto token = std::string(server.exchange().at("token").as_string());
+  EXPECT_FALSE(json::parse(get(server, "/api/ready", token).body).as_object().contains("dataLocation"))
+      << "a capability is not told";
+  const auto keyed = json::parse(get(server, "/api/ready", server.api_key()).body).as_object();
+  EXPECT_EQ(keyed.at("dataLocation"), testing_postgres() ? "PostgreSQL" : server.data_dir().c_str());
+}
+
 TEST(MetricsEndpointTest, AMetricsTokenIsRequiredWhenTheServerHasOne) {
   ServerProcess server{kQuickstartSchema, "", {"--metrics-token", "scrape-secret"}};
   EXPECT_EQ(get(server, "/metrics").status, 401);
