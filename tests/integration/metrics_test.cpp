@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <chrono>
 #include <thread>
 
 #include <boost/json.hpp>
@@ -27,6 +28,17 @@ client::HttpResponse get(const ServerProcess& server, const std::string& path, c
   return response ? *response : client::HttpResponse{};
 }
 
+// GET /api/ready until it answers 200 (or 5 s pass): a PostgreSQL node becomes ready once its
+// wake-up listener has connected, which may follow the listening line by a moment.
+client::HttpResponse await_ready(const ServerProcess& server) {
+  auto ready = get(server, "/api/ready");
+  for (int attempt = 0; attempt < 50 && ready.status != 200; ++attempt) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    ready = get(server, "/api/ready");
+  }
+  return ready;
+}
+
 // The value of one sample line ("name{labels} value"), or -1.
 double sample(const std::string& text, const std::string& series) {
   const auto at = text.find("\n" + series + " ");
@@ -37,7 +49,7 @@ double sample(const std::string& text, const std::string& series) {
 TEST(MetricsEndpointTest, CountsCommitsAndServesHealthAndReadiness) {
   ServerProcess server{kQuickstartSchema};
   EXPECT_EQ(get(server, "/api/health").status, 200);
-  auto ready = get(server, "/api/ready");
+  auto ready = await_ready(server);
   EXPECT_EQ(ready.status, 200) << ready.body;
   EXPECT_EQ(json::parse(ready.body).at("checks").at("store"), "ok");
 
@@ -159,13 +171,9 @@ TEST(MetricsEndpointTest, AFailingWebhookShowsAsFailuresRetryingAndLag) {
 // A node of a PostgreSQL cluster is ready once it hears the other nodes; SQLite has no such check.
 TEST(MetricsEndpointTest, ReadinessNamesTheClusterCheckOnPostgres) {
   ServerProcess server{kQuickstartSchema};
-  json::object checks;
-  for (int attempt = 0; attempt < 50; ++attempt) {
-    const auto ready = get(server, "/api/ready");
-    checks = json::parse(ready.body).at("checks").as_object();
-    if (ready.status == 200) break;
-    std::this_thread::sleep_for(100ms);
-  }
+  const auto ready = await_ready(server);
+  EXPECT_EQ(ready.status, 200) << ready.body;
+  const auto checks = json::parse(ready.body).at("checks").as_object();
   if (testing_postgres()) {
     EXPECT_EQ(checks.at("cluster"), "ok") << json::serialize(checks);
   } else {
