@@ -157,6 +157,7 @@ describe('web console', () => {
     await page.evaluate(() => [...document.querySelectorAll('#rows tbody tr')]
       .find((row) => row.firstElementChild.textContent === 'r001').click());
     await waitForText(page, '#history', 'history of r001');
+    await waitForText(page, '#history', 'Patched by REST');  // loaded ("loading…" comes first)
     const history = await page.$eval('#history', (element) => element.textContent);
     assert.match(history, /create/);
     assert.match(history, /update/);
