@@ -57,10 +57,6 @@ CommitMetrics& commit_metrics() {
 // Registered when the process starts, so a scrape shows every series at 0 before the first commit.
 [[maybe_unused]] const CommitMetrics& registered_at_start = commit_metrics();
 
-double seconds_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
 }  // namespace
 
 struct CommitPipeline::Job {
@@ -84,7 +80,7 @@ struct CommitPipeline::Job {
     if (!callback) return;
     auto& meters = commit_metrics();
     (result ? meters.applied : meters.refused).add();
-    meters.latency.observe(seconds_since(submitted));
+    meters.latency.observe_seconds_since(submitted);
     callback(std::move(result));
   }
   // The exception boundary's answer: internal_error to whoever has not been answered yet.
@@ -869,7 +865,7 @@ void CommitPipeline::run_writer() {
     try {
       const auto started = std::chrono::steady_clock::now();
       applied = !group.empty() && group.front()->exclusive ? run_exclusive_job(group) : apply_group(group);
-      if (applied.wrote) commit_metrics().store_apply.observe(seconds_since(started));
+      if (applied.wrote) commit_metrics().store_apply.observe_seconds_since(started);
     } catch (...) {
       spdlog::error("commit group of {} threw: {}", group.size(), current_exception_text());
       for (auto& job : group) {
@@ -914,7 +910,7 @@ void CommitPipeline::run_syncer() {
       try {
         const auto started = std::chrono::steady_clock::now();
         synced = store_.sync();
-        commit_metrics().store_sync.observe(seconds_since(started));
+        commit_metrics().store_sync.observe_seconds_since(started);
       } catch (...) {
         synced = fail("internal_error", "the sync failed unexpectedly: " + current_exception_text());
       }

@@ -6,6 +6,7 @@
 // updated) and live as long as the process; registration takes the registry's mutex, updates
 // never do. A scrape renders every family in name order.
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -42,6 +43,10 @@ class Histogram {
  public:
   explicit Histogram(std::vector<double> bounds);
   void observe(double value);
+  // The seconds from `start` to now (latency histograms).
+  void observe_seconds_since(std::chrono::steady_clock::time_point start) {
+    observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
   struct Snapshot {
     std::vector<double> bounds;
     std::vector<uint64_t> cumulative;  // per bound, then +Inf last

@@ -560,8 +560,7 @@ class WsSession : public fanout::Outbox, public std::enable_shared_from_this<WsS
 
   void on_write(beast::error_code ec, std::size_t) {
     if (const auto encoded_at = batcher_.message_encoded_at(); encoded_at && !ec) {
-      socket_metrics().fanout_latency.observe(
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - *encoded_at).count());
+      socket_metrics().fanout_latency.observe_seconds_since(*encoded_at);
     }
     const std::size_t written = batcher_.finish_message();
     if (ec) {
