@@ -248,7 +248,8 @@ class CommitApplier {
     }
     std::size_t index = 0;
     for (const auto& op : req_.operations) {
-      auto applied = apply_op(op, index++, deltas, receipt);
+      auto applied = req_.mode == CommitMode::kCanonical ? apply_canonical(op, index++, deltas)
+                                                         : apply_op(op, index++, deltas, receipt);
       if (!applied) return tl::unexpected(applied.error());
       receipt.last_sync_id = std::max(receipt.last_sync_id, *applied);
     }
@@ -298,6 +299,111 @@ class CommitApplier {
       }
     }
     return delta_id;
+  }
+
+  // CommitMode::kCanonical: `op.input` is the row the source holds now. The source already
+  // decided; what is checked here is only that the row fits the schema (a row that does not is
+  // refused, naming the field: it would corrupt every client's copy). Returns the delta id, 0
+  // when our row already equals it.
+  Result<int64_t> apply_canonical(const Operation& op, std::size_t index, std::vector<store::Delta>& deltas) {
+    const std::string where = fmt::format("operations[{}]", index);
+    const schema::Model* model = schema_.resolve(op.model);
+    if (!model) return fail("invalid_request", fmt::format("{}: unknown model '{}'", where, op.model), where + ".model");
+    if (auto ok = schema::validate_row_id(op.id); !ok) {
+      return fail("invalid_request", fmt::format("{}: {}", where, ok.error().message), where + ".id");
+    }
+    auto existing = txn_.get_row(*model, tenant_, op.id);
+    if (!existing) return tl::unexpected(existing.error());
+    store::Delta delta;
+    delta.model_name = model->typename_;
+    delta.model_id = op.id;
+    if (op.type == OpType::kDelete) {
+      if (!*existing) return int64_t{0};
+      if (auto ok = txn_.delete_row(*model, tenant_, op.id); !ok) return tl::unexpected(ok.error());
+      delta.action = 'D';
+      delta.sync_groups = (*existing)->groups;
+      return append(std::move(delta), op, deltas);
+    }
+    auto row = canonical_row(*model, op, *existing, where);
+    if (!row) return tl::unexpected(row.error());
+    if (*existing && same_row((*existing)->data, row->data)) return int64_t{0};
+    row->groups = groups_of(*model, row->data);
+    if (*existing) {
+      if (auto ok = txn_.update_row(*model, tenant_, *row); !ok) return tl::unexpected(ok.error());
+      delta.sync_groups = union_groups(row->groups, (*existing)->groups);
+    } else {
+      if (auto ok = txn_.insert_row(*model, tenant_, *row); !ok) return tl::unexpected(ok.error());
+      delta.sync_groups = row->groups;
+    }
+    delta.action = !*existing ? 'I' : op.type == OpType::kArchive ? 'A' : 'U';
+    delta.data = std::move(row->data);
+    return append(std::move(delta), op, deltas);
+  }
+
+  // Our row after the source's: its fields over ours (a field it leaves out keeps our value; a
+  // new row starts with every field null), the system fields it keeps (createdAt, updatedAt,
+  // archivedAt) when it sends them, ours otherwise.
+  Result<store::StoredRow> canonical_row(const schema::Model& model, const Operation& op,
+                                         const std::optional<store::StoredRow>& existing, const std::string& where) {
+    if (const auto* id = op.input.if_contains("id"); id && !(id->is_string() && id->as_string() == op.id)) {
+      return fail("invalid_request",
+                  fmt::format("{}: the source answered a row whose id is not '{}'", where, op.id), where + ".id");
+    }
+    auto fields = schema::validate_input(model, op.input, schema::WriteKind::kUpdate);
+    if (!fields) {
+      return fail("invalid_request",
+                  fmt::format("{}: the source's {} '{}' does not fit the schema: {}", where, model.key, op.id,
+                              fields.error().message),
+                  where + ".input." + fields.error().param);
+    }
+    const std::string now = iso8601_from_ms(now_ms());
+    store::StoredRow row;
+    if (existing) {
+      row.data = existing->data;
+    } else {
+      for (const auto& field : model.fields) row.data[field.name] = nullptr;
+      row.data["id"] = op.id;
+      row.data["createdAt"] = now;
+      row.data["createdBy"] = req_.principal.participant_id;
+      row.data["archivedAt"] = nullptr;
+    }
+    for (auto& [key, value] : *fields) row.data[key] = std::move(value);
+    row.data["organizationId"] = req_.principal.tenant.org;
+    for (const char* key : {"createdAt", "updatedAt", "archivedAt"}) {
+      if (const auto* value = op.input.if_contains(key)) {
+        auto normalized = system_date(*value, key, where);
+        if (!normalized) return tl::unexpected(normalized.error());
+        row.data[key] = std::move(*normalized);
+      }
+    }
+    if (!op.input.contains("archivedAt")) {
+      if (op.type == OpType::kArchive && row.data["archivedAt"].is_null()) row.data["archivedAt"] = now;
+      if (op.type == OpType::kUnarchive) row.data["archivedAt"] = nullptr;
+    }
+    if (!op.input.contains("updatedAt")) row.data["updatedAt"] = now;
+    return row;
+  }
+
+  // A source's timestamp: ISO-8601 text or epoch milliseconds, kept as ISO-8601 UTC; null.
+  static Result<json::value> system_date(const json::value& value, std::string_view key, const std::string& where) {
+    if (value.is_null()) return json::value(nullptr);
+    if (value.is_string()) {
+      if (auto ms = parse_iso8601_ms(value.as_string())) return json::value(iso8601_from_ms(*ms));
+    } else if (auto ms = exact_int64(value)) {
+      return json::value(iso8601_from_ms(*ms));
+    }
+    return fail("invalid_request", fmt::format("{}: the source's {} is not a date", where, key), where + "." + std::string(key));
+  }
+
+  // Equal but for updatedAt, which a source without that column cannot keep.
+  static bool same_row(const json::object& ours, const json::object& theirs) {
+    if (ours.size() != theirs.size()) return false;
+    for (const auto& [key, value] : theirs) {
+      if (key == "updatedAt") continue;
+      const auto* mine = ours.if_contains(key);
+      if (!mine || *mine != value) return false;
+    }
+    return true;
   }
 
   // The write rule (authz/authorizer.h) as far as it can be checked before the write: the
@@ -648,6 +754,7 @@ std::optional<Result<CommitReceipt>> replay(const std::string& text, const Commi
   }
   CommitReceipt receipt;
   receipt.client_tx_id = request.client_tx_id;
+  receipt.replayed = true;
   receipt.status_at_ms = now_ms();
   // Records written before createdAtMs was kept date the commit by when they were stored.
   for (const char* name : {"createdAtMs", "storedAt"}) {
@@ -663,6 +770,15 @@ std::optional<Result<CommitReceipt>> replay(const std::string& text, const Commi
   if (!last || !op_count) return fail("internal_error", "corrupt idempotency record");
   receipt.last_sync_id = *last;
   receipt.ops = static_cast<int>(*op_count);
+  return receipt;
+}
+
+// A canonical commit skipped as the echo of one already applied: nothing new to publish.
+CommitReceipt echo_receipt(const CommitRequest& request, int64_t head) {
+  CommitReceipt receipt;
+  receipt.client_tx_id = request.client_tx_id;
+  receipt.last_sync_id = head;
+  receipt.created_at_ms = receipt.status_at_ms = now_ms();
   return receipt;
 }
 
@@ -724,24 +840,19 @@ void CommitPipeline::set_write_gate(std::shared_ptr<WriteGate> gate) {
   gate_ = std::move(gate);
 }
 
-namespace {
-
 // WebSocket commits carry no body fingerprint of their own: their operations are the content a
 // reused clientTxId is compared with.
-std::string operations_fingerprint(const std::vector<Operation>& operations) {
+std::string commit_fingerprint(const CommitRequest& request) {
+  if (!request.request_fingerprint.empty() || request.client_tx_id.empty()) return request.request_fingerprint;
   std::string text;
-  for (const auto& op : operations) {
+  for (const auto& op : request.operations) {
     text += fmt::format("{}|{}|{}|{}\n", static_cast<int>(op.type), op.model, op.id, schema::canonical_json(op.input));
   }
   return auth::sha256_hex(text);
 }
 
-}  // namespace
-
 void CommitPipeline::submit_commit(CommitRequest request, CommitCallback done) {
-  if (request.request_fingerprint.empty() && !request.client_tx_id.empty()) {
-    request.request_fingerprint = operations_fingerprint(request.operations);
-  }
+  request.request_fingerprint = commit_fingerprint(request);
   auto job = std::make_unique<Job>();
   job->request = std::move(request);
   job->done = std::move(done);
@@ -1068,6 +1179,14 @@ CommitPipeline::AppliedGroup CommitPipeline::apply_group(Group& group) {
           }
         }
       }
+      if (!job.request.skip_if_committed.empty()) {
+        auto committed = idempotency.find(job.request.principal.tenant.key(), "ctx:" + job.request.skip_if_committed);
+        if (!committed) return tl::unexpected(committed.error());
+        if (*committed) {
+          job.outcome = echo_receipt(job.request, hub_.head());
+          continue;
+        }
+      }
       if (auto ok = txn.savepoint(); !ok) return ok;
       idempotency.savepoint();
       audit_chain.savepoint();
@@ -1076,6 +1195,18 @@ CommitPipeline::AppliedGroup CommitPipeline::apply_group(Group& group) {
       } catch (...) {  // this commit alone fails: it is rolled back to its savepoint below
         spdlog::error("commit '{}' threw: {}", job.request.client_tx_id, current_exception_text());
         job.outcome = fail("internal_error", "the commit failed unexpectedly; nothing of it was applied");
+      }
+      if (job.request.mode == CommitMode::kCheckOnly) {  // checked: now undo every write of it
+        job.deltas.clear();
+        idempotency.rollback();
+        audit_chain.rollback();
+        if (auto ok = txn.rollback_to_savepoint(); !ok) return ok;
+        continue;
+      }
+      // A canonical commit that changed nothing (its rows were ours already) is as recent as
+      // the log: its receipt's position is the head, not 0.
+      if (job.outcome && job.request.mode == CommitMode::kCanonical && job.outcome->last_sync_id == 0) {
+        job.outcome->last_sync_id = hub_.head();
       }
       if (job.outcome && !ctx_key.empty()) {
         auto ok = idempotency.put(job.request.principal.tenant.key(), ctx_key,

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <functional>
 #include <future>
+#include <mutex>
 
 #include <boost/json.hpp>
 
@@ -142,6 +143,8 @@ struct Engine::Impl {
   store::Store& store;
   SchemaHolder schema;
   CommitPipeline pipeline;
+  std::mutex forwarder_mutex;  // guards forwarder (set at start, read by every commit)
+  std::shared_ptr<CommitForwarder> forwarder;
 };
 
 Engine::Engine(store::Store& store, fanout::Hub& hub, EngineOptions options)
@@ -264,7 +267,22 @@ void Engine::commit(CommitRequest request, CommitCallback done) {
   }
   request.caused_by_task_id = std::move(*task);
   apply_conflict_defaults(*impl_->schema.get(), request);
+  std::shared_ptr<CommitForwarder> forwarder;
+  {
+    std::lock_guard lock(impl_->forwarder_mutex);
+    forwarder = impl_->forwarder;
+  }
+  if (forwarder && forwarder->forward(request, done)) return;
   impl_->pipeline.submit_commit(std::move(request), std::move(done));
+}
+
+void Engine::commit_here(CommitRequest request, CommitCallback done) {
+  impl_->pipeline.submit_commit(std::move(request), std::move(done));
+}
+
+void Engine::set_commit_forwarder(std::shared_ptr<CommitForwarder> forwarder) {
+  std::lock_guard lock(impl_->forwarder_mutex);
+  impl_->forwarder = std::move(forwarder);
 }
 
 Result<std::vector<store::UsageRow>> Engine::usage(const std::string& tenant, const std::string& from_day,

@@ -68,7 +68,27 @@ struct GroupPremise {
 };
 using ReadPremise = std::variant<RowPremise, GroupPremise>;
 
+// How a commit is applied. Data Source mode (source/service.h) splits one client commit in two:
+// kCheckOnly before the commit goes to the canonical source, kCanonical with what it answered.
+enum class CommitMode {
+  kApply,      // check, apply, record: our store is the database
+  // Every check of kApply (schema, authorization, claims, readAt premises), then rolled back:
+  // nothing is written or published. A clientTxId already committed answers its receipt
+  // (receipt.replayed) as kApply would.
+  kCheckOnly,
+  // The operations carry the canonical rows a source confirmed (`input` = the row,
+  // field-keyed): applied as they are, as upserts (an update of a row we do not have inserts
+  // it), without the authorization, claim and stale checks the source's commit passed already.
+  // A row equal to ours writes no delta, so a row arriving twice (a commit's answer and its
+  // outbox echo, an event re-delivered) is published once. Fields a row leaves out keep ours.
+  kCanonical,
+};
+
 struct CommitRequest {
+  CommitMode mode = CommitMode::kApply;
+  // kCanonical: when a commit with this clientTxId is already recorded, apply nothing (the
+  // event is the echo of a commit we published from the source's answer).
+  std::string skip_if_committed;
   auth::Principal principal;
   std::string client_tx_id;
   // Set for HTTP commits: a fingerprint of the request body. A later commit with the same
@@ -99,6 +119,7 @@ struct CommitReceipt {
   int64_t last_sync_id = 0;
   int ops = 0;
   bool flagged_stale = false;  // an onStale:'flag' op or premise was applied over a foreign change
+  bool replayed = false;       // the answer of an earlier commit with the same clientTxId
   int64_t created_at_ms = 0;   // when the commit was applied (a replay keeps the first time)
   int64_t status_at_ms = 0;    // when this answer was made (>= created_at_ms)
   std::vector<StaleNotice> stale_notices;  // not kept for replays
@@ -108,6 +129,10 @@ struct CommitReceipt {
 };
 
 using CommitCallback = std::function<void(Result<CommitReceipt>)>;
+
+// What a reused clientTxId is compared with: the request's body fingerprint (HTTP), else one
+// of its operations (WebSocket commits); "" without a clientTxId.
+std::string commit_fingerprint(const CommitRequest& request);
 
 struct StaleGuard {
   std::optional<int64_t> read_at;
@@ -141,6 +166,16 @@ class WriteGate {
   // any node before the group starts is honoured, as on a single node.
   virtual Status before_group() { return {}; }
   virtual Status check_write(const auth::Principal& principal, const schema::Model& model, const Operation& op) = 0;
+};
+
+// Takes over the commits of tenants whose rows are canonical elsewhere (source/service.h): it
+// checks them here (CommitMode::kCheckOnly), sends them to the source, and applies what the
+// source confirmed (kCanonical) through Engine::commit_here.
+class CommitForwarder {
+ public:
+  virtual ~CommitForwarder() = default;
+  // True when it took the commit; it then answers `done` once, from its own thread.
+  virtual bool forward(CommitRequest& request, CommitCallback& done) = 0;
 };
 
 // Non-commit audit rows (Engine::record_audit_later) waiting for the commit writer, at most;
@@ -229,8 +264,12 @@ class Engine {
   Result<std::vector<store::SchemaVersion>> schema_versions(int limit) const;
 
   // Applies a commit atomically; `done` runs on the pipeline's syncer thread after the deltas
-  // are durable and published, in commit order.
+  // are durable and published, in commit order. A tenant whose rows are canonical in a data
+  // source has its commits taken over by the forwarder (set_commit_forwarder).
   void commit(CommitRequest request, CommitCallback done);
+  // Applies a commit here, never forwarded: what the forwarder itself calls.
+  void commit_here(CommitRequest request, CommitCallback done);
+  void set_commit_forwarder(std::shared_ptr<CommitForwarder> forwarder);
   // Blocking convenience wrapper for HTTP callers and tests.
   Result<CommitReceipt> commit_sync(CommitRequest request);
 

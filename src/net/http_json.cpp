@@ -1,6 +1,7 @@
 #include "net/http_json.h"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <boost/json.hpp>
 #include <boost/url/pct_string_view.hpp>
@@ -58,5 +59,19 @@ json::array string_array(const std::vector<std::string>& items) {
   for (const auto& item : items) out.emplace_back(item);
   return out;
 }
+
+std::string bearer_of(const std::string& authorization) {
+  constexpr std::string_view kPrefix = "Bearer ";
+  if (authorization.size() > kPrefix.size() &&
+      std::equal(kPrefix.begin(), kPrefix.end(), authorization.begin(),
+                 [](char a, char b) { return std::tolower(a) == std::tolower(b); })) {
+    auto token = authorization.substr(kPrefix.size());
+    while (!token.empty() && token.front() == ' ') token.erase(0, 1);
+    while (!token.empty() && token.back() == ' ') token.pop_back();
+    return token;
+  }
+  return {};
+}
+
 
 }  // namespace ablo::net

@@ -16,6 +16,8 @@
 namespace ablo::net {
 
 HttpResponse json_response(int status, const boost::json::value& body);
+// The bearer of an Authorization header ("Bearer x" -> "x"; empty when absent).
+std::string bearer_of(const std::string& authorization);
 // The body as a JSON object: invalid_json / invalid_body otherwise. An empty body is {}
 // when `empty_is_object` (DELETE and claim routes send none).
 Result<boost::json::object> parse_object_body(const std::string& body, bool empty_is_object = false);

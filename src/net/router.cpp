@@ -34,19 +34,6 @@ std::string request_id_for(const std::string& client_value) {
   return sane ? client_value : random_id("req", 24);
 }
 
-std::string bearer_of(const std::string& authorization) {
-  constexpr std::string_view kPrefix = "Bearer ";
-  if (authorization.size() > kPrefix.size() &&
-      std::equal(kPrefix.begin(), kPrefix.end(), authorization.begin(),
-                 [](char a, char b) { return std::tolower(a) == std::tolower(b); })) {
-    auto token = authorization.substr(kPrefix.size());
-    while (!token.empty() && token.front() == ' ') token.erase(0, 1);
-    while (!token.empty() && token.back() == ' ') token.pop_back();
-    return token;
-  }
-  return {};
-}
-
 std::vector<std::string> query_values(const std::string& target, const std::string& name) {
   std::vector<std::string> values;
   auto url = boost::urls::parse_origin_form(target);
@@ -83,7 +70,8 @@ HttpResponse error_response(const Error& error, const HttpRequest& request) {
 }
 
 Router::Router(engine::Engine& engine, auth::AuthService& auth, coord::Coordinator& coordinator,
-               RunLater run_later, webhooks::Registry* webhooks)
+               RunLater run_later, webhooks::Registry* webhooks, source::SourceService* sources,
+               bool allow_private_sources)
     : engine_(engine),
       auth_(auth),
       coordinator_(coordinator),
@@ -93,6 +81,7 @@ Router::Router(engine::Engine& engine, auth::AuthService& auth, coord::Coordinat
       feed_routes_(engine),
       audit_routes_(engine, auth),
       webhook_routes_(webhooks),
+      source_routes_(sources, allow_private_sources),
       run_later_(std::move(run_later)) {}
 
 // The exception boundary of every HTTP request: a handler that throws answers 500 internal_error.
@@ -204,13 +193,8 @@ Result<HttpResponse> Router::route(const HttpRequest& request) const {
     if (!principal) return tl::unexpected(principal.error());
     return HttpResponse{204, {}, {}};
   }
-  if (path == "/api/v1/datasource" && method == "POST") {
-    // Data Source mode is a later feature; 0.9.1's ready() fails on any non-2xx here (§2.8).
-    auto principal = authenticate(request);
-    if (!principal) return tl::unexpected(principal.error());
-    return json_response(200, json::object{{"object", "datasource"}, {"registered", false},
-                                           {"message", "Data Source mode is not enabled on this server"}});
-  }
+  // Signed by a data source's key, not authenticated by a bearer (datasource.md §1.9).
+  if (path == "/api/source/events" && method == "POST") return source_routes_.push(request);
 
   auto principal = authenticate(request);
   if (!principal) return tl::unexpected(principal.error());
@@ -292,6 +276,7 @@ Result<HttpResponse> Router::route(const HttpRequest& request) const {
   if (!parts.empty() && parts[0] == "v1") {
     if (auto routed = feed_routes_.route(request, parts, *principal)) return std::move(*routed);
     if (auto routed = webhook_routes_.route(request, parts, *principal)) return std::move(*routed);
+    if (auto routed = source_routes_.route(request, parts, *principal)) return std::move(*routed);
     if (auto routed = claim_routes_.route(request, parts, *principal)) return std::move(*routed);
     if (auto routed = model_routes_.route(request, parts, *principal)) return std::move(*routed);
   }

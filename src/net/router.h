@@ -18,6 +18,7 @@
 #include "net/dialect.h"
 #include "net/feed_routes.h"
 #include "net/model_routes.h"
+#include "net/source_routes.h"
 #include "net/webhook_routes.h"
 #include "net/http_types.h"
 
@@ -25,8 +26,6 @@ namespace ablo::net {
 
 // The request id to use: a sane client-supplied x-request-id, else a fresh "req_…".
 std::string request_id_for(const std::string& client_value);
-// The bearer of an Authorization header ("Bearer x" -> "x"; empty when absent).
-std::string bearer_of(const std::string& authorization);
 // Repeated `syncGroups` query parameters of a target (percent-decoded).
 std::vector<std::string> query_values(const std::string& target, const std::string& name);
 // Every query parameter of a target, in order (percent-decoded; `a` without `=` gives "").
@@ -45,8 +44,11 @@ class Router {
   using RunLater = std::function<void(std::function<void()>)>;
 
   // `webhooks`: the webhook endpoint registry (issue 13), or null to serve none.
+  // `sources`: Data Source mode (issue 11), or null to serve none; `allow_private_sources`: a
+  // source may be on a loopback or private address.
   Router(engine::Engine& engine, auth::AuthService& auth, coord::Coordinator& coordinator, RunLater run_later,
-         webhooks::Registry* webhooks = nullptr);
+         webhooks::Registry* webhooks = nullptr, source::SourceService* sources = nullptr,
+         bool allow_private_sources = false);
   // Answers through `reply`: at once, or — a claimed read that waits for a release (ifClaimed:
   // wait) — later from run_later, without holding the calling thread meanwhile. Never throws:
   // an exception from a handler becomes a 500 internal_error envelope.
@@ -87,6 +89,7 @@ class Router {
   FeedRoutes feed_routes_;
   AuditRoutes audit_routes_;  // issue 13
   WebhookRoutes webhook_routes_;
+  SourceRoutes source_routes_;
   RunLater run_later_;
   std::string metrics_token_;
   ReadinessChecks readiness_checks_;

@@ -1006,7 +1006,7 @@ struct Server::Impl {
                  coordinator,
                  Router(engine, auth, coordinator,
                         [this](std::function<void()> task) { asio::post(workers, std::move(task)); },
-                        options.webhooks),
+                        options.webhooks, options.sources, options.allow_private_sources),
                  workers,
                  bootstraps,
                  options.limits,

@@ -14,6 +14,7 @@
 #include "engine/engine.h"
 #include "fanout/hub.h"
 #include "mcp/mcp.h"
+#include "source/service.h"
 #include "webhooks/registry.h"
 
 namespace ablo::net {
@@ -42,6 +43,8 @@ struct ServerOptions {
   int worker_threads = 32;  // HTTP handlers (they may block on a commit)
   ServerLimits limits;
   webhooks::Registry* webhooks = nullptr;  // webhook endpoint routes (issue 13); null: none
+  source::SourceService* sources = nullptr;  // Data Source mode (issue 11); null: none
+  bool allow_private_sources = false;        // a source may be on a loopback/private address
   bool serve_mcp = true;  // the MCP server at /mcp (issue 14)
   std::string metrics_token;  // GET /metrics needs it as the bearer; empty: open
   // Extra checks of GET /api/ready beside the store and the schema, by name: each returns "ok"

@@ -41,21 +41,26 @@ std::string new_secret() {
   return std::string(kSecretPrefix) + base64_encode(key.data(), key.size());
 }
 
-Result<std::string> sign(std::string_view secret, std::string_view message_id, int64_t timestamp,
-                         std::string_view body) {
-  if (!secret.starts_with(kSecretPrefix)) return fail("invalid_request", "a webhook secret starts with whsec_");
-  auto key = base64_decode(secret.substr(kSecretPrefix.size()));
-  if (!key) return fail("invalid_request", "a webhook secret is whsec_ followed by base64");
+Result<std::string> mac_base64(std::string_view key, std::string_view message_id, int64_t timestamp,
+                               std::string_view body) {
   std::string signed_text;
   signed_text.reserve(message_id.size() + body.size() + 24);
   signed_text.append(message_id).append(".").append(std::to_string(timestamp)).append(".").append(body);
   std::array<unsigned char, EVP_MAX_MD_SIZE> mac{};
   unsigned int mac_size = 0;
-  if (!HMAC(EVP_sha256(), key->data(), static_cast<int>(key->size()),
+  if (!HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
             reinterpret_cast<const unsigned char*>(signed_text.data()), signed_text.size(), mac.data(), &mac_size)) {
     return fail("internal_error", "HMAC-SHA256 failed");
   }
   return base64_encode(mac.data(), mac_size);
+}
+
+Result<std::string> sign(std::string_view secret, std::string_view message_id, int64_t timestamp,
+                         std::string_view body) {
+  if (!secret.starts_with(kSecretPrefix)) return fail("invalid_request", "a webhook secret starts with whsec_");
+  auto key = base64_decode(secret.substr(kSecretPrefix.size()));
+  if (!key) return fail("invalid_request", "a webhook secret is whsec_ followed by base64");
+  return mac_base64(*key, message_id, timestamp, body);
 }
 
 Result<std::string> signature_header(const std::vector<std::string>& secrets, std::string_view message_id,

@@ -14,6 +14,12 @@ namespace ablo::webhooks {
 // A fresh `whsec_<base64 of 32 random bytes>`.
 std::string new_secret();
 
+// HMAC-SHA256 of `<message_id>.<timestamp>.<body>` keyed with `key`'s bytes as they are, in
+// standard base64: the Standard Webhooks MAC (Data Source requests key it with the raw API key,
+// source/signature.h).
+Result<std::string> mac_base64(std::string_view key, std::string_view message_id, int64_t timestamp,
+                               std::string_view body);
+
 // The base64 signature of one message; invalid_request when the secret is not whsec_<base64>.
 Result<std::string> sign(std::string_view secret, std::string_view message_id, int64_t timestamp,
                          std::string_view body);
