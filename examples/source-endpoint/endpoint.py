@@ -45,6 +45,7 @@ from schema import load_schema
 from store import open_backing
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
+MAX_DRAINED_BYTES = 64 * 1024 * 1024  # an oversized body up to this size is read and dropped so the 413 arrives
 DEFAULT_PATH = "/api/ablo/source"
 REQUEST_LOG_SIZE = 200
 
@@ -227,10 +228,20 @@ class Handler(BaseHTTPRequestHandler):
             return self.read_chunked()
         length = int(self.headers.get("Content-Length") or 0)
         if length > MAX_BODY_BYTES:
-            self.close_connection = True
-            self.send_json(413, {"error": "payload_too_large", "message": f"bodies are limited to {MAX_BODY_BYTES} bytes"})
+            self.refuse_oversized(length)
             return None
         return self.rfile.read(length)
+
+    def refuse_oversized(self, length):
+        # A client still writing its body would see a broken pipe instead of the answer, so drain first.
+        remaining = length if length <= MAX_DRAINED_BYTES else 0
+        while remaining > 0:
+            chunk = self.rfile.read(min(remaining, 1 << 16))
+            if not chunk:
+                break
+            remaining -= len(chunk)
+        self.close_connection = True
+        self.send_json(413, {"error": "payload_too_large", "message": f"bodies are limited to {MAX_BODY_BYTES} bytes"})
 
     def read_chunked(self):
         parts, total = [], 0
@@ -243,7 +254,7 @@ class Handler(BaseHTTPRequestHandler):
             total += size
             if total > MAX_BODY_BYTES:
                 self.close_connection = True
-                self.send_json(413, {"error": "payload_too_large"})
+                self.send_json(413, {"error": "payload_too_large", "message": f"bodies are limited to {MAX_BODY_BYTES} bytes"})
                 return None
             parts.append(self.rfile.read(size))
             self.rfile.readline()
