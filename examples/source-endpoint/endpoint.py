@@ -116,6 +116,11 @@ def mangle_rows(rows, mode):
     return rows
 
 
+def reject_non_json_constant(name):
+    """Python's json accepts NaN and Infinity; JSON does not, and they could not be answered back."""
+    raise ValueError(f"{name} is not JSON")
+
+
 # --- the source route ----------------------------------------------------------------------
 
 class SourceApp:
@@ -135,7 +140,7 @@ class SourceApp:
     def handle(self, headers, raw_body, record):
         """``(status, body)`` for one POST to the source route; ``record`` collects the request log entry."""
         try:
-            body = json.loads(raw_body.decode("utf-8"))
+            body = json.loads(raw_body.decode("utf-8"), parse_constant=reject_non_json_constant)
         except (UnicodeDecodeError, ValueError):
             return 400, {"error": "invalid_json"}
         if isinstance(body, dict):

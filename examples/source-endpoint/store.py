@@ -599,11 +599,16 @@ class PostgresBacking(Backing):
             try:
                 yield conn
             finally:
-                if conn.closed:
-                    self.pool.putconn(conn, close=True)
-                else:
-                    conn.rollback()  # never hand back an open transaction
-                    self.pool.putconn(conn)
+                self.release(conn)
+
+    def release(self, conn):
+        """Back to the pool with no open transaction; a broken connection is closed instead."""
+        try:
+            if not conn.closed:
+                conn.rollback()
+        except self.psycopg2.Error:
+            pass
+        self.pool.putconn(conn, close=bool(conn.closed))
 
     def setup(self):
         with self.connection() as conn:

@@ -25,6 +25,7 @@ import threading
 import time
 import unittest
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -279,8 +280,8 @@ class PostgresDatabase:
         self.psycopg2 = psycopg2
         self.database = f"src_{uuid.uuid4().hex[:12]}"
         self.admin(f'CREATE DATABASE "{self.database}"')
-        base, _, _ = PG_URL.rpartition("/")
-        self.url = f"{base}/{self.database}"
+        parts = urllib.parse.urlsplit(PG_URL)
+        self.url = urllib.parse.urlunsplit(parts._replace(path="/" + self.database))
 
     def admin(self, sql):
         conn = self.psycopg2.connect(PG_URL)
@@ -669,6 +670,24 @@ class BackingContract:
         rest = self.list("tasks", limit=3, cursor=page["nextCursor"])
         self.assertEqual(([row["id"] for row in rest["rows"]], "nextCursor" in rest), (["d"], False))
 
+    def test_list_pages_by_a_date_field_in_both_orders(self):
+        self.commit("tx_dates", *[create("tasks", f"d{i}", title="t", dueAt=f"2026-0{1 + i % 3}-01T00:00:00Z")
+                                  for i in range(6)])
+        for order in ("asc", "desc"):
+            seen, cursor = [], None
+            while True:
+                page = self.list("tasks", orderBy="dueAt", order=order, limit=2, **({"cursor": cursor} if cursor else {}))
+                seen += [(row["dueAt"], row["id"]) for row in page["rows"]]
+                cursor = page.get("nextCursor")
+                if not cursor:
+                    break
+            with self.subTest(order=order):
+                self.assertEqual(seen, sorted(seen, reverse=order == "desc"))
+                self.assertEqual(len(seen), 6)
+        self.assertEqual(sorted(self.ids(where=[["dueAt", ">=", "2026-03-01T00:00:00Z"]])), ["d2", "d5"])
+        self.assert_error({"type": "list", "model": "tasks", "query": {"orderBy": "title", "cursor": page_cursor(self)}},
+                          400, "source_request_invalid")
+
     def test_list_limit_defaults_to_1000_and_is_capped_at_5000(self):
         self.commit("tx_bulk", *[create("task", f"b{i:04d}") for i in range(1001)])
         page = self.list("task")
@@ -712,6 +731,11 @@ class BackingContract:
         self.assertEqual(self.commit("tx_once", create("task", "t1", title="A")), rows)
         self.assertEqual(self.load("task", "t1")["title"], "changed outside")
         self.assertEqual(len(self.all_events()), 2)
+
+
+def page_cursor(case):
+    """A list cursor issued for orderBy id (used to check a cursor is refused under another orderBy)."""
+    return case.list("tasks", limit=1)["nextCursor"]
 
 
 class SqliteBackingTest(BackingContract, EndpointCase):
@@ -769,6 +793,11 @@ class PipelineTest(EndpointCase):
         status, answer = http(self.endpoint.url, b'{"type":"events"}', {"Content-Type": "application/json"})
         self.assertEqual((status, answer["error"]), (401, "source_id_missing"))
         self.assertTrue(answer["message"])
+
+    def test_nan_is_not_json(self):
+        status, answer = self.call(b'{"type":"commit","clientTxId":"tx_nan","operations":[{"type":"CREATE",'
+                                   b'"model":"task","id":"n1","input":{"n":NaN}}]}')
+        self.assertEqual((status, answer["error"]), (400, "invalid_json"))
 
     def test_signed_non_object_bodies_are_400(self):
         for raw in (b"null", b"[]", b"3", b'"events"'):
