@@ -103,7 +103,7 @@ class Operation:
     type: str
     model: object  # schema.Model
     id: str
-    input: dict  # field name → normalised value (writable fields only, never id)
+    input: dict  # field name → normalised value (never id)
 
 
 def _operation_id(raw, index):
@@ -128,7 +128,7 @@ def _operation_input(raw, model, index, op_id):
                 raise invalid_commit(f"operations[{index}].input.id differs from the operation id")
             continue
         field = model.fields.get(name)
-        if field is None or not field.writable:
+        if field is None:
             raise invalid_commit(f"operations[{index}].input: unknown field \"{name}\" on model \"{model.key}\"")
         try:
             values[name] = check_value(field, value)

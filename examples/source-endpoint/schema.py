@@ -3,7 +3,7 @@
 Naming follows the provisioner (schema.md §3.2) so tables made here and by
 ``ablo migrate`` agree: table = ``tableName`` or the model key verbatim;
 column = the field's explicit ``column`` or ``camelToSnake(field)``.  Every
-table also gets ``id``, ``created_at``, ``updated_at``, ``archived_at`` and,
+table also gets ``id``, ``created_by``, ``created_at``, ``updated_at``, ``archived_at`` and,
 for tenancy ``column`` models, the tenancy column exposed as field
 ``organizationId``.  Rows on the wire are always field-keyed (camelCase).
 """
@@ -27,7 +27,6 @@ class Field:
     type: str
     optional: bool = True
     enum_values: tuple = ()
-    writable: bool = True  # false for the timestamps the backing maintains itself
 
 
 @dataclass
@@ -47,10 +46,12 @@ def _base_fields(tenancy_column):
     fields = [Field("id", "id", "string", optional=False)]
     if tenancy_column:
         fields.append(Field("organizationId", tenancy_column, "string"))
+    # Ablo owns these and may send them in a commit's input; absent ones get defaults (now / null).
     fields += [
-        Field("createdAt", "created_at", "date", writable=False),
-        Field("updatedAt", "updated_at", "date", writable=False),
-        Field("archivedAt", "archived_at", "date", writable=False),
+        Field("createdBy", "created_by", "string"),
+        Field("createdAt", "created_at", "date"),
+        Field("updatedAt", "updated_at", "date"),
+        Field("archivedAt", "archived_at", "date"),
     ]
     return fields
 

@@ -267,13 +267,13 @@ class Backing:
     def update_row(self, conn, operation):
         model = operation.model
         now = iso_now()
-        assignments = {model.column_of(name): self.to_db(model.fields[name], value)
-                       for name, value in operation.input.items()}
-        assignments["updated_at"] = now
+        assignments = {"updated_at": now}  # defaults first: values Ablo sent in the input win
         if operation.type == "ARCHIVE":
             assignments["archived_at"] = now
         elif operation.type == "UNARCHIVE":
             assignments["archived_at"] = None
+        assignments.update({model.column_of(name): self.to_db(model.fields[name], value)
+                            for name, value in operation.input.items()})
         setters = ", ".join(f"{quote(column)} = ?" for column in assignments)
         sql = f"UPDATE {quote(model.table)} SET {setters} WHERE id = ? RETURNING *"
         return self.execute(conn, sql, list(assignments.values()) + [operation.id])
@@ -624,11 +624,12 @@ class PostgresBacking(Backing):
         table = quote(model.table)
         cur.execute(f"""CREATE TABLE IF NOT EXISTS {table} (
             id TEXT PRIMARY KEY,
+            created_by TEXT,
             created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
             updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
             archived_at TIMESTAMPTZ)""")
         for field in model.fields.values():
-            if field.column in ("id", "created_at", "updated_at", "archived_at"):
+            if field.column in ("id", "created_by", "created_at", "updated_at", "archived_at"):
                 continue
             cur.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {quote(field.column)} {PG_TYPES[field.type]}")
             if field.type == "enum" and field.enum_values:

@@ -524,6 +524,15 @@ class BackingContract:
                 self.assertIn(name, answer["message"])
         self.assertIsNone(self.load("tasks", "bad"))
 
+    def test_ablo_owned_base_fields_are_accepted_in_input(self):
+        row = self.commit("tx_base", create("task", "b1", title="A", createdBy="user_1",
+                                            createdAt="2025-05-05T05:05:05Z", updatedAt=1700000000000))[0]
+        self.assertEqual((row["createdBy"], row["createdAt"], row["updatedAt"]),
+                         ("user_1", "2025-05-05T05:05:05.000Z", "2023-11-14T22:13:20.000Z"))
+        updated = self.commit("tx_base2", {"type": "UPDATE", "model": "task", "id": "b1", "input": {"title": "B"}})[0]
+        self.assertGreater(updated["updatedAt"], row["updatedAt"])  # defaulted to now
+        self.assertEqual(updated["createdAt"], row["createdAt"])
+
     # types and outbox shape ------------------------------------------------------------------
     def test_rows_leave_field_keyed_with_json_types(self):
         rows = self.commit("tx_types", create("tasks", "k1", title="T", projectId="p1", position=3, done=False,
