@@ -220,7 +220,7 @@ class SignatureTest(unittest.TestCase):
 
 # --- backings -----------------------------------------------------------------------------
 
-MODEL_TABLES = ("task", "tasks", "weather_reports")
+MODEL_TABLES = ("task", "tasks", "weather_reports", "weatherAlerts")
 
 
 class SqliteDatabase:
@@ -550,6 +550,19 @@ class BackingContract:
         self.assertEqual(event["organizationId"], "org_1")
         # The explicit column override and camelToSnake decide the physical names.
         self.assertEqual(self.db.query("SELECT ext_ref, project_id FROM tasks WHERE id = 'k1'"), [("E-1", "p1")])
+
+    def test_camel_case_table_names_and_a_custom_tenancy_column(self):
+        row = self.commit("tx_alert", create("weatherAlerts", "w1", level="high", tags=["storm"],
+                                             organizationId="org_5"))[0]
+        self.assertEqual((row["level"], row["tags"], row["organizationId"]), ("high", ["storm"], "org_5"))
+        self.db.external('UPDATE "weatherAlerts" SET level = \'low\' WHERE id = \'w1\'')
+        events = self.all_events()
+        self.assertEqual([(e["id"].split(":")[0], e["type"], e["organizationId"]) for e in events],
+                         [("tx_alert", "CREATE", "org_5"), ("ext", "UPDATE", "org_5")])
+        self.assertEqual(events[1]["data"]["level"], "low")
+        self.assertEqual(self.db.query('SELECT tenant_id FROM "weatherAlerts"'), [("org_5",)])
+        # Control-plane models are not the customer's tables.
+        self.assert_error({"type": "load", "model": "auditSettings", "id": "x"}, 400, "source_request_invalid")
 
     def test_outbox_ids_delete_data_and_archive_flags(self):
         self.commit("tx_9", create("task", "t1", title="A"), create("task", "t2", title="B"))
