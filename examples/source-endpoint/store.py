@@ -71,7 +71,6 @@ class Backing:
     """Dialect-independent commit, read and events logic; subclasses supply SQL details."""
 
     placeholder = "?"
-    like_is_case_sensitive = True
 
     def __init__(self, models):
         self.models = models
