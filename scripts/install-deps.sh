@@ -6,6 +6,7 @@ packages=(g++ cmake ninja-build ccache pkg-config libboost1.81-dev libboost-json
           libgtest-dev libgmock-dev libbenchmark-dev librapidcheck-dev
           postgresql     # the server, for the PostgreSQL pass of the tests (scripts/with-postgres.sh)
           redis-server   # for the Redis client and cluster wake-up tests (tests/support/private_redis.h)
+          python3-psycopg2  # the PostgreSQL backing of examples/source-endpoint (its tests run under CTest)
           clang-14 libclang-rt-14-dev)  # libFuzzer and the sanitizer runtimes for scripts/fuzz.sh
 missing=()
 for p in "${packages[@]}"; do
