@@ -1,5 +1,6 @@
 #include "cli/api_target.h"
 
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 
@@ -81,6 +82,24 @@ Result<ApiEndpoint> resolve_api_target(const ApiTargetOptions& options) {
   while (!endpoint.base_path.empty() && endpoint.base_path.back() == '/') endpoint.base_path.pop_back();
   endpoint.key = options.key;
   return endpoint;
+}
+
+Result<ApiEndpoint> resolve_api_target_with_key(const ApiTargetOptions& options) {
+  auto endpoint = resolve_api_target(options);
+  if (!endpoint) return endpoint;
+  if (auto ok = endpoint->require_key(); !ok) return tl::unexpected(ok.error());
+  return endpoint;
+}
+
+int print_api_call(const ApiTargetOptions& options, const std::string& method, const std::string& target,
+                   const std::string& body) {
+  auto endpoint = resolve_api_target_with_key(options);
+  if (!endpoint) return print_error(endpoint.error());
+  auto response = endpoint->call(method, target, body);
+  if (!response) return print_error(response.error());
+  if (response->status < 200 || response->status >= 300) return print_error(error_of_response(*response));
+  std::printf("%s\n", response->body.c_str());
+  return 0;
 }
 
 }  // namespace ablo::cli

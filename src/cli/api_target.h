@@ -50,5 +50,11 @@ struct ApiEndpoint {
 };
 
 Result<ApiEndpoint> resolve_api_target(const ApiTargetOptions& options);
+// The same, failing with apikey_missing (and its hint) when no key was given.
+Result<ApiEndpoint> resolve_api_target_with_key(const ApiTargetOptions& options);
+// One call of the REST API (`target` below the base path, e.g. "/v1/datasources"): a 2xx answer
+// is printed as it is; anything else is the one error line. Returns the exit status.
+int print_api_call(const ApiTargetOptions& options, const std::string& method, const std::string& target,
+                   const std::string& body = {});
 
 }  // namespace ablo::cli

@@ -23,6 +23,7 @@
 #include "cli/schema_file.h"
 #include "cli/progress.h"
 #include "cli/schema_watch.h"
+#include "cli/source_commands.h"
 #include "cli/webhook_commands.h"
 #include "metrics/metrics.h"
 #include "cluster/log_listener.h"
@@ -36,6 +37,7 @@
 #include "fanout/log_follower.h"
 #include "net/server.h"
 #include "schema/diff.h"
+#include "source/service.h"
 #include "store/migration_progress.h"
 #include "store/pg_store.h"
 #include "store/sqlite_store.h"
@@ -96,6 +98,23 @@ Result<std::string> dev_test_key(store::Store& store, auth::AuthService& auth, c
   return setting_or_create(store, "dev_test_key", [&] { return auth.create_secret_key(org, true, "development key"); });
 }
 
+// `--source-database`: registers the database as the tenant's selfHosted source unless it is.
+Status register_source_database(source::SourceService& sources, const store::Tenant& tenant, const std::string& url) {
+  for (const auto& existing : sources.list(tenant)) {
+    if (existing.config.url == url) return {};
+    return fail("invalid_request", fmt::format("this organization already has data source {}; remove it first "
+                                               "(ablo source remove {})", existing.config.id, existing.config.id));
+  }
+  source::SourceConfig config;
+  config.tenant = tenant;
+  config.mode = source::Mode::kSelfHosted;
+  config.url = url;
+  auto added = sources.add(std::move(config));
+  if (!added) return tl::unexpected(added.error());
+  spdlog::info("data source {} (selfHosted) registered", added->config.id);
+  return {};
+}
+
 struct ServeOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 8787;
@@ -110,6 +129,10 @@ struct ServeOptions {
   coord::CoordinatorOptions bounds;   // only its bounds are read from the command line
   cli::WebhookServeOptions webhooks;  // outbound webhook delivery (issue 13)
   std::string metrics_token;          // GET /metrics needs it as the bearer (issue 15)
+  // Data Source mode (issue 11): the default organization's sandbox rows live in this
+  // PostgreSQL (selfHosted); sources may be on loopback/private addresses.
+  std::string source_database;
+  bool allow_private_sources = false;
 };
 
 // Several nodes on one PostgreSQL: each publishes the shared log (its own commits and the
@@ -214,6 +237,16 @@ int serve(const ServeOptions& options, const WhileServing& while_serving = {}) {
   auto key = dev_test_key(**store, auth, *org);
   if (!key) return die(key.error());
 
+  // Data Source mode (issue 11): tenants with a source get their commits forwarded to it.
+  auto sources = std::make_shared<source::SourceService>(engine, **store);
+  if (auto ok = sources->start(); !ok) return die(ok.error());
+  if (!options.source_database.empty()) {
+    if (auto ok = register_source_database(*sources, store::Tenant{*org, true}, options.source_database); !ok) {
+      return die(ok.error());
+    }
+  }
+  engine.set_commit_forwarder(sources);
+
   coord::Coordinator coordinator({.clock = {},
                                   .model_key =
                                       [&engine](std::string_view entity_type) {
@@ -258,6 +291,11 @@ int serve(const ServeOptions& options, const WhileServing& while_serving = {}) {
   net::ServerOptions server_options{options.host, options.port, options.io_threads, options.worker_threads,
                                     options.limits, &(*webhook_service)->registry()};
   server_options.metrics_token = options.metrics_token;
+  server_options.sources = sources.get();
+  server_options.allow_private_sources = options.allow_private_sources;
+  server_options.readiness_checks.emplace_back("sources", [&sources]() -> std::string {
+    return sources->hydrating() ? "a data source is still loading its rows" : "ok";
+  });
   if (node) {
     server_options.readiness_checks.emplace_back("cluster", [&node]() -> std::string {
       return node->listener.listening() ? "ok" : "not hearing the other nodes (wake-up listener disconnected)";
@@ -290,6 +328,8 @@ int serve(const ServeOptions& options, const WhileServing& while_serving = {}) {
   hub.set_publish_listener({});  // before the worker goes
   (*webhook_service)->stop();  // releases this node's endpoint leases
   server.stop();
+  engine.set_commit_forwarder(nullptr);
+  sources->stop();  // after the server (no new commits), before the engine it commits through
   if (node) node->listener.stop();
   engine.stop();
   return 0;
@@ -425,6 +465,12 @@ void add_limit_options(CLI::App& serve_cmd, ServeOptions& options) {
   serve_cmd.add_option("--max-frame-bytes", limits.max_frame_bytes, "Largest inbound WebSocket message (larger: close 1009)")
       ->check(CLI::Range(std::size_t{1024}, std::size_t{1} << 30))
       ->capture_default_str();
+  serve_cmd.add_option("--source-database", options.source_database,
+                       "Data Source mode, selfHosted: the default organization's sandbox rows live in this existing "
+                       "PostgreSQL (postgres://…); writes made there by other programs reach clients as deltas")
+      ->envname("ABLO_SOURCE_DATABASE");
+  serve_cmd.add_flag("--allow-private-sources", options.allow_private_sources,
+                     "Let keys register data sources on loopback, private or link-local addresses");
   serve_cmd.add_option("--metrics-token", options.metrics_token,
                        "Bearer token GET /metrics requires (default: open; it serves aggregates only)")
       ->envname("ABLO_METRICS_TOKEN");
@@ -570,6 +616,7 @@ int main(int argc, char** argv) {
   ablo::cli::add_db_commands(app);
   ablo::cli::add_audit_commands(app);
   ablo::cli::add_webhook_commands(app);
+  ablo::cli::add_source_commands(app);
   ablo::cli::add_mcp_bridge_command(app);
   ablo::cli::add_dev_commands(app, {.create_test_key = [](const std::string& data_dir) {
                                       return new_secret_key({.data_dir = data_dir}, false, "ablo init", {});

@@ -75,23 +75,8 @@ using ApiOptions = ApiTargetOptions;
 
 void finish_webhook_command(int exit_code) { finish_command(exit_code); }
 
-// The server and key of a command (cli/api_target.h), or the error line and exit status 1.
-Result<ApiEndpoint> endpoint_with_key(const ApiOptions& api) {
-  auto endpoint = resolve_api_target(api);
-  if (!endpoint) return endpoint;
-  if (auto ok = endpoint->require_key(); !ok) return tl::unexpected(ok.error());
-  return endpoint;
-}
-
-// One call of the registration API; prints the answer (the error line for an error status).
 int call_api(const ApiOptions& api, const std::string& method, const std::string& path, const std::string& body = {}) {
-  auto endpoint = endpoint_with_key(api);
-  if (!endpoint) return print_error(endpoint.error());
-  auto response = endpoint->call(method, "/v1" + path, body);
-  if (!response) return print_error(response.error());
-  if (response->status < 200 || response->status >= 300) return print_error(error_of_response(*response));
-  std::printf("%s\n", response->body.c_str());
-  return 0;
+  return print_api_call(api, method, "/v1" + path, body);
 }
 
 // --- listen: follow the tenant's log over GET /v1/logs and forward signed batches -----------
@@ -149,7 +134,7 @@ int run_listen(const ListenOptions& options) {
   std::printf("ablo: forwarding to %s\nablo: signing secret (this session): %s\n", options.forward_to.c_str(),
               secret.c_str());
   std::fflush(stdout);
-  auto endpoint = endpoint_with_key(options.api);
+  auto endpoint = resolve_api_target_with_key(options.api);
   if (!endpoint) return print_error(endpoint.error());
   std::signal(SIGINT, [](int) { listen_stopped = 1; });
   std::signal(SIGTERM, [](int) { listen_stopped = 1; });
