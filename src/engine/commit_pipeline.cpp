@@ -107,6 +107,8 @@ std::vector<std::string> union_groups(std::vector<std::string> a, const std::vec
 std::string commit_key(const CommitRequest& request) {
   return request.client_tx_id.empty() ? std::string() : "ctx:" + request.client_tx_id;
 }
+// Marks a commit whose write arrived through the source's feed before its answer did.
+std::string repair_key(const std::string& client_tx_id) { return "repair:" + client_tx_id; }
 std::string operation_key(const Operation& op) {
   return op.transaction_id.empty() ? std::string() : "op:" + op.transaction_id;
 }
@@ -1106,6 +1108,13 @@ std::vector<std::pair<std::string, std::string>> CommitPipeline::idempotency_key
   for (const auto& job : group) {
     const std::string tenant = job->request.principal.tenant.key();
     if (auto key = commit_key(job->request); !key.empty()) keys.emplace_back(tenant, std::move(key));
+    if (const auto& echoed = job->request.skip_if_committed; !echoed.empty()) {
+      keys.emplace_back(tenant, "ctx:" + echoed);
+      keys.emplace_back(tenant, repair_key(echoed));
+    }
+    if (job->request.mode == CommitMode::kCheckOnly && !job->request.client_tx_id.empty()) {
+      keys.emplace_back(tenant, repair_key(job->request.client_tx_id));
+    }
     for (const auto& op : job->request.operations) {
       if (auto key = operation_key(op); !key.empty()) keys.emplace_back(tenant, std::move(key));
     }
@@ -1187,6 +1196,14 @@ CommitPipeline::AppliedGroup CommitPipeline::apply_group(Group& group) {
           continue;
         }
       }
+      if (job.request.mode == CommitMode::kCheckOnly && !job.request.client_tx_id.empty()) {
+        auto repaired = idempotency.find(job.request.principal.tenant.key(), repair_key(job.request.client_tx_id));
+        if (!repaired) return tl::unexpected(repaired.error());
+        if (*repaired) {  // its write is here already (skip_if_committed): the source answers the retry
+          job.outcome = echo_receipt(job.request, hub_.head());
+          continue;
+        }
+      }
       if (auto ok = txn.savepoint(); !ok) return ok;
       idempotency.savepoint();
       audit_chain.savepoint();
@@ -1207,6 +1224,10 @@ CommitPipeline::AppliedGroup CommitPipeline::apply_group(Group& group) {
       // the log: its receipt's position is the head, not 0.
       if (job.outcome && job.request.mode == CommitMode::kCanonical && job.outcome->last_sync_id == 0) {
         job.outcome->last_sync_id = hub_.head();
+      }
+      if (job.outcome && !job.request.skip_if_committed.empty()) {
+        auto ok = idempotency.put(job.request.principal.tenant.key(), repair_key(job.request.skip_if_committed), "1");
+        if (!ok) return ok;
       }
       if (job.outcome && !ctx_key.empty()) {
         auto ok = idempotency.put(job.request.principal.tenant.key(), ctx_key,

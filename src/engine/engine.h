@@ -86,8 +86,11 @@ enum class CommitMode {
 
 struct CommitRequest {
   CommitMode mode = CommitMode::kApply;
-  // kCanonical: when a commit with this clientTxId is already recorded, apply nothing (the
-  // event is the echo of a commit we published from the source's answer).
+  // kCanonical, for an event of the source's feed that names the commit it came from: when a
+  // commit with this clientTxId is recorded, apply nothing (the echo of a commit we published
+  // from the source's answer). Otherwise the event repairs that commit (its answer was lost):
+  // it is applied and remembered, so a retry of the commit skips the checks of kCheckOnly —
+  // its write is already here — and goes to the source, whose ledger answers it again.
   std::string skip_if_committed;
   auth::Principal principal;
   std::string client_tx_id;
