@@ -397,15 +397,18 @@ class CommitApplier {
     return fail("invalid_request", fmt::format("{}: the source's {} is not a date", where, key), where + "." + std::string(key));
   }
 
-  // Equal but for updatedAt, which a source without that column cannot keep.
+  // Equal but for updatedAt, which a source without that column cannot keep; a member one side
+  // leaves out counts as null (a store may not return null columns).
   static bool same_row(const json::object& ours, const json::object& theirs) {
-    if (ours.size() != theirs.size()) return false;
-    for (const auto& [key, value] : theirs) {
-      if (key == "updatedAt") continue;
-      const auto* mine = ours.if_contains(key);
-      if (!mine || *mine != value) return false;
-    }
-    return true;
+    const auto covered = [](const json::object& a, const json::object& b) {
+      for (const auto& [key, value] : a) {
+        if (key == "updatedAt") continue;
+        const auto* other = b.if_contains(key);
+        if (other ? *other != value : !value.is_null()) return false;
+      }
+      return true;
+    };
+    return covered(theirs, ours) && covered(ours, theirs);
   }
 
   // The write rule (authz/authorizer.h) as far as it can be checked before the write: the

@@ -223,7 +223,7 @@ TEST_F(SourceModeTest, ASlowEndpointTimesOutRetryablyAndItsLateWriteStillArrives
   ASSERT_TRUE(await_delta(watcher, "r4", 'I'));
   auto retried = commit(server, "tx-slow", json::array{report_create("r4", "Oslo")});
   EXPECT_EQ(retried.status, 200) << retried.body;
-  EXPECT_EQ(deltas_of(server, "r4"), 1);
+  EXPECT_EQ(deltas_of(server, "r4"), 1) << call(server, "GET", "/v1/logs?limit=100&after=0&recordId=r4").body;
 }
 
 TEST_F(SourceModeTest, TheEndpointsRefusalReachesTheClientWithItsCode) {
