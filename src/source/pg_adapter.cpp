@@ -646,6 +646,10 @@ class PgSource final : public DataAdapter {
     return std::optional<std::vector<json::object>>(std::move(answer));
   }
 
+  // The ledger entry is claimed first, before any row is touched: a concurrent identical first
+  // attempt then waits on that key instead of failing on one of the rows (a CREATE's id), and
+  // once the winner commits it finds the entry and replays it (READ COMMITTED: the next
+  // statement sees the committed row). A winner that rolls back leaves nothing to find.
   Result<std::vector<json::object>> commit_once(pg::Connection& conn, const ChangeSet& change_set) {
     const std::string request = request_text(change_set);
     if (auto begun = conn.exec_script("BEGIN"); !begun) return tl::unexpected(begun.error());
@@ -657,10 +661,17 @@ class PgSource final : public DataAdapter {
     if (auto set = conn.exec("SELECT set_config('ablo.client_tx_id', $1, true)", {change_set.client_tx_id}); !set) {
       return abandon(set.error());
     }
-    auto replay = ledger_lookup(conn, change_set.client_tx_id, request);
-    if (!replay) return abandon(replay.error());
-    if (*replay) {
+    auto claimed = conn.exec(
+        "INSERT INTO ablo_idempotency (client_tx_id, request_hash, response) "
+        "VALUES ($1, encode(sha256(convert_to($2, 'UTF8')), 'hex'), '[]') "
+        "ON CONFLICT (client_tx_id) DO NOTHING RETURNING 1",
+        {change_set.client_tx_id, request});
+    if (!claimed) return abandon(claimed.error());
+    if (claimed->empty()) {  // applied before: answer what was stored, touch nothing
+      auto replay = ledger_lookup(conn, change_set.client_tx_id, request);
       (void)conn.exec_script("ROLLBACK");
+      if (!replay) return tl::unexpected(replay.error());
+      if (!*replay) return fail("internal_error", "the idempotency ledger lost a committed entry");
       return std::move(**replay);
     }
 
@@ -672,21 +683,9 @@ class PgSource final : public DataAdapter {
       response.emplace_back(*row);
       rows.push_back(std::move(*row));
     }
-
-    auto recorded = conn.exec(
-        "INSERT INTO ablo_idempotency (client_tx_id, request_hash, response) "
-        "VALUES ($1, encode(sha256(convert_to($2, 'UTF8')), 'hex'), $3::jsonb)",
-        {change_set.client_tx_id, request, json::serialize(response)});
-    if (!recorded) {
-      const bool raced = recorded.error().code == "unique_violation";
-      (void)conn.exec_script("ROLLBACK");
-      if (!raced) return tl::unexpected(recorded.error());
-      // A concurrent identical first attempt committed first: answer what it stored.
-      auto stored = ledger_lookup(conn, change_set.client_tx_id, request);
-      if (!stored) return tl::unexpected(stored.error());
-      if (!*stored) return fail("internal_error", "the idempotency ledger lost a committed entry");
-      return std::move(**stored);
-    }
+    auto recorded = conn.exec("UPDATE ablo_idempotency SET response = $2::jsonb WHERE client_tx_id = $1",
+                              {change_set.client_tx_id, json::serialize(response)});
+    if (!recorded) return abandon(recorded.error());
     if (auto committed = conn.exec_script("COMMIT"); !committed) return abandon(committed.error());
     return rows;
   }
