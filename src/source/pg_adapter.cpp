@@ -51,7 +51,8 @@ CREATE TABLE IF NOT EXISTS ablo_outbox (
   created_at TIMESTAMPTZ NOT NULL DEFAULT now());
 )sql";
 
-// One outbox row per row written. TG_ARGV[0] is the schema model key, TG_ARGV[1] the tenancy
+// One outbox row per row written; it must never make the customer's own write fail (hence the
+// coalesce of a missing id). TG_ARGV[0] is the schema model key, TG_ARGV[1] the tenancy
 // column ('' when the table has none). The transaction-scoped advisory lock is taken before the
 // cursor is drawn and held until commit, so cursors commit in order (see pg_adapter.h).
 constexpr std::string_view kCaptureFunction = R"sql(
@@ -81,7 +82,7 @@ BEGIN
   PERFORM pg_advisory_xact_lock(1633840239);  -- 'ablo': one writer of the outbox at a time
   next_cursor := nextval(pg_get_serial_sequence('ablo_outbox', 'cursor'));
   INSERT INTO ablo_outbox (cursor, id, model, entity_id, type, data, organization_id, client_tx_id, occurred_at)
-  VALUES (next_cursor, 'pg:' || next_cursor, TG_ARGV[0], row_data->>'id', change,
+  VALUES (next_cursor, 'pg:' || next_cursor, TG_ARGV[0], coalesce(row_data->>'id', ''), change,
           CASE WHEN TG_OP = 'DELETE' THEN NULL ELSE row_data END,
           CASE WHEN TG_ARGV[1] = '' THEN NULL ELSE row_data->>TG_ARGV[1] END,
           NULLIF(current_setting('ablo.client_tx_id', true), ''),
@@ -400,6 +401,15 @@ constexpr std::string_view kRowJson = "to_jsonb(t.*)::text";
 
 // ---------------------------------------------------------------------------------------------
 
+// A statement on ablo_idempotency / ablo_outbox failed because they are not there
+// (undefined_table): say what to do instead of passing on PostgreSQL's words alone.
+Error with_install_hint(Error error) {
+  if (auto state = error.details.if_contains("sqlstate"); state && *state == "42P01") {
+    error.message = "change capture is not installed in the source database (install_capture): " + error.message;
+  }
+  return error;
+}
+
 Error network_error(const Error& cause) {
   Error error("source_network_error", "the source database is unreachable (retry): " + cause.message);
   error.details = cause.details;
@@ -666,7 +676,7 @@ class PgSource final : public DataAdapter {
         "VALUES ($1, encode(sha256(convert_to($2, 'UTF8')), 'hex'), '[]') "
         "ON CONFLICT (client_tx_id) DO NOTHING RETURNING 1",
         {change_set.client_tx_id, request});
-    if (!claimed) return abandon(claimed.error());
+    if (!claimed) return abandon(with_install_hint(claimed.error()));
     if (claimed->empty()) {  // applied before: answer what was stored, touch nothing
       auto replay = ledger_lookup(conn, change_set.client_tx_id, request);
       (void)conn.exec_script("ROLLBACK");
@@ -800,7 +810,7 @@ class PgSource final : public DataAdapter {
         "SELECT cursor, id, model, entity_id, type, data::text, organization_id, client_tx_id, occurred_at "
         "FROM ablo_outbox WHERE cursor > $1 ORDER BY cursor LIMIT $2",
         {std::to_string(after), std::to_string(limit)});
-    if (!rows) return tl::unexpected(rows.error());
+    if (!rows) return tl::unexpected(with_install_hint(rows.error()));
     EventsPage page;
     for (int i = 0; i < rows->size(); ++i) {
       auto row = rows->row(i);

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include <boost/json.hpp>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "source/pg_adapter.h"
@@ -283,6 +284,8 @@ TEST_F(PgSourceTest, ConcurrentIdenticalFirstAttemptsApplyOnceAndAnswerTheSameRo
 // ---- capture ----------------------------------------------------------------------------------
 
 TEST_F(PgSourceTest, ExternalWritesAreEventsWithoutClientTxIdAndFieldKeyed) {
+  // The writer's session time zone shapes to_jsonb's timestamps; events still carry 'Z'.
+  psql("SET TIME ZONE 'Asia/Kolkata'");
   psql("INSERT INTO task (id, title, n, done, due_at, meta) "
        "VALUES ('x1', 'typed in psql', 2.5, true, '2026-01-02 03:04:05.678+00', '{\"tags\":[\"a\"]}')");
   psql("UPDATE task SET title = 'renamed' WHERE id = 'x1'");
@@ -341,6 +344,71 @@ TEST_F(PgSourceTest, TheEventsCursorIsNumeric) {
     ASSERT_FALSE(refused) << bad;
     EXPECT_EQ(refused.error().code, "invalid_request") << bad;
   }
+}
+
+// Cursors are drawn in commit order (pg_adapter.h), so a follower that persists the last cursor
+// never passes an event whose transaction commits later: writers on several connections commit
+// and roll back concurrently while a reader follows the feed; it must see every committed row.
+TEST_F(PgSourceTest, AFollowerNeverSkipsAnEventThatCommitsLate) {
+  constexpr int kTransactions = 60;  // per writer, 1-2 rows each, every 5th rolled back
+  auto write_many = [&](const std::string& writer) {
+    auto conn = pg::Connection::open(database_->url());
+    ASSERT_TRUE(conn);
+    for (int i = 0; i < kTransactions; ++i) {
+      std::string script = "BEGIN;";
+      for (int k = 0; k <= i % 2; ++k) {
+        script += fmt::format("INSERT INTO task (id) VALUES ('{}-{}-{}');", writer, i, k);
+      }
+      if (i % 3 == 0) script += "SELECT pg_sleep(0.005);";  // hold the transaction open a moment
+      script += i % 5 == 0 ? "ROLLBACK;" : "COMMIT;";
+      ASSERT_TRUE((*conn)->exec_script(script));
+    }
+  };
+  std::atomic<bool> writing{true};
+  std::thread a([&] { write_many("a"); });
+  std::thread b([&] { write_many("b"); });
+  std::thread c([&] { write_many("c"); });
+  std::thread stopper([&] {
+    a.join();
+    b.join();
+    c.join();
+    writing = false;
+  });
+  std::optional<std::string> cursor;
+  std::set<std::string> seen;
+  int64_t last = 0, out_of_order = 0;
+  auto follow = [&] {
+    auto page = source_->events(cursor, 7);
+    ASSERT_TRUE(page) << page.error().message;
+    for (const auto& event : page->events) {
+      const int64_t position = std::stoll(event.id.substr(3));  // 'pg:<cursor>'
+      if (position <= last) ++out_of_order;
+      last = position;
+      seen.insert(event.entity_id);
+    }
+    if (page->next_cursor) cursor = page->next_cursor;
+  };
+  while (writing) follow();
+  stopper.join();
+  for (int i = 0; i < 20; ++i) follow();
+
+  int expected = 0;
+  for (int i = 0; i < kTransactions; ++i) expected += i % 5 == 0 ? 0 : (i % 2) + 1;
+  EXPECT_EQ(out_of_order, 0);
+  EXPECT_EQ(count("task"), 3 * expected);
+  EXPECT_EQ(static_cast<int64_t>(seen.size()), 3 * expected) << "the follower skipped events";
+}
+
+TEST_F(PgSourceTest, WithoutCaptureInstalledCommitsAndEventsSaySo) {
+  psql("DROP TABLE ablo_outbox, ablo_idempotency CASCADE");
+  psql("DROP FUNCTION ablo_capture() CASCADE");
+  auto committed = source_->commit(change_set("tx_1", {op("CREATE", "task", "t1")}));
+  ASSERT_FALSE(committed);
+  EXPECT_NE(committed.error().message.find("install_capture"), std::string::npos) << committed.error().message;
+  auto events = source_->events(std::nullopt, 10);
+  ASSERT_FALSE(events);
+  EXPECT_NE(events.error().message.find("install_capture"), std::string::npos) << events.error().message;
+  EXPECT_EQ(count("task"), 0);
 }
 
 TEST_F(PgSourceTest, EventsOfTablesOutsideTheSchemaAreSkippedButTheCursorAdvances) {
