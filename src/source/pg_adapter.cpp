@@ -28,6 +28,7 @@ constexpr int kDefaultEventsLimit = 100;
 constexpr int kMaxEventsLimit = 1000;
 constexpr std::string_view kOutboxChannel = "ablo_outbox";
 constexpr std::string_view kTriggerName = "ablo_capture";
+constexpr std::string_view kOrderTriggerName = "ablo_capture_order";
 
 // ---------------------------------------------------------------------------------------------
 // Capture DDL
@@ -49,6 +50,20 @@ CREATE TABLE IF NOT EXISTS ablo_outbox (
   client_tx_id TEXT,
   occurred_at BIGINT,
   created_at TIMESTAMPTZ NOT NULL DEFAULT now());
+)sql";
+
+// Takes the outbox's transaction-scoped advisory lock before a statement on a captured table
+// touches any row (a BEFORE ... FOR EACH STATEMENT trigger). Were it first taken in the row
+// trigger, a transaction would already hold the row's lock while waiting for it, and two
+// writers touching the same rows in a different order would deadlock where without capture
+// one would just wait for the other.
+constexpr std::string_view kOrderFunction = R"sql(
+CREATE OR REPLACE FUNCTION ablo_capture_order() RETURNS trigger LANGUAGE plpgsql AS $ablo$
+BEGIN
+  PERFORM pg_advisory_xact_lock(1633840239);  -- 'ablo': one writer of the outbox at a time
+  RETURN NULL;
+END
+$ablo$;
 )sql";
 
 // One outbox row per row written; it must never make the customer's own write fail (hence the
@@ -79,7 +94,7 @@ BEGIN
       END IF;
     END IF;
   END IF;
-  PERFORM pg_advisory_xact_lock(1633840239);  -- 'ablo': one writer of the outbox at a time
+  PERFORM pg_advisory_xact_lock(1633840239);  -- held already (ablo_capture_order); re-entrant
   next_cursor := nextval(pg_get_serial_sequence('ablo_outbox', 'cursor'));
   INSERT INTO ablo_outbox (cursor, id, model, entity_id, type, data, organization_id, client_tx_id, occurred_at)
   VALUES (next_cursor, 'pg:' || next_cursor, TG_ARGV[0], coalesce(row_data->>'id', ''), change,
@@ -878,11 +893,16 @@ Result<std::unique_ptr<DataAdapter>> open_pg_source(PgSourceOptions options) {
 
 Status install_capture(pg::Connection& conn, const schema::Schema& schema) {
   std::string script(kAdapterTables);
+  script += kOrderFunction;
   script += kCaptureFunction;
   for (const auto* model : captured_models(schema)) {
     auto table = read_table_info(conn, *model);
     if (!table) return tl::unexpected(table.error());
     const std::string target = pg::quote_identifier(model->table);
+    script += fmt::format("DROP TRIGGER IF EXISTS {0} ON {1};\n"
+                          "CREATE TRIGGER {0} BEFORE INSERT OR UPDATE OR DELETE ON {1} FOR EACH STATEMENT "
+                          "EXECUTE FUNCTION ablo_capture_order();\n",
+                          kOrderTriggerName, target);
     script += fmt::format("DROP TRIGGER IF EXISTS {0} ON {1};\n"
                           "CREATE TRIGGER {0} AFTER INSERT OR UPDATE OR DELETE ON {1} FOR EACH ROW "
                           "EXECUTE FUNCTION ablo_capture({2}, {3});\n",
@@ -898,17 +918,22 @@ Status uninstall_capture(pg::Connection& conn, const schema::Schema& schema) {
     auto exists = conn.exec("SELECT to_regclass($1) IS NOT NULL", {pg::quote_identifier(model->table)});
     if (!exists) return tl::unexpected(exists.error());
     if (exists->boolean(0, 0)) {
-      script += fmt::format("DROP TRIGGER IF EXISTS {} ON {};\n", kTriggerName, pg::quote_identifier(model->table));
+      for (auto trigger : {kTriggerName, kOrderTriggerName}) {
+        script += fmt::format("DROP TRIGGER IF EXISTS {} ON {};\n", trigger, pg::quote_identifier(model->table));
+      }
     }
   }
   // CASCADE: also the triggers of tables whose models left the schema since the install.
   script += "DROP FUNCTION IF EXISTS ablo_capture() CASCADE;\n";
+  script += "DROP FUNCTION IF EXISTS ablo_capture_order() CASCADE;\n";
   return in_transaction(conn, script);
 }
 
 Result<CaptureStatus> capture_status(pg::Connection& conn, const schema::Schema& schema) {
   CaptureStatus status;
-  auto function = conn.exec("SELECT count(*) FROM pg_proc WHERE proname = 'ablo_capture'");
+  auto function = conn.exec(
+      "SELECT count(*) FROM pg_proc WHERE proname IN ('ablo_capture', 'ablo_capture_order') "
+      "AND pronamespace = current_schema()::regnamespace");
   if (!function) return tl::unexpected(function.error());
   std::vector<std::string> tables;
   for (const auto* model : captured_models(schema)) tables.push_back(model->table);
@@ -917,12 +942,12 @@ Result<CaptureStatus> capture_status(pg::Connection& conn, const schema::Schema&
   for (const auto& table : tables) {
     auto triggered = conn.exec(
         "SELECT count(*) FROM pg_trigger tg JOIN pg_class c ON c.oid = tg.tgrelid "
-        "WHERE tg.tgname = $1 AND c.relname = $2 AND c.relnamespace = current_schema()::regnamespace",
-        {std::string(kTriggerName), table});
+        "WHERE tg.tgname IN ($1, $2) AND c.relname = $3 AND c.relnamespace = current_schema()::regnamespace",
+        {std::string(kTriggerName), std::string(kOrderTriggerName), table});
     if (!triggered) return tl::unexpected(triggered.error());
-    if (triggered->int64(0, 0) > 0) status.tables_captured.push_back(table);
+    if (triggered->int64(0, 0) == 2) status.tables_captured.push_back(table);
   }
-  status.installed = function->int64(0, 0) > 0 && status.tables_captured.size() == tables.size();
+  status.installed = function->int64(0, 0) == 2 && status.tables_captured.size() == tables.size();
   auto outbox = conn.exec("SELECT to_regclass('ablo_outbox') IS NOT NULL");
   if (!outbox) return tl::unexpected(outbox.error());
   if (outbox->boolean(0, 0)) {
