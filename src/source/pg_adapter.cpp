@@ -499,13 +499,17 @@ class PgSource final : public DataAdapter {
     auto remaining = [&] {
       return std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     };
+    bool reconnected = false;  // once per call: a connect to a lost host may block for a while
     while (!stop.load() && remaining().count() > 0) {
       const int slice = static_cast<int>(std::min<int64_t>(100, remaining().count()));
       if (!listener_ || !listener_->healthy()) {
-        if (!listen()) {  // the database is away: wait out the slice and try again
+        listener_.reset();
+        if (reconnected || !listen()) {  // the database is away: wait out the call
+          reconnected = true;
           std::this_thread::sleep_for(std::chrono::milliseconds(slice));
           continue;
         }
+        reconnected = true;
       }
       pollfd ready{listener_->socket(), POLLIN, 0};
       if (::poll(&ready, 1, slice) <= 0) continue;

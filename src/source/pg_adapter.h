@@ -19,10 +19,17 @@
 //   committed, with the committing transaction's `ablo.client_tx_id` (our own commits' echoes
 //   carry their clientTxId; psql's writes carry none).
 // - Restart-safe: the feed position is the outbox's numeric cursor, which Ablo persists.
-// - Cost: one outbox insert per row written, and writers of captured tables take one advisory
-//   lock from their first captured row until they commit, so cursors become visible in cursor
-//   order and a reader can never skip an event that commits late (the same discipline as the
-//   store's delta counter row, store/pg_store.cpp). Trim the outbox below the persisted cursor.
+// - Cost: one outbox insert per row written, and writers of captured tables commit one at a
+//   time: each takes one advisory lock at its first statement on a captured table (a BEFORE
+//   ... FOR EACH STATEMENT trigger, so before any row lock: no new deadlocks) and holds it until
+//   it commits. Cursors therefore become visible in cursor order and a reader can never skip an
+//   event that commits late (the discipline of the store's delta counter row,
+//   store/pg_store.cpp). A long transaction on a captured table delays the others' commits.
+// - Not captured: TRUNCATE, and writes by a role with session_replication_role = replica.
+//   Trim the outbox below the cursor Ablo persisted; uninstall capture before dropping it (the
+//   triggers would fail the customer's writes without it).
+// - Poolers: the adapter uses prepared statements and LISTEN; point it at the database or a
+//   session-mode pooler, not a transaction-mode PgBouncer.
 //
 // Threading: like every DataAdapter, one thread at a time. The helpers below take a connection
 // the caller owns.
