@@ -500,10 +500,10 @@ class PgSource final : public DataAdapter {
       return std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     };
     bool reconnected = false;  // once per call: a connect to a lost host may block for a while
+    if (listener_ && !listener_->healthy()) listener_.reset();
     while (!stop.load() && remaining().count() > 0) {
       const int slice = static_cast<int>(std::min<int64_t>(100, remaining().count()));
-      if (!listener_ || !listener_->healthy()) {
-        listener_.reset();
+      if (!listener_) {
         if (reconnected || !listen()) {  // the database is away: wait out the call
           reconnected = true;
           std::this_thread::sleep_for(std::chrono::milliseconds(slice));
@@ -511,14 +511,16 @@ class PgSource final : public DataAdapter {
         }
         reconnected = true;
       }
-      pollfd ready{listener_->socket(), POLLIN, 0};
-      if (::poll(&ready, 1, slice) <= 0) continue;
+      // Read before polling: a notification libpq already buffered (healthy() reads the socket)
+      // no longer shows on the socket.
       auto channels = listener_->take_notifications();
-      if (!channels) {
+      if (!channels) {  // the connection broke
         listener_.reset();
         continue;
       }
       if (std::find(channels->begin(), channels->end(), kOutboxChannel) != channels->end()) return;
+      pollfd ready{listener_->socket(), POLLIN, 0};
+      (void)::poll(&ready, 1, slice);
     }
   }
 
