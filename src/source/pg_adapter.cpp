@@ -20,6 +20,9 @@ namespace ablo::source {
 
 namespace json = boost::json;
 
+// File-local, in a named namespace: the module compiles in unity batches, where the anonymous
+// namespaces of its files merge.
+namespace pg_direct {
 namespace {
 
 constexpr int kDefaultListLimit = 1000;
@@ -124,9 +127,7 @@ struct TableInfo {
 };
 
 bool is_timestamp_type(std::string_view type) { return type.starts_with("timestamp"); }
-bool is_integer_type(std::string_view type) {
-  return type == "integer" || type == "bigint" || type == "smallint";
-}
+bool is_integer_type(std::string_view type) { return type == "integer" || type == "bigint" || type == "smallint"; }
 bool is_json_type(std::string_view type) { return type == "json" || type == "jsonb"; }
 
 Result<TableInfo> read_table_info(pg::Connection& conn, const schema::Model& model) {
@@ -177,8 +178,9 @@ std::optional<std::string> query_column(const schema::Model& model, const TableI
 json::value iso_timestamp(const json::value& value) {
   if (!value.is_string()) return value;
   std::string text(value.get_string());
-  const bool has_zone = text.ends_with("Z") || (text.size() > 6 && (text[text.size() - 6] == '+' || text[text.size() - 6] == '-') &&
-                                                text[text.size() - 3] == ':');
+  const bool has_zone =
+      text.ends_with("Z") || (text.size() > 6 && (text[text.size() - 6] == '+' || text[text.size() - 6] == '-') &&
+                              text[text.size() - 3] == ':');
   if (!has_zone) text += "Z";  // `timestamp without time zone` columns hold UTC by convention
   auto ms = parse_iso8601_ms(text);
   return ms ? json::value(iso8601_from_ms(*ms)) : value;
@@ -195,7 +197,8 @@ std::string number_text(const json::value& value) {
 // A JSON value as a text statement parameter for a column of `column_type`.
 pg::Param to_param(const json::value& value, std::string_view column_type) {
   switch (value.kind()) {
-    case json::kind::null: return std::nullopt;
+    case json::kind::null:
+      return std::nullopt;
     case json::kind::string:
       if (is_json_type(column_type)) return json::serialize(value);  // a JSON string, quoted
       return std::string(value.get_string());
@@ -209,7 +212,8 @@ pg::Param to_param(const json::value& value, std::string_view column_type) {
         if (auto ms = exact_int64(value)) return iso8601_from_ms(*ms);  // epoch ms, as JS dates travel
       }
       return number_text(value);
-    default: return json::serialize(value);
+    default:
+      return json::serialize(value);
   }
 }
 
@@ -229,7 +233,8 @@ json::value field_value(const json::value& value, schema::FieldType type, std::s
         if (!ec) return parsed;
       }
       return value;
-    default: return value;
+    default:
+      return value;
   }
 }
 
@@ -350,7 +355,8 @@ Result<std::string> where_condition(const schema::Model& model, const TableInfo&
   }
   const std::string field(parts->front().get_string());
   auto column = query_column(model, table, field);
-  if (!column) return fail("invalid_request", fmt::format("unknown field '{}' of model '{}'", field, model.key), "where");
+  if (!column)
+    return fail("invalid_request", fmt::format("unknown field '{}' of model '{}'", field, model.key), "where");
   std::string op = "=";
   if (parts->size() == 3) {
     if (!(*parts)[1].is_string()) return fail("invalid_request", "a where operator is a string", "where");
@@ -371,7 +377,8 @@ Result<std::string> where_condition(const schema::Model& model, const TableInfo&
     return fmt::format("{} {} {}", target, op == "!=" ? "<>" : op, bindings.add(to_param(value, type)));
   }
   if (op == "IN" || op == "NOT IN") {
-    if (!value.is_array()) return fail("invalid_request", fmt::format("where '{}' {}: the value must be an array", field, op), "where");
+    if (!value.is_array())
+      return fail("invalid_request", fmt::format("where '{}' {}: the value must be an array", field, op), "where");
     const std::string array = bindings.add(array_literal(value.get_array(), type));
     return op == "IN" ? fmt::format("{} = ANY({})", target, array) : fmt::format("{} <> ALL({})", target, array);
   }
@@ -382,12 +389,14 @@ Result<std::string> where_condition(const schema::Model& model, const TableInfo&
     } else if (value.is_bool()) {
       operand = value.get_bool() ? "TRUE" : "FALSE";
     } else {
-      return fail("invalid_request", fmt::format("where '{}' {}: the value must be null or a boolean", field, op), "where");
+      return fail("invalid_request", fmt::format("where '{}' {}: the value must be null or a boolean", field, op),
+                  "where");
     }
     return fmt::format("{} {} {}", target, op, operand);
   }
   if (kPatterns.count(op)) {
-    if (!value.is_string()) return fail("invalid_request", fmt::format("where '{}' {}: the value must be a string", field, op), "where");
+    if (!value.is_string())
+      return fail("invalid_request", fmt::format("where '{}' {}: the value must be a string", field, op), "where");
     return fmt::format("{}::text {} {}", target, op, bindings.add(std::string(value.get_string())));
   }
   return fail("invalid_request", fmt::format("unsupported where operator '{}'", op), "where");
@@ -478,7 +487,8 @@ class PgSource final : public DataAdapter {
 
   Result<std::vector<json::object>> commit(const ChangeSet& change_set) override {
     if (change_set.client_tx_id.empty()) return fail("invalid_request", "a commit needs a clientTxId", "clientTxId");
-    if (change_set.operations.empty()) return fail("commit_operation_required", "a commit needs at least one operation");
+    if (change_set.operations.empty())
+      return fail("commit_operation_required", "a commit needs at least one operation");
     // Safe to repeat after a lost connection: the ledger replays a commit that did land.
     return run([&](pg::Connection& conn) { return commit_once(conn, change_set); });
   }
@@ -669,7 +679,8 @@ class PgSource final : public DataAdapter {
     }
     boost::system::error_code ec;
     json::value stored = json::parse(rows->text(0, 0), ec);
-    if (ec || !stored.is_array()) return fail("internal_error", "ablo_idempotency holds a response that is not an array");
+    if (ec || !stored.is_array())
+      return fail("internal_error", "ablo_idempotency holds a response that is not an array");
     std::vector<json::object> answer;
     for (auto& row : stored.get_array()) {
       answer.push_back(row.is_object() ? std::move(row.get_object()) : json::object{});
@@ -744,10 +755,14 @@ class PgSource final : public DataAdapter {
         continue;
       }
       const schema::Field* field = model.field(key);
-      if (!field) return fail("invalid_request", fmt::format("{}: unknown field '{}' of model '{}'", where, std::string(key), model.key), where + ".input");
+      if (!field)
+        return fail("invalid_request",
+                    fmt::format("{}: unknown field '{}' of model '{}'", where, std::string(key), model.key),
+                    where + ".input");
       if (!table.has(field->column)) {
         return fail("invalid_request",
-                    fmt::format("{}: table \"{}\" has no column \"{}\" for field '{}'", where, model.table, field->column, field->name),
+                    fmt::format("{}: table \"{}\" has no column \"{}\" for field '{}'", where, model.table,
+                                field->column, field->name),
                     where + ".input");
       }
       assignments.emplace_back(field->column, to_param(value, table.type_of(field->column)));
@@ -775,21 +790,24 @@ class PgSource final : public DataAdapter {
         columns.push_back(quoted(table.tenancy_column));
         values.push_back(bindings.add(options_.organization_id));
       }
-      sql = columns.empty() ? fmt::format("INSERT INTO {} AS t DEFAULT VALUES RETURNING {}", quoted(model.table), kRowJson)
-                            : fmt::format("INSERT INTO {} AS t ({}) VALUES ({}) RETURNING {}", quoted(model.table),
-                                          fmt::join(columns, ", "), fmt::join(values, ", "), kRowJson);
+      sql = columns.empty()
+                ? fmt::format("INSERT INTO {} AS t DEFAULT VALUES RETURNING {}", quoted(model.table), kRowJson)
+                : fmt::format("INSERT INTO {} AS t ({}) VALUES ({}) RETURNING {}", quoted(model.table),
+                              fmt::join(columns, ", "), fmt::join(values, ", "), kRowJson);
     } else if (op.type == "UPDATE" || op.type == "ARCHIVE" || op.type == "UNARCHIVE") {
       std::vector<std::string> sets;
       for (auto& [column, param] : assignments) sets.push_back(quoted(column) + " = " + bindings.add(std::move(param)));
       if (op.type != "UPDATE") {
         if (!table.has("archived_at")) {
-          return fail("invalid_request", fmt::format("{}: table \"{}\" has no archived_at column", where, model.table), where + ".type");
+          return fail("invalid_request", fmt::format("{}: table \"{}\" has no archived_at column", where, model.table),
+                      where + ".type");
         }
         sets.push_back(op.type == "ARCHIVE" ? "\"archived_at\" = now()" : "\"archived_at\" = NULL");
       }
       if (table.has("updated_at")) sets.push_back("\"updated_at\" = now()");
       if (sets.empty()) sets.push_back("\"id\" = \"id\"");  // still a write: the row is returned and captured
-      sql = fmt::format("UPDATE {} AS t SET {} WHERE \"id\" = {}", quoted(model.table), fmt::join(sets, ", "), bindings.add(id));
+      sql = fmt::format("UPDATE {} AS t SET {} WHERE \"id\" = {}", quoted(model.table), fmt::join(sets, ", "),
+                        bindings.add(id));
       sql += tenancy_condition(table, bindings);
       sql += fmt::format(" RETURNING {}", kRowJson);
     } else if (op.type == "DELETE") {
@@ -797,7 +815,8 @@ class PgSource final : public DataAdapter {
       sql += tenancy_condition(table, bindings);
       sql += fmt::format(" RETURNING {}", kRowJson);
     } else {
-      return fail("commit_operation_unsupported", fmt::format("{}: unknown operation type '{}'", where, op.type), where + ".type");
+      return fail("commit_operation_unsupported", fmt::format("{}: unknown operation type '{}'", where, op.type),
+                  where + ".type");
     }
 
     auto rows = conn.exec(sql, bindings.params);
@@ -889,42 +908,45 @@ Status in_transaction(pg::Connection& conn, const std::string& script) {
 }
 
 }  // namespace
+}  // namespace pg_direct
 
 Result<std::unique_ptr<DataAdapter>> open_pg_source(PgSourceOptions options) {
   if (options.url.empty()) return fail("invalid_request", "the source database URL is empty", "connectionString");
-  auto source = std::make_unique<PgSource>(std::move(options));
+  auto source = std::make_unique<pg_direct::PgSource>(std::move(options));
   if (auto connected = source->connect(); !connected) return tl::unexpected(connected.error());
   return std::unique_ptr<DataAdapter>(std::move(source));
 }
 
 Status install_capture(pg::Connection& conn, const schema::Schema& schema) {
-  std::string script(kAdapterTables);
-  script += kOrderFunction;
-  script += kCaptureFunction;
-  for (const auto* model : captured_models(schema)) {
-    auto table = read_table_info(conn, *model);
+  std::string script(pg_direct::kAdapterTables);
+  script += pg_direct::kOrderFunction;
+  script += pg_direct::kCaptureFunction;
+  for (const auto* model : pg_direct::captured_models(schema)) {
+    auto table = pg_direct::read_table_info(conn, *model);
     if (!table) return tl::unexpected(table.error());
     const std::string target = pg::quote_identifier(model->table);
-    script += fmt::format("DROP TRIGGER IF EXISTS {0} ON {1};\n"
-                          "CREATE TRIGGER {0} BEFORE INSERT OR UPDATE OR DELETE ON {1} FOR EACH STATEMENT "
-                          "EXECUTE FUNCTION ablo_capture_order();\n",
-                          kOrderTriggerName, target);
-    script += fmt::format("DROP TRIGGER IF EXISTS {0} ON {1};\n"
-                          "CREATE TRIGGER {0} AFTER INSERT OR UPDATE OR DELETE ON {1} FOR EACH ROW "
-                          "EXECUTE FUNCTION ablo_capture({2}, {3});\n",
-                          kTriggerName, target, pg::quote_literal(model->key), pg::quote_literal(table->tenancy_column));
+    script += fmt::format(
+        "DROP TRIGGER IF EXISTS {0} ON {1};\n"
+        "CREATE TRIGGER {0} BEFORE INSERT OR UPDATE OR DELETE ON {1} FOR EACH STATEMENT "
+        "EXECUTE FUNCTION ablo_capture_order();\n",
+        pg_direct::kOrderTriggerName, target);
+    script += fmt::format(
+        "DROP TRIGGER IF EXISTS {0} ON {1};\n"
+        "CREATE TRIGGER {0} AFTER INSERT OR UPDATE OR DELETE ON {1} FOR EACH ROW "
+        "EXECUTE FUNCTION ablo_capture({2}, {3});\n",
+        pg_direct::kTriggerName, target, pg::quote_literal(model->key), pg::quote_literal(table->tenancy_column));
   }
-  return in_transaction(conn, script);
+  return pg_direct::in_transaction(conn, script);
 }
 
 Status uninstall_capture(pg::Connection& conn, const schema::Schema& schema) {
   // A table of the schema that does not exist has nothing to drop: skip it rather than fail.
   std::string script;
-  for (const auto* model : captured_models(schema)) {
+  for (const auto* model : pg_direct::captured_models(schema)) {
     auto exists = conn.exec("SELECT to_regclass($1) IS NOT NULL", {pg::quote_identifier(model->table)});
     if (!exists) return tl::unexpected(exists.error());
     if (exists->boolean(0, 0)) {
-      for (auto trigger : {kTriggerName, kOrderTriggerName}) {
+      for (auto trigger : {pg_direct::kTriggerName, pg_direct::kOrderTriggerName}) {
         script += fmt::format("DROP TRIGGER IF EXISTS {} ON {};\n", trigger, pg::quote_identifier(model->table));
       }
     }
@@ -932,7 +954,7 @@ Status uninstall_capture(pg::Connection& conn, const schema::Schema& schema) {
   // CASCADE: also the triggers of tables whose models left the schema since the install.
   script += "DROP FUNCTION IF EXISTS ablo_capture() CASCADE;\n";
   script += "DROP FUNCTION IF EXISTS ablo_capture_order() CASCADE;\n";
-  return in_transaction(conn, script);
+  return pg_direct::in_transaction(conn, script);
 }
 
 Result<CaptureStatus> capture_status(pg::Connection& conn, const schema::Schema& schema) {
@@ -942,14 +964,14 @@ Result<CaptureStatus> capture_status(pg::Connection& conn, const schema::Schema&
       "AND pronamespace = current_schema()::regnamespace");
   if (!function) return tl::unexpected(function.error());
   std::vector<std::string> tables;
-  for (const auto* model : captured_models(schema)) tables.push_back(model->table);
+  for (const auto* model : pg_direct::captured_models(schema)) tables.push_back(model->table);
   std::sort(tables.begin(), tables.end());
   tables.erase(std::unique(tables.begin(), tables.end()), tables.end());
   for (const auto& table : tables) {
     auto triggered = conn.exec(
         "SELECT count(*) FROM pg_trigger tg JOIN pg_class c ON c.oid = tg.tgrelid "
         "WHERE tg.tgname IN ($1, $2) AND c.relname = $3 AND c.relnamespace = current_schema()::regnamespace",
-        {std::string(kTriggerName), std::string(kOrderTriggerName), table});
+        {std::string(pg_direct::kTriggerName), std::string(pg_direct::kOrderTriggerName), table});
     if (!triggered) return tl::unexpected(triggered.error());
     if (triggered->int64(0, 0) == 2) status.tables_captured.push_back(table);
   }

@@ -47,7 +47,7 @@
 namespace ablo::source {
 
 struct PgSourceOptions {
-  std::string url;  // the customer's database
+  std::string url;                                                // the customer's database
   std::function<std::shared_ptr<const schema::Schema>()> schema;  // the active schema (may change)
   // Written into / filtered by a model's tenancy column when its table has one; "" = no filter.
   std::string organization_id;
@@ -67,7 +67,7 @@ Status install_capture(pg::Connection& conn, const schema::Schema& schema);
 Status uninstall_capture(pg::Connection& conn, const schema::Schema& schema);
 
 struct CaptureStatus {
-  bool installed = false;  // the function exists and every model table has the trigger
+  bool installed = false;                    // the function exists and every model table has the trigger
   std::vector<std::string> tables_captured;  // tables of the current schema with the trigger, sorted
   int64_t outbox_rows = 0;
   int64_t head_cursor = 0;  // the highest outbox cursor, 0 when empty

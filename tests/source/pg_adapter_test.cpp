@@ -144,7 +144,8 @@ TEST_F(PgSourceTest, C2_LoadReturnsACommittedRowAndNothingForAnUnknownId) {
 }
 
 TEST_F(PgSourceTest, C3_ListReturnsCommittedRows) {
-  commit(change_set("tx_list", {op("CREATE", "task", "t1", {{"title", "A"}}), op("CREATE", "task", "t2", {{"title", "B"}})}));
+  commit(change_set("tx_list",
+                    {op("CREATE", "task", "t1", {{"title", "A"}}), op("CREATE", "task", "t2", {{"title", "B"}})}));
   EXPECT_EQ(listed_ids({}), (std::vector<std::string>{"t1", "t2"}));
 }
 
@@ -202,9 +203,9 @@ TEST_F(PgSourceTest, C7_ALaterUpdateUnderANewClientTxIdIsApplied) {
 // ---- commits ----------------------------------------------------------------------------------
 
 TEST_F(PgSourceTest, AFailingOperationLeavesNoRowNoEventAndNoLedgerEntry) {
-  auto failed = source_->commit(change_set("tx_atomic", {op("CREATE", "task", "t1", {{"title", "A"}}),
-                                                         op("UPDATE", "task", "missing", {{"title", "B"}}),
-                                                         op("CREATE", "task", "t3", {{"title", "C"}})}));
+  auto failed = source_->commit(change_set(
+      "tx_atomic", {op("CREATE", "task", "t1", {{"title", "A"}}), op("UPDATE", "task", "missing", {{"title", "B"}}),
+                    op("CREATE", "task", "t3", {{"title", "C"}})}));
   ASSERT_FALSE(failed);
   EXPECT_EQ(failed.error().code, "entity_not_found");
   EXPECT_EQ(count("task"), 0);
@@ -286,8 +287,9 @@ TEST_F(PgSourceTest, ConcurrentIdenticalFirstAttemptsApplyOnceAndAnswerTheSameRo
 TEST_F(PgSourceTest, ExternalWritesAreEventsWithoutClientTxIdAndFieldKeyed) {
   // The writer's session time zone shapes to_jsonb's timestamps; events still carry 'Z'.
   psql("SET TIME ZONE 'Asia/Kolkata'");
-  psql("INSERT INTO task (id, title, n, done, due_at, meta) "
-       "VALUES ('x1', 'typed in psql', 2.5, true, '2026-01-02 03:04:05.678+00', '{\"tags\":[\"a\"]}')");
+  psql(
+      "INSERT INTO task (id, title, n, done, due_at, meta) "
+      "VALUES ('x1', 'typed in psql', 2.5, true, '2026-01-02 03:04:05.678+00', '{\"tags\":[\"a\"]}')");
   psql("UPDATE task SET title = 'renamed' WHERE id = 'x1'");
   psql("UPDATE task SET archived_at = now() WHERE id = 'x1'");
   psql("DELETE FROM task WHERE id = 'x1'");
@@ -409,9 +411,8 @@ TEST_F(PgSourceTest, CaptureAddsNoDeadlockBetweenWritersOfTheSameRows) {
   ASSERT_TRUE(first && second);
   ASSERT_TRUE((*first)->exec_script("BEGIN; UPDATE task SET n = 1 WHERE id = 'x'"));
   Status second_result;
-  std::thread other([&] {
-    second_result = (*second)->exec_script("BEGIN; UPDATE task SET n = 2 WHERE id = 'y'; COMMIT");
-  });
+  std::thread other(
+      [&] { second_result = (*second)->exec_script("BEGIN; UPDATE task SET n = 2 WHERE id = 'y'; COMMIT"); });
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the second is waiting by now
   auto first_result = (*first)->exec_script("UPDATE task SET n = 1 WHERE id = 'y'; COMMIT");
   other.join();
@@ -513,9 +514,10 @@ TEST_F(PgSourceTest, InstallFailsWithoutChangingAnythingWhenAModelTableIsMissing
 // ---- list -------------------------------------------------------------------------------------
 
 TEST_F(PgSourceTest, ListFiltersOrdersAndPagesWithAnOpaqueCursor) {
-  psql("INSERT INTO task (id, title, n, done) VALUES "
-       "('a', 'apple', 1, true), ('b', 'banana', 5, false), ('c', 'cherry', 3, true), ('d', 'date', 5, NULL), "
-       "('e', 'elder', NULL, false), ('f', 'fig', 2, true), ('g', 'grape', 4, false)");
+  psql(
+      "INSERT INTO task (id, title, n, done) VALUES "
+      "('a', 'apple', 1, true), ('b', 'banana', 5, false), ('c', 'cherry', 3, true), ('d', 'date', 5, NULL), "
+      "('e', 'elder', NULL, false), ('f', 'fig', 2, true), ('g', 'grape', 4, false)");
   auto where = [](json::array tuple) { return json::array{std::move(tuple)}; };
 
   ListQuery by_n;
@@ -629,8 +631,9 @@ TEST_F(PgSourceTest, ASchemaChangeIsPickedUpOnTheNextCall) {
 TEST_F(PgSourceTest, ALostConnectionIsReopenedOnTheNextCall) {
   commit(change_set("tx_before", {op("CREATE", "task", "t1", {{"title", "A"}})}));
   // What a restarted or failed-over database looks like to us: every session is gone.
-  psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-       "WHERE datname = current_database() AND pid <> pg_backend_pid()");
+  psql(
+      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+      "WHERE datname = current_database() AND pid <> pg_backend_pid()");
   auto loaded = source_->load("task", "t1", {});
   ASSERT_TRUE(loaded) << loaded.error().message;
   ASSERT_TRUE(*loaded);
@@ -651,9 +654,8 @@ TEST_F(PgSourceTest, ALostConnectionIsReopenedOnTheNextCall) {
 }
 
 TEST(PgSourceOpenTest, AnUnreachableDatabaseIsARetryableNetworkError) {
-  auto source = open_pg_source({"postgresql://nobody@127.0.0.1:1/none?connect_timeout=2", [] {
-                                  return schema::Schema::empty();
-                                }, ""});
+  auto source = open_pg_source(
+      {"postgresql://nobody@127.0.0.1:1/none?connect_timeout=2", [] { return schema::Schema::empty(); }, ""});
   ASSERT_FALSE(source);
   EXPECT_EQ(source.error().code, "source_network_error");
 }
