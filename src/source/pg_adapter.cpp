@@ -581,9 +581,13 @@ class PgSource final : public DataAdapter {
     return *schema_;
   }
 
-  Result<ModelView> model_view(pg::Connection& conn, std::string_view key) {
+  const schema::Model* find_model(std::string_view key) {
     const schema::Model* model = current_schema().by_key(key);
-    if (!model) model = schema_->resolve(key);
+    return model ? model : schema_->resolve(key);
+  }
+
+  Result<ModelView> model_view(pg::Connection& conn, std::string_view key) {
+    const schema::Model* model = find_model(key);
     if (!model) return fail("model_not_found", fmt::format("model '{}' is not in the schema", key), "model");
     auto found = tables_.find(model->key);
     if (found == tables_.end()) {
@@ -855,20 +859,22 @@ class PgSource final : public DataAdapter {
     for (int i = 0; i < rows->size(); ++i) {
       auto row = rows->row(i);
       page.next_cursor = row.text(0);  // also past events of models the schema no longer has
-      auto view = model_view(conn, row.text(2));
-      if (!view) {
-        if (view.error().code == "model_not_found") continue;
-        return tl::unexpected(view.error());
-      }
+      auto found = model_view(conn, row.text(2));
+      if (!found && found.error().code == "model_not_found") continue;
+      if (!found && found.error().code != "invalid_request") return tl::unexpected(found.error());
+      // A table dropped since the write (invalid_request) must not stall the feed: its events
+      // still go out, their values mapped without the column types.
+      static const TableInfo kUnknownTable;
+      const ModelView view = found ? *found : ModelView{find_model(row.text(2)), &kUnknownTable};
       Event event;
       event.id = row.text(1);
-      event.model = view->model->key;
+      event.model = view.model->key;
       event.entity_id = row.text(3);
       event.type = row.text(4);
       if (!row.is_null(5)) {
         auto columns = parse_object(row.text(5), "an outbox row's data");
         if (!columns) return tl::unexpected(columns.error());
-        event.data = field_row(*view->model, *view->table, *columns);
+        event.data = field_row(*view.model, *view.table, *columns);
       }
       event.organization_id = row.text(6);
       event.client_tx_id = row.text(7);

@@ -443,6 +443,18 @@ TEST_F(PgSourceTest, EventsOfTablesOutsideTheSchemaAreSkippedButTheCursorAdvance
   EXPECT_EQ(page->next_cursor, "1");
 }
 
+TEST_F(PgSourceTest, EventsOfADroppedTableStillGoOut) {
+  psql("INSERT INTO notes (id, organization_id, body) VALUES ('n1', 'org_a', 'kept')");
+  psql("DROP TABLE notes");
+  auto page = source_->events(std::nullopt, 100);
+  ASSERT_TRUE(page) << page.error().message;
+  ASSERT_EQ(page->events.size(), 1u) << "the feed must not stall on a table that is gone";
+  EXPECT_EQ(page->events[0].model, "note");
+  ASSERT_TRUE(page->events[0].data);
+  EXPECT_EQ(page->events[0].data->at("body"), "kept");
+  EXPECT_EQ(page->next_cursor, "1");
+}
+
 TEST_F(PgSourceTest, WaitForEventsWakesOnAnExternalInsertAndHonoursStop) {
   std::atomic<bool> stop{false};
   std::thread writer([&] {
