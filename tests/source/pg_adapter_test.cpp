@@ -252,6 +252,32 @@ TEST_F(PgSourceTest, ArchiveUnarchiveAndDeleteWriteTheRowAndReportTheirType) {
   EXPECT_FALSE(events.back().data) << "a DELETE carries no row";
 }
 
+TEST_F(PgSourceTest, TypedValuesAreWrittenAndReadBackAsTheFieldsCarryThem) {
+  json::object input{{"title", "typed"},
+                     {"n", 1.25},
+                     {"done", false},
+                     {"dueAt", 1767323045678},  // epoch ms, as JS dates travel
+                     {"meta", json::object{{"nested", json::array{1, "two", nullptr}}}}};
+  auto rows = commit(change_set("tx_typed", {op("CREATE", "task", "t1", input)}));
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].at("n").to_number<double>(), 1.25);
+  EXPECT_EQ(rows[0].at("done"), false);
+  EXPECT_EQ(rows[0].at("dueAt"), "2026-01-02T03:04:05.678Z");
+  EXPECT_EQ(rows[0].at("meta"), input.at("meta"));
+  auto stored = psql_->exec("SELECT due_at = '2026-01-02T03:04:05.678Z'::timestamptz, meta->'nested'->>1 FROM task");
+  ASSERT_TRUE(stored && stored->size() == 1);
+  EXPECT_TRUE(stored->boolean(0, 0));
+  EXPECT_EQ(stored->text(0, 1), "two");
+
+  auto cleared = commit(change_set("tx_clear", {op("UPDATE", "task", "t1", {{"dueAt", nullptr}, {"title", "ISO"}})}));
+  ASSERT_EQ(cleared.size(), 1u);
+  EXPECT_TRUE(cleared[0].at("dueAt").is_null());
+  EXPECT_EQ(cleared[0].at("n").to_number<double>(), 1.25) << "an UPDATE leaves the other fields";
+  auto loaded = source_->load("task", "t1", {});
+  ASSERT_TRUE(loaded && *loaded);
+  EXPECT_EQ(**loaded, cleared[0]);
+}
+
 TEST_F(PgSourceTest, AReplayWithOtherOperationsIsAnIdempotencyConflict) {
   commit(change_set("tx_same", {op("CREATE", "task", "t1", {{"title", "A"}})}));
   auto conflict = source_->commit(change_set("tx_same", {op("CREATE", "task", "t1", {{"title", "other"}})}));
@@ -596,6 +622,24 @@ TEST_F(PgSourceTest, ListFiltersOrdersAndPagesWithAnOpaqueCursor) {
   bad_cursor.cursor = "zz";
   EXPECT_EQ(source_->list("task", bad_cursor, {}).error().code, "invalid_request");
   EXPECT_EQ(source_->list("nope", {}, {}).error().code, "model_not_found");
+}
+
+TEST_F(PgSourceTest, ListPagesByATimestampField) {
+  for (const char* id : {"e", "d", "c", "b", "a"}) {  // created in this order, ids the other way round
+    commit(change_set(std::string("tx_") + id, {op("CREATE", "task", id)}));
+  }
+  ListQuery query;
+  query.order_by = "createdAt";
+  query.limit = 2;
+  std::vector<std::string> ids;
+  for (int pages = 0; pages < 10; ++pages) {
+    auto page = source_->list("task", query, {});
+    ASSERT_TRUE(page) << page.error().message;
+    for (const auto& row : page->rows) ids.emplace_back(row.at("id").as_string());
+    if (!page->next_cursor) break;
+    query.cursor = *page->next_cursor;
+  }
+  EXPECT_EQ(ids, (std::vector<std::string>{"e", "d", "c", "b", "a"}));
 }
 
 // ---- tenancy, schema changes, reconnects -------------------------------------------------------
