@@ -186,8 +186,8 @@ json::value iso_timestamp(const json::value& value) {
   return ms ? json::value(iso8601_from_ms(*ms)) : value;
 }
 
-// A JSON number as text PostgreSQL parses for `column_type` (an integral value for integer
-// columns, the shortest round-trip form otherwise).
+// A JSON number as text every numeric column type parses: an integral value without a fraction
+// (integer columns refuse "3.0"), anything else in its shortest round-trip form.
 std::string number_text(const json::value& value) {
   if (auto exact = exact_int64(value)) return std::to_string(*exact);
   if (value.is_uint64()) return std::to_string(value.get_uint64());
@@ -225,7 +225,8 @@ json::value field_value(const json::value& value, schema::FieldType type, std::s
       if (auto n = number_as_double(value)) return json::value(*n != 0);
       return value;
     case schema::FieldType::kDate:
-      return is_timestamp_type(column_type) ? iso_timestamp(value) : value;
+      // An unknown type (the table is gone) is most likely the timestamptz Ablo's tables use.
+      return column_type.empty() || is_timestamp_type(column_type) ? iso_timestamp(value) : value;
     case schema::FieldType::kJson:
       if (value.is_string() && !is_json_type(column_type)) {  // JSON kept in a text column
         boost::system::error_code ec;
