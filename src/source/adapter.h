@@ -12,7 +12,8 @@
 // fields createdAt / updatedAt / archivedAt when the source keeps them), never column-keyed:
 // the adapter is the translation boundary.
 //
-// Threading: an adapter is used by one thread at a time (its source's worker).
+// Threading: an adapter is used by one thread at a time (its source's worker), but for
+// wait_for_events (below).
 //
 // Errors: a call that may succeed when repeated (network, timeout, 5xx, 408, 429, a lost
 // database) fails with `source_network_error` (retryable); a refusal (other 4xx, a contract
@@ -114,7 +115,9 @@ class DataAdapter {
 
   // Waits until new events may be there or `timeout` passed, returning early when `stop`
   // becomes true (checked at least every 100 ms). A source that can be woken (a PostgreSQL
-  // LISTEN) returns as soon as it is; the default just waits.
+  // LISTEN) returns as soon as it is; the default just waits. The one call that may run while
+  // another thread uses the adapter (the poller waits while commits are forwarded): it must
+  // touch nothing the other calls use.
   virtual void wait_for_events(std::chrono::milliseconds timeout, const std::atomic<bool>& stop);
 };
 

@@ -18,6 +18,7 @@
 #include "common/time.h"
 #include "source/contract.h"
 #include "source/http_adapter.h"
+#include "source/pg_adapter.h"
 #include "source/signature.h"
 
 namespace ablo::source {
@@ -87,6 +88,13 @@ std::string redacted_url(const std::string& url) {
     return url.substr(0, password) + "password=***" + (end == std::string::npos ? "" : url.substr(end));
   }
   return url;
+}
+
+// libpq waits for an unreachable host without bound unless told otherwise.
+std::string with_connect_timeout(const std::string& url) {
+  if (url.find("connect_timeout") != std::string::npos) return url;
+  if (url.find("://") == std::string::npos) return url + " connect_timeout=5";
+  return url + (url.find('?') == std::string::npos ? "?" : "&") + "connect_timeout=5";
 }
 
 json::object config_json(const SourceConfig& config) {
@@ -178,11 +186,17 @@ json::object SourceView::to_json() const {
 }
 
 AdapterFactory default_adapter_factory() {
-  return [](const SourceConfig& config, engine::Engine&) -> Result<std::unique_ptr<DataAdapter>> {
+  return [](const SourceConfig& config, engine::Engine& engine) -> Result<std::unique_ptr<DataAdapter>> {
     if (config.mode == Mode::kSource) {
       return make_http_endpoint(HttpEndpointOptions{config.url, config.signing_key, config.timeout_ms, {}});
     }
-    return fail("provisioner_unavailable", "direct PostgreSQL sources are not built into this server");
+    // The customer's own PostgreSQL: capture is (re)installed for the active schema first.
+    // The whole database is this tenant's: rows are not filtered by organization.
+    const std::string url = with_connect_timeout(config.url);
+    auto conn = pg::Connection::open(url);
+    if (!conn) return fail("source_network_error", "the source database cannot be reached: " + conn.error().message);
+    if (auto ok = install_capture(**conn, *engine.schema()); !ok) return tl::unexpected(ok.error());
+    return open_pg_source(PgSourceOptions{url, [&engine] { return engine.schema(); }, {}});
   };
 }
 

@@ -379,3 +379,68 @@ TEST_F(SourceModeTest, RegistrationIsForSecretKeysAndPublicHostsUnlessAllowed) {
 }
 
 }  // namespace ablo::testing::source_it
+
+namespace ablo::testing::source_it {
+
+// selfHosted: the server reads and writes the customer's own PostgreSQL tables and captures
+// every other program's writes there (triggers into ablo_outbox, LISTEN/NOTIFY wake-ups).
+class DirectDatabaseTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (test_database_url().empty()) GTEST_SKIP() << "needs ABLO_TEST_DATABASE_URL (scripts/with-postgres.sh)";
+    customer = std::make_unique<TempPgDatabase>();
+    run("CREATE TABLE \"weatherReports\" (id text PRIMARY KEY, location text NOT NULL, status text NOT NULL, "
+        "forecast text, organization_id text, created_at timestamptz NOT NULL DEFAULT now(), "
+        "updated_at timestamptz NOT NULL DEFAULT now(), archived_at timestamptz)");
+    run("INSERT INTO \"weatherReports\" (id, location, status) VALUES ('before', 'Oslo', 'ready')");
+    server = std::make_unique<ServerProcess>(
+        kQuickstartSchema, "", std::vector<std::string>{"--source-database", customer->url(), "--allow-private-sources"});
+    ASSERT_TRUE(eventually([&] { return call(*server, "GET", "/api/ready").status == 200; }));
+  }
+  void run(const std::string& sql) const {
+    auto connection = pg::Connection::open(customer->url());
+    ASSERT_TRUE(connection) << connection.error().message;
+    auto done = (*connection)->exec_script(sql);
+    ASSERT_TRUE(done) << done.error().message;
+  }
+
+  std::unique_ptr<TempPgDatabase> customer;
+  std::unique_ptr<ServerProcess> server;
+};
+
+TEST_F(DirectDatabaseTest, ReadsWritesAndOtherProgramsWritesGoThroughTheCustomersTables) {
+  EXPECT_EQ(field(cached_row(*server, "before"), "location"), "Oslo");
+  Client watcher = Client::connect(*server);
+  // Our write lands in their table, once, as one delta.
+  ASSERT_EQ(commit(*server, "tx-direct", json::array{report_create("ours", "Bergen")}).status, 200);
+  ASSERT_TRUE(await_delta(watcher, "ours", 'I'));
+  auto connection = pg::Connection::open(customer->url());
+  ASSERT_TRUE(connection);
+  auto stored = (*connection)->exec("SELECT location FROM \"weatherReports\" WHERE id = 'ours'");
+  ASSERT_TRUE(stored && stored->size() == 1);
+  EXPECT_EQ(stored->text(0, 0), "Bergen");
+  // psql's write (any other program) reaches the client as a delta.
+  const auto written_at = std::chrono::steady_clock::now();
+  run("INSERT INTO \"weatherReports\" (id, location, status) VALUES ('theirs', 'Tromsø', 'pending')");
+  auto inserted = await_delta(watcher, "theirs", 'I');
+  ASSERT_TRUE(inserted);
+  EXPECT_LT(std::chrono::steady_clock::now() - written_at, 5s);
+  EXPECT_EQ(field(*inserted, "location"), "Tromsø");
+  run("UPDATE \"weatherReports\" SET status = 'ready' WHERE id = 'theirs'");
+  ASSERT_TRUE(await_delta(watcher, "theirs", 'U'));
+  std::this_thread::sleep_for(500ms);  // our own write's echo has been read by now
+  EXPECT_EQ(deltas_of(*server, "ours"), 1) << "our own write is not delivered twice";
+  // The customer's PostgreSQL drops every session (a restart): capture resumes from its cursor.
+  run("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND "
+      "pid <> pg_backend_pid()");
+  run("DELETE FROM \"weatherReports\" WHERE id = 'theirs'");
+  ASSERT_TRUE(await_delta(watcher, "theirs", 'D', 15s));
+  // 0.9.1's ready() registers DATABASE_URL on every start: the same database answers 2xx.
+  auto again = call(*server, "POST", "/api/v1/datasource",
+                    json::serialize(json::object{{"connectionString", customer->url()}}));
+  EXPECT_EQ(again.status, 200) << again.body;
+  EXPECT_EQ(parsed(again).at("mode"), "selfHosted");
+  EXPECT_TRUE(parsed(again).contains("host") && parsed(again).contains("database")) << again.body;
+}
+
+}  // namespace ablo::testing::source_it
