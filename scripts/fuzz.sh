@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}; shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(ws_frame_fuzz http_request_fuzz cursor_fuzz commit_fuzz schema_fuzz mcp_message_fuzz)
+[ ${#targets[@]} -gt 0 ] || targets=(ws_frame_fuzz http_request_fuzz cursor_fuzz commit_fuzz schema_fuzz mcp_message_fuzz source_contract_fuzz)
 
 cmake -S . -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++-14 -DABLO_FUZZ=ON \
   -DABLO_BUILD_TESTS=OFF -DABLO_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
