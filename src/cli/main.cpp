@@ -363,6 +363,7 @@ int create_key(const StoreLocation& where, bool live, const std::string& label, 
 // watcher makes the first push too, so a broken file at start is reported, not fatal.
 int dev(ServeOptions options, const std::string& schema_file) {
   options.schema_file.clear();
+  options.allow_private_sources = true;  // a development endpoint or database runs on this machine
   return serve(options, [&schema_file](engine::Engine& engine) {
     auto watcher = std::make_shared<cli::SchemaWatcher>(schema_file, engine);
     watcher->start();

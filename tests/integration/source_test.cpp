@@ -368,6 +368,12 @@ TEST_F(SourceModeTest, RegistrationIsForSecretKeysAndPublicHostsUnlessAllowed) {
   auto loopback = call(strict, "POST", "/v1/datasources", json::serialize(json::object{{"endpoint", endpoint.url()}}));
   EXPECT_EQ(loopback.status, 403) << loopback.body;
   EXPECT_EQ(parsed(loopback).at("code"), "byo_host_not_allowed");
+  // 0.9.1's ready() registers any DATABASE_URL it finds: refused, but with a 2xx that says so.
+  auto database = call(strict, "POST", "/api/v1/datasource",
+                       json::serialize(json::object{{"connectionString", "postgres://app@127.0.0.1:5432/app"}}));
+  EXPECT_EQ(database.status, 200) << database.body;
+  EXPECT_EQ(parsed(database).at("registered"), false) << database.body;
+  EXPECT_TRUE(parsed(call(strict, "GET", "/v1/datasources")).at("data").as_array().empty());
   add_source();
   auto second = call(server, "POST", "/v1/datasources", json::serialize(json::object{{"endpoint", endpoint.url()}}));
   EXPECT_EQ(second.status, 400) << "one source per environment: " << second.body;
