@@ -659,29 +659,88 @@ SourceService::SourceService(engine::Engine& engine, store::Store& store, Adapte
 SourceService::~SourceService() { stop(); }
 
 Status SourceService::start() {
+  if (auto ok = reconcile(); !ok) return ok;
+  refresher_ = std::thread([this] {
+    std::unique_lock lock(refresh_mutex_);
+    while (!refresh_wake_.wait_for(lock, kRefreshInterval, [&] { return stopping_; })) {
+      lock.unlock();
+      if (auto ok = reconcile(); !ok) spdlog::warn("reading the data source registrations failed: {}", ok.error().message);
+      lock.lock();
+    }
+  });
+  return {};
+}
+
+Result<std::map<std::string, SourceConfig>> SourceService::stored_configs() const {
   auto stored = store_.get_setting(std::string(kConfigsSetting));
   if (!stored) return tl::unexpected(stored.error());
-  if (!*stored) return {};
+  std::map<std::string, SourceConfig> configs;
+  if (!*stored) return configs;
   boost::system::error_code ec;
   auto parsed = json::parse(**stored, ec);
   if (ec || !parsed.is_array()) return fail("internal_error", "the stored data source registrations do not parse");
-  std::lock_guard lock(mutex_);
   for (const auto& entry : parsed.as_array()) {
-    auto config = config_from_json(entry);
-    if (!config) continue;
-    auto adapter = factory_(*config, engine_);
-    if (!adapter) {
-      spdlog::error("data source {} cannot start: {}", config->id, adapter.error().message);
-      continue;
-    }
-    auto worker = std::make_shared<Worker>(*config, std::move(*adapter), engine_, store_);
-    worker->start();
-    workers_[config->id] = std::move(worker);
+    if (auto config = config_from_json(entry)) configs[config->id] = std::move(*config);
   }
+  return configs;
+}
+
+// The registrations in the store are the truth (another node may have added or removed one):
+// workers start for the new ones (and for those that could not start before) and stop for the
+// removed ones.
+Status SourceService::reconcile() {
+  auto stored = stored_configs();
+  if (!stored) return tl::unexpected(stored.error());
+  std::vector<SourceConfig> to_start;
+  std::vector<std::shared_ptr<Worker>> to_stop;
+  {
+    std::lock_guard lock(mutex_);
+    configs_ = *stored;
+    for (const auto& [id, config] : configs_) {
+      if (!workers_.contains(id)) to_start.push_back(config);
+    }
+    for (auto it = workers_.begin(); it != workers_.end();) {
+      if (configs_.contains(it->first)) {
+        ++it;
+      } else {
+        to_stop.push_back(it->second);
+        it = workers_.erase(it);
+      }
+    }
+  }
+  for (auto& worker : to_stop) worker->stop();
+  for (const auto& config : to_start) (void)start_worker(config);
+  return {};
+}
+
+// Opens the source's adapter (it may connect: never under mutex_) and starts its worker.
+Status SourceService::start_worker(const SourceConfig& config) {
+  auto adapter = factory_(config, engine_);
+  std::lock_guard lock(mutex_);
+  if (!adapter) {
+    auto& last = start_failures_[config.id];
+    if (last != adapter.error().message) {
+      spdlog::error("data source {} cannot start (its environment's commits are refused until it does): {}", config.id,
+                    adapter.error().message);
+      last = adapter.error().message;
+    }
+    return tl::unexpected(adapter.error());
+  }
+  start_failures_.erase(config.id);
+  if (workers_.contains(config.id) || !configs_.contains(config.id)) return {};  // raced with another start or a removal
+  auto worker = std::make_shared<Worker>(config, std::move(*adapter), engine_, store_);
+  worker->start();
+  workers_[config.id] = std::move(worker);
   return {};
 }
 
 void SourceService::stop() {
+  {
+    std::lock_guard lock(refresh_mutex_);
+    stopping_ = true;
+  }
+  refresh_wake_.notify_all();
+  if (refresher_.joinable()) refresher_.join();
   std::map<std::string, std::shared_ptr<Worker>> stopping;
   {
     std::lock_guard lock(mutex_);
@@ -692,66 +751,105 @@ void SourceService::stop() {
 
 Status SourceService::persist_configs_locked() const {
   json::array configs;
-  for (const auto& [id, worker] : workers_) configs.emplace_back(config_json(worker->config()));
+  for (const auto& [id, config] : configs_) configs.emplace_back(config_json(config));
   return store_.put_setting(std::string(kConfigsSetting), json::serialize(configs));
+}
+
+const SourceConfig* SourceService::config_of_tenant_locked(const store::Tenant& tenant) const {
+  for (const auto& [id, config] : configs_) {
+    if (config.tenant == tenant) return &config;
+  }
+  return nullptr;
 }
 
 Result<SourceView> SourceService::add(SourceConfig config) {
   if (config.id.empty()) config.id = random_id("src");
   if (config.created_at_ms == 0) config.created_at_ms = now_ms();
-  std::lock_guard lock(mutex_);
-  for (const auto& [id, worker] : workers_) {
-    if (worker->config().tenant == config.tenant) {
-      return fail("invalid_request", fmt::format("this environment already has data source {}; remove it first", id));
+  {
+    std::lock_guard lock(mutex_);
+    if (const auto* existing = config_of_tenant_locked(config.tenant)) {
+      return fail("invalid_request",
+                  fmt::format("this environment already has data source {}; remove it first", existing->id));
     }
   }
+  // Reachable (and, for a database, its capture installed) before it is registered.
   auto adapter = factory_(config, engine_);
   if (!adapter) return tl::unexpected(adapter.error());
-  auto worker = std::make_shared<Worker>(config, std::move(*adapter), engine_, store_);
-  workers_[config.id] = worker;
+  std::lock_guard lock(mutex_);
+  if (config_of_tenant_locked(config.tenant)) return fail("invalid_request", "this environment already has a data source");
+  configs_[config.id] = config;
   if (auto ok = persist_configs_locked(); !ok) {
-    workers_.erase(config.id);
+    configs_.erase(config.id);
     return tl::unexpected(ok.error());
   }
+  auto worker = std::make_shared<Worker>(config, std::move(*adapter), engine_, store_);
   worker->start();
+  workers_[config.id] = worker;
   return worker->view();
 }
 
 Status SourceService::remove(const store::Tenant& tenant, const std::string& id) {
   std::shared_ptr<Worker> removed;
+  SourceConfig config;
   {
     std::lock_guard lock(mutex_);
-    auto found = workers_.find(id);
-    if (found == workers_.end() || !(found->second->config().tenant == tenant)) {
+    auto found = configs_.find(id);
+    if (found == configs_.end() || !(found->second.tenant == tenant)) {
       return fail("invalid_request", fmt::format("no data source '{}' in this environment", id), "id");
     }
-    removed = found->second;
-    workers_.erase(found);
+    config = found->second;
+    configs_.erase(found);
     if (auto ok = persist_configs_locked(); !ok) {
-      workers_[id] = removed;
+      configs_[id] = config;
       return ok;
     }
+    if (auto running = workers_.find(id); running != workers_.end()) {
+      removed = running->second;
+      workers_.erase(running);
+    }
   }
-  removed->stop();
+  if (removed) removed->stop();
+  if (config.mode == Mode::kSelfHosted) uninstall_capture_of(config);
   // A source registered again later hydrates afresh.
   (void)store_.put_setting(hydrated_setting(id), "");
   return {};
 }
 
+// Removing a direct database source takes its triggers away: nobody would read their outbox.
+void SourceService::uninstall_capture_of(const SourceConfig& config) {
+  auto conn = pg::Connection::open(with_connect_timeout(config.url));
+  auto removed = conn ? uninstall_capture(**conn, *engine_.schema()) : Status(tl::unexpected(conn.error()));
+  if (!removed) {
+    spdlog::warn("data source {}: its capture triggers could not be removed ({}); drop them by hand "
+                 "(pg_adapter.h names them)", config.id, removed.error().message);
+  }
+}
+
 std::vector<SourceView> SourceService::list(const store::Tenant& tenant) const {
   std::vector<SourceView> views;
   std::lock_guard lock(mutex_);
-  for (const auto& [id, worker] : workers_) {
-    if (worker->config().tenant == tenant) views.push_back(worker->view());
+  for (const auto& [id, config] : configs_) {
+    if (config.tenant == tenant) views.push_back(view_locked(config));
   }
   return views;
 }
 
 std::optional<SourceView> SourceService::find(const store::Tenant& tenant, const std::string& id) const {
   std::lock_guard lock(mutex_);
-  auto found = workers_.find(id);
-  if (found == workers_.end() || !(found->second->config().tenant == tenant)) return std::nullopt;
-  return found->second->view();
+  auto found = configs_.find(id);
+  if (found == configs_.end() || !(found->second.tenant == tenant)) return std::nullopt;
+  return view_locked(found->second);
+}
+
+// A registered source that is not running shows why.
+SourceView SourceService::view_locked(const SourceConfig& config) const {
+  if (auto running = workers_.find(config.id); running != workers_.end()) return running->second->view();
+  SourceView view{config, {}};
+  view.status.state = "failing";
+  if (auto failure = start_failures_.find(config.id); failure != start_failures_.end()) {
+    view.status.last_error = Error("source_network_error", failure->second);
+  }
+  return view;
 }
 
 bool SourceService::hydrating() const {
@@ -763,11 +861,15 @@ bool SourceService::forward(CommitRequest& request, engine::CommitCallback& done
   std::shared_ptr<Worker> worker;
   {
     std::lock_guard lock(mutex_);
-    for (const auto& [id, candidate] : workers_) {
-      if (candidate->config().tenant == request.principal.tenant) worker = candidate;
-    }
+    const auto* config = config_of_tenant_locked(request.principal.tenant);
+    if (!config) return false;  // our store is this tenant's database
+    if (auto running = workers_.find(config->id); running != workers_.end()) worker = running->second;
   }
-  return worker && worker->enqueue(request, done);
+  // Registered but not running (unreachable when the server started): never written here.
+  if (!worker || !worker->enqueue(request, done)) {
+    done(fail("source_network_error", "this environment's data source is not reachable yet; retry"));
+  }
+  return true;
 }
 
 Result<PushResult> SourceService::ingest_push(const PushRequest& push) {

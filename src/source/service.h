@@ -31,7 +31,13 @@
 // poller waits for events outside that mutex. Commits wait in a bounded queue
 // (kMaxQueuedCommits; beyond it queue_too_deep). Lock order: registry mutex, then a source's
 // exchange mutex, then its status mutex; none is held across Engine::commit_here's wait
-// except `exchange`.
+// except `exchange`. A refresher thread re-reads the registrations every kRefreshInterval, so
+// every node sharing one PostgreSQL runs the same sources (each forwards its own clients'
+// commits; all poll, and an event one node applied is a replay for the others). A tenant whose
+// source is registered but cannot start has its commits refused (source_network_error), never
+// written to our store alone.
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -39,6 +45,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <boost/json/object.hpp>
@@ -55,6 +62,7 @@ inline constexpr std::size_t kMaxQueuedCommits = 1'024;
 inline constexpr std::size_t kMaxSourcesPerTenant = 1;  // one canonical system per tenant
 inline constexpr int kEventsPerPoll = 100;
 inline constexpr int kHydratePageRows = 500;
+inline constexpr std::chrono::seconds kRefreshInterval{2};
 
 struct SourceConfig {
   std::string id;  // src_…
@@ -140,13 +148,26 @@ class SourceService final : public engine::CommitForwarder,
 
  private:
   class Worker;
+  Result<std::map<std::string, SourceConfig>> stored_configs() const;
+  Status reconcile();
+  Status start_worker(const SourceConfig& config);
   Status persist_configs_locked() const;
+  const SourceConfig* config_of_tenant_locked(const store::Tenant& tenant) const;
+  SourceView view_locked(const SourceConfig& config) const;
+  void uninstall_capture_of(const SourceConfig& config);
 
   engine::Engine& engine_;
   store::Store& store_;
   AdapterFactory factory_;
-  mutable std::mutex mutex_;  // guards workers_ (the registry)
-  std::map<std::string, std::shared_ptr<Worker>> workers_;  // by source id
+  mutable std::mutex mutex_;  // guards configs_, workers_, start_failures_ (the registry)
+  std::map<std::string, SourceConfig> configs_;             // by id: the registrations
+  std::map<std::string, std::shared_ptr<Worker>> workers_;  // by id: the running ones
+  std::map<std::string, std::string> start_failures_;       // by id: the last failure to start, logged once
+  // The refresher re-reads the registrations every kRefreshInterval (another node's changes).
+  std::mutex refresh_mutex_;  // guards stopping_
+  std::condition_variable refresh_wake_;
+  bool stopping_ = false;
+  std::thread refresher_;
 };
 
 }  // namespace ablo::source

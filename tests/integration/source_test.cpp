@@ -450,3 +450,28 @@ TEST_F(DirectDatabaseTest, ReadsWritesAndOtherProgramsWritesGoThroughTheCustomer
 }
 
 }  // namespace ablo::testing::source_it
+
+namespace ablo::testing::source_it {
+
+TEST_F(DirectDatabaseTest, WhileTheDatabaseIsUnreachableCommitsAreRefusedNotWrittenHere) {
+  server->stop();
+  const std::string name = customer->url().substr(customer->url().rfind('/') + 1);
+  auto admin = pg::Connection::open(test_database_url());
+  ASSERT_TRUE(admin);
+  ASSERT_TRUE((*admin)->exec_script("ALTER DATABASE \"" + name + "\" RENAME TO \"" + name + "_away\""));
+  server->restart();
+  auto refused = commit(*server, "tx-away", json::array{report_create("away1", "Oslo")});
+  EXPECT_EQ(refused.status, 503) << refused.body;
+  EXPECT_EQ(parsed(refused).at("code"), "source_network_error") << refused.body;
+  EXPECT_TRUE(cached_row(*server, "away1").empty());
+  auto listed = parsed(call(*server, "GET", "/v1/datasources"));
+  EXPECT_EQ(listed.at("data").at(0).at("status").at("state"), "failing") << json::serialize(listed);
+  // Back: the registration is picked up again within a refresh and the retry goes through.
+  ASSERT_TRUE((*admin)->exec_script("ALTER DATABASE \"" + name + "_away\" RENAME TO \"" + name + "\""));
+  EXPECT_TRUE(eventually([&] {
+    return commit(*server, "tx-away", json::array{report_create("away1", "Oslo")}).status == 200;
+  }));
+  EXPECT_EQ(field(cached_row(*server, "away1"), "location"), "Oslo");
+}
+
+}  // namespace ablo::testing::source_it
