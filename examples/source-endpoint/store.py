@@ -399,22 +399,14 @@ class SqliteBacking(Backing):
         return conn
 
     def setup(self):
-        conn = self.connect()
-        try:
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("BEGIN IMMEDIATE")
+        with self.read_connection() as conn:
+            conn.execute("PRAGMA journal_mode = WAL")  # persistent: set once, outside a transaction
+        with self.write_transaction(None) as conn:
             for statement in SQLITE_ADAPTER_TABLES:
                 conn.execute(statement)
             conn.execute("DELETE FROM ablo_write_context")  # a crash can only have rolled it back; be sure
             for model in self.models.values():
                 self.create_model_table(conn, model)
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        finally:
-            conn.close()
 
     def create_model_table(self, conn, model):
         columns = []

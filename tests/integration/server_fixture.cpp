@@ -1,5 +1,8 @@
 #include "integration/server_fixture.h"
 
+#include <chrono>
+#include <thread>
+
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -196,6 +199,15 @@ std::optional<json::object> receive_until(client::WsConnection& ws, const std::f
     if (ec || !parsed.is_object() || !parsed.as_object().contains("type")) continue;
     if (matches(parsed.as_object())) return std::move(parsed.as_object());
   }
+}
+
+bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return condition();
 }
 
 }  // namespace ablo::testing

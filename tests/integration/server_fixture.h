@@ -82,6 +82,10 @@ inline constexpr bool kSanitizedBuild = true;
 inline constexpr bool kSanitizedBuild = false;
 #endif
 
+// Polls `condition` every 50 ms until it holds or `timeout` passes; its last answer.
+bool eventually(const std::function<bool()>& condition,
+                std::chrono::milliseconds timeout = std::chrono::milliseconds(15'000));
+
 // True when this run of the suite uses the PostgreSQL store ($ABLO_TEST_STORE=postgres).
 bool testing_postgres();
 

@@ -40,14 +40,6 @@ json::object parsed(const client::HttpResponse& response) {
   return !ec && value.is_object() ? value.as_object() : json::object{};
 }
 
-bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 15s) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(50ms);
-  }
-  return condition();
-}
 
 json::object report_create(const std::string& id, const std::string& location) {
   return json::object{{"action", "create"}, {"model", "weatherReports"}, {"id", id},

@@ -120,14 +120,6 @@ bool has_through(const std::vector<ReceivedRequest>& requests, int64_t last) {
   return std::find(ids.begin(), ids.end(), last) != ids.end();
 }
 
-bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 15s) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(50ms);
-  }
-  return condition();
-}
 
 class WebhookTest : public ::testing::Test {
  protected:

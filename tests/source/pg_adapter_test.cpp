@@ -73,6 +73,21 @@ class PgSourceTest : public ::testing::Test {
     ASSERT_TRUE(source_);
   }
 
+  // How long wait_for_events (10 s at most) took when another connection inserts 300 ms in.
+  std::chrono::steady_clock::duration wait_woken_by_an_insert() {
+    std::atomic<bool> stop{false};
+    std::thread writer([&] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+      auto conn = pg::Connection::open(database_->url());
+      if (conn) (void)(*conn)->exec_script("INSERT INTO task (id) VALUES ('woke')");
+    });
+    const auto started = std::chrono::steady_clock::now();
+    source_->wait_for_events(std::chrono::seconds(10), stop);
+    const auto waited = std::chrono::steady_clock::now() - started;
+    writer.join();
+    return waited;
+  }
+
   std::unique_ptr<DataAdapter> open(const std::string& organization_id) {
     auto source = open_pg_source({database_->url(), [this] { return schema_; }, organization_id});
     EXPECT_TRUE(source) << source.error().message;
@@ -482,19 +497,11 @@ TEST_F(PgSourceTest, EventsOfADroppedTableStillGoOut) {
 }
 
 TEST_F(PgSourceTest, WaitForEventsWakesOnAnExternalInsertAndHonoursStop) {
-  std::atomic<bool> stop{false};
-  std::thread writer([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
-    auto conn = pg::Connection::open(database_->url());
-    if (conn) (void)(*conn)->exec_script("INSERT INTO task (id) VALUES ('woke')");
-  });
-  const auto started = std::chrono::steady_clock::now();
-  source_->wait_for_events(std::chrono::seconds(10), stop);
-  const auto waited = std::chrono::steady_clock::now() - started;
-  writer.join();
+  const auto waited = wait_woken_by_an_insert();
   EXPECT_LT(waited, std::chrono::milliseconds(1300)) << "woken by NOTIFY, not the timeout";
   EXPECT_EQ(all_events().size(), 1u);
 
+  std::atomic<bool> stop{false};
   std::thread stopper([&] {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     stop = true;
@@ -697,16 +704,7 @@ TEST_F(PgSourceTest, ALostConnectionIsReopenedOnTheNextCall) {
   EXPECT_TRUE(rows) << rows.error().message;
 
   // The listener reconnects too and still wakes on the next write.
-  std::atomic<bool> stop{false};
-  std::thread writer([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
-    auto conn = pg::Connection::open(database_->url());
-    if (conn) (void)(*conn)->exec_script("INSERT INTO task (id) VALUES ('woke')");
-  });
-  const auto started = std::chrono::steady_clock::now();
-  source_->wait_for_events(std::chrono::seconds(10), stop);
-  writer.join();
-  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::milliseconds(1500));
+  EXPECT_LT(wait_woken_by_an_insert(), std::chrono::milliseconds(1500));
 }
 
 TEST(PgSourceOpenTest, AnUnreachableDatabaseIsARetryableNetworkError) {
