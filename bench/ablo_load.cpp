@@ -1289,6 +1289,7 @@ int run_idle(Options options) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress lines show while a long run goes on, even into a file
   CLI::App app{"ablo_load: a load generator for `ablo serve` that is never the bottleneck"};
   app.require_subcommand(1);
   app.fallthrough();  // the shared options may follow the subcommand
