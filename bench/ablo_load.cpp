@@ -48,6 +48,7 @@
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <sstream>
@@ -55,8 +56,6 @@
 #include <string_view>
 #include <thread>
 #include <vector>
-
-#include <functional>
 
 #include <CLI/CLI.hpp>
 #include <boost/asio.hpp>
