@@ -17,6 +17,12 @@
 //            under load: does it slow commits?) and reports the scrapes' latency.
 //   idle     N authenticated sockets that each sync once and then stay idle: server RSS per
 //            connection.
+//   source   Data Source mode (issue 11), --mode endpoint (the reference endpoint of
+//            examples/source-endpoint, registered with --poll-interval) or database (direct
+//            PostgreSQL, `--source-database`): commits/s through the source with W writers x K
+//            in flight and their ack latency; commit -> delta at one subscriber, under that load
+//            and one commit at a time; external write -> delta for rows written straight into
+//            the source's database, each carrying its write time.
 //
 // The server: started here (SQLite in a fresh data directory; --store postgres: a private
 // durable PostgreSQL or --database, with --nodes N servers on it) or an existing one (--url,
@@ -42,6 +48,7 @@
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <sstream>
@@ -59,6 +66,9 @@
 #include "bench_support.h"
 #include "client/transport.h"
 #include "integration/server_fixture.h"
+#include "integration/source_endpoint.h"
+#include "pg/connection.h"
+#include "support/pg_database.h"
 #include "support/private_postgres.h"
 
 namespace asio = boost::asio;
@@ -109,6 +119,13 @@ struct Options {
   // idle
   int connections = 5000;
   double settle_s = 3;
+  // source
+  std::string source_mode = "endpoint";
+  std::string endpoint_db = "sqlite";  // the reference endpoint's backing
+  int poll_interval_ms = 100;  // the smallest the server accepts
+  int64_t sequential_commits = 200;
+  int64_t external_writes = 200;
+  int external_gap_ms = 20;
 };
 
 // "0,2-3" -> {0,2,3}
@@ -272,7 +289,24 @@ struct LaneStats {
   std::atomic<int64_t> acked_in_window{0};
   Latencies delivery_us;
   Latencies ack_us;
+  // `source` only: its later measurements reuse the same subscriber.
+  Latencies sequential_delivery_us;
+  Latencies external_delivery_us;
 };
+
+// What a subscriber's deliveries measure right now: `source` runs three measurements over the
+// same sockets one after another, and keeps their latencies apart.
+enum class Measuring { commits, sequential_commits, external_writes };
+std::atomic<Measuring> g_measuring{Measuring::commits};
+
+Latencies& delivery_list(LaneStats& stats) {
+  switch (g_measuring.load(std::memory_order_relaxed)) {
+    case Measuring::sequential_commits: return stats.sequential_delivery_us;
+    case Measuring::external_writes: return stats.external_delivery_us;
+    case Measuring::commits: break;
+  }
+  return stats.delivery_us;
+}
 
 struct Lane {
   asio::io_context io{1};  // concurrency hint 1: one thread runs it, Asio may skip its locking
@@ -413,8 +447,9 @@ class LoadSocket : public std::enable_shared_from_this<LoadSocket> {
         return;
       }
       const int64_t arrived = now_us();
+      Latencies& latencies = delivery_list(stats);
       const int rows = for_each_sent_at(frame, [&](int64_t sent) {
-        stats.delivery_us.push_back(static_cast<uint32_t>(std::max<int64_t>(0, arrived - sent)));
+        latencies.push_back(static_cast<uint32_t>(std::max<int64_t>(0, arrived - sent)));
       });
       stats.deliveries.fetch_add(rows, std::memory_order_relaxed);
     } else if (has(frame, "\"type\":\"mutation_result\"")) {
@@ -632,6 +667,7 @@ class Run {
     return total;
   }
   const std::string& data_dir() const { return data_dir_; }
+  const std::string& api_key() const { return key_; }
   const std::string& host() const { return host_; }
   uint16_t port() const { return port_; }
   std::string run_tag() const { return run_tag_; }
@@ -879,13 +915,12 @@ std::optional<Ceiling> sqlite_ceiling(const std::string& dir, int batch, double 
   return result;
 }
 
-int run_commits(Options options) {
-  Run run(std::move(options));
+// Every writer keeps --inflight commits outstanding through the warm-up and the measured window
+// (acks counted only inside it), then stops sending; true when every commit sent was answered
+// within 30 s. `around_window(true/false)` runs as the window opens and closes.
+bool drive_commits(Run& run, const std::vector<std::shared_ptr<LoadSocket>>& writers,
+                   const std::function<void(bool opening)>& around_window = {}) {
   auto& o = run.options();
-  run.setup(o.writers);
-  run.describe();
-  auto writers = run.open(o.writers, Role::writer);
-  if (!all_ready(run, o.writers, "writers")) return 1;
   for (std::size_t i = 0; i < writers.size(); ++i) {
     writers[i]->configure_writer(run.run_tag() + "-w" + std::to_string(i) + "-", /*budget=*/-1, o.commit_inflight);
   }
@@ -893,10 +928,35 @@ int run_commits(Options options) {
   for (auto& w : writers) w->post_start_writing();
   std::this_thread::sleep_for(std::chrono::duration<double>(o.warmup_s));
   g_phase = 1;
-  std::atomic<bool> scraping{o.scrape_hz > 0};
+  if (around_window) around_window(true);
+  run.window().begin();
+  std::this_thread::sleep_for(std::chrono::duration<double>(o.seconds));
+  run.window().end();
+  if (around_window) around_window(false);
+  g_phase = 2;
+  return wait_until(
+      [&] { return run.sum(&LaneStats::acked) + run.sum(&LaneStats::rejected) >= run.sum(&LaneStats::sent); },
+      std::chrono::seconds(30));
+}
+
+int run_commits(Options options) {
+  Run run(std::move(options));
+  auto& o = run.options();
+  run.setup(o.writers);
+  run.describe();
+  auto writers = run.open(o.writers, Role::writer);
+  if (!all_ready(run, o.writers, "writers")) return 1;
+  std::atomic<bool> scraping{false};
   Latencies scrapes;
   std::thread scraper;
-  if (o.scrape_hz > 0) {
+  auto scrape_during_window = [&](bool opening) {
+    if (!opening) {
+      scraping = false;
+      if (scraper.joinable()) scraper.join();
+      return;
+    }
+    if (o.scrape_hz <= 0) return;
+    scraping = true;
     scraper = std::thread([&] {
       const auto period = std::chrono::duration<double>(1.0 / o.scrape_hz);
       while (scraping.load()) {
@@ -909,16 +969,8 @@ int run_commits(Options options) {
         std::this_thread::sleep_until(started + std::chrono::duration_cast<Clock::duration>(period));
       }
     });
-  }
-  run.window().begin();
-  std::this_thread::sleep_for(std::chrono::duration<double>(o.seconds));
-  run.window().end();
-  scraping = false;
-  if (scraper.joinable()) scraper.join();
-  g_phase = 2;
-  const bool drained = wait_until(
-      [&] { return run.sum(&LaneStats::acked) + run.sum(&LaneStats::rejected) >= run.sum(&LaneStats::sent); },
-      std::chrono::seconds(30));
+  };
+  const bool drained = drive_commits(run, writers, scrape_during_window);
   run.stop_lanes();
 
   const int64_t confirmed = run.sum(&LaneStats::acked_in_window);
@@ -956,6 +1008,242 @@ int run_commits(Options options) {
   }
   if (saturated) return kExitSaturated;
   return drained && run.sum(&LaneStats::rejected) == 0 && confirmed > 0 ? 0 : 1;
+}
+
+// ---------------------------------------------------------------------------------------------
+// source
+
+// The customer's own table for `--mode database`, shaped as `ablo pull` would find it: the
+// columns of kItemsSchema (camelCase fields become snake_case columns) plus the system ones.
+constexpr const char* kCustomerItemsTable =
+    "CREATE TABLE items (id text PRIMARY KEY, title text NOT NULL, n double precision, sent_at double precision, "
+    "organization_id text, created_at timestamptz NOT NULL DEFAULT now(), "
+    "updated_at timestamptz NOT NULL DEFAULT now(), archived_at timestamptz)";
+
+// Writes rows straight into a source's database, as a cron job or psql would. One connection
+// stays open, so a write's latency starts at its INSERT, not at a connection's setup.
+class ExternalWriter {
+ public:
+  explicit ExternalWriter(const std::string& url) {
+    constexpr std::string_view kSqlite = "sqlite:";
+    if (url.starts_with(kSqlite)) {
+      if (sqlite3_open(url.substr(kSqlite.size()).c_str(), &sqlite_) != SQLITE_OK) {
+        throw std::runtime_error("cannot open the source's SQLite file " + url);
+      }
+      sqlite3_busy_timeout(sqlite_, 5000);  // the endpoint writes the same file
+      return;
+    }
+    auto connection = ablo::pg::Connection::open(url);
+    if (!connection) throw std::runtime_error("cannot reach the source's PostgreSQL: " + connection.error().message);
+    pg_ = std::move(*connection);
+  }
+  ~ExternalWriter() { sqlite3_close(sqlite_); }
+  ExternalWriter(const ExternalWriter&) = delete;
+  ExternalWriter& operator=(const ExternalWriter&) = delete;
+
+  void exec(const std::string& sql) {
+    if (pg_) {
+      if (auto done = pg_->exec_script(sql); !done) throw std::runtime_error(done.error().message);
+      return;
+    }
+    char* message = nullptr;
+    const int rc = sqlite3_exec(sqlite_, sql.c_str(), nullptr, nullptr, &message);
+    const std::string error = message ? message : "";
+    sqlite3_free(message);
+    if (rc != SQLITE_OK) throw std::runtime_error("sqlite: " + error);
+  }
+
+ private:
+  sqlite3* sqlite_ = nullptr;
+  std::unique_ptr<ablo::pg::Connection> pg_;
+};
+
+json::object call_json(Run& run, const std::string& method, const std::string& path, const std::string& body,
+                       int* status = nullptr) {
+  auto response = ablo::client::http_request(run.host(), run.port(), method, path, body,
+                                             {{"Authorization", "Bearer " + run.api_key()},
+                                              {"Content-Type", "application/json"}});
+  if (!response) throw std::runtime_error(method + " " + path + ": " + response.error().message);
+  if (status) *status = response->status;
+  boost::system::error_code ec;
+  auto value = json::parse(response->body, ec);
+  return !ec && value.is_object() ? value.as_object() : json::object{{"body", response->body}};
+}
+
+// POST /v1/datasources, then waits until the source has hydrated and is live.
+void register_endpoint(Run& run, const std::string& endpoint_url, int poll_interval_ms) {
+  int status = 0;
+  auto source = call_json(run, "POST", "/v1/datasources",
+                          json::serialize(json::object{{"endpoint", endpoint_url}, {"pollIntervalMs", poll_interval_ms}}),
+                          &status);
+  if (status != 201) throw std::runtime_error("registering the endpoint: " + json::serialize(source));
+  const std::string path = "/v1/datasources/" + std::string(source.at("id").as_string());
+  const bool live = wait_until(
+      [&] {
+        auto view = call_json(run, "GET", path, "");
+        const auto* state = view.contains("status") ? view.at("status").as_object().if_contains("state") : nullptr;
+        return state && *state == "live";
+      },
+      std::chrono::seconds(30));
+  if (!live) throw std::runtime_error("the source did not become live: " + json::serialize(call_json(run, "GET", path, "")));
+}
+
+void wait_ready(Run& run) {
+  const bool ready = wait_until(
+      [&] {
+        auto response = ablo::client::http_request(run.host(), run.port(), "GET", "/api/ready", {}, {});
+        return response && response->status == 200;
+      },
+      std::chrono::seconds(30));
+  if (!ready) throw std::runtime_error("the server did not become ready");
+}
+
+// Waits until the subscriber has received `expected` rows in all; prints a shortfall.
+bool await_deliveries(Run& run, int64_t expected, const char* what) {
+  const bool complete = wait_until([&] { return run.sum(&LaneStats::deliveries) >= expected; }, std::chrono::seconds(30));
+  if (!complete) {
+    std::printf("%s: SHORT by %lld deliveries after 30 s\n", what,
+                static_cast<long long>(expected - run.sum(&LaneStats::deliveries)));
+  }
+  return complete;
+}
+
+// "p50 / p99 (max, n)" in ms, for the table.
+std::string latency_cell(Latencies& all) {
+  std::sort(all.begin(), all.end());
+  char cell[96];
+  std::snprintf(cell, sizeof cell, "%.1f / %.1f ms (max %.1f, n=%zu)", percentile_ms(all, 0.50),
+                percentile_ms(all, 0.99), all.empty() ? 0.0 : all.back() / 1000.0, all.size());
+  return cell;
+}
+
+// 2. commit -> delta, one commit at a time: a fresh writer with --inflight 1 and a budget.
+bool measure_sequential_commits(Run& run, int64_t delivered_before) {
+  auto& o = run.options();
+  auto writer = run.open(1, Role::writer);
+  if (run.failed() > 0) return false;
+  g_measuring = Measuring::sequential_commits;
+  writer.front()->configure_writer(run.run_tag() + "-seq-", o.sequential_commits, /*inflight=*/1);
+  writer.front()->post_start_writing();
+  return await_deliveries(run, delivered_before + o.sequential_commits, "sequential commits");
+}
+
+// 3. external write -> delta: rows inserted straight into the source's database, --gap apart,
+// each carrying the steady clock (same process as the subscriber) read just before its INSERT.
+bool measure_external_writes(Run& run, const std::string& database_url, int64_t delivered_before) {
+  auto& o = run.options();
+  ExternalWriter writer(database_url);
+  g_measuring = Measuring::external_writes;
+  const auto started = Clock::now();
+  for (int64_t i = 0; i < o.external_writes; ++i) {
+    std::this_thread::sleep_until(started + std::chrono::milliseconds(o.external_gap_ms) * i);
+    writer.exec("INSERT INTO items (id, title, n, sent_at) VALUES ('" + run.run_tag() + "-ext-" + std::to_string(i) +
+                "', 'external', " + std::to_string(i) + ", " + std::to_string(now_us()) + ")");
+  }
+  return await_deliveries(run, delivered_before + o.external_writes, "external writes");
+}
+
+// The fixture backs the endpoint as the test suite runs (ABLO_TEST_STORE=postgres: a fresh
+// database on $ABLO_TEST_DATABASE_URL); set for its construction only, as the server we
+// started already chose its own store from --store.
+std::unique_ptr<ablo::testing::SourceEndpointProcess> start_endpoint(const std::string& key, const std::string& db) {
+  if (db != "sqlite" && db != "postgres") throw std::runtime_error("--endpoint-db is sqlite or postgres");
+  const char* previous = std::getenv("ABLO_TEST_STORE");
+  const std::string saved = previous ? previous : "";
+  setenv("ABLO_TEST_STORE", db.c_str(), 1);
+  auto endpoint = std::make_unique<ablo::testing::SourceEndpointProcess>(ablo::bench::kItemsSchema, key);
+  if (previous) {
+    setenv("ABLO_TEST_STORE", saved.c_str(), 1);
+  } else {
+    unsetenv("ABLO_TEST_STORE");
+  }
+  return endpoint;
+}
+
+int run_source(Options options) {
+  const bool direct = options.source_mode == "database";
+  if (!direct && options.source_mode != "endpoint") throw std::runtime_error("--mode is endpoint or database");
+  // The customer's PostgreSQL (direct mode) exists, with its table, before the server opens it.
+  std::unique_ptr<ablo::testing::TempPgDatabase> customer;
+  options.server_args.push_back("--allow-private-sources");  // the source listens on loopback
+  if (direct) {
+    customer = std::make_unique<ablo::testing::TempPgDatabase>();  // on $ABLO_TEST_DATABASE_URL
+    ExternalWriter(customer->url()).exec(kCustomerItemsTable);
+    options.server_args.insert(options.server_args.end(), {"--source-database", customer->url()});
+  }
+  Run run(std::move(options));
+  auto& o = run.options();
+  run.setup(o.writers + 2);
+  run.describe();
+  std::unique_ptr<ablo::testing::SourceEndpointProcess> endpoint;
+  std::string source_database;
+  if (direct) {
+    wait_ready(run);
+    source_database = customer->url();
+  } else {
+    endpoint = start_endpoint(run.api_key(), o.endpoint_db);
+    register_endpoint(run, endpoint->url(), o.poll_interval_ms);
+    source_database = endpoint->database_url();
+  }
+  const std::string backing = source_database.starts_with("sqlite:") ? "SQLite" : "PostgreSQL";
+  std::printf("source: %s\n", direct ? "direct PostgreSQL (--source-database), LISTEN/NOTIFY wake-ups"
+                                     : ("reference endpoint on " + backing + ", pollIntervalMs=" +
+                                        std::to_string(o.poll_interval_ms)).c_str());
+
+  auto subscriber = run.open(1, Role::subscriber);
+  auto writers = run.open(o.writers, Role::writer);
+  if (!all_ready(run, o.writers + 1, "subscriber + writers")) return 1;
+
+  // 1. commits/s through the source, and commit -> delta under that load. The endpoint is a
+  // process of its own: its CPU over the window says whether it was the bottleneck.
+  g_measuring = Measuring::commits;
+  Window endpoint_window;
+  if (endpoint) endpoint_window.server_pids = {endpoint->pid()};
+  const bool drained = drive_commits(run, writers, [&](bool opening) {
+    if (opening) {
+      endpoint_window.begin();
+    } else {
+      endpoint_window.end();
+    }
+  });
+  const int64_t load_sent = run.sum(&LaneStats::sent), load_acked = run.sum(&LaneStats::acked),
+                load_rejected = run.sum(&LaneStats::rejected);
+  bool complete = drained && await_deliveries(run, load_acked, "commits under load");
+  const Window load_window = run.window();
+  complete = measure_sequential_commits(run, run.sum(&LaneStats::deliveries)) && complete;
+  complete = measure_external_writes(run, source_database, run.sum(&LaneStats::deliveries)) && complete;
+  run.stop_lanes();
+
+  const int64_t confirmed = run.sum(&LaneStats::acked_in_window);
+  const double rate = static_cast<double>(confirmed) / load_window.wall();
+  auto acks = run.gather(&LaneStats::ack_us);
+  auto loaded = run.gather(&LaneStats::delivery_us);
+  auto sequential = run.gather(&LaneStats::sequential_delivery_us);
+  auto external = run.gather(&LaneStats::external_delivery_us);
+  std::printf("commits: %d writers x %d in flight, %.1f s measured after %.1f s warm-up; sent=%lld acked=%lld "
+              "rejected=%lld (warm-up included)%s\n",
+              o.writers, o.commit_inflight, load_window.wall(), o.warmup_s, static_cast<long long>(load_sent),
+              static_cast<long long>(load_acked), static_cast<long long>(load_rejected),
+              drained ? "" : " -- NOT DRAINED in 30 s");
+  const std::string mode_cell = direct ? "database (direct PostgreSQL)"
+                                       : "endpoint (" + backing + ", poll " + std::to_string(o.poll_interval_ms) + " ms)";
+  std::printf("\n| %s | figure |\n|---|---|\n", mode_cell.c_str());
+  std::printf("| confirmed commits/s (%d x %d in flight, %.0f s) | %.0f |\n", o.writers, o.commit_inflight, o.seconds, rate);
+  std::printf("| commit -> ack p50 / p99 | %s |\n", latency_cell(acks).c_str());
+  std::printf("| commit -> delta p50 / p99, under that load | %s |\n", latency_cell(loaded).c_str());
+  std::printf("| commit -> delta p50 / p99, one at a time | %s |\n", latency_cell(sequential).c_str());
+  std::printf("| external write -> delta p50 / p99 (%lld writes, %d ms apart) | %s |\n\n",
+              static_cast<long long>(o.external_writes), o.external_gap_ms, latency_cell(external).c_str());
+  if (auto server = load_window.server_cpu(); server && confirmed > 0) {
+    std::printf("server CPU per confirmed commit: %.1f us (PostgreSQL's own CPU not included)\n",
+                *server * 1e6 / static_cast<double>(confirmed));
+  }
+  if (auto endpoint_cpu = endpoint_window.server_cpu()) {
+    std::printf("endpoint CPU (the Python reference endpoint): %.2f s over %.2f s wall (%.0f%% of one core)\n",
+                *endpoint_cpu, endpoint_window.wall(), 100 * *endpoint_cpu / endpoint_window.wall());
+  }
+  if (report_cpu(load_window, run.generator_cores(), o.saturation)) return kExitSaturated;
+  return complete && run.sum(&LaneStats::rejected) == 0 && confirmed > 0 ? 0 : 1;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1000,6 +1288,7 @@ int run_idle(Options options) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress lines show while a long run goes on, even into a file
   CLI::App app{"ablo_load: a load generator for `ablo serve` that is never the bottleneck"};
   app.require_subcommand(1);
   app.fallthrough();  // the shared options may follow the subcommand
@@ -1042,12 +1331,30 @@ int main(int argc, char** argv) {
   auto* idle = app.add_subcommand("idle", "N idle synced sockets: server RSS per connection");
   idle->add_option("--connections", o.connections)->capture_default_str();
   idle->add_option("--settle", o.settle_s, "Seconds to wait before reading RSS")->capture_default_str();
+  auto* source = app.add_subcommand(
+      "source", "Data Source mode: commits/s through the source, commit -> delta, external write -> delta");
+  source->add_option("--mode", o.source_mode, "endpoint (the reference endpoint) | database (--source-database)")
+      ->capture_default_str();
+  source->add_option("--endpoint-db", o.endpoint_db, "The endpoint's database: sqlite | postgres ($ABLO_TEST_DATABASE_URL)")
+      ->capture_default_str();
+  source->add_option("--poll-interval", o.poll_interval_ms, "pollIntervalMs the endpoint is registered with")
+      ->capture_default_str();
+  source->add_option("--writers", o.writers)->capture_default_str();
+  source->add_option("--inflight", o.commit_inflight, "Commits in flight per writer")->capture_default_str();
+  source->add_option("--seconds", o.seconds, "Measured window of the commit load")->capture_default_str();
+  source->add_option("--warmup", o.warmup_s, "Seconds of load before the window")->capture_default_str();
+  source->add_option("--sequential", o.sequential_commits, "Commits made one at a time for commit -> delta")
+      ->capture_default_str();
+  source->add_option("--external-writes", o.external_writes, "Rows written straight into the source's database")
+      ->capture_default_str();
+  source->add_option("--gap", o.external_gap_ms, "Milliseconds between external writes")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   try {
     if (fanout->parsed()) return run_fanout(o);
     if (commits->parsed()) return run_commits(o);
     if (idle->parsed()) return run_idle(o);
+    if (source->parsed()) return run_source(o);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ablo_load: %s\n", e.what());
     return 2;

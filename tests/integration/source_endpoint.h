@@ -54,6 +54,10 @@ class SourceEndpointProcess {
 
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/api/ablo/source"; }
   uint16_t port() const { return port_; }
+  pid_t pid() const { return pid_; }
+  // Where its rows live: "sqlite:<file>" or a PostgreSQL URL (for writers of their own, e.g. a
+  // benchmark that keeps one connection open).
+  const std::string& database_url() const { return database_url_; }
 
   // POST /_test/control (datasource test controls; {} resets them).
   void control(const boost::json::object& settings) const {
