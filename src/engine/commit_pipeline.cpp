@@ -326,6 +326,9 @@ class CommitApplier {
       delta.sync_groups = (*existing)->groups;
       return append(std::move(delta), op, deltas);
     }
+    // A version older than ours (by the source's own updatedAt) is stale: an external write the
+    // feed reports after our commit on the same row already replaced it at the source.
+    if (*existing && older_than_ours(op.input, (*existing)->data)) return int64_t{0};
     auto row = canonical_row(*model, op, *existing, where);
     if (!row) return tl::unexpected(row.error());
     if (*existing && same_row((*existing)->data, row->data)) return int64_t{0};
@@ -395,6 +398,20 @@ class CommitApplier {
       return json::value(iso8601_from_ms(*ms));
     }
     return fail("invalid_request", fmt::format("{}: the source's {} is not a date", where, key), where + "." + std::string(key));
+  }
+
+  // Whether the source's row carries an updatedAt strictly before our copy's (a source that
+  // keeps none is never judged stale this way).
+  static bool older_than_ours(const json::object& theirs, const json::object& ours) {
+    const auto at = [](const json::object& row) -> std::optional<int64_t> {
+      const auto* value = row.if_contains("updatedAt");
+      if (!value) return std::nullopt;
+      if (value->is_string()) return parse_iso8601_ms(value->as_string());
+      return exact_int64(*value);
+    };
+    const auto incoming = at(theirs);
+    const auto current = at(ours);
+    return incoming && current && *incoming < *current;
   }
 
   // Equal but for updatedAt, which a source without that column cannot keep; a member one side
@@ -1187,6 +1204,7 @@ CommitPipeline::AppliedGroup CommitPipeline::apply_group(Group& group) {
         if (*cached) {
           if (auto replayed = replay(**cached, job.request)) {
             job.outcome = std::move(*replayed);
+            if (job.request.mode == CommitMode::kCheckOnly) job.finish(std::move(job.outcome));
             continue;
           }
         }
@@ -1203,7 +1221,7 @@ CommitPipeline::AppliedGroup CommitPipeline::apply_group(Group& group) {
         auto repaired = idempotency.find(job.request.principal.tenant.key(), repair_key(job.request.client_tx_id));
         if (!repaired) return tl::unexpected(repaired.error());
         if (*repaired) {  // its write is here already (skip_if_committed): the source answers the retry
-          job.outcome = echo_receipt(job.request, hub_.head());
+          job.finish(echo_receipt(job.request, hub_.head()));
           continue;
         }
       }
@@ -1221,6 +1239,9 @@ CommitPipeline::AppliedGroup CommitPipeline::apply_group(Group& group) {
         idempotency.rollback();
         audit_chain.rollback();
         if (auto ok = txn.rollback_to_savepoint(); !ok) return ok;
+        // It wrote nothing, so its answer need not wait for the group's fsync (the data source
+        // round trip that follows is the slow part of a forwarded commit).
+        job.finish(std::move(job.outcome));
         continue;
       }
       // A canonical commit that changed nothing (its rows were ours already) is as recent as

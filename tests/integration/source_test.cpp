@@ -102,6 +102,21 @@ std::optional<json::object> await_delta(Client& client, const std::string& model
   return found;
 }
 
+int64_t unix_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// POST /api/source/events as a customer's push queue sends it (datasource.md §1.9).
+client::HttpResponse push_events(const ServerProcess& server, const std::string& body, const std::string& key,
+                                 int64_t at, bool with_signature = true) {
+  auto signed_headers = source::sign_request(key, "msg-push", at, body);
+  std::map<std::string, std::string> headers{{"Authorization", ""}, {"webhook-id", signed_headers.id},
+                                             {"webhook-timestamp", signed_headers.timestamp},
+                                             {"Idempotency-Key", signed_headers.id}};
+  if (with_signature) headers["webhook-signature"] = signed_headers.signature;
+  return call(server, "POST", "/api/source/events", body, headers);
+}
+
 class SourceModeTest : public ::testing::Test {
  protected:
   // Registers the endpoint and waits until it has loaded its rows.
@@ -265,15 +280,9 @@ TEST_F(SourceModeTest, AWrongSignatureEitherWayIsRefusedAndNothingIsApplied) {
       {"id", "push-1"}, {"model", "weatherReports"}, {"entityId", "pushed1"}, {"type", "CREATE"},
       {"data", json::object{{"id", "pushed1"}, {"location", "Kirkenes"}, {"status", "ready"}}}}}}});
   const auto push = [&](const std::string& key, int64_t at, bool with_signature = true) {
-    auto signed_headers = source::sign_request(key, "msg-push", at, body);
-    std::map<std::string, std::string> headers{{"Authorization", ""}, {"webhook-id", signed_headers.id},
-                                               {"webhook-timestamp", signed_headers.timestamp},
-                                               {"Idempotency-Key", signed_headers.id}};
-    if (with_signature) headers["webhook-signature"] = signed_headers.signature;
-    return call(server, "POST", "/api/source/events", body, headers);
+    return push_events(server, body, key, at, with_signature);
   };
-  const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
-                          std::chrono::system_clock::now().time_since_epoch()).count();
+  const int64_t now = unix_seconds();
   auto wrong_key = push("sk_test_not_the_key", now);
   EXPECT_EQ(wrong_key.status, 401);
   EXPECT_EQ(parsed(wrong_key).at("reason"), "source_signature_invalid") << wrong_key.body;
@@ -292,6 +301,20 @@ TEST_F(SourceModeTest, AWrongSignatureEitherWayIsRefusedAndNothingIsApplied) {
   auto repeated = push(server.api_key(), now);
   EXPECT_EQ(parsed(repeated).at("skipped").as_int64(), 1) << repeated.body;
   EXPECT_EQ(deltas_of(server, "pushed1"), 1);
+}
+
+TEST_F(SourceModeTest, AnOlderVersionReportedAfterOurCommitDoesNotRevertTheRow) {
+  add_source();
+  ASSERT_EQ(commit(server, "tx-new", json::array{report_create("r12", "Oslo")}).status, 200);
+  // An external write that happened before our commit, reported after it (by its updatedAt).
+  const std::string body = json::serialize(json::object{{"events", json::array{json::object{
+      {"id", "late-1"}, {"model", "weatherReports"}, {"entityId", "r12"}, {"type", "UPDATE"},
+      {"data", json::object{{"id", "r12"}, {"location", "Older"}, {"status", "pending"},
+                            {"updatedAt", "2020-01-01T00:00:00.000Z"}}}}}}});
+  auto pushed = push_events(server, body, server.api_key(), unix_seconds());
+  ASSERT_EQ(pushed.status, 200) << pushed.body;
+  EXPECT_EQ(field(cached_row(server, "r12"), "location"), "Oslo");
+  EXPECT_EQ(deltas_of(server, "r12"), 1);
 }
 
 TEST_F(SourceModeTest, AFeedThatRepeatsEventsAppliesEachOnce) {
