@@ -224,6 +224,7 @@ class SourceService::Worker {
     queue_wake_.notify_all();
     if (forwarder_.joinable()) forwarder_.join();
     if (poller_.joinable()) poller_.join();
+    wait_for_applies();  // their callbacks use this worker
     // Commits still queued were never sent: the client may retry them.
     std::deque<Pending> left;
     {
@@ -260,6 +261,7 @@ class SourceService::Worker {
   // Applies pushed events on the caller's (worker pool) thread, in the same order as polls.
   Result<PushResult> apply_pushed(const std::vector<Event>& events) {
     std::lock_guard exchange(exchange_mutex_);
+    wait_for_applies();
     auto counts = apply_events(events);
     if (!counts) return tl::unexpected(counts.error());
     counts->source_id = config_.id;
@@ -284,19 +286,22 @@ class SourceService::Worker {
         pending = std::move(queue_.front());
         queue_.pop_front();
       }
-      Result<CommitReceipt> outcome = fail("internal_error", "the commit was not forwarded");
       try {
         std::lock_guard exchange(exchange_mutex_);
-        outcome = forward_one(std::move(pending.request));
+        auto answered = forward_one(std::move(pending.request), pending.done);
+        if (answered) pending.done(std::move(*answered));
       } catch (...) {
         spdlog::error("source {}: forwarding a commit threw: {}", config_.id, current_exception_text());
-        outcome = fail("internal_error", "forwarding the commit to the data source failed unexpectedly");
+        if (pending.done) pending.done(fail("internal_error", "forwarding the commit to the data source failed unexpectedly"));
       }
-      pending.done(std::move(outcome));
     }
   }
 
-  Result<CommitReceipt> forward_one(CommitRequest request) {
+  // Checks the commit, sends it to the source and queues what it answered for our store. The
+  // answer when it is known here (a refusal, a replay); nullopt when `done` was handed to the
+  // engine with the canonical rows (answered once they are durable, while the next commit is
+  // already on its way to the source).
+  std::optional<Result<CommitReceipt>> forward_one(CommitRequest request, engine::CommitCallback& done) {
     request.request_fingerprint = engine::commit_fingerprint(request);
     CommitRequest check = request;
     check.mode = CommitMode::kCheckOnly;
@@ -314,10 +319,10 @@ class SourceService::Worker {
                                                 std::string(on_stale_name(op.on_stale))});
     }
     auto rows = call([&] { return adapter_->commit(change_set); });
-    if (!rows) return tl::unexpected(rows.error());
+    if (!rows) return Result<CommitReceipt>(tl::unexpected(rows.error()));
     if (auto ok = check_rows(request, *rows); !ok) {
       note_failure(ok.error());
-      return tl::unexpected(ok.error());
+      return Result<CommitReceipt>(tl::unexpected(ok.error()));
     }
     CommitRequest canonical = std::move(request);
     canonical.mode = CommitMode::kCanonical;
@@ -329,7 +334,27 @@ class SourceService::Worker {
       std::lock_guard lock(status_mutex_);
       ++status_.commits_forwarded;
     }
-    return commit_and_wait(engine_, std::move(canonical));
+    apply_later(std::move(canonical), std::exchange(done, nullptr));
+    return std::nullopt;
+  }
+
+  // Queues a canonical commit and answers `done` when it is durable. Counted, so the poller
+  // (which must see its receipt before the echo) and stop() wait for it.
+  void apply_later(CommitRequest canonical, engine::CommitCallback done) {
+    {
+      std::lock_guard lock(applies_mutex_);
+      ++applies_in_flight_;
+    }
+    engine_.commit_here(std::move(canonical), [this, done = std::move(done)](Result<CommitReceipt> result) {
+      done(std::move(result));
+      std::lock_guard lock(applies_mutex_);
+      if (--applies_in_flight_ == 0) applies_done_.notify_all();
+    });
+  }
+
+  void wait_for_applies() {
+    std::unique_lock lock(applies_mutex_);
+    applies_done_.wait(lock, [&] { return applies_in_flight_ == 0; });
   }
 
   // One row per operation, for the same row (schema fit is checked where it is applied).
@@ -365,6 +390,7 @@ class SourceService::Worker {
       Status round;
       {
         std::lock_guard exchange(exchange_mutex_);
+        wait_for_applies();
         round = hydrated_ ? poll_round() : hydrate();
       }
       if (!round) {
@@ -633,6 +659,9 @@ class SourceService::Worker {
   store::Store& store_;
 
   std::mutex exchange_mutex_;  // held while talking to the adapter and applying its answer
+  std::mutex applies_mutex_;   // guards applies_in_flight_
+  std::condition_variable applies_done_;
+  int applies_in_flight_ = 0;  // canonical commits queued by the forwarder, not yet answered
   bool hydrated_ = false;      // poller thread only (under exchange_mutex_)
   bool more_waiting_ = false;  // poller thread only: the last round stopped at its page cap
 

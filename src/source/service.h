@@ -28,7 +28,10 @@
 // Threads: each source has a forwarder thread (commits, in arrival order) and a poller thread
 // (hydration, events, pushes); both hold the source's `exchange` mutex while they talk to its
 // adapter and apply what it said, so a commit's answer and its echo are applied in order. The
-// poller waits for events outside that mutex. Commits wait in a bounded queue
+// forwarder does not wait for a commit's rows to be durable: it queues them (the pipeline keeps
+// their order) and sends the next commit meanwhile; the poller, holding `exchange`, first waits
+// until every queued commit has its receipt. The poller waits for events outside that mutex.
+// Commits wait in a bounded queue
 // (kMaxQueuedCommits; beyond it queue_too_deep). Lock order: registry mutex, then a source's
 // exchange mutex, then its status mutex; none is held across Engine::commit_here's wait
 // except `exchange`. A refresher thread re-reads the registrations every kRefreshInterval, so
