@@ -23,6 +23,13 @@ constexpr std::size_t kMaxResponseBytes = 32 * 1024 * 1024;
 
 bool retryable_status(int status) { return status >= 500 || status == 408 || status == 429; }
 
+// Another 4xx: the endpoint's own code when the client knows it, else invalid_request
+// (internal_error would tell the client "retry": a refusal is not that).
+ErrorCode refusal_code(const std::string& source_error) {
+  const ErrorCode known = ErrorCode::from_stored(source_error);
+  return known.view() == "internal_error" ? ErrorCode("invalid_request") : known;
+}
+
 Error refusal(int status, const std::string& body) {
   std::string source_error;
   std::string source_message;
@@ -38,12 +45,7 @@ Error refusal(int status, const std::string& body) {
   Error error = retryable_status(status) ? Error("source_network_error", what)
                 : status == 401          ? Error("source_api_key_unresolved", what)
                 : status == 403          ? Error("forbidden", what)
-                                         : Error("invalid_request", what);
-  if (status >= 400 && status < 500 && status != 401 && status != 403 && status != 408 && status != 429) {
-    const ErrorCode known = ErrorCode::from_stored(source_error);
-    // internal_error would tell the client "retry": a refusal is not that.
-    if (known.view() != "internal_error") error.code = std::string(known.view());
-  }
+                                         : Error(refusal_code(source_error), what);
   error.details["httpStatus"] = status;
   if (!source_error.empty()) error.details["sourceError"] = source_error;
   return error;

@@ -115,9 +115,14 @@ TEST_F(HttpTest, CapabilityTokensCannotPushSchemas) {
   EXPECT_EQ(response.status, 403);
 }
 
-TEST_F(HttpTest, DatasourceRegistrationAnswers2xxSoReadyDoesNotFail) {
+// 0.9.1's ready() registers DATABASE_URL as the direct connector (protocol.md §2.8): a database
+// that cannot be reached fails it with our reason (a retryable 503), and nothing is registered.
+TEST_F(HttpTest, DatasourceRegistrationOfAnUnreachableDatabaseSaysWhy) {
   auto response = call_with(server_->api_key(), "POST", "/api/v1/datasource", R"({"connectionString":"postgres://x"})");
-  EXPECT_EQ(response.status, 200);
+  EXPECT_EQ(response.status, 503) << response.body;
+  EXPECT_EQ(body_of(response).at("code"), "source_network_error");
+  EXPECT_NE(response.body.find("cannot be reached"), std::string::npos) << response.body;
+  EXPECT_EQ(call_with(server_->api_key(), "GET", "/v1/datasources").body.find("selfHosted"), std::string::npos);
 }
 
 TEST_F(HttpTest, QueryRejectsMalformedJson) {
