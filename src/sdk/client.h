@@ -54,6 +54,8 @@ namespace ablo {
 using Json = boost::json::value;
 using JsonObject = boost::json::object;
 using Clock = std::chrono::system_clock;
+// A schema `date` field in typed code (generated structs); JSON: ISO-8601 UTC out, ISO-8601 or epoch ms in.
+using Timestamp = std::chrono::sys_time<std::chrono::milliseconds>;
 
 class Client;
 namespace sdk_detail {
@@ -224,8 +226,10 @@ struct MutationFailure {
 
 enum class ParticipantKind { kSystem, kAgent, kUser };  // capability exchange participantKind
 
-// What to do when the local store file is unreadable, not an Ablo store, of another server,
-// organization or schema, or written by a newer library version (design §3.6).
+// What to do when the local store file is unreadable (corrupt), not an Ablo client store (foreign),
+// or written by a newer library version (design §3.6). A valid store of another server or
+// organization is not a file error: its rows are rebuilt and its outbox kept for the same
+// participant (StoreEvent::kServerChanged).
 enum class StoreRecovery {
   kRecreate,  // move the file aside (<path>.bad-<utc>), start empty, report via on_store_event
   kFail,      // the constructor throws Exception(db_not_opened); the file is left untouched
@@ -302,8 +306,8 @@ struct WriteOptions {
   // Caller timeout for the Pending only: it fails with wait_for_timeout; the write itself goes on
   // (it is in the outbox) and its final outcome still reaches on_mutation_failure/observers.
   std::optional<std::chrono::milliseconds> timeout;
-  // Record this write in the named undo scope (UndoManager). Empty: not recorded, unless the
-  // scope records every write (UndoScopeOptions::record_all) or an UndoGroup is open on this thread.
+  // Record this write in the named undo scope (UndoManager). Empty: not recorded, unless a scope
+  // records every write (UndoScopeOptions::record_all). An open UndoGroup only groups what is recorded.
   std::string undo_scope;
 };
 
@@ -428,6 +432,7 @@ class Claim {
   bool held() const;
 
   // Update under the claim: readAt = read_at(), onStale reject, resolves when confirmed.
+  // Fails with claim_lost at once (nothing sent) when !held().
   Pending<Receipt> update(JsonObject patch, WriteOptions options = {});
   Pending<Receipt> remove(WriteOptions options = {});
 
@@ -681,7 +686,9 @@ enum class ConnectionState {
   kConnected,       // socket open and caught up
   kReconnecting,    // socket down; retrying with backoff (writes queue in the outbox)
   kAuthBlocked,     // credential refused in a way retrying cannot fix; waits for set_auth_token()
-  kSessionExpired,  // session ended (close 1008/4001/4003, get_token returned nullopt); terminal
+  kSessionExpired,  // session ended (close 1008/4001/4003, get_token returned nullopt); terminal.
+                    // The outbox is kept in the store; its Pendings stay pending (model_disposed when
+                    // the Client is destroyed); a later Client with valid credentials replays it.
   kClosed,          // the Client is being destroyed
 };
 std::string_view to_string(ConnectionState state);
