@@ -1,4 +1,4 @@
-/* ablo_c.h — the C API of the native client library (issue 16; design: docs/client-library.md §10).
+/* ablo_c.h — the C API of the native client library (issue 16; design: docs/client-library.md §16).
  *
  * A thin layer over ablo::Client (sdk/client.h) for bindings (Python ctypes/cffi, Rust, Swift,
  * Go cgo). Conventions:

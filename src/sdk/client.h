@@ -206,7 +206,7 @@ struct ClaimInfo {
   std::string participant_kind;  // "human" | "agent"
   bool mine = false;             // held or queued by this client
   int position = -1;             // in the wait line: 0 = next; -1 for the holder
-  Clock::time_point expires_at;  // server time corrected by the measured clock offset (§8.5)
+  Clock::time_point expires_at;  // server time corrected by the measured clock offset (design §8.5)
 };
 
 // A write the server refused, or one the library gave up on, after its optimistic change was
@@ -370,7 +370,7 @@ class Observer {
   std::shared_ptr<State> state_;
 };
 
-// A query over one model, evaluated on the replica by the one evaluator of design §6 (typed
+// A query over one model, evaluated on the replica by the one evaluator of design §12 (typed
 // comparisons, IN for arrays, SQL null rules, nulls last, ties by id, limit 0 honoured).
 // Immutable builder: each call returns a new Query.
 class Query {
@@ -543,7 +543,7 @@ class TypedModel {
 };
 
 // ---------------------------------------------------------------------------------------------
-// Undo / redo (client.md §4, native contract of §4.4; design §7).
+// Undo / redo (client.md §4, native contract of §4.4; design §10).
 
 enum class ConflictPolicy {
   kSkipStale,       // per field: undo only fields still holding the value this client set
@@ -700,7 +700,7 @@ struct ConnectionStatus {
   std::optional<Clock::time_point> offline_since;
   std::optional<Clock::time_point> next_attempt_at;  // when kReconnecting
   std::optional<Error> last_error;
-  std::chrono::milliseconds clock_offset{0};  // server clock − local clock, measured (§8.5)
+  std::chrono::milliseconds clock_offset{0};  // server clock − local clock, measured (design §8.5)
 };
 
 // Local-store events worth telling the application about.

@@ -1,5 +1,5 @@
 #pragma once
-// Errors of the native client library (ablo_sdk, issue 16; design: docs/client-library.md §9).
+// Errors of the native client library (ablo_sdk, issue 16; design: docs/client-library.md §13).
 //
 // The library reports every failure as an ablo::Error — the project's one error type
 // (common/result.h): `code` is always a code of the 0.9.1 registry
