@@ -753,7 +753,11 @@ class PgSource final : public DataAdapter {
 
     // The input's fields as column assignments (system fields are the adapter's to set).
     std::vector<std::pair<std::string, pg::Param>> assignments;
-    for (const auto& [key, value] : op.input) {
+    for (const auto& member : op.input) {
+      // A named reference, not the structured binding: clang 14 (the fuzz build) cannot
+      // capture a binding in a lambda.
+      const std::string_view key = member.key();
+      const auto& value = member.value();
       if (key == "id" || key == "organizationId" ||
           std::any_of(std::begin(kSystemFields), std::end(kSystemFields),
                       [&](const SystemField& system) { return system.field == key; })) {
