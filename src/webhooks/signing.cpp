@@ -5,6 +5,7 @@
 #include <openssl/rand.h>
 
 #include <array>
+#include <optional>
 
 namespace ablo::webhooks {
 
