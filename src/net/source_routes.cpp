@@ -181,7 +181,7 @@ Result<HttpResponse> SourceRoutes::add_database(const HttpRequest& request, cons
 Result<HttpResponse> SourceRoutes::push(const HttpRequest& request) const {
   if (!sources_) return fail("provisioner_unavailable", "Data Source mode is not enabled on this server");
   source::PushRequest push{request.header("webhook-id"), request.header("webhook-timestamp"),
-                           request.header("webhook-signature"), request.header("idempotency-key"), request.body};
+                           request.header("webhook-signature"), request.body};
   auto pushed = sources_->ingest_push(push);
   if (!pushed) return tl::unexpected(pushed.error());
   return json_response(200, json::object{{"object", "source_events"},

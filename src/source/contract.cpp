@@ -143,6 +143,9 @@ Result<std::vector<json::object>> read_commit(const json::value& response) {
   return rows;
 }
 
+namespace {
+
+// One event of a page or a push; `index` names it in errors.
 Result<Event> read_event(const json::value& value, std::size_t index) {
   const std::string where = fmt::format("events[{}]", index);
   if (!value.is_object()) return fail("invalid_request", where + " is not an object");
@@ -176,6 +179,8 @@ Result<Event> read_event(const json::value& value, std::size_t index) {
   if (const auto* at = object.if_contains("occurredAt"); at && !at->is_null()) event.occurred_at_ms = exact_int64(*at);
   return event;
 }
+
+}  // namespace
 
 Result<EventsPage> read_events(const json::value& response) {
   auto object = object_of(response, "an events page");

@@ -33,7 +33,6 @@ Result<ListPage> read_list(const boost::json::value& response);
 Result<std::vector<boost::json::object>> read_commit(const boost::json::value& response);
 // {"events": [...], "nextCursor"?}: also the body of a push to POST /api/source/events.
 Result<EventsPage> read_events(const boost::json::value& response);
-Result<Event> read_event(const boost::json::value& value, std::size_t index);
 
 bool is_operation_type(std::string_view type);
 

@@ -310,7 +310,7 @@ class SourceService::Worker {
 
     const auto schema = engine_.schema();
     ChangeSet change_set;
-    change_set.client_tx_id = request.client_tx_id.empty() ? random_client_tx_id() : request.client_tx_id;
+    change_set.client_tx_id = request.client_tx_id.empty() ? random_id("srctx") : request.client_tx_id;
     change_set.scope = scope_of(request.principal);
     for (const auto& op : request.operations) {
       const schema::Model* model = schema->resolve(op.model);
@@ -374,8 +374,6 @@ class SourceService::Worker {
     }
     return {};
   }
-
-  static std::string random_client_tx_id();
 
   Scope scope_of(const auth::Principal& principal) const {
     return Scope{principal.participant_id, principal.participant_kind, principal.tenant.org, principal.allowed_groups,
@@ -677,8 +675,6 @@ class SourceService::Worker {
   std::thread forwarder_;
   std::thread poller_;
 };
-
-std::string SourceService::Worker::random_client_tx_id() { return random_id("srctx"); }
 
 // ---------------------------------------------------------------------------------------------
 

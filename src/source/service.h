@@ -62,7 +62,6 @@
 namespace ablo::source {
 
 inline constexpr std::size_t kMaxQueuedCommits = 1'024;
-inline constexpr std::size_t kMaxSourcesPerTenant = 1;  // one canonical system per tenant
 inline constexpr int kEventsPerPoll = 100;
 inline constexpr int kHydratePageRows = 500;
 inline constexpr std::chrono::seconds kRefreshInterval{2};
@@ -113,8 +112,7 @@ struct PushRequest {
   std::string webhook_id;
   std::string webhook_timestamp;
   std::string webhook_signature;
-  std::string idempotency_key;
-  std::string body;
+  std::string body;  // (an Idempotency-Key adds nothing: each event's id already makes a push idempotent)
 };
 struct PushResult {
   std::string source_id;
