@@ -133,6 +133,7 @@ struct ServeOptions {
   // PostgreSQL (selfHosted); sources may be on loopback/private addresses.
   std::string source_database;
   bool allow_private_sources = false;
+  int64_t max_catch_up_deltas = 0;  // 0 = every gap is paged
 };
 
 // Several nodes on one PostgreSQL: each publishes the shared log (its own commits and the
@@ -196,6 +197,7 @@ int serve(const ServeOptions& options, const WhileServing& while_serving = {}) {
     return (*store)->read_deltas(tenant, after, up_to, limit);
   });
   hub.set_held_limit(options.limits.max_send_queue_bytes);  // a socket that never asks for its catch-up
+  hub.set_max_catch_up_deltas(options.max_catch_up_deltas);
   std::unique_ptr<ClusterNode> node;
   engine::EngineOptions engine_options;
   auto audit_key = cli::resolve_audit_key(**store, clustered, options.where.data_dir, options.audit_secret_file);
@@ -470,6 +472,11 @@ void add_limit_options(CLI::App& serve_cmd, ServeOptions& options) {
                        "Data Source mode, selfHosted: the default organization's sandbox rows live in this existing "
                        "PostgreSQL (postgres://…); writes made there by other programs reach clients as deltas")
       ->envname("ABLO_SOURCE_DATABASE");
+  serve_cmd.add_option("--max-catch-up-deltas", options.max_catch_up_deltas,
+                       "A reconnecting client that asks for more deltas than this and can re-bootstrap (the native "
+                       "client library) is told to bootstrap instead; 0: never")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   serve_cmd.add_flag("--allow-private-sources", options.allow_private_sources,
                      "Let keys register data sources on loopback, private or link-local addresses");
   serve_cmd.add_option("--metrics-token", options.metrics_token,

@@ -81,6 +81,21 @@ std::string iso8601_from_ms(int64_t ms) {
   return buf;
 }
 
+std::string http_date_from_ms(int64_t ms) {
+  static constexpr const char* kWeekdays[] = {"Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"};  // day 0 = Thursday
+  static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                            "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  const int64_t days = floor_div(ms, kMsPerDay);
+  const int64_t ms_of_day = ms - days * kMsPerDay;
+  const Civil date = civil_from_days(days);
+  const int64_t weekday = ((days % 7) + 7) % 7;
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%s, %02u %s %04lld %02d:%02d:%02d GMT", kWeekdays[weekday], date.day,
+                kMonths[date.month - 1], static_cast<long long>(date.year), static_cast<int>(ms_of_day / 3'600'000),
+                static_cast<int>(ms_of_day / 60'000 % 60), static_cast<int>(ms_of_day / 1000 % 60));
+  return buf;
+}
+
 // Follows V8's Date.parse for the ISO forms: YYYY-MM-DD or ±YYYYYY-MM-DD, optionally followed by
 // THH:mm[:ss[.sss]] and Z or ±HH[:]mm. Like V8, day 1-31 is accepted for every month (an overflow
 // such as Feb 30 rolls into the next month), and 24:00[:00[.000]] means the end of the day.

@@ -12,6 +12,7 @@
 
 #include "authz/authorizer.h"
 #include "common/json_number.h"
+#include "common/random.h"
 #include "common/time.h"
 #include "engine/audit_writer.h"
 #include "engine/commit_pipeline.h"
@@ -162,11 +163,28 @@ Status Engine::reload_schema() {
   return {};
 }
 
+namespace engine_start {
+// The database's identity, created with it (every node of a cluster reads the same one): lets a
+// client tell a wiped or replaced server from one that is merely behind (storeId).
+Result<std::string> ensure_store_id(store::Store& store) {
+  constexpr const char* kKey = "store_id";
+  if (auto put = store.put_setting_if_absent(kKey, random_uuid()); !put) return tl::unexpected(put.error());
+  auto id = store.get_setting(kKey);
+  if (!id) return tl::unexpected(id.error());
+  if (!*id) return tl::unexpected(Error("internal_error", "the store_id setting vanished"));
+  return **id;
+}
+}  // namespace engine_start
+using engine_start::ensure_store_id;
+
 Status Engine::start() {
   if (auto loaded = reload_schema(); !loaded) return loaded;
   auto head = impl_->store.head_sync_id();
   if (!head) return tl::unexpected(head.error());
   hub_.set_head(*head);
+  auto store_id = ensure_store_id(impl_->store);
+  if (!store_id) return tl::unexpected(store_id.error());
+  hub_.set_store_id(std::move(*store_id));
   impl_->pipeline.start();
   return {};
 }
@@ -342,7 +360,9 @@ Result<std::string> Engine::bootstrap(const auth::Principal& principal, const st
   }
   // Written row by row as the store scans them: a JSON tree of a large table costs several
   // times its text.
-  std::string text = fmt::format(R"({{"type":"full","lastSyncId":{},"models":{{)", watermark);
+  std::string text = fmt::format(R"({{"type":"full","lastSyncId":{},)", watermark);
+  if (!hub_.store_id().empty()) text += fmt::format(R"("storeId":{},)", json::serialize(json::string(hub_.store_id())));
+  text += R"("models":{)";
   for (const auto* model : selected) {
     if (model != selected.front()) text.push_back(',');
     text += json::serialize(json::string(model->typename_));

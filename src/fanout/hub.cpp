@@ -64,6 +64,15 @@ class Subscription {
     delivered_.fetch_add(static_cast<int64_t>(deltas.size()), std::memory_order_relaxed);
   }
 
+  // The catch-up has answered: what was held while it ran goes out now (needs mutex_).
+  void release_held() {
+    auto held = std::move(held_);
+    held_.clear();
+    held_bytes_ = 0;
+    holding_ = false;
+    offer(held);
+  }
+
   // False when holding it would pass the bound: the connection is closed instead.
   bool hold(const std::shared_ptr<const EncodedDelta>& delta) {
     held_bytes_ += delta->json().size();
@@ -281,8 +290,32 @@ std::optional<int64_t> Hub::bootstrap_mark(const std::string& credential) const 
   return it->second.head;
 }
 
+json::object Hub::sync_response_payload(json::array deltas, int64_t current_sync_id) const {
+  json::object payload{{"deltas", std::move(deltas)}, {"currentSyncId", current_sync_id}};
+  if (!store_id_.empty()) payload["storeId"] = store_id_;
+  return payload;
+}
+
+Result<int64_t> Hub::count_visible(const std::shared_ptr<Subscription>& sub, int64_t from, int64_t through,
+                                   int64_t limit) {
+  int64_t count = 0;
+  while (count <= limit) {
+    auto page = reader_(sub->tenant(), from, through, page_size_);
+    if (!page) return tl::unexpected(page.error());
+    {
+      std::lock_guard lock(sub->mutex_);
+      for (const auto& delta : *page) {
+        if (delta.id > sub->last_sent_ && sub->sees(delta.sync_groups) && sub->may_receive(delta)) ++count;
+      }
+    }
+    if (static_cast<int>(page->size()) < page_size_) break;
+    from = page->back().id;
+  }
+  return count;
+}
+
 Status Hub::catch_up(const std::shared_ptr<Subscription>& sub, int64_t last_sync_id,
-                     std::optional<int64_t> bootstrapped_at) {
+                     std::optional<int64_t> bootstrapped_at, bool may_require_bootstrap) {
   std::lock_guard catch_up_lock(sub->catch_up_mutex_);
   bool log_unread = false;
   if (publish_through_ && last_sync_id > head()) {
@@ -313,6 +346,28 @@ Status Hub::catch_up(const std::shared_ptr<Subscription>& sub, int64_t last_sync
       sub->last_sent_ = std::max(sub->last_sent_, applied);
     }
   }
+  if (may_require_bootstrap && max_catch_up_deltas_ > 0 && snapshot_head - from > max_catch_up_deltas_) {
+    // Cheaper for the client to bootstrap than to replay the gap: count what it would receive
+    // (reading at most one page past the limit) and, past the limit, tell it so.
+    auto gap = count_visible(sub, from, snapshot_head, max_catch_up_deltas_);
+    if (!gap) {
+      std::lock_guard lock(sub->mutex_);
+      sub->holding_ = false;
+      return tl::unexpected(gap.error());
+    }
+    if (*gap > max_catch_up_deltas_) {
+      std::lock_guard lock(sub->mutex_);
+      if (!sub->outbox_) return {};
+      sub->last_sent_ = std::max(sub->last_sent_, snapshot_head);
+      auto payload = sync_response_payload(json::array{}, sub->last_sent_);
+      payload["requiresBootstrap"] = true;
+      payload["bootstrapHint"] = json::object{{"reason", "too_far_behind"}, {"totalDeltaCount", *gap}};
+      sub->outbox_->push_catch_up(
+          json::serialize(json::object{{"type", "sync_response"}, {"payload", std::move(payload)}}), 0);
+      sub->release_held();
+      return {};
+    }
+  }
   bool first_page = true;
   while (true) {
     auto page = reader_(sub->tenant(), from, snapshot_head, page_size_);
@@ -339,17 +394,13 @@ Status Hub::catch_up(const std::shared_ptr<Subscription>& sub, int64_t last_sync
       sub->last_sent_ = std::max(sub->last_sent_, snapshot_head);
     }
     if (!visible.empty() || !more || first_page) {
-      json::object payload{{"deltas", std::move(visible)}, {"currentSyncId", std::max(snapshot_head, sub->last_sent_)}};
+      auto payload = sync_response_payload(std::move(visible), std::max(snapshot_head, sub->last_sent_));
       sub->outbox_->push_catch_up(
           json::serialize(json::object{{"type", "sync_response"}, {"payload", std::move(payload)}}), last_visible);
       first_page = false;
     }
     if (more) continue;
-    auto held = std::move(sub->held_);
-    sub->held_.clear();
-    sub->held_bytes_ = 0;
-    sub->holding_ = false;
-    sub->offer(held);
+    sub->release_held();
     return {};
   }
 }

@@ -20,6 +20,9 @@
 #include <unordered_map>
 #include <vector>
 
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+
 #include "common/result.h"
 #include "store/store.h"
 
@@ -97,6 +100,15 @@ class Hub {
   // never sends sync_request) are bounded: beyond `bytes` its outbox is closed with
   // kSlowConsumerCloseCode and what it held is freed. Default: unbounded. Call before subscribing.
   void set_held_limit(std::size_t bytes) { held_limit_ = bytes; }
+  // The store's identity (a UUID created with its database): sent as `storeId` in every
+  // sync_response so a client can tell a wiped or replaced server from a lagging one. Call once
+  // at startup, before subscribing. Empty: not sent.
+  void set_store_id(std::string store_id) { store_id_ = std::move(store_id); }
+  const std::string& store_id() const { return store_id_; }
+  // "Gap too old": a catch-up whose gap holds more than `deltas` visible deltas is answered with
+  // requiresBootstrap instead of the deltas — only to a client that said it understands that
+  // answer (catch_up's `may_require_bootstrap`). 0 (default): never; every gap is paged.
+  void set_max_catch_up_deltas(int64_t deltas) { max_catch_up_deltas_ = deltas; }
 
   // Registers a connection. Live deltas are held until its first catch_up completes.
   // `meter_key` (the API key behind the credential) is what its deliveries are metered under.
@@ -120,8 +132,12 @@ class Hub {
   // `last_sync_id` (or after the connection's start when <= 0), then releases held deltas.
   // `bootstrapped_at`: where a client without a cursor (last_sync_id <= 0) starts instead of the
   // connection's start — the head its bootstrap served (bootstrap_mark).
+  // `may_require_bootstrap`: the client listed "requiresBootstrap" in its sync_request
+  // capabilities; a gap beyond set_max_catch_up_deltas is then answered with one sync_response
+  // {deltas: [], requiresBootstrap: true, bootstrapHint: {reason: "too_far_behind",
+  // totalDeltaCount}} and live delivery resumes after the current head.
   Status catch_up(const std::shared_ptr<Subscription>& subscription, int64_t last_sync_id,
-                  std::optional<int64_t> bootstrapped_at = std::nullopt);
+                  std::optional<int64_t> bootstrapped_at = std::nullopt, bool may_require_bootstrap = false);
 
   // Usage since the last call, per (tenant, meter key): deltas delivered and sockets opened.
   struct Metered {
@@ -156,11 +172,17 @@ class Hub {
   // publish without the listener: routes the deltas to the subscriptions they reach.
   void deliver(const std::vector<store::Delta>& deltas);
   // Drops `sub` from the index under `groups` (and empty entries). Needs index_mutex_.
+  // Counts the deltas after `from` up to `through` that `sub` may see, stopping past `limit`.
+  Result<int64_t> count_visible(const std::shared_ptr<Subscription>& sub, int64_t from, int64_t through, int64_t limit);
+  // The sync_response payload: deltas, currentSyncId and (when known) storeId.
+  boost::json::object sync_response_payload(boost::json::array deltas, int64_t current_sync_id) const;
   void unindex_locked(const std::shared_ptr<Subscription>& sub, const std::vector<std::string>& groups);
 
   DeltaReader reader_;
   int page_size_;
   std::size_t held_limit_ = 0;  // 0 = unbounded
+  std::string store_id_;                // set before the first subscription, then read-only
+  int64_t max_catch_up_deltas_ = 0;     // 0 = off; set before the first subscription
   std::function<Status(int64_t)> publish_through_;  // empty on a single node
 
   std::mutex listener_mutex_;  // a leaf: taken with no other hub lock held

@@ -30,6 +30,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "common/time.h"
 #include "common/exception_text.h"
 #include "errors/registry.h"
 #include "mcp/mcp.h"
@@ -215,6 +216,7 @@ void add_common_headers(http::response<Body>& res, const std::string& request_id
   res.set(http::field::access_control_allow_origin, "*");
   res.set(http::field::access_control_expose_headers, "x-request-id, X-Auth-Failure, Ablo-Version, Mcp-Session-Id");
   res.set(http::field::cache_control, "no-store");
+  res.set(http::field::date, http_date_from_ms(now_ms()));  // RFC 9110: an origin server with a clock sends it
 }
 
 http::response<http::string_body> to_beast(HttpResponse&& response, const std::string& request_id, unsigned version,

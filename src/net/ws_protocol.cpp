@@ -277,6 +277,18 @@ bool SyncConnection::admit(std::string_view type, const json::object& payload) {
 
 void SyncConnection::on_ping(const json::object&) { send(R"({"type":"pong"})"); }
 
+namespace sync_request {
+// True when the sync_request's `capabilities` array names `capability` (the native client lists
+// "requiresBootstrap": it can re-bootstrap when told its gap is too old; 0.9.1 cannot).
+bool lists_capability(const json::object& payload, std::string_view capability) {
+  const auto* listed = payload.if_contains("capabilities");
+  if (!listed || !listed->is_array()) return false;
+  const auto& array = listed->get_array();
+  return std::any_of(array.begin(), array.end(), [&](const json::value& v) { return v.is_string() && v.get_string() == capability; });
+}
+}  // namespace sync_request
+using sync_request::lists_capability;
+
 void SyncConnection::on_sync_request(const json::object& payload) {
   // A lastSyncId that is not an exact non-negative integer cannot name a position: the frame is ignored.
   // Absent or null: a fresh client (cursor 0).
@@ -289,7 +301,8 @@ void SyncConnection::on_sync_request(const json::object& payload) {
     // A fresh client (0) that has just bootstrapped starts where its bootstrap ended.
     const auto bootstrapped_at =
         *last > 0 ? std::nullopt : engine_.hub().bootstrap_mark(grant_.principal.credential_id());
-    if (auto ok = engine_.hub().catch_up(subscription_, *last, bootstrapped_at); !ok) {
+    if (auto ok = engine_.hub().catch_up(subscription_, *last, bootstrapped_at, lists_capability(payload, "requiresBootstrap"));
+        !ok) {
       spdlog::warn("catch-up failed: {}", ok.error().message);
     }
   }

@@ -9,6 +9,12 @@ namespace {
 
 constexpr int64_t kMaxTimeMs = 8'640'000'000'000'000;  // ECMA-262 time value range
 
+TEST(HttpDate, FormatsTheImfFixdateOfRfc9110) {
+  EXPECT_EQ(http_date_from_ms(784111777000), "Sun, 06 Nov 1994 08:49:37 GMT");  // RFC 9110's own example
+  EXPECT_EQ(http_date_from_ms(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+  EXPECT_EQ(http_date_from_ms(1796000000999), "Mon, 30 Nov 2026 00:53:20 GMT");
+}
+
 TEST(Iso8601, FormatsLikeJavaScriptToIsoString) {
   EXPECT_EQ(iso8601_from_ms(0), "1970-01-01T00:00:00.000Z");
   EXPECT_EQ(iso8601_from_ms(1735787045678), "2025-01-02T03:04:05.678Z");

@@ -247,6 +247,54 @@ TEST_F(HubTest, ACursorBeyondTheLogIsTrustedOnlyUpToTheHead) {
   hub.unsubscribe(sub);
 }
 
+// Store identity (client library design §19 S1): every sync_response names the database.
+TEST_F(HubTest, SyncResponsesCarryTheStoreIdOnceSet) {
+  RecordingOutbox plain;
+  auto before = hub.subscribe("org_1/test", {"org:org_1"}, &plain);
+  ASSERT_TRUE(hub.catch_up(before, 0));
+  EXPECT_FALSE(plain.frames.back().at("payload").as_object().contains("storeId")) << "none set: none sent";
+  hub.unsubscribe(before);
+  hub.set_store_id("5b0c7d1e-store");
+  RecordingOutbox outbox;
+  auto sub = hub.subscribe("org_1/test", {"org:org_1"}, &outbox);
+  ASSERT_TRUE(hub.catch_up(sub, 0));
+  EXPECT_EQ(outbox.frames.back().at("payload").at("storeId"), "5b0c7d1e-store");
+  hub.unsubscribe(sub);
+}
+
+// "Gap too old" (§19 S2): past the limit, a client that can re-bootstrap is told to, and gets
+// the deltas after the current head live; one that cannot (0.9.1) is paged as before.
+TEST_F(HubTest, AGapPastTheLimitAsksAClientThatCanToBootstrap) {
+  hub.set_max_catch_up_deltas(3);
+  for (int64_t id = 1; id <= 6; ++id) commit(delta(id, {id == 2 ? "org:other" : "org:org_1"}));
+  RecordingOutbox told;
+  auto native = hub.subscribe("org_1/test", {"org:org_1"}, &told);
+  ASSERT_TRUE(hub.catch_up(native, 1, std::nullopt, true));  // 3..6 visible: 4 > 3
+  ASSERT_EQ(told.frames.size(), 1u);
+  const auto& payload = told.frames.back().at("payload").as_object();
+  EXPECT_EQ(payload.at("requiresBootstrap"), true);
+  EXPECT_EQ(payload.at("bootstrapHint").at("reason"), "too_far_behind");
+  EXPECT_GT(payload.at("bootstrapHint").at("totalDeltaCount").as_int64(), 3);
+  EXPECT_TRUE(payload.at("deltas").as_array().empty());
+  EXPECT_EQ(payload.at("currentSyncId").as_int64(), 6);
+  commit(delta(7, {"org:org_1"}));
+  EXPECT_EQ(told.received(), (std::vector<int64_t>{7})) << "live delivery resumes after the head";
+  hub.unsubscribe(native);
+
+  RecordingOutbox paged;
+  auto old_client = hub.subscribe("org_1/test", {"org:org_1"}, &paged);
+  ASSERT_TRUE(hub.catch_up(old_client, 1, std::nullopt, false));
+  EXPECT_EQ(paged.received(), (std::vector<int64_t>{3, 4, 5, 6, 7}));
+  hub.unsubscribe(old_client);
+
+  RecordingOutbox near;
+  auto close_behind = hub.subscribe("org_1/test", {"org:org_1"}, &near);
+  ASSERT_TRUE(hub.catch_up(close_behind, 4, std::nullopt, true));  // 5..7: 3 deltas, not past the limit
+  EXPECT_EQ(near.received(), (std::vector<int64_t>{5, 6, 7}));
+  for (const auto& frame : near.frames) EXPECT_FALSE(frame.at("payload").as_object().contains("requiresBootstrap"));
+  hub.unsubscribe(close_behind);
+}
+
 TEST_F(HubTest, RoutesOnlyToSameTenantAndIntersectingGroups) {
   RecordingOutbox member, outsider, other_tenant;
   auto a = hub.subscribe("org_1/test", {"org:org_1", "deck:d1"}, &member);

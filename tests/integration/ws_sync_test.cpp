@@ -199,5 +199,63 @@ TEST_F(WsSyncTest, WritesSurviveARestart) {
   EXPECT_EQ(json::parse(bootstrap->body).at("models").at("weatherReports").as_array().size(), 2u);
 }
 
+// The native client's wipe signal (client library design §19 S1): one storeId per database, the
+// same in the bootstrap and every sync_response, kept across restarts; and an HTTP Date header
+// (§19 S3) from which a client measures its clock offset.
+TEST_F(WsSyncTest, TheStoreIdNamesTheDatabaseInBootstrapsAndSyncResponsesAcrossRestarts) {
+  auto store_id_of_bootstrap = [&](const std::string& token) {
+    auto bootstrap = client::http_request("127.0.0.1", server.port(), "GET", "/api/sync/bootstrap", {},
+                                          {{"Authorization", "Bearer " + token}});
+    EXPECT_TRUE(bootstrap);
+    EXPECT_FALSE(bootstrap->headers["date"].empty()) << "RFC 9110 Date header";
+    EXPECT_NE(bootstrap->headers["date"].find(" GMT"), std::string::npos) << bootstrap->headers["date"];
+    return std::string(json::parse(bootstrap->body).at("storeId").as_string());
+  };
+  std::string first;
+  {
+    auto client = Client::connect(server);
+    first = store_id_of_bootstrap(client.token);
+    EXPECT_EQ(first.size(), 36u) << first;
+    EXPECT_EQ(client.sync(0).at("payload").at("storeId").as_string(), first);
+  }
+  server.restart();
+  auto client = Client::connect(server);
+  EXPECT_EQ(store_id_of_bootstrap(client.token), first) << "the same database after a restart";
+  EXPECT_EQ(client.sync(0).at("payload").at("storeId").as_string(), first);
+}
+
+// "Gap too old" (§19 S2): a server started with --max-catch-up-deltas tells a client that lists
+// the requiresBootstrap capability to bootstrap; without the capability (0.9.1) it pages.
+TEST(WsSyncGapTest, AGapPastTheLimitIsAnsweredWithRequiresBootstrapOnlyToClientsThatAskedForIt) {
+  ServerProcess server(kQuickstartSchema, "", {"--max-catch-up-deltas", "3"});
+  auto writer = Client::connect(server);
+  for (int i = 0; i < 5; ++i) {
+    auto r = writer.result_of(writer.commit(json::array{
+        op("CREATE", "gap-" + std::to_string(i), {{"location", "x"}, {"status", "ready"}}, "tx_gap_" + std::to_string(i))}));
+    ASSERT_EQ(r.at("success"), true) << json::serialize(r);
+  }
+  auto open_socket = [&server] {  // a socket that has not asked for its catch-up yet
+    Client c;
+    c.exchange = server.exchange();
+    c.token = std::string(c.exchange.at("token").as_string());
+    for (const auto& g : c.exchange.at("scope").at("syncGroups").as_array()) c.groups.emplace_back(g.as_string());
+    c.ws = server.connect_ws(c.token, c.groups);
+    return c;
+  };
+  auto native = open_socket();
+  native.ws->send_text(json::serialize(json::object{
+      {"type", "sync_request"},
+      {"payload", {{"lastSyncId", 1}, {"capabilities", json::array{"partialBootstrap", "requiresBootstrap"}}}}}));
+  auto told = native.await([](const json::object& f) { return f.at("type") == "sync_response"; });
+  ASSERT_TRUE(told);
+  EXPECT_EQ(told->at("payload").at("requiresBootstrap"), true) << json::serialize(*told);
+  EXPECT_EQ(told->at("payload").at("bootstrapHint").at("reason"), "too_far_behind");
+
+  auto old_client = open_socket();
+  auto paged = old_client.sync(1);
+  EXPECT_EQ(deltas_in(paged).size(), 4u) << json::serialize(paged);
+  EXPECT_FALSE(paged.at("payload").as_object().contains("requiresBootstrap"));
+}
+
 }  // namespace
 }  // namespace ablo::testing
