@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
@@ -30,6 +31,14 @@ namespace local_store_impl {
 namespace fs = std::filesystem;
 
 bool is_memory_path(const std::string& path) { return path.empty() || path == ":memory:"; }
+
+// A number stored as text (meta values, pragma results); 0 when it is not one — a damaged file
+// must not throw out of open().
+int64_t integer_from_text(const std::string& text) {
+  int64_t value = 0;
+  const auto parsed = std::from_chars(text.data(), text.data() + text.size(), value);
+  return parsed.ec == std::errc() ? value : 0;
+}
 
 int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -397,7 +406,7 @@ bool has_table(Connection& connection, const std::string& name) {
 // meta can be read (the writes must not be replayed under another identity, §3.6 row 4).
 void salvage_outbox(Connection& connection, FileVerdict& verdict) {
   auto total_text = connection.scalar_text("SELECT count(*) FROM outbox");
-  const std::size_t total = total_text ? static_cast<std::size_t>(std::stoll("0" + *total_text)) : 0;
+  const std::size_t total = total_text ? static_cast<std::size_t>(std::max<int64_t>(0, integer_from_text(*total_text))) : 0;
   StoreMeta meta;
   std::vector<StoredOutboxEntry> outbox;
   const bool meta_read = static_cast<bool>(read_meta(connection, meta));
@@ -460,7 +469,7 @@ FileVerdict check_existing_file(const std::string& path) {
     verdict.detail = "foreign: not an Ablo client store";
     return verdict;
   }
-  const long long version = format ? std::stoll("0" + *format) : 0;
+  const int64_t version = format ? integer_from_text(*format) : 0;
   if (version > LocalStore::kFormat) {
     verdict.kind = FileVerdict::Kind::kNewerFormat;
     verdict.detail = fmt::format("written by a newer library (format {})", version);
@@ -548,7 +557,7 @@ Result<int64_t> last_issued_seq(Connection& connection) {
   if (!from_meta) return tl::unexpected(from_meta.error());
   auto from_rows = connection.scalar_text("SELECT coalesce(max(seq), 0) FROM outbox");
   if (!from_rows) return tl::unexpected(from_rows.error());
-  return std::max(std::stoll("0" + *from_meta), std::stoll("0" + *from_rows));
+  return std::max(integer_from_text(*from_meta), integer_from_text(*from_rows));
 }
 
 struct Job {
@@ -638,10 +647,21 @@ struct LocalStore::Impl {
     }
   }
 
+  // No exception leaves the store thread: one (bad_alloc, say) fails the job's transaction.
+  static Status run_guarded(const local_store_impl::Job& job, local_store_impl::Connection& connection) {
+    try {
+      return job.work(connection);
+    } catch (const std::exception& e) {
+      return sdk_fail("internal_error", std::string("local store job failed: ") + e.what());
+    } catch (...) {
+      return sdk_fail("internal_error", "local store job failed");
+    }
+  }
+
   Status run_jobs(const std::vector<local_store_impl::Job>& jobs) {
     Status outcome = local_store_impl::run_in_transaction(*connection, [&]() -> Status {
       for (const auto& job : jobs) {
-        if (auto done = job.work(*connection); !done) return done;
+        if (auto done = run_guarded(job, *connection); !done) return done;
       }
       return {};
     });
@@ -666,6 +686,9 @@ struct LocalStore::Impl {
 
   // Posts `work` and waits (bounded) for its outcome.
   Status run_and_wait(std::function<Status(local_store_impl::Connection&)> work, std::chrono::milliseconds timeout) {
+    if (std::this_thread::get_id() == thread.get_id()) {
+      return sdk_fail("internal_error", "a blocking local store call from a completion callback would deadlock");
+    }
     auto outcome = std::make_shared<std::promise<Status>>();
     auto future = outcome->get_future();
     local_store_impl::Job job;

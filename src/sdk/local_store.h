@@ -14,7 +14,8 @@
 // * The write jobs are queued in a bounded FIFO and run in order, each in one transaction;
 //   consecutive outbox appends are group-committed in one transaction (§3.4). Each job's
 //   completion callback runs on the store thread after its transaction committed or rolled
-//   back: callers re-post it to their own thread/strand and never block in it.
+//   back: callers re-post it to their own thread/strand and never block in it (load(), flush()
+//   and read_pragma() called there fail with internal_error instead of deadlocking).
 // * The posting functions are thread-safe. They fail (the callback is then never called) when
 //   the queue stays full for LocalStoreOptions::enqueue_timeout or the store is closing.
 // * The destructor drains the queue (every queued job runs and completes), then joins the

@@ -755,6 +755,28 @@ TEST(LocalStore, LoadOfHundredThousandRowsIsTimed) {
               static_cast<long long>(elapsed.count()));
 }
 
+TEST(LocalStore, BlockingCallsFromACompletionFailInsteadOfDeadlocking) {
+  auto store = open_ok(":memory:");
+  ASSERT_TRUE(store);
+  std::promise<Status> inner;
+  ASSERT_TRUE(store->set_meta({{"k", "v"}}, [&](Status) { inner.set_value(store->flush(2s)); }));
+  auto future = inner.get_future();
+  ASSERT_EQ(future.wait_for(10s), std::future_status::ready);
+  Status flushed = future.get();
+  ASSERT_FALSE(flushed);
+  EXPECT_NE(flushed.error().message.find("deadlock"), std::string::npos);
+}
+
+TEST(LocalStore, ADamagedLastSeqDoesNotThrowOutOfOpen) {
+  TempDir dir;
+  const std::string path = dir.file("client.db");
+  make_store_file(path, 1, 2);
+  raw_exec(path, "UPDATE meta SET value = '99999999999999999999999999' WHERE key = 'last_seq'");
+  auto store = open_ok(path);
+  ASSERT_TRUE(store);
+  EXPECT_EQ(store->allocate_outbox_seq(), 3);  // max(seq) of the outbox still counts
+}
+
 // ---- shutdown -------------------------------------------------------------------------------
 
 TEST(LocalStore, DestructionDrainsTheQueue) {
