@@ -649,6 +649,33 @@ TEST(LocalStore, ClearForServerChangeKeepsOrDropsTheOutboxInOneTransaction) {
   }
 }
 
+// The whole row-4 path on a file: a store of server A reopened by a client of server B.
+TEST(LocalStore, AnotherServerKeepsTheSameParticipantsOutboxAndDropsAnothers) {
+  for (const std::string participant : {"p_1", "p_2"}) {
+    SCOPED_TRACE(participant);
+    TempDir dir;
+    const std::string path = dir.file("client.db");
+    make_store_file(path, 10, 3);  // server http://a, org_1, participant p_1
+    auto store = open_ok(path);
+    ASSERT_TRUE(store);
+    auto loaded = store->load();
+    ASSERT_TRUE(loaded);
+    const auto verdict = judge_identity(loaded->meta, {"http://b", "org_1", participant});
+    const bool keep = verdict == IdentityVerdict::kServerChangedKeepOutbox;
+    EXPECT_EQ(verdict, participant == "p_1" ? IdentityVerdict::kServerChangedKeepOutbox
+                                            : IdentityVerdict::kServerChangedDropOutbox);
+    ASSERT_TRUE(wait_done([&](auto done) { return store->clear_for_server_change(keep, done); }));
+    store.reset();
+    auto reopened = open_ok(path);
+    ASSERT_TRUE(reopened);
+    auto after = reopened->load();
+    ASSERT_TRUE(after);
+    EXPECT_TRUE(after->rows.empty());
+    EXPECT_FALSE(after->meta.count("cursor"));
+    EXPECT_EQ(after->outbox.size(), participant == "p_1" ? 3u : 0u);
+  }
+}
+
 // ---- full bootstrap -----------------------------------------------------------------------
 
 TEST(LocalStore, RebuildReplacesAllRowsAtOnceOrNotAtAll) {
