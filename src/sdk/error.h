@@ -26,13 +26,17 @@ namespace ablo {
 
 // The class of an error, as the TypeScript SDK's `errorFromWire` (protocol.md §5.3) would build
 // it. Chosen from the code first (claim codes → kClaimed, stale_context → kStaleContext,
-// capability codes → kCapability, transport codes → kConnection), else from the registry's HTTP
-// status (401 kAuthentication, 403 kPermission, 409 kIdempotency, 400/422 kValidation, 429
-// kRateLimit, ≥500 kServer), else kUnknown.
+// capability codes → kCapability, transport/bootstrap codes → kConnection, not_found codes →
+// kValidation), else from the registry's HTTP status (401 kAuthentication, 403 kPermission, 409
+// kIdempotency, 400/422 kValidation, 429 kRateLimit, ≥500 kServer), else kUnknown. A
+// client-surface code (no status) goes by its category: transport → kConnection, auth →
+// kAuthentication, invalid_options/schema/claim/intent → kValidation, other local codes → kUnknown.
 enum class ErrorKind {
-  kUnknown,         // AbloError: an unregistered code; treated as permanent
+  kUnknown,         // AbloError: an unregistered code (treated as permanent), or a local
+                    // client-surface code of no other class (db_not_opened, model_disposed)
   kAuthentication,  // AbloAuthenticationError (401); session_expired/jwt_expired end the session
-  kSession,         // SyncSessionError: the server rejected the session (close 1008/4001/4003)
+  kSession,         // SyncSessionError: the server rejected the session (close 1008/4001/4003;
+                    // the connection layer puts the close code in details["closeCode"])
   kPermission,      // AbloPermissionError (403)
   kCapability,      // CapabilityError: capability_scope_denied, capability_invalid
   kRateLimit,       // AbloRateLimitError (429)
@@ -61,7 +65,8 @@ bool is_retryable(const Error& error);
 // caller sees such an error only when a caller timeout or the retry window ended first).
 bool is_transient(const Error& error);
 
-// The registry's HTTP status for the code (500 for unknown codes).
+// The registry's HTTP status for the code (500 for unknown codes; 0 for a client-surface code,
+// which the library raises locally and the registry gives no status).
 int http_status_of(const Error& error);
 
 // Registry category ("validation", "claim", "transport", …; "" for unknown codes).
@@ -95,10 +100,12 @@ struct BlockingClaim {
   std::string held_by;  // participant id
   std::string participant_kind;  // "human" | "agent"
   std::chrono::system_clock::time_point expires_at;  // server time corrected by the client's clock offset
+                                                     // (details["clockOffsetMs"], server − local)
 };
 std::vector<BlockingClaim> blocking_claims_of(const Error& error);
 
-// Retry-After of a 429/503, when the server sent one; nullopt otherwise.
+// Retry-After of a 429/503, when the server sent one (details["retryAfterMs"], or
+// details["retryAfterSeconds"] / ["retryAfter"] in seconds); nullopt otherwise.
 std::optional<std::chrono::milliseconds> retry_after_of(const Error& error);
 
 // "<code>: <message>" plus " (param)" when there is one: for logs and exceptions.
