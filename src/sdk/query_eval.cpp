@@ -338,6 +338,7 @@ Result<CompiledQuery> compile(QuerySpec spec, const schema::Model& model) {
   for (OrderKey& key : spec.order) {
     if (auto ok = canonical(key.field, "order_by"); !ok) return tl::unexpected(ok.error());
   }
+  compiled.model = model.key;
   compiled.spec = std::move(spec);
   return compiled;
 }
@@ -369,6 +370,23 @@ std::vector<Row> evaluate(const CompiledQuery& query, std::vector<Row> rows) {
   std::size_t end = rows.size();
   if (query.spec.limit) end = std::min(end, begin + *query.spec.limit);
   return std::vector<Row>(std::make_move_iterator(rows.begin() + begin), std::make_move_iterator(rows.begin() + end));
+}
+
+std::vector<Row> run_query(const CompiledQuery& query, const Replica& replica) {
+  if (query.spec.include_pending) {
+    for (const WhereClause& clause : query.spec.where) {
+      if (clause.op != Op::kEq || query.date_fields.contains(clause.field)) continue;  // dates: many spellings
+      auto ids = replica.lookup(query.model, clause.field, clause.value);
+      if (!ids) continue;
+      std::vector<Row> candidates;
+      candidates.reserve(ids->size());
+      for (const std::string& id : *ids) {
+        if (auto row = replica.view(query.model, id)) candidates.push_back(std::move(*row));
+      }
+      return evaluate(query, std::move(candidates));
+    }
+  }
+  return evaluate(query, replica.rows(query.model, query.spec.include_pending));
 }
 
 QueryUpdate LiveResult::initial(std::vector<Row> rows) {

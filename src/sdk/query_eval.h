@@ -50,6 +50,7 @@ struct QuerySpec {
 
 // A spec checked against its model: field names canonical (camelCase), date fields known.
 struct CompiledQuery {
+  std::string model;  // schema key
   QuerySpec spec;
   std::unordered_set<std::string> date_fields;
 };
@@ -65,6 +66,10 @@ bool matches(const CompiledQuery& query, const Row& row);
 bool row_before(const CompiledQuery& query, const Row& a, const Row& b);
 // Filter, sort, offset, limit.
 std::vector<Row> evaluate(const CompiledQuery& query, std::vector<Row> rows);
+// The query over the replica (Query::list): the views, or the confirmed rows for
+// include_pending(false). An equality clause on an indexed field narrows the candidates through
+// the index first (views only); the result is the same as evaluate() over every row.
+std::vector<Row> run_query(const CompiledQuery& query, const Replica& replica);
 
 // LIKE of the whole string: `%` any run, `_` one code point. Exposed for tests.
 bool like_match(std::string_view text, std::string_view pattern, bool case_insensitive);
@@ -72,7 +77,9 @@ bool like_match(std::string_view text, std::string_view pattern, bool case_insen
 // as epoch milliseconds. Exposed for tests.
 std::optional<double> instant_ms(const Json& value);
 
-// The state of one live query (Query::observe): the ordered set of matching rows and the
+// The state of one live query (Query::observe). Feed it RowChanges of its model; the replica's
+// RowChanges carry views, so an include_pending(false) query needs changes built from
+// Replica::confirmed() before/after instead.: the ordered set of matching rows and the
 // offset/limit window last reported. apply() patches it with binary insertion; the reported
 // window always equals evaluate() over the replica (property-tested).
 class LiveResult {

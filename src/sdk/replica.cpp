@@ -66,9 +66,6 @@ bool has_required_fields(const schema::Model& model, const JsonObject& data) {
 
 }  // namespace replica_detail
 
-using replica_detail::archived_from;
-using replica_detail::merge_into;
-
 bool same_row_value(const Row& a, const Row& b) {
   return a.id == b.id && a.version == b.version && a.pending == b.pending && a.archived == b.archived && a.data == b.data;
 }
@@ -227,17 +224,17 @@ DeltaOutcome Replica::apply_delta(const InboundDelta& delta) {
   std::optional<Row> before = to_row(*state, delta.row_id, row);
   switch (delta.action) {
     case 'I': case 'C':
-      row.base = BaseRow{delta.data, delta.id, archived_from(delta.data), false};
+      row.base = BaseRow{delta.data, delta.id, replica_detail::archived_from(delta.data), false};
       break;
     case 'U': case 'A': case 'V':
       if (row.base) {
-        merge_into(row.base->data, delta.data);
+        replica_detail::merge_into(row.base->data, delta.data);
         row.base->version = delta.id;
         row.base->ghost = false;
       } else {
-        row.base = BaseRow{delta.data, delta.id, archived_from(delta.data), false};
+        row.base = BaseRow{delta.data, delta.id, replica_detail::archived_from(delta.data), false};
       }
-      if (delta.action == 'U') row.base->archived = archived_from(row.base->data);
+      if (delta.action == 'U') row.base->archived = replica_detail::archived_from(row.base->data);
       if (delta.action == 'A') row.base->archived = true;
       if (delta.action == 'V') {
         row.base->archived = false;

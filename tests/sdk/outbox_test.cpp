@@ -10,7 +10,7 @@
 #include "errors/registry.h"
 #include "sdk/sdk_test_schema.h"
 
-namespace ablo::sdk_detail {
+namespace ablo::sdk_detail::outbox_test_helpers {
 namespace {
 
 namespace json = boost::json;
@@ -422,4 +422,4 @@ TEST(OutboxWire, ModelNamesUseThe091Form) {
 }
 
 }  // namespace
-}  // namespace ablo::sdk_detail
+}  // namespace ablo::sdk_detail::outbox_test_helpers

@@ -13,7 +13,7 @@
 #include "sdk/replica.h"
 #include "sdk/sdk_test_schema.h"
 
-namespace ablo::sdk_detail {
+namespace ablo::sdk_detail::query_eval_test_helpers {
 namespace {
 
 namespace json = boost::json;
@@ -367,4 +367,38 @@ TEST(LiveResultProperty, IncrementalEqualsFullEvaluationOnTenThousandSequences) 
 }
 
 }  // namespace
-}  // namespace ablo::sdk_detail
+}  // namespace ablo::sdk_detail::query_eval_test_helpers
+
+namespace ablo::sdk_detail::query_eval_run_helpers {
+namespace {
+
+TEST(RunQuery, IndexedEqualityGivesTheSameRowsAsAFullScan) {
+  Replica replica(sdk_test::sdk_test_schema());
+  for (int i = 0; i < 30; ++i) {
+    JsonObject data{{"title", "t" + std::to_string(i)}, {"projectId", i % 3 == 0 ? "p1" : "p2"}, {"position", i % 7},
+                    {"done", i % 2 == 0}};
+    replica.apply_delta(InboundDelta{i + 1, 'I', "tasks", "r" + std::to_string(i), data});
+  }
+  replica.add_pending("tasks", "r1", 1, Action::kUpdate, JsonObject{{"projectId", "p1"}});  // optimistic move into p1
+  QuerySpec spec;
+  spec.where.push_back(WhereClause{"projectId", Op::kEq, "p1"});
+  spec.where.push_back(WhereClause{"done", Op::kEq, false});
+  spec.order.push_back(OrderKey{"position", Direction::kDesc});
+  auto query = compile(spec, *sdk_test::sdk_test_schema()->by_key("tasks"));
+  ASSERT_TRUE(query);
+  const auto indexed = run_query(*query, replica);
+  const auto scanned = evaluate(*query, replica.rows("tasks"));
+  ASSERT_FALSE(indexed.empty());
+  ASSERT_EQ(indexed.size(), scanned.size());
+  for (std::size_t i = 0; i < indexed.size(); ++i) EXPECT_TRUE(same_row_value(indexed[i], scanned[i]));
+  EXPECT_TRUE(std::any_of(indexed.begin(), indexed.end(), [](const Row& row) { return row.id == "r1"; }));
+
+  // include_pending(false): the confirmed rows only — r1 is still in p2 there.
+  query->spec.include_pending = false;
+  const auto confirmed = run_query(*query, replica);
+  EXPECT_TRUE(std::none_of(confirmed.begin(), confirmed.end(), [](const Row& row) { return row.id == "r1"; }));
+  EXPECT_EQ(confirmed.size(), indexed.size() - 1);
+}
+
+}  // namespace
+}  // namespace ablo::sdk_detail::query_eval_run_helpers

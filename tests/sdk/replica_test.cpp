@@ -6,7 +6,7 @@
 
 #include "sdk/sdk_test_schema.h"
 
-namespace ablo::sdk_detail {
+namespace ablo::sdk_detail::replica_test_helpers {
 namespace {
 
 namespace json = boost::json;
@@ -258,4 +258,4 @@ TEST_F(ReplicaTest, ClearBasesKeepsOnlyPendingCreates) {
 }
 
 }  // namespace
-}  // namespace ablo::sdk_detail
+}  // namespace ablo::sdk_detail::replica_test_helpers
