@@ -1,0 +1,159 @@
+#pragma once
+// The in-memory replica of the client library (design docs/client-library.md §3.3, §5.2, §6.1,
+// §4.1): per model, the confirmed server row ("base") plus this client's unconfirmed writes
+// ("pending", in outbox seq order), and the view = fold(base, pending) every read returns.
+// Secondary indexes (schema `isIndexed` fields and every belongsTo foreign key) follow every
+// view change (defect D13).
+//
+// Pure: no I/O, no threads, no locks. Not thread-safe: ClientCore holds it under a shared_mutex.
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "common/result.h"
+#include "schema/schema.h"
+#include "sdk/client.h"
+
+namespace ablo::sdk_detail {
+
+// The confirmed server state of one row.
+struct BaseRow {
+  JsonObject data;
+  int64_t version = 0;  // id of the last delta applied (or the bootstrap watermark)
+  bool archived = false;
+  // Absent from the last full bootstrap but kept because the row had pending writes (D9): the
+  // view stays as it was until those writes settle, then the row disappears.
+  bool ghost = false;
+};
+
+// One unconfirmed local write as the replica folds it (the outbox holds the rest).
+struct PendingEdit {
+  int64_t seq = 0;
+  Action action = Action::kUpdate;
+  JsonObject data;  // create: every field; update: the patch; archive: may carry archivedAt
+};
+
+struct RowState {
+  std::optional<BaseRow> base;
+  std::vector<PendingEdit> pending;  // ascending seq
+  std::optional<JsonObject> view;    // fold(base, pending); nullopt = the row is not visible
+  bool view_archived = false;
+};
+
+// What one mutation of the replica did to one row; before/after are the views (nullopt: absent).
+// Emitted only when the visible Row (data, version, pending, archived) actually changed.
+struct RowChange {
+  std::string model;  // schema key
+  std::string id;
+  std::optional<Row> before;
+  std::optional<Row> after;
+};
+
+// One delta of the server log (protocol.md §4), already parsed.
+struct InboundDelta {
+  int64_t id = 0;
+  char action = 'U';  // I C U D A V
+  std::string model;  // any wire form; resolved through the schema
+  std::string row_id;
+  JsonObject data;
+};
+
+struct DeltaOutcome {
+  std::vector<RowChange> changes;
+  bool unknown_model = false;  // skipped: the model is not in the schema (the cursor still advances)
+  bool needs_fetch = false;    // a U for a row the replica lacks, without every required field
+  bool ignored = false;        // not applied: unsupported action, or not newer than the row's version
+  std::string model;           // the resolved schema key (empty when unknown)
+};
+
+// A row of a full bootstrap (rebase input).
+struct SnapshotRow {
+  std::string id;
+  JsonObject data;
+  bool archived = false;
+};
+
+class Replica {
+ public:
+  explicit Replica(std::shared_ptr<const schema::Schema> schema);
+
+  const schema::Schema& schema() const { return *schema_; }
+
+  // Start-up / bootstrap load of one confirmed row (replaces its base). Fails with
+  // model_not_found for a model outside the schema.
+  Result<std::optional<RowChange>> load_base(std::string_view model, std::string_view id, JsonObject data,
+                                             int64_t version, bool archived);
+
+  // §6.1: I/C put, U merge (unknown row: upsert only when `data` has every required field),
+  // D remove base, A archive, V unarchive. A delta not newer than the row's base version is
+  // ignored (a re-delivery never shows an older value).
+  DeltaOutcome apply_delta(const InboundDelta& delta);
+
+  // Adds this client's write `seq` to the row (or replaces the edit with that seq: an outbox
+  // merge, §5.7) and refolds. Fails with model_not_found.
+  Result<std::optional<RowChange>> add_pending(std::string_view model, std::string_view id, int64_t seq,
+                                               Action action, JsonObject data);
+  // Drops write `seq` (confirmed, or rolled back) and refolds. nullopt when nothing changed.
+  std::optional<RowChange> remove_pending(std::string_view model, std::string_view id, int64_t seq);
+
+  // §4.1: the bases of `models` become `rows`, every version = `watermark`; rows absent from
+  // `rows` lose their base, except that a row with pending writes keeps its view (D9).
+  std::vector<RowChange> rebase(const std::vector<std::string>& models,
+                                const std::map<std::string, std::vector<SnapshotRow>>& rows, int64_t watermark);
+  // Drops everything (wiped server, §6.5) but keeps the pending writes folded over nothing.
+  std::vector<RowChange> clear_bases();
+
+  // The row as reads see it (optimistic), or the confirmed row only (include_pending(false)).
+  std::optional<Row> view(std::string_view model, std::string_view id) const;
+  std::optional<Row> confirmed(std::string_view model, std::string_view id) const;
+  // Every visible row of `model` (unordered); include_pending=false: the confirmed rows.
+  std::vector<Row> rows(std::string_view model, bool include_pending = true) const;
+  void for_each_view(std::string_view model, const std::function<void(const Row&)>& visit) const;
+  std::size_t row_count() const;                       // visible rows, all models
+  std::size_t row_count(std::string_view model) const;  // visible rows of one model
+  bool has_pending(std::string_view model, std::string_view id) const;
+
+  // Ids of the visible rows whose `field` equals `value` (indexed fields only; nullopt when the
+  // field has no index). Ids ascending.
+  std::optional<std::vector<std::string>> lookup(std::string_view model, std::string_view field,
+                                                 const Json& value) const;
+  bool is_indexed(std::string_view model, std::string_view field) const;
+
+  // The key an index files a value under (numbers by value: 1 and 1.0 are one key).
+  static std::string index_key(const Json& value);
+
+ private:
+  struct ModelState {
+    const schema::Model* model = nullptr;
+    std::vector<std::string> indexed_fields;
+    std::unordered_map<std::string, RowState> rows;
+    // field → value key → ids
+    std::unordered_map<std::string, std::unordered_map<std::string, std::set<std::string>>> indexes;
+    std::size_t visible = 0;
+  };
+
+  ModelState* state_for(std::string_view model);
+  const ModelState* state_for(std::string_view model) const;
+  // Refolds the row and maintains the indexes; returns the change when the visible Row changed.
+  std::optional<RowChange> refold(ModelState& state, const std::string& id, const std::optional<Row>& before);
+  std::optional<Row> to_row(const ModelState& state, const std::string& id, const RowState& row) const;
+  static std::optional<Row> to_confirmed_row(const ModelState& state, const std::string& id, const RowState& row);
+  void index_remove(ModelState& state, const std::string& id, const JsonObject& view);
+  void index_add(ModelState& state, const std::string& id, const JsonObject& view);
+
+  std::shared_ptr<const schema::Schema> schema_;
+  std::unordered_map<std::string, ModelState> models_;  // schema key → state
+};
+
+// True when two Rows show the same thing (data, version, pending, archived).
+bool same_row(const std::optional<Row>& a, const std::optional<Row>& b);
+bool same_row_value(const Row& a, const Row& b);
+
+}  // namespace ablo::sdk_detail

@@ -1,0 +1,261 @@
+// U1 (docs/client-library.md §14.1): the replica's fold, deltas, rollback, rebase and indexes.
+#include "sdk/replica.h"
+
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+
+#include "sdk/sdk_test_schema.h"
+
+namespace ablo::sdk_detail::replica_test_helpers {
+namespace {
+
+namespace json = boost::json;
+
+JsonObject task_data(const std::string& title, const std::string& project = "p1") {
+  return JsonObject{{"title", title}, {"projectId", project}, {"position", 1}, {"done", false}};
+}
+
+InboundDelta delta(int64_t id, char action, const std::string& row_id, JsonObject data, std::string model = "Task") {
+  return InboundDelta{id, action, std::move(model), row_id, std::move(data)};
+}
+
+std::string title_of(const Replica& replica, const std::string& id) {
+  auto row = replica.view("tasks", id);
+  if (!row) return "<absent>";
+  return std::string(row->data.at("title").as_string());
+}
+
+class ReplicaTest : public ::testing::Test {
+ protected:
+  Replica replica{sdk_test::sdk_test_schema()};
+};
+
+TEST_F(ReplicaTest, LoadBaseShowsTheConfirmedRowWithItsVersion) {
+  ASSERT_TRUE(replica.load_base("tasks", "t1", task_data("a"), 7, false));
+  auto row = replica.view("tasks", "t1");
+  ASSERT_TRUE(row);
+  EXPECT_EQ(row->version, 7);
+  EXPECT_FALSE(row->pending);
+  EXPECT_FALSE(row->archived);
+  EXPECT_EQ(row->data.at("id"), "t1");
+  EXPECT_EQ(row->model, "tasks");
+  EXPECT_EQ(replica.row_count(), 1u);
+  EXPECT_FALSE(replica.load_base("nope", "x", {}, 1, false));
+}
+
+TEST_F(ReplicaTest, FoldsEachPendingActionOverTheBase) {
+  // create: visible at once, version 0, pending
+  auto created = replica.add_pending("tasks", "t1", 1, Action::kCreate, task_data("new"));
+  ASSERT_TRUE(created && *created);
+  EXPECT_FALSE((*created)->before);
+  ASSERT_TRUE((*created)->after);
+  EXPECT_TRUE((*created)->after->pending);
+  EXPECT_EQ((*created)->after->version, 0);
+
+  // update: overwrites only the patched field
+  replica.add_pending("tasks", "t1", 2, Action::kUpdate, JsonObject{{"title", "renamed"}});
+  EXPECT_EQ(title_of(replica, "t1"), "renamed");
+  EXPECT_EQ(replica.view("tasks", "t1")->data.at("projectId"), "p1");
+
+  // archive / unarchive
+  replica.add_pending("tasks", "t1", 3, Action::kArchive, JsonObject{{"archivedAt", "2026-01-01T00:00:00Z"}});
+  EXPECT_TRUE(replica.view("tasks", "t1")->archived);
+  EXPECT_EQ(replica.view("tasks", "t1")->data.at("archivedAt"), "2026-01-01T00:00:00Z");
+  replica.add_pending("tasks", "t1", 4, Action::kUnarchive, {});
+  EXPECT_FALSE(replica.view("tasks", "t1")->archived);
+  EXPECT_TRUE(replica.view("tasks", "t1")->data.at("archivedAt").is_null());
+
+  // delete: no view at all
+  auto deleted = replica.add_pending("tasks", "t1", 5, Action::kDelete, {});
+  ASSERT_TRUE(deleted && *deleted);
+  EXPECT_FALSE((*deleted)->after);
+  EXPECT_FALSE(replica.view("tasks", "t1"));
+  EXPECT_EQ(replica.row_count(), 0u);
+}
+
+TEST_F(ReplicaTest, UpdateOfARowTheReplicaLacksShowsNothing) {
+  replica.add_pending("tasks", "ghost", 1, Action::kUpdate, JsonObject{{"title", "x"}});
+  EXPECT_FALSE(replica.view("tasks", "ghost"));
+  EXPECT_TRUE(replica.has_pending("tasks", "ghost"));
+}
+
+TEST_F(ReplicaTest, EchoOfOwnWriteUpdatesBaseAndKeepsALaterPendingEditOnTop) {  // T20
+  replica.add_pending("tasks", "t1", 1, Action::kCreate, task_data("first"));
+  replica.add_pending("tasks", "t1", 2, Action::kUpdate, JsonObject{{"title", "second"}});
+  // The server's echo of the create (with a server default the client did not send: D10).
+  JsonObject echoed = task_data("first");
+  echoed["createdAt"] = "2026-01-01T00:00:00Z";
+  auto outcome = replica.apply_delta(delta(10, 'I', "t1", echoed));
+  EXPECT_EQ(title_of(replica, "t1"), "second");  // no flicker back to "first"
+  EXPECT_EQ(replica.view("tasks", "t1")->data.at("createdAt"), "2026-01-01T00:00:00Z");
+  EXPECT_EQ(replica.view("tasks", "t1")->version, 10);
+  // Confirming the create keeps the later edit; confirming that one leaves the base.
+  replica.remove_pending("tasks", "t1", 1);
+  EXPECT_EQ(title_of(replica, "t1"), "second");
+  EXPECT_TRUE(replica.view("tasks", "t1")->pending);
+  replica.apply_delta(delta(11, 'U', "t1", JsonObject{{"title", "second"}}));
+  replica.remove_pending("tasks", "t1", 2);
+  EXPECT_EQ(title_of(replica, "t1"), "second");
+  EXPECT_FALSE(replica.view("tasks", "t1")->pending);
+  EXPECT_EQ(replica.confirmed("tasks", "t1")->version, 11);
+}
+
+TEST_F(ReplicaTest, RemoteUpdateUnderAPendingEditKeepsTheLocalFieldAndTakesTheOthers) {
+  replica.load_base("tasks", "t1", task_data("base"), 5, false);
+  replica.add_pending("tasks", "t1", 1, Action::kUpdate, JsonObject{{"title", "mine"}});
+  auto outcome = replica.apply_delta(delta(6, 'U', "t1", JsonObject{{"title", "theirs"}, {"position", 9}}));
+  ASSERT_EQ(outcome.changes.size(), 1u);
+  EXPECT_EQ(title_of(replica, "t1"), "mine");
+  EXPECT_EQ(replica.view("tasks", "t1")->data.at("position").to_number<int>(), 9);
+  EXPECT_EQ(replica.confirmed("tasks", "t1")->data.at("title"), "theirs");
+  // Rolling my edit back shows the remote value.
+  replica.remove_pending("tasks", "t1", 1);
+  EXPECT_EQ(title_of(replica, "t1"), "theirs");
+}
+
+TEST_F(ReplicaTest, RollbackOfCreateUpdateAndDelete) {  // T24 / D4
+  replica.add_pending("tasks", "c", 1, Action::kCreate, task_data("created"));
+  auto gone = replica.remove_pending("tasks", "c", 1);
+  ASSERT_TRUE(gone);
+  EXPECT_FALSE(gone->after);
+  EXPECT_FALSE(replica.view("tasks", "c"));
+
+  replica.load_base("tasks", "u", task_data("before"), 3, false);
+  replica.add_pending("tasks", "u", 2, Action::kUpdate, JsonObject{{"title", "after"}});
+  replica.remove_pending("tasks", "u", 2);
+  EXPECT_EQ(title_of(replica, "u"), "before");
+
+  replica.load_base("tasks", "d", task_data("kept"), 4, false);
+  replica.add_pending("tasks", "d", 3, Action::kDelete, {});
+  EXPECT_FALSE(replica.view("tasks", "d"));
+  auto back = replica.remove_pending("tasks", "d", 3);
+  ASSERT_TRUE(back && back->after);
+  EXPECT_EQ(title_of(replica, "d"), "kept");  // the deleted row reappears from its base
+  EXPECT_EQ(replica.row_count(), 2u);
+  EXPECT_FALSE(replica.remove_pending("tasks", "d", 3));  // already gone: no change
+}
+
+TEST_F(ReplicaTest, DeltasPutMergeRemoveArchiveAndUnarchive) {
+  auto put = replica.apply_delta(delta(1, 'I', "t1", task_data("a")));
+  EXPECT_EQ(put.model, "tasks");
+  ASSERT_EQ(put.changes.size(), 1u);
+  EXPECT_FALSE(put.changes[0].before);
+
+  replica.apply_delta(delta(2, 'U', "t1", JsonObject{{"done", true}}));
+  EXPECT_EQ(replica.view("tasks", "t1")->data.at("done"), true);
+  EXPECT_EQ(replica.view("tasks", "t1")->data.at("title"), "a");
+
+  replica.apply_delta(delta(3, 'A', "t1", JsonObject{{"archivedAt", "2026-02-02T00:00:00Z"}}));
+  EXPECT_TRUE(replica.view("tasks", "t1")->archived);
+  replica.apply_delta(delta(4, 'V', "t1", {}));
+  EXPECT_FALSE(replica.view("tasks", "t1")->archived);
+  EXPECT_TRUE(replica.view("tasks", "t1")->data.at("archivedAt").is_null());
+
+  auto removed = replica.apply_delta(delta(5, 'D', "t1", {}));
+  ASSERT_EQ(removed.changes.size(), 1u);
+  EXPECT_FALSE(removed.changes[0].after);
+  EXPECT_FALSE(replica.view("tasks", "t1"));
+}
+
+TEST_F(ReplicaTest, ModelNamesResolveThroughTheSchemaAndUnknownModelsAreSkipped) {
+  EXPECT_EQ(replica.apply_delta(delta(1, 'I', "a", task_data("x"), "tasks")).model, "tasks");
+  EXPECT_EQ(replica.apply_delta(delta(2, 'I', "b", task_data("y"), "task")).model, "tasks");
+  auto unknown = replica.apply_delta(delta(3, 'I', "c", task_data("z"), "invoices"));
+  EXPECT_TRUE(unknown.unknown_model);
+  EXPECT_TRUE(unknown.changes.empty());
+  EXPECT_EQ(replica.row_count(), 2u);
+}
+
+TEST_F(ReplicaTest, UpdateOfAnUnknownRowUpsertsOnlyWithEveryRequiredField) {
+  auto partial = replica.apply_delta(delta(1, 'U', "t9", JsonObject{{"title", "only"}}));
+  EXPECT_TRUE(partial.needs_fetch);
+  EXPECT_FALSE(replica.view("tasks", "t9"));
+  auto full = replica.apply_delta(delta(2, 'U', "t9", task_data("whole")));
+  EXPECT_FALSE(full.needs_fetch);
+  EXPECT_EQ(title_of(replica, "t9"), "whole");
+}
+
+TEST_F(ReplicaTest, AReDeliveredOlderDeltaNeverShowsAnOlderValue) {
+  replica.apply_delta(delta(5, 'I', "t1", task_data("v5")));
+  replica.apply_delta(delta(6, 'U', "t1", JsonObject{{"title", "v6"}}));
+  auto again = replica.apply_delta(delta(5, 'U', "t1", JsonObject{{"title", "v5"}}));
+  EXPECT_TRUE(again.ignored);
+  EXPECT_EQ(title_of(replica, "t1"), "v6");
+}
+
+TEST_F(ReplicaTest, RebaseReplacesBasesAndKeepsPendingCreatesAndEdits) {  // D9
+  replica.load_base("tasks", "kept", task_data("old"), 3, false);
+  replica.load_base("tasks", "vanished", task_data("bye"), 3, false);
+  replica.load_base("tasks", "edited", task_data("server"), 3, false);
+  replica.add_pending("tasks", "edited", 1, Action::kUpdate, JsonObject{{"title", "local"}});
+  replica.add_pending("tasks", "fresh", 2, Action::kCreate, task_data("mine"));
+  replica.load_base("users", "u1", JsonObject{{"email", "a@b"}, {"displayName", "A"}}, 3, false);
+
+  std::map<std::string, std::vector<SnapshotRow>> snapshot;
+  snapshot["tasks"] = {SnapshotRow{"kept", task_data("new"), false}, SnapshotRow{"added", task_data("plus"), true}};
+  auto changes = replica.rebase({"tasks"}, snapshot, 100);
+
+  EXPECT_EQ(title_of(replica, "kept"), "new");
+  EXPECT_EQ(replica.view("tasks", "kept")->version, 100);
+  EXPECT_FALSE(replica.view("tasks", "vanished"));
+  EXPECT_TRUE(replica.view("tasks", "added")->archived);
+  EXPECT_EQ(title_of(replica, "edited"), "local");  // pending edit stays applied over a ghost
+  EXPECT_FALSE(replica.confirmed("tasks", "edited"));
+  EXPECT_EQ(title_of(replica, "fresh"), "mine");    // pending create stays visible
+  EXPECT_TRUE(replica.view("users", "u1"));         // models not rebased are untouched
+  EXPECT_GE(changes.size(), 3u);
+
+  // Once the kept edit settles (rolled back here) the ghost row goes away.
+  replica.remove_pending("tasks", "edited", 1);
+  EXPECT_FALSE(replica.view("tasks", "edited"));
+}
+
+TEST_F(ReplicaTest, ForeignKeyIndexFollowsAnInPlaceChange) {  // D13
+  replica.apply_delta(delta(1, 'I', "t1", task_data("a", "p1")));
+  replica.apply_delta(delta(2, 'I', "t2", task_data("b", "p1")));
+  EXPECT_EQ(*replica.lookup("tasks", "projectId", "p1"), (std::vector<std::string>{"t1", "t2"}));
+  replica.apply_delta(delta(3, 'U', "t1", JsonObject{{"projectId", "p2"}}));
+  EXPECT_EQ(*replica.lookup("tasks", "projectId", "p1"), (std::vector<std::string>{"t2"}));
+  EXPECT_EQ(*replica.lookup("tasks", "projectId", "p2"), (std::vector<std::string>{"t1"}));
+  // Optimistic FK change and its rollback move the entry too.
+  replica.add_pending("tasks", "t2", 1, Action::kUpdate, JsonObject{{"projectId", "p3"}});
+  EXPECT_TRUE(replica.lookup("tasks", "projectId", "p1")->empty());
+  EXPECT_EQ(*replica.lookup("tasks", "projectId", "p3"), (std::vector<std::string>{"t2"}));
+  replica.remove_pending("tasks", "t2", 1);
+  EXPECT_EQ(*replica.lookup("tasks", "projectId", "p1"), (std::vector<std::string>{"t2"}));
+  // belongsTo without isIndexed is indexed too; a plain field is not.
+  replica.apply_delta(delta(4, 'U', "t2", JsonObject{{"assigneeId", "u7"}}));
+  EXPECT_EQ(*replica.lookup("tasks", "assigneeId", "u7"), (std::vector<std::string>{"t2"}));
+  EXPECT_FALSE(replica.lookup("tasks", "title", "a"));
+  // Deleted rows leave the index.
+  replica.apply_delta(delta(5, 'D', "t2", {}));
+  EXPECT_TRUE(replica.lookup("tasks", "projectId", "p1")->empty());
+  EXPECT_TRUE(replica.lookup("tasks", "assigneeId", "u7")->empty());
+}
+
+TEST_F(ReplicaTest, IndexKeysTreatEqualNumbersAsOne) {
+  EXPECT_EQ(Replica::index_key(json::value(1)), Replica::index_key(json::value(1.0)));
+  EXPECT_NE(Replica::index_key(json::value(1)), Replica::index_key(json::value("1")));
+}
+
+TEST_F(ReplicaTest, OutboxMergeReplacesThePendingEditOfThatSeq) {
+  replica.load_base("tasks", "t1", task_data("a"), 1, false);
+  replica.add_pending("tasks", "t1", 4, Action::kUpdate, JsonObject{{"title", "b"}});
+  replica.add_pending("tasks", "t1", 4, Action::kUpdate, JsonObject{{"title", "c"}, {"done", true}});
+  EXPECT_EQ(title_of(replica, "t1"), "c");
+  replica.remove_pending("tasks", "t1", 4);
+  EXPECT_EQ(title_of(replica, "t1"), "a");
+  EXPECT_FALSE(replica.view("tasks", "t1")->pending);
+}
+
+TEST_F(ReplicaTest, ClearBasesKeepsOnlyPendingCreates) {
+  replica.load_base("tasks", "t1", task_data("a"), 1, false);
+  replica.add_pending("tasks", "t2", 1, Action::kCreate, task_data("mine"));
+  replica.clear_bases();
+  EXPECT_FALSE(replica.view("tasks", "t1"));
+  EXPECT_EQ(title_of(replica, "t2"), "mine");
+  EXPECT_EQ(replica.row_count(), 1u);
+}
+
+}  // namespace
+}  // namespace ablo::sdk_detail::replica_test_helpers
