@@ -258,7 +258,7 @@ constexpr const char* kSelectOutbox =
     "attempts, retry_spent_ms, acked_sync_id, undo_scope, created_at FROM outbox ORDER BY seq";
 
 constexpr const char* kInsertOutbox =
-    "INSERT INTO outbox (seq, lane, transaction_id, frame_id, action, model, row_id, data, previous, read_at, "
+    "INSERT OR REPLACE INTO outbox (seq, lane, transaction_id, frame_id, action, model, row_id, data, previous, read_at, "
     "on_stale, attempts, retry_spent_ms, acked_sync_id, undo_scope, created_at) "
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
 

@@ -151,6 +151,7 @@ class LocalStore {
 
   // Write jobs. Each returns the enqueue result; `done` runs on the store thread with the
   // transaction's outcome (only when the post succeeded).
+  // An entry whose seq is already stored replaces it (an outbox merge, design §5.7).
   Status append_outbox(std::vector<StoredOutboxEntry> entries, Completion done);
   Status mark_sent(std::vector<int64_t> seqs, std::string frame_id, Completion done);
   Status update_outbox_attempts(int64_t seq, int64_t attempts, int64_t retry_spent_ms,

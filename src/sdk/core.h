@@ -1,0 +1,180 @@
+#pragma once
+// ClientCore: the shared state of one Client (design docs/client-library.md §2) and the wiring
+// of its parts — the replica (replica.h), the outbox (outbox.h), the local store (local_store.h,
+// its own thread) and the connection (connection.cpp, on the I/O thread).
+//
+// THREADS AND LOCKS
+// * Caller threads: reads take `mutex` shared; writes take it exclusive for the optimistic apply,
+//   then hand the outbox record to the store thread and wait for its commit (not on the I/O thread).
+// * The I/O thread (io_thread, running `io`): every member marked (io) — the socket, HTTP
+//   calls, timers, the connection state, the persist batch. Nothing on it blocks.
+// * The store thread (inside LocalStore): SQLite only; its completions are posted to `io`.
+// * Lock order: `mutex` (replica, outbox, write waiters, live queries) → a subscription's own
+//   mutex → `status_mutex`. No lock is held while a callback runs or an executor is posted to
+//   (except the inline executor, whose tasks must not call back into the client).
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <shared_mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "client/async_transport.h"
+#include "schema/schema.h"
+#include "sdk/client.h"
+#include "sdk/local_store.h"
+#include "sdk/outbox.h"
+#include "sdk/pending_state.h"
+#include "sdk/query_eval.h"
+#include "sdk/replica.h"
+
+namespace ablo::sdk_detail {
+
+// One observer's serial queue: callbacks never overlap, keep order, and coalesce while waiting.
+struct Subscription : std::enable_shared_from_this<Subscription> {
+  Subscription(std::shared_ptr<Executor> executor, std::function<void(const QueryUpdate&)> callback, LiveResult live)
+      : executor(std::move(executor)), callback(std::move(callback)), live(std::move(live)) {}
+  void deliver(QueryUpdate update);  // any thread, no client lock needed
+  void drain();
+
+  const std::shared_ptr<Executor> executor;
+  const std::function<void(const QueryUpdate&)> callback;
+  LiveResult live;  // guarded by ClientCore::mutex
+
+  std::mutex mutex;                     // guards the members below
+  std::optional<QueryUpdate> waiting;   // not yet delivered (merged while the executor lags)
+  bool scheduled = false;
+  bool cancelled = false;
+};
+
+// A listener of client-wide events (status, mutation failures, store events), delivered in order.
+template <class Event>
+struct Listener : std::enable_shared_from_this<Listener<Event>> {
+  std::shared_ptr<Executor> executor;
+  std::function<void(const Event&)> callback;
+  std::mutex mutex;
+  std::vector<Event> waiting;
+  bool scheduled = false;
+  bool cancelled = false;
+  void deliver(Event event);
+};
+
+// What a caller waits for on one outbox entry.
+struct WriteWaiter {
+  std::shared_ptr<PendingState<Receipt>> state;
+  bool replayed = false;
+};
+
+struct ClientCore : std::enable_shared_from_this<ClientCore> {
+  explicit ClientCore(Options options);
+  ~ClientCore();
+
+  // --- set-up and teardown (client.cpp) ---
+  void open_store_and_load();  // throws Exception
+  void start();                // the I/O thread
+  void shutdown();             // idempotent; see ~Client in client.h
+  bool disposed() const { return disposed_.load(); }
+
+  // --- writes (client.cpp), any thread ---
+  Pending<Receipt> write(Action action, std::string_view model, std::string id, JsonObject data, WriteOptions options,
+                         std::optional<int64_t> seen_version = std::nullopt);
+  Pending<Unit> ready();
+  Pending<Unit> wait_for_flush(std::optional<std::chrono::milliseconds> timeout);
+
+  // --- observers (client.cpp) ---
+  Result<std::shared_ptr<Subscription>> subscribe(const std::string& model, QuerySpec spec,
+                                                  std::function<void(const QueryUpdate&)> callback,
+                                                  std::shared_ptr<Executor> executor);
+  void unsubscribe(const std::shared_ptr<Subscription>& subscription);
+  // Hands the row changes to the live queries of their models (needs `mutex` exclusive); the
+  // returned deliveries run after the lock is released (deliver_all).
+  using Deliveries = std::vector<std::pair<std::shared_ptr<Subscription>, QueryUpdate>>;
+  void route_changes(const std::vector<RowChange>& changes, ChangeCause cause, Deliveries& out);
+  static void deliver_all(Deliveries& deliveries);
+
+  // --- the connection (connection.cpp), I/O thread ---
+  void connect_cycle();
+  void on_frame(std::string&& text);
+  void on_socket_closed(int code, const std::string& reason);
+  void pump();                      // sends the next frame when connected and none is in flight
+  void schedule_pump(std::chrono::milliseconds delay);
+  void notify_status();
+  ConnectionStatus status_snapshot() const;
+
+  // --- shared ---
+  Options options;
+  std::shared_ptr<const schema::Schema> schema;
+  client::HttpTarget target;
+  std::shared_ptr<Executor> executor;  // default for callbacks
+  std::string bearer_key;              // the sk_/pk_ key or token given
+
+  mutable std::shared_mutex mutex;
+  Replica replica;                                                  // (mutex)
+  Outbox outbox;                                                    // (mutex)
+  std::map<int64_t, std::vector<WriteWaiter>> write_waiters;        // (mutex) by outbox seq
+  std::set<int64_t> replayed_seqs;                                  // (mutex) entries restored from the file
+  std::map<std::string, std::vector<std::shared_ptr<Subscription>>> live_queries;  // (mutex) model key →
+  std::vector<std::shared_ptr<PendingState<Unit>>> ready_waiters;   // (mutex)
+  std::vector<std::shared_ptr<PendingState<Unit>>> flush_waiters;   // (mutex)
+  bool replica_ready = false;                                       // (mutex) a bootstrap or a warm start
+  int64_t applied_cursor = 0;                                       // (mutex) highest delta applied in memory
+  std::optional<Error> blocking_error;                              // (mutex) why ready() cannot succeed
+
+  std::unique_ptr<LocalStore> store;
+  StoreMeta meta;  // as loaded; then (io)
+  std::optional<StoreFileEvent> file_event;
+
+  mutable std::mutex status_mutex;
+  ConnectionStatus status;  // (status_mutex)
+  std::vector<std::shared_ptr<Listener<ConnectionStatus>>> status_listeners;   // (status_mutex)
+  std::vector<std::shared_ptr<Listener<MutationFailure>>> failure_listeners;   // (status_mutex)
+  std::vector<std::shared_ptr<Listener<StoreEvent>>> store_listeners;          // (status_mutex)
+  void report_failure(MutationFailure failure);
+  void report_store_event(StoreEvent event);
+
+  // (io) connection state
+  std::shared_ptr<client::AsyncWs> ws;
+  std::shared_ptr<client::Cancel> http_call;
+  std::string token;                      // bearer of the sync socket and HTTP calls
+  int64_t token_expires_local_ms = 0;     // local clock
+  std::string participant_id, organization_id;
+  std::vector<std::string> sync_groups;
+  bool caught_up = false;                 // the socket's first sync_response has been applied
+  int attempt = 0;                        // reconnect attempt (backoff exponent)
+  int64_t persisted_cursor = 0;           // meta.cursor as the store last committed it
+  DeltaBatch persist_batch;               // deltas applied in memory, not yet handed to the store
+  bool flush_armed = false;
+  std::chrono::steady_clock::time_point frame_sent_at{};
+  std::string in_flight_frame;            // clientTxId of the model-lane frame on the socket
+  int64_t connection_epoch = 0;           // bumps on every socket: late callbacks of an old one are ignored
+  std::chrono::steady_clock::time_point last_frame_at{};
+  bool auth_blocked = false;
+
+  std::atomic<bool> disposed_{false};
+  std::thread::id io_thread_id;
+  std::thread io_thread;
+  // Declared after the state its handlers touch: pending handlers are destroyed while it exists.
+  boost::asio::io_context io;
+  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work;
+  boost::asio::steady_timer reconnect_timer{io};
+  boost::asio::steady_timer pump_timer{io};
+  boost::asio::steady_timer flush_timer{io};
+  boost::asio::steady_timer heartbeat_timer{io};
+  boost::asio::steady_timer ack_timer{io};
+  bool pump_armed = false;
+};
+
+// Conversions between the outbox's entries and the store's rows.
+StoredOutboxEntry to_stored(const OutboxEntry& entry);
+Result<OutboxEntry> from_stored(const StoredOutboxEntry& stored);
+StoredRow to_stored_row(const Row& row);
+
+}  // namespace ablo::sdk_detail
