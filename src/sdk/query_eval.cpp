@@ -375,7 +375,9 @@ std::vector<Row> evaluate(const CompiledQuery& query, std::vector<Row> rows) {
 std::vector<Row> run_query(const CompiledQuery& query, const Replica& replica) {
   if (query.spec.include_pending) {
     for (const WhereClause& clause : query.spec.where) {
-      if (clause.op != Op::kEq || query.date_fields.contains(clause.field)) continue;  // dates: many spellings
+      // Dates have many spellings and JSON objects many key orders: those scan instead.
+      if (clause.op != Op::kEq || query.date_fields.contains(clause.field)) continue;
+      if (clause.value.is_object() || clause.value.is_array()) continue;
       auto ids = replica.lookup(query.model, clause.field, clause.value);
       if (!ids) continue;
       std::vector<Row> candidates;
@@ -433,6 +435,11 @@ std::vector<Row> LiveResult::compute_window() const {
   if (query_.spec.limit) end = std::min(end, begin + *query_.spec.limit);
   return std::vector<Row>(sorted_.begin() + static_cast<std::ptrdiff_t>(begin),
                           sorted_.begin() + static_cast<std::ptrdiff_t>(end));
+}
+
+std::optional<QueryUpdate> LiveResult::apply(const RowChange& change, ChangeCause cause, const Replica& replica) {
+  if (query_.spec.include_pending) return apply(change, cause);
+  return apply(RowChange{change.model, change.id, std::nullopt, replica.confirmed(change.model, change.id)}, cause);
 }
 
 std::optional<QueryUpdate> LiveResult::apply(const RowChange& change, ChangeCause cause) {

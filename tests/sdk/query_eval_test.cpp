@@ -292,10 +292,11 @@ void incremental_equals_full_evaluation() {
   if (*rc::gen::arbitrary<bool>()) spec.limit = static_cast<std::size_t>(*rc::gen::inRange(0, 5));
   spec.offset = static_cast<std::size_t>(*rc::gen::inRange(0, 3));
   spec.scope = *rc::gen::element(Scope::kLive, Scope::kArchived, Scope::kAll);
+  spec.include_pending = *rc::gen::inRange(0, 4) > 0;
   auto query = compile(spec, tasks_model());
   RC_ASSERT(query.has_value());
   LiveResult live(*query);
-  live.initial(replica.rows("tasks"));
+  live.initial(replica.rows("tasks", spec.include_pending));
 
   const std::vector<std::string> row_ids = {"r0", "r1", "r2", "r3", "r4", "r5"};
   const std::vector<std::string> titles = {"a", "ab", "b", "", "ba"};
@@ -343,9 +344,9 @@ void incremental_equals_full_evaluation() {
         break;
       }
     }
-    for (const RowChange& change : changes) live.apply(change, ChangeCause::kRemote);
-    RC_ASSERT(ids(live.window()) == ids(evaluate(*query, replica.rows("tasks"))));
-    const auto full = evaluate(*query, replica.rows("tasks"));
+    for (const RowChange& change : changes) live.apply(change, ChangeCause::kRemote, replica);
+    const auto full = evaluate(*query, replica.rows("tasks", spec.include_pending));
+    RC_ASSERT(ids(live.window()) == ids(full));
     for (std::size_t i = 0; i < full.size(); ++i) RC_ASSERT(same_row_value(full[i], live.window()[i]));
   }
 }

@@ -248,6 +248,23 @@ TEST_F(ReplicaTest, OutboxMergeReplacesThePendingEditOfThatSeq) {
   EXPECT_FALSE(replica.view("tasks", "t1")->pending);
 }
 
+TEST_F(ReplicaTest, ARemoteChangeHiddenUnderAPendingDeleteIsStillReported) {
+  // The view does not move (the row is deleted locally), but include_pending(false) readers
+  // must learn the confirmed row changed.
+  replica.load_base("tasks", "t1", task_data("a"), 1, false);
+  replica.add_pending("tasks", "t1", 1, Action::kDelete, {});
+  auto outcome = replica.apply_delta(delta(2, 'U', "t1", JsonObject{{"title", "remote"}}));
+  ASSERT_EQ(outcome.changes.size(), 1u);
+  EXPECT_TRUE(outcome.changes[0].confirmed_changed);
+  EXPECT_FALSE(outcome.changes[0].before);
+  EXPECT_FALSE(outcome.changes[0].after);
+  EXPECT_EQ(replica.confirmed("tasks", "t1")->data.at("title"), "remote");
+  // Local-only changes never claim the confirmed row moved.
+  auto local = replica.remove_pending("tasks", "t1", 1);
+  ASSERT_TRUE(local);
+  EXPECT_FALSE(local->confirmed_changed);
+}
+
 TEST_F(ReplicaTest, ClearBasesKeepsOnlyPendingCreates) {
   replica.load_base("tasks", "t1", task_data("a"), 1, false);
   replica.add_pending("tasks", "t2", 1, Action::kCreate, task_data("mine"));
