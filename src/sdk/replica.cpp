@@ -235,7 +235,10 @@ DeltaOutcome Replica::apply_delta(const InboundDelta& delta) {
       } else {
         row.base = BaseRow{delta.data, delta.id, replica_detail::archived_from(delta.data), false};
       }
-      if (delta.action == 'U') row.base->archived = replica_detail::archived_from(row.base->data);
+      // A U says something about archiving only when it carries archivedAt.
+      if (delta.action == 'U' && delta.data.contains("archivedAt")) {
+        row.base->archived = replica_detail::archived_from(row.base->data);
+      }
       if (delta.action == 'A') row.base->archived = true;
       if (delta.action == 'V') {
         row.base->archived = false;

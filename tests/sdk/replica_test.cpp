@@ -162,6 +162,14 @@ TEST_F(ReplicaTest, DeltasPutMergeRemoveArchiveAndUnarchive) {
   EXPECT_FALSE(replica.view("tasks", "t1"));
 }
 
+TEST_F(ReplicaTest, AnUpdateWithoutArchivedAtKeepsTheArchivedFlag) {
+  replica.load_base("tasks", "t1", task_data("a"), 1, true);
+  replica.apply_delta(delta(2, 'U', "t1", JsonObject{{"title", "b"}}));
+  EXPECT_TRUE(replica.view("tasks", "t1")->archived);
+  replica.apply_delta(delta(3, 'U', "t1", JsonObject{{"archivedAt", nullptr}}));
+  EXPECT_FALSE(replica.view("tasks", "t1")->archived);
+}
+
 TEST_F(ReplicaTest, ModelNamesResolveThroughTheSchemaAndUnknownModelsAreSkipped) {
   EXPECT_EQ(replica.apply_delta(delta(1, 'I', "a", task_data("x"), "tasks")).model, "tasks");
   EXPECT_EQ(replica.apply_delta(delta(2, 'I', "b", task_data("y"), "task")).model, "tasks");
