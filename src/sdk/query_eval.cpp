@@ -83,14 +83,20 @@ std::optional<int> scalar_order(const Scalar& a, const Scalar& b) {
   }
 }
 
-// UTF-8 → code points (an invalid byte stands for itself, so nothing is lost).
+// UTF-8 → code points. An invalid byte becomes U+DC00 + byte (a lone surrogate, as Python's
+// surrogateescape): it matches only itself and is never case-folded as a Latin-1 letter.
 std::u32string decode_utf8(std::string_view text) {
   std::u32string out;
   out.reserve(text.size());
   for (std::size_t i = 0; i < text.size();) {
     const auto lead = static_cast<unsigned char>(text[i]);
     const int extra = lead < 0x80 ? 0 : (lead >> 5) == 0x6 ? 1 : (lead >> 4) == 0xE ? 2 : (lead >> 3) == 0x1E ? 3 : -1;
-    if (extra <= 0 || i + static_cast<std::size_t>(extra) >= text.size()) {
+    if (extra < 0 || (extra > 0 && i + static_cast<std::size_t>(extra) >= text.size())) {
+      out.push_back(0xDC00 + lead);
+      ++i;
+      continue;
+    }
+    if (extra == 0) {
       out.push_back(lead);
       ++i;
       continue;
@@ -106,7 +112,7 @@ std::u32string decode_utf8(std::string_view text) {
       point = (point << 6) | (next & 0x3F);
     }
     if (!valid) {
-      out.push_back(lead);
+      out.push_back(0xDC00 + lead);
       ++i;
       continue;
     }

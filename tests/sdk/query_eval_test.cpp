@@ -149,6 +149,8 @@ TEST(QueryMatch, LikeMatchesTheWholeString) {  // T06
   EXPECT_TRUE(like_match("Hello", "hello", true));
   EXPECT_TRUE(like_match("\xC3\x89T\xC3\x89", "\xC3\xA9t\xC3\xA9", true));  // ÉTÉ ILIKE été
   EXPECT_TRUE(like_match("\xD0\x9F\xD0\xA0\xD0\x98", "\xD0\xBF\xD1\x80\xD0\xB8", true));  // ПРИ ILIKE при
+  EXPECT_FALSE(like_match("\xC3", "\xE3", true));  // invalid UTF-8 bytes are not folded as Latin-1
+  EXPECT_TRUE(like_match("a\xFF" "b", "a_b", false));  // an invalid byte still counts as one character
   const Row row = task("t1", {{"title", "Buy Milk"}});
   EXPECT_TRUE(row_matches(where("title", Op::kLike, "Buy%"), row));
   EXPECT_FALSE(row_matches(where("title", Op::kLike, "buy%"), row));
