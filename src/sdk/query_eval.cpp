@@ -83,14 +83,20 @@ std::optional<int> scalar_order(const Scalar& a, const Scalar& b) {
   }
 }
 
-// UTF-8 → code points (an invalid byte stands for itself, so nothing is lost).
+// UTF-8 → code points. An invalid byte becomes U+DC00 + byte (a lone surrogate, as Python's
+// surrogateescape): it matches only itself and is never case-folded as a Latin-1 letter.
 std::u32string decode_utf8(std::string_view text) {
   std::u32string out;
   out.reserve(text.size());
   for (std::size_t i = 0; i < text.size();) {
     const auto lead = static_cast<unsigned char>(text[i]);
     const int extra = lead < 0x80 ? 0 : (lead >> 5) == 0x6 ? 1 : (lead >> 4) == 0xE ? 2 : (lead >> 3) == 0x1E ? 3 : -1;
-    if (extra <= 0 || i + static_cast<std::size_t>(extra) >= text.size()) {
+    if (extra < 0 || (extra > 0 && i + static_cast<std::size_t>(extra) >= text.size())) {
+      out.push_back(0xDC00 + lead);
+      ++i;
+      continue;
+    }
+    if (extra == 0) {
       out.push_back(lead);
       ++i;
       continue;
@@ -106,7 +112,7 @@ std::u32string decode_utf8(std::string_view text) {
       point = (point << 6) | (next & 0x3F);
     }
     if (!valid) {
-      out.push_back(lead);
+      out.push_back(0xDC00 + lead);
       ++i;
       continue;
     }
@@ -375,7 +381,9 @@ std::vector<Row> evaluate(const CompiledQuery& query, std::vector<Row> rows) {
 std::vector<Row> run_query(const CompiledQuery& query, const Replica& replica) {
   if (query.spec.include_pending) {
     for (const WhereClause& clause : query.spec.where) {
-      if (clause.op != Op::kEq || query.date_fields.contains(clause.field)) continue;  // dates: many spellings
+      // Dates have many spellings and JSON objects many key orders: those scan instead.
+      if (clause.op != Op::kEq || query.date_fields.contains(clause.field)) continue;
+      if (clause.value.is_object() || clause.value.is_array()) continue;
       auto ids = replica.lookup(query.model, clause.field, clause.value);
       if (!ids) continue;
       std::vector<Row> candidates;
@@ -433,6 +441,11 @@ std::vector<Row> LiveResult::compute_window() const {
   if (query_.spec.limit) end = std::min(end, begin + *query_.spec.limit);
   return std::vector<Row>(sorted_.begin() + static_cast<std::ptrdiff_t>(begin),
                           sorted_.begin() + static_cast<std::ptrdiff_t>(end));
+}
+
+std::optional<QueryUpdate> LiveResult::apply(const RowChange& change, ChangeCause cause, const Replica& replica) {
+  if (query_.spec.include_pending) return apply(change, cause);
+  return apply(RowChange{change.model, change.id, std::nullopt, replica.confirmed(change.model, change.id)}, cause);
 }
 
 std::optional<QueryUpdate> LiveResult::apply(const RowChange& change, ChangeCause cause) {

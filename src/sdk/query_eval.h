@@ -77,9 +77,8 @@ bool like_match(std::string_view text, std::string_view pattern, bool case_insen
 // as epoch milliseconds. Exposed for tests.
 std::optional<double> instant_ms(const Json& value);
 
-// The state of one live query (Query::observe). Feed it RowChanges of its model; the replica's
-// RowChanges carry views, so an include_pending(false) query needs changes built from
-// Replica::confirmed() before/after instead.: the ordered set of matching rows and the
+// The state of one live query (Query::observe). Feed it the replica's RowChanges of its model
+// (after the replica applied them: an include_pending(false) query reads the confirmed row back).: the ordered set of matching rows and the
 // offset/limit window last reported. apply() patches it with binary insertion; the reported
 // window always equals evaluate() over the replica (property-tested).
 class LiveResult {
@@ -90,7 +89,10 @@ class LiveResult {
   // Starts from `rows` (all rows of the model); returns the first update (cause kInitial).
   QueryUpdate initial(std::vector<Row> rows);
   // One replica change of this query's model. nullopt when the window did not change.
+  // Uses only change.id and change.after (the view).
   std::optional<QueryUpdate> apply(const RowChange& change, ChangeCause cause);
+  // As above; for include_pending(false) the row is the replica's confirmed row instead.
+  std::optional<QueryUpdate> apply(const RowChange& change, ChangeCause cause, const Replica& replica);
   const std::vector<Row>& window() const { return window_; }
   std::size_t matching() const { return sorted_.size(); }
 

@@ -162,7 +162,8 @@ void Replica::index_add(ModelState& state, const std::string& id, const JsonObje
   }
 }
 
-std::optional<RowChange> Replica::refold(ModelState& state, const std::string& id, const std::optional<Row>& before) {
+std::optional<RowChange> Replica::refold(ModelState& state, const std::string& id, const std::optional<Row>& before,
+                                         bool base_touched) {
   auto it = state.rows.find(id);
   if (it == state.rows.end()) return std::nullopt;
   RowState& row = it->second;
@@ -179,8 +180,8 @@ std::optional<RowChange> Replica::refold(ModelState& state, const std::string& i
   }
   std::optional<Row> after = to_row(state, id, row);
   if (!row.base && row.pending.empty()) state.rows.erase(it);
-  if (same_row(before, after)) return std::nullopt;
-  return RowChange{state.model->key, id, before, std::move(after)};
+  if (!base_touched && same_row(before, after)) return std::nullopt;
+  return RowChange{state.model->key, id, before, std::move(after), base_touched};
 }
 
 Result<std::optional<RowChange>> Replica::load_base(std::string_view model, std::string_view id, JsonObject data,
@@ -192,7 +193,7 @@ Result<std::optional<RowChange>> Replica::load_base(std::string_view model, std:
   std::optional<Row> before = to_row(*state, key, row);
   data["id"] = key;
   row.base = BaseRow{std::move(data), version, archived, false};
-  return refold(*state, key, before);
+  return refold(*state, key, before, true);
 }
 
 DeltaOutcome Replica::apply_delta(const InboundDelta& delta) {
@@ -234,7 +235,10 @@ DeltaOutcome Replica::apply_delta(const InboundDelta& delta) {
       } else {
         row.base = BaseRow{delta.data, delta.id, replica_detail::archived_from(delta.data), false};
       }
-      if (delta.action == 'U') row.base->archived = replica_detail::archived_from(row.base->data);
+      // A U says something about archiving only when it carries archivedAt.
+      if (delta.action == 'U' && delta.data.contains("archivedAt")) {
+        row.base->archived = replica_detail::archived_from(row.base->data);
+      }
       if (delta.action == 'A') row.base->archived = true;
       if (delta.action == 'V') {
         row.base->archived = false;
@@ -246,7 +250,7 @@ DeltaOutcome Replica::apply_delta(const InboundDelta& delta) {
       break;
   }
   if (row.base) row.base->data["id"] = delta.row_id;
-  if (auto change = refold(*state, delta.row_id, before)) outcome.changes.push_back(std::move(*change));
+  if (auto change = refold(*state, delta.row_id, before, true)) outcome.changes.push_back(std::move(*change));
   return outcome;
 }
 
@@ -265,7 +269,7 @@ Result<std::optional<RowChange>> Replica::add_pending(std::string_view model, st
   } else {
     row.pending.insert(at, PendingEdit{seq, action, std::move(data)});
   }
-  return refold(*state, key, before);
+  return refold(*state, key, before, false);
 }
 
 std::optional<RowChange> Replica::remove_pending(std::string_view model, std::string_view id, int64_t seq) {
@@ -279,7 +283,7 @@ std::optional<RowChange> Replica::remove_pending(std::string_view model, std::st
   const auto removed = std::remove_if(pending.begin(), pending.end(), [&](const PendingEdit& e) { return e.seq == seq; });
   if (removed == pending.end()) return std::nullopt;
   pending.erase(removed, pending.end());
-  return refold(*state, key, before);
+  return refold(*state, key, before, false);
 }
 
 std::vector<RowChange> Replica::rebase(const std::vector<std::string>& models,
@@ -314,7 +318,7 @@ std::vector<RowChange> Replica::rebase(const std::vector<std::string>& models,
       } else {
         row.base.reset();
       }
-      if (auto change = refold(*state, id, before)) changes.push_back(std::move(*change));
+      if (auto change = refold(*state, id, before, true)) changes.push_back(std::move(*change));
     }
   }
   return changes;

@@ -48,12 +48,15 @@ struct RowState {
 };
 
 // What one mutation of the replica did to one row; before/after are the views (nullopt: absent).
-// Emitted only when the visible Row (data, version, pending, archived) actually changed.
+// Emitted when the visible Row (data, version, pending, archived) changed, or when the confirmed
+// row did (a remote change hidden under a pending write: before == after, confirmed_changed),
+// so include_pending(false) queries see it too.
 struct RowChange {
   std::string model;  // schema key
   std::string id;
   std::optional<Row> before;
   std::optional<Row> after;
+  bool confirmed_changed = false;  // the base moved (a delta, a load, a rebase)
 };
 
 // One delta of the server log (protocol.md §4), already parsed.
@@ -142,7 +145,8 @@ class Replica {
   ModelState* state_for(std::string_view model);
   const ModelState* state_for(std::string_view model) const;
   // Refolds the row and maintains the indexes; returns the change when the visible Row changed.
-  std::optional<RowChange> refold(ModelState& state, const std::string& id, const std::optional<Row>& before);
+  std::optional<RowChange> refold(ModelState& state, const std::string& id, const std::optional<Row>& before,
+                                  bool base_touched);
   std::optional<Row> to_row(const ModelState& state, const std::string& id, const RowState& row) const;
   static std::optional<Row> to_confirmed_row(const ModelState& state, const std::string& id, const RowState& row);
   void index_remove(ModelState& state, const std::string& id, const JsonObject& view);

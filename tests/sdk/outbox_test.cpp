@@ -2,6 +2,7 @@
 // the connected-time retry window, rollback and confirmation.
 #include "sdk/outbox.h"
 
+#include <algorithm>
 #include <set>
 
 #include <boost/json.hpp>

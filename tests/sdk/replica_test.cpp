@@ -1,8 +1,13 @@
 // U1 (docs/client-library.md §14.1): the replica's fold, deltas, rollback, rebase and indexes.
 #include "sdk/replica.h"
 
+#include <map>
+#include <set>
+
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
+#include <rapidcheck.h>
+#include <rapidcheck/gtest.h>
 
 #include "sdk/sdk_test_schema.h"
 
@@ -157,6 +162,14 @@ TEST_F(ReplicaTest, DeltasPutMergeRemoveArchiveAndUnarchive) {
   EXPECT_FALSE(replica.view("tasks", "t1"));
 }
 
+TEST_F(ReplicaTest, AnUpdateWithoutArchivedAtKeepsTheArchivedFlag) {
+  replica.load_base("tasks", "t1", task_data("a"), 1, true);
+  replica.apply_delta(delta(2, 'U', "t1", JsonObject{{"title", "b"}}));
+  EXPECT_TRUE(replica.view("tasks", "t1")->archived);
+  replica.apply_delta(delta(3, 'U', "t1", JsonObject{{"archivedAt", nullptr}}));
+  EXPECT_FALSE(replica.view("tasks", "t1")->archived);
+}
+
 TEST_F(ReplicaTest, ModelNamesResolveThroughTheSchemaAndUnknownModelsAreSkipped) {
   EXPECT_EQ(replica.apply_delta(delta(1, 'I', "a", task_data("x"), "tasks")).model, "tasks");
   EXPECT_EQ(replica.apply_delta(delta(2, 'I', "b", task_data("y"), "task")).model, "tasks");
@@ -248,6 +261,23 @@ TEST_F(ReplicaTest, OutboxMergeReplacesThePendingEditOfThatSeq) {
   EXPECT_FALSE(replica.view("tasks", "t1")->pending);
 }
 
+TEST_F(ReplicaTest, ARemoteChangeHiddenUnderAPendingDeleteIsStillReported) {
+  // The view does not move (the row is deleted locally), but include_pending(false) readers
+  // must learn the confirmed row changed.
+  replica.load_base("tasks", "t1", task_data("a"), 1, false);
+  replica.add_pending("tasks", "t1", 1, Action::kDelete, {});
+  auto outcome = replica.apply_delta(delta(2, 'U', "t1", JsonObject{{"title", "remote"}}));
+  ASSERT_EQ(outcome.changes.size(), 1u);
+  EXPECT_TRUE(outcome.changes[0].confirmed_changed);
+  EXPECT_FALSE(outcome.changes[0].before);
+  EXPECT_FALSE(outcome.changes[0].after);
+  EXPECT_EQ(replica.confirmed("tasks", "t1")->data.at("title"), "remote");
+  // Local-only changes never claim the confirmed row moved.
+  auto local = replica.remove_pending("tasks", "t1", 1);
+  ASSERT_TRUE(local);
+  EXPECT_FALSE(local->confirmed_changed);
+}
+
 TEST_F(ReplicaTest, ClearBasesKeepsOnlyPendingCreates) {
   replica.load_base("tasks", "t1", task_data("a"), 1, false);
   replica.add_pending("tasks", "t2", 1, Action::kCreate, task_data("mine"));
@@ -259,3 +289,73 @@ TEST_F(ReplicaTest, ClearBasesKeepsOnlyPendingCreates) {
 
 }  // namespace
 }  // namespace ablo::sdk_detail::replica_test_helpers
+
+namespace ablo::sdk_detail::replica_property_helpers {
+namespace {
+
+// D13 as a property: after any sequence of deltas, local writes, rollbacks and rebases, every
+// index answers exactly what a scan of the views answers, and row_count() counts the views.
+RC_GTEST_PROP(ReplicaProperty, IndexesAndCountsAlwaysMatchTheViews, ()) {
+  Replica replica(sdk_test::sdk_test_schema());
+  const std::vector<std::string> ids = {"a", "b", "c", "d"};
+  const std::vector<std::string> projects = {"p1", "p2", "p3"};
+  std::map<std::string, std::vector<int64_t>> pending;
+  int64_t next_delta = 1, next_seq = 1;
+  const int steps = *rc::gen::inRange(1, 40);
+  for (int step = 0; step < steps; ++step) {
+    const std::string id = *rc::gen::elementOf(ids);
+    JsonObject data{{"title", "x"}, {"projectId", *rc::gen::elementOf(projects)}, {"position", 1}, {"done", false}};
+    if (*rc::gen::arbitrary<bool>()) data["assigneeId"] = *rc::gen::element<std::string>("u1", "u2");
+    switch (*rc::gen::inRange(0, 6)) {
+      case 0:
+        replica.apply_delta(InboundDelta{next_delta++, *rc::gen::element('I', 'U', 'D', 'A', 'V'), "tasks", id, data});
+        break;
+      case 1:
+        replica.apply_delta(InboundDelta{next_delta++, 'U', "tasks", id,
+                                         JsonObject{{"projectId", *rc::gen::elementOf(projects)}}});
+        break;
+      case 2: {
+        const int64_t seq = next_seq++;
+        pending[id].push_back(seq);
+        const Action action = *rc::gen::element(Action::kCreate, Action::kUpdate, Action::kDelete);
+        replica.add_pending("tasks", id, seq, action,
+                            action == Action::kUpdate ? JsonObject{{"projectId", *rc::gen::elementOf(projects)}} : data);
+        break;
+      }
+      case 3: {
+        auto& seqs = pending[id];
+        if (seqs.empty()) break;
+        replica.remove_pending("tasks", id, seqs.front());
+        seqs.erase(seqs.begin());
+        break;
+      }
+      case 4: {
+        std::map<std::string, std::vector<SnapshotRow>> snapshot;
+        if (*rc::gen::arbitrary<bool>()) snapshot["tasks"].push_back(SnapshotRow{id, data, false});
+        replica.rebase({"tasks"}, snapshot, next_delta++);
+        break;
+      }
+      default:
+        replica.load_base("tasks", id, data, next_delta++, false);
+        break;
+    }
+    const std::vector<Row> views = replica.rows("tasks");
+    RC_ASSERT(replica.row_count("tasks") == views.size());
+    for (const std::string& field : {std::string("projectId"), std::string("assigneeId")}) {
+      std::map<std::string, std::set<std::string>> scanned;
+      for (const Row& row : views) {
+        const auto* value = row.data.if_contains(field);
+        scanned[Replica::index_key(value ? *value : Json(nullptr))].insert(row.id);
+      }
+      for (const Json& probe : {Json("p1"), Json("p2"), Json("p3"), Json("u1"), Json("u2"), Json(nullptr)}) {
+        auto found = replica.lookup("tasks", field, probe);
+        RC_ASSERT(found.has_value());
+        const std::set<std::string> expected = scanned[Replica::index_key(probe)];
+        RC_ASSERT(std::set<std::string>(found->begin(), found->end()) == expected);
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace ablo::sdk_detail::replica_property_helpers
