@@ -5,6 +5,7 @@
 #include <future>
 #include <utility>
 
+#include <boost/asio/post.hpp>
 #include <boost/json.hpp>
 #include <spdlog/spdlog.h>
 
@@ -98,6 +99,10 @@ void Listener<Event>::deliver(Event event) {
     }
   });
 }
+
+template struct Listener<ConnectionStatus>;
+template struct Listener<MutationFailure>;
+template struct Listener<StoreEvent>;
 
 // ------------------------------------------------------------------------------------------
 // Conversions.

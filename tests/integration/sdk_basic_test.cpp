@@ -1,0 +1,187 @@
+// The native client library (issue 16) against the real server: two clients seeing each other's
+// writes, optimistic state, confirmation, live queries, a stale rejection rolled back, and an
+// offline period across a process restart (design docs/client-library.md §14.3 items 2 and 3).
+#include <atomic>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "integration/quickstart_schema.h"
+#include "integration/server_fixture.h"
+#include "sdk/client.h"
+#include "support/tcp_proxy.h"
+
+namespace ablo::testing {
+namespace {
+
+using namespace std::chrono_literals;
+namespace json = boost::json;
+
+// Polls `condition` for up to `timeout` (the library's callbacks run on its own threads).
+bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 10s) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  return condition();
+}
+
+Options options_for(uint16_t port, const std::string& api_key, std::string store_path = ":memory:") {
+  Options options;
+  options.base_url = "http://127.0.0.1:" + std::to_string(port);
+  options.api_key = api_key;
+  options.schema = kQuickstartSchema;
+  options.store_path = std::move(store_path);
+  options.timing.batch_delay = 5ms;
+  options.timing.reconnect = Backoff{50ms, 500ms, 0.5};
+  return options;
+}
+
+// Everything one observer was told, in order.
+struct Recorder {
+  std::mutex mutex;
+  std::vector<ChangeCause> causes;
+  std::vector<std::size_t> sizes;
+  void operator()(const QueryUpdate& update) {
+    std::lock_guard lock(mutex);
+    causes.push_back(update.cause);
+    sizes.push_back(update.rows.size());
+  }
+  bool saw(ChangeCause cause) {
+    std::lock_guard lock(mutex);
+    return std::find(causes.begin(), causes.end(), cause) != causes.end();
+  }
+  std::size_t last_size() {
+    std::lock_guard lock(mutex);
+    return sizes.empty() ? 0 : sizes.back();
+  }
+};
+
+class SdkBasicTest : public ::testing::Test {
+ protected:
+  ServerProcess server{kQuickstartSchema};
+};
+
+TEST_F(SdkBasicTest, TwoClientsSeeEachOthersWritesOptimisticallyThenConfirmed) {
+  ablo::Client a(options_for(server.port(), server.api_key()));
+  ablo::Client b(options_for(server.port(), server.api_key()));
+  a.ready().wait();
+  b.ready().wait();
+  auto reports_a = a.model("weatherReports");
+  auto reports_b = b.model("weatherReports");
+  Recorder seen_by_a, seen_by_b;
+  auto observe_a = reports_a.query().observe([&](const QueryUpdate& u) { seen_by_a(u); });
+  auto observe_b = reports_b.where("status", Op::kEq, "ready").observe([&](const QueryUpdate& u) { seen_by_b(u); });
+
+  auto created = reports_a.create({{"location", "Oslo"}, {"status", "ready"}}, {.id = "r1"});
+  const auto optimistic = reports_a.get("r1");
+  ASSERT_TRUE(optimistic) << "visible to its writer before the call returns";
+  EXPECT_TRUE(optimistic->pending);
+  const Receipt receipt = created.wait();
+  EXPECT_GT(receipt.last_sync_id, 0);
+  EXPECT_FALSE(receipt.transaction_id.empty());
+  ASSERT_TRUE(receipt.row);
+  EXPECT_EQ(receipt.row->data.at("location"), "Oslo");
+  EXPECT_FALSE(reports_a.get("r1")->pending) << "confirmed: its own delta applied";
+  EXPECT_TRUE(eventually([&] { return seen_by_a.saw(ChangeCause::kOptimistic) && seen_by_a.saw(ChangeCause::kConfirmed); }));
+  EXPECT_TRUE(eventually([&] { return reports_b.get("r1").has_value(); })) << "fanned out to the other client";
+  EXPECT_TRUE(eventually([&] { return seen_by_b.saw(ChangeCause::kRemote) && seen_by_b.last_size() == 1; }));
+
+  // B updates from the version it saw; A's later edit from that same version is stale.
+  const Row seen = *reports_a.get("r1");
+  reports_b.update("r1", {{"forecast", "sun"}}).wait();
+  ASSERT_TRUE(eventually([&] { return reports_a.get("r1")->data.contains("forecast"); }));
+  auto stale = reports_a.update(seen, {{"location", "Bergen"}}).wait_result();
+  ASSERT_FALSE(stale) << "readAt older than B's write";
+  EXPECT_EQ(stale.error().code, "stale_context");
+  EXPECT_EQ(kind_of(stale.error()), ErrorKind::kStaleContext);
+  EXPECT_EQ(reports_a.get("r1")->data.at("location"), "Oslo") << "rolled back";
+  EXPECT_TRUE(eventually([&] { return seen_by_a.saw(ChangeCause::kRolledBack); }));
+
+  // Local reads: where/order/limit on the replica.
+  reports_a.create({{"location", "Tromsø"}, {"status", "pending"}}, {.id = "r2"}).wait();
+  reports_a.create({{"location", "Alta"}, {"status", "ready"}}, {.id = "r3"}).wait();
+  auto ready_rows = reports_a.where("status", Op::kEq, "ready").order_by("location").list();
+  ASSERT_TRUE(ready_rows);
+  ASSERT_EQ(ready_rows->size(), 2u);
+  EXPECT_EQ(ready_rows->front().id, "r3");
+  EXPECT_EQ(*reports_a.query().count(), 3u);
+
+  // Argument errors fail at once and change nothing.
+  auto unknown = reports_a.create({{"colour", "red"}}).wait_result();
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error().code, "invalid_request");
+  auto missing = reports_a.update("nope", {{"location", "x"}}).wait_result();
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, "entity_not_found");
+  auto removed = reports_a.remove("r2").wait();
+  EXPECT_FALSE(removed.row);
+  EXPECT_TRUE(eventually([&] { return !reports_b.get("r2").has_value(); }));
+}
+
+TEST_F(SdkBasicTest, ThenRunsOnTheGivenExecutorOnly) {
+  ablo::Client a(options_for(server.port(), server.api_key()));
+  a.ready().wait();
+  auto manual = std::make_shared<ManualExecutor>();
+  std::atomic<int> delivered{0};
+  a.model("weatherReports").create({{"location", "Oslo"}, {"status", "ready"}}).then(manual, [&](Result<Receipt> r) {
+    EXPECT_TRUE(r);
+    ++delivered;
+  });
+  ASSERT_TRUE(a.wait_for_flush(10s).wait_result());
+  EXPECT_EQ(delivered.load(), 0) << "nothing runs until the application drains its queue";
+  EXPECT_TRUE(eventually([&] { return manual->run_pending() > 0 || delivered.load() > 0; }));
+  EXPECT_EQ(delivered.load(), 1);
+}
+
+// Offline writes apply at once, survive a restart of the client process, and replay once the
+// server is reachable again; the other client converges (issue 16 item 3).
+TEST_F(SdkBasicTest, AnOfflinePeriodAndARestartLoseNothing) {
+  TcpProxy proxy(server.port());
+  const auto dir = std::filesystem::temp_directory_path() / ("ablo-sdk-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string store = (dir / "a.db").string();
+  ablo::Client b(options_for(server.port(), server.api_key()));
+  b.ready().wait();
+  {
+    ablo::Client a(options_for(proxy.port(), server.api_key(), store));
+    a.ready().wait();
+    a.model("weatherReports").create({{"location", "Oslo"}, {"status", "ready"}}, {.id = "online"}).wait();
+    proxy.refuse();
+    proxy.cut();
+    ASSERT_TRUE(eventually([&] { return a.status().state == ConnectionState::kReconnecting; }));
+    auto reports = a.model("weatherReports");
+    (void)reports.create({{"location", "Bodø"}, {"status", "pending"}}, {.id = "offline-1"});
+    (void)reports.create({{"location", "Narvik"}, {"status", "pending"}}, {.id = "offline-2"});
+    (void)reports.update("online", {{"status", "pending"}});
+    (void)reports.remove("offline-2");
+    EXPECT_TRUE(reports.get("offline-1"));
+    EXPECT_FALSE(reports.get("offline-2"));
+    EXPECT_EQ(reports.get("online")->data.at("status"), "pending");
+    EXPECT_EQ(a.status().pending_writes, 4u);
+  }  // the process "exits" while offline
+  ablo::Client a(options_for(proxy.port(), server.api_key(), store));
+  auto reports = a.model("weatherReports");
+  ASSERT_TRUE(reports.get("offline-1")) << "the optimistic state is restored from the file";
+  EXPECT_EQ(reports.get("online")->data.at("status"), "pending");
+  EXPECT_FALSE(reports.get("offline-2"));
+  EXPECT_FALSE(b.model("weatherReports").get("offline-1")) << "nothing reached the server yet";
+
+  proxy.restore();
+  ASSERT_TRUE(a.wait_for_flush(20s).wait_result()) << "replayed and confirmed";
+  EXPECT_EQ(a.status().pending_writes, 0u);
+  auto reports_b = b.model("weatherReports");
+  EXPECT_TRUE(eventually([&] {
+    auto online = reports_b.get("online");
+    return reports_b.get("offline-1") && online && online->data.at("status") == "pending";
+  }));
+  EXPECT_FALSE(reports_b.get("offline-2")) << "created and deleted offline: gone on both sides";
+  EXPECT_EQ(*reports_b.query().count(), *reports.query().count());
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace ablo::testing
