@@ -137,8 +137,8 @@ struct WsOptions {
 //  * RFC 6455 pings are answered (Beast does it while a read is pending).
 //  * Handlers are released once the connection has ended (so a handler may capture its owner).
 //  * Its I/O state lives on while I/O is pending. Call close() before dropping the last
-//    pointer: ~AsyncWs only posts a close(1001) to the executor, so handlers may still run
-//    until that post executes.
+//    pointer: without it ~AsyncWs posts a close(1001) to the executor, so handlers may still
+//    run until that post executes. Destroy it before its io_context.
 class AsyncWs {
  public:
   static std::shared_ptr<AsyncWs> create(boost::asio::any_io_executor ex, WsOptions options = {});

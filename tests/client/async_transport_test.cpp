@@ -15,7 +15,10 @@
 #include <condition_variable>
 #include <list>
 #include <mutex>
+#include <set>
 #include <thread>
+
+#include "support/tcp_proxy.h"
 
 namespace ablo::client {
 namespace async_transport_test {
@@ -584,6 +587,82 @@ TEST_F(AsyncTransportTest, WebSocketMessageAboveTheBoundFailsTheConnection) {
   EXPECT_EQ(events.frames[0].size(), 512u);
   ASSERT_TRUE(ws->failure().has_value());
   EXPECT_EQ(ws->failure()->code, async_codes::kBodyTooLarge);
+}
+
+TEST_F(AsyncTransportTest, RequestsOnAMultiThreadedExecutorCompleteOnItsThreads) {
+  asio::io_context pool;
+  auto work = asio::make_work_guard(pool);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 2; ++i) threads.emplace_back([&pool] { pool.run(); });
+  std::mutex mutex;
+  std::condition_variable all_done;
+  std::set<std::thread::id> completion_threads;
+  int succeeded = 0, finished = 0;
+  constexpr int kRequests = 32;
+  for (int i = 0; i < kRequests; ++i) {
+    async_http(pool.get_executor(), server_target(), "POST", "/echo", std::to_string(i), {}, 5s,
+               [&, i](Result<HttpResponse> r) {
+                 std::lock_guard lock(mutex);
+                 completion_threads.insert(std::this_thread::get_id());
+                 if (r && r->body == std::to_string(i)) ++succeeded;
+                 ++finished;
+                 all_done.notify_all();
+               });
+  }
+  {
+    std::unique_lock lock(mutex);
+    all_done.wait_for(lock, 10s, [&] { return finished == kRequests; });
+  }
+  const std::set<std::thread::id> pool_threads{threads[0].get_id(), threads[1].get_id()};
+  work.reset();
+  pool.stop();
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(succeeded, kRequests);
+  ASSERT_FALSE(completion_threads.empty());
+  for (const auto& id : completion_threads) EXPECT_EQ(pool_threads.count(id), 1u);
+}
+
+TEST_F(AsyncTransportTest, WebSocketThroughTheFaultProxy) {
+  testing::TcpProxy proxy(server_.port());
+  WsEvents events;
+  auto ws = open_socket(io_, proxy.port(), "/ws", events);
+  ASSERT_TRUE(run_until([&] { return events.opened.has_value(); }));
+  ASSERT_TRUE(*events.opened);
+  ASSERT_TRUE(ws->send(R"({"type":"ack","lastSyncId":7})"));
+  ASSERT_TRUE(run_until([&] { return events.frames.size() == 1; }));
+  // The proxy saw the masked frame and decodes it.
+  const auto captured = proxy.captured_upstream();
+  ASSERT_EQ(captured.size(), 1u);
+  EXPECT_EQ(testing::TcpProxy::websocket_client_texts(captured[0]),
+            (std::vector<std::string>{R"({"type":"ack","lastSyncId":7})"}));
+  // Silence: nothing comes back, the socket stays open.
+  proxy.blackhole();
+  ASSERT_TRUE(ws->send("unanswered"));
+  run_for(300ms);
+  EXPECT_EQ(events.frames.size(), 1u);
+  EXPECT_TRUE(ws->is_open());
+  // A cut connection is an abnormal close.
+  proxy.cut();
+  ASSERT_TRUE(run_until([&] { return events.closes > 0; }));
+  EXPECT_EQ(events.close_code, 1006);
+  ASSERT_TRUE(ws->failure().has_value());
+  EXPECT_EQ(ws->failure()->code, async_codes::kTransportFailed);
+}
+
+TEST_F(AsyncTransportTest, WebSocketCloseAgainstASilentPeerEndsAfterTheGracePeriod) {
+  testing::TcpProxy proxy(server_.port());
+  WsEvents events;
+  WsOptions options;
+  options.close_timeout = 300ms;
+  auto ws = open_socket(io_, proxy.port(), "/ws", events, options);
+  ASSERT_TRUE(run_until([&] { return events.opened.has_value(); }));
+  ASSERT_TRUE(*events.opened);
+  proxy.blackhole();  // the close frame goes nowhere, no answer comes
+  ws->close(1000, "bye");
+  const auto started = std::chrono::steady_clock::now();
+  ASSERT_TRUE(run_until([&] { return proxy.open_connections() == 0; }, 3s));  // our side hung up
+  EXPECT_GE(std::chrono::steady_clock::now() - started, 250ms);
+  EXPECT_EQ(events.closes, 0);
 }
 
 }  // namespace async_transport_test
