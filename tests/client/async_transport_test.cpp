@@ -12,10 +12,14 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/json/parse.hpp>
 #include <condition_variable>
+#include <filesystem>
+#include <fstream>
 #include <list>
 #include <mutex>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "support/tcp_proxy.h"
@@ -663,6 +667,25 @@ TEST_F(AsyncTransportTest, WebSocketCloseAgainstASilentPeerEndsAfterTheGracePeri
   ASSERT_TRUE(run_until([&] { return proxy.open_connections() == 0; }, 3s));  // our side hung up
   EXPECT_GE(std::chrono::steady_clock::now() - started, 250ms);
   EXPECT_EQ(events.closes, 0);
+}
+
+// Every code the transport raises is a code of the 0.9.1 registry (wire or client surface).
+TEST(AsyncTransportCodesTest, AreAllInTheRegistry) {
+  const auto path = std::filesystem::path(ABLO_SOURCE_DIR).parent_path() / "shared/reference/errors-0.9.1.json";
+  std::ifstream file(path);
+  if (!file) GTEST_SKIP() << "no " << path;
+  std::stringstream text;
+  text << file.rdbuf();
+  std::set<std::string> registry;
+  const boost::json::value parsed =
+      boost::json::parse(text.str());  // named: a range-for would not extend a temporary's life
+  for (const auto& entry : parsed.at("codes").as_array()) registry.insert(std::string(entry.at("code").as_string()));
+  ASSERT_GT(registry.size(), 100u);
+  for (std::string_view code : {async_codes::kTransportFailed, async_codes::kTimedOut, async_codes::kCancelled,
+                                async_codes::kBodyTooLarge, async_codes::kQueueOverflow, async_codes::kNotOpen,
+                                async_codes::kInvalidOptions, async_codes::kInvalidRequest}) {
+    EXPECT_EQ(registry.count(std::string(code)), 1u) << code;
+  }
 }
 
 }  // namespace async_transport_test
