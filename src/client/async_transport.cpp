@@ -6,14 +6,15 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
+#include <deque>
+
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
-#include <charconv>
-#include <deque>
 
 namespace ablo::client {
 

@@ -24,7 +24,6 @@
 // server's error envelope (`code` ?? `error.code` ?? `error` string, protocol.md §5.2), else
 // kTransportFailed; details always hold {"httpStatus": N, "body": "<raw body>"} and
 // "requestId" when the response had an x-request-id.
-#include <boost/asio/any_io_executor.hpp>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -35,6 +34,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
 
 #include "client/transport.h"  // HttpResponse
 #include "common/result.h"

@@ -8,11 +8,6 @@
 #include <sys/socket.h>
 
 #include <atomic>
-#include <boost/asio.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
-#include <boost/beast/websocket.hpp>
-#include <boost/json/parse.hpp>
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
@@ -21,6 +16,12 @@
 #include <set>
 #include <sstream>
 #include <thread>
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/json/parse.hpp>
 
 #include "support/tcp_proxy.h"
 
@@ -39,6 +40,7 @@ constexpr std::size_t kBigBody = 1 << 20;
 // A blocking server, one thread per connection. Routes:
 //   GET /hello  200 "hello" with x-request-id and Date      POST /echo  the body and what it got
 //   GET /slow   answers after 5 s (or at shutdown)           GET /big    1 MiB body
+//   GET /truncated  hangs up in the middle of its body
 //   WS /ws      echo; "close:<code>" closes with it; "vanish" sends half a frame and drops the socket;
 //               "later" sends "late" after 100 ms and closes 4002;
 //               "ping" pings and answers "pong-seen" once the pong arrived; "big:<n>" sends n bytes
@@ -89,6 +91,11 @@ class TestServer {
     if (websocket::is_upgrade(request)) return serve_websocket(socket, request);
     http::response<http::string_body> response{http::status::ok, 11};
     const std::string target(request.target());
+    if (target == "/truncated") {  // announces 100 bytes, sends 9, hangs up
+      asio::write(socket, asio::buffer(std::string("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n123456789")), ec);
+      socket.shutdown(tcp::socket::shutdown_both, ec);
+      return;
+    }
     if (target == "/hello") {
       response.set("X-Request-Id", "req-1");
       response.set(http::field::date, "Sun, 29 Nov 2026 23:00:00 GMT");
@@ -393,9 +400,30 @@ TEST_F(AsyncTransportTest, NonPositiveTimeoutIsRejected) {
   std::optional<Result<HttpResponse>> result;
   async_http(io_.get_executor(), server_target(), "GET", "/hello", "", {}, 0ms,
              [&](Result<HttpResponse> r) { result = std::move(r); });
+  EXPECT_FALSE(result.has_value());  // never completes inside the call
   ASSERT_TRUE(run_until([&] { return result.has_value(); }));
   ASSERT_FALSE(*result);
   EXPECT_EQ(result->error().code, async_codes::kInvalidRequest);
+}
+
+TEST_F(AsyncTransportTest, PeerHangingUpMidBodyIsATransportFailure) {
+  std::optional<Result<HttpResponse>> result;
+  async_http(io_.get_executor(), server_target(), "GET", "/truncated", "", {}, 2s,
+             [&](Result<HttpResponse> r) { result = std::move(r); });
+  ASSERT_TRUE(run_until([&] { return result.has_value(); }));
+  ASSERT_FALSE(*result);
+  EXPECT_EQ(result->error().code, async_codes::kTransportFailed);
+}
+
+TEST_F(AsyncTransportTest, HeadReadsNoBody) {
+  std::optional<Result<HttpResponse>> result;
+  async_http(io_.get_executor(), server_target(), "HEAD", "/hello", "", {}, 2s,
+             [&](Result<HttpResponse> r) { result = std::move(r); });
+  ASSERT_TRUE(run_until([&] { return result.has_value(); }));
+  ASSERT_TRUE(*result) << result->error().message;
+  EXPECT_EQ((*result)->status, 200);
+  EXPECT_EQ((*result)->headers.at("content-length"), "5");
+  EXPECT_TRUE((*result)->body.empty());
 }
 
 TEST(HttpTargetTest, ParsesHttpUrlsAndRefusesOthers) {

@@ -4,12 +4,13 @@
 
 #include <array>
 #include <atomic>
-#include <boost/asio.hpp>
 #include <chrono>
 #include <future>
 #include <mutex>
 #include <set>
 #include <thread>
+
+#include <boost/asio.hpp>
 
 namespace ablo::testing {
 
