@@ -156,9 +156,10 @@ class AsyncWs {
   void connect(std::string host, uint16_t port, std::string target, std::vector<std::string> subprotocols,
                std::chrono::milliseconds timeout, std::function<void(Status)> on_open);
 
-  // Queues a text frame; frames go out in call order. kNotOpen unless open; kQueueOverflow when
-  // the queue is full — the connection is then failed (socket closed at once; the close handler
-  // follows with 1006 and failure() = the same error).
+  // Queues a text frame; frames go out in call order. Unless open it fails with failure() when
+  // the connection ended locally, else kNotOpen. kQueueOverflow when the queue is full — the
+  // connection is then failed (socket closed at once; the close handler follows, posted, with
+  // 1006 and failure() = the same error).
   Status send(std::string text);
 
   // Sends the queued frames, then a close frame (code, reason), and lets the peer answer;
