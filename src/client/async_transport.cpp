@@ -6,14 +6,15 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
+#include <deque>
+
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
-#include <charconv>
-#include <deque>
 
 namespace ablo::client {
 
@@ -638,7 +639,7 @@ std::shared_ptr<AsyncWs> AsyncWs::create(asio::any_io_executor ex, WsOptions opt
 AsyncWs::AsyncWs(std::shared_ptr<State> state) : state_(std::move(state)) {}
 
 AsyncWs::~AsyncWs() {
-  if (!state_) return;
+  if (!state_ || state_->user_closed) return;  // closed by its owner (on the executor): nothing to do
   asio::post(state_->ex, [state = state_] { state->close(1001, "going away"); });
 }
 

@@ -24,7 +24,6 @@
 // server's error envelope (`code` ?? `error.code` ?? `error` string, protocol.md §5.2), else
 // kTransportFailed; details always hold {"httpStatus": N, "body": "<raw body>"} and
 // "requestId" when the response had an x-request-id.
-#include <boost/asio/any_io_executor.hpp>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -35,6 +34,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
 
 #include "client/transport.h"  // HttpResponse
 #include "common/result.h"
@@ -137,8 +138,8 @@ struct WsOptions {
 //  * RFC 6455 pings are answered (Beast does it while a read is pending).
 //  * Handlers are released once the connection has ended (so a handler may capture its owner).
 //  * Its I/O state lives on while I/O is pending. Call close() before dropping the last
-//    pointer: ~AsyncWs only posts a close(1001) to the executor, so handlers may still run
-//    until that post executes.
+//    pointer: without it ~AsyncWs posts a close(1001) to the executor, so handlers may still
+//    run until that post executes. Destroy it before its io_context.
 class AsyncWs {
  public:
   static std::shared_ptr<AsyncWs> create(boost::asio::any_io_executor ex, WsOptions options = {});
@@ -155,9 +156,10 @@ class AsyncWs {
   void connect(std::string host, uint16_t port, std::string target, std::vector<std::string> subprotocols,
                std::chrono::milliseconds timeout, std::function<void(Status)> on_open);
 
-  // Queues a text frame; frames go out in call order. kNotOpen unless open; kQueueOverflow when
-  // the queue is full — the connection is then failed (socket closed at once; the close handler
-  // follows with 1006 and failure() = the same error).
+  // Queues a text frame; frames go out in call order. Unless open it fails with failure() when
+  // the connection ended locally, else kNotOpen. kQueueOverflow when the queue is full — the
+  // connection is then failed (socket closed at once; the close handler follows, posted, with
+  // 1006 and failure() = the same error).
   Status send(std::string text);
 
   // Sends the queued frames, then a close frame (code, reason), and lets the peer answer;

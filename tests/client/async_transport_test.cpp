@@ -8,14 +8,22 @@
 #include <sys/socket.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <list>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <thread>
+
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
-#include <condition_variable>
-#include <list>
-#include <mutex>
-#include <thread>
+#include <boost/json/parse.hpp>
+
+#include "support/tcp_proxy.h"
 
 namespace ablo::client {
 namespace async_transport_test {
@@ -32,6 +40,7 @@ constexpr std::size_t kBigBody = 1 << 20;
 // A blocking server, one thread per connection. Routes:
 //   GET /hello  200 "hello" with x-request-id and Date      POST /echo  the body and what it got
 //   GET /slow   answers after 5 s (or at shutdown)           GET /big    1 MiB body
+//   GET /truncated  hangs up in the middle of its body
 //   WS /ws      echo; "close:<code>" closes with it; "vanish" sends half a frame and drops the socket;
 //               "later" sends "late" after 100 ms and closes 4002;
 //               "ping" pings and answers "pong-seen" once the pong arrived; "big:<n>" sends n bytes
@@ -82,6 +91,11 @@ class TestServer {
     if (websocket::is_upgrade(request)) return serve_websocket(socket, request);
     http::response<http::string_body> response{http::status::ok, 11};
     const std::string target(request.target());
+    if (target == "/truncated") {  // announces 100 bytes, sends 9, hangs up
+      asio::write(socket, asio::buffer(std::string("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n123456789")), ec);
+      socket.shutdown(tcp::socket::shutdown_both, ec);
+      return;
+    }
     if (target == "/hello") {
       response.set("X-Request-Id", "req-1");
       response.set(http::field::date, "Sun, 29 Nov 2026 23:00:00 GMT");
@@ -386,9 +400,30 @@ TEST_F(AsyncTransportTest, NonPositiveTimeoutIsRejected) {
   std::optional<Result<HttpResponse>> result;
   async_http(io_.get_executor(), server_target(), "GET", "/hello", "", {}, 0ms,
              [&](Result<HttpResponse> r) { result = std::move(r); });
+  EXPECT_FALSE(result.has_value());  // never completes inside the call
   ASSERT_TRUE(run_until([&] { return result.has_value(); }));
   ASSERT_FALSE(*result);
   EXPECT_EQ(result->error().code, async_codes::kInvalidRequest);
+}
+
+TEST_F(AsyncTransportTest, PeerHangingUpMidBodyIsATransportFailure) {
+  std::optional<Result<HttpResponse>> result;
+  async_http(io_.get_executor(), server_target(), "GET", "/truncated", "", {}, 2s,
+             [&](Result<HttpResponse> r) { result = std::move(r); });
+  ASSERT_TRUE(run_until([&] { return result.has_value(); }));
+  ASSERT_FALSE(*result);
+  EXPECT_EQ(result->error().code, async_codes::kTransportFailed);
+}
+
+TEST_F(AsyncTransportTest, HeadReadsNoBody) {
+  std::optional<Result<HttpResponse>> result;
+  async_http(io_.get_executor(), server_target(), "HEAD", "/hello", "", {}, 2s,
+             [&](Result<HttpResponse> r) { result = std::move(r); });
+  ASSERT_TRUE(run_until([&] { return result.has_value(); }));
+  ASSERT_TRUE(*result) << result->error().message;
+  EXPECT_EQ((*result)->status, 200);
+  EXPECT_EQ((*result)->headers.at("content-length"), "5");
+  EXPECT_TRUE((*result)->body.empty());
 }
 
 TEST(HttpTargetTest, ParsesHttpUrlsAndRefusesOthers) {
@@ -584,6 +619,101 @@ TEST_F(AsyncTransportTest, WebSocketMessageAboveTheBoundFailsTheConnection) {
   EXPECT_EQ(events.frames[0].size(), 512u);
   ASSERT_TRUE(ws->failure().has_value());
   EXPECT_EQ(ws->failure()->code, async_codes::kBodyTooLarge);
+}
+
+TEST_F(AsyncTransportTest, RequestsOnAMultiThreadedExecutorCompleteOnItsThreads) {
+  asio::io_context pool;
+  auto work = asio::make_work_guard(pool);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 2; ++i) threads.emplace_back([&pool] { pool.run(); });
+  std::mutex mutex;
+  std::condition_variable all_done;
+  std::set<std::thread::id> completion_threads;
+  int succeeded = 0, finished = 0;
+  constexpr int kRequests = 32;
+  for (int i = 0; i < kRequests; ++i) {
+    async_http(pool.get_executor(), server_target(), "POST", "/echo", std::to_string(i), {}, 5s,
+               [&, i](Result<HttpResponse> r) {
+                 std::lock_guard lock(mutex);
+                 completion_threads.insert(std::this_thread::get_id());
+                 if (r && r->body == std::to_string(i)) ++succeeded;
+                 ++finished;
+                 all_done.notify_all();
+               });
+  }
+  {
+    std::unique_lock lock(mutex);
+    all_done.wait_for(lock, 10s, [&] { return finished == kRequests; });
+  }
+  const std::set<std::thread::id> pool_threads{threads[0].get_id(), threads[1].get_id()};
+  work.reset();
+  pool.stop();
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(succeeded, kRequests);
+  ASSERT_FALSE(completion_threads.empty());
+  for (const auto& id : completion_threads) EXPECT_EQ(pool_threads.count(id), 1u);
+}
+
+TEST_F(AsyncTransportTest, WebSocketThroughTheFaultProxy) {
+  testing::TcpProxy proxy(server_.port());
+  WsEvents events;
+  auto ws = open_socket(io_, proxy.port(), "/ws", events);
+  ASSERT_TRUE(run_until([&] { return events.opened.has_value(); }));
+  ASSERT_TRUE(*events.opened);
+  ASSERT_TRUE(ws->send(R"({"type":"ack","lastSyncId":7})"));
+  ASSERT_TRUE(run_until([&] { return events.frames.size() == 1; }));
+  // The proxy saw the masked frame and decodes it.
+  const auto captured = proxy.captured_upstream();
+  ASSERT_EQ(captured.size(), 1u);
+  EXPECT_EQ(testing::TcpProxy::websocket_client_texts(captured[0]),
+            (std::vector<std::string>{R"({"type":"ack","lastSyncId":7})"}));
+  // Silence: nothing comes back, the socket stays open.
+  proxy.blackhole();
+  ASSERT_TRUE(ws->send("unanswered"));
+  run_for(300ms);
+  EXPECT_EQ(events.frames.size(), 1u);
+  EXPECT_TRUE(ws->is_open());
+  // A cut connection is an abnormal close.
+  proxy.cut();
+  ASSERT_TRUE(run_until([&] { return events.closes > 0; }));
+  EXPECT_EQ(events.close_code, 1006);
+  ASSERT_TRUE(ws->failure().has_value());
+  EXPECT_EQ(ws->failure()->code, async_codes::kTransportFailed);
+}
+
+TEST_F(AsyncTransportTest, WebSocketCloseAgainstASilentPeerEndsAfterTheGracePeriod) {
+  testing::TcpProxy proxy(server_.port());
+  WsEvents events;
+  WsOptions options;
+  options.close_timeout = 300ms;
+  auto ws = open_socket(io_, proxy.port(), "/ws", events, options);
+  ASSERT_TRUE(run_until([&] { return events.opened.has_value(); }));
+  ASSERT_TRUE(*events.opened);
+  proxy.blackhole();  // the close frame goes nowhere, no answer comes
+  ws->close(1000, "bye");
+  const auto started = std::chrono::steady_clock::now();
+  ASSERT_TRUE(run_until([&] { return proxy.open_connections() == 0; }, 3s));  // our side hung up
+  EXPECT_GE(std::chrono::steady_clock::now() - started, 250ms);
+  EXPECT_EQ(events.closes, 0);
+}
+
+// Every code the transport raises is a code of the 0.9.1 registry (wire or client surface).
+TEST(AsyncTransportCodesTest, AreAllInTheRegistry) {
+  const auto path = std::filesystem::path(ABLO_SOURCE_DIR).parent_path() / "shared/reference/errors-0.9.1.json";
+  std::ifstream file(path);
+  if (!file) GTEST_SKIP() << "no " << path;
+  std::stringstream text;
+  text << file.rdbuf();
+  std::set<std::string> registry;
+  const boost::json::value parsed =
+      boost::json::parse(text.str());  // named: a range-for would not extend a temporary's life
+  for (const auto& entry : parsed.at("codes").as_array()) registry.insert(std::string(entry.at("code").as_string()));
+  ASSERT_GT(registry.size(), 100u);
+  for (std::string_view code : {async_codes::kTransportFailed, async_codes::kTimedOut, async_codes::kCancelled,
+                                async_codes::kBodyTooLarge, async_codes::kQueueOverflow, async_codes::kNotOpen,
+                                async_codes::kInvalidOptions, async_codes::kInvalidRequest}) {
+    EXPECT_EQ(registry.count(std::string(code)), 1u) << code;
+  }
 }
 
 }  // namespace async_transport_test

@@ -4,12 +4,13 @@
 
 #include <array>
 #include <atomic>
-#include <boost/asio.hpp>
 #include <chrono>
 #include <future>
 #include <mutex>
 #include <set>
 #include <thread>
+
+#include <boost/asio.hpp>
 
 namespace ablo::testing {
 
@@ -32,6 +33,7 @@ struct TcpProxySession;
 struct TcpProxy::Impl {
   asio::io_context io;
   tcp::acceptor acceptor{io};
+  uint16_t listening_port = 0;  // read by any thread; the acceptor itself belongs to the proxy thread
   std::thread thread;
   std::atomic<uint16_t> target_port{0};
   std::atomic<Mode> mode{Mode::kForward};
@@ -152,6 +154,7 @@ TcpProxy::TcpProxy(uint16_t target_port) : impl_(std::make_unique<Impl>()) {
   impl_->acceptor.set_option(tcp::acceptor::reuse_address(true));
   impl_->acceptor.bind(endpoint);
   impl_->acceptor.listen();
+  impl_->listening_port = impl_->acceptor.local_endpoint().port();
   impl_->accept_next();
   impl_->thread = std::thread([impl = impl_.get()] { impl->io.run(); });
 }
@@ -166,7 +169,7 @@ TcpProxy::~TcpProxy() {
   impl_->thread.join();
 }
 
-uint16_t TcpProxy::port() const { return impl_->acceptor.local_endpoint().port(); }
+uint16_t TcpProxy::port() const { return impl_->listening_port; }
 
 void TcpProxy::cut() {
   impl_->run_on_proxy_thread([impl = impl_.get()] { impl->close_all(); });

@@ -6,10 +6,11 @@
 #include <sys/socket.h>
 
 #include <atomic>
-#include <boost/asio.hpp>
 #include <list>
 #include <mutex>
 #include <thread>
+
+#include <boost/asio.hpp>
 
 namespace ablo::testing {
 namespace tcp_proxy_test {
