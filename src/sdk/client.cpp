@@ -294,6 +294,9 @@ void ClientCore::shutdown() {
     io.stop();
     io_thread.join();
   }
+  // A socket must go before its io_context (its Beast service lives there).
+  ws.reset();
+  http_call.reset();
   if (store) {
     (void)store->flush();
     store.reset();

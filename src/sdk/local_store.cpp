@@ -258,9 +258,16 @@ constexpr const char* kSelectOutbox =
     "attempts, retry_spent_ms, acked_sync_id, undo_scope, created_at FROM outbox ORDER BY seq";
 
 constexpr const char* kInsertOutbox =
-    "INSERT OR REPLACE INTO outbox (seq, lane, transaction_id, frame_id, action, model, row_id, data, previous, read_at, "
+    "INSERT INTO outbox (seq, lane, transaction_id, frame_id, action, model, row_id, data, previous, read_at, "
     "on_stale, attempts, retry_spent_ms, acked_sync_id, undo_scope, created_at) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16) "
+    // The same seq again is an outbox merge (§5.7): the entry takes the merged payload. Another
+    // entry's transaction_id is still refused (UNIQUE), never replaced.
+    "ON CONFLICT (seq) DO UPDATE SET lane = excluded.lane, transaction_id = excluded.transaction_id, "
+    "frame_id = excluded.frame_id, action = excluded.action, model = excluded.model, row_id = excluded.row_id, "
+    "data = excluded.data, previous = excluded.previous, read_at = excluded.read_at, on_stale = excluded.on_stale, "
+    "attempts = excluded.attempts, retry_spent_ms = excluded.retry_spent_ms, acked_sync_id = excluded.acked_sync_id, "
+    "undo_scope = excluded.undo_scope, created_at = excluded.created_at";
 
 constexpr const char* kUpsertMeta =
     "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value";

@@ -260,6 +260,22 @@ TEST(LocalStore, ConcurrentWaitingAppendersAllCommit) {
   for (std::size_t i = 0; i < loaded->outbox.size(); ++i) EXPECT_EQ(loaded->outbox[i].seq, static_cast<int64_t>(i + 1));
 }
 
+// An outbox merge (design §5.7) re-appends the absorbing entry under its seq: it replaces it.
+TEST(LocalStore, AppendingAStoredSeqAgainReplacesThatEntry) {
+  auto store = open_ok(":memory:");
+  ASSERT_TRUE(store);
+  auto entry = entry_for("a");
+  entry.seq = store->allocate_outbox_seq();
+  entry.data = R"({"location":"Oslo"})";
+  ASSERT_TRUE(store->append_outbox({entry}, nullptr));
+  entry.data = R"({"location":"Oslo","status":"ready"})";
+  ASSERT_TRUE(store->append_outbox({entry}, nullptr));
+  auto loaded = store->load();
+  ASSERT_TRUE(loaded);
+  ASSERT_EQ(loaded->outbox.size(), 1u);
+  EXPECT_EQ(loaded->outbox[0].data, entry.data);
+}
+
 TEST(LocalStore, ABadAppendInAGroupFailsOnlyItsOwnCaller) {
   std::promise<void> release_store;
   std::shared_future<void> released = release_store.get_future().share();
