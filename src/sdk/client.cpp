@@ -156,7 +156,7 @@ Result<OutboxEntry> from_stored(const StoredOutboxEntry& stored) {
   entry.seq = stored.seq;
   entry.lane = stored.lane == "commit" ? Lane::kCommit : Lane::kModel;
   entry.transaction_id = stored.transaction_id;
-  entry.frame_id = stored.frame_id;
+  if (stored.frame_id && !stored.frame_id->empty()) entry.frame_id = stored.frame_id;  // "": re-queued, never sent
   entry.action = *action;
   entry.model = stored.model;
   entry.row_id = stored.row_id;

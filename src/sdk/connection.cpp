@@ -744,6 +744,14 @@ void on_mutation_result(ClientCore& core, const json::object& payload) {
     case FailureDecision::Kind::kFinal:
       roll_back(core, decision.rolled_back, decision.error);
       roll_back(core, decision.cascaded, decision.cascade_error);
+      if (!decision.requeued.empty()) {
+        // Their old frame id is forgotten on disk too ("" reads back as never sent), before the
+        // next frame can carry them.
+        (void)core.store->mark_sent(decision.requeued, "", [&core](Status) {
+          boost::asio::post(core.io, [&core] { core.pump(); });
+        });
+        break;
+      }
       core.pump();
       break;
     case FailureDecision::Kind::kUnknownFrame: break;

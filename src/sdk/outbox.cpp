@@ -352,6 +352,20 @@ FailureDecision Outbox::on_failure(std::string_view client_tx_id, const Error& e
   decision.kind = FailureDecision::Kind::kFinal;
   const Lane lane = frame.front()->lane;
   std::set<od::RowKey> created;
+  if (lane == Lane::kModel && frame.size() > 1) {
+    // One refused operation must not take its innocent neighbours down with it (they were only
+    // batched together): isolate it when the server says which one it was.
+    const auto wire_order = order_for_wire(frame);
+    if (const auto index = failing_operation(error); index && *index < wire_order.size()) {
+      OutboxEntry* failing = wire_order[*index];
+      for (OutboxEntry* entry : frame) {
+        if (entry == failing) continue;
+        entry->frame_id.reset();
+        decision.requeued.push_back(entry->seq);
+      }
+      frame = {failing};
+    }
+  }
   std::vector<int64_t> frame_seqs;
   for (const OutboxEntry* entry : frame) {
     frame_seqs.push_back(entry->seq);
@@ -367,6 +381,21 @@ FailureDecision Outbox::on_failure(std::string_view client_tx_id, const Error& e
     decision.cascade_error = Error("entity_not_found", "the row's create was rolled back", "id");
   }
   return decision;
+}
+
+std::optional<std::size_t> failing_operation(const Error& error) {
+  static constexpr std::string_view kPrefix = "operations[";
+  for (const std::string* text : {&error.param, &error.message}) {
+    if (!text->starts_with(kPrefix)) continue;
+    std::size_t index = 0;
+    std::size_t at = kPrefix.size();
+    const std::size_t digits_from = at;
+    while (at < text->size() && std::isdigit(static_cast<unsigned char>((*text)[at])) && at - digits_from < 6) {
+      index = index * 10 + static_cast<std::size_t>((*text)[at++] - '0');
+    }
+    if (at > digits_from && at < text->size() && (*text)[at] == ']') return index;
+  }
+  return std::nullopt;
 }
 
 const OutboxEntry* Outbox::find(int64_t seq) const {

@@ -92,7 +92,14 @@ struct FailureDecision {
   std::vector<OutboxEntry> rolled_back;     // kFinal: the frame's entries, removed
   std::vector<OutboxEntry> cascaded;        // kFinal: later entries on a rolled-back create, removed
   Error cascade_error;                      // entity_not_found, for `cascaded`
+  // kFinal on a model-lane frame whose error names its failing operation ("operations[N]…"):
+  // only that entry (and what depends on it) is rolled back; these others are innocent and go
+  // out again in a new frame (frame_id cleared — persist that before the next send).
+  std::vector<int64_t> requeued;
 };
+
+// The index N of "operations[N]" at the start of an error's param or message, if any.
+std::optional<std::size_t> failing_operation(const Error& error);
 
 struct OutboxPolicy {
   std::size_t max_batch_ops = 50;

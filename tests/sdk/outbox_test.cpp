@@ -320,10 +320,11 @@ TEST_F(OutboxTest, AFinalErrorRollsBackTheWholeFrameAndOrphansOfItsCreates) {  /
   add(outbox, update(3, "t1", {{"title", "a2"}}));          // on the create being rolled back
   add(outbox, entry(4, Action::kDelete, "tasks", "t1"));    // likewise
   add(outbox, update(5, "t3", {{"title", "unrelated"}}));
-  auto decision = outbox.on_failure(frame->client_tx_id, Error("stale_context", "moved", "operations[1]"),
-                                    milliseconds(5));
+  // The error names no operation: the frame is refused as a whole.
+  auto decision = outbox.on_failure(frame->client_tx_id, Error("stale_context", "moved"), milliseconds(5));
   EXPECT_EQ(decision.kind, FailureDecision::Kind::kFinal);
   EXPECT_EQ(decision.error.code, "stale_context");
+  EXPECT_TRUE(decision.requeued.empty());
   ASSERT_EQ(decision.rolled_back.size(), 2u);
   EXPECT_EQ(decision.rolled_back[0].seq, 1);
   EXPECT_EQ(decision.rolled_back[1].seq, 2);
@@ -338,6 +339,34 @@ TEST_F(OutboxTest, AFinalErrorRollsBackTheWholeFrameAndOrphansOfItsCreates) {  /
   // A late answer for the rolled-back frame changes nothing.
   EXPECT_EQ(outbox.on_failure(frame->client_tx_id, Error("internal_error", "x"), milliseconds(1)).kind,
             FailureDecision::Kind::kUnknownFrame);
+}
+
+// The server names the refused operation: only it (and what depends on it) rolls back; its
+// frame-mates were merely batched with it and go out again in a new frame.
+TEST_F(OutboxTest, AFinalErrorNamingOneOperationRollsBackOnlyThatOne) {
+  Outbox outbox = make();
+  add(outbox, update(1, "t1", {{"title", "stale"}}));
+  add(outbox, entry(2, Action::kCreate, "tasks", "t2", {{"title", "innocent"}}));
+  add(outbox, update(3, "t3", {{"title", "innocent too"}}));
+  auto frame = outbox.next_frame(Lane::kModel);
+  ASSERT_EQ(frame->seqs, (std::vector<int64_t>{1, 2, 3}));
+  outbox.mark_sent(*frame);
+  auto decision = outbox.on_failure(frame->client_tx_id,
+                                    Error("stale_context", "operations[0]: tasks 't1' changed", "operations[0].readAt"),
+                                    milliseconds(5));
+  EXPECT_EQ(decision.kind, FailureDecision::Kind::kFinal);
+  ASSERT_EQ(decision.rolled_back.size(), 1u);
+  EXPECT_EQ(decision.rolled_back[0].seq, 1);
+  EXPECT_EQ(decision.requeued, (std::vector<int64_t>{2, 3}));
+  auto next = outbox.next_frame(Lane::kModel);
+  ASSERT_TRUE(next);
+  EXPECT_EQ(next->seqs, (std::vector<int64_t>{2, 3}));
+  EXPECT_NE(next->client_tx_id, frame->client_tx_id) << "a new frame, not the refused one again";
+  EXPECT_TRUE(next->first_send);
+  // An index past the frame, or none at all, refuses the frame as a whole.
+  EXPECT_EQ(failing_operation(Error("stale_context", "x", "operations[12].readAt")), std::optional<std::size_t>(12));
+  EXPECT_FALSE(failing_operation(Error("stale_context", "reads[0]: moved", "reads[0]")));
+  EXPECT_FALSE(failing_operation(Error("stale_context", "operations[]")));
 }
 
 TEST_F(OutboxTest, ConfirmedNeedsTheAckAndTheCursor) {  // §5.6, T18/T19
