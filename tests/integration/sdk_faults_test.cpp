@@ -260,7 +260,7 @@ TEST_F(SdkFaultsTest, TenThousandOfflineWritesSurviveARestartAndReplay) {
   b.ready().wait();
   EXPECT_EQ(*b.model("weatherReports").query().count(), static_cast<std::size_t>(kThreads * kRowsPerThread));
   const std::string last = "t3-" + std::to_string(kRowsPerThread - 1);
-  EXPECT_EQ(b.model("weatherReports").get(last)->data.at("location"), last + "-v4");
+  EXPECT_EQ(std::string(b.model("weatherReports").get(last)->data.at("location").as_string()), last + "-v4");
   bool frames_bounded = true;
   for (const auto& connection : proxy.captured_upstream()) {
     for (const auto& text : TcpProxy::websocket_client_texts(connection)) {
