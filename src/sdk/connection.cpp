@@ -6,6 +6,8 @@
 
 #include <boost/asio/post.hpp>
 #include <boost/json.hpp>
+#include <boost/url/encode.hpp>
+#include <boost/url/rfc/unreserved_chars.hpp>
 #include <spdlog/spdlog.h>
 
 #include "common/random.h"
@@ -20,22 +22,9 @@ using std::chrono::milliseconds;
 
 namespace wire {
 
-std::string url_encode(std::string_view text) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : text) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out += {'%', kHex[c >> 4], kHex[c & 15]};
-    }
-  }
-  return out;
-}
-
 std::string groups_query(const std::vector<std::string>& groups) {
   std::string query;
-  for (const auto& group : groups) query += "&syncGroups=" + url_encode(group);
+  for (const auto& group : groups) query += "&syncGroups=" + boost::urls::encode(group, boost::urls::unreserved_chars);
   return query;
 }
 

@@ -8,6 +8,8 @@
 #include <boost/json/serialize.hpp>
 #include <fmt/format.h>
 
+#include "common/time.h"
+
 namespace ablo::sdk_detail {
 
 namespace query_eval_detail {
@@ -153,72 +155,6 @@ bool like_points(const std::u32string& text, const std::u32string& pattern) {
   return p == pattern.size();
 }
 
-int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const unsigned yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<int64_t>(doe) - 719468;
-}
-
-bool read_digits(std::string_view text, std::size_t& pos, std::size_t count, int& out) {
-  if (pos + count > text.size()) return false;
-  out = 0;
-  for (std::size_t i = 0; i < count; ++i) {
-    const char c = text[pos + i];
-    if (c < '0' || c > '9') return false;
-    out = out * 10 + (c - '0');
-  }
-  pos += count;
-  return true;
-}
-
-std::optional<double> parse_iso8601(std::string_view text) {
-  std::size_t pos = 0;
-  int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
-  if (!read_digits(text, pos, 4, year) || pos >= text.size() || text[pos++] != '-') return std::nullopt;
-  if (!read_digits(text, pos, 2, month) || pos >= text.size() || text[pos++] != '-') return std::nullopt;
-  if (!read_digits(text, pos, 2, day)) return std::nullopt;
-  if (month < 1 || month > 12 || day < 1 || day > 31) return std::nullopt;
-  double millis = 0;
-  int offset_minutes = 0;
-  if (pos < text.size() && (text[pos] == 'T' || text[pos] == 't' || text[pos] == ' ')) {
-    ++pos;
-    if (!read_digits(text, pos, 2, hour) || pos >= text.size() || text[pos++] != ':') return std::nullopt;
-    if (!read_digits(text, pos, 2, minute)) return std::nullopt;
-    if (pos < text.size() && text[pos] == ':') {
-      ++pos;
-      if (!read_digits(text, pos, 2, second)) return std::nullopt;
-      if (pos < text.size() && text[pos] == '.') {
-        ++pos;
-        double scale = 100;
-        const std::size_t start = pos;
-        while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') {
-          millis += (text[pos] - '0') * scale;
-          scale /= 10;
-          ++pos;
-        }
-        if (pos == start) return std::nullopt;
-      }
-    }
-    if (pos < text.size() && (text[pos] == 'Z' || text[pos] == 'z')) {
-      ++pos;
-    } else if (pos < text.size() && (text[pos] == '+' || text[pos] == '-')) {
-      const int sign = text[pos++] == '-' ? -1 : 1;
-      int off_h = 0, off_m = 0;
-      if (!read_digits(text, pos, 2, off_h)) return std::nullopt;
-      if (pos < text.size() && text[pos] == ':') ++pos;
-      if (!read_digits(text, pos, 2, off_m)) return std::nullopt;
-      offset_minutes = sign * (off_h * 60 + off_m);
-    }
-  }
-  if (pos != text.size() || hour > 23 || minute > 59 || second > 60) return std::nullopt;
-  const int64_t days = days_from_civil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
-  const double seconds = static_cast<double>(days) * 86400.0 + hour * 3600 + minute * 60 + second - offset_minutes * 60;
-  return seconds * 1000.0 + millis;
-}
-
 bool in_scope(Scope scope, const Row& row) {
   switch (scope) {
     case Scope::kLive: return !row.archived;
@@ -311,7 +247,10 @@ bool like_match(std::string_view text, std::string_view pattern, bool case_insen
 
 std::optional<double> instant_ms(const Json& value) {
   if (value.is_number()) return value.to_number<double>();
-  if (value.is_string()) return qd::parse_iso8601(value.get_string());
+  if (value.is_string()) {  // the same reading of ISO-8601 as the server's (V8's Date.parse)
+    const auto ms = parse_iso8601_ms(value.get_string());
+    return ms ? std::optional<double>(static_cast<double>(*ms)) : std::nullopt;
+  }
   return std::nullopt;
 }
 
@@ -478,3 +417,4 @@ std::optional<QueryUpdate> LiveResult::apply(const RowChange& change, ChangeCaus
 }
 
 }  // namespace ablo::sdk_detail
+
