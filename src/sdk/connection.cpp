@@ -516,6 +516,7 @@ void confirm_ready(ClientCore& core, ClientCore::Deliveries& deliveries,
     receipt.last_sync_id = entry.acked_sync_id.value_or(0);
     receipt.row = core.replica.view(entry.model, entry.row_id);
     receipt.replayed = core.replayed_seqs.erase(entry.seq) > 0;
+    receipt.flagged_stale = core.flagged_seqs.erase(entry.seq) > 0;
     auto waiters = core.write_waiters.extract(entry.seq);
     if (!waiters.empty()) {
       for (auto& waiter : waiters.mapped()) settled.emplace_back(waiter.state, receipt);
@@ -713,7 +714,10 @@ void on_mutation_result(ClientCore& core, const json::object& payload) {
     std::vector<std::pair<std::shared_ptr<PendingState<Receipt>>, Receipt>> settled;
     {
       std::unique_lock lock(core.mutex);
-      (void)core.outbox.on_success(client_tx_id, wire::int_of(payload, "lastSyncId").value_or(0));
+      const auto outcome = core.outbox.on_success(client_tx_id, wire::int_of(payload, "lastSyncId").value_or(0));
+      if (const auto* flagged = payload.if_contains("flagged"); flagged && flagged->is_bool() && flagged->get_bool()) {
+        core.flagged_seqs.insert(outcome.acked.begin(), outcome.acked.end());
+      }
       confirm_ready(core, deliveries, settled);
     }
     finish_settling(core, deliveries, settled);

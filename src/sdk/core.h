@@ -121,6 +121,7 @@ struct ClientCore : std::enable_shared_from_this<ClientCore> {
   Outbox outbox;                                                    // (mutex)
   std::map<int64_t, std::vector<WriteWaiter>> write_waiters;        // (mutex) by outbox seq
   std::set<int64_t> replayed_seqs;                                  // (mutex) entries restored from the file
+  std::set<int64_t> flagged_seqs;                                   // (mutex) applied with onStale flag over a moved premise
   std::map<std::string, std::vector<std::shared_ptr<Subscription>>> live_queries;  // (mutex) model key →
   std::vector<std::shared_ptr<PendingState<Unit>>> ready_waiters;   // (mutex)
   std::vector<std::shared_ptr<PendingState<Unit>>> flush_waiters;   // (mutex)

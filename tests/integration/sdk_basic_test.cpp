@@ -122,6 +122,44 @@ TEST_F(SdkBasicTest, TwoClientsSeeEachOthersWritesOptimisticallyThenConfirmed) {
   EXPECT_TRUE(eventually([&] { return !reports_b.get("r2").has_value(); }));
 }
 
+// The stale guard (issue 16 item 4): a write made from a version another participant has
+// replaced is refused and rolled back (reject, the default), applied over it (force), or applied
+// and marked for review (flag).
+TEST_F(SdkBasicTest, TheStaleGuardRejectsForcesOrFlags) {
+  ablo::Client a(options_for(server.port(), server.api_key()));
+  ablo::Client b(options_for(server.port(), server.api_key()));
+  a.ready().wait();
+  b.ready().wait();
+  auto reports_a = a.model("weatherReports");
+  auto reports_b = b.model("weatherReports");
+  reports_a.create({{"location", "Oslo"}, {"status", "pending"}}, {.id = "s"}).wait();
+  ASSERT_TRUE(eventually([&] { return reports_b.get("s").has_value(); }));
+  auto moved_by_b = [&](const std::string& location) {
+    const Row before = *reports_a.get("s");
+    reports_b.update("s", {{"location", location}}).wait();
+    EXPECT_TRUE(eventually([&] { return reports_a.get("s")->data.at("location") == json::value(location); }));
+    return before;
+  };
+
+  Row seen = moved_by_b("Bergen");
+  auto rejected = reports_a.update(seen, {{"location", "A1"}}).wait_result();
+  ASSERT_FALSE(rejected);
+  EXPECT_EQ(rejected.error().code, "stale_context");
+  EXPECT_EQ(reports_a.get("s")->data.at("location"), "Bergen");
+
+  seen = moved_by_b("Tromsø");
+  auto forced = reports_a.update(seen, {{"location", "A2"}}, {.on_stale = OnStale::kForce}).wait_result();
+  ASSERT_TRUE(forced) << forced.error().message;
+  EXPECT_FALSE(forced->flagged_stale);
+  EXPECT_TRUE(eventually([&] { return reports_b.get("s")->data.at("location") == "A2"; })) << "A wins on both";
+
+  seen = moved_by_b("Alta");
+  auto flagged = reports_a.update(seen, {{"location", "A3"}}, {.on_stale = OnStale::kFlag}).wait_result();
+  ASSERT_TRUE(flagged) << flagged.error().message;
+  EXPECT_TRUE(flagged->flagged_stale) << "applied, marked for review";
+  EXPECT_EQ(reports_a.get("s")->data.at("location"), "A3");
+}
+
 TEST_F(SdkBasicTest, ThenRunsOnTheGivenExecutorOnly) {
   ablo::Client a(options_for(server.port(), server.api_key()));
   a.ready().wait();
