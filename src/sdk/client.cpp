@@ -306,6 +306,7 @@ void ClientCore::shutdown() {
   auto waiters = std::exchange(write_waiters, {});
   auto readies = std::exchange(ready_waiters, {});
   auto flushes = std::exchange(flush_waiters, {});
+  auto commits = std::exchange(commit_waiters, {});
   for (auto& [model, queries] : live_queries) {
     for (auto& query : queries) {
       std::lock_guard sub_lock(query->mutex);
@@ -319,6 +320,7 @@ void ClientCore::shutdown() {
   }
   for (auto& state : readies) state->settle(tl::unexpected(disposed_error));
   for (auto& state : flushes) state->settle(tl::unexpected(disposed_error));
+  for (auto& [client_tx_id, commit] : commits) commit.first->settle(tl::unexpected(disposed_error));
   std::lock_guard status_lock(status_mutex);
   status.state = ConnectionState::kClosed;
 }
@@ -454,6 +456,74 @@ Pending<Receipt> ClientCore::write(Action action, std::string_view model_name, s
   return Pending<Receipt>(state);
 }
 
+// The commit lane (design §5.8): the operations go out together in one frame under one
+// clientTxId, applied atomically by the server; not optimistic (the replica changes when the
+// deltas arrive); durable in the outbox like any write, re-sent with the same clientTxId.
+Pending<CommitReceipt> ClientCore::commit(std::vector<Operation> operations, WriteOptions write_options) {
+  auto failed = [&](Error error) { return settled_pending<CommitReceipt>(tl::unexpected(std::move(error)), executor); };
+  if (disposed()) return failed(sdk_error("model_disposed", "the client was closed"));
+  if (operations.empty()) return failed(sdk_error("invalid_request", "a commit needs at least one operation", "operations"));
+  if (operations.size() > options.timing.max_batch_ops) {
+    return failed(sdk_error("invalid_request", "a commit carries at most " + std::to_string(options.timing.max_batch_ops) +
+                                                   " operations", "operations"));
+  }
+  const std::string client_tx_id =
+      write_options.idempotency_key.empty() ? "ctx_" + random_uuid() : write_options.idempotency_key;
+  auto state = make_pending_state<CommitReceipt>(io_thread_id, executor);
+  std::vector<StoredOutboxEntry> to_persist;
+  {
+    std::unique_lock lock(mutex);
+    if (commit_waiters.count(client_tx_id)) return failed(sdk_error("idempotency_conflict", "this commit is already queued"));
+    std::vector<OutboxEntry> entries;
+    std::vector<std::string> ids;
+    for (std::size_t i = 0; i < operations.size(); ++i) {
+      auto& op = operations[i];
+      const std::string where = "operations[" + std::to_string(i) + "]";
+      const schema::Model* model = schema->resolve(op.model);
+      if (!model) return failed(sdk_error("model_not_found", where + ": no model " + op.model, where + ".model"));
+      if (!model->mutable_) return failed(sdk_error("forbidden", where + ": model " + model->key + " is read-only"));
+      if (auto ok = writes::check_fields(*model, op.data); !ok) return failed(std::move(ok.error()));
+      if (op.id.empty()) {
+        if (op.action != Action::kCreate) return failed(sdk_error("invalid_request", where + ": an id is required", where + ".id"));
+        op.id = random_uuid();
+      }
+      OutboxEntry entry;
+      entry.lane = Lane::kCommit;
+      entry.frame_id = client_tx_id;
+      entry.transaction_id = "tx_" + random_uuid();
+      entry.action = op.action;
+      entry.model = model->key;
+      entry.row_id = op.id;
+      entry.data = std::move(op.data);
+      const OnStale on_stale = op.on_stale.value_or(options.default_on_stale);
+      if (op.action != Action::kCreate && on_stale != OnStale::kForce) {
+        const auto view = replica.view(model->key, op.id);
+        entry.read_at = op.read_at ? op.read_at : view ? std::optional<int64_t>(view->version) : std::nullopt;
+        if (entry.read_at) entry.on_stale = on_stale;
+      }
+      entry.created_at = now_ms();
+      ids.push_back(op.id);
+      entries.push_back(std::move(entry));
+    }
+    for (auto& entry : entries) {
+      entry.seq = store->allocate_outbox_seq();
+      if (auto appended = outbox.append(entry); !appended) return failed(std::move(appended.error()));
+      to_persist.push_back(to_stored(entry));
+    }
+    commit_waiters[client_tx_id] = {state, std::move(ids)};
+    std::lock_guard status_lock(status_mutex);
+    status.pending_writes = outbox.size();
+  }
+  auto committed = std::make_shared<std::promise<Status>>();
+  auto stored_future = committed->get_future();
+  const auto posted = store->append_outbox(std::move(to_persist), [committed](Status ok) { committed->set_value(std::move(ok)); });
+  if (posted && std::this_thread::get_id() != io_thread_id) {
+    if (auto ok = stored_future.get(); !ok) spdlog::error("ablo client: commit not stored: {}", ok.error().message);
+  }
+  boost::asio::post(io, [self = shared_from_this()] { self->schedule_pump(std::chrono::milliseconds(0)); });
+  return Pending<CommitReceipt>(state);
+}
+
 Pending<Unit> ClientCore::ready() {
   auto state = make_pending_state<Unit>(io_thread_id, executor);
   std::unique_lock lock(mutex);
@@ -579,6 +649,10 @@ Pending<Unit> Client::ready() { return core_->ready(); }
 ModelHandle Client::model(std::string_view name) const {
   const auto* model = core_->schema->resolve(name);
   return ModelHandle(core_, model ? model->key : std::string(name));
+}
+
+Pending<CommitReceipt> Client::commit(std::vector<Operation> operations, WriteOptions options) {
+  return core_->commit(std::move(operations), std::move(options));
 }
 
 Pending<Unit> Client::wait_for_flush(std::optional<std::chrono::milliseconds> timeout) { return core_->wait_for_flush(timeout); }

@@ -481,12 +481,14 @@ void ClientCore::on_socket_closed(int code, const std::string& reason) {
   caught_up = false;
   heartbeat_timer.cancel();
   ack_timer.cancel();
-  if (!in_flight_frame.empty()) {
+  commit_ack_timer.cancel();
+  for (std::string* in_flight : {&in_flight_frame, &in_flight_commit}) {
+    if (in_flight->empty()) continue;
     // The answer may never come: the same frame goes out again on the next socket (D11).
     std::unique_lock lock(mutex);
-    (void)outbox.on_failure(in_flight_frame, sdk_error("commit_no_result", "the socket closed before the answer"),
+    (void)outbox.on_failure(*in_flight, sdk_error("commit_no_result", "the socket closed before the answer"),
                             milliseconds(0));
-    in_flight_frame.clear();
+    in_flight->clear();
   }
   if (disposed()) return;
   if (code == 1008 || code == 4001 || code == 4003) {
@@ -678,6 +680,7 @@ void roll_back(ClientCore& core, const std::vector<OutboxEntry>& entries, const 
   ClientCore::Deliveries deliveries;
   std::vector<std::pair<std::shared_ptr<PendingState<Receipt>>, Error>> rejected;
   std::vector<MutationFailure> failures;
+  std::vector<std::shared_ptr<PendingState<CommitReceipt>>> refused_commits;
   std::vector<int64_t> seqs;
   {
     std::unique_lock lock(core.mutex);
@@ -689,6 +692,10 @@ void roll_back(ClientCore& core, const std::vector<OutboxEntry>& entries, const 
       if (!waiters.empty()) {
         for (auto& waiter : waiters.mapped()) rejected.emplace_back(waiter.state, error);
       }
+      if (entry.lane == Lane::kCommit && entry.frame_id) {
+        auto commit = core.commit_waiters.extract(*entry.frame_id);
+        if (!commit.empty()) refused_commits.push_back(std::move(commit.mapped().first));
+      }
       failures.push_back(MutationFailure{entry.model, entry.row_id, entry.action, entry.transaction_id, error, true,
                                          core.replayed_seqs.erase(entry.seq) > 0});
       seqs.push_back(entry.seq);
@@ -698,7 +705,22 @@ void roll_back(ClientCore& core, const std::vector<OutboxEntry>& entries, const 
   std::vector<std::pair<std::shared_ptr<PendingState<Receipt>>, Receipt>> none;
   finish_settling(core, deliveries, none);
   for (auto& [state, reason] : rejected) state->settle(tl::unexpected(reason));
+  for (auto& commit : refused_commits) commit->settle(tl::unexpected(error));
   for (auto& failure : failures) core.report_failure(std::move(failure));
+}
+
+// The commit lane's frame is done (design §5.8): its entries leave the file, its caller gets
+// the receipt. Needs core.mutex exclusive; the caller settles the returned Pending after unlocking.
+std::pair<std::shared_ptr<PendingState<CommitReceipt>>, CommitReceipt> complete_commit(
+    ClientCore& core, const std::string& client_tx_id, const std::vector<OutboxEntry>& completed, int64_t last_sync_id,
+    bool flagged) {
+  std::vector<int64_t> seqs;
+  for (const auto& entry : completed) seqs.push_back(entry.seq);
+  (void)core.store->remove_outbox(std::move(seqs), [](Status) {});
+  auto waiter = core.commit_waiters.extract(client_tx_id);
+  if (waiter.empty()) return {};
+  CommitReceipt receipt{client_tx_id, last_sync_id, flagged, std::move(waiter.mapped().second)};
+  return {std::move(waiter.mapped().first), std::move(receipt)};
 }
 
 void on_mutation_result(ClientCore& core, const json::object& payload) {
@@ -707,19 +729,26 @@ void on_mutation_result(ClientCore& core, const json::object& payload) {
   if (client_tx_id == core.in_flight_frame) {
     core.in_flight_frame.clear();
     core.ack_timer.cancel();
+  } else if (client_tx_id == core.in_flight_commit) {
+    core.in_flight_commit.clear();
+    core.commit_ack_timer.cancel();
   }
   const auto* success = payload.if_contains("success");
   if (success && success->is_bool() && success->get_bool()) {
+    std::pair<std::shared_ptr<PendingState<CommitReceipt>>, CommitReceipt> commit_done;
     ClientCore::Deliveries deliveries;
     std::vector<std::pair<std::shared_ptr<PendingState<Receipt>>, Receipt>> settled;
     {
       std::unique_lock lock(core.mutex);
-      const auto outcome = core.outbox.on_success(client_tx_id, wire::int_of(payload, "lastSyncId").value_or(0));
-      if (const auto* flagged = payload.if_contains("flagged"); flagged && flagged->is_bool() && flagged->get_bool()) {
-        core.flagged_seqs.insert(outcome.acked.begin(), outcome.acked.end());
-      }
+      const int64_t last_sync_id = wire::int_of(payload, "lastSyncId").value_or(0);
+      const auto outcome = core.outbox.on_success(client_tx_id, last_sync_id);
+      const auto* flagged_member = payload.if_contains("flagged");
+      const bool flagged = flagged_member && flagged_member->is_bool() && flagged_member->get_bool();
+      if (flagged) core.flagged_seqs.insert(outcome.acked.begin(), outcome.acked.end());
       confirm_ready(core, deliveries, settled);
+      if (!outcome.completed.empty()) commit_done = complete_commit(core, client_tx_id, outcome.completed, last_sync_id, flagged);
     }
+    if (commit_done.first) commit_done.first->settle(std::move(commit_done.second));
     finish_settling(core, deliveries, settled);
     schedule_flush(core);
     core.pump();
@@ -800,36 +829,53 @@ void ClientCore::schedule_pump(milliseconds delay) {
 }
 
 void ClientCore::pump() {
-  if (disposed() || !caught_up || !ws || !ws->is_open() || !in_flight_frame.empty()) return;
+  if (disposed() || !caught_up || !ws || !ws->is_open()) return;
+  pump_lane(Lane::kModel);
+  pump_lane(Lane::kCommit);  // independent of the model lane (design §5.8)
+}
+
+namespace outbound {
+// What a frame left unanswered within commit_ack_timeout becomes: commit_no_result, retried.
+void on_answer_timeout(ClientCore& core, Lane lane, const std::string& client_tx_id) {
+  std::string& in_flight = lane == Lane::kModel ? core.in_flight_frame : core.in_flight_commit;
+  in_flight.clear();
+  FailureDecision decision;
+  {
+    std::unique_lock lock(core.mutex);
+    decision = core.outbox.on_failure(client_tx_id, sdk_error("commit_no_result", "no answer to the commit"),
+                                      core.options.timing.commit_ack_timeout);
+  }
+  if (decision.kind == FailureDecision::Kind::kRetry) core.schedule_pump(decision.delay);
+  if (decision.kind == FailureDecision::Kind::kFinal) {
+    inbound::roll_back(core, decision.rolled_back, decision.error);
+    inbound::roll_back(core, decision.cascaded, decision.cascade_error);
+  }
+}
+}  // namespace outbound
+
+void ClientCore::pump_lane(Lane lane) {
+  std::string& in_flight = lane == Lane::kModel ? in_flight_frame : in_flight_commit;
+  if (!in_flight.empty()) return;
   std::optional<Frame> frame;
   {
     std::unique_lock lock(mutex);
-    frame = outbox.next_frame(Lane::kModel);
+    frame = outbox.next_frame(lane);
     if (!frame) return;
     outbox.mark_sent(*frame);
   }
-  in_flight_frame = frame->client_tx_id;
+  in_flight = frame->client_tx_id;
   const int64_t epoch = connection_epoch;
-  auto send_now = [this, epoch, wire_text = frame->wire, client_tx_id = frame->client_tx_id]() {
-    if (epoch != connection_epoch || in_flight_frame != client_tx_id) return;
-    frame_sent_at = std::chrono::steady_clock::now();
+  auto send_now = [this, lane, epoch, wire_text = frame->wire, client_tx_id = frame->client_tx_id]() {
+    std::string& slot = lane == Lane::kModel ? in_flight_frame : in_flight_commit;
+    if (epoch != connection_epoch || slot != client_tx_id) return;
+    if (lane == Lane::kModel) frame_sent_at = std::chrono::steady_clock::now();
     connect_steps::send(*this, wire_text);
-    ack_timer.expires_after(options.timing.commit_ack_timeout);
-    ack_timer.async_wait([this, epoch, client_tx_id](const boost::system::error_code& ec) {
-      if (ec || epoch != connection_epoch || in_flight_frame != client_tx_id) return;
-      // No answer in time (commit_no_result): re-send the same frame after the retry delay.
-      in_flight_frame.clear();
-      FailureDecision decision;
-      {
-        std::unique_lock lock(mutex);
-        decision = outbox.on_failure(client_tx_id, sdk_error("commit_no_result", "no answer to the commit"),
-                                     options.timing.commit_ack_timeout);
-      }
-      if (decision.kind == FailureDecision::Kind::kRetry) schedule_pump(decision.delay);
-      if (decision.kind == FailureDecision::Kind::kFinal) {
-        inbound::roll_back(*this, decision.rolled_back, decision.error);
-        inbound::roll_back(*this, decision.cascaded, decision.cascade_error);
-      }
+    auto& timer = lane == Lane::kModel ? ack_timer : commit_ack_timer;
+    timer.expires_after(options.timing.commit_ack_timeout);
+    timer.async_wait([this, lane, epoch, client_tx_id](const boost::system::error_code& ec) {
+      const std::string& current = lane == Lane::kModel ? in_flight_frame : in_flight_commit;
+      if (ec || epoch != connection_epoch || current != client_tx_id) return;
+      outbound::on_answer_timeout(*this, lane, client_tx_id);
     });
   };
   if (!frame->first_send) {

@@ -86,6 +86,7 @@ struct ClientCore : std::enable_shared_from_this<ClientCore> {
   // --- writes (client.cpp), any thread ---
   Pending<Receipt> write(Action action, std::string_view model, std::string id, JsonObject data, WriteOptions options,
                          std::optional<int64_t> seen_version = std::nullopt);
+  Pending<CommitReceipt> commit(std::vector<Operation> operations, WriteOptions options);
   Pending<Unit> ready();
   Pending<Unit> wait_for_flush(std::optional<std::chrono::milliseconds> timeout);
 
@@ -104,7 +105,8 @@ struct ClientCore : std::enable_shared_from_this<ClientCore> {
   void connect_cycle();
   void on_frame(std::string&& text);
   void on_socket_closed(int code, const std::string& reason);
-  void pump();                      // sends the next frame when connected and none is in flight
+  void pump();                      // sends each lane's next frame when connected and none is in flight
+  void pump_lane(Lane lane);
   void schedule_pump(std::chrono::milliseconds delay);
   void notify_status();
   ConnectionStatus status_snapshot() const;
@@ -121,6 +123,8 @@ struct ClientCore : std::enable_shared_from_this<ClientCore> {
   Outbox outbox;                                                    // (mutex)
   std::map<int64_t, std::vector<WriteWaiter>> write_waiters;        // (mutex) by outbox seq
   std::set<int64_t> replayed_seqs;                                  // (mutex) entries restored from the file
+  // (mutex) the commit lane's callers by clientTxId, with the row ids of their operations
+  std::map<std::string, std::pair<std::shared_ptr<PendingState<CommitReceipt>>, std::vector<std::string>>> commit_waiters;
   std::set<int64_t> flagged_seqs;                                   // (mutex) applied with onStale flag over a moved premise
   std::map<std::string, std::vector<std::shared_ptr<Subscription>>> live_queries;  // (mutex) model key →
   std::vector<std::shared_ptr<PendingState<Unit>>> ready_waiters;   // (mutex)
@@ -155,6 +159,7 @@ struct ClientCore : std::enable_shared_from_this<ClientCore> {
   bool flush_armed = false;
   std::chrono::steady_clock::time_point frame_sent_at{};
   std::string in_flight_frame;            // clientTxId of the model-lane frame on the socket
+  std::string in_flight_commit;           // clientTxId of the commit-lane frame on the socket
   int64_t connection_epoch = 0;           // bumps on every socket: late callbacks of an old one are ignored
   std::chrono::steady_clock::time_point last_frame_at{};
   bool auth_blocked = false;
@@ -169,7 +174,8 @@ struct ClientCore : std::enable_shared_from_this<ClientCore> {
   boost::asio::steady_timer pump_timer{io};
   boost::asio::steady_timer flush_timer{io};
   boost::asio::steady_timer heartbeat_timer{io};
-  boost::asio::steady_timer ack_timer{io};
+  boost::asio::steady_timer ack_timer{io};         // the model-lane frame's answer
+  boost::asio::steady_timer commit_ack_timer{io};  // the commit-lane frame's answer
   bool pump_armed = false;
 };
 

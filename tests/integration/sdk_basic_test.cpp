@@ -160,6 +160,32 @@ TEST_F(SdkBasicTest, TheStaleGuardRejectsForcesOrFlags) {
   EXPECT_EQ(reports_a.get("s")->data.at("location"), "A3");
 }
 
+// The commit lane: several operations applied atomically, all or none.
+TEST_F(SdkBasicTest, ACommitAppliesItsOperationsTogetherOrNotAtAll) {
+  ablo::Client a(options_for(server.port(), server.api_key()));
+  ablo::Client b(options_for(server.port(), server.api_key()));
+  a.ready().wait();
+  b.ready().wait();
+  const CommitReceipt done = a.commit({Operation{Action::kCreate, "weatherReports", "c1", {{"location", "Oslo"}, {"status", "ready"}}},
+                                       Operation{Action::kCreate, "weatherReports", "", {{"location", "Bergen"}, {"status", "ready"}}}})
+                                 .wait();
+  ASSERT_EQ(done.ids.size(), 2u);
+  EXPECT_EQ(done.ids[0], "c1");
+  EXPECT_FALSE(done.ids[1].empty()) << "a generated id";
+  EXPECT_GT(done.last_sync_id, 0);
+  EXPECT_TRUE(eventually([&] { return b.model("weatherReports").get("c1") && b.model("weatherReports").get(done.ids[1]); }));
+
+  // The second operation updates a row that does not exist: the first is not applied either.
+  auto refused = a.commit({Operation{Action::kCreate, "weatherReports", "c2", {{"location", "Alta"}, {"status", "ready"}}},
+                           Operation{Action::kUpdate, "weatherReports", "missing", {{"location", "x"}}, std::nullopt, OnStale::kForce}})
+                     .wait_result();
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, "mutate_update_entity_not_found") << refused.error().message;  // the 0.9.1 code
+  std::this_thread::sleep_for(200ms);
+  EXPECT_FALSE(b.model("weatherReports").get("c2")) << "atomic: nothing of it applied";
+  EXPECT_EQ(a.status().pending_writes, 0u);
+}
+
 TEST_F(SdkBasicTest, ThenRunsOnTheGivenExecutorOnly) {
   ablo::Client a(options_for(server.port(), server.api_key()));
   a.ready().wait();
