@@ -127,8 +127,7 @@ class Connection {
     sqlite3* db = nullptr;
     const int rc = sqlite3_open_v2(path.c_str(), &db, flags, nullptr);
     if (rc != SQLITE_OK) {
-      Error error = sqlite_failure(db, rc, "open " + path);
-      error.code = "db_not_opened";
+      Error error = sdk_error("db_not_opened", sqlite_failure(db, rc, "open " + path).message);
       sqlite3_close_v2(db);
       return tl::unexpected(std::move(error));
     }
@@ -756,9 +755,7 @@ Result<std::unique_ptr<LocalStore>> LocalStore::open(const std::string& path, St
   if (auto set = impl::apply_connection_settings(*state->connection, in_memory); !set) return tl::unexpected(set.error());
   if (verdict.kind != impl::FileVerdict::Kind::kGood) {
     if (auto created = impl::create_format_1(*state->connection, state->options, verdict); !created) {
-      Error error = created.error();
-      error.code = "db_not_opened";
-      return tl::unexpected(std::move(error));
+      return tl::unexpected(sdk_error("db_not_opened", created.error().message));
     }
   }
   auto last_seq = impl::last_issued_seq(*state->connection);
