@@ -281,6 +281,7 @@ void ClientCore::shutdown() {
   if (io_thread.joinable()) {
     std::promise<void> closed;
     boost::asio::post(io, [this, &closed] {
+      abandon_all_claims(*this);  // the next in line need not wait for a lease to lapse
       if (ws) ws->close(1000, "client closed");
       if (http_call) http_call->cancel();
       for (auto* timer : {&reconnect_timer, &pump_timer, &flush_timer, &heartbeat_timer, &ack_timer}) timer->cancel();

@@ -448,6 +448,7 @@ void on_open(ClientCore& core) {
                                           {"versions", json::object{}},
                                           {"lastSyncId", cursor},
                                           {"capabilities", json::array{"partialBootstrap", "batchedDeltas", "requiresBootstrap"}}}));
+  reannounce_claims(core);  // the same intent ids: the server keeps their place (T47)
   arm_heartbeat(core, core.connection_epoch);
 }
 
@@ -785,10 +786,24 @@ struct FrameRoute {
   std::string_view type;
   FrameHandler handler;
 };
+template <const char* kType>
+void on_claim(ClientCore& core, const json::object& payload) {
+  on_claim_frame(core, kType, payload);
+}
+constexpr char kIntentAcquired[] = "intent_acquired";
+constexpr char kIntentGranted[] = "intent_granted";
+constexpr char kIntentQueued[] = "intent_queued";
+constexpr char kIntentLost[] = "intent_lost";
+constexpr char kIntentRejected[] = "intent_rejected";
 constexpr FrameRoute kFrameRoutes[] = {
     {"sync_response", on_sync_response},
     {"delta", on_delta},
     {"mutation_result", on_mutation_result},
+    {kIntentAcquired, on_claim<kIntentAcquired>},
+    {kIntentGranted, on_claim<kIntentGranted>},
+    {kIntentQueued, on_claim<kIntentQueued>},
+    {kIntentLost, on_claim<kIntentLost>},
+    {kIntentRejected, on_claim<kIntentRejected>},
 };
 
 }  // namespace inbound
@@ -805,7 +820,7 @@ void ClientCore::on_frame(std::string&& text) {
     route.handler(*this, payload && payload->is_object() ? payload->get_object() : kEmpty);
     return;
   }
-  // pong, presence, claim frames: not handled by this build (design §21 step 6)
+  // pong, presence_update, intent_queue: not used by this build (presence: design §21 step 6)
 }
 
 // ------------------------------------------------------------------------------------------

@@ -67,6 +67,15 @@ struct Listener : std::enable_shared_from_this<Listener<Event>> {
   void deliver(Event event);
 };
 
+// One claim this client asked for (design §9), from intent_begin until released or lost. (io)
+struct ClaimRecord {
+  std::shared_ptr<Claim::State> state;                 // what the Claim handle shares
+  std::shared_ptr<PendingState<Claim>> waiter;         // until granted (then null)
+  std::string begin_frame;                             // intent_begin, re-sent on every socket (T47)
+  std::optional<int> max_queue_depth;
+  std::shared_ptr<boost::asio::steady_timer> timeout;  // ClaimOptions::timeout, while waiting
+};
+
 // What a caller waits for on one outbox entry.
 struct WriteWaiter {
   std::shared_ptr<PendingState<Receipt>> state;
@@ -177,7 +186,13 @@ struct ClientCore : std::enable_shared_from_this<ClientCore> {
   boost::asio::steady_timer ack_timer{io};         // the model-lane frame's answer
   boost::asio::steady_timer commit_ack_timer{io};  // the commit-lane frame's answer
   bool pump_armed = false;
+  std::map<std::string, ClaimRecord> claims;  // (io) by intent id
 };
+
+// Claims (claims.cpp), on the I/O thread.
+void on_claim_frame(ClientCore& core, std::string_view type, const boost::json::object& payload);
+void reannounce_claims(ClientCore& core);  // a new socket: every waiting or held claim again
+void abandon_all_claims(ClientCore& core);  // the client closes
 
 // Conversions between the outbox's entries and the store's rows.
 StoredOutboxEntry to_stored(const OutboxEntry& entry);

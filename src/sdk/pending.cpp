@@ -86,12 +86,13 @@ void Pending<T>::then(std::shared_ptr<Executor> executor, std::function<void(Res
   state_->callback_executor = std::move(executor);
 }
 
-// Claim and UndoResult are instantiated with claims and undo (design §21 step 6).
+// UndoResult is instantiated with undo (design §21 step 6).
 template class Pending<Unit>;
 template class Pending<Receipt>;
 template class Pending<CommitReceipt>;
 template class Pending<Row>;
 template class Pending<std::optional<Row>>;
 template class Pending<std::vector<Row>>;
+template class Pending<Claim>;
 
 }  // namespace ablo

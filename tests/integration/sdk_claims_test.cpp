@@ -1,0 +1,112 @@
+// Claims through the native client library (issue 16 item 5; design §9): a fair FIFO line, the
+// hand-over to the next waiter when the holder's Claim leaves scope (with the holder's last write
+// in the row it is granted), a refusal without waiting, and a non-holder's write refused and
+// rolled back.
+#include <atomic>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "integration/quickstart_schema.h"
+#include "integration/server_fixture.h"
+#include "sdk/client.h"
+
+namespace ablo::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+Options claim_options(uint16_t port, const std::string& api_key) {
+  Options options;
+  options.base_url = "http://127.0.0.1:" + std::to_string(port);
+  options.api_key = api_key;
+  options.schema = kQuickstartSchema;
+  options.participant_kind = ParticipantKind::kAgent;
+  options.timing.batch_delay = 5ms;
+  return options;
+}
+
+bool settles_within(Pending<Claim>& pending, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pending.ready()) return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  return pending.ready();
+}
+
+class SdkClaimsTest : public ::testing::Test {
+ protected:
+  ServerProcess server{kQuickstartSchema};
+};
+
+TEST_F(SdkClaimsTest, WaitersAreGrantedInOrderWithTheHoldersLastWriteWhenItsClaimEnds) {
+  ablo::Client a(claim_options(server.port(), server.api_key()));
+  ablo::Client b(claim_options(server.port(), server.api_key()));
+  ablo::Client c(claim_options(server.port(), server.api_key()));
+  for (auto* client : {&a, &b, &c}) client->ready().wait();
+  a.model("weatherReports").create({{"location", "Oslo"}, {"status", "pending"}}, {.id = "job"}).wait();
+  for (auto* client : {&b, &c}) {
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (!client->model("weatherReports").get("job") && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(10ms);
+  }
+
+  std::optional<Claim> held_by_a(a.model("weatherReports").claim("job", {.ttl = 30s}).wait());
+  EXPECT_TRUE(held_by_a->held());
+  auto b_waits = b.model("weatherReports").claim("job", {.ttl = 30s});
+  std::this_thread::sleep_for(100ms);  // B is first in line
+  auto c_waits = c.model("weatherReports").claim("job", {.ttl = 30s});
+  EXPECT_FALSE(settles_within(b_waits, 300ms)) << "A holds it";
+
+  // Without waiting: refused at once. A non-holder's write: refused by the server, rolled back.
+  auto no_wait = c.model("weatherReports").claim("job", {.wait = false}).wait_result();
+  ASSERT_FALSE(no_wait);
+  EXPECT_EQ(no_wait.error().code, "entity_claimed");
+  auto intruder = b.model("weatherReports").update("job", {{"location", "B was here"}}).wait_result();
+  ASSERT_FALSE(intruder);
+  EXPECT_EQ(intruder.error().code, "entity_claimed");
+  EXPECT_EQ(b.model("weatherReports").get("job")->data.at("location"), "Oslo") << "rolled back";
+
+  held_by_a->update({{"status", "ready"}}).wait();
+  held_by_a.reset();  // leaves scope: intent_abandon
+
+  ASSERT_TRUE(settles_within(b_waits, 10s)) << "B is next";
+  EXPECT_FALSE(c_waits.ready()) << "C waits behind B";
+  Claim held_by_b = b_waits.wait();
+  EXPECT_TRUE(held_by_b.held());
+  EXPECT_EQ(held_by_b.row().data.at("status"), "ready") << "granted with A's last write";
+  held_by_b.update({{"location", "Bergen"}}).wait();
+  EXPECT_TRUE(held_by_b.release().wait_result());
+  EXPECT_FALSE(held_by_b.held());
+  auto after_release = held_by_b.update({{"location", "late"}}).wait_result();
+  ASSERT_FALSE(after_release);
+  EXPECT_EQ(after_release.error().code, "claim_lost") << "nothing sent once released";
+
+  ASSERT_TRUE(settles_within(c_waits, 10s));
+  Claim held_by_c = c_waits.wait();
+  EXPECT_EQ(held_by_c.row().data.at("location"), "Bergen");
+}
+
+// A claim the client is destroyed while waiting for fails with model_disposed instead of hanging.
+TEST_F(SdkClaimsTest, AWaitingClaimFailsWhenItsClientCloses) {
+  ablo::Client a(claim_options(server.port(), server.api_key()));
+  a.ready().wait();
+  a.model("weatherReports").create({{"location", "Oslo"}, {"status", "pending"}}, {.id = "job"}).wait();
+  Claim held = a.model("weatherReports").claim("job").wait();
+  std::optional<Pending<Claim>> waiting;
+  {
+    ablo::Client b(claim_options(server.port(), server.api_key()));
+    b.ready().wait();
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (!b.model("weatherReports").get("job") && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(10ms);
+    waiting.emplace(b.model("weatherReports").claim("job"));
+    std::this_thread::sleep_for(100ms);
+  }
+  auto outcome = waiting->wait_for(5s);
+  ASSERT_TRUE(outcome);
+  ASSERT_FALSE(*outcome);
+  EXPECT_EQ(outcome->error().code, "model_disposed");
+}
+
+}  // namespace
+}  // namespace ablo::testing
