@@ -103,6 +103,7 @@ void Listener<Event>::deliver(Event event) {
 template struct Listener<ConnectionStatus>;
 template struct Listener<MutationFailure>;
 template struct Listener<StoreEvent>;
+template struct Listener<std::vector<Participant>>;
 
 // ------------------------------------------------------------------------------------------
 // Conversions.
@@ -612,14 +613,22 @@ void ClientCore::deliver_all(Deliveries& deliveries) {
   deliveries.clear();
 }
 
+// Listeners are copied under the lock and called after it: an inline executor's callback may
+// read the status.
+namespace listeners {
+template <class Event>
+std::vector<std::shared_ptr<Listener<Event>>> copy(std::mutex& guard, const std::vector<std::shared_ptr<Listener<Event>>>& list) {
+  std::lock_guard lock(guard);
+  return list;
+}
+}  // namespace listeners
+
 void ClientCore::report_failure(MutationFailure failure) {
-  std::lock_guard lock(status_mutex);
-  for (const auto& listener : failure_listeners) listener->deliver(failure);
+  for (const auto& listener : listeners::copy(status_mutex, failure_listeners)) listener->deliver(failure);
 }
 
 void ClientCore::report_store_event(StoreEvent event) {
-  std::lock_guard lock(status_mutex);
-  for (const auto& listener : store_listeners) listener->deliver(event);
+  for (const auto& listener : listeners::copy(status_mutex, store_listeners)) listener->deliver(event);
 }
 
 }  // namespace sdk_detail
@@ -661,26 +670,27 @@ Pending<Unit> Client::wait_for_flush(std::optional<std::chrono::milliseconds> ti
 ConnectionStatus Client::status() const { return core_->status_snapshot(); }
 
 namespace handles {
+// A client-wide listener kept in `list`, which `guard` protects.
 template <class Event>
 Observer listen(const std::shared_ptr<ClientCore>& core,
-                std::vector<std::shared_ptr<sdk_detail::Listener<Event>>> ClientCore::*list,
+                std::vector<std::shared_ptr<sdk_detail::Listener<Event>>> ClientCore::*list, std::mutex ClientCore::*guard,
                 std::function<void(const Event&)> callback, std::shared_ptr<Executor> executor) {
   auto listener = std::make_shared<sdk_detail::Listener<Event>>();
   listener->executor = executor ? std::move(executor) : core->executor;
   listener->callback = std::move(callback);
   {
-    std::lock_guard lock(core->status_mutex);
+    std::lock_guard lock((*core).*guard);
     ((*core).*list).push_back(listener);
   }
   auto state = std::make_shared<Observer::State>();
   state->core = core;
-  state->cancel_listener = [weak = std::weak_ptr(core), listener, list] {
+  state->cancel_listener = [weak = std::weak_ptr(core), listener, list, guard] {
     {
       std::lock_guard lock(listener->mutex);
       listener->cancelled = true;
     }
     if (auto alive = weak.lock()) {
-      std::lock_guard lock(alive->status_mutex);
+      std::lock_guard lock((*alive).*guard);
       std::erase((*alive).*list, listener);
     }
   };
@@ -689,16 +699,22 @@ Observer listen(const std::shared_ptr<ClientCore>& core,
 }  // namespace handles
 
 Observer Client::on_status(std::function<void(const ConnectionStatus&)> callback, std::shared_ptr<Executor> executor) {
-  return handles::listen(core_, &ClientCore::status_listeners, std::move(callback), std::move(executor));
+  return handles::listen(core_, &ClientCore::status_listeners, &ClientCore::status_mutex, std::move(callback), std::move(executor));
 }
 
 Observer Client::on_mutation_failure(std::function<void(const MutationFailure&)> callback,
                                      std::shared_ptr<Executor> executor) {
-  return handles::listen(core_, &ClientCore::failure_listeners, std::move(callback), std::move(executor));
+  return handles::listen(core_, &ClientCore::failure_listeners, &ClientCore::status_mutex, std::move(callback), std::move(executor));
 }
 
 Observer Client::on_store_event(std::function<void(const StoreEvent&)> callback, std::shared_ptr<Executor> executor) {
-  return handles::listen(core_, &ClientCore::store_listeners, std::move(callback), std::move(executor));
+  return handles::listen(core_, &ClientCore::store_listeners, &ClientCore::status_mutex, std::move(callback), std::move(executor));
+}
+
+Observer Presence::observe(std::function<void(const std::vector<Participant>&)> callback,
+                          std::shared_ptr<Executor> executor) const {
+  return handles::listen(core_, &ClientCore::presence_listeners, &ClientCore::presence_mutex, std::move(callback),
+                         std::move(executor));
 }
 
 void Client::reconnect_now() {

@@ -81,8 +81,14 @@ ConnectionStatus ClientCore::status_snapshot() const {
 }
 
 void ClientCore::notify_status() {
-  std::lock_guard lock(status_mutex);
-  for (const auto& listener : status_listeners) listener->deliver(status);
+  ConnectionStatus now;
+  std::vector<std::shared_ptr<Listener<ConnectionStatus>>> listeners;
+  {
+    std::lock_guard lock(status_mutex);
+    now = status;
+    listeners = status_listeners;
+  }
+  for (const auto& listener : listeners) listener->deliver(now);  // unlocked: a callback may read the status
 }
 
 namespace connection_state {
@@ -438,6 +444,7 @@ void arm_heartbeat(ClientCore& core, int64_t epoch) {
 void on_open(ClientCore& core) {
   core.caught_up = false;
   core.last_frame_at = std::chrono::steady_clock::now();
+  announce_presence(core);
   int64_t cursor;
   {
     std::shared_lock lock(core.mutex);
@@ -483,6 +490,7 @@ void ClientCore::on_socket_closed(int code, const std::string& reason) {
   heartbeat_timer.cancel();
   ack_timer.cancel();
   commit_ack_timer.cancel();
+  clear_roster(*this);
   for (std::string* in_flight : {&in_flight_frame, &in_flight_commit}) {
     if (in_flight->empty()) continue;
     // The answer may never come: the same frame goes out again on the next socket (D11).
@@ -804,6 +812,7 @@ constexpr FrameRoute kFrameRoutes[] = {
     {kIntentQueued, on_claim<kIntentQueued>},
     {kIntentLost, on_claim<kIntentLost>},
     {kIntentRejected, on_claim<kIntentRejected>},
+    {"presence_update", on_presence_frame},
 };
 
 }  // namespace inbound
@@ -820,7 +829,7 @@ void ClientCore::on_frame(std::string&& text) {
     route.handler(*this, payload && payload->is_object() ? payload->get_object() : kEmpty);
     return;
   }
-  // pong, presence_update, intent_queue: not used by this build (presence: design §21 step 6)
+  // pong, intent_queue: not used by this build
 }
 
 // ------------------------------------------------------------------------------------------

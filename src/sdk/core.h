@@ -187,12 +187,24 @@ struct ClientCore : std::enable_shared_from_this<ClientCore> {
   boost::asio::steady_timer commit_ack_timer{io};  // the commit-lane frame's answer
   bool pump_armed = false;
   std::map<std::string, ClaimRecord> claims;  // (io) by intent id
+
+  // Presence (presence.cpp): the roster of others, this client's own status and activity.
+  mutable std::mutex presence_mutex;                       // a leaf: taken with no other lock
+  std::map<std::string, Participant> roster;               // (presence_mutex) by participant id
+  std::string own_status = "online";                       // (presence_mutex)
+  std::optional<Activity> own_activity;                    // (presence_mutex)
+  std::vector<std::shared_ptr<Listener<std::vector<Participant>>>> presence_listeners;  // (presence_mutex)
 };
 
 // Claims (claims.cpp), on the I/O thread.
 void on_claim_frame(ClientCore& core, std::string_view type, const boost::json::object& payload);
 void reannounce_claims(ClientCore& core);  // a new socket: every waiting or held claim again
 void abandon_all_claims(ClientCore& core);  // the client closes
+
+// Presence (presence.cpp), on the I/O thread.
+void on_presence_frame(ClientCore& core, const boost::json::object& payload);
+void announce_presence(ClientCore& core);  // a new socket: own status and activity
+void clear_roster(ClientCore& core);       // the socket closed: the roster is rebuilt on reconnect
 
 // Conversions between the outbox's entries and the store's rows.
 StoredOutboxEntry to_stored(const OutboxEntry& entry);

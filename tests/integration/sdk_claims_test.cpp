@@ -108,5 +108,52 @@ TEST_F(SdkClaimsTest, AWaitingClaimFailsWhenItsClientCloses) {
   EXPECT_EQ(outcome->error().code, "model_disposed");
 }
 
+// Presence (issue 16 item 7): others' activity and claims as observable state; a participant
+// that leaves drops out; a client never lists itself.
+TEST_F(SdkClaimsTest, OthersActivityAndClaimsAreObservedAndALeaverDropsOut) {
+  ablo::Client b(claim_options(server.port(), server.api_key()));
+  b.ready().wait();
+  std::atomic<int> roster_calls{0};
+  auto watching = b.presence().observe([&](const std::vector<Participant>&) { ++roster_calls; });
+  std::string a_id;
+  {
+    ablo::Client a(claim_options(server.port(), server.api_key()));
+    a.ready().wait();
+    a.model("weatherReports").create({{"location", "Oslo"}, {"status", "pending"}}, {.id = "job"}).wait();
+    a.presence().set_activity(Activity{.model = "weatherReports", .id = "job", .action = "editing"});
+    a_id = a.participant_id();
+    ASSERT_FALSE(a_id.empty());
+    auto a_seen = [&]() -> std::optional<Participant> {
+      for (auto& p : b.presence().others()) {
+        if (p.id == a_id) return p;
+      }
+      return std::nullopt;
+    };
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (!(a_seen() && a_seen()->activity) && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(10ms);
+    ASSERT_TRUE(a_seen() && a_seen()->activity) << "A's activity reached B";
+    EXPECT_EQ(a_seen()->activity->id, "job");
+    EXPECT_EQ(a_seen()->activity->action, "editing");
+    EXPECT_EQ(a_seen()->kind, "agent");
+
+    Claim claim = a.model("weatherReports").claim("job").wait();
+    while (a_seen()->claims.empty() && std::chrono::steady_clock::now() < deadline + 10s) std::this_thread::sleep_for(10ms);
+    ASSERT_EQ(a_seen()->claims.size(), 1u) << "A's claim is in B's roster";
+    EXPECT_EQ(a_seen()->claims.front().id, "job");
+    EXPECT_EQ(a_seen()->claims.front().held_by, a_id);
+    for (const auto& p : b.presence().others()) EXPECT_NE(p.id, b.participant_id()) << "never itself";
+  }  // A closes
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  auto a_listed = [&] {
+    for (const auto& p : b.presence().others()) {
+      if (p.id == a_id) return true;
+    }
+    return false;
+  };
+  while (a_listed() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(10ms);
+  EXPECT_FALSE(a_listed()) << "A left";
+  EXPECT_GT(roster_calls.load(), 0);
+}
+
 }  // namespace
 }  // namespace ablo::testing
