@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/random.h"
+#include "common/json_member.h"
 #include "sdk/core.h"
 #include "sdk/sdk_error_code.h"
 
@@ -64,11 +65,6 @@ void mark_lost(Claim::State& state, const Error& error) {
   for (auto& [callback, executor] : callbacks) executor->post([callback, error] { callback(error); });
 }
 
-std::string string_of(const json::object& object, std::string_view key) {
-  const auto* value = object.if_contains(key);
-  return value && value->is_string() ? std::string(value->get_string()) : std::string();
-}
-
 void granted(ClientCore& core, sdk_detail::ClaimRecord& record) {
   if (!record.waiter) return;  // a re-announced claim we already hold
   auto& state = *record.state;
@@ -111,7 +107,7 @@ void refused(ClientCore& core, const std::string& intent_id, Error error, bool t
 namespace sdk_detail {
 
 void on_claim_frame(ClientCore& core, std::string_view type, const json::object& payload) {
-  const std::string intent_id = claims_impl::string_of(payload, "intentId");
+  const std::string intent_id = string_member(payload, "intentId");
   auto found = core.claims.find(intent_id);
   if (found == core.claims.end()) return;  // another client's, or one we already ended
   if (type == "intent_acquired" || type == "intent_granted") {
@@ -124,7 +120,7 @@ void on_claim_frame(ClientCore& core, std::string_view type, const json::object&
                            sdk_error("queue_too_deep", std::to_string(position->get_int64()) + " waiters ahead"), true);
     }
   } else if (type == "intent_lost") {
-    const std::string reason = claims_impl::string_of(payload, "reason");
+    const std::string reason = string_member(payload, "reason");
     claims_impl::refused(core, intent_id, sdk_error("claim_lost", "the claim was lost (" + reason + ")"), false);
   } else if (type == "intent_rejected") {
     claims_impl::refused(core, intent_id, sdk_error("entity_claimed", "the row is held by another participant"), false);

@@ -10,6 +10,7 @@
 #include <boost/url/rfc/unreserved_chars.hpp>
 #include <spdlog/spdlog.h>
 
+#include "common/json_member.h"
 #include "common/random.h"
 #include "common/time.h"
 #include "sdk/core.h"
@@ -28,11 +29,6 @@ std::string groups_query(const std::vector<std::string>& groups) {
   return query;
 }
 
-std::string string_of(const json::object& object, std::string_view key) {
-  const auto* value = object.if_contains(key);
-  return value && value->is_string() ? std::string(value->get_string()) : std::string();
-}
-
 std::optional<int64_t> int_of(const json::object& object, std::string_view key) {
   const auto* value = object.if_contains(key);
   if (!value) return std::nullopt;
@@ -49,10 +45,10 @@ Error error_of(const json::value& envelope, std::string_view fallback_message) {
   if (object && object->contains("error") && object->at("error").is_object()) object = &object->at("error").get_object();
   Error error = sdk_error("internal_error", std::string(fallback_message));
   if (!object) return error;
-  const std::string code = string_of(*object, "code");
+  const std::string code = string_member(*object, "code");
   if (!code.empty()) error.code = code;  // a server code: kept verbatim (error.h: unknown codes are permanent)
-  if (auto message = string_of(*object, "message"); !message.empty()) error.message = message;
-  error.param = string_of(*object, "param");
+  if (auto message = string_member(*object, "message"); !message.empty()) error.message = message;
+  error.param = string_member(*object, "param");
   for (const auto& [key, value] : *object) {
     if (key != "code" && key != "message" && key != "param") error.details[key] = value;
   }
@@ -179,11 +175,11 @@ void after_credential(ClientCore& core) {
 }
 
 void remember_identity(ClientCore& core, const json::object& exchanged) {
-  core.token = wire::string_of(exchanged, "token");
+  core.token = string_member(exchanged, "token");
   const auto* scope = exchanged.if_contains("scope");
   if (scope && scope->is_object()) {
-    core.participant_id = wire::string_of(scope->get_object(), "participantId");
-    core.organization_id = wire::string_of(scope->get_object(), "organizationId");
+    core.participant_id = string_member(scope->get_object(), "participantId");
+    core.organization_id = string_member(scope->get_object(), "organizationId");
     if (const auto* groups = scope->get_object().if_contains("syncGroups"); groups && groups->is_array()) {
       core.sync_groups.clear();
       for (const auto& group : groups->get_array()) {
@@ -191,12 +187,12 @@ void remember_identity(ClientCore& core, const json::object& exchanged) {
       }
     }
   }
-  if (core.organization_id.empty()) core.organization_id = wire::string_of(exchanged, "organizationId");
+  if (core.organization_id.empty()) core.organization_id = string_member(exchanged, "organizationId");
   if (!core.options.sync_groups.empty()) core.sync_groups = core.options.sync_groups;
   const auto ttl = wire::int_of(exchanged, "ttlSeconds").value_or(3600);
   core.token_expires_local_ms = now_ms() + ttl * 1000;
   // The clock offset (design §8.5): the server's expiresAt minus its TTL is its "now".
-  if (auto expires = parse_iso8601_ms(wire::string_of(exchanged, "expiresAt"))) {
+  if (auto expires = parse_iso8601_ms(string_member(exchanged, "expiresAt"))) {
     const int64_t offset = *expires - ttl * 1000 - now_ms();
     std::lock_guard lock(core.status_mutex);
     core.status.clock_offset = milliseconds(std::abs(offset) < 2000 ? 0 : offset);  // below the measurement's noise
@@ -239,7 +235,7 @@ void exchange(ClientCore& core) {
       return;
     }
     auto parsed = wire::parse_object(response->body);
-    if (response->status != 200 || !parsed || wire::string_of(*parsed, "token").empty()) {
+    if (response->status != 200 || !parsed || string_member(*parsed, "token").empty()) {
       Error error = wire::error_of(parsed ? json::value(*parsed) : json::value(), "the key exchange was refused");
       error.details["httpStatus"] = response->status;
       if (response->status == 401 || response->status == 403) {
@@ -287,7 +283,7 @@ Result<Snapshot> read_snapshot(const schema::Schema& schema, const json::object&
     return sdk_fail("bootstrap_response_invalid", "the bootstrap has no lastSyncId or models");
   }
   snapshot.watermark = *watermark;
-  snapshot.store_id = wire::string_of(body, "storeId");
+  snapshot.store_id = string_member(body, "storeId");
   for (const auto& [name, rows] : models->get_object()) {
     const auto* model = schema.resolve(name);
     if (!model || !rows.is_array()) continue;  // a model this client's schema lacks
@@ -295,7 +291,7 @@ Result<Snapshot> read_snapshot(const schema::Schema& schema, const json::object&
     auto& list = snapshot.rows[model->key];
     for (const auto& row : rows.get_array()) {
       if (!row.is_object()) continue;
-      const auto id = wire::string_of(row.get_object(), "id");
+      const auto id = string_member(row.get_object(), "id");
       if (id.empty()) continue;
       const auto* archived_at = row.get_object().if_contains("archivedAt");
       const bool archived = archived_at && !archived_at->is_null();
@@ -600,12 +596,12 @@ std::optional<InboundDelta> read_delta(const json::value& value) {
   const auto& object = value.get_object();
   InboundDelta delta;
   auto id = wire::int_of(object, "id");
-  const auto action = wire::string_of(object, "actionType");
+  const auto action = string_member(object, "actionType");
   if (!id || action.empty()) return std::nullopt;
   delta.id = *id;
   delta.action = action.front();
-  delta.model = wire::string_of(object, "modelName");
-  delta.row_id = wire::string_of(object, "modelId");
+  delta.model = string_member(object, "modelName");
+  delta.row_id = string_member(object, "modelId");
   if (const auto* data = object.if_contains("data"); data && data->is_object()) delta.data = data->get_object();
   return delta;
 }
@@ -640,7 +636,7 @@ void apply_deltas(ClientCore& core, const json::array& deltas) {
 }
 
 void on_sync_response(ClientCore& core, const json::object& payload) {
-  const auto store_id = wire::string_of(payload, "storeId");
+  const auto store_id = string_member(payload, "storeId");
   std::string known_store_id;
   {
     std::shared_lock lock(core.mutex);
@@ -733,7 +729,7 @@ std::pair<std::shared_ptr<PendingState<CommitReceipt>>, CommitReceipt> complete_
 }
 
 void on_mutation_result(ClientCore& core, const json::object& payload) {
-  const auto client_tx_id = wire::string_of(payload, "clientTxId");
+  const auto client_tx_id = string_member(payload, "clientTxId");
   if (client_tx_id.empty()) return;
   if (client_tx_id == core.in_flight_frame) {
     core.in_flight_frame.clear();
@@ -821,7 +817,7 @@ void ClientCore::on_frame(std::string&& text) {
   last_frame_at = std::chrono::steady_clock::now();
   auto frame = wire::parse_object(text);
   if (!frame) return;
-  const auto type = wire::string_of(*frame, "type");
+  const auto type = string_member(*frame, "type");
   const auto* payload = frame->if_contains("payload");
   for (const auto& route : inbound::kFrameRoutes) {
     if (route.type != type) continue;

@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 
 #include "common/time.h"
+#include "common/json_member.h"
 #include "sdk/core.h"
 
 namespace ablo {
@@ -14,20 +15,15 @@ using sdk_detail::ClientCore;
 
 namespace presence_impl {
 
-std::string string_of(const json::object& object, std::string_view key) {
-  const auto* value = object.if_contains(key);
-  return value && value->is_string() ? std::string(value->get_string()) : std::string();
-}
-
 std::optional<Activity> activity_of(const json::object& payload) {
   const auto* value = payload.if_contains("activity");
   if (!value || !value->is_object()) return std::nullopt;
   const auto& object = value->get_object();
   Activity activity;
-  activity.model = string_of(object, "entityType");
-  activity.id = string_of(object, "entityId");
-  if (auto action = string_of(object, "action"); !action.empty()) activity.action = action;
-  if (auto field = string_of(object, "field"); !field.empty()) activity.field = field;
+  activity.model = string_member(object, "entityType");
+  activity.id = string_member(object, "entityId");
+  if (auto action = string_member(object, "action"); !action.empty()) activity.action = action;
+  if (auto field = string_member(object, "field"); !field.empty()) activity.field = field;
   if (const auto* meta = object.if_contains("meta"); meta && meta->is_object()) activity.meta = meta->get_object();
   return activity;
 }
@@ -41,10 +37,10 @@ json::object activity_json(const Activity& activity) {
 
 Participant participant_of(const json::object& payload, std::chrono::milliseconds clock_offset) {
   Participant p;
-  p.id = string_of(payload, "userId");
+  p.id = string_member(payload, "userId");
   const auto* is_agent = payload.if_contains("isAgent");
   p.kind = is_agent && is_agent->is_bool() && is_agent->get_bool() ? "agent" : "human";
-  p.status = string_of(payload, "status");
+  p.status = string_member(payload, "status");
   p.activity = activity_of(payload);
   if (const auto* groups = payload.if_contains("syncGroups"); groups && groups->is_array()) {
     for (const auto& g : groups->get_array()) {
@@ -55,13 +51,13 @@ Participant participant_of(const json::object& payload, std::chrono::millisecond
     for (const auto& value : intents->get_array()) {
       if (!value.is_object()) continue;
       const auto& intent = value.get_object();
-      if (string_of(intent, "status") != "active") continue;  // terminal entries announce an end
+      if (string_member(intent, "status") != "active") continue;  // terminal entries announce an end
       ClaimInfo claim;
-      claim.intent_id = string_of(intent, "intentId");
-      claim.model = string_of(intent, "entityType");
-      claim.id = string_of(intent, "entityId");
-      claim.action = string_of(intent, "action");
-      if (auto field = string_of(intent, "field"); !field.empty()) claim.field = field;
+      claim.intent_id = string_member(intent, "intentId");
+      claim.model = string_member(intent, "entityType");
+      claim.id = string_member(intent, "entityId");
+      claim.action = string_member(intent, "action");
+      if (auto field = string_member(intent, "field"); !field.empty()) claim.field = field;
       claim.held_by = p.id;
       claim.participant_kind = p.kind;
       if (const auto* expires = intent.if_contains("expiresAt"); expires && expires->is_int64()) {
@@ -115,7 +111,7 @@ void on_presence_frame(ClientCore& core, const json::object& payload) {
   if (participant.id.empty() || participant.id == core.participant_id) return;  // own echoes never count
   {
     std::lock_guard lock(core.presence_mutex);
-    if (presence_impl::string_of(payload, "kind") == "leave" || participant.status == "offline") {
+    if (string_member(payload, "kind") == "leave" || participant.status == "offline") {
       core.roster.erase(participant.id);
     } else {
       core.roster[participant.id] = std::move(participant);

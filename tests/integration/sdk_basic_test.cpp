@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "integration/quickstart_schema.h"
+#include "integration/sdk_support.h"
 #include "integration/server_fixture.h"
 #include "sdk/client.h"
 #include "support/tcp_proxy.h"
@@ -18,27 +19,6 @@ namespace {
 
 using namespace std::chrono_literals;
 namespace json = boost::json;
-
-// Polls `condition` for up to `timeout` (the library's callbacks run on its own threads).
-bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 10s) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return condition();
-}
-
-Options options_for(uint16_t port, const std::string& api_key, std::string store_path = ":memory:") {
-  Options options;
-  options.base_url = "http://127.0.0.1:" + std::to_string(port);
-  options.api_key = api_key;
-  options.schema = kQuickstartSchema;
-  options.store_path = std::move(store_path);
-  options.timing.batch_delay = 5ms;
-  options.timing.reconnect = Backoff{50ms, 500ms, 0.5};
-  return options;
-}
 
 // Everything one observer was told, in order.
 struct Recorder {
@@ -66,8 +46,8 @@ class SdkBasicTest : public ::testing::Test {
 };
 
 TEST_F(SdkBasicTest, TwoClientsSeeEachOthersWritesOptimisticallyThenConfirmed) {
-  ablo::Client a(options_for(server.port(), server.api_key()));
-  ablo::Client b(options_for(server.port(), server.api_key()));
+  ablo::Client a(sdk_options(server.port(), server.api_key()));
+  ablo::Client b(sdk_options(server.port(), server.api_key()));
   a.ready().wait();
   b.ready().wait();
   auto reports_a = a.model("weatherReports");
@@ -126,8 +106,8 @@ TEST_F(SdkBasicTest, TwoClientsSeeEachOthersWritesOptimisticallyThenConfirmed) {
 // replaced is refused and rolled back (reject, the default), applied over it (force), or applied
 // and marked for review (flag).
 TEST_F(SdkBasicTest, TheStaleGuardRejectsForcesOrFlags) {
-  ablo::Client a(options_for(server.port(), server.api_key()));
-  ablo::Client b(options_for(server.port(), server.api_key()));
+  ablo::Client a(sdk_options(server.port(), server.api_key()));
+  ablo::Client b(sdk_options(server.port(), server.api_key()));
   a.ready().wait();
   b.ready().wait();
   auto reports_a = a.model("weatherReports");
@@ -162,8 +142,8 @@ TEST_F(SdkBasicTest, TheStaleGuardRejectsForcesOrFlags) {
 
 // The commit lane: several operations applied atomically, all or none.
 TEST_F(SdkBasicTest, ACommitAppliesItsOperationsTogetherOrNotAtAll) {
-  ablo::Client a(options_for(server.port(), server.api_key()));
-  ablo::Client b(options_for(server.port(), server.api_key()));
+  ablo::Client a(sdk_options(server.port(), server.api_key()));
+  ablo::Client b(sdk_options(server.port(), server.api_key()));
   a.ready().wait();
   b.ready().wait();
   const CommitReceipt done = a.commit({Operation{Action::kCreate, "weatherReports", "c1", {{"location", "Oslo"}, {"status", "ready"}}},
@@ -187,7 +167,7 @@ TEST_F(SdkBasicTest, ACommitAppliesItsOperationsTogetherOrNotAtAll) {
 }
 
 TEST_F(SdkBasicTest, ThenRunsOnTheGivenExecutorOnly) {
-  ablo::Client a(options_for(server.port(), server.api_key()));
+  ablo::Client a(sdk_options(server.port(), server.api_key()));
   a.ready().wait();
   auto manual = std::make_shared<ManualExecutor>();
   std::atomic<int> delivered{0};
@@ -208,10 +188,10 @@ TEST_F(SdkBasicTest, AnOfflinePeriodAndARestartLoseNothing) {
   const auto dir = std::filesystem::temp_directory_path() / ("ablo-sdk-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   const std::string store = (dir / "a.db").string();
-  ablo::Client b(options_for(server.port(), server.api_key()));
+  ablo::Client b(sdk_options(server.port(), server.api_key()));
   b.ready().wait();
   {
-    ablo::Client a(options_for(proxy.port(), server.api_key(), store));
+    ablo::Client a(sdk_options(proxy.port(), server.api_key(), store));
     a.ready().wait();
     a.model("weatherReports").create({{"location", "Oslo"}, {"status", "ready"}}, {.id = "online"}).wait();
     proxy.refuse();
@@ -227,7 +207,7 @@ TEST_F(SdkBasicTest, AnOfflinePeriodAndARestartLoseNothing) {
     EXPECT_EQ(reports.get("online")->data.at("status"), "pending");
     EXPECT_EQ(a.status().pending_writes, 4u);
   }  // the process "exits" while offline
-  ablo::Client a(options_for(proxy.port(), server.api_key(), store));
+  ablo::Client a(sdk_options(proxy.port(), server.api_key(), store));
   auto reports = a.model("weatherReports");
   ASSERT_TRUE(reports.get("offline-1")) << "the optimistic state is restored from the file";
   EXPECT_EQ(reports.get("online")->data.at("status"), "pending");

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "integration/quickstart_schema.h"
+#include "integration/sdk_support.h"
 #include "integration/server_fixture.h"
 #include "sdk/client.h"
 
@@ -15,16 +16,6 @@ namespace ablo::testing {
 namespace {
 
 using namespace std::chrono_literals;
-
-Options claim_options(uint16_t port, const std::string& api_key) {
-  Options options;
-  options.base_url = "http://127.0.0.1:" + std::to_string(port);
-  options.api_key = api_key;
-  options.schema = kQuickstartSchema;
-  options.participant_kind = ParticipantKind::kAgent;
-  options.timing.batch_delay = 5ms;
-  return options;
-}
 
 bool settles_within(Pending<Claim>& pending, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -41,9 +32,9 @@ class SdkClaimsTest : public ::testing::Test {
 };
 
 TEST_F(SdkClaimsTest, WaitersAreGrantedInOrderWithTheHoldersLastWriteWhenItsClaimEnds) {
-  ablo::Client a(claim_options(server.port(), server.api_key()));
-  ablo::Client b(claim_options(server.port(), server.api_key()));
-  ablo::Client c(claim_options(server.port(), server.api_key()));
+  ablo::Client a(sdk_options(server.port(), server.api_key(), ":memory:", ParticipantKind::kAgent));
+  ablo::Client b(sdk_options(server.port(), server.api_key(), ":memory:", ParticipantKind::kAgent));
+  ablo::Client c(sdk_options(server.port(), server.api_key(), ":memory:", ParticipantKind::kAgent));
   for (auto* client : {&a, &b, &c}) client->ready().wait();
   a.model("weatherReports").create({{"location", "Oslo"}, {"status", "pending"}}, {.id = "job"}).wait();
   for (auto* client : {&b, &c}) {
@@ -89,13 +80,13 @@ TEST_F(SdkClaimsTest, WaitersAreGrantedInOrderWithTheHoldersLastWriteWhenItsClai
 
 // A claim the client is destroyed while waiting for fails with model_disposed instead of hanging.
 TEST_F(SdkClaimsTest, AWaitingClaimFailsWhenItsClientCloses) {
-  ablo::Client a(claim_options(server.port(), server.api_key()));
+  ablo::Client a(sdk_options(server.port(), server.api_key(), ":memory:", ParticipantKind::kAgent));
   a.ready().wait();
   a.model("weatherReports").create({{"location", "Oslo"}, {"status", "pending"}}, {.id = "job"}).wait();
   Claim held = a.model("weatherReports").claim("job").wait();
   std::optional<Pending<Claim>> waiting;
   {
-    ablo::Client b(claim_options(server.port(), server.api_key()));
+    ablo::Client b(sdk_options(server.port(), server.api_key(), ":memory:", ParticipantKind::kAgent));
     b.ready().wait();
     const auto deadline = std::chrono::steady_clock::now() + 10s;
     while (!b.model("weatherReports").get("job") && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(10ms);
@@ -111,13 +102,13 @@ TEST_F(SdkClaimsTest, AWaitingClaimFailsWhenItsClientCloses) {
 // Presence (issue 16 item 7): others' activity and claims as observable state; a participant
 // that leaves drops out; a client never lists itself.
 TEST_F(SdkClaimsTest, OthersActivityAndClaimsAreObservedAndALeaverDropsOut) {
-  ablo::Client b(claim_options(server.port(), server.api_key()));
+  ablo::Client b(sdk_options(server.port(), server.api_key(), ":memory:", ParticipantKind::kAgent));
   b.ready().wait();
   std::atomic<int> roster_calls{0};
   auto watching = b.presence().observe([&](const std::vector<Participant>&) { ++roster_calls; });
   std::string a_id;
   {
-    ablo::Client a(claim_options(server.port(), server.api_key()));
+    ablo::Client a(sdk_options(server.port(), server.api_key(), ":memory:", ParticipantKind::kAgent));
     a.ready().wait();
     a.model("weatherReports").create({{"location", "Oslo"}, {"status", "pending"}}, {.id = "job"}).wait();
     a.presence().set_activity(Activity{.model = "weatherReports", .id = "job", .action = "editing"});

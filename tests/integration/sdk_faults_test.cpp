@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "integration/quickstart_schema.h"
+#include "integration/sdk_support.h"
 #include "integration/server_fixture.h"
 #include "integration/sync_client.h"
 #include "sdk/client.h"
@@ -19,26 +20,6 @@ namespace {
 
 using namespace std::chrono_literals;
 namespace json = boost::json;
-
-bool eventually_true(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 20s) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return condition();
-}
-
-Options sdk_options(uint16_t port, const std::string& api_key, std::string store_path = ":memory:") {
-  Options options;
-  options.base_url = "http://127.0.0.1:" + std::to_string(port);
-  options.api_key = api_key;
-  options.schema = kQuickstartSchema;
-  options.store_path = std::move(store_path);
-  options.timing.batch_delay = 5ms;
-  options.timing.reconnect = Backoff{50ms, 300ms, 0.5};
-  return options;
-}
 
 // A scratch directory removed at the end of the test.
 struct ScratchDir {
@@ -79,7 +60,7 @@ TEST_F(SdkFaultsTest, AnAnswerLostAfterTheServerAppliedTheCommitIsReplayedExactl
 
   proxy.hold_downstream();
   auto write = reports.create({{"location", "Oslo"}, {"status", "ready"}}, {.id = "once"});
-  ASSERT_TRUE(eventually_true([&] { return deltas_touching(server, "once") == 1; })) << "the server applied it";
+  ASSERT_TRUE(eventually([&] { return deltas_touching(server, "once") == 1; })) << "the server applied it";
   EXPECT_FALSE(write.ready()) << "the answer was swallowed";
   proxy.cut();
   proxy.restore();
@@ -106,10 +87,10 @@ TEST_F(SdkFaultsTest, AQueuedOfflineWriteRefusedOnReplayIsRolledBackAndReported)
     failures.push_back(f);
   });
   a.model("weatherReports").create({{"location", "Oslo"}, {"status", "pending"}}, {.id = "r"}).wait();
-  ASSERT_TRUE(eventually_true([&] { return b.model("weatherReports").get("r").has_value(); }));
+  ASSERT_TRUE(eventually([&] { return b.model("weatherReports").get("r").has_value(); }));
 
   proxy.refuse();
-  ASSERT_TRUE(eventually_true([&] { return a.status().state == ConnectionState::kReconnecting; }));
+  ASSERT_TRUE(eventually([&] { return a.status().state == ConnectionState::kReconnecting; }));
   auto stale = a.model("weatherReports").update("r", {{"status", "ready"}});
   auto fine = a.model("weatherReports").create({{"location", "Bergen"}, {"status", "ready"}}, {.id = "fine"});
   b.model("weatherReports").update("r", {{"location", "Tromsø"}}).wait();
@@ -125,7 +106,7 @@ TEST_F(SdkFaultsTest, AQueuedOfflineWriteRefusedOnReplayIsRolledBackAndReported)
   ASSERT_TRUE(row);
   EXPECT_EQ(row->data.at("status"), "pending") << "rolled back";
   EXPECT_EQ(row->data.at("location"), "Tromsø") << "to the other participant's version";
-  ASSERT_TRUE(eventually_true([&] {
+  ASSERT_TRUE(eventually([&] {
     std::lock_guard lock(mutex);
     return failures.size() == 1;
   }));
@@ -155,21 +136,21 @@ TEST(SdkGapTest, AGapTooOldRebootstrapsAndKeepsUnsentWrites) {
   };
 
   proxy.refuse();
-  ASSERT_TRUE(eventually_true([&] { return a.status().state == ConnectionState::kReconnecting; }));
+  ASSERT_TRUE(eventually([&] { return a.status().state == ConnectionState::kReconnecting; }));
   write_from_b(0, 3);
   proxy.restore();
-  ASSERT_TRUE(eventually_true([&] { return a.model("weatherReports").query().count().value_or(0) == 3; }));
+  ASSERT_TRUE(eventually([&] { return a.model("weatherReports").query().count().value_or(0) == 3; }));
   EXPECT_EQ(rebuilds.load(), 0) << "three deltas are caught up";
 
   proxy.refuse();
-  ASSERT_TRUE(eventually_true([&] { return a.status().state == ConnectionState::kReconnecting; }));
+  ASSERT_TRUE(eventually([&] { return a.status().state == ConnectionState::kReconnecting; }));
   write_from_b(3, 10);
   auto mine = a.model("weatherReports").create({{"location", "a"}, {"status", "ready"}}, {.id = "a-offline"});
   proxy.restore();
   ASSERT_TRUE(mine.wait_for(20s).value_or(Result<Receipt>(tl::unexpected(Error())))) << "the unsent write survived";
-  EXPECT_TRUE(eventually_true([&] { return rebuilds.load() == 1; }));
-  EXPECT_TRUE(eventually_true([&] { return a.model("weatherReports").query().count().value_or(0) == 14; }));
-  EXPECT_TRUE(eventually_true([&] { return b.model("weatherReports").get("a-offline").has_value(); }));
+  EXPECT_TRUE(eventually([&] { return rebuilds.load() == 1; }));
+  EXPECT_TRUE(eventually([&] { return a.model("weatherReports").query().count().value_or(0) == 14; }));
+  EXPECT_TRUE(eventually([&] { return b.model("weatherReports").get("a-offline").has_value(); }));
 }
 
 // A store file that is not a database: moved aside and replaced (kRecreate), or refused with
@@ -220,11 +201,8 @@ TEST_F(SdkFaultsTest, TenThousandOfflineWritesSurviveARestartAndReplay) {
   }
   proxy.refuse();
   constexpr int kThreads = 4;
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-  constexpr int kRowsPerThread = 100;      // 2,000 writes: the sanitizer passes check the same paths, 5x cheaper
-#else
-  constexpr int kRowsPerThread = 500;      // 2,000 creates
-#endif
+  // 2,000 creates (400 under sanitizers: the same paths, five times cheaper).
+  constexpr int kRowsPerThread = kSanitizedBuild ? 100 : 500;
   constexpr int kUpdatesPerRow = 4;        // 8,000 updates
   auto write_half = [&](int first_round, int rounds) {
     ablo::Client a(sdk_options(proxy.port(), server.api_key(), path));
