@@ -16,6 +16,8 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 
+#include "client/http_headers.h"
+
 namespace ablo::client {
 
 namespace asio = boost::asio;
@@ -38,19 +40,6 @@ Error transport_error(std::string_view code, std::string message) {
 }
 tl::unexpected<Error> transport_failure(std::string_view code, std::string message) {
   return tl::unexpected<Error>(transport_error(code, std::move(message)));
-}
-
-std::string lowercased(std::string_view text) {
-  std::string out(text);
-  for (auto &c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-template <class Fields>
-std::map<std::string, std::string> lowercased_fields(const Fields &fields) {
-  std::map<std::string, std::string> headers;
-  for (const auto &field : fields) headers[lowercased(field.name_string())] = std::string(field.value());
-  return headers;
 }
 
 std::string host_header(const std::string &host, uint16_t port) {
@@ -260,7 +249,7 @@ class HttpCall : public std::enable_shared_from_this<HttpCall> {
     http::async_read_header(stream_, buffer_, parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
       if (ec || self->halted()) return self->fail_step(ec, "read");
       self->head_.status = static_cast<int>(self->parser_.get().result_int());
-      self->head_.headers = lowercased_fields(self->parser_.get());
+      self->head_.headers = http_headers::lowercased(self->parser_.get());
       if (self->on_head_) {
         if (Status accepted = self->on_head_(self->head_); !accepted)
           return self->decide(tl::unexpected(accepted.error()));

@@ -15,6 +15,8 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 
+#include "client/http_headers.h"
+
 namespace ablo::client {
 
 namespace asio = boost::asio;
@@ -39,12 +41,6 @@ tl::unexpected<Error> local_failure(std::string code, std::string message) {
 std::string failure_text(const std::exception& e) {
   if (const auto* system = dynamic_cast<const boost::system::system_error*>(&e)) return system->code().message();
   return e.what();
-}
-
-std::string lowercase(std::string_view text) {
-  std::string out(text);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
 }
 
 std::string join(const std::vector<std::string>& items) {
@@ -72,13 +68,6 @@ http::request<http::string_body> one_request(const std::string& host, uint16_t p
   return request;
 }
 
-template <class Fields>
-std::map<std::string, std::string> lowercase_headers(const Fields& fields) {
-  std::map<std::string, std::string> headers;
-  for (const auto& field : fields) headers[lowercase(field.name_string())] = std::string(field.value());
-  return headers;
-}
-
 }  // namespace
 
 Result<HttpResponse> http_request(const std::string& host, uint16_t port, const std::string& method,
@@ -100,7 +89,7 @@ Result<HttpResponse> http_request(const std::string& host, uint16_t port, const 
     auto& message = parser.get();
     HttpResponse response;
     response.status = static_cast<int>(message.result_int());
-    response.headers = lowercase_headers(message);
+    response.headers = http_headers::lowercased(message);
     response.body = std::move(message.body());
     beast::error_code ec;
     stream.socket().shutdown(tcp::socket::shutdown_both, ec);
@@ -164,7 +153,7 @@ Result<HttpResponse> http_stream(const std::string& host, uint16_t port, const s
     http::read_header(socket, buffer, parser);
     HttpResponse head;
     head.status = static_cast<int>(parser.get().result_int());
-    head.headers = lowercase_headers(parser.get());
+    head.headers = http_headers::lowercased(parser.get());
     on_head(head);
 
     std::array<char, 16 * 1024> piece{};
