@@ -443,18 +443,8 @@ Pending<Receipt> ClientCore::write(Action action, std::string_view model_name, s
   }
   deliver_all(deliveries);
   // The durability point: the record is in the file before the call returns (off the I/O thread).
-  auto committed = std::make_shared<std::promise<Status>>();
-  auto stored_future = committed->get_future();
-  const auto posted = store->append_outbox({std::move(to_persist)}, [committed](Status ok) { committed->set_value(std::move(ok)); });
-  if (!posted) {
-    spdlog::error("ablo client: outbox append not queued: {}", posted.error().message);
-  } else if (std::this_thread::get_id() != io_thread_id) {
-    if (auto ok = stored_future.get(); !ok) spdlog::error("ablo client: outbox append failed: {}", ok.error().message);
-  }
   const bool urgent = action == Action::kDelete;
-  boost::asio::post(io, [self = shared_from_this(), urgent] {
-    self->schedule_pump(urgent ? std::chrono::milliseconds(0) : self->options.timing.batch_delay);
-  });
+  persist_then_send({std::move(to_persist)}, urgent ? std::chrono::milliseconds(0) : options.timing.batch_delay);
   return Pending<Receipt>(state);
 }
 
@@ -516,14 +506,22 @@ Pending<CommitReceipt> ClientCore::commit(std::vector<Operation> operations, Wri
     std::lock_guard status_lock(status_mutex);
     status.pending_writes = outbox.size();
   }
+  persist_then_send(std::move(to_persist), std::chrono::milliseconds(0));
+  return Pending<CommitReceipt>(state);
+}
+
+// The durability point of a write: its outbox records are in the file before the call returns
+// (off the I/O thread, which must not wait); then the I/O thread sends after `delay`.
+void ClientCore::persist_then_send(std::vector<StoredOutboxEntry> entries, std::chrono::milliseconds delay) {
   auto committed = std::make_shared<std::promise<Status>>();
   auto stored_future = committed->get_future();
-  const auto posted = store->append_outbox(std::move(to_persist), [committed](Status ok) { committed->set_value(std::move(ok)); });
-  if (posted && std::this_thread::get_id() != io_thread_id) {
-    if (auto ok = stored_future.get(); !ok) spdlog::error("ablo client: commit not stored: {}", ok.error().message);
+  const auto posted = store->append_outbox(std::move(entries), [committed](Status ok) { committed->set_value(std::move(ok)); });
+  if (!posted) {
+    spdlog::error("ablo client: outbox append not queued: {}", posted.error().message);
+  } else if (std::this_thread::get_id() != io_thread_id) {
+    if (auto ok = stored_future.get(); !ok) spdlog::error("ablo client: outbox append failed: {}", ok.error().message);
   }
-  boost::asio::post(io, [self = shared_from_this()] { self->schedule_pump(std::chrono::milliseconds(0)); });
-  return Pending<CommitReceipt>(state);
+  boost::asio::post(io, [self = shared_from_this(), delay] { self->schedule_pump(delay); });
 }
 
 Pending<Unit> ClientCore::ready() {

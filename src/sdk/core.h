@@ -96,6 +96,7 @@ struct ClientCore : std::enable_shared_from_this<ClientCore> {
   Pending<Receipt> write(Action action, std::string_view model, std::string id, JsonObject data, WriteOptions options,
                          std::optional<int64_t> seen_version = std::nullopt);
   Pending<CommitReceipt> commit(std::vector<Operation> operations, WriteOptions options);
+  void persist_then_send(std::vector<StoredOutboxEntry> entries, std::chrono::milliseconds delay);
   Pending<Unit> ready();
   Pending<Unit> wait_for_flush(std::optional<std::chrono::milliseconds> timeout);
 
