@@ -16,6 +16,7 @@
 #include "cli/audit_commands.h"
 #include "cli/db_commands.h"
 #include "cli/dev_commands.h"
+#include "cli/generate_command.h"
 #include "cli/log_format.h"
 #include "cli/api_target.h"
 #include "cli/mcp_bridge.h"
@@ -626,6 +627,7 @@ int main(int argc, char** argv) {
   ablo::cli::add_webhook_commands(app);
   ablo::cli::add_source_commands(app);
   ablo::cli::add_mcp_bridge_command(app);
+  ablo::cli::add_generate_command(app);
   ablo::cli::add_dev_commands(app, {.create_test_key = [](const std::string& data_dir) {
                                       return new_secret_key({.data_dir = data_dir}, false, "ablo init", {});
                                     }});
