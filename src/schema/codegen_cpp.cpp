@@ -5,6 +5,7 @@
 #include <initializer_list>
 #include <memory>
 #include <set>
+#include <span>
 #include <sstream>
 #include <vector>
 
@@ -129,7 +130,8 @@ bool is_identifier(std::string_view text) {
 // The names taken in one scope: a clash, a keyword or a reserved name gets '_' appended.
 class Scope {
  public:
-  explicit Scope(std::initializer_list<std::string_view> taken = {}) {
+  Scope(std::initializer_list<std::string_view> taken = {}) : Scope(std::span(taken.begin(), taken.size())) {}
+  explicit Scope(std::span<const std::string_view> taken) {
     for (auto name : taken) taken_.emplace(name);
   }
   std::string claim(std::string name) {
@@ -198,10 +200,10 @@ constexpr std::string_view kBaseKeys[] = {"id", "createdAt", "updatedAt", "archi
 bool is_base_key(std::string_view key) { return std::find(std::begin(kBaseKeys), std::end(kBaseKeys), key) != std::end(kBaseKeys); }
 
 // `std`, `boost`, `ablo` would hide the namespaces the generated code names inside a class.
-constexpr std::initializer_list<std::string_view> kMemberTaken = {"id", "created_at", "updated_at", "archived_at",
+constexpr std::string_view kMemberTaken[] = {"id", "created_at", "updated_at", "archived_at",
                                                                   "std", "boost", "ablo"};
 // ablo::Client's members (an accessor must not hide one) and the generated class's own.
-constexpr std::initializer_list<std::string_view> kAccessorTaken = {
+constexpr std::string_view kAccessorTaken[] = {
     "ready", "model", "models", "commit", "wait_for_flush", "undo", "presence", "status", "on_status",
     "on_mutation_failure", "on_store_event", "set_auth_token", "reconnect_now", "participant_id",
     "organization_id", "schema_hash", "core", "with_schema", "std", "boost", "ablo"};
