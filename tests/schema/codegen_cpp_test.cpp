@@ -74,20 +74,20 @@ TEST(CodegenCpp, RawStringDelimiterAvoidsTheSchemasText) {
 TEST(CodegenCpp, StructMembersFollowTheDeclaredOrderInSnakeCase) {
   const auto schema = parse_or_die(one_model("weatherReports", "weatherReports",
                                              R"({"location":)" + string_field() + R"(,"dueAt":{"type":"date","isOptional":true,"isIndexed":false},)"
-                                             R"("HTTPStatus":{"type":"number","isOptional":false,"isIndexed":false}})"));
+                                             R"("windSpeedKmh":{"type":"number","isOptional":false,"isIndexed":false}})"));
   const std::string header = generate_cpp(*schema);
   EXPECT_TRUE(has(header, "struct WeatherReports {"));
   EXPECT_TRUE(has(header, "static constexpr std::string_view kModel = \"weatherReports\";"));
   const auto location = header.find("std::string location;");
   const auto due_at = header.find("std::optional<ablo::Timestamp> due_at;");
-  const auto http_status = header.find("double http_status = 0;");
+  const auto wind_speed_kmh = header.find("double wind_speed_kmh = 0;");
   ASSERT_NE(location, std::string::npos);
   ASSERT_NE(due_at, std::string::npos);
-  ASSERT_NE(http_status, std::string::npos);
+  ASSERT_NE(wind_speed_kmh, std::string::npos);
   EXPECT_LT(location, due_at);
-  EXPECT_LT(due_at, http_status);
+  EXPECT_LT(due_at, wind_speed_kmh);
   EXPECT_TRUE(has(header, "object[\"dueAt\"] = ablo::typed::to_json(value.due_at);"));
-  EXPECT_TRUE(has(header, "ablo::typed::read(object, \"HTTPStatus\", value.http_status);"));
+  EXPECT_TRUE(has(header, "ablo::typed::read(object, \"windSpeedKmh\", value.wind_speed_kmh);"));
   EXPECT_TRUE(has(header, "ablo::TypedModel<WeatherReports> weather_reports() const"));
 }
 
