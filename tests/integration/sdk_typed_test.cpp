@@ -61,7 +61,8 @@ Task sample_task(const std::string& id, const std::string& project_id) {
 }
 
 // `expected` with the server-owned timestamps of `read` (the only members the server sets).
-Task with_server_timestamps(Task expected, const Task& read) {
+template <class Model>
+Model with_server_timestamps(Model expected, const Model& read) {
   expected.created_at = read.created_at;
   expected.updated_at = read.updated_at;
   expected.archived_at = read.archived_at;
@@ -130,7 +131,7 @@ TEST_F(SdkTypedTest, ATypedCreateIsConfirmedAndReadBackEqualByBothClients) {
   EXPECT_EQ(typed::timestamp_from_json(raw.data.at("dueAt")), kStartedAt + 36h);
   EXPECT_EQ(raw.data.at("class").as_string(), "urgent");
   // Queries take the wire value of an enum.
-  auto fixed = b.tasks().where("status", Op::kEq, std::string(to_string(TaskStatus::kWonTFix))).count();
+  auto fixed = b.tasks().where("status", Op::kEq, Json(to_string(TaskStatus::kWonTFix))).count();
   ASSERT_TRUE(fixed);
   EXPECT_EQ(*fixed, 1u);
 }
