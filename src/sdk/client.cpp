@@ -20,10 +20,6 @@ namespace json = boost::json;
 using sdk_detail::ClientCore;
 using sdk_detail::sdk_error;
 
-struct Query::Spec {
-  sdk_detail::QuerySpec spec;
-};
-
 struct Observer::State {
   std::weak_ptr<ClientCore> core;
   std::shared_ptr<sdk_detail::Subscription> query;                                   // a live query, or

@@ -400,6 +400,7 @@ class Query {
       : core_(std::move(core)), model_(std::move(model)), spec_(std::move(spec)) {}
 
  private:
+  friend class ModelHandle;  // fetch(const Query&) sends the clauses
   std::shared_ptr<sdk_detail::ClientCore> core_;
   std::string model_;
   std::shared_ptr<const Spec> spec_;

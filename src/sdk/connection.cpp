@@ -809,6 +809,7 @@ constexpr FrameRoute kFrameRoutes[] = {
     {kIntentLost, on_claim<kIntentLost>},
     {kIntentRejected, on_claim<kIntentRejected>},
     {"presence_update", on_presence_frame},
+    {"intent_queue", on_claim_queue_frame},
 };
 
 }  // namespace inbound
@@ -825,7 +826,7 @@ void ClientCore::on_frame(std::string&& text) {
     route.handler(*this, payload && payload->is_object() ? payload->get_object() : kEmpty);
     return;
   }
-  // pong, intent_queue: not used by this build
+  // pong: not used by this build
 }
 
 // ------------------------------------------------------------------------------------------

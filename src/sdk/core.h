@@ -36,6 +36,13 @@
 #include "sdk/query_eval.h"
 #include "sdk/replica.h"
 
+namespace ablo {
+// The clauses of a Query (client.h), shared by the local reads (client.cpp) and fetch (fetch.cpp).
+struct Query::Spec {
+  sdk_detail::QuerySpec spec;
+};
+}  // namespace ablo
+
 namespace ablo::sdk_detail {
 
 // One observer's serial queue: callbacks never overlap, keep order, and coalesce while waiting.
@@ -195,6 +202,8 @@ struct ClientCore : std::enable_shared_from_this<ClientCore> {
   std::string own_status = "online";                       // (presence_mutex)
   std::optional<Activity> own_activity;                    // (presence_mutex)
   std::vector<std::shared_ptr<Listener<std::vector<Participant>>>> presence_listeners;  // (presence_mutex)
+  // The last intent_queue snapshot of each row, (schema key, id) → waiters head first.
+  std::map<std::pair<std::string, std::string>, std::vector<ClaimInfo>> claim_queues;  // (presence_mutex)
 };
 
 // Claims (claims.cpp), on the I/O thread.
@@ -206,6 +215,17 @@ void abandon_all_claims(ClientCore& core);  // the client closes
 void on_presence_frame(ClientCore& core, const boost::json::object& payload);
 void announce_presence(ClientCore& core);  // a new socket: own status and activity
 void clear_roster(ClientCore& core);       // the socket closed: the roster is rebuilt on reconnect
+void on_claim_queue_frame(ClientCore& core, const boost::json::object& payload);  // intent_queue
+
+// The wire helpers and the persist batch of connection.cpp, shared with fetch.cpp.
+namespace wire {
+std::optional<int64_t> int_of(const boost::json::object& object, std::string_view key);
+Error error_of(const boost::json::value& envelope, std::string_view fallback_message);
+std::optional<boost::json::object> parse_object(std::string_view text);
+}  // namespace wire
+namespace inbound {
+void schedule_flush(ClientCore& core);  // hands persist_batch to the store (after delta_flush)
+}  // namespace inbound
 
 // Conversions between the outbox's entries and the store's rows.
 StoredOutboxEntry to_stored(const OutboxEntry& entry);

