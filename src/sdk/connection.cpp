@@ -487,6 +487,7 @@ void ClientCore::on_socket_closed(int code, const std::string& reason) {
   ack_timer.cancel();
   commit_ack_timer.cancel();
   clear_roster(*this);
+  start_claim_lapse(*this);
   for (std::string* in_flight : {&in_flight_frame, &in_flight_commit}) {
     if (in_flight->empty()) continue;
     // The answer may never come: the same frame goes out again on the next socket (D11).

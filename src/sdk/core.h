@@ -81,6 +81,10 @@ struct ClaimRecord {
   std::string begin_frame;                             // intent_begin, re-sent on every socket (T47)
   std::optional<int> max_queue_depth;
   std::shared_ptr<boost::asio::steady_timer> timeout;  // ClaimOptions::timeout, while waiting
+  // The lease as the server clamps it (1 s … 10 min). The server renews a held claim while the
+  // socket is open, so its lease ends at most this long after the socket went down.
+  std::chrono::milliseconds lease{60000};
+  std::shared_ptr<boost::asio::steady_timer> lapse;    // while held and disconnected (§9 "Held")
 };
 
 // What a caller waits for on one outbox entry.
@@ -209,6 +213,7 @@ struct ClientCore : std::enable_shared_from_this<ClientCore> {
 // Claims (claims.cpp), on the I/O thread.
 void on_claim_frame(ClientCore& core, std::string_view type, const boost::json::object& payload);
 void reannounce_claims(ClientCore& core);  // a new socket: every waiting or held claim again
+void start_claim_lapse(ClientCore& core);  // the socket closed: held claims lapse after their lease
 void abandon_all_claims(ClientCore& core);  // the client closes
 
 // Presence (presence.cpp), on the I/O thread.

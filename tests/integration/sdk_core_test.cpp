@@ -118,5 +118,56 @@ TEST(SdkFetchTest, FetchedRowsAreStoredForTheNextStart) {
   EXPECT_EQ(row->data.at("text").as_string(), "kept");
 }
 
+// Design §9 "Held": while connected the server renews the lease; once the socket is gone past
+// the lease, the claim is lost locally (held() false, on_lost(claim_lost)) and the server has
+// granted it to the next waiter.
+TEST(SdkClaimLapseTest, AClaimLapsesLocallyWhenDisconnectedPastItsLease) {
+  ServerProcess server{kLazySchema};
+  TcpProxy proxy(server.port());
+  ablo::Client a(lazy_options(proxy.port(), server.api_key()));
+  ablo::Client b(lazy_options(server.port(), server.api_key()));
+  a.ready().wait();
+  b.ready().wait();
+  a.model("weatherReports").create({{"location", "Oslo"}, {"status", "pending"}}, {.id = "job"}).wait();
+  ASSERT_TRUE(eventually([&] { return b.model("weatherReports").get("job").has_value(); }));
+
+  Claim claim = a.model("weatherReports").claim("job", {.ttl = 1s}).wait();
+  std::atomic<int> lost{0};
+  std::mutex error_mutex;
+  std::string lost_code;
+  claim.on_lost([&](const Error& error) {
+    std::lock_guard lock(error_mutex);
+    lost_code = error.code;
+    ++lost;
+  });
+  std::this_thread::sleep_for(2500ms);  // more than two leases while connected
+  EXPECT_TRUE(claim.held()) << "renewed while the socket is open";
+  EXPECT_EQ(lost.load(), 0);
+
+  proxy.refuse();
+  ASSERT_TRUE(eventually([&] { return lost.load() == 1; })) << "lost locally once the lease ran out offline";
+  EXPECT_FALSE(claim.held());
+  {
+    std::lock_guard lock(error_mutex);
+    EXPECT_EQ(lost_code, "claim_lost");
+  }
+  auto refused = claim.update({{"location", "late"}}).wait_result();
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, "claim_lost");
+
+  auto granted = b.model("weatherReports").claim("job", {.ttl = 30s, .timeout = 15s}).wait_result();
+  ASSERT_TRUE(granted) << "the server let A's lease lapse: " << (granted ? "" : granted.error().message);
+  EXPECT_TRUE(granted->held());
+
+  proxy.restore();
+  ASSERT_TRUE(eventually([&] { return a.status().state == ConnectionState::kConnected; }));
+  EXPECT_FALSE(claim.held()) << "not re-announced after the reconnect";
+  EXPECT_EQ(lost.load(), 1) << "on_lost once";
+  ASSERT_TRUE(eventually([&] {
+    const auto state = a.model("weatherReports").claim_state("job");
+    return state && state->held_by == b.participant_id();
+  }));
+}
+
 }  // namespace
 }  // namespace ablo::testing
