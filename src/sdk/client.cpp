@@ -223,7 +223,9 @@ ClientCore::ClientCore(Options opts)
 ClientCore::~ClientCore() { shutdown(); }
 
 void ClientCore::open_store_and_load() {
-  auto opened = LocalStore::open(options.store_path, options.on_bad_store);
+  LocalStoreOptions store_options;
+  store_options.fault_for_test = options.store_fault_for_test;
+  auto opened = LocalStore::open(options.store_path, options.on_bad_store, std::move(store_options));
   if (!opened) throw Exception(std::move(opened.error()));
   store = std::move(*opened);
   file_event = store->file_event();

@@ -327,6 +327,7 @@ void apply_snapshot(ClientCore& core, Snapshot snapshot) {
     std::unique_lock lock(core.mutex);
     auto changes = core.replica.rebase(snapshot.models, snapshot.rows, snapshot.watermark);
     core.applied_cursor = snapshot.watermark;
+    core.snapshot_cursor = snapshot.watermark;
     core.replica_ready = true;
     core.blocking_error.reset();
     if (!snapshot.store_id.empty()) core.meta["store_id"] = snapshot.store_id;
@@ -384,6 +385,7 @@ void rebuild_from_scratch(ClientCore& core, std::string detail, bool server_chan
     auto changes = core.replica.clear_bases();
     core.replica_ready = false;
     core.applied_cursor = 0;
+    core.snapshot_cursor = 0;
     kept = core.outbox.size();
     core.route_changes(changes, ChangeCause::kRebootstrap, deliveries);
   }
@@ -441,11 +443,10 @@ void on_open(ClientCore& core) {
   core.caught_up = false;
   core.last_frame_at = std::chrono::steady_clock::now();
   announce_presence(core);
-  int64_t cursor;
-  {
-    std::shared_lock lock(core.mutex);
-    cursor = core.applied_cursor;
-  }
+  // Catch-up starts at what is on disk (or the snapshot being stored), not at what memory holds:
+  // deltas whose persist failed come again and are stored then (D18, design §6.1).
+  const int64_t cursor = std::max(core.persisted_cursor, core.snapshot_cursor);
+  core.accepted_cursor = cursor;
   if (core.persisted_cursor > 0) send(core, wire::frame("ack", {{"lastSyncId", core.persisted_cursor}}));
   send(core, wire::frame("sync_request", {{"cursor", nullptr},
                                           {"versions", json::object{}},
@@ -557,9 +558,13 @@ void schedule_flush(ClientCore& core) {
     auto batch = std::exchange(core.persist_batch, {});
     const auto cursor = batch.cursor;
     const int64_t epoch = core.connection_epoch;
-    (void)core.store->apply_delta_batch(std::move(batch), [&core, cursor, epoch](Status ok) {
-      boost::asio::post(core.io, [&core, cursor, epoch, ok] {
+    auto confirmed_seqs = batch.remove_outbox;
+    (void)core.store->apply_delta_batch(std::move(batch), [&core, cursor, epoch, confirmed_seqs](Status ok) {
+      boost::asio::post(core.io, [&core, cursor, epoch, ok, confirmed_seqs] {
         if (!ok) {
+          // The confirmed outbox entries of the batch are still on disk: removed with the next one.
+          core.persist_batch.remove_outbox.insert(core.persist_batch.remove_outbox.end(), confirmed_seqs.begin(), confirmed_seqs.end());
+          core.persist_failed_epoch = epoch;
           // Nothing of the batch is on disk: reconnect, and catch-up resends from the persisted cursor (D18).
           spdlog::error("ablo client: deltas not stored ({}); resyncing", ok.error().message);
           if (core.ws && epoch == core.connection_epoch) {
@@ -568,7 +573,8 @@ void schedule_flush(ClientCore& core) {
           }
           return;
         }
-        if (!cursor || *cursor <= core.persisted_cursor) return;
+        // A later batch of the socket whose batch failed: its cursor would cover the lost deltas.
+        if (!cursor || *cursor <= core.persisted_cursor || epoch == core.persist_failed_epoch) return;
         core.persisted_cursor = *cursor;
         connect_steps::send(core, wire::frame("ack", {{"lastSyncId", *cursor}}));  // ack only what is on disk (T34)
         {
@@ -607,6 +613,19 @@ std::optional<InboundDelta> read_delta(const json::value& value) {
   return delta;
 }
 
+// A delta memory already holds (D18): its row goes to the persist batch as the replica's
+// confirmed row now (never older than the delta), without re-applying it or calling observers.
+// Needs core.mutex.
+void persist_again(ClientCore& core, const InboundDelta& delta) {
+  const auto* model = core.schema->resolve(delta.model);
+  if (!model) return;
+  if (auto confirmed = core.replica.confirmed(model->key, delta.row_id)) {
+    core.persist_batch.upserts.push_back(to_stored_row(*confirmed));
+  } else {
+    core.persist_batch.deletes.emplace_back(model->key, delta.row_id);
+  }
+}
+
 // Applies deltas in id order: each once (ids at or below the applied cursor were seen), every
 // one of them (no state-signature de-duplication, D6), then persisted in batches.
 void apply_deltas(ClientCore& core, const json::array& deltas) {
@@ -616,10 +635,15 @@ void apply_deltas(ClientCore& core, const json::array& deltas) {
     std::unique_lock lock(core.mutex);
     for (const auto& value : deltas) {
       auto delta = read_delta(value);
-      if (!delta || delta->id <= core.applied_cursor) continue;
+      if (!delta || delta->id <= core.accepted_cursor) continue;
+      core.accepted_cursor = delta->id;
+      core.persist_batch.cursor = delta->id;
+      if (delta->id <= core.applied_cursor) {  // re-delivered after a failed persist: store it only
+        persist_again(core, *delta);
+        continue;
+      }
       auto outcome = core.replica.apply_delta(*delta);
       core.applied_cursor = delta->id;
-      core.persist_batch.cursor = delta->id;
       if (outcome.needs_fetch) spdlog::debug("ablo client: delta {} updates a row this replica lacks", delta->id);
       for (const auto& change : outcome.changes) {
         if (auto confirmed = core.replica.confirmed(change.model, change.id)) {

@@ -176,6 +176,9 @@ struct ClientCore : std::enable_shared_from_this<ClientCore> {
   bool caught_up = false;                 // the socket's first sync_response has been applied
   int attempt = 0;                        // reconnect attempt (backoff exponent)
   int64_t persisted_cursor = 0;           // meta.cursor as the store last committed it
+  int64_t snapshot_cursor = 0;            // the last bootstrap's watermark (its rows are not deltas to re-fetch)
+  int64_t accepted_cursor = 0;            // this socket's highest delta taken (§6.1: from the persisted cursor)
+  int64_t persist_failed_epoch = -1;      // the socket during which a delta batch failed to persist
   DeltaBatch persist_batch;               // deltas applied in memory, not yet handed to the store
   bool flush_armed = false;
   std::chrono::steady_clock::time_point frame_sent_at{};

@@ -169,5 +169,47 @@ TEST(SdkClaimLapseTest, AClaimLapsesLocallyWhenDisconnectedPastItsLease) {
   }));
 }
 
+// D18 (design §6.1): a delta batch whose persist failed is not lost: the socket is reopened,
+// catch-up starts at the persisted cursor, and the re-delivered deltas are stored then.
+TEST(SdkPersistFaultTest, DeltasWhosePersistFailedAreStoredWhenReDelivered) {
+  ServerProcess server{kLazySchema};
+  CoreScratchDir dir("ablo-sdk-d18");
+  std::atomic<int> failures_left{0};
+  auto options = lazy_options(server.port(), server.api_key(), dir.file("a.db"));
+  options.store_fault_for_test = [&failures_left](std::string_view point) -> Status {
+    if (point != "apply_delta_batch:rows") return {};
+    int left = failures_left.load();
+    while (left > 0 && !failures_left.compare_exchange_weak(left, left - 1)) {
+    }
+    if (left <= 0) return {};
+    Error error;
+    error.code = "internal_error";
+    error.message = "injected: disk full";
+    return tl::unexpected(error);
+  };
+  int64_t head = 0;
+  {
+    ablo::Client a(options);
+    ablo::Client b(lazy_options(server.port(), server.api_key()));
+    a.ready().wait();
+    b.ready().wait();
+    failures_left = 1;
+    for (int i = 0; i < 3; ++i) {
+      auto receipt = b.model("weatherReports").create({{"location", "r" + std::to_string(i)}, {"status", "ready"}}, {.id = "r" + std::to_string(i)}).wait();
+      head = receipt.last_sync_id;
+    }
+    ASSERT_TRUE(eventually([&] { return a.model("weatherReports").query().count().value_or(0) == 3; }));
+    ASSERT_TRUE(eventually([&] { return a.status().cursor >= head; })) << "persisted up to the head after the failure";
+    EXPECT_EQ(failures_left.load(), 0) << "the fault was hit";
+  }
+  // The file alone, with no server to catch up from: every row is on disk.
+  TcpProxy nowhere(server.port());
+  nowhere.refuse();
+  auto offline = lazy_options(nowhere.port(), server.api_key(), dir.file("a.db"));
+  ablo::Client again(offline);
+  EXPECT_EQ(again.status().cursor, head);
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(again.model("weatherReports").get("r" + std::to_string(i))) << "r" << i << " was stored";
+}
+
 }  // namespace
 }  // namespace ablo::testing
