@@ -283,7 +283,8 @@ void ClientCore::shutdown() {
       abandon_all_claims(*this);  // the next in line need not wait for a lease to lapse
       if (ws) ws->close(1000, "client closed");
       if (http_call) http_call->cancel();
-      for (auto* timer : {&reconnect_timer, &pump_timer, &flush_timer, &heartbeat_timer, &ack_timer}) timer->cancel();
+      if (refresh_call) refresh_call->cancel();
+      for (auto* timer : {&reconnect_timer, &pump_timer, &flush_timer, &heartbeat_timer, &ack_timer, &refresh_timer}) timer->cancel();
       if (!persist_batch.upserts.empty() || !persist_batch.deletes.empty() || !persist_batch.remove_outbox.empty()) {
         (void)store->apply_delta_batch(std::exchange(persist_batch, {}), [](Status) {});
       }
@@ -297,6 +298,7 @@ void ClientCore::shutdown() {
   // A socket must go before its io_context (its Beast service lives there).
   ws.reset();
   http_call.reset();
+  refresh_call.reset();
   if (store) {
     (void)store->flush();
     store.reset();

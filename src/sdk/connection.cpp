@@ -2,6 +2,7 @@
 // credential exchange, the bootstrap, the sync socket, inbound deltas and their persistence,
 // commit frames and their answers, heartbeats and reconnects with backoff.
 #include <algorithm>
+#include <cstdio>
 #include <random>
 
 #include <boost/asio/post.hpp>
@@ -126,6 +127,101 @@ bool is_auth_refusal(const Error& error) {
 // ------------------------------------------------------------------------------------------
 // Connecting: credential → bootstrap (first start) → socket.
 
+namespace token_refresh {
+// One exchange answer as the lifetime measurement needs it.
+struct Answer {
+  const std::map<std::string, std::string>& headers;  // lowercase names
+  int64_t local_midpoint_ms;                          // local time halfway through the request
+};
+}  // namespace token_refresh
+
+namespace connect_steps {
+client::HttpRequest exchange_request(ClientCore& core);
+void remember_identity(ClientCore& core, const json::object& exchanged, const token_refresh::Answer& answer);
+}  // namespace connect_steps
+
+// Token lifetime and refresh (design §4 step 2, §8.5): the server's clock from its Date header
+// (else from expiresAt − the requested TTL), the token refreshed at expiresAt − max(60 s, 10 %)
+// of its lifetime (at most half of it) in server time. The open socket stays: the server does not
+// end a socket when its token expires; the new token serves the next connect and HTTP call.
+namespace token_refresh {
+
+// IMF-fixdate (RFC 9110 §5.6.7: "Sun, 06 Nov 1994 08:49:37 GMT"), whole seconds.
+std::optional<int64_t> http_date_ms(const std::string& text) {
+  static constexpr std::string_view kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                                 "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  char weekday[4] = {}, month[4] = {};
+  int day = 0, year = 0, hour = 0, minute = 0, second = 0;
+  if (std::sscanf(text.c_str(), "%3s %d %3s %d %d:%d:%d", weekday, &day, month, &year, &hour, &minute, &second) != 7) {
+    return std::nullopt;
+  }
+  const auto found = std::find(std::begin(kMonths), std::end(kMonths), std::string_view(month));
+  if (found == std::end(kMonths)) return std::nullopt;
+  char iso[32];
+  std::snprintf(iso, sizeof iso, "%04d-%02d-%02dT%02d:%02d:%02dZ", year, static_cast<int>(found - std::begin(kMonths)) + 1,
+                day, hour, minute, second);
+  return parse_iso8601_ms(iso);
+}
+
+void refresh(ClientCore& core);
+
+void schedule(ClientCore& core, milliseconds delay) {
+  core.refresh_timer.expires_after(delay);
+  core.refresh_timer.async_wait([&core](const boost::system::error_code& ec) {
+    if (!ec) refresh(core);
+  });
+}
+
+// Measures the clock offset and the token's lifetime from one exchange answer; arms the refresh.
+void remember_lifetime(ClientCore& core, const json::object& exchanged, const Answer& answer) {
+  constexpr int64_t kRequestedTtlMs = 3600 * 1000;
+  const auto expires = parse_iso8601_ms(string_member(exchanged, "expiresAt"));
+  std::optional<int64_t> offset;
+  if (const auto date = answer.headers.find("date"); date != answer.headers.end()) {
+    if (auto server_now = http_date_ms(date->second)) offset = *server_now + 500 - answer.local_midpoint_ms;  // mid-second
+  }
+  if (!offset && expires) offset = *expires - kRequestedTtlMs - answer.local_midpoint_ms;
+  const int64_t measured = offset && std::abs(*offset) >= 2000 ? *offset : 0;  // below the measurement's noise: 0
+  {
+    std::lock_guard lock(core.status_mutex);
+    core.status.clock_offset = milliseconds(measured);
+  }
+  if (std::abs(measured) > 5000) spdlog::warn("ablo client: this clock is {} ms off the server's", -measured);
+  const int64_t lifetime = expires ? std::max<int64_t>(*expires - (answer.local_midpoint_ms + measured), 1000) : kRequestedTtlMs;
+  core.token_expires_local_ms = answer.local_midpoint_ms + lifetime;
+  const int64_t lead = std::min(std::max<int64_t>(60'000, lifetime / 10), lifetime / 2);
+  core.refresh_attempt = 0;
+  schedule(core, milliseconds(lifetime - lead));
+}
+
+void refresh(ClientCore& core) {
+  if (core.disposed() || core.auth_blocked || !core.bearer_key.starts_with("sk_")) return;
+  const int64_t sent_at = now_ms();
+  core.refresh_call = client::async_http(core.io.get_executor(), core.target, connect_steps::exchange_request(core),
+                                         [&core, sent_at](Result<client::HttpResponse> response) {
+    if (core.disposed()) return;
+    auto parsed = response ? wire::parse_object(response->body) : std::nullopt;
+    if (!response || response->status != 200 || !parsed || string_member(*parsed, "token").empty()) {
+      // Backoff, never a hot loop; once the token has expired the next connect exchanges anyway.
+      spdlog::debug("ablo client: token refresh failed; retrying");
+      schedule(core, connection_state::backoff_delay(core.options.timing.reconnect, core.refresh_attempt++));
+      return;
+    }
+    bool ready;
+    connect_steps::remember_identity(core, *parsed, Answer{response->headers, (sent_at + now_ms()) / 2});
+    {
+      std::shared_lock lock(core.mutex);
+      ready = core.replica_ready;
+    }
+    if (!ready && core.ws) {  // the identity changed under the store (§3.6): rebuilt on a new socket
+      core.ws->close(1000, "identity changed");
+      core.on_socket_closed(1000, "identity changed");
+    }
+  });
+}
+
+}  // namespace token_refresh
+
 namespace connect_steps {
 void fail_ready(ClientCore& core, const Error& error) {
   std::vector<std::shared_ptr<PendingState<Unit>>> waiters;
@@ -174,7 +270,61 @@ void after_credential(ClientCore& core) {
   }
 }
 
-void remember_identity(ClientCore& core, const json::object& exchanged) {
+// The credential exchange request (design §4 step 2), the same for the first exchange and refreshes.
+client::HttpRequest exchange_request(ClientCore& core) {
+  static constexpr std::string_view kKinds[] = {"system", "agent", "user"};
+  json::object body{{"participantKind", kKinds[static_cast<int>(core.options.participant_kind)]},
+                    {"wideScope", true},
+                    {"ttlSeconds", 3600}};
+  // The store file's participant again (protocol.md §2.1 participantId): a restart or a token
+  // refresh stays the same participant, so its unsent writes replay as their author (§3.6).
+  {
+    std::shared_lock lock(core.mutex);
+    const auto stored = core.meta.find("participant_id");
+    if (stored != core.meta.end() && !stored->second.empty()) body["participantId"] = stored->second;
+  }
+  return client::HttpRequest{.method = "POST",
+                             .target = "/api/auth/capability",
+                             .body = json::serialize(body),
+                             .headers = {{"Authorization", "Bearer " + core.bearer_key}},
+                             .timeout = milliseconds(10000)};
+}
+
+void roll_back_all(ClientCore& core, std::vector<OutboxEntry> entries, const Error& error);
+
+// The store file is another identity's (design §3.6 row 4): its rows go (the replica is rebuilt by
+// a full bootstrap), and its unsent writes too when they are another participant's — rolled back
+// and reported, never replayed under this identity.
+void adopt_identity(ClientCore& core, bool drop_outbox, std::string detail) {
+  std::vector<OutboxEntry> dropped;
+  std::size_t kept;
+  ClientCore::Deliveries deliveries;
+  {
+    std::unique_lock lock(core.mutex);
+    if (drop_outbox) dropped = core.outbox.take_all();
+    auto changes = core.replica.clear_bases();
+    core.replica_ready = false;
+    core.applied_cursor = 0;
+    core.snapshot_cursor = 0;
+    kept = core.outbox.size();
+    core.meta.erase("store_id");
+    core.meta.erase("cursor");
+    core.route_changes(changes, ChangeCause::kRebootstrap, deliveries);
+  }
+  ClientCore::deliver_all(deliveries);
+  core.persisted_cursor = 0;
+  core.persist_batch = {};
+  const std::size_t lost = dropped.size();
+  if (!dropped.empty()) {
+    roll_back_all(core, std::move(dropped), sdk_error("forbidden", "written by another participant of this store file; not replayed"));
+  }
+  (void)core.store->clear_for_server_change(!drop_outbox, [](Status ok) {
+    if (!ok) spdlog::error("ablo client: the store was not cleared for the new server: {}", ok.error().message);
+  });
+  core.report_store_event(StoreEvent{StoreEvent::Kind::kServerChanged, std::move(detail), {}, kept, lost});
+}
+
+void remember_identity(ClientCore& core, const json::object& exchanged, const token_refresh::Answer& answer) {
   core.token = string_member(exchanged, "token");
   const auto* scope = exchanged.if_contains("scope");
   if (scope && scope->is_object()) {
@@ -189,17 +339,27 @@ void remember_identity(ClientCore& core, const json::object& exchanged) {
   }
   if (core.organization_id.empty()) core.organization_id = string_member(exchanged, "organizationId");
   if (!core.options.sync_groups.empty()) core.sync_groups = core.options.sync_groups;
-  const auto ttl = wire::int_of(exchanged, "ttlSeconds").value_or(3600);
-  core.token_expires_local_ms = now_ms() + ttl * 1000;
-  // The clock offset (design §8.5): the server's expiresAt minus its TTL is its "now".
-  if (auto expires = parse_iso8601_ms(string_member(exchanged, "expiresAt"))) {
-    const int64_t offset = *expires - ttl * 1000 - now_ms();
-    std::lock_guard lock(core.status_mutex);
-    core.status.clock_offset = milliseconds(std::abs(offset) < 2000 ? 0 : offset);  // below the measurement's noise
-  }
+  token_refresh::remember_lifetime(core, exchanged, answer);
   StoreMeta identity{{"base_url", core.options.base_url},
                      {"organization_id", core.organization_id},
                      {"participant_id", core.participant_id}};
+  StoreMeta stored;
+  {
+    std::shared_lock lock(core.mutex);
+    stored = core.meta;
+  }
+  // Design §3.6 row 4: a store of another server or organization is rebuilt here (its rows
+  // cleared, a full bootstrap follows); its outbox replays only for the same participant.
+  const auto verdict = judge_identity(stored, StoreIdentity{core.options.base_url, core.organization_id, core.participant_id});
+  if (verdict != IdentityVerdict::kSame) {
+    const auto was = [&stored](const char* key) {
+      const auto found = stored.find(key);
+      return found == stored.end() ? std::string() : found->second;
+    };
+    adopt_identity(core, verdict == IdentityVerdict::kServerChangedDropOutbox,
+                   "the store belongs to " + was("base_url") + " (organization " + was("organization_id") + ", participant " +
+                       was("participant_id") + ")");
+  }
   {
     std::unique_lock lock(core.mutex);
     for (const auto& [key, value] : identity) core.meta[key] = value;
@@ -216,18 +376,10 @@ void exchange(ClientCore& core) {
     after_credential(core);
     return;
   }
-  static constexpr std::string_view kKinds[] = {"system", "agent", "user"};
-  json::object body{{"participantKind", kKinds[static_cast<int>(core.options.participant_kind)]},
-                    {"wideScope", true},
-                    {"ttlSeconds", 3600}};
-  client::HttpRequest request{.method = "POST",
-                              .target = "/api/auth/capability",
-                              .body = json::serialize(body),
-                              .headers = {{"Authorization", "Bearer " + core.bearer_key}},
-                              .timeout = milliseconds(10000)};
   const int64_t epoch = core.connection_epoch;
-  core.http_call = client::async_http(core.io.get_executor(), core.target, std::move(request),
-                                      [&core, epoch](Result<client::HttpResponse> response) {
+  const int64_t sent_at = now_ms();
+  core.http_call = client::async_http(core.io.get_executor(), core.target, exchange_request(core),
+                                      [&core, epoch, sent_at](Result<client::HttpResponse> response) {
     if (core.disposed() || epoch != core.connection_epoch) return;
     if (!response) {
       Error error = sdk_error("exchange_network_error", "the key exchange failed: " + response.error().message);
@@ -245,7 +397,7 @@ void exchange(ClientCore& core) {
       }
       return;
     }
-    remember_identity(core, *parsed);
+    remember_identity(core, *parsed, token_refresh::Answer{response->headers, (sent_at + now_ms()) / 2});
     after_credential(core);
   });
 }
@@ -738,6 +890,16 @@ void roll_back(ClientCore& core, const std::vector<OutboxEntry>& entries, const 
   for (auto& commit : refused_commits) commit->settle(tl::unexpected(error));
   for (auto& failure : failures) core.report_failure(std::move(failure));
 }
+
+}  // namespace inbound
+
+namespace connect_steps {
+void roll_back_all(ClientCore& core, std::vector<OutboxEntry> entries, const Error& error) {
+  inbound::roll_back(core, entries, error);
+}
+}  // namespace connect_steps
+
+namespace inbound {
 
 // The commit lane's frame is done (design §5.8): its entries leave the file, its caller gets
 // the receipt. Needs core.mutex exclusive; the caller settles the returned Pending after unlocking.

@@ -169,6 +169,8 @@ struct ClientCore : std::enable_shared_from_this<ClientCore> {
   // (io) connection state
   std::shared_ptr<client::AsyncWs> ws;
   std::shared_ptr<client::Cancel> http_call;
+  std::shared_ptr<client::Cancel> refresh_call;  // the token refresh's exchange
+  int refresh_attempt = 0;                       // failed refreshes in a row (backoff exponent)
   std::string token;                      // bearer of the sync socket and HTTP calls
   int64_t token_expires_local_ms = 0;     // local clock
   std::string participant_id, organization_id;
@@ -200,6 +202,7 @@ struct ClientCore : std::enable_shared_from_this<ClientCore> {
   boost::asio::steady_timer heartbeat_timer{io};
   boost::asio::steady_timer ack_timer{io};         // the model-lane frame's answer
   boost::asio::steady_timer commit_ack_timer{io};  // the commit-lane frame's answer
+  boost::asio::steady_timer refresh_timer{io};     // the token refresh (design §4 step 2)
   bool pump_armed = false;
   std::map<std::string, ClaimRecord> claims;  // (io) by intent id
 

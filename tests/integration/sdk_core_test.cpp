@@ -211,5 +211,91 @@ TEST(SdkPersistFaultTest, DeltasWhosePersistFailedAreStoredWhenReDelivered) {
   for (int i = 0; i < 3; ++i) EXPECT_TRUE(again.model("weatherReports").get("r" + std::to_string(i))) << "r" << i << " was stored";
 }
 
+// Design §3.6 row 4: a store file used against another server keeps none of the first server's
+// rows (rebuilt from the new server's bootstrap, StoreEvent kServerChanged) and, being the same
+// participant's, replays its unsent writes there.
+TEST(SdkIdentityTest, AStoreFileUsedAgainstAnotherServerIsRebuiltAndKeepsItsUnsentWrites) {
+  ServerProcess first{kLazySchema};
+  ServerProcess second{kLazySchema};
+  CoreScratchDir dir("ablo-sdk-identity");
+  const auto path = dir.file("client.db");
+  std::string participant;
+  {
+    TcpProxy proxy(first.port());
+    ablo::Client a(lazy_options(proxy.port(), first.api_key(), path));
+    a.ready().wait();
+    a.model("weatherReports").create({{"location", "first"}, {"status", "ready"}}, {.id = "on-first"}).wait();
+    participant = a.participant_id();
+    proxy.refuse();
+    ASSERT_TRUE(eventually([&] { return a.status().state == ConnectionState::kReconnecting; }));
+    (void)a.model("weatherReports").create({{"location", "queued"}, {"status", "pending"}}, {.id = "queued"});
+    EXPECT_EQ(a.status().pending_writes, 1u);
+  }
+  std::mutex events_mutex;
+  std::vector<StoreEvent> events;
+  ablo::Client b(lazy_options(second.port(), second.api_key(), path));
+  auto listener = b.on_store_event([&](const StoreEvent& e) {
+    std::lock_guard lock(events_mutex);
+    events.push_back(e);
+  });
+  ASSERT_TRUE(eventually([&] {
+    std::lock_guard lock(events_mutex);
+    return !events.empty();
+  }));
+  {
+    std::lock_guard lock(events_mutex);
+    EXPECT_EQ(events.front().kind, StoreEvent::Kind::kServerChanged);
+    EXPECT_EQ(events.front().outbox_kept, 1u);
+    EXPECT_NE(events.front().detail.find("127.0.0.1"), std::string::npos) << events.front().detail;
+  }
+  ASSERT_TRUE(eventually([&] { return !b.model("weatherReports").get("on-first"); })) << "the first server's rows are gone";
+  EXPECT_EQ(b.participant_id(), participant) << "the store's participant again";
+  ASSERT_TRUE(eventually([&] {
+    const auto row = b.model("weatherReports").get("queued");
+    return row && !row->pending;
+  })) << "the unsent write replayed on the second server and confirmed";
+  ablo::Client reader(lazy_options(second.port(), second.api_key()));
+  reader.ready().wait();
+  EXPECT_TRUE(reader.model("weatherReports").get("queued").has_value());
+  EXPECT_FALSE(reader.model("weatherReports").get("on-first").has_value());
+  EXPECT_EQ(b.model("weatherReports").query().count().value_or(0), 1u);
+}
+
+// Design §4 step 2: the token is refreshed before it expires (the server caps its lifetime at
+// 4 s here), the socket stays open, and calls after the first token's end use the new one.
+TEST(SdkTokenRefreshTest, TheTokenIsRefreshedBeforeItExpiresWithoutDroppingTheSocket) {
+  ServerProcess server(kLazySchema, "", {"--max-capability-ttl", "4"});
+  {
+    ablo::Client writer(lazy_options(server.port(), server.api_key()));
+    writer.ready().wait();
+    writer.model("notes").create({{"text", "late read"}}, {.id = "n1"}).wait();
+  }
+  TcpProxy proxy(server.port());
+  ablo::Client a(lazy_options(proxy.port(), server.api_key()));
+  a.ready().wait();
+  ASSERT_TRUE(eventually([&] { return a.status().state == ConnectionState::kConnected; }));
+  const auto participant = a.participant_id();
+  std::atomic<int> drops{0};
+  auto status = a.on_status([&](const ConnectionStatus& s) {
+    if (s.state != ConnectionState::kConnected) ++drops;
+  });
+  auto exchanges = [&] {
+    std::size_t count = 0;
+    for (const auto& upstream : proxy.captured_upstream()) {
+      if (upstream.starts_with("POST /api/auth/capability")) ++count;
+    }
+    return count;
+  };
+  EXPECT_EQ(exchanges(), 1u);
+  std::this_thread::sleep_for(7s);  // almost two lifetimes of the first token
+  EXPECT_GE(exchanges(), 3u) << "refreshed every ~2 s (lifetime 4 s, at most half of it ahead)";
+  EXPECT_EQ(drops.load(), 0) << "the socket stayed open";
+  EXPECT_EQ(a.participant_id(), participant) << "a refresh is the same participant";
+  auto fetched = a.model("notes").fetch("n1").wait_result();
+  ASSERT_TRUE(fetched) << "an HTTP call with the refreshed token: " << (fetched ? "" : fetched.error().message);
+  EXPECT_TRUE(fetched->has_value());
+  a.model("weatherReports").create({{"location", "after"}, {"status", "ready"}}, {.id = "after"}).wait();
+}
+
 }  // namespace
 }  // namespace ablo::testing
