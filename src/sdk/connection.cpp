@@ -152,7 +152,7 @@ std::optional<int64_t> http_date_ms(const std::string& text) {
                                                  "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
   char weekday[4] = {}, month[4] = {};
   int day = 0, year = 0, hour = 0, minute = 0, second = 0;
-  if (std::sscanf(text.c_str(), "%3s %d %3s %d %d:%d:%d", weekday, &day, month, &year, &hour, &minute, &second) != 7) {
+  if (std::sscanf(text.c_str(), "%3s, %d %3s %d %d:%d:%d", weekday, &day, month, &year, &hour, &minute, &second) != 7) {
     return std::nullopt;
   }
   const auto found = std::find(std::begin(kMonths), std::end(kMonths), std::string_view(month));
