@@ -147,9 +147,10 @@ void start_claim_lapse(ClientCore& core) {
   for (auto& [intent_id, record] : core.claims) {
     if (record.waiter || record.lapse) continue;
     record.lapse = std::make_shared<boost::asio::steady_timer>(core.io, record.lease);
-    record.lapse->async_wait([&core, intent_id = intent_id](const boost::system::error_code& ec) {
+    const std::string lapsing = intent_id;  // a named copy: clang-14 refuses to capture a structured binding
+    record.lapse->async_wait([&core, lapsing](const boost::system::error_code& ec) {
       if (ec || (core.ws && core.ws->is_open())) return;
-      claims_impl::refused(core, intent_id, sdk_error("claim_lost", "the lease lapsed while disconnected"), false);
+      claims_impl::refused(core, lapsing, sdk_error("claim_lost", "the lease lapsed while disconnected"), false);
     });
   }
 }
