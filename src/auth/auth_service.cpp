@@ -346,7 +346,9 @@ Result<std::vector<std::string>> AuthService::descendants(const std::string& cap
 }
 
 Result<MintedCapability> AuthService::exchange(const Principal& caller, const ExchangeRequest& request) const {
-  auto record = new_capability(caller, std::clamp(request.ttl_seconds, kMinTtlSeconds, kMaxTtlSeconds), request.label,
+  const int64_t max_ttl = max_capability_ttl_seconds_ > 0 ? max_capability_ttl_seconds_ : kMaxTtlSeconds;
+  const int64_t ttl = std::clamp(request.ttl_seconds, std::min(kMinTtlSeconds, max_ttl), max_ttl);
+  auto record = new_capability(caller, ttl, request.label,
                                request.user_meta);
   if (!caller.secret_key) {
     // A capability re-exchanging itself keeps its own scope; it can never widen it.

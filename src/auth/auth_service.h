@@ -121,6 +121,9 @@ class AuthService {
   // capability caller gets a fresh token for its own scope (protocol.md §8.7), expiring no later
   // than the caller and recording it as its parent.
   Result<MintedCapability> exchange(const Principal& caller, const ExchangeRequest& request) const;
+  // Caps the lifetime of exchanged capabilities (`ablo serve --max-capability-ttl`; tests of
+  // token refresh use a few seconds). 0: the default bounds (60 s … 7 days).
+  void set_max_capability_ttl_seconds(int64_t seconds) { max_capability_ttl_seconds_ = seconds; }
 
   // POST /v1/capabilities: only secret keys mint; `['default']` groups inherit the key's scope.
   Result<MintedCapability> mint(const Principal& caller, const MintRequest& request) const;
@@ -155,6 +158,7 @@ class AuthService {
 
   store::Store& store_;
   SchemaSource schema_;
+  int64_t max_capability_ttl_seconds_ = 0;
 };
 
 }  // namespace ablo::auth

@@ -135,6 +135,7 @@ struct ServeOptions {
   std::string source_database;
   bool allow_private_sources = false;
   int64_t max_catch_up_deltas = 0;  // 0 = every gap is paged
+  int64_t max_capability_ttl = 0;   // seconds; 0 = the default bounds
 };
 
 // Several nodes on one PostgreSQL: each publishes the shared log (its own commits and the
@@ -212,6 +213,7 @@ int serve(const ServeOptions& options, const WhileServing& while_serving = {}) {
   engine::Engine engine(**store, hub, engine_options);
   if (clustered) node = std::make_unique<ClusterNode>(**store, hub, engine, options);
   auth::AuthService auth(**store, [&] { return engine.schema(); });
+  auth.set_max_capability_ttl_seconds(options.max_capability_ttl);
   if (auto ok = engine.start(); !ok) return die(ok.error());
   if (node) {
     node->follower.start_at(engine.head());
@@ -476,6 +478,11 @@ void add_limit_options(CLI::App& serve_cmd, ServeOptions& options) {
   serve_cmd.add_option("--max-catch-up-deltas", options.max_catch_up_deltas,
                        "A reconnecting client that asks for more deltas than this and can re-bootstrap (the native "
                        "client library) is told to bootstrap instead; 0: never")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  serve_cmd.add_option("--max-capability-ttl", options.max_capability_ttl,
+                       "Longest lifetime in seconds of a token exchanged at /api/auth/capability (clients refresh "
+                       "before it ends; tests of token refresh use a few seconds); 0: 60 s … 7 days as requested")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   serve_cmd.add_flag("--allow-private-sources", options.allow_private_sources,

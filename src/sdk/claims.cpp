@@ -2,6 +2,8 @@
 // intent_begin, granted by intent_acquired/intent_granted, renewed by the server while the socket
 // is open, re-announced with the same intent id after a reconnect, released by the Claim's
 // destructor (intent_abandon), and reported through on_lost when the server takes it away.
+#include <algorithm>
+
 #include <boost/asio/post.hpp>
 #include <boost/json.hpp>
 #include <spdlog/spdlog.h>
@@ -49,6 +51,7 @@ void end_claim(ClientCore& core, const std::string& intent_id, bool tell_server)
   if (found == core.claims.end()) return;
   if (tell_server) send(core, abandon_frame(*found->second.state));
   if (found->second.timeout) found->second.timeout->cancel();
+  if (found->second.lapse) found->second.lapse->cancel();
   core.claims.erase(found);
 }
 
@@ -128,7 +131,28 @@ void on_claim_frame(ClientCore& core, std::string_view type, const json::object&
 }
 
 void reannounce_claims(ClientCore& core) {
-  for (const auto& [intent_id, record] : core.claims) claims_impl::send(core, record.begin_frame);
+  for (auto& [intent_id, record] : core.claims) {
+    if (record.lapse) record.lapse->cancel();  // back in time: the same intent id keeps the lease
+    record.lapse.reset();
+    claims_impl::send(core, record.begin_frame);
+  }
+}
+
+// Design §9 "Held": the server stops renewing when the socket goes and lets the lease run out;
+// the lease ends at most `lease` after the last renewal, so past that this client no longer holds
+// it (the server has granted it to the next waiter) and says so locally. Measured on this
+// machine's steady clock from the close, so no clock offset enters. A waiting claim keeps
+// waiting (its place is re-requested on reconnect).
+void start_claim_lapse(ClientCore& core) {
+  for (auto& [intent_id, record] : core.claims) {
+    if (record.waiter || record.lapse) continue;
+    record.lapse = std::make_shared<boost::asio::steady_timer>(core.io, record.lease);
+    const std::string lapsing = intent_id;  // a named copy: clang-14 refuses to capture a structured binding
+    record.lapse->async_wait([&core, lapsing](const boost::system::error_code& ec) {
+      if (ec || (core.ws && core.ws->is_open())) return;
+      claims_impl::refused(core, lapsing, sdk_error("claim_lost", "the lease lapsed while disconnected"), false);
+    });
+  }
 }
 
 void abandon_all_claims(ClientCore& core) {
@@ -136,6 +160,7 @@ void abandon_all_claims(ClientCore& core) {
   for (auto& [intent_id, record] : claims) {
     claims_impl::send(core, claims_impl::abandon_frame(*record.state));
     if (record.timeout) record.timeout->cancel();
+    if (record.lapse) record.lapse->cancel();
     if (record.waiter) record.waiter->settle(tl::unexpected(sdk_error("model_disposed", "the client was closed")));
     std::lock_guard lock(record.state->mutex);
     record.state->held = false;
@@ -175,7 +200,9 @@ Pending<Claim> ModelHandle::claim(std::string id, ClaimOptions options) const {
                      {"queue", options.wait}};
   if (options.field) begin["field"] = *options.field;
   auto pending = sdk_detail::make_pending_state<Claim>(core_->io_thread_id, core_->executor);
-  sdk_detail::ClaimRecord record{state, pending, claims_impl::frame("intent_begin", std::move(begin)), options.max_queue_depth, nullptr};
+  sdk_detail::ClaimRecord record{state, pending, claims_impl::frame("intent_begin", std::move(begin)), options.max_queue_depth, nullptr,
+                                 std::clamp<std::chrono::milliseconds>(options.ttl, std::chrono::seconds(1), std::chrono::minutes(10)),
+                                 nullptr};
   boost::asio::post(core_->io, [core = core_, record = std::move(record), timeout = options.timeout]() mutable {
     const std::string intent_id = record.state->intent_id;
     if (timeout) {

@@ -20,10 +20,6 @@ namespace json = boost::json;
 using sdk_detail::ClientCore;
 using sdk_detail::sdk_error;
 
-struct Query::Spec {
-  sdk_detail::QuerySpec spec;
-};
-
 struct Observer::State {
   std::weak_ptr<ClientCore> core;
   std::shared_ptr<sdk_detail::Subscription> query;                                   // a live query, or
@@ -227,7 +223,9 @@ ClientCore::ClientCore(Options opts)
 ClientCore::~ClientCore() { shutdown(); }
 
 void ClientCore::open_store_and_load() {
-  auto opened = LocalStore::open(options.store_path, options.on_bad_store);
+  LocalStoreOptions store_options;
+  store_options.fault_for_test = options.store_fault_for_test;
+  auto opened = LocalStore::open(options.store_path, options.on_bad_store, std::move(store_options));
   if (!opened) throw Exception(std::move(opened.error()));
   store = std::move(*opened);
   file_event = store->file_event();
@@ -285,7 +283,8 @@ void ClientCore::shutdown() {
       abandon_all_claims(*this);  // the next in line need not wait for a lease to lapse
       if (ws) ws->close(1000, "client closed");
       if (http_call) http_call->cancel();
-      for (auto* timer : {&reconnect_timer, &pump_timer, &flush_timer, &heartbeat_timer, &ack_timer}) timer->cancel();
+      if (refresh_call) refresh_call->cancel();
+      for (auto* timer : {&reconnect_timer, &pump_timer, &flush_timer, &heartbeat_timer, &ack_timer, &refresh_timer}) timer->cancel();
       if (!persist_batch.upserts.empty() || !persist_batch.deletes.empty() || !persist_batch.remove_outbox.empty()) {
         (void)store->apply_delta_batch(std::exchange(persist_batch, {}), [](Status) {});
       }
@@ -299,6 +298,7 @@ void ClientCore::shutdown() {
   // A socket must go before its io_context (its Beast service lives there).
   ws.reset();
   http_call.reset();
+  refresh_call.reset();
   if (store) {
     (void)store->flush();
     store.reset();

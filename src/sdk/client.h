@@ -286,6 +286,10 @@ struct Options {
   Timing timing{};
   // Test seam: the wall clock (clock-skew tests). Null: std::chrono::system_clock::now.
   std::function<Clock::time_point()> clock;
+  // Test seam: called on the store thread at named points inside its transactions
+  // ("apply_delta_batch:rows", … — LocalStoreOptions::fault_for_test); an error aborts that
+  // transaction (fault tests: a failed persist must not lose deltas). Null: no faults.
+  std::function<Status(std::string_view point)> store_fault_for_test;
   // Log sink (level: 0 debug … 3 error). Null: spdlog's default logger at warn.
   std::function<void(int level, std::string_view message)> log;
 };
@@ -400,6 +404,7 @@ class Query {
       : core_(std::move(core)), model_(std::move(model)), spec_(std::move(spec)) {}
 
  private:
+  friend class ModelHandle;  // fetch(const Query&) sends the clauses
   std::shared_ptr<sdk_detail::ClientCore> core_;
   std::string model_;
   std::shared_ptr<const Spec> spec_;

@@ -2,6 +2,7 @@
 // credential exchange, the bootstrap, the sync socket, inbound deltas and their persistence,
 // commit frames and their answers, heartbeats and reconnects with backoff.
 #include <algorithm>
+#include <cstdio>
 #include <random>
 
 #include <boost/asio/post.hpp>
@@ -126,6 +127,101 @@ bool is_auth_refusal(const Error& error) {
 // ------------------------------------------------------------------------------------------
 // Connecting: credential → bootstrap (first start) → socket.
 
+namespace token_refresh {
+// One exchange answer as the lifetime measurement needs it.
+struct Answer {
+  const std::map<std::string, std::string>& headers;  // lowercase names
+  int64_t local_midpoint_ms;                          // local time halfway through the request
+};
+}  // namespace token_refresh
+
+namespace connect_steps {
+client::HttpRequest exchange_request(ClientCore& core);
+void remember_identity(ClientCore& core, const json::object& exchanged, const token_refresh::Answer& answer);
+}  // namespace connect_steps
+
+// Token lifetime and refresh (design §4 step 2, §8.5): the server's clock from its Date header
+// (else from expiresAt − the requested TTL), the token refreshed at expiresAt − max(60 s, 10 %)
+// of its lifetime (at most half of it) in server time. The open socket stays: the server does not
+// end a socket when its token expires; the new token serves the next connect and HTTP call.
+namespace token_refresh {
+
+// IMF-fixdate (RFC 9110 §5.6.7: "Sun, 06 Nov 1994 08:49:37 GMT"), whole seconds.
+std::optional<int64_t> http_date_ms(const std::string& text) {
+  static constexpr std::string_view kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                                 "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  char weekday[4] = {}, month[4] = {};
+  int day = 0, year = 0, hour = 0, minute = 0, second = 0;
+  if (std::sscanf(text.c_str(), "%3s, %d %3s %d %d:%d:%d", weekday, &day, month, &year, &hour, &minute, &second) != 7) {
+    return std::nullopt;
+  }
+  const auto found = std::find(std::begin(kMonths), std::end(kMonths), std::string_view(month));
+  if (found == std::end(kMonths)) return std::nullopt;
+  char iso[32];
+  std::snprintf(iso, sizeof iso, "%04d-%02d-%02dT%02d:%02d:%02dZ", year, static_cast<int>(found - std::begin(kMonths)) + 1,
+                day, hour, minute, second);
+  return parse_iso8601_ms(iso);
+}
+
+void refresh(ClientCore& core);
+
+void schedule(ClientCore& core, milliseconds delay) {
+  core.refresh_timer.expires_after(delay);
+  core.refresh_timer.async_wait([&core](const boost::system::error_code& ec) {
+    if (!ec) refresh(core);
+  });
+}
+
+// Measures the clock offset and the token's lifetime from one exchange answer; arms the refresh.
+void remember_lifetime(ClientCore& core, const json::object& exchanged, const Answer& answer) {
+  constexpr int64_t kRequestedTtlMs = 3600 * 1000;
+  const auto expires = parse_iso8601_ms(string_member(exchanged, "expiresAt"));
+  std::optional<int64_t> offset;
+  if (const auto date = answer.headers.find("date"); date != answer.headers.end()) {
+    if (auto server_now = http_date_ms(date->second)) offset = *server_now + 500 - answer.local_midpoint_ms;  // mid-second
+  }
+  if (!offset && expires) offset = *expires - kRequestedTtlMs - answer.local_midpoint_ms;
+  const int64_t measured = offset && std::abs(*offset) >= 2000 ? *offset : 0;  // below the measurement's noise: 0
+  {
+    std::lock_guard lock(core.status_mutex);
+    core.status.clock_offset = milliseconds(measured);
+  }
+  if (std::abs(measured) > 5000) spdlog::warn("ablo client: this clock is {} ms off the server's", -measured);
+  const int64_t lifetime = expires ? std::max<int64_t>(*expires - (answer.local_midpoint_ms + measured), 1000) : kRequestedTtlMs;
+  core.token_expires_local_ms = answer.local_midpoint_ms + lifetime;
+  const int64_t lead = std::min(std::max<int64_t>(60'000, lifetime / 10), lifetime / 2);
+  core.refresh_attempt = 0;
+  schedule(core, milliseconds(lifetime - lead));
+}
+
+void refresh(ClientCore& core) {
+  if (core.disposed() || core.auth_blocked || !core.bearer_key.starts_with("sk_")) return;
+  const int64_t sent_at = now_ms();
+  core.refresh_call = client::async_http(core.io.get_executor(), core.target, connect_steps::exchange_request(core),
+                                         [&core, sent_at](Result<client::HttpResponse> response) {
+    if (core.disposed()) return;
+    auto parsed = response ? wire::parse_object(response->body) : std::nullopt;
+    if (!response || response->status != 200 || !parsed || string_member(*parsed, "token").empty()) {
+      // Backoff, never a hot loop; once the token has expired the next connect exchanges anyway.
+      spdlog::debug("ablo client: token refresh failed; retrying");
+      schedule(core, connection_state::backoff_delay(core.options.timing.reconnect, core.refresh_attempt++));
+      return;
+    }
+    bool ready;
+    connect_steps::remember_identity(core, *parsed, Answer{response->headers, (sent_at + now_ms()) / 2});
+    {
+      std::shared_lock lock(core.mutex);
+      ready = core.replica_ready;
+    }
+    if (!ready && core.ws) {  // the identity changed under the store (§3.6): rebuilt on a new socket
+      core.ws->close(1000, "identity changed");
+      core.on_socket_closed(1000, "identity changed");
+    }
+  });
+}
+
+}  // namespace token_refresh
+
 namespace connect_steps {
 void fail_ready(ClientCore& core, const Error& error) {
   std::vector<std::shared_ptr<PendingState<Unit>>> waiters;
@@ -174,7 +270,61 @@ void after_credential(ClientCore& core) {
   }
 }
 
-void remember_identity(ClientCore& core, const json::object& exchanged) {
+// The credential exchange request (design §4 step 2), the same for the first exchange and refreshes.
+client::HttpRequest exchange_request(ClientCore& core) {
+  static constexpr std::string_view kKinds[] = {"system", "agent", "user"};
+  json::object body{{"participantKind", kKinds[static_cast<int>(core.options.participant_kind)]},
+                    {"wideScope", true},
+                    {"ttlSeconds", 3600}};
+  // The store file's participant again (protocol.md §2.1 participantId): a restart or a token
+  // refresh stays the same participant, so its unsent writes replay as their author (§3.6).
+  {
+    std::shared_lock lock(core.mutex);
+    const auto stored = core.meta.find("participant_id");
+    if (stored != core.meta.end() && !stored->second.empty()) body["participantId"] = stored->second;
+  }
+  return client::HttpRequest{.method = "POST",
+                             .target = "/api/auth/capability",
+                             .body = json::serialize(body),
+                             .headers = {{"Authorization", "Bearer " + core.bearer_key}},
+                             .timeout = milliseconds(10000)};
+}
+
+void roll_back_all(ClientCore& core, std::vector<OutboxEntry> entries, const Error& error);
+
+// The store file is another identity's (design §3.6 row 4): its rows go (the replica is rebuilt by
+// a full bootstrap), and its unsent writes too when they are another participant's — rolled back
+// and reported, never replayed under this identity.
+void adopt_identity(ClientCore& core, bool drop_outbox, std::string detail) {
+  std::vector<OutboxEntry> dropped;
+  std::size_t kept;
+  ClientCore::Deliveries deliveries;
+  {
+    std::unique_lock lock(core.mutex);
+    if (drop_outbox) dropped = core.outbox.take_all();
+    auto changes = core.replica.clear_bases();
+    core.replica_ready = false;
+    core.applied_cursor = 0;
+    core.snapshot_cursor = 0;
+    kept = core.outbox.size();
+    core.meta.erase("store_id");
+    core.meta.erase("cursor");
+    core.route_changes(changes, ChangeCause::kRebootstrap, deliveries);
+  }
+  ClientCore::deliver_all(deliveries);
+  core.persisted_cursor = 0;
+  core.persist_batch = {};
+  const std::size_t lost = dropped.size();
+  if (!dropped.empty()) {
+    roll_back_all(core, std::move(dropped), sdk_error("forbidden", "written by another participant of this store file; not replayed"));
+  }
+  (void)core.store->clear_for_server_change(!drop_outbox, [](Status ok) {
+    if (!ok) spdlog::error("ablo client: the store was not cleared for the new server: {}", ok.error().message);
+  });
+  core.report_store_event(StoreEvent{StoreEvent::Kind::kServerChanged, std::move(detail), {}, kept, lost});
+}
+
+void remember_identity(ClientCore& core, const json::object& exchanged, const token_refresh::Answer& answer) {
   core.token = string_member(exchanged, "token");
   const auto* scope = exchanged.if_contains("scope");
   if (scope && scope->is_object()) {
@@ -189,17 +339,27 @@ void remember_identity(ClientCore& core, const json::object& exchanged) {
   }
   if (core.organization_id.empty()) core.organization_id = string_member(exchanged, "organizationId");
   if (!core.options.sync_groups.empty()) core.sync_groups = core.options.sync_groups;
-  const auto ttl = wire::int_of(exchanged, "ttlSeconds").value_or(3600);
-  core.token_expires_local_ms = now_ms() + ttl * 1000;
-  // The clock offset (design §8.5): the server's expiresAt minus its TTL is its "now".
-  if (auto expires = parse_iso8601_ms(string_member(exchanged, "expiresAt"))) {
-    const int64_t offset = *expires - ttl * 1000 - now_ms();
-    std::lock_guard lock(core.status_mutex);
-    core.status.clock_offset = milliseconds(std::abs(offset) < 2000 ? 0 : offset);  // below the measurement's noise
-  }
+  token_refresh::remember_lifetime(core, exchanged, answer);
   StoreMeta identity{{"base_url", core.options.base_url},
                      {"organization_id", core.organization_id},
                      {"participant_id", core.participant_id}};
+  StoreMeta stored;
+  {
+    std::shared_lock lock(core.mutex);
+    stored = core.meta;
+  }
+  // Design §3.6 row 4: a store of another server or organization is rebuilt here (its rows
+  // cleared, a full bootstrap follows); its outbox replays only for the same participant.
+  const auto verdict = judge_identity(stored, StoreIdentity{core.options.base_url, core.organization_id, core.participant_id});
+  if (verdict != IdentityVerdict::kSame) {
+    const auto was = [&stored](const char* key) {
+      const auto found = stored.find(key);
+      return found == stored.end() ? std::string() : found->second;
+    };
+    adopt_identity(core, verdict == IdentityVerdict::kServerChangedDropOutbox,
+                   "the store belongs to " + was("base_url") + " (organization " + was("organization_id") + ", participant " +
+                       was("participant_id") + ")");
+  }
   {
     std::unique_lock lock(core.mutex);
     for (const auto& [key, value] : identity) core.meta[key] = value;
@@ -216,18 +376,10 @@ void exchange(ClientCore& core) {
     after_credential(core);
     return;
   }
-  static constexpr std::string_view kKinds[] = {"system", "agent", "user"};
-  json::object body{{"participantKind", kKinds[static_cast<int>(core.options.participant_kind)]},
-                    {"wideScope", true},
-                    {"ttlSeconds", 3600}};
-  client::HttpRequest request{.method = "POST",
-                              .target = "/api/auth/capability",
-                              .body = json::serialize(body),
-                              .headers = {{"Authorization", "Bearer " + core.bearer_key}},
-                              .timeout = milliseconds(10000)};
   const int64_t epoch = core.connection_epoch;
-  core.http_call = client::async_http(core.io.get_executor(), core.target, std::move(request),
-                                      [&core, epoch](Result<client::HttpResponse> response) {
+  const int64_t sent_at = now_ms();
+  core.http_call = client::async_http(core.io.get_executor(), core.target, exchange_request(core),
+                                      [&core, epoch, sent_at](Result<client::HttpResponse> response) {
     if (core.disposed() || epoch != core.connection_epoch) return;
     if (!response) {
       Error error = sdk_error("exchange_network_error", "the key exchange failed: " + response.error().message);
@@ -245,7 +397,7 @@ void exchange(ClientCore& core) {
       }
       return;
     }
-    remember_identity(core, *parsed);
+    remember_identity(core, *parsed, token_refresh::Answer{response->headers, (sent_at + now_ms()) / 2});
     after_credential(core);
   });
 }
@@ -327,6 +479,7 @@ void apply_snapshot(ClientCore& core, Snapshot snapshot) {
     std::unique_lock lock(core.mutex);
     auto changes = core.replica.rebase(snapshot.models, snapshot.rows, snapshot.watermark);
     core.applied_cursor = snapshot.watermark;
+    core.snapshot_cursor = snapshot.watermark;
     core.replica_ready = true;
     core.blocking_error.reset();
     if (!snapshot.store_id.empty()) core.meta["store_id"] = snapshot.store_id;
@@ -384,6 +537,7 @@ void rebuild_from_scratch(ClientCore& core, std::string detail, bool server_chan
     auto changes = core.replica.clear_bases();
     core.replica_ready = false;
     core.applied_cursor = 0;
+    core.snapshot_cursor = 0;
     kept = core.outbox.size();
     core.route_changes(changes, ChangeCause::kRebootstrap, deliveries);
   }
@@ -441,11 +595,10 @@ void on_open(ClientCore& core) {
   core.caught_up = false;
   core.last_frame_at = std::chrono::steady_clock::now();
   announce_presence(core);
-  int64_t cursor;
-  {
-    std::shared_lock lock(core.mutex);
-    cursor = core.applied_cursor;
-  }
+  // Catch-up starts at what is on disk (or the snapshot being stored), not at what memory holds:
+  // deltas whose persist failed come again and are stored then (D18, design §6.1).
+  const int64_t cursor = std::max(core.persisted_cursor, core.snapshot_cursor);
+  core.accepted_cursor = cursor;
   if (core.persisted_cursor > 0) send(core, wire::frame("ack", {{"lastSyncId", core.persisted_cursor}}));
   send(core, wire::frame("sync_request", {{"cursor", nullptr},
                                           {"versions", json::object{}},
@@ -487,6 +640,7 @@ void ClientCore::on_socket_closed(int code, const std::string& reason) {
   ack_timer.cancel();
   commit_ack_timer.cancel();
   clear_roster(*this);
+  start_claim_lapse(*this);
   for (std::string* in_flight : {&in_flight_frame, &in_flight_commit}) {
     if (in_flight->empty()) continue;
     // The answer may never come: the same frame goes out again on the next socket (D11).
@@ -556,9 +710,13 @@ void schedule_flush(ClientCore& core) {
     auto batch = std::exchange(core.persist_batch, {});
     const auto cursor = batch.cursor;
     const int64_t epoch = core.connection_epoch;
-    (void)core.store->apply_delta_batch(std::move(batch), [&core, cursor, epoch](Status ok) {
-      boost::asio::post(core.io, [&core, cursor, epoch, ok] {
+    auto confirmed_seqs = batch.remove_outbox;
+    (void)core.store->apply_delta_batch(std::move(batch), [&core, cursor, epoch, confirmed_seqs](Status ok) {
+      boost::asio::post(core.io, [&core, cursor, epoch, ok, confirmed_seqs] {
         if (!ok) {
+          // The confirmed outbox entries of the batch are still on disk: removed with the next one.
+          core.persist_batch.remove_outbox.insert(core.persist_batch.remove_outbox.end(), confirmed_seqs.begin(), confirmed_seqs.end());
+          core.persist_failed_epoch = epoch;
           // Nothing of the batch is on disk: reconnect, and catch-up resends from the persisted cursor (D18).
           spdlog::error("ablo client: deltas not stored ({}); resyncing", ok.error().message);
           if (core.ws && epoch == core.connection_epoch) {
@@ -567,7 +725,8 @@ void schedule_flush(ClientCore& core) {
           }
           return;
         }
-        if (!cursor || *cursor <= core.persisted_cursor) return;
+        // A later batch of the socket whose batch failed: its cursor would cover the lost deltas.
+        if (!cursor || *cursor <= core.persisted_cursor || epoch == core.persist_failed_epoch) return;
         core.persisted_cursor = *cursor;
         connect_steps::send(core, wire::frame("ack", {{"lastSyncId", *cursor}}));  // ack only what is on disk (T34)
         {
@@ -606,6 +765,19 @@ std::optional<InboundDelta> read_delta(const json::value& value) {
   return delta;
 }
 
+// A delta memory already holds (D18): its row goes to the persist batch as the replica's
+// confirmed row now (never older than the delta), without re-applying it or calling observers.
+// Needs core.mutex.
+void persist_again(ClientCore& core, const InboundDelta& delta) {
+  const auto* model = core.schema->resolve(delta.model);
+  if (!model) return;
+  if (auto confirmed = core.replica.confirmed(model->key, delta.row_id)) {
+    core.persist_batch.upserts.push_back(to_stored_row(*confirmed));
+  } else {
+    core.persist_batch.deletes.emplace_back(model->key, delta.row_id);
+  }
+}
+
 // Applies deltas in id order: each once (ids at or below the applied cursor were seen), every
 // one of them (no state-signature de-duplication, D6), then persisted in batches.
 void apply_deltas(ClientCore& core, const json::array& deltas) {
@@ -615,10 +787,15 @@ void apply_deltas(ClientCore& core, const json::array& deltas) {
     std::unique_lock lock(core.mutex);
     for (const auto& value : deltas) {
       auto delta = read_delta(value);
-      if (!delta || delta->id <= core.applied_cursor) continue;
+      if (!delta || delta->id <= core.accepted_cursor) continue;
+      core.accepted_cursor = delta->id;
+      core.persist_batch.cursor = delta->id;
+      if (delta->id <= core.applied_cursor) {  // re-delivered after a failed persist: store it only
+        persist_again(core, *delta);
+        continue;
+      }
       auto outcome = core.replica.apply_delta(*delta);
       core.applied_cursor = delta->id;
-      core.persist_batch.cursor = delta->id;
       if (outcome.needs_fetch) spdlog::debug("ablo client: delta {} updates a row this replica lacks", delta->id);
       for (const auto& change : outcome.changes) {
         if (auto confirmed = core.replica.confirmed(change.model, change.id)) {
@@ -713,6 +890,16 @@ void roll_back(ClientCore& core, const std::vector<OutboxEntry>& entries, const 
   for (auto& commit : refused_commits) commit->settle(tl::unexpected(error));
   for (auto& failure : failures) core.report_failure(std::move(failure));
 }
+
+}  // namespace inbound
+
+namespace connect_steps {
+void roll_back_all(ClientCore& core, std::vector<OutboxEntry> entries, const Error& error) {
+  inbound::roll_back(core, entries, error);
+}
+}  // namespace connect_steps
+
+namespace inbound {
 
 // The commit lane's frame is done (design §5.8): its entries leave the file, its caller gets
 // the receipt. Needs core.mutex exclusive; the caller settles the returned Pending after unlocking.
@@ -809,6 +996,7 @@ constexpr FrameRoute kFrameRoutes[] = {
     {kIntentLost, on_claim<kIntentLost>},
     {kIntentRejected, on_claim<kIntentRejected>},
     {"presence_update", on_presence_frame},
+    {"intent_queue", on_claim_queue_frame},
 };
 
 }  // namespace inbound
@@ -825,7 +1013,7 @@ void ClientCore::on_frame(std::string&& text) {
     route.handler(*this, payload && payload->is_object() ? payload->get_object() : kEmpty);
     return;
   }
-  // pong, intent_queue: not used by this build
+  // pong: not used by this build
 }
 
 // ------------------------------------------------------------------------------------------

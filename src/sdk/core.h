@@ -36,6 +36,13 @@
 #include "sdk/query_eval.h"
 #include "sdk/replica.h"
 
+namespace ablo {
+// The clauses of a Query (client.h), shared by the local reads (client.cpp) and fetch (fetch.cpp).
+struct Query::Spec {
+  sdk_detail::QuerySpec spec;
+};
+}  // namespace ablo
+
 namespace ablo::sdk_detail {
 
 // One observer's serial queue: callbacks never overlap, keep order, and coalesce while waiting.
@@ -74,6 +81,10 @@ struct ClaimRecord {
   std::string begin_frame;                             // intent_begin, re-sent on every socket (T47)
   std::optional<int> max_queue_depth;
   std::shared_ptr<boost::asio::steady_timer> timeout;  // ClaimOptions::timeout, while waiting
+  // The lease as the server clamps it (1 s … 10 min). The server renews a held claim while the
+  // socket is open, so its lease ends at most this long after the socket went down.
+  std::chrono::milliseconds lease{60000};
+  std::shared_ptr<boost::asio::steady_timer> lapse;    // while held and disconnected (§9 "Held")
 };
 
 // What a caller waits for on one outbox entry.
@@ -158,6 +169,8 @@ struct ClientCore : std::enable_shared_from_this<ClientCore> {
   // (io) connection state
   std::shared_ptr<client::AsyncWs> ws;
   std::shared_ptr<client::Cancel> http_call;
+  std::shared_ptr<client::Cancel> refresh_call;  // the token refresh's exchange
+  int refresh_attempt = 0;                       // failed refreshes in a row (backoff exponent)
   std::string token;                      // bearer of the sync socket and HTTP calls
   int64_t token_expires_local_ms = 0;     // local clock
   std::string participant_id, organization_id;
@@ -165,6 +178,9 @@ struct ClientCore : std::enable_shared_from_this<ClientCore> {
   bool caught_up = false;                 // the socket's first sync_response has been applied
   int attempt = 0;                        // reconnect attempt (backoff exponent)
   int64_t persisted_cursor = 0;           // meta.cursor as the store last committed it
+  int64_t snapshot_cursor = 0;            // the last bootstrap's watermark (its rows are not deltas to re-fetch)
+  int64_t accepted_cursor = 0;            // this socket's highest delta taken (§6.1: from the persisted cursor)
+  int64_t persist_failed_epoch = -1;      // the socket during which a delta batch failed to persist
   DeltaBatch persist_batch;               // deltas applied in memory, not yet handed to the store
   bool flush_armed = false;
   std::chrono::steady_clock::time_point frame_sent_at{};
@@ -186,6 +202,7 @@ struct ClientCore : std::enable_shared_from_this<ClientCore> {
   boost::asio::steady_timer heartbeat_timer{io};
   boost::asio::steady_timer ack_timer{io};         // the model-lane frame's answer
   boost::asio::steady_timer commit_ack_timer{io};  // the commit-lane frame's answer
+  boost::asio::steady_timer refresh_timer{io};     // the token refresh (design §4 step 2)
   bool pump_armed = false;
   std::map<std::string, ClaimRecord> claims;  // (io) by intent id
 
@@ -195,17 +212,31 @@ struct ClientCore : std::enable_shared_from_this<ClientCore> {
   std::string own_status = "online";                       // (presence_mutex)
   std::optional<Activity> own_activity;                    // (presence_mutex)
   std::vector<std::shared_ptr<Listener<std::vector<Participant>>>> presence_listeners;  // (presence_mutex)
+  // The last intent_queue snapshot of each row, (schema key, id) → waiters head first.
+  std::map<std::pair<std::string, std::string>, std::vector<ClaimInfo>> claim_queues;  // (presence_mutex)
 };
 
 // Claims (claims.cpp), on the I/O thread.
 void on_claim_frame(ClientCore& core, std::string_view type, const boost::json::object& payload);
 void reannounce_claims(ClientCore& core);  // a new socket: every waiting or held claim again
+void start_claim_lapse(ClientCore& core);  // the socket closed: held claims lapse after their lease
 void abandon_all_claims(ClientCore& core);  // the client closes
 
 // Presence (presence.cpp), on the I/O thread.
 void on_presence_frame(ClientCore& core, const boost::json::object& payload);
 void announce_presence(ClientCore& core);  // a new socket: own status and activity
 void clear_roster(ClientCore& core);       // the socket closed: the roster is rebuilt on reconnect
+void on_claim_queue_frame(ClientCore& core, const boost::json::object& payload);  // intent_queue
+
+// The wire helpers and the persist batch of connection.cpp, shared with fetch.cpp.
+namespace wire {
+std::optional<int64_t> int_of(const boost::json::object& object, std::string_view key);
+Error error_of(const boost::json::value& envelope, std::string_view fallback_message);
+std::optional<boost::json::object> parse_object(std::string_view text);
+}  // namespace wire
+namespace inbound {
+void schedule_flush(ClientCore& core);  // hands persist_batch to the store (after delta_flush)
+}  // namespace inbound
 
 // Conversions between the outbox's entries and the store's rows.
 StoredOutboxEntry to_stored(const OutboxEntry& entry);

@@ -298,6 +298,16 @@ std::vector<OutboxEntry> Outbox::confirmed(int64_t cursor) {
   return remove_seqs(done);
 }
 
+std::vector<OutboxEntry> Outbox::take_all() {
+  std::vector<OutboxEntry> all;
+  all.reserve(entries_.size());
+  for (auto& [seq, entry] : entries_) all.push_back(std::move(entry));
+  entries_.clear();
+  in_flight_model_.reset();
+  in_flight_commit_.reset();
+  return all;
+}
+
 std::vector<OutboxEntry> Outbox::remove_seqs(const std::vector<int64_t>& seqs) {
   std::vector<OutboxEntry> removed;
   removed.reserve(seqs.size());

@@ -133,6 +133,10 @@ class Outbox {
   FailureDecision on_failure(std::string_view client_tx_id, const Error& error,
                              std::chrono::milliseconds connected_elapsed);
 
+  // Every entry, removed (seq order) and nothing in flight: the writes of a store file that
+  // belongs to another participant, never replayed as this one (design §3.6 row 4).
+  std::vector<OutboxEntry> take_all();
+
   const OutboxEntry* find(int64_t seq) const;
   std::vector<const OutboxEntry*> entries() const;  // seq order
   std::size_t size() const { return entries_.size(); }

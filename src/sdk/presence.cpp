@@ -1,6 +1,8 @@
 // Presence (design §11, protocol.md §3.8): the roster of the other participants sharing this
 // client's sync groups, rebuilt from the server's presence_update frames on every socket, and this
 // client's own status and activity, sent on every open.
+#include <algorithm>
+
 #include <boost/asio/post.hpp>
 #include <boost/json.hpp>
 
@@ -71,6 +73,37 @@ Participant participant_of(const json::object& payload, std::chrono::millisecond
   return p;
 }
 
+// One entry of an intent_queue frame (coord/wire.cpp queue_entry) seen by this client.
+ClaimInfo queue_entry_of(const ClientCore& core, const std::string& model, const std::string& id,
+                         const json::object& entry, std::chrono::milliseconds clock_offset) {
+  ClaimInfo info;
+  info.intent_id = string_member(entry, "id");
+  info.model = model;
+  info.id = id;
+  if (const auto* target = entry.if_contains("target"); target && target->is_object()) {
+    if (auto field = string_member(target->get_object(), "field"); !field.empty()) info.field = field;
+  }
+  info.action = string_member(entry, "action");
+  info.description = string_member(entry, "description");
+  info.held_by = string_member(entry, "heldBy");
+  info.participant_kind = string_member(entry, "participantKind");
+  // Own entries by the server-resolved participant id (design §9), or by an intent id we sent.
+  info.mine = (!core.participant_id.empty() && info.held_by == core.participant_id) || core.claims.contains(info.intent_id);
+  if (const auto* position = entry.if_contains("position"); position && position->is_int64()) {
+    info.position = static_cast<int>(position->get_int64());
+  }
+  if (auto expires = parse_iso8601_ms(string_member(entry, "expiresAt"))) {
+    info.expires_at = Clock::time_point(std::chrono::milliseconds(*expires) - clock_offset);
+  }
+  return info;
+}
+
+// The schema key of a wire model name (others' clients may send the typename); as is when unknown.
+std::string model_key(const ClientCore& core, std::string_view name) {
+  const auto* model = core.schema->resolve(name);
+  return model ? model->key : std::string(name);
+}
+
 std::vector<Participant> roster_of(const ClientCore& core) {
   std::vector<Participant> out;
   for (const auto& [id, participant] : core.roster) out.push_back(participant);
@@ -120,11 +153,32 @@ void on_presence_frame(ClientCore& core, const json::object& payload) {
   presence_impl::notify(core);
 }
 
+void on_claim_queue_frame(ClientCore& core, const json::object& payload) {
+  const auto* target = payload.if_contains("target");
+  const auto* queue = payload.if_contains("queue");
+  if (!target || !target->is_object() || !queue || !queue->is_array()) return;
+  const auto model = presence_impl::model_key(core, string_member(target->get_object(), "type"));
+  const auto id = string_member(target->get_object(), "id");
+  const auto offset = core.status_snapshot().clock_offset;
+  std::vector<ClaimInfo> waiters;
+  for (const auto& entry : queue->get_array()) {
+    if (entry.is_object()) waiters.push_back(presence_impl::queue_entry_of(core, model, id, entry.get_object(), offset));
+  }
+  std::stable_sort(waiters.begin(), waiters.end(), [](const ClaimInfo& a, const ClaimInfo& b) { return a.position < b.position; });
+  std::lock_guard lock(core.presence_mutex);
+  if (waiters.empty()) {
+    core.claim_queues.erase({model, id});
+  } else {
+    core.claim_queues[{model, id}] = std::move(waiters);
+  }
+}
+
 void announce_presence(ClientCore& core) { presence_impl::send(core, presence_impl::own_presence(core)); }
 
 void clear_roster(ClientCore& core) {
   {
     std::lock_guard lock(core.presence_mutex);
+    core.claim_queues.clear();  // a snapshot of the old socket: the server re-sends on change
     if (core.roster.empty()) return;
     core.roster.clear();
   }
@@ -180,5 +234,27 @@ void Presence::set_status(std::string status) {
 }
 
 Presence Client::presence() const { return Presence(core_); }
+
+// --- ModelHandle: claims as others see them (design §9 last bullet) ---
+
+std::optional<ClaimInfo> ModelHandle::claim_state(std::string_view id) const {
+  const auto* model = core_->schema->resolve(key_);
+  if (!model) return std::nullopt;
+  std::lock_guard lock(core_->presence_mutex);
+  for (const auto& [participant_id, participant] : core_->roster) {
+    for (const auto& claim : participant.claims) {
+      if (claim.id == id && presence_impl::model_key(*core_, claim.model) == model->key) return claim;
+    }
+  }
+  return std::nullopt;
+}
+
+std::vector<ClaimInfo> ModelHandle::claim_queue(std::string_view id) const {
+  const auto* model = core_->schema->resolve(key_);
+  if (!model) return {};
+  std::lock_guard lock(core_->presence_mutex);
+  const auto found = core_->claim_queues.find({model->key, std::string(id)});
+  return found == core_->claim_queues.end() ? std::vector<ClaimInfo>{} : found->second;
+}
 
 }  // namespace ablo

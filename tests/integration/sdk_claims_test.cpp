@@ -146,5 +146,55 @@ TEST_F(SdkClaimsTest, OthersActivityAndClaimsAreObservedAndALeaverDropsOut) {
   EXPECT_GT(roster_calls.load(), 0);
 }
 
+// claim_state / claim_queue (design §9 last bullet): others' claims from the presence roster,
+// the wait line from the last intent_queue, own entries by the server-resolved participant id.
+TEST_F(SdkClaimsTest, ClaimStateAndQueueShowTheHolderAndTheWaitLine) {
+  ablo::Client a(sdk_options(server.port(), server.api_key(), ":memory:", ParticipantKind::kAgent));
+  ablo::Client b(sdk_options(server.port(), server.api_key(), ":memory:", ParticipantKind::kAgent));
+  ablo::Client c(sdk_options(server.port(), server.api_key(), ":memory:", ParticipantKind::kAgent));
+  for (auto* client : {&a, &b, &c}) client->ready().wait();
+  a.model("weatherReports").create({{"location", "Oslo"}, {"status", "pending"}}, {.id = "job"}).wait();
+  for (auto* client : {&b, &c}) ASSERT_TRUE(eventually([&] { return client->model("weatherReports").get("job").has_value(); }));
+  EXPECT_FALSE(c.model("weatherReports").claim_state("job")) << "free";
+  EXPECT_TRUE(c.model("weatherReports").claim_queue("job").empty());
+
+  std::optional<Claim> held_by_a(a.model("weatherReports").claim("job", {.ttl = 30s, .description = "forecasting"}).wait());
+  ASSERT_TRUE(eventually([&] { return c.model("weatherReports").claim_state("job").has_value(); }));
+  const auto seen_by_c = *c.model("weatherReports").claim_state("job");
+  EXPECT_EQ(seen_by_c.held_by, a.participant_id());
+  EXPECT_EQ(seen_by_c.intent_id, held_by_a->intent_id());
+  EXPECT_EQ(seen_by_c.model, "weatherReports");
+  EXPECT_EQ(seen_by_c.action, "editing");
+  EXPECT_FALSE(seen_by_c.mine);
+  EXPECT_GT(seen_by_c.expires_at, Clock::now()) << "a lease in the future";
+  EXPECT_FALSE(a.model("weatherReports").claim_state("job")) << "held by this client: not another's claim";
+
+  auto b_waits = b.model("weatherReports").claim("job", {.ttl = 30s});
+  ASSERT_TRUE(eventually([&] { return a.model("weatherReports").claim_queue("job").size() == 1; }));
+  auto c_waits = c.model("weatherReports").claim("job", {.ttl = 30s});
+  ASSERT_TRUE(eventually([&] { return a.model("weatherReports").claim_queue("job").size() == 2; }));
+  const auto line = a.model("weatherReports").claim_queue("job");
+  EXPECT_EQ(line[0].held_by, b.participant_id());
+  EXPECT_EQ(line[0].position, 0);
+  EXPECT_EQ(line[1].held_by, c.participant_id());
+  EXPECT_EQ(line[1].position, 1);
+  EXPECT_FALSE(line[0].mine || line[1].mine) << "A is the holder, not in line";
+  ASSERT_TRUE(eventually([&] {
+    const auto seen = b.model("weatherReports").claim_queue("job");
+    return seen.size() == 2 && seen[0].mine && !seen[1].mine;
+  })) << "B finds itself at the head by its participant id";
+
+  held_by_a.reset();  // B is granted; C is alone in line
+  Claim held_by_b = b_waits.wait();
+  ASSERT_TRUE(eventually([&] {
+    const auto state = c.model("weatherReports").claim_state("job");
+    return state && state->held_by == b.participant_id();
+  }));
+  ASSERT_TRUE(eventually([&] {
+    const auto seen = c.model("weatherReports").claim_queue("job");
+    return seen.size() == 1 && seen[0].mine && seen[0].position == 0;
+  }));
+}
+
 }  // namespace
 }  // namespace ablo::testing

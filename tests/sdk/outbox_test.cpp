@@ -451,5 +451,30 @@ TEST(OutboxWire, ModelNamesUseThe091Form) {
   EXPECT_EQ(wire_model_name(*schema, "Unknown"), "unknown");
 }
 
+// Design §3.6 row 4: a store of another participant hands over every entry, nothing stays in
+// flight, and the next write starts a fresh frame.
+TEST_F(OutboxTest, TakeAllEmptiesTheOutboxAndClearsTheFramesInFlight) {
+  Outbox outbox = make();
+  add(outbox, update(1, "a", {{"title", "x"}}));
+  add(outbox, update(2, "b", {{"title", "y"}}));
+  auto frame = outbox.next_frame(Lane::kModel);
+  ASSERT_TRUE(frame);
+  outbox.mark_sent(*frame);
+  ASSERT_TRUE(outbox.in_flight(Lane::kModel));
+
+  const auto taken = outbox.take_all();
+  ASSERT_EQ(taken.size(), 2u);
+  EXPECT_EQ(taken[0].seq, 1);
+  EXPECT_EQ(taken[1].seq, 2);
+  EXPECT_EQ(outbox.size(), 0u);
+  EXPECT_FALSE(outbox.in_flight(Lane::kModel));
+  EXPECT_FALSE(outbox.next_frame(Lane::kModel));
+
+  add(outbox, update(3, "c", {{"title", "z"}}));
+  auto next = outbox.next_frame(Lane::kModel);
+  ASSERT_TRUE(next);
+  EXPECT_EQ(wire_ids(*next), std::vector<std::string>{"UPDATE:c"});
+}
+
 }  // namespace
 }  // namespace ablo::sdk_detail::outbox_test_helpers
