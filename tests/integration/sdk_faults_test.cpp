@@ -21,18 +21,6 @@ namespace {
 using namespace std::chrono_literals;
 namespace json = boost::json;
 
-// A scratch directory removed at the end of the test.
-struct ScratchDir {
-  std::filesystem::path path;
-  explicit ScratchDir(const std::string& name)
-      : path(std::filesystem::temp_directory_path() / (name + "-" + std::to_string(::getpid()))) {
-    std::filesystem::remove_all(path);
-    std::filesystem::create_directories(path);
-  }
-  ~ScratchDir() { std::filesystem::remove_all(path); }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
-
 // Every delta after the first one in the server's log that touched `row_id` (a raw 0.9.1-style
 // socket catching up from delta 1).
 std::size_t deltas_touching(ServerProcess& server, const std::string& row_id) {
