@@ -415,7 +415,7 @@ Pending<Receipt> ClientCore::write(Action action, std::string_view model_name, s
     entry.row_id = id;
     if (action == Action::kCreate) {
       data["id"] = id;
-      const auto now = iso8601_from_ms(now_ms() + status_snapshot().clock_offset.count());
+      const auto now = iso8601_from_ms(local_now_ms() + status_snapshot().clock_offset.count());
       if (!data.contains("createdAt")) data["createdAt"] = now;
       if (!data.contains("updatedAt")) data["updatedAt"] = now;
     }
@@ -427,7 +427,7 @@ Pending<Receipt> ClientCore::write(Action action, std::string_view model_name, s
       entry.on_stale = on_stale;
     }
     entry.undo_scope = write_options.undo_scope;
-    entry.created_at = now_ms();
+    entry.created_at = local_now_ms();
     auto appended = outbox.append(entry);
     if (!appended) return failed(std::move(appended.error()));
     const OutboxEntry* carrier = outbox.find(appended->seq);
@@ -493,7 +493,7 @@ Pending<CommitReceipt> ClientCore::commit(std::vector<Operation> operations, Wri
         entry.read_at = op.read_at ? op.read_at : view ? std::optional<int64_t>(view->version) : std::nullopt;
         if (entry.read_at) entry.on_stale = on_stale;
       }
-      entry.created_at = now_ms();
+      entry.created_at = local_now_ms();
       ids.push_back(op.id);
       entries.push_back(std::move(entry));
     }

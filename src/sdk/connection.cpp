@@ -77,6 +77,11 @@ ConnectionStatus ClientCore::status_snapshot() const {
   return status;
 }
 
+int64_t ClientCore::local_now_ms() const {
+  if (!options.clock) return now_ms();
+  return std::chrono::duration_cast<milliseconds>(options.clock().time_since_epoch()).count();
+}
+
 void ClientCore::notify_status() {
   ConnectionStatus now;
   std::vector<std::shared_ptr<Listener<ConnectionStatus>>> listeners;
@@ -196,7 +201,7 @@ void remember_lifetime(ClientCore& core, const json::object& exchanged, const An
 
 void refresh(ClientCore& core) {
   if (core.disposed() || core.auth_blocked || !core.bearer_key.starts_with("sk_")) return;
-  const int64_t sent_at = now_ms();
+  const int64_t sent_at = core.local_now_ms();
   core.refresh_call = client::async_http(core.io.get_executor(), core.target, connect_steps::exchange_request(core),
                                          [&core, sent_at](Result<client::HttpResponse> response) {
     if (core.disposed()) return;
@@ -208,7 +213,7 @@ void refresh(ClientCore& core) {
       return;
     }
     bool ready;
-    connect_steps::remember_identity(core, *parsed, Answer{response->headers, (sent_at + now_ms()) / 2});
+    connect_steps::remember_identity(core, *parsed, Answer{response->headers, (sent_at + core.local_now_ms()) / 2});
     {
       std::shared_lock lock(core.mutex);
       ready = core.replica_ready;
@@ -377,7 +382,7 @@ void exchange(ClientCore& core) {
     return;
   }
   const int64_t epoch = core.connection_epoch;
-  const int64_t sent_at = now_ms();
+  const int64_t sent_at = core.local_now_ms();
   core.http_call = client::async_http(core.io.get_executor(), core.target, exchange_request(core),
                                       [&core, epoch, sent_at](Result<client::HttpResponse> response) {
     if (core.disposed() || epoch != core.connection_epoch) return;
@@ -397,7 +402,7 @@ void exchange(ClientCore& core) {
       }
       return;
     }
-    remember_identity(core, *parsed, token_refresh::Answer{response->headers, (sent_at + now_ms()) / 2});
+    remember_identity(core, *parsed, token_refresh::Answer{response->headers, (sent_at + core.local_now_ms()) / 2});
     after_credential(core);
   });
 }
@@ -407,7 +412,7 @@ void exchange(ClientCore& core) {
 void ClientCore::connect_cycle() {
   if (disposed() || auth_blocked) return;
   ++connection_epoch;
-  if (token.empty() || now_ms() > token_expires_local_ms - 60'000) {
+  if (token.empty() || local_now_ms() > token_expires_local_ms - 60'000) {
     connect_steps::exchange(*this);
   } else {
     connect_steps::after_credential(*this);

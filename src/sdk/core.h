@@ -131,6 +131,9 @@ struct ClientCore : std::enable_shared_from_this<ClientCore> {
   void schedule_pump(std::chrono::milliseconds delay);
   void notify_status();
   ConnectionStatus status_snapshot() const;
+  // This machine's wall clock in ms since the epoch: Options::clock when set (the clock-skew
+  // tests' seam), else the system clock. Every wall-clock reading of the client goes through it.
+  int64_t local_now_ms() const;
 
   // --- shared ---
   Options options;

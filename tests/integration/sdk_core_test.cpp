@@ -29,18 +29,6 @@ constexpr const char* kLazySchema = R"({"v":3,"models":{"weatherReports":{"field
   "relations":{},"load":"lazy","typename":"notes",
   "tenancy":{"kind":"column","column":"organization_id"},"plane":"tenant"}},"identityRoles":[]})";
 
-// A scratch directory removed at the end of the test.
-struct CoreScratchDir {
-  std::filesystem::path path;
-  explicit CoreScratchDir(const std::string& name)
-      : path(std::filesystem::temp_directory_path() / (name + "-" + std::to_string(::getpid()))) {
-    std::filesystem::remove_all(path);
-    std::filesystem::create_directories(path);
-  }
-  ~CoreScratchDir() { std::filesystem::remove_all(path); }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
-
 Options lazy_options(uint16_t port, const std::string& key, std::string store_path = ":memory:") {
   auto options = sdk_options(port, key, std::move(store_path));
   options.schema = kLazySchema;
@@ -49,7 +37,7 @@ Options lazy_options(uint16_t port, const std::string& key, std::string store_pa
 
 TEST(SdkFetchTest, RowsOutsideTheReplicaAreFetchedAddedAndKept) {
   ServerProcess server{kLazySchema};
-  CoreScratchDir dir("ablo-sdk-fetch");
+  ScratchDir dir("ablo-sdk-fetch");
   {
     ablo::Client writer(lazy_options(server.port(), server.api_key()));
     writer.ready().wait();
@@ -101,7 +89,7 @@ TEST(SdkFetchTest, RowsOutsideTheReplicaAreFetchedAddedAndKept) {
 
 TEST(SdkFetchTest, FetchedRowsAreStoredForTheNextStart) {
   ServerProcess server{kLazySchema};
-  CoreScratchDir dir("ablo-sdk-fetch-store");
+  ScratchDir dir("ablo-sdk-fetch-store");
   {
     ablo::Client writer(lazy_options(server.port(), server.api_key()));
     writer.ready().wait();
@@ -173,7 +161,7 @@ TEST(SdkClaimLapseTest, AClaimLapsesLocallyWhenDisconnectedPastItsLease) {
 // catch-up starts at the persisted cursor, and the re-delivered deltas are stored then.
 TEST(SdkPersistFaultTest, DeltasWhosePersistFailedAreStoredWhenReDelivered) {
   ServerProcess server{kLazySchema};
-  CoreScratchDir dir("ablo-sdk-d18");
+  ScratchDir dir("ablo-sdk-d18");
   std::atomic<int> failures_left{0};
   auto options = lazy_options(server.port(), server.api_key(), dir.file("a.db"));
   options.store_fault_for_test = [&failures_left](std::string_view point) -> Status {
@@ -217,7 +205,7 @@ TEST(SdkPersistFaultTest, DeltasWhosePersistFailedAreStoredWhenReDelivered) {
 TEST(SdkIdentityTest, AStoreFileUsedAgainstAnotherServerIsRebuiltAndKeepsItsUnsentWrites) {
   ServerProcess first{kLazySchema};
   ServerProcess second{kLazySchema};
-  CoreScratchDir dir("ablo-sdk-identity");
+  ScratchDir dir("ablo-sdk-identity");
   const auto path = dir.file("client.db");
   std::string participant;
   {

@@ -1,6 +1,7 @@
 // The native client library against faults (issue 16 "Bad input and faults"; design §14.2): an
 // answer lost after the server applied a commit, a queued offline write the server refuses on
-// replay, a gap too old to catch up, a corrupt local store file, 10,000 queued offline writes.
+// replay, a gap too old to catch up, a corrupt local store file, 10,000 queued offline writes,
+// a clock two hours off the server's.
 #include <atomic>
 #include <filesystem>
 #include <fstream>
@@ -8,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include "common/time.h"
 #include "integration/quickstart_schema.h"
 #include "integration/sdk_support.h"
 #include "integration/server_fixture.h"
@@ -235,6 +237,39 @@ TEST_F(SdkFaultsTest, TenThousandOfflineWritesSurviveARestartAndReplay) {
     }
   }
   EXPECT_TRUE(frames_bounded) << "≤ 50 operations per frame";
+}
+
+// Clock skew (design §8.5): this machine's clock two hours behind, then ahead of, the server's.
+// The offset is measured from the server's answers; the optimistic createdAt is in server time;
+// the token (4 s lifetimes here) is refreshed on the server's schedule — not in a loop, not too
+// late: a write after the first token's end still goes through.
+TEST(SdkClockSkewTest, AClockTwoHoursOffIsMeasuredAndChangesNothing) {
+  ServerProcess server(kQuickstartSchema, "", {"--max-capability-ttl", "4"});
+  for (const auto skew : {-2h, 2h}) {
+    SCOPED_TRACE(skew.count());
+    TcpProxy proxy(server.port());
+    auto options = sdk_options(proxy.port(), server.api_key());
+    options.clock = [skew] { return Clock::now() + skew; };
+    ablo::Client a(options);
+    a.ready().wait();
+    EXPECT_NEAR(a.status().clock_offset.count(), std::chrono::milliseconds(-skew).count(), 5000);
+
+    const std::string id = "skewed" + std::to_string(skew.count());
+    auto write = a.model("weatherReports").create({{"location", "Oslo"}, {"status", "ready"}}, {.id = id});
+    const auto optimistic = a.model("weatherReports").get(id);
+    ASSERT_TRUE(optimistic);
+    const auto created = parse_iso8601_ms(std::string(optimistic->data.at("createdAt").as_string()));
+    ASSERT_TRUE(created);
+    EXPECT_NEAR(static_cast<double>(*created), static_cast<double>(now_ms()), 5000) << "server time, not this clock";
+    EXPECT_TRUE(write.wait_result());
+
+    std::this_thread::sleep_for(5s);  // past the first token's end
+    std::size_t exchanges = 0;
+    for (const auto& upstream : proxy.captured_upstream()) exchanges += upstream.starts_with("POST /api/auth/capability");
+    EXPECT_GE(exchanges, 2u) << "refreshed before it expired";
+    EXPECT_LE(exchanges, 5u) << "about every 2 s, not in a loop";
+    EXPECT_TRUE(a.model("weatherReports").create({{"location", "Bergen"}, {"status", "ready"}}).wait_result());
+  }
 }
 
 }  // namespace
