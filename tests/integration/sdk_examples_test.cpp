@@ -17,7 +17,7 @@
 #include "support/child_process.h"
 
 namespace ablo::testing {
-namespace {
+namespace examples_test {  // named: the integration tests compile in unity batches
 
 namespace json = boost::json;
 using namespace std::chrono_literals;
@@ -135,5 +135,5 @@ TEST_F(SdkExamplesTest, TwoTodoListsDrivenThroughStdinConverge) {
   EXPECT_EQ(bob->wait_exit(30s), 0);
 }
 
-}  // namespace
+}  // namespace examples_test
 }  // namespace ablo::testing
