@@ -148,9 +148,10 @@ TEST_F(SdkCapiTest, CApiEndToEnd) {
              failure.at("rolledBack") == true;
     });
   }));
-  ablo_claim_free(claim);  // releases
-  EXPECT_EQ(settle(ablo_update(a, "weatherReports", "job", R"({"location":"Bergen"})", nullptr)).find("error:"), std::string::npos)
-      << "free once B released";
+  ablo_claim_free(claim);  // releases (intent_abandon goes out asynchronously)
+  EXPECT_TRUE(eventually([&] { return take(ablo_claim_state(a, "weatherReports", "job")).empty(); })) << "A sees the release";
+  const std::string after_release = settle(ablo_update(a, "weatherReports", "job", R"({"location":"Bergen"})", nullptr));
+  EXPECT_EQ(after_release.find("error:"), std::string::npos) << after_release;
 
   // Reads: list with a where clause; the commit lane; status.
   const auto committed = json::parse(settle(ablo_commit(a, R"([
