@@ -144,11 +144,12 @@ ABLO_C_EXPORT void ablo_pending_free(ablo_pending* pending);
  * (borrowed for the call). */
 typedef void (*ablo_event_fn)(void* user_data, const char* event_json);
 
-/* Live query: calls back at once and after every change of the result. Free the observer to stop. */
+/* Live query: calls back at once and after every change of the result. Free the observer to stop.
+ * NULL when an argument is NULL or query_json is invalid (there is no error channel). */
 ABLO_C_EXPORT ablo_observer* ablo_observe(ablo_client* client, const char* model, const char* query_json, ablo_event_fn callback,
                             void* user_data);
 /* Events: "status" (ConnectionStatus JSON), "mutation_failure" ({model,id,action,transactionId,error,rolledBack,replayed}),
- * "store" (StoreEvent JSON), "presence" (the others' roster as JSON). */
+ * "store" (StoreEvent JSON), "presence" (the others' roster as JSON). NULL for another event name. */
 ABLO_C_EXPORT ablo_observer* ablo_subscribe(ablo_client* client, const char* event, ablo_event_fn callback, void* user_data);
 /* Stops callbacks (none starts after it returns, unless called from inside that callback). */
 ABLO_C_EXPORT void ablo_observer_free(ablo_observer* observer);
