@@ -1,16 +1,11 @@
 // The developer commands of the real `ablo` binary (issue 15): init, dev, whoami, status,
 // doctor, logs, the global --json and the one-line error format.
-#include <poll.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
-#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
-#include <mutex>
 #include <sstream>
 #include <thread>
 
@@ -19,6 +14,7 @@
 
 #include "integration/quickstart_schema.h"
 #include "integration/server_fixture.h"
+#include "support/child_process.h"
 #include "support/temp_dir.h"
 
 namespace ablo::testing {
@@ -67,91 +63,18 @@ std::string env_value(const std::filesystem::path& env_file, const std::string& 
 }
 
 // A long-running `ablo serve|dev` child whose stdout is collected while it runs (kept open:
-// `ablo dev` prints on every schema change).
-class LongRunning {
+// `ablo dev` prints on every schema change), with no ABLO_API_* from the test's own environment.
+class LongRunning : public ChildProcess {
  public:
-  LongRunning(const std::filesystem::path& cwd, std::vector<std::string> args) {
-    int fds[2];
-    if (pipe(fds) != 0) throw std::runtime_error("pipe failed");
-    const std::string binary = server_binary();
-    pid_ = fork();
-    if (pid_ == 0) {
-      prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (chdir(cwd.c_str()) != 0) _exit(126);
-      unsetenv("ABLO_API_KEY");
-      unsetenv("ABLO_API_URL");
-      dup2(fds[1], STDOUT_FILENO);
-      close(fds[0]);
-      close(fds[1]);
-      args.insert(args.begin(), binary);
-      std::vector<char*> argv;
-      for (auto& arg : args) argv.push_back(arg.data());
-      argv.push_back(nullptr);
-      execv(binary.c_str(), argv.data());
-      _exit(127);
-    }
-    close(fds[1]);
-    reader_ = std::thread([this, fd = fds[0]] {
-      char buffer[1024];
-      ssize_t n;
-      while ((n = read(fd, buffer, sizeof buffer)) > 0) {
-        std::lock_guard lock(mutex_);
-        output_.append(buffer, static_cast<std::size_t>(n));
-      }
-      close(fd);
-    });
-  }
-  ~LongRunning() {
-    stop(SIGKILL);
-    if (reader_.joinable()) reader_.join();
-  }
+  LongRunning(const std::filesystem::path& cwd, std::vector<std::string> args)
+      : ChildProcess(server_binary(), std::move(args), {.cwd = cwd, .unset_env = {"ABLO_API_KEY", "ABLO_API_URL"}}) {}
 
-  std::string output() {
-    std::lock_guard lock(mutex_);
-    return output_;
-  }
-  // Waits (bounded) until stdout holds `text` at least `times` times.
-  bool wait_for(const std::string& text, std::chrono::milliseconds timeout, int times = 1) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (occurrences(text) >= times) return true;
-      std::this_thread::sleep_for(50ms);
-    }
-    return false;
-  }
-  int occurrences(const std::string& text) {
-    const auto out = output();
-    int count = 0;
-    for (auto at = out.find(text); at != std::string::npos; at = out.find(text, at + 1)) ++count;
-    return count;
-  }
   uint16_t port() {
     constexpr std::string_view kListening = "ablo: listening on http://127.0.0.1:";
     const auto out = output();
     const auto at = out.find(kListening);
     return at == std::string::npos ? 0 : static_cast<uint16_t>(std::stoi(out.substr(at + kListening.size())));
   }
-  // Sends `signal` and waits (bounded) for the exit; the exit status, -1 when killed.
-  int stop(int signal) {
-    if (pid_ <= 0) return exit_status_;
-    kill(pid_, signal);
-    int status = 0;
-    for (int i = 0; i < 100 && waitpid(pid_, &status, WNOHANG) != pid_; ++i) std::this_thread::sleep_for(100ms);
-    if (kill(pid_, 0) == 0 && waitpid(pid_, &status, WNOHANG) == 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, &status, 0);
-    }
-    pid_ = -1;
-    exit_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    return exit_status_;
-  }
-
- private:
-  pid_t pid_ = -1;
-  int exit_status_ = -1;
-  std::thread reader_;
-  std::mutex mutex_;
-  std::string output_;
 };
 
 client::HttpResponse get(uint16_t port, const std::string& target, const std::string& key) {
