@@ -820,16 +820,13 @@ ablo_status ablo_list(ablo_client* client, const char* model, const char* query_
   });
 }
 
-// TODO(fetch): ModelHandle::fetch (POST /api/sync/query into the replica) is declared in
-// sdk/client.h but not implemented by the SDK yet; until it is, the query is checked and the
-// pending fails with invalid_request saying so (a binding gets an error, not a link failure).
 ablo_pending* ablo_fetch(ablo_client* client, const char* model, const char* query_json) {
   return pending_call<std::vector<ablo::Row>>(client, [&](ablo::Client& c) -> Result<ablo::Pending<std::vector<ablo::Row>>> {
     auto model_name = required(model, "model");
     if (!model_name) return tl::unexpected(model_name.error());
     auto query = parse_query(c.model(*model_name), query_json);
     if (!query) return tl::unexpected(query.error());
-    return tl::unexpected(sdk_error("invalid_request", "ablo_fetch is not available yet: the client library has no network fetch"));
+    return c.model(*model_name).fetch(*query);
   });
 }
 
@@ -1021,17 +1018,12 @@ void ablo_claim_free(ablo_claim* claim) {
   delete claim;
 }
 
-// From the presence roster (ModelHandle::claim_state is not implemented by the SDK yet): the
-// first claim another participant holds on the row.
+// Another participant's claim on the row (ModelHandle::claim_state), NULL when free or our own.
 char* ablo_claim_state(ablo_client* client, const char* model, const char* id) {
   if (!client || !client->client || !model || !id) return nullptr;
   return quiet_call<char*>(nullptr, [&]() -> char* {
-    for (const auto& participant : client->client->presence().others()) {
-      for (const auto& claim : participant.claims) {
-        if (claim.model == model && claim.id == id && claim.position < 0) return c_json(to_json(claim));
-      }
-    }
-    return nullptr;
+    auto claim = client->client->model(model).claim_state(id);
+    return claim ? c_json(to_json(*claim)) : nullptr;
   });
 }
 

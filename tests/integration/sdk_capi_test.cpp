@@ -1,7 +1,7 @@
 // The C API (capi/ablo_c.h, issue 16 item 9) against the real server: two clients made through
 // libablo_c.so create, observe, claim, update under the claim, read, commit, report their status
-// and a refused write.
-// (ablo_fetch waits for the SDK's network fetch: ModelHandle::fetch is not implemented yet.) Everything goes through the C functions; the C++ side only parses the JSON.
+// and a refused write, and fetch rows from the server. Everything goes through the C functions;
+// the C++ side only parses the JSON.
 #include <mutex>
 #include <string>
 #include <vector>
@@ -170,6 +170,9 @@ TEST_F(SdkCapiTest, CApiEndToEnd) {
   ASSERT_EQ(rows.size(), 2u);
   EXPECT_EQ(rows[0].at("id").as_string(), "job");  // Bergen < Lima
   EXPECT_EQ(rows[1].at("id").as_string(), "c2");
+  const auto fetched = json::parse(settle(ablo_fetch(b, "weatherReports", R"({"where":[["location","=","Rome"]]})"))).as_array();
+  ASSERT_EQ(fetched.size(), 1u) << "from the server";
+  EXPECT_EQ(fetched[0].at("id").as_string(), "c1");
   const auto status = json::parse(take(ablo_client_status(a))).as_object();
   EXPECT_EQ(status.at("state").as_string(), "connected");
   EXPECT_TRUE(eventually([&] {  // the cursor of the status is the persisted one: the store thread writes it
