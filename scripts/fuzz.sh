@@ -12,7 +12,7 @@ targets=("$@")
 # -O1 (the level libFuzzer's documentation uses): the whole instrumented server compiles faster
 # than at -O2, for somewhat fewer executions per second.
 cmake -S . -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++-14 -DABLO_FUZZ=ON \
-  -DABLO_BUILD_TESTS=OFF -DABLO_BUILD_BENCH=OFF -DABLO_PCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DABLO_BUILD_TESTS=OFF -DABLO_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" >/dev/null
 ninja -C build-fuzz -j "${ABLO_JOBS:-2}" "${targets[@]}"
 
