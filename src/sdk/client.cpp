@@ -328,11 +328,16 @@ void ClientCore::shutdown() {
 // Writes (design §5.1).
 
 namespace writes {
+// Every row carries these besides its declared fields; a write may send them.
+bool is_base_field(std::string_view key) {
+  static const std::set<std::string, std::less<>> kBaseFields = {"id", "createdAt", "updatedAt", "archivedAt"};
+  return kBaseFields.count(key) > 0;
+}
+
 // Unknown fields and values of the wrong JSON type are refused before anything changes.
 Status check_fields(const schema::Model& model, const JsonObject& data) {
-  static const std::set<std::string, std::less<>> kBaseFields = {"id", "createdAt", "updatedAt", "archivedAt"};
   for (const auto& [key, value] : data) {
-    if (kBaseFields.count(key)) continue;
+    if (is_base_field(key)) continue;
     const auto* field = model.field(key);
     if (!field) return sdk_fail("invalid_request", "model " + model.key + " has no field " + std::string(key), std::string(key));
     if (value.is_null()) {
@@ -364,6 +369,16 @@ JsonObject changed_fields(const JsonObject& patch, const JsonObject& view) {
     if (!current || *current != value) changed[key] = value;
   }
   return changed;
+}
+
+// The members of a replica row a create may send back (undo of a delete re-creates the row from
+// them): declared fields and the base fields; server-kept extras such as createdBy are not writable.
+JsonObject writable_fields(const schema::Model& model, const JsonObject& row) {
+  JsonObject writable;
+  for (const auto& [key, value] : row) {
+    if (is_base_field(key) || model.field(key)) writable[key] = value;
+  }
+  return writable;
 }
 
 JsonObject previous_values(Action action, const JsonObject& patch, const JsonObject& view) {
@@ -439,7 +454,8 @@ Pending<Receipt> ClientCore::write(Action action, std::string_view model_name, s
     // The inverse comes from `view`, the row just before this write, under the same lock (D16).
     if (origin == WriteOrigin::kCaller) {
       undo_changed = undo_registry->record(write_options, UndoOp{action, model->key, id, entry.data},
-                                           view ? std::optional<JsonObject>(view->data) : std::nullopt, shared_from_this());
+                                           view ? std::optional<JsonObject>(writes::writable_fields(*model, view->data)) : std::nullopt,
+                                           shared_from_this());
     }
     std::lock_guard status_lock(status_mutex);
     status.pending_writes = outbox.size();
