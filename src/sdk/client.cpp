@@ -453,9 +453,11 @@ Pending<Receipt> ClientCore::write(Action action, std::string_view model_name, s
     to_persist = to_stored(*carrier);
     // The inverse comes from `view`, the row just before this write, under the same lock (D16).
     if (origin == WriteOrigin::kCaller) {
-      undo_changed = undo_registry->record(write_options, UndoOp{action, model->key, id, entry.data},
-                                           view ? std::optional<JsonObject>(writes::writable_fields(*model, view->data)) : std::nullopt,
-                                           shared_from_this());
+      auto before = [&]() -> std::optional<JsonObject> {
+        if (!view) return std::nullopt;
+        return writes::writable_fields(*model, view->data);
+      };
+      undo_changed = undo_registry->record(write_options, UndoOp{action, model->key, id, entry.data}, before, shared_from_this());
     }
     std::lock_guard status_lock(status_mutex);
     status.pending_writes = outbox.size();

@@ -10,8 +10,9 @@
 //   calls, timers, the connection state, the persist batch. Nothing on it blocks.
 // * The store thread (inside LocalStore): SQLite only; its completions are posted to `io`.
 // * Lock order: `mutex` (replica, outbox, write waiters, live queries) → a subscription's own
-//   mutex → `status_mutex`; and `mutex` → `UndoRegistry::mutex` → an undo scope's mutex (undo.h). No lock is held while a callback runs or an executor is posted to
-//   (except the inline executor, whose tasks must not call back into the client).
+//   mutex → `status_mutex`; and `mutex` → `UndoRegistry::mutex` → an undo scope's mutex (undo.h).
+//   No lock is held while a callback runs or an executor is posted to (except the inline
+//   executor, whose tasks must not call back into the client).
 #include <atomic>
 #include <chrono>
 #include <map>

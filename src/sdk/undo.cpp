@@ -34,7 +34,7 @@ std::shared_ptr<ScopeState> UndoRegistry::scope(const std::string& name, const U
 }
 
 std::vector<std::shared_ptr<ScopeState>> UndoRegistry::record(const WriteOptions& options, UndoOp forward,
-                                                              const std::optional<JsonObject>& before,
+                                                              const std::function<std::optional<JsonObject>()>& before,
                                                               const std::shared_ptr<ClientCore>& core) {
   std::vector<std::shared_ptr<ScopeState>> targets;
   if (!options.undo_scope.empty()) {
@@ -47,7 +47,7 @@ std::vector<std::shared_ptr<ScopeState>> UndoRegistry::record(const WriteOptions
     }
   }
   if (targets.empty()) return targets;
-  auto step = make_undo_step(std::move(forward), before);
+  auto step = make_undo_step(std::move(forward), before());
   if (!step) return {};
   for (const auto& target : targets) {
     std::lock_guard lock(target->mutex);

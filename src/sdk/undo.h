@@ -5,6 +5,7 @@
 // Locks: ClientCore::mutex → UndoRegistry::mutex → UndoScope::State::mutex (core.h). A replay
 // holds none of them while it writes; observers are called with none held.
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -48,10 +49,11 @@ struct UndoRegistry {
 
   // Called by ClientCore::write under ClientCore::mutex, once the write is applied: records it in
   // the scope it names (created with default options if new), else in every record_all scope
-  // tracking its model. `before` is the row just before the write. Returns the scopes whose
-  // observers are due (call notify_changed once no client lock is held).
+  // tracking its model. `before` gives the row just before the write (its writable members),
+  // called only when some scope records it. Returns the scopes whose observers are due (call
+  // notify_changed once no client lock is held).
   std::vector<std::shared_ptr<UndoScope::State>> record(const WriteOptions& options, UndoOp forward,
-                                                        const std::optional<JsonObject>& before,
+                                                        const std::function<std::optional<JsonObject>()>& before,
                                                         const std::shared_ptr<ClientCore>& core);
 
   std::mutex mutex;
