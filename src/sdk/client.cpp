@@ -13,18 +13,13 @@
 #include "common/time.h"
 #include "sdk/core.h"
 #include "sdk/sdk_error_code.h"
+#include "sdk/undo.h"
 
 namespace ablo {
 
 namespace json = boost::json;
 using sdk_detail::ClientCore;
 using sdk_detail::sdk_error;
-
-struct Observer::State {
-  std::weak_ptr<ClientCore> core;
-  std::shared_ptr<sdk_detail::Subscription> query;                                   // a live query, or
-  std::function<void()> cancel_listener;                                             // a client-wide listener
-};
 
 namespace sdk_detail {
 
@@ -100,6 +95,7 @@ template struct Listener<ConnectionStatus>;
 template struct Listener<MutationFailure>;
 template struct Listener<StoreEvent>;
 template struct Listener<std::vector<Participant>>;
+template struct Listener<UndoScope>;
 
 // ------------------------------------------------------------------------------------------
 // Conversions.
@@ -218,7 +214,8 @@ ClientCore::ClientCore(Options opts)
       executor(options.executor ? options.executor : make_thread_executor()),
       bearer_key(options.api_key),
       replica(schema),
-      outbox(schema, setup::policy_of(options.timing)) {}
+      outbox(schema, setup::policy_of(options.timing)),
+      undo_registry(std::make_shared<UndoRegistry>()) {}
 
 ClientCore::~ClientCore() { shutdown(); }
 
@@ -331,11 +328,16 @@ void ClientCore::shutdown() {
 // Writes (design §5.1).
 
 namespace writes {
+// Every row carries these besides its declared fields; a write may send them.
+bool is_base_field(std::string_view key) {
+  static const std::set<std::string, std::less<>> kBaseFields = {"id", "createdAt", "updatedAt", "archivedAt"};
+  return kBaseFields.count(key) > 0;
+}
+
 // Unknown fields and values of the wrong JSON type are refused before anything changes.
 Status check_fields(const schema::Model& model, const JsonObject& data) {
-  static const std::set<std::string, std::less<>> kBaseFields = {"id", "createdAt", "updatedAt", "archivedAt"};
   for (const auto& [key, value] : data) {
-    if (kBaseFields.count(key)) continue;
+    if (is_base_field(key)) continue;
     const auto* field = model.field(key);
     if (!field) return sdk_fail("invalid_request", "model " + model.key + " has no field " + std::string(key), std::string(key));
     if (value.is_null()) {
@@ -369,6 +371,16 @@ JsonObject changed_fields(const JsonObject& patch, const JsonObject& view) {
   return changed;
 }
 
+// The members of a replica row a create may send back (undo of a delete re-creates the row from
+// them): declared fields and the base fields; server-kept extras such as createdBy are not writable.
+JsonObject writable_fields(const schema::Model& model, const JsonObject& row) {
+  JsonObject writable;
+  for (const auto& [key, value] : row) {
+    if (is_base_field(key) || model.field(key)) writable[key] = value;
+  }
+  return writable;
+}
+
 JsonObject previous_values(Action action, const JsonObject& patch, const JsonObject& view) {
   if (action != Action::kUpdate) return view;
   JsonObject previous;
@@ -381,7 +393,7 @@ JsonObject previous_values(Action action, const JsonObject& patch, const JsonObj
 }  // namespace writes
 
 Pending<Receipt> ClientCore::write(Action action, std::string_view model_name, std::string id, JsonObject data,
-                                   WriteOptions write_options, std::optional<int64_t> seen_version) {
+                                   WriteOptions write_options, std::optional<int64_t> seen_version, WriteOrigin origin) {
   auto failed = [&](Error error) { return settled_pending<Receipt>(tl::unexpected(std::move(error)), executor); };
   if (disposed()) return failed(sdk_error("model_disposed", "the client was closed"));
   const schema::Model* model = schema->resolve(model_name);
@@ -393,6 +405,7 @@ Pending<Receipt> ClientCore::write(Action action, std::string_view model_name, s
   auto state = make_pending_state<Receipt>(io_thread_id, executor);
   StoredOutboxEntry to_persist;
   Deliveries deliveries;
+  std::vector<std::shared_ptr<UndoScope::State>> undo_changed;
   {
     std::unique_lock lock(mutex);
     const auto view = replica.view(model->key, id);
@@ -438,10 +451,19 @@ Pending<Receipt> ClientCore::write(Action action, std::string_view model_name, s
     if (*change) route_changes({**change}, ChangeCause::kOptimistic, deliveries);
     write_waiters[carrier->seq].push_back(WriteWaiter{state});
     to_persist = to_stored(*carrier);
+    // The inverse comes from `view`, the row just before this write, under the same lock (D16).
+    if (origin == WriteOrigin::kCaller) {
+      auto before = [&]() -> std::optional<JsonObject> {
+        if (!view) return std::nullopt;
+        return writes::writable_fields(*model, view->data);
+      };
+      undo_changed = undo_registry->record(write_options, UndoOp{action, model->key, id, entry.data}, before, shared_from_this());
+    }
     std::lock_guard status_lock(status_mutex);
     status.pending_writes = outbox.size();
   }
   deliver_all(deliveries);
+  notify_changed(undo_changed);
   // The durability point: the record is in the file before the call returns (off the I/O thread).
   const bool urgent = action == Action::kDelete;
   persist_then_send({std::move(to_persist)}, urgent ? std::chrono::milliseconds(0) : options.timing.batch_delay);
@@ -641,7 +663,8 @@ Pending<T> disposed_pending() {
 }
 }  // namespace handles
 
-Client::Client(Options options) : core_(std::make_shared<ClientCore>(std::move(options))) {
+Client::Client(Options options)
+    : core_(std::make_shared<ClientCore>(std::move(options))), undo_(std::make_unique<UndoManager>(core_)) {
   core_->open_store_and_load();
   core_->start();
   if (core_->file_event) {
@@ -653,6 +676,8 @@ Client::Client(Options options) : core_(std::make_shared<ClientCore>(std::move(o
 Client::~Client() { core_->shutdown(); }
 
 Pending<Unit> Client::ready() { return core_->ready(); }
+
+UndoManager& Client::undo() { return *undo_; }
 
 ModelHandle Client::model(std::string_view name) const {
   const auto* model = core_->schema->resolve(name);

@@ -583,7 +583,7 @@ class UndoGroup {
   UndoGroup& operator=(UndoGroup&&) = delete;
   UndoGroup(const UndoGroup&) = delete;
   ~UndoGroup();  // closes the group: the entry is pushed (if it recorded anything)
-  void cancel();  // closes the group without recording it
+  void cancel();  // closes the group without recording it (a nested one: drops the whole gesture)
 
   struct State;
   explicit UndoGroup(std::shared_ptr<State> state) : state_(std::move(state)) {}

@@ -10,8 +10,9 @@
 //   calls, timers, the connection state, the persist batch. Nothing on it blocks.
 // * The store thread (inside LocalStore): SQLite only; its completions are posted to `io`.
 // * Lock order: `mutex` (replica, outbox, write waiters, live queries) → a subscription's own
-//   mutex → `status_mutex`. No lock is held while a callback runs or an executor is posted to
-//   (except the inline executor, whose tasks must not call back into the client).
+//   mutex → `status_mutex`; and `mutex` → `UndoRegistry::mutex` → an undo scope's mutex (undo.h).
+//   No lock is held while a callback runs or an executor is posted to (except the inline
+//   executor, whose tasks must not call back into the client).
 #include <atomic>
 #include <chrono>
 #include <map>
@@ -41,9 +42,24 @@ namespace ablo {
 struct Query::Spec {
   sdk_detail::QuerySpec spec;
 };
+namespace sdk_detail {
+struct Subscription;
+}
+// What an Observer handle shares: a live query, or how to cancel a client-wide listener.
+struct Observer::State {
+  std::weak_ptr<sdk_detail::ClientCore> core;
+  std::shared_ptr<sdk_detail::Subscription> query;  // a live query, or
+  std::function<void()> cancel_listener;             // a client-wide listener
+};
 }  // namespace ablo
 
 namespace ablo::sdk_detail {
+
+struct UndoRegistry;  // undo.h
+
+// Who made a write: the caller, or an undo/redo replay (never recorded again — §4.4 [REC]: an
+// origin tag, not a timing-based "replaying" flag).
+enum class WriteOrigin { kCaller, kUndoReplay };
 
 // One observer's serial queue: callbacks never overlap, keep order, and coalesce while waiting.
 struct Subscription : std::enable_shared_from_this<Subscription> {
@@ -105,7 +121,7 @@ struct ClientCore : std::enable_shared_from_this<ClientCore> {
 
   // --- writes (client.cpp), any thread ---
   Pending<Receipt> write(Action action, std::string_view model, std::string id, JsonObject data, WriteOptions options,
-                         std::optional<int64_t> seen_version = std::nullopt);
+                         std::optional<int64_t> seen_version = std::nullopt, WriteOrigin origin = WriteOrigin::kCaller);
   Pending<CommitReceipt> commit(std::vector<Operation> operations, WriteOptions options);
   void persist_then_send(std::vector<StoredOutboxEntry> entries, std::chrono::milliseconds delay);
   Pending<Unit> ready();
@@ -208,6 +224,9 @@ struct ClientCore : std::enable_shared_from_this<ClientCore> {
   boost::asio::steady_timer refresh_timer{io};     // the token refresh (design §4 step 2)
   bool pump_armed = false;
   std::map<std::string, ClaimRecord> claims;  // (io) by intent id
+
+  // Undo scopes (undo.cpp); the write path records into them under `mutex`.
+  const std::shared_ptr<UndoRegistry> undo_registry;
 
   // Presence (presence.cpp): the roster of others, this client's own status and activity.
   mutable std::mutex presence_mutex;                       // a leaf: taken with no other lock

@@ -86,7 +86,6 @@ void Pending<T>::then(std::shared_ptr<Executor> executor, std::function<void(Res
   state_->callback_executor = std::move(executor);
 }
 
-// UndoResult is instantiated with undo (design §21 step 6).
 template class Pending<Unit>;
 template class Pending<Receipt>;
 template class Pending<CommitReceipt>;
@@ -94,5 +93,6 @@ template class Pending<Row>;
 template class Pending<std::optional<Row>>;
 template class Pending<std::vector<Row>>;
 template class Pending<Claim>;
+template class Pending<UndoResult>;
 
 }  // namespace ablo
