@@ -721,15 +721,34 @@ void measure_remote_latency(const BenchOptions& o, const Server& server, ablo::C
     std::printf("\n[3] %lld updates %s by A (batch_delay %d ms), observed by B\n", static_cast<long long>(o.remote_writes),
                 pass.name.c_str(), o.batch_delay_ms);
     CpuWindow window({server.pid(), observer.pid()});
+    // A's own write → confirmed (its Receipt): tells a slow B from a slow server or writer.
+    struct Receipts {
+      std::mutex mutex;
+      Latencies us;
+    };
+    auto receipts = std::make_shared<Receipts>();  // shared: a confirmation after a timed-out wait still lands
     window.begin();
     const auto start = SteadyClock::now();
     for (int64_t i = 0; i < o.remote_writes; ++i, ++seq) {
       if (pass.rate > 0) std::this_thread::sleep_until(start + std::chrono::microseconds(static_cast<int64_t>(1e6 * i / pass.rate)));
       const int64_t row = seq % kCrossProcessRows;
-      (void)tasks.update(task_id(row), {{"position", seq}, {"meta", {{"seq", seq}, {"sentAt", now_us()}}}}, forced());
+      const int64_t sent = now_us();
+      tasks.update(task_id(row), {{"position", seq}, {"meta", {{"seq", seq}, {"sentAt", sent}}}}, forced())
+          .then(ablo::inline_executor(), [receipts, sent](const ablo::Result<ablo::Receipt>& receipt) {
+            if (!receipt) return;
+            std::lock_guard lock(receipts->mutex);
+            receipts->us.push_back(static_cast<uint32_t>(now_us() - sent));
+          });
     }
     const double written_s = seconds_since(start);
     if (!writer.wait_for_flush(120s).wait_result()) report.fail("figure 3: A's writes were not all confirmed in 120 s");
+    {
+      std::lock_guard lock(receipts->mutex);
+      auto& us = receipts->us;
+      std::sort(us.begin(), us.end());
+      std::printf("  A's write → its own confirmation: p50 %.2f ms, p99 %.2f ms (n=%zu)\n", percentile_ms(us, 0.5),
+                  percentile_ms(us, 0.99), us.size());
+    }
     std::this_thread::sleep_for(300ms);  // B's last deltas are on their way
     window.end();
     auto samples = observer.dump();
