@@ -77,7 +77,12 @@ namespace websocket = beast::websocket;
 namespace json = boost::json;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
+using ablo::bench::Latencies;
 using ablo::bench::now_us;
+using ablo::bench::OwnCpu;
+using ablo::bench::own_cpu_seconds;
+using ablo::bench::percentile_ms;
+using ablo::bench::process_cpu_seconds;
 
 namespace {
 
@@ -163,38 +168,6 @@ void pin_process(pid_t pid, const std::vector<int>& cpus) {
 // ---------------------------------------------------------------------------------------------
 // CPU and memory accounting
 
-// utime+stime of a whole process (all its threads, live and exited) in seconds.
-std::optional<double> process_cpu_seconds(pid_t pid) {
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
-  const auto paren = text.rfind(')');  // the command name may contain spaces
-  if (paren == std::string::npos) return std::nullopt;
-  std::istringstream fields(text.substr(paren + 2));
-  std::string field;
-  long long utime = 0, stime = 0;
-  for (int index = 3; fields >> field; ++index) {  // field 3 is the state
-    if (index == 14) utime = std::stoll(field);
-    if (index == 15) {
-      stime = std::stoll(field);
-      return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
-    }
-  }
-  return std::nullopt;
-}
-
-// This process's CPU (all its threads): user and system seconds.
-struct OwnCpu {
-  double user = 0, system = 0;
-  double total() const { return user + system; }
-};
-
-OwnCpu own_cpu_seconds() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
-  return {seconds(usage.ru_utime), seconds(usage.ru_stime)};
-}
-
 // The summed utime+stime of several processes (the nodes of a cluster); nullopt if one is gone.
 std::optional<double> processes_cpu_seconds(const std::vector<pid_t>& pids) {
   if (pids.empty()) return std::nullopt;
@@ -259,15 +232,6 @@ bool report_cpu(const Window& window, int cores, double saturation) {
 
 // ---------------------------------------------------------------------------------------------
 // Latencies
-
-// Microsecond latencies; uint32 halves the memory of 10 million deliveries (71 minutes max).
-using Latencies = std::vector<uint32_t>;
-
-double percentile_ms(const Latencies& sorted, double p) {
-  if (sorted.empty()) return 0;
-  const auto index = static_cast<std::size_t>(p * static_cast<double>(sorted.size() - 1));
-  return sorted[index] / 1000.0;
-}
 
 void print_latencies(const char* what, Latencies& all) {
   std::sort(all.begin(), all.end());
