@@ -9,8 +9,11 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <algorithm>
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <new>
 #include <optional>
 #include <set>
@@ -47,6 +50,9 @@ struct ablo_error {
 struct ablo_client {
   std::unique_ptr<ablo::Client> client;
   std::shared_ptr<ablo::ManualExecutor> manual;  // "callbacks":"manual"
+  // Undo groups opened by ablo_undo_begin_group, by scope (nested ones stacked), until their end.
+  std::mutex undo_mutex;
+  std::map<std::string, std::vector<ablo::UndoGroup>> open_undo_groups;  // (undo_mutex)
 };
 
 struct ablo_observer {
@@ -104,6 +110,15 @@ json::value to_json(const ablo::Receipt& receipt) {
                    {"replayed", receipt.replayed}};
   if (receipt.row) out["row"] = to_json(*receipt.row);
   return out;
+}
+
+json::value to_json(const ablo::UndoResult& result) {
+  json::array receipts;
+  for (const auto& receipt : result.receipts) receipts.push_back(to_json(receipt));
+  return json::object{{"label", result.label},
+                      {"applied", result.applied},
+                      {"skippedFields", string_array(result.skipped_fields)},
+                      {"receipts", std::move(receipts)}};
 }
 
 json::value to_json(const ablo::CommitReceipt& receipt) {
@@ -353,6 +368,8 @@ constexpr std::pair<std::string_view, ablo::Action> kActions[] = {
     {"archive", ablo::Action::kArchive}, {"unarchive", ablo::Action::kUnarchive}};
 constexpr std::pair<std::string_view, ablo::Scope> kScopes[] = {
     {"live", ablo::Scope::kLive}, {"archived", ablo::Scope::kArchived}, {"all", ablo::Scope::kAll}};
+constexpr std::pair<std::string_view, ablo::ConflictPolicy> kConflictPolicies[] = {
+    {"skip-stale", ablo::ConflictPolicy::kSkipStale}, {"last-writer-wins", ablo::ConflictPolicy::kLastWriterWins}};
 constexpr std::pair<std::string_view, ablo::Direction> kDirections[] = {
     {"asc", ablo::Direction::kAsc}, {"desc", ablo::Direction::kDesc}};
 // The 0.9.1 tuple operators; IS / IS NOT take null as their value.
@@ -577,6 +594,22 @@ Result<ablo::Activity> parse_activity(const char* text) {
 Result<json::object> parse_data(const char* text, const char* what) {
   if (!text) return tl::unexpected(sdk_error("invalid_request", std::string(what) + " is required"));
   return parse_object(text, "invalid_request", what);
+}
+
+Result<ablo::UndoScopeOptions> parse_undo_scope_options(const char* text) {
+  auto object = parse_object(text, "invalid_request", "options");
+  if (!object) return tl::unexpected(object.error());
+  ablo::UndoScopeOptions options;
+  Members members(*object, "invalid_request", "options");
+  if (auto value = members.integer("maxHistory")) {
+    if (*value < 1) members.wrong("maxHistory", "at least 1");
+    options.max_history = static_cast<std::size_t>(std::max<int64_t>(*value, 1));
+  }
+  if (auto value = enum_member(members, "conflictPolicy", kConflictPolicies)) options.conflict_policy = *value;
+  if (auto value = members.boolean("recordAll")) options.record_all = *value;
+  if (auto value = members.strings("models")) options.models = *value;
+  if (auto status = members.finish(); !status) return tl::unexpected(status.error());
+  return options;
 }
 
 // ---- pendings -----------------------------------------------------------------------------------
@@ -1048,9 +1081,76 @@ char* ablo_presence_others(ablo_client* client) {
 }
 
 // ---- undo / redo --------------------------------------------------------------------------------
-// TODO(undo): ablo_undo_scope, ablo_undo_begin_group, ablo_undo_end_group, ablo_undo, ablo_redo,
-// ablo_can_undo, ablo_can_redo and ablo_undo_clear (declared in ablo_c.h) are added by the lead
-// once the SDK's undo work (UndoManager/UndoScope) has merged. Until then they are declared but
-// not defined: a binding that calls them fails to link, rather than getting a silent no-op.
+// ---- undo / redo --------------------------------------------------------------------------------
+
+ablo_status ablo_undo_scope(ablo_client* client, const char* scope, const char* options_json, ablo_error** error) {
+  return status_call(error, [&]() -> ablo::Status {
+    if (!client || !client->client || !scope) return tl::unexpected(sdk_error("invalid_request", "client and scope are required"));
+    auto options = parse_undo_scope_options(options_json);
+    if (!options) return tl::unexpected(options.error());
+    client->client->undo().scope(scope, std::move(*options));
+    return {};
+  });
+}
+
+void ablo_undo_begin_group(ablo_client* client, const char* scope, const char* label) {
+  if (!client || !client->client || !scope) return;
+  quiet_call<int>(0, [&] {
+    auto group = client->client->undo().scope(scope).begin_group(label ? label : "");
+    std::lock_guard lock(client->undo_mutex);
+    client->open_undo_groups[scope].push_back(std::move(group));
+    return 0;
+  });
+}
+
+void ablo_undo_end_group(ablo_client* client, const char* scope) {
+  if (!client || !scope) return;
+  quiet_call<int>(0, [&] {
+    std::optional<ablo::UndoGroup> ending;  // destroyed (and so pushed) outside the lock
+    {
+      std::lock_guard lock(client->undo_mutex);
+      auto open = client->open_undo_groups.find(scope);
+      if (open == client->open_undo_groups.end() || open->second.empty()) return 0;
+      ending.emplace(std::move(open->second.back()));
+      open->second.pop_back();
+      if (open->second.empty()) client->open_undo_groups.erase(open);
+    }
+    return 0;
+  });
+}
+
+ablo_pending* ablo_undo(ablo_client* client, const char* scope) {
+  return pending_call<ablo::UndoResult>(client, [&](ablo::Client& c) -> Result<ablo::Pending<ablo::UndoResult>> {
+    auto name = required(scope, "scope");
+    if (!name) return tl::unexpected(name.error());
+    return c.undo().scope(*name).undo();
+  });
+}
+
+ablo_pending* ablo_redo(ablo_client* client, const char* scope) {
+  return pending_call<ablo::UndoResult>(client, [&](ablo::Client& c) -> Result<ablo::Pending<ablo::UndoResult>> {
+    auto name = required(scope, "scope");
+    if (!name) return tl::unexpected(name.error());
+    return c.undo().scope(*name).redo();
+  });
+}
+
+int ablo_can_undo(ablo_client* client, const char* scope) {
+  if (!client || !client->client || !scope) return 0;
+  return quiet_call<int>(0, [&] { return client->client->undo().scope(scope).can_undo() ? 1 : 0; });
+}
+
+int ablo_can_redo(ablo_client* client, const char* scope) {
+  if (!client || !client->client || !scope) return 0;
+  return quiet_call<int>(0, [&] { return client->client->undo().scope(scope).can_redo() ? 1 : 0; });
+}
+
+void ablo_undo_clear(ablo_client* client, const char* scope) {
+  if (!client || !client->client || !scope) return;
+  quiet_call<int>(0, [&] {
+    client->client->undo().scope(scope).clear();
+    return 0;
+  });
+}
 
 }  // extern "C"

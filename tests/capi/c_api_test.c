@@ -402,12 +402,43 @@ static void test_file_store_survives_restart(void) {
   }
 }
 
+/* Undo offline: recording needs no server (writes apply optimistically); a group is one entry. */
+static void test_undo_history_offline(void) {
+  ablo_client* client = new_client(":memory:", "thread");
+  ablo_error* error = NULL;
+  CHECK(ablo_undo_scope(client, "edits", NULL, &error) == ABLO_OK);
+  CHECK(ablo_undo_scope(client, "bad", "{\"maxHistory\":0}", &error) == ABLO_ERROR);
+  CHECK_ERROR(error, "invalid_request");
+  error = NULL;
+  CHECK(ablo_undo_scope(NULL, "edits", NULL, &error) == ABLO_ERROR);
+  CHECK_ERROR(error, "invalid_request");
+  CHECK(ablo_can_undo(client, "edits") == 0);
+  ablo_undo_begin_group(client, "edits", "two todos");
+  ablo_pending_free(ablo_create(client, "todos", "{\"title\":\"a\",\"status\":\"todo\",\"position\":1}", "{\"undoScope\":\"edits\"}"));
+  ablo_pending_free(ablo_create(client, "todos", "{\"title\":\"b\",\"status\":\"todo\",\"position\":2}", "{\"undoScope\":\"edits\"}"));
+  ablo_undo_end_group(client, "edits");
+  ablo_undo_end_group(client, "edits"); /* no group open: nothing happens */
+  CHECK(ablo_can_undo(client, "edits") == 1);
+  CHECK(ablo_can_redo(client, "edits") == 0);
+  ablo_undo_clear(client, "edits");
+  CHECK(ablo_can_undo(client, "edits") == 0);
+  ablo_pending* nothing = ablo_undo(NULL, "edits");
+  char* json = NULL;
+  error = NULL;
+  CHECK(ablo_pending_wait(nothing, 1000, &json, &error) == ABLO_ERROR);
+  CHECK_ERROR(error, "invalid_request");
+  ablo_pending_free(nothing);
+  ablo_undo_begin_group(client, "edits", "left open"); /* freed with the client */
+  ablo_client_free(client);
+}
+
 int main(void) {
   test_free_null_and_version();
   test_bad_client_options();
   test_offline_writes_and_reads();
   test_manual_callbacks();
   test_file_store_survives_restart();
+  test_undo_history_offline();
   if (failures) {
     fprintf(stderr, "%d check(s) failed\n", failures);
     return 1;

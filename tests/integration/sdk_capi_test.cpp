@@ -170,7 +170,29 @@ TEST_F(SdkCapiTest, CApiEndToEnd) {
   ASSERT_EQ(rows.size(), 2u);
   EXPECT_EQ(rows[0].at("id").as_string(), "job");  // Bergen < Lima
   EXPECT_EQ(rows[1].at("id").as_string(), "c2");
-  const auto fetched = json::parse(settle(ablo_fetch(b, "weatherReports", R"({"where":[["location","=","Rome"]]})"))).as_array();
+  // Undo/redo: a gesture of two writes in one group is one entry; undone, then redone, through C.
+  ASSERT_EQ(ablo_undo_scope(a, "editor", R"({"maxHistory":10,"conflictPolicy":"skip-stale"})", nullptr), ABLO_OK);
+  ablo_error* bad_scope = nullptr;
+  EXPECT_EQ(ablo_undo_scope(a, "other", R"({"conflictPolicy":"sometimes"})", &bad_scope), ABLO_ERROR);
+  EXPECT_EQ(error_code_of(bad_scope), "invalid_request");
+  ablo_undo_begin_group(a, "editor", "rename");
+  settle(ablo_update(a, "weatherReports", "c1", R"({"location":"Roma"})", R"({"undoScope":"editor"})"));
+  settle(ablo_update(a, "weatherReports", "c2", R"({"location":"Lima, Peru"})", R"({"undoScope":"editor"})"));
+  EXPECT_EQ(ablo_can_undo(a, "editor"), 0) << "the group is still open";
+  ablo_undo_end_group(a, "editor");
+  EXPECT_EQ(ablo_can_undo(a, "editor"), 1);
+  const auto undone = json::parse(settle(ablo_undo(a, "editor"))).as_object();
+  EXPECT_EQ(undone.at("label").as_string(), "rename");
+  EXPECT_EQ(undone.at("applied").as_int64(), 2);
+  EXPECT_EQ(get(a, "c1")->at("data").at("location").as_string(), "Rome");
+  EXPECT_EQ(get(a, "c2")->at("data").at("location").as_string(), "Lima");
+  EXPECT_EQ(ablo_can_redo(a, "editor"), 1);
+  settle(ablo_redo(a, "editor"));
+  EXPECT_EQ(get(a, "c1")->at("data").at("location").as_string(), "Roma");
+  ablo_undo_clear(a, "editor");
+  EXPECT_EQ(ablo_can_undo(a, "editor") + ablo_can_redo(a, "editor"), 0);
+
+  const auto fetched = json::parse(settle(ablo_fetch(b, "weatherReports", R"({"where":[["location","=","Roma"]]})"))).as_array();
   ASSERT_EQ(fetched.size(), 1u) << "from the server";
   EXPECT_EQ(fetched[0].at("id").as_string(), "c1");
   const auto status = json::parse(take(ablo_client_status(a))).as_object();
