@@ -12,6 +12,7 @@
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
+#include "integration/cli_run.h"
 #include "integration/quickstart_schema.h"
 #include "integration/server_fixture.h"
 #include "support/child_process.h"
@@ -22,36 +23,6 @@ namespace {
 
 namespace json = boost::json;
 using namespace std::chrono_literals;
-
-struct CommandRun {
-  int exit_code = -1;
-  std::string out;  // stdout
-  std::string err;  // stderr
-};
-
-std::string read_text(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-// Runs `ablo <args>` in `cwd` with no ABLO_API_* from the test's own environment.
-CommandRun run_ablo_in(const std::filesystem::path& cwd, const std::string& args) {
-  const auto err_file = cwd / ".stderr-of-ablo";
-  const std::string command = "cd '" + cwd.string() + "' && env -u ABLO_API_KEY -u ABLO_API_URL " + server_binary() +
-                              " " + args + " 2>'" + err_file.string() + "'";
-  CommandRun run;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (!pipe) return run;
-  char buffer[4096];
-  while (std::size_t n = fread(buffer, 1, sizeof buffer, pipe)) run.out.append(buffer, n);
-  const int status = pclose(pipe);
-  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  run.err = read_text(err_file);
-  std::filesystem::remove(err_file);
-  return run;
-}
 
 // The value of NAME=value in a .env file.
 std::string env_value(const std::filesystem::path& env_file, const std::string& name) {
