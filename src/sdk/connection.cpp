@@ -722,6 +722,10 @@ void schedule_flush(ClientCore& core) {
           // The confirmed outbox entries of the batch are still on disk: removed with the next one.
           core.persist_batch.remove_outbox.insert(core.persist_batch.remove_outbox.end(), confirmed_seqs.begin(), confirmed_seqs.end());
           core.persist_failed_epoch = epoch;
+          // Deltas that came after the lost ones and wait in the next batch must not move the
+          // cursor past them: that batch is flushed after the socket closed (a new epoch), and
+          // its cursor would make the next catch-up start beyond the lost deltas.
+          core.persist_batch.cursor.reset();
           // Nothing of the batch is on disk: reconnect, and catch-up resends from the persisted cursor (D18).
           spdlog::error("ablo client: deltas not stored ({}); resyncing", ok.error().message);
           if (core.ws && epoch == core.connection_epoch) {
