@@ -45,7 +45,12 @@ void Subscription::deliver(QueryUpdate update) {
     if (scheduled) return;
     scheduled = true;
   }
-  executor->post([self = shared_from_this()] { self->drain(); });
+  // The task holds the subscription weakly: an executor whose queue is never drained (a manual
+  // one dropped with tasks in it) must not keep the subscription — which holds the executor —
+  // alive in a cycle. A subscription gone by then has nothing left to deliver.
+  executor->post([weak = weak_from_this()] {
+    if (auto self = weak.lock()) self->drain();
+  });
 }
 
 void Subscription::drain() {
@@ -74,19 +79,21 @@ void Listener<Event>::deliver(Event event) {
     if (scheduled) return;
     scheduled = true;
   }
-  executor->post([this, keep = this->shared_from_this()] {
+  executor->post([weak = this->weak_from_this()] {  // weakly, as Subscription::deliver explains
+    auto self = weak.lock();
+    if (!self) return;
     while (true) {
       std::vector<Event> batch;
       {
-        std::lock_guard lock(mutex);
-        if (waiting.empty() || cancelled) {
-          scheduled = false;
-          waiting.clear();
+        std::lock_guard lock(self->mutex);
+        if (self->waiting.empty() || self->cancelled) {
+          self->scheduled = false;
+          self->waiting.clear();
           return;
         }
-        batch.swap(waiting);
+        batch.swap(self->waiting);
       }
-      for (const auto& event : batch) callback(event);
+      for (const auto& event : batch) self->callback(event);
     }
   });
 }
