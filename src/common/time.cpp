@@ -1,7 +1,9 @@
 #include "common/time.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <iterator>
 
 namespace ablo {
 
@@ -94,6 +96,24 @@ std::string http_date_from_ms(int64_t ms) {
                 kMonths[date.month - 1], static_cast<long long>(date.year), static_cast<int>(ms_of_day / 3'600'000),
                 static_cast<int>(ms_of_day / 60'000 % 60), static_cast<int>(ms_of_day / 1000 % 60));
   return buf;
+}
+
+std::optional<int64_t> http_date_to_ms(std::string_view text) {
+  static constexpr std::string_view kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                                 "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  const std::string terminated(text);
+  char weekday[4] = {}, month[4] = {};
+  int day = 0, year = 0, hour = 0, minute = 0, second = 0;
+  if (std::sscanf(terminated.c_str(), "%3s, %d %3s %d %d:%d:%d", weekday, &day, month, &year, &hour, &minute,
+                  &second) != 7) {
+    return std::nullopt;
+  }
+  const auto found = std::find(std::begin(kMonths), std::end(kMonths), std::string_view(month));
+  if (found == std::end(kMonths)) return std::nullopt;
+  char iso[48];
+  std::snprintf(iso, sizeof iso, "%04d-%02d-%02dT%02d:%02d:%02dZ", year,
+                static_cast<int>(found - std::begin(kMonths)) + 1, day, hour, minute, second);
+  return parse_iso8601_ms(iso);
 }
 
 // Follows V8's Date.parse for the ISO forms: YYYY-MM-DD or ±YYYYYY-MM-DD, optionally followed by

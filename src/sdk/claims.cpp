@@ -65,7 +65,7 @@ void mark_lost(Claim::State& state, const Error& error) {
     state.lost = error;
     callbacks = std::move(state.on_lost);
   }
-  for (auto& [callback, executor] : callbacks) executor->post([callback, error] { callback(error); });
+  for (auto& entry : callbacks) entry.second->post([callback = entry.first, error] { callback(error); });
 }
 
 void granted(ClientCore& core, sdk_detail::ClaimRecord& record) {

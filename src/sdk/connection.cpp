@@ -151,23 +151,6 @@ void remember_identity(ClientCore& core, const json::object& exchanged, const to
 // end a socket when its token expires; the new token serves the next connect and HTTP call.
 namespace token_refresh {
 
-// IMF-fixdate (RFC 9110 §5.6.7: "Sun, 06 Nov 1994 08:49:37 GMT"), whole seconds.
-std::optional<int64_t> http_date_ms(const std::string& text) {
-  static constexpr std::string_view kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                                 "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-  char weekday[4] = {}, month[4] = {};
-  int day = 0, year = 0, hour = 0, minute = 0, second = 0;
-  if (std::sscanf(text.c_str(), "%3s, %d %3s %d %d:%d:%d", weekday, &day, month, &year, &hour, &minute, &second) != 7) {
-    return std::nullopt;
-  }
-  const auto found = std::find(std::begin(kMonths), std::end(kMonths), std::string_view(month));
-  if (found == std::end(kMonths)) return std::nullopt;
-  char iso[32];
-  std::snprintf(iso, sizeof iso, "%04d-%02d-%02dT%02d:%02d:%02dZ", year, static_cast<int>(found - std::begin(kMonths)) + 1,
-                day, hour, minute, second);
-  return parse_iso8601_ms(iso);
-}
-
 void refresh(ClientCore& core);
 
 void schedule(ClientCore& core, milliseconds delay) {
@@ -183,7 +166,7 @@ void remember_lifetime(ClientCore& core, const json::object& exchanged, const An
   const auto expires = parse_iso8601_ms(string_member(exchanged, "expiresAt"));
   std::optional<int64_t> offset;
   if (const auto date = answer.headers.find("date"); date != answer.headers.end()) {
-    if (auto server_now = http_date_ms(date->second)) offset = *server_now + 500 - answer.local_midpoint_ms;  // mid-second
+    if (auto server_now = http_date_to_ms(date->second)) offset = *server_now + 500 - answer.local_midpoint_ms;  // mid-second
   }
   if (!offset && expires) offset = *expires - kRequestedTtlMs - answer.local_midpoint_ms;
   const int64_t measured = offset && std::abs(*offset) >= 2000 ? *offset : 0;  // below the measurement's noise: 0

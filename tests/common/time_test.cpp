@@ -9,10 +9,15 @@ namespace {
 
 constexpr int64_t kMaxTimeMs = 8'640'000'000'000'000;  // ECMA-262 time value range
 
-TEST(HttpDate, FormatsTheImfFixdateOfRfc9110) {
+TEST(HttpDate, FormatsAndParsesTheImfFixdateOfRfc9110) {
   EXPECT_EQ(http_date_from_ms(784111777000), "Sun, 06 Nov 1994 08:49:37 GMT");  // RFC 9110's own example
   EXPECT_EQ(http_date_from_ms(0), "Thu, 01 Jan 1970 00:00:00 GMT");
   EXPECT_EQ(http_date_from_ms(1796000000999), "Mon, 30 Nov 2026 00:53:20 GMT");
+  // The inverse, whole seconds; what is not an IMF-fixdate is refused.
+  EXPECT_EQ(http_date_to_ms("Sun, 06 Nov 1994 08:49:37 GMT"), 784111777000);
+  EXPECT_EQ(http_date_to_ms(http_date_from_ms(1796000000999)), 1796000000000);
+  EXPECT_EQ(http_date_to_ms("Sun, 06 Foo 1994 08:49:37 GMT"), std::nullopt);
+  EXPECT_EQ(http_date_to_ms("yesterday"), std::nullopt);
 }
 
 TEST(Iso8601, FormatsLikeJavaScriptToIsoString) {
