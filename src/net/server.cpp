@@ -856,20 +856,20 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     void write_chunk(bool last) {
       static constexpr std::string_view kCrlf = "\r\n";
       static constexpr std::string_view kTerminator = "0\r\n\r\n";
-      std::array<asio::const_buffer, 4> buffers;
       std::size_t count = 0;
       if (!in_flight_.empty()) {
         size_line_ = fmt::format("{:x}\r\n", in_flight_.size());
-        buffers[count++] = asio::buffer(size_line_);
-        buffers[count++] = asio::buffer(in_flight_);
-        buffers[count++] = asio::buffer(kCrlf.data(), kCrlf.size());
+        buffers_[count++] = asio::buffer(size_line_);
+        buffers_[count++] = asio::buffer(in_flight_);
+        buffers_[count++] = asio::buffer(kCrlf.data(), kCrlf.size());
       }
-      if (last) buffers[count++] = asio::buffer(kTerminator.data(), kTerminator.size());
+      if (last) buffers_[count++] = asio::buffer(kTerminator.data(), kTerminator.size());
       sent_ += in_flight_.size();
       // reply()'s deadline over what has been sent so far: 60 s, plus one per 256 KiB.
       session_->stream_.expires_at(started_at_ + std::chrono::seconds(60) +
                                    std::chrono::seconds(sent_ / kWriteBytesPerSecondFloor));
-      asio::async_write(session_->stream_, std::span(buffers.data(), count),
+      // The span is copied into the operation, the array it points to is not: a member.
+      asio::async_write(session_->stream_, std::span(buffers_.data(), count),
                         [self = shared_from_this(), last](beast::error_code ec, std::size_t) {
                           self->written(ec, last);
                         });
@@ -911,6 +911,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     // The connection's loop only (in_flight_ also while writing_ is set):
     std::string in_flight_;
     std::string size_line_;
+    std::array<asio::const_buffer, 4> buffers_;  // of the chunk being written
     std::optional<http::response<http::empty_body>> header_;
     std::optional<http::response_serializer<http::empty_body>> serializer_;
     std::chrono::steady_clock::time_point started_at_;

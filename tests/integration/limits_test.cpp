@@ -680,7 +680,8 @@ std::vector<std::string> queried_rows(const ServerProcess& server, const std::st
                        R"({"queries":[{"model":")" + model + R"("}]})");
   EXPECT_EQ(response.status, 200) << response.body;
   std::vector<std::string> rows;
-  for (const auto& row : json::parse(response.body).at("results").at(0).as_array()) rows.push_back(json::serialize(row));
+  const auto parsed = json::parse(response.body);
+  for (const auto& row : parsed.at("results").at(0).as_array()) rows.push_back(json::serialize(row));
   return rows;
 }
 
@@ -738,7 +739,7 @@ TEST(Limits, StreamedBootstrapIsTheSameTextAsTheWholeBody) {
 
   create_varied_reports(writer, "large-", 400);  // ~1 MB: sixteen chunks and more
   auto large = client::http_request("127.0.0.1", server.port(), "GET", "/api/sync/bootstrap", "", auth);
-  ASSERT_TRUE(large);
+  ASSERT_TRUE(large) << large.error().message;
   ASSERT_EQ(large->status, 200) << large->body.substr(0, 500);
   EXPECT_EQ(large->headers["transfer-encoding"], "chunked");
   EXPECT_EQ(large->headers["content-type"], "application/json");
