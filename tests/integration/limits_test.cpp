@@ -670,7 +670,9 @@ TEST(Limits, ManyBootstrapsOfALargeTableStayUnderAMemoryCeiling) {
               kClients, kRows, static_cast<long long>(baseline), static_cast<long long>(peak),
               static_cast<long long>(peak - baseline), static_cast<long long>(latency_ms));
   if (!kSanitizedBuild) {
-    EXPECT_LT(peak - baseline, 512 * 1024) << "bootstraps are not bounded in memory";
+    // Streamed, 32 bootstraps cost a few MB (+4 MB on SQLite, +15 MB on PostgreSQL, whose
+    // cursor pages are 200 rows of 25 KB); whole bodies in memory cost +300 MB.
+    EXPECT_LT(peak - baseline, 64 * 1024) << "bootstraps are not streamed";
   }
 }
 
