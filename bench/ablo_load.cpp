@@ -17,6 +17,8 @@
 //            under load: does it slow commits?) and reports the scrapes' latency.
 //   idle     N authenticated sockets that each sync once and then stay idle: server RSS per
 //            connection.
+//   bootstrap  one GET /api/sync/bootstrap of --rows seeded rows against the time to serialize
+//            them in-process, and the server's RSS meanwhile (bench/load_bootstrap.cpp).
 //   source   Data Source mode (issue 11), --mode endpoint (the reference endpoint of
 //            examples/source-endpoint, registered with --poll-interval) or database (direct
 //            PostgreSQL, `--source-database`): commits/s through the source with W writers x K
@@ -64,6 +66,7 @@
 #include <boost/json.hpp>
 
 #include "bench_support.h"
+#include "load_bootstrap.h"
 #include "client/transport.h"
 #include "integration/server_fixture.h"
 #include "integration/source_endpoint.h"
@@ -1312,6 +1315,13 @@ int main(int argc, char** argv) {
   source->add_option("--external-writes", o.external_writes, "Rows written straight into the source's database")
       ->capture_default_str();
   source->add_option("--gap", o.external_gap_ms, "Milliseconds between external writes")->capture_default_str();
+  ablo::bench::BootstrapLoadOptions bootstrap_options;
+  auto* bootstrap = app.add_subcommand(
+      "bootstrap", "One streamed bootstrap of N rows: first/last byte vs in-process JSON serialization, server RSS");
+  bootstrap->add_option("--rows", bootstrap_options.rows)->capture_default_str();
+  bootstrap->add_option("--repeats", bootstrap_options.repeats, "GETs and baseline runs; the best is kept")
+      ->capture_default_str();
+  bootstrap->add_option("--seed-threads", bootstrap_options.seed_threads)->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -1319,6 +1329,11 @@ int main(int argc, char** argv) {
     if (commits->parsed()) return run_commits(o);
     if (idle->parsed()) return run_idle(o);
     if (source->parsed()) return run_source(o);
+    if (bootstrap->parsed()) {
+      bootstrap_options.server_bin = o.server_bin;
+      bootstrap_options.server_args = o.server_args;
+      return ablo::bench::run_bootstrap_load(bootstrap_options);
+    }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ablo_load: %s\n", e.what());
     return 2;

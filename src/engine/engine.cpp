@@ -1,6 +1,7 @@
 #include "engine/engine.h"
 
 #include <algorithm>
+#include <array>
 #include <functional>
 #include <future>
 #include <mutex>
@@ -77,12 +78,12 @@ struct Engine::Impl {
   // view, a subset of the allowed groups), in query order, at most `limit` (0 = no
   // limit), one at a time as the store scans them.
   Status each_visible_row(const auth::Principal& principal, const std::vector<std::string>& groups,
-                          store::RowQuery query, int64_t limit, const std::function<void(json::object&&)>& visit) const {
+                          store::RowQuery query, int64_t limit, const std::function<bool(json::object&&)>& visit) const {
     int64_t visited = 0;
     query.tenant = principal.tenant.key();
     auto scanned = store.scan_rows(query, [&](store::StoredRow&& row) {
       if (!in_view(principal, groups, *query.model, query.tenant, row)) return true;
-      visit(row_json(std::move(row), *query.model));
+      if (!visit(row_json(std::move(row), *query.model))) return false;
       return limit <= 0 || ++visited < limit;
     });
     if (!scanned) return tl::unexpected(scanned.error());
@@ -94,7 +95,10 @@ struct Engine::Impl {
                                    store::RowQuery query, int64_t limit) const {
     json::array rows;
     auto scanned = each_visible_row(principal, groups, std::move(query), limit,
-                                    [&](json::object&& row) { rows.push_back(std::move(row)); });
+                                    [&](json::object&& row) {
+                                      rows.push_back(std::move(row));
+                                      return true;
+                                    });
     if (!scanned) return tl::unexpected(scanned.error());
     return rows;
   }
@@ -336,8 +340,8 @@ Result<CommitReceipt> Engine::commit_sync(CommitRequest request) {
   return future.get();
 }
 
-Result<std::string> Engine::bootstrap(const auth::Principal& principal, const std::vector<std::string>& groups,
-                                      const std::vector<std::string>& models) const {
+Status Engine::write_bootstrap(const auth::Principal& principal, const std::vector<std::string>& groups,
+                               const std::vector<std::string>& models, const TextSink& sink) const {
   const auto schema = impl_->schema.get();
   // The watermark is read before the rows, so every change after it is also in the log.
   const int64_t watermark = hub_.head();
@@ -359,30 +363,56 @@ Result<std::string> Engine::bootstrap(const auth::Principal& principal, const st
     }
   }
   // Written row by row as the store scans them: a JSON tree of a large table costs several
-  // times its text.
+  // times its text, and the text itself is handed on in pieces. One serializer and one small
+  // buffer serve every row (no string per row).
   std::string text = fmt::format(R"({{"type":"full","lastSyncId":{},)", watermark);
   if (!hub_.store_id().empty()) text += fmt::format(R"("storeId":{},)", json::serialize(json::string(hub_.store_id())));
   text += R"("models":{)";
+  if (!sink(text)) return {};
+  json::serializer serializer;
+  std::array<char, 4096> buffer{};
+  bool reader_gone = false;
+  const auto put = [&](const auto& value) {
+    serializer.reset(&value);
+    while (!serializer.done()) {
+      if (!sink(serializer.read(buffer.data(), buffer.size()))) return false;
+    }
+    return true;
+  };
   for (const auto* model : selected) {
-    if (model != selected.front()) text.push_back(',');
-    text += json::serialize(json::string(model->typename_));
-    text += ":[";
+    if (model != selected.front() && !sink(",")) return {};
+    if (!put(json::string(model->typename_)) || !sink(":[")) return {};
     bool first_row = true;
     store::RowQuery query;
     query.model = model;
     auto scanned = impl_->each_visible_row(principal, groups, query, model->bootstrap_limit.value_or(0),
                                            [&](json::object&& row) {
-                                             if (!first_row) text.push_back(',');
+                                             if ((!first_row && !sink(",")) || !put(row)) {
+                                               reader_gone = true;
+                                               return false;
+                                             }
                                              first_row = false;
-                                             text += json::serialize(row);
+                                             return true;
                                            });
+    if (reader_gone) return {};
     if (!scanned) return tl::unexpected(scanned.error());
-    text.push_back(']');
+    if (!sink("]")) return {};
   }
   const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
                        std::chrono::system_clock::now().time_since_epoch())
                        .count();
-  text += fmt::format(R"(}},"timestamp":{}}})", static_cast<int64_t>(now));
+  (void)sink(fmt::format(R"(}},"timestamp":{}}})", static_cast<int64_t>(now)));
+  return {};
+}
+
+Result<std::string> Engine::bootstrap(const auth::Principal& principal, const std::vector<std::string>& groups,
+                                      const std::vector<std::string>& models) const {
+  std::string text;
+  auto written = write_bootstrap(principal, groups, models, [&text](std::string_view piece) {
+    text.append(piece);
+    return true;
+  });
+  if (!written) return tl::unexpected(written.error());
   return text;
 }
 

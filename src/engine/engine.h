@@ -15,6 +15,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -276,10 +277,19 @@ class Engine {
   // Blocking convenience wrapper for HTTP callers and tests.
   Result<CommitReceipt> commit_sync(CommitRequest request);
 
+  // Takes a response's text piece by piece, in order; returns false when its reader is gone
+  // (the writer then stops).
+  using TextSink = std::function<bool(std::string_view piece)>;
   // GET /api/sync/bootstrap: rows of the requested models (typenames; empty = all instant
-  // models) visible to `groups`, as the response's JSON text {type, lastSyncId, models, timestamp}.
+  // models) visible to `groups`, as the response's JSON text {type, lastSyncId, models,
+  // timestamp}, handed to `sink` as the store yields the rows, so a bootstrap in flight holds one
+  // row and whatever the sink buffers, not the whole text. When the sink refuses a piece it
+  // stops early and returns success (there is nobody left to answer).
+  Status write_bootstrap(const auth::Principal& principal, const std::vector<std::string>& groups,
+                         const std::vector<std::string>& models, const TextSink& sink) const;
+  // The same text in one string.
   Result<std::string> bootstrap(const auth::Principal& principal, const std::vector<std::string>& groups,
-                                        const std::vector<std::string>& models) const;
+                                const std::vector<std::string>& models) const;
   // POST /api/sync/query body -> {results, lastSyncId}.
   Result<boost::json::object> query(const auth::Principal& principal, const std::vector<std::string>& groups,
                                     const boost::json::object& body) const;

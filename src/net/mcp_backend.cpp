@@ -19,7 +19,10 @@ void RouterBackend::call(mcp::RestCall call, std::function<void(mcp::RestAnswer)
     request.headers[std::string(kProtocolVersionHeader)] = "1";
     if (!call.body.empty()) request.headers["content-type"] = "application/json";
     if (!call.idempotency_key.empty()) request.headers["idempotency-key"] = call.idempotency_key;
-    router_.handle(request, [done](HttpResponse response) { done({response.status, std::move(response.body)}); });
+    router_.handle(request, [done](HttpResponse response) {
+      response = collected(std::move(response));
+      done({response.status, std::move(response.body)});
+    });
   });
 }
 

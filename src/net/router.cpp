@@ -69,6 +69,17 @@ HttpResponse error_response(const Error& error, const HttpRequest& request) {
   return error_response(error, request.request_id, contract_of(dialect ? *dialect : Dialect::kClaims));
 }
 
+HttpResponse collected(HttpResponse response) {
+  if (!response.stream) return response;
+  auto produce = std::move(response.stream);
+  response.stream = nullptr;
+  auto failed = produce([&response](std::string_view piece) {
+    response.body.append(piece);
+    return true;
+  });
+  return failed ? std::move(*failed) : std::move(response);
+}
+
 Router::Router(engine::Engine& engine, auth::AuthService& auth, coord::Coordinator& coordinator,
                RunLater run_later, webhooks::Registry* webhooks, source::SourceService* sources,
                bool allow_private_sources)
@@ -257,9 +268,22 @@ Result<HttpResponse> Router::route(const HttpRequest& request) const {
         start = comma + 1;
       }
     }
-    auto body = engine_.bootstrap(*principal, groups_for(query_values(request.target, "syncGroups")), models);
-    if (!body) return tl::unexpected(body.error());
-    return HttpResponse{200, {}, std::move(*body)};
+    // Produced by the server as it writes (HttpResponse::stream), on the bootstrap pool's thread.
+    HttpResponse response{200, {}, {}};
+    response.stream = [this, request, principal = *principal,
+                       groups = groups_for(query_values(request.target, "syncGroups")),
+                       models = std::move(models)](const BodySink& sink) -> std::optional<HttpResponse> {
+      // Runs after handle() returned: its own exception boundary.
+      try {
+        auto written = engine_.write_bootstrap(principal, groups, models, sink);
+        if (!written) return respond(request, tl::unexpected(written.error()));
+        return std::nullopt;
+      } catch (...) {
+        spdlog::error("{} {} {} threw: {}", request.request_id, request.method, request.target, current_exception_text());
+        return error_response(Error("internal_error", "the request failed unexpectedly"), request);
+      }
+    };
+    return response;
   }
   auto parts = split_path(path);
   if (parts.size() >= 2 && parts[0] == "api" && parts[1] == "v1") parts.erase(parts.begin());  // §8.6: both prefixes

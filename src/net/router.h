@@ -36,6 +36,9 @@ HttpResponse error_response(const Error& error, const std::string& request_id,
                             errors::Contract contract = errors::Contract::k2026_06_02);
 // The same for a request: its contract follows its dialect (net/dialect.h).
 HttpResponse error_response(const Error& error, const HttpRequest& request);
+// A streamed response (HttpResponse::stream) produced into `body` here, for callers that need it
+// in one piece; any other response unchanged.
+HttpResponse collected(HttpResponse response);
 
 class Router {
  public:

@@ -7,7 +7,8 @@
 // handlers, upgrade authentication, WebSocket frame handlers — runs on the worker pool (a
 // WebSocket's frames on a strand of it, in order), so a slow database never stalls the
 // network threads. Bootstraps (large reads) run on a small pool of their own, which bounds how
-// many are built at once. A WsSession's send queue is guarded by its mutex because fan-out and
+// many are built at once; their bodies are streamed as the rows are read (StreamedBody), and a
+// bootstrap's pool thread waits for its socket to drain, never an I/O thread. A WsSession's send queue is guarded by its mutex because fan-out and
 // commit results push into it from other threads; its size in bytes is bounded (slow consumers
 // are dropped with kSlowConsumerCloseCode).
 #include "net/server.h"
@@ -15,10 +16,12 @@
 #include <array>
 #include <atomic>
 #include <cerrno>
+#include <condition_variable>
 #include <cstddef>
 #include <deque>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <thread>
 #include <vector>
@@ -78,6 +81,11 @@ constexpr auto kAcceptWarningInterval = std::chrono::seconds(10);
 // After refusing a body that is too large, its remaining bytes are read and discarded this long
 // so closing the connection does not reset it before the client has read the 413.
 constexpr auto kDiscardBodyFor = std::chrono::seconds(5);
+// A streamed body (GET /api/sync/bootstrap) goes out in chunks of about this size: a reply in
+// flight holds two (one on the wire, one filling), and a body shorter than one is sent whole.
+constexpr std::size_t kStreamChunkBytes = 64 * 1024;
+// How often a producer waiting for its socket looks whether the server is stopping.
+constexpr auto kStreamStopPoll = std::chrono::milliseconds(200);
 
 // Process metrics of the socket layer (issue 15), registered at start so a scrape lists them
 // before the first connection.
@@ -207,6 +215,9 @@ struct Services {
   ConnectionCounts connections;
   mcp::Service* mcp = nullptr;  // /mcp (issue 14); set once the service exists
   std::size_t mcp_stream_events = 1'024;  // events queued on one MCP event stream
+  // Set by Server::stop before the event loops stop: a streamed reply waiting for its socket
+  // then gives up, as no write of it will complete any more.
+  std::atomic<bool> stopping{false};
 };
 
 template <class Body>
@@ -708,6 +719,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     auto run = [self = shared_from_this(), plain = std::move(plain), version = request.version(),
                 keep_alive = request.keep_alive(), head]() mutable {
       auto reply = [self, version, keep_alive, head, request_id = plain.request_id](HttpResponse response) mutable {
+        if (response.stream) {
+          // Produced here, on the pool thread that got the reply: it may wait for the socket.
+          self->stream_reply(std::move(response), version, keep_alive, request_id);
+          return;
+        }
         asio::post(self->stream_.get_executor(), [self, response = std::move(response), version, keep_alive, head,
                                                   request_id = std::move(request_id)]() mutable {
           self->reply(std::move(response), version, keep_alive, head, request_id);
@@ -717,6 +733,191 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     };
     asio::post(bootstrap ? services_.bootstraps : services_.workers, guarded("an HTTP request", std::move(run)));
   }
+
+  // Runs a streamed response's producer on the calling thread (HttpResponse::stream).
+  void stream_reply(HttpResponse response, unsigned version, bool keep_alive, const std::string& request_id) {
+    if (version < 11) {  // HTTP/1.0 has no chunked encoding: the whole body, as before
+      asio::post(stream_.get_executor(), [self = shared_from_this(), response = collected(std::move(response)), version,
+                                          keep_alive, request_id]() mutable {
+        self->reply(std::move(response), version, keep_alive, false, request_id);
+      });
+      return;
+    }
+    auto produce = std::move(response.stream);
+    response.stream = nullptr;
+    auto body = std::make_shared<StreamedBody>(shared_from_this(), std::move(response), version, keep_alive, request_id);
+    auto failed = produce([&body](std::string_view piece) { return body->write(piece); });
+    if (failed) {
+      body->fail(std::move(*failed));
+    } else {
+      body->finish();
+    }
+  }
+
+  // A response whose body is produced on a pool thread and written as it comes. The producer
+  // fills one chunk while the previous one is on the wire and waits for that write before it
+  // hands over the next, so a reply in flight holds two chunks whatever its size, and a slow
+  // reader slows the producer (never an I/O thread) instead of growing a buffer; the write
+  // deadline is reply()'s rule over the bytes sent so far, so a reader that stops is cut and
+  // the producer freed. A body that ends within its first chunk goes out whole with a
+  // Content-Length, exactly as a plain reply; a longer one in HTTP/1.1 chunked encoding. A
+  // failure before the first byte is answered with its error response; after it the
+  // connection is cut (no terminating chunk), so a truncated body never reads as complete.
+  // Threading: write/finish/fail on the producer's thread (filling_, started_); the writes on
+  // the connection's loop (in_flight_ while writing_, the header, sent_); writing_ and gone_
+  // under mutex_.
+  class StreamedBody : public std::enable_shared_from_this<StreamedBody> {
+   public:
+    StreamedBody(std::shared_ptr<HttpSession> session, HttpResponse head, unsigned version, bool keep_alive,
+                 std::string request_id)
+        : session_(std::move(session)),
+          head_(std::move(head)),
+          version_(version),
+          keep_alive_(keep_alive),
+          request_id_(std::move(request_id)) {}
+
+    bool write(std::string_view piece) {
+      filling_.append(piece);
+      return filling_.size() < kStreamChunkBytes || hand_over(false);
+    }
+
+    void finish() {
+      if (!started_) {
+        head_.body = std::move(filling_);
+        reply_whole(std::move(head_));
+        return;
+      }
+      (void)hand_over(true);
+    }
+
+    void fail(HttpResponse error) {
+      if (!started_) {
+        reply_whole(std::move(error));
+        return;
+      }
+      {
+        std::lock_guard lock(mutex_);
+        gone_ = true;
+      }
+      asio::post(session_->stream_.get_executor(), [self = shared_from_this()] { self->cut(); });
+    }
+
+   private:
+    void reply_whole(HttpResponse response) {
+      asio::post(session_->stream_.get_executor(), [session = session_, response = std::move(response),
+                                                    version = version_, keep_alive = keep_alive_,
+                                                    request_id = request_id_]() mutable {
+        session->reply(std::move(response), version, keep_alive, false, request_id);
+      });
+    }
+
+    // Waits until the previous chunk is written, then hands filling_ to the loop (with the
+    // terminating chunk when `last`). False when the connection is gone.
+    bool hand_over(bool last) {
+      {
+        std::unique_lock lock(mutex_);
+        while (writing_ && !gone_) {
+          if (session_->services_.stopping.load()) gone_ = true;
+          else cv_.wait_for(lock, kStreamStopPoll);
+        }
+        if (gone_) return false;
+        writing_ = true;
+      }
+      in_flight_.swap(filling_);
+      filling_.clear();  // keeps the capacity the other chunk had
+      const bool first = !std::exchange(started_, true);
+      asio::post(session_->stream_.get_executor(), [self = shared_from_this(), first, last] {
+        if (first) {
+          self->write_header(last);
+        } else {
+          self->write_chunk(last);
+        }
+      });
+      return true;
+    }
+
+    void write_header(bool last) {
+      header_.emplace(static_cast<http::status>(head_.status), version_);
+      add_common_headers(*header_, request_id_);
+      header_->set(http::field::content_type, "application/json");
+      for (auto& [name, value] : head_.headers) header_->set(name, value);
+      header_->chunked(true);
+      header_->keep_alive(keep_alive_);
+      count_response(head_.status);
+      started_at_ = std::chrono::steady_clock::now();
+      session_->stream_.expires_at(started_at_ + std::chrono::seconds(60));
+      serializer_.emplace(*header_);
+      http::async_write_header(session_->stream_, *serializer_,
+                               [self = shared_from_this(), last](beast::error_code ec, std::size_t) {
+                                 if (ec) return self->written(ec, false);
+                                 self->write_chunk(last);
+                               });
+    }
+
+    void write_chunk(bool last) {
+      static constexpr std::string_view kCrlf = "\r\n";
+      static constexpr std::string_view kTerminator = "0\r\n\r\n";
+      std::size_t count = 0;
+      if (!in_flight_.empty()) {
+        size_line_ = fmt::format("{:x}\r\n", in_flight_.size());
+        buffers_[count++] = asio::buffer(size_line_);
+        buffers_[count++] = asio::buffer(in_flight_);
+        buffers_[count++] = asio::buffer(kCrlf.data(), kCrlf.size());
+      }
+      if (last) buffers_[count++] = asio::buffer(kTerminator.data(), kTerminator.size());
+      sent_ += in_flight_.size();
+      // reply()'s deadline over what has been sent so far: 60 s, plus one per 256 KiB.
+      session_->stream_.expires_at(started_at_ + std::chrono::seconds(60) +
+                                   std::chrono::seconds(sent_ / kWriteBytesPerSecondFloor));
+      // The span is copied into the operation, the array it points to is not: a member.
+      asio::async_write(session_->stream_, std::span(buffers_.data(), count),
+                        [self = shared_from_this(), last](beast::error_code ec, std::size_t) {
+                          self->written(ec, last);
+                        });
+    }
+
+    void written(beast::error_code ec, bool last) {
+      if (last && !ec) {
+        session_->after_write(ec, keep_alive_);
+        return;
+      }
+      {
+        std::lock_guard lock(mutex_);
+        writing_ = false;
+        if (ec) gone_ = true;
+      }
+      cv_.notify_one();
+      if (ec) cut();
+    }
+
+    // Ends the connection without the terminating chunk: the client sees a truncated body.
+    void cut() {
+      beast::error_code ec;
+      session_->stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+      session_->stream_.close();
+    }
+
+    std::shared_ptr<HttpSession> session_;
+    HttpResponse head_;  // status and headers (and, sent whole, the body)
+    const unsigned version_;
+    const bool keep_alive_;
+    const std::string request_id_;
+    std::mutex mutex_;
+    std::condition_variable cv_;
+    bool writing_ = false;  // GUARDED_BY(mutex_): a chunk is on the wire
+    bool gone_ = false;     // GUARDED_BY(mutex_): the connection failed or was cut
+    // The producer's thread only:
+    std::string filling_;
+    bool started_ = false;  // the header has been handed to the loop
+    // The connection's loop only (in_flight_ also while writing_ is set):
+    std::string in_flight_;
+    std::string size_line_;
+    std::array<asio::const_buffer, 4> buffers_;  // of the chunk being written
+    std::optional<http::response<http::empty_body>> header_;
+    std::optional<http::response_serializer<http::empty_body>> serializer_;
+    std::chrono::steady_clock::time_point started_at_;
+    std::size_t sent_ = 0;
+  };
 
   // /mcp: the MCP service answers through a Responder (mcp/mcp.h), with one response or a
   // text/event-stream.
@@ -1121,6 +1322,7 @@ void Server::log_advanced() {
 void Server::stop() {
   if (!impl_->running) return;
   impl_->running = false;
+  impl_->services.stopping = true;
   asio::post(impl_->loops.front()->io, [this] {
     beast::error_code ec;
     impl_->acceptor.close(ec);
