@@ -222,7 +222,14 @@ ClientCore::ClientCore(Options opts)
       bearer_key(options.api_key),
       replica(schema),
       outbox(schema, setup::policy_of(options.timing)),
-      undo_registry(std::make_shared<UndoRegistry>()) {}
+      undo_registry(std::make_shared<UndoRegistry>()) {
+  // Only live queries read a RowChange's Rows (route_changes); the replica builds them for
+  // their models only. Called under `mutex`, like every replica mutation.
+  replica.set_observed([this](const std::string& model) {
+    const auto queries = live_queries.find(model);
+    return queries != live_queries.end() && !queries->second.empty();
+  });
+}
 
 ClientCore::~ClientCore() { shutdown(); }
 
