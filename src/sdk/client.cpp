@@ -141,10 +141,10 @@ std::optional<Action> action_from_wire(std::string_view text) {
   return std::nullopt;
 }
 
-JsonObject parse_object(const std::optional<std::string>& text) {
+JsonObject parse_object(const std::optional<std::string>& text, json::storage_ptr storage = {}) {
   if (!text || text->empty()) return {};
   boost::system::error_code ec;
-  auto value = json::parse(*text, ec);
+  auto value = json::parse(*text, ec, std::move(storage));
   return !ec && value.is_object() ? std::move(value.as_object()) : JsonObject{};
 }
 }  // namespace conversions
@@ -247,8 +247,9 @@ void ClientCore::open_store_and_load() {
   persisted_cursor = cursor == meta.end() ? 0 : std::strtoll(cursor->second.c_str(), nullptr, 10);
   std::unique_lock lock(mutex);
   applied_cursor = persisted_cursor;
+  const auto arena = make_row_arena();  // the cached rows, packed (replica.h)
   for (auto& row : loaded->rows) {
-    auto data = conversions::parse_object(row.data_json);
+    auto data = conversions::parse_object(row.data_json, arena);
     if (auto ok = replica.load_base(row.model, row.id, std::move(data), row.version, row.archived); !ok) {
       spdlog::warn("ablo client: stored row {}/{} skipped: {}", row.model, row.id, ok.error().message);
     }

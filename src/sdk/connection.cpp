@@ -56,9 +56,9 @@ Error error_of(const json::value& envelope, std::string_view fallback_message) {
   return error;
 }
 
-std::optional<json::object> parse_object(std::string_view text) {
+std::optional<json::object> parse_object(std::string_view text, json::storage_ptr storage) {
   boost::system::error_code ec;
-  auto value = json::parse(text, ec);
+  auto value = json::parse(text, ec, std::move(storage));
   if (ec || !value.is_object()) return std::nullopt;
   return std::move(value.as_object());
 }
@@ -521,7 +521,8 @@ void bootstrap(ClientCore& core) {
       schedule_reconnect(core, std::move(error));
       return;
     }
-    auto body = wire::parse_object(response->body);
+    // The rows are parsed straight into the arena the replica keeps them in (replica.h).
+    auto body = wire::parse_object(response->body, make_row_arena());
     auto snapshot = body ? read_snapshot(*core.schema, std::move(*body))
                          : Result<Snapshot>(sdk_fail("bootstrap_response_invalid", "the bootstrap is not a JSON object"));
     if (!snapshot) {

@@ -3,12 +3,42 @@
 #include <algorithm>
 #include <cmath>
 
+#include <boost/json/memory_resource.hpp>
 #include <boost/json/serialize.hpp>
 #include <fmt/format.h>
 
 namespace ablo::sdk_detail {
 
 namespace replica_detail {
+
+class RowArena final : public boost::json::memory_resource {
+ public:
+  RowArena() = default;
+  RowArena(const RowArena&) = delete;
+  RowArena& operator=(const RowArena&) = delete;
+  ~RowArena() override {
+    for (void* chunk : chunks_) ::operator delete(chunk);
+  }
+
+ private:
+  static constexpr std::size_t kChunk = 64 * 1024;  // below glibc's mmap threshold
+
+  void* do_allocate(std::size_t bytes, std::size_t align) override {
+    std::size_t at = (used_ + align - 1) / align * align;
+    if (chunks_.empty() || at + bytes > size_) {
+      size_ = std::max(kChunk, bytes);  // ::operator new aligns to 16, all json needs
+      chunks_.push_back(::operator new(size_));
+      at = 0;
+    }
+    used_ = at + bytes;
+    return static_cast<char*>(chunks_.back()) + at;
+  }
+  void do_deallocate(void*, std::size_t, std::size_t) override {}
+  bool do_is_equal(const boost::json::memory_resource& other) const noexcept override { return this == &other; }
+
+  std::vector<void*> chunks_;
+  std::size_t size_ = 0, used_ = 0;
+};
 
 bool archived_from(const JsonObject& data) {
   const auto* at = data.if_contains("archivedAt");
@@ -20,7 +50,13 @@ void merge_into(JsonObject& target, const JsonObject& patch) {
 }
 
 SharedObject shared_with_id(JsonObject data, const std::string& id) {
-  data["id"] = id;
+  // Not operator[] when "id" is there (a snapshot row has it): boost::json's operator[] reserves
+  // room for one more key first, which doubles a parsed object's exact-size table.
+  if (auto* existing = data.if_contains("id")) {
+    *existing = id;
+  } else {
+    data["id"] = id;
+  }
   return std::make_shared<const JsonObject>(std::move(data));
 }
 
@@ -34,7 +70,7 @@ void fold(RowState& row, const std::string& id) {
   std::optional<JsonObject> view;
   bool archived = false;
   if (row.base) {
-    view.emplace(*row.base->data);
+    view.emplace(*row.base->data, boost::json::storage_ptr());  // on the default heap, not the arena
     archived = row.base->archived;
   }
   for (const PendingEdit& edit : row.pending) {
@@ -74,6 +110,8 @@ bool has_required_fields(const schema::Model& model, const JsonObject& data) {
 }
 
 }  // namespace replica_detail
+
+boost::json::storage_ptr make_row_arena() { return boost::json::make_shared_resource<replica_detail::RowArena>(); }
 
 bool same_row_value(const Row& a, const Row& b) {
   return a.id == b.id && a.version == b.version && a.pending == b.pending && a.archived == b.archived && a.data == b.data;
@@ -250,7 +288,7 @@ DeltaOutcome Replica::apply_delta(const InboundDelta& delta) {
       break;
     case 'U': case 'A': case 'V': {
       // The base object may be shared with the view (and with nothing else): a new one.
-      JsonObject data = row.base ? *row.base->data : delta.data;
+      JsonObject data(row.base ? *row.base->data : delta.data, boost::json::storage_ptr());  // not in an arena
       bool archived = row.base ? row.base->archived : replica_detail::archived_from(delta.data);
       if (row.base) replica_detail::merge_into(data, delta.data);
       // A U says something about archiving only when it carries archivedAt.

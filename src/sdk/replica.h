@@ -22,6 +22,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include <boost/json/storage_ptr.hpp>
+
 #include "common/result.h"
 #include "schema/schema.h"
 #include "sdk/client.h"
@@ -30,6 +32,15 @@ namespace ablo::sdk_detail {
 
 // An immutable row object, shared between a row's base and its view while it has no pending write.
 using SharedObject = std::shared_ptr<const JsonObject>;
+
+// Where the rows of one bootstrap (or one warm start) are parsed: a bump allocator that packs
+// every row's table, keys and strings into 64 KiB chunks with no per-allocation header (malloc's
+// headers and small blocks were half of a cached row) and frees nothing until the last object
+// made in it is gone — a delta or a local write makes a new object on the default heap, the next
+// full bootstrap a new arena. Not thread-safe: allocate in it only before the rows reach the
+// replica or under the client's exclusive lock. The replica copies such an object only into the
+// default heap (a json copy constructor would otherwise inherit the arena).
+boost::json::storage_ptr make_row_arena();
 
 // The confirmed server state of one row.
 struct BaseRow {
