@@ -141,10 +141,10 @@ std::optional<Action> action_from_wire(std::string_view text) {
   return std::nullopt;
 }
 
-JsonObject parse_object(const std::optional<std::string>& text) {
+JsonObject parse_object(const std::optional<std::string>& text, json::storage_ptr storage = {}) {
   if (!text || text->empty()) return {};
   boost::system::error_code ec;
-  auto value = json::parse(*text, ec);
+  auto value = json::parse(*text, ec, std::move(storage));
   return !ec && value.is_object() ? std::move(value.as_object()) : JsonObject{};
 }
 }  // namespace conversions
@@ -222,7 +222,14 @@ ClientCore::ClientCore(Options opts)
       bearer_key(options.api_key),
       replica(schema),
       outbox(schema, setup::policy_of(options.timing)),
-      undo_registry(std::make_shared<UndoRegistry>()) {}
+      undo_registry(std::make_shared<UndoRegistry>()) {
+  // Only live queries read a RowChange's Rows (route_changes); the replica builds them for
+  // their models only. Called under `mutex`, like every replica mutation.
+  replica.set_observed([this](const std::string& model) {
+    const auto queries = live_queries.find(model);
+    return queries != live_queries.end() && !queries->second.empty();
+  });
+}
 
 ClientCore::~ClientCore() { shutdown(); }
 
@@ -240,8 +247,9 @@ void ClientCore::open_store_and_load() {
   persisted_cursor = cursor == meta.end() ? 0 : std::strtoll(cursor->second.c_str(), nullptr, 10);
   std::unique_lock lock(mutex);
   applied_cursor = persisted_cursor;
+  const auto arena = make_row_arena();  // the cached rows, packed (replica.h)
   for (auto& row : loaded->rows) {
-    auto data = conversions::parse_object(row.data_json);
+    auto data = conversions::parse_object(row.data_json, arena);
     if (auto ok = replica.load_base(row.model, row.id, std::move(data), row.version, row.archived); !ok) {
       spdlog::warn("ablo client: stored row {}/{} skipped: {}", row.model, row.id, ok.error().message);
     }

@@ -56,9 +56,9 @@ Error error_of(const json::value& envelope, std::string_view fallback_message) {
   return error;
 }
 
-std::optional<json::object> parse_object(std::string_view text) {
+std::optional<json::object> parse_object(std::string_view text, json::storage_ptr storage) {
   boost::system::error_code ec;
-  auto value = json::parse(text, ec);
+  auto value = json::parse(text, ec, std::move(storage));
   if (ec || !value.is_object()) return std::nullopt;
   return std::move(value.as_object());
 }
@@ -415,28 +415,32 @@ struct Snapshot {
   std::vector<StoredRow> stored;
 };
 
-Result<Snapshot> read_snapshot(const schema::Schema& schema, const json::object& body) {
+// Takes the parsed body: each row object is serialized once for the store, then moved (not
+// copied) into the snapshot the replica keeps.
+Result<Snapshot> read_snapshot(const schema::Schema& schema, json::object body) {
   Snapshot snapshot;
   auto watermark = wire::int_of(body, "lastSyncId");
-  const auto* models = body.if_contains("models");
+  auto* models = body.if_contains("models");
   if (!watermark || !models || !models->is_object()) {
     return sdk_fail("bootstrap_response_invalid", "the bootstrap has no lastSyncId or models");
   }
   snapshot.watermark = *watermark;
   snapshot.store_id = string_member(body, "storeId");
-  for (const auto& [name, rows] : models->get_object()) {
+  for (auto& [name, rows] : models->get_object()) {
     const auto* model = schema.resolve(name);
     if (!model || !rows.is_array()) continue;  // a model this client's schema lacks
     snapshot.models.push_back(model->key);
     auto& list = snapshot.rows[model->key];
-    for (const auto& row : rows.get_array()) {
+    list.reserve(list.size() + rows.get_array().size());
+    snapshot.stored.reserve(snapshot.stored.size() + rows.get_array().size());
+    for (auto& row : rows.get_array()) {
       if (!row.is_object()) continue;
-      const auto id = string_member(row.get_object(), "id");
+      auto id = string_member(row.get_object(), "id");
       if (id.empty()) continue;
       const auto* archived_at = row.get_object().if_contains("archivedAt");
       const bool archived = archived_at && !archived_at->is_null();
-      list.push_back(SnapshotRow{id, row.get_object(), archived});
       snapshot.stored.push_back(StoredRow{model->key, id, json::serialize(row), snapshot.watermark, archived});
+      list.push_back(SnapshotRow{std::move(id), std::move(row.get_object()), archived});
     }
   }
   return snapshot;
@@ -465,7 +469,7 @@ void apply_snapshot(ClientCore& core, Snapshot snapshot) {
   std::vector<std::shared_ptr<PendingState<Unit>>> ready;
   {
     std::unique_lock lock(core.mutex);
-    auto changes = core.replica.rebase(snapshot.models, snapshot.rows, snapshot.watermark);
+    auto changes = core.replica.rebase(snapshot.models, std::move(snapshot.rows), snapshot.watermark);
     core.applied_cursor = snapshot.watermark;
     core.snapshot_cursor = snapshot.watermark;
     core.replica_ready = true;
@@ -500,8 +504,9 @@ void bootstrap(ClientCore& core) {
       schedule_reconnect(core, std::move(error));
       return;
     }
-    auto body = wire::parse_object(response->body);
-    auto snapshot = body ? read_snapshot(*core.schema, *body)
+    // The rows are parsed straight into the arena the replica keeps them in (replica.h).
+    auto body = wire::parse_object(response->body, make_row_arena());
+    auto snapshot = body ? read_snapshot(*core.schema, std::move(*body))
                          : Result<Snapshot>(sdk_fail("bootstrap_response_invalid", "the bootstrap is not a JSON object"));
     if (!snapshot) {
       schedule_reconnect(core, snapshot.error());

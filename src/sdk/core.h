@@ -254,7 +254,7 @@ void on_claim_queue_frame(ClientCore& core, const boost::json::object& payload);
 namespace wire {
 std::optional<int64_t> int_of(const boost::json::object& object, std::string_view key);
 Error error_of(const boost::json::value& envelope, std::string_view fallback_message);
-std::optional<boost::json::object> parse_object(std::string_view text);
+std::optional<boost::json::object> parse_object(std::string_view text, boost::json::storage_ptr storage = {});
 }  // namespace wire
 namespace inbound {
 void schedule_flush(ClientCore& core);  // hands persist_batch to the store (after delta_flush)

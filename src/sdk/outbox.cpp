@@ -135,8 +135,47 @@ Status Outbox::restore(OutboxEntry entry) {
   }
   last_seq_ = entry.seq;
   const int64_t seq = entry.seq;
-  entries_.emplace(seq, std::move(entry));
+  index_entry(entries_.emplace(seq, std::move(entry)).first->second);
   return {};
+}
+
+void Outbox::index_entry(const OutboxEntry& entry) {
+  LaneIndex& lane = lane_index(entry.lane);
+  if (!entry.acked_sync_id) {
+    lane.unacked.insert(entry.seq);
+    if (!entry.frame_id) lane.unframed.insert(entry.seq);
+  }
+  if (entry.frame_id) by_frame_[*entry.frame_id].insert(entry.seq);
+  if (entry.lane == Lane::kModel) {
+    if (entry.acked_sync_id) acked_.emplace(*entry.acked_sync_id, entry.seq);
+    by_row_[{entry.model, entry.row_id}].insert(entry.seq);
+  }
+}
+
+void Outbox::unindex_entry(const OutboxEntry& entry) {
+  LaneIndex& lane = lane_index(entry.lane);
+  lane.unacked.erase(entry.seq);
+  lane.unframed.erase(entry.seq);
+  if (entry.frame_id) {
+    if (auto frame = by_frame_.find(*entry.frame_id); frame != by_frame_.end()) {
+      frame->second.erase(entry.seq);
+      if (frame->second.empty()) by_frame_.erase(frame);
+    }
+  }
+  if (entry.lane == Lane::kModel) {
+    if (entry.acked_sync_id) acked_.erase({*entry.acked_sync_id, entry.seq});
+    if (auto row = by_row_.find({entry.model, entry.row_id}); row != by_row_.end()) {
+      row->second.erase(entry.seq);
+      if (row->second.empty()) by_row_.erase(row);
+    }
+  }
+}
+
+template <class Mutation>
+void Outbox::change(OutboxEntry& entry, Mutation&& mutation) {
+  unindex_entry(entry);
+  mutation(entry);
+  index_entry(entry);
 }
 
 Result<AppendResult> Outbox::append(OutboxEntry entry) {
@@ -146,12 +185,8 @@ Result<AppendResult> Outbox::append(OutboxEntry entry) {
   if (entry.lane == Lane::kModel && entry.action == Action::kUpdate && !entry.has_idempotency_key) {
     // The row's last pending entry on the model lane.
     OutboxEntry* last = nullptr;
-    for (auto it = entries_.rbegin(); it != entries_.rend(); ++it) {
-      OutboxEntry& candidate = it->second;
-      if (candidate.lane == Lane::kModel && candidate.model == entry.model && candidate.row_id == entry.row_id) {
-        last = &candidate;
-        break;
-      }
+    if (auto row = by_row_.find({entry.model, entry.row_id}); row != by_row_.end()) {
+      last = &entries_.at(*row->second.rbegin());
     }
     if (last && last->action == Action::kUpdate && !last->frame_id && !last->acked_sync_id &&
         !last->has_idempotency_key && last->on_stale == entry.on_stale) {
@@ -170,9 +205,10 @@ Result<AppendResult> Outbox::append(OutboxEntry entry) {
 
 std::vector<OutboxEntry*> Outbox::frame_entries(std::string_view client_tx_id) {
   std::vector<OutboxEntry*> out;
-  for (auto& [seq, entry] : entries_) {
-    if (entry.frame_id && *entry.frame_id == client_tx_id) out.push_back(&entry);
-  }
+  auto frame = by_frame_.find(client_tx_id);
+  if (frame == by_frame_.end()) return out;
+  out.reserve(frame->second.size());
+  for (int64_t seq : frame->second) out.push_back(&entries_.at(seq));
   return out;
 }
 
@@ -240,25 +276,21 @@ Frame Outbox::make_frame(Lane lane, const std::string& client_tx_id, const std::
 std::optional<Frame> Outbox::next_frame(Lane lane) {
   if (in_flight(lane)) return std::nullopt;
   // The oldest entry of the lane not yet accepted decides: a frame already built is re-sent as is.
-  OutboxEntry* head = nullptr;
-  for (auto& [seq, entry] : entries_) {
-    if (entry.lane == lane && !entry.acked_sync_id) {
-      head = &entry;
-      break;
-    }
-  }
-  if (!head) return std::nullopt;
-  if (head->frame_id) {
-    const std::string id = *head->frame_id;
+  LaneIndex& index = lane_index(lane);
+  if (index.unacked.empty()) return std::nullopt;
+  OutboxEntry& head = entries_.at(*index.unacked.begin());
+  if (head.frame_id) {
+    const std::string id = *head.frame_id;
     return make_frame(lane, id, frame_entries(id), false);
   }
   std::vector<OutboxEntry*> batch;
-  for (auto& [seq, entry] : entries_) {
-    if (batch.size() >= std::max<std::size_t>(1, policy_.max_batch_ops)) break;
-    if (entry.lane == lane && !entry.acked_sync_id && !entry.frame_id) batch.push_back(&entry);
+  const std::size_t limit = std::max<std::size_t>(1, policy_.max_batch_ops);
+  for (auto seq = index.unframed.begin(); seq != index.unframed.end() && batch.size() < limit; ++seq) {
+    batch.push_back(&entries_.at(*seq));
   }
   const std::string id = "ctx_" + new_id_();
-  for (OutboxEntry* entry : batch) entry->frame_id = id;
+  // `change` erases from `unframed` while nothing iterates it any more.
+  for (OutboxEntry* entry : batch) change(*entry, [&id](OutboxEntry& e) { e.frame_id = id; });
   return make_frame(lane, id, batch, true);
 }
 
@@ -281,7 +313,7 @@ SuccessOutcome Outbox::on_success(std::string_view client_tx_id, int64_t last_sy
     if (entry->lane == Lane::kCommit) {
       finished.push_back(entry->seq);
     } else if (!entry->acked_sync_id) {
-      entry->acked_sync_id = last_sync_id;
+      change(*entry, [last_sync_id](OutboxEntry& e) { e.acked_sync_id = last_sync_id; });
       outcome.acked.push_back(entry->seq);
     }
   }
@@ -290,11 +322,11 @@ SuccessOutcome Outbox::on_success(std::string_view client_tx_id, int64_t last_sy
 }
 
 std::vector<OutboxEntry> Outbox::confirmed(int64_t cursor) {
+  // acked_ is ordered by L: the confirmed entries are its prefix. L = 0 on success never
+  // happens with this server; treated as confirmed at once (§5.6).
   std::vector<int64_t> done;
-  for (const auto& [seq, entry] : entries_) {
-    // L = 0 on success never happens with this server; treated as confirmed at once (§5.6).
-    if (entry.lane == Lane::kModel && entry.acked_sync_id && *entry.acked_sync_id <= cursor) done.push_back(seq);
-  }
+  for (auto it = acked_.begin(); it != acked_.end() && it->first <= cursor; ++it) done.push_back(it->second);
+  std::sort(done.begin(), done.end());  // seq order
   return remove_seqs(done);
 }
 
@@ -303,6 +335,11 @@ std::vector<OutboxEntry> Outbox::take_all() {
   all.reserve(entries_.size());
   for (auto& [seq, entry] : entries_) all.push_back(std::move(entry));
   entries_.clear();
+  model_lane_ = {};
+  commit_lane_ = {};
+  by_frame_.clear();
+  acked_.clear();
+  by_row_.clear();
   in_flight_model_.reset();
   in_flight_commit_.reset();
   return all;
@@ -314,6 +351,7 @@ std::vector<OutboxEntry> Outbox::remove_seqs(const std::vector<int64_t>& seqs) {
   for (int64_t seq : seqs) {
     auto it = entries_.find(seq);
     if (it == entries_.end()) continue;
+    unindex_entry(it->second);
     removed.push_back(std::move(it->second));
     entries_.erase(it);
   }
@@ -370,7 +408,7 @@ FailureDecision Outbox::on_failure(std::string_view client_tx_id, const Error& e
       OutboxEntry* failing = wire_order[*index];
       for (OutboxEntry* entry : frame) {
         if (entry == failing) continue;
-        entry->frame_id.reset();
+        change(*entry, [](OutboxEntry& e) { e.frame_id.reset(); });
         decision.requeued.push_back(entry->seq);
       }
       frame = {failing};
@@ -384,9 +422,10 @@ FailureDecision Outbox::on_failure(std::string_view client_tx_id, const Error& e
   decision.rolled_back = remove_seqs(frame_seqs);
   if (lane == Lane::kModel && !created.empty()) {
     std::vector<int64_t> orphans;
-    for (const auto& [seq, entry] : entries_) {
-      if (entry.lane == Lane::kModel && created.contains(od::RowKey{entry.model, entry.row_id})) orphans.push_back(seq);
+    for (const od::RowKey& row : created) {
+      if (auto found = by_row_.find(row); found != by_row_.end()) orphans.insert(orphans.end(), found->second.begin(), found->second.end());
     }
+    std::sort(orphans.begin(), orphans.end());  // seq order
     decision.cascaded = remove_seqs(orphans);
     decision.cascade_error = Error("entity_not_found", "the row's create was rolled back", "id");
   }

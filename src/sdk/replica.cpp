@@ -3,12 +3,42 @@
 #include <algorithm>
 #include <cmath>
 
+#include <boost/json/memory_resource.hpp>
 #include <boost/json/serialize.hpp>
 #include <fmt/format.h>
 
 namespace ablo::sdk_detail {
 
 namespace replica_detail {
+
+class RowArena final : public boost::json::memory_resource {
+ public:
+  RowArena() = default;
+  RowArena(const RowArena&) = delete;
+  RowArena& operator=(const RowArena&) = delete;
+  ~RowArena() override {
+    for (void* chunk : chunks_) ::operator delete(chunk);
+  }
+
+ private:
+  static constexpr std::size_t kChunk = 64 * 1024;  // below glibc's mmap threshold
+
+  void* do_allocate(std::size_t bytes, std::size_t align) override {
+    std::size_t at = (used_ + align - 1) / align * align;
+    if (chunks_.empty() || at + bytes > size_) {
+      size_ = std::max(kChunk, bytes);  // ::operator new aligns to 16, all json needs
+      chunks_.push_back(::operator new(size_));
+      at = 0;
+    }
+    used_ = at + bytes;
+    return static_cast<char*>(chunks_.back()) + at;
+  }
+  void do_deallocate(void*, std::size_t, std::size_t) override {}
+  bool do_is_equal(const boost::json::memory_resource& other) const noexcept override { return this == &other; }
+
+  std::vector<void*> chunks_;
+  std::size_t size_ = 0, used_ = 0;
+};
 
 bool archived_from(const JsonObject& data) {
   const auto* at = data.if_contains("archivedAt");
@@ -19,12 +49,28 @@ void merge_into(JsonObject& target, const JsonObject& patch) {
   for (const auto& field : patch) target[field.key()] = field.value();
 }
 
+SharedObject shared_with_id(JsonObject data, const std::string& id) {
+  // Not operator[] when "id" is there (a snapshot row has it): boost::json's operator[] reserves
+  // room for one more key first, which doubles a parsed object's exact-size table.
+  if (auto* existing = data.if_contains("id")) {
+    *existing = id;
+  } else {
+    data["id"] = id;
+  }
+  return std::make_shared<const JsonObject>(std::move(data));
+}
+
 // The fold of §5.2: the base, then each pending write in seq order.
 void fold(RowState& row, const std::string& id) {
+  if (row.pending.empty()) {  // the common case: the view is the confirmed object itself
+    row.view = row.base ? row.base->data : nullptr;
+    row.view_archived = row.base && row.base->archived;
+    return;
+  }
   std::optional<JsonObject> view;
   bool archived = false;
   if (row.base) {
-    view = row.base->data;
+    view.emplace(*row.base->data, boost::json::storage_ptr());  // on the default heap, not the arena
     archived = row.base->archived;
   }
   for (const PendingEdit& edit : row.pending) {
@@ -54,8 +100,7 @@ void fold(RowState& row, const std::string& id) {
         break;
     }
   }
-  if (view) (*view)["id"] = id;
-  row.view = std::move(view);
+  row.view = view ? shared_with_id(std::move(*view), id) : nullptr;
   row.view_archived = row.view ? archived : false;
 }
 
@@ -65,6 +110,8 @@ bool has_required_fields(const schema::Model& model, const JsonObject& data) {
 }
 
 }  // namespace replica_detail
+
+boost::json::storage_ptr make_row_arena() { return boost::json::make_shared_resource<replica_detail::RowArena>(); }
 
 bool same_row_value(const Row& a, const Row& b) {
   return a.id == b.id && a.version == b.version && a.pending == b.pending && a.archived == b.archived && a.data == b.data;
@@ -125,8 +172,7 @@ std::optional<Row> Replica::to_confirmed_row(const ModelState& state, const std:
   Row out;
   out.model = state.model->key;
   out.id = id;
-  out.data = row.base->data;
-  out.data["id"] = id;
+  out.data = *row.base->data;  // carries "id"
   out.version = row.base->version;
   out.archived = row.base->archived;
   return out;
@@ -162,11 +208,17 @@ void Replica::index_add(ModelState& state, const std::string& id, const JsonObje
   }
 }
 
+std::optional<Row> Replica::before_row(const ModelState& state, const std::string& id, const RowState& row) const {
+  return observed(state) ? to_row(state, id, row) : std::nullopt;
+}
+
 std::optional<RowChange> Replica::refold(ModelState& state, const std::string& id, const std::optional<Row>& before,
                                          bool base_touched) {
   auto it = state.rows.find(id);
   if (it == state.rows.end()) return std::nullopt;
   RowState& row = it->second;
+  const SharedObject view_before = row.view;
+  const bool archived_before = row.view_archived;
   // A ghost base (D9) lives only as long as the writes that kept it.
   if (row.base && row.base->ghost && row.pending.empty()) row.base.reset();
   if (row.view) {
@@ -177,6 +229,13 @@ std::optional<RowChange> Replica::refold(ModelState& state, const std::string& i
   if (row.view) {
     index_add(state, id, *row.view);
     ++state.visible;
+  }
+  if (!observed(state)) {
+    // No Rows to compare: a new view object (or none) is reported as a change.
+    const bool view_moved = row.view != view_before || row.view_archived != archived_before;
+    if (!row.base && row.pending.empty()) state.rows.erase(it);
+    if (!base_touched && !view_moved) return std::nullopt;
+    return RowChange{state.model->key, id, std::nullopt, std::nullopt, base_touched};
   }
   std::optional<Row> after = to_row(state, id, row);
   if (!row.base && row.pending.empty()) state.rows.erase(it);
@@ -190,9 +249,8 @@ Result<std::optional<RowChange>> Replica::load_base(std::string_view model, std:
   if (!state) return fail("model_not_found", fmt::format("model '{}' is not in the schema", model), "model");
   const std::string key(id);
   RowState& row = state->rows[key];
-  std::optional<Row> before = to_row(*state, key, row);
-  data["id"] = key;
-  row.base = BaseRow{std::move(data), version, archived, false};
+  std::optional<Row> before = before_row(*state, key, row);
+  row.base = BaseRow{replica_detail::shared_with_id(std::move(data), key), version, archived, false};
   return refold(*state, key, before, true);
 }
 
@@ -222,34 +280,31 @@ DeltaOutcome Replica::apply_delta(const InboundDelta& delta) {
   if (!has_base && delta.action == 'D' && existing == state->rows.end()) return outcome;  // nothing to remove
 
   RowState& row = state->rows[delta.row_id];
-  std::optional<Row> before = to_row(*state, delta.row_id, row);
+  std::optional<Row> before = before_row(*state, delta.row_id, row);
   switch (delta.action) {
     case 'I': case 'C':
-      row.base = BaseRow{delta.data, delta.id, replica_detail::archived_from(delta.data), false};
+      row.base = BaseRow{replica_detail::shared_with_id(delta.data, delta.row_id), delta.id,
+                         replica_detail::archived_from(delta.data), false};
       break;
-    case 'U': case 'A': case 'V':
-      if (row.base) {
-        replica_detail::merge_into(row.base->data, delta.data);
-        row.base->version = delta.id;
-        row.base->ghost = false;
-      } else {
-        row.base = BaseRow{delta.data, delta.id, replica_detail::archived_from(delta.data), false};
-      }
+    case 'U': case 'A': case 'V': {
+      // The base object may be shared with the view (and with nothing else): a new one.
+      JsonObject data(row.base ? *row.base->data : delta.data, boost::json::storage_ptr());  // not in an arena
+      bool archived = row.base ? row.base->archived : replica_detail::archived_from(delta.data);
+      if (row.base) replica_detail::merge_into(data, delta.data);
       // A U says something about archiving only when it carries archivedAt.
-      if (delta.action == 'U' && delta.data.contains("archivedAt")) {
-        row.base->archived = replica_detail::archived_from(row.base->data);
-      }
-      if (delta.action == 'A') row.base->archived = true;
+      if (delta.action == 'U' && delta.data.contains("archivedAt")) archived = replica_detail::archived_from(data);
+      if (delta.action == 'A') archived = true;
       if (delta.action == 'V') {
-        row.base->archived = false;
-        row.base->data["archivedAt"] = nullptr;
+        archived = false;
+        data["archivedAt"] = nullptr;
       }
+      row.base = BaseRow{replica_detail::shared_with_id(std::move(data), delta.row_id), delta.id, archived, false};
       break;
+    }
     case 'D':
       row.base.reset();
       break;
   }
-  if (row.base) row.base->data["id"] = delta.row_id;
   if (auto change = refold(*state, delta.row_id, before, true)) outcome.changes.push_back(std::move(*change));
   return outcome;
 }
@@ -260,7 +315,7 @@ Result<std::optional<RowChange>> Replica::add_pending(std::string_view model, st
   if (!state) return fail("model_not_found", fmt::format("model '{}' is not in the schema", model), "model");
   const std::string key(id);
   RowState& row = state->rows[key];
-  std::optional<Row> before = to_row(*state, key, row);
+  std::optional<Row> before = before_row(*state, key, row);
   auto at = std::lower_bound(row.pending.begin(), row.pending.end(), seq,
                              [](const PendingEdit& edit, int64_t wanted) { return edit.seq < wanted; });
   if (at != row.pending.end() && at->seq == seq) {
@@ -278,7 +333,7 @@ std::optional<RowChange> Replica::remove_pending(std::string_view model, std::st
   const std::string key(id);
   auto it = state->rows.find(key);
   if (it == state->rows.end()) return std::nullopt;
-  std::optional<Row> before = to_row(*state, key, it->second);
+  std::optional<Row> before = before_row(*state, key, it->second);
   auto& pending = it->second.pending;
   const auto removed = std::remove_if(pending.begin(), pending.end(), [&](const PendingEdit& e) { return e.seq == seq; });
   if (removed == pending.end()) return std::nullopt;
@@ -287,15 +342,16 @@ std::optional<RowChange> Replica::remove_pending(std::string_view model, std::st
 }
 
 std::vector<RowChange> Replica::rebase(const std::vector<std::string>& models,
-                                       const std::map<std::string, std::vector<SnapshotRow>>& rows, int64_t watermark) {
+                                       std::map<std::string, std::vector<SnapshotRow>> rows, int64_t watermark) {
   std::vector<RowChange> changes;
   for (const std::string& name : models) {
     ModelState* state = state_for(name);
     if (!state) continue;
-    std::unordered_map<std::string, const SnapshotRow*> snapshot;
+    std::unordered_map<std::string, SnapshotRow*> snapshot;
     const auto given = rows.find(name) != rows.end() ? rows.find(name) : rows.find(state->model->key);
     if (given != rows.end()) {
-      for (const SnapshotRow& row : given->second) snapshot[row.id] = &row;
+      snapshot.reserve(given->second.size());
+      for (SnapshotRow& row : given->second) snapshot[row.id] = &row;
     }
     // Rows the replica has: replaced, or gone from the server (ghosts while they have writes).
     std::vector<std::string> ids;
@@ -306,12 +362,11 @@ std::vector<RowChange> Replica::rebase(const std::vector<std::string>& models,
     }
     for (const std::string& id : ids) {
       RowState& row = state->rows[id];
-      std::optional<Row> before = to_row(*state, id, row);
+      std::optional<Row> before = before_row(*state, id, row);
       auto found = snapshot.find(id);
       if (found != snapshot.end()) {
-        JsonObject data = found->second->data;
-        data["id"] = id;
-        row.base = BaseRow{std::move(data), watermark, found->second->archived, false};
+        row.base = BaseRow{replica_detail::shared_with_id(std::move(found->second->data), id), watermark,
+                           found->second->archived, false};
       } else if (row.base && !row.pending.empty()) {
         row.base->ghost = true;  // D9: the pending writes keep the view
         row.base->version = watermark;

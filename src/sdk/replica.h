@@ -6,6 +6,11 @@
 // view change (defect D13).
 //
 // Pure: no I/O, no threads, no locks. Not thread-safe: ClientCore holds it under a shared_mutex.
+//
+// Memory: a row without pending writes is held once — its view is the confirmed object itself
+// (one immutable JsonObject shared by base and view); a delta or a pending write makes a new
+// object rather than editing the shared one (README "ablo_sdk_bench": two copies per row made
+// the cache 3.6 KB a row).
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -17,15 +22,29 @@
 #include <unordered_map>
 #include <vector>
 
+#include <boost/json/storage_ptr.hpp>
+
 #include "common/result.h"
 #include "schema/schema.h"
 #include "sdk/client.h"
 
 namespace ablo::sdk_detail {
 
+// An immutable row object, shared between a row's base and its view while it has no pending write.
+using SharedObject = std::shared_ptr<const JsonObject>;
+
+// Where the rows of one bootstrap (or one warm start) are parsed: a bump allocator that packs
+// every row's table, keys and strings into 64 KiB chunks with no per-allocation header (malloc's
+// headers and small blocks were half of a cached row) and frees nothing until the last object
+// made in it is gone — a delta or a local write makes a new object on the default heap, the next
+// full bootstrap a new arena. Not thread-safe: allocate in it only before the rows reach the
+// replica or under the client's exclusive lock. The replica copies such an object only into the
+// default heap (a json copy constructor would otherwise inherit the arena).
+boost::json::storage_ptr make_row_arena();
+
 // The confirmed server state of one row.
 struct BaseRow {
-  JsonObject data;
+  SharedObject data;    // never null; carries "id"
   int64_t version = 0;  // id of the last delta applied (or the bootstrap watermark)
   bool archived = false;
   // Absent from the last full bootstrap but kept because the row had pending writes (D9): the
@@ -43,7 +62,7 @@ struct PendingEdit {
 struct RowState {
   std::optional<BaseRow> base;
   std::vector<PendingEdit> pending;  // ascending seq
-  std::optional<JsonObject> view;    // fold(base, pending); nullopt = the row is not visible
+  SharedObject view;                 // fold(base, pending), == base->data without pending; null = not visible
   bool view_archived = false;
 };
 
@@ -107,9 +126,16 @@ class Replica {
   std::optional<RowChange> remove_pending(std::string_view model, std::string_view id, int64_t seq);
 
   // §4.1: the bases of `models` become `rows`, every version = `watermark`; rows absent from
-  // `rows` lose their base, except that a row with pending writes keeps its view (D9).
+  // `rows` lose their base, except that a row with pending writes keeps its view (D9). The rows'
+  // objects are moved in (pass the snapshot as an rvalue to avoid a copy).
   std::vector<RowChange> rebase(const std::vector<std::string>& models,
-                                const std::map<std::string, std::vector<SnapshotRow>>& rows, int64_t watermark);
+                                std::map<std::string, std::vector<SnapshotRow>> rows, int64_t watermark);
+
+  // Which models anyone observes (ClientCore: those with a live query). For the others a
+  // RowChange carries no before/after Rows (building them copied every bootstrapped row): it is
+  // still emitted whenever the confirmed row moved (callers persist from it) or the view may
+  // have changed. Default: every model is observed (full RowChanges).
+  void set_observed(std::function<bool(const std::string& model_key)> observed) { observed_ = std::move(observed); }
   // Drops everything (wiped server, §6.5) but keeps the pending writes folded over nothing.
   std::vector<RowChange> clear_bases();
 
@@ -144,6 +170,9 @@ class Replica {
 
   ModelState* state_for(std::string_view model);
   const ModelState* state_for(std::string_view model) const;
+  bool observed(const ModelState& state) const { return !observed_ || observed_(state.model->key); }
+  // The Row before a mutation, when the model is observed (refold compares it with the after).
+  std::optional<Row> before_row(const ModelState& state, const std::string& id, const RowState& row) const;
   // Refolds the row and maintains the indexes; returns the change when the visible Row changed.
   std::optional<RowChange> refold(ModelState& state, const std::string& id, const std::optional<Row>& before,
                                   bool base_touched);
@@ -154,6 +183,7 @@ class Replica {
 
   std::shared_ptr<const schema::Schema> schema_;
   std::unordered_map<std::string, ModelState> models_;  // schema key → state
+  std::function<bool(const std::string&)> observed_;
 };
 
 // True when two Rows show the same thing (data, version, pending, archived).

@@ -287,6 +287,54 @@ TEST_F(ReplicaTest, ClearBasesKeepsOnlyPendingCreates) {
   EXPECT_EQ(replica.row_count(), 1u);
 }
 
+// Rows parsed into a row arena (a bootstrap, a warm start) stay there, but nothing the replica
+// hands out or builds on them does: a json copy constructor would inherit the arena, which
+// never frees, and reads run on many threads at once (under a shared lock).
+TEST_F(ReplicaTest, RowsFromAnArenaAreCopiedOutToTheDefaultHeap) {
+  const auto arena = make_row_arena();
+  auto parsed = json::parse(R"({"id":"t1","title":"a title longer than the small-string buffer","projectId":"p1","position":1,"done":false})", arena);
+  ASSERT_TRUE(replica.load_base("tasks", "t1", std::move(parsed.as_object()), 3, false));
+  const json::storage_ptr heap;
+  auto row = replica.view("tasks", "t1");
+  ASSERT_TRUE(row);
+  EXPECT_EQ(row->data.storage().get(), heap.get());
+  EXPECT_EQ(row->data.at("id").as_string(), "t1");
+  ASSERT_TRUE(replica.add_pending("tasks", "t1", 1, Action::kUpdate, {{"title", "b"}}));
+  row = replica.view("tasks", "t1");
+  EXPECT_EQ(row->data.storage().get(), heap.get());
+  EXPECT_EQ(row->data.at("title").as_string(), "b");
+  EXPECT_EQ(replica.confirmed("tasks", "t1")->data.at("title").as_string(), "a title longer than the small-string buffer");
+  replica.apply_delta(delta(4, 'U', "t1", {{"done", true}}));
+  EXPECT_EQ(replica.confirmed("tasks", "t1")->data.at("done").as_bool(), true);
+  EXPECT_EQ(replica.view("tasks", "t1")->data.at("title").as_string(), "b");
+}
+
+// An unobserved model's changes carry no Rows, but every confirmed move and every view change is
+// still reported (the client persists the former); an observed one gets full RowChanges.
+TEST_F(ReplicaTest, UnobservedModelsGetChangesWithoutRows) {
+  std::set<std::string> observed;
+  replica.set_observed([&observed](const std::string& model) { return observed.contains(model); });
+  auto loaded = replica.load_base("tasks", "t1", task_data("a"), 1, false);
+  ASSERT_TRUE(loaded && *loaded);
+  EXPECT_TRUE((*loaded)->confirmed_changed);
+  EXPECT_FALSE((*loaded)->after);
+  auto outcome = replica.apply_delta(delta(2, 'U', "t1", {{"title", "b"}}));
+  ASSERT_EQ(outcome.changes.size(), 1u);
+  EXPECT_FALSE(outcome.changes[0].after);
+  auto pending = replica.add_pending("tasks", "t1", 1, Action::kUpdate, {{"title", "c"}});
+  ASSERT_TRUE(pending && *pending);
+  EXPECT_FALSE((*pending)->confirmed_changed);
+  EXPECT_EQ(title_of(replica, "t1"), "c");
+
+  observed.insert("tasks");
+  auto removed = replica.remove_pending("tasks", "t1", 1);
+  ASSERT_TRUE(removed);
+  ASSERT_TRUE(removed->before && removed->after);
+  EXPECT_EQ(removed->before->data.at("title").as_string(), "c");
+  EXPECT_EQ(removed->after->data.at("title").as_string(), "b");
+  EXPECT_FALSE(replica.remove_pending("tasks", "t1", 1)) << "nothing left to remove";
+}
+
 }  // namespace
 }  // namespace ablo::sdk_detail::replica_test_helpers
 
