@@ -284,9 +284,9 @@ void Engine::commit(CommitRequest request, CommitCallback done) {
   }
   // Attribution to an agent task (http-api.md §6.2): a named task is checked before the commit
   // queues; a capability's implicit task is found by the writer, in the group's transaction
-  // (it cannot fail but for the store). Forwarded commits keep the check here: the forwarder
-  // sends the request on as it is.
-  if (request.caused_by_task_id.empty() && !request.principal.capability_id.empty() && !forwarder) {
+  // (it cannot fail but for the store). A forwarded commit is attributed when it reaches the
+  // writer, as the source's worker hands it on (the source itself never sees the task).
+  if (request.caused_by_task_id.empty() && !request.principal.capability_id.empty()) {
     request.attribute_to_open_task = true;
   } else {
     auto task = tasks_.attribute(request.principal, request.caused_by_task_id);
