@@ -210,6 +210,32 @@ class GroupIdempotency {
   std::vector<std::pair<Key, std::optional<std::string>>> undo_;  // previous values, in put order
 };
 
+// A capability's commits that name no task are attributed to its only open task (http-api.md
+// §6.2). Looked up once per capability and group, in the group's transaction: the tasks a
+// group's commits see are those committed before the group began.
+class GroupTaskAttribution {
+ public:
+  explicit GroupTaskAttribution(store::WriteTransaction& txn) : txn_(txn) {}
+
+  Status attribute(CommitRequest& request) {
+    if (!std::exchange(request.attribute_to_open_task, false)) return {};
+    const auto& principal = request.principal;
+    std::pair<std::string, std::string> key{principal.tenant.key(), principal.capability_id};
+    auto known = task_of_.find(key);
+    if (known == task_of_.end()) {
+      auto open = txn_.open_task_ids_of_capability(key.first, key.second);
+      if (!open) return tl::unexpected(open.error());
+      known = task_of_.emplace(std::move(key), open->size() == 1 ? std::move(open->front()) : std::string()).first;
+    }
+    request.caused_by_task_id = known->second;
+    return {};
+  }
+
+ private:
+  store::WriteTransaction& txn_;
+  std::map<std::pair<std::string, std::string>, std::string> task_of_;  // (tenant, capability) -> task id or ""
+};
+
 // The newest delta of `tenant` after `read_at` that `matches` and was written by someone other
 // than `participant_id`, looked up in the committed log (group premises and the notices of
 // notify). `bounded` is false when the log tail was too long to scan to its end.
@@ -1191,6 +1217,7 @@ CommitPipeline::AppliedGroup CommitPipeline::apply_group(Group& group) {
   };
   auto written = store_.write_unsynced([&](store::WriteTransaction& txn) -> Status {
     GroupIdempotency idempotency(txn);
+    GroupTaskAttribution open_tasks(txn);
     AuditChain audit_chain(txn, options_.audit_key);
     if (auto ok = append_audit_batch(txn, audit_chain); !ok) return ok;
     if (auto ok = idempotency.prefetch(idempotency_keys(group)); !ok) return ok;
@@ -1225,6 +1252,7 @@ CommitPipeline::AppliedGroup CommitPipeline::apply_group(Group& group) {
           continue;
         }
       }
+      if (auto ok = open_tasks.attribute(job.request); !ok) return ok;
       if (auto ok = txn.savepoint(); !ok) return ok;
       idempotency.savepoint();
       audit_chain.savepoint();

@@ -281,19 +281,26 @@ void apply_conflict_defaults(const schema::Schema& schema, CommitRequest& reques
 }
 
 void Engine::commit(CommitRequest request, CommitCallback done) {
-  // Attribution to an agent task is checked before the commit queues (http-api.md §6.2).
-  auto task = tasks_.attribute(request.principal, request.caused_by_task_id);
-  if (!task) {
-    done(tl::unexpected(task.error()));
-    return;
-  }
-  request.caused_by_task_id = std::move(*task);
-  apply_conflict_defaults(*impl_->schema.get(), request);
   std::shared_ptr<CommitForwarder> forwarder;
   {
     std::lock_guard lock(impl_->forwarder_mutex);
     forwarder = impl_->forwarder;
   }
+  // Attribution to an agent task (http-api.md §6.2): a named task is checked before the commit
+  // queues; a capability's implicit task is found by the writer, in the group's transaction
+  // (it cannot fail but for the store). A forwarded commit is attributed when it reaches the
+  // writer, as the source's worker hands it on (the source itself never sees the task).
+  if (request.caused_by_task_id.empty() && !request.principal.capability_id.empty()) {
+    request.attribute_to_open_task = true;
+  } else {
+    auto task = tasks_.attribute(request.principal, request.caused_by_task_id);
+    if (!task) {
+      done(tl::unexpected(task.error()));
+      return;
+    }
+    request.caused_by_task_id = std::move(*task);
+  }
+  apply_conflict_defaults(*impl_->schema.get(), request);
   if (forwarder && forwarder->forward(request, done)) return;
   impl_->pipeline.submit_commit(std::move(request), std::move(done));
 }

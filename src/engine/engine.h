@@ -100,6 +100,10 @@ struct CommitRequest {
   // instead of replaying the receipt.
   std::string request_fingerprint;
   std::string caused_by_task_id;
+  // Set by Engine::commit for a capability's commit that names no task: the writer attributes
+  // it to the capability's only open task, if it has exactly one (one read per capability and
+  // group, inside the group's transaction, instead of a store read per commit before it queues).
+  bool attribute_to_open_task = false;
   std::vector<Operation> operations;
   std::vector<ReadPremise> reads;  // checked before any operation applies
 };

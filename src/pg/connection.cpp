@@ -148,10 +148,25 @@ Result<Rows> Connection::exec(std::string_view sql, const Params& params) {
 
 Status Connection::exec_pipelined(const std::vector<Statement>& statements) {
   if (statements.empty()) return {};
+  auto done = run_pipeline(statements, false);
+  if (!done) return tl::unexpected(done.error());
+  return {};
+}
+
+Result<Rows> Connection::exec_after(const std::vector<Statement>& before, std::string_view sql, const Params& params) {
+  if (before.empty()) return exec(sql, params);
+  std::vector<Statement> statements = before;
+  statements.push_back({std::string(sql), params});
+  auto rows = run_pipeline(statements, true);
+  if (!rows) return tl::unexpected(rows.error());
+  return std::move(**rows);
+}
+
+Result<std::optional<Rows>> Connection::run_pipeline(const std::vector<Statement>& statements, bool keep_last) {
   if (statements.size() == 1) {
     auto rows = exec(statements.front().sql, statements.front().params);
     if (!rows) return tl::unexpected(rows.error());
-    return {};
+    return keep_last ? std::optional<Rows>(std::move(*rows)) : std::nullopt;
   }
   // Prepare first (synchronously, cached): pipeline mode then only sends executions.
   std::vector<std::string> names;
@@ -177,7 +192,9 @@ Status Connection::exec_pipelined(const std::vector<Statement>& statements) {
   const bool synced = PQpipelineSync(conn_) == 1;
   if (!synced && !failure) failure = error_from(conn_, nullptr);
   // Read every result up to the sync point (or until the connection is gone). Each statement's
-  // results end with a null; more nulls than statements means nothing else is coming.
+  // results end with a null (`ends` is the index of the statement being read); more nulls than
+  // statements means nothing else is coming.
+  std::optional<Rows> last;
   std::size_t ends = 0;
   while (synced && PQstatus(conn_) == CONNECTION_OK && ends <= statements.size()) {
     pg_result* result = PQgetResult(conn_);
@@ -187,13 +204,18 @@ Status Connection::exec_pipelined(const std::vector<Statement>& statements) {
     }
     const auto status = PQresultStatus(result);
     if (status == PGRES_FATAL_ERROR && !failure) failure = error_from(conn_, result);
+    if (keep_last && ends + 1 == statements.size() && (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK)) {
+      last.emplace(result);  // the Rows owns it now
+      continue;
+    }
     PQclear(result);
     if (status == PGRES_PIPELINE_SYNC) break;
   }
   if (PQstatus(conn_) != CONNECTION_OK && !failure) failure = error_from(conn_, nullptr);
   (void)PQexitPipelineMode(conn_);
   if (failure) return tl::unexpected(*failure);
-  return {};
+  if (keep_last && !last) return tl::unexpected(Error("internal_error", "the pipeline's last statement returned no rows"));
+  return last;
 }
 
 Status Connection::exec_script(std::string_view sql) {

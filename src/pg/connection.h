@@ -90,6 +90,10 @@ class Connection {
     Params params;
   };
   Status exec_pipelined(const std::vector<Statement>& statements);
+  // Runs `before` and then one statement whose rows are read, all in one round trip (a
+  // transaction's deferred SAVEPOINT goes out with its next read). A failure in `before` fails
+  // the whole call; the statement is then not run.
+  Result<Rows> exec_after(const std::vector<Statement>& before, std::string_view sql, const Params& params = {});
 
   // False once the server went away (checked without blocking); the owner reopens (pools
   // drop broken connections).
@@ -103,6 +107,8 @@ class Connection {
   // The name of the prepared statement for `sql`, preparing it first; "" when the cache is
   // full (run unprepared).
   Result<std::string> prepared(const std::string& sql, int parameters);
+  // The pipeline of exec_pipelined / exec_after: the last statement's rows when `keep_last`.
+  Result<std::optional<Rows>> run_pipeline(const std::vector<Statement>& statements, bool keep_last);
 
   pg_conn* conn_;
   std::unordered_map<std::string, std::string> prepared_;  // statement text -> name

@@ -237,13 +237,15 @@ Status done(const Result<Rows>& rows) {
   return {};
 }
 
+std::string select_row_sql(const schema::Model& model) {
+  return fmt::format("SELECT {} FROM {} WHERE _tenant = $1 AND id = $2", select_columns(model),
+                     quote_identifier(model.table));
+}
+
 Result<std::optional<StoredRow>> get_row_on(Connection& conn, const schema::Model& model, const std::string& tenant,
                                             const std::string& id) {
-  return query_one<StoredRow>(
-      conn,
-      fmt::format("SELECT {} FROM {} WHERE _tenant = $1 AND id = $2", select_columns(model),
-                  quote_identifier(model.table)),
-      {tenant, id}, [&](const Rows::Row& row) { return decode_row(row, model); });
+  return query_one<StoredRow>(conn, select_row_sql(model), {tenant, id},
+                              [&](const Rows::Row& row) { return decode_row(row, model); });
 }
 
 class PgWriteTransaction final : public WriteTransaction, private MigrationDdl {
@@ -256,15 +258,17 @@ class PgWriteTransaction final : public WriteTransaction, private MigrationDdl {
   bool appended() const { return appended_; }
   bool schema_installed() const { return schema_installed_; }
 
-  // Round trips are what a commit costs here, so (1) a release is sent together with the next
+  // Round trips are what a commit costs here, so (1) a savepoint is sent with the next read
+  // (a commit's first statement is the read of its row), and a release together with the next
   // savepoint (or made by COMMIT), and (2) writes nobody reads the result of are held back and
-  // sent in one pipelined round trip at the next flush (store.h).
+  // sent in one pipelined round trip at the next flush (store.h). Every write goes out after
+  // the savepoint it belongs to: flush sends a pending savepoint first.
   Status savepoint() override {
     if (auto flushed = flush(); !flushed) return flushed;
     saved_head_ = head_;
-    const bool release = release_pending_;
-    release_pending_ = false;
-    return conn_.exec_script(release ? "RELEASE op; SAVEPOINT op" : "SAVEPOINT op");
+    savepoint_pending_ = true;
+    release_with_savepoint_ = std::exchange(release_pending_, false);
+    return {};
   }
   Status release_savepoint() override {
     if (auto flushed = flush(); !flushed) return flushed;
@@ -274,10 +278,20 @@ class PgWriteTransaction final : public WriteTransaction, private MigrationDdl {
   Status rollback_to_savepoint() override {
     held_back_.clear();  // the rolled-back work's writes: never sent
     head_ = saved_head_;  // the ids drawn since the savepoint are free again
+    // A round trip that carried the savepoint failed: whether it exists is unknown, so rolling
+    // back to "op" could undo an earlier commit. The group fails as a whole instead.
+    if (savepoint_lost_) return tl::unexpected(*savepoint_lost_);
+    if (std::exchange(savepoint_pending_, false)) {
+      // Never sent, and nothing after it was: the previous savepoint is still there, unreleased
+      // when its release was to ride along.
+      release_pending_ = release_with_savepoint_;
+      return {};
+    }
     release_pending_ = false;
     return conn_.exec_script("ROLLBACK TO op; RELEASE op");
   }
   Status flush() override {
+    if (auto sent = send_savepoint(); !sent) return sent;
     if (held_back_.empty()) return {};
     std::vector<Connection::Statement> statements;
     statements.swap(held_back_);
@@ -286,8 +300,19 @@ class PgWriteTransaction final : public WriteTransaction, private MigrationDdl {
 
   Result<std::optional<StoredRow>> get_row(const schema::Model& model, const std::string& tenant,
                                            const std::string& id) override {
-    if (auto flushed = flush(); !flushed) return tl::unexpected(flushed.error());
-    return get_row_on(conn_, model, tenant, id);
+    if (!held_back_.empty() || !savepoint_pending_) {
+      if (auto flushed = flush(); !flushed) return tl::unexpected(flushed.error());
+      return get_row_on(conn_, model, tenant, id);
+    }
+    // The pending savepoint and the read in one round trip.
+    savepoint_pending_ = false;
+    auto rows = conn_.exec_after(savepoint_statements(), select_row_sql(model), {tenant, id});
+    if (!rows) {
+      savepoint_lost_ = rows.error();
+      return tl::unexpected(rows.error());
+    }
+    if (rows->empty()) return std::optional<StoredRow>();
+    return std::optional<StoredRow>(decode_row(rows->row(0), model));
   }
 
   Status insert_row(const schema::Model& model, const std::string& tenant, const StoredRow& row) override {
@@ -380,6 +405,14 @@ class PgWriteTransaction final : public WriteTransaction, private MigrationDdl {
         "INSERT INTO idempotency (tenant, key, value, created_at_ms) VALUES ($1, $2, $3, $4) "
         "ON CONFLICT (tenant, key) DO UPDATE SET value = excluded.value, created_at_ms = excluded.created_at_ms",
         {tenant, key, value, std::to_string(now_ms())});
+  }
+
+  Result<std::vector<std::string>> open_task_ids_of_capability(const std::string& tenant,
+                                                               const std::string& capability_id) override {
+    if (auto flushed = flush(); !flushed) return tl::unexpected(flushed.error());
+    return query_all<std::string>(conn_,
+                                  "SELECT id FROM _ablo_tasks WHERE tenant = $1 AND capability_id = $2 AND open",
+                                  {tenant, capability_id}, [](const Rows::Row& row) { return row.text(0); });
   }
 
   // --- audit (issue 13) ---
@@ -517,7 +550,23 @@ class PgWriteTransaction final : public WriteTransaction, private MigrationDdl {
   bool notify_;
   bool schema_installed_ = false;
   bool release_pending_ = false;
+  std::vector<Connection::Statement> savepoint_statements() const {
+    std::vector<Connection::Statement> statements;
+    if (release_with_savepoint_) statements.push_back({"RELEASE op", {}});
+    statements.push_back({"SAVEPOINT op", {}});
+    return statements;
+  }
+  Status send_savepoint() {
+    if (!std::exchange(savepoint_pending_, false)) return {};
+    auto sent = conn_.exec_pipelined(savepoint_statements());
+    if (!sent) savepoint_lost_ = sent.error();
+    return sent;
+  }
+
   std::vector<Connection::Statement> held_back_;  // writes not sent yet (flush)
+  bool savepoint_pending_ = false;       // savepoint() was called; SAVEPOINT not sent yet
+  bool release_with_savepoint_ = false;  // the pending SAVEPOINT releases the previous one first
+  std::optional<Error> savepoint_lost_;  // a round trip carrying SAVEPOINT failed
 };
 
 class PgStore final : public Store {

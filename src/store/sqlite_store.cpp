@@ -336,6 +336,13 @@ class SqliteWriteTransaction final : public WriteTransaction, private MigrationD
     return (*stmt)->run();
   }
 
+  Result<std::vector<std::string>> open_task_ids_of_capability(const std::string& tenant,
+                                                               const std::string& capability_id) override {
+    return query_all<std::string>(
+        conn_, "SELECT id FROM _ablo_tasks WHERE tenant = ? AND capability_id = ? AND open = 1",
+        [&](Statement& s) { s.bind(1, tenant).bind(2, capability_id); }, [](const Statement& s) { return s.text(0); });
+  }
+
   // --- audit (issue 13) ---
   Status append_audit(const AuditRecord& record) override { return audit_sql::sqlite_append(conn_, record); }
   Result<std::optional<std::pair<int64_t, std::string>>> last_audit_link(const std::string& tenant) override {

@@ -231,6 +231,11 @@ class WriteTransaction {
     return values;
   }
   virtual Status put_idempotency(const std::string& tenant, const std::string& key, const std::string& value) = 0;
+  // The ids of the open agent tasks of a capability, read inside the transaction: the commit
+  // writer attributes a commit to its capability's only open task here, once per capability and
+  // group, instead of a read per commit on the I/O thread before it queues.
+  virtual Result<std::vector<std::string>> open_task_ids_of_capability(const std::string& tenant,
+                                                                       const std::string& capability_id) = 0;
 
   // Creates/extends the tables of every model (additive only: never drops data) and records
   // the schema as the new active version, returning its version number.
