@@ -8,7 +8,8 @@
 // WebSocket's frames on a strand of it, in order), so a slow database never stalls the
 // network threads. Bootstraps (large reads) run on a small pool of their own, which bounds how
 // many are built at once; their bodies are streamed as the rows are read (StreamedBody), and a
-// bootstrap's pool thread waits for its socket to drain, never an I/O thread. A WsSession's send queue is guarded by its mutex because fan-out and
+// bootstrap's pool thread waits for its socket to drain, never an I/O thread; one tenant's bootstraps
+// take at most half that pool (StreamTurns), so its stalled readers cannot hold the rest. A WsSession's send queue is guarded by its mutex because fan-out and
 // commit results push into it from other threads; its size in bytes is bounded (slow consumers
 // are dropped with kSlowConsumerCloseCode).
 #include "net/server.h"
