@@ -37,6 +37,9 @@ struct HttpResponse {
   // nothing when the body is complete, or the error response to send instead — which the
   // server can only do while no byte has gone out; after that it cuts the connection.
   std::function<std::optional<HttpResponse>(const BodySink& sink)> stream;
+  // Whose stream it is (the tenant key): the server runs only a few streams of one owner at once
+  // and queues the rest, so one tenant's stalled readers cannot hold every stream thread.
+  std::string stream_owner;
 };
 
 }  // namespace ablo::net

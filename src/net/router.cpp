@@ -268,7 +268,8 @@ Result<HttpResponse> Router::route(const HttpRequest& request) const {
         start = comma + 1;
       }
     }
-    // Produced by the server as it writes (HttpResponse::stream), on the bootstrap pool's thread.
+    // Produced by the server as it writes (HttpResponse::stream), on the bootstrap pool's thread,
+    // when its tenant's turn comes (stream_owner).
     HttpResponse response{200, {}, {}};
     response.stream = [this, request, principal = *principal,
                        groups = groups_for(query_values(request.target, "syncGroups")),
@@ -283,6 +284,7 @@ Result<HttpResponse> Router::route(const HttpRequest& request) const {
         return error_response(Error("internal_error", "the request failed unexpectedly"), request);
       }
     };
+    response.stream_owner = principal->tenant.key();
     return response;
   }
   auto parts = split_path(path);

@@ -8,7 +8,8 @@
 // WebSocket's frames on a strand of it, in order), so a slow database never stalls the
 // network threads. Bootstraps (large reads) run on a small pool of their own, which bounds how
 // many are built at once; their bodies are streamed as the rows are read (StreamedBody), and a
-// bootstrap's pool thread waits for its socket to drain, never an I/O thread. A WsSession's send queue is guarded by its mutex because fan-out and
+// bootstrap's pool thread waits for its socket to drain, never an I/O thread; one tenant's bootstraps
+// take at most half that pool (StreamTurns), so its stalled readers cannot hold the rest. A WsSession's send queue is guarded by its mutex because fan-out and
 // commit results push into it from other threads; its size in bytes is bounded (slow consumers
 // are dropped with kSlowConsumerCloseCode).
 #include "net/server.h"
@@ -38,6 +39,7 @@
 #include "errors/registry.h"
 #include "mcp/mcp.h"
 #include "metrics/metrics.h"
+#include "net/dialect.h"
 #include "net/frame_batcher.h"
 #include "net/http_json.h"
 #include "net/mcp_backend.h"
@@ -84,6 +86,8 @@ constexpr auto kDiscardBodyFor = std::chrono::seconds(5);
 // A streamed body (GET /api/sync/bootstrap) goes out in chunks of about this size: a reply in
 // flight holds two (one on the wire, one filling), and a body shorter than one is sent whole.
 constexpr std::size_t kStreamChunkBytes = 64 * 1024;
+// What a bootstrap refused because its tenant has too many waiting is told to wait (Retry-After).
+constexpr int kStreamRetryAfterSeconds = 1;
 // How often a producer waiting for its socket looks whether the server is stopping.
 constexpr auto kStreamStopPoll = std::chrono::milliseconds(200);
 
@@ -204,6 +208,81 @@ class WriteWakeups {
   std::vector<std::shared_ptr<WsSession>> spare_;  // storage a drain gives back, reused by ready_
 };
 
+// Turns on the bootstrap pool per owner (the tenant: HttpResponse::stream_owner). A streamed
+// reply holds its pool thread while its reader drains it, up to the write deadline for a reader
+// that stopped, so without turns a few stalled readers of one tenant would hold every thread and
+// every other tenant's bootstrap would wait for them. At most `per_owner` streams of one owner
+// run at once; the owner's further ones wait here in arrival order, holding no thread, and each
+// is posted to the pool when one of the owner's running streams ends. At most
+// kWaitingStreamsPerOwner wait per owner: beyond, submit refuses (the caller answers 429).
+class StreamTurns {
+ public:
+  using Job = std::function<void()>;
+  static constexpr std::size_t kWaitingStreamsPerOwner = 64;
+
+  StreamTurns(asio::thread_pool& pool, std::size_t per_owner) : pool_(pool), per_owner_(std::max<std::size_t>(1, per_owner)) {}
+
+  // Runs `job` on the pool now, or after the owner's earlier streams; false when the owner
+  // already has kWaitingStreamsPerOwner waiting (the job is dropped).
+  bool submit(const std::string& owner, Job job) {
+    std::lock_guard lock(mutex_);
+    if (stopped_) return true;  // the server stops: nothing starts any more
+    auto& turns = owners_[owner];
+    if (turns.running < per_owner_) {
+      ++turns.running;
+      start(owner, std::move(job));
+      return true;
+    }
+    if (turns.waiting.size() >= kWaitingStreamsPerOwner) return false;
+    turns.waiting.push_back(std::move(job));
+    return true;
+  }
+
+  // The server stops: waiting streams never start (their connections are closing).
+  void stop() {
+    std::vector<Job> dropped;  // destroyed outside the lock: they hold sessions
+    std::lock_guard lock(mutex_);
+    stopped_ = true;
+    for (auto& [owner, turns] : owners_) {
+      for (auto& job : turns.waiting) dropped.push_back(std::move(job));
+      turns.waiting.clear();
+    }
+  }
+
+ private:
+  struct Turns {
+    std::size_t running = 0;
+    std::deque<Job> waiting;
+  };
+
+  // Called with mutex_ held; posting to the pool never runs the job in place.
+  void start(const std::string& owner, Job job) {
+    asio::post(pool_, [this, owner, job = std::move(job)]() mutable {
+      guarded("a streamed reply", std::move(job))();
+      finished(owner);
+    });
+  }
+
+  void finished(const std::string& owner) {
+    std::lock_guard lock(mutex_);
+    auto it = owners_.find(owner);
+    auto& turns = it->second;
+    if (!turns.waiting.empty()) {  // the freed turn passes to the owner's oldest waiting stream
+      auto next = std::move(turns.waiting.front());
+      turns.waiting.pop_front();
+      start(owner, std::move(next));
+      return;
+    }
+    if (--turns.running == 0) owners_.erase(it);
+  }
+
+  asio::thread_pool& pool_;
+  const std::size_t per_owner_;
+  std::mutex mutex_;
+  bool stopped_ = false;
+  std::map<std::string, Turns> owners_;
+};
+
 struct Services {
   engine::Engine& engine;
   auth::AuthService& auth;
@@ -211,6 +290,7 @@ struct Services {
   Router router;
   asio::thread_pool& workers;     // runs HTTP handlers, which may block
   asio::thread_pool& bootstraps;  // runs bootstraps only: bounds how many are built at once
+  StreamTurns& stream_turns;      // a tenant's turns on `bootstraps`
   const ServerLimits& limits;
   ConnectionCounts connections;
   mcp::Service* mcp = nullptr;  // /mcp (issue 14); set once the service exists
@@ -715,13 +795,14 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     // Handlers may block (a durable commit, a store read), so they run on the worker pool —
     // bootstraps on their own pool; the reply is written back on this connection's strand. A
     // claimed read that waits for a release holds no thread: the router answers it later.
-    const bool bootstrap = path_of(plain.target) == "/api/sync/bootstrap";
+    // A bootstrap is authenticated there too, and its body produced on the bootstrap pool when
+    // its tenant's turn comes (StreamTurns).
     auto run = [self = shared_from_this(), plain = std::move(plain), version = request.version(),
                 keep_alive = request.keep_alive(), head]() mutable {
-      auto reply = [self, version, keep_alive, head, request_id = plain.request_id](HttpResponse response) mutable {
+      auto reply = [self, version, keep_alive, head, request_id = plain.request_id,
+                    contract = contract_of(dialect_of(plain).value_or(Dialect::kClaims))](HttpResponse response) mutable {
         if (response.stream) {
-          // Produced here, on the pool thread that got the reply: it may wait for the socket.
-          self->stream_reply(std::move(response), version, keep_alive, request_id);
+          self->queue_stream(std::move(response), version, keep_alive, request_id, contract);
           return;
         }
         asio::post(self->stream_.get_executor(), [self, response = std::move(response), version, keep_alive, head,
@@ -731,7 +812,30 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       };
       self->services_.router.handle(plain, std::move(reply));
     };
-    asio::post(bootstrap ? services_.bootstraps : services_.workers, guarded("an HTTP request", std::move(run)));
+    asio::post(services_.workers, guarded("an HTTP request", std::move(run)));
+  }
+
+  // Hands a streamed reply to its owner's turns on the bootstrap pool (StreamTurns), or answers
+  // 429 when too many of the owner's streams already wait.
+  void queue_stream(HttpResponse response, unsigned version, bool keep_alive, const std::string& request_id,
+                    errors::Contract contract) {
+    const auto owner = response.stream_owner;
+    const bool queued = services_.stream_turns.submit(
+        owner, [self = shared_from_this(), response = std::move(response), version, keep_alive, request_id]() mutable {
+          // Produced here, on the pool thread that got the turn: it may wait for the socket.
+          self->stream_reply(std::move(response), version, keep_alive, request_id);
+        });
+    if (queued) return;
+    Error busy("connection_limit_exceeded",
+               fmt::format("this tenant already has {} bootstraps waiting for their turn; retry after a delay",
+                           StreamTurns::kWaitingStreamsPerOwner));
+    busy.details["retryAfterMs"] = kStreamRetryAfterSeconds * 1000;
+    auto refused = error_response(busy, request_id, contract);
+    refused.headers.emplace_back("Retry-After", std::to_string(kStreamRetryAfterSeconds));
+    asio::post(stream_.get_executor(), [self = shared_from_this(), refused = std::move(refused), version, keep_alive,
+                                        request_id]() mutable {
+      self->reply(std::move(refused), version, keep_alive, false, request_id);
+    });
   }
 
   // Runs a streamed response's producer on the calling thread (HttpResponse::stream).
@@ -1203,6 +1307,8 @@ struct Server::Impl {
   Impl(engine::Engine& engine, auth::AuthService& auth, coord::Coordinator& coordinator, ServerOptions opts)
       : options(std::move(opts)),
         workers(static_cast<std::size_t>(std::max(1, options.worker_threads))),
+        // Half the bootstrap threads per tenant: one tenant's stalled readers leave the others room.
+        stream_turns(bootstraps, static_cast<std::size_t>(std::max(1, options.limits.bootstrap_threads / 2))),
         bootstraps(static_cast<std::size_t>(std::max(1, options.limits.bootstrap_threads))),
         services{engine,
                  auth,
@@ -1212,6 +1318,7 @@ struct Server::Impl {
                         options.webhooks, options.sources, options.allow_private_sources),
                  workers,
                  bootstraps,
+                 stream_turns,
                  options.limits,
                  ConnectionCounts(options.limits)},
         loops(make_loops(options.io_threads)),
@@ -1276,6 +1383,7 @@ struct Server::Impl {
 
   ServerOptions options;
   asio::thread_pool workers;
+  StreamTurns stream_turns;  // before bootstraps: outlives the pool's jobs, which call it
   asio::thread_pool bootstraps;
   Services services;
   std::vector<std::unique_ptr<IoLoop>> loops;
@@ -1331,6 +1439,7 @@ void Server::stop() {
   for (auto& loop : impl_->loops) loop->thread.join();
   for (auto& loop : impl_->loops) loop->wakeups.clear();
   impl_->mcp.stop();
+  impl_->stream_turns.stop();
   impl_->workers.join();
   impl_->bootstraps.join();
 }

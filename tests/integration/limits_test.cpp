@@ -583,11 +583,13 @@ class ChunkedDecoder {
   bool done_ = false;
 };
 
-CountedResponse counted_bootstrap(uint16_t port, const std::string& key,
-                                  std::chrono::seconds give_up_after = std::chrono::seconds(120)) {
-  RawSocket socket(port);
-  socket.send_all("GET /api/sync/bootstrap HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + key +
-                  "\r\nConnection: close\r\n\r\n");
+std::string bootstrap_request(const std::string& key) {
+  return "GET /api/sync/bootstrap HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + key +
+         "\r\nConnection: close\r\n\r\n";
+}
+
+// Reads a bootstrap's reply on `socket` (its request already sent) to the end of the stream.
+CountedResponse counted_reply(RawSocket& socket, std::chrono::seconds give_up_after) {
   CountedResponse counted;
   std::string head;
   bool in_body = false;
@@ -632,6 +634,13 @@ CountedResponse counted_bootstrap(uint16_t port, const std::string& key,
     take(bytes);
   }
   return counted;
+}
+
+CountedResponse counted_bootstrap(uint16_t port, const std::string& key,
+                                  std::chrono::seconds give_up_after = std::chrono::seconds(120)) {
+  RawSocket socket(port);
+  socket.send_all(bootstrap_request(key));
+  return counted_reply(socket, give_up_after);
 }
 
 TEST(Limits, ManyBootstrapsOfALargeTableStayUnderAMemoryCeiling) {
@@ -791,6 +800,63 @@ TEST(Limits, BootstrapToAStalledReaderHoldsNoTableAndAClosedOneFreesItsThread) {
   EXPECT_NE(next.status_line.find(" 200 "), std::string::npos) << next.status_line;
   EXPECT_TRUE(next.complete);
   EXPECT_GT(next.body_bytes, std::size_t{24'000'000});
+}
+
+// One tenant's stalled readers cost only that tenant: with 2 bootstrap threads a tenant runs one
+// bootstrap at a time, so another tenant's bootstrap is served while it stalls; the tenant's
+// further bootstraps wait for its turn in order (holding no thread), 64 at most, and beyond
+// that are refused with a 429 and a Retry-After.
+TEST(Limits, StalledBootstrapsOfOneTenantCostOnlyThatTenant) {
+  ServerProcess server(kQuickstartSchema, "", {"--bootstrap-threads", "2"});
+  auto writer = Client::connect(server);
+  create_reports(writer, "big-", 960, 16, 25'000);  // a 24 MB table of tenant A (the test environment)
+  const auto send_bootstrap = [&](int receive_buffer) {
+    auto socket = std::make_unique<RawSocket>(server.port(), receive_buffer);
+    socket->send_all(bootstrap_request(server.api_key()));
+    return socket;
+  };
+  auto running = send_bootstrap(4096);  // A's turn: its producer fills the socket and waits
+  const auto head = running->read_through("\r\n\r\n", 10s);
+  EXPECT_NE(head.find(" 200 "), std::string::npos) << head.substr(0, 200);
+  auto waiting = send_bootstrap(4096);  // A's second: without turns it would hold the other thread
+  std::this_thread::sleep_for(500ms);   // not asserted: lets the server take it before B's
+
+  // Tenant B (the live environment) is served while A's readers stall, long before their
+  // write deadline (60 s and more) would free a thread.
+  auto other = counted_bootstrap(server.port(), server.create_live_key(), 30s);
+  EXPECT_NE(other.status_line.find(" 200 "), std::string::npos) << other.status_line;
+  EXPECT_TRUE(other.complete) << "another tenant's bootstrap waited for tenant A's stalled readers";
+
+  // A's next waits behind A's turn: not a byte while the stalled one runs.
+  auto next = send_bootstrap(0);
+  const auto early = next->read_some(1s);
+  EXPECT_FALSE(early.has_value()) << "A ran a second bootstrap at once: " << early->substr(0, 200);
+
+  // 62 more fill A's 64 waiting places (waiting, next and these); one more is refused. They are
+  // dispatched in any order, so whichever one comes last is the one refused.
+  std::vector<std::unique_ptr<RawSocket>> extras;
+  for (int i = 0; i < 63; ++i) extras.push_back(send_bootstrap(0));
+  std::string refused;
+  ASSERT_TRUE(eventually([&] {
+    for (auto& extra : extras) {
+      if (auto chunk = extra->read_some(5ms); chunk && !chunk->empty()) refused += *chunk;
+    }
+    return refused.find("\r\n\r\n") != std::string::npos && refused.find('}') != std::string::npos;
+  })) << "no bootstrap beyond the 64 waiting was refused";
+  EXPECT_NE(refused.find(" 429 "), std::string::npos) << refused.substr(0, 300);
+  std::string lower = refused;
+  for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  EXPECT_NE(lower.find("retry-after: 1\r\n"), std::string::npos) << refused.substr(0, 300);
+  const auto body = refused.substr(refused.find("\r\n\r\n") + 4);
+  EXPECT_EQ(json::parse(body).at("code").as_string(), "connection_limit_exceeded") << body;
+
+  // Once A's stalled readers go away, A's turn passes down its queue and `next` completes.
+  waiting.reset();
+  running.reset();
+  auto completed = counted_reply(*next, 60s);
+  EXPECT_NE(completed.status_line.find(" 200 "), std::string::npos) << completed.status_line;
+  EXPECT_TRUE(completed.complete);
+  EXPECT_GT(completed.body_bytes, std::size_t{24'000'000});
 }
 
 TEST(Limits, AcceptBacksOffAtTheOpenFileLimitAndRecovers) {
