@@ -25,6 +25,18 @@ inline constexpr const char* kItemsSchema = R"({"v":3,"models":{"items":{"fields
   "relations":{},"load":"instant","typename":"items","tenancy":{"kind":"column","column":"organization_id"},
   "plane":"tenant"}},"identityRoles":[]})";
 
+// `tasks {title, status, position, assigneeId?, dueAt?, meta}` (~180 bytes of JSON a row): the
+// client library's benchmark (design §15) and the bootstrap benchmark seed it.
+inline constexpr const char* kTasksSchema = R"({"v":3,"models":{"tasks":{"fields":{
+  "title":{"type":"string","isOptional":false,"isIndexed":false},
+  "status":{"type":"enum","enumValues":["todo","in_progress","done"],"isOptional":false,"isIndexed":false},
+  "position":{"type":"number","isOptional":false,"isIndexed":false},
+  "assigneeId":{"type":"string","isOptional":true,"isIndexed":false},
+  "dueAt":{"type":"date","isOptional":true,"isIndexed":false},
+  "meta":{"type":"json","isOptional":false,"isIndexed":false}},
+  "relations":{},"load":"instant","typename":"Task","tenancy":{"kind":"column","column":"organization_id"},
+  "plane":"tenant","mutable":true}},"identityRoles":[]})";
+
 // Steady-clock microseconds, comparable across the threads of one process — and across the
 // processes of one host: on Linux steady_clock is CLOCK_MONOTONIC, one clock since boot.
 inline int64_t now_us() {

@@ -48,16 +48,6 @@ using SteadyClock = std::chrono::steady_clock;
 
 constexpr int kSeedBatch = 500;  // operations per POST /v1/commits (the server's maximum)
 
-// The shape ablo_sdk_bench seeds: `tasks {title, status, position, assigneeId?, dueAt?, meta}`.
-constexpr const char* kTaskSchema = R"({"v":3,"models":{"tasks":{"fields":{
-  "title":{"type":"string","isOptional":false,"isIndexed":false},
-  "status":{"type":"enum","enumValues":["todo","in_progress","done"],"isOptional":false,"isIndexed":false},
-  "position":{"type":"number","isOptional":false,"isIndexed":false},
-  "assigneeId":{"type":"string","isOptional":true,"isIndexed":false},
-  "dueAt":{"type":"date","isOptional":true,"isIndexed":false},
-  "meta":{"type":"json","isOptional":false,"isIndexed":false}},
-  "relations":{},"load":"instant","typename":"Task","tenancy":{"kind":"column","column":"organization_id"},
-  "plane":"tenant","mutable":true}},"identityRoles":[]})";
 
 json::object task_operation(int64_t index) {
   static constexpr const char* kStatuses[] = {"todo", "in_progress", "done"};
@@ -102,29 +92,6 @@ void seed(const testing::ServerProcess& server, int64_t rows, int threads) {
   if (failed) throw std::runtime_error("seeding failed: " + error);
 }
 
-// Samples a process's RSS every 5 ms until stop(); the peak in KiB.
-class RssSampler {
- public:
-  explicit RssSampler(pid_t pid)
-      : thread_([this, pid] {
-          while (!stop_) {
-            peak_ = std::max<int64_t>(peak_, testing::resident_kib(pid));
-            std::this_thread::sleep_for(std::chrono::milliseconds(5));
-          }
-        }) {}
-  ~RssSampler() { stop(); }
-  int64_t stop() {
-    stop_ = true;
-    if (thread_.joinable()) thread_.join();
-    return peak_;
-  }
-
- private:
-  std::atomic<bool> stop_{false};
-  std::atomic<int64_t> peak_{0};
-  std::thread thread_;
-};
-
 double seconds_between(SteadyClock::time_point from, SteadyClock::time_point to) {
   return std::chrono::duration<double>(to - from).count();
 }
@@ -145,7 +112,7 @@ Fetch timed_get(const testing::ServerProcess& server) {
   tcp::socket socket(io);
   fetch.rss_before_kib = testing::resident_kib(server.pid());
   const auto cpu_before = process_cpu_seconds(server.pid());
-  RssSampler sampler(server.pid());
+  testing::RssSampler sampler(server.pid(), std::chrono::milliseconds(5));
   const auto start = SteadyClock::now();
   socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server.port()));
   socket.set_option(tcp::no_delay(true));
@@ -204,7 +171,7 @@ std::string load_average() {
 int run_bootstrap_load(const BootstrapLoadOptions& options) {
   using namespace load_bootstrap;
   setenv("ABLO_BIN", options.server_bin.c_str(), 1);
-  testing::ServerProcess server(kTaskSchema, "", options.server_args);
+  testing::ServerProcess server(kTasksSchema, "", options.server_args);
   const char* store = std::getenv("ABLO_TEST_STORE");
   std::printf("bootstrap: %lld rows, store %s, load average %s\n", static_cast<long long>(options.rows),
               store && *store ? store : "sqlite", load_average().c_str());

@@ -62,6 +62,7 @@ namespace json = boost::json;
 using namespace std::chrono_literals;
 using ablo::bench::Latencies;
 using ablo::bench::now_us;
+using ablo::bench::kTasksSchema;
 using ablo::bench::percentile_ms;
 using SteadyClock = std::chrono::steady_clock;
 
@@ -69,16 +70,6 @@ constexpr int kExitFailed = 1;
 constexpr int kExitSaturated = 3;
 constexpr int kSeedBatch = 500;  // operations per POST /v1/commits (the server's maximum)
 
-// `tasks {title, status, position, assigneeId?, dueAt?, meta}` of §15.
-constexpr const char* kTaskSchema = R"({"v":3,"models":{"tasks":{"fields":{
-  "title":{"type":"string","isOptional":false,"isIndexed":false},
-  "status":{"type":"enum","enumValues":["todo","in_progress","done"],"isOptional":false,"isIndexed":false},
-  "position":{"type":"number","isOptional":false,"isIndexed":false},
-  "assigneeId":{"type":"string","isOptional":true,"isIndexed":false},
-  "dueAt":{"type":"date","isOptional":true,"isIndexed":false},
-  "meta":{"type":"json","isOptional":false,"isIndexed":false}},
-  "relations":{},"load":"instant","typename":"Task","tenancy":{"kind":"column","column":"organization_id"},
-  "plane":"tenant","mutable":true}},"identityRoles":[]})";
 constexpr const char* kTasks = "tasks";
 
 // Figure 3 writes these rows (seeded with assigneeId = kCrossProcessAssignee); B's query selects
@@ -154,7 +145,7 @@ ablo::Options client_options(const std::string& base_url, const std::string& key
   ablo::Options options;
   options.base_url = base_url;
   options.api_key = key;
-  options.schema = kTaskSchema;
+  options.schema = kTasksSchema;
   options.store_path = std::move(store_path);
   options.timing.bootstrap_timeout = 300s;  // 100,000 rows on a loaded 2-core VM
   // Quick reconnects: the offline figure measures the replay, not a backoff wait.
@@ -301,7 +292,7 @@ class Server {
  public:
   explicit Server(const BenchOptions& o) {
     setenv("ABLO_BIN", o.server_bin.c_str(), 1);
-    process_ = std::make_unique<ablo::testing::ServerProcess>(kTaskSchema, o.postgres_url);
+    process_ = std::make_unique<ablo::testing::ServerProcess>(kTasksSchema, o.postgres_url);
   }
   std::string base_url() const { return "http://127.0.0.1:" + std::to_string(process_->port()); }
   uint16_t port() const { return process_->port(); }

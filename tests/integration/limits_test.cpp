@@ -30,28 +30,6 @@ namespace json = boost::json;
 using namespace std::chrono_literals;
 using SteadyClock = std::chrono::steady_clock;
 
-// Samples a process's RSS every 10 ms on a thread until stop(), which returns the peak (KiB).
-class RssSampler {
- public:
-  explicit RssSampler(pid_t pid) : thread_([this, pid] {
-      while (!stop_) {
-        peak_ = std::max<int64_t>(peak_, resident_kib(pid));
-        std::this_thread::sleep_for(10ms);
-      }
-    }) {}
-  ~RssSampler() { stop(); }
-  int64_t stop() {
-    stop_ = true;
-    if (thread_.joinable()) thread_.join();
-    return peak_;
-  }
-
- private:
-  std::atomic<bool> stop_{false};
-  std::atomic<int64_t> peak_{0};
-  std::thread thread_;
-};
-
 // CPU time the process has used, in clock ticks (utime + stime of /proc/<pid>/stat).
 int64_t cpu_ticks(pid_t pid) {
   std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");

@@ -5,12 +5,16 @@
 // The store: SQLite in the data directory, or — when $ABLO_TEST_STORE is "postgres" (ctest
 // runs the whole suite both ways) — a fresh PostgreSQL database per server. Cluster tests pass
 // one database URL to several servers.
+#include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include <boost/json/object.hpp>
@@ -72,6 +76,32 @@ std::string url_encode(std::string_view text);
 
 // Resident memory of a process in KiB (VmRSS in /proc/<pid>/status); 0 if unreadable.
 int64_t resident_kib(pid_t pid);
+
+// Samples a process's resident memory on a thread of its own (every `period`) until stop(),
+// which returns the peak in KiB.
+class RssSampler {
+ public:
+  explicit RssSampler(pid_t pid, std::chrono::milliseconds period = std::chrono::milliseconds(10))
+      : thread_([this, pid, period] {
+          while (!stop_) {
+            peak_ = std::max<int64_t>(peak_, resident_kib(pid));
+            std::this_thread::sleep_for(period);
+          }
+        }) {}
+  ~RssSampler() { stop(); }
+  RssSampler(const RssSampler&) = delete;
+  RssSampler& operator=(const RssSampler&) = delete;
+  int64_t stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+    return peak_;
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::atomic<int64_t> peak_{0};
+  std::thread thread_;
+};
 
 // True in the sanitizer passes (the server under test is built the same way). There, RSS says
 // little about the server's own memory: ASan holds freed blocks in a quarantine of up to 256 MB
