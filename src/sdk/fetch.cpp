@@ -141,7 +141,11 @@ Pending<std::optional<Row>> ModelHandle::fetch(std::string id) const {
   const auto* model = core_->schema->resolve(key_);
   if (!model) return fetch_impl::failed<Found>(core_, sdk_error("model_not_found", "no model " + key_, key_));
   auto state = sdk_detail::make_pending_state<Found>(core_->io_thread_id, core_->executor);
-  json::object query{{"model", model->typename_}, {"where", json::array{json::array{"id", "=", json::string(id)}}}, {"limit", 1}};
+  // One clause, added by emplace_back: json::array{json::array{…}} nests under g++ but is a copy of
+  // the inner array under clang (CWG 1467 without CWG 2137).
+  json::array where;
+  where.emplace_back(json::array{"id", "=", json::string(id)});
+  json::object query{{"model", model->typename_}, {"where", std::move(where)}, {"limit", 1}};
   auto guard = std::make_shared<fetch_impl::SettleOnDrop<Found>>();
   guard->state = state;
   fetch_impl::run(core_, *model, std::move(query), [key = model->key, id, guard](ClientCore& core, Result<std::vector<std::string>> ids) {

@@ -461,7 +461,9 @@ class SourceService::Worker {
         const bool full = static_cast<int>(page->rows.size()) >= kHydratePageRows;
         if (!full && !page->next_cursor) break;
         query.cursor = page->next_cursor.value_or("");
-        query.where = page->next_cursor ? json::array{} : json::array{json::array{"id", ">", last_id}};
+        // emplace_back, not json::array{json::array{…}}: clang makes that a copy of the inner array.
+        query.where = json::array{};
+        if (!page->next_cursor) query.where.emplace_back(json::array{"id", ">", last_id});
       }
     }
     return {};

@@ -82,7 +82,7 @@ class ClaimsTest : public ::testing::Test {
   // The row as /api/sync/query returns it, and the watermark it was read at.
   std::pair<json::object, int64_t> query_report(const std::string& token, const std::string& id) {
     json::object body{{"queries", json::array{json::object{{"model", "weatherReports"},
-                                                           {"where", json::array{json::array{"id", id}}}}}}};
+                                                           {"where", json::array{json::value(json::array{"id", id})}}}}}};
     auto response = call(token, "POST", "/api/sync/query", json::serialize(body));
     EXPECT_EQ(response.status, 200) << response.body;
     auto answer = json::parse(response.body).as_object();
@@ -417,7 +417,7 @@ TEST_F(ClaimsTest, ClaimedReadsFailWaitOrReturnTheClaims) {
   const std::string reader = server.api_key();
   auto query = [&](const std::string& policy, int timeout_ms) {
     json::object body{{"queries", json::array{json::object{{"model", "weatherReports"},
-                                                           {"where", json::array{json::array{"id", "report-6"}}}}}},
+                                                           {"where", json::array{json::value(json::array{"id", "report-6"})}}}}},
                       {"ifClaimed", policy},
                       {"claimedTimeout", timeout_ms}};
     return call(reader, "POST", "/api/sync/query", json::serialize(body));

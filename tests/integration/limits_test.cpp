@@ -444,7 +444,7 @@ TEST(Limits, ParkedClaimedReadsHoldNoThreadAnUnrelatedClientIsServed) {
 
   constexpr int kWaits = 40;
   const std::string wait_body = json::serialize(json::object{
-      {"queries", json::array{json::object{{"model", "weatherReports"}, {"where", json::array{json::array{"id", "held-0"}}}}}},
+      {"queries", json::array{json::object{{"model", "weatherReports"}, {"where", json::array{json::value(json::array{"id", "held-0"})}}}}},
       {"ifClaimed", "wait"},
       {"claimedTimeout", 60'000}});
   std::atomic<int> answered{0};
