@@ -33,6 +33,7 @@
 #include <boost/json.hpp>
 
 #include "bench_support.h"
+#include "seed_commits.h"
 #include "client/transport.h"
 #include "integration/server_fixture.h"
 
@@ -45,8 +46,6 @@ namespace http = beast::http;
 namespace json = boost::json;
 using tcp = asio::ip::tcp;
 using SteadyClock = std::chrono::steady_clock;
-
-constexpr int kSeedBatch = 500;  // operations per POST /v1/commits (the server's maximum)
 
 
 json::object task_operation(int64_t index) {
@@ -61,35 +60,6 @@ json::object task_operation(int64_t index) {
                     {"dueAt", "2026-12-01T10:00:00.000Z"},
                     {"meta", json::object{{"estimate", index % 13}, {"labels", json::array{"bench", "boot"}}}}};
   return json::object{{"action", "create"}, {"model", "tasks"}, {"id", id}, {"data", std::move(data)}};
-}
-
-void seed(const testing::ServerProcess& server, int64_t rows, int threads) {
-  std::atomic<int64_t> next_batch{0};
-  std::atomic<bool> failed{false};
-  std::string error;
-  std::mutex error_mutex;
-  auto worker = [&] {
-    for (int64_t batch = next_batch++; batch * kSeedBatch < rows && !failed; batch = next_batch++) {
-      json::array operations;
-      for (int64_t i = batch * kSeedBatch; i < std::min(rows, (batch + 1) * kSeedBatch); ++i) {
-        operations.push_back(task_operation(i));
-      }
-      auto response = client::http_request("127.0.0.1", server.port(), "POST", "/v1/commits",
-                                           json::serialize(json::object{{"operations", std::move(operations)}}),
-                                           {{"Authorization", "Bearer " + server.api_key()},
-                                            {"Content-Type", "application/json"}});
-      if (!response || response->status != 200) {
-        std::lock_guard lock(error_mutex);
-        error = response ? std::to_string(response->status) + " " + response->body.substr(0, 300)
-                         : response.error().message;
-        failed = true;
-      }
-    }
-  };
-  std::vector<std::thread> workers;
-  for (int t = 0; t < std::max(1, threads); ++t) workers.emplace_back(worker);
-  for (auto& w : workers) w.join();
-  if (failed) throw std::runtime_error("seeding failed: " + error);
 }
 
 double seconds_between(SteadyClock::time_point from, SteadyClock::time_point to) {
@@ -176,7 +146,7 @@ int run_bootstrap_load(const BootstrapLoadOptions& options) {
   std::printf("bootstrap: %lld rows, store %s, load average %s\n", static_cast<long long>(options.rows),
               store && *store ? store : "sqlite", load_average().c_str());
   const auto seed_start = SteadyClock::now();
-  seed(server, options.rows, options.seed_threads);
+  seed_through_commits(server.port(), server.api_key(), options.rows, options.seed_threads, task_operation);
   std::printf("seeded in %.1f s (not timed below)\n", seconds_between(seed_start, SteadyClock::now()));
   std::this_thread::sleep_for(std::chrono::seconds(1));  // let the commit pipeline settle
 

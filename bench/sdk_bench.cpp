@@ -50,6 +50,7 @@
 #include <boost/json.hpp>
 
 #include "bench_support.h"
+#include "seed_commits.h"
 #include "client/transport.h"
 #include "integration/server_fixture.h"
 #include "sdk/client.h"
@@ -68,7 +69,6 @@ using SteadyClock = std::chrono::steady_clock;
 
 constexpr int kExitFailed = 1;
 constexpr int kExitSaturated = 3;
-constexpr int kSeedBatch = 500;  // operations per POST /v1/commits (the server's maximum)
 
 constexpr const char* kTasks = "tasks";
 
@@ -302,31 +302,11 @@ class Server {
 
   // Rows 0..rows-1 through POST /v1/commits, `threads` commits in flight.
   void seed(int64_t rows, int threads) const {
-    std::atomic<int64_t> next_batch{0};
-    std::atomic<bool> failed{false};
-    std::string error;
-    std::mutex error_mutex;
-    auto worker = [&] {
-      for (int64_t batch = next_batch++; batch * kSeedBatch < rows && !failed; batch = next_batch++) {
-        json::array operations;
-        for (int64_t i = batch * kSeedBatch; i < std::min(rows, (batch + 1) * kSeedBatch); ++i) {
-          operations.push_back(json::object{{"action", "create"}, {"model", kTasks}, {"id", task_id(i)}, {"data", task_fields(i)}});
-        }
-        auto response = ablo::client::http_request("127.0.0.1", port(), "POST", "/v1/commits",
-                                                   json::serialize(json::object{{"operations", std::move(operations)}}),
-                                                   {{"Authorization", "Bearer " + key()}, {"Content-Type", "application/json"}});
-        if (!response || response->status != 200) {
-          std::lock_guard lock(error_mutex);
-          error = response ? std::to_string(response->status) + " " + response->body : response.error().message;
-          failed = true;
-        }
-      }
-    };
-    std::vector<std::thread> workers;
-    for (int t = 0; t < threads; ++t) workers.emplace_back(worker);
-    for (auto& w : workers) w.join();
-    if (failed) throw std::runtime_error("seeding failed: " + error);
+    ablo::bench::seed_through_commits(port(), key(), rows, threads, [](int64_t i) {
+      return json::object{{"action", "create"}, {"model", kTasks}, {"id", task_id(i)}, {"data", task_fields(i)}};
+    });
   }
+
 
  private:
   std::unique_ptr<ablo::testing::ServerProcess> process_;
