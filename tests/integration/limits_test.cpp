@@ -621,16 +621,21 @@ CountedResponse counted_bootstrap(uint16_t port, const std::string& key,
   return counted_reply(socket, give_up_after);
 }
 
+// The bootstrap tests' table: larger than a socket's buffers on both ends (loopback's send buffer
+// grows to 4 MB). 24 MB in the plain pass, which asserts memory ceilings against it; 8 MB under
+// the sanitizers, whose server takes several times longer to write and to serve every byte.
+constexpr int kLargeTableRows = kSanitizedBuild ? 320 : 960;
+constexpr std::size_t kLargeTableBytes = std::size_t{kLargeTableRows} * 25'000;
+
 TEST(Limits, ManyBootstrapsOfALargeTableStayUnderAMemoryCeiling) {
   ServerProcess server(kQuickstartSchema);
   auto writer = Client::connect(server);
-  constexpr int kRows = 960;
-  create_reports(writer, "big-", kRows, 16, 25'000);  // a 24 MB table
+  create_reports(writer, "big-", kLargeTableRows, 16, 25'000);
 
   // The memory ceiling is asserted in the plain pass only (kSanitizedBuild); there, 32 clients.
-  // Under a sanitizer a quarter of them: 32 bootstraps of 24 MB through a TSan-slowed server on
-  // two cores drop below the server's write floor (256 KiB/s per reply), which then rightly cuts
-  // them off, and the test would measure the machine rather than the server.
+  // Under a sanitizer a quarter of them: 32 bootstraps through a TSan-slowed server on two cores
+  // drop below the server's write floor (256 KiB/s per reply), which then rightly cuts them off,
+  // and the test would measure the machine rather than the server.
   constexpr int kClients = kSanitizedBuild ? 8 : 32;
   const int64_t baseline = resident_kib(server.pid());
   RssSampler sampler(server.pid());
@@ -649,12 +654,12 @@ TEST(Limits, ManyBootstrapsOfALargeTableStayUnderAMemoryCeiling) {
     EXPECT_NE(response.status_line.find(" 200 "), std::string::npos) << response.status_line;
     EXPECT_TRUE(response.chunked) << "a bootstrap this large is streamed";
     EXPECT_TRUE(response.complete);
-    EXPECT_GT(response.body_bytes, std::size_t{24'000'000});
+    EXPECT_GT(response.body_bytes, kLargeTableBytes);
     EXPECT_EQ(response.tail.back(), '}');
   }
-  std::printf("[limits] %d concurrent bootstraps of a %d-row, 24 MB table: server RSS baseline %lld KiB, peak %lld "
+  std::printf("[limits] %d concurrent bootstraps of a %d-row, %zu MB table: server RSS baseline %lld KiB, peak %lld "
               "KiB (+%lld KiB); unrelated write->delta round trip %lld ms\n",
-              kClients, kRows, static_cast<long long>(baseline), static_cast<long long>(peak),
+              kClients, kLargeTableRows, kLargeTableBytes / 1'000'000, static_cast<long long>(baseline), static_cast<long long>(peak),
               static_cast<long long>(peak - baseline), static_cast<long long>(latency_ms));
   if (!kSanitizedBuild) {
     // Streamed, 32 bootstraps cost a few MB (+4 MB on SQLite, +15 MB on PostgreSQL, whose
@@ -752,8 +757,7 @@ TEST(Limits, StreamedBootstrapIsTheSameTextAsTheWholeBody) {
 TEST(Limits, BootstrapToAStalledReaderHoldsNoTableAndAClosedOneFreesItsThread) {
   ServerProcess server(kQuickstartSchema, "", {"--bootstrap-threads", "1"});
   auto writer = Client::connect(server);
-  constexpr int kRows = 960;
-  create_reports(writer, "big-", kRows, 16, 25'000);  // a 24 MB table
+  create_reports(writer, "big-", kLargeTableRows, 16, 25'000);
   const int64_t baseline = resident_kib(server.pid());
   RssSampler sampler(server.pid());
   {
@@ -764,9 +768,9 @@ TEST(Limits, BootstrapToAStalledReaderHoldsNoTableAndAClosedOneFreesItsThread) {
     EXPECT_NE(head.find(" 200 "), std::string::npos) << head.substr(0, 200);
     std::this_thread::sleep_for(2s);  // the producer fills the socket's buffers and waits
     const int64_t stalled_peak = sampler.stop();
-    std::printf("[limits] bootstrap of a 24 MB table to a reader that stopped: server RSS baseline %lld KiB, peak "
+    std::printf("[limits] bootstrap of a %zu MB table to a reader that stopped: server RSS baseline %lld KiB, peak "
                 "%lld KiB (+%lld KiB)\n",
-                static_cast<long long>(baseline), static_cast<long long>(stalled_peak),
+                kLargeTableBytes / 1'000'000, static_cast<long long>(baseline), static_cast<long long>(stalled_peak),
                 static_cast<long long>(stalled_peak - baseline));
     if (!kSanitizedBuild) {
       EXPECT_LT(stalled_peak - baseline, 12 * 1024) << "a stalled bootstrap holds its table in memory";
@@ -777,7 +781,7 @@ TEST(Limits, BootstrapToAStalledReaderHoldsNoTableAndAClosedOneFreesItsThread) {
   auto next = counted_bootstrap(server.port(), server.api_key(), 30s);
   EXPECT_NE(next.status_line.find(" 200 "), std::string::npos) << next.status_line;
   EXPECT_TRUE(next.complete);
-  EXPECT_GT(next.body_bytes, std::size_t{24'000'000});
+  EXPECT_GT(next.body_bytes, kLargeTableBytes);
 }
 
 // One tenant's stalled readers cost only that tenant: with 2 bootstrap threads a tenant runs one
@@ -787,7 +791,7 @@ TEST(Limits, BootstrapToAStalledReaderHoldsNoTableAndAClosedOneFreesItsThread) {
 TEST(Limits, StalledBootstrapsOfOneTenantCostOnlyThatTenant) {
   ServerProcess server(kQuickstartSchema, "", {"--bootstrap-threads", "2"});
   auto writer = Client::connect(server);
-  create_reports(writer, "big-", 960, 16, 25'000);  // a 24 MB table of tenant A (the test environment)
+  create_reports(writer, "big-", kLargeTableRows, 16, 25'000);  // tenant A's (the test environment)
   const auto send_bootstrap = [&](int receive_buffer) {
     auto socket = std::make_unique<RawSocket>(server.port(), receive_buffer);
     socket->send_all(bootstrap_request(server.api_key()));
@@ -834,7 +838,7 @@ TEST(Limits, StalledBootstrapsOfOneTenantCostOnlyThatTenant) {
   auto completed = counted_reply(*next, 60s);
   EXPECT_NE(completed.status_line.find(" 200 "), std::string::npos) << completed.status_line;
   EXPECT_TRUE(completed.complete);
-  EXPECT_GT(completed.body_bytes, std::size_t{24'000'000});
+  EXPECT_GT(completed.body_bytes, kLargeTableBytes);
 }
 
 TEST(Limits, AcceptBacksOffAtTheOpenFileLimitAndRecovers) {

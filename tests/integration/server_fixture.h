@@ -22,6 +22,7 @@
 
 #include "client/transport.h"
 #include "support/pg_database.h"
+#include "support/sanitized_build.h"
 
 namespace ablo::testing {
 
@@ -102,21 +103,6 @@ class RssSampler {
   std::atomic<int64_t> peak_{0};
   std::thread thread_;
 };
-
-// True in the sanitizer passes (the server under test is built the same way). There, RSS says
-// little about the server's own memory: ASan holds freed blocks in a quarantine of up to 256 MB
-// and both sanitizers add shadow memory, so memory ceilings are asserted in the plain pass only.
-// g++ defines __SANITIZE_*__; clang-14 (the ASan+UBSan pass) only answers __has_feature.
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define ABLO_TEST_SANITIZED_BUILD 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) || defined(ABLO_TEST_SANITIZED_BUILD)
-inline constexpr bool kSanitizedBuild = true;
-#else
-inline constexpr bool kSanitizedBuild = false;
-#endif
 
 // Polls `condition` every 50 ms until it holds or `timeout` passes; its last answer.
 bool eventually(const std::function<bool()>& condition,
