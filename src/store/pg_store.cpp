@@ -2,8 +2,11 @@
 #include "store/pg_store.h"
 
 #include <cmath>
+#include <functional>
+#include <map>
 #include <mutex>
 #include <set>
+#include <tuple>
 
 #include <boost/json.hpp>
 #include <fmt/format.h>
@@ -248,6 +251,256 @@ Result<std::optional<StoredRow>> get_row_on(Connection& conn, const schema::Mode
                               [&](const Rows::Row& row) { return decode_row(row, model); });
 }
 
+// A batched commit group (WriteTransaction::begin_batch): what the group reads, read in one
+// round trip after the log-head lock, and the marks that stand for its commits' savepoints.
+//
+// Reads answered here are the state the group started from; a row, idempotency key or audit
+// chain the group writes is forgotten, so a later read of it goes to the database (after the
+// held writes) and sees the write exactly as stored. Reads made that way are not kept: a commit
+// that rolls back could otherwise leave its own write behind in the answers.
+//
+// A savepoint is a mark in the held writes; rolling back drops the writes after it. Only when a
+// read must go to the database in the middle of a commit is the mark sent as a real SAVEPOINT
+// (with the writes before it), and a rollback becomes ROLLBACK TO it, held like the writes.
+class PgGroupBatch {
+ public:
+  using Statements = std::vector<Connection::Statement>;
+
+  Status read(Connection& conn, const GroupReads& reads) {
+    Statements statements;
+    std::vector<std::function<void(const Rows&)>> decoders;
+    read_idempotency(reads, statements, decoders);
+    read_rows(reads, statements, decoders);
+    read_foreign_writes(reads, statements, decoders);
+    read_audit_links(reads, statements, decoders);
+    read_open_tasks(reads, statements, decoders);
+    auto results = conn.exec_batch(statements);
+    if (!results) return tl::unexpected(results.error());
+    for (std::size_t i = 0; i < decoders.size(); ++i) decoders[i]((*results)[i]);
+    return {};
+  }
+
+  const std::optional<StoredRow>* row(const schema::Model& model, const std::string& tenant, const std::string& id) const {
+    auto found = rows_.find({model.table, tenant, id});
+    return found == rows_.end() ? nullptr : &found->second;
+  }
+  void forget_row(const schema::Model& model, const std::string& tenant, const std::string& id) {
+    if (!rows_.empty()) rows_.erase({model.table, tenant, id});
+  }
+
+  const std::optional<std::string>* idempotency(const std::string& tenant, const std::string& key) const {
+    auto found = idempotency_.find({tenant, key});
+    return found == idempotency_.end() ? nullptr : &found->second;
+  }
+  std::optional<std::vector<std::optional<std::string>>> idempotency_many(
+      const std::vector<std::pair<std::string, std::string>>& keys) const {
+    std::vector<std::optional<std::string>> values;
+    for (const auto& [tenant, key] : keys) {
+      const auto* known = idempotency(tenant, key);
+      if (!known) return std::nullopt;
+      values.push_back(*known);
+    }
+    return values;
+  }
+  void forget_idempotency(const std::string& tenant, const std::string& key) {
+    if (!idempotency_.empty()) idempotency_.erase({tenant, key});
+  }
+
+  const std::optional<std::pair<int64_t, std::string>>* audit_link(const std::string& tenant) const {
+    auto found = audit_links_.find(tenant);
+    return found == audit_links_.end() ? nullptr : &found->second;
+  }
+  void forget_audit_link(const std::string& tenant) {
+    if (!audit_links_.empty()) audit_links_.erase(tenant);
+  }
+
+  const std::vector<std::string>* open_tasks(const std::string& tenant, const std::string& capability_id) const {
+    auto found = open_tasks_.find({tenant, capability_id});
+    return found == open_tasks_.end() ? nullptr : &found->second;
+  }
+
+  // has_foreign_write_since from what was read at the start and the deltas appended since;
+  // nullopt when that question was not read.
+  std::optional<bool> foreign_write(const std::string& tenant, const std::string& model_name,
+                                    const std::string& model_id, int64_t after_id,
+                                    const std::string& participant_id) const {
+    for (const auto& d : appended_) {
+      if (d.id > after_id && d.model_id == model_id && d.tenant == tenant && d.model_name == model_name &&
+          d.participant_id != participant_id) {
+        return true;
+      }
+    }
+    auto found = foreign_.find({tenant, model_name, model_id, after_id, participant_id});
+    if (found == foreign_.end()) return std::nullopt;
+    return found->second;
+  }
+  void appended(const Delta& delta, int64_t id) {
+    appended_.push_back({delta.tenant, delta.model_name, delta.model_id, delta.participant_id, id});
+  }
+
+  // Savepoint marks (the held writes are the transaction's `held`).
+  Status mark(Statements& held, int64_t head) {
+    if (std::exchange(mark_sent_, false)) held.push_back({"RELEASE op", {}});
+    mark_ = held.size();
+    marked_appended_ = appended_.size();
+    marked_head_ = head;
+    marked_ = true;
+    return {};
+  }
+  Status release(Statements& held) {
+    marked_ = false;
+    if (std::exchange(mark_sent_, false)) held.push_back({"RELEASE op", {}});
+    return {};
+  }
+  Status rollback(Statements& held, int64_t& head) {
+    head = marked_head_;  // the ids drawn since the mark are free again
+    appended_.resize(marked_appended_);
+    marked_ = false;
+    if (std::exchange(mark_sent_, false)) {
+      held.clear();  // all of it came after the SAVEPOINT
+      held.push_back({"ROLLBACK TO op", {}});
+      held.push_back({"RELEASE op", {}});
+    } else {
+      held.resize(mark_);
+    }
+    return {};
+  }
+  // Sends the held writes (before a read that must see them).
+  Status send(Connection& conn, Statements& held) {
+    if (held.empty()) return {};
+    if (marked_ && !mark_sent_) {
+      held.insert(held.begin() + static_cast<std::ptrdiff_t>(mark_), Connection::Statement{"SAVEPOINT op", {}});
+      mark_sent_ = true;
+    }
+    Statements statements;
+    statements.swap(held);
+    mark_ = 0;
+    return conn.exec_pipelined(statements);
+  }
+
+ private:
+  using Decoders = std::vector<std::function<void(const Rows&)>>;
+
+  void read_idempotency(const GroupReads& reads, Statements& statements, Decoders& decoders) {
+    if (reads.idempotency.empty()) return;
+    std::vector<std::string> tenants, keys;
+    for (const auto& [tenant, key] : reads.idempotency) {
+      tenants.push_back(tenant);
+      keys.push_back(key);
+      idempotency_[{tenant, key}] = std::nullopt;
+    }
+    statements.push_back({"SELECT i.tenant, i.key, i.value FROM unnest($1::text[], $2::text[]) AS k(tenant, key) "
+                          "JOIN idempotency i ON i.tenant = k.tenant AND i.key = k.key",
+                          {text_array(tenants), text_array(keys)}});
+    decoders.push_back([this](const Rows& rows) {
+      for (int r = 0; r < rows.size(); ++r) idempotency_[{rows.text(r, 0), rows.text(r, 1)}] = rows.text(r, 2);
+    });
+  }
+
+  // One statement per model table.
+  void read_rows(const GroupReads& reads, Statements& statements, Decoders& decoders) {
+    std::map<std::string, std::pair<const schema::Model*, std::set<std::pair<std::string, std::string>>>> by_table;
+    for (const auto& row : reads.rows) {
+      if (!row.model) continue;
+      auto& entry = by_table[row.model->table];
+      entry.first = row.model;
+      entry.second.insert({row.tenant, row.id});
+    }
+    for (const auto& [table, entry] : by_table) {
+      const schema::Model* model = entry.first;
+      std::vector<std::string> tenants, ids;
+      for (const auto& [tenant, id] : entry.second) {
+        tenants.push_back(tenant);
+        ids.push_back(id);
+        rows_[{table, tenant, id}] = std::nullopt;
+      }
+      statements.push_back({fmt::format("SELECT {} FROM {} WHERE (_tenant, id) IN (SELECT * FROM unnest($1::text[], "
+                                        "$2::text[]))",
+                                        select_columns(*model), quote_identifier(table)),
+                            {text_array(tenants), text_array(ids)}});
+      decoders.push_back([this, model, table = table](const Rows& rows) {
+        for (int r = 0; r < rows.size(); ++r) {
+          rows_[{table, rows.text(r, 0), rows.text(r, 1)}] = decode_row(rows.row(r), *model);
+        }
+      });
+    }
+  }
+
+  void read_foreign_writes(const GroupReads& reads, Statements& statements, Decoders& decoders) {
+    if (reads.foreign_writes.empty()) return;
+    std::vector<std::string> tenants, names, ids, afters, participants;
+    std::vector<ForeignKey> keys;
+    for (const auto& f : reads.foreign_writes) {
+      tenants.push_back(f.tenant);
+      names.push_back(f.model_name);
+      ids.push_back(f.model_id);
+      afters.push_back(std::to_string(f.after_id));
+      participants.push_back(f.participant_id);
+      keys.push_back({f.tenant, f.model_name, f.model_id, f.after_id, f.participant_id});
+      foreign_[keys.back()] = false;
+    }
+    statements.push_back(
+        {"SELECT k.n FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[]) WITH ORDINALITY "
+         "AS k(tenant, model_name, model_id, after_id, participant, n) WHERE EXISTS (SELECT 1 FROM sync_deltas d "
+         "WHERE d.model_id = k.model_id AND d.id > k.after_id AND d.tenant = k.tenant AND "
+         "d.model_name = k.model_name AND d.actor_id <> k.participant)",
+         {text_array(tenants), text_array(names), text_array(ids), text_array(afters), text_array(participants)}});
+    decoders.push_back([this, keys = std::move(keys)](const Rows& rows) {
+      for (int r = 0; r < rows.size(); ++r) foreign_[keys.at(static_cast<std::size_t>(rows.int64(r, 0) - 1))] = true;
+    });
+  }
+
+  void read_audit_links(const GroupReads& reads, Statements& statements, Decoders& decoders) {
+    if (reads.audit_tenants.empty()) return;
+    std::set<std::string> tenants(reads.audit_tenants.begin(), reads.audit_tenants.end());
+    for (const auto& tenant : tenants) audit_links_[tenant] = std::nullopt;
+    statements.push_back({"SELECT t.tenant, a.chain_seq, a.row_hash FROM unnest($1::text[]) AS t(tenant) "
+                          "JOIN LATERAL (SELECT chain_seq, row_hash FROM _ablo_audit WHERE tenant = t.tenant "
+                          "ORDER BY chain_seq DESC LIMIT 1) a ON TRUE",
+                          {text_array(std::vector<std::string>(tenants.begin(), tenants.end()))}});
+    decoders.push_back([this](const Rows& rows) {
+      for (int r = 0; r < rows.size(); ++r) {
+        audit_links_[rows.text(r, 0)] = std::make_pair(rows.int64(r, 1), rows.text(r, 2));
+      }
+    });
+  }
+
+  void read_open_tasks(const GroupReads& reads, Statements& statements, Decoders& decoders) {
+    if (reads.open_tasks.empty()) return;
+    std::vector<std::string> tenants, capabilities;
+    for (const auto& [tenant, capability] : reads.open_tasks) {
+      if (!open_tasks_.emplace(std::make_pair(tenant, capability), std::vector<std::string>()).second) continue;
+      tenants.push_back(tenant);
+      capabilities.push_back(capability);
+    }
+    statements.push_back({"SELECT k.tenant, k.capability_id, t.id FROM unnest($1::text[], $2::text[]) AS "
+                          "k(tenant, capability_id) JOIN _ablo_tasks t ON t.tenant = k.tenant AND "
+                          "t.capability_id = k.capability_id AND t.open",
+                          {text_array(tenants), text_array(capabilities)}});
+    decoders.push_back([this](const Rows& rows) {
+      for (int r = 0; r < rows.size(); ++r) open_tasks_[{rows.text(r, 0), rows.text(r, 1)}].push_back(rows.text(r, 2));
+    });
+  }
+
+  struct AppendedDelta {
+    std::string tenant, model_name, model_id, participant_id;
+    int64_t id = 0;
+  };
+  using ForeignKey = std::tuple<std::string, std::string, std::string, int64_t, std::string>;
+
+  std::map<std::tuple<std::string, std::string, std::string>, std::optional<StoredRow>> rows_;  // (table, tenant, id)
+  std::map<std::pair<std::string, std::string>, std::optional<std::string>> idempotency_;
+  std::map<ForeignKey, bool> foreign_;
+  std::map<std::string, std::optional<std::pair<int64_t, std::string>>> audit_links_;
+  std::map<std::pair<std::string, std::string>, std::vector<std::string>> open_tasks_;
+  std::vector<AppendedDelta> appended_;  // this transaction's deltas, sent or not
+  bool marked_ = false;                  // a commit's savepoint is open
+  bool mark_sent_ = false;               // … and went out as a real SAVEPOINT
+  std::size_t mark_ = 0;                 // held writes before the mark
+  std::size_t marked_appended_ = 0;
+  int64_t marked_head_ = 0;
+};
+
 class PgWriteTransaction final : public WriteTransaction, private MigrationDdl {
  public:
   // `notify`: announce through PostgreSQL NOTIFY inside the transaction; else the store
@@ -264,6 +517,7 @@ class PgWriteTransaction final : public WriteTransaction, private MigrationDdl {
   // sent in one pipelined round trip at the next flush (store.h). Every write goes out after
   // the savepoint it belongs to: flush sends a pending savepoint first.
   Status savepoint() override {
+    if (batched_) return batch_.mark(held_back_, head_);
     if (auto flushed = flush(); !flushed) return flushed;
     saved_head_ = head_;
     savepoint_pending_ = true;
@@ -271,11 +525,13 @@ class PgWriteTransaction final : public WriteTransaction, private MigrationDdl {
     return {};
   }
   Status release_savepoint() override {
+    if (batched_) return batch_.release(held_back_);
     if (auto flushed = flush(); !flushed) return flushed;
     release_pending_ = true;
     return {};
   }
   Status rollback_to_savepoint() override {
+    if (batched_) return batch_.rollback(held_back_, head_);
     held_back_.clear();  // the rolled-back work's writes: never sent
     head_ = saved_head_;  // the ids drawn since the savepoint are free again
     // A round trip that carried the savepoint failed: whether it exists is unknown, so rolling
@@ -291,6 +547,7 @@ class PgWriteTransaction final : public WriteTransaction, private MigrationDdl {
     return conn_.exec_script("ROLLBACK TO op; RELEASE op");
   }
   Status flush() override {
+    if (batched_) return {};  // held until COMMIT (begin_batch)
     if (auto sent = send_savepoint(); !sent) return sent;
     if (held_back_.empty()) return {};
     std::vector<Connection::Statement> statements;
@@ -300,6 +557,11 @@ class PgWriteTransaction final : public WriteTransaction, private MigrationDdl {
 
   Result<std::optional<StoredRow>> get_row(const schema::Model& model, const std::string& tenant,
                                            const std::string& id) override {
+    if (batched_) {
+      if (const auto* known = batch_.row(model, tenant, id)) return *known;
+      if (auto sent = before_read(); !sent) return tl::unexpected(sent.error());
+      return get_row_on(conn_, model, tenant, id);
+    }
     if (!held_back_.empty() || !savepoint_pending_) {
       if (auto flushed = flush(); !flushed) return tl::unexpected(flushed.error());
       return get_row_on(conn_, model, tenant, id);
@@ -316,6 +578,7 @@ class PgWriteTransaction final : public WriteTransaction, private MigrationDdl {
   }
 
   Status insert_row(const schema::Model& model, const std::string& tenant, const StoredRow& row) override {
+    batch_.forget_row(model, tenant, text_or_empty(row.data, "id"));
     auto params = row_params(model, tenant, row);
     auto sql = fmt::format("INSERT INTO {} ({}) VALUES ({})", quote_identifier(model.table), column_list(model),
                            placeholders(1, params.size()));
@@ -323,6 +586,7 @@ class PgWriteTransaction final : public WriteTransaction, private MigrationDdl {
   }
 
   Status update_row(const schema::Model& model, const std::string& tenant, const StoredRow& row) override {
+    batch_.forget_row(model, tenant, text_or_empty(row.data, "id"));
     auto params = row_params(model, tenant, row);
     std::string assignments = "created_at = $3, updated_at = $4, created_by = $5, archived_at = $6, _groups = $7";
     std::size_t index = 8;
@@ -335,6 +599,7 @@ class PgWriteTransaction final : public WriteTransaction, private MigrationDdl {
   }
 
   Status delete_row(const schema::Model& model, const std::string& tenant, const std::string& id) override {
+    batch_.forget_row(model, tenant, id);
     return hold_back(fmt::format("DELETE FROM {} WHERE _tenant = $1 AND id = $2", quote_identifier(model.table)),
                      {tenant, id});
   }
@@ -350,6 +615,7 @@ class PgWriteTransaction final : public WriteTransaction, private MigrationDdl {
          d.client_tx_id, d.participant_id, d.participant_kind, d.capability_id, d.caused_by_task_id,
          std::to_string(d.created_at_ms)});
     if (!held) return tl::unexpected(held.error());
+    if (batched_) batch_.appended(d, id);
     head_ = id;
     appended_ = true;
     return id;
@@ -358,7 +624,10 @@ class PgWriteTransaction final : public WriteTransaction, private MigrationDdl {
   Result<bool> has_foreign_write_since(const std::string& tenant, const std::string& model_name,
                                        const std::string& model_id, int64_t after_id,
                                        const std::string& participant_id) override {
-    if (auto flushed = flush(); !flushed) return tl::unexpected(flushed.error());
+    if (batched_) {
+      if (auto known = batch_.foreign_write(tenant, model_name, model_id, after_id, participant_id)) return *known;
+    }
+    if (auto sent = before_read(); !sent) return tl::unexpected(sent.error());
     auto rows = conn_.exec(
         "SELECT 1 FROM sync_deltas WHERE model_id = $1 AND id > $2 AND tenant = $3 AND model_name = $4 "
         "AND actor_id <> $5 LIMIT 1",
@@ -377,14 +646,16 @@ class PgWriteTransaction final : public WriteTransaction, private MigrationDdl {
   }
 
   Result<std::optional<std::string>> find_idempotency(const std::string& tenant, const std::string& key) override {
-    if (auto flushed = flush(); !flushed) return tl::unexpected(flushed.error());
+    if (const auto* known = batch_.idempotency(tenant, key)) return *known;
+    if (auto sent = before_read(); !sent) return tl::unexpected(sent.error());
     return query_one<std::string>(conn_, "SELECT value FROM idempotency WHERE tenant = $1 AND key = $2", {tenant, key},
                                   [](const Rows::Row& row) { return row.text(0); });
   }
 
   Result<std::vector<std::optional<std::string>>> find_idempotency_many(
       const std::vector<std::pair<std::string, std::string>>& keys) override {
-    if (auto flushed = flush(); !flushed) return tl::unexpected(flushed.error());
+    if (auto known = batch_.idempotency_many(keys)) return std::move(*known);
+    if (auto sent = before_read(); !sent) return tl::unexpected(sent.error());
     std::vector<std::string> tenants, names;
     for (const auto& [tenant, key] : keys) {
       tenants.push_back(tenant);
@@ -401,6 +672,7 @@ class PgWriteTransaction final : public WriteTransaction, private MigrationDdl {
   }
 
   Status put_idempotency(const std::string& tenant, const std::string& key, const std::string& value) override {
+    batch_.forget_idempotency(tenant, key);
     return hold_back(
         "INSERT INTO idempotency (tenant, key, value, created_at_ms) VALUES ($1, $2, $3, $4) "
         "ON CONFLICT (tenant, key) DO UPDATE SET value = excluded.value, created_at_ms = excluded.created_at_ms",
@@ -409,7 +681,8 @@ class PgWriteTransaction final : public WriteTransaction, private MigrationDdl {
 
   Result<std::vector<std::string>> open_task_ids_of_capability(const std::string& tenant,
                                                                const std::string& capability_id) override {
-    if (auto flushed = flush(); !flushed) return tl::unexpected(flushed.error());
+    if (const auto* known = batch_.open_tasks(tenant, capability_id)) return *known;
+    if (auto sent = before_read(); !sent) return tl::unexpected(sent.error());
     return query_all<std::string>(conn_,
                                   "SELECT id FROM _ablo_tasks WHERE tenant = $1 AND capability_id = $2 AND open",
                                   {tenant, capability_id}, [](const Rows::Row& row) { return row.text(0); });
@@ -417,18 +690,20 @@ class PgWriteTransaction final : public WriteTransaction, private MigrationDdl {
 
   // --- audit (issue 13) ---
   Status append_audit(const AuditRecord& record) override {
+    batch_.forget_audit_link(record.tenant);
     held_back_.push_back(audit_sql::pg_append(record));
     return {};
   }
   // Read after the log-head lock this transaction took first (PgStore::write): nodes append
   // to a tenant's chain one transaction at a time, so the link read here is the newest.
   Result<std::optional<std::pair<int64_t, std::string>>> last_audit_link(const std::string& tenant) override {
-    if (auto flushed = flush(); !flushed) return tl::unexpected(flushed.error());
+    if (const auto* known = batch_.audit_link(tenant)) return *known;
+    if (auto sent = before_read(); !sent) return tl::unexpected(sent.error());
     return audit_sql::pg_last_link(conn_, tenant);
   }
 
   Result<int64_t> install_schema(const schema::Schema& schema) override {
-    if (auto flushed = flush(); !flushed) return tl::unexpected(flushed.error());
+    if (auto sent = before_read(); !sent) return tl::unexpected(sent.error());
     for (const auto& model : schema.models()) {
       if (model.control_plane) continue;
       if (auto created = create_or_extend_table(model); !created) return tl::unexpected(created.error());
@@ -448,12 +723,37 @@ class PgWriteTransaction final : public WriteTransaction, private MigrationDdl {
 
   Status apply_migration(const schema::Schema& previous, const schema::Schema& next,
                          const schema::MigrationPlan& plan) override {
-    if (auto flushed = flush(); !flushed) return flushed;
+    if (auto sent = before_read(); !sent) return sent;
     return apply_migration_steps(previous, next, plan, *this);
+  }
+
+  Result<bool> begin_batch(const GroupReads& reads) override {
+    if (batched_) return true;
+    if (auto flushed = flush(); !flushed) return tl::unexpected(flushed.error());
+    if (auto read = batch_.read(conn_, reads); !read) return tl::unexpected(read.error());
+    batched_ = true;
+    return true;
+  }
+
+  // What is still to be sent before COMMIT (the store sends it with COMMIT, in one round trip).
+  std::vector<Connection::Statement> take_final() {
+    std::vector<Connection::Statement> statements;
+    if (!batched_ && savepoint_pending_ && !held_back_.empty()) statements = savepoint_statements();
+    savepoint_pending_ = false;
+    for (auto& statement : held_back_) statements.push_back(std::move(statement));
+    held_back_.clear();
+    return statements;
   }
 
  private:
   Status exec(const std::string& sql) { return conn_.exec_script(sql); }
+
+  // A read sees the writes before it: unbatched, flush; batched, the writes held so far go out
+  // (batch_ turns the current commit's mark into a real SAVEPOINT first).
+  Status before_read() {
+    if (!batched_) return flush();
+    return batch_.send(conn_, held_back_);
+  }
 
   Status hold_back(std::string sql, Params params) {
     held_back_.push_back({std::move(sql), std::move(params)});
@@ -564,6 +864,8 @@ class PgWriteTransaction final : public WriteTransaction, private MigrationDdl {
   }
 
   std::vector<Connection::Statement> held_back_;  // writes not sent yet (flush)
+  bool batched_ = false;                         // begin_batch was called
+  PgGroupBatch batch_;
   bool savepoint_pending_ = false;       // savepoint() was called; SAVEPOINT not sent yet
   bool release_with_savepoint_ = false;  // the pending SAVEPOINT releases the previous one first
   std::optional<Error> savepoint_lost_;  // a round trip carrying SAVEPOINT failed
@@ -577,36 +879,36 @@ class PgStore final : public Store {
         writer_(std::move(writer)),
         readers_(std::move(url), static_cast<std::size_t>(options.reader_connections)) {}
 
+  // Three round trips for a batched group (WriteTransaction::begin_batch): BEGIN with the
+  // log-head lock, the group's reads, and its writes with COMMIT.
   Status write(const std::function<Status(WriteTransaction&)>& body) override {
     std::lock_guard lock(writer_mutex_);
     auto conn = writer_connection();
     if (!conn) return tl::unexpected(conn.error());
-    if (auto begun = (*conn)->exec_script("BEGIN"); !begun) {
-      // The writer died while idle (a database restart): nothing was sent, so start over on a
-      // fresh connection.
-      if (!pg::is_unavailable(begun.error())) return begun;
+    // Lock the log head first (see the top of this file): this orders and serializes writers.
+    const std::vector<Connection::Statement> begin{{"BEGIN", {}}};
+    constexpr std::string_view kLockHead = "SELECT last_id FROM _ablo_log_head FOR UPDATE";
+    auto head = (*conn)->exec_after(begin, kLockHead);
+    if (!head && pg::is_unavailable(head.error())) {
+      // The writer died while idle (a database restart): nothing was applied, so start over on
+      // a fresh connection.
       writer_.reset();
       conn = writer_connection();
       if (!conn) return tl::unexpected(conn.error());
-      if (auto again = (*conn)->exec_script("BEGIN"); !again) return again;
+      head = (*conn)->exec_after(begin, kLockHead);
     }
     Connection& c = **conn;
-    // Lock the log head first (see the top of this file): this orders and serializes writers.
-    auto head = c.exec("SELECT last_id FROM _ablo_log_head FOR UPDATE");
     if (!head) return rollback(c, head.error());
     PgWriteTransaction txn(c, head->int64(0, 0), /*notify=*/!options_.announce);
     if (auto result = run_write_body(body, txn); !result) return rollback(c, result.error());
-    if (auto flushed = txn.flush(); !flushed) return rollback(c, flushed.error());
+    // The held writes, the head's new value, NOTIFY and COMMIT in one round trip.
+    auto statements = txn.take_final();
     if (txn.appended()) {
-      auto moved = c.exec("UPDATE _ablo_log_head SET last_id = $1", {std::to_string(txn.head())});
-      if (!moved) return rollback(c, moved.error());
-      if (!options_.announce) {
-        if (auto notified = c.exec_script("NOTIFY " + std::string(pg::kDeltasChannel)); !notified) {
-          return rollback(c, notified.error());
-        }
-      }
+      statements.push_back({"UPDATE _ablo_log_head SET last_id = $1", {std::to_string(txn.head())}});
+      if (!options_.announce) statements.push_back({"NOTIFY " + std::string(pg::kDeltasChannel), {}});
     }
-    if (auto committed = c.exec_script("COMMIT"); !committed) return rollback(c, committed.error());
+    statements.push_back({"COMMIT", {}});
+    if (auto committed = c.exec_pipelined(statements); !committed) return rollback(c, committed.error());
     if (options_.announce) {
       if (txn.appended()) options_.announce(pg::kDeltasChannel);
       if (txn.schema_installed()) options_.announce(pg::kSchemaChannel);
