@@ -1,6 +1,7 @@
 #include "store/webhook_sql.h"
 #include "store/pg_store.h"
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <map>
@@ -251,6 +252,104 @@ Result<std::optional<StoredRow>> get_row_on(Connection& conn, const schema::Mode
                               [&](const Rows::Row& row) { return decode_row(row, model); });
 }
 
+// The single-row writes a commit group repeats, and each one's many-row form: the rows' values
+// as one array per column, unnested (one statement per group instead of one per commit).
+constexpr std::string_view kInsertDelta =
+    "INSERT INTO sync_deltas (id, tenant, action_type, model_name, model_id, data, sync_groups, transaction_id, "
+    "client_tx_id, actor_id, actor_kind, capability_id, caused_by_task_id, created_at_ms) "
+    "VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11, $12, $13, $14)";
+constexpr std::string_view kInsertDeltas =
+    "INSERT INTO sync_deltas (id, tenant, action_type, model_name, model_id, data, sync_groups, transaction_id, "
+    "client_tx_id, actor_id, actor_kind, capability_id, caused_by_task_id, created_at_ms) "
+    "SELECT id, tenant, action_type, model_name, model_id, data, sync_groups::text[], transaction_id, client_tx_id, "
+    "actor_id, actor_kind, capability_id, caused_by_task_id, created_at_ms FROM unnest($1::bigint[], $2::text[], "
+    "$3::text[], $4::text[], $5::text[], $6::jsonb[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], "
+    "$12::text[], $13::text[], $14::bigint[]) AS u(id, tenant, action_type, model_name, model_id, data, sync_groups, "
+    "transaction_id, client_tx_id, actor_id, actor_kind, capability_id, caused_by_task_id, created_at_ms)";
+constexpr std::string_view kPutIdempotency =
+    "INSERT INTO idempotency (tenant, key, value, created_at_ms) VALUES ($1, $2, $3, $4) "
+    "ON CONFLICT (tenant, key) DO UPDATE SET value = excluded.value, created_at_ms = excluded.created_at_ms";
+constexpr std::string_view kPutIdempotencies =
+    "INSERT INTO idempotency (tenant, key, value, created_at_ms) SELECT * FROM unnest($1::text[], $2::text[], "
+    "$3::text[], $4::bigint[]) ON CONFLICT (tenant, key) DO UPDATE SET value = excluded.value, "
+    "created_at_ms = excluded.created_at_ms";
+constexpr std::string_view kInsertAudits =
+    "INSERT INTO _ablo_audit (tenant, chain_seq, occurred_at_ms, actor_kind, actor_id, credential_id, action_type, "
+    "model_name, commit_id, row_json, row_hash) SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], "
+    "$4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[])";
+
+// A PostgreSQL array literal of nullable texts (NULL unquoted).
+std::string nullable_text_array(const std::vector<const pg::Param*>& items) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i) out += ',';
+    if (!*items[i]) {
+      out += "NULL";
+      continue;
+    }
+    out += '"';
+    for (char c : **items[i]) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  return out + "}";
+}
+
+// Replaces a batched group's single-row delta, idempotency and audit writes by one many-row
+// statement each, after its other writes (no constraint links those tables, so their order
+// among them does not matter). An idempotency key written twice keeps its last value, as the
+// single-row upserts did. A group whose commits sent savepoints keeps its statements as they
+// are: their order relative to ROLLBACK TO is the point.
+void coalesce_writes(std::vector<Connection::Statement>& statements) {
+  static const std::string audit_sql = audit_sql::pg_append(AuditRecord{}).sql;
+  struct Merge {
+    std::string_view single;
+    std::string_view many;
+    std::size_t key_columns;  // leading columns that identify a row (0: never repeated)
+    std::vector<const Connection::Statement*> rows;
+  };
+  std::vector<Merge> merges{{kInsertDelta, kInsertDeltas, 0, {}},
+                            {kPutIdempotency, kPutIdempotencies, 2, {}},
+                            {audit_sql, kInsertAudits, 0, {}}};
+  std::vector<Connection::Statement> kept;
+  for (const auto& statement : statements) {
+    if (statement.params.empty()) return;  // SAVEPOINT, RELEASE, ROLLBACK TO: leave as is
+  }
+  for (auto& statement : statements) {
+    auto merge = std::find_if(merges.begin(), merges.end(), [&](const Merge& m) { return m.single == statement.sql; });
+    if (merge == merges.end()) kept.push_back(std::move(statement));
+    else merge->rows.push_back(&statement);
+  }
+  for (auto& merge : merges) {
+    if (merge.rows.empty()) continue;
+    if (merge.key_columns > 0) {  // the last write of each key
+      std::set<std::vector<pg::Param>> seen;
+      std::vector<const Connection::Statement*> last;
+      for (auto it = merge.rows.rbegin(); it != merge.rows.rend(); ++it) {
+        const auto& params = (*it)->params;
+        std::vector<pg::Param> key(params.begin(), params.begin() + static_cast<std::ptrdiff_t>(merge.key_columns));
+        if (seen.insert(std::move(key)).second) last.push_back(*it);
+      }
+      merge.rows.assign(last.rbegin(), last.rend());
+    }
+    if (merge.rows.size() == 1) {
+      kept.push_back(*merge.rows.front());
+      continue;
+    }
+    Connection::Statement many{std::string(merge.many), {}};
+    const std::size_t columns = merge.rows.front()->params.size();
+    for (std::size_t column = 0; column < columns; ++column) {
+      std::vector<const pg::Param*> values;
+      for (const auto* row : merge.rows) values.push_back(&row->params[column]);
+      many.params.emplace_back(nullable_text_array(values));
+    }
+    kept.push_back(std::move(many));
+  }
+  statements = std::move(kept);
+}
+
 // A batched commit group (WriteTransaction::begin_batch): what the group reads, read in one
 // round trip after the log-head lock, and the marks that stand for its commits' savepoints.
 //
@@ -266,8 +365,9 @@ class PgGroupBatch {
  public:
   using Statements = std::vector<Connection::Statement>;
 
-  Status read(Connection& conn, const GroupReads& reads) {
-    Statements statements;
+  // Sends `before` and the reads in one round trip; returns the rows of `before`.
+  Result<std::vector<Rows>> read(Connection& conn, const GroupReads& reads, const Statements& before) {
+    Statements statements = before;
     std::vector<std::function<void(const Rows&)>> decoders;
     read_idempotency(reads, statements, decoders);
     read_rows(reads, statements, decoders);
@@ -276,8 +376,9 @@ class PgGroupBatch {
     read_open_tasks(reads, statements, decoders);
     auto results = conn.exec_batch(statements);
     if (!results) return tl::unexpected(results.error());
-    for (std::size_t i = 0; i < decoders.size(); ++i) decoders[i]((*results)[i]);
-    return {};
+    for (std::size_t i = 0; i < decoders.size(); ++i) decoders[i]((*results)[before.size() + i]);
+    results->erase(results->begin() + static_cast<std::ptrdiff_t>(before.size()), results->end());
+    return results;
   }
 
   const std::optional<StoredRow>* row(const schema::Model& model, const std::string& tenant, const std::string& id) const {
@@ -505,7 +606,14 @@ class PgWriteTransaction final : public WriteTransaction, private MigrationDdl {
  public:
   // `notify`: announce through PostgreSQL NOTIFY inside the transaction; else the store
   // announces after COMMIT (PgOptions::announce).
-  PgWriteTransaction(Connection& conn, int64_t head, bool notify) : conn_(conn), head_(head), notify_(notify) {}
+  // BEGIN and the log-head lock wait for the transaction's first statement (a batched group
+  // sends them with its reads); `reopen` replaces a connection found dead then (nothing was
+  // sent on it yet).
+  PgWriteTransaction(Connection& conn, std::function<Result<Connection*>()> reopen, bool notify)
+      : conn_(&conn), reopen_(std::move(reopen)), notify_(notify) {}
+
+  Connection& connection() const { return *conn_; }
+  bool begun() const { return begun_; }
 
   int64_t head() const { return head_; }
   bool appended() const { return appended_; }
@@ -544,15 +652,16 @@ class PgWriteTransaction final : public WriteTransaction, private MigrationDdl {
       return {};
     }
     release_pending_ = false;
-    return conn_.exec_script("ROLLBACK TO op; RELEASE op");
+    return conn_->exec_script("ROLLBACK TO op; RELEASE op");
   }
   Status flush() override {
     if (batched_) return {};  // held until COMMIT (begin_batch)
+    if (auto begun = begin(); !begun) return begun;
     if (auto sent = send_savepoint(); !sent) return sent;
     if (held_back_.empty()) return {};
     std::vector<Connection::Statement> statements;
     statements.swap(held_back_);
-    return conn_.exec_pipelined(statements);
+    return conn_->exec_pipelined(statements);
   }
 
   Result<std::optional<StoredRow>> get_row(const schema::Model& model, const std::string& tenant,
@@ -560,15 +669,16 @@ class PgWriteTransaction final : public WriteTransaction, private MigrationDdl {
     if (batched_) {
       if (const auto* known = batch_.row(model, tenant, id)) return *known;
       if (auto sent = before_read(); !sent) return tl::unexpected(sent.error());
-      return get_row_on(conn_, model, tenant, id);
+      return get_row_on(*conn_, model, tenant, id);
     }
+    if (auto begun = begin(); !begun) return tl::unexpected(begun.error());
     if (!held_back_.empty() || !savepoint_pending_) {
       if (auto flushed = flush(); !flushed) return tl::unexpected(flushed.error());
-      return get_row_on(conn_, model, tenant, id);
+      return get_row_on(*conn_, model, tenant, id);
     }
     // The pending savepoint and the read in one round trip.
     savepoint_pending_ = false;
-    auto rows = conn_.exec_after(savepoint_statements(), select_row_sql(model), {tenant, id});
+    auto rows = conn_->exec_after(savepoint_statements(), select_row_sql(model), {tenant, id});
     if (!rows) {
       savepoint_lost_ = rows.error();
       return tl::unexpected(rows.error());
@@ -605,11 +715,10 @@ class PgWriteTransaction final : public WriteTransaction, private MigrationDdl {
   }
 
   Result<int64_t> append_delta(const Delta& d) override {
+    if (auto begun = begin(); !begun) return tl::unexpected(begun.error());
     const int64_t id = head_ + 1;  // the counter row is locked by this transaction (see top)
     auto held = hold_back(
-        "INSERT INTO sync_deltas (id, tenant, action_type, model_name, model_id, data, sync_groups, transaction_id, "
-        "client_tx_id, actor_id, actor_kind, capability_id, caused_by_task_id, created_at_ms) "
-        "VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11, $12, $13, $14)",
+        std::string(kInsertDelta),
         {std::to_string(id), d.tenant, std::string(1, d.action), d.model_name, d.model_id,
          d.data ? pg::Param(json_text(*d.data)) : pg::Param(), text_array(d.sync_groups), d.transaction_id,
          d.client_tx_id, d.participant_id, d.participant_kind, d.capability_id, d.caused_by_task_id,
@@ -628,7 +737,7 @@ class PgWriteTransaction final : public WriteTransaction, private MigrationDdl {
       if (auto known = batch_.foreign_write(tenant, model_name, model_id, after_id, participant_id)) return *known;
     }
     if (auto sent = before_read(); !sent) return tl::unexpected(sent.error());
-    auto rows = conn_.exec(
+    auto rows = conn_->exec(
         "SELECT 1 FROM sync_deltas WHERE model_id = $1 AND id > $2 AND tenant = $3 AND model_name = $4 "
         "AND actor_id <> $5 LIMIT 1",
         {model_id, std::to_string(after_id), tenant, model_name, participant_id});
@@ -648,7 +757,7 @@ class PgWriteTransaction final : public WriteTransaction, private MigrationDdl {
   Result<std::optional<std::string>> find_idempotency(const std::string& tenant, const std::string& key) override {
     if (const auto* known = batch_.idempotency(tenant, key)) return *known;
     if (auto sent = before_read(); !sent) return tl::unexpected(sent.error());
-    return query_one<std::string>(conn_, "SELECT value FROM idempotency WHERE tenant = $1 AND key = $2", {tenant, key},
+    return query_one<std::string>(*conn_, "SELECT value FROM idempotency WHERE tenant = $1 AND key = $2", {tenant, key},
                                   [](const Rows::Row& row) { return row.text(0); });
   }
 
@@ -661,7 +770,7 @@ class PgWriteTransaction final : public WriteTransaction, private MigrationDdl {
       tenants.push_back(tenant);
       names.push_back(key);
     }
-    auto rows = conn_.exec(
+    auto rows = conn_->exec(
         "SELECT k.n, i.value FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(tenant, key, n) "
         "JOIN idempotency i ON i.tenant = k.tenant AND i.key = k.key",
         {text_array(tenants), text_array(names)});
@@ -673,17 +782,14 @@ class PgWriteTransaction final : public WriteTransaction, private MigrationDdl {
 
   Status put_idempotency(const std::string& tenant, const std::string& key, const std::string& value) override {
     batch_.forget_idempotency(tenant, key);
-    return hold_back(
-        "INSERT INTO idempotency (tenant, key, value, created_at_ms) VALUES ($1, $2, $3, $4) "
-        "ON CONFLICT (tenant, key) DO UPDATE SET value = excluded.value, created_at_ms = excluded.created_at_ms",
-        {tenant, key, value, std::to_string(now_ms())});
+    return hold_back(std::string(kPutIdempotency), {tenant, key, value, std::to_string(now_ms())});
   }
 
   Result<std::vector<std::string>> open_task_ids_of_capability(const std::string& tenant,
                                                                const std::string& capability_id) override {
     if (const auto* known = batch_.open_tasks(tenant, capability_id)) return *known;
     if (auto sent = before_read(); !sent) return tl::unexpected(sent.error());
-    return query_all<std::string>(conn_,
+    return query_all<std::string>(*conn_,
                                   "SELECT id FROM _ablo_tasks WHERE tenant = $1 AND capability_id = $2 AND open",
                                   {tenant, capability_id}, [](const Rows::Row& row) { return row.text(0); });
   }
@@ -699,7 +805,7 @@ class PgWriteTransaction final : public WriteTransaction, private MigrationDdl {
   Result<std::optional<std::pair<int64_t, std::string>>> last_audit_link(const std::string& tenant) override {
     if (const auto* known = batch_.audit_link(tenant)) return *known;
     if (auto sent = before_read(); !sent) return tl::unexpected(sent.error());
-    return audit_sql::pg_last_link(conn_, tenant);
+    return audit_sql::pg_last_link(*conn_, tenant);
   }
 
   Result<int64_t> install_schema(const schema::Schema& schema) override {
@@ -708,13 +814,13 @@ class PgWriteTransaction final : public WriteTransaction, private MigrationDdl {
       if (model.control_plane) continue;
       if (auto created = create_or_extend_table(model); !created) return tl::unexpected(created.error());
     }
-    auto rows = conn_.exec("INSERT INTO schemas (json, hash, created_at_ms) VALUES ($1, $2, $3) RETURNING version",
+    auto rows = conn_->exec("INSERT INTO schemas (json, hash, created_at_ms) VALUES ($1, $2, $3) RETURNING version",
                            {schema.json_text(), schema.hash(), std::to_string(now_ms())});
     if (!rows) return tl::unexpected(rows.error());
     // Other nodes reload their schema when this commits.
     schema_installed_ = true;
     if (notify_) {
-      if (auto notified = conn_.exec_script("NOTIFY " + std::string(pg::kSchemaChannel)); !notified) {
+      if (auto notified = conn_->exec_script("NOTIFY " + std::string(pg::kSchemaChannel)); !notified) {
         return tl::unexpected(notified.error());
       }
     }
@@ -729,30 +835,77 @@ class PgWriteTransaction final : public WriteTransaction, private MigrationDdl {
 
   Result<bool> begin_batch(const GroupReads& reads) override {
     if (batched_) return true;
-    if (auto flushed = flush(); !flushed) return tl::unexpected(flushed.error());
-    if (auto read = batch_.read(conn_, reads); !read) return tl::unexpected(read.error());
+    if (begun_) {
+      if (auto flushed = flush(); !flushed) return tl::unexpected(flushed.error());
+      if (auto read = batch_.read(*conn_, reads, {}); !read) return tl::unexpected(read.error());
+    } else {
+      // BEGIN, the head lock and the reads in one round trip: the reads come after the lock, so
+      // they see every group committed before this one on any node.
+      auto read = batch_.read(*conn_, reads, begin_statements());
+      if (!read && pg::is_unavailable(read.error())) {
+        auto fresh = reopen_();
+        if (!fresh) return tl::unexpected(fresh.error());
+        conn_ = *fresh;
+        read = batch_.read(*conn_, reads, begin_statements());
+      }
+      if (!read) return tl::unexpected(read.error());
+      started((*read)[1].int64(0, 0));
+    }
     batched_ = true;
     return true;
   }
 
   // What is still to be sent before COMMIT (the store sends it with COMMIT, in one round trip).
+  // A transaction that never began begins here, unless it has nothing to send.
   std::vector<Connection::Statement> take_final() {
     std::vector<Connection::Statement> statements;
-    if (!batched_ && savepoint_pending_ && !held_back_.empty()) statements = savepoint_statements();
+    if (!begun_ && held_back_.empty()) return statements;
+    if (!begun_) statements = begin_statements();
+    if (!batched_ && savepoint_pending_ && !held_back_.empty()) {
+      for (auto& statement : savepoint_statements()) statements.push_back(std::move(statement));
+    }
     savepoint_pending_ = false;
+    if (batched_) coalesce_writes(held_back_);
     for (auto& statement : held_back_) statements.push_back(std::move(statement));
     held_back_.clear();
     return statements;
   }
 
+  static std::vector<Connection::Statement> begin_statements() {
+    return {{"BEGIN", {}}, {"SELECT last_id FROM _ablo_log_head FOR UPDATE", {}}};
+  }
+
  private:
-  Status exec(const std::string& sql) { return conn_.exec_script(sql); }
+  Status exec(const std::string& sql) { return conn_->exec_script(sql); }
+
+  // Lock the log head first (see the top of this file): this orders and serializes writers.
+  Status begin() {
+    if (begun_) return {};
+    const auto statements = begin_statements();
+    const std::vector<Connection::Statement> before{statements.front()};
+    auto head = conn_->exec_after(before, statements.back().sql);
+    if (!head && pg::is_unavailable(head.error())) {
+      // The writer died while idle (a database restart): nothing was applied, so start over
+      // on a fresh connection.
+      auto fresh = reopen_();
+      if (!fresh) return tl::unexpected(fresh.error());
+      conn_ = *fresh;
+      head = conn_->exec_after(before, statements.back().sql);
+    }
+    if (!head) return tl::unexpected(head.error());
+    started(head->int64(0, 0));
+    return {};
+  }
+  void started(int64_t head) {
+    begun_ = true;
+    head_ = head;
+  }
 
   // A read sees the writes before it: unbatched, flush; batched, the writes held so far go out
   // (batch_ turns the current commit's mark into a real SAVEPOINT first).
   Status before_read() {
     if (!batched_) return flush();
-    return batch_.send(conn_, held_back_);
+    return batch_.send(*conn_, held_back_);
   }
 
   Status hold_back(std::string sql, Params params) {
@@ -806,7 +959,7 @@ class PgWriteTransaction final : public WriteTransaction, private MigrationDdl {
   }
 
   Status backfill(const std::string& table, const schema::Field& field, const json::value& value) override {
-    return done(conn_.exec(fmt::format("UPDATE {0} SET {1} = $1 WHERE {1} IS NULL", quote_identifier(table),
+    return done(conn_->exec(fmt::format("UPDATE {0} SET {1} = $1 WHERE {1} IS NULL", quote_identifier(table),
                                        quote_identifier(field.column)),
                            {param_value(value, field.type)}));
   }
@@ -843,8 +996,10 @@ class PgWriteTransaction final : public WriteTransaction, private MigrationDdl {
     return {};
   }
 
-  Connection& conn_;
-  int64_t head_;
+  Connection* conn_;
+  std::function<Result<Connection*>()> reopen_;
+  bool begun_ = false;
+  int64_t head_ = 0;
   int64_t saved_head_ = 0;
   bool appended_ = false;
   bool notify_;
@@ -858,7 +1013,7 @@ class PgWriteTransaction final : public WriteTransaction, private MigrationDdl {
   }
   Status send_savepoint() {
     if (!std::exchange(savepoint_pending_, false)) return {};
-    auto sent = conn_.exec_pipelined(savepoint_statements());
+    auto sent = conn_->exec_pipelined(savepoint_statements());
     if (!sent) savepoint_lost_ = sent.error();
     return sent;
   }
@@ -879,36 +1034,28 @@ class PgStore final : public Store {
         writer_(std::move(writer)),
         readers_(std::move(url), static_cast<std::size_t>(options.reader_connections)) {}
 
-  // Three round trips for a batched group (WriteTransaction::begin_batch): BEGIN with the
-  // log-head lock, the group's reads, and its writes with COMMIT.
+  // Two round trips for a batched group (WriteTransaction::begin_batch): BEGIN, the log-head
+  // lock and the group's reads; then its writes, the head's new value and COMMIT.
   Status write(const std::function<Status(WriteTransaction&)>& body) override {
     std::lock_guard lock(writer_mutex_);
     auto conn = writer_connection();
     if (!conn) return tl::unexpected(conn.error());
-    // Lock the log head first (see the top of this file): this orders and serializes writers.
-    const std::vector<Connection::Statement> begin{{"BEGIN", {}}};
-    constexpr std::string_view kLockHead = "SELECT last_id FROM _ablo_log_head FOR UPDATE";
-    auto head = (*conn)->exec_after(begin, kLockHead);
-    if (!head && pg::is_unavailable(head.error())) {
-      // The writer died while idle (a database restart): nothing was applied, so start over on
-      // a fresh connection.
+    const auto reopen = [this]() -> Result<Connection*> {
       writer_.reset();
-      conn = writer_connection();
-      if (!conn) return tl::unexpected(conn.error());
-      head = (*conn)->exec_after(begin, kLockHead);
-    }
-    Connection& c = **conn;
-    if (!head) return rollback(c, head.error());
-    PgWriteTransaction txn(c, head->int64(0, 0), /*notify=*/!options_.announce);
-    if (auto result = run_write_body(body, txn); !result) return rollback(c, result.error());
-    // The held writes, the head's new value, NOTIFY and COMMIT in one round trip.
+      return writer_connection();
+    };
+    PgWriteTransaction txn(**conn, reopen, /*notify=*/!options_.announce);
+    if (auto result = run_write_body(body, txn); !result) return rollback(txn, result.error());
     auto statements = txn.take_final();
     if (txn.appended()) {
       statements.push_back({"UPDATE _ablo_log_head SET last_id = $1", {std::to_string(txn.head())}});
       if (!options_.announce) statements.push_back({"NOTIFY " + std::string(pg::kDeltasChannel), {}});
     }
+    if (!txn.begun() && statements.empty()) return {};  // nothing to write
     statements.push_back({"COMMIT", {}});
-    if (auto committed = c.exec_pipelined(statements); !committed) return rollback(c, committed.error());
+    if (auto committed = txn.connection().exec_pipelined(statements); !committed) {
+      return rollback(txn, committed.error());
+    }
     if (options_.announce) {
       if (txn.appended()) options_.announce(pg::kDeltasChannel);
       if (txn.schema_installed()) options_.announce(pg::kSchemaChannel);
@@ -1163,8 +1310,8 @@ class PgStore final : public Store {
   }
 
  private:
-  Status rollback(Connection& conn, Error error) {
-    if (conn.healthy()) (void)conn.exec_script("ROLLBACK");
+  Status rollback(PgWriteTransaction& txn, Error error) {
+    if (txn.connection().healthy()) (void)txn.connection().exec_script("ROLLBACK");
     return tl::unexpected(std::move(error));
   }
 
