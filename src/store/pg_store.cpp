@@ -252,6 +252,14 @@ Result<std::optional<StoredRow>> get_row_on(Connection& conn, const schema::Mode
                               [&](const Rows::Row& row) { return decode_row(row, model); });
 }
 
+// Lookups of many keys at once are written as a LATERAL subquery with LIMIT 1 per key: the plan
+// is then a per-key index lookup whatever the table's size. A plain join of unnest() with the
+// table is planned (and, prepared, cached) as a hash join over a sequential scan while the table
+// is small, which stays when it has grown: a cost per group that grows with the table.
+constexpr std::string_view kIdempotencyLookup =
+    "SELECT k.n, v.value FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(k_tenant, k_key, n) CROSS JOIN "
+    "LATERAL (SELECT value FROM idempotency WHERE tenant = k.k_tenant AND key = k.k_key LIMIT 1) AS v";
+
 // The single-row writes a commit group repeats, and each one's many-row form: the rows' values
 // as one array per column, unnested (one statement per group instead of one per commit).
 constexpr std::string_view kInsertDelta =
@@ -490,11 +498,12 @@ class PgGroupBatch {
       keys.push_back(key);
       idempotency_[{tenant, key}] = std::nullopt;
     }
-    statements.push_back({"SELECT i.tenant, i.key, i.value FROM unnest($1::text[], $2::text[]) AS k(tenant, key) "
-                          "JOIN idempotency i ON i.tenant = k.tenant AND i.key = k.key",
-                          {text_array(tenants), text_array(keys)}});
-    decoders.push_back([this](const Rows& rows) {
-      for (int r = 0; r < rows.size(); ++r) idempotency_[{rows.text(r, 0), rows.text(r, 1)}] = rows.text(r, 2);
+    statements.push_back({std::string(kIdempotencyLookup), {text_array(tenants), text_array(keys)}});
+    decoders.push_back([this, tenants, keys](const Rows& rows) {
+      for (int r = 0; r < rows.size(); ++r) {
+        const auto n = static_cast<std::size_t>(rows.int64(r, 0) - 1);
+        idempotency_[{tenants.at(n), keys.at(n)}] = rows.text(r, 1);
+      }
     });
   }
 
@@ -515,8 +524,9 @@ class PgGroupBatch {
         ids.push_back(id);
         rows_[{table, tenant, id}] = std::nullopt;
       }
-      statements.push_back({fmt::format("SELECT {} FROM {} WHERE (_tenant, id) IN (SELECT * FROM unnest($1::text[], "
-                                        "$2::text[]))",
+      statements.push_back({fmt::format("SELECT r.* FROM unnest($1::text[], $2::text[]) AS k(k_tenant, k_id) CROSS JOIN "
+                                        "LATERAL (SELECT {} FROM {} WHERE _tenant = k.k_tenant AND id = k.k_id "
+                                        "LIMIT 1) AS r",
                                         select_columns(*model), quote_identifier(table)),
                             {text_array(tenants), text_array(ids)}});
       decoders.push_back([this, model, table = table](const Rows& rows) {
@@ -542,9 +552,9 @@ class PgGroupBatch {
     }
     statements.push_back(
         {"SELECT k.n FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[]) WITH ORDINALITY "
-         "AS k(tenant, model_name, model_id, after_id, participant, n) WHERE EXISTS (SELECT 1 FROM sync_deltas d "
-         "WHERE d.model_id = k.model_id AND d.id > k.after_id AND d.tenant = k.tenant AND "
-         "d.model_name = k.model_name AND d.actor_id <> k.participant)",
+         "AS k(k_tenant, k_model_name, k_model_id, k_after_id, k_participant, n) CROSS JOIN LATERAL (SELECT 1 "
+         "FROM sync_deltas d WHERE d.model_id = k.k_model_id AND d.id > k.k_after_id AND d.tenant = k.k_tenant "
+         "AND d.model_name = k.k_model_name AND d.actor_id <> k.k_participant LIMIT 1) AS x",
          {text_array(tenants), text_array(names), text_array(ids), text_array(afters), text_array(participants)}});
     decoders.push_back([this, keys = std::move(keys)](const Rows& rows) {
       for (int r = 0; r < rows.size(); ++r) foreign_[keys.at(static_cast<std::size_t>(rows.int64(r, 0) - 1))] = true;
@@ -770,10 +780,7 @@ class PgWriteTransaction final : public WriteTransaction, private MigrationDdl {
       tenants.push_back(tenant);
       names.push_back(key);
     }
-    auto rows = conn_->exec(
-        "SELECT k.n, i.value FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(tenant, key, n) "
-        "JOIN idempotency i ON i.tenant = k.tenant AND i.key = k.key",
-        {text_array(tenants), text_array(names)});
+    auto rows = conn_->exec(kIdempotencyLookup, {text_array(tenants), text_array(names)});
     if (!rows) return tl::unexpected(rows.error());
     std::vector<std::optional<std::string>> values(keys.size());
     for (int r = 0; r < rows->size(); ++r) values[static_cast<std::size_t>(rows->int64(r, 0) - 1)] = rows->text(r, 1);
