@@ -1264,7 +1264,7 @@ CommitPipeline::AppliedGroup CommitPipeline::apply_group(Group& group) {
     GroupTaskAttribution open_tasks(txn);
     AuditChain audit_chain(txn, options_.audit_key);
     if (auto ok = append_audit_batch(txn, audit_chain); !ok) return ok;
-    if (auto ok = idempotency.prefetch(idempotency_keys(group)); !ok) return ok;
+    if (auto ok = idempotency.prefetch(reads.idempotency); !ok) return ok;
     for (auto& job_ptr : group) {
       Job& job = *job_ptr;
       job.deltas.clear();
