@@ -310,7 +310,40 @@ std::string nullable_text_array(const std::vector<const pg::Param*>& items) {
 // among them does not matter). An idempotency key written twice keeps its last value, as the
 // single-row upserts did. A group whose commits sent savepoints keeps its statements as they
 // are: their order relative to ROLLBACK TO is the point.
-void coalesce_writes(std::vector<Connection::Statement>& statements) {
+// One statement of the many-row form `many` for single-row statements of one shape: each
+// parameter becomes the array of that parameter's values.
+Connection::Statement many_rows(std::string_view many, const std::vector<const Connection::Statement*>& rows) {
+  Connection::Statement statement{std::string(many), {}};
+  const std::size_t columns = rows.front()->params.size();
+  for (std::size_t column = 0; column < columns; ++column) {
+    std::vector<const pg::Param*> values;
+    for (const auto* row : rows) values.push_back(&row->params[column]);
+    statement.params.emplace_back(nullable_text_array(values));
+  }
+  return statement;
+}
+
+// A model's row INSERT for many rows (row_params order): every value goes as text and is cast
+// to its column's type, as the server does for a single row's parameters.
+std::string many_row_insert(const schema::Model& model) {
+  std::vector<std::string> types{"TEXT", "TEXT", "TIMESTAMPTZ", "TIMESTAMPTZ", "TEXT", "TIMESTAMPTZ", "TEXT[]"};
+  for (const auto* field : column_fields(model)) types.push_back(sql_type(field->type));
+  std::string select, arrays, names;
+  for (std::size_t i = 0; i < types.size(); ++i) {
+    const char* comma = i ? ", " : "";
+    select += fmt::format("{}u.c{}{}", comma, i, types[i] == "TEXT" ? "" : "::" + types[i]);
+    arrays += fmt::format("{}${}::text[]", comma, i + 1);
+    names += fmt::format("{}c{}", comma, i);
+  }
+  return fmt::format("INSERT INTO {} ({}) SELECT {} FROM unnest({}) AS u({})", quote_identifier(model.table),
+                     column_list(model), select, arrays, names);
+}
+
+// `row_inserts`: the many-row form of each model's row INSERT the group used (many_row_insert);
+// consecutive inserts into one table become one statement, so the rows' order among the other
+// row writes (an update or delete of the same row after it) stays as it was.
+void coalesce_writes(std::vector<Connection::Statement>& statements,
+                     const std::map<std::string, std::string>& row_inserts) {
   static const std::string audit_sql = audit_sql::pg_append(AuditRecord{}).sql;
   struct Merge {
     std::string_view single;
@@ -346,16 +379,22 @@ void coalesce_writes(std::vector<Connection::Statement>& statements) {
       kept.push_back(*merge.rows.front());
       continue;
     }
-    Connection::Statement many{std::string(merge.many), {}};
-    const std::size_t columns = merge.rows.front()->params.size();
-    for (std::size_t column = 0; column < columns; ++column) {
-      std::vector<const pg::Param*> values;
-      for (const auto* row : merge.rows) values.push_back(&row->params[column]);
-      many.params.emplace_back(nullable_text_array(values));
-    }
-    kept.push_back(std::move(many));
+    kept.push_back(many_rows(merge.many, merge.rows));
   }
-  statements = std::move(kept);
+  statements.clear();
+  for (std::size_t i = 0; i < kept.size();) {
+    const auto many = row_inserts.find(kept[i].sql);
+    std::size_t end = i + 1;
+    while (many != row_inserts.end() && end < kept.size() && kept[end].sql == kept[i].sql) ++end;
+    if (end - i == 1) {
+      statements.push_back(std::move(kept[i]));
+    } else {
+      std::vector<const Connection::Statement*> rows;
+      for (std::size_t j = i; j < end; ++j) rows.push_back(&kept[j]);
+      statements.push_back(many_rows(many->second, rows));
+    }
+    i = end;
+  }
 }
 
 // A batched commit group (WriteTransaction::begin_batch): what the group reads, read in one
@@ -702,6 +741,7 @@ class PgWriteTransaction final : public WriteTransaction, private MigrationDdl {
     auto params = row_params(model, tenant, row);
     auto sql = fmt::format("INSERT INTO {} ({}) VALUES ({})", quote_identifier(model.table), column_list(model),
                            placeholders(1, params.size()));
+    if (batched_ && !row_inserts_.contains(sql)) row_inserts_.emplace(sql, many_row_insert(model));
     return hold_back(std::move(sql), std::move(params));
   }
 
@@ -872,7 +912,7 @@ class PgWriteTransaction final : public WriteTransaction, private MigrationDdl {
       for (auto& statement : savepoint_statements()) statements.push_back(std::move(statement));
     }
     savepoint_pending_ = false;
-    if (batched_) coalesce_writes(held_back_);
+    if (batched_) coalesce_writes(held_back_, row_inserts_);
     for (auto& statement : held_back_) statements.push_back(std::move(statement));
     held_back_.clear();
     return statements;
@@ -1027,6 +1067,7 @@ class PgWriteTransaction final : public WriteTransaction, private MigrationDdl {
 
   std::vector<Connection::Statement> held_back_;  // writes not sent yet (flush)
   bool batched_ = false;                         // begin_batch was called
+  std::map<std::string, std::string> row_inserts_;  // a model's row INSERT -> its many-row form
   PgGroupBatch batch_;
   bool savepoint_pending_ = false;       // savepoint() was called; SAVEPOINT not sent yet
   bool release_with_savepoint_ = false;  // the pending SAVEPOINT releases the previous one first

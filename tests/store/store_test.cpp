@@ -453,6 +453,63 @@ TEST_P(StoreTest, ABatchedGroupAnswersItsReadsAsTheUnbatchedOneWould) {
   EXPECT_EQ(*store->head_sync_id(), second_id);
 }
 
+// A batched group's rows, deltas, idempotency and audit records go out as one many-row
+// statement per table: they read back as the single-row statements wrote them.
+TEST_P(StoreTest, ABatchedGroupsManyRowWritesReadBackAsSingleRowOnes) {
+  const std::string tenant = "org_1/test";
+  const auto every_type = [&](const std::string& id) {
+    auto row = note(id, {{"body", "hi \"quoted\" {braced}, \\"}, {"count", 3.5}, {"done", true},
+                         {"extra", json::object{{"k", json::array{1, "x", nullptr}}}}, {"legacyName", nullptr}});
+    row.data["archivedAt"] = "2025-02-03T04:05:06.789Z";
+    row.groups = {"org:org_1", "team:a,b"};
+    return row;
+  };
+  const auto write_group = [&](const std::string& prefix, bool batched) {
+    return store->write([&](WriteTransaction& txn) -> Status {
+      if (batched) {
+        if (auto began = txn.begin_batch({}); !began) return tl::unexpected(began.error());
+      }
+      for (const char* n : {"1", "2", "3"}) {
+        const std::string id = prefix + n;
+        if (auto ok = txn.insert_row(notes, tenant, every_type(id)); !ok) return ok;
+        Delta d = note_delta(tenant, id);
+        d.data = every_type(id).data;
+        if (auto appended = txn.append_delta(d); !appended) return tl::unexpected(appended.error());
+        if (auto ok = txn.put_idempotency(tenant, "op:" + prefix, id); !ok) return ok;  // the last one stays
+      }
+      return {};
+    });
+  };
+  ASSERT_TRUE(write_group("single", false));
+  ASSERT_TRUE(write_group("many", true));
+  for (const char* n : {"1", "2", "3"}) {
+    auto single = store->get_row(notes, tenant, std::string("single") + n);
+    auto many = store->get_row(notes, tenant, std::string("many") + n);
+    ASSERT_TRUE(single && *single && many && *many);
+    auto expected = (*single)->data;
+    expected["id"] = std::string("many") + n;
+    EXPECT_EQ((*many)->data, expected);
+    EXPECT_EQ((*many)->groups, (*single)->groups);
+  }
+  auto log = store->read_log(0, 10);
+  ASSERT_TRUE(log);
+  ASSERT_EQ(log->size(), 6u);
+  for (std::size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ((*log)[i + 3].id, (*log)[i].id + 3);
+    ASSERT_TRUE((*log)[i].data && (*log)[i + 3].data);
+    auto expected = *(*log)[i].data;
+    expected["id"] = (*log)[i + 3].data->at("id");
+    EXPECT_EQ(*(*log)[i + 3].data, expected);
+    EXPECT_EQ((*log)[i + 3].sync_groups, (*log)[i].sync_groups);
+  }
+  ASSERT_TRUE(store->write([&](WriteTransaction& txn) -> Status {
+    auto found = txn.find_idempotency_many({{tenant, "op:single"}, {tenant, "op:many"}});
+    if (!found) return tl::unexpected(found.error());
+    EXPECT_EQ(*found, (std::vector<std::optional<std::string>>{"single3", "many3"}));
+    return {};
+  }));
+}
+
 // A write the database refuses in a batched group fails the whole transaction: nothing of the
 // group stays (the commit pipeline then runs the group again unbatched).
 TEST_P(StoreTest, ABatchedWriteTheDatabaseRefusesFailsTheWholeTransaction) {
