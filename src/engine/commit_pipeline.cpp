@@ -1168,6 +1168,39 @@ std::vector<std::pair<std::string, std::string>> CommitPipeline::idempotency_key
   return keys;
 }
 
+// What the group's commits will read, for a store that reads it all at once (begin_batch):
+// the rows their operations and row premises name, their readAt checks, their idempotency
+// keys, their tenants' audit chains and their capabilities' open tasks.
+store::GroupReads CommitPipeline::group_reads(const Group& group, const schema::Schema& schema) const {
+  store::GroupReads reads;
+  reads.idempotency = idempotency_keys(group);
+  const bool audited = !options_.audit_key.empty();
+  if (audited) {
+    for (const auto& row : audit_batch_) reads.audit_tenants.push_back(row.tenant);
+  }
+  for (const auto& job : group) {
+    const auto& request = job->request;
+    const std::string tenant = request.principal.tenant.key();
+    const std::string& participant = request.principal.participant_id;
+    if (audited) reads.audit_tenants.push_back(tenant);
+    if (request.attribute_to_open_task) reads.open_tasks.emplace_back(tenant, request.principal.capability_id);
+    const auto read_row = [&](const std::string& model_name, const std::string& id, std::optional<int64_t> stale_after) {
+      const schema::Model* model = schema.resolve(model_name);
+      if (!model) return;
+      reads.rows.push_back({model, tenant, id});
+      if (stale_after) reads.foreign_writes.push_back({tenant, model->typename_, id, *stale_after, participant});
+    };
+    for (const auto& op : request.operations) {
+      const bool checked = op.read_at && op.type != OpType::kCreate && op.on_stale.value_or(OnStale::kReject) != OnStale::kForce;
+      read_row(op.model, op.id, checked ? op.read_at : std::nullopt);
+    }
+    for (const auto& premise : request.reads) {
+      if (const auto* row = std::get_if<RowPremise>(&premise)) read_row(row->model, row->id, row->read_at);
+    }
+  }
+  return reads;
+}
+
 // Nothing of the group was applied (one transaction). A database that is unreachable or
 // aborted the transaction says so (retryable store_* codes); anything else is internal.
 // The answers go out through the syncer, after those of earlier groups.
@@ -1215,12 +1248,23 @@ CommitPipeline::AppliedGroup CommitPipeline::apply_group(Group& group) {
                                                 int max_deltas) {
     return find_foreign_in_log(store_, tenant, read_at, participant_id, matches, max_deltas);
   };
-  auto written = store_.write_unsynced([&](store::WriteTransaction& txn) -> Status {
+  // First batched (a store that batches reads the group's rows at once and sends its writes
+  // with COMMIT); a batched group the database refused runs again unbatched, so the refusal
+  // falls on the commit it belongs to.
+  bool try_batch = true;
+  bool batched = false;
+  const store::GroupReads reads = group_reads(group, *schema);
+  const auto body = [&](store::WriteTransaction& txn) -> Status {
+    if (try_batch) {
+      auto began = txn.begin_batch(reads);
+      if (!began) return tl::unexpected(began.error());
+      batched = *began;
+    }
     GroupIdempotency idempotency(txn);
     GroupTaskAttribution open_tasks(txn);
     AuditChain audit_chain(txn, options_.audit_key);
     if (auto ok = append_audit_batch(txn, audit_chain); !ok) return ok;
-    if (auto ok = idempotency.prefetch(idempotency_keys(group)); !ok) return ok;
+    if (auto ok = idempotency.prefetch(reads.idempotency); !ok) return ok;
     for (auto& job_ptr : group) {
       Job& job = *job_ptr;
       job.deltas.clear();
@@ -1313,7 +1357,14 @@ CommitPipeline::AppliedGroup CommitPipeline::apply_group(Group& group) {
       if (auto ok = txn.release_savepoint(); !ok) return ok;
     }
     return record_usage(txn, group);
-  });
+  };
+  auto written = store_.write_unsynced(body);
+  if (!written && batched && written.error().code != kStoreUnavailable.view()) {
+    spdlog::warn("batched commit group of {} refused ({}); applying it commit by commit", group.size(),
+                 written.error().message);
+    try_batch = batched = false;
+    written = store_.write_unsynced(body);
+  }
 
   if (!written) {
     // The queued audit rows stay in audit_batch_ for the next group (nothing of this one stays).

@@ -94,6 +94,9 @@ class Connection {
   // transaction's deferred SAVEPOINT goes out with its next read). A failure in `before` fails
   // the whole call; the statement is then not run.
   Result<Rows> exec_after(const std::vector<Statement>& before, std::string_view sql, const Params& params = {});
+  // Runs the statements in order in one round trip and returns every statement's rows (a commit
+  // group's reads, all at once). The first failure fails the call.
+  Result<std::vector<Rows>> exec_batch(const std::vector<Statement>& statements);
 
   // False once the server went away (checked without blocking); the owner reopens (pools
   // drop broken connections).
@@ -107,8 +110,9 @@ class Connection {
   // The name of the prepared statement for `sql`, preparing it first; "" when the cache is
   // full (run unprepared).
   Result<std::string> prepared(const std::string& sql, int parameters);
-  // The pipeline of exec_pipelined / exec_after: the last statement's rows when `keep_last`.
-  Result<std::optional<Rows>> run_pipeline(const std::vector<Statement>& statements, bool keep_last);
+  // The pipeline of exec_pipelined / exec_after / exec_batch: which statements' rows are kept.
+  enum class Keep { kNone, kLast, kAll };
+  Result<std::vector<Rows>> run_pipeline(const std::vector<Statement>& statements, Keep keep);
 
   pg_conn* conn_;
   std::unordered_map<std::string, std::string> prepared_;  // statement text -> name

@@ -182,6 +182,29 @@ struct AuditQuery {
   int limit = 50;
 };
 
+// What a commit group will read, announced before its first commit (WriteTransaction::
+// begin_batch): a store may read it all in one round trip and answer the group's reads from it.
+struct GroupReads {
+  struct Row {
+    const schema::Model* model = nullptr;
+    std::string tenant;
+    std::string id;
+  };
+  // has_foreign_write_since's arguments.
+  struct ForeignWrite {
+    std::string tenant;
+    std::string model_name;
+    std::string model_id;
+    int64_t after_id = 0;
+    std::string participant_id;
+  };
+  std::vector<Row> rows;
+  std::vector<ForeignWrite> foreign_writes;
+  std::vector<std::pair<std::string, std::string>> idempotency;  // (tenant, key)
+  std::vector<std::string> audit_tenants;                        // last_audit_link
+  std::vector<std::pair<std::string, std::string>> open_tasks;   // (tenant, capability id)
+};
+
 // Operations available inside Store::write. Savepoints let one failing commit of a grouped
 // batch roll back alone.
 class WriteTransaction {
@@ -197,6 +220,15 @@ class WriteTransaction {
   // Reads and savepoint operations flush first, so they see the writes before them; callers
   // flush where a failure must be attributed (the end of each commit).
   virtual Status flush() { return {}; }
+
+  // Batches a commit group (PostgreSQL: round trips per group, not per commit). Reads `reads`
+  // at once, answers the transaction's reads from them (what was not announced is read when
+  // asked), and holds every later write back until the transaction commits: savepoints become
+  // marks in memory and flush() sends nothing. A write the database refuses then fails the
+  // whole transaction, so the caller runs the group again without batching to find which
+  // commit it belongs to. False (and nothing done) when the store does not batch (SQLite:
+  // its statements cost no round trip).
+  virtual Result<bool> begin_batch(const GroupReads& /*reads*/) { return false; }
 
   virtual Result<std::optional<StoredRow>> get_row(const schema::Model& model, const std::string& tenant,
                                                    const std::string& id) = 0;

@@ -10,6 +10,7 @@
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
+#include "pg/connection.h"
 #include "support/test_store.h"
 
 namespace ablo::engine {
@@ -275,6 +276,60 @@ TEST_P(EngineTest, IdempotencyInsideOneGroupSeesEarlierCommitsAndForgetsRolledBa
   EXPECT_EQ(c->last_sync_id, b->last_sync_id) << "C replays B";
   EXPECT_EQ(hub.head(), b->last_sync_id);
   EXPECT_EQ(row("t1").at("title"), "a");
+}
+
+// PostgreSQL applies a commit group batched (its writes go out with COMMIT). A write the
+// database refuses there fails the batch as a whole; the writer then runs the group commit by
+// commit, so only the refused commit fails and the others apply, with dense ids and one audit
+// row each.
+TEST_P(EngineTest, ACommitTheDatabaseRefusesFailsAloneInABatchedGroup) {
+  if (GetParam() != "postgres") GTEST_SKIP() << "the batched group is PostgreSQL's";
+  {
+    // A rule the schema does not know, so only the database can refuse the commit.
+    auto conn = pg::Connection::open(backing.database->url());
+    ASSERT_TRUE(conn) << conn.error().message;
+    ASSERT_TRUE((*conn)->exec_script("ALTER TABLE tasks ADD CONSTRAINT no_refused CHECK (title <> 'refused')"));
+  }
+  auto gate = std::make_shared<HoldingGate>();
+  engine.set_write_gate(gate);
+  std::vector<std::promise<Result<CommitReceipt>>> results(4);
+  auto submit = [&](std::size_t slot, const std::string& id, const std::string& title) {
+    CommitRequest request;
+    request.principal = participant("p1");
+    request.client_tx_id = "ctx_" + id;
+    request.operations = {create(id, {{"title", title}, {"status", "todo"}}, "tx_" + id)};
+    engine.commit(std::move(request), [&results, slot](Result<CommitReceipt> r) { results[slot].set_value(std::move(r)); });
+  };
+  submit(0, "blocker", "blocker");
+  gate->wait_until_held();
+  submit(1, "before", "fine");
+  submit(2, "refused", "refused");
+  submit(3, "after", "fine");
+  gate->release();
+  std::vector<Result<CommitReceipt>> answers;
+  for (auto& result : results) answers.push_back(result.get_future().get());
+  ASSERT_TRUE(answers[0]);
+  ASSERT_TRUE(answers[1]) << answers[1].error().message;
+  ASSERT_FALSE(answers[2]);
+  ASSERT_TRUE(answers[3]) << answers[3].error().message;
+  EXPECT_EQ(answers[1]->last_sync_id, answers[0]->last_sync_id + 1);
+  EXPECT_EQ(answers[3]->last_sync_id, answers[1]->last_sync_id + 1) << "the refused commit's id was drawn again";
+  EXPECT_EQ(hub.head(), answers[3]->last_sync_id);
+  EXPECT_EQ(row("before").at("title"), "fine");
+  EXPECT_EQ(row("after").at("title"), "fine");
+  EXPECT_FALSE(engine.entity(participant("reader"), {"org:org_1"}, "Task", "refused"));
+  // Nothing of the refused commit stayed: its keys are free, its audit row was not written.
+  auto retried = commit("p1", {create("refused", {{"title", "now fine"}, {"status", "todo"}}, "tx_refused")}, "ctx_refused");
+  ASSERT_TRUE(retried) << retried.error().message;
+  EXPECT_FALSE(retried->replayed);
+  EXPECT_EQ(retried->last_sync_id, answers[3]->last_sync_id + 1);
+  auto audit = store->read_audit(store::AuditQuery{.tenant = "org_1/test", .descending = false, .limit = 100});
+  ASSERT_TRUE(audit);
+  std::vector<std::string> commits;
+  for (const auto& record : *audit) {
+    if (!record.commit_id.empty()) commits.push_back(record.commit_id);
+  }
+  EXPECT_EQ(commits, (std::vector<std::string>{"ctx_blocker", "ctx_before", "ctx_after", "ctx_refused"}));
 }
 
 // Audit rows in one commit group: a commit rolled back to its savepoint leaves no row and
