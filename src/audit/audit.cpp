@@ -257,9 +257,16 @@ void DeltaDigest::add(int64_t id, char action, std::string_view model_name, std:
 }
 
 std::string DeltaDigest::finish() const {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
+  // Fetched once: the one-shot SHA256() looks the implementation up in the provider on every
+  // call (OpenSSL 3), which cost more than hashing a commit's deltas.
+  static EVP_MD* const fetched = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  if (fetched && EVP_Digest(text_.data(), text_.size(), digest, &size, fetched, nullptr) == 1) {
+    return "sha256:" + hex(digest, size);
+  }
   SHA256(reinterpret_cast<const unsigned char*>(text_.data()), text_.size(), digest);
-  return "sha256:" + hex(digest, sizeof digest);
+  return "sha256:" + hex(digest, SHA256_DIGEST_LENGTH);
 }
 
 ChainLink seal(std::string_view key, AuditRow& row, const ChainLink& link, std::string* stored_json) {
