@@ -43,6 +43,38 @@ json::value optional_text(const std::optional<std::string>& text) {
   return text ? json::value(*text) : json::value(nullptr);
 }
 
+// A JSON string as boost::json::serialize writes it (the bytes the chain hashes must not
+// change): '"' and '\\' escaped, \b \t \n \f \r short, other control characters as
+// \u00xx, everything else (UTF-8 included) as is. Appended in place: serialize() built a
+// string for every key and value of every audited row.
+void append_json_string(std::string_view text, std::string& out) {
+  static constexpr char kHexDigits[] = "0123456789abcdef";
+  out.push_back('"');
+  std::size_t plain_from = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(text.data() + plain_from, i - plain_from);
+    plain_from = i + 1;
+    out.push_back('\\');
+    switch (c) {
+      case '"': out.push_back('"'); break;
+      case '\\': out.push_back('\\'); break;
+      case '\b': out.push_back('b'); break;
+      case '\t': out.push_back('t'); break;
+      case '\n': out.push_back('n'); break;
+      case '\f': out.push_back('f'); break;
+      case '\r': out.push_back('r'); break;
+      default:
+        out += "u00";
+        out.push_back(kHexDigits[c >> 4]);
+        out.push_back(kHexDigits[c & 15]);
+    }
+  }
+  out.append(text.data() + plain_from, text.size() - plain_from);
+  out.push_back('"');
+}
+
 void append_canonical(const json::value& value, std::string& out);
 
 void append_canonical_object(const json::object& object, std::string& out) {
@@ -56,7 +88,7 @@ void append_canonical_object(const json::object& object, std::string& out) {
   for (const auto* member : members) {
     if (!first) out.push_back(',');
     first = false;
-    out += json::serialize(json::string_view(member->key()));
+    append_json_string(member->key(), out);
     out.push_back(':');
     append_canonical(member->value(), out);
   }
@@ -90,8 +122,21 @@ void append_canonical(const json::value& value, std::string& out) {
       out += json::serialize(value);
       return;
     }
-    default:
-      out += json::serialize(value);
+    case json::kind::string:
+      append_json_string(value.get_string(), out);
+      return;
+    case json::kind::int64:
+      out += std::to_string(value.get_int64());
+      return;
+    case json::kind::uint64:
+      out += std::to_string(value.get_uint64());
+      return;
+    case json::kind::bool_:
+      out += value.get_bool() ? "true" : "false";
+      return;
+    case json::kind::null:
+      out += "null";
+      return;
   }
 }
 
@@ -245,11 +290,11 @@ void DeltaDigest::add(int64_t id, char action, std::string_view model_name, std:
   text_.push_back('[');
   text_ += std::to_string(id);
   text_.push_back(',');
-  text_ += json::serialize(json::string_view(&action, 1));
+  append_json_string(std::string_view(&action, 1), text_);
   text_.push_back(',');
-  text_ += json::serialize(json::string_view(model_name));
+  append_json_string(model_name, text_);
   text_.push_back(',');
-  text_ += json::serialize(json::string_view(model_id));
+  append_json_string(model_id, text_);
   text_.push_back(',');
   if (data) append_canonical_object(*data, text_);
   else text_ += "null";

@@ -1228,8 +1228,9 @@ CommitPipeline::AppliedGroup CommitPipeline::apply_group(Group& group) {
   // A commit that fails must leave nothing behind. One that may fail after its first write (a
   // commit of several operations: a later one can be refused; a check-only commit, undone
   // whatever happens) runs in a savepoint of its own. A commit of one operation checks
-  // everything before it writes, so a refusal leaves nothing to undo and it runs without one:
-  // a savepoint costs two statements and a copy of every page the commit touches. Should such a
+  // everything before it writes, so a refusal leaves nothing to undo and, on a store where a
+  // failed statement leaves the transaction as it was (SQLite), it runs without one: a
+  // savepoint costs two statements and a copy of every page the commit touches. Should such a
   // commit fail after a write anyway (an exception, an audit row or a held-back write refused),
   // the whole attempt is rolled back and the group applied again with a savepoint for every
   // commit, so the outcome is the same as if each had had one from the start.
@@ -1273,8 +1274,8 @@ CommitPipeline::AppliedGroup CommitPipeline::apply_group(Group& group) {
         }
       }
       if (auto ok = open_tasks.attribute(job.request); !ok) return ok;
-      const bool in_savepoint = savepoint_every_commit || job.request.operations.size() > 1 ||
-                                job.request.mode == CommitMode::kCheckOnly;
+      const bool in_savepoint = savepoint_every_commit || !txn.failed_statement_keeps_transaction() ||
+                                job.request.operations.size() > 1 || job.request.mode == CommitMode::kCheckOnly;
       if (in_savepoint) {
         if (auto ok = txn.savepoint(); !ok) return ok;
       }
@@ -1331,9 +1332,9 @@ CommitPipeline::AppliedGroup CommitPipeline::apply_group(Group& group) {
         }
       }
       if (!job.outcome) {
-        if (!in_savepoint && (applied || applier.wrote())) {
+        if (!in_savepoint && (applied || applier.wrote() || !txn.failed_statement_keeps_transaction())) {
           retry_with_savepoints = true;
-          return fail("internal_error", "a commit without a savepoint failed after writing");
+          return fail("internal_error", "a commit without a savepoint failed after writing or lost the transaction");
         }
         job.deltas.clear();
         idempotency.rollback();

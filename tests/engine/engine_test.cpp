@@ -582,6 +582,7 @@ class RefusingFlushTransaction final : public store::WriteTransaction {
   RefusingFlushTransaction(store::WriteTransaction& inner, std::string refused_row_id)
       : inner_(inner), refused_row_id_(std::move(refused_row_id)) {}
 
+  bool failed_statement_keeps_transaction() const override { return inner_.failed_statement_keeps_transaction(); }
   Status savepoint() override { return inner_.savepoint(); }
   Status release_savepoint() override { return inner_.release_savepoint(); }
   Status rollback_to_savepoint() override { return inner_.rollback_to_savepoint(); }
