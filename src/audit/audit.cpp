@@ -277,6 +277,53 @@ std::string canonical_json(const json::value& value) {
   return out;
 }
 
+std::string canonical_row_json(const AuditRow& row) {
+  std::string out;
+  out.reserve(640);
+  char separator = '{';
+  const auto key = [&](std::string_view name) {
+    out.push_back(separator);
+    separator = ',';
+    append_json_string(name, out);
+    out.push_back(':');
+  };
+  const auto text = [&](std::string_view name, std::string_view value) {
+    key(name);
+    append_json_string(value, out);
+  };
+  const auto optional = [&](std::string_view name, const std::optional<std::string>& value) {
+    key(name);
+    if (value) append_json_string(*value, out);
+    else out += "null";
+  };
+  const auto number = [&](std::string_view name, int64_t value) {
+    key(name);
+    out += std::to_string(value);
+  };
+  // The members of to_json(row, false), in the byte order of their keys (canonical_json's order).
+  text("actionType", row.action_type);
+  text("actorId", row.actor_id);
+  text("actorKind", row.actor_kind);
+  optional("causedByTaskId", row.caused_by_task_id);
+  number("chainSeq", row.chain_seq);
+  optional("commitId", row.commit_id);
+  text("credentialId", row.credential_id);
+  optional("credentialLabel", row.credential_label);
+  optional("delegationChainRoot", row.delegation_chain_root);
+  optional("deltaDigest", row.delta_digest);
+  key("diffSummary");
+  append_canonical(row.diff_summary, out);
+  number("firstSyncId", row.first_sync_id);
+  number("lastSyncId", row.last_sync_id);
+  optional("modelName", row.model_name);
+  text("occurredAt", iso8601_from_ms(row.occurred_at_ms));
+  optional("onBehalfOfId", row.on_behalf_of_id);
+  optional("onBehalfOfKind", row.on_behalf_of_kind);
+  text("prevHash", row.prev_hash);
+  out.push_back('}');
+  return out;
+}
+
 std::string compute_row_hash(std::string_view key, const AuditRow& row) {
   // prevHash || canonical row: the prevHash is also inside the row, but hashing it first keeps
   // the formula the spec states (and an HMAC input that starts with the link it extends).
@@ -318,7 +365,7 @@ ChainLink seal(std::string_view key, AuditRow& row, const ChainLink& link, std::
   row.chain_seq = link.seq + 1;
   row.prev_hash = link.hash;
   // The canonical text is built once: hashed, then (with rowHash added) stored.
-  std::string canonical = canonical_json(to_json(row, false));
+  std::string canonical = canonical_row_json(row);
   row.row_hash = "sha256:" + hmac_sha256_hex(key, row.prev_hash, canonical);
   if (stored_json) {
     canonical.pop_back();  // the closing brace of the row object

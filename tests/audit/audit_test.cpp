@@ -99,6 +99,31 @@ TEST(AuditCanonicalJson, SpellsStringsAndScalarsExactlyAsBoostJsonSerializes) {
   }
 }
 
+// The writer seals rows through canonical_row_json, verify recomputes through
+// canonical_json(to_json(row, false)): both must give the same bytes, whichever members are set.
+TEST(AuditCanonicalJson, ARowWrittenStraightEqualsTheCanonicalJsonOfItsObject) {
+  AuditRow bare;  // every optional member null, no diff summary, empty texts
+  AuditRow full = sample_row(5);
+  full.prev_hash = kGenesisHash;
+  full.chain_seq = 6;
+  full.on_behalf_of_kind = "user";
+  full.on_behalf_of_id = "usr \"quoted\"\n";
+  full.credential_label = "label\u00e9";
+  full.delegation_chain_root = "usr_1";
+  full.caused_by_task_id = "task_1";
+  full.model_name = "claude";
+  full.diff_summary = json::parse(R"({"z":[1,2.5,{"b":null,"a":true}],"a":"x"})");
+  AuditRow action = sample_row(2);
+  action.action_type = "capability.mint";
+  action.commit_id.reset();
+  action.delta_digest.reset();
+  for (const AuditRow* row : {&bare, &full, &action}) {
+    EXPECT_EQ(canonical_row_json(*row), canonical_json(to_json(*row, false)));
+  }
+  auto sealed = make_chain(3);
+  for (const auto& row : sealed) EXPECT_EQ(compute_row_hash(kKey, row), row.row_hash);
+}
+
 TEST(AuditCanonicalJson, IsStableThroughAParseRoundTrip) {
   const auto row = to_json(sample_row(7));
   const auto text = canonical_json(row);
