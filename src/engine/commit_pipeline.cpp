@@ -284,7 +284,16 @@ class CommitApplier {
     return receipt;
   }
 
+  // Whether a write of this commit reached the store (or was tried: a refused statement counts
+  // too, as a store may have no way to undo it but a savepoint).
+  bool wrote() const { return wrote_; }
+
  private:
+  store::WriteTransaction& writing() {
+    wrote_ = true;
+    return txn_;
+  }
+
   Result<int64_t> apply_op(const Operation& op, std::size_t index, std::vector<store::Delta>& deltas,
                            CommitReceipt& receipt) {
     const std::string where = fmt::format("operations[{}]", index);
@@ -347,7 +356,7 @@ class CommitApplier {
     delta.model_id = op.id;
     if (op.type == OpType::kDelete) {
       if (!*existing) return int64_t{0};
-      if (auto ok = txn_.delete_row(*model, tenant_, op.id); !ok) return tl::unexpected(ok.error());
+      if (auto ok = writing().delete_row(*model, tenant_, op.id); !ok) return tl::unexpected(ok.error());
       delta.action = 'D';
       delta.sync_groups = (*existing)->groups;
       return append(std::move(delta), op, deltas);
@@ -360,10 +369,10 @@ class CommitApplier {
     if (*existing && same_row((*existing)->data, row->data)) return int64_t{0};
     row->groups = groups_of(*model, row->data);
     if (*existing) {
-      if (auto ok = txn_.update_row(*model, tenant_, *row); !ok) return tl::unexpected(ok.error());
+      if (auto ok = writing().update_row(*model, tenant_, *row); !ok) return tl::unexpected(ok.error());
       delta.sync_groups = union_groups(row->groups, (*existing)->groups);
     } else {
-      if (auto ok = txn_.insert_row(*model, tenant_, *row); !ok) return tl::unexpected(ok.error());
+      if (auto ok = writing().insert_row(*model, tenant_, *row); !ok) return tl::unexpected(ok.error());
       delta.sync_groups = row->groups;
     }
     delta.action = !*existing ? 'I' : op.type == OpType::kArchive ? 'A' : 'U';
@@ -660,7 +669,7 @@ class CommitApplier {
       }
       row.groups = groups_of(model, row.data);
       if (auto ok = check_destination(model, op, where, row.groups); !ok) return tl::unexpected(ok.error());
-      if (auto ok = txn_.insert_row(model, tenant_, row); !ok) return tl::unexpected(ok.error());
+      if (auto ok = writing().insert_row(model, tenant_, row); !ok) return tl::unexpected(ok.error());
       delta.action = 'I';
       delta.data = std::move(row.data);
       delta.sync_groups = row.groups;
@@ -669,7 +678,7 @@ class CommitApplier {
       store::StoredRow row = std::move(*existing);
       previous_groups = row.groups;
       if (op.type == OpType::kDelete) {
-        if (auto ok = txn_.delete_row(model, tenant_, op.id); !ok) return tl::unexpected(ok.error());
+        if (auto ok = writing().delete_row(model, tenant_, op.id); !ok) return tl::unexpected(ok.error());
         delta.action = 'D';
         delta.sync_groups = row.groups;
       } else {
@@ -683,7 +692,7 @@ class CommitApplier {
         if (op.type == OpType::kUnarchive) row.data["archivedAt"] = nullptr;  // sent as U: 0.9.1 drops V
         row.groups = groups_of(model, row.data);
         if (auto ok = check_destination(model, op, where, row.groups); !ok) return tl::unexpected(ok.error());
-        if (auto ok = txn_.update_row(model, tenant_, row); !ok) return tl::unexpected(ok.error());
+        if (auto ok = writing().update_row(model, tenant_, row); !ok) return tl::unexpected(ok.error());
         delta.action = op.type == OpType::kArchive ? 'A' : 'U';
         // The old audience learns that a row left it (schema.md §4.5).
         delta.sync_groups = union_groups(row.groups, previous_groups);
@@ -727,7 +736,7 @@ class CommitApplier {
     delta.capability_id = req_.principal.capability_id;
     delta.caused_by_task_id = req_.caused_by_task_id;
     delta.created_at_ms = now_ms();
-    auto id = txn_.append_delta(delta);
+    auto id = writing().append_delta(delta);
     if (!id) return id;
     delta.id = *id;
     deltas.push_back(std::move(delta));
@@ -742,6 +751,7 @@ class CommitApplier {
   const std::string tenant_;
   const FindForeignChange& find_foreign_;
   int scan_budget_ = kForeignScanPerCommit;  // log deltas this commit may still read
+  bool wrote_ = false;
 };
 
 // Group premises and notices are checked against the committed log: at most
@@ -1254,6 +1264,17 @@ CommitPipeline::AppliedGroup CommitPipeline::apply_group(Group& group) {
   bool try_batch = true;
   bool batched = false;
   const store::GroupReads reads = group_reads(group, *schema);
+  // A commit that fails must leave nothing behind. One that may fail after its first write (a
+  // commit of several operations: a later one can be refused; a check-only commit, undone
+  // whatever happens) runs in a savepoint of its own. A commit of one operation checks
+  // everything before it writes, so a refusal leaves nothing to undo and, on a store where a
+  // failed statement leaves the transaction as it was (SQLite), it runs without one: a
+  // savepoint costs two statements and a copy of every page the commit touches. Should such a
+  // commit fail after a write anyway (an exception, an audit row or a held-back write refused),
+  // the whole attempt is rolled back and the group applied again with a savepoint for every
+  // commit, so the outcome is the same as if each had had one from the start.
+  bool savepoint_every_commit = false;
+  bool retry_with_savepoints = false;
   const auto body = [&](store::WriteTransaction& txn) -> Status {
     if (try_batch) {
       auto began = txn.begin_batch(reads);
@@ -1297,15 +1318,22 @@ CommitPipeline::AppliedGroup CommitPipeline::apply_group(Group& group) {
         }
       }
       if (auto ok = open_tasks.attribute(job.request); !ok) return ok;
-      if (auto ok = txn.savepoint(); !ok) return ok;
+      const bool in_savepoint = savepoint_every_commit || !txn.failed_statement_keeps_transaction() ||
+                                job.request.operations.size() > 1 || job.request.mode == CommitMode::kCheckOnly;
+      if (in_savepoint) {
+        if (auto ok = txn.savepoint(); !ok) return ok;
+      }
       idempotency.savepoint();
       audit_chain.savepoint();
+      CommitApplier applier(txn, idempotency, *schema, gate.get(), job.request, find_foreign);
       try {
-        job.outcome = CommitApplier(txn, idempotency, *schema, gate.get(), job.request, find_foreign).apply(job.deltas);
-      } catch (...) {  // this commit alone fails: it is rolled back to its savepoint below
+        job.outcome = applier.apply(job.deltas);
+      } catch (...) {  // this commit alone fails: it is rolled back below
         spdlog::error("commit '{}' threw: {}", job.request.client_tx_id, current_exception_text());
         job.outcome = fail("internal_error", "the commit failed unexpectedly; nothing of it was applied");
       }
+      // From here on an applied commit writes its records, so a later failure has writes to undo.
+      const bool applied = job.outcome.has_value();
       if (job.request.mode == CommitMode::kCheckOnly) {  // checked: now undo every write of it
         job.deltas.clear();
         idempotency.rollback();
@@ -1348,13 +1376,21 @@ CommitPipeline::AppliedGroup CommitPipeline::apply_group(Group& group) {
         }
       }
       if (!job.outcome) {
+        if (!in_savepoint && (applied || applier.wrote() || !txn.failed_statement_keeps_transaction())) {
+          retry_with_savepoints = true;
+          return fail("internal_error", "a commit without a savepoint failed after writing or lost the transaction");
+        }
         job.deltas.clear();
         idempotency.rollback();
         audit_chain.rollback();
-        if (auto ok = txn.rollback_to_savepoint(); !ok) return ok;
+        if (in_savepoint) {
+          if (auto ok = txn.rollback_to_savepoint(); !ok) return ok;
+        }
         continue;
       }
-      if (auto ok = txn.release_savepoint(); !ok) return ok;
+      if (in_savepoint) {
+        if (auto ok = txn.release_savepoint(); !ok) return ok;
+      }
     }
     return record_usage(txn, group);
   };
@@ -1363,6 +1399,12 @@ CommitPipeline::AppliedGroup CommitPipeline::apply_group(Group& group) {
     spdlog::warn("batched commit group of {} refused ({}); applying it commit by commit", group.size(),
                  written.error().message);
     try_batch = batched = false;
+    written = store_.write_unsynced(body);
+  }
+  if (!written && std::exchange(retry_with_savepoints, false)) {
+    spdlog::warn("a commit of a group of {} failed after writing: the group is applied again with savepoints",
+                 group.size());
+    savepoint_every_commit = true;
     written = store_.write_unsynced(body);
   }
 

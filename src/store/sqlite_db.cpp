@@ -20,6 +20,10 @@ Statement& Statement::bind(int index, std::string_view text) {
   sqlite3_bind_text(stmt_, index, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
   return *this;
 }
+Statement& Statement::bind_static(int index, std::string_view text) {
+  sqlite3_bind_text(stmt_, index, text.data(), static_cast<int>(text.size()), SQLITE_STATIC);
+  return *this;
+}
 Statement& Statement::bind(int index, int64_t value) {
   sqlite3_bind_int64(stmt_, index, value);
   return *this;
@@ -92,7 +96,7 @@ Status Connection::exec(std::string_view sql) {
   return {};
 }
 
-Result<Statement*> Connection::cached(const std::string& sql) {
+Result<Statement*> Connection::cached(std::string_view sql) {
   auto it = cache_.find(sql);
   if (it != cache_.end()) {
     it->second->reset();
@@ -101,11 +105,11 @@ Result<Statement*> Connection::cached(const std::string& sql) {
   auto prepared = prepare(sql);
   if (!prepared) return tl::unexpected(prepared.error());
   Statement* raw = prepared->get();
-  cache_.emplace(sql, std::move(*prepared));
+  cache_.emplace(std::string(sql), std::move(*prepared));
   return raw;
 }
 
-Status Connection::run_cached(const std::string& sql) {
+Status Connection::run_cached(std::string_view sql) {
   auto stmt = cached(sql);
   if (!stmt) return tl::unexpected(stmt.error());
   return (*stmt)->run();
@@ -120,6 +124,8 @@ Result<std::unique_ptr<Statement>> Connection::prepare(std::string_view sql) {
 }
 
 int Connection::changes() const { return sqlite3_changes(db_); }
+
+bool Connection::in_transaction() const { return sqlite3_get_autocommit(db_) == 0; }
 
 int64_t Connection::last_insert_rowid() const { return sqlite3_last_insert_rowid(db_); }
 

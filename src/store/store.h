@@ -214,6 +214,12 @@ class WriteTransaction {
   virtual Status savepoint() = 0;
   virtual Status release_savepoint() = 0;
   virtual Status rollback_to_savepoint() = 0;
+  // True when a statement that fails changes nothing and leaves the transaction usable, so a
+  // commit that fails before its first write needs no savepoint to leave nothing behind
+  // (SQLite, asked again after a failure: some errors roll the whole transaction back). False
+  // where a failed statement aborts the whole transaction (PostgreSQL): there every commit
+  // keeps its savepoint.
+  virtual bool failed_statement_keeps_transaction() const { return false; }
 
   // A store may hold back writes whose results nobody reads (rows, deltas, idempotency and
   // usage records) and send them together; flush sends them and reports their first error.
