@@ -35,6 +35,7 @@ class Statement {
   int64_t int64(int column) const;
   double real(int column) const;
   std::string text(int column) const;
+  std::string_view text_view(int column) const;  // valid until the next step; "" for NULL
   bool boolean(int column) const { return int64(column) != 0; }  // SQLite keeps booleans as 0/1
   int column_type(int column) const;  // SQLITE_INTEGER, SQLITE_FLOAT, SQLITE_TEXT, SQLITE_NULL, ...
 

@@ -663,6 +663,9 @@ class HeldSyncStore final : public store::Store {
   Status scan_rows(const store::RowQuery& q, const std::function<bool(store::StoredRow&&)>& v) override {
     return inner_.scan_rows(q, v);
   }
+  Status scan_row_texts(const store::RowQuery& q, const store::RowTextScan& s) override {
+    return inner_.scan_row_texts(q, s);
+  }
   Status put_api_key(const store::ApiKeyRecord& k) override { return inner_.put_api_key(k); }
   Result<std::optional<store::ApiKeyRecord>> find_api_key(const std::string& h) override { return inner_.find_api_key(h); }
   Status put_capability(const store::CapabilityRecord& c) override { return inner_.put_capability(c); }
