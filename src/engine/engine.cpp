@@ -105,11 +105,7 @@ struct Engine::Impl {
   // The authorization rule plus the caller's narrower view (requested sync groups).
   static bool in_view(const auth::Principal& principal, const std::vector<std::string>& groups,
                       const schema::Model& model, const std::string& tenant, const store::StoredRow& row) {
-    return in_view(principal, groups, model, tenant, row.groups);
-  }
-  static bool in_view(const auth::Principal& principal, const std::vector<std::string>& groups,
-                      const schema::Model& model, const std::string& tenant, const std::vector<std::string>& row_groups) {
-    return authz::may_read(principal, model, {tenant, row_groups}) && schema::groups_intersect(row_groups, groups);
+    return authz::may_read(principal, model, {tenant, row.groups}) && schema::groups_intersect(row.groups, groups);
   }
 
   Result<json::value> run_query(const auth::Principal& principal, const std::vector<std::string>& groups,
@@ -391,8 +387,9 @@ Status Engine::write_bootstrap(const auth::Principal& principal, const std::vect
     query.tenant = tenant;
     store::RowTextScan scan;
     scan.type_name = model->typename_;
+    const authz::ScanReadRule rule(principal, *model, tenant);
     scan.wanted = [&](const std::vector<std::string>& row_groups) {
-      return Impl::in_view(principal, groups, *model, tenant, row_groups);
+      return rule.may_read(row_groups) && schema::groups_intersect(row_groups, groups);
     };
     scan.take = [&](std::string_view row) {
       if ((taken > 0 && !sink(",")) || !sink(row)) {

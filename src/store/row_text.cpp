@@ -2,6 +2,8 @@
 
 #include <array>
 #include <charconv>
+#include <cstdint>
+#include <cstring>
 
 #include <boost/json.hpp>
 
@@ -35,6 +37,43 @@ constexpr auto kEscapes = make_escapes();
 constexpr int kMaxDepth = 16;
 constexpr std::size_t kMaxKeys = 64;
 constexpr std::size_t kMaxIntegerDigits = 18;  // always an int64, printed as it was written
+
+// Eight bytes at a time (SWAR): whether any byte of `word` is below `n` (n <= 0x80), equals
+// `byte`, or has its high bit set. Exact answers for "any", which is all the scans ask.
+constexpr uint64_t kOnes = 0x0101010101010101ULL;
+constexpr uint64_t kHighBits = 0x8080808080808080ULL;
+constexpr uint64_t any_below(uint64_t word, uint8_t n) { return (word - kOnes * n) & ~word & kHighBits; }
+constexpr uint64_t any_equal(uint64_t word, uint8_t byte) { return any_below(word ^ (kOnes * byte), 1); }
+uint64_t load_word(const char* at) {
+  uint64_t word;
+  std::memcpy(&word, at, sizeof word);
+  return word;
+}
+// A byte serialize escapes: a control character, '"' or '\'.
+bool any_escaped(uint64_t word) { return any_below(word, 0x20) | any_equal(word, '"') | any_equal(word, '\\'); }
+
+// The index of the first byte at or after `from` that serialize escapes (text.size() if none).
+std::size_t next_escaped(std::string_view text, std::size_t from) {
+  while (from + 8 <= text.size() && !any_escaped(load_word(text.data() + from))) from += 8;
+  while (from < text.size() && !kEscapes[static_cast<unsigned char>(text[from])]) ++from;
+  return from;
+}
+
+// The index of the first byte at or after `from` that a string check must look at: what
+// next_escaped finds, or a byte of a UTF-8 sequence.
+std::size_t next_unplain(std::string_view text, std::size_t from) {
+  while (from + 8 <= text.size()) {
+    const auto word = load_word(text.data() + from);
+    if (any_escaped(word) || (word & kHighBits)) break;
+    from += 8;
+  }
+  while (from < text.size()) {
+    const auto byte = static_cast<unsigned char>(text[from]);
+    if (kEscapes[byte] || byte >= 0x80) break;
+    ++from;
+  }
+  return from;
+}
 
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
@@ -92,10 +131,9 @@ using namespace row_text_detail;
 void append_json_string(std::string& out, std::string_view text) {
   out += '"';
   std::size_t run = 0;
-  for (std::size_t i = 0; i < text.size(); ++i) {
+  for (std::size_t i = next_escaped(text, 0); i < text.size(); i = next_escaped(text, i + 1)) {
     const auto byte = static_cast<unsigned char>(text[i]);
     const char escape = kEscapes[byte];
-    if (!escape) continue;
     out.append(text.data() + run, i - run);
     if (escape == 'u') {
       const char code[6] = {'\\', 'u', '0', '0', kHex[byte >> 4], kHex[byte & 15]};
@@ -208,7 +246,7 @@ bool CanonicalJsonSplicer::array(std::string& out, std::string_view text, std::s
 // A canonical string is printed exactly as written, so it is copied whole once checked.
 bool CanonicalJsonSplicer::string(std::string& out, std::string_view text, std::size_t& at) {
   const auto start = at++;
-  while (at < text.size()) {
+  while ((at = next_unplain(text, at)) < text.size()) {
     const auto byte = static_cast<unsigned char>(text[at]);
     if (byte == '"') {
       ++at;

@@ -32,6 +32,17 @@ TEST(RowText, StringsAreEscapedLikeSerializeForEveryByte) {
   EXPECT_EQ(out, json::serialize(json::string(every_byte)));
 }
 
+// Long plain runs with the odd byte to escape anywhere (the scan reads eight bytes at a time).
+RC_GTEST_PROP(RowText, StringsOfAnyBytesAreEscapedLikeSerialize, ()) {
+  const auto bytes = *rc::gen::container<std::vector<int>>(
+      rc::gen::weightedOneOf<int>({{20, rc::gen::just(int{'a'})}, {1, rc::gen::inRange(0, 256)}}));
+  std::string text;
+  for (int b : bytes) text += static_cast<char>(b);
+  std::string out = "x";
+  append_json_string(out, text);
+  RC_ASSERT(out == "x" + json::serialize(json::string(text)));
+}
+
 TEST(RowText, CanonicalTextIsSplicedAndEverythingElseRefused) {
   CanonicalJsonSplicer splicer;
   const auto spliced = [&](std::string_view text) {
