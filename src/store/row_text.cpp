@@ -146,9 +146,8 @@ std::size_t canonical_escape_length(std::string_view text, std::size_t at) {
   return code < 0x20 && kEscapes[static_cast<std::size_t>(code)] == 'u' ? 5 : 0;
 }
 
-bool literal(std::string& out, std::string_view text, std::size_t& at, std::string_view word) {
+bool literal(std::string_view text, std::size_t& at, std::string_view word) {
   if (text.substr(at, word.size()) != word) return false;
-  out += word;
   at += word.size();
   return true;
 }
@@ -177,48 +176,67 @@ void append_json_string(std::string& out, std::string_view text) {
   out += '"';
 }
 
+// Checked first without writing; canonical text without whitespace (SQLite's, written by
+// serialize) is then appended whole, spaced text (PostgreSQL's jsonb) without its whitespace.
 bool CanonicalJsonSplicer::append(std::string& out, std::string_view text) {
-  const auto mark = out.size();
   keys_.clear();
+  spaced_ = false;
   std::size_t at = 0;
-  skip_space(text, at);
-  bool spliced = value(out, text, at, 0);
-  if (spliced) {
-    skip_space(text, at);
-    spliced = at == text.size();
+  skip(text, at);
+  if (!value(text, at, 0)) return false;
+  skip(text, at);
+  if (at != text.size()) return false;
+  if (!spaced_) {
+    out.append(text);
+    return true;
   }
-  if (!spliced) out.resize(mark);
-  return spliced;
+  bool in_string = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      out += c;
+      if (c == '\\') out += text[++i];  // a checked escape: the next byte is part of it
+      else if (c == '"') in_string = false;
+    } else if (!is_space(c)) {
+      out += c;
+      in_string = c == '"';
+    }
+  }
+  return true;
 }
 
-bool CanonicalJsonSplicer::value(std::string& out, std::string_view text, std::size_t& at, int depth) {
+void CanonicalJsonSplicer::skip(std::string_view text, std::size_t& at) {
+  const auto from = at;
+  skip_space(text, at);
+  spaced_ = spaced_ || at != from;
+}
+
+bool CanonicalJsonSplicer::value(std::string_view text, std::size_t& at, int depth) {
   if (at >= text.size()) return false;
   switch (text[at]) {
-    case '{': return object(out, text, at, depth + 1);
-    case '[': return array(out, text, at, depth + 1);
-    case '"': return string(out, text, at);
-    case 't': return literal(out, text, at, "true");
-    case 'f': return literal(out, text, at, "false");
-    case 'n': return literal(out, text, at, "null");
-    default: return integer(out, text, at);
+    case '{': return object(text, at, depth + 1);
+    case '[': return array(text, at, depth + 1);
+    case '"': return string(text, at);
+    case 't': return literal(text, at, "true");
+    case 'f': return literal(text, at, "false");
+    case 'n': return literal(text, at, "null");
+    default: return integer(text, at);
   }
 }
 
-bool CanonicalJsonSplicer::object(std::string& out, std::string_view text, std::size_t& at, int depth) {
+bool CanonicalJsonSplicer::object(std::string_view text, std::size_t& at, int depth) {
   if (depth > kMaxDepth) return false;
-  out += '{';
   ++at;
-  skip_space(text, at);
+  skip(text, at);
   if (at < text.size() && text[at] == '}') {
-    out += '}';
     ++at;
     return true;
   }
   const auto first_key = keys_.size();
   while (true) {
-    skip_space(text, at);
+    skip(text, at);
     const auto key_start = at;
-    if (at >= text.size() || text[at] != '"' || !string(out, text, at)) return false;
+    if (at >= text.size() || text[at] != '"' || !string(text, at)) return false;
     // Keys are compared as written: an escape has one canonical form, so equal text is equal keys.
     const auto key = text.substr(key_start, at - key_start);
     if (keys_.size() - first_key >= kMaxKeys) return false;
@@ -226,60 +244,52 @@ bool CanonicalJsonSplicer::object(std::string& out, std::string_view text, std::
       if (keys_[k] == key) return false;  // which one parse keeps is not ours to guess
     }
     keys_.push_back(key);
-    skip_space(text, at);
+    skip(text, at);
     if (at >= text.size() || text[at] != ':') return false;
-    out += ':';
     ++at;
-    skip_space(text, at);
-    if (!value(out, text, at, depth)) return false;
-    skip_space(text, at);
+    skip(text, at);
+    if (!value(text, at, depth)) return false;
+    skip(text, at);
     if (at >= text.size()) return false;
     if (text[at] == '}') {
-      out += '}';
       ++at;
       keys_.resize(first_key);
       return true;
     }
     if (text[at] != ',') return false;
-    out += ',';
     ++at;
   }
 }
 
-bool CanonicalJsonSplicer::array(std::string& out, std::string_view text, std::size_t& at, int depth) {
+bool CanonicalJsonSplicer::array(std::string_view text, std::size_t& at, int depth) {
   if (depth > kMaxDepth) return false;
-  out += '[';
   ++at;
-  skip_space(text, at);
+  skip(text, at);
   if (at < text.size() && text[at] == ']') {
-    out += ']';
     ++at;
     return true;
   }
   while (true) {
-    skip_space(text, at);
-    if (!value(out, text, at, depth)) return false;
-    skip_space(text, at);
+    skip(text, at);
+    if (!value(text, at, depth)) return false;
+    skip(text, at);
     if (at >= text.size()) return false;
     if (text[at] == ']') {
-      out += ']';
       ++at;
       return true;
     }
     if (text[at] != ',') return false;
-    out += ',';
     ++at;
   }
 }
 
-// A canonical string is printed exactly as written, so it is copied whole once checked.
-bool CanonicalJsonSplicer::string(std::string& out, std::string_view text, std::size_t& at) {
-  const auto start = at++;
+// A canonical string is one serialize prints exactly as written.
+bool CanonicalJsonSplicer::string(std::string_view text, std::size_t& at) {
+  ++at;
   while ((at = next_unplain(text, at)) < text.size()) {
     const auto byte = static_cast<unsigned char>(text[at]);
     if (byte == '"') {
       ++at;
-      out.append(text.data() + start, at - start);
       return true;
     }
     if (byte == '\\') {
@@ -299,7 +309,7 @@ bool CanonicalJsonSplicer::string(std::string& out, std::string_view text, std::
   return false;
 }
 
-bool CanonicalJsonSplicer::integer(std::string& out, std::string_view text, std::size_t& at) {
+bool CanonicalJsonSplicer::integer(std::string_view text, std::size_t& at) {
   const auto start = at;
   if (text[at] == '-') ++at;
   const auto digits_start = at;
@@ -308,7 +318,6 @@ bool CanonicalJsonSplicer::integer(std::string& out, std::string_view text, std:
   if (digits == 0 || digits > kMaxIntegerDigits) return false;
   if (text[digits_start] == '0' && (digits > 1 || digits_start != start)) return false;  // 01, -0
   if (at < text.size() && (text[at] == '.' || text[at] == 'e' || text[at] == 'E')) return false;
-  out.append(text.data() + start, at - start);
   return true;
 }
 

@@ -35,13 +35,16 @@ class CanonicalJsonSplicer {
   bool append(std::string& out, std::string_view text);
 
  private:
-  bool value(std::string& out, std::string_view text, std::size_t& at, int depth);
-  bool object(std::string& out, std::string_view text, std::size_t& at, int depth);
-  bool array(std::string& out, std::string_view text, std::size_t& at, int depth);
-  static bool string(std::string& out, std::string_view text, std::size_t& at);
-  static bool integer(std::string& out, std::string_view text, std::size_t& at);
+  // The checks (no output): whether the value at `at` is canonical, moving `at` past it.
+  bool value(std::string_view text, std::size_t& at, int depth);
+  bool object(std::string_view text, std::size_t& at, int depth);
+  bool array(std::string_view text, std::size_t& at, int depth);
+  static bool string(std::string_view text, std::size_t& at);
+  static bool integer(std::string_view text, std::size_t& at);
+  void skip(std::string_view text, std::size_t& at);  // whitespace, noting that there was some
 
   std::vector<std::string_view> keys_;  // keys of the open objects, innermost last
+  bool spaced_ = false;                 // the text has whitespace between tokens
 };
 
 // Appends any JSON value as serialize prints it, through one reused serializer.
