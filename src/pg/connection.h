@@ -55,6 +55,10 @@ class Rows {
     bool is_null(int column) const { return rows_.is_null(row_, column); }
     std::string text(int column) const { return rows_.text(row_, column); }
     std::string_view text_view(int column) const { return rows_.text_view(row_, column); }
+    std::optional<std::string_view> text_if_set(int column) const {
+      if (is_null(column)) return std::nullopt;
+      return text_view(column);
+    }
     int64_t int64(int column) const { return rows_.int64(row_, column); }
     double real(int column) const { return rows_.real(row_, column); }
     bool boolean(int column) const { return rows_.boolean(row_, column); }

@@ -8,6 +8,7 @@
 // so the column → field mapping below is written once.
 #include <concepts>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -36,6 +37,7 @@ concept ResultColumns = requires(const Columns& c, int column) {
 template <class Columns>
 concept ResultColumnViews = ResultColumns<Columns> && requires(const Columns& c, int column) {
   { c.text_view(column) } -> std::convertible_to<std::string_view>;
+  { c.text_if_set(column) } -> std::convertible_to<std::optional<std::string_view>>;  // nullopt for NULL
 };
 
 // A JSON object stored as text; an empty object when the text is not one (a corrupt cell must

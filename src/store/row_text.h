@@ -6,6 +6,7 @@
 // any other cell takes the old way (parse, serialize), so the text never differs. Private to
 // store/; the stores' scan_row_texts use it.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -92,18 +93,21 @@ class RowTextEncoder {
   void append(const Columns& c, std::string& out) {
     out += '{';
     for (const auto& entry : plan_.entries) {
-      if (entry.source == RowTextPlan::Source::kTextIfSet && c.is_null(entry.column)) continue;
+      if (entry.source == RowTextPlan::Source::kTextIfSet) {
+        const auto text = c.text_if_set(entry.column);
+        if (!text) continue;
+        out += entry.key;
+        append_json_string(out, *text);
+        continue;
+      }
       out += entry.key;
       switch (entry.source) {
         case RowTextPlan::Source::kOrg: append_org(out, c.text_view(entry.column)); break;
-        case RowTextPlan::Source::kText:
-        case RowTextPlan::Source::kTextIfSet: append_json_string(out, c.text_view(entry.column)); break;
-        case RowTextPlan::Source::kTextOrNull:
-          if (c.is_null(entry.column)) out += "null";
-          else append_json_string(out, c.text_view(entry.column));
-          break;
+        case RowTextPlan::Source::kText: append_json_string(out, c.text_view(entry.column)); break;
+        case RowTextPlan::Source::kTextOrNull: append_text_or_null(out, c.text_if_set(entry.column)); break;
         case RowTextPlan::Source::kField: append_field(c, entry, out); break;
         case RowTextPlan::Source::kConstant: out += entry.constant; break;
+        case RowTextPlan::Source::kTextIfSet: break;  // above
       }
     }
     out += '}';
@@ -112,18 +116,27 @@ class RowTextEncoder {
  private:
   template <ResultColumnViews Columns>
   void append_field(const Columns& c, const RowTextPlan::Entry& entry, std::string& out) {
-    if (c.is_null(entry.column)) {
-      out += "null";
-      return;
-    }
     switch (entry.type) {
-      case schema::FieldType::kNumber: append_number(out, c.real(entry.column)); break;
-      case schema::FieldType::kBoolean: out += c.boolean(entry.column) ? "true" : "false"; break;
-      case schema::FieldType::kJson: append_json_cell(out, c.text_view(entry.column)); break;
-      default: append_json_string(out, c.text_view(entry.column)); break;
+      case schema::FieldType::kNumber:
+        if (c.is_null(entry.column)) out += "null";
+        else append_number(out, c.real(entry.column));
+        break;
+      case schema::FieldType::kBoolean:
+        if (c.is_null(entry.column)) out += "null";
+        else out += c.boolean(entry.column) ? "true" : "false";
+        break;
+      case schema::FieldType::kJson:
+        if (const auto text = c.text_if_set(entry.column)) append_json_cell(out, *text);
+        else out += "null";
+        break;
+      default: append_text_or_null(out, c.text_if_set(entry.column)); break;
     }
   }
 
+  static void append_text_or_null(std::string& out, std::optional<std::string_view> text) {
+    if (text) append_json_string(out, *text);
+    else out += "null";
+  }
   static void append_org(std::string& out, std::string_view tenant);
   void append_number(std::string& out, double number);
   // decode_field's kJson case: the parsed value, or the text as a string when it is not JSON.
