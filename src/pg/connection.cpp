@@ -65,9 +65,10 @@ Rows& Rows::operator=(Rows&& other) noexcept {
 
 int Rows::size() const { return result_ ? PQntuples(result_) : 0; }
 bool Rows::is_null(int row, int column) const { return PQgetisnull(result_, row, column) != 0; }
-std::string Rows::text(int row, int column) const {
+std::string Rows::text(int row, int column) const { return std::string(text_view(row, column)); }
+std::string_view Rows::text_view(int row, int column) const {
   if (is_null(row, column)) return {};
-  return std::string(PQgetvalue(result_, row, column), static_cast<std::size_t>(PQgetlength(result_, row, column)));
+  return std::string_view(PQgetvalue(result_, row, column), static_cast<std::size_t>(PQgetlength(result_, row, column)));
 }
 int64_t Rows::int64(int row, int column) const {
   return is_null(row, column) ? 0 : std::strtoll(PQgetvalue(result_, row, column), nullptr, 10);

@@ -42,6 +42,7 @@ class Rows {
   bool empty() const { return size() == 0; }
   bool is_null(int row, int column) const;
   std::string text(int row, int column) const;  // "" for NULL
+  std::string_view text_view(int row, int column) const;  // valid while the Rows live; "" for NULL
   int64_t int64(int row, int column) const;     // 0 for NULL
   double real(int row, int column) const;
   bool boolean(int row, int column) const;      // 't' / 'f'
@@ -53,6 +54,11 @@ class Rows {
     Row(const Rows& rows, int row) : rows_(rows), row_(row) {}
     bool is_null(int column) const { return rows_.is_null(row_, column); }
     std::string text(int column) const { return rows_.text(row_, column); }
+    std::string_view text_view(int column) const { return rows_.text_view(row_, column); }
+    std::optional<std::string_view> text_if_set(int column) const {
+      if (is_null(column)) return std::nullopt;
+      return text_view(column);
+    }
     int64_t int64(int column) const { return rows_.int64(row_, column); }
     double real(int column) const { return rows_.real(row_, column); }
     bool boolean(int column) const { return rows_.boolean(row_, column); }

@@ -20,6 +20,7 @@
 #include "store/migration_ddl.h"
 #include "store/record_decoding.h"
 #include "store/row_codec.h"
+#include "store/row_text.h"
 
 namespace ablo::store {
 
@@ -1165,23 +1166,21 @@ class PgStore final : public Store {
   // Streams through a cursor in pages, so a query that stops early (a page of a list) does
   // not pull the whole table.
   Status scan_rows(const RowQuery& query, const std::function<bool(StoredRow&&)>& visit) override {
-    return with_reader([&](Connection& conn) -> Status {
-      const auto& model = *query.model;
-      Params params{query.tenant};
-      std::string sql =
-          fmt::format("SELECT {} FROM {} WHERE _tenant = $1", select_columns(model), quote_identifier(model.table));
-      for (const auto& filter : query.where) {
-        auto clause = filter_sql(model, filter, params);
-        if (!clause) return tl::unexpected(clause.error());
-        sql += " AND " + *clause;
-      }
-      auto order = column_for(model, query.order_by);
-      if (!order) return fail("query_invalid_identifier", fmt::format("unknown orderBy column '{}'", query.order_by), "orderBy");
-      sql += fmt::format(" ORDER BY {} {}, id", quote_identifier(order->column), query.descending ? "DESC" : "ASC");
-      if (auto begun = conn.exec_script("BEGIN READ ONLY"); !begun) return begun;
-      auto result = stream(conn, sql, params, model, visit);
-      (void)conn.exec_script(result ? "COMMIT" : "ROLLBACK");
-      return result;
+    return each_scanned_row(query, [&](const Rows::Row& row) { return visit(decode_row(row, *query.model)); });
+  }
+
+  // No JSON tree per row: the groups are read into one reused list and the wanted rows written
+  // from the columns into one reused string (row_text.h).
+  Status scan_row_texts(const RowQuery& query, const RowTextScan& scan) override {
+    RowTextEncoder encoder(*query.model, scan.type_name);
+    std::vector<std::string> groups;
+    std::string text;
+    return each_scanned_row(query, [&](const Rows::Row& row) {
+      read_group_list(row.text_view(6), groups);
+      if (!scan.wanted(groups)) return true;
+      text.clear();
+      encoder.append(row, text);
+      return scan.take(text);
     });
   }
 
@@ -1373,8 +1372,32 @@ class PgStore final : public Store {
     return writer_.get();
   }
 
-  Status stream(Connection& conn, const std::string& sql, const Params& params, const schema::Model& model,
-                const std::function<bool(StoredRow&&)>& visit) {
+  // Runs a row query in a read-only transaction through a cursor, 200 rows a page, and hands
+  // each result row (decode_row's columns) to `visit` until it returns false.
+  template <class Visit>
+  Status each_scanned_row(const RowQuery& query, Visit&& visit) {
+    return with_reader([&](Connection& conn) -> Status {
+      const auto& model = *query.model;
+      Params params{query.tenant};
+      std::string sql =
+          fmt::format("SELECT {} FROM {} WHERE _tenant = $1", select_columns(model), quote_identifier(model.table));
+      for (const auto& filter : query.where) {
+        auto clause = filter_sql(model, filter, params);
+        if (!clause) return tl::unexpected(clause.error());
+        sql += " AND " + *clause;
+      }
+      auto order = column_for(model, query.order_by);
+      if (!order) return fail("query_invalid_identifier", fmt::format("unknown orderBy column '{}'", query.order_by), "orderBy");
+      sql += fmt::format(" ORDER BY {} {}, id", quote_identifier(order->column), query.descending ? "DESC" : "ASC");
+      if (auto begun = conn.exec_script("BEGIN READ ONLY"); !begun) return begun;
+      auto result = stream(conn, sql, params, visit);
+      (void)conn.exec_script(result ? "COMMIT" : "ROLLBACK");
+      return result;
+    });
+  }
+
+  template <class Visit>
+  Status stream(Connection& conn, const std::string& sql, const Params& params, Visit& visit) {
     if (auto declared = conn.exec("DECLARE rows NO SCROLL CURSOR FOR " + sql, params); !declared) {
       return tl::unexpected(declared.error());
     }
@@ -1382,7 +1405,7 @@ class PgStore final : public Store {
       auto page = conn.exec("FETCH 200 FROM rows");
       if (!page) return tl::unexpected(page.error());
       for (int r = 0; r < page->size(); ++r) {
-        if (!visit(decode_row(page->row(r), model))) return {};
+        if (!visit(page->row(r))) return {};
       }
       if (page->size() < 200) return {};
     }

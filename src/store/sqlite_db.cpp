@@ -62,10 +62,20 @@ bool Statement::is_null(int column) const { return sqlite3_column_type(stmt_, co
 int64_t Statement::int64(int column) const { return sqlite3_column_int64(stmt_, column); }
 double Statement::real(int column) const { return sqlite3_column_double(stmt_, column); }
 int Statement::column_type(int column) const { return sqlite3_column_type(stmt_, column); }
-std::string Statement::text(int column) const {
+std::string Statement::text(int column) const { return std::string(text_view(column)); }
+
+std::optional<std::string_view> Statement::text_if_set(int column) const {
+  const auto* data = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, column));
+  // A NULL cell always reads as a null pointer; a null pointer for anything else (out of
+  // memory) reads as "", as text_view does.
+  if (!data) return is_null(column) ? std::nullopt : std::optional<std::string_view>(std::string_view());
+  return std::string_view(data, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, column)));
+}
+
+std::string_view Statement::text_view(int column) const {
   const auto* data = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, column));
   if (!data) return {};
-  return std::string(data, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, column)));
+  return std::string_view(data, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, column)));
 }
 
 Result<std::unique_ptr<Connection>> Connection::open(const std::string& path) {

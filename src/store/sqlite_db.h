@@ -39,6 +39,9 @@ class Statement {
   int64_t int64(int column) const;
   double real(int column) const;
   std::string text(int column) const;
+  std::string_view text_view(int column) const;  // valid until the next step; "" for NULL
+  // The same with NULL told apart (one SQLite call for both where the cell is not NULL).
+  std::optional<std::string_view> text_if_set(int column) const;
   bool boolean(int column) const { return int64(column) != 0; }  // SQLite keeps booleans as 0/1
   int column_type(int column) const;  // SQLITE_INTEGER, SQLITE_FLOAT, SQLITE_TEXT, SQLITE_NULL, ...
 

@@ -22,6 +22,7 @@
 #include "store/migration_ddl.h"
 #include "store/record_decoding.h"
 #include "store/row_codec.h"
+#include "store/row_text.h"
 #include "store/sqlite_db.h"
 #include "store/webhook_sql.h"
 
@@ -648,6 +649,28 @@ class SqliteStore final : public Store {
   }
 
   Status scan_rows(const RowQuery& query, const std::function<bool(StoredRow&&)>& visit) override {
+    return each_scanned_row(query, [&](const Statement& row) { return visit(decode_row(row, *query.model)); });
+  }
+
+  // No JSON tree per row: the groups are read into one reused list and the wanted rows written
+  // from the columns into one reused string (row_text.h).
+  Status scan_row_texts(const RowQuery& query, const RowTextScan& scan) override {
+    RowTextEncoder encoder(*query.model, scan.type_name);
+    std::vector<std::string> groups;
+    std::string text;
+    return each_scanned_row(query, [&](const Statement& row) {
+      read_group_list(row.text_view(6), groups);
+      if (!scan.wanted(groups)) return true;
+      text.clear();
+      encoder.append(row, text);
+      return scan.take(text);
+    });
+  }
+
+  // Runs a row query and hands each result row (decode_row's columns) to `visit` until it
+  // returns false.
+  template <class Visit>
+  Status each_scanned_row(const RowQuery& query, Visit&& visit) {
     return with_reader([&](Connection& conn) -> Status {
       const auto& model = *query.model;
       std::string sql = fmt::format("SELECT {} FROM {} WHERE _tenant = ?", select_columns(model),
@@ -669,7 +692,7 @@ class SqliteStore final : public Store {
       while (true) {
         auto has = (*stmt)->step();
         if (!has) return tl::unexpected(has.error());
-        if (!*has || !visit(decode_row(**stmt, model))) break;
+        if (!*has || !visit(**stmt)) break;
       }
       return {};
     });

@@ -13,6 +13,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -65,6 +66,15 @@ struct RowFilter {
   std::string field;  // camelCase field or base field name (already resolved)
   std::string op;     // = != < <= > >= IN, NOT IN, IS, IS NOT, LIKE, NOT LIKE, ILIKE, NOT ILIKE
   boost::json::value value;
+};
+
+// What scan_row_texts does with each row.
+struct RowTextScan {
+  std::string_view type_name;  // the value of the row's "__typename"
+  // Whether a row of these sync groups is wanted; one that is not is skipped before it is encoded.
+  std::function<bool(const std::vector<std::string>& groups)> wanted;
+  // The row's JSON object text (valid during the call); false stops the scan.
+  std::function<bool(std::string_view row_json)> take;
 };
 
 struct RowQuery {
@@ -333,6 +343,10 @@ class Store {
                                                    const std::string& id) = 0;
   // Streams matching rows in order until `visit` returns false.
   virtual Status scan_rows(const RowQuery& query, const std::function<bool(StoredRow&&)>& visit) = 0;
+  // The same rows as the JSON text of scan_rows' row.data with "__typename" added last (what
+  // boost::json::serialize prints), for readers that only send rows on (the bootstrap): the SQL
+  // stores write it from the columns without a JSON tree per row. This default serializes.
+  virtual Status scan_row_texts(const RowQuery& query, const RowTextScan& scan);
 
   virtual Status put_api_key(const ApiKeyRecord& key) = 0;
   virtual Result<std::optional<ApiKeyRecord>> find_api_key(const std::string& hash) = 0;

@@ -504,6 +504,49 @@ TEST_P(EngineTest, BootstrapReturnsVisibleRowsKeyedByTypename) {
   EXPECT_TRUE(json::parse(*hidden_text).at("models").at("Task").as_array().empty());
 }
 
+// The bootstrap writes rows from the store's columns (no JSON tree per row); its text is the
+// rows a query returns, serialized, byte for byte: escapes, unicode, nested JSON, floating
+// numbers, nulls, several models, rows outside the requested groups left out.
+TEST_P(EngineTest, BootstrapRowsAreTheQueriedRowsSerializedByteForByte) {
+  ASSERT_TRUE(commit("p1", {create("t1", {{"title", "quote \" backslash \\ newline \n \x01 Troms\u00f8 \u2603"},
+                                          {"status", "todo"},
+                                          {"points", 2.5},
+                                          {"meta", json::object{{"nested", json::array{nullptr, 1, "\u00e9", 1e300}},
+                                                                {"s", "tab\t"}}}}),
+                            create("t2", {{"title", "plain"}, {"status", "done"}, {"points", 3},
+                                          {"dueAt", "2026-03-04T05:06:07.089Z"}, {"meta", "raw \"text\""}}),
+                            create("t3", {{"title", ""}, {"status", "todo"}, {"meta", json::array{}}})}));
+  auto text = engine.bootstrap(participant("r"), {"org:org_1"}, {});
+  ASSERT_TRUE(text) << text.error().message;
+  const auto parsed = json::parse(*text).as_object();
+  std::string expected = R"({"type":"full","lastSyncId":)" + json::serialize(parsed.at("lastSyncId")) + ",";
+  if (parsed.contains("storeId")) expected += R"("storeId":)" + json::serialize(parsed.at("storeId")) + ",";
+  expected += R"("models":{)";
+  std::size_t rows = 0;
+  for (const auto& model : parsed.at("models").as_object()) {
+    if (&model != &*parsed.at("models").as_object().begin()) expected += ",";
+    expected += json::serialize(json::string(model.key())) + ":[";
+    json::object body;
+    body["queries"].emplace_array().emplace_back(json::object{{"model", model.key()}});
+    auto queried = engine.query(participant("r"), {"org:org_1"}, body);
+    ASSERT_TRUE(queried) << queried.error().message;
+    const auto& found = queried->at("results").as_array()[0].as_array();
+    for (std::size_t i = 0; i < found.size(); ++i) expected += (i ? "," : "") + json::serialize(found[i]);
+    rows += found.size();
+    expected += "]";
+  }
+  expected += R"(},"timestamp":)" + json::serialize(parsed.at("timestamp")) + "}";
+  EXPECT_EQ(rows, 3u);
+  EXPECT_EQ(parsed.at("models").as_object().size(), 2u) << "Task and the (read-only, empty) logs";
+  EXPECT_EQ(*text, expected);
+  auto other_groups = engine.bootstrap(participant("r"), {"team:x"}, {});
+  ASSERT_TRUE(other_groups);
+  const auto outside = json::parse(*other_groups);
+  for (const auto& model : outside.at("models").as_object()) {
+    EXPECT_TRUE(model.value().as_array().empty()) << model.key();
+  }
+}
+
 TEST_P(EngineTest, QueryFiltersOrdersAndLimits) {
   ASSERT_TRUE(commit("p1", {create("t1", {{"title", "a"}, {"status", "todo"}, {"points", 3}}),
                             create("t2", {{"title", "b"}, {"status", "done"}, {"points", 1}}),
@@ -804,6 +847,9 @@ class HeldSyncStore final : public store::Store {
   }
   Status scan_rows(const store::RowQuery& q, const std::function<bool(store::StoredRow&&)>& v) override {
     return inner_.scan_rows(q, v);
+  }
+  Status scan_row_texts(const store::RowQuery& q, const store::RowTextScan& s) override {
+    return inner_.scan_row_texts(q, s);
   }
   Status put_api_key(const store::ApiKeyRecord& k) override { return inner_.put_api_key(k); }
   Result<std::optional<store::ApiKeyRecord>> find_api_key(const std::string& h) override { return inner_.find_api_key(h); }
