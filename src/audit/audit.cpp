@@ -431,14 +431,6 @@ std::string generate_key() {
   return hex(bytes, sizeof bytes);
 }
 
-// g++ 12 at -O2 can warn (-Warray-bounds, -Wstringop-overread) inside std::string's move constructor once it knows the
-// string is at least 32 bytes long: the short-string branch it warns about cannot run then (GCC
-// bug 105329). Whether it warns depends on inlining, which the precompiled header changes.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Warray-bounds"
-#pragma GCC diagnostic ignored "-Wstringop-overread"
-#endif
 Result<std::string> read_key_file(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return fail("internal_error", fmt::format("cannot read the audit secret file {}", path.string()));
@@ -449,9 +441,6 @@ Result<std::string> read_key_file(const std::filesystem::path& path) {
   }
   return key;
 }
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
 
 Result<std::string> load_or_create_key_file(const std::filesystem::path& path) {
   std::error_code ec;
