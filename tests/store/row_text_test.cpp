@@ -70,6 +70,20 @@ TEST(RowText, CanonicalTextIsSplicedAndEverythingElseRefused) {
   EXPECT_EQ(spliced(deep.substr(1, 32)), deep.substr(1, 32));
 }
 
+// The property both generators check: text the splicer accepts comes out as parse + serialize
+// print it, and text it refuses leaves nothing behind.
+void splices_only_as_parse_and_serialize_print(const std::string& text) {
+  CanonicalJsonSplicer splicer;
+  std::string out;
+  const bool accepted = splicer.append(out, text);
+  RC_TAG(accepted ? "spliced" : "refused");
+  if (accepted) {
+    RC_ASSERT(out == reserialized(text));
+  } else {
+    RC_ASSERT(out.empty());
+  }
+}
+
 // Whatever it accepts prints as parse + serialize would: random text over JSON's alphabet
 // (including what is not JSON), and the serialized text of random values.
 RC_GTEST_PROP(RowText, SplicedTextIsWhatParseAndSerializePrint, ()) {
@@ -81,15 +95,7 @@ RC_GTEST_PROP(RowText, SplicedTextIsWhatParseAndSerializePrint, ()) {
                                     "\\\"", "\\\\", "\"\\n\"", "123", "-4", "{}", "[]", ", ", ": ")));
   std::string text;
   for (const auto& piece : pieces) text += piece;
-  CanonicalJsonSplicer splicer;
-  std::string out;
-  const bool accepted = splicer.append(out, text);
-  RC_TAG(accepted ? "spliced" : "refused");
-  if (accepted) {
-    RC_ASSERT(out == reserialized(text));
-  } else {
-    RC_ASSERT(out.empty());
-  }
+  splices_only_as_parse_and_serialize_print(text);
 }
 
 // A random JSON value (strings over the bytes serialize escapes and some UTF-8).
@@ -136,15 +142,7 @@ RC_GTEST_PROP(RowText, EditedSerializedValuesSpliceOnlyAsParseAndSerializePrint,
       default: text.erase(at, 1); break;
     }
   }
-  CanonicalJsonSplicer splicer;
-  std::string out;
-  const bool accepted = splicer.append(out, text);
-  RC_TAG(accepted ? "spliced" : "refused");
-  if (accepted) {
-    RC_ASSERT(out == reserialized(text));
-  } else {
-    RC_ASSERT(out.empty());
-  }
+  splices_only_as_parse_and_serialize_print(text);
 }
 
 RC_GTEST_PROP(RowText, SerializedValuesWithoutFractionsAreSpliced, ()) {
