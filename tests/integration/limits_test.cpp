@@ -625,12 +625,16 @@ CountedResponse counted_bootstrap(uint16_t port, const std::string& key,
 // grows to 4 MB). 24 MB in the plain pass, which asserts memory ceilings against it; 8 MB under
 // the sanitizers, whose server takes several times longer to write and to serve every byte.
 constexpr int kLargeTableRows = kSanitizedBuild ? 320 : 960;
-constexpr std::size_t kLargeTableBytes = std::size_t{kLargeTableRows} * 25'000;
+constexpr std::size_t kLargeTableRowBytes = 25'000;
+constexpr std::size_t kLargeTableBytes = std::size_t{kLargeTableRows} * kLargeTableRowBytes;
+
+// Writes that table through `writer` (rows "big-0", …), 16 rows per commit.
+void create_large_table(Client& writer) { create_reports(writer, "big-", kLargeTableRows, 16, kLargeTableRowBytes); }
 
 TEST(Limits, ManyBootstrapsOfALargeTableStayUnderAMemoryCeiling) {
   ServerProcess server(kQuickstartSchema);
   auto writer = Client::connect(server);
-  create_reports(writer, "big-", kLargeTableRows, 16, 25'000);
+  create_large_table(writer);
 
   // The memory ceiling is asserted in the plain pass only (kSanitizedBuild); there, 32 clients.
   // Under a sanitizer a quarter of them: 32 bootstraps through a TSan-slowed server on two cores
@@ -757,7 +761,7 @@ TEST(Limits, StreamedBootstrapIsTheSameTextAsTheWholeBody) {
 TEST(Limits, BootstrapToAStalledReaderHoldsNoTableAndAClosedOneFreesItsThread) {
   ServerProcess server(kQuickstartSchema, "", {"--bootstrap-threads", "1"});
   auto writer = Client::connect(server);
-  create_reports(writer, "big-", kLargeTableRows, 16, 25'000);
+  create_large_table(writer);
   const int64_t baseline = resident_kib(server.pid());
   RssSampler sampler(server.pid());
   {
@@ -791,7 +795,7 @@ TEST(Limits, BootstrapToAStalledReaderHoldsNoTableAndAClosedOneFreesItsThread) {
 TEST(Limits, StalledBootstrapsOfOneTenantCostOnlyThatTenant) {
   ServerProcess server(kQuickstartSchema, "", {"--bootstrap-threads", "2"});
   auto writer = Client::connect(server);
-  create_reports(writer, "big-", kLargeTableRows, 16, 25'000);  // tenant A's (the test environment)
+  create_large_table(writer);  // tenant A's (the test environment)
   const auto send_bootstrap = [&](int receive_buffer) {
     auto socket = std::make_unique<RawSocket>(server.port(), receive_buffer);
     socket->send_all(bootstrap_request(server.api_key()));
