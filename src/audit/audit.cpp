@@ -43,6 +43,38 @@ json::value optional_text(const std::optional<std::string>& text) {
   return text ? json::value(*text) : json::value(nullptr);
 }
 
+// A JSON string as boost::json::serialize writes it (the bytes the chain hashes must not
+// change): '"' and '\\' escaped, \b \t \n \f \r short, other control characters as
+// \u00xx, everything else (UTF-8 included) as is. Appended in place: serialize() built a
+// string for every key and value of every audited row.
+void append_json_string(std::string_view text, std::string& out) {
+  static constexpr char kHexDigits[] = "0123456789abcdef";
+  out.push_back('"');
+  std::size_t plain_from = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(text.data() + plain_from, i - plain_from);
+    plain_from = i + 1;
+    out.push_back('\\');
+    switch (c) {
+      case '"': out.push_back('"'); break;
+      case '\\': out.push_back('\\'); break;
+      case '\b': out.push_back('b'); break;
+      case '\t': out.push_back('t'); break;
+      case '\n': out.push_back('n'); break;
+      case '\f': out.push_back('f'); break;
+      case '\r': out.push_back('r'); break;
+      default:
+        out += "u00";
+        out.push_back(kHexDigits[c >> 4]);
+        out.push_back(kHexDigits[c & 15]);
+    }
+  }
+  out.append(text.data() + plain_from, text.size() - plain_from);
+  out.push_back('"');
+}
+
 void append_canonical(const json::value& value, std::string& out);
 
 void append_canonical_object(const json::object& object, std::string& out) {
@@ -56,7 +88,7 @@ void append_canonical_object(const json::object& object, std::string& out) {
   for (const auto* member : members) {
     if (!first) out.push_back(',');
     first = false;
-    out += json::serialize(json::string_view(member->key()));
+    append_json_string(member->key(), out);
     out.push_back(':');
     append_canonical(member->value(), out);
   }
@@ -90,8 +122,21 @@ void append_canonical(const json::value& value, std::string& out) {
       out += json::serialize(value);
       return;
     }
-    default:
-      out += json::serialize(value);
+    case json::kind::string:
+      append_json_string(value.get_string(), out);
+      return;
+    case json::kind::int64:
+      out += std::to_string(value.get_int64());
+      return;
+    case json::kind::uint64:
+      out += std::to_string(value.get_uint64());
+      return;
+    case json::kind::bool_:
+      out += value.get_bool() ? "true" : "false";
+      return;
+    case json::kind::null:
+      out += "null";
+      return;
   }
 }
 
@@ -232,6 +277,53 @@ std::string canonical_json(const json::value& value) {
   return out;
 }
 
+std::string canonical_row_json(const AuditRow& row) {
+  std::string out;
+  out.reserve(640);
+  char separator = '{';
+  const auto key = [&](std::string_view name) {
+    out.push_back(separator);
+    separator = ',';
+    append_json_string(name, out);
+    out.push_back(':');
+  };
+  const auto text = [&](std::string_view name, std::string_view value) {
+    key(name);
+    append_json_string(value, out);
+  };
+  const auto optional = [&](std::string_view name, const std::optional<std::string>& value) {
+    key(name);
+    if (value) append_json_string(*value, out);
+    else out += "null";
+  };
+  const auto number = [&](std::string_view name, int64_t value) {
+    key(name);
+    out += std::to_string(value);
+  };
+  // The members of to_json(row, false), in the byte order of their keys (canonical_json's order).
+  text("actionType", row.action_type);
+  text("actorId", row.actor_id);
+  text("actorKind", row.actor_kind);
+  optional("causedByTaskId", row.caused_by_task_id);
+  number("chainSeq", row.chain_seq);
+  optional("commitId", row.commit_id);
+  text("credentialId", row.credential_id);
+  optional("credentialLabel", row.credential_label);
+  optional("delegationChainRoot", row.delegation_chain_root);
+  optional("deltaDigest", row.delta_digest);
+  key("diffSummary");
+  append_canonical(row.diff_summary, out);
+  number("firstSyncId", row.first_sync_id);
+  number("lastSyncId", row.last_sync_id);
+  optional("modelName", row.model_name);
+  text("occurredAt", iso8601_from_ms(row.occurred_at_ms));
+  optional("onBehalfOfId", row.on_behalf_of_id);
+  optional("onBehalfOfKind", row.on_behalf_of_kind);
+  text("prevHash", row.prev_hash);
+  out.push_back('}');
+  return out;
+}
+
 std::string compute_row_hash(std::string_view key, const AuditRow& row) {
   // prevHash || canonical row: the prevHash is also inside the row, but hashing it first keeps
   // the formula the spec states (and an HMAC input that starts with the link it extends).
@@ -245,11 +337,11 @@ void DeltaDigest::add(int64_t id, char action, std::string_view model_name, std:
   text_.push_back('[');
   text_ += std::to_string(id);
   text_.push_back(',');
-  text_ += json::serialize(json::string_view(&action, 1));
+  append_json_string(std::string_view(&action, 1), text_);
   text_.push_back(',');
-  text_ += json::serialize(json::string_view(model_name));
+  append_json_string(model_name, text_);
   text_.push_back(',');
-  text_ += json::serialize(json::string_view(model_id));
+  append_json_string(model_id, text_);
   text_.push_back(',');
   if (data) append_canonical_object(*data, text_);
   else text_ += "null";
@@ -257,16 +349,23 @@ void DeltaDigest::add(int64_t id, char action, std::string_view model_name, std:
 }
 
 std::string DeltaDigest::finish() const {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
+  // Fetched once: the one-shot SHA256() looks the implementation up in the provider on every
+  // call (OpenSSL 3), which cost more than hashing a commit's deltas.
+  static EVP_MD* const fetched = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  if (fetched && EVP_Digest(text_.data(), text_.size(), digest, &size, fetched, nullptr) == 1) {
+    return "sha256:" + hex(digest, size);
+  }
   SHA256(reinterpret_cast<const unsigned char*>(text_.data()), text_.size(), digest);
-  return "sha256:" + hex(digest, sizeof digest);
+  return "sha256:" + hex(digest, SHA256_DIGEST_LENGTH);
 }
 
 ChainLink seal(std::string_view key, AuditRow& row, const ChainLink& link, std::string* stored_json) {
   row.chain_seq = link.seq + 1;
   row.prev_hash = link.hash;
   // The canonical text is built once: hashed, then (with rowHash added) stored.
-  std::string canonical = canonical_json(to_json(row, false));
+  std::string canonical = canonical_row_json(row);
   row.row_hash = "sha256:" + hmac_sha256_hex(key, row.prev_hash, canonical);
   if (stored_json) {
     canonical.pop_back();  // the closing brace of the row object

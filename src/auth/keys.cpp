@@ -92,9 +92,13 @@ std::optional<ParsedKey> parse_key(std::string_view key) {
 }
 
 std::string sha256_hex(std::string_view text) {
+  // Fetched once: EVP_sha256() makes every EVP_Digest look the implementation up in the
+  // provider again, which cost more than hashing a commit's fingerprint (OpenSSL 3).
+  static EVP_MD* const fetched = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  const EVP_MD* md = fetched ? fetched : EVP_sha256();
   std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
   unsigned int length = 0;
-  if (EVP_Digest(text.data(), text.size(), digest.data(), &length, EVP_sha256(), nullptr) != 1) {
+  if (EVP_Digest(text.data(), text.size(), digest.data(), &length, md, nullptr) != 1) {
     throw std::runtime_error("SHA-256 digest failed");
   }
   static constexpr char kHex[] = "0123456789abcdef";

@@ -46,6 +46,10 @@ Denial read_denial(const auth::Principal& principal, const schema::Model& model,
   return sees(principal, row) ? Denial::kNone : Denial::kNotVisible;
 }
 
+ScanReadRule::ScanReadRule(const auth::Principal& principal, const schema::Model& model, const std::string& tenant)
+    : principal_(principal),
+      model_and_tenant_readable_(may_read_model(principal, model) && tenant == principal.tenant.key()) {}
+
 Denial write_denial(const auth::Principal& principal, const schema::Model& model, Verb verb,
                     const std::optional<RowScope>& before, const std::optional<RowScope>& after) {
   if (!auth::allows(principal, model, verb_name(verb))) return Denial::kOperation;

@@ -284,7 +284,16 @@ class CommitApplier {
     return receipt;
   }
 
+  // Whether a write of this commit reached the store (or was tried: a refused statement counts
+  // too, as a store may have no way to undo it but a savepoint).
+  bool wrote() const { return wrote_; }
+
  private:
+  store::WriteTransaction& writing() {
+    wrote_ = true;
+    return txn_;
+  }
+
   Result<int64_t> apply_op(const Operation& op, std::size_t index, std::vector<store::Delta>& deltas,
                            CommitReceipt& receipt) {
     const std::string where = fmt::format("operations[{}]", index);
@@ -347,7 +356,7 @@ class CommitApplier {
     delta.model_id = op.id;
     if (op.type == OpType::kDelete) {
       if (!*existing) return int64_t{0};
-      if (auto ok = txn_.delete_row(*model, tenant_, op.id); !ok) return tl::unexpected(ok.error());
+      if (auto ok = writing().delete_row(*model, tenant_, op.id); !ok) return tl::unexpected(ok.error());
       delta.action = 'D';
       delta.sync_groups = (*existing)->groups;
       return append(std::move(delta), op, deltas);
@@ -360,10 +369,10 @@ class CommitApplier {
     if (*existing && same_row((*existing)->data, row->data)) return int64_t{0};
     row->groups = groups_of(*model, row->data);
     if (*existing) {
-      if (auto ok = txn_.update_row(*model, tenant_, *row); !ok) return tl::unexpected(ok.error());
+      if (auto ok = writing().update_row(*model, tenant_, *row); !ok) return tl::unexpected(ok.error());
       delta.sync_groups = union_groups(row->groups, (*existing)->groups);
     } else {
-      if (auto ok = txn_.insert_row(*model, tenant_, *row); !ok) return tl::unexpected(ok.error());
+      if (auto ok = writing().insert_row(*model, tenant_, *row); !ok) return tl::unexpected(ok.error());
       delta.sync_groups = row->groups;
     }
     delta.action = !*existing ? 'I' : op.type == OpType::kArchive ? 'A' : 'U';
@@ -660,7 +669,7 @@ class CommitApplier {
       }
       row.groups = groups_of(model, row.data);
       if (auto ok = check_destination(model, op, where, row.groups); !ok) return tl::unexpected(ok.error());
-      if (auto ok = txn_.insert_row(model, tenant_, row); !ok) return tl::unexpected(ok.error());
+      if (auto ok = writing().insert_row(model, tenant_, row); !ok) return tl::unexpected(ok.error());
       delta.action = 'I';
       delta.data = std::move(row.data);
       delta.sync_groups = row.groups;
@@ -669,7 +678,7 @@ class CommitApplier {
       store::StoredRow row = std::move(*existing);
       previous_groups = row.groups;
       if (op.type == OpType::kDelete) {
-        if (auto ok = txn_.delete_row(model, tenant_, op.id); !ok) return tl::unexpected(ok.error());
+        if (auto ok = writing().delete_row(model, tenant_, op.id); !ok) return tl::unexpected(ok.error());
         delta.action = 'D';
         delta.sync_groups = row.groups;
       } else {
@@ -683,7 +692,7 @@ class CommitApplier {
         if (op.type == OpType::kUnarchive) row.data["archivedAt"] = nullptr;  // sent as U: 0.9.1 drops V
         row.groups = groups_of(model, row.data);
         if (auto ok = check_destination(model, op, where, row.groups); !ok) return tl::unexpected(ok.error());
-        if (auto ok = txn_.update_row(model, tenant_, row); !ok) return tl::unexpected(ok.error());
+        if (auto ok = writing().update_row(model, tenant_, row); !ok) return tl::unexpected(ok.error());
         delta.action = op.type == OpType::kArchive ? 'A' : 'U';
         // The old audience learns that a row left it (schema.md §4.5).
         delta.sync_groups = union_groups(row.groups, previous_groups);
@@ -727,7 +736,7 @@ class CommitApplier {
     delta.capability_id = req_.principal.capability_id;
     delta.caused_by_task_id = req_.caused_by_task_id;
     delta.created_at_ms = now_ms();
-    auto id = txn_.append_delta(delta);
+    auto id = writing().append_delta(delta);
     if (!id) return id;
     delta.id = *id;
     deltas.push_back(std::move(delta));
@@ -742,6 +751,7 @@ class CommitApplier {
   const std::string tenant_;
   const FindForeignChange& find_foreign_;
   int scan_budget_ = kForeignScanPerCommit;  // log deltas this commit may still read
+  bool wrote_ = false;
 };
 
 // Group premises and notices are checked against the committed log: at most
@@ -1168,6 +1178,39 @@ std::vector<std::pair<std::string, std::string>> CommitPipeline::idempotency_key
   return keys;
 }
 
+// What the group's commits will read, for a store that reads it all at once (begin_batch):
+// the rows their operations and row premises name, their readAt checks, their idempotency
+// keys, their tenants' audit chains and their capabilities' open tasks.
+store::GroupReads CommitPipeline::group_reads(const Group& group, const schema::Schema& schema) const {
+  store::GroupReads reads;
+  reads.idempotency = idempotency_keys(group);
+  const bool audited = !options_.audit_key.empty();
+  if (audited) {
+    for (const auto& row : audit_batch_) reads.audit_tenants.push_back(row.tenant);
+  }
+  for (const auto& job : group) {
+    const auto& request = job->request;
+    const std::string tenant = request.principal.tenant.key();
+    const std::string& participant = request.principal.participant_id;
+    if (audited) reads.audit_tenants.push_back(tenant);
+    if (request.attribute_to_open_task) reads.open_tasks.emplace_back(tenant, request.principal.capability_id);
+    const auto read_row = [&](const std::string& model_name, const std::string& id, std::optional<int64_t> stale_after) {
+      const schema::Model* model = schema.resolve(model_name);
+      if (!model) return;
+      reads.rows.push_back({model, tenant, id});
+      if (stale_after) reads.foreign_writes.push_back({tenant, model->typename_, id, *stale_after, participant});
+    };
+    for (const auto& op : request.operations) {
+      const bool checked = op.read_at && op.type != OpType::kCreate && op.on_stale.value_or(OnStale::kReject) != OnStale::kForce;
+      read_row(op.model, op.id, checked ? op.read_at : std::nullopt);
+    }
+    for (const auto& premise : request.reads) {
+      if (const auto* row = std::get_if<RowPremise>(&premise)) read_row(row->model, row->id, row->read_at);
+    }
+  }
+  return reads;
+}
+
 // Nothing of the group was applied (one transaction). A database that is unreachable or
 // aborted the transaction says so (retryable store_* codes); anything else is internal.
 // The answers go out through the syncer, after those of earlier groups.
@@ -1215,12 +1258,34 @@ CommitPipeline::AppliedGroup CommitPipeline::apply_group(Group& group) {
                                                 int max_deltas) {
     return find_foreign_in_log(store_, tenant, read_at, participant_id, matches, max_deltas);
   };
-  auto written = store_.write_unsynced([&](store::WriteTransaction& txn) -> Status {
+  // First batched (a store that batches reads the group's rows at once and sends its writes
+  // with COMMIT); a batched group the database refused runs again unbatched, so the refusal
+  // falls on the commit it belongs to.
+  bool try_batch = true;
+  bool batched = false;
+  const store::GroupReads reads = group_reads(group, *schema);
+  // A commit that fails must leave nothing behind. One that may fail after its first write (a
+  // commit of several operations: a later one can be refused; a check-only commit, undone
+  // whatever happens) runs in a savepoint of its own. A commit of one operation checks
+  // everything before it writes, so a refusal leaves nothing to undo and, on a store where a
+  // failed statement leaves the transaction as it was (SQLite), it runs without one: a
+  // savepoint costs two statements and a copy of every page the commit touches. Should such a
+  // commit fail after a write anyway (an exception, an audit row or a held-back write refused),
+  // the whole attempt is rolled back and the group applied again with a savepoint for every
+  // commit, so the outcome is the same as if each had had one from the start.
+  bool savepoint_every_commit = false;
+  bool retry_with_savepoints = false;
+  const auto body = [&](store::WriteTransaction& txn) -> Status {
+    if (try_batch) {
+      auto began = txn.begin_batch(reads);
+      if (!began) return tl::unexpected(began.error());
+      batched = *began;
+    }
     GroupIdempotency idempotency(txn);
     GroupTaskAttribution open_tasks(txn);
     AuditChain audit_chain(txn, options_.audit_key);
     if (auto ok = append_audit_batch(txn, audit_chain); !ok) return ok;
-    if (auto ok = idempotency.prefetch(idempotency_keys(group)); !ok) return ok;
+    if (auto ok = idempotency.prefetch(reads.idempotency); !ok) return ok;
     for (auto& job_ptr : group) {
       Job& job = *job_ptr;
       job.deltas.clear();
@@ -1253,15 +1318,22 @@ CommitPipeline::AppliedGroup CommitPipeline::apply_group(Group& group) {
         }
       }
       if (auto ok = open_tasks.attribute(job.request); !ok) return ok;
-      if (auto ok = txn.savepoint(); !ok) return ok;
+      const bool in_savepoint = savepoint_every_commit || !txn.failed_statement_keeps_transaction() ||
+                                job.request.operations.size() > 1 || job.request.mode == CommitMode::kCheckOnly;
+      if (in_savepoint) {
+        if (auto ok = txn.savepoint(); !ok) return ok;
+      }
       idempotency.savepoint();
       audit_chain.savepoint();
+      CommitApplier applier(txn, idempotency, *schema, gate.get(), job.request, find_foreign);
       try {
-        job.outcome = CommitApplier(txn, idempotency, *schema, gate.get(), job.request, find_foreign).apply(job.deltas);
-      } catch (...) {  // this commit alone fails: it is rolled back to its savepoint below
+        job.outcome = applier.apply(job.deltas);
+      } catch (...) {  // this commit alone fails: it is rolled back below
         spdlog::error("commit '{}' threw: {}", job.request.client_tx_id, current_exception_text());
         job.outcome = fail("internal_error", "the commit failed unexpectedly; nothing of it was applied");
       }
+      // From here on an applied commit writes its records, so a later failure has writes to undo.
+      const bool applied = job.outcome.has_value();
       if (job.request.mode == CommitMode::kCheckOnly) {  // checked: now undo every write of it
         job.deltas.clear();
         idempotency.rollback();
@@ -1304,16 +1376,37 @@ CommitPipeline::AppliedGroup CommitPipeline::apply_group(Group& group) {
         }
       }
       if (!job.outcome) {
+        if (!in_savepoint && (applied || applier.wrote() || !txn.failed_statement_keeps_transaction())) {
+          retry_with_savepoints = true;
+          return fail("internal_error", "a commit without a savepoint failed after writing or lost the transaction");
+        }
         job.deltas.clear();
         idempotency.rollback();
         audit_chain.rollback();
-        if (auto ok = txn.rollback_to_savepoint(); !ok) return ok;
+        if (in_savepoint) {
+          if (auto ok = txn.rollback_to_savepoint(); !ok) return ok;
+        }
         continue;
       }
-      if (auto ok = txn.release_savepoint(); !ok) return ok;
+      if (in_savepoint) {
+        if (auto ok = txn.release_savepoint(); !ok) return ok;
+      }
     }
     return record_usage(txn, group);
-  });
+  };
+  auto written = store_.write_unsynced(body);
+  if (!written && batched && written.error().code != kStoreUnavailable.view()) {
+    spdlog::warn("batched commit group of {} refused ({}); applying it commit by commit", group.size(),
+                 written.error().message);
+    try_batch = batched = false;
+    written = store_.write_unsynced(body);
+  }
+  if (!written && std::exchange(retry_with_savepoints, false)) {
+    spdlog::warn("a commit of a group of {} failed after writing: the group is applied again with savepoints",
+                 group.size());
+    savepoint_every_commit = true;
+    written = store_.write_unsynced(body);
+  }
 
   if (!written) {
     // The queued audit rows stay in audit_batch_ for the next group (nothing of this one stays).

@@ -113,6 +113,7 @@ class CommitPipeline {
   void answer(AppliedGroup& applied, const Status& synced);
   void fail_group(Group& group, const Error& error);
   static std::vector<std::pair<std::string, std::string>> idempotency_keys(const Group& group);
+  store::GroupReads group_reads(const Group& group, const schema::Schema& schema) const;
   Status record_usage(store::WriteTransaction& txn, const Group& group);
   void take_audit_rows_locked();
   Status append_audit_batch(store::WriteTransaction& txn, AuditChain& chain);

@@ -1,7 +1,6 @@
 #include "engine/engine.h"
 
 #include <algorithm>
-#include <array>
 #include <functional>
 #include <future>
 #include <mutex>
@@ -370,37 +369,37 @@ Status Engine::write_bootstrap(const auth::Principal& principal, const std::vect
     }
   }
   // Written row by row as the store scans them: a JSON tree of a large table costs several
-  // times its text, and the text itself is handed on in pieces. One serializer and one small
-  // buffer serve every row (no string per row).
+  // times its text, and the text itself is handed on in pieces. The store writes each row's
+  // text from its columns (scan_row_texts: no JSON tree per row, issue 17 item 5).
   std::string text = fmt::format(R"({{"type":"full","lastSyncId":{},)", watermark);
   if (!hub_.store_id().empty()) text += fmt::format(R"("storeId":{},)", json::serialize(json::string(hub_.store_id())));
   text += R"("models":{)";
   if (!sink(text)) return {};
-  json::serializer serializer;
-  std::array<char, 4096> buffer{};
   bool reader_gone = false;
-  const auto put = [&](const auto& value) {
-    serializer.reset(&value);
-    while (!serializer.done()) {
-      if (!sink(serializer.read(buffer.data(), buffer.size()))) return false;
-    }
-    return true;
-  };
+  const std::string tenant = principal.tenant.key();
   for (const auto* model : selected) {
     if (model != selected.front() && !sink(",")) return {};
-    if (!put(json::string(model->typename_)) || !sink(":[")) return {};
-    bool first_row = true;
+    if (!sink(json::serialize(json::string(model->typename_))) || !sink(":[")) return {};
+    const int64_t limit = model->bootstrap_limit.value_or(0);
+    int64_t taken = 0;
     store::RowQuery query;
     query.model = model;
-    auto scanned = impl_->each_visible_row(principal, groups, query, model->bootstrap_limit.value_or(0),
-                                           [&](json::object&& row) {
-                                             if ((!first_row && !sink(",")) || !put(row)) {
-                                               reader_gone = true;
-                                               return false;
-                                             }
-                                             first_row = false;
-                                             return true;
-                                           });
+    query.tenant = tenant;
+    store::RowTextScan scan;
+    scan.type_name = model->typename_;
+    const authz::ScanReadRule rule(principal, *model, tenant);
+    scan.wanted = [&](const std::vector<std::string>& row_groups) {
+      return rule.may_read(row_groups) && schema::groups_intersect(row_groups, groups);
+    };
+    scan.take = [&](std::string_view row) {
+      if ((taken > 0 && !sink(",")) || !sink(row)) {
+        reader_gone = true;
+        return false;
+      }
+      ++taken;
+      return limit <= 0 || taken < limit;
+    };
+    auto scanned = impl_->store.scan_row_texts(query, scan);
     if (reader_gone) return {};
     if (!scanned) return tl::unexpected(scanned.error());
     if (!sink("]")) return {};

@@ -65,9 +65,10 @@ Rows& Rows::operator=(Rows&& other) noexcept {
 
 int Rows::size() const { return result_ ? PQntuples(result_) : 0; }
 bool Rows::is_null(int row, int column) const { return PQgetisnull(result_, row, column) != 0; }
-std::string Rows::text(int row, int column) const {
+std::string Rows::text(int row, int column) const { return std::string(text_view(row, column)); }
+std::string_view Rows::text_view(int row, int column) const {
   if (is_null(row, column)) return {};
-  return std::string(PQgetvalue(result_, row, column), static_cast<std::size_t>(PQgetlength(result_, row, column)));
+  return std::string_view(PQgetvalue(result_, row, column), static_cast<std::size_t>(PQgetlength(result_, row, column)));
 }
 int64_t Rows::int64(int row, int column) const {
   return is_null(row, column) ? 0 : std::strtoll(PQgetvalue(result_, row, column), nullptr, 10);
@@ -148,7 +149,7 @@ Result<Rows> Connection::exec(std::string_view sql, const Params& params) {
 
 Status Connection::exec_pipelined(const std::vector<Statement>& statements) {
   if (statements.empty()) return {};
-  auto done = run_pipeline(statements, false);
+  auto done = run_pipeline(statements, Keep::kNone);
   if (!done) return tl::unexpected(done.error());
   return {};
 }
@@ -157,16 +158,23 @@ Result<Rows> Connection::exec_after(const std::vector<Statement>& before, std::s
   if (before.empty()) return exec(sql, params);
   std::vector<Statement> statements = before;
   statements.push_back({std::string(sql), params});
-  auto rows = run_pipeline(statements, true);
+  auto rows = run_pipeline(statements, Keep::kLast);
   if (!rows) return tl::unexpected(rows.error());
-  return std::move(**rows);
+  return std::move(rows->back());
 }
 
-Result<std::optional<Rows>> Connection::run_pipeline(const std::vector<Statement>& statements, bool keep_last) {
+Result<std::vector<Rows>> Connection::exec_batch(const std::vector<Statement>& statements) {
+  if (statements.empty()) return std::vector<Rows>();
+  return run_pipeline(statements, Keep::kAll);
+}
+
+Result<std::vector<Rows>> Connection::run_pipeline(const std::vector<Statement>& statements, Keep keep) {
+  std::vector<Rows> kept;
   if (statements.size() == 1) {
     auto rows = exec(statements.front().sql, statements.front().params);
     if (!rows) return tl::unexpected(rows.error());
-    return keep_last ? std::optional<Rows>(std::move(*rows)) : std::nullopt;
+    if (keep != Keep::kNone) kept.push_back(std::move(*rows));
+    return kept;
   }
   // Prepare first (synchronously, cached): pipeline mode then only sends executions.
   std::vector<std::string> names;
@@ -194,8 +202,11 @@ Result<std::optional<Rows>> Connection::run_pipeline(const std::vector<Statement
   // Read every result up to the sync point (or until the connection is gone). Each statement's
   // results end with a null (`ends` is the index of the statement being read); more nulls than
   // statements means nothing else is coming.
-  std::optional<Rows> last;
+  const auto wanted = [&](std::size_t index) {
+    return keep == Keep::kAll || (keep == Keep::kLast && index + 1 == statements.size());
+  };
   std::size_t ends = 0;
+  std::string stale;  // a prepared statement to deallocate once out of pipeline mode
   while (synced && PQstatus(conn_) == CONNECTION_OK && ends <= statements.size()) {
     pg_result* result = PQgetResult(conn_);
     if (!result) {
@@ -203,9 +214,18 @@ Result<std::optional<Rows>> Connection::run_pipeline(const std::vector<Statement
       continue;
     }
     const auto status = PQresultStatus(result);
-    if (status == PGRES_FATAL_ERROR && !failure) failure = error_from(conn_, result);
-    if (keep_last && ends + 1 == statements.size() && (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK)) {
-      last.emplace(result);  // the Rows owns it now
+    if (status == PGRES_FATAL_ERROR && !failure) {
+      failure = error_from(conn_, result);
+      // A migration changed a column's type under a prepared statement (see exec): forget it,
+      // so the next use prepares it again.
+      if (ends < statements.size() && !names[ends].empty() && failure->details.contains("sqlstate") &&
+          failure->details.at("sqlstate") == "0A000") {
+        prepared_.erase(statements[ends].sql);
+        stale = names[ends];
+      }
+    }
+    if (ends < statements.size() && wanted(ends) && (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK)) {
+      kept.emplace_back(result);  // the Rows owns it now
       continue;
     }
     PQclear(result);
@@ -213,9 +233,11 @@ Result<std::optional<Rows>> Connection::run_pipeline(const std::vector<Statement
   }
   if (PQstatus(conn_) != CONNECTION_OK && !failure) failure = error_from(conn_, nullptr);
   (void)PQexitPipelineMode(conn_);
+  if (!stale.empty()) (void)exec_script("DEALLOCATE " + stale);
   if (failure) return tl::unexpected(*failure);
-  if (keep_last && !last) return tl::unexpected(Error("internal_error", "the pipeline's last statement returned no rows"));
-  return last;
+  const std::size_t expected = keep == Keep::kAll ? statements.size() : keep == Keep::kLast ? 1 : 0;
+  if (kept.size() != expected) return tl::unexpected(Error("internal_error", "a pipelined statement returned no rows"));
+  return kept;
 }
 
 Status Connection::exec_script(std::string_view sql) {

@@ -42,6 +42,7 @@ class Rows {
   bool empty() const { return size() == 0; }
   bool is_null(int row, int column) const;
   std::string text(int row, int column) const;  // "" for NULL
+  std::string_view text_view(int row, int column) const;  // valid while the Rows live; "" for NULL
   int64_t int64(int row, int column) const;     // 0 for NULL
   double real(int row, int column) const;
   bool boolean(int row, int column) const;      // 't' / 'f'
@@ -53,6 +54,11 @@ class Rows {
     Row(const Rows& rows, int row) : rows_(rows), row_(row) {}
     bool is_null(int column) const { return rows_.is_null(row_, column); }
     std::string text(int column) const { return rows_.text(row_, column); }
+    std::string_view text_view(int column) const { return rows_.text_view(row_, column); }
+    std::optional<std::string_view> text_if_set(int column) const {
+      if (is_null(column)) return std::nullopt;
+      return text_view(column);
+    }
     int64_t int64(int column) const { return rows_.int64(row_, column); }
     double real(int column) const { return rows_.real(row_, column); }
     bool boolean(int column) const { return rows_.boolean(row_, column); }
@@ -94,6 +100,9 @@ class Connection {
   // transaction's deferred SAVEPOINT goes out with its next read). A failure in `before` fails
   // the whole call; the statement is then not run.
   Result<Rows> exec_after(const std::vector<Statement>& before, std::string_view sql, const Params& params = {});
+  // Runs the statements in order in one round trip and returns every statement's rows (a commit
+  // group's reads, all at once). The first failure fails the call.
+  Result<std::vector<Rows>> exec_batch(const std::vector<Statement>& statements);
 
   // False once the server went away (checked without blocking); the owner reopens (pools
   // drop broken connections).
@@ -107,8 +116,9 @@ class Connection {
   // The name of the prepared statement for `sql`, preparing it first; "" when the cache is
   // full (run unprepared).
   Result<std::string> prepared(const std::string& sql, int parameters);
-  // The pipeline of exec_pipelined / exec_after: the last statement's rows when `keep_last`.
-  Result<std::optional<Rows>> run_pipeline(const std::vector<Statement>& statements, bool keep_last);
+  // The pipeline of exec_pipelined / exec_after / exec_batch: which statements' rows are kept.
+  enum class Keep { kNone, kLast, kAll };
+  Result<std::vector<Rows>> run_pipeline(const std::vector<Statement>& statements, Keep keep);
 
   pg_conn* conn_;
   std::unordered_map<std::string, std::string> prepared_;  // statement text -> name

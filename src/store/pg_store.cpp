@@ -1,9 +1,13 @@
 #include "store/webhook_sql.h"
 #include "store/pg_store.h"
 
+#include <algorithm>
 #include <cmath>
+#include <functional>
+#include <map>
 #include <mutex>
 #include <set>
+#include <tuple>
 
 #include <boost/json.hpp>
 #include <fmt/format.h>
@@ -16,6 +20,7 @@
 #include "store/migration_ddl.h"
 #include "store/record_decoding.h"
 #include "store/row_codec.h"
+#include "store/row_text.h"
 
 namespace ablo::store {
 
@@ -248,11 +253,417 @@ Result<std::optional<StoredRow>> get_row_on(Connection& conn, const schema::Mode
                               [&](const Rows::Row& row) { return decode_row(row, model); });
 }
 
+// Lookups of many keys at once are written as a LATERAL subquery with LIMIT 1 per key: the plan
+// is then a per-key index lookup whatever the table's size. A plain join of unnest() with the
+// table is planned (and, prepared, cached) as a hash join over a sequential scan while the table
+// is small, which stays when it has grown: a cost per group that grows with the table.
+constexpr std::string_view kIdempotencyLookup =
+    "SELECT k.n, v.value FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(k_tenant, k_key, n) CROSS JOIN "
+    "LATERAL (SELECT value FROM idempotency WHERE tenant = k.k_tenant AND key = k.k_key LIMIT 1) AS v";
+
+// The single-row writes a commit group repeats, and each one's many-row form: the rows' values
+// as one array per column, unnested (one statement per group instead of one per commit).
+constexpr std::string_view kInsertDelta =
+    "INSERT INTO sync_deltas (id, tenant, action_type, model_name, model_id, data, sync_groups, transaction_id, "
+    "client_tx_id, actor_id, actor_kind, capability_id, caused_by_task_id, created_at_ms) "
+    "VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11, $12, $13, $14)";
+constexpr std::string_view kInsertDeltas =
+    "INSERT INTO sync_deltas (id, tenant, action_type, model_name, model_id, data, sync_groups, transaction_id, "
+    "client_tx_id, actor_id, actor_kind, capability_id, caused_by_task_id, created_at_ms) "
+    "SELECT id, tenant, action_type, model_name, model_id, data, sync_groups::text[], transaction_id, client_tx_id, "
+    "actor_id, actor_kind, capability_id, caused_by_task_id, created_at_ms FROM unnest($1::bigint[], $2::text[], "
+    "$3::text[], $4::text[], $5::text[], $6::jsonb[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], "
+    "$12::text[], $13::text[], $14::bigint[]) AS u(id, tenant, action_type, model_name, model_id, data, sync_groups, "
+    "transaction_id, client_tx_id, actor_id, actor_kind, capability_id, caused_by_task_id, created_at_ms)";
+constexpr std::string_view kPutIdempotency =
+    "INSERT INTO idempotency (tenant, key, value, created_at_ms) VALUES ($1, $2, $3, $4) "
+    "ON CONFLICT (tenant, key) DO UPDATE SET value = excluded.value, created_at_ms = excluded.created_at_ms";
+constexpr std::string_view kPutIdempotencies =
+    "INSERT INTO idempotency (tenant, key, value, created_at_ms) SELECT * FROM unnest($1::text[], $2::text[], "
+    "$3::text[], $4::bigint[]) ON CONFLICT (tenant, key) DO UPDATE SET value = excluded.value, "
+    "created_at_ms = excluded.created_at_ms";
+constexpr std::string_view kInsertAudits =
+    "INSERT INTO _ablo_audit (tenant, chain_seq, occurred_at_ms, actor_kind, actor_id, credential_id, action_type, "
+    "model_name, commit_id, row_json, row_hash) SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], "
+    "$4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[])";
+
+// A PostgreSQL array literal of nullable texts (NULL unquoted).
+std::string nullable_text_array(const std::vector<const pg::Param*>& items) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i) out += ',';
+    if (!*items[i]) {
+      out += "NULL";
+      continue;
+    }
+    out += '"';
+    for (char c : **items[i]) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  return out + "}";
+}
+
+// Replaces a batched group's single-row delta, idempotency and audit writes by one many-row
+// statement each, after its other writes (no constraint links those tables, so their order
+// among them does not matter). An idempotency key written twice keeps its last value, as the
+// single-row upserts did. A group whose commits sent savepoints keeps its statements as they
+// are: their order relative to ROLLBACK TO is the point.
+// One statement of the many-row form `many` for single-row statements of one shape: each
+// parameter becomes the array of that parameter's values.
+Connection::Statement many_rows(std::string_view many, const std::vector<const Connection::Statement*>& rows) {
+  Connection::Statement statement{std::string(many), {}};
+  const std::size_t columns = rows.front()->params.size();
+  for (std::size_t column = 0; column < columns; ++column) {
+    std::vector<const pg::Param*> values;
+    for (const auto* row : rows) values.push_back(&row->params[column]);
+    statement.params.emplace_back(nullable_text_array(values));
+  }
+  return statement;
+}
+
+// A model's row INSERT for many rows (row_params order): every value goes as text and is cast
+// to its column's type, as the server does for a single row's parameters.
+std::string many_row_insert(const schema::Model& model) {
+  std::vector<std::string> types{"TEXT", "TEXT", "TIMESTAMPTZ", "TIMESTAMPTZ", "TEXT", "TIMESTAMPTZ", "TEXT[]"};
+  for (const auto* field : column_fields(model)) types.push_back(sql_type(field->type));
+  std::string select, arrays, names;
+  for (std::size_t i = 0; i < types.size(); ++i) {
+    const char* comma = i ? ", " : "";
+    select += fmt::format("{}u.c{}{}", comma, i, types[i] == "TEXT" ? "" : "::" + types[i]);
+    arrays += fmt::format("{}${}::text[]", comma, i + 1);
+    names += fmt::format("{}c{}", comma, i);
+  }
+  return fmt::format("INSERT INTO {} ({}) SELECT {} FROM unnest({}) AS u({})", quote_identifier(model.table),
+                     column_list(model), select, arrays, names);
+}
+
+// `row_inserts`: the many-row form of each model's row INSERT the group used (many_row_insert);
+// consecutive inserts into one table become one statement, so the rows' order among the other
+// row writes (an update or delete of the same row after it) stays as it was.
+void coalesce_writes(std::vector<Connection::Statement>& statements,
+                     const std::map<std::string, std::string>& row_inserts) {
+  static const std::string audit_sql = audit_sql::pg_append(AuditRecord{}).sql;
+  struct Merge {
+    std::string_view single;
+    std::string_view many;
+    std::size_t key_columns;  // leading columns that identify a row (0: never repeated)
+    std::vector<const Connection::Statement*> rows;
+  };
+  std::vector<Merge> merges{{kInsertDelta, kInsertDeltas, 0, {}},
+                            {kPutIdempotency, kPutIdempotencies, 2, {}},
+                            {audit_sql, kInsertAudits, 0, {}}};
+  std::vector<Connection::Statement> kept;
+  for (const auto& statement : statements) {
+    if (statement.params.empty()) return;  // SAVEPOINT, RELEASE, ROLLBACK TO: leave as is
+  }
+  for (auto& statement : statements) {
+    auto merge = std::find_if(merges.begin(), merges.end(), [&](const Merge& m) { return m.single == statement.sql; });
+    if (merge == merges.end()) kept.push_back(std::move(statement));
+    else merge->rows.push_back(&statement);
+  }
+  for (auto& merge : merges) {
+    if (merge.rows.empty()) continue;
+    if (merge.key_columns > 0) {  // the last write of each key
+      std::set<std::vector<pg::Param>> seen;
+      std::vector<const Connection::Statement*> last;
+      for (auto it = merge.rows.rbegin(); it != merge.rows.rend(); ++it) {
+        const auto& params = (*it)->params;
+        std::vector<pg::Param> key(params.begin(), params.begin() + static_cast<std::ptrdiff_t>(merge.key_columns));
+        if (seen.insert(std::move(key)).second) last.push_back(*it);
+      }
+      merge.rows.assign(last.rbegin(), last.rend());
+    }
+    if (merge.rows.size() == 1) {
+      kept.push_back(*merge.rows.front());
+      continue;
+    }
+    kept.push_back(many_rows(merge.many, merge.rows));
+  }
+  statements.clear();
+  for (std::size_t i = 0; i < kept.size();) {
+    const auto many = row_inserts.find(kept[i].sql);
+    std::size_t end = i + 1;
+    while (many != row_inserts.end() && end < kept.size() && kept[end].sql == kept[i].sql) ++end;
+    if (end - i == 1) {
+      statements.push_back(std::move(kept[i]));
+    } else {
+      std::vector<const Connection::Statement*> rows;
+      for (std::size_t j = i; j < end; ++j) rows.push_back(&kept[j]);
+      statements.push_back(many_rows(many->second, rows));
+    }
+    i = end;
+  }
+}
+
+// A batched commit group (WriteTransaction::begin_batch): what the group reads, read in one
+// round trip after the log-head lock, and the marks that stand for its commits' savepoints.
+//
+// Reads answered here are the state the group started from; a row, idempotency key or audit
+// chain the group writes is forgotten, so a later read of it goes to the database (after the
+// held writes) and sees the write exactly as stored. Reads made that way are not kept: a commit
+// that rolls back could otherwise leave its own write behind in the answers.
+//
+// A savepoint is a mark in the held writes; rolling back drops the writes after it. Only when a
+// read must go to the database in the middle of a commit is the mark sent as a real SAVEPOINT
+// (with the writes before it), and a rollback becomes ROLLBACK TO it, held like the writes.
+class PgGroupBatch {
+ public:
+  using Statements = std::vector<Connection::Statement>;
+
+  // Sends `before` and the reads in one round trip; returns the rows of `before`.
+  Result<std::vector<Rows>> read(Connection& conn, const GroupReads& reads, const Statements& before) {
+    Statements statements = before;
+    std::vector<std::function<void(const Rows&)>> decoders;
+    read_idempotency(reads, statements, decoders);
+    read_rows(reads, statements, decoders);
+    read_foreign_writes(reads, statements, decoders);
+    read_audit_links(reads, statements, decoders);
+    read_open_tasks(reads, statements, decoders);
+    auto results = conn.exec_batch(statements);
+    if (!results) return tl::unexpected(results.error());
+    for (std::size_t i = 0; i < decoders.size(); ++i) decoders[i]((*results)[before.size() + i]);
+    results->erase(results->begin() + static_cast<std::ptrdiff_t>(before.size()), results->end());
+    return results;
+  }
+
+  const std::optional<StoredRow>* row(const schema::Model& model, const std::string& tenant, const std::string& id) const {
+    auto found = rows_.find({model.table, tenant, id});
+    return found == rows_.end() ? nullptr : &found->second;
+  }
+  void forget_row(const schema::Model& model, const std::string& tenant, const std::string& id) {
+    if (!rows_.empty()) rows_.erase({model.table, tenant, id});
+  }
+
+  const std::optional<std::string>* idempotency(const std::string& tenant, const std::string& key) const {
+    auto found = idempotency_.find({tenant, key});
+    return found == idempotency_.end() ? nullptr : &found->second;
+  }
+  std::optional<std::vector<std::optional<std::string>>> idempotency_many(
+      const std::vector<std::pair<std::string, std::string>>& keys) const {
+    std::vector<std::optional<std::string>> values;
+    for (const auto& [tenant, key] : keys) {
+      const auto* known = idempotency(tenant, key);
+      if (!known) return std::nullopt;
+      values.push_back(*known);
+    }
+    return values;
+  }
+  void forget_idempotency(const std::string& tenant, const std::string& key) {
+    if (!idempotency_.empty()) idempotency_.erase({tenant, key});
+  }
+
+  const std::optional<std::pair<int64_t, std::string>>* audit_link(const std::string& tenant) const {
+    auto found = audit_links_.find(tenant);
+    return found == audit_links_.end() ? nullptr : &found->second;
+  }
+  void forget_audit_link(const std::string& tenant) {
+    if (!audit_links_.empty()) audit_links_.erase(tenant);
+  }
+
+  const std::vector<std::string>* open_tasks(const std::string& tenant, const std::string& capability_id) const {
+    auto found = open_tasks_.find({tenant, capability_id});
+    return found == open_tasks_.end() ? nullptr : &found->second;
+  }
+
+  // has_foreign_write_since from what was read at the start and the deltas appended since;
+  // nullopt when that question was not read.
+  std::optional<bool> foreign_write(const std::string& tenant, const std::string& model_name,
+                                    const std::string& model_id, int64_t after_id,
+                                    const std::string& participant_id) const {
+    for (const auto& d : appended_) {
+      if (d.id > after_id && d.model_id == model_id && d.tenant == tenant && d.model_name == model_name &&
+          d.participant_id != participant_id) {
+        return true;
+      }
+    }
+    auto found = foreign_.find({tenant, model_name, model_id, after_id, participant_id});
+    if (found == foreign_.end()) return std::nullopt;
+    return found->second;
+  }
+  void appended(const Delta& delta, int64_t id) {
+    appended_.push_back({delta.tenant, delta.model_name, delta.model_id, delta.participant_id, id});
+  }
+
+  // Savepoint marks (the held writes are the transaction's `held`).
+  Status mark(Statements& held, int64_t head) {
+    if (std::exchange(mark_sent_, false)) held.push_back({"RELEASE op", {}});
+    mark_ = held.size();
+    marked_appended_ = appended_.size();
+    marked_head_ = head;
+    marked_ = true;
+    return {};
+  }
+  Status release(Statements& held) {
+    marked_ = false;
+    if (std::exchange(mark_sent_, false)) held.push_back({"RELEASE op", {}});
+    return {};
+  }
+  Status rollback(Statements& held, int64_t& head) {
+    head = marked_head_;  // the ids drawn since the mark are free again
+    appended_.resize(marked_appended_);
+    marked_ = false;
+    if (std::exchange(mark_sent_, false)) {
+      held.clear();  // all of it came after the SAVEPOINT
+      held.push_back({"ROLLBACK TO op", {}});
+      held.push_back({"RELEASE op", {}});
+    } else {
+      held.resize(mark_);
+    }
+    return {};
+  }
+  // Sends the held writes (before a read that must see them).
+  Status send(Connection& conn, Statements& held) {
+    if (held.empty()) return {};
+    if (marked_ && !mark_sent_) {
+      held.insert(held.begin() + static_cast<std::ptrdiff_t>(mark_), Connection::Statement{"SAVEPOINT op", {}});
+      mark_sent_ = true;
+    }
+    Statements statements;
+    statements.swap(held);
+    mark_ = 0;
+    return conn.exec_pipelined(statements);
+  }
+
+ private:
+  using Decoders = std::vector<std::function<void(const Rows&)>>;
+
+  void read_idempotency(const GroupReads& reads, Statements& statements, Decoders& decoders) {
+    if (reads.idempotency.empty()) return;
+    std::vector<std::string> tenants, keys;
+    for (const auto& [tenant, key] : reads.idempotency) {
+      tenants.push_back(tenant);
+      keys.push_back(key);
+      idempotency_[{tenant, key}] = std::nullopt;
+    }
+    statements.push_back({std::string(kIdempotencyLookup), {text_array(tenants), text_array(keys)}});
+    decoders.push_back([this, tenants, keys](const Rows& rows) {
+      for (int r = 0; r < rows.size(); ++r) {
+        const auto n = static_cast<std::size_t>(rows.int64(r, 0) - 1);
+        idempotency_[{tenants.at(n), keys.at(n)}] = rows.text(r, 1);
+      }
+    });
+  }
+
+  // One statement per model table.
+  void read_rows(const GroupReads& reads, Statements& statements, Decoders& decoders) {
+    std::map<std::string, std::pair<const schema::Model*, std::set<std::pair<std::string, std::string>>>> by_table;
+    for (const auto& row : reads.rows) {
+      if (!row.model) continue;
+      auto& entry = by_table[row.model->table];
+      entry.first = row.model;
+      entry.second.insert({row.tenant, row.id});
+    }
+    for (const auto& [table, entry] : by_table) {
+      const schema::Model* model = entry.first;
+      std::vector<std::string> tenants, ids;
+      for (const auto& [tenant, id] : entry.second) {
+        tenants.push_back(tenant);
+        ids.push_back(id);
+        rows_[{table, tenant, id}] = std::nullopt;
+      }
+      statements.push_back({fmt::format("SELECT r.* FROM unnest($1::text[], $2::text[]) AS k(k_tenant, k_id) CROSS JOIN "
+                                        "LATERAL (SELECT {} FROM {} WHERE _tenant = k.k_tenant AND id = k.k_id "
+                                        "LIMIT 1) AS r",
+                                        select_columns(*model), quote_identifier(table)),
+                            {text_array(tenants), text_array(ids)}});
+      decoders.push_back([this, model, table = table](const Rows& rows) {
+        for (int r = 0; r < rows.size(); ++r) {
+          rows_[{table, rows.text(r, 0), rows.text(r, 1)}] = decode_row(rows.row(r), *model);
+        }
+      });
+    }
+  }
+
+  void read_foreign_writes(const GroupReads& reads, Statements& statements, Decoders& decoders) {
+    if (reads.foreign_writes.empty()) return;
+    std::vector<std::string> tenants, names, ids, afters, participants;
+    std::vector<ForeignKey> keys;
+    for (const auto& f : reads.foreign_writes) {
+      tenants.push_back(f.tenant);
+      names.push_back(f.model_name);
+      ids.push_back(f.model_id);
+      afters.push_back(std::to_string(f.after_id));
+      participants.push_back(f.participant_id);
+      keys.push_back({f.tenant, f.model_name, f.model_id, f.after_id, f.participant_id});
+      foreign_[keys.back()] = false;
+    }
+    statements.push_back(
+        {"SELECT k.n FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[]) WITH ORDINALITY "
+         "AS k(k_tenant, k_model_name, k_model_id, k_after_id, k_participant, n) CROSS JOIN LATERAL (SELECT 1 "
+         "FROM sync_deltas d WHERE d.model_id = k.k_model_id AND d.id > k.k_after_id AND d.tenant = k.k_tenant "
+         "AND d.model_name = k.k_model_name AND d.actor_id <> k.k_participant LIMIT 1) AS x",
+         {text_array(tenants), text_array(names), text_array(ids), text_array(afters), text_array(participants)}});
+    decoders.push_back([this, keys = std::move(keys)](const Rows& rows) {
+      for (int r = 0; r < rows.size(); ++r) foreign_[keys.at(static_cast<std::size_t>(rows.int64(r, 0) - 1))] = true;
+    });
+  }
+
+  void read_audit_links(const GroupReads& reads, Statements& statements, Decoders& decoders) {
+    if (reads.audit_tenants.empty()) return;
+    std::set<std::string> tenants(reads.audit_tenants.begin(), reads.audit_tenants.end());
+    for (const auto& tenant : tenants) audit_links_[tenant] = std::nullopt;
+    statements.push_back({"SELECT t.tenant, a.chain_seq, a.row_hash FROM unnest($1::text[]) AS t(tenant) "
+                          "JOIN LATERAL (SELECT chain_seq, row_hash FROM _ablo_audit WHERE tenant = t.tenant "
+                          "ORDER BY chain_seq DESC LIMIT 1) a ON TRUE",
+                          {text_array(std::vector<std::string>(tenants.begin(), tenants.end()))}});
+    decoders.push_back([this](const Rows& rows) {
+      for (int r = 0; r < rows.size(); ++r) {
+        audit_links_[rows.text(r, 0)] = std::make_pair(rows.int64(r, 1), rows.text(r, 2));
+      }
+    });
+  }
+
+  void read_open_tasks(const GroupReads& reads, Statements& statements, Decoders& decoders) {
+    if (reads.open_tasks.empty()) return;
+    std::vector<std::string> tenants, capabilities;
+    for (const auto& [tenant, capability] : reads.open_tasks) {
+      if (!open_tasks_.emplace(std::make_pair(tenant, capability), std::vector<std::string>()).second) continue;
+      tenants.push_back(tenant);
+      capabilities.push_back(capability);
+    }
+    statements.push_back({"SELECT k.tenant, k.capability_id, t.id FROM unnest($1::text[], $2::text[]) AS "
+                          "k(tenant, capability_id) JOIN _ablo_tasks t ON t.tenant = k.tenant AND "
+                          "t.capability_id = k.capability_id AND t.open",
+                          {text_array(tenants), text_array(capabilities)}});
+    decoders.push_back([this](const Rows& rows) {
+      for (int r = 0; r < rows.size(); ++r) open_tasks_[{rows.text(r, 0), rows.text(r, 1)}].push_back(rows.text(r, 2));
+    });
+  }
+
+  struct AppendedDelta {
+    std::string tenant, model_name, model_id, participant_id;
+    int64_t id = 0;
+  };
+  using ForeignKey = std::tuple<std::string, std::string, std::string, int64_t, std::string>;
+
+  std::map<std::tuple<std::string, std::string, std::string>, std::optional<StoredRow>> rows_;  // (table, tenant, id)
+  std::map<std::pair<std::string, std::string>, std::optional<std::string>> idempotency_;
+  std::map<ForeignKey, bool> foreign_;
+  std::map<std::string, std::optional<std::pair<int64_t, std::string>>> audit_links_;
+  std::map<std::pair<std::string, std::string>, std::vector<std::string>> open_tasks_;
+  std::vector<AppendedDelta> appended_;  // this transaction's deltas, sent or not
+  bool marked_ = false;                  // a commit's savepoint is open
+  bool mark_sent_ = false;               // … and went out as a real SAVEPOINT
+  std::size_t mark_ = 0;                 // held writes before the mark
+  std::size_t marked_appended_ = 0;
+  int64_t marked_head_ = 0;
+};
+
 class PgWriteTransaction final : public WriteTransaction, private MigrationDdl {
  public:
   // `notify`: announce through PostgreSQL NOTIFY inside the transaction; else the store
   // announces after COMMIT (PgOptions::announce).
-  PgWriteTransaction(Connection& conn, int64_t head, bool notify) : conn_(conn), head_(head), notify_(notify) {}
+  // BEGIN and the log-head lock wait for the transaction's first statement (a batched group
+  // sends them with its reads); `reopen` replaces a connection found dead then (nothing was
+  // sent on it yet).
+  PgWriteTransaction(Connection& conn, std::function<Result<Connection*>()> reopen, bool notify)
+      : conn_(&conn), reopen_(std::move(reopen)), notify_(notify) {}
+
+  Connection& connection() const { return *conn_; }
+  bool begun() const { return begun_; }
 
   int64_t head() const { return head_; }
   bool appended() const { return appended_; }
@@ -264,6 +675,7 @@ class PgWriteTransaction final : public WriteTransaction, private MigrationDdl {
   // sent in one pipelined round trip at the next flush (store.h). Every write goes out after
   // the savepoint it belongs to: flush sends a pending savepoint first.
   Status savepoint() override {
+    if (batched_) return batch_.mark(held_back_, head_);
     if (auto flushed = flush(); !flushed) return flushed;
     saved_head_ = head_;
     savepoint_pending_ = true;
@@ -271,11 +683,13 @@ class PgWriteTransaction final : public WriteTransaction, private MigrationDdl {
     return {};
   }
   Status release_savepoint() override {
+    if (batched_) return batch_.release(held_back_);
     if (auto flushed = flush(); !flushed) return flushed;
     release_pending_ = true;
     return {};
   }
   Status rollback_to_savepoint() override {
+    if (batched_) return batch_.rollback(held_back_, head_);
     held_back_.clear();  // the rolled-back work's writes: never sent
     head_ = saved_head_;  // the ids drawn since the savepoint are free again
     // A round trip that carried the savepoint failed: whether it exists is unknown, so rolling
@@ -288,25 +702,33 @@ class PgWriteTransaction final : public WriteTransaction, private MigrationDdl {
       return {};
     }
     release_pending_ = false;
-    return conn_.exec_script("ROLLBACK TO op; RELEASE op");
+    return conn_->exec_script("ROLLBACK TO op; RELEASE op");
   }
   Status flush() override {
+    if (batched_) return {};  // held until COMMIT (begin_batch)
+    if (auto begun = begin(); !begun) return begun;
     if (auto sent = send_savepoint(); !sent) return sent;
     if (held_back_.empty()) return {};
     std::vector<Connection::Statement> statements;
     statements.swap(held_back_);
-    return conn_.exec_pipelined(statements);
+    return conn_->exec_pipelined(statements);
   }
 
   Result<std::optional<StoredRow>> get_row(const schema::Model& model, const std::string& tenant,
                                            const std::string& id) override {
+    if (batched_) {
+      if (const auto* known = batch_.row(model, tenant, id)) return *known;
+      if (auto sent = before_read(); !sent) return tl::unexpected(sent.error());
+      return get_row_on(*conn_, model, tenant, id);
+    }
+    if (auto begun = begin(); !begun) return tl::unexpected(begun.error());
     if (!held_back_.empty() || !savepoint_pending_) {
       if (auto flushed = flush(); !flushed) return tl::unexpected(flushed.error());
-      return get_row_on(conn_, model, tenant, id);
+      return get_row_on(*conn_, model, tenant, id);
     }
     // The pending savepoint and the read in one round trip.
     savepoint_pending_ = false;
-    auto rows = conn_.exec_after(savepoint_statements(), select_row_sql(model), {tenant, id});
+    auto rows = conn_->exec_after(savepoint_statements(), select_row_sql(model), {tenant, id});
     if (!rows) {
       savepoint_lost_ = rows.error();
       return tl::unexpected(rows.error());
@@ -316,13 +738,16 @@ class PgWriteTransaction final : public WriteTransaction, private MigrationDdl {
   }
 
   Status insert_row(const schema::Model& model, const std::string& tenant, const StoredRow& row) override {
+    batch_.forget_row(model, tenant, text_or_empty(row.data, "id"));
     auto params = row_params(model, tenant, row);
     auto sql = fmt::format("INSERT INTO {} ({}) VALUES ({})", quote_identifier(model.table), column_list(model),
                            placeholders(1, params.size()));
+    if (batched_ && !row_inserts_.contains(sql)) row_inserts_.emplace(sql, many_row_insert(model));
     return hold_back(std::move(sql), std::move(params));
   }
 
   Status update_row(const schema::Model& model, const std::string& tenant, const StoredRow& row) override {
+    batch_.forget_row(model, tenant, text_or_empty(row.data, "id"));
     auto params = row_params(model, tenant, row);
     std::string assignments = "created_at = $3, updated_at = $4, created_by = $5, archived_at = $6, _groups = $7";
     std::size_t index = 8;
@@ -335,21 +760,22 @@ class PgWriteTransaction final : public WriteTransaction, private MigrationDdl {
   }
 
   Status delete_row(const schema::Model& model, const std::string& tenant, const std::string& id) override {
+    batch_.forget_row(model, tenant, id);
     return hold_back(fmt::format("DELETE FROM {} WHERE _tenant = $1 AND id = $2", quote_identifier(model.table)),
                      {tenant, id});
   }
 
   Result<int64_t> append_delta(const Delta& d) override {
+    if (auto begun = begin(); !begun) return tl::unexpected(begun.error());
     const int64_t id = head_ + 1;  // the counter row is locked by this transaction (see top)
     auto held = hold_back(
-        "INSERT INTO sync_deltas (id, tenant, action_type, model_name, model_id, data, sync_groups, transaction_id, "
-        "client_tx_id, actor_id, actor_kind, capability_id, caused_by_task_id, created_at_ms) "
-        "VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11, $12, $13, $14)",
+        std::string(kInsertDelta),
         {std::to_string(id), d.tenant, std::string(1, d.action), d.model_name, d.model_id,
          d.data ? pg::Param(json_text(*d.data)) : pg::Param(), text_array(d.sync_groups), d.transaction_id,
          d.client_tx_id, d.participant_id, d.participant_kind, d.capability_id, d.caused_by_task_id,
          std::to_string(d.created_at_ms)});
     if (!held) return tl::unexpected(held.error());
+    if (batched_) batch_.appended(d, id);
     head_ = id;
     appended_ = true;
     return id;
@@ -358,8 +784,11 @@ class PgWriteTransaction final : public WriteTransaction, private MigrationDdl {
   Result<bool> has_foreign_write_since(const std::string& tenant, const std::string& model_name,
                                        const std::string& model_id, int64_t after_id,
                                        const std::string& participant_id) override {
-    if (auto flushed = flush(); !flushed) return tl::unexpected(flushed.error());
-    auto rows = conn_.exec(
+    if (batched_) {
+      if (auto known = batch_.foreign_write(tenant, model_name, model_id, after_id, participant_id)) return *known;
+    }
+    if (auto sent = before_read(); !sent) return tl::unexpected(sent.error());
+    auto rows = conn_->exec(
         "SELECT 1 FROM sync_deltas WHERE model_id = $1 AND id > $2 AND tenant = $3 AND model_name = $4 "
         "AND actor_id <> $5 LIMIT 1",
         {model_id, std::to_string(after_id), tenant, model_name, participant_id});
@@ -377,23 +806,22 @@ class PgWriteTransaction final : public WriteTransaction, private MigrationDdl {
   }
 
   Result<std::optional<std::string>> find_idempotency(const std::string& tenant, const std::string& key) override {
-    if (auto flushed = flush(); !flushed) return tl::unexpected(flushed.error());
-    return query_one<std::string>(conn_, "SELECT value FROM idempotency WHERE tenant = $1 AND key = $2", {tenant, key},
+    if (const auto* known = batch_.idempotency(tenant, key)) return *known;
+    if (auto sent = before_read(); !sent) return tl::unexpected(sent.error());
+    return query_one<std::string>(*conn_, "SELECT value FROM idempotency WHERE tenant = $1 AND key = $2", {tenant, key},
                                   [](const Rows::Row& row) { return row.text(0); });
   }
 
   Result<std::vector<std::optional<std::string>>> find_idempotency_many(
       const std::vector<std::pair<std::string, std::string>>& keys) override {
-    if (auto flushed = flush(); !flushed) return tl::unexpected(flushed.error());
+    if (auto known = batch_.idempotency_many(keys)) return std::move(*known);
+    if (auto sent = before_read(); !sent) return tl::unexpected(sent.error());
     std::vector<std::string> tenants, names;
     for (const auto& [tenant, key] : keys) {
       tenants.push_back(tenant);
       names.push_back(key);
     }
-    auto rows = conn_.exec(
-        "SELECT k.n, i.value FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(tenant, key, n) "
-        "JOIN idempotency i ON i.tenant = k.tenant AND i.key = k.key",
-        {text_array(tenants), text_array(names)});
+    auto rows = conn_->exec(kIdempotencyLookup, {text_array(tenants), text_array(names)});
     if (!rows) return tl::unexpected(rows.error());
     std::vector<std::optional<std::string>> values(keys.size());
     for (int r = 0; r < rows->size(); ++r) values[static_cast<std::size_t>(rows->int64(r, 0) - 1)] = rows->text(r, 1);
@@ -401,45 +829,46 @@ class PgWriteTransaction final : public WriteTransaction, private MigrationDdl {
   }
 
   Status put_idempotency(const std::string& tenant, const std::string& key, const std::string& value) override {
-    return hold_back(
-        "INSERT INTO idempotency (tenant, key, value, created_at_ms) VALUES ($1, $2, $3, $4) "
-        "ON CONFLICT (tenant, key) DO UPDATE SET value = excluded.value, created_at_ms = excluded.created_at_ms",
-        {tenant, key, value, std::to_string(now_ms())});
+    batch_.forget_idempotency(tenant, key);
+    return hold_back(std::string(kPutIdempotency), {tenant, key, value, std::to_string(now_ms())});
   }
 
   Result<std::vector<std::string>> open_task_ids_of_capability(const std::string& tenant,
                                                                const std::string& capability_id) override {
-    if (auto flushed = flush(); !flushed) return tl::unexpected(flushed.error());
-    return query_all<std::string>(conn_,
+    if (const auto* known = batch_.open_tasks(tenant, capability_id)) return *known;
+    if (auto sent = before_read(); !sent) return tl::unexpected(sent.error());
+    return query_all<std::string>(*conn_,
                                   "SELECT id FROM _ablo_tasks WHERE tenant = $1 AND capability_id = $2 AND open",
                                   {tenant, capability_id}, [](const Rows::Row& row) { return row.text(0); });
   }
 
   // --- audit (issue 13) ---
   Status append_audit(const AuditRecord& record) override {
+    batch_.forget_audit_link(record.tenant);
     held_back_.push_back(audit_sql::pg_append(record));
     return {};
   }
   // Read after the log-head lock this transaction took first (PgStore::write): nodes append
   // to a tenant's chain one transaction at a time, so the link read here is the newest.
   Result<std::optional<std::pair<int64_t, std::string>>> last_audit_link(const std::string& tenant) override {
-    if (auto flushed = flush(); !flushed) return tl::unexpected(flushed.error());
-    return audit_sql::pg_last_link(conn_, tenant);
+    if (const auto* known = batch_.audit_link(tenant)) return *known;
+    if (auto sent = before_read(); !sent) return tl::unexpected(sent.error());
+    return audit_sql::pg_last_link(*conn_, tenant);
   }
 
   Result<int64_t> install_schema(const schema::Schema& schema) override {
-    if (auto flushed = flush(); !flushed) return tl::unexpected(flushed.error());
+    if (auto sent = before_read(); !sent) return tl::unexpected(sent.error());
     for (const auto& model : schema.models()) {
       if (model.control_plane) continue;
       if (auto created = create_or_extend_table(model); !created) return tl::unexpected(created.error());
     }
-    auto rows = conn_.exec("INSERT INTO schemas (json, hash, created_at_ms) VALUES ($1, $2, $3) RETURNING version",
+    auto rows = conn_->exec("INSERT INTO schemas (json, hash, created_at_ms) VALUES ($1, $2, $3) RETURNING version",
                            {schema.json_text(), schema.hash(), std::to_string(now_ms())});
     if (!rows) return tl::unexpected(rows.error());
     // Other nodes reload their schema when this commits.
     schema_installed_ = true;
     if (notify_) {
-      if (auto notified = conn_.exec_script("NOTIFY " + std::string(pg::kSchemaChannel)); !notified) {
+      if (auto notified = conn_->exec_script("NOTIFY " + std::string(pg::kSchemaChannel)); !notified) {
         return tl::unexpected(notified.error());
       }
     }
@@ -448,12 +877,84 @@ class PgWriteTransaction final : public WriteTransaction, private MigrationDdl {
 
   Status apply_migration(const schema::Schema& previous, const schema::Schema& next,
                          const schema::MigrationPlan& plan) override {
-    if (auto flushed = flush(); !flushed) return flushed;
+    if (auto sent = before_read(); !sent) return sent;
     return apply_migration_steps(previous, next, plan, *this);
   }
 
+  Result<bool> begin_batch(const GroupReads& reads) override {
+    if (batched_) return true;
+    if (begun_) {
+      if (auto flushed = flush(); !flushed) return tl::unexpected(flushed.error());
+      if (auto read = batch_.read(*conn_, reads, {}); !read) return tl::unexpected(read.error());
+    } else {
+      // BEGIN, the head lock and the reads in one round trip: the reads come after the lock, so
+      // they see every group committed before this one on any node.
+      auto read = batch_.read(*conn_, reads, begin_statements());
+      if (!read && pg::is_unavailable(read.error())) {
+        auto fresh = reopen_();
+        if (!fresh) return tl::unexpected(fresh.error());
+        conn_ = *fresh;
+        read = batch_.read(*conn_, reads, begin_statements());
+      }
+      if (!read) return tl::unexpected(read.error());
+      started((*read)[1].int64(0, 0));
+    }
+    batched_ = true;
+    return true;
+  }
+
+  // What is still to be sent before COMMIT (the store sends it with COMMIT, in one round trip).
+  // A transaction that never began begins here, unless it has nothing to send.
+  std::vector<Connection::Statement> take_final() {
+    std::vector<Connection::Statement> statements;
+    if (!begun_ && held_back_.empty()) return statements;
+    if (!begun_) statements = begin_statements();
+    if (!batched_ && savepoint_pending_ && !held_back_.empty()) {
+      for (auto& statement : savepoint_statements()) statements.push_back(std::move(statement));
+    }
+    savepoint_pending_ = false;
+    if (batched_) coalesce_writes(held_back_, row_inserts_);
+    for (auto& statement : held_back_) statements.push_back(std::move(statement));
+    held_back_.clear();
+    return statements;
+  }
+
+  static std::vector<Connection::Statement> begin_statements() {
+    return {{"BEGIN", {}}, {"SELECT last_id FROM _ablo_log_head FOR UPDATE", {}}};
+  }
+
  private:
-  Status exec(const std::string& sql) { return conn_.exec_script(sql); }
+  Status exec(const std::string& sql) { return conn_->exec_script(sql); }
+
+  // Lock the log head first (see the top of this file): this orders and serializes writers.
+  Status begin() {
+    if (begun_) return {};
+    const auto statements = begin_statements();
+    const std::vector<Connection::Statement> before{statements.front()};
+    auto head = conn_->exec_after(before, statements.back().sql);
+    if (!head && pg::is_unavailable(head.error())) {
+      // The writer died while idle (a database restart): nothing was applied, so start over
+      // on a fresh connection.
+      auto fresh = reopen_();
+      if (!fresh) return tl::unexpected(fresh.error());
+      conn_ = *fresh;
+      head = conn_->exec_after(before, statements.back().sql);
+    }
+    if (!head) return tl::unexpected(head.error());
+    started(head->int64(0, 0));
+    return {};
+  }
+  void started(int64_t head) {
+    begun_ = true;
+    head_ = head;
+  }
+
+  // A read sees the writes before it: unbatched, flush; batched, the writes held so far go out
+  // (batch_ turns the current commit's mark into a real SAVEPOINT first).
+  Status before_read() {
+    if (!batched_) return flush();
+    return batch_.send(*conn_, held_back_);
+  }
 
   Status hold_back(std::string sql, Params params) {
     held_back_.push_back({std::move(sql), std::move(params)});
@@ -506,7 +1007,7 @@ class PgWriteTransaction final : public WriteTransaction, private MigrationDdl {
   }
 
   Status backfill(const std::string& table, const schema::Field& field, const json::value& value) override {
-    return done(conn_.exec(fmt::format("UPDATE {0} SET {1} = $1 WHERE {1} IS NULL", quote_identifier(table),
+    return done(conn_->exec(fmt::format("UPDATE {0} SET {1} = $1 WHERE {1} IS NULL", quote_identifier(table),
                                        quote_identifier(field.column)),
                            {param_value(value, field.type)}));
   }
@@ -543,8 +1044,10 @@ class PgWriteTransaction final : public WriteTransaction, private MigrationDdl {
     return {};
   }
 
-  Connection& conn_;
-  int64_t head_;
+  Connection* conn_;
+  std::function<Result<Connection*>()> reopen_;
+  bool begun_ = false;
+  int64_t head_ = 0;
   int64_t saved_head_ = 0;
   bool appended_ = false;
   bool notify_;
@@ -558,12 +1061,15 @@ class PgWriteTransaction final : public WriteTransaction, private MigrationDdl {
   }
   Status send_savepoint() {
     if (!std::exchange(savepoint_pending_, false)) return {};
-    auto sent = conn_.exec_pipelined(savepoint_statements());
+    auto sent = conn_->exec_pipelined(savepoint_statements());
     if (!sent) savepoint_lost_ = sent.error();
     return sent;
   }
 
   std::vector<Connection::Statement> held_back_;  // writes not sent yet (flush)
+  bool batched_ = false;                         // begin_batch was called
+  std::map<std::string, std::string> row_inserts_;  // a model's row INSERT -> its many-row form
+  PgGroupBatch batch_;
   bool savepoint_pending_ = false;       // savepoint() was called; SAVEPOINT not sent yet
   bool release_with_savepoint_ = false;  // the pending SAVEPOINT releases the previous one first
   std::optional<Error> savepoint_lost_;  // a round trip carrying SAVEPOINT failed
@@ -577,36 +1083,28 @@ class PgStore final : public Store {
         writer_(std::move(writer)),
         readers_(std::move(url), static_cast<std::size_t>(options.reader_connections)) {}
 
+  // Two round trips for a batched group (WriteTransaction::begin_batch): BEGIN, the log-head
+  // lock and the group's reads; then its writes, the head's new value and COMMIT.
   Status write(const std::function<Status(WriteTransaction&)>& body) override {
     std::lock_guard lock(writer_mutex_);
     auto conn = writer_connection();
     if (!conn) return tl::unexpected(conn.error());
-    if (auto begun = (*conn)->exec_script("BEGIN"); !begun) {
-      // The writer died while idle (a database restart): nothing was sent, so start over on a
-      // fresh connection.
-      if (!pg::is_unavailable(begun.error())) return begun;
+    const auto reopen = [this]() -> Result<Connection*> {
       writer_.reset();
-      conn = writer_connection();
-      if (!conn) return tl::unexpected(conn.error());
-      if (auto again = (*conn)->exec_script("BEGIN"); !again) return again;
-    }
-    Connection& c = **conn;
-    // Lock the log head first (see the top of this file): this orders and serializes writers.
-    auto head = c.exec("SELECT last_id FROM _ablo_log_head FOR UPDATE");
-    if (!head) return rollback(c, head.error());
-    PgWriteTransaction txn(c, head->int64(0, 0), /*notify=*/!options_.announce);
-    if (auto result = run_write_body(body, txn); !result) return rollback(c, result.error());
-    if (auto flushed = txn.flush(); !flushed) return rollback(c, flushed.error());
+      return writer_connection();
+    };
+    PgWriteTransaction txn(**conn, reopen, /*notify=*/!options_.announce);
+    if (auto result = run_write_body(body, txn); !result) return rollback(txn, result.error());
+    auto statements = txn.take_final();
     if (txn.appended()) {
-      auto moved = c.exec("UPDATE _ablo_log_head SET last_id = $1", {std::to_string(txn.head())});
-      if (!moved) return rollback(c, moved.error());
-      if (!options_.announce) {
-        if (auto notified = c.exec_script("NOTIFY " + std::string(pg::kDeltasChannel)); !notified) {
-          return rollback(c, notified.error());
-        }
-      }
+      statements.push_back({"UPDATE _ablo_log_head SET last_id = $1", {std::to_string(txn.head())}});
+      if (!options_.announce) statements.push_back({"NOTIFY " + std::string(pg::kDeltasChannel), {}});
     }
-    if (auto committed = c.exec_script("COMMIT"); !committed) return rollback(c, committed.error());
+    if (!txn.begun() && statements.empty()) return {};  // nothing to write
+    statements.push_back({"COMMIT", {}});
+    if (auto committed = txn.connection().exec_pipelined(statements); !committed) {
+      return rollback(txn, committed.error());
+    }
     if (options_.announce) {
       if (txn.appended()) options_.announce(pg::kDeltasChannel);
       if (txn.schema_installed()) options_.announce(pg::kSchemaChannel);
@@ -668,23 +1166,21 @@ class PgStore final : public Store {
   // Streams through a cursor in pages, so a query that stops early (a page of a list) does
   // not pull the whole table.
   Status scan_rows(const RowQuery& query, const std::function<bool(StoredRow&&)>& visit) override {
-    return with_reader([&](Connection& conn) -> Status {
-      const auto& model = *query.model;
-      Params params{query.tenant};
-      std::string sql =
-          fmt::format("SELECT {} FROM {} WHERE _tenant = $1", select_columns(model), quote_identifier(model.table));
-      for (const auto& filter : query.where) {
-        auto clause = filter_sql(model, filter, params);
-        if (!clause) return tl::unexpected(clause.error());
-        sql += " AND " + *clause;
-      }
-      auto order = column_for(model, query.order_by);
-      if (!order) return fail("query_invalid_identifier", fmt::format("unknown orderBy column '{}'", query.order_by), "orderBy");
-      sql += fmt::format(" ORDER BY {} {}, id", quote_identifier(order->column), query.descending ? "DESC" : "ASC");
-      if (auto begun = conn.exec_script("BEGIN READ ONLY"); !begun) return begun;
-      auto result = stream(conn, sql, params, model, visit);
-      (void)conn.exec_script(result ? "COMMIT" : "ROLLBACK");
-      return result;
+    return each_scanned_row(query, [&](const Rows::Row& row) { return visit(decode_row(row, *query.model)); });
+  }
+
+  // No JSON tree per row: the groups are read into one reused list and the wanted rows written
+  // from the columns into one reused string (row_text.h).
+  Status scan_row_texts(const RowQuery& query, const RowTextScan& scan) override {
+    RowTextEncoder encoder(*query.model, scan.type_name);
+    std::vector<std::string> groups;
+    std::string text;
+    return each_scanned_row(query, [&](const Rows::Row& row) {
+      read_group_list(row.text_view(6), groups);
+      if (!scan.wanted(groups)) return true;
+      text.clear();
+      encoder.append(row, text);
+      return scan.take(text);
     });
   }
 
@@ -861,8 +1357,8 @@ class PgStore final : public Store {
   }
 
  private:
-  Status rollback(Connection& conn, Error error) {
-    if (conn.healthy()) (void)conn.exec_script("ROLLBACK");
+  Status rollback(PgWriteTransaction& txn, Error error) {
+    if (txn.connection().healthy()) (void)txn.connection().exec_script("ROLLBACK");
     return tl::unexpected(std::move(error));
   }
 
@@ -876,8 +1372,32 @@ class PgStore final : public Store {
     return writer_.get();
   }
 
-  Status stream(Connection& conn, const std::string& sql, const Params& params, const schema::Model& model,
-                const std::function<bool(StoredRow&&)>& visit) {
+  // Runs a row query in a read-only transaction through a cursor, 200 rows a page, and hands
+  // each result row (decode_row's columns) to `visit` until it returns false.
+  template <class Visit>
+  Status each_scanned_row(const RowQuery& query, Visit&& visit) {
+    return with_reader([&](Connection& conn) -> Status {
+      const auto& model = *query.model;
+      Params params{query.tenant};
+      std::string sql =
+          fmt::format("SELECT {} FROM {} WHERE _tenant = $1", select_columns(model), quote_identifier(model.table));
+      for (const auto& filter : query.where) {
+        auto clause = filter_sql(model, filter, params);
+        if (!clause) return tl::unexpected(clause.error());
+        sql += " AND " + *clause;
+      }
+      auto order = column_for(model, query.order_by);
+      if (!order) return fail("query_invalid_identifier", fmt::format("unknown orderBy column '{}'", query.order_by), "orderBy");
+      sql += fmt::format(" ORDER BY {} {}, id", quote_identifier(order->column), query.descending ? "DESC" : "ASC");
+      if (auto begun = conn.exec_script("BEGIN READ ONLY"); !begun) return begun;
+      auto result = stream(conn, sql, params, visit);
+      (void)conn.exec_script(result ? "COMMIT" : "ROLLBACK");
+      return result;
+    });
+  }
+
+  template <class Visit>
+  Status stream(Connection& conn, const std::string& sql, const Params& params, Visit& visit) {
     if (auto declared = conn.exec("DECLARE rows NO SCROLL CURSOR FOR " + sql, params); !declared) {
       return tl::unexpected(declared.error());
     }
@@ -885,7 +1405,7 @@ class PgStore final : public Store {
       auto page = conn.exec("FETCH 200 FROM rows");
       if (!page) return tl::unexpected(page.error());
       for (int r = 0; r < page->size(); ++r) {
-        if (!visit(decode_row(page->row(r), model))) return {};
+        if (!visit(page->row(r))) return {};
       }
       if (page->size() < 200) return {};
     }

@@ -8,7 +8,9 @@
 // so the column → field mapping below is written once.
 #include <concepts>
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include <boost/json/parse.hpp>
@@ -28,6 +30,14 @@ concept ResultColumns = requires(const Columns& c, int column) {
   { c.int64(column) } -> std::convertible_to<int64_t>;
   { c.real(column) } -> std::convertible_to<double>;
   { c.boolean(column) } -> std::convertible_to<bool>;
+};
+
+// The same, with text read in place (valid until the row is left; "" for NULL), for encoders
+// that copy it on without a string per cell (row_text.h).
+template <class Columns>
+concept ResultColumnViews = ResultColumns<Columns> && requires(const Columns& c, int column) {
+  { c.text_view(column) } -> std::convertible_to<std::string_view>;
+  { c.text_if_set(column) } -> std::convertible_to<std::optional<std::string_view>>;  // nullopt for NULL
 };
 
 // A JSON object stored as text; an empty object when the text is not one (a corrupt cell must

@@ -45,13 +45,17 @@ Where audit_where(const AuditQuery& query) {
 }  // namespace
 
 Status sqlite_append(sqlite::Connection& conn, const AuditRecord& r) {
-  auto stmt = conn.cached(fmt::format("INSERT INTO _ablo_audit ({}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                                      kAuditColumns));
+  // Rendered once: the commit writer appends a row per commit.
+  static const std::string sql =
+      fmt::format("INSERT INTO _ablo_audit ({}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", kAuditColumns);
+  auto stmt = conn.cached(sql);
   if (!stmt) return tl::unexpected(stmt.error());
   auto& s = **stmt;
-  s.bind(1, r.tenant).bind(2, r.chain_seq).bind(3, r.occurred_at_ms).bind(4, r.actor_kind).bind(5, r.actor_id);
-  s.bind(6, r.credential_id).bind(7, r.action_type).bind(8, r.model_name).bind(9, r.commit_id);
-  s.bind(10, r.row_json).bind(11, r.row_hash);
+  // Bound without copies: `r` outlives the statement's one step.
+  s.bind_static(1, r.tenant).bind(2, r.chain_seq).bind(3, r.occurred_at_ms);
+  s.bind_static(4, r.actor_kind).bind_static(5, r.actor_id).bind_static(6, r.credential_id);
+  s.bind_static(7, r.action_type).bind_static(8, r.model_name).bind_static(9, r.commit_id);
+  s.bind_static(10, r.row_json).bind_static(11, r.row_hash);
   return s.run();
 }
 

@@ -20,6 +20,10 @@ Statement& Statement::bind(int index, std::string_view text) {
   sqlite3_bind_text(stmt_, index, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
   return *this;
 }
+Statement& Statement::bind_static(int index, std::string_view text) {
+  sqlite3_bind_text(stmt_, index, text.data(), static_cast<int>(text.size()), SQLITE_STATIC);
+  return *this;
+}
 Statement& Statement::bind(int index, int64_t value) {
   sqlite3_bind_int64(stmt_, index, value);
   return *this;
@@ -58,10 +62,20 @@ bool Statement::is_null(int column) const { return sqlite3_column_type(stmt_, co
 int64_t Statement::int64(int column) const { return sqlite3_column_int64(stmt_, column); }
 double Statement::real(int column) const { return sqlite3_column_double(stmt_, column); }
 int Statement::column_type(int column) const { return sqlite3_column_type(stmt_, column); }
-std::string Statement::text(int column) const {
+std::string Statement::text(int column) const { return std::string(text_view(column)); }
+
+std::optional<std::string_view> Statement::text_if_set(int column) const {
+  const auto* data = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, column));
+  // A NULL cell always reads as a null pointer; a null pointer for anything else (out of
+  // memory) reads as "", as text_view does.
+  if (!data) return is_null(column) ? std::nullopt : std::optional<std::string_view>(std::string_view());
+  return std::string_view(data, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, column)));
+}
+
+std::string_view Statement::text_view(int column) const {
   const auto* data = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, column));
   if (!data) return {};
-  return std::string(data, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, column)));
+  return std::string_view(data, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, column)));
 }
 
 Result<std::unique_ptr<Connection>> Connection::open(const std::string& path) {
@@ -92,7 +106,7 @@ Status Connection::exec(std::string_view sql) {
   return {};
 }
 
-Result<Statement*> Connection::cached(const std::string& sql) {
+Result<Statement*> Connection::cached(std::string_view sql) {
   auto it = cache_.find(sql);
   if (it != cache_.end()) {
     it->second->reset();
@@ -101,11 +115,11 @@ Result<Statement*> Connection::cached(const std::string& sql) {
   auto prepared = prepare(sql);
   if (!prepared) return tl::unexpected(prepared.error());
   Statement* raw = prepared->get();
-  cache_.emplace(sql, std::move(*prepared));
+  cache_.emplace(std::string(sql), std::move(*prepared));
   return raw;
 }
 
-Status Connection::run_cached(const std::string& sql) {
+Status Connection::run_cached(std::string_view sql) {
   auto stmt = cached(sql);
   if (!stmt) return tl::unexpected(stmt.error());
   return (*stmt)->run();
@@ -120,6 +134,8 @@ Result<std::unique_ptr<Statement>> Connection::prepare(std::string_view sql) {
 }
 
 int Connection::changes() const { return sqlite3_changes(db_); }
+
+bool Connection::in_transaction() const { return sqlite3_get_autocommit(db_) == 0; }
 
 int64_t Connection::last_insert_rowid() const { return sqlite3_last_insert_rowid(db_); }
 

@@ -2,6 +2,7 @@
 // A thin RAII layer over the SQLite C API: a connection, prepared statements cached per
 // connection, and errors turned into ablo::Error. Private to store/.
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -22,7 +23,10 @@ class Statement {
   Statement(const Statement&) = delete;
   Statement& operator=(const Statement&) = delete;
 
-  Statement& bind(int index, std::string_view text);
+  Statement& bind(int index, std::string_view text);  // copied: the text may be a temporary
+  // Not copied: `text` must stay valid until the statement has been stepped for the last time
+  // with this binding (the hot writes of the commit path bind fields of records they hold).
+  Statement& bind_static(int index, std::string_view text);
   Statement& bind(int index, int64_t value);
   Statement& bind(int index, double value);
   Statement& bind_null(int index);
@@ -35,6 +39,9 @@ class Statement {
   int64_t int64(int column) const;
   double real(int column) const;
   std::string text(int column) const;
+  std::string_view text_view(int column) const;  // valid until the next step; "" for NULL
+  // The same with NULL told apart (one SQLite call for both where the cell is not NULL).
+  std::optional<std::string_view> text_if_set(int column) const;
   bool boolean(int column) const { return int64(column) != 0; }  // SQLite keeps booleans as 0/1
   int column_type(int column) const;  // SQLITE_INTEGER, SQLITE_FLOAT, SQLITE_TEXT, SQLITE_NULL, ...
 
@@ -52,20 +59,27 @@ class Connection {
 
   Status exec(std::string_view sql);
   // Returns a cached prepared statement, reset and ready to bind. Valid until the next
-  // call of cached() with the same SQL; callers use it immediately.
-  Result<Statement*> cached(const std::string& sql);
+  // call of cached() with the same SQL; callers use it immediately. Looked up by the text as
+  // given (no std::string is built for a literal: the commit writer runs several per commit).
+  Result<Statement*> cached(std::string_view sql);
   // Runs a cached statement without parameters to completion (BEGIN, COMMIT, SAVEPOINT...):
   // prepared once, not parsed again on every group as exec() would.
-  Status run_cached(const std::string& sql);
+  Status run_cached(std::string_view sql);
   // A one-off statement (dynamic SQL such as row queries).
   Result<std::unique_ptr<Statement>> prepare(std::string_view sql);
   int64_t last_insert_rowid() const;
   int changes() const;  // rows changed by the last statement
+  // False once an error (I/O, full disk, out of memory) made SQLite roll the transaction back.
+  bool in_transaction() const;
 
  private:
   explicit Connection(sqlite3* db) : db_(db) {}
   sqlite3* db_;
-  std::unordered_map<std::string, std::unique_ptr<Statement>> cache_;
+  struct SqlHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view sql) const { return std::hash<std::string_view>{}(sql); }
+  };
+  std::unordered_map<std::string, std::unique_ptr<Statement>, SqlHash, std::equal_to<>> cache_;
 };
 
 // Quotes an identifier for SQL ("name" with embedded quotes doubled).

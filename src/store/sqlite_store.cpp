@@ -22,6 +22,7 @@
 #include "store/migration_ddl.h"
 #include "store/record_decoding.h"
 #include "store/row_codec.h"
+#include "store/row_text.h"
 #include "store/sqlite_db.h"
 #include "store/webhook_sql.h"
 
@@ -193,7 +194,7 @@ constexpr const char* kDeltaColumns =
 // Runs a cached single-row SELECT: `bind` sets its parameters, `read` turns the row into a T.
 // nullopt when no row matches.
 template <class T, class Bind, class Read>
-Result<std::optional<T>> query_one(Connection& conn, const std::string& sql, Bind&& bind, Read&& read) {
+Result<std::optional<T>> query_one(Connection& conn, std::string_view sql, Bind&& bind, Read&& read) {
   auto stmt = conn.cached(sql);
   if (!stmt) return tl::unexpected(stmt.error());
   bind(**stmt);
@@ -207,7 +208,7 @@ Result<std::optional<T>> query_one(Connection& conn, const std::string& sql, Bin
 
 // Runs a cached SELECT and turns every row into a T, in order.
 template <class T, class Bind, class Read>
-Result<std::vector<T>> query_all(Connection& conn, const std::string& sql, Bind&& bind, Read&& read) {
+Result<std::vector<T>> query_all(Connection& conn, std::string_view sql, Bind&& bind, Read&& read) {
   auto stmt = conn.cached(sql);
   if (!stmt) return tl::unexpected(stmt.error());
   bind(**stmt);
@@ -252,6 +253,9 @@ class SqliteWriteTransaction final : public WriteTransaction, private MigrationD
  public:
   explicit SqliteWriteTransaction(Connection& conn) : conn_(conn) {}
 
+  // A failing statement is rolled back alone (SQLite's statement journal) and the transaction
+  // goes on, unless the error was one that rolled the whole transaction back.
+  bool failed_statement_keeps_transaction() const override { return conn_.in_transaction(); }
   Status savepoint() override { return conn_.run_cached("SAVEPOINT op"); }
   Status release_savepoint() override { return conn_.run_cached("RELEASE op"); }
   Status rollback_to_savepoint() override {
@@ -289,11 +293,16 @@ class SqliteWriteTransaction final : public WriteTransaction, private MigrationD
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
     if (!stmt) return tl::unexpected(stmt.error());
     auto& s = **stmt;
-    s.bind(1, d.tenant).bind(2, std::string_view(&d.action, 1)).bind(3, d.model_name).bind(4, d.model_id);
-    d.data ? s.bind(5, json_text(*d.data)) : s.bind_null(5);
-    s.bind(6, json_text(to_json_array(d.sync_groups)));
-    s.bind(7, d.transaction_id).bind(8, d.client_tx_id).bind(9, d.participant_id).bind(10, d.participant_kind);
-    s.bind(11, d.capability_id).bind(12, d.caused_by_task_id).bind(13, d.created_at_ms);
+    // Bound without copies: `d` and the two texts outlive the statement's one step.
+    const std::string data = d.data ? json_text(*d.data) : std::string();
+    const std::string groups = json_text(to_json_array(d.sync_groups));
+    s.bind_static(1, d.tenant).bind_static(2, std::string_view(&d.action, 1));
+    s.bind_static(3, d.model_name).bind_static(4, d.model_id);
+    d.data ? s.bind_static(5, data) : s.bind_null(5);
+    s.bind_static(6, groups);
+    s.bind_static(7, d.transaction_id).bind_static(8, d.client_tx_id);
+    s.bind_static(9, d.participant_id).bind_static(10, d.participant_kind);
+    s.bind_static(11, d.capability_id).bind_static(12, d.caused_by_task_id).bind(13, d.created_at_ms);
     auto ran = s.run();
     if (!ran) return tl::unexpected(ran.error());
     return conn_.last_insert_rowid();
@@ -332,7 +341,7 @@ class SqliteWriteTransaction final : public WriteTransaction, private MigrationD
   Status put_idempotency(const std::string& tenant, const std::string& key, const std::string& value) override {
     auto stmt = conn_.cached("INSERT OR REPLACE INTO idempotency (tenant, key, value, created_at) VALUES (?, ?, ?, ?)");
     if (!stmt) return tl::unexpected(stmt.error());
-    (*stmt)->bind(1, tenant).bind(2, key).bind(3, value).bind(4, now_ms());
+    (*stmt)->bind_static(1, tenant).bind_static(2, key).bind_static(3, value).bind(4, now_ms());
     return (*stmt)->run();
   }
 
@@ -640,6 +649,28 @@ class SqliteStore final : public Store {
   }
 
   Status scan_rows(const RowQuery& query, const std::function<bool(StoredRow&&)>& visit) override {
+    return each_scanned_row(query, [&](const Statement& row) { return visit(decode_row(row, *query.model)); });
+  }
+
+  // No JSON tree per row: the groups are read into one reused list and the wanted rows written
+  // from the columns into one reused string (row_text.h).
+  Status scan_row_texts(const RowQuery& query, const RowTextScan& scan) override {
+    RowTextEncoder encoder(*query.model, scan.type_name);
+    std::vector<std::string> groups;
+    std::string text;
+    return each_scanned_row(query, [&](const Statement& row) {
+      read_group_list(row.text_view(6), groups);
+      if (!scan.wanted(groups)) return true;
+      text.clear();
+      encoder.append(row, text);
+      return scan.take(text);
+    });
+  }
+
+  // Runs a row query and hands each result row (decode_row's columns) to `visit` until it
+  // returns false.
+  template <class Visit>
+  Status each_scanned_row(const RowQuery& query, Visit&& visit) {
     return with_reader([&](Connection& conn) -> Status {
       const auto& model = *query.model;
       std::string sql = fmt::format("SELECT {} FROM {} WHERE _tenant = ?", select_columns(model),
@@ -661,7 +692,7 @@ class SqliteStore final : public Store {
       while (true) {
         auto has = (*stmt)->step();
         if (!has) return tl::unexpected(has.error());
-        if (!*has || !visit(decode_row(**stmt, model))) break;
+        if (!*has || !visit(**stmt)) break;
       }
       return {};
     });

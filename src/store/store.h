@@ -13,6 +13,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -65,6 +66,15 @@ struct RowFilter {
   std::string field;  // camelCase field or base field name (already resolved)
   std::string op;     // = != < <= > >= IN, NOT IN, IS, IS NOT, LIKE, NOT LIKE, ILIKE, NOT ILIKE
   boost::json::value value;
+};
+
+// What scan_row_texts does with each row.
+struct RowTextScan {
+  std::string_view type_name;  // the value of the row's "__typename"
+  // Whether a row of these sync groups is wanted; one that is not is skipped before it is encoded.
+  std::function<bool(const std::vector<std::string>& groups)> wanted;
+  // The row's JSON object text (valid during the call); false stops the scan.
+  std::function<bool(std::string_view row_json)> take;
 };
 
 struct RowQuery {
@@ -182,6 +192,29 @@ struct AuditQuery {
   int limit = 50;
 };
 
+// What a commit group will read, announced before its first commit (WriteTransaction::
+// begin_batch): a store may read it all in one round trip and answer the group's reads from it.
+struct GroupReads {
+  struct Row {
+    const schema::Model* model = nullptr;
+    std::string tenant;
+    std::string id;
+  };
+  // has_foreign_write_since's arguments.
+  struct ForeignWrite {
+    std::string tenant;
+    std::string model_name;
+    std::string model_id;
+    int64_t after_id = 0;
+    std::string participant_id;
+  };
+  std::vector<Row> rows;
+  std::vector<ForeignWrite> foreign_writes;
+  std::vector<std::pair<std::string, std::string>> idempotency;  // (tenant, key)
+  std::vector<std::string> audit_tenants;                        // last_audit_link
+  std::vector<std::pair<std::string, std::string>> open_tasks;   // (tenant, capability id)
+};
+
 // Operations available inside Store::write. Savepoints let one failing commit of a grouped
 // batch roll back alone.
 class WriteTransaction {
@@ -191,12 +224,27 @@ class WriteTransaction {
   virtual Status savepoint() = 0;
   virtual Status release_savepoint() = 0;
   virtual Status rollback_to_savepoint() = 0;
+  // True when a statement that fails changes nothing and leaves the transaction usable, so a
+  // commit that fails before its first write needs no savepoint to leave nothing behind
+  // (SQLite, asked again after a failure: some errors roll the whole transaction back). False
+  // where a failed statement aborts the whole transaction (PostgreSQL): there every commit
+  // keeps its savepoint.
+  virtual bool failed_statement_keeps_transaction() const { return false; }
 
   // A store may hold back writes whose results nobody reads (rows, deltas, idempotency and
   // usage records) and send them together; flush sends them and reports their first error.
   // Reads and savepoint operations flush first, so they see the writes before them; callers
   // flush where a failure must be attributed (the end of each commit).
   virtual Status flush() { return {}; }
+
+  // Batches a commit group (PostgreSQL: round trips per group, not per commit). Reads `reads`
+  // at once, answers the transaction's reads from them (what was not announced is read when
+  // asked), and holds every later write back until the transaction commits: savepoints become
+  // marks in memory and flush() sends nothing. A write the database refuses then fails the
+  // whole transaction, so the caller runs the group again without batching to find which
+  // commit it belongs to. False (and nothing done) when the store does not batch (SQLite:
+  // its statements cost no round trip).
+  virtual Result<bool> begin_batch(const GroupReads& /*reads*/) { return false; }
 
   virtual Result<std::optional<StoredRow>> get_row(const schema::Model& model, const std::string& tenant,
                                                    const std::string& id) = 0;
@@ -295,6 +343,10 @@ class Store {
                                                    const std::string& id) = 0;
   // Streams matching rows in order until `visit` returns false.
   virtual Status scan_rows(const RowQuery& query, const std::function<bool(StoredRow&&)>& visit) = 0;
+  // The same rows as the JSON text of scan_rows' row.data with "__typename" added last (what
+  // boost::json::serialize prints), for readers that only send rows on (the bootstrap): the SQL
+  // stores write it from the columns without a JSON tree per row. This default serializes.
+  virtual Status scan_row_texts(const RowQuery& query, const RowTextScan& scan);
 
   virtual Status put_api_key(const ApiKeyRecord& key) = 0;
   virtual Result<std::optional<ApiKeyRecord>> find_api_key(const std::string& hash) = 0;

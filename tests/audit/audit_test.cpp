@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <limits>
 
 #include <boost/json.hpp>
 #include <fmt/format.h>
@@ -76,6 +77,51 @@ TEST(AuditCanonicalJson, SpellsAnIntegralNumberOneWayWhateverItsType) {
   EXPECT_EQ(canonical_json(json::value(uint64_t{7})), "7");
   EXPECT_EQ(canonical_json(json::parse("1e300")), canonical_json(json::parse("1e300")));
   EXPECT_EQ(canonical_json(json::parse("0.5")), "5E-1");
+}
+
+// Rows hashed before canonical_json wrote strings itself must verify after: every byte value
+// (control characters, quote, backslash, DEL, UTF-8) is spelled as boost::json::serialize does,
+// in keys and values, and so are integers, booleans and null.
+TEST(AuditCanonicalJson, SpellsStringsAndScalarsExactlyAsBoostJsonSerializes) {
+  std::string every_byte;
+  for (int c = 1; c < 256; ++c) every_byte.push_back(static_cast<char>(c));
+  const std::string utf8 = "\xc3\xa9t\xc3\xa9 \xe2\x9c\x93 \xf0\x9f\x99\x82";
+  for (const std::string& text : {every_byte, utf8, std::string(), std::string("plain"), std::string(1, '\0')}) {
+    EXPECT_EQ(canonical_json(json::value(text)), json::serialize(json::value(text)));
+    json::object keyed;
+    keyed[text] = text;
+    EXPECT_EQ(canonical_json(keyed), json::serialize(keyed));
+  }
+  for (const json::value& scalar : {json::value(int64_t{-42}), json::value(std::numeric_limits<int64_t>::min()),
+                                    json::value(std::numeric_limits<uint64_t>::max()),
+                                    json::value(true), json::value(false), json::value(nullptr)}) {
+    EXPECT_EQ(canonical_json(scalar), json::serialize(scalar));
+  }
+}
+
+// The writer seals rows through canonical_row_json, verify recomputes through
+// canonical_json(to_json(row, false)): both must give the same bytes, whichever members are set.
+TEST(AuditCanonicalJson, ARowWrittenStraightEqualsTheCanonicalJsonOfItsObject) {
+  AuditRow bare;  // every optional member null, no diff summary, empty texts
+  AuditRow full = sample_row(5);
+  full.prev_hash = kGenesisHash;
+  full.chain_seq = 6;
+  full.on_behalf_of_kind = "user";
+  full.on_behalf_of_id = "usr \"quoted\"\n";
+  full.credential_label = "label\u00e9";
+  full.delegation_chain_root = "usr_1";
+  full.caused_by_task_id = "task_1";
+  full.model_name = "claude";
+  full.diff_summary = json::parse(R"({"z":[1,2.5,{"b":null,"a":true}],"a":"x"})");
+  AuditRow action = sample_row(2);
+  action.action_type = "capability.mint";
+  action.commit_id.reset();
+  action.delta_digest.reset();
+  for (const AuditRow* row : {&bare, &full, &action}) {
+    EXPECT_EQ(canonical_row_json(*row), canonical_json(to_json(*row, false)));
+  }
+  auto sealed = make_chain(3);
+  for (const auto& row : sealed) EXPECT_EQ(compute_row_hash(kKey, row), row.row_hash);
 }
 
 TEST(AuditCanonicalJson, IsStableThroughAParseRoundTrip) {

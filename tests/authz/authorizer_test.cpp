@@ -132,6 +132,7 @@ RC_GTEST_PROP(Authorizer, ReadsFollowTheRule, ()) {
   const auto expected = reference_read(principal, model, row);
   RC_ASSERT(read_denial(principal, model, {row.tenant, row.groups}) == expected);
   RC_ASSERT(may_read(principal, model, {row.tenant, row.groups}) == (expected == Denial::kNone));
+  RC_ASSERT(ScanReadRule(principal, model, row.tenant).may_read(row.groups) == (expected == Denial::kNone));
   const auto status = can_read(principal, model, {row.tenant, row.groups}, Error("entity_not_found", "gone"));
   RC_ASSERT(static_cast<bool>(status) == (expected == Denial::kNone));
   if (expected == Denial::kOperation) RC_ASSERT(status.error().code == std::string("capability_scope_denied"));

@@ -10,6 +10,7 @@
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
+#include "pg/connection.h"
 #include "support/test_store.h"
 
 namespace ablo::engine {
@@ -277,6 +278,60 @@ TEST_P(EngineTest, IdempotencyInsideOneGroupSeesEarlierCommitsAndForgetsRolledBa
   EXPECT_EQ(row("t1").at("title"), "a");
 }
 
+// PostgreSQL applies a commit group batched (its writes go out with COMMIT). A write the
+// database refuses there fails the batch as a whole; the writer then runs the group commit by
+// commit, so only the refused commit fails and the others apply, with dense ids and one audit
+// row each.
+TEST_P(EngineTest, ACommitTheDatabaseRefusesFailsAloneInABatchedGroup) {
+  if (GetParam() != "postgres") GTEST_SKIP() << "the batched group is PostgreSQL's";
+  {
+    // A rule the schema does not know, so only the database can refuse the commit.
+    auto conn = pg::Connection::open(backing.database->url());
+    ASSERT_TRUE(conn) << conn.error().message;
+    ASSERT_TRUE((*conn)->exec_script("ALTER TABLE tasks ADD CONSTRAINT no_refused CHECK (title <> 'refused')"));
+  }
+  auto gate = std::make_shared<HoldingGate>();
+  engine.set_write_gate(gate);
+  std::vector<std::promise<Result<CommitReceipt>>> results(4);
+  auto submit = [&](std::size_t slot, const std::string& id, const std::string& title) {
+    CommitRequest request;
+    request.principal = participant("p1");
+    request.client_tx_id = "ctx_" + id;
+    request.operations = {create(id, {{"title", title}, {"status", "todo"}}, "tx_" + id)};
+    engine.commit(std::move(request), [&results, slot](Result<CommitReceipt> r) { results[slot].set_value(std::move(r)); });
+  };
+  submit(0, "blocker", "blocker");
+  gate->wait_until_held();
+  submit(1, "before", "fine");
+  submit(2, "refused", "refused");
+  submit(3, "after", "fine");
+  gate->release();
+  std::vector<Result<CommitReceipt>> answers;
+  for (auto& result : results) answers.push_back(result.get_future().get());
+  ASSERT_TRUE(answers[0]);
+  ASSERT_TRUE(answers[1]) << answers[1].error().message;
+  ASSERT_FALSE(answers[2]);
+  ASSERT_TRUE(answers[3]) << answers[3].error().message;
+  EXPECT_EQ(answers[1]->last_sync_id, answers[0]->last_sync_id + 1);
+  EXPECT_EQ(answers[3]->last_sync_id, answers[1]->last_sync_id + 1) << "the refused commit's id was drawn again";
+  EXPECT_EQ(hub.head(), answers[3]->last_sync_id);
+  EXPECT_EQ(row("before").at("title"), "fine");
+  EXPECT_EQ(row("after").at("title"), "fine");
+  EXPECT_FALSE(engine.entity(participant("reader"), {"org:org_1"}, "Task", "refused"));
+  // Nothing of the refused commit stayed: its keys are free, its audit row was not written.
+  auto retried = commit("p1", {create("refused", {{"title", "now fine"}, {"status", "todo"}}, "tx_refused")}, "ctx_refused");
+  ASSERT_TRUE(retried) << retried.error().message;
+  EXPECT_FALSE(retried->replayed);
+  EXPECT_EQ(retried->last_sync_id, answers[3]->last_sync_id + 1);
+  auto audit = store->read_audit(store::AuditQuery{.tenant = "org_1/test", .descending = false, .limit = 100});
+  ASSERT_TRUE(audit);
+  std::vector<std::string> commits;
+  for (const auto& record : *audit) {
+    if (!record.commit_id.empty()) commits.push_back(record.commit_id);
+  }
+  EXPECT_EQ(commits, (std::vector<std::string>{"ctx_blocker", "ctx_before", "ctx_after", "ctx_refused"}));
+}
+
 // Audit rows in one commit group: a commit rolled back to its savepoint leaves no row and
 // gives its chain link back (the writer's per-group cache), two tenants keep separate chains,
 // and a replay writes nothing.
@@ -449,6 +504,49 @@ TEST_P(EngineTest, BootstrapReturnsVisibleRowsKeyedByTypename) {
   EXPECT_TRUE(json::parse(*hidden_text).at("models").at("Task").as_array().empty());
 }
 
+// The bootstrap writes rows from the store's columns (no JSON tree per row); its text is the
+// rows a query returns, serialized, byte for byte: escapes, unicode, nested JSON, floating
+// numbers, nulls, several models, rows outside the requested groups left out.
+TEST_P(EngineTest, BootstrapRowsAreTheQueriedRowsSerializedByteForByte) {
+  ASSERT_TRUE(commit("p1", {create("t1", {{"title", "quote \" backslash \\ newline \n \x01 Troms\u00f8 \u2603"},
+                                          {"status", "todo"},
+                                          {"points", 2.5},
+                                          {"meta", json::object{{"nested", json::array{nullptr, 1, "\u00e9", 1e300}},
+                                                                {"s", "tab\t"}}}}),
+                            create("t2", {{"title", "plain"}, {"status", "done"}, {"points", 3},
+                                          {"dueAt", "2026-03-04T05:06:07.089Z"}, {"meta", "raw \"text\""}}),
+                            create("t3", {{"title", ""}, {"status", "todo"}, {"meta", json::array{}}})}));
+  auto text = engine.bootstrap(participant("r"), {"org:org_1"}, {});
+  ASSERT_TRUE(text) << text.error().message;
+  const auto parsed = json::parse(*text).as_object();
+  std::string expected = R"({"type":"full","lastSyncId":)" + json::serialize(parsed.at("lastSyncId")) + ",";
+  if (parsed.contains("storeId")) expected += R"("storeId":)" + json::serialize(parsed.at("storeId")) + ",";
+  expected += R"("models":{)";
+  std::size_t rows = 0;
+  for (const auto& model : parsed.at("models").as_object()) {
+    if (&model != &*parsed.at("models").as_object().begin()) expected += ",";
+    expected += json::serialize(json::string(model.key())) + ":[";
+    json::object body;
+    body["queries"].emplace_array().emplace_back(json::object{{"model", model.key()}});
+    auto queried = engine.query(participant("r"), {"org:org_1"}, body);
+    ASSERT_TRUE(queried) << queried.error().message;
+    const auto& found = queried->at("results").as_array()[0].as_array();
+    for (std::size_t i = 0; i < found.size(); ++i) expected += (i ? "," : "") + json::serialize(found[i]);
+    rows += found.size();
+    expected += "]";
+  }
+  expected += R"(},"timestamp":)" + json::serialize(parsed.at("timestamp")) + "}";
+  EXPECT_EQ(rows, 3u);
+  EXPECT_EQ(parsed.at("models").as_object().size(), 2u) << "Task and the (read-only, empty) logs";
+  EXPECT_EQ(*text, expected);
+  auto other_groups = engine.bootstrap(participant("r"), {"team:x"}, {});
+  ASSERT_TRUE(other_groups);
+  const auto outside = json::parse(*other_groups);
+  for (const auto& model : outside.at("models").as_object()) {
+    EXPECT_TRUE(model.value().as_array().empty()) << model.key();
+  }
+}
+
 TEST_P(EngineTest, QueryFiltersOrdersAndLimits) {
   ASSERT_TRUE(commit("p1", {create("t1", {{"title", "a"}, {"status", "todo"}, {"points", 3}}),
                             create("t2", {{"title", "b"}, {"status", "done"}, {"points", 1}}),
@@ -574,6 +672,77 @@ TEST(CommitPayload, OperationsCarryClaimIdAndFenceToken) {
   EXPECT_EQ(parsed->operations[0].fence_token, 4);
 }
 
+// A write transaction that passes everything to the store's own, except that it refuses the
+// flush that follows the delta of one row (as a store that holds writes back refuses a
+// duplicate another node created meanwhile): the refusal comes after the commit wrote.
+class RefusingFlushTransaction final : public store::WriteTransaction {
+ public:
+  RefusingFlushTransaction(store::WriteTransaction& inner, std::string refused_row_id)
+      : inner_(inner), refused_row_id_(std::move(refused_row_id)) {}
+
+  bool failed_statement_keeps_transaction() const override { return inner_.failed_statement_keeps_transaction(); }
+  Status savepoint() override { return inner_.savepoint(); }
+  Status release_savepoint() override { return inner_.release_savepoint(); }
+  Status rollback_to_savepoint() override { return inner_.rollback_to_savepoint(); }
+  Status flush() override {
+    if (std::exchange(refuse_next_flush_, false)) {
+      return fail("unique_violation", "row '" + refused_row_id_ + "' was created meanwhile");
+    }
+    return inner_.flush();
+  }
+  Result<std::optional<store::StoredRow>> get_row(const schema::Model& m, const std::string& t,
+                                                  const std::string& id) override {
+    return inner_.get_row(m, t, id);
+  }
+  Status insert_row(const schema::Model& m, const std::string& t, const store::StoredRow& r) override {
+    return inner_.insert_row(m, t, r);
+  }
+  Status update_row(const schema::Model& m, const std::string& t, const store::StoredRow& r) override {
+    return inner_.update_row(m, t, r);
+  }
+  Status delete_row(const schema::Model& m, const std::string& t, const std::string& id) override {
+    return inner_.delete_row(m, t, id);
+  }
+  Result<int64_t> append_delta(const store::Delta& delta) override {
+    if (delta.model_id == refused_row_id_) refuse_next_flush_ = true;
+    return inner_.append_delta(delta);
+  }
+  Result<bool> has_foreign_write_since(const std::string& t, const std::string& m, const std::string& id, int64_t after,
+                                       const std::string& p) override {
+    return inner_.has_foreign_write_since(t, m, id, after, p);
+  }
+  Status add_usage(const std::string& t, const std::string& d, const std::string& k, const std::string& e, double q,
+                   int64_t c) override {
+    return inner_.add_usage(t, d, k, e, q, c);
+  }
+  Result<std::optional<std::string>> find_idempotency(const std::string& t, const std::string& k) override {
+    return inner_.find_idempotency(t, k);
+  }
+  Result<std::vector<std::optional<std::string>>> find_idempotency_many(
+      const std::vector<std::pair<std::string, std::string>>& keys) override {
+    return inner_.find_idempotency_many(keys);
+  }
+  Status put_idempotency(const std::string& t, const std::string& k, const std::string& v) override {
+    return inner_.put_idempotency(t, k, v);
+  }
+  Result<std::vector<std::string>> open_task_ids_of_capability(const std::string& t, const std::string& c) override {
+    return inner_.open_task_ids_of_capability(t, c);
+  }
+  Result<int64_t> install_schema(const schema::Schema& s) override { return inner_.install_schema(s); }
+  Status apply_migration(const schema::Schema& p, const schema::Schema& n, const schema::MigrationPlan& plan) override {
+    return inner_.apply_migration(p, n, plan);
+  }
+  Status append_audit(const store::AuditRecord& r) override { return inner_.append_audit(r); }
+  Result<std::optional<std::pair<int64_t, std::string>>> last_audit_link(const std::string& t) override {
+    return inner_.last_audit_link(t);
+  }
+
+ private:
+  store::WriteTransaction& inner_;
+  std::string refused_row_id_;
+  bool refuse_next_flush_ = false;
+};
+
 // A store whose sync() the test can hold (to see what happens while an fsync runs) or fail;
 // everything else is the real SQLite store underneath.
 class HeldSyncStore final : public store::Store {
@@ -600,6 +769,17 @@ class HeldSyncStore final : public store::Store {
     std::lock_guard lock(mutex_);
     writes_to_skip_ = skip;
   }
+  // Every later write transaction refuses the flush after the delta of row `id`
+  // (RefusingFlushTransaction).
+  void refuse_flush_after_delta_of(std::string id) {
+    std::lock_guard lock(mutex_);
+    refused_row_id_ = std::move(id);
+  }
+  // Write transactions run so far (each write_unsynced call, failed ones included).
+  int writes_started() {
+    std::lock_guard lock(mutex_);
+    return writes_started_;
+  }
   // Waits until a sync is blocked in hold().
   bool wait_until_sync_blocked() {
     std::unique_lock lock(mutex_);
@@ -621,14 +801,19 @@ class HeldSyncStore final : public store::Store {
   }
   Status write_unsynced(const std::function<Status(store::WriteTransaction&)>& body) override {
     bool fail_this = false;
+    std::string refused_row_id;
     {
       std::lock_guard lock(mutex_);
       if (writes_to_skip_ == 0) fail_this = true;
       if (writes_to_skip_ >= 0) --writes_to_skip_;
+      refused_row_id = refused_row_id_;
+      ++writes_started_;
     }
     // A failing write runs its body, then the database goes away: the backend rolls it back.
     auto ok = inner_.write_unsynced([&](store::WriteTransaction& txn) -> Status {
-      if (auto done = body(txn); !done) return done;
+      std::optional<RefusingFlushTransaction> refusing;
+      if (!refused_row_id.empty()) refusing.emplace(txn, refused_row_id);
+      if (auto done = refusing ? body(*refusing) : body(txn); !done) return done;
       if (fail_this) return fail(kStoreUnavailable, "the database connection was lost");
       return {};
     });
@@ -662,6 +847,9 @@ class HeldSyncStore final : public store::Store {
   }
   Status scan_rows(const store::RowQuery& q, const std::function<bool(store::StoredRow&&)>& v) override {
     return inner_.scan_rows(q, v);
+  }
+  Status scan_row_texts(const store::RowQuery& q, const store::RowTextScan& s) override {
+    return inner_.scan_row_texts(q, s);
   }
   Status put_api_key(const store::ApiKeyRecord& k) override { return inner_.put_api_key(k); }
   Result<std::optional<store::ApiKeyRecord>> find_api_key(const std::string& h) override { return inner_.find_api_key(h); }
@@ -704,6 +892,8 @@ class HeldSyncStore final : public store::Store {
   bool held_ = false, blocked_ = false, fail_next_ = false;
   int writes_to_skip_ = -1;  // fail_write_after: -1 = no write fails
   int writes_ = 0;
+  int writes_started_ = 0;
+  std::string refused_row_id_;  // refuse_flush_after_delta_of
 };
 
 // The commit pipeline's promise (engine/commit_pipeline.h): the writer applies the next group
@@ -788,6 +978,44 @@ TEST_F(CommitPipelineTest, AFailedSyncFailsItsGroupAndNothingOfItIsPublishedOrAc
     EXPECT_TRUE(outbox.deltas.empty()) << "a delta of the failed group was published";
   }
   hub.unsubscribe(sub);
+}
+
+// A commit of one operation runs without a savepoint of its own (commit_pipeline.cpp). When
+// one fails after it wrote, its group is applied again with savepoints: it fails alone and
+// leaves nothing behind (no row, no delta, no idempotency record), its neighbours apply.
+TEST_F(CommitPipelineTest, ASingleOpCommitRefusedAfterItWroteFailsAloneAndLeavesNothing) {
+  auto gate = std::make_shared<HoldingGate>();
+  engine.set_write_gate(gate);
+  auto blocker = submit("blocker");
+  gate->wait_until_held();
+  store.refuse_flush_after_delta_of("refused");
+  const int writes_before = store.writes_started();
+  auto before = submit("before");
+  auto refused = submit("refused");
+  auto after = submit("after");
+  gate->release();
+  ASSERT_TRUE(blocker->get_future().get());
+  auto before_result = before->get_future().get();
+  auto refused_result = refused->get_future().get();
+  auto after_result = after->get_future().get();
+  ASSERT_TRUE(before_result) << before_result.error().message;
+  ASSERT_TRUE(after_result) << after_result.error().message;
+  ASSERT_FALSE(refused_result) << "a refused commit was acknowledged";
+  EXPECT_EQ(refused_result.error().code, "unique_violation");
+  EXPECT_EQ(after_result->last_sync_id, before_result->last_sync_id + 1) << "the refused commit kept a delta";
+  // The blocker's group, then the group of three twice: without savepoints, then with them.
+  EXPECT_EQ(store.writes_started(), writes_before + 3) << "the group was not applied again with savepoints";
+  engine.set_write_gate(nullptr);
+  auto deltas = store.read_deltas("org_1/test", 0, hub.head(), 100);
+  ASSERT_TRUE(deltas);
+  for (const auto& delta : *deltas) EXPECT_NE(delta.model_id, "refused");
+  EXPECT_FALSE(engine.entity(EngineTest::participant("r"), {"org:org_1"}, "Task", "refused"));
+  // Nothing of it was recorded: once the store takes it, the same commit applies afresh.
+  store.refuse_flush_after_delta_of("");
+  auto retried = submit("refused")->get_future().get();
+  ASSERT_TRUE(retried) << retried.error().message;
+  EXPECT_FALSE(retried->replayed);
+  EXPECT_GT(retried->last_sync_id, after_result->last_sync_id);
 }
 
 TEST_F(CommitPipelineTest, ASchemaPushIsAnsweredOnlyOnceDurable) {

@@ -1,8 +1,10 @@
 // Every behaviour of the Store interface, checked against both implementations: the embedded
 // SQLite store and the PostgreSQL store (on the server scripts/with-postgres.sh provides).
+#include <algorithm>
 #include <set>
 
 #include <boost/json.hpp>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "store/pg_store.h"
@@ -365,6 +367,169 @@ TEST_P(StoreTest, RolledBackDeltasLeaveNoHoleInTheIds) {
   EXPECT_EQ((*log)[1].model_id, "d");
 }
 
+// WriteTransaction::begin_batch: a store that batches (PostgreSQL) answers the announced reads
+// from one round trip and holds the writes until COMMIT; one that does not (SQLite) reads as
+// usual. Both must give the same answers.
+TEST_P(StoreTest, ABatchedGroupAnswersItsReadsAsTheUnbatchedOneWould) {
+  const std::string tenant = "org_1/test";
+  int64_t foreign_id = 0;
+  ASSERT_TRUE(store->write([&](WriteTransaction& txn) -> Status {
+    if (auto ok = txn.insert_row(notes, tenant, note("a", {{"body", "a"}})); !ok) return ok;
+    if (auto ok = txn.put_idempotency(tenant, "ctx:x", "X"); !ok) return ok;
+    Delta d = note_delta(tenant, "a");
+    d.participant_id = "p2";
+    auto id = txn.append_delta(d);
+    if (!id) return tl::unexpected(id.error());
+    foreign_id = *id;
+    return {};
+  }));
+  int64_t kept_id = 0, second_id = 0;
+  ASSERT_TRUE(store->write([&](WriteTransaction& txn) -> Status {
+    GroupReads reads;
+    reads.rows = {{&notes, tenant, "a"}, {&notes, tenant, "missing"}};
+    reads.foreign_writes = {{tenant, "Note", "a", 0, "p1"}, {tenant, "Note", "a", foreign_id, "p1"}};
+    reads.idempotency = {{tenant, "ctx:x"}, {tenant, "ctx:none"}};
+    reads.audit_tenants = {tenant};
+    reads.open_tasks = {{tenant, "cap_1"}};
+    if (auto began = txn.begin_batch(reads); !began) return tl::unexpected(began.error());
+    auto a = txn.get_row(notes, tenant, "a");
+    if (!a) return tl::unexpected(a.error());
+    EXPECT_TRUE(*a && (*a)->data.at("body").as_string() == "a");
+    auto missing = txn.get_row(notes, tenant, "missing");
+    EXPECT_TRUE(missing && !*missing);
+    EXPECT_TRUE(*txn.has_foreign_write_since(tenant, "Note", "a", 0, "p1"));
+    EXPECT_FALSE(*txn.has_foreign_write_since(tenant, "Note", "a", foreign_id, "p1"));
+    EXPECT_FALSE(*txn.has_foreign_write_since(tenant, "Note", "a", 0, "p2"));  // not announced
+    auto keys = txn.find_idempotency_many({{tenant, "ctx:x"}, {tenant, "ctx:none"}});
+    if (!keys) return tl::unexpected(keys.error());
+    EXPECT_EQ(*keys, (std::vector<std::optional<std::string>>{"X", std::nullopt}));
+    EXPECT_FALSE(*txn.last_audit_link(tenant));
+    EXPECT_TRUE(txn.open_task_ids_of_capability(tenant, "cap_1")->empty());
+    // A commit that rolls back leaves nothing, and its delta id is drawn again.
+    if (auto ok = txn.savepoint(); !ok) return ok;
+    if (auto ok = txn.insert_row(notes, tenant, note("dropped", {{"body", "d"}})); !ok) return ok;
+    if (auto ok = txn.put_idempotency(tenant, "ctx:none", "dropped"); !ok) return ok;
+    auto dropped = txn.append_delta(note_delta(tenant, "dropped"));
+    if (!dropped) return tl::unexpected(dropped.error());
+    if (auto ok = txn.flush(); !ok) return ok;
+    if (auto ok = txn.rollback_to_savepoint(); !ok) return ok;
+    // The next commit writes a row the group read: a later read sees the write as stored.
+    if (auto ok = txn.savepoint(); !ok) return ok;
+    if (auto ok = txn.update_row(notes, tenant, note("a", {{"body", "b"}})); !ok) return ok;
+    Delta by_p3 = note_delta(tenant, "a");
+    by_p3.participant_id = "p3";
+    auto kept = txn.append_delta(by_p3);
+    if (!kept) return tl::unexpected(kept.error());
+    kept_id = *kept;
+    if (auto ok = txn.flush(); !ok) return ok;
+    if (auto ok = txn.release_savepoint(); !ok) return ok;
+    auto b = txn.get_row(notes, tenant, "a");
+    if (!b) return tl::unexpected(b.error());
+    EXPECT_TRUE(*b && (*b)->data.at("body").as_string() == "b");
+    // This transaction's own delta by p3 counts as foreign to p1, not to p3.
+    EXPECT_TRUE(*txn.has_foreign_write_since(tenant, "Note", "a", foreign_id, "p1"));
+    EXPECT_FALSE(*txn.has_foreign_write_since(tenant, "Note", "a", foreign_id, "p3"));
+    EXPECT_FALSE(*txn.find_idempotency(tenant, "ctx:none"));
+    // A read the group did not announce, in the middle of a commit that then rolls back.
+    if (auto ok = txn.savepoint(); !ok) return ok;
+    if (auto ok = txn.insert_row(notes, tenant, note("read_then_dropped", {{"body", "r"}})); !ok) return ok;
+    auto read_back = txn.get_row(notes, tenant, "read_then_dropped");
+    EXPECT_TRUE(read_back && *read_back);
+    if (auto ok = txn.rollback_to_savepoint(); !ok) return ok;
+    if (auto ok = txn.savepoint(); !ok) return ok;
+    auto second = txn.append_delta(note_delta(tenant, "second"));
+    if (!second) return tl::unexpected(second.error());
+    second_id = *second;
+    return txn.release_savepoint();
+  }));
+  EXPECT_EQ(kept_id, foreign_id + 1);
+  EXPECT_EQ(second_id, kept_id + 1);
+  EXPECT_EQ(store->get_row(notes, tenant, "a")->value().data.at("body").as_string(), "b");
+  EXPECT_FALSE(*store->get_row(notes, tenant, "dropped"));
+  EXPECT_FALSE(*store->get_row(notes, tenant, "read_then_dropped"));
+  auto log = store->read_log(0, 10);
+  ASSERT_TRUE(log);
+  ASSERT_EQ(log->size(), 3u);
+  EXPECT_EQ((*log)[1].participant_id, "p3");
+  EXPECT_EQ((*log)[2].model_id, "second");
+  EXPECT_EQ(*store->head_sync_id(), second_id);
+}
+
+// A batched group's rows, deltas, idempotency and audit records go out as one many-row
+// statement per table: they read back as the single-row statements wrote them.
+TEST_P(StoreTest, ABatchedGroupsManyRowWritesReadBackAsSingleRowOnes) {
+  const std::string tenant = "org_1/test";
+  const auto every_type = [&](const std::string& id) {
+    auto row = note(id, {{"body", "hi \"quoted\" {braced}, \\"}, {"count", 3.5}, {"done", true},
+                         {"extra", json::object{{"k", json::array{1, "x", nullptr}}}}, {"legacyName", nullptr}});
+    row.data["archivedAt"] = "2025-02-03T04:05:06.789Z";
+    row.groups = {"org:org_1", "team:a,b"};
+    return row;
+  };
+  const auto write_group = [&](const std::string& prefix, bool batched) {
+    return store->write([&](WriteTransaction& txn) -> Status {
+      if (batched) {
+        if (auto began = txn.begin_batch({}); !began) return tl::unexpected(began.error());
+      }
+      for (const char* n : {"1", "2", "3"}) {
+        const std::string id = prefix + n;
+        if (auto ok = txn.insert_row(notes, tenant, every_type(id)); !ok) return ok;
+        Delta d = note_delta(tenant, id);
+        d.data = every_type(id).data;
+        if (auto appended = txn.append_delta(d); !appended) return tl::unexpected(appended.error());
+        if (auto ok = txn.put_idempotency(tenant, "op:" + prefix, id); !ok) return ok;  // the last one stays
+      }
+      return {};
+    });
+  };
+  ASSERT_TRUE(write_group("single", false));
+  ASSERT_TRUE(write_group("many", true));
+  for (const char* n : {"1", "2", "3"}) {
+    auto single = store->get_row(notes, tenant, std::string("single") + n);
+    auto many = store->get_row(notes, tenant, std::string("many") + n);
+    ASSERT_TRUE(single && *single && many && *many);
+    auto expected = (*single)->data;
+    expected["id"] = std::string("many") + n;
+    EXPECT_EQ((*many)->data, expected);
+    EXPECT_EQ((*many)->groups, (*single)->groups);
+  }
+  auto log = store->read_log(0, 10);
+  ASSERT_TRUE(log);
+  ASSERT_EQ(log->size(), 6u);
+  for (std::size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ((*log)[i + 3].id, (*log)[i].id + 3);
+    ASSERT_TRUE((*log)[i].data && (*log)[i + 3].data);
+    auto expected = *(*log)[i].data;
+    expected["id"] = (*log)[i + 3].data->at("id");
+    EXPECT_EQ(*(*log)[i + 3].data, expected);
+    EXPECT_EQ((*log)[i + 3].sync_groups, (*log)[i].sync_groups);
+  }
+  ASSERT_TRUE(store->write([&](WriteTransaction& txn) -> Status {
+    auto found = txn.find_idempotency_many({{tenant, "op:single"}, {tenant, "op:many"}});
+    if (!found) return tl::unexpected(found.error());
+    EXPECT_EQ(*found, (std::vector<std::optional<std::string>>{"single3", "many3"}));
+    return {};
+  }));
+}
+
+// A write the database refuses in a batched group fails the whole transaction: nothing of the
+// group stays (the commit pipeline then runs the group again unbatched).
+TEST_P(StoreTest, ABatchedWriteTheDatabaseRefusesFailsTheWholeTransaction) {
+  const std::string tenant = "org_1/test";
+  ASSERT_TRUE(store->write([&](WriteTransaction& txn) { return txn.insert_row(notes, tenant, note("dup", {{"body", "a"}})); }));
+  auto written = store->write([&](WriteTransaction& txn) -> Status {
+    if (auto began = txn.begin_batch({}); !began) return tl::unexpected(began.error());
+    if (auto ok = txn.insert_row(notes, tenant, note("first", {{"body", "a"}})); !ok) return ok;
+    if (auto ok = txn.savepoint(); !ok) return ok;
+    if (auto ok = txn.insert_row(notes, tenant, note("dup", {{"body", "b"}})); !ok) return ok;
+    if (auto ok = txn.flush(); !ok) return ok;
+    return txn.release_savepoint();
+  });
+  EXPECT_FALSE(written);
+  EXPECT_FALSE(*store->get_row(notes, tenant, "first"));
+  EXPECT_EQ(store->get_row(notes, tenant, "dup")->value().data.at("body").as_string(), "a");
+}
+
 TEST_P(StoreTest, DatesAndEnumsRoundTrip) {
   auto parsed = schema::Schema::parse_text(R"({"v":3,"models":{"events":{"fields":{
       "at":{"type":"date","isOptional":true,"isIndexed":false},
@@ -453,6 +618,124 @@ TEST_P(StoreTest, WebhookLeasesGateTheCursor) {
   EXPECT_EQ(store->list_webhook_endpoints("org_1/test")->size(), 1u);
   EXPECT_TRUE(*store->delete_webhook_endpoint("org_1/test", "we_1"));
   EXPECT_FALSE(*store->delete_webhook_endpoint("org_1/test", "we_1"));
+}
+
+// --- rows as text (the bootstrap's scan, issue 17 item 5) ---
+// scan_row_texts writes each row from its columns; its text is exactly what serializing
+// scan_rows' row with "__typename" added last gives, for every kind of cell: escapes, unicode,
+// nested JSON, nulls, floating numbers, archived rows, and JSON text in forms that must not be
+// copied as they are (the store keeps a JSON field's string value as raw text on SQLite).
+TEST_P(StoreTest, RowTextsAreTheSerializedRowsForEveryKindOfCell) {
+  const bool sqlite = GetParam() == "sqlite";
+  json::array deep;
+  for (int i = 0; i < 20; ++i) deep = json::array{std::move(deep)};
+  std::vector<json::value> extras = {
+      nullptr,
+      json::object{{"quote", "a\"b\\c/d\n\t\b\f\r\x01\x1f\x7f end"},
+                   {"unicode", "Troms\u00f8 \u2603 \U0001F600 e\u0301"},
+                   {"nested", json::object{{"deep", json::array{nullptr, true, false, 0, -1, 1234567890123456789LL,
+                                                                 9223372036854775807LL, 18446744073709551615ULL}}}},
+                   {"floats", json::array{1.5, -0.25, 1e300, 0.1, -0.0, 1.0}},
+                   {"empty", json::object{}},
+                   {"emptyArray", json::array{}},
+                   {"", "empty key"}},
+      json::array{1, "x", json::object{{"k", nullptr}}},
+      "a plain string",
+      42,
+      std::move(deep),
+      // Raw JSON text on SQLite (a JSON string on PostgreSQL): forms serialize prints differently.
+      R"({"a": 1 , "b" :[ 1,2 ] })",
+      R"({"a":1,"a":2})",
+      R"("\/ \u00E9 \u0041 \u0008 \u000b \u001F \ud83d\ude00")",
+      "01",
+      "-0",
+      "1.0",
+      "1e5",
+      "123456789012345678901234567890",
+      "not json",
+      "  [true] ",
+      "",
+      R"({"ok":"\u000b\n\"\\"})",
+  };
+  if (sqlite) {  // text PostgreSQL refuses to store
+    extras.emplace_back("\"bad utf-8 \xff\xfe\"");
+    extras.emplace_back("\"surrogate \xed\xa0\x80\"");
+    extras.emplace_back("\"cut \xe2\x98\"");
+  }
+  std::vector<StoredRow> rows;
+  for (std::size_t i = 0; i < extras.size(); ++i) {
+    json::object fields{{"body", i % 2 ? "line\nbreak \"quoted\" \\ \x01 \u00e9" : "plain"},
+                        {"extra", extras[i]}};
+    if (i % 3 == 0) fields["count"] = static_cast<double>(i) * 1.5;
+    if (i % 3 == 1) fields["count"] = 1e20;
+    if (i % 4 != 3) fields["done"] = i % 2 == 0;
+    if (i % 5 == 0) fields["legacyName"] = "old";
+    auto row = note(fmt::format("n{:02}\"", i), std::move(fields));
+    if (i % 2) row.data["createdBy"] = "user \"1\"";
+    if (i % 4 == 1) row.data["archivedAt"] = "2025-02-03T04:05:06.789Z";
+    if (i % 3 == 1) row.groups = {"org:org_1", "team:a"};
+    if (i % 3 == 2) row.groups = {};
+    if (i == 4) row.groups = {"org:org_1", "gruppe:\u00f8", "q\"uote"};  // not the plain-ASCII fast read
+    rows.push_back(std::move(row));
+  }
+  if (sqlite) {
+    StoredRow invalid = note("n99", {{"body", std::string("bad utf-8 \xff in text")}, {"extra", "\"\xc3\""}});
+    rows.push_back(std::move(invalid));
+  }
+  ASSERT_TRUE(store->write([&](WriteTransaction& txn) -> Status {
+    for (const auto& row : rows) {
+      if (auto inserted = txn.insert_row(notes, "org_1/test", row); !inserted) return inserted;
+    }
+    return {};
+  }));
+
+  RowQuery query;
+  query.model = &notes;
+  query.tenant = "org_1/test";
+  std::vector<std::string> expected;
+  std::vector<std::vector<std::string>> expected_groups;
+  ASSERT_TRUE(store->scan_rows(query, [&](StoredRow&& row) {
+    expected_groups.push_back(row.groups);
+    row.data["__typename"] = "Note \"N\"";
+    expected.push_back(json::serialize(row.data));
+    return true;
+  }));
+  ASSERT_EQ(expected.size(), rows.size());
+
+  std::vector<std::string> texts;
+  std::vector<std::vector<std::string>> groups;
+  RowTextScan scan;
+  scan.type_name = "Note \"N\"";
+  scan.wanted = [&](const std::vector<std::string>& row_groups) {
+    groups.push_back(row_groups);
+    return true;
+  };
+  scan.take = [&](std::string_view text) {
+    texts.emplace_back(text);
+    return true;
+  };
+  ASSERT_TRUE(store->scan_row_texts(query, scan));
+  ASSERT_EQ(texts.size(), expected.size());
+  for (std::size_t i = 0; i < texts.size(); ++i) EXPECT_EQ(texts[i], expected[i]) << "row " << i;
+  EXPECT_EQ(groups, expected_groups);
+
+  // The interface's default (serializing scan_rows' rows) is the same text.
+  std::vector<std::string> defaults;
+  scan.take = [&](std::string_view text) {
+    defaults.emplace_back(text);
+    return true;
+  };
+  ASSERT_TRUE(store->Store::scan_row_texts(query, scan));
+  EXPECT_EQ(defaults, expected);
+
+  // A row that is not wanted is skipped; take returning false stops the scan.
+  std::size_t taken = 0;
+  scan.wanted = [](const std::vector<std::string>& row_groups) {
+    return std::find(row_groups.begin(), row_groups.end(), "team:a") != row_groups.end();
+  };
+  scan.take = [&](std::string_view) { return ++taken < 2; };
+  ASSERT_TRUE(store->scan_row_texts(query, scan));
+  EXPECT_EQ(taken, 2u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, StoreTest, ::testing::Values("sqlite", "postgres"),

@@ -1,0 +1,431 @@
+#include "store/row_text.h"
+
+#include <array>
+#include <charconv>
+#include <cstdint>
+#include <cstring>
+
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
+#include <boost/json.hpp>
+
+namespace ablo::store {
+
+namespace row_text_detail {
+
+namespace json = boost::json;
+
+constexpr char kHex[] = "0123456789abcdef";
+
+// boost::json's serializer table: 0 = written as it is, 'u' = \u00xx, else the letter after
+// the backslash.
+constexpr std::array<char, 256> make_escapes() {
+  std::array<char, 256> table{};
+  for (int c = 0; c < 0x20; ++c) table[c] = 'u';
+  table['\b'] = 'b';
+  table['\t'] = 't';
+  table['\n'] = 'n';
+  table['\f'] = 'f';
+  table['\r'] = 'r';
+  table['"'] = '"';
+  table['\\'] = '\\';
+  return table;
+}
+constexpr auto kEscapes = make_escapes();
+
+// Deeper text goes the slow way (boost::json::parse refuses beyond 32 levels; this stays far
+// below, so depth never decides a cell's text). Likewise objects with many keys (the duplicate
+// check is quadratic).
+constexpr int kMaxDepth = 16;
+constexpr std::size_t kMaxKeys = 64;
+constexpr std::size_t kMaxIntegerDigits = 18;  // always an int64, printed as it was written
+
+// Eight bytes at a time (SWAR): whether any byte of `word` is below `n` (n <= 0x80), equals
+// `byte`, or has its high bit set. Exact answers for "any", which is all the scans ask.
+constexpr uint64_t kOnes = 0x0101010101010101ULL;
+constexpr uint64_t kHighBits = 0x8080808080808080ULL;
+constexpr uint64_t any_below(uint64_t word, uint8_t n) { return (word - kOnes * n) & ~word & kHighBits; }
+constexpr uint64_t any_equal(uint64_t word, uint8_t byte) { return any_below(word ^ (kOnes * byte), 1); }
+uint64_t load_word(const char* at) {
+  uint64_t word;
+  std::memcpy(&word, at, sizeof word);
+  return word;
+}
+// A byte serialize escapes: a control character, '"' or '\'.
+bool any_escaped(uint64_t word) { return any_below(word, 0x20) | any_equal(word, '"') | any_equal(word, '\\'); }
+
+#ifdef __SSE2__
+// Sixteen bytes at a time where the target has SSE2 (every x86-64): a mask of the bytes that are
+// a control character, '"' or '\\' — and, when `with_high`, of the bytes >= 0x80.
+int special_mask(const char* at, bool with_high) {
+  const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(at));
+  // Signed compare: bytes >= 0x80 are negative, so "below 0x20" also catches them; they are
+  // taken out again unless wanted.
+  __m128i special = _mm_cmplt_epi8(bytes, _mm_set1_epi8(0x20));
+  if (!with_high) special = _mm_andnot_si128(bytes, special);  // keep only bytes < 0x80 (sign bit clear)
+  special = _mm_or_si128(special, _mm_cmpeq_epi8(bytes, _mm_set1_epi8('"')));
+  special = _mm_or_si128(special, _mm_cmpeq_epi8(bytes, _mm_set1_epi8('\\')));
+  return _mm_movemask_epi8(special);
+}
+#endif
+
+// The index of the first byte at or after `from` that serialize escapes (text.size() if none).
+std::size_t next_escaped(std::string_view text, std::size_t from) {
+#ifdef __SSE2__
+  for (; from + 16 <= text.size(); from += 16) {
+    if (const int mask = special_mask(text.data() + from, false)) return from + static_cast<std::size_t>(__builtin_ctz(mask));
+  }
+#endif
+  while (from + 8 <= text.size() && !any_escaped(load_word(text.data() + from))) from += 8;
+  while (from < text.size() && !kEscapes[static_cast<unsigned char>(text[from])]) ++from;
+  return from;
+}
+
+// The index of the first byte at or after `from` that a string check must look at: what
+// next_escaped finds, or a byte of a UTF-8 sequence.
+std::size_t next_unplain(std::string_view text, std::size_t from) {
+#ifdef __SSE2__
+  for (; from + 16 <= text.size(); from += 16) {
+    if (const int mask = special_mask(text.data() + from, true)) return from + static_cast<std::size_t>(__builtin_ctz(mask));
+  }
+#endif
+  while (from + 8 <= text.size()) {
+    const auto word = load_word(text.data() + from);
+    if (any_escaped(word) || (word & kHighBits)) break;
+    from += 8;
+  }
+  while (from < text.size()) {
+    const auto byte = static_cast<unsigned char>(text[from]);
+    if (kEscapes[byte] || byte >= 0x80) break;
+    ++from;
+  }
+  return from;
+}
+
+inline bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+inline void skip_space(std::string_view text, std::size_t& at) {
+  while (at < text.size() && is_space(text[at])) ++at;
+}
+
+// The length of the UTF-8 sequence starting at text[at] (a byte >= 0x80), 0 when it is one
+// boost::json's parser refuses (overlong forms, surrogates, beyond U+10FFFF, truncated).
+std::size_t utf8_length(std::string_view text, std::size_t at) {
+  const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[at + k]); };
+  const auto follows = [&](std::size_t k, unsigned low = 0x80, unsigned high = 0xBF) {
+    return at + k < text.size() && byte(k) >= low && byte(k) <= high;
+  };
+  const unsigned lead = byte(0);
+  if (lead >= 0xC2 && lead <= 0xDF) return follows(1) ? 2 : 0;
+  if (lead == 0xE0) return follows(1, 0xA0) && follows(2) ? 3 : 0;
+  if (lead == 0xED) return follows(1, 0x80, 0x9F) && follows(2) ? 3 : 0;
+  if (lead >= 0xE1 && lead <= 0xEF) return follows(1) && follows(2) ? 3 : 0;
+  if (lead == 0xF0) return follows(1, 0x90) && follows(2) && follows(3) ? 4 : 0;
+  if (lead >= 0xF1 && lead <= 0xF3) return follows(1) && follows(2) && follows(3) ? 4 : 0;
+  if (lead == 0xF4) return follows(1, 0x80, 0x8F) && follows(2) && follows(3) ? 4 : 0;
+  return 0;
+}
+
+bool is_lower_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
+int hex_value(char c) { return c <= '9' ? c - '0' : c - 'a' + 10; }
+
+// An escape at text[at] (after the backslash) that serialize writes the same way: its length
+// after the backslash, 0 otherwise.
+std::size_t canonical_escape_length(std::string_view text, std::size_t at) {
+  if (at >= text.size()) return 0;
+  switch (text[at]) {
+    case '"': case '\\': case 'b': case 't': case 'n': case 'f': case 'r': return 1;
+    case 'u': break;
+    default: return 0;
+  }
+  if (at + 4 >= text.size() || text[at + 1] != '0' || text[at + 2] != '0') return 0;
+  if (!is_lower_hex(text[at + 3]) || !is_lower_hex(text[at + 4])) return 0;
+  const int code = hex_value(text[at + 3]) * 16 + hex_value(text[at + 4]);
+  return code < 0x20 && kEscapes[static_cast<std::size_t>(code)] == 'u' ? 5 : 0;
+}
+
+bool literal(std::string_view text, std::size_t& at, std::string_view word) {
+  if (text.substr(at, word.size()) != word) return false;
+  at += word.size();
+  return true;
+}
+
+}  // namespace row_text_detail
+
+using namespace row_text_detail;
+
+void append_json_string(std::string& out, std::string_view text) {
+  out += '"';
+  std::size_t run = 0;
+  for (std::size_t i = next_escaped(text, 0); i < text.size(); i = next_escaped(text, i + 1)) {
+    const auto byte = static_cast<unsigned char>(text[i]);
+    const char escape = kEscapes[byte];
+    out.append(text.data() + run, i - run);
+    if (escape == 'u') {
+      const char code[6] = {'\\', 'u', '0', '0', kHex[byte >> 4], kHex[byte & 15]};
+      out.append(code, sizeof code);
+    } else {
+      out += '\\';
+      out += escape;
+    }
+    run = i + 1;
+  }
+  out.append(text.data() + run, text.size() - run);
+  out += '"';
+}
+
+// Checked first without writing; canonical text without whitespace (SQLite's, written by
+// serialize) is then appended whole, spaced text (PostgreSQL's jsonb) without its whitespace.
+bool CanonicalJsonSplicer::append(std::string& out, std::string_view text) {
+  keys_.clear();
+  spaced_ = false;
+  std::size_t at = 0;
+  skip(text, at);
+  if (!value(text, at, 0)) return false;
+  skip(text, at);
+  if (at != text.size()) return false;
+  if (!spaced_) {
+    out.append(text);
+    return true;
+  }
+  bool in_string = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      out += c;
+      if (c == '\\') out += text[++i];  // a checked escape: the next byte is part of it
+      else if (c == '"') in_string = false;
+    } else if (!is_space(c)) {
+      out += c;
+      in_string = c == '"';
+    }
+  }
+  return true;
+}
+
+void CanonicalJsonSplicer::skip(std::string_view text, std::size_t& at) {
+  const auto from = at;
+  skip_space(text, at);
+  spaced_ = spaced_ || at != from;
+}
+
+bool CanonicalJsonSplicer::value(std::string_view text, std::size_t& at, int depth) {
+  if (at >= text.size()) return false;
+  switch (text[at]) {
+    case '{': return object(text, at, depth + 1);
+    case '[': return array(text, at, depth + 1);
+    case '"': return string(text, at);
+    case 't': return literal(text, at, "true");
+    case 'f': return literal(text, at, "false");
+    case 'n': return literal(text, at, "null");
+    default: return integer(text, at);
+  }
+}
+
+bool CanonicalJsonSplicer::object(std::string_view text, std::size_t& at, int depth) {
+  if (depth > kMaxDepth) return false;
+  ++at;
+  skip(text, at);
+  if (at < text.size() && text[at] == '}') {
+    ++at;
+    return true;
+  }
+  const auto first_key = keys_.size();
+  while (true) {
+    skip(text, at);
+    const auto key_start = at;
+    if (at >= text.size() || text[at] != '"' || !string(text, at)) return false;
+    // Keys are compared as written: an escape has one canonical form, so equal text is equal keys.
+    const auto key = text.substr(key_start, at - key_start);
+    if (keys_.size() - first_key >= kMaxKeys) return false;
+    for (auto k = first_key; k < keys_.size(); ++k) {
+      if (keys_[k] == key) return false;  // which one parse keeps is not ours to guess
+    }
+    keys_.push_back(key);
+    skip(text, at);
+    if (at >= text.size() || text[at] != ':') return false;
+    ++at;
+    skip(text, at);
+    if (!value(text, at, depth)) return false;
+    skip(text, at);
+    if (at >= text.size()) return false;
+    if (text[at] == '}') {
+      ++at;
+      keys_.resize(first_key);
+      return true;
+    }
+    if (text[at] != ',') return false;
+    ++at;
+  }
+}
+
+bool CanonicalJsonSplicer::array(std::string_view text, std::size_t& at, int depth) {
+  if (depth > kMaxDepth) return false;
+  ++at;
+  skip(text, at);
+  if (at < text.size() && text[at] == ']') {
+    ++at;
+    return true;
+  }
+  while (true) {
+    skip(text, at);
+    if (!value(text, at, depth)) return false;
+    skip(text, at);
+    if (at >= text.size()) return false;
+    if (text[at] == ']') {
+      ++at;
+      return true;
+    }
+    if (text[at] != ',') return false;
+    ++at;
+  }
+}
+
+// A canonical string is one serialize prints exactly as written.
+bool CanonicalJsonSplicer::string(std::string_view text, std::size_t& at) {
+  ++at;
+  while ((at = next_unplain(text, at)) < text.size()) {
+    const auto byte = static_cast<unsigned char>(text[at]);
+    if (byte == '"') {
+      ++at;
+      return true;
+    }
+    if (byte == '\\') {
+      const auto length = canonical_escape_length(text, at + 1);
+      if (length == 0) return false;
+      at += 1 + length;
+    } else if (byte < 0x20) {
+      return false;
+    } else if (byte < 0x80) {
+      ++at;
+    } else {
+      const auto length = utf8_length(text, at);
+      if (length == 0) return false;
+      at += length;
+    }
+  }
+  return false;
+}
+
+bool CanonicalJsonSplicer::integer(std::string_view text, std::size_t& at) {
+  const auto start = at;
+  if (text[at] == '-') ++at;
+  const auto digits_start = at;
+  while (at < text.size() && text[at] >= '0' && text[at] <= '9') ++at;
+  const auto digits = at - digits_start;
+  if (digits == 0 || digits > kMaxIntegerDigits) return false;
+  if (text[digits_start] == '0' && (digits > 1 || digits_start != start)) return false;  // 01, -0
+  if (at < text.size() && (text[at] == '.' || text[at] == 'e' || text[at] == 'E')) return false;
+  return true;
+}
+
+void JsonValueWriter::append(std::string& out, const boost::json::value& value) {
+  serializer_.reset(&value);
+  char buffer[512];
+  while (!serializer_.done()) out += serializer_.read(buffer, sizeof buffer);
+}
+
+void read_group_list(std::string_view text, std::vector<std::string>& out) {
+  std::size_t count = 0;
+  const auto plain = [&] {
+    if (text.size() < 2 || text.front() != '[' || text.back() != ']') return false;
+    const auto end = text.size() - 1;
+    std::size_t at = 1;
+    if (at == end) return true;
+    while (true) {
+      if (text[at] != '"') return false;
+      const auto start = ++at;
+      for (; at < end && text[at] != '"'; ++at) {
+        const auto byte = static_cast<unsigned char>(text[at]);
+        if (byte < 0x20 || byte > 0x7E || byte == '\\') return false;
+      }
+      if (at >= end) return false;
+      const auto name = text.substr(start, at - start);
+      if (count < out.size()) out[count].assign(name);
+      else out.emplace_back(name);
+      ++count;
+      if (++at == end) return true;
+      if (text[at++] != ',') return false;
+    }
+  };
+  if (plain()) {
+    out.resize(count);
+  } else {
+    out = string_list(std::string(text));
+  }
+}
+
+RowTextPlan::RowTextPlan(const schema::Model& model, std::string_view type_name) {
+  std::vector<std::string> names;
+  const auto put = [&](std::string_view name, Entry entry) {
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      if (names[i] == name) {
+        entries[i] = std::move(entry);  // operator[] on a present key: same place, new value
+        return;
+      }
+    }
+    names.emplace_back(name);
+    entries.push_back(std::move(entry));
+  };
+  // decode_row's keys and columns, in its order.
+  put("id", {{}, Source::kText, 1});
+  put("organizationId", {{}, Source::kOrg, 0});
+  put("createdAt", {{}, Source::kText, 2});
+  put("updatedAt", {{}, Source::kText, 3});
+  put("createdBy", {{}, Source::kTextOrNull, 4});
+  put("archivedAt", {{}, Source::kTextIfSet, 5});
+  int column = 7;
+  for (const auto* field : column_fields(model)) put(field->name, {{}, Source::kField, column++, field->type});
+  // row_json's, last.
+  Entry type_entry{{}, Source::kConstant};
+  append_json_string(type_entry.constant, type_name);
+  put("__typename", std::move(type_entry));
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    if (i > 0) entries[i].key = ",";
+    append_json_string(entries[i].key, names[i]);
+    entries[i].key += ':';
+  }
+}
+
+void RowTextEncoder::append_org(std::string& out, std::string_view tenant) {
+  const auto slash = tenant.rfind('/');
+  append_json_string(out, slash == std::string_view::npos ? tenant : tenant.substr(0, slash));
+}
+
+void RowTextEncoder::append_number(std::string& out, double number) {
+  const auto value = number_value(number);  // the same integral/floating choice as decode_field
+  if (value.is_int64()) {
+    char digits[24];
+    const auto end = std::to_chars(digits, digits + sizeof digits, value.as_int64()).ptr;
+    out.append(digits, end);
+    return;
+  }
+  writer_.append(out, value);
+}
+
+void RowTextEncoder::append_json_cell(std::string& out, std::string_view text) {
+  if (splicer_.append(out, text)) return;
+  boost::system::error_code ec;
+  auto parsed = boost::json::parse(text, ec);
+  if (ec) {
+    append_json_string(out, text);
+  } else {
+    writer_.append(out, parsed);
+  }
+}
+
+Status Store::scan_row_texts(const RowQuery& query, const RowTextScan& scan) {
+  std::string text;
+  JsonValueWriter writer;
+  return scan_rows(query, [&](StoredRow&& row) {
+    if (!scan.wanted(row.groups)) return true;
+    row.data["__typename"] = scan.type_name;
+    text.clear();
+    writer.append(text, row.data);
+    return scan.take(text);
+  });
+}
+
+}  // namespace ablo::store
