@@ -1089,9 +1089,13 @@ class PgStore final : public Store {
     std::lock_guard lock(writer_mutex_);
     auto conn = writer_connection();
     if (!conn) return tl::unexpected(conn.error());
+    // The transaction points at the writer connection: the dead one is replaced only once a
+    // fresh one is open, so a failed reopen leaves it a (dead) connection, never a deleted one.
     const auto reopen = [this]() -> Result<Connection*> {
-      writer_.reset();
-      return writer_connection();
+      auto opened = Connection::open(url_);
+      if (!opened) return tl::unexpected(opened.error());
+      writer_ = std::move(*opened);
+      return writer_.get();
     };
     PgWriteTransaction txn(**conn, reopen, /*notify=*/!options_.announce);
     if (auto result = run_write_body(body, txn); !result) return rollback(txn, result.error());
