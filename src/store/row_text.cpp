@@ -1,5 +1,6 @@
 #include "store/row_text.h"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cstdint>
@@ -71,16 +72,43 @@ int special_mask(const char* at, bool with_high) {
 }
 #endif
 
-// The index of the first byte at or after `from` that serialize escapes (text.size() if none).
-std::size_t next_escaped(std::string_view text, std::size_t from) {
+// Copies the bytes at `from` that serialize writes as they are, up to the first it escapes or
+// `end`, to `out`; returns how many. May store up to 16 bytes past what it returns (the room
+// json_string_room keeps): a block is stored before its mask says where the run stops.
+std::size_t copy_plain(char* out, const char* from, const char* end) {
+  const char* at = from;
 #ifdef __SSE2__
-  for (; from + 16 <= text.size(); from += 16) {
-    if (const int mask = special_mask(text.data() + from, false)) return from + static_cast<std::size_t>(__builtin_ctz(mask));
+  while (end - at >= 16) {
+    const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(at));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + (at - from)), bytes);
+    if (const int mask = special_mask(at, false)) return static_cast<std::size_t>(at - from + __builtin_ctz(mask));
+    at += 16;
   }
 #endif
-  while (from + 8 <= text.size() && !any_escaped(load_word(text.data() + from))) from += 8;
-  while (from < text.size() && !kEscapes[static_cast<unsigned char>(text[from])]) ++from;
-  return from;
+  while (end - at >= 8) {
+    const auto word = load_word(at);
+    if (any_escaped(word)) break;
+    std::memcpy(out + (at - from), &word, sizeof word);
+    at += 8;
+  }
+  while (at < end && !kEscapes[static_cast<unsigned char>(*at)]) {
+    out[at - from] = *at;
+    ++at;
+  }
+  return static_cast<std::size_t>(at - from);
+}
+
+// The escape serialize writes for `byte` (one it escapes) at `out`; returns the end.
+char* write_escape(char* out, unsigned char byte) {
+  const char escape = kEscapes[byte];
+  out[0] = '\\';
+  if (escape != 'u') {
+    out[1] = escape;
+    return out + 2;
+  }
+  const char code[5] = {'u', '0', '0', kHex[byte >> 4], kHex[byte & 15]};
+  std::memcpy(out + 1, code, sizeof code);
+  return out + 6;
 }
 
 // The index of the first byte at or after `from` that a string check must look at: what
@@ -156,53 +184,89 @@ bool literal(std::string_view text, std::size_t& at, std::string_view word) {
 
 using namespace row_text_detail;
 
-void append_json_string(std::string& out, std::string_view text) {
-  out += '"';
-  std::size_t run = 0;
-  for (std::size_t i = next_escaped(text, 0); i < text.size(); i = next_escaped(text, i + 1)) {
-    const auto byte = static_cast<unsigned char>(text[i]);
-    const char escape = kEscapes[byte];
-    out.append(text.data() + run, i - run);
-    if (escape == 'u') {
-      const char code[6] = {'\\', 'u', '0', '0', kHex[byte >> 4], kHex[byte & 15]};
-      out.append(code, sizeof code);
-    } else {
-      out += '\\';
-      out += escape;
-    }
-    run = i + 1;
+void TextBuffer::grow(std::size_t bytes) {
+  const auto capacity = std::max(size_ + bytes, 2 * capacity_);
+  auto data = std::make_unique_for_overwrite<char[]>(capacity);
+  if (size_ > 0) std::memcpy(data.get(), data_.get(), size_);
+  data_ = std::move(data);
+  capacity_ = capacity;
+}
+
+char* write_json_string(char* out, std::string_view text) {
+  *out++ = '"';
+  const char* at = text.data();
+  const char* const end = at + text.size();
+  while (true) {
+    const auto plain = copy_plain(out, at, end);
+    at += plain;
+    out += plain;
+    if (at == end) break;
+    out = write_escape(out, static_cast<unsigned char>(*at++));
   }
-  out.append(text.data() + run, text.size() - run);
-  out += '"';
+  *out++ = '"';
+  return out;
+}
+
+void append_json_string(TextBuffer& out, std::string_view text) {
+  out.commit(write_json_string(out.room(json_string_room(text.size())), text));
+}
+
+void append_json_string(std::string& out, std::string_view text) {
+  const auto size = out.size();
+  out.resize(size + json_string_room(text.size()));
+  const char* end = write_json_string(out.data() + size, text);
+  out.resize(static_cast<std::size_t>(end - out.data()));
 }
 
 // Checked first without writing; canonical text without whitespace (SQLite's, written by
-// serialize) is then appended whole, spaced text (PostgreSQL's jsonb) without its whitespace.
+// serialize) is then copied whole, spaced text (PostgreSQL's jsonb) without its whitespace.
 bool CanonicalJsonSplicer::append(std::string& out, std::string_view text) {
+  if (!canonical(text)) return false;
+  if (!spaced_) {
+    out.append(text);
+    return true;
+  }
+  const auto size = out.size();
+  out.resize(size + text.size());
+  const char* end = write_unspaced(out.data() + size, text);
+  out.resize(static_cast<std::size_t>(end - out.data()));
+  return true;
+}
+
+bool CanonicalJsonSplicer::append(TextBuffer& out, std::string_view text) {
+  if (!canonical(text)) return false;
+  if (!spaced_) {
+    out.append(text);
+  } else {
+    out.commit(write_unspaced(out.room(text.size()), text));
+  }
+  return true;
+}
+
+bool CanonicalJsonSplicer::canonical(std::string_view text) {
   keys_.clear();
   spaced_ = false;
   std::size_t at = 0;
   skip(text, at);
   if (!value(text, at, 0)) return false;
   skip(text, at);
-  if (at != text.size()) return false;
-  if (!spaced_) {
-    out.append(text);
-    return true;
-  }
+  return at == text.size();
+}
+
+char* CanonicalJsonSplicer::write_unspaced(char* out, std::string_view text) {
   bool in_string = false;
   for (std::size_t i = 0; i < text.size(); ++i) {
     const char c = text[i];
     if (in_string) {
-      out += c;
-      if (c == '\\') out += text[++i];  // a checked escape: the next byte is part of it
+      *out++ = c;
+      if (c == '\\') *out++ = text[++i];  // a checked escape: the next byte is part of it
       else if (c == '"') in_string = false;
     } else if (!is_space(c)) {
-      out += c;
+      *out++ = c;
       in_string = c == '"';
     }
   }
-  return true;
+  return out;
 }
 
 void CanonicalJsonSplicer::skip(std::string_view text, std::size_t& at) {
@@ -327,6 +391,12 @@ void JsonValueWriter::append(std::string& out, const boost::json::value& value) 
   while (!serializer_.done()) out += serializer_.read(buffer, sizeof buffer);
 }
 
+void JsonValueWriter::append(TextBuffer& out, const boost::json::value& value) {
+  serializer_.reset(&value);
+  char buffer[512];
+  while (!serializer_.done()) out.append(serializer_.read(buffer, sizeof buffer));
+}
+
 void read_group_list(std::string_view text, std::vector<std::string>& out) {
   std::size_t count = 0;
   const auto plain = [&] {
@@ -389,23 +459,26 @@ RowTextPlan::RowTextPlan(const schema::Model& model, std::string_view type_name)
   }
 }
 
-void RowTextEncoder::append_org(std::string& out, std::string_view tenant) {
+std::string_view RowTextEncoder::org_of(std::string_view tenant) {
   const auto slash = tenant.rfind('/');
-  append_json_string(out, slash == std::string_view::npos ? tenant : tenant.substr(0, slash));
+  return slash == std::string_view::npos ? tenant : tenant.substr(0, slash);
 }
 
-void RowTextEncoder::append_number(std::string& out, double number) {
+void RowTextEncoder::put_number(TextBuffer& out, std::string_view key, double number) {
   const auto value = number_value(number);  // the same integral/floating choice as decode_field
   if (value.is_int64()) {
-    char digits[24];
-    const auto end = std::to_chars(digits, digits + sizeof digits, value.as_int64()).ptr;
-    out.append(digits, end);
+    constexpr std::size_t kDigits = 24;  // an int64 has at most 20 characters
+    char* at = out.room(key.size() + kDigits);
+    std::memcpy(at, key.data(), key.size());
+    at += key.size();
+    out.commit(std::to_chars(at, at + kDigits, value.as_int64()).ptr);
     return;
   }
+  out.append(key);
   writer_.append(out, value);
 }
 
-void RowTextEncoder::append_json_cell(std::string& out, std::string_view text) {
+void RowTextEncoder::put_json_cell(TextBuffer& out, std::string_view text) {
   if (splicer_.append(out, text)) return;
   boost::system::error_code ec;
   auto parsed = boost::json::parse(text, ec);

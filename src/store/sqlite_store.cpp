@@ -653,17 +653,17 @@ class SqliteStore final : public Store {
   }
 
   // No JSON tree per row: the groups are read into one reused list and the wanted rows written
-  // from the columns into one reused string (row_text.h).
+  // from the columns into one reused buffer (row_text.h).
   Status scan_row_texts(const RowQuery& query, const RowTextScan& scan) override {
     RowTextEncoder encoder(*query.model, scan.type_name);
     std::vector<std::string> groups;
-    std::string text;
+    TextBuffer text;
     return each_scanned_row(query, [&](const Statement& row) {
       read_group_list(row.text_view(6), groups);
       if (!scan.wanted(groups)) return true;
       text.clear();
       encoder.append(row, text);
-      return scan.take(text);
+      return scan.take(text.view());
     });
   }
 
