@@ -73,29 +73,40 @@ int special_mask(const char* at, bool with_high) {
 #endif
 
 // Copies the bytes at `from` that serialize writes as they are, up to the first it escapes or
-// `end`, to `out`; returns how many. May store up to 16 bytes past what it returns (the room
-// json_string_room keeps): a block is stored before its mask says where the run stops.
-std::size_t copy_plain(char* out, const char* from, const char* end) {
-  const char* at = from;
+// `end`, to `out`; returns how many. Whole blocks are stored before their mask says where the
+// run stops, so it may store up to 16 bytes past what it returns (the room json_string_room
+// keeps). The last block of a run of 16 bytes or more is read ending at `end`, overlapping the
+// one before (storing again bytes already copied, the same ones), and a run of 8 to 15 bytes
+// as two overlapping words, so short texts cost no loop over bytes.
+inline std::size_t copy_plain(char* out, const char* from, const char* end) {
+  const auto size = static_cast<std::size_t>(end - from);
 #ifdef __SSE2__
-  while (end - at >= 16) {
-    const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(at));
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + (at - from)), bytes);
-    if (const int mask = special_mask(at, false)) return static_cast<std::size_t>(at - from + __builtin_ctz(mask));
-    at += 16;
+  if (size >= 16) {
+    std::size_t at = 0;
+    for (;; at += 16) {
+      if (at + 16 > size) at = size - 16;  // the last block, overlapping
+      const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(from + at));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(out + at), bytes);
+      if (const int mask = special_mask(from + at, false)) return at + static_cast<std::size_t>(__builtin_ctz(mask));
+      if (at + 16 == size) return size;
+    }
   }
 #endif
-  while (end - at >= 8) {
-    const auto word = load_word(at);
-    if (any_escaped(word)) break;
-    std::memcpy(out + (at - from), &word, sizeof word);
-    at += 8;
+  if (size >= 8) {
+    const auto first = load_word(from);
+    const auto last = load_word(end - 8);
+    if (!any_escaped(first) && !any_escaped(last)) {
+      std::memcpy(out, &first, sizeof first);
+      std::memcpy(out + size - 8, &last, sizeof last);
+      return size;
+    }
   }
-  while (at < end && !kEscapes[static_cast<unsigned char>(*at)]) {
-    out[at - from] = *at;
+  std::size_t at = 0;
+  while (at < size && !kEscapes[static_cast<unsigned char>(from[at])]) {
+    out[at] = from[at];
     ++at;
   }
-  return static_cast<std::size_t>(at - from);
+  return at;
 }
 
 // The escape serialize writes for `byte` (one it escapes) at `out`; returns the end.
