@@ -122,32 +122,27 @@ char* write_escape(char* out, unsigned char byte) {
   return out + 6;
 }
 
-// The index of the first byte at or after `from` that a string check must look at: what
-// next_escaped finds, or a byte of a UTF-8 sequence.
-std::size_t next_unplain(std::string_view text, std::size_t from) {
+// Bytes a canonical string holds as they are: 0x20-0x7f except '"' and '\\'.
+constexpr std::array<bool, 256> make_plain_string_bytes() {
+  std::array<bool, 256> table{};
+  for (int c = 0x20; c < 0x80; ++c) table[c] = c != '"' && c != '\\';
+  return table;
+}
+constexpr auto kPlainStringBytes = make_plain_string_bytes();
+
+// The first byte at or after `at` that a string check must look at: one serialize escapes or
+// a byte of a UTF-8 sequence (`end` if none).
+inline const char* next_unplain(const char* at, const char* end) {
 #ifdef __SSE2__
-  for (; from + 16 <= text.size(); from += 16) {
-    if (const int mask = special_mask(text.data() + from, true)) return from + static_cast<std::size_t>(__builtin_ctz(mask));
+  for (; end - at >= 16; at += 16) {
+    if (const int mask = special_mask(at, true)) return at + __builtin_ctz(mask);
   }
 #endif
-  while (from + 8 <= text.size()) {
-    const auto word = load_word(text.data() + from);
-    if (any_escaped(word) || (word & kHighBits)) break;
-    from += 8;
-  }
-  while (from < text.size()) {
-    const auto byte = static_cast<unsigned char>(text[from]);
-    if (kEscapes[byte] || byte >= 0x80) break;
-    ++from;
-  }
-  return from;
+  while (at < end && kPlainStringBytes[static_cast<unsigned char>(*at)]) ++at;
+  return at;
 }
 
-inline bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
-
-inline void skip_space(std::string_view text, std::size_t& at) {
-  while (at < text.size() && is_space(text[at])) ++at;
-}
+inline bool is_space(char c) { return c <= ' ' && (c == ' ' || c == '\t' || c == '\n' || c == '\r'); }
 
 // The length of the UTF-8 sequence starting at text[at] (a byte >= 0x80), 0 when it is one
 // boost::json's parser refuses (overlong forms, surrogates, beyond U+10FFFF, truncated).
@@ -185,10 +180,10 @@ std::size_t canonical_escape_length(std::string_view text, std::size_t at) {
   return code < 0x20 && kEscapes[static_cast<std::size_t>(code)] == 'u' ? 5 : 0;
 }
 
-bool literal(std::string_view text, std::size_t& at, std::string_view word) {
-  if (text.substr(at, word.size()) != word) return false;
-  at += word.size();
-  return true;
+// Past `word` when the text at `at` is it, else nullptr.
+const char* literal_end(const char* at, const char* end, std::string_view word) {
+  if (static_cast<std::size_t>(end - at) < word.size() || std::memcmp(at, word.data(), word.size()) != 0) return nullptr;
+  return at + word.size();
 }
 
 }  // namespace row_text_detail
@@ -254,14 +249,120 @@ bool CanonicalJsonSplicer::append(TextBuffer& out, std::string_view text) {
   return true;
 }
 
+// One pass over the text, no recursion: after each value either a comma and the next value, or
+// the end of one or more containers. Each open container's kind is a bit of `objects`, and an
+// object's keys are the tail of keys_ from first_key[depth].
 bool CanonicalJsonSplicer::canonical(std::string_view text) {
+  const char* at = text.data();
+  const char* const end = at + text.size();
   keys_.clear();
   spaced_ = false;
-  std::size_t at = 0;
-  skip(text, at);
-  if (!value(text, at, 0)) return false;
-  skip(text, at);
-  return at == text.size();
+  std::array<std::size_t, kMaxDepth + 1> first_key{};
+  uint32_t objects = 0;  // bit d: the container at depth d is an object
+  int depth = 0;
+  while (true) {
+    at = skip(at, end);
+    if (at == end) return false;
+    switch (*at) {
+      case '{':
+      case '[': {
+        if (++depth > kMaxDepth) return false;
+        const bool object = *at == '{';
+        at = skip(at + 1, end);
+        if (at != end && *at == (object ? '}' : ']')) {  // empty: a whole value
+          ++at;
+          --depth;
+          break;
+        }
+        if (object) {
+          objects |= 1u << depth;
+          first_key[depth] = keys_.size();
+          at = key(at, end, first_key[depth]);
+        } else {
+          objects &= ~(1u << depth);
+        }
+        if (!at) return false;
+        continue;  // the container's first value
+      }
+      case '"': at = string_end(at + 1, end); break;
+      case 't': at = literal_end(at, end, "true"); break;
+      case 'f': at = literal_end(at, end, "false"); break;
+      case 'n': at = literal_end(at, end, "null"); break;
+      default: at = integer_end(at, end); break;
+    }
+    if (!at) return false;
+    // After a value.
+    while (true) {
+      at = skip(at, end);
+      if (depth == 0) return at == end;
+      if (at == end) return false;
+      const bool object = (objects >> depth & 1) != 0;
+      if (*at == ',') {
+        at = object ? key(skip(at + 1, end), end, first_key[depth]) : at + 1;
+        if (!at) return false;
+        break;  // the next value
+      }
+      if (*at != (object ? '}' : ']')) return false;
+      ++at;
+      if (object) keys_.resize(first_key[depth]);
+      --depth;
+    }
+  }
+}
+
+const char* CanonicalJsonSplicer::key(const char* at, const char* end, std::size_t first_key) {
+  if (at == end || *at != '"') return nullptr;
+  const char* key_end = string_end(at + 1, end);
+  if (!key_end || keys_.size() - first_key >= kMaxKeys) return nullptr;
+  // Keys are compared as written: an escape has one canonical form, so equal text is equal keys.
+  const std::string_view key(at, static_cast<std::size_t>(key_end - at));
+  for (auto k = first_key; k < keys_.size(); ++k) {
+    if (keys_[k] == key) return nullptr;  // which one parse keeps is not ours to guess
+  }
+  keys_.push_back(key);
+  at = skip(key_end, end);
+  if (at == end || *at != ':') return nullptr;
+  return at + 1;
+}
+
+// A canonical string is one serialize prints exactly as written.
+const char* CanonicalJsonSplicer::string_end(const char* at, const char* end) {
+  while ((at = next_unplain(at, end)) < end) {
+    const auto byte = static_cast<unsigned char>(*at);
+    if (byte == '"') return at + 1;
+    if (byte == '\\') {
+      const auto length = canonical_escape_length(std::string_view(at + 1, static_cast<std::size_t>(end - at - 1)), 0);
+      if (length == 0) return nullptr;
+      at += 1 + length;
+    } else if (byte < 0x20) {
+      return nullptr;
+    } else if (byte < 0x80) {
+      ++at;  // only when next_unplain stopped on it for the UTF-8 check of its block
+    } else {
+      const auto length = utf8_length(std::string_view(at, static_cast<std::size_t>(end - at)), 0);
+      if (length == 0) return nullptr;
+      at += length;
+    }
+  }
+  return nullptr;
+}
+
+const char* CanonicalJsonSplicer::integer_end(const char* at, const char* end) {
+  const char* start = at;
+  if (*at == '-') ++at;
+  const char* digits = at;
+  while (at < end && *at >= '0' && *at <= '9') ++at;
+  const auto count = static_cast<std::size_t>(at - digits);
+  if (count == 0 || count > kMaxIntegerDigits) return nullptr;
+  if (*digits == '0' && (count > 1 || digits != start)) return nullptr;  // 01, -0
+  if (at < end && (*at == '.' || *at == 'e' || *at == 'E')) return nullptr;
+  return at;
+}
+
+const char* CanonicalJsonSplicer::skip_spaces(const char* at, const char* end) {
+  spaced_ = true;
+  while (at < end && is_space(*at)) ++at;
+  return at;
 }
 
 char* CanonicalJsonSplicer::write_unspaced(char* out, std::string_view text) {
@@ -278,122 +379,6 @@ char* CanonicalJsonSplicer::write_unspaced(char* out, std::string_view text) {
     }
   }
   return out;
-}
-
-void CanonicalJsonSplicer::skip(std::string_view text, std::size_t& at) {
-  const auto from = at;
-  skip_space(text, at);
-  spaced_ = spaced_ || at != from;
-}
-
-bool CanonicalJsonSplicer::value(std::string_view text, std::size_t& at, int depth) {
-  if (at >= text.size()) return false;
-  switch (text[at]) {
-    case '{': return object(text, at, depth + 1);
-    case '[': return array(text, at, depth + 1);
-    case '"': return string(text, at);
-    case 't': return literal(text, at, "true");
-    case 'f': return literal(text, at, "false");
-    case 'n': return literal(text, at, "null");
-    default: return integer(text, at);
-  }
-}
-
-bool CanonicalJsonSplicer::object(std::string_view text, std::size_t& at, int depth) {
-  if (depth > kMaxDepth) return false;
-  ++at;
-  skip(text, at);
-  if (at < text.size() && text[at] == '}') {
-    ++at;
-    return true;
-  }
-  const auto first_key = keys_.size();
-  while (true) {
-    skip(text, at);
-    const auto key_start = at;
-    if (at >= text.size() || text[at] != '"' || !string(text, at)) return false;
-    // Keys are compared as written: an escape has one canonical form, so equal text is equal keys.
-    const auto key = text.substr(key_start, at - key_start);
-    if (keys_.size() - first_key >= kMaxKeys) return false;
-    for (auto k = first_key; k < keys_.size(); ++k) {
-      if (keys_[k] == key) return false;  // which one parse keeps is not ours to guess
-    }
-    keys_.push_back(key);
-    skip(text, at);
-    if (at >= text.size() || text[at] != ':') return false;
-    ++at;
-    skip(text, at);
-    if (!value(text, at, depth)) return false;
-    skip(text, at);
-    if (at >= text.size()) return false;
-    if (text[at] == '}') {
-      ++at;
-      keys_.resize(first_key);
-      return true;
-    }
-    if (text[at] != ',') return false;
-    ++at;
-  }
-}
-
-bool CanonicalJsonSplicer::array(std::string_view text, std::size_t& at, int depth) {
-  if (depth > kMaxDepth) return false;
-  ++at;
-  skip(text, at);
-  if (at < text.size() && text[at] == ']') {
-    ++at;
-    return true;
-  }
-  while (true) {
-    skip(text, at);
-    if (!value(text, at, depth)) return false;
-    skip(text, at);
-    if (at >= text.size()) return false;
-    if (text[at] == ']') {
-      ++at;
-      return true;
-    }
-    if (text[at] != ',') return false;
-    ++at;
-  }
-}
-
-// A canonical string is one serialize prints exactly as written.
-bool CanonicalJsonSplicer::string(std::string_view text, std::size_t& at) {
-  ++at;
-  while ((at = next_unplain(text, at)) < text.size()) {
-    const auto byte = static_cast<unsigned char>(text[at]);
-    if (byte == '"') {
-      ++at;
-      return true;
-    }
-    if (byte == '\\') {
-      const auto length = canonical_escape_length(text, at + 1);
-      if (length == 0) return false;
-      at += 1 + length;
-    } else if (byte < 0x20) {
-      return false;
-    } else if (byte < 0x80) {
-      ++at;
-    } else {
-      const auto length = utf8_length(text, at);
-      if (length == 0) return false;
-      at += length;
-    }
-  }
-  return false;
-}
-
-bool CanonicalJsonSplicer::integer(std::string_view text, std::size_t& at) {
-  const auto start = at;
-  if (text[at] == '-') ++at;
-  const auto digits_start = at;
-  while (at < text.size() && text[at] >= '0' && text[at] <= '9') ++at;
-  const auto digits = at - digits_start;
-  if (digits == 0 || digits > kMaxIntegerDigits) return false;
-  if (text[digits_start] == '0' && (digits > 1 || digits_start != start)) return false;  // 01, -0
-  if (at < text.size() && (text[at] == '.' || text[at] == 'e' || text[at] == 'E')) return false;
-  return true;
 }
 
 void JsonValueWriter::append(std::string& out, const boost::json::value& value) {

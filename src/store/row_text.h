@@ -79,13 +79,16 @@ class CanonicalJsonSplicer {
   bool canonical(std::string_view text);
   // `text` (canonical) without its whitespace at `out` (room: text.size()); returns the end.
   static char* write_unspaced(char* out, std::string_view text);
-  // The checks (no output): whether the value at `at` is canonical, moving `at` past it.
-  bool value(std::string_view text, std::size_t& at, int depth);
-  bool object(std::string_view text, std::size_t& at, int depth);
-  bool array(std::string_view text, std::size_t& at, int depth);
-  static bool string(std::string_view text, std::size_t& at);
-  static bool integer(std::string_view text, std::size_t& at);
-  void skip(std::string_view text, std::size_t& at);  // whitespace, noting that there was some
+  // The pieces of the check: each returns where the text continues after what it checked, or
+  // nullptr when that is not canonical. `at` is past the opening quote for string_end.
+  const char* key(const char* at, const char* end, std::size_t first_key);  // a key and its colon
+  static const char* string_end(const char* at, const char* end);
+  static const char* integer_end(const char* at, const char* end);
+  // Past any whitespace at `at`, noting that there was some (the inline test is the usual case).
+  const char* skip(const char* at, const char* end) {
+    return at < end && static_cast<unsigned char>(*at) <= ' ' ? skip_spaces(at, end) : at;
+  }
+  const char* skip_spaces(const char* at, const char* end);
 
   std::vector<std::string_view> keys_;  // keys of the open objects, innermost last
   bool spaced_ = false;                 // the text has whitespace between tokens
