@@ -449,9 +449,10 @@ RowTextPlan::RowTextPlan(const schema::Model& model, std::string_view type_name)
   append_json_string(type_entry.constant, type_name);
   put("__typename", std::move(type_entry));
   for (std::size_t i = 0; i < entries.size(); ++i) {
-    if (i > 0) entries[i].key = ",";
-    append_json_string(entries[i].key, names[i]);
-    entries[i].key += ':';
+    std::string key = i > 0 ? "," : "";
+    append_json_string(key, names[i]);
+    key += ':';
+    entries[i].key.assign(key + entries[i].constant);
   }
 }
 
@@ -460,17 +461,15 @@ std::string_view RowTextEncoder::org_of(std::string_view tenant) {
   return slash == std::string_view::npos ? tenant : tenant.substr(0, slash);
 }
 
-void RowTextEncoder::put_number(TextBuffer& out, std::string_view key, double number) {
+void RowTextEncoder::put_number(TextBuffer& out, const RowTextPlan::Key& key, double number) {
   const auto value = number_value(number);  // the same integral/floating choice as decode_field
   if (value.is_int64()) {
     constexpr std::size_t kDigits = 24;  // an int64 has at most 20 characters
-    char* at = out.room(key.size() + kDigits);
-    std::memcpy(at, key.data(), key.size());
-    at += key.size();
+    char* at = key.write(out.room(key.room() + kDigits));
     out.commit(std::to_chars(at, at + kDigits, value.as_int64()).ptr);
     return;
   }
-  out.append(key);
+  put_literal(out, key);
   writer_.append(out, value);
 }
 
