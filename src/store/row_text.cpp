@@ -423,6 +423,13 @@ void read_group_list(std::string_view text, std::vector<std::string>& out) {
   }
 }
 
+void RowGroupFilter::ask(std::string_view groups_text) {
+  read_group_list(groups_text, groups_);
+  last_wanted_ = wanted_(groups_);
+  last_text_.assign(groups_text);
+  asked_ = true;
+}
+
 RowTextPlan::RowTextPlan(const schema::Model& model, std::string_view type_name) {
   std::vector<std::string> names;
   const auto put = [&](std::string_view name, Entry entry) {

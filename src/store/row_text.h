@@ -8,6 +8,7 @@
 #include <array>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -108,6 +109,29 @@ class JsonValueWriter {
 // The sync groups column (a JSON array of strings) into `out`, reusing its strings: what
 // string_list returns, without a parse for the usual plain ASCII names.
 void read_group_list(std::string_view json_array_text, std::vector<std::string>& out);
+
+// Whether a row is wanted, by its sync groups column (RowTextScan::wanted): the column is read and
+// `wanted` asked only when its text differs from the previous row's — a table's rows mostly
+// share their groups, and during a scan the answer depends on the groups alone.
+class RowGroupFilter {
+ public:
+  using Wanted = std::function<bool(const std::vector<std::string>& groups)>;
+  explicit RowGroupFilter(const Wanted& wanted) : wanted_(wanted) {}
+
+  bool wanted(std::string_view groups_text) {
+    if (!asked_ || groups_text != last_text_) ask(groups_text);
+    return last_wanted_;
+  }
+
+ private:
+  void ask(std::string_view groups_text);
+
+  const Wanted& wanted_;
+  std::vector<std::string> groups_;
+  std::string last_text_;
+  bool asked_ = false;
+  bool last_wanted_ = false;
+};
 
 // Where each key of the row object comes from, in the object's key order (decode_row's, with a
 // later key of the same name taking the earlier one's place, as json::object::operator[] does).
