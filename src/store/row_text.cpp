@@ -1,5 +1,6 @@
 #include "store/row_text.h"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cstdint>
@@ -71,44 +72,77 @@ int special_mask(const char* at, bool with_high) {
 }
 #endif
 
-// The index of the first byte at or after `from` that serialize escapes (text.size() if none).
-std::size_t next_escaped(std::string_view text, std::size_t from) {
+// Copies the bytes at `from` that serialize writes as they are, up to the first it escapes or
+// `end`, to `out`; returns how many. Whole blocks are stored before their mask says where the
+// run stops, so it may store up to 16 bytes past what it returns (the room json_string_room
+// keeps). The last block of a run of 16 bytes or more is read ending at `end`, overlapping the
+// one before (storing again bytes already copied, the same ones), and a run of 8 to 15 bytes
+// as two overlapping words, so short texts cost no loop over bytes.
+inline std::size_t copy_plain(char* out, const char* from, const char* end) {
+  const auto size = static_cast<std::size_t>(end - from);
 #ifdef __SSE2__
-  for (; from + 16 <= text.size(); from += 16) {
-    if (const int mask = special_mask(text.data() + from, false)) return from + static_cast<std::size_t>(__builtin_ctz(mask));
+  if (size >= 16) {
+    std::size_t at = 0;
+    for (;; at += 16) {
+      if (at + 16 > size) at = size - 16;  // the last block, overlapping
+      const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(from + at));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(out + at), bytes);
+      if (const int mask = special_mask(from + at, false)) return at + static_cast<std::size_t>(__builtin_ctz(mask));
+      if (at + 16 == size) return size;
+    }
   }
 #endif
-  while (from + 8 <= text.size() && !any_escaped(load_word(text.data() + from))) from += 8;
-  while (from < text.size() && !kEscapes[static_cast<unsigned char>(text[from])]) ++from;
-  return from;
+  if (size >= 8) {
+    const auto first = load_word(from);
+    const auto last = load_word(end - 8);
+    if (!any_escaped(first) && !any_escaped(last)) {
+      std::memcpy(out, &first, sizeof first);
+      std::memcpy(out + size - 8, &last, sizeof last);
+      return size;
+    }
+  }
+  std::size_t at = 0;
+  while (at < size && !kEscapes[static_cast<unsigned char>(from[at])]) {
+    out[at] = from[at];
+    ++at;
+  }
+  return at;
 }
 
-// The index of the first byte at or after `from` that a string check must look at: what
-// next_escaped finds, or a byte of a UTF-8 sequence.
-std::size_t next_unplain(std::string_view text, std::size_t from) {
+// The escape serialize writes for `byte` (one it escapes) at `out`; returns the end.
+char* write_escape(char* out, unsigned char byte) {
+  const char escape = kEscapes[byte];
+  out[0] = '\\';
+  if (escape != 'u') {
+    out[1] = escape;
+    return out + 2;
+  }
+  const char code[5] = {'u', '0', '0', kHex[byte >> 4], kHex[byte & 15]};
+  std::memcpy(out + 1, code, sizeof code);
+  return out + 6;
+}
+
+// Bytes a canonical string holds as they are: 0x20-0x7f except '"' and '\\'.
+constexpr std::array<bool, 256> make_plain_string_bytes() {
+  std::array<bool, 256> table{};
+  for (int c = 0x20; c < 0x80; ++c) table[c] = c != '"' && c != '\\';
+  return table;
+}
+constexpr auto kPlainStringBytes = make_plain_string_bytes();
+
+// The first byte at or after `at` that a string check must look at: one serialize escapes or
+// a byte of a UTF-8 sequence (`end` if none).
+inline const char* next_unplain(const char* at, const char* end) {
 #ifdef __SSE2__
-  for (; from + 16 <= text.size(); from += 16) {
-    if (const int mask = special_mask(text.data() + from, true)) return from + static_cast<std::size_t>(__builtin_ctz(mask));
+  for (; end - at >= 16; at += 16) {
+    if (const int mask = special_mask(at, true)) return at + __builtin_ctz(mask);
   }
 #endif
-  while (from + 8 <= text.size()) {
-    const auto word = load_word(text.data() + from);
-    if (any_escaped(word) || (word & kHighBits)) break;
-    from += 8;
-  }
-  while (from < text.size()) {
-    const auto byte = static_cast<unsigned char>(text[from]);
-    if (kEscapes[byte] || byte >= 0x80) break;
-    ++from;
-  }
-  return from;
+  while (at < end && kPlainStringBytes[static_cast<unsigned char>(*at)]) ++at;
+  return at;
 }
 
-inline bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
-
-inline void skip_space(std::string_view text, std::size_t& at) {
-  while (at < text.size() && is_space(text[at])) ++at;
-}
+inline bool is_space(char c) { return c <= ' ' && (c == ' ' || c == '\t' || c == '\n' || c == '\r'); }
 
 // The length of the UTF-8 sequence starting at text[at] (a byte >= 0x80), 0 when it is one
 // boost::json's parser refuses (overlong forms, surrogates, beyond U+10FFFF, truncated).
@@ -146,185 +180,217 @@ std::size_t canonical_escape_length(std::string_view text, std::size_t at) {
   return code < 0x20 && kEscapes[static_cast<std::size_t>(code)] == 'u' ? 5 : 0;
 }
 
-bool literal(std::string_view text, std::size_t& at, std::string_view word) {
-  if (text.substr(at, word.size()) != word) return false;
-  at += word.size();
-  return true;
+// Past `word` when the text at `at` is it, else nullptr.
+const char* literal_end(const char* at, const char* end, std::string_view word) {
+  if (static_cast<std::size_t>(end - at) < word.size() || std::memcmp(at, word.data(), word.size()) != 0) return nullptr;
+  return at + word.size();
 }
 
 }  // namespace row_text_detail
 
 using namespace row_text_detail;
 
-void append_json_string(std::string& out, std::string_view text) {
-  out += '"';
-  std::size_t run = 0;
-  for (std::size_t i = next_escaped(text, 0); i < text.size(); i = next_escaped(text, i + 1)) {
-    const auto byte = static_cast<unsigned char>(text[i]);
-    const char escape = kEscapes[byte];
-    out.append(text.data() + run, i - run);
-    if (escape == 'u') {
-      const char code[6] = {'\\', 'u', '0', '0', kHex[byte >> 4], kHex[byte & 15]};
-      out.append(code, sizeof code);
-    } else {
-      out += '\\';
-      out += escape;
-    }
-    run = i + 1;
+void TextBuffer::grow(std::size_t bytes) {
+  const auto capacity = std::max(size_ + bytes, 2 * capacity_);
+  auto data = std::make_unique_for_overwrite<char[]>(capacity);
+  if (size_ > 0) std::memcpy(data.get(), data_.get(), size_);
+  data_ = std::move(data);
+  capacity_ = capacity;
+}
+
+char* write_json_string(char* out, std::string_view text) {
+  *out++ = '"';
+  const char* at = text.data();
+  const char* const end = at + text.size();
+  while (true) {
+    const auto plain = copy_plain(out, at, end);
+    at += plain;
+    out += plain;
+    if (at == end) break;
+    out = write_escape(out, static_cast<unsigned char>(*at++));
   }
-  out.append(text.data() + run, text.size() - run);
-  out += '"';
+  *out++ = '"';
+  return out;
+}
+
+void append_json_string(TextBuffer& out, std::string_view text) {
+  out.commit(write_json_string(out.room(json_string_room(text.size())), text));
+}
+
+void append_json_string(std::string& out, std::string_view text) {
+  const auto size = out.size();
+  out.resize(size + json_string_room(text.size()));
+  const char* end = write_json_string(out.data() + size, text);
+  out.resize(static_cast<std::size_t>(end - out.data()));
 }
 
 // Checked first without writing; canonical text without whitespace (SQLite's, written by
-// serialize) is then appended whole, spaced text (PostgreSQL's jsonb) without its whitespace.
+// serialize) is then copied whole, spaced text (PostgreSQL's jsonb) without its whitespace.
 bool CanonicalJsonSplicer::append(std::string& out, std::string_view text) {
-  keys_.clear();
-  spaced_ = false;
-  std::size_t at = 0;
-  skip(text, at);
-  if (!value(text, at, 0)) return false;
-  skip(text, at);
-  if (at != text.size()) return false;
+  if (!canonical(text)) return false;
   if (!spaced_) {
     out.append(text);
     return true;
   }
+  const auto size = out.size();
+  out.resize(size + text.size());
+  const char* end = write_unspaced(out.data() + size, text);
+  out.resize(static_cast<std::size_t>(end - out.data()));
+  return true;
+}
+
+bool CanonicalJsonSplicer::append(TextBuffer& out, std::string_view text) {
+  if (!canonical(text)) return false;
+  if (!spaced_) {
+    out.append(text);
+  } else {
+    out.commit(write_unspaced(out.room(text.size()), text));
+  }
+  return true;
+}
+
+// One pass over the text, no recursion: after each value either a comma and the next value, or
+// the end of one or more containers. Each open container's kind is a bit of `objects`, and an
+// object's keys are the tail of keys_ from first_key[depth].
+bool CanonicalJsonSplicer::canonical(std::string_view text) {
+  const char* at = text.data();
+  const char* const end = at + text.size();
+  keys_.clear();
+  spaced_ = false;
+  std::array<std::size_t, kMaxDepth + 1> first_key{};
+  uint32_t objects = 0;  // bit d: the container at depth d is an object
+  int depth = 0;
+  while (true) {
+    at = skip(at, end);
+    if (at == end) return false;
+    switch (*at) {
+      case '{':
+      case '[': {
+        if (++depth > kMaxDepth) return false;
+        const bool object = *at == '{';
+        at = skip(at + 1, end);
+        if (at != end && *at == (object ? '}' : ']')) {  // empty: a whole value
+          ++at;
+          --depth;
+          break;
+        }
+        if (object) {
+          objects |= 1u << depth;
+          first_key[depth] = keys_.size();
+          at = key(at, end, first_key[depth]);
+        } else {
+          objects &= ~(1u << depth);
+        }
+        if (!at) return false;
+        continue;  // the container's first value
+      }
+      case '"': at = string_end(at + 1, end); break;
+      case 't': at = literal_end(at, end, "true"); break;
+      case 'f': at = literal_end(at, end, "false"); break;
+      case 'n': at = literal_end(at, end, "null"); break;
+      default: at = integer_end(at, end); break;
+    }
+    if (!at) return false;
+    // After a value.
+    while (true) {
+      at = skip(at, end);
+      if (depth == 0) return at == end;
+      if (at == end) return false;
+      const bool object = (objects >> depth & 1) != 0;
+      if (*at == ',') {
+        at = object ? key(skip(at + 1, end), end, first_key[depth]) : at + 1;
+        if (!at) return false;
+        break;  // the next value
+      }
+      if (*at != (object ? '}' : ']')) return false;
+      ++at;
+      if (object) keys_.resize(first_key[depth]);
+      --depth;
+    }
+  }
+}
+
+const char* CanonicalJsonSplicer::key(const char* at, const char* end, std::size_t first_key) {
+  if (at == end || *at != '"') return nullptr;
+  const char* key_end = string_end(at + 1, end);
+  if (!key_end || keys_.size() - first_key >= kMaxKeys) return nullptr;
+  // Keys are compared as written: an escape has one canonical form, so equal text is equal keys.
+  const std::string_view key(at, static_cast<std::size_t>(key_end - at));
+  for (auto k = first_key; k < keys_.size(); ++k) {
+    if (keys_[k] == key) return nullptr;  // which one parse keeps is not ours to guess
+  }
+  keys_.push_back(key);
+  at = skip(key_end, end);
+  if (at == end || *at != ':') return nullptr;
+  return at + 1;
+}
+
+// A canonical string is one serialize prints exactly as written.
+const char* CanonicalJsonSplicer::string_end(const char* at, const char* end) {
+  while ((at = next_unplain(at, end)) < end) {
+    const auto byte = static_cast<unsigned char>(*at);
+    if (byte == '"') return at + 1;
+    if (byte == '\\') {
+      const auto length = canonical_escape_length(std::string_view(at + 1, static_cast<std::size_t>(end - at - 1)), 0);
+      if (length == 0) return nullptr;
+      at += 1 + length;
+    } else if (byte < 0x20) {
+      return nullptr;
+    } else if (byte < 0x80) {
+      ++at;  // only when next_unplain stopped on it for the UTF-8 check of its block
+    } else {
+      const auto length = utf8_length(std::string_view(at, static_cast<std::size_t>(end - at)), 0);
+      if (length == 0) return nullptr;
+      at += length;
+    }
+  }
+  return nullptr;
+}
+
+const char* CanonicalJsonSplicer::integer_end(const char* at, const char* end) {
+  const char* start = at;
+  if (*at == '-') ++at;
+  const char* digits = at;
+  while (at < end && *at >= '0' && *at <= '9') ++at;
+  const auto count = static_cast<std::size_t>(at - digits);
+  if (count == 0 || count > kMaxIntegerDigits) return nullptr;
+  if (*digits == '0' && (count > 1 || digits != start)) return nullptr;  // 01, -0
+  if (at < end && (*at == '.' || *at == 'e' || *at == 'E')) return nullptr;
+  return at;
+}
+
+const char* CanonicalJsonSplicer::skip_spaces(const char* at, const char* end) {
+  spaced_ = true;
+  while (at < end && is_space(*at)) ++at;
+  return at;
+}
+
+char* CanonicalJsonSplicer::write_unspaced(char* out, std::string_view text) {
   bool in_string = false;
   for (std::size_t i = 0; i < text.size(); ++i) {
     const char c = text[i];
     if (in_string) {
-      out += c;
-      if (c == '\\') out += text[++i];  // a checked escape: the next byte is part of it
+      *out++ = c;
+      if (c == '\\') *out++ = text[++i];  // a checked escape: the next byte is part of it
       else if (c == '"') in_string = false;
     } else if (!is_space(c)) {
-      out += c;
+      *out++ = c;
       in_string = c == '"';
     }
   }
-  return true;
-}
-
-void CanonicalJsonSplicer::skip(std::string_view text, std::size_t& at) {
-  const auto from = at;
-  skip_space(text, at);
-  spaced_ = spaced_ || at != from;
-}
-
-bool CanonicalJsonSplicer::value(std::string_view text, std::size_t& at, int depth) {
-  if (at >= text.size()) return false;
-  switch (text[at]) {
-    case '{': return object(text, at, depth + 1);
-    case '[': return array(text, at, depth + 1);
-    case '"': return string(text, at);
-    case 't': return literal(text, at, "true");
-    case 'f': return literal(text, at, "false");
-    case 'n': return literal(text, at, "null");
-    default: return integer(text, at);
-  }
-}
-
-bool CanonicalJsonSplicer::object(std::string_view text, std::size_t& at, int depth) {
-  if (depth > kMaxDepth) return false;
-  ++at;
-  skip(text, at);
-  if (at < text.size() && text[at] == '}') {
-    ++at;
-    return true;
-  }
-  const auto first_key = keys_.size();
-  while (true) {
-    skip(text, at);
-    const auto key_start = at;
-    if (at >= text.size() || text[at] != '"' || !string(text, at)) return false;
-    // Keys are compared as written: an escape has one canonical form, so equal text is equal keys.
-    const auto key = text.substr(key_start, at - key_start);
-    if (keys_.size() - first_key >= kMaxKeys) return false;
-    for (auto k = first_key; k < keys_.size(); ++k) {
-      if (keys_[k] == key) return false;  // which one parse keeps is not ours to guess
-    }
-    keys_.push_back(key);
-    skip(text, at);
-    if (at >= text.size() || text[at] != ':') return false;
-    ++at;
-    skip(text, at);
-    if (!value(text, at, depth)) return false;
-    skip(text, at);
-    if (at >= text.size()) return false;
-    if (text[at] == '}') {
-      ++at;
-      keys_.resize(first_key);
-      return true;
-    }
-    if (text[at] != ',') return false;
-    ++at;
-  }
-}
-
-bool CanonicalJsonSplicer::array(std::string_view text, std::size_t& at, int depth) {
-  if (depth > kMaxDepth) return false;
-  ++at;
-  skip(text, at);
-  if (at < text.size() && text[at] == ']') {
-    ++at;
-    return true;
-  }
-  while (true) {
-    skip(text, at);
-    if (!value(text, at, depth)) return false;
-    skip(text, at);
-    if (at >= text.size()) return false;
-    if (text[at] == ']') {
-      ++at;
-      return true;
-    }
-    if (text[at] != ',') return false;
-    ++at;
-  }
-}
-
-// A canonical string is one serialize prints exactly as written.
-bool CanonicalJsonSplicer::string(std::string_view text, std::size_t& at) {
-  ++at;
-  while ((at = next_unplain(text, at)) < text.size()) {
-    const auto byte = static_cast<unsigned char>(text[at]);
-    if (byte == '"') {
-      ++at;
-      return true;
-    }
-    if (byte == '\\') {
-      const auto length = canonical_escape_length(text, at + 1);
-      if (length == 0) return false;
-      at += 1 + length;
-    } else if (byte < 0x20) {
-      return false;
-    } else if (byte < 0x80) {
-      ++at;
-    } else {
-      const auto length = utf8_length(text, at);
-      if (length == 0) return false;
-      at += length;
-    }
-  }
-  return false;
-}
-
-bool CanonicalJsonSplicer::integer(std::string_view text, std::size_t& at) {
-  const auto start = at;
-  if (text[at] == '-') ++at;
-  const auto digits_start = at;
-  while (at < text.size() && text[at] >= '0' && text[at] <= '9') ++at;
-  const auto digits = at - digits_start;
-  if (digits == 0 || digits > kMaxIntegerDigits) return false;
-  if (text[digits_start] == '0' && (digits > 1 || digits_start != start)) return false;  // 01, -0
-  if (at < text.size() && (text[at] == '.' || text[at] == 'e' || text[at] == 'E')) return false;
-  return true;
+  return out;
 }
 
 void JsonValueWriter::append(std::string& out, const boost::json::value& value) {
   serializer_.reset(&value);
   char buffer[512];
   while (!serializer_.done()) out += serializer_.read(buffer, sizeof buffer);
+}
+
+void JsonValueWriter::append(TextBuffer& out, const boost::json::value& value) {
+  serializer_.reset(&value);
+  char buffer[512];
+  while (!serializer_.done()) out.append(serializer_.read(buffer, sizeof buffer));
 }
 
 void read_group_list(std::string_view text, std::vector<std::string>& out) {
@@ -357,6 +423,13 @@ void read_group_list(std::string_view text, std::vector<std::string>& out) {
   }
 }
 
+void RowGroupFilter::ask(std::string_view groups_text) {
+  read_group_list(groups_text, groups_);
+  last_wanted_ = wanted_(groups_);
+  last_text_.assign(groups_text);
+  asked_ = true;
+}
+
 RowTextPlan::RowTextPlan(const schema::Model& model, std::string_view type_name) {
   std::vector<std::string> names;
   const auto put = [&](std::string_view name, Entry entry) {
@@ -383,29 +456,31 @@ RowTextPlan::RowTextPlan(const schema::Model& model, std::string_view type_name)
   append_json_string(type_entry.constant, type_name);
   put("__typename", std::move(type_entry));
   for (std::size_t i = 0; i < entries.size(); ++i) {
-    if (i > 0) entries[i].key = ",";
-    append_json_string(entries[i].key, names[i]);
-    entries[i].key += ':';
+    std::string key = i > 0 ? "," : "";
+    append_json_string(key, names[i]);
+    key += ':';
+    entries[i].key.assign(key + entries[i].constant);
   }
 }
 
-void RowTextEncoder::append_org(std::string& out, std::string_view tenant) {
+std::string_view RowTextEncoder::org_of(std::string_view tenant) {
   const auto slash = tenant.rfind('/');
-  append_json_string(out, slash == std::string_view::npos ? tenant : tenant.substr(0, slash));
+  return slash == std::string_view::npos ? tenant : tenant.substr(0, slash);
 }
 
-void RowTextEncoder::append_number(std::string& out, double number) {
+void RowTextEncoder::put_number(TextBuffer& out, const RowTextPlan::Key& key, double number) {
   const auto value = number_value(number);  // the same integral/floating choice as decode_field
   if (value.is_int64()) {
-    char digits[24];
-    const auto end = std::to_chars(digits, digits + sizeof digits, value.as_int64()).ptr;
-    out.append(digits, end);
+    constexpr std::size_t kDigits = 24;  // an int64 has at most 20 characters
+    char* at = key.write(out.room(key.room() + kDigits));
+    out.commit(std::to_chars(at, at + kDigits, value.as_int64()).ptr);
     return;
   }
+  put_literal(out, key);
   writer_.append(out, value);
 }
 
-void RowTextEncoder::append_json_cell(std::string& out, std::string_view text) {
+void RowTextEncoder::put_json_cell(TextBuffer& out, std::string_view text) {
   if (splicer_.append(out, text)) return;
   boost::system::error_code ec;
   auto parsed = boost::json::parse(text, ec);

@@ -72,6 +72,8 @@ struct RowFilter {
 struct RowTextScan {
   std::string_view type_name;  // the value of the row's "__typename"
   // Whether a row of these sync groups is wanted; one that is not is skipped before it is encoded.
+  // The answer must depend on the groups alone: a store may ask once for consecutive rows with
+  // the same groups.
   std::function<bool(const std::vector<std::string>& groups)> wanted;
   // The row's JSON object text (valid during the call); false stops the scan.
   std::function<bool(std::string_view row_json)> take;

@@ -32,6 +32,25 @@ TEST(RowText, StringsAreEscapedLikeSerializeForEveryByte) {
   EXPECT_EQ(out, json::serialize(json::string(every_byte)));
 }
 
+// Every length the copy treats differently (under 8 bytes, 8-15 as two overlapping words, 16 or
+// more in blocks with an overlapping last one) with a byte to escape, or a UTF-8 byte written as
+// it is, at every position, written after other text in a TextBuffer as the encoder does.
+TEST(RowText, StringsOfEveryShortLengthAreEscapedLikeSerializeWhereverTheEscapeIs) {
+  for (std::size_t length = 0; length <= 48; ++length) {
+    for (const char odd : {'"', '\\', '\x01', '\x1f', '\n', '\xc3', '\x7f'}) {
+      for (std::size_t at = 0; at <= length; ++at) {
+        std::string text(length, 'a');
+        for (std::size_t i = 0; i < length; ++i) text[i] = static_cast<char>('a' + i % 26);
+        if (at < length) text[at] = odd;
+        TextBuffer out;
+        out.append("prefix");
+        append_json_string(out, text);
+        ASSERT_EQ(out.view(), "prefix" + json::serialize(json::string(text))) << "length " << length << " at " << at;
+      }
+    }
+  }
+}
+
 // Long plain runs with the odd byte to escape anywhere (the scan reads eight bytes at a time).
 RC_GTEST_PROP(RowText, StringsOfAnyBytesAreEscapedLikeSerialize, ()) {
   const auto bytes = *rc::gen::container<std::vector<int>>(

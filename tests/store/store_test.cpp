@@ -738,6 +738,39 @@ TEST_P(StoreTest, RowTextsAreTheSerializedRowsForEveryKindOfCell) {
   EXPECT_EQ(taken, 2u);
 }
 
+// Consecutive rows with the same groups are asked about once (the store keeps the answer while
+// the groups column's text stays the same), and the answer holds for every one of them.
+TEST_P(StoreTest, RowTextsAskWantedOncePerRunOfEqualGroups) {
+  const std::vector<std::vector<std::string>> row_groups = {
+      {"team:a"}, {"team:a"}, {"team:a"}, {"team:b"}, {"team:b"}, {"team:a"}, {}, {}};
+  ASSERT_TRUE(store->write([&](WriteTransaction& txn) -> Status {
+    for (std::size_t i = 0; i < row_groups.size(); ++i) {
+      auto row = note(fmt::format("n{}", i), {{"body", "b"}});
+      row.groups = row_groups[i];
+      if (auto inserted = txn.insert_row(notes, "org_1/test", row); !inserted) return inserted;
+    }
+    return {};
+  }));
+  RowQuery query;
+  query.model = &notes;
+  query.tenant = "org_1/test";
+  std::vector<std::vector<std::string>> asked;
+  std::vector<std::string> ids;
+  RowTextScan scan;
+  scan.type_name = "Note";
+  scan.wanted = [&](const std::vector<std::string>& groups) {
+    asked.push_back(groups);
+    return groups.size() == 1 && groups[0] == "team:a";
+  };
+  scan.take = [&](std::string_view text) {
+    ids.push_back(json::parse(text).at("id").as_string().c_str());
+    return true;
+  };
+  ASSERT_TRUE(store->scan_row_texts(query, scan));
+  EXPECT_EQ(ids, (std::vector<std::string>{"n0", "n1", "n2", "n5"}));
+  EXPECT_EQ(asked, (std::vector<std::vector<std::string>>{{"team:a"}, {"team:b"}, {"team:a"}, {}}));
+}
+
 INSTANTIATE_TEST_SUITE_P(Stores, StoreTest, ::testing::Values("sqlite", "postgres"),
                          [](const auto& info) { return info.param; });
 
