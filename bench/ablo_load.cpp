@@ -123,6 +123,7 @@ struct Options {
   bool floor = false;
   int frame_bytes = 629;  // ablo's delta payload at `fanout` (it prints "delta payload bytes per delivery")
   int frames_per_send = 1;
+  bool header_apart = false;
   // commits
   int writers = 8;
   int commit_inflight = 8;
@@ -693,7 +694,8 @@ class Run {
   // The stand-in server of `floor`: forked before any thread starts; it checks no token.
   void start_floor() {
     const auto stand_in =
-        ablo::bench::fork_floor_server({options_.subscribers, options_.frame_bytes, options_.frames_per_send});
+        ablo::bench::fork_floor_server(
+        {options_.subscribers, options_.frame_bytes, options_.frames_per_send, options_.header_apart});
     floor_pid_ = stand_in.pid;
     server_pids_.push_back(stand_in.pid);
     host_ = "127.0.0.1";
@@ -831,8 +833,9 @@ int run_fanout(Options options) {
   std::printf("%s: %d subscribers, %lld writes (%d in flight)%s\n", o.floor ? "floor" : "fanout", o.subscribers,
               static_cast<long long>(o.writes), o.inflight, complete ? "" : " -- TIMED OUT");
   if (o.floor) {
-    std::printf("floor server: one send() of %d pre-encoded frame(s) of %d payload bytes per subscriber per %d write(s)\n",
-                o.frames_per_send, o.frame_bytes, o.frames_per_send);
+    std::printf("floor server: one %s of %d pre-encoded frame(s) of %d payload bytes per subscriber per %d write(s)\n",
+                o.header_apart ? "sendmsg (header and payload apart)" : "send()", o.frames_per_send, o.frame_bytes,
+                o.frames_per_send);
   }
   std::printf("writes acked=%lld rejected=%lld\n", static_cast<long long>(run.sum(&LaneStats::acked)),
               static_cast<long long>(run.sum(&LaneStats::rejected)));
@@ -1337,6 +1340,8 @@ int main(int argc, char** argv) {
   floor_mode->add_option("--frames-per-send", o.frames_per_send, "Delta frames per send() to a socket (2: batching)")
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
+  floor_mode->add_flag("--header-apart", o.header_apart,
+                       "Send each frame's header and payload as two buffers of one sendmsg, as Beast does");
   auto* commits = app.add_subcommand("commits", "W writers x K in flight: confirmed commits/s, ack latency, SQLite ceiling");
   commits->add_option("--writers", o.writers)->capture_default_str();
   commits->add_option("--inflight", o.commit_inflight, "Commits in flight per writer")->capture_default_str();

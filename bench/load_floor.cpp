@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -49,17 +50,16 @@ std::string_view field_text(std::string_view frame, std::string_view key) {
   return frame.substr(at, end - at);
 }
 
-// A server-to-client (unmasked) text frame around `payload`, appended to `out`.
-void append_text_frame(std::string& out, std::string_view payload) {
+// The header of a server-to-client (unmasked) text frame of `payload_bytes`, appended to `out`.
+void append_text_header(std::string& out, std::size_t payload_bytes) {
   out += static_cast<char>(0x81);  // FIN + text
-  if (payload.size() < 126) {
-    out += static_cast<char>(payload.size());
+  if (payload_bytes < 126) {
+    out += static_cast<char>(payload_bytes);
   } else {
     out += static_cast<char>(126);
-    out += static_cast<char>((payload.size() >> 8) & 0xff);
-    out += static_cast<char>(payload.size() & 0xff);
+    out += static_cast<char>((payload_bytes >> 8) & 0xff);
+    out += static_cast<char>(payload_bytes & 0xff);
   }
-  out += payload;
 }
 
 // A delta payload of exactly `bytes` (if it fits) carrying the commit's send time; the
@@ -90,6 +90,28 @@ void send_all(int fd, std::string_view bytes) {
     }
     bytes.remove_prefix(static_cast<std::size_t>(sent));
   }
+}
+
+// `pieces` with one sendmsg (a gather list, as Asio writes Beast's header and payload buffers);
+// a partial write sends the rest as one buffer.
+void send_gathered(int fd, const std::vector<std::string>& pieces, std::vector<iovec>& iov) {
+  iov.clear();
+  std::size_t total = 0;
+  for (const auto& piece : pieces) {
+    iov.push_back({const_cast<char*>(piece.data()), piece.size()});
+    total += piece.size();
+  }
+  msghdr message{};
+  message.msg_iov = iov.data();
+  message.msg_iovlen = iov.size();
+  ssize_t sent = 0;
+  do {
+    sent = ::sendmsg(fd, &message, MSG_NOSIGNAL);
+  } while (sent < 0 && errno == EINTR);
+  if (sent < 0 || static_cast<std::size_t>(sent) == total) return;
+  std::string all;
+  for (const auto& piece : pieces) all += piece;
+  send_all(fd, std::string_view(all).substr(static_cast<std::size_t>(sent)));
 }
 
 // Upgrade, then answer the sync_request every generator socket sends first.
@@ -131,10 +153,23 @@ class Floor {
 
   void on_commit(std::string_view commit) {
     writer_.write(asio::buffer(ack_payload(field_text(commit, "clientTxId"))));
-    append_text_frame(batch_, delta_payload(field_text(commit, "sentAt"), options_.frame_bytes));
+    std::string payload = delta_payload(field_text(commit, "sentAt"), options_.frame_bytes);
+    if (options_.header_apart) {
+      pieces_.emplace_back();
+      append_text_header(pieces_.back(), payload.size());
+      pieces_.push_back(std::move(payload));
+    } else {
+      append_text_header(batch_, payload.size());
+      batch_ += payload;
+    }
     if (++batched_ < options_.frames_per_send) return;
-    for (const int fd : subscriber_fds_) send_all(fd, batch_);
+    if (options_.header_apart) {
+      for (const int fd : subscriber_fds_) send_gathered(fd, pieces_, iov_);
+    } else {
+      for (const int fd : subscriber_fds_) send_all(fd, batch_);
+    }
     batch_.clear();
+    pieces_.clear();
     batched_ = 0;
   }
 
@@ -144,6 +179,8 @@ class Floor {
   std::vector<int> subscriber_fds_;
   beast::flat_buffer buffer_;
   std::string batch_;  // encoded frames not sent yet (frames_per_send > 1)
+  std::vector<std::string> pieces_;  // the same with header_apart: header, payload, header, …
+  std::vector<iovec> iov_;
   int batched_ = 0;
 };
 

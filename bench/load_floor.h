@@ -11,6 +11,7 @@ struct FloorServerOptions {
   int subscribers = 100;  // connections that receive every delta; the next one is the writer
   int frame_bytes = 300;  // payload bytes of one delta frame (ablo's frame at the same test)
   int frames_per_send = 1;  // deltas a subscriber receives per send() (2: what batching would give)
+  bool header_apart = false;  // each frame's header and payload as two buffers of one sendmsg (as Beast writes)
 };
 
 struct FloorServer {
