@@ -21,9 +21,9 @@ struct FloorServer {
 
 // Forks the floor server (call before starting any thread) and returns its pid and port once it
 // listens. It accepts `subscribers` WebSockets, then the writer's; for each commit message of
-// the writer it acknowledges the commit and sends one delta frame carrying the commit's sentAt
-// to every subscriber, one send() per socket (per `frames_per_send` commits). It dies with its
-// parent.
+// the writer it sends one delta frame carrying the commit's sentAt to every subscriber, one
+// send() per socket (per `frames_per_send` commits), then acknowledges the commit. It dies with
+// its parent.
 FloorServer fork_floor_server(const FloorServerOptions& options);
 
 // SIGKILL and reap.
