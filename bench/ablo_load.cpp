@@ -11,8 +11,8 @@
 //   fanout   N synced subscribers, one writer making M sequential single-op commits; every
 //            row carries its send time, every subscriber records write -> delivered latency.
 //   floor    the same sockets and writer against a stand-in server (bench/load_floor.cpp)
-//            that only acknowledges each commit and sends one pre-encoded delta frame of ablo's
-//            size to every subscriber, one send() per socket: the kernel's floor under fanout.
+//            that only sends one pre-encoded delta frame of ablo's size to every subscriber per
+//            commit, one send() per socket, then acknowledges it: the kernel's floor under fanout.
 //   commits  W writers x K commits in flight for S seconds: confirmed commits/s, ack latency,
 //            then the raw SQLite ceiling (WAL, synchronous=FULL, batched inserts) in the same
 //            run and our ratio to it.
@@ -693,8 +693,7 @@ class Run {
 
   // The stand-in server of `floor`: forked before any thread starts; it checks no token.
   void start_floor() {
-    const auto stand_in =
-        ablo::bench::fork_floor_server(
+    const auto stand_in = ablo::bench::fork_floor_server(
         {options_.subscribers, options_.frame_bytes, options_.frames_per_send, options_.header_apart});
     floor_pid_ = stand_in.pid;
     server_pids_.push_back(stand_in.pid);
@@ -1336,6 +1335,7 @@ int main(int argc, char** argv) {
   floor_mode->add_option("--writes", o.writes, "Sequential commits, each acknowledged and fanned out")->capture_default_str();
   floor_mode->add_option("--inflight", o.inflight, "Commits in flight")->capture_default_str();
   floor_mode->add_option("--frame-bytes", o.frame_bytes, "Payload bytes of a delta frame (default: ablo's at fanout)")
+      ->check(CLI::Range(64, 65535))  // the stand-in writes 7- and 16-bit frame lengths only
       ->capture_default_str();
   floor_mode->add_option("--frames-per-send", o.frames_per_send, "Delta frames per send() to a socket (2: batching)")
       ->check(CLI::Range(1, 64))
