@@ -10,6 +10,9 @@
 // Modes (subcommands):
 //   fanout   N synced subscribers, one writer making M sequential single-op commits; every
 //            row carries its send time, every subscriber records write -> delivered latency.
+//   floor    the same sockets and writer against a stand-in server (bench/load_floor.cpp)
+//            that only sends one pre-encoded delta frame of ablo's size to every subscriber per
+//            commit, one send() per socket, then acknowledges it: the kernel's floor under fanout.
 //   commits  W writers x K commits in flight for S seconds: confirmed commits/s, ack latency,
 //            then the raw SQLite ceiling (WAL, synchronous=FULL, batched inserts) in the same
 //            run and our ratio to it.
@@ -67,6 +70,7 @@
 
 #include "bench_support.h"
 #include "load_bootstrap.h"
+#include "load_floor.h"
 #include "client/transport.h"
 #include "integration/server_fixture.h"
 #include "integration/source_endpoint.h"
@@ -115,6 +119,11 @@ struct Options {
   int subscribers = 100;
   int64_t writes = 1000;
   int inflight = 1;
+  // floor (fanout's options, against the stand-in server)
+  bool floor = false;
+  int frame_bytes = 629;  // ablo's delta payload at `fanout` (it prints "delta payload bytes per delivery")
+  int frames_per_send = 1;
+  bool header_apart = false;
   // commits
   int writers = 8;
   int commit_inflight = 8;
@@ -251,6 +260,7 @@ void print_latencies(const char* what, Latencies& all) {
 struct LaneStats {
   std::atomic<int64_t> connected{0}, synced{0}, failed{0};
   std::atomic<int64_t> deliveries{0};        // deltas received by subscribers
+  std::atomic<int64_t> delta_bytes{0};       // their frames' payload bytes (the floor copies the size)
   std::atomic<int64_t> echo_deliveries{0};   // deltas received by writer sockets
   std::atomic<int64_t> sent{0}, acked{0}, rejected{0};
   std::atomic<int64_t> acked_in_window{0};
@@ -419,6 +429,7 @@ class LoadSocket : public std::enable_shared_from_this<LoadSocket> {
         latencies.push_back(static_cast<uint32_t>(std::max<int64_t>(0, arrived - sent)));
       });
       stats.deliveries.fetch_add(rows, std::memory_order_relaxed);
+      stats.delta_bytes.fetch_add(static_cast<int64_t>(frame.size()), std::memory_order_relaxed);
     } else if (has(frame, "\"type\":\"mutation_result\"")) {
       on_result(frame);
     } else if (!synced_ && has(frame, "\"type\":\"sync_response\"")) {
@@ -528,7 +539,10 @@ rlim_t raise_open_file_limit(rlim_t wanted) {
 class Run {
  public:
   explicit Run(Options options) : options_(std::move(options)) {}
-  ~Run() { stop_lanes(); }  // before the lanes (and then the server) are destroyed
+  ~Run() {
+    stop_lanes();  // before the lanes (and then the server) are destroyed
+    ablo::bench::stop_floor_server(floor_pid_);
+  }
   Run(const Run&) = delete;
   Run& operator=(const Run&) = delete;
 
@@ -543,7 +557,9 @@ class Run {
                                " and cannot be raised here (a hard limit; raising it needs CAP_SYS_RESOURCE): at most " +
                                std::to_string(static_cast<long long>(limit) - kSpareDescriptors) + " sockets");
     }
-    if (options_.url.empty()) {
+    if (options_.floor) {
+      start_floor();
+    } else if (options_.url.empty()) {
       start_server(sockets);
     } else {
       attach_server();
@@ -675,6 +691,23 @@ class Run {
     finish_targets(ports);
   }
 
+  // The stand-in server of `floor`: forked before any thread starts; it checks no token.
+  void start_floor() {
+    const auto stand_in = ablo::bench::fork_floor_server(
+        {options_.subscribers, options_.frame_bytes, options_.frames_per_send, options_.header_apart});
+    floor_pid_ = stand_in.pid;
+    server_pids_.push_back(stand_in.pid);
+    host_ = "127.0.0.1";
+    port_ = stand_in.port;
+    tokens_.emplace_back("floor");
+    Target target;
+    target.server = tcp::endpoint(asio::ip::make_address_v4(host_), port_);
+    target.host_header = host_ + ":" + std::to_string(port_);
+    target.ws_path = "/floor";
+    targets_.push_back(std::move(target));
+    run_tag_ = "floor" + std::to_string(getpid());
+  }
+
   void attach_server() {
     std::string rest = options_.url;
     if (auto scheme = rest.find("://"); scheme != std::string::npos) rest = rest.substr(scheme + 3);
@@ -722,6 +755,7 @@ class Run {
 
   // One capability per --per-token sockets: the server caps sockets per credential.
   const std::string& token_for(int64_t socket_index) {
+    if (options_.floor) return tokens_.front();
     const auto wanted = static_cast<std::size_t>(socket_index / options_.per_token);
     while (tokens_.size() <= wanted) tokens_.emplace_back(exchange().at("token").as_string());
     return tokens_[wanted];
@@ -731,6 +765,7 @@ class Run {
   std::unique_ptr<ablo::testing::PrivatePostgres> postgres_;
   std::vector<std::unique_ptr<ablo::testing::ServerProcess>> servers_;
   std::vector<pid_t> server_pids_;
+  pid_t floor_pid_ = 0;
   std::string data_dir_;
   std::string host_, key_, run_tag_;
   uint16_t port_ = 0;
@@ -794,13 +829,22 @@ int run_fanout(Options options) {
   run.stop_lanes();
 
   const int64_t delivered = run.sum(&LaneStats::deliveries);
-  std::printf("fanout: %d subscribers, %lld writes (%d in flight)%s\n", o.subscribers, static_cast<long long>(o.writes),
-              o.inflight, complete ? "" : " -- TIMED OUT");
+  std::printf("%s: %d subscribers, %lld writes (%d in flight)%s\n", o.floor ? "floor" : "fanout", o.subscribers,
+              static_cast<long long>(o.writes), o.inflight, complete ? "" : " -- TIMED OUT");
+  if (o.floor) {
+    std::printf("floor server: one %s of %d pre-encoded frame(s) of %d payload bytes per subscriber per %d write(s)\n",
+                o.header_apart ? "sendmsg (header and payload apart)" : "send()", o.frames_per_send, o.frame_bytes,
+                o.frames_per_send);
+  }
   std::printf("writes acked=%lld rejected=%lld\n", static_cast<long long>(run.sum(&LaneStats::acked)),
               static_cast<long long>(run.sum(&LaneStats::rejected)));
   std::printf("deliveries=%lld of %lld expected", static_cast<long long>(delivered), static_cast<long long>(expected));
   if (delivered < expected) std::printf(" -- SHORT by %lld", static_cast<long long>(expected - delivered));
   std::printf(" (+%lld echoes to the writer)\n", static_cast<long long>(run.sum(&LaneStats::echo_deliveries)));
+  if (delivered > 0) {
+    std::printf("delta payload bytes per delivery: %.0f\n",
+                static_cast<double>(run.sum(&LaneStats::delta_bytes)) / static_cast<double>(delivered));
+  }
   auto latencies = run.gather(&LaneStats::delivery_us);
   print_latencies("write -> delivered latency", latencies);
   if (auto server = run.window().server_cpu(); server && delivered > 0) {
@@ -1285,6 +1329,19 @@ int main(int argc, char** argv) {
   fanout->add_option("--subscribers", o.subscribers)->capture_default_str();
   fanout->add_option("--writes", o.writes, "Sequential single-op commits")->capture_default_str();
   fanout->add_option("--inflight", o.inflight, "Commits in flight")->capture_default_str();
+  auto* floor_mode = app.add_subcommand(
+      "floor", "fanout against a stand-in server that only sends a pre-encoded frame per socket: the kernel's floor");
+  floor_mode->add_option("--subscribers", o.subscribers)->capture_default_str();
+  floor_mode->add_option("--writes", o.writes, "Sequential commits, each acknowledged and fanned out")->capture_default_str();
+  floor_mode->add_option("--inflight", o.inflight, "Commits in flight")->capture_default_str();
+  floor_mode->add_option("--frame-bytes", o.frame_bytes, "Payload bytes of a delta frame (default: ablo's at fanout)")
+      ->check(CLI::Range(64, 65535))  // the stand-in writes 7- and 16-bit frame lengths only
+      ->capture_default_str();
+  floor_mode->add_option("--frames-per-send", o.frames_per_send, "Delta frames per send() to a socket (2: batching)")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  floor_mode->add_flag("--header-apart", o.header_apart,
+                       "Send each frame's header and payload as two buffers of one sendmsg, as Beast does");
   auto* commits = app.add_subcommand("commits", "W writers x K in flight: confirmed commits/s, ack latency, SQLite ceiling");
   commits->add_option("--writers", o.writers)->capture_default_str();
   commits->add_option("--inflight", o.commit_inflight, "Commits in flight per writer")->capture_default_str();
@@ -1326,6 +1383,11 @@ int main(int argc, char** argv) {
 
   try {
     if (fanout->parsed()) return run_fanout(o);
+    if (floor_mode->parsed()) {
+      if (o.writes % o.frames_per_send != 0) throw std::runtime_error("--writes must be a multiple of --frames-per-send");
+      o.floor = true;
+      return run_fanout(o);
+    }
     if (commits->parsed()) return run_commits(o);
     if (idle->parsed()) return run_idle(o);
     if (source->parsed()) return run_source(o);
