@@ -40,6 +40,7 @@ class TextBuffer {
   // The text now ends at `end` (a pointer from room() moved past what was written).
   void commit(const char* end) { size_ = static_cast<std::size_t>(end - data_.get()); }
   void append(std::string_view text) {
+    if (text.empty()) return;  // an empty view may hold a null pointer, which memcpy must not get
     char* at = room(text.size());
     std::memcpy(at, text.data(), text.size());
     commit(at + text.size());
@@ -229,7 +230,8 @@ class RowTextEncoder {
   }
   static void put_literal(TextBuffer& out, const RowTextPlan::Key& key, std::string_view value = {}) {
     char* at = key.write(out.room(key.room() + value.size()));
-    std::memcpy(at, value.data(), value.size());
+    // The default value is an empty view whose pointer is null: memcpy must not get it.
+    if (!value.empty()) std::memcpy(at, value.data(), value.size());
     out.commit(at + value.size());
   }
   static void put_literal(TextBuffer& out, std::string_view text) { out.append(text); }
