@@ -12,7 +12,6 @@
 #                                                tests) under TSan, so each store is sanitized once
 #                                                at half the time. ABLO_SANITIZER_STORES=both runs
 #                                                both stores under each.
-#   ABLO_BUILD_BENCH=ON                          builds the benchmarks (bench/) in the plain build too
 #   ABLO_FUZZ_SECONDS=N                          runs each fuzz target (clang, libFuzzer) for N seconds
 #                                                on its committed corpus; with ASan+UBSan above, the
 #                                                targets are built in that build (one compile of the
@@ -91,9 +90,7 @@ wait_for_build() {
   if [ "$status" != 0 ]; then echo "test.sh: the build of $dir failed" >&2; exit 1; fi
 }
 
-# The benchmarks (bench/) are not tests: a developer's run leaves them out (they are a quarter of
-# its cold build); CI builds them here (ABLO_BUILD_BENCH=ON) so they keep compiling.
-timed "build build" scripts/build.sh build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DABLO_BUILD_BENCH="${ABLO_BUILD_BENCH:-OFF}"
+timed "build build" scripts/build.sh build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 timed "test build" run_tests build "$plain_jobs" ""
 for sanitizer in ${ABLO_SANITIZERS:-}; do
   dir="build-${sanitizer//,/-}"
