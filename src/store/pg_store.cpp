@@ -1089,14 +1089,7 @@ class PgStore final : public Store {
     std::lock_guard lock(writer_mutex_);
     auto conn = writer_connection();
     if (!conn) return tl::unexpected(conn.error());
-    // The transaction points at the writer connection: the dead one is replaced only once a
-    // fresh one is open, so a failed reopen leaves it a (dead) connection, never a deleted one.
-    const auto reopen = [this]() -> Result<Connection*> {
-      auto opened = Connection::open(url_);
-      if (!opened) return tl::unexpected(opened.error());
-      writer_ = std::move(*opened);
-      return writer_.get();
-    };
+    const auto reopen = [this] { return replace_writer(); };
     PgWriteTransaction txn(**conn, reopen, /*notify=*/!options_.announce);
     if (auto result = run_write_body(body, txn); !result) return rollback(txn, result.error());
     auto statements = txn.take_final();
@@ -1368,11 +1361,16 @@ class PgStore final : public Store {
 
   // The writer connection, reopened when the server went away (a restarted PostgreSQL).
   Result<Connection*> writer_connection() {
-    if (!writer_ || !writer_->healthy()) {
-      auto opened = Connection::open(url_);
-      if (!opened) return tl::unexpected(opened.error());
-      writer_ = std::move(*opened);
-    }
+    if (!writer_ || !writer_->healthy()) return replace_writer();
+    return writer_.get();
+  }
+  // A fresh writer connection in place of the current one. A write transaction may point at the
+  // current one: it is replaced only once the fresh one is open, so a failed reopen leaves the
+  // transaction a (dead) connection, never a deleted one.
+  Result<Connection*> replace_writer() {
+    auto opened = Connection::open(url_);
+    if (!opened) return tl::unexpected(opened.error());
+    writer_ = std::move(*opened);
     return writer_.get();
   }
 
