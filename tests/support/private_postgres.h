@@ -6,11 +6,12 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 
-#include <boost/asio/ip/tcp.hpp>
-
+#include "support/loopback_port.h"
 #include "support/watchdog.h"
 
 namespace ablo::testing {
@@ -25,9 +26,8 @@ class PrivatePostgres {
     dir_ = mkdtemp(pattern.data());
     run_as_ = getuid() == 0 ? "runuser -u postgres -- " : "";
     if (getuid() == 0) sh("chown postgres:postgres " + dir_);
-    port_ = free_port();
     sh(run_as_ + bin_ + "/initdb -D " + dir_ + "/data -U postgres -A trust --no-sync >" + dir_ + "/initdb.log 2>&1");
-    start();
+    start_on_a_free_port();
     stop_when_this_process_dies(run_as_ + bin_ + "/pg_ctl -D " + dir_ + "/data -m immediate stop");
   }
   ~PrivatePostgres() {
@@ -45,11 +45,36 @@ class PrivatePostgres {
   // Stops the server (fast) until start() runs it again: an outage of the shared database.
   void stop() { sh(run_as_ + bin_ + "/pg_ctl -D " + dir_ + "/data -m fast -w -t 30 stop >/dev/null"); }
   void start() {
-    sh(run_as_ + bin_ + "/pg_ctl -D " + dir_ + "/data -l " + dir_ + "/pg.log -w -t 30 -o \"-c listen_addresses=127.0.0.1 -p " +
-       std::to_string(port_) + " -k " + dir_ + (durable_ ? "" : " -c fsync=off -c synchronous_commit=off") + " -c max_connections=300\" start >/dev/null");
+    if (!try_start()) throw std::runtime_error("PostgreSQL did not start on port " + std::to_string(port_) + ":\n" + log());
   }
 
  private:
+  // Another test may bind the chosen port between the check and the server's bind; the port is
+  // only ours once the server holds it, so the first start tries a few.
+  void start_on_a_free_port() {
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      port_ = free_loopback_port_below_ephemeral_range();
+      if (try_start()) return;
+      if (log().find("could not bind") == std::string::npos) break;
+    }
+    throw std::runtime_error("PostgreSQL did not start on port " + std::to_string(port_) + ":\n" + log());
+  }
+
+  bool try_start() {
+    const std::string command =
+        run_as_ + bin_ + "/pg_ctl -D " + dir_ + "/data -l " + dir_ + "/pg.log -w -t 30 -o \"-c listen_addresses=127.0.0.1 -p " +
+        std::to_string(port_) + " -k " + dir_ + (durable_ ? "" : " -c fsync=off -c synchronous_commit=off") +
+        " -c max_connections=300\" start >/dev/null";
+    return std::system(command.c_str()) == 0;
+  }
+
+  std::string log() const {
+    std::ifstream file(dir_ + "/pg.log");
+    std::stringstream text;
+    text << file.rdbuf();
+    return text.str();
+  }
+
   static void sh(const std::string& command) {
     if (std::system(command.c_str()) != 0) throw std::runtime_error("failed: " + command);
   }
@@ -60,12 +85,6 @@ class PrivatePostgres {
       if (std::filesystem::exists(bin + "/initdb")) return bin;
     }
     throw std::runtime_error("PostgreSQL server binaries not found (apt install postgresql)");
-  }
-
-  static int free_port() {
-    boost::asio::io_context io;
-    boost::asio::ip::tcp::acceptor acceptor(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
-    return acceptor.local_endpoint().port();
   }
 
   bool durable_ = false;

@@ -18,6 +18,7 @@
 #include <string>
 #include <thread>
 
+#include "support/loopback_port.h"
 #include "support/watchdog.h"
 
 namespace ablo::testing {
@@ -30,7 +31,7 @@ class PrivateRedis {
     std::string pattern = "/tmp/ablo-redis-XXXXXX";
     if (!mkdtemp(pattern.data())) throw std::runtime_error("PrivateRedis: mkdtemp failed");
     dir_ = pattern;
-    port_ = free_port();
+    port_ = free_loopback_port_below_ephemeral_range();
     start();
     stop_when_this_process_dies("kill -9 $(cat " + dir_ + "/redis.pid)");
   }
@@ -67,20 +68,6 @@ class PrivateRedis {
       if (std::filesystem::exists(path)) return path;
     }
     throw std::runtime_error("redis-server not found (apt install redis-server): the redis tests need a real server");
-  }
-
-  static int free_port() {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t size = sizeof(address);
-    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&address), size) != 0 ||
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &size) != 0) {
-      throw std::runtime_error("PrivateRedis: no free loopback port");
-    }
-    ::close(fd);
-    return ntohs(address.sin_port);
   }
 
   // Sends an inline PING with a plain socket (not the client under test); any reply counts,
