@@ -1166,19 +1166,8 @@ class PgStore final : public Store {
     return each_scanned_row(query, [&](const Rows::Row& row) { return visit(decode_row(row, *query.model)); });
   }
 
-  // No JSON tree per row: the groups are read (when they differ from the previous row's) into
-  // one reused list and the wanted rows written from the columns into one reused buffer
-  // (row_text.h).
   Status scan_row_texts(const RowQuery& query, const RowTextScan& scan) override {
-    RowTextEncoder encoder(*query.model, scan.type_name);
-    RowGroupFilter filter(scan.wanted);
-    TextBuffer text;
-    return each_scanned_row(query, [&](const Rows::Row& row) {
-      if (!filter.wanted(row.text_view(6))) return true;
-      text.clear();
-      encoder.append(row, text);
-      return scan.take(text.view());
-    });
+    return encode_row_texts(query, scan, [&](auto&& visit) { return each_scanned_row(query, visit); });
   }
 
   Status put_api_key(const ApiKeyRecord& key) override {

@@ -23,6 +23,7 @@
 #include "schema/schema.h"
 #include "store/record_decoding.h"
 #include "store/row_codec.h"
+#include "store/store.h"
 
 namespace ablo::store {
 
@@ -248,5 +249,22 @@ class RowTextEncoder {
   CanonicalJsonSplicer splicer_;
   JsonValueWriter writer_;
 };
+
+// A store's scan_row_texts, given how it walks a row query: `each_row(visit)` hands each result
+// row (decode_row's columns) to `visit` until visit returns false. No JSON tree per row: the
+// groups (column 6) are read only when they differ from the previous row's, and each wanted row
+// is written from its columns into one reused buffer.
+template <class EachRow>
+Status encode_row_texts(const RowQuery& query, const RowTextScan& scan, EachRow&& each_row) {
+  RowTextEncoder encoder(*query.model, scan.type_name);
+  RowGroupFilter filter(scan.wanted);
+  TextBuffer text;
+  return each_row([&](const auto& row) {
+    if (!filter.wanted(row.text_view(6))) return true;
+    text.clear();
+    encoder.append(row, text);
+    return scan.take(text.view());
+  });
+}
 
 }  // namespace ablo::store

@@ -652,19 +652,8 @@ class SqliteStore final : public Store {
     return each_scanned_row(query, [&](const Statement& row) { return visit(decode_row(row, *query.model)); });
   }
 
-  // No JSON tree per row: the groups are read (when they differ from the previous row's) into
-  // one reused list and the wanted rows written from the columns into one reused buffer
-  // (row_text.h).
   Status scan_row_texts(const RowQuery& query, const RowTextScan& scan) override {
-    RowTextEncoder encoder(*query.model, scan.type_name);
-    RowGroupFilter filter(scan.wanted);
-    TextBuffer text;
-    return each_scanned_row(query, [&](const Statement& row) {
-      if (!filter.wanted(row.text_view(6))) return true;
-      text.clear();
-      encoder.append(row, text);
-      return scan.take(text.view());
-    });
+    return encode_row_texts(query, scan, [&](auto&& visit) { return each_scanned_row(query, visit); });
   }
 
   // Runs a row query and hands each result row (decode_row's columns) to `visit` until it
