@@ -951,11 +951,11 @@ void CommitPipeline::enqueue_audit(audit::AuditRow row) {
   bool wake = false;
   {
     std::lock_guard lock(queue_mutex_);
-    if (audit_queue_.size() >= kMaxQueuedAuditRows) {
+    if (audit_queue_.size() >= options_.max_queued_audit_rows) {
       const uint64_t dropped = ++audit_dropped_;
       // Loud but bounded: the first drop and then every 1,000th.
       if (dropped == 1 || dropped % 1000 == 0) {
-        spdlog::error("audit queue full ({} rows): '{}' row of {} dropped ({} dropped so far)", kMaxQueuedAuditRows,
+        spdlog::error("audit queue full ({} rows): '{}' row of {} dropped ({} dropped so far)", options_.max_queued_audit_rows,
                       row.action_type, row.tenant, dropped);
       }
       return;
@@ -971,7 +971,7 @@ void CommitPipeline::enqueue_audit(audit::AuditRow row) {
 
 // Moves queued audit rows behind those a failed group kept, up to the bound (writer thread).
 void CommitPipeline::take_audit_rows_locked() {
-  while (!audit_queue_.empty() && audit_batch_.size() < kMaxQueuedAuditRows) {
+  while (!audit_queue_.empty() && audit_batch_.size() < options_.max_queued_audit_rows) {
     audit_batch_.push_back(std::move(audit_queue_.front()));
     audit_queue_.pop_front();
   }

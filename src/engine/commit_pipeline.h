@@ -77,10 +77,9 @@ class CommitPipeline {
 
   // Queues a non-commit audit row (any thread; never blocks, takes queue_mutex_ briefly, so a
   // caller may hold its own lock). Written by the next group in queue order. Beyond
-  // kMaxQueuedAuditRows waiting rows it is dropped with an error log (audit_rows_dropped()).
-  // Does nothing without an audit key.
+  // EngineOptions::max_queued_audit_rows waiting rows it is dropped with an error log
+  // (audit_rows_dropped()). Does nothing without an audit key.
   void enqueue_audit(audit::AuditRow row);
-  static constexpr std::size_t kMaxQueuedAuditRows = engine::kMaxQueuedAuditRows;
   // Rows dropped so far: the queue was full, the store refused them, or the server stopped
   // while their group kept failing.
   uint64_t audit_rows_dropped() const { return audit_dropped_.load(); }
@@ -144,7 +143,7 @@ class CommitPipeline {
   std::thread syncer_;
   int64_t meters_flushed_at_ms_ = 0;  // writer thread only
   // Writer thread only: audit rows taken from the queue for the next group; cleared once a
-  // group wrote them, kept when it failed (at most kMaxQueuedAuditRows).
+  // group wrote them, kept when it failed (at most options_.max_queued_audit_rows).
   std::deque<audit::AuditRow> audit_batch_;
   bool final_audit_try_ = false;  // stopping: a failing batch gets one last group
 };

@@ -186,8 +186,9 @@ class CommitForwarder {
   virtual bool forward(CommitRequest& request, CommitCallback& done) = 0;
 };
 
-// Non-commit audit rows (Engine::record_audit_later) waiting for the commit writer, at most;
-// beyond it a row is dropped with an error log and counted (Engine::audit_rows_dropped).
+// Non-commit audit rows (Engine::record_audit_later) waiting for the commit writer, at most, by
+// default (EngineOptions::max_queued_audit_rows); beyond it a row is dropped with an error log
+// and counted (Engine::audit_rows_dropped).
 inline constexpr std::size_t kMaxQueuedAuditRows = 65'536;
 
 struct EngineOptions {
@@ -199,6 +200,8 @@ struct EngineOptions {
   // The audit trail's HMAC key (audit/audit.h). Every applied commit writes its audit row in
   // its own transaction when set; empty writes no audit rows (unit tests of other things).
   std::string audit_key;
+  // The bound of the non-commit audit rows waiting for the writer (kMaxQueuedAuditRows).
+  std::size_t max_queued_audit_rows = kMaxQueuedAuditRows;
 };
 
 // One page of GET /v1/models/{model} (http-api.md §4.2), in (order_by, id) order.

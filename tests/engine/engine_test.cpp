@@ -1037,7 +1037,10 @@ struct AuditQueueTest : ::testing::TestWithParam<std::string> {
   testing::TestStore backing{GetParam()};
   HeldSyncStore store{*backing.store};
   fanout::Hub hub{[this](const std::string& t, int64_t a, int64_t u, int l) { return store.read_deltas(t, a, u, l); }};
-  Engine engine{store, hub, EngineOptions{.audit_key = "engine-test-audit-key-0123456789abcdef"}};
+  // A small bound: filling the default one (kMaxQueuedAuditRows) took 30-55 s under TSan.
+  static constexpr std::size_t kAuditBound = 1000;
+  Engine engine{store, hub,
+                EngineOptions{.audit_key = "engine-test-audit-key-0123456789abcdef", .max_queued_audit_rows = kAuditBound}};
 
   void SetUp() override {
     ASSERT_TRUE(engine.start());
@@ -1128,7 +1131,7 @@ TEST_P(AuditQueueTest, BeyondTheBoundARowIsDroppedAndCounted) {
     engine.commit(std::move(request), [&blocker](Result<CommitReceipt> r) { blocker.set_value(std::move(r)); });
   }
   gate->wait_until_held();
-  const auto bound = kMaxQueuedAuditRows;
+  const auto bound = kAuditBound;
   for (std::size_t i = 0; i < bound + 2; ++i) engine.record_audit_later(claim_row("org_1/test", "c"));
   EXPECT_EQ(engine.audit_rows_dropped(), 2u);
   gate->release();
