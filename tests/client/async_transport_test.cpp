@@ -23,6 +23,7 @@
 #include <boost/beast/websocket.hpp>
 #include <boost/json/parse.hpp>
 
+#include "support/loopback_port.h"
 #include "support/tcp_proxy.h"
 
 namespace ablo::client {
@@ -191,12 +192,9 @@ class TestServer {
   std::list<std::thread> workers_;
 };
 
-// A port nothing listens on.
-uint16_t closed_port() {
-  asio::io_context io;
-  tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::address_v4::loopback(), 0));
-  return acceptor.local_endpoint().port();
-}
+// A port nothing listens on: from below the ephemeral range, where no other test's server
+// (bound to port 0) can be listening by the time it is used.
+uint16_t closed_port() { return static_cast<uint16_t>(ablo::testing::free_loopback_port_below_ephemeral_range()); }
 
 class AsyncTransportTest : public ::testing::Test {
  protected:

@@ -20,6 +20,7 @@
 #include "integration/quickstart_schema.h"
 #include "integration/server_fixture.h"
 #include "integration/webhook_receiver.h"
+#include "support/loopback_port.h"
 #include "support/pg_database.h"
 
 namespace ablo::testing {
@@ -276,11 +277,9 @@ TEST_F(WebhookTest, AnswerAfterTheTimeoutIsResentWithTheSameIdAndCommitsDoNotWai
 
 TEST_F(WebhookTest, UnreachableReceiverExhaustsRetriesThenEnableResumesFromTheCursor) {
   ServerProcess server(kQuickstartSchema, "", fast_webhooks());
-  uint16_t port = 0;
-  {
-    WebhookReceiver placeholder;  // a port nobody listens on once it closes
-    port = placeholder.port();
-  }
+  // A port nobody listens on until the receiver is revived there: from below the ephemeral
+  // range, so no test's outgoing connection takes it meanwhile (support/loopback_port.h).
+  const auto port = static_cast<uint16_t>(free_loopback_port_below_ephemeral_range());
   const std::string url = "http://127.0.0.1:" + std::to_string(port) + "/hook";
   auto created = create_endpoint(server, url);
   const auto id = std::string(created.at("id").as_string());
