@@ -43,6 +43,11 @@ export async function startServer(ablo, { dataDir, schemaFile, port = 0 }) {
         if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
       }
       fs.closeSync(log);
+      // The log's end goes to the test's output (ctest shows it when the test fails) and the
+      // file away, so that passing runs leave nothing in the temporary directory.
+      const lines = fs.readFileSync(logFile, 'utf8').trimEnd().split('\n');
+      console.log(`# ablo serve log ${logFile}, last lines:\n${lines.slice(-30).map((line) => `#   ${line}`).join('\n')}`);
+      fs.rmSync(logFile, { force: true });
     },
   };
 }
