@@ -25,15 +25,19 @@ class PrivatePostgres {
     std::string pattern = "/tmp/ablo-pg-XXXXXX";
     dir_ = mkdtemp(pattern.data());
     run_as_ = getuid() == 0 ? "runuser -u postgres -- " : "";
-    if (getuid() == 0) sh("chown postgres:postgres " + dir_);
-    sh(run_as_ + bin_ + "/initdb -D " + dir_ + "/data -U postgres -A trust --no-sync >" + dir_ + "/initdb.log 2>&1");
-    start_on_a_free_port();
+    try {
+      if (getuid() == 0) sh("chown postgres:postgres " + dir_);
+      sh(run_as_ + bin_ + "/initdb -D " + dir_ + "/data -U postgres -A trust --no-sync >" + dir_ + "/initdb.log 2>&1");
+      start_on_a_free_port();
+    } catch (...) {  // no destructor runs: the directory would stay (the error carries pg.log)
+      remove_directory();
+      throw;
+    }
     stop_when_this_process_dies(run_as_ + bin_ + "/pg_ctl -D " + dir_ + "/data -m immediate stop");
   }
   ~PrivatePostgres() {
     std::system((run_as_ + bin_ + "/pg_ctl -D " + dir_ + "/data -m immediate -w stop >/dev/null 2>&1").c_str());
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
+    remove_directory();
   }
   PrivatePostgres(const PrivatePostgres&) = delete;
   PrivatePostgres& operator=(const PrivatePostgres&) = delete;
@@ -73,6 +77,11 @@ class PrivatePostgres {
     std::stringstream text;
     text << file.rdbuf();
     return text.str();
+  }
+
+  void remove_directory() {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
   }
 
   static void sh(const std::string& command) {
