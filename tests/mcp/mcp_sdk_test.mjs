@@ -101,6 +101,11 @@ async function startServer() {
         if (proc.exitCode === null) proc.kill('SIGKILL');
       }
       fs.closeSync(log);
+      // As the console test does: the log's end to the test's output (ctest shows it when the
+      // test fails), the file away, so that passing runs leave nothing in the temporary directory.
+      const lines = fs.readFileSync(logFile, 'utf8').trimEnd().split('\n');
+      console.log(`# ablo serve log ${logFile}, last lines:\n${lines.slice(-30).map((line) => `#   ${line}`).join('\n')}`);
+      fs.rmSync(logFile, { force: true });
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };
