@@ -3,7 +3,9 @@
 //
 // What is queued: whole text frames (sync_response, mutation_result, presence, …) and shared
 // deltas (fanout::EncodedDelta, encoded once for every recipient). Each write is one WebSocket
-// message handed to the socket as a gather list over buffers already in memory:
+// frame (a whole message: FIN set, text, unmasked as a server's frames are) handed to the socket
+// as a gather list over buffers already in memory — its header (encode_text_frame_header), then
+// the payload:
 //  * a text frame: its own buffer;
 //  * a lone delta: its shared single-delta frame, as it is;
 //  * consecutive deltas: one batched `delta` frame {"type":"delta","payload":{"deltas":[…]}} —
@@ -20,6 +22,7 @@
 // Threading: none of its own. The session fills a std::vector<OutgoingItem> under its lock and
 // hands it over (take) on its socket strand, which alone uses the batcher. Buffers returned by
 // next_message stay valid until finish_message: items are not moved while a message is out.
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <memory>
@@ -34,6 +37,10 @@
 #include "fanout/hub.h"
 
 namespace ablo::net {
+
+// Writes the header of an unfragmented, unmasked text frame of `payload_bytes` (RFC 6455 §5.2)
+// into `out`; returns its length (2, 4 or 10 bytes).
+std::size_t encode_text_frame_header(std::size_t payload_bytes, std::span<unsigned char, 10> out);
 
 struct OutgoingItem {
   std::string text;                                   // a whole frame, or
@@ -55,7 +62,8 @@ class FrameBatcher {
   void take(std::vector<OutgoingItem>& queued);
   // Items not yet in a message.
   bool has_unsent() const { return next_ < items_.size(); }
-  // Builds the next message from the unsent items (precondition: has_unsent(), no message out).
+  // Builds the next message from the unsent items, as one frame: header, then payload
+  // (precondition: has_unsent(), no message out).
   std::span<const boost::asio::const_buffer> next_message();
   // When the first delta of the message out was encoded (its deltas are in id order, so the
   // oldest); nullopt when the message carries no delta.
@@ -67,10 +75,14 @@ class FrameBatcher {
   std::size_t drop_unsent();
 
  private:
+  // Appends the next message's payload buffers to gather_ and advances next_.
+  void append_payload();
+
   std::vector<OutgoingItem> items_;
   std::size_t message_begin_ = 0;  // items [message_begin_, next_) are the message out
   std::size_t next_ = 0;           // the first item not yet in a message
-  std::vector<boost::asio::const_buffer> gather_;
+  std::vector<boost::asio::const_buffer> gather_;  // [0] is the frame header
+  std::array<unsigned char, 10> header_{};
 };
 
 }  // namespace ablo::net

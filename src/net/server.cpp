@@ -41,6 +41,7 @@
 #include "metrics/metrics.h"
 #include "net/dialect.h"
 #include "net/frame_batcher.h"
+#include "net/gated_socket.h"
 #include "net/http_json.h"
 #include "net/mcp_backend.h"
 #include "net/read_buffer.h"
@@ -76,6 +77,8 @@ constexpr std::string_view kContractVersion = "2026-06-02";
 // A dropped slow consumer gets this long to take its close frame before its TCP connection is
 // cut (it may not be reading at all).
 constexpr auto kSlowConsumerGrace = std::chrono::seconds(10);
+// Messages one socket writes before its event loop serves the others (WsSession::write_next).
+constexpr std::size_t kMessagesPerTurn = 32;
 // At the open-file limit accept() fails at once; retrying at once would spin. Wait, and warn
 // once per kAcceptWarningInterval rather than per attempt.
 constexpr auto kAcceptBackoff = std::chrono::milliseconds(100);
@@ -521,6 +524,7 @@ class WsSession : public fanout::Outbox, public std::enable_shared_from_this<WsS
   }
 
   void on_accept(beast::error_code ec) {
+    if (!ec) ws_.next_layer().next_layer().non_blocking(true, ec);  // write_next's send() must not block the loop
     if (ec) {
       close_connection();
       return;
@@ -623,35 +627,80 @@ class WsSession : public fanout::Outbox, public std::enable_shared_from_this<WsS
     auto timer = std::make_shared<asio::steady_timer>(ws_.get_executor(), kSlowConsumerGrace);
     timer->async_wait([self = shared_from_this(), timer](beast::error_code ec) {
       if (ec) return;
-      self->ws_.next_layer().close(ec);  // the pending write and read fail
+      self->ws_.next_layer().next_layer().close(ec);  // the pending write and read fail
     });
   }
 
-  // Socket strand; called with no message being written. Sends the next message — one write
-  // per text frame or per run of deltas (net/frame_batcher.h) — or the close frame once
-  // everything queued is out, or goes idle.
+  // Socket strand; called with no message being written. Writes what is queued, each message
+  // one frame (net/frame_batcher.h) sent by a non-blocking send() straight from its buffers —
+  // what the kernel does not take at once goes out asynchronously — then the close frame once
+  // everything queued is out; or goes idle. Why not Beast's async_write: its per-write
+  // machinery (and the completion Asio posts back even when the send finished at once) was
+  // most of the fan-out's user-space CPU. Beast's own writes (pongs, pings, the close) share
+  // the socket through the gate (net/gated_socket.h). A turn writes at most kMessagesPerTurn
+  // messages, then lets the loop's other sockets have theirs.
   void write_next() {
-    if (!batcher_.has_unsent()) {
-      std::lock_guard lock(mutex_);
-      batcher_.take(pending_);  // everything queued so far, in one swap
-      batched_bytes_ += pending_bytes_;
-      pending_bytes_ = 0;
-      if (!batcher_.has_unsent()) {
-        if (close_reason_ && !closed_) {  // writing_ stays true: nothing is written after the close
-          ws_.async_close(*close_reason_, [self = shared_from_this()](beast::error_code) { self->close_connection(); });
-          return;
-        }
-        writing_ = false;
-        write_slot_.release();  // idle: no write operation is out
+    for (std::size_t message = 0; message < kMessagesPerTurn; ++message) {
+      if (!batcher_.has_unsent() && !take_queued()) return;
+      if (!ws_.is_open()) return;  // a close frame went out or came in: no frame may follow it; writing_ stays set
+      GatedSocket& gate = ws_.next_layer();
+      if (!gate.can_write_own()) {  // Beast is writing a control frame
+        gate.resume_own_when_free([weak = weak_from_this()] {
+          if (auto self = weak.lock()) self->write_next();
+        });
         return;
       }
+      const auto frame = batcher_.next_message();
+      beast::error_code ec;
+      std::size_t sent = gate.next_layer().write_some(frame, ec);
+      if (ec == asio::error::would_block || ec == asio::error::try_again) {
+        ec = {};
+        sent = 0;
+      }
+      if (!ec && sent < asio::buffer_size(frame)) {
+        write_rest(frame, sent);
+        return;
+      }
+      if (!finish_write(ec)) return;
     }
-    ws_.async_write(batcher_.next_message(),
-                    asio::bind_allocator(WriteSlotAllocator<void>(write_slot_),
-                                         beast::bind_front_handler(&WsSession::on_write, shared_from_this())));
+    asio::post(ws_.get_executor(), [self = shared_from_this()] { self->write_next(); });
   }
 
-  void on_write(beast::error_code ec, std::size_t) {
+  // Nothing unsent: takes what the producers queued, in one swap. False when there was nothing;
+  // then the close frame goes out if one was asked for (writing_ stays set: nothing is written
+  // after it), else the session goes idle.
+  bool take_queued() {
+    std::lock_guard lock(mutex_);
+    batcher_.take(pending_);
+    batched_bytes_ += pending_bytes_;
+    pending_bytes_ = 0;
+    if (batcher_.has_unsent()) return true;
+    if (close_reason_ && !closed_) {
+      ws_.async_close(*close_reason_, [self = shared_from_this()](beast::error_code) { self->close_connection(); });
+      return false;
+    }
+    writing_ = false;
+    write_slot_.release();  // idle: no write operation is out
+    return false;
+  }
+
+  // The kernel took the first `sent` bytes of the frame: the rest goes out asynchronously, the
+  // gate held meanwhile so that no control frame of Beast's lands inside it.
+  void write_rest(std::span<const asio::const_buffer> frame, std::size_t sent) {
+    beast::buffers_suffix<std::span<const asio::const_buffer>> rest(frame);
+    rest.consume(sent);
+    ws_.next_layer().begin_own();
+    asio::async_write(ws_.next_layer().next_layer(), rest,
+                      asio::bind_allocator(WriteSlotAllocator<void>(write_slot_),
+                                           [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                                             self->ws_.next_layer().end_own();
+                                             if (self->finish_write(ec)) self->write_next();
+                                           }));
+  }
+
+  // The message out is written (or failed): releases it. False when the write failed, which
+  // ends the connection.
+  bool finish_write(beast::error_code ec) {
     if (const auto encoded_at = batcher_.message_encoded_at(); encoded_at && !ec) {
       socket_metrics().fanout_latency.observe_seconds_since(*encoded_at);
     }
@@ -662,19 +711,17 @@ class WsSession : public fanout::Outbox, public std::enable_shared_from_this<WsS
       std::lock_guard lock(mutex_);
       batched_bytes_ -= written + dropped;
       writing_ = false;
-      return;
+      return false;
     }
-    {
-      std::lock_guard lock(mutex_);
-      batched_bytes_ -= written;
-    }
-    write_next();
+    std::lock_guard lock(mutex_);
+    batched_bytes_ -= written;
+    return true;
   }
 
-  // Over a plain socket, not beast::tcp_stream: the WebSocket's own timer does the idle ping and
+  // Over a plain socket (behind the write gate), not beast::tcp_stream: the WebSocket's own timer does the idle ping and
   // timeout (set in start) and the tcp_stream's two timers went unused (expires_never), yet
   // cost every connection ~0.5 KiB.
-  websocket::stream<tcp::socket> ws_;  // runs on one event loop's thread (IoLoop)
+  websocket::stream<GatedSocket> ws_;  // runs on one event loop's thread (IoLoop)
   Services& services_;
   WriteWakeups& wakeups_;
   asio::strand<asio::thread_pool::executor_type> handlers_;  // runs connection_'s frame handlers

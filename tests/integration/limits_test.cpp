@@ -12,6 +12,7 @@
 #include <atomic>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -102,9 +103,9 @@ class RawSocket {
   int fd_;
 };
 
-// A masked client text frame (RFC 6455 §5.2); the mask is fixed, which the server accepts.
-std::string client_text_frame(std::string_view text) {
-  std::string frame{static_cast<char>(0x81)};
+// A masked client frame of `opcode` (RFC 6455 §5.2); the mask is fixed, which the server accepts.
+std::string client_frame(uint8_t opcode, std::string_view text) {
+  std::string frame{static_cast<char>(0x80 | opcode)};
   const uint8_t mask[4] = {0x12, 0x34, 0x56, 0x78};
   if (text.size() < 126) {
     frame.push_back(static_cast<char>(0x80 | text.size()));
@@ -120,6 +121,7 @@ std::string client_text_frame(std::string_view text) {
   for (std::size_t i = 0; i < text.size(); ++i) frame.push_back(static_cast<char>(text[i] ^ mask[i % 4]));
   return frame;
 }
+std::string client_text_frame(std::string_view text) { return client_frame(0x1, text); }
 
 // Walks server frames (unmasked) in a byte stream; the close frame's code once one is complete.
 class ServerFrameReader {
@@ -295,6 +297,99 @@ TEST(Limits, SocketThatNeverAsksForItsCatchUpIsClosedWith1013) {
   ASSERT_TRUE(close_code) << "the socket was not closed";
   EXPECT_EQ(*close_code, 1013);
   EXPECT_EQ(frames.frames(), 0) << "it never asked for anything";
+}
+
+// One server frame, whole.
+struct WireFrame {
+  bool fin = false;
+  uint8_t opcode = 0;
+  std::string payload;
+};
+
+// Takes every complete server frame off the front of `buffer`. A frame the server masked or gave
+// RSV bits is returned too, with its header checked by the caller.
+std::vector<WireFrame> take_frames(std::string& buffer, std::vector<uint8_t>& first_bytes) {
+  std::vector<WireFrame> frames;
+  std::size_t at = 0;
+  while (buffer.size() - at >= 2) {
+    const auto byte = [&](std::size_t i) { return static_cast<uint8_t>(buffer[at + i]); };
+    uint64_t length = byte(1) & 0x7f;
+    std::size_t header = 2;
+    if (length >= 126) {
+      header += length == 126 ? 2 : 8;
+      if (buffer.size() - at < header) break;
+      length = 0;
+      for (std::size_t i = 2; i < header; ++i) length = (length << 8) | byte(i);
+    }
+    if ((byte(1) & 0x80) != 0 || buffer.size() - at < header + length) {
+      if ((byte(1) & 0x80) != 0) first_bytes.push_back(byte(1));  // masked: reported, and the walk stops
+      break;
+    }
+    first_bytes.push_back(byte(0));
+    frames.push_back(WireFrame{(byte(0) & 0x80) != 0, static_cast<uint8_t>(byte(0) & 0x0f),
+                               buffer.substr(at + header, length)});
+    at += header + length;
+  }
+  buffer.erase(0, at);
+  return frames;
+}
+
+// The server writes its frames itself, straight to the socket, while Beast answers pings on the
+// same socket (net/gated_socket.h). A reader with a tiny receive window makes every delta frame
+// a write that stays in flight for long, and its pings arrive meanwhile: each pong must come
+// whole, between two frames, never inside one — every byte on the wire must parse as frames
+// whose text is JSON, with every delta and every pong (in order) present.
+TEST(WsWire, PongsToASlowReaderNeverLandInsideAFrame) {
+  ServerProcess server(kQuickstartSchema, "", {"--max-send-queue-bytes", std::to_string(64 << 20)});
+  auto writer = Client::connect(server);
+  RawSocket reader(server.port(), 4096);
+  std::string wire = open_raw_websocket(reader, std::string(server.exchange().at("token").as_string()));
+  reader.send_all(client_text_frame(R"({"type":"sync_request","payload":{"lastSyncId":0}})"));
+
+  // 6 MB of deltas first: more than the server's send buffer takes (tcp_wmem's 4 MB here), so
+  // from then on a write to this reader stays in flight; then a ping after every 200 KB.
+  constexpr int kFillReports = 240;
+  constexpr int kPings = 12;
+  constexpr int kReportsPerPing = 8;
+  create_reports(writer, "fill-", kFillReports, 16, 25'000);
+  for (int ping = 0; ping < kPings; ++ping) {
+    create_reports(writer, "wire-" + std::to_string(ping) + "-", kReportsPerPing, 4, 25'000);
+    reader.send_all(client_frame(0x9, "ping-" + std::to_string(ping)));
+  }
+  const int64_t last_id = writer.result_of(writer.commit(json::array{op(
+      "CREATE", "wire-last", {{"location", "Oslo"}, {"status", "pending"}}, "tx-wire-last")})).at("lastSyncId").as_int64();
+
+  std::vector<std::string> pongs;
+  std::set<std::string> report_ids;
+  std::vector<uint8_t> first_bytes;
+  int64_t highest_delta = 0;
+  const auto deadline = SteadyClock::now() + 60s;
+  while ((highest_delta < last_id || pongs.size() < kPings) && SteadyClock::now() < deadline) {
+    auto chunk = reader.read_some(200ms);
+    if (chunk && chunk->empty()) break;
+    if (!chunk) continue;
+    wire += *chunk;
+    for (auto& frame : take_frames(wire, first_bytes)) {
+      ASSERT_TRUE(frame.fin) << "every server frame is a whole message";
+      if (frame.opcode == 0xA) {
+        pongs.push_back(frame.payload);
+        continue;
+      }
+      ASSERT_EQ(frame.opcode, 0x1) << "only text frames and pongs are expected";
+      boost::system::error_code ec;
+      const auto parsed = json::parse(frame.payload, ec);
+      ASSERT_FALSE(ec) << "a text frame that is not JSON: the wire was interleaved";
+      for (const auto& delta : deltas_in(parsed.as_object())) {
+        highest_delta = std::max(highest_delta, delta.at("id").as_int64());
+        if (const auto* id = delta.if_contains("modelId")) report_ids.insert(std::string(id->as_string()));
+      }
+    }
+  }
+  for (const uint8_t first : first_bytes) ASSERT_TRUE(first == 0x81 || first == 0x8A) << "frame byte " << int(first);
+  EXPECT_GE(highest_delta, last_id) << "the deltas did not all arrive";
+  EXPECT_EQ(report_ids.size(), static_cast<std::size_t>(kFillReports + kPings * kReportsPerPing + 1));
+  ASSERT_EQ(pongs.size(), static_cast<std::size_t>(kPings));
+  for (int ping = 0; ping < kPings; ++ping) EXPECT_EQ(pongs[ping], "ping-" + std::to_string(ping));
 }
 
 TEST(Limits, FrameOverTheLimitClosesWith1009) {

@@ -1,5 +1,7 @@
 #include "net/frame_batcher.h"
 
+#include <array>
+
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
@@ -18,10 +20,32 @@ std::shared_ptr<const fanout::EncodedDelta> delta(int64_t id) {
 OutgoingItem item(std::shared_ptr<const fanout::EncodedDelta> d) { return OutgoingItem{{}, std::move(d)}; }
 OutgoingItem item(std::string text) { return OutgoingItem{std::move(text), nullptr}; }
 
-std::string concatenated(std::span<const asio::const_buffer> buffers) {
-  std::string out;
-  for (const auto& b : buffers) out.append(static_cast<const char*>(b.data()), b.size());
-  return out;
+// The frame's payload, after checking its header: one unmasked text frame whose length field
+// says exactly how many bytes follow (RFC 6455 §5.2).
+std::string payload_of(std::span<const asio::const_buffer> buffers) {
+  std::string frame;
+  for (const auto& b : buffers) frame.append(static_cast<const char*>(b.data()), b.size());
+  EXPECT_GE(frame.size(), 2u);
+  if (frame.size() < 2) return {};
+  EXPECT_EQ(static_cast<unsigned char>(frame[0]), 0x81) << "FIN + text, no RSV bits";
+  const auto second = static_cast<unsigned char>(frame[1]);
+  EXPECT_EQ(second & 0x80, 0) << "a server's frames are not masked";
+  std::size_t length = second & 0x7F;
+  std::size_t header = 2;
+  if (length >= 126) {
+    const std::size_t length_bytes = length == 126 ? 2 : 8;
+    length = 0;
+    for (std::size_t i = 0; i < length_bytes; ++i) length = (length << 8) | static_cast<unsigned char>(frame[2 + i]);
+    header += length_bytes;
+  }
+  EXPECT_EQ(frame.size(), header + length);
+  return frame.substr(header);
+}
+
+std::string header_of(std::size_t payload_bytes) {
+  std::array<unsigned char, 10> out{};
+  const std::size_t size = encode_text_frame_header(payload_bytes, out);
+  return std::string(reinterpret_cast<const char*>(out.data()), size);
 }
 
 // The frames the session built before the batcher, as strings (the form clients have read).
@@ -42,7 +66,7 @@ std::vector<std::string> messages_of(FrameBatcher& batcher, std::vector<Outgoing
   batcher.take(items);
   std::vector<std::string> out;
   while (batcher.has_unsent()) {
-    out.push_back(concatenated(batcher.next_message()));
+    out.push_back(payload_of(batcher.next_message()));
     const std::size_t written = batcher.finish_message();
     if (bytes) *bytes += written;
   }
@@ -64,9 +88,10 @@ TEST(FrameBatcherTest, ALoneDeltaIsSentAsItsSharedFrameWithoutACopy) {
   std::vector<OutgoingItem> queued{item(d)};
   batcher.take(queued);
   const auto buffers = batcher.next_message();
-  ASSERT_EQ(buffers.size(), 1u);
-  EXPECT_EQ(buffers[0].data(), d->frame().data());  // the very buffer every recipient shares
-  EXPECT_EQ(buffers[0].size(), d->frame().size());
+  ASSERT_EQ(buffers.size(), 2u);  // the header, then the payload
+  EXPECT_EQ(payload_of(buffers), d->frame());
+  EXPECT_EQ(buffers[1].data(), d->frame().data());  // the very buffer every recipient shares
+  EXPECT_EQ(buffers[1].size(), d->frame().size());
   EXPECT_EQ(batcher.finish_message(), d->frame().size());
   EXPECT_FALSE(batcher.has_unsent());
 }
@@ -78,11 +103,11 @@ TEST(FrameBatcherTest, ConsecutiveDeltasBecomeOneBatchedFrameEqualToTheOldString
   for (const auto& d : run) queued.push_back(item(d));
   batcher.take(queued);
   const auto buffers = batcher.next_message();
-  EXPECT_EQ(concatenated(buffers), old_batched_frame(run));
+  EXPECT_EQ(payload_of(buffers), old_batched_frame(run));
   // Gathered over the shared encodings: the delta objects are not copied.
-  EXPECT_EQ(buffers[1].data(), run[0]->json().data());
-  EXPECT_EQ(buffers[3].data(), run[1]->json().data());
-  const auto parsed = json::parse(concatenated(buffers)).as_object();
+  EXPECT_EQ(buffers[2].data(), run[0]->json().data());  // [0] header, [1] the batch prefix
+  EXPECT_EQ(buffers[4].data(), run[1]->json().data());
+  const auto parsed = json::parse(payload_of(buffers)).as_object();
   EXPECT_EQ(parsed.at("payload").at("deltas").as_array().size(), 3u);
 }
 
@@ -162,9 +187,9 @@ TEST(FrameBatcherTest, DroppingKeepsTheMessageBeingWrittenAndFreesTheRest) {
   queued.push_back(item(delta(2)));
   batcher.take(queued);
   const auto buffers = batcher.next_message();  // the text frame is being written
-  const std::string before = concatenated(buffers);
+  const std::string before = payload_of(buffers);
   EXPECT_EQ(batcher.drop_unsent(), d1->frame().size() + delta(2)->frame().size());
-  EXPECT_EQ(concatenated(buffers), before);  // still valid for the write in flight
+  EXPECT_EQ(payload_of(buffers), before);  // still valid for the write in flight
   EXPECT_FALSE(batcher.has_unsent());
   EXPECT_EQ(batcher.finish_message(), before.size());
 }
@@ -175,14 +200,38 @@ TEST(FrameBatcherTest, ItemsTakenWhileSomeAreUnsentGoAfterThem) {
   queued.push_back(item(std::string("a")));
   queued.push_back(item(std::string("b")));
   batcher.take(queued);
-  EXPECT_EQ(concatenated(batcher.next_message()), "a");
+  EXPECT_EQ(payload_of(batcher.next_message()), "a");
   batcher.finish_message();
   queued.push_back(item(std::string("c")));
   batcher.take(queued);
-  EXPECT_EQ(concatenated(batcher.next_message()), "b");
+  EXPECT_EQ(payload_of(batcher.next_message()), "b");
   batcher.finish_message();
-  EXPECT_EQ(concatenated(batcher.next_message()), "c");
+  EXPECT_EQ(payload_of(batcher.next_message()), "c");
   batcher.finish_message();
+  EXPECT_FALSE(batcher.has_unsent());
+}
+
+TEST(FrameHeaderTest, UsesTheShortestLengthFormAtEveryBoundary) {
+  EXPECT_EQ(header_of(0), std::string("\x81\x00", 2));
+  EXPECT_EQ(header_of(125), "\x81\x7D");
+  EXPECT_EQ(header_of(126), std::string("\x81\x7E\x00\x7E", 4));
+  EXPECT_EQ(header_of(65535), "\x81\x7E\xFF\xFF");
+  EXPECT_EQ(header_of(65536), std::string("\x81\x7F\x00\x00\x00\x00\x00\x01\x00\x00", 10));
+  EXPECT_EQ(header_of(0x0102030405ULL), std::string("\x81\x7F\x00\x00\x00\x01\x02\x03\x04\x05", 10));
+}
+
+TEST(FrameHeaderTest, EveryMessageIsOneFrameWhoseLengthIsItsPayload) {
+  FrameBatcher batcher;
+  std::vector<OutgoingItem> items;
+  items.push_back(item(std::string(125, 'a')));
+  items.push_back(item(std::string(126, 'b')));
+  items.push_back(item(std::string(70000, 'c')));
+  batcher.take(items);
+  for (const std::size_t size : {125u, 126u, 70000u}) {
+    ASSERT_TRUE(batcher.has_unsent());
+    EXPECT_EQ(payload_of(batcher.next_message()).size(), size);  // payload_of checks the header
+    batcher.finish_message();
+  }
   EXPECT_FALSE(batcher.has_unsent());
 }
 
