@@ -17,16 +17,7 @@ if [ ! -x "$chromium" ]; then
   echo "tests/console: Chromium is needed at $chromium (scripts/install-deps.sh installs Debian's chromium)" >&2
   exit 1
 fi
-# Two tests of this folder may start at once (ctest -j): the first installs, holding the lock,
-# and the second finds node_modules there once it gets it.
-exec {install_lock}>"$here/.npm-install.lock"
-flock "$install_lock"
-if [ ! -d "$here/node_modules/puppeteer-core" ]; then
-  if ! npm ci --prefix "$here" --no-audit --no-fund --loglevel=error >&2; then
-    echo "tests/console: 'npm ci' failed: installing the pinned puppeteer-core needs the npm registry (offline?)" >&2
-    exit 1
-  fi
-fi
-exec {install_lock}>&-
+source "$here/../support/npm_ci_once.sh"
+npm_ci_once "$here" tests/console puppeteer-core
 echo "== tests/console/console_test.mjs"
 CHROMIUM="$chromium" node "$here/console_test.mjs" "$ablo"

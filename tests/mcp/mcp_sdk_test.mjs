@@ -3,7 +3,6 @@
 // bridge (`ablo mcp`), a person's WebSocket for presence, and the REST API for outside writes.
 // Usage: node mcp_sdk_test.mjs <path-to-ablo>   (tests/mcp/run.sh runs it)
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -15,6 +14,7 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { ResourceUpdatedNotificationSchema, ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import WebSocket from 'ws';
+import { startAblo } from '../support/node/ablo_server.mjs';
 import { eventually, sleep } from './support.mjs';
 
 const ablo = process.argv[2] ?? process.env.ABLO_BIN;
@@ -68,47 +68,14 @@ async function startServer() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ablo-mcp-'));
   const schemaFile = path.join(dir, 'schema.json');
   fs.writeFileSync(schemaFile, JSON.stringify(SCHEMA));
-  const logFile = path.join(os.tmpdir(), `ablo-mcp-test-${process.pid}.log`);
-  const log = fs.openSync(logFile, 'w');
-  const proc = spawn(ablo, ['serve', '--port', '0', '--data-dir', path.join(dir, 'data'), '--schema', schemaFile], {
-    stdio: ['ignore', 'pipe', log],
-  });
-  let printed = '';
-  const started = new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`ablo serve did not start in 30 s; log: ${logFile}`)), 30000);
-    proc.on('exit', (code) => reject(new Error(`ablo serve exited with ${code}; log: ${logFile}`)));
-    proc.stdout.on('data', (chunk) => {
-      printed += chunk;
-      const base = printed.match(/listening on (http:\/\/\S+)/)?.[1];
-      const key = printed.match(/test API key: (sk_test_\S+)/)?.[1];
-      if (base && key) {
-        clearTimeout(timer);
-        resolve({ base, key });
-      }
-    });
-  });
-  const { base, key } = await started;
-  console.log(`# ablo serve at ${base}, log ${logFile}`);
-  return {
-    base,
-    key,
-    logFile,
-    async stop() {
-      if (proc.exitCode === null) {
-        const exited = new Promise((resolve) => proc.once('exit', resolve));
-        proc.kill('SIGTERM');
-        await Promise.race([exited, sleep(10000)]);
-        if (proc.exitCode === null) proc.kill('SIGKILL');
-      }
-      fs.closeSync(log);
-      // As the console test does: the log's end to the test's output (ctest shows it when the
-      // test fails), the file away, so that passing runs leave nothing in the temporary directory.
-      const lines = fs.readFileSync(logFile, 'utf8').trimEnd().split('\n');
-      console.log(`# ablo serve log ${logFile}, last lines:\n${lines.slice(-30).map((line) => `#   ${line}`).join('\n')}`);
-      fs.rmSync(logFile, { force: true });
-      fs.rmSync(dir, { recursive: true, force: true });
-    },
+  const server = await startAblo(ablo, ['serve', '--port', '0', '--data-dir', path.join(dir, 'data'), '--schema', schemaFile], 'mcp');
+  console.log(`# ablo serve at ${server.base}, log ${server.logFile}`);
+  const stopServer = server.stop;
+  server.stop = async () => {
+    await stopServer();
+    fs.rmSync(dir, { recursive: true, force: true });
   };
+  return server;
 }
 
 let server;

@@ -13,17 +13,8 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   echo "tests/mcp: node and npm are needed (scripts/install-deps.sh installs them)" >&2
   exit 1
 fi
-# Two tests of this folder may start at once (ctest -j): the first installs, holding the lock,
-# and the second finds node_modules there once it gets it.
-exec {install_lock}>"$here/.npm-install.lock"
-flock "$install_lock"
-if [ ! -d "$here/node_modules/@modelcontextprotocol/sdk" ] || [ ! -d "$here/node_modules/ws" ]; then
-  if ! npm ci --prefix "$here" --no-audit --no-fund --loglevel=error >&2; then
-    echo "tests/mcp: 'npm ci' failed: installing the pinned MCP SDK needs the npm registry (offline?)" >&2
-    exit 1
-  fi
-fi
-exec {install_lock}>&-
+source "$here/../support/npm_ci_once.sh"
+npm_ci_once "$here" tests/mcp @modelcontextprotocol/sdk ws
 
 case "$which_tests" in
   bridge) files=(bridge_test.mjs) ;;
