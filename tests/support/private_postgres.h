@@ -49,19 +49,25 @@ class PrivatePostgres {
   // Stops the server (fast) until start() runs it again: an outage of the shared database.
   void stop() { sh(run_as_ + bin_ + "/pg_ctl -D " + dir_ + "/data -m fast -w -t 30 stop >/dev/null"); }
   void start() {
-    if (!try_start()) throw std::runtime_error("PostgreSQL did not start on port " + std::to_string(port_) + ":\n" + log());
+    if (!try_start()) throw did_not_start();
   }
 
  private:
   // Another test may bind the chosen port between the check and the server's bind; the port is
   // only ours once the server holds it, so the first start tries a few.
+  // pg.log grows across attempts: only the part an attempt added says why it failed.
   void start_on_a_free_port() {
     for (int attempt = 0; attempt < 5; ++attempt) {
       port_ = free_loopback_port_below_ephemeral_range();
+      const std::size_t log_before = log().size();
       if (try_start()) return;
-      if (log().find("could not bind") == std::string::npos) break;
+      if (log().find("could not bind", log_before) == std::string::npos) break;
     }
-    throw std::runtime_error("PostgreSQL did not start on port " + std::to_string(port_) + ":\n" + log());
+    throw did_not_start();
+  }
+
+  std::runtime_error did_not_start() const {
+    return std::runtime_error("PostgreSQL did not start on port " + std::to_string(port_) + ":\n" + log());
   }
 
   bool try_start() {
