@@ -3,12 +3,14 @@
 #include <chrono>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <set>
 
 #include <boost/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "common/ws_frame_header.h"
 #include "fanout/wire_delta.h"
 #include "metrics/metrics.h"
 
@@ -116,8 +118,12 @@ constexpr std::size_t kRetainedGroupDeltas = 64;
 }  // namespace
 
 EncodedDelta::EncodedDelta(int64_t delta_id, std::string_view delta_json) : id(delta_id), json_size_(delta_json.size()) {
-  frame_.reserve(kFramePrefix.size() + delta_json.size() + kFrameSuffix.size());
-  frame_.append(kFramePrefix).append(delta_json).append(kFrameSuffix);
+  const std::size_t text_size = kFramePrefix.size() + delta_json.size() + kFrameSuffix.size();
+  std::array<unsigned char, kMaxTextFrameHeaderBytes> header{};
+  header_size_ = encode_text_frame_header(text_size, header);
+  wire_.reserve(header_size_ + text_size);
+  wire_.append(reinterpret_cast<const char*>(header.data()), header_size_);
+  wire_.append(kFramePrefix).append(delta_json).append(kFrameSuffix);
 }
 
 Hub::Hub(DeltaReader reader, int catch_up_page) : reader_(std::move(reader)), page_size_(catch_up_page) {}

@@ -29,9 +29,10 @@
 namespace ablo::fanout {
 
 // One delta, encoded once and shared, immutable, by every recipient: the whole single-delta
-// WebSocket frame `{"type":"delta","payload":<delta>}`, with the delta object inside it. Why
-// the frame and not only the object: a socket with one delta to send writes this very buffer,
-// and a batched frame points into it (net/frame_batcher.h), so no delivery copies or allocates.
+// WebSocket frame `{"type":"delta","payload":<delta>}` behind its frame header, with the delta
+// object inside it. Why the frame and not only the object: a socket with one delta to send writes
+// this very buffer, header and all, with one send(), and a batched frame points into it
+// (net/frame_batcher.h), so no delivery copies or allocates.
 class EncodedDelta {
  public:
   static constexpr std::string_view kFramePrefix = R"({"type":"delta","payload":)";
@@ -45,12 +46,15 @@ class EncodedDelta {
   // socket write that carries it).
   const std::chrono::steady_clock::time_point encoded_at = std::chrono::steady_clock::now();
   // The delta object alone (a view into frame()).
-  std::string_view json() const { return std::string_view(frame_).substr(kFramePrefix.size(), json_size_); }
-  // The single-delta frame.
-  const std::string& frame() const { return frame_; }
+  std::string_view json() const { return frame().substr(kFramePrefix.size(), json_size_); }
+  // The single-delta frame's text (its payload).
+  std::string_view frame() const { return std::string_view(wire_).substr(header_size_); }
+  // The single-delta frame as it goes on the wire: its header (common/ws_frame_header.h), then frame().
+  const std::string& wire_frame() const { return wire_; }
 
  private:
-  std::string frame_;
+  std::string wire_;
+  std::size_t header_size_;
   std::size_t json_size_;
 };
 

@@ -1,6 +1,5 @@
 #include "net/frame_batcher.h"
 
-#include <cstdint>
 #include <iterator>
 
 namespace ablo::net {
@@ -21,45 +20,32 @@ void FrameBatcher::take(std::vector<OutgoingItem>& queued) {
   queued.clear();
 }
 
-std::size_t encode_text_frame_header(std::size_t payload_bytes, std::span<unsigned char, 10> out) {
-  constexpr unsigned char kFinText = 0x81;  // FIN, opcode 1 (text); RSV bits clear: no extension
-  out[0] = kFinText;
-  if (payload_bytes < 126) {
-    out[1] = static_cast<unsigned char>(payload_bytes);
-    return 2;
-  }
-  const bool fits_16_bits = payload_bytes <= 0xFFFF;
-  out[1] = fits_16_bits ? 126 : 127;
-  const std::size_t length_bytes = fits_16_bits ? 2 : 8;
-  for (std::size_t i = 0; i < length_bytes; ++i) {  // network byte order
-    out[2 + i] = static_cast<unsigned char>(static_cast<uint64_t>(payload_bytes) >> (8 * (length_bytes - 1 - i)));
-  }
-  return 2 + length_bytes;
-}
-
 std::span<const asio::const_buffer> FrameBatcher::next_message() {
   gather_.clear();
-  gather_.emplace_back();  // the header, once the payload's size is known
   message_begin_ = next_;
-  append_payload();
+  const OutgoingItem& first = items_[next_];
+  std::size_t run = 0;
+  while (first.delta && run < kMaxDeltasPerMessage && next_ + run < items_.size() && items_[next_ + run].delta) ++run;
+  if (run == 1) {
+    // Its shared frame, header included, as it is: one buffer (a header apart costs the kernel
+    // 0.3-0.9 us more per send, README).
+    const std::string& wire = first.delta->wire_frame();
+    gather_.emplace_back(wire.data(), wire.size());
+    ++next_;
+    return gather_;
+  }
+  gather_.emplace_back();  // the header, once the payload's size is known
+  append_payload(run);
   std::size_t payload_bytes = 0;
   for (std::size_t i = 1; i < gather_.size(); ++i) payload_bytes += gather_[i].size();
   gather_[0] = asio::const_buffer(header_.data(), encode_text_frame_header(payload_bytes, header_));
   return gather_;
 }
 
-void FrameBatcher::append_payload() {
-  const OutgoingItem& first = items_[next_];
-  if (!first.delta) {
-    gather_.emplace_back(first.text.data(), first.text.size());
-    ++next_;
-    return;
-  }
-  std::size_t run = 1;
-  while (run < kMaxDeltasPerMessage && next_ + run < items_.size() && items_[next_ + run].delta) ++run;
-  if (run == 1) {
-    const std::string& frame = first.delta->frame();  // shared, sent as it is
-    gather_.emplace_back(frame.data(), frame.size());
+void FrameBatcher::append_payload(std::size_t run) {
+  if (run == 0) {
+    const std::string& text = items_[next_].text;
+    gather_.emplace_back(text.data(), text.size());
     ++next_;
     return;
   }

@@ -4,10 +4,10 @@
 // What is queued: whole text frames (sync_response, mutation_result, presence, …) and shared
 // deltas (fanout::EncodedDelta, encoded once for every recipient). Each write is one WebSocket
 // frame (a whole message: FIN set, text, unmasked as a server's frames are) handed to the socket
-// as a gather list over buffers already in memory — its header (encode_text_frame_header), then
+// as a gather list over buffers already in memory — its header (common/ws_frame_header.h), then
 // the payload:
 //  * a text frame: its own buffer;
-//  * a lone delta: its shared single-delta frame, as it is;
+//  * a lone delta: its shared single-delta frame, header included (one buffer), as it is;
 //  * consecutive deltas: one batched `delta` frame {"type":"delta","payload":{"deltas":[…]}} —
 //    a constant prefix, each delta's object inside its shared frame, commas, a constant suffix —
 //    which the client applies as one batch. At most kMaxDeltasPerMessage per message, so the
@@ -34,13 +34,10 @@
 
 #include <boost/asio/buffer.hpp>
 
+#include "common/ws_frame_header.h"
 #include "fanout/hub.h"
 
 namespace ablo::net {
-
-// Writes the header of an unfragmented, unmasked text frame of `payload_bytes` (RFC 6455 §5.2)
-// into `out`; returns its length (2, 4 or 10 bytes).
-std::size_t encode_text_frame_header(std::size_t payload_bytes, std::span<unsigned char, 10> out);
 
 struct OutgoingItem {
   std::string text;                                   // a whole frame, or
@@ -75,14 +72,15 @@ class FrameBatcher {
   std::size_t drop_unsent();
 
  private:
-  // Appends the next message's payload buffers to gather_ and advances next_.
-  void append_payload();
+  // Appends the next message's payload buffers to gather_ and advances next_: a text frame
+  // (`run` 0) or a batch of `run` deltas.
+  void append_payload(std::size_t run);
 
   std::vector<OutgoingItem> items_;
   std::size_t message_begin_ = 0;  // items [message_begin_, next_) are the message out
   std::size_t next_ = 0;           // the first item not yet in a message
-  std::vector<boost::asio::const_buffer> gather_;  // [0] is the frame header
-  std::array<unsigned char, 10> header_{};
+  std::vector<boost::asio::const_buffer> gather_;  // the message out: header, payload (or a lone delta's whole frame)
+  std::array<unsigned char, kMaxTextFrameHeaderBytes> header_{};
 };
 
 }  // namespace ablo::net
