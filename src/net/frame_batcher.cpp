@@ -11,7 +11,7 @@ void FrameBatcher::take(std::vector<OutgoingItem>& queued) {
     // Everything earlier is sent: the queued vector becomes the batch, and the batch's
     // (cleared) storage goes back to the producers.
     items_.clear();
-    message_begin_ = next_ = 0;
+    write_begin_ = next_ = 0;
     items_.swap(queued);
     if (queued.capacity() > kRetainedItems) queued = std::vector<OutgoingItem>();
     return;
@@ -20,26 +20,42 @@ void FrameBatcher::take(std::vector<OutgoingItem>& queued) {
   queued.clear();
 }
 
-std::span<const asio::const_buffer> FrameBatcher::next_message() {
-  gather_.clear();
-  message_begin_ = next_;
-  const OutgoingItem& first = items_[next_];
+std::size_t FrameBatcher::delta_run_at(std::size_t index) const {
   std::size_t run = 0;
-  while (first.delta && run < kMaxDeltasPerMessage && next_ + run < items_.size() && items_[next_ + run].delta) ++run;
+  while (run < kMaxDeltasPerMessage && index + run < items_.size() && items_[index + run].delta) ++run;
+  return run;
+}
+
+std::span<const asio::const_buffer> FrameBatcher::next_write() {
+  gather_.clear();
+  write_begin_ = next_;
+  std::size_t messages = 0;
+  while (next_ < items_.size() && messages < kMaxMessagesPerWrite) {
+    const std::size_t run = delta_run_at(next_);
+    const std::size_t buffers = run == 1 ? 1 : run == 0 ? 2 : 2 * run + 2;
+    if (messages > 0 && gather_.size() + buffers > kMaxBuffersPerWrite) break;  // the first always goes
+    append_message(run, messages++);
+  }
+  return gather_;
+}
+
+void FrameBatcher::append_message(std::size_t run, std::size_t index) {
   if (run == 1) {
     // Its shared frame, header included, as it is: one buffer (a header apart costs the kernel
     // 0.3-0.9 us more per send, README).
-    const std::string& wire = first.delta->wire_frame();
+    const std::string& wire = items_[next_].delta->wire_frame();
     gather_.emplace_back(wire.data(), wire.size());
     ++next_;
-    return gather_;
+    return;
   }
+  if (headers_.empty()) headers_.resize(kMaxMessagesPerWrite);  // once: gather_ points into it
+  const std::size_t header_at = gather_.size();
   gather_.emplace_back();  // the header, once the payload's size is known
   append_payload(run);
   std::size_t payload_bytes = 0;
-  for (std::size_t i = 1; i < gather_.size(); ++i) payload_bytes += gather_[i].size();
-  gather_[0] = asio::const_buffer(header_.data(), encode_text_frame_header(payload_bytes, header_));
-  return gather_;
+  for (std::size_t i = header_at + 1; i < gather_.size(); ++i) payload_bytes += gather_[i].size();
+  auto& header = headers_[index];
+  gather_[header_at] = asio::const_buffer(header.data(), encode_text_frame_header(payload_bytes, header));
 }
 
 void FrameBatcher::append_payload(std::size_t run) {
@@ -60,28 +76,28 @@ void FrameBatcher::append_payload(std::size_t run) {
   next_ += run;
 }
 
-std::optional<std::chrono::steady_clock::time_point> FrameBatcher::message_encoded_at() const {
-  for (std::size_t i = message_begin_; i < next_; ++i) {
+std::optional<std::chrono::steady_clock::time_point> FrameBatcher::write_encoded_at() const {
+  for (std::size_t i = write_begin_; i < next_; ++i) {
     if (items_[i].delta) return items_[i].delta->encoded_at;
   }
   return std::nullopt;
 }
 
-std::size_t FrameBatcher::finish_message() {
+std::size_t FrameBatcher::release_written() {
   std::size_t bytes = 0;
-  for (std::size_t i = message_begin_; i < next_; ++i) {
+  for (std::size_t i = write_begin_; i < next_; ++i) {
     bytes += items_[i].bytes();
     items_[i] = OutgoingItem{};  // the shared delta or the frame is released now, not at the next take
   }
-  message_begin_ = next_;
-  gather_.clear();  // at most 2 * kMaxDeltasPerMessage + 2 entries: kept
+  write_begin_ = next_;
+  gather_.clear();  // at most kMaxBuffersPerWrite entries, or one batch's 2 * kMaxDeltasPerMessage + 2: kept
   return bytes;
 }
 
 std::size_t FrameBatcher::drop_unsent() {
   std::size_t bytes = 0;
   for (std::size_t i = next_; i < items_.size(); ++i) bytes += items_[i].bytes();
-  // Erasing at the end moves nothing: the message being written keeps its buffers.
+  // Erasing at the end moves nothing: the write in flight keeps its buffers.
   items_.erase(items_.begin() + static_cast<std::ptrdiff_t>(next_), items_.end());
   return bytes;
 }

@@ -77,8 +77,8 @@ constexpr std::string_view kContractVersion = "2026-06-02";
 // A dropped slow consumer gets this long to take its close frame before its TCP connection is
 // cut (it may not be reading at all).
 constexpr auto kSlowConsumerGrace = std::chrono::seconds(10);
-// Messages one socket writes before its event loop serves the others (WsSession::write_next).
-constexpr std::size_t kMessagesPerTurn = 32;
+// Writes one socket makes before its event loop serves the others (WsSession::write_next).
+constexpr std::size_t kWritesPerTurn = 16;
 // At the open-file limit accept() fails at once; retrying at once would spin. Wait, and warn
 // once per kAcceptWarningInterval rather than per attempt.
 constexpr auto kAcceptBackoff = std::chrono::milliseconds(100);
@@ -615,7 +615,7 @@ class WsSession : public fanout::Outbox, public std::enable_shared_from_this<WsS
   }
 
   void abandon_backlog() {  // socket strand
-    // The message being written keeps its buffers until its write completes.
+    // The write out keeps its buffers until it completes.
     const std::size_t freed = batcher_.drop_unsent();
     bool idle = false;
     {
@@ -631,16 +631,16 @@ class WsSession : public fanout::Outbox, public std::enable_shared_from_this<WsS
     });
   }
 
-  // Socket strand; called with no message being written. Writes what is queued, each message
-  // one frame (net/frame_batcher.h) sent by a non-blocking send() straight from its buffers —
-  // what the kernel does not take at once goes out asynchronously — then the close frame once
-  // everything queued is out; or goes idle. Why not Beast's async_write: its per-write
-  // machinery (and the completion Asio posts back even when the send finished at once) was
-  // most of the fan-out's user-space CPU. Beast's own writes (pongs, pings, the close) share
-  // the socket through the gate (net/gated_socket.h). A turn writes at most kMessagesPerTurn
-  // messages, then lets the loop's other sockets have theirs.
+  // Socket strand; called with no write out. Writes what is queued — each message one frame,
+  // several frames per write (net/frame_batcher.h) — by non-blocking send()s straight from
+  // their buffers; what the kernel does not take at once goes out asynchronously. Then the
+  // close frame once everything queued is out; or goes idle. Why not Beast's async_write: its
+  // per-write machinery (and the completion Asio posts back even when the send finished at
+  // once) was most of the fan-out's user-space CPU. Beast's own writes (pongs, pings, the
+  // close) share the socket through the gate (net/gated_socket.h). A turn makes at most
+  // kWritesPerTurn writes, then lets the loop's other sockets have theirs.
   void write_next() {
-    for (std::size_t message = 0; message < kMessagesPerTurn; ++message) {
+    for (std::size_t write = 0; write < kWritesPerTurn; ++write) {
       if (!batcher_.has_unsent() && !take_queued()) return;
       if (!ws_.is_open()) return;  // a close frame went out or came in: no frame may follow it; writing_ stays set
       GatedSocket& gate = ws_.next_layer();
@@ -650,15 +650,12 @@ class WsSession : public fanout::Outbox, public std::enable_shared_from_this<WsS
         });
         return;
       }
-      const auto frame = batcher_.next_message();
+      const auto frames = batcher_.next_write();
+      const std::size_t bytes = asio::buffer_size(frames);
       beast::error_code ec;
-      std::size_t sent = gate.next_layer().write_some(frame, ec);
-      if (ec == asio::error::would_block || ec == asio::error::try_again) {
-        ec = {};
-        sent = 0;
-      }
-      if (!ec && sent < asio::buffer_size(frame)) {
-        write_rest(frame, sent);
+      const std::size_t sent = send_now(frames, bytes, ec);
+      if (!ec && sent < bytes) {
+        write_rest(frames, sent);
         return;
       }
       if (!finish_write(ec)) return;
@@ -684,10 +681,29 @@ class WsSession : public fanout::Outbox, public std::enable_shared_from_this<WsS
     return false;
   }
 
-  // The kernel took the first `sent` bytes of the frame: the rest goes out asynchronously, the
+  // Sends what the kernel takes now, without waiting (one send() takes at most 64 buffers, so a
+  // large write may need several); returns the bytes sent. `ec` only for a failed socket.
+  std::size_t send_now(std::span<const asio::const_buffer> frames, std::size_t bytes, beast::error_code& ec) {
+    tcp::socket& socket = ws_.next_layer().next_layer();
+    std::size_t sent = socket.write_some(frames, ec);
+    if (sent < bytes && !ec) {
+      beast::buffers_suffix<std::span<const asio::const_buffer>> rest(frames);
+      rest.consume(sent);
+      while (sent < bytes && !ec) {
+        const std::size_t more = socket.write_some(rest, ec);
+        if (more == 0) break;  // would_block (or nothing taken): the rest goes asynchronously
+        rest.consume(more);
+        sent += more;
+      }
+    }
+    if (ec == asio::error::would_block || ec == asio::error::try_again) ec = {};
+    return sent;
+  }
+
+  // The kernel took the first `sent` bytes of the write: the rest goes out asynchronously, the
   // gate held meanwhile so that no control frame of Beast's lands inside it.
-  void write_rest(std::span<const asio::const_buffer> frame, std::size_t sent) {
-    beast::buffers_suffix<std::span<const asio::const_buffer>> rest(frame);
+  void write_rest(std::span<const asio::const_buffer> frames, std::size_t sent) {
+    beast::buffers_suffix<std::span<const asio::const_buffer>> rest(frames);
     rest.consume(sent);
     ws_.next_layer().begin_own();
     asio::async_write(ws_.next_layer().next_layer(), rest,
@@ -698,13 +714,13 @@ class WsSession : public fanout::Outbox, public std::enable_shared_from_this<WsS
                                            }));
   }
 
-  // The message out is written (or failed): releases it. False when the write failed, which
-  // ends the connection.
+  // The write out is done (or failed): releases its items. False when it failed, which ends the
+  // connection.
   bool finish_write(beast::error_code ec) {
-    if (const auto encoded_at = batcher_.message_encoded_at(); encoded_at && !ec) {
+    if (const auto encoded_at = batcher_.write_encoded_at(); encoded_at && !ec) {
       socket_metrics().fanout_latency.observe_seconds_since(*encoded_at);
     }
-    const std::size_t written = batcher_.finish_message();
+    const std::size_t written = batcher_.release_written();
     if (ec) {
       const std::size_t dropped = batcher_.drop_unsent();
       close_connection();

@@ -20,26 +20,40 @@ std::shared_ptr<const fanout::EncodedDelta> delta(int64_t id) {
 OutgoingItem item(std::shared_ptr<const fanout::EncodedDelta> d) { return OutgoingItem{{}, std::move(d)}; }
 OutgoingItem item(std::string text) { return OutgoingItem{std::move(text), nullptr}; }
 
-// The frame's payload, after checking its header: one unmasked text frame whose length field
-// says exactly how many bytes follow (RFC 6455 §5.2).
-std::string payload_of(std::span<const asio::const_buffer> buffers) {
-  std::string frame;
-  for (const auto& b : buffers) frame.append(static_cast<const char*>(b.data()), b.size());
-  EXPECT_GE(frame.size(), 2u);
-  if (frame.size() < 2) return {};
-  EXPECT_EQ(static_cast<unsigned char>(frame[0]), 0x81) << "FIN + text, no RSV bits";
-  const auto second = static_cast<unsigned char>(frame[1]);
-  EXPECT_EQ(second & 0x80, 0) << "a server's frames are not masked";
-  std::size_t length = second & 0x7F;
-  std::size_t header = 2;
-  if (length >= 126) {
-    const std::size_t length_bytes = length == 126 ? 2 : 8;
-    length = 0;
-    for (std::size_t i = 0; i < length_bytes; ++i) length = (length << 8) | static_cast<unsigned char>(frame[2 + i]);
-    header += length_bytes;
+// The payloads of the frames of one write, after checking each header: unmasked text frames
+// whose length fields say exactly how many bytes follow (RFC 6455 §5.2).
+std::vector<std::string> frames_of(std::span<const asio::const_buffer> buffers) {
+  std::string wire;
+  for (const auto& b : buffers) wire.append(static_cast<const char*>(b.data()), b.size());
+  std::vector<std::string> payloads;
+  std::size_t at = 0;
+  while (at < wire.size()) {
+    EXPECT_GE(wire.size() - at, 2u);
+    if (wire.size() - at < 2) break;
+    EXPECT_EQ(static_cast<unsigned char>(wire[at]), 0x81) << "FIN + text, no RSV bits";
+    const auto second = static_cast<unsigned char>(wire[at + 1]);
+    EXPECT_EQ(second & 0x80, 0) << "a server's frames are not masked";
+    std::size_t length = second & 0x7F;
+    std::size_t header = 2;
+    if (length >= 126) {
+      const std::size_t length_bytes = length == 126 ? 2 : 8;
+      length = 0;
+      for (std::size_t i = 0; i < length_bytes; ++i) length = (length << 8) | static_cast<unsigned char>(wire[at + 2 + i]);
+      header += length_bytes;
+    }
+    EXPECT_LE(at + header + length, wire.size()) << "a frame longer than the write";
+    if (at + header + length > wire.size()) break;
+    payloads.push_back(wire.substr(at + header, length));
+    at += header + length;
   }
-  EXPECT_EQ(frame.size(), header + length);
-  return frame.substr(header);
+  return payloads;
+}
+
+// The payload of a write that must be exactly one frame.
+std::string payload_of(std::span<const asio::const_buffer> buffers) {
+  auto frames = frames_of(buffers);
+  EXPECT_EQ(frames.size(), 1u);
+  return frames.empty() ? std::string() : frames.front();
 }
 
 std::string header_of(std::size_t payload_bytes) {
@@ -61,16 +75,25 @@ std::string old_batched_frame(const std::vector<std::shared_ptr<const fanout::En
   return text + "]}}";
 }
 
-// Every message the batcher produces from `items`, written one after another.
-std::vector<std::string> messages_of(FrameBatcher& batcher, std::vector<OutgoingItem> items, std::size_t* bytes = nullptr) {
+// Every message the batcher produces from `items`, written one after another; `writes` counts
+// the writes they took.
+std::vector<std::string> messages_of(FrameBatcher& batcher, std::vector<OutgoingItem> items, std::size_t* bytes = nullptr,
+                                     std::size_t* writes = nullptr) {
   batcher.take(items);
   std::vector<std::string> out;
   while (batcher.has_unsent()) {
-    out.push_back(payload_of(batcher.next_message()));
-    const std::size_t written = batcher.finish_message();
+    for (auto& frame : frames_of(batcher.next_write())) out.push_back(std::move(frame));
+    const std::size_t written = batcher.release_written();
     if (bytes) *bytes += written;
+    if (writes) ++*writes;
   }
   return out;
+}
+
+std::vector<OutgoingItem> text_items(int count) {
+  std::vector<OutgoingItem> items;
+  for (int i = 0; i < count; ++i) items.push_back(item(std::to_string(i)));
+  return items;
 }
 
 TEST(EncodedDeltaTest, FrameWrapsTheDeltaObject) {
@@ -87,12 +110,12 @@ TEST(FrameBatcherTest, ALoneDeltaIsSentAsItsSharedFrameWithoutACopy) {
   const auto d = delta(1);
   std::vector<OutgoingItem> queued{item(d)};
   batcher.take(queued);
-  const auto buffers = batcher.next_message();
+  const auto buffers = batcher.next_write();
   ASSERT_EQ(buffers.size(), 1u);  // header and payload in one buffer
   EXPECT_EQ(payload_of(buffers), d->frame());
   EXPECT_EQ(buffers[0].data(), d->wire_frame().data());  // the very buffer every recipient shares
   EXPECT_EQ(buffers[0].size(), d->wire_frame().size());
-  EXPECT_EQ(batcher.finish_message(), d->frame().size());
+  EXPECT_EQ(batcher.release_written(), d->frame().size());
   EXPECT_FALSE(batcher.has_unsent());
 }
 
@@ -102,7 +125,7 @@ TEST(FrameBatcherTest, ConsecutiveDeltasBecomeOneBatchedFrameEqualToTheOldString
   std::vector<OutgoingItem> queued;
   for (const auto& d : run) queued.push_back(item(d));
   batcher.take(queued);
-  const auto buffers = batcher.next_message();
+  const auto buffers = batcher.next_write();
   EXPECT_EQ(payload_of(buffers), old_batched_frame(run));
   // Gathered over the shared encodings: the delta objects are not copied.
   EXPECT_EQ(buffers[2].data(), run[0]->json().data());  // [0] header, [1] the batch prefix
@@ -114,7 +137,7 @@ TEST(FrameBatcherTest, ConsecutiveDeltasBecomeOneBatchedFrameEqualToTheOldString
 TEST(FrameBatcherTest, TextFramesSplitRunsAndKeepTheirOrder) {
   FrameBatcher batcher;
   const auto d1 = delta(1), d2 = delta(2), d3 = delta(3);
-  std::size_t bytes = 0;
+  std::size_t bytes = 0, writes = 0;
   const auto messages = messages_of(batcher, [&] {
     std::vector<OutgoingItem> items;
     items.push_back(item(d1));
@@ -123,7 +146,8 @@ TEST(FrameBatcherTest, TextFramesSplitRunsAndKeepTheirOrder) {
     items.push_back(item(d3));
     items.push_back(item(std::string(R"({"type":"mutation_result","payload":{}})")));
     return items;
-  }(), &bytes);
+  }(), &bytes, &writes);
+  EXPECT_EQ(writes, 1u) << "four messages, one write";
   ASSERT_EQ(messages.size(), 4u);
   EXPECT_EQ(messages[0], old_batched_frame({d1, d2}));
   EXPECT_EQ(messages[1], R"({"type":"pong"})");
@@ -157,8 +181,8 @@ TEST(FrameBatcherTest, StorageIsHandedBackAndReused) {
   const auto* first_storage = queued.data();
   batcher.take(queued);
   EXPECT_TRUE(queued.empty());
-  batcher.next_message();
-  batcher.finish_message();
+  batcher.next_write();
+  batcher.release_written();
   // The next burst is queued into storage of its own; taking it gives the first one back.
   queued.push_back(item(delta(2)));
   batcher.take(queued);
@@ -172,43 +196,62 @@ TEST(FrameBatcherTest, ItemsAreReleasedWhenTheirMessageIsWritten) {
   std::weak_ptr<const fanout::EncodedDelta> watch = d;
   std::vector<OutgoingItem> queued{item(std::move(d))};
   batcher.take(queued);
-  batcher.next_message();
+  batcher.next_write();
   EXPECT_FALSE(watch.expired());  // the write in flight uses it
-  batcher.finish_message();
+  batcher.release_written();
   EXPECT_TRUE(watch.expired());
 }
 
-TEST(FrameBatcherTest, DroppingKeepsTheMessageBeingWrittenAndFreesTheRest) {
+TEST(FrameBatcherTest, DroppingKeepsTheWriteOutAndFreesTheRest) {
   FrameBatcher batcher;
   const auto d1 = delta(1);
-  std::vector<OutgoingItem> queued;
-  queued.push_back(item(std::string(R"({"type":"sync_response"})")));
+  auto queued = text_items(FrameBatcher::kMaxMessagesPerWrite);  // a full write
   queued.push_back(item(d1));
   queued.push_back(item(delta(2)));
   batcher.take(queued);
-  const auto buffers = batcher.next_message();  // the text frame is being written
-  const std::string before = payload_of(buffers);
+  const auto buffers = batcher.next_write();  // the text frames are being written
+  const auto before = frames_of(buffers);
+  ASSERT_EQ(before.size(), FrameBatcher::kMaxMessagesPerWrite);
   EXPECT_EQ(batcher.drop_unsent(), d1->frame().size() + delta(2)->frame().size());
-  EXPECT_EQ(payload_of(buffers), before);  // still valid for the write in flight
+  EXPECT_EQ(frames_of(buffers), before);  // still valid for the write in flight
   EXPECT_FALSE(batcher.has_unsent());
-  EXPECT_EQ(batcher.finish_message(), before.size());
+  std::size_t text_bytes = 0;
+  for (const auto& frame : before) text_bytes += frame.size();
+  EXPECT_EQ(batcher.release_written(), text_bytes);
 }
 
 TEST(FrameBatcherTest, ItemsTakenWhileSomeAreUnsentGoAfterThem) {
   FrameBatcher batcher;
-  std::vector<OutgoingItem> queued;
-  queued.push_back(item(std::string("a")));
-  queued.push_back(item(std::string("b")));
+  auto queued = text_items(FrameBatcher::kMaxMessagesPerWrite + 1);
   batcher.take(queued);
-  EXPECT_EQ(payload_of(batcher.next_message()), "a");
-  batcher.finish_message();
-  queued.push_back(item(std::string("c")));
+  const auto first = frames_of(batcher.next_write());
+  ASSERT_EQ(first.size(), FrameBatcher::kMaxMessagesPerWrite);
+  EXPECT_EQ(first.front(), "0");
+  batcher.release_written();
+  queued.push_back(item(std::string("late")));
   batcher.take(queued);
-  EXPECT_EQ(payload_of(batcher.next_message()), "b");
-  batcher.finish_message();
-  EXPECT_EQ(payload_of(batcher.next_message()), "c");
-  batcher.finish_message();
+  EXPECT_EQ(frames_of(batcher.next_write()),
+            (std::vector<std::string>{std::to_string(FrameBatcher::kMaxMessagesPerWrite), "late"}));
+  batcher.release_written();
   EXPECT_FALSE(batcher.has_unsent());
+}
+
+TEST(FrameBatcherTest, AWriteStopsAtTheBufferBoundAndALargerMessageGoesAlone) {
+  FrameBatcher batcher;
+  std::vector<OutgoingItem> items;
+  items.push_back(item(std::string("before")));
+  for (int64_t id = 1; id <= 40; ++id) items.push_back(item(delta(id)));  // 2 x 40 + 2 buffers
+  items.push_back(item(std::string("after")));
+  batcher.take(items);
+  std::vector<std::size_t> buffers_per_write, frames_per_write;
+  while (batcher.has_unsent()) {
+    const auto buffers = batcher.next_write();
+    buffers_per_write.push_back(buffers.size());
+    frames_per_write.push_back(frames_of(buffers).size());
+    batcher.release_written();
+  }
+  EXPECT_EQ(buffers_per_write, (std::vector<std::size_t>{2, 82, 2}));
+  EXPECT_EQ(frames_per_write, (std::vector<std::size_t>{1, 1, 1}));
 }
 
 TEST(FrameHeaderTest, UsesTheShortestLengthFormAtEveryBoundary) {
@@ -227,11 +270,10 @@ TEST(FrameHeaderTest, EveryMessageIsOneFrameWhoseLengthIsItsPayload) {
   items.push_back(item(std::string(126, 'b')));
   items.push_back(item(std::string(70000, 'c')));
   batcher.take(items);
-  for (const std::size_t size : {125u, 126u, 70000u}) {
-    ASSERT_TRUE(batcher.has_unsent());
-    EXPECT_EQ(payload_of(batcher.next_message()).size(), size);  // payload_of checks the header
-    batcher.finish_message();
-  }
+  std::vector<std::size_t> sizes;
+  for (const auto& frame : frames_of(batcher.next_write())) sizes.push_back(frame.size());  // headers checked
+  EXPECT_EQ(sizes, (std::vector<std::size_t>{125, 126, 70000}));
+  batcher.release_written();
   EXPECT_FALSE(batcher.has_unsent());
 }
 
