@@ -94,9 +94,9 @@ class GatedSocket {
   };
 
  public:
-  // Completes a Beast write: opens the gate, then runs Beast's handler (which may start its next
-  // write), then resumes the session if the gate is still open. Public only for Asio's
-  // associator below.
+  // Completes a Beast write: opens the gate, posts the session's resume if it waits, then runs
+  // Beast's handler (which may start its next write; the resumed session then finds the gate
+  // shut and asks again). Public only for Asio's associator below.
   template <class Handler>
   struct BeastWriteDone {
     Handler handler;
