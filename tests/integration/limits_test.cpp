@@ -375,7 +375,11 @@ TEST(WsWire, PongsToASlowReaderNeverLandInsideAFrame) {
         pongs.push_back(frame.payload);
         continue;
       }
-      ASSERT_EQ(frame.opcode, 0x1) << "only text frames and pongs are expected";
+      if (frame.opcode == 0x9) {  // the server's keep-alive ping (this reader is silent for long in a sanitized run)
+        reader.send_all(client_frame(0xA, frame.payload));  // answered as a client must, or the idle timeout closes it
+        continue;
+      }
+      ASSERT_EQ(frame.opcode, 0x1) << "only text frames, pongs and pings are expected";
       boost::system::error_code ec;
       const auto parsed = json::parse(frame.payload, ec);
       ASSERT_FALSE(ec) << "a text frame that is not JSON: the wire was interleaved";
@@ -385,7 +389,9 @@ TEST(WsWire, PongsToASlowReaderNeverLandInsideAFrame) {
       }
     }
   }
-  for (const uint8_t first : first_bytes) ASSERT_TRUE(first == 0x81 || first == 0x8A) << "frame byte " << int(first);
+  for (const uint8_t first : first_bytes) {
+    ASSERT_TRUE(first == 0x81 || first == 0x8A || first == 0x89) << "frame byte " << int(first);  // FIN + text, pong, ping
+  }
   EXPECT_GE(highest_delta, last_id) << "the deltas did not all arrive";
   EXPECT_EQ(report_ids.size(), static_cast<std::size_t>(kFillReports + kPings * kReportsPerPing + 1));
   ASSERT_EQ(pongs.size(), static_cast<std::size_t>(kPings));
