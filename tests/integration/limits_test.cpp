@@ -23,6 +23,7 @@
 #include "integration/quickstart_schema.h"
 #include "integration/server_fixture.h"
 #include "integration/sync_client.h"
+#include "support/ws_server_frames.h"
 
 namespace ablo::testing {
 namespace {
@@ -123,38 +124,29 @@ std::string client_frame(uint8_t opcode, std::string_view text) {
 }
 std::string client_text_frame(std::string_view text) { return client_frame(0x1, text); }
 
-// Walks server frames (unmasked) in a byte stream; the close frame's code once one is complete.
+// Walks server frames in a byte stream; the close frame's code once one is complete (and at every
+// later call).
 class ServerFrameReader {
  public:
   std::optional<int> feed(std::string_view bytes) {
+    if (close_code_) return close_code_;
     buffer_.append(bytes);
-    while (true) {
-      if (buffer_.size() < 2) return std::nullopt;
-      const auto byte = [&](std::size_t i) { return static_cast<uint8_t>(buffer_[i]); };
-      const int opcode = byte(0) & 0x0f;
-      uint64_t length = byte(1) & 0x7f;
-      std::size_t header = 2;
-      if (length == 126) {
-        if (buffer_.size() < 4) return std::nullopt;
-        length = (uint64_t{byte(2)} << 8) | byte(3);
-        header = 4;
-      } else if (length == 127) {
-        if (buffer_.size() < 10) return std::nullopt;
-        length = 0;
-        for (int i = 0; i < 8; ++i) length = (length << 8) | byte(2 + i);
-        header = 10;
+    for (const auto& frame : take_frames(buffer_)) {
+      if (frame.opcode() == 0x8) {
+        const auto& code = frame.payload;
+        close_code_ = code.size() >= 2 ? (static_cast<uint8_t>(code[0]) << 8) | static_cast<uint8_t>(code[1]) : 1005;
+        return close_code_;
       }
-      if (buffer_.size() < header + length) return std::nullopt;
-      if (opcode == 0x8) return length >= 2 ? (byte(header) << 8) | byte(header + 1) : 1005;
       ++frames_;
-      buffer_.erase(0, header + length);
     }
+    return std::nullopt;
   }
   int frames() const { return frames_; }
 
  private:
   std::string buffer_;
   int frames_ = 0;
+  std::optional<int> close_code_;
 };
 
 std::string text_of(std::size_t bytes, char fill) { return std::string(bytes, fill); }
@@ -299,41 +291,6 @@ TEST(Limits, SocketThatNeverAsksForItsCatchUpIsClosedWith1013) {
   EXPECT_EQ(frames.frames(), 0) << "it never asked for anything";
 }
 
-// One server frame, whole.
-struct WireFrame {
-  bool fin = false;
-  uint8_t opcode = 0;
-  std::string payload;
-};
-
-// Takes every complete server frame off the front of `buffer`. A frame the server masked or gave
-// RSV bits is returned too, with its header checked by the caller.
-std::vector<WireFrame> take_frames(std::string& buffer, std::vector<uint8_t>& first_bytes) {
-  std::vector<WireFrame> frames;
-  std::size_t at = 0;
-  while (buffer.size() - at >= 2) {
-    const auto byte = [&](std::size_t i) { return static_cast<uint8_t>(buffer[at + i]); };
-    uint64_t length = byte(1) & 0x7f;
-    std::size_t header = 2;
-    if (length >= 126) {
-      header += length == 126 ? 2 : 8;
-      if (buffer.size() - at < header) break;
-      length = 0;
-      for (std::size_t i = 2; i < header; ++i) length = (length << 8) | byte(i);
-    }
-    if ((byte(1) & 0x80) != 0 || buffer.size() - at < header + length) {
-      if ((byte(1) & 0x80) != 0) first_bytes.push_back(byte(1));  // masked: reported, and the walk stops
-      break;
-    }
-    first_bytes.push_back(byte(0));
-    frames.push_back(WireFrame{(byte(0) & 0x80) != 0, static_cast<uint8_t>(byte(0) & 0x0f),
-                               buffer.substr(at + header, length)});
-    at += header + length;
-  }
-  buffer.erase(0, at);
-  return frames;
-}
-
 // The server writes its frames itself, straight to the socket, while Beast answers pings on the
 // same socket (net/gated_socket.h). A reader with a tiny receive window makes every delta frame
 // a write that stays in flight for long, and its pings arrive meanwhile: each pong must come
@@ -361,7 +318,6 @@ TEST(WsWire, PongsToASlowReaderNeverLandInsideAFrame) {
 
   std::vector<std::string> pongs;
   std::set<std::string> report_ids;
-  std::vector<uint8_t> first_bytes;
   int64_t highest_delta = 0;
   const auto deadline = SteadyClock::now() + 60s;
   while ((highest_delta < last_id || pongs.size() < kPings) && SteadyClock::now() < deadline) {
@@ -369,17 +325,19 @@ TEST(WsWire, PongsToASlowReaderNeverLandInsideAFrame) {
     if (chunk && chunk->empty()) break;
     if (!chunk) continue;
     wire += *chunk;
-    for (auto& frame : take_frames(wire, first_bytes)) {
-      ASSERT_TRUE(frame.fin) << "every server frame is a whole message";
-      if (frame.opcode == 0xA) {
+    for (auto& frame : take_frames(wire)) {
+      ASSERT_FALSE(frame.masked) << "a server's frames are not masked";
+      ASSERT_TRUE(frame.first_byte == 0x81 || frame.first_byte == 0x8A || frame.first_byte == 0x89)
+          << "frame byte " << int(frame.first_byte);  // FIN + text, pong, ping: whole messages, no RSV bits
+      if (frame.opcode() == 0xA) {
         pongs.push_back(frame.payload);
         continue;
       }
-      if (frame.opcode == 0x9) {  // the server's keep-alive ping (this reader is silent for long in a sanitized run)
+      if (frame.opcode() == 0x9) {  // the server's keep-alive ping (this reader is silent for long in a sanitized run)
         reader.send_all(client_frame(0xA, frame.payload));  // answered as a client must, or the idle timeout closes it
         continue;
       }
-      ASSERT_EQ(frame.opcode, 0x1) << "only text frames, pongs and pings are expected";
+      ASSERT_EQ(frame.opcode(), 0x1) << "only text frames, pongs and pings are expected";
       boost::system::error_code ec;
       const auto parsed = json::parse(frame.payload, ec);
       ASSERT_FALSE(ec) << "a text frame that is not JSON: the wire was interleaved";
@@ -388,9 +346,6 @@ TEST(WsWire, PongsToASlowReaderNeverLandInsideAFrame) {
         if (const auto* id = delta.if_contains("modelId")) report_ids.insert(std::string(id->as_string()));
       }
     }
-  }
-  for (const uint8_t first : first_bytes) {
-    ASSERT_TRUE(first == 0x81 || first == 0x8A || first == 0x89) << "frame byte " << int(first);  // FIN + text, pong, ping
   }
   EXPECT_GE(highest_delta, last_id) << "the deltas did not all arrive";
   EXPECT_EQ(report_ids.size(), static_cast<std::size_t>(kFillReports + kPings * kReportsPerPing + 1));

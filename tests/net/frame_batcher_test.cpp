@@ -6,6 +6,8 @@
 
 #include <boost/json.hpp>
 
+#include "support/ws_server_frames.h"
+
 namespace ablo::net {
 namespace {
 
@@ -20,32 +22,18 @@ std::shared_ptr<const fanout::EncodedDelta> delta(int64_t id) {
 OutgoingItem item(std::shared_ptr<const fanout::EncodedDelta> d) { return OutgoingItem{{}, std::move(d)}; }
 OutgoingItem item(std::string text) { return OutgoingItem{std::move(text), nullptr}; }
 
-// The payloads of the frames of one write, after checking each header: unmasked text frames
-// whose length fields say exactly how many bytes follow (RFC 6455 §5.2).
+// The payloads of the frames of one write, after checking each header: whole unmasked text
+// frames whose length fields say exactly how many bytes follow (RFC 6455 §5.2).
 std::vector<std::string> frames_of(std::span<const asio::const_buffer> buffers) {
   std::string wire;
   for (const auto& b : buffers) wire.append(static_cast<const char*>(b.data()), b.size());
   std::vector<std::string> payloads;
-  std::size_t at = 0;
-  while (at < wire.size()) {
-    EXPECT_GE(wire.size() - at, 2u);
-    if (wire.size() - at < 2) break;
-    EXPECT_EQ(static_cast<unsigned char>(wire[at]), 0x81) << "FIN + text, no RSV bits";
-    const auto second = static_cast<unsigned char>(wire[at + 1]);
-    EXPECT_EQ(second & 0x80, 0) << "a server's frames are not masked";
-    std::size_t length = second & 0x7F;
-    std::size_t header = 2;
-    if (length >= 126) {
-      const std::size_t length_bytes = length == 126 ? 2 : 8;
-      length = 0;
-      for (std::size_t i = 0; i < length_bytes; ++i) length = (length << 8) | static_cast<unsigned char>(wire[at + 2 + i]);
-      header += length_bytes;
-    }
-    EXPECT_LE(at + header + length, wire.size()) << "a frame longer than the write";
-    if (at + header + length > wire.size()) break;
-    payloads.push_back(wire.substr(at + header, length));
-    at += header + length;
+  for (auto& frame : ablo::testing::take_frames(wire)) {
+    EXPECT_EQ(frame.first_byte, 0x81) << "FIN + text, no RSV bits";
+    EXPECT_FALSE(frame.masked) << "a server's frames are not masked";
+    payloads.push_back(std::move(frame.payload));
   }
+  EXPECT_TRUE(wire.empty()) << "bytes the frames' lengths do not account for";
   return payloads;
 }
 
