@@ -26,25 +26,25 @@ namespace sdk_detail {
 // ------------------------------------------------------------------------------------------
 // Serial delivery queues.
 
-void Subscription::deliver(QueryUpdate update) {
-  {
-    std::lock_guard lock(mutex);
-    if (cancelled) return;
-    if (waiting) {
-      // The executor lags: one update carries the latest rows and every id that moved.
-      auto& merged = *waiting;
-      merged.rows = std::move(update.rows);
-      merged.added.insert(merged.added.end(), update.added.begin(), update.added.end());
-      merged.removed.insert(merged.removed.end(), update.removed.begin(), update.removed.end());
-      merged.changed.insert(merged.changed.end(), update.changed.begin(), update.changed.end());
-      merged.cause = update.cause;
-      merged.cursor = update.cursor;
-      return;
-    }
-    waiting.emplace(std::move(update));
-    if (scheduled) return;
-    scheduled = true;
+bool Subscription::enqueue(QueryUpdate update) {
+  std::lock_guard lock(mutex);
+  if (cancelled) return false;
+  if (waiting) {
+    // The executor lags: one update carries the latest rows and every id that moved.
+    auto& merged = *waiting;
+    merged.rows = std::move(update.rows);
+    merged.added.insert(merged.added.end(), update.added.begin(), update.added.end());
+    merged.removed.insert(merged.removed.end(), update.removed.begin(), update.removed.end());
+    merged.changed.insert(merged.changed.end(), update.changed.begin(), update.changed.end());
+    merged.cause = update.cause;
+    merged.cursor = update.cursor;
+    return false;
   }
+  waiting.emplace(std::move(update));
+  return !std::exchange(scheduled, true);
+}
+
+void Subscription::schedule() {
   // The task holds the subscription weakly: an executor whose queue is never drained (a manual
   // one dropped with tasks in it) must not keep the subscription — which holds the executor —
   // alive in a cycle. A subscription gone by then has nothing left to deliver.
@@ -616,8 +616,9 @@ Result<std::shared_ptr<Subscription>> ClientCore::subscribe(const std::string& m
   first.cursor = applied_cursor;
   auto subscription = std::make_shared<Subscription>(on ? std::move(on) : executor, std::move(callback), std::move(live));
   live_queries[model->key].push_back(subscription);
+  const bool post = subscription->enqueue(std::move(first));
   lock.unlock();
-  subscription->deliver(std::move(first));
+  if (post) subscription->schedule();
   return subscription;
 }
 
@@ -638,13 +639,13 @@ void ClientCore::route_changes(const std::vector<RowChange>& changes, ChangeCaus
       auto update = query->live.apply(change, cause, replica);
       if (!update) continue;
       update->cursor = applied_cursor;
-      out.emplace_back(query, std::move(*update));
+      if (query->enqueue(std::move(*update))) out.push_back(query);
     }
   }
 }
 
 void ClientCore::deliver_all(Deliveries& deliveries) {
-  for (auto& [query, update] : deliveries) query->deliver(std::move(update));
+  for (const auto& query : deliveries) query->schedule();
   deliveries.clear();
 }
 

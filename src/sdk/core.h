@@ -62,10 +62,18 @@ struct UndoRegistry;  // undo.h
 enum class WriteOrigin { kCaller, kUndoReplay };
 
 // One observer's serial queue: callbacks never overlap, keep order, and coalesce while waiting.
+// An update is queued under ClientCore::mutex, where it was computed, so updates queue in the
+// order the live result moved: the caller's writes and the I/O thread's deltas both move it, and
+// an update handed over after the lock was released could overtake a newer one (a merge keeps the
+// later arrival's rows, so a list stayed stale). The drain is posted after the lock is released,
+// since an inline executor runs the callback at once. Lock order: ClientCore::mutex, then
+// Subscription::mutex (a leaf: nothing is called under it).
 struct Subscription : std::enable_shared_from_this<Subscription> {
   Subscription(std::shared_ptr<Executor> executor, std::function<void(const QueryUpdate&)> callback, LiveResult live)
       : executor(std::move(executor)), callback(std::move(callback)), live(std::move(live)) {}
-  void deliver(QueryUpdate update);  // any thread, no client lock needed
+  // Under ClientCore::mutex. True when the caller must schedule() it once that lock is released.
+  [[nodiscard]] bool enqueue(QueryUpdate update);
+  void schedule();  // never under ClientCore::mutex
   void drain();
 
   const std::shared_ptr<Executor> executor;
@@ -132,9 +140,10 @@ struct ClientCore : std::enable_shared_from_this<ClientCore> {
                                                   std::function<void(const QueryUpdate&)> callback,
                                                   std::shared_ptr<Executor> executor);
   void unsubscribe(const std::shared_ptr<Subscription>& subscription);
-  // Hands the row changes to the live queries of their models (needs `mutex` exclusive); the
-  // returned deliveries run after the lock is released (deliver_all).
-  using Deliveries = std::vector<std::pair<std::shared_ptr<Subscription>, QueryUpdate>>;
+  // Queues the row changes' updates on the live queries of their models (needs `mutex`
+  // exclusive: the queue order is the replica's); the returned subscriptions are scheduled after
+  // the lock is released (deliver_all).
+  using Deliveries = std::vector<std::shared_ptr<Subscription>>;
   void route_changes(const std::vector<RowChange>& changes, ChangeCause cause, Deliveries& out);
   static void deliver_all(Deliveries& deliveries);
 

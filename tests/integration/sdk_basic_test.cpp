@@ -6,6 +6,7 @@
 #include <mutex>
 #include <thread>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "integration/quickstart_schema.h"
@@ -100,6 +101,67 @@ TEST_F(SdkBasicTest, TwoClientsSeeEachOthersWritesOptimisticallyThenConfirmed) {
   auto removed = reports_a.remove("r2").wait();
   EXPECT_FALSE(removed.row);
   EXPECT_TRUE(eventually([&] { return !reports_b.get("r2").has_value(); }));
+}
+
+// A live query's callbacks follow the replica's order even when its own writes (caller's thread)
+// and the other client's deltas (I/O thread) change the result at the same moments: each callback's
+// rows are at least as new as the last one's, and the last callback shows the final rows. Each
+// thread computed its update under the client's lock but handed it over after releasing it, so
+// the two could swap; the later-arriving (older) rows then won, and a list could stay stale for
+// good (sdk-todo's list kept a row both processes had deleted).
+TEST_F(SdkBasicTest, ALiveQueryNeverGoesBackWhenOwnWritesAndDeltasRace) {
+  ablo::Client a(sdk_options(server.port(), server.api_key()));
+  ablo::Client b(sdk_options(server.port(), server.api_key()));
+  a.ready().wait();
+  b.ready().wait();
+  auto reports_a = a.model("weatherReports");
+  auto reports_b = b.model("weatherReports");
+  reports_a.create({{"location", "Oslo"}, {"status", "pending"}, {"forecast", "0"}}, {.id = "mine"}).wait();
+  reports_b.create({{"location", "Oslo"}, {"status", "pending"}, {"forecast", "0"}}, {.id = "theirs"}).wait();
+  ASSERT_TRUE(eventually([&] { return reports_a.get("theirs").has_value(); }));
+
+  // Every callback's counters (-1: the row is absent), and whether one ever went back.
+  struct Seen {
+    std::mutex mutex;
+    std::pair<int, int> last{-1, -1};
+    int callbacks = 0;
+    std::string went_back;
+  } seen;
+  auto counter = [](const QueryUpdate& update, const std::string& id) {
+    for (const auto& row : update.rows) {
+      if (row.id == id) return std::stoi(std::string(row.data.at("forecast").as_string()));
+    }
+    return -1;
+  };
+  auto observer = reports_a.query().observe([&](const QueryUpdate& update) {
+    const std::pair now{counter(update, "mine"), counter(update, "theirs")};
+    std::lock_guard lock(seen.mutex);
+    ++seen.callbacks;
+    if (seen.went_back.empty() && (now.first < seen.last.first || now.second < seen.last.second)) {
+      seen.went_back = fmt::format("({}, {}) after ({}, {})", now.first, now.second, seen.last.first, seen.last.second);
+    }
+    seen.last = now;
+  });
+
+  constexpr int kWrites = 600;
+  std::thread theirs([&] {
+    Pending<Receipt> last;
+    for (int i = 1; i <= kWrites; ++i) last = reports_b.update("theirs", {{"forecast", std::to_string(i)}});
+    last.wait();
+  });
+  Pending<Receipt> last_mine;
+  for (int i = 1; i <= kWrites; ++i) last_mine = reports_a.update("mine", {{"forecast", std::to_string(i)}});
+  last_mine.wait();
+  theirs.join();
+
+  const std::pair final_counters{kWrites, kWrites};
+  EXPECT_TRUE(eventually([&] {
+    std::lock_guard lock(seen.mutex);
+    return seen.last == final_counters;
+  }, 30s)) << "the last callback shows (" << seen.last.first << ", " << seen.last.second << ")";
+  std::lock_guard lock(seen.mutex);
+  EXPECT_EQ(seen.went_back, "") << "a callback showed older rows than the one before it";
+  EXPECT_GT(seen.callbacks, 2);
 }
 
 // The stale guard (issue 16 item 4): a write made from a version another participant has
