@@ -58,6 +58,11 @@ ClaimTable::Census Coordinator::census() const {
   return table_.census();
 }
 
+bool Coordinator::holds_no_claims() const {
+  std::lock_guard lock(mutex_);
+  return table_.size() == 0;
+}
+
 Participant participant_of(const auth::Principal& principal, std::vector<std::string> groups) {
   Participant p;
   p.tenant = principal.tenant.key();

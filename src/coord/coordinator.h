@@ -216,6 +216,8 @@ class Coordinator {
                     std::function<void(std::optional<Claim>)> done);
   // Claims holding rows and waiting in lines, across tenants (metrics).
   ClaimTable::Census census() const;
+  // No claim is held or waiting anywhere: every write passes authorize_write as it stands.
+  bool holds_no_claims() const;
 
   // The fence check of a write naming a claim (0.49 `claim` + `fenceToken`): claim_lost when
   // claim `claim_id` is not an active claim of `owner` on the row (unknown, expired, released,

@@ -22,6 +22,7 @@
 #include "metrics/metrics.h"
 #include "schema/sync_groups.h"
 #include "schema/validate.h"
+#include "store/row_text.h"
 
 namespace ablo::engine {
 
@@ -62,6 +63,10 @@ CommitMetrics& commit_metrics() {
 struct CommitPipeline::Job {
   // Exactly one of the two kinds.
   CommitRequest request;
+  std::string tenant;  // request.principal.tenant.key(), made once, when submitted (off the writer)
+  // Per operation, its fingerprint for its idempotency record (operation_fingerprint), hashed
+  // when submitted (off the writer); "" for an operation without a transactionId or model.
+  std::vector<std::string> fingerprints;
   CommitCallback done;
   std::chrono::steady_clock::time_point submitted = std::chrono::steady_clock::now();
   std::function<Result<int64_t>(store::WriteTransaction&)> exclusive;
@@ -127,9 +132,25 @@ std::string operation_fingerprint(const schema::Model& model, const Operation& o
                                       schema::canonical_json(op.input)));
 }
 
+// {"deltaId":…,"participantId":…,"fingerprint":…}, written as text (one per operation, on the
+// writer thread).
+std::vector<std::string> operation_fingerprints(const schema::Schema& schema, const CommitRequest& request) {
+  std::vector<std::string> fingerprints;
+  fingerprints.reserve(request.operations.size());
+  for (const auto& op : request.operations) {
+    const schema::Model* model = op.transaction_id.empty() ? nullptr : schema.resolve(op.model);
+    fingerprints.push_back(model ? operation_fingerprint(*model, op) : std::string());
+  }
+  return fingerprints;
+}
+
 std::string encode_operation_record(const OperationRecord& record) {
-  return json::serialize(json::object{
-      {"deltaId", record.delta_id}, {"participantId", record.participant_id}, {"fingerprint", record.fingerprint}});
+  std::string text = fmt::format(R"({{"deltaId":{},"participantId":)", record.delta_id);
+  store::append_json_string(text, record.participant_id);
+  text += R"(,"fingerprint":)";
+  store::append_json_string(text, record.fingerprint);
+  text += '}';
+  return text;
 }
 
 // Older records hold the bare delta id; they replay as before.
@@ -259,9 +280,10 @@ constexpr int kForeignScanPerCommit = 4 * kForeignScanPerLookup;
 class CommitApplier {
  public:
   CommitApplier(store::WriteTransaction& txn, GroupIdempotency& idempotency, const schema::Schema& schema,
-                WriteGate* gate, const CommitRequest& req, const FindForeignChange& find_foreign)
-      : txn_(txn), idempotency_(idempotency), schema_(schema), gate_(gate), req_(req),
-        tenant_(req.principal.tenant.key()), find_foreign_(find_foreign) {}
+                WriteGate* gate, const CommitRequest& req, const std::string& tenant,
+                const std::vector<std::string>& fingerprints, const FindForeignChange& find_foreign)
+      : txn_(txn), idempotency_(idempotency), schema_(schema), gate_(gate), req_(req), tenant_(tenant),
+        fingerprints_(fingerprints), find_foreign_(find_foreign) {}
 
   Result<CommitReceipt> apply(std::vector<store::Delta>& deltas) {
     CommitReceipt receipt;
@@ -317,7 +339,9 @@ class CommitApplier {
     const std::string op_key = operation_key(op);
     OperationRecord record{0, req_.principal.participant_id, {}};
     if (!op_key.empty()) {
-      record.fingerprint = operation_fingerprint(*model, op);
+      // Hashed when submitted (with the schema of that moment), here if it was not.
+      const bool hashed = index < fingerprints_.size() && !fingerprints_[index].empty();
+      record.fingerprint = hashed ? fingerprints_[index] : operation_fingerprint(*model, op);
       auto seen = idempotency_.find(tenant_, op_key);
       if (!seen) return tl::unexpected(seen.error());
       if (*seen) return replay_operation(**seen, record, op, where);
@@ -748,7 +772,8 @@ class CommitApplier {
   const schema::Schema& schema_;
   WriteGate* gate_;
   const CommitRequest& req_;
-  const std::string tenant_;
+  const std::string& tenant_;  // req_'s Tenant::key() (Job::tenant)
+  const std::vector<std::string>& fingerprints_;  // Job::fingerprints
   const FindForeignChange& find_foreign_;
   int scan_budget_ = kForeignScanPerCommit;  // log deltas this commit may still read
   bool wrote_ = false;
@@ -841,12 +866,17 @@ CommitReceipt echo_receipt(const CommitRequest& request, int64_t head) {
 }
 
 std::string idempotency_record(const CommitReceipt& receipt, const CommitRequest& request) {
-  json::object record = receipt.to_json();
-  record["storedAt"] = now_ms();
-  record["createdAtMs"] = receipt.created_at_ms;
-  record["participantId"] = request.principal.participant_id;
-  if (!request.request_fingerprint.empty()) record["requestFingerprint"] = request.request_fingerprint;
-  return json::serialize(record);
+  std::string record = receipt.to_json_text();
+  record.pop_back();  // its closing brace: the record's own members follow
+  fmt::format_to(std::back_inserter(record), R"(,"storedAt":{},"createdAtMs":{},"participantId":)", now_ms(),
+                 receipt.created_at_ms);
+  store::append_json_string(record, request.principal.participant_id);
+  if (!request.request_fingerprint.empty()) {
+    record += R"(,"requestFingerprint":)";
+    store::append_json_string(record, request.request_fingerprint);
+  }
+  record += '}';
+  return record;
 }
 
 }  // namespace
@@ -913,6 +943,8 @@ void CommitPipeline::submit_commit(CommitRequest request, CommitCallback done) {
   request.request_fingerprint = commit_fingerprint(request);
   auto job = std::make_unique<Job>();
   job->request = std::move(request);
+  job->tenant = job->request.principal.tenant.key();
+  if (const auto schema = schema_.get()) job->fingerprints = operation_fingerprints(*schema, job->request);
   job->done = std::move(done);
   bool wake = false;
   {
@@ -1132,7 +1164,7 @@ Status CommitPipeline::record_usage(store::WriteTransaction& txn, const Group& g
   std::map<std::pair<std::string, std::string>, std::pair<double, int64_t>> usage;
   for (const auto& job : group) {
     if (!job->outcome || job->deltas.empty()) continue;
-    auto& entry = usage[{job->request.principal.tenant.key(), job->request.principal.key_id}];
+    auto& entry = usage[{job->tenant, job->request.principal.key_id}];
     entry.first += static_cast<double>(job->outcome->ops);
     entry.second += 1;
   }
@@ -1162,7 +1194,7 @@ Status CommitPipeline::record_usage(store::WriteTransaction& txn, const Group& g
 std::vector<std::pair<std::string, std::string>> CommitPipeline::idempotency_keys(const Group& group) {
   std::vector<std::pair<std::string, std::string>> keys;
   for (const auto& job : group) {
-    const std::string tenant = job->request.principal.tenant.key();
+    const std::string& tenant = job->tenant;
     if (auto key = commit_key(job->request); !key.empty()) keys.emplace_back(tenant, std::move(key));
     if (const auto& echoed = job->request.skip_if_committed; !echoed.empty()) {
       keys.emplace_back(tenant, "ctx:" + echoed);
@@ -1190,7 +1222,7 @@ store::GroupReads CommitPipeline::group_reads(const Group& group, const schema::
   }
   for (const auto& job : group) {
     const auto& request = job->request;
-    const std::string tenant = request.principal.tenant.key();
+    const std::string& tenant = job->tenant;
     const std::string& participant = request.principal.participant_id;
     if (audited) reads.audit_tenants.push_back(tenant);
     if (request.attribute_to_open_task) reads.open_tasks.emplace_back(tenant, request.principal.capability_id);
@@ -1291,7 +1323,7 @@ CommitPipeline::AppliedGroup CommitPipeline::apply_group(Group& group) {
       job.deltas.clear();
       const std::string ctx_key = commit_key(job.request);
       if (!ctx_key.empty()) {
-        auto cached = idempotency.find(job.request.principal.tenant.key(), ctx_key);
+        auto cached = idempotency.find(job.tenant, ctx_key);
         if (!cached) return tl::unexpected(cached.error());
         if (*cached) {
           if (auto replayed = replay(**cached, job.request)) {
@@ -1302,7 +1334,7 @@ CommitPipeline::AppliedGroup CommitPipeline::apply_group(Group& group) {
         }
       }
       if (!job.request.skip_if_committed.empty()) {
-        auto committed = idempotency.find(job.request.principal.tenant.key(), "ctx:" + job.request.skip_if_committed);
+        auto committed = idempotency.find(job.tenant, "ctx:" + job.request.skip_if_committed);
         if (!committed) return tl::unexpected(committed.error());
         if (*committed) {
           job.outcome = echo_receipt(job.request, hub_.head());
@@ -1310,7 +1342,7 @@ CommitPipeline::AppliedGroup CommitPipeline::apply_group(Group& group) {
         }
       }
       if (job.request.mode == CommitMode::kCheckOnly && !job.request.client_tx_id.empty()) {
-        auto repaired = idempotency.find(job.request.principal.tenant.key(), repair_key(job.request.client_tx_id));
+        auto repaired = idempotency.find(job.tenant, repair_key(job.request.client_tx_id));
         if (!repaired) return tl::unexpected(repaired.error());
         if (*repaired) {  // its write is here already (skip_if_committed): the source answers the retry
           job.finish(echo_receipt(job.request, hub_.head()));
@@ -1325,7 +1357,7 @@ CommitPipeline::AppliedGroup CommitPipeline::apply_group(Group& group) {
       }
       idempotency.savepoint();
       audit_chain.savepoint();
-      CommitApplier applier(txn, idempotency, *schema, gate.get(), job.request, find_foreign);
+      CommitApplier applier(txn, idempotency, *schema, gate.get(), job.request, job.tenant, job.fingerprints, find_foreign);
       try {
         job.outcome = applier.apply(job.deltas);
       } catch (...) {  // this commit alone fails: it is rolled back below
@@ -1350,11 +1382,11 @@ CommitPipeline::AppliedGroup CommitPipeline::apply_group(Group& group) {
         job.outcome->last_sync_id = hub_.head();
       }
       if (job.outcome && !job.request.skip_if_committed.empty()) {
-        auto ok = idempotency.put(job.request.principal.tenant.key(), repair_key(job.request.skip_if_committed), "1");
+        auto ok = idempotency.put(job.tenant, repair_key(job.request.skip_if_committed), "1");
         if (!ok) return ok;
       }
       if (job.outcome && !ctx_key.empty()) {
-        auto ok = idempotency.put(job.request.principal.tenant.key(), ctx_key,
+        auto ok = idempotency.put(job.tenant, ctx_key,
                                       idempotency_record(*job.outcome, job.request));
         if (!ok) return ok;
       }

@@ -134,6 +134,9 @@ struct CommitReceipt {
   // The 0.9.1 wire form {object:'commit_receipt', clientTxId, serverTxId, success, status, ...};
   // the 0.49 form is encoded at the edge (net/receipt_codec.h).
   boost::json::object to_json() const;
+  // serialize(to_json()), written without the tree: the writer stores one per commit (a test
+  // holds the two equal).
+  std::string to_json_text() const;
 };
 
 using CommitCallback = std::function<void(Result<CommitReceipt>)>;

@@ -5,6 +5,7 @@
 #include "common/json_member.h"
 #include "common/json_number.h"
 #include "engine/engine.h"
+#include "store/row_text.h"
 
 namespace ablo::engine {
 
@@ -205,6 +206,18 @@ json::object CommitReceipt::to_json() const {
                    {"lastSyncId", last_sync_id},
                    {"ops", ops}};
   if (flagged_stale) out["flagged"] = true;
+  return out;
+}
+
+std::string CommitReceipt::to_json_text() const {
+  std::string out;
+  out.reserve(160 + client_tx_id.size());
+  out += R"({"object":"commit_receipt","clientTxId":)";
+  store::append_json_string(out, client_tx_id);
+  fmt::format_to(std::back_inserter(out), R"(,"serverTxId":"{}","success":true,"status":"confirmed","lastSyncId":{},"ops":{})",
+                 last_sync_id, last_sync_id, ops);
+  if (flagged_stale) out += R"(,"flagged":true)";
+  out += '}';
   return out;
 }
 

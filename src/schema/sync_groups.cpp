@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <forward_list>
 #include <set>
 
 #include <boost/json.hpp>
@@ -82,29 +83,49 @@ std::vector<std::string> compose_role_groups(const std::vector<Role>& roles, con
   return groups;
 }
 
+namespace {
+
+bool has_parent(const Model& model) {
+  return std::any_of(model.relations.begin(), model.relations.end(),
+                     [](const Relation& r) { return r.type == RelationType::kBelongsTo && r.parent; });
+}
+
+// Parent inheritance, transitively, guarded against cycles (schema.md §4.5 step 3). The row is
+// walked in place; only the parents read on the way are held (a list: their addresses stay put).
+void add_parent_groups(const Schema& schema, const Model& model, const json::object& row, const std::string& id,
+                       const ParentLoader& load_parent, std::vector<std::string>& groups) {
+  std::set<std::pair<std::string, std::string>> visited{{model.key, id}};
+  std::forward_list<json::object> parents;
+  std::vector<std::pair<const Model*, const json::object*>> frontier{{&model, &row}};
+  while (!frontier.empty()) {
+    const auto [current, current_row] = frontier.back();
+    frontier.pop_back();
+    for (const auto& relation : current->relations) {
+      if (relation.type != RelationType::kBelongsTo || !relation.parent) continue;
+      const std::string parent_id = string_field(*current_row, relation.foreign_key);
+      const Model* target = schema.by_key(relation.target);
+      if (parent_id.empty() || !target) continue;
+      if (target->scope_kind) add_unique(groups, *target->scope_kind + ":" + parent_id);
+      if (!visited.insert({target->key, parent_id}).second) continue;
+      if (auto parent_row = load_parent(*target, parent_id)) {
+        parents.push_front(std::move(*parent_row));
+        frontier.emplace_back(target, &parents.front());
+      }
+    }
+  }
+}
+
+}  // namespace
+
+// On the commit path for every row written: it allocates only the groups it returns unless the
+// model inherits from a parent.
 std::vector<std::string> row_groups(const Schema& schema, const Model& model, const json::object& row,
                                     const std::string& org, const ParentLoader& load_parent) {
   std::vector<std::string> groups;
   if (!org.empty()) add_unique(groups, "org:" + org);
   const std::string id = string_field(row, "id");
   if (model.scope_kind && !id.empty()) add_unique(groups, *model.scope_kind + ":" + id);
-
-  // Parent inheritance, transitively, guarded against cycles (schema.md §4.5 step 3).
-  std::set<std::pair<std::string, std::string>> visited{{model.key, id}};
-  std::vector<std::pair<const Model*, json::object>> frontier{{&model, row}};
-  while (!frontier.empty()) {
-    auto [current, current_row] = std::move(frontier.back());
-    frontier.pop_back();
-    for (const auto& relation : current->relations) {
-      if (relation.type != RelationType::kBelongsTo || !relation.parent) continue;
-      const std::string parent_id = string_field(current_row, relation.foreign_key);
-      const Model* target = schema.by_key(relation.target);
-      if (parent_id.empty() || !target) continue;
-      if (target->scope_kind) add_unique(groups, *target->scope_kind + ":" + parent_id);
-      if (!visited.insert({target->key, parent_id}).second) continue;
-      if (auto parent_row = load_parent(*target, parent_id)) frontier.emplace_back(target, std::move(*parent_row));
-    }
-  }
+  if (has_parent(model)) add_parent_groups(schema, model, row, id, load_parent, groups);
   for (auto& group : compose_role_groups(model.entity_roles, row)) add_unique(groups, std::move(group));
   return groups;
 }

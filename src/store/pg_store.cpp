@@ -1204,7 +1204,7 @@ class PgStore final : public Store {
         "expires_at_ms = excluded.expires_at_ms, revoked = excluded.revoked, revoked_at_ms = excluded.revoked_at_ms, "
         "parent_id = excluded.parent_id",
         {c.token_hash, c.id, c.key_id, c.org, bool_text(c.sandbox), c.participant_kind, c.participant_id,
-         json_text(to_json_array(c.sync_groups)), json_text(to_json_array(c.operations)), bool_text(c.wide_scope),
+         string_array_text(c.sync_groups), string_array_text(c.operations), bool_text(c.wide_scope),
          c.label, json_text(c.user_meta), std::to_string(c.issued_at_ms), std::to_string(c.expires_at_ms),
          bool_text(c.revoked), c.revoked_at_ms > 0 ? pg::Param(std::to_string(c.revoked_at_ms)) : pg::Param(),
          c.parent_id.empty() ? pg::Param() : pg::Param(c.parent_id)});

@@ -48,7 +48,7 @@ Result<std::vector<WebhookEndpointRecord>> select_pg_webhook_endpoints(Connectio
 Status put(Connection& conn, const WebhookEndpointRecord& e) {
   auto rows = conn.exec(std::string("INSERT INTO _ablo_webhook_endpoints (") + std::string(kWebhookEndpointColumns) +
                             ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
-                        {e.id, e.tenant, e.url, json_text(to_json_array(e.enabled_events)), e.description, e.secret,
+                        {e.id, e.tenant, e.url, string_array_text(e.enabled_events), e.description, e.secret,
                          e.previous_secret, pg_number(e.previous_secret_expires_at_ms), pg_bool(e.enabled),
                          e.disabled_reason, pg_number(e.cursor), pg_number(e.retry_count),
                          pg_number(e.next_attempt_at_ms), pg_number(e.last_success_at_ms), e.last_error,

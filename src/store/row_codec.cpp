@@ -5,6 +5,8 @@
 
 #include <boost/json.hpp>
 
+#include "store/row_text.h"
+
 namespace ablo::store {
 
 namespace {
@@ -98,10 +100,13 @@ Result<ResolvedFilter> resolve_filter(const schema::Model& model, const RowFilte
 
 std::string json_text(const boost::json::value& value) { return boost::json::serialize(value); }
 
-boost::json::array to_json_array(const std::vector<std::string>& items) {
-  boost::json::array out;
-  out.reserve(items.size());
-  for (const auto& item : items) out.emplace_back(item);
+std::string string_array_text(const std::vector<std::string>& items) {
+  std::string out = "[";
+  for (const auto& item : items) {
+    if (out.size() > 1) out.push_back(',');
+    append_json_string(out, item);
+  }
+  out.push_back(']');
   return out;
 }
 

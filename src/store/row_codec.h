@@ -57,7 +57,9 @@ Result<ResolvedFilter> resolve_filter(const schema::Model& model, const RowFilte
 
 // Value conversions both backends use for JSON-in-text columns and REAL/DOUBLE columns.
 std::string json_text(const boost::json::value& value);
-boost::json::array to_json_array(const std::vector<std::string>& items);
+// A JSON array of strings as boost::json::serialize writes it, without building the array
+// (every commit's delta and row carry one).
+std::string string_array_text(const std::vector<std::string>& items);
 std::vector<std::string> string_list(const std::string& json_array_text);  // [] on bad input
 // A number read from a floating column as JSON: integral values come back as integers.
 boost::json::value number_value(double number);

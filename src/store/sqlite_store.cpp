@@ -133,7 +133,7 @@ void bind_row(Statement& stmt, const schema::Model& model, const std::string& te
   created_by.empty() ? stmt.bind_null(5) : stmt.bind(5, created_by);
   const auto archived_at = text_or_empty(data, "archivedAt");
   archived_at.empty() ? stmt.bind_null(6) : stmt.bind(6, archived_at);
-  stmt.bind(7, json_text(to_json_array(row.groups)));
+  stmt.bind(7, string_array_text(row.groups));
   int index = 8;
   for (const auto* field : column_fields(model)) {
     const auto* value = data.if_contains(field->name);
@@ -295,7 +295,7 @@ class SqliteWriteTransaction final : public WriteTransaction, private MigrationD
     auto& s = **stmt;
     // Bound without copies: `d` and the two texts outlive the statement's one step.
     const std::string data = d.data ? json_text(*d.data) : std::string();
-    const std::string groups = json_text(to_json_array(d.sync_groups));
+    const std::string groups = string_array_text(d.sync_groups);
     s.bind_static(1, d.tenant).bind_static(2, std::string_view(&d.action, 1));
     s.bind_static(3, d.model_name).bind_static(4, d.model_id);
     d.data ? s.bind_static(5, data) : s.bind_null(5);
@@ -722,7 +722,7 @@ class SqliteStore final : public Store {
       auto& s = **stmt;
       s.bind(1, c.token_hash).bind(2, c.id).bind(3, c.key_id).bind(4, c.org).bind(5, static_cast<int64_t>(c.sandbox));
       s.bind(6, c.participant_kind).bind(7, c.participant_id);
-      s.bind(8, json_text(to_json_array(c.sync_groups))).bind(9, json_text(to_json_array(c.operations)));
+      s.bind(8, string_array_text(c.sync_groups)).bind(9, string_array_text(c.operations));
       s.bind(10, static_cast<int64_t>(c.wide_scope)).bind(11, c.label).bind(12, json_text(c.user_meta));
       s.bind(13, c.issued_at_ms).bind(14, c.expires_at_ms).bind(15, static_cast<int64_t>(c.revoked));
       c.revoked_at_ms > 0 ? s.bind(16, c.revoked_at_ms) : s.bind_null(16);

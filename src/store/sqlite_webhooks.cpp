@@ -41,7 +41,7 @@ Status put(Connection& conn, const WebhookEndpointRecord& e) {
                           ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   if (!stmt) return tl::unexpected(stmt.error());
   auto& s = **stmt;
-  s.bind(1, e.id).bind(2, e.tenant).bind(3, e.url).bind(4, json_text(to_json_array(e.enabled_events)));
+  s.bind(1, e.id).bind(2, e.tenant).bind(3, e.url).bind(4, string_array_text(e.enabled_events));
   s.bind(5, e.description).bind(6, e.secret).bind(7, e.previous_secret).bind(8, e.previous_secret_expires_at_ms);
   s.bind(9, static_cast<int64_t>(e.enabled)).bind(10, e.disabled_reason).bind(11, e.cursor);
   s.bind(12, static_cast<int64_t>(e.retry_count)).bind(13, e.next_attempt_at_ms).bind(14, e.last_success_at_ms);

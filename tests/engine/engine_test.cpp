@@ -1146,6 +1146,18 @@ TEST_P(AuditQueueTest, BeyondTheBoundARowIsDroppedAndCounted) {
 
 INSTANTIATE_TEST_SUITE_P(Stores, AuditQueueTest, ::testing::ValuesIn(testing::test_stores()),
                          [](const auto& info) { return info.param; });
+// The idempotency record is written from to_json_text (no tree): the same bytes as the tree.
+TEST(CommitReceiptTest, ItsTextIsTheSerializedTree) {
+  CommitReceipt receipt;
+  receipt.client_tx_id = "tx \"quoted\" \\ \n\x01 ünï";
+  receipt.last_sync_id = 9'007'199'254'740'993;
+  receipt.ops = 3;
+  EXPECT_EQ(receipt.to_json_text(), json::serialize(receipt.to_json()));
+  receipt.flagged_stale = true;
+  receipt.client_tx_id.clear();
+  EXPECT_EQ(receipt.to_json_text(), json::serialize(receipt.to_json()));
+}
+
 INSTANTIATE_TEST_SUITE_P(Stores, EngineTest, ::testing::ValuesIn(testing::test_stores()),
                          [](const auto& info) { return info.param; });
 

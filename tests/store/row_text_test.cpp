@@ -10,6 +10,7 @@
 #include <rapidcheck.h>
 #include <rapidcheck/gtest.h>
 
+#include "store/row_codec.h"
 #include "store/row_text.h"
 
 namespace ablo::store {
@@ -30,6 +31,13 @@ TEST(RowText, StringsAreEscapedLikeSerializeForEveryByte) {
   std::string out;
   append_json_string(out, every_byte);
   EXPECT_EQ(out, json::serialize(json::string(every_byte)));
+}
+
+// Sync groups and other string lists go to their columns through string_array_text.
+RC_GTEST_PROP(RowText, StringArraysAreWrittenLikeSerializedArrays, (const std::vector<std::string>& items)) {
+  json::array tree;
+  for (const auto& item : items) tree.emplace_back(item);
+  RC_ASSERT(string_array_text(items) == json::serialize(tree));
 }
 
 // Every length the copy treats differently (under 8 bytes, 8-15 as two overlapping words, 16 or
