@@ -76,10 +76,8 @@ std::string delta_digest(const std::vector<store::Delta>& deltas) {
   return digest.finish();
 }
 
-audit::AuditRow commit_audit_row(const CommitRequest& request, const std::vector<store::Delta>& deltas,
-                                 const schema::Schema& schema, int64_t occurred_at_ms) {
-  audit::AuditRow row = attributed_row(request.principal, occurred_at_ms);
-  row.caused_by_task_id = non_empty(request.caused_by_task_id);
+audit::AuditRow commit_audit_header(const CommitRequest& request, const schema::Schema& schema) {
+  audit::AuditRow row = attributed_row(request.principal, 0);
   row.action_type = "commit";
   std::vector<audit::DiffOp> ops;
   ops.reserve(request.operations.size());
@@ -92,6 +90,14 @@ audit::AuditRow commit_audit_row(const CommitRequest& request, const std::vector
   }
   row.diff_summary = audit::diff_summary_json(ops);
   row.commit_id = non_empty(request.client_tx_id);
+  return row;
+}
+
+audit::AuditRow commit_audit_row(audit::AuditRow header, const CommitRequest& request,
+                                 const std::vector<store::Delta>& deltas, int64_t occurred_at_ms) {
+  audit::AuditRow row = std::move(header);
+  row.occurred_at_ms = occurred_at_ms;
+  row.caused_by_task_id = non_empty(request.caused_by_task_id);
   if (!deltas.empty()) {
     row.first_sync_id = deltas.front().id;
     row.last_sync_id = deltas.back().id;

@@ -36,10 +36,14 @@ class AuditChain {
   std::vector<std::pair<std::string, std::optional<audit::ChainLink>>> undo_;  // previous links, in order
 };
 
-// The row of an applied commit: attribution from its principal, one diffSummary entry per
-// operation (model key, id, verb, the names of the fields it carried), its delta range and digest.
-audit::AuditRow commit_audit_row(const CommitRequest& request, const std::vector<store::Delta>& deltas,
-                                 const schema::Schema& schema, int64_t occurred_at_ms);
+// The row of a commit as far as its request says: attribution from its principal and one
+// diffSummary entry per operation (model key, id, verb, the names of the fields it carried).
+// Made when the commit is submitted, off the writer thread.
+audit::AuditRow commit_audit_header(const CommitRequest& request, const schema::Schema& schema);
+// The row of the applied commit: `header` with the task it was attributed to (in the writer),
+// its delta range and digest, and when it was applied.
+audit::AuditRow commit_audit_row(audit::AuditRow header, const CommitRequest& request,
+                                 const std::vector<store::Delta>& deltas, int64_t occurred_at_ms);
 // A non-commit action by `principal` (capability.mint, key.create, schema.push, ...).
 audit::AuditRow action_audit_row(const auth::Principal& principal, std::string action_type,
                                  boost::json::value summary, int64_t occurred_at_ms);

@@ -67,6 +67,9 @@ struct CommitPipeline::Job {
   // Per operation, its fingerprint for its idempotency record (operation_fingerprint), hashed
   // when submitted (off the writer); "" for an operation without a transactionId or model.
   std::vector<std::string> fingerprints;
+  // The commit's audit row as far as the request says (commit_audit_header), made when submitted
+  // with auditing on; taken by its first application (a group applied again makes it anew).
+  std::optional<audit::AuditRow> audit_header;
   CommitCallback done;
   std::chrono::steady_clock::time_point submitted = std::chrono::steady_clock::now();
   std::function<Result<int64_t>(store::WriteTransaction&)> exclusive;
@@ -944,7 +947,10 @@ void CommitPipeline::submit_commit(CommitRequest request, CommitCallback done) {
   auto job = std::make_unique<Job>();
   job->request = std::move(request);
   job->tenant = job->request.principal.tenant.key();
-  if (const auto schema = schema_.get()) job->fingerprints = operation_fingerprints(*schema, job->request);
+  if (const auto schema = schema_.get()) {
+    job->fingerprints = operation_fingerprints(*schema, job->request);
+    if (!options_.audit_key.empty()) job->audit_header = commit_audit_header(job->request, *schema);
+  }
   job->done = std::move(done);
   bool wake = false;
   {
@@ -1392,7 +1398,9 @@ CommitPipeline::AppliedGroup CommitPipeline::apply_group(Group& group) {
       }
       // The commit's audit row, in its savepoint: rolled back with it, never without it.
       if (job.outcome && !options_.audit_key.empty()) {
-        auto ok = audit_chain.append(commit_audit_row(job.request, job.deltas, *schema, job.outcome->created_at_ms));
+        auto header = std::exchange(job.audit_header, std::nullopt);
+        if (!header) header = commit_audit_header(job.request, *schema);
+        auto ok = audit_chain.append(commit_audit_row(std::move(*header), job.request, job.deltas, job.outcome->created_at_ms));
         if (!ok) {
           if (is_store_failure(ok.error())) return ok;
           job.outcome = tl::unexpected(ok.error());
