@@ -64,5 +64,7 @@ std::vector<std::string> string_list(const std::string& json_array_text);  // []
 // A number read from a floating column as JSON: integral values come back as integers.
 boost::json::value number_value(double number);
 std::string text_or_empty(const boost::json::object& data, std::string_view key);
+// The same as a view of the string `data` holds (valid while `data` is unchanged).
+std::string_view text_view_or_empty(const boost::json::object& data, std::string_view key);
 
 }  // namespace ablo::store

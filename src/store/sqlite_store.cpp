@@ -94,12 +94,13 @@ std::string sql_type(schema::FieldType type) {
   }
 }
 
-// Binds one JSON value to a column of the given field type.
+// Binds one JSON value to a column of the given field type. A string is bound without a copy:
+// `value` outlives the statement's step (it is a field of the row being written).
 void bind_value(Statement& stmt, int index, const json::value& value, schema::FieldType type) {
   if (value.is_null()) {
     stmt.bind_null(index);
   } else if (value.is_string()) {
-    stmt.bind(index, std::string_view(value.as_string()));
+    stmt.bind_static(index, std::string_view(value.as_string()));
   } else if (value.is_bool()) {
     stmt.bind(index, static_cast<int64_t>(value.as_bool() ? 1 : 0));
   } else if (value.is_int64() && type != schema::FieldType::kJson) {
@@ -125,19 +126,22 @@ std::string select_columns(const schema::Model& model) {
 }
 
 // Binds a full row in table column order (base columns then field columns), from index 1.
+// `tenant` and `row` must outlive the statement's step: their texts are bound without copies.
 void bind_row(Statement& stmt, const schema::Model& model, const std::string& tenant, const StoredRow& row) {
   const auto& data = row.data;
-  stmt.bind(1, tenant).bind(2, text_or_empty(data, "id"));
-  stmt.bind(3, text_or_empty(data, "createdAt")).bind(4, text_or_empty(data, "updatedAt"));
-  const auto created_by = text_or_empty(data, "createdBy");
-  created_by.empty() ? stmt.bind_null(5) : stmt.bind(5, created_by);
-  const auto archived_at = text_or_empty(data, "archivedAt");
-  archived_at.empty() ? stmt.bind_null(6) : stmt.bind(6, archived_at);
+  stmt.bind_static(1, tenant).bind_static(2, text_view_or_empty(data, "id"));
+  stmt.bind_static(3, text_view_or_empty(data, "createdAt")).bind_static(4, text_view_or_empty(data, "updatedAt"));
+  const auto created_by = text_view_or_empty(data, "createdBy");
+  created_by.empty() ? stmt.bind_null(5) : stmt.bind_static(5, created_by);
+  const auto archived_at = text_view_or_empty(data, "archivedAt");
+  archived_at.empty() ? stmt.bind_null(6) : stmt.bind_static(6, archived_at);
   stmt.bind(7, string_array_text(row.groups));
   int index = 8;
+  static const json::value kNull;
   for (const auto* field : column_fields(model)) {
+    // Both arms are lvalues: a prvalue arm would make the value a copy, gone before the step.
     const auto* value = data.if_contains(field->name);
-    bind_value(stmt, index++, value ? *value : json::value(nullptr), field->type);
+    bind_value(stmt, index++, value ? *value : kNull, field->type);
   }
 }
 
@@ -229,7 +233,7 @@ std::string get_row_sql(const schema::Model& model) {
 Result<std::optional<StoredRow>> get_row_on(Connection& conn, const schema::Model& model, const std::string& tenant,
                                             const std::string& id, const std::string& sql) {
   return query_one<StoredRow>(
-      conn, sql, [&](Statement& s) { s.bind(1, tenant).bind(2, id); },
+      conn, sql, [&](Statement& s) { s.bind_static(1, tenant).bind_static(2, id); },
       [&](const Statement& s) { return decode_row(s, model); });
 }
 
@@ -282,7 +286,7 @@ class SqliteWriteTransaction final : public WriteTransaction, private MigrationD
   Status delete_row(const schema::Model& model, const std::string& tenant, const std::string& id) override {
     auto stmt = conn_.cached(statements_of(model).remove);
     if (!stmt) return tl::unexpected(stmt.error());
-    (*stmt)->bind(1, tenant).bind(2, id);
+    (*stmt)->bind_static(1, tenant).bind_static(2, id);
     return (*stmt)->run();
   }
 
@@ -315,7 +319,8 @@ class SqliteWriteTransaction final : public WriteTransaction, private MigrationD
         "SELECT 1 FROM sync_deltas WHERE model_id = ? AND id > ? AND tenant = ? AND model_name = ? "
         "AND participant_id <> ? LIMIT 1");
     if (!stmt) return tl::unexpected(stmt.error());
-    (*stmt)->bind(1, model_id).bind(2, after_id).bind(3, tenant).bind(4, model_name).bind(5, participant_id);
+    (*stmt)->bind_static(1, model_id).bind(2, after_id).bind_static(3, tenant).bind_static(4, model_name);
+    (*stmt)->bind_static(5, participant_id);
     auto has = (*stmt)->step();
     (*stmt)->reset();
     return has;
@@ -335,7 +340,7 @@ class SqliteWriteTransaction final : public WriteTransaction, private MigrationD
   Result<std::optional<std::string>> find_idempotency(const std::string& tenant, const std::string& key) override {
     return query_one<std::string>(
         conn_, "SELECT value FROM idempotency WHERE tenant = ? AND key = ?",
-        [&](Statement& s) { s.bind(1, tenant).bind(2, key); }, [](const Statement& s) { return s.text(0); });
+        [&](Statement& s) { s.bind_static(1, tenant).bind_static(2, key); }, [](const Statement& s) { return s.text(0); });
   }
 
   Status put_idempotency(const std::string& tenant, const std::string& key, const std::string& value) override {
