@@ -46,13 +46,23 @@ class SdkBasicTest : public ::testing::Test {
   ServerProcess server{kQuickstartSchema};
 };
 
+// Two ready clients of one server, and their weatherReports handles.
+struct TwoClients {
+  explicit TwoClients(ServerProcess& server)
+      : a(sdk_options(server.port(), server.api_key())), b(sdk_options(server.port(), server.api_key())) {
+    a.ready().wait();
+    b.ready().wait();
+  }
+  ablo::Client a;
+  ablo::Client b;
+  ModelHandle reports_a = a.model("weatherReports");
+  ModelHandle reports_b = b.model("weatherReports");
+};
+
 TEST_F(SdkBasicTest, TwoClientsSeeEachOthersWritesOptimisticallyThenConfirmed) {
-  ablo::Client a(sdk_options(server.port(), server.api_key()));
-  ablo::Client b(sdk_options(server.port(), server.api_key()));
-  a.ready().wait();
-  b.ready().wait();
-  auto reports_a = a.model("weatherReports");
-  auto reports_b = b.model("weatherReports");
+  TwoClients clients(server);
+  auto& reports_a = clients.reports_a;
+  auto& reports_b = clients.reports_b;
   Recorder seen_by_a, seen_by_b;
   auto observe_a = reports_a.query().observe([&](const QueryUpdate& u) { seen_by_a(u); });
   auto observe_b = reports_b.where("status", Op::kEq, "ready").observe([&](const QueryUpdate& u) { seen_by_b(u); });
@@ -110,12 +120,9 @@ TEST_F(SdkBasicTest, TwoClientsSeeEachOthersWritesOptimisticallyThenConfirmed) {
 // the two could swap; the later-arriving (older) rows then won, and a list could stay stale for
 // good (sdk-todo's list kept a row both processes had deleted).
 TEST_F(SdkBasicTest, ALiveQueryNeverGoesBackWhenOwnWritesAndDeltasRace) {
-  ablo::Client a(sdk_options(server.port(), server.api_key()));
-  ablo::Client b(sdk_options(server.port(), server.api_key()));
-  a.ready().wait();
-  b.ready().wait();
-  auto reports_a = a.model("weatherReports");
-  auto reports_b = b.model("weatherReports");
+  TwoClients clients(server);
+  auto& reports_a = clients.reports_a;
+  auto& reports_b = clients.reports_b;
   reports_a.create({{"location", "Oslo"}, {"status", "pending"}, {"forecast", "0"}}, {.id = "mine"}).wait();
   reports_b.create({{"location", "Oslo"}, {"status", "pending"}, {"forecast", "0"}}, {.id = "theirs"}).wait();
   ASSERT_TRUE(eventually([&] { return reports_a.get("theirs").has_value(); }));
@@ -168,12 +175,9 @@ TEST_F(SdkBasicTest, ALiveQueryNeverGoesBackWhenOwnWritesAndDeltasRace) {
 // replaced is refused and rolled back (reject, the default), applied over it (force), or applied
 // and marked for review (flag).
 TEST_F(SdkBasicTest, TheStaleGuardRejectsForcesOrFlags) {
-  ablo::Client a(sdk_options(server.port(), server.api_key()));
-  ablo::Client b(sdk_options(server.port(), server.api_key()));
-  a.ready().wait();
-  b.ready().wait();
-  auto reports_a = a.model("weatherReports");
-  auto reports_b = b.model("weatherReports");
+  TwoClients clients(server);
+  auto& reports_a = clients.reports_a;
+  auto& reports_b = clients.reports_b;
   reports_a.create({{"location", "Oslo"}, {"status", "pending"}}, {.id = "s"}).wait();
   ASSERT_TRUE(eventually([&] { return reports_b.get("s").has_value(); }));
   auto moved_by_b = [&](const std::string& location) {
@@ -204,10 +208,9 @@ TEST_F(SdkBasicTest, TheStaleGuardRejectsForcesOrFlags) {
 
 // The commit lane: several operations applied atomically, all or none.
 TEST_F(SdkBasicTest, ACommitAppliesItsOperationsTogetherOrNotAtAll) {
-  ablo::Client a(sdk_options(server.port(), server.api_key()));
-  ablo::Client b(sdk_options(server.port(), server.api_key()));
-  a.ready().wait();
-  b.ready().wait();
+  TwoClients clients(server);
+  auto& a = clients.a;
+  auto& b = clients.b;
   const CommitReceipt done = a.commit({Operation{Action::kCreate, "weatherReports", "c1", {{"location", "Oslo"}, {"status", "ready"}}},
                                        Operation{Action::kCreate, "weatherReports", "", {{"location", "Bergen"}, {"status", "ready"}}}})
                                  .wait();
