@@ -135,8 +135,8 @@ std::string operation_fingerprint(const schema::Model& model, const Operation& o
                                       schema::canonical_json(op.input)));
 }
 
-// {"deltaId":…,"participantId":…,"fingerprint":…}, written as text (one per operation, on the
-// writer thread).
+// Each operation's fingerprint, or "" for one without a transactionId (it keeps no record) or
+// whose model the schema lacks. Computed when the commit is submitted, off the writer thread.
 std::vector<std::string> operation_fingerprints(const schema::Schema& schema, const CommitRequest& request) {
   std::vector<std::string> fingerprints;
   fingerprints.reserve(request.operations.size());
@@ -147,6 +147,8 @@ std::vector<std::string> operation_fingerprints(const schema::Schema& schema, co
   return fingerprints;
 }
 
+// {"deltaId":…,"participantId":…,"fingerprint":…}, written as text (one per operation, on the
+// writer thread).
 std::string encode_operation_record(const OperationRecord& record) {
   std::string text = fmt::format(R"({{"deltaId":{},"participantId":)", record.delta_id);
   store::append_json_string(text, record.participant_id);

@@ -85,10 +85,10 @@ std::vector<std::string> compose_role_groups(const std::vector<Role>& roles, con
 
 namespace {
 
-bool has_parent(const Model& model) {
-  return std::any_of(model.relations.begin(), model.relations.end(),
-                     [](const Relation& r) { return r.type == RelationType::kBelongsTo && r.parent; });
-}
+// A relation whose target's groups the row inherits (schema.md §4.5 step 3).
+bool inherits_from(const Relation& relation) { return relation.type == RelationType::kBelongsTo && relation.parent; }
+
+bool has_parent(const Model& model) { return std::any_of(model.relations.begin(), model.relations.end(), inherits_from); }
 
 // Parent inheritance, transitively, guarded against cycles (schema.md §4.5 step 3). The row is
 // walked in place; only the parents read on the way are held (a list: their addresses stay put).
@@ -101,7 +101,7 @@ void add_parent_groups(const Schema& schema, const Model& model, const json::obj
     const auto [current, current_row] = frontier.back();
     frontier.pop_back();
     for (const auto& relation : current->relations) {
-      if (relation.type != RelationType::kBelongsTo || !relation.parent) continue;
+      if (!inherits_from(relation)) continue;
       const std::string parent_id = string_field(*current_row, relation.foreign_key);
       const Model* target = schema.by_key(relation.target);
       if (parent_id.empty() || !target) continue;

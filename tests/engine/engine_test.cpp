@@ -1148,6 +1148,7 @@ TEST_P(AuditQueueTest, BeyondTheBoundARowIsDroppedAndCounted) {
 
 INSTANTIATE_TEST_SUITE_P(Stores, AuditQueueTest, ::testing::ValuesIn(testing::test_stores()),
                          [](const auto& info) { return info.param; });
+
 // The idempotency record is written from to_json_text (no tree): the same bytes as the tree.
 TEST(CommitReceiptTest, ItsTextIsTheSerializedTree) {
   CommitReceipt receipt;
