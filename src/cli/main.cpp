@@ -265,7 +265,6 @@ int serve(const ServeOptions& options, const WhileServing& while_serving = {}) {
                                   .max_claimed_waits = options.bounds.max_claimed_waits,
                                   // claim.grant / claim.release rows: queued, written by the commit writer.
                                   .audit = [&engine](audit::AuditRow row) { engine.record_audit_later(std::move(row)); }});
-  engine.set_write_gate(std::make_shared<coord::ClaimWriteGate>(coordinator));
   if (node) {
     auto op_log = cluster::PgOpLog::open(options.where.database_url, redis ? redis->announcer() : pg::Announce{});
     if (!op_log) return die(op_log.error());
@@ -276,6 +275,10 @@ int serve(const ServeOptions& options, const WhileServing& while_serving = {}) {
     spdlog::info("cluster node {} on PostgreSQL, woken by {}", node->op_log->node_id(),
                  redis ? "Redis pub/sub" : "LISTEN/NOTIFY");
   }
+  // Installed once the coordinator has joined the cluster: the gate's before_group reads the log
+  // join_cluster sets, and commits already flow (a data source's feed started above), so a gate
+  // installed before the join raced with it (TSan) and checked claims not yet restored.
+  engine.set_write_gate(std::make_shared<coord::ClaimWriteGate>(coordinator));
   coordinator.start();
   for (const char* state : {"active", "queued"}) {
     metrics::global().sampled(
