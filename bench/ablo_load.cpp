@@ -70,6 +70,7 @@
 
 #include "bench_support.h"
 #include "load_bootstrap.h"
+#include "load_ceiling.h"
 #include "load_floor.h"
 #include "client/transport.h"
 #include "integration/server_fixture.h"
@@ -131,6 +132,7 @@ struct Options {
   double scrape_hz = 0;  // commits: /metrics scrapes per second during the window
   double warmup_s = 1;
   int ceiling_batch = 100;
+  int ceiling_commit_batch = 32;
   double ceiling_seconds = 3;
   std::string ceiling_dir;
   // idle
@@ -868,64 +870,6 @@ int run_fanout(Options options) {
 // ---------------------------------------------------------------------------------------------
 // commits
 
-struct Ceiling {
-  int batch = 0;
-  int64_t rows = 0;
-  double seconds = 0;
-  double rows_per_second() const { return seconds > 0 ? static_cast<double>(rows) / seconds : 0; }
-};
-
-// The disk's ceiling for our writes: rows shaped like the server's (a text key, the tenant
-// column, a ~100-byte JSON body) inserted through one prepared statement into a WAL database
-// with synchronous=FULL, `batch` rows per transaction, for `seconds`. Same filesystem as the
-// server's data directory, so the same fsync cost.
-std::optional<Ceiling> sqlite_ceiling(const std::string& dir, int batch, double seconds) {
-  const std::string path = dir + "/ablo_load_ceiling.db";
-  auto remove_files = [&] {
-    std::error_code ec;
-    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix, ec);
-  };
-  remove_files();
-  sqlite3* db = nullptr;
-  if (sqlite3_open(path.c_str(), &db) != SQLITE_OK) {
-    std::fprintf(stderr, "ceiling: cannot open %s\n", path.c_str());
-    sqlite3_close(db);
-    return std::nullopt;
-  }
-  auto exec = [&](const char* sql) { return sqlite3_exec(db, sql, nullptr, nullptr, nullptr) == SQLITE_OK; };
-  sqlite3_stmt* insert = nullptr;
-  bool ok = exec("PRAGMA journal_mode=WAL") && exec("PRAGMA synchronous=FULL") &&
-            exec("CREATE TABLE rows(id TEXT PRIMARY KEY, organization_id TEXT NOT NULL, data TEXT NOT NULL)") &&
-            sqlite3_prepare_v2(db, "INSERT INTO rows(id, organization_id, data) VALUES(?1, ?2, ?3)", -1, &insert,
-                               nullptr) == SQLITE_OK;
-  Ceiling result{batch};
-  const auto started = Clock::now();
-  const auto until = started + std::chrono::duration<double>(seconds);
-  std::string id, data;
-  while (ok && Clock::now() < until) {
-    ok = exec("BEGIN");
-    for (int b = 0; ok && b < batch; ++b) {
-      id = "c" + std::to_string(result.rows + b);
-      data = R"({"title":"load","n":)" + std::to_string(result.rows + b) + R"(,"sentAt":)" + std::to_string(now_us()) +
-             R"(,"organization_id":"org_ceiling_0000000000"})";
-      sqlite3_bind_text(insert, 1, id.data(), static_cast<int>(id.size()), SQLITE_TRANSIENT);
-      sqlite3_bind_text(insert, 2, "org_ceiling_0000000000", -1, SQLITE_STATIC);
-      sqlite3_bind_text(insert, 3, data.data(), static_cast<int>(data.size()), SQLITE_TRANSIENT);
-      ok = sqlite3_step(insert) == SQLITE_DONE;
-      sqlite3_reset(insert);
-    }
-    ok = ok && exec("COMMIT");
-    if (ok) result.rows += batch;
-  }
-  result.seconds = std::chrono::duration<double>(Clock::now() - started).count();
-  if (!ok) std::fprintf(stderr, "ceiling: %s\n", sqlite3_errmsg(db));
-  sqlite3_finalize(insert);
-  sqlite3_close(db);
-  remove_files();
-  if (!ok) return std::nullopt;
-  return result;
-}
-
 // Every writer keeps --inflight commits outstanding through the warm-up and the measured window
 // (acks counted only inside it), then stops sending; true when every commit sent was answered
 // within 30 s. `around_window(true/false)` runs as the window opens and closes.
@@ -1007,14 +951,25 @@ int run_commits(Options options) {
     // The ceiling stands in for the server's writer thread: run it on the server's cores.
     if (!o.server_cpus.empty()) set_affinity(0, parse_cpu_list(o.server_cpus));
     for (int batch : {1, o.ceiling_batch}) {
-      auto ceiling = sqlite_ceiling(dir, batch, batch == 1 ? std::min(1.0, o.ceiling_seconds) : o.ceiling_seconds);
+      auto ceiling = ablo::bench::row_ceiling(dir, batch, batch == 1 ? std::min(1.0, o.ceiling_seconds) : o.ceiling_seconds);
       if (!ceiling) continue;
       std::printf("SQLite ceiling (WAL, synchronous=FULL, %d rows per transaction, in %s): %.0f rows/s", batch,
-                  dir.c_str(), ceiling->rows_per_second());
-      if (batch == o.ceiling_batch && rate > 0) {
-        std::printf(" -> ceiling / ours = %.2fx", ceiling->rows_per_second() / rate);
-      }
+                  dir.c_str(), ceiling->per_second());
+      if (batch == o.ceiling_batch && rate > 0) std::printf(" -> ceiling / ours = %.2fx", ceiling->per_second() / rate);
       std::printf("\n");
+    }
+    // The same for the rows one of our commits writes, copied from the server's own database.
+    if (!run.data_dir().empty() && o.store == "sqlite") {
+      for (bool full : {true, false}) {
+        auto ceiling = ablo::bench::commit_shaped_ceiling(dir, run.data_dir() + "/ablo.db", o.ceiling_commit_batch,
+                                                          o.ceiling_seconds, full);
+        if (!ceiling) continue;
+        std::printf("SQLite ceiling for our commits' rows (1 model row, 1 delta, 2 idempotency records, 1 audit row and "
+                    "3 point reads per commit, the server's tables and row sizes; %d commits per transaction, "
+                    "synchronous=%s): %.0f commits/s -> ceiling / ours = %.2fx\n",
+                    o.ceiling_commit_batch, full ? "FULL" : "NORMAL, no fsync", ceiling->per_second(),
+                    rate > 0 ? ceiling->per_second() / rate : 0.0);
+      }
     }
   }
   if (saturated) return kExitSaturated;
@@ -1351,6 +1306,9 @@ int main(int argc, char** argv) {
   commits->add_option("--warmup", o.warmup_s, "Seconds of load before the window")->capture_default_str();
   commits->add_option("--ceiling-batch", o.ceiling_batch, "Rows per transaction in the SQLite ceiling")->capture_default_str();
   commits->add_option("--ceiling-seconds", o.ceiling_seconds)->capture_default_str();
+  commits->add_option("--ceiling-commit-batch", o.ceiling_commit_batch,
+                      "Commits per transaction in the commit-shaped SQLite ceiling (about a commit group)")
+      ->capture_default_str();
   commits->add_option("--ceiling-dir", o.ceiling_dir, "Where the ceiling's database goes (default: the server's data directory)");
   auto* idle = app.add_subcommand("idle", "N idle synced sockets: server RSS per connection");
   idle->add_option("--connections", o.connections)->capture_default_str();
