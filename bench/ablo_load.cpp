@@ -91,6 +91,8 @@ using ablo::bench::OwnCpu;
 using ablo::bench::own_cpu_seconds;
 using ablo::bench::percentile_ms;
 using ablo::bench::process_cpu_seconds;
+using ablo::bench::ThreadCpu;
+using ablo::bench::threads_cpu_seconds;
 
 namespace {
 
@@ -202,15 +204,30 @@ struct Window {
   std::optional<double> server_cpu_begin, server_cpu_end;
   OwnCpu own_cpu_begin, own_cpu_end;
 
+  std::map<pid_t, ThreadCpu> threads_begin, threads_end;  // every server thread, by thread id
+
   void begin() {
     started = Clock::now();
     own_cpu_begin = own_cpu_seconds();
     server_cpu_begin = processes_cpu_seconds(server_pids);
+    threads_begin = server_threads();
   }
   void end() {
     ended = Clock::now();
     own_cpu_end = own_cpu_seconds();
     server_cpu_end = processes_cpu_seconds(server_pids);
+    threads_end = server_threads();
+  }
+  // The server thread that used the most CPU in the window (with one writer thread per node, a
+  // commit load is bound by it once it nears one core).
+  std::optional<ThreadCpu> busiest_server_thread() const {
+    std::optional<ThreadCpu> busiest;
+    for (const auto& [tid, end_cpu] : threads_end) {
+      auto begin_cpu = threads_begin.find(tid);
+      const double used = end_cpu.seconds - (begin_cpu == threads_begin.end() ? 0 : begin_cpu->second.seconds);
+      if (!busiest || used > busiest->seconds) busiest = ThreadCpu{end_cpu.name, used};
+    }
+    return busiest;
   }
   double wall() const { return std::chrono::duration<double>(ended - started).count(); }
   std::optional<double> server_cpu() const {
@@ -218,6 +235,15 @@ struct Window {
     return *server_cpu_end - *server_cpu_begin;
   }
   double own_cpu() const { return own_cpu_end.total() - own_cpu_begin.total(); }
+
+ private:
+  std::map<pid_t, ThreadCpu> server_threads() const {
+    std::map<pid_t, ThreadCpu> threads;
+    for (pid_t pid : server_pids) threads.merge(threads_cpu_seconds(pid));
+    return threads;
+  }
+
+ public:
   double own_system_cpu() const { return own_cpu_end.system - own_cpu_begin.system; }
 };
 
@@ -228,6 +254,9 @@ bool report_cpu(const Window& window, int cores, double saturation) {
   const double own_share = wall > 0 ? window.own_cpu() / (wall * cores) : 0;
   if (auto server = window.server_cpu()) {
     std::printf("server CPU: %.2f s over %.2f s wall (%.0f%% of one core)\n", *server, wall, 100 * *server / wall);
+    if (auto busiest = window.busiest_server_thread(); busiest && wall > 0) {
+      std::printf("busiest server thread: %s, %.0f%% of one core\n", busiest->name.c_str(), 100 * busiest->seconds / wall);
+    }
   } else {
     std::printf("server CPU: n/a (pass --server-pid for a server this program did not start)\n");
   }
@@ -943,6 +972,10 @@ int run_commits(Options options) {
   if (o.scrape_hz > 0) print_latencies("GET /metrics latency", scrapes);
   if (auto server = run.window().server_cpu(); server && confirmed > 0) {
     std::printf("server CPU per confirmed commit: %.1f us\n", *server * 1e6 / static_cast<double>(confirmed));
+    if (auto busiest = run.window().busiest_server_thread()) {
+      std::printf("busiest server thread's CPU per confirmed commit: %.1f us (%s)\n",
+                  busiest->seconds * 1e6 / static_cast<double>(confirmed), busiest->name.c_str());
+    }
   }
   const bool saturated = report_cpu(run.window(), run.generator_cores(), o.saturation);
 

@@ -8,8 +8,10 @@
 
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -48,9 +50,10 @@ inline std::string sync_request() {
   return R"({"type":"sync_request","payload":{"cursor":null,"versions":{},"lastSyncId":0,"capabilities":[]}})";
 }
 
-// utime+stime of a whole process (all its threads, live and exited) in seconds.
-inline std::optional<double> process_cpu_seconds(pid_t pid) {
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+// utime+stime in seconds from a /proc stat file: a whole process's (all its threads, live and
+// exited) for /proc/<pid>/stat, one thread's for /proc/<pid>/task/<tid>/stat.
+inline std::optional<double> stat_cpu_seconds(const std::string& stat_path) {
+  std::ifstream stat(stat_path);
   std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
   const auto paren = text.rfind(')');  // the command name may contain spaces
   if (paren == std::string::npos) return std::nullopt;
@@ -65,6 +68,32 @@ inline std::optional<double> process_cpu_seconds(pid_t pid) {
     }
   }
   return std::nullopt;
+}
+
+inline std::optional<double> process_cpu_seconds(pid_t pid) {
+  return stat_cpu_seconds("/proc/" + std::to_string(pid) + "/stat");
+}
+
+// Every live thread of a process: its name (the server names its own: ablo-writer, ablo-io-0…)
+// and CPU seconds so far, by thread id.
+struct ThreadCpu {
+  std::string name;
+  double seconds = 0;
+};
+inline std::map<pid_t, ThreadCpu> threads_cpu_seconds(pid_t pid) {
+  std::map<pid_t, ThreadCpu> threads;
+  const std::string tasks = "/proc/" + std::to_string(pid) + "/task";
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(tasks, ec)) {
+    const std::string dir = entry.path().string();
+    auto seconds = stat_cpu_seconds(dir + "/stat");
+    if (!seconds) continue;  // the thread ended meanwhile
+    std::ifstream comm(dir + "/comm");
+    std::string name;
+    std::getline(comm, name);
+    threads[static_cast<pid_t>(std::stol(entry.path().filename().string()))] = {name, *seconds};
+  }
+  return threads;
 }
 
 // This process's CPU (all its threads): user and system seconds.

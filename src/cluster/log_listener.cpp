@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/exception_text.h"
+#include "common/thread_name.h"
 #include "pg/wakeup_channels.h"
 
 namespace ablo::cluster {
@@ -21,6 +22,7 @@ LogListener::~LogListener() { stop(); }
 
 void LogListener::start() {
   thread_ = std::thread([this] {
+    name_this_thread("ablo-log-listen");
     run_restarting([this] { run(); },
                    [this](const std::string& what) { spdlog::error("log listener ({}) threw: {}", source_->describe(), what); });
   });

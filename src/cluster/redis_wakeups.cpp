@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/exception_text.h"
+#include "common/thread_name.h"
 #include "redis/connection.h"
 
 namespace ablo::cluster {
@@ -101,6 +102,7 @@ class RedisWakeups final : public WakeupSource {
 
 RedisPublisher::RedisPublisher(std::string url) : url_(std::move(url)) {
   thread_ = std::thread([this] {
+    name_this_thread("ablo-redis-pub");
     run_restarting([this] { run(); }, [](const std::string& what) { spdlog::error("Redis publisher threw: {}", what); });
   });
 }

@@ -10,6 +10,7 @@
 
 #include "common/exception_text.h"
 #include "common/random.h"
+#include "common/thread_name.h"
 #include "common/time.h"
 #include "coord/op_codec.h"
 #include "coord/wire.h"
@@ -89,6 +90,7 @@ void Coordinator::start() {
   if (sweeper_.joinable()) return;
   stopping_ = false;
   sweeper_ = std::thread([this] {
+    name_this_thread("ablo-claims");
     run_restarting([this] { sweeper(); }, [](const std::string& what) { spdlog::error("claim sweeper threw: {}", what); });
   });
 }

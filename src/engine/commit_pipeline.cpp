@@ -17,6 +17,7 @@
 #include "common/exception_text.h"
 #include "engine/audit_writer.h"
 #include "common/json_number.h"
+#include "common/thread_name.h"
 #include "common/time.h"
 #include "fanout/wire_delta.h"
 #include "metrics/metrics.h"
@@ -899,8 +900,14 @@ void CommitPipeline::start() {
     std::lock_guard handoff(handoff_mutex_);
     writer_done_ = false;
   }
-  syncer_ = std::thread([this] { run_syncer(); });
-  writer_ = std::thread([this] { run_writer(); });
+  syncer_ = std::thread([this] {
+    name_this_thread("ablo-syncer");
+    run_syncer();
+  });
+  writer_ = std::thread([this] {
+    name_this_thread("ablo-writer");
+    run_writer();
+  });
 }
 
 // The writer drains the queue and exits; then the syncer answers what it handed over and exits.

@@ -11,6 +11,7 @@
 
 #include "common/exception_text.h"
 #include "common/random.h"
+#include "common/thread_name.h"
 #include "common/time.h"
 #include "mcp/service_impl.h"
 #include "metrics/metrics.h"
@@ -113,7 +114,10 @@ void Service::start() {
     impl->schema_fingerprint = impl->backend.schema_fingerprint();
     impl->schedule_tick();
   });
-  impl_->thread = std::thread([impl = impl_.get()] { impl->io.run(); });
+  impl_->thread = std::thread([impl = impl_.get()] {
+    name_this_thread("ablo-mcp");
+    impl->io.run();
+  });
 }
 
 void Service::stop() {

@@ -34,6 +34,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "common/thread_name.h"
 #include "common/time.h"
 #include "common/exception_text.h"
 #include "errors/registry.h"
@@ -1479,8 +1480,11 @@ Result<uint16_t> Server::start() {
   const uint16_t port = acceptor.local_endpoint().port();
   impl_->accept();
   if (impl_->services.mcp) impl_->mcp.start();
-  for (auto& loop : impl_->loops) {
-    loop->thread = std::thread([&io = loop->io] { io.run(); });
+  for (std::size_t i = 0; i < impl_->loops.size(); ++i) {
+    impl_->loops[i]->thread = std::thread([&io = impl_->loops[i]->io, i] {
+      name_this_thread("ablo-io-" + std::to_string(i));
+      io.run();
+    });
   }
   impl_->running = true;
   return port;

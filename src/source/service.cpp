@@ -15,6 +15,7 @@
 #include "common/json_number.h"
 #include "common/random.h"
 #include "auth/keys.h"
+#include "common/thread_name.h"
 #include "common/time.h"
 #include "source/contract.h"
 #include "source/http_adapter.h"
@@ -211,8 +212,14 @@ class SourceService::Worker {
   const SourceConfig& config() const { return config_; }
 
   void start() {
-    forwarder_ = std::thread([this] { run_forwarder(); });
-    poller_ = std::thread([this] { run_poller(); });
+    forwarder_ = std::thread([this] {
+      name_this_thread("ablo-src-fwd");
+      run_forwarder();
+    });
+    poller_ = std::thread([this] {
+      name_this_thread("ablo-src-poll");
+      run_poller();
+    });
   }
 
   void stop() {
@@ -688,6 +695,7 @@ SourceService::~SourceService() { stop(); }
 Status SourceService::start() {
   if (auto ok = reconcile(); !ok) return ok;
   refresher_ = std::thread([this] {
+    name_this_thread("ablo-src-renew");
     std::unique_lock lock(refresh_mutex_);
     while (!refresh_wake_.wait_for(lock, kRefreshInterval, [&] { return stopping_; })) {
       lock.unlock();

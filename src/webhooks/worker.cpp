@@ -15,6 +15,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/exception_text.h"
+#include "common/thread_name.h"
 #include "common/time.h"
 #include "metrics/metrics.h"
 #include "webhooks/http_post.h"
@@ -348,6 +349,7 @@ void DeliveryWorker::start() {
   if (impl_->thread.joinable()) return;
   impl_->schedule_tick(0);
   impl_->thread = std::thread([impl = impl_.get()] {
+    name_this_thread("ablo-webhooks");
     try {
       impl->io.run();
     } catch (...) {

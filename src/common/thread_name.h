@@ -1,0 +1,17 @@
+#pragma once
+// Names the calling thread as `top -H`, `perf --per-thread` and /proc/<pid>/task/<tid>/comm show
+// it, so a profile or a benchmark can say which of the server's threads is busy. Linux keeps at
+// most 15 characters.
+#include <pthread.h>
+
+#include <string>
+#include <string_view>
+
+namespace ablo {
+
+inline void name_this_thread(std::string_view name) {
+  const std::string kept(name.substr(0, 15));
+  pthread_setname_np(pthread_self(), kept.c_str());
+}
+
+}  // namespace ablo
