@@ -21,8 +21,7 @@ LogListener::LogListener(std::unique_ptr<WakeupSource> source, ListenerCallbacks
 LogListener::~LogListener() { stop(); }
 
 void LogListener::start() {
-  thread_ = std::thread([this] {
-    name_this_thread("ablo-log-listen");
+  thread_ = named_thread("ablo-log-listen", [this] {
     run_restarting([this] { run(); },
                    [this](const std::string& what) { spdlog::error("log listener ({}) threw: {}", source_->describe(), what); });
   });

@@ -101,8 +101,7 @@ class RedisWakeups final : public WakeupSource {
 }  // namespace
 
 RedisPublisher::RedisPublisher(std::string url) : url_(std::move(url)) {
-  thread_ = std::thread([this] {
-    name_this_thread("ablo-redis-pub");
+  thread_ = named_thread("ablo-redis-pub", [this] {
     run_restarting([this] { run(); }, [](const std::string& what) { spdlog::error("Redis publisher threw: {}", what); });
   });
 }

@@ -6,12 +6,23 @@
 
 #include <string>
 #include <string_view>
+#include <thread>
+#include <utility>
 
 namespace ablo {
 
 inline void name_this_thread(std::string_view name) {
   const std::string kept(name.substr(0, 15));
   pthread_setname_np(pthread_self(), kept.c_str());
+}
+
+// A thread that names itself, then runs `body`.
+template <class Body>
+std::thread named_thread(std::string name, Body&& body) {
+  return std::thread([name = std::move(name), body = std::forward<Body>(body)]() mutable {
+    name_this_thread(name);
+    body();
+  });
 }
 
 }  // namespace ablo

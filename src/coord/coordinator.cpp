@@ -89,8 +89,7 @@ void Coordinator::start() {
   std::lock_guard lock(mutex_);
   if (sweeper_.joinable()) return;
   stopping_ = false;
-  sweeper_ = std::thread([this] {
-    name_this_thread("ablo-claims");
+  sweeper_ = named_thread("ablo-claims", [this] {
     run_restarting([this] { sweeper(); }, [](const std::string& what) { spdlog::error("claim sweeper threw: {}", what); });
   });
 }

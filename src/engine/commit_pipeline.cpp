@@ -900,14 +900,8 @@ void CommitPipeline::start() {
     std::lock_guard handoff(handoff_mutex_);
     writer_done_ = false;
   }
-  syncer_ = std::thread([this] {
-    name_this_thread("ablo-syncer");
-    run_syncer();
-  });
-  writer_ = std::thread([this] {
-    name_this_thread("ablo-writer");
-    run_writer();
-  });
+  syncer_ = named_thread("ablo-syncer", [this] { run_syncer(); });
+  writer_ = named_thread("ablo-writer", [this] { run_writer(); });
 }
 
 // The writer drains the queue and exits; then the syncer answers what it handed over and exits.

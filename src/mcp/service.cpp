@@ -114,10 +114,7 @@ void Service::start() {
     impl->schema_fingerprint = impl->backend.schema_fingerprint();
     impl->schedule_tick();
   });
-  impl_->thread = std::thread([impl = impl_.get()] {
-    name_this_thread("ablo-mcp");
-    impl->io.run();
-  });
+  impl_->thread = named_thread("ablo-mcp", [impl = impl_.get()] { impl->io.run(); });
 }
 
 void Service::stop() {

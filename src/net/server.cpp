@@ -1481,10 +1481,7 @@ Result<uint16_t> Server::start() {
   impl_->accept();
   if (impl_->services.mcp) impl_->mcp.start();
   for (std::size_t i = 0; i < impl_->loops.size(); ++i) {
-    impl_->loops[i]->thread = std::thread([&io = impl_->loops[i]->io, i] {
-      name_this_thread("ablo-io-" + std::to_string(i));
-      io.run();
-    });
+    impl_->loops[i]->thread = named_thread("ablo-io-" + std::to_string(i), [&io = impl_->loops[i]->io] { io.run(); });
   }
   impl_->running = true;
   return port;

@@ -212,14 +212,8 @@ class SourceService::Worker {
   const SourceConfig& config() const { return config_; }
 
   void start() {
-    forwarder_ = std::thread([this] {
-      name_this_thread("ablo-src-fwd");
-      run_forwarder();
-    });
-    poller_ = std::thread([this] {
-      name_this_thread("ablo-src-poll");
-      run_poller();
-    });
+    forwarder_ = named_thread("ablo-src-fwd", [this] { run_forwarder(); });
+    poller_ = named_thread("ablo-src-poll", [this] { run_poller(); });
   }
 
   void stop() {
@@ -694,8 +688,7 @@ SourceService::~SourceService() { stop(); }
 
 Status SourceService::start() {
   if (auto ok = reconcile(); !ok) return ok;
-  refresher_ = std::thread([this] {
-    name_this_thread("ablo-src-renew");
+  refresher_ = named_thread("ablo-src-renew", [this] {
     std::unique_lock lock(refresh_mutex_);
     while (!refresh_wake_.wait_for(lock, kRefreshInterval, [&] { return stopping_; })) {
       lock.unlock();

@@ -348,8 +348,7 @@ DeliveryWorker::~DeliveryWorker() { stop(); }
 void DeliveryWorker::start() {
   if (impl_->thread.joinable()) return;
   impl_->schedule_tick(0);
-  impl_->thread = std::thread([impl = impl_.get()] {
-    name_this_thread("ablo-webhooks");
+  impl_->thread = named_thread("ablo-webhooks", [impl = impl_.get()] {
     try {
       impl->io.run();
     } catch (...) {
