@@ -196,6 +196,13 @@ std::optional<double> processes_cpu_seconds(const std::vector<pid_t>& pids) {
   return total;
 }
 
+// Every live thread of several processes (the nodes of a cluster), by thread id.
+std::map<pid_t, ThreadCpu> processes_threads_cpu_seconds(const std::vector<pid_t>& pids) {
+  std::map<pid_t, ThreadCpu> threads;
+  for (pid_t pid : pids) threads.merge(threads_cpu_seconds(pid));
+  return threads;
+}
+
 // A measured window: wall time, server CPU (all nodes) and generator CPU between begin() and
 // end().
 struct Window {
@@ -210,13 +217,13 @@ struct Window {
     started = Clock::now();
     own_cpu_begin = own_cpu_seconds();
     server_cpu_begin = processes_cpu_seconds(server_pids);
-    threads_begin = server_threads();
+    threads_begin = processes_threads_cpu_seconds(server_pids);
   }
   void end() {
     ended = Clock::now();
     own_cpu_end = own_cpu_seconds();
     server_cpu_end = processes_cpu_seconds(server_pids);
-    threads_end = server_threads();
+    threads_end = processes_threads_cpu_seconds(server_pids);
   }
   // The server thread that used the most CPU in the window (with one writer thread per node, a
   // commit load is bound by it once it nears one core).
@@ -235,15 +242,6 @@ struct Window {
     return *server_cpu_end - *server_cpu_begin;
   }
   double own_cpu() const { return own_cpu_end.total() - own_cpu_begin.total(); }
-
- private:
-  std::map<pid_t, ThreadCpu> server_threads() const {
-    std::map<pid_t, ThreadCpu> threads;
-    for (pid_t pid : server_pids) threads.merge(threads_cpu_seconds(pid));
-    return threads;
-  }
-
- public:
   double own_system_cpu() const { return own_cpu_end.system - own_cpu_begin.system; }
 };
 

@@ -40,6 +40,12 @@ class ScratchDb {
   bool exec(const std::string& sql) {
     return sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK || fail();
   }
+  // Steps `stmt` to its end (no row expected) and resets it; false (said why) when it failed.
+  bool run(sqlite3_stmt* stmt) {
+    const bool done = sqlite3_step(stmt) == SQLITE_DONE || fail();
+    sqlite3_reset(stmt);
+    return done;
+  }
   // Says why the last statement failed; always false.
   bool fail() {
     if (ok_) std::fprintf(stderr, "ceiling: %s\n", sqlite3_errmsg(db_));
@@ -98,7 +104,7 @@ const std::vector<RowShape>& commit_rows() {
 struct PreparedRow {
   Statement insert, read;
   std::vector<std::unique_ptr<sqlite3_value, ValueDeleter>> values;
-  std::vector<bool> varies, is_key;
+  std::vector<bool> varies;  // per column: made unique per commit
 };
 
 std::optional<PreparedRow> prepare_row(sqlite3* server, ScratchDb& scratch, const RowShape& shape,
@@ -117,22 +123,23 @@ std::optional<PreparedRow> prepare_row(sqlite3* server, ScratchDb& scratch, cons
     std::fprintf(stderr, "ceiling: the server's %s has no row to copy\n", table.c_str());
     return std::nullopt;
   }
-  PreparedRow row;
-  std::string columns, params, key_match;
-  std::vector<int> key_columns;
   auto key_info = prepare(server, "SELECT name FROM pragma_table_info(?1) WHERE pk > 0 ORDER BY pk");
+  if (!key_info) return std::nullopt;
   std::set<std::string> keys;
   sqlite3_bind_text(key_info.get(), 1, table.c_str(), -1, SQLITE_TRANSIENT);
-  while (key_info && sqlite3_step(key_info.get()) == SQLITE_ROW) {
+  while (sqlite3_step(key_info.get()) == SQLITE_ROW) {
     keys.insert(reinterpret_cast<const char*>(sqlite3_column_text(key_info.get(), 0)));
   }
+  // Parameter ?N is column N of the sample in both statements, so one bind_row serves both (the
+  // read names only the key columns; binding the others there is a no-op).
+  PreparedRow row;
+  std::string columns, params, key_match;
   for (int i = 0; i < sqlite3_column_count(sample.get()); ++i) {
     const std::string name = sqlite3_column_name(sample.get(), i);
     columns += (i ? ", \"" : "\"") + name + "\"";
     params += (i ? ", ?" : "?") + std::to_string(i + 1);
     row.values.emplace_back(sqlite3_value_dup(sqlite3_column_value(sample.get(), i)));
     row.varies.push_back(shape.varying.contains(name));
-    row.is_key.push_back(keys.contains(name));
     if (keys.contains(name)) key_match += (key_match.empty() ? "\"" : " AND \"") + name + "\" = ?" + std::to_string(i + 1);
   }
   row.insert = prepare(scratch.get(), "INSERT INTO \"" + table + "\" (" + columns + ") VALUES (" + params + ")");
@@ -160,6 +167,23 @@ void bind_row(sqlite3_stmt* stmt, const PreparedRow& row, int64_t n, std::string
   }
 }
 
+// Transactions of `batch` units for `seconds`: `write_unit(n)` writes unit n and says whether it
+// succeeded. Only the units of committed transactions count.
+template <class WriteUnit>
+std::optional<Ceiling> run_batches(ScratchDb& db, int batch, double seconds, WriteUnit&& write_unit) {
+  Ceiling result{batch};
+  const auto started = Clock::now();
+  const auto until = started + std::chrono::duration<double>(seconds);
+  while (db.ok() && Clock::now() < until) {
+    bool ok = db.exec("BEGIN");
+    for (int b = 0; ok && b < batch; ++b) ok = write_unit(result.units + b);
+    if (ok && db.exec("COMMIT")) result.units += batch;
+  }
+  result.seconds = std::chrono::duration<double>(Clock::now() - started).count();
+  if (!db.ok()) return std::nullopt;
+  return result;
+}
+
 }  // namespace
 
 std::optional<Ceiling> row_ceiling(const std::string& dir, int batch, double seconds) {
@@ -170,27 +194,16 @@ std::optional<Ceiling> row_ceiling(const std::string& dir, int batch, double sec
   }
   auto insert = prepare(db.get(), "INSERT INTO rows(id, organization_id, data) VALUES(?1, ?2, ?3)");
   if (!insert) return std::nullopt;
-  Ceiling result{batch};
-  const auto started = Clock::now();
-  const auto until = started + std::chrono::duration<double>(seconds);
   std::string id, data;
-  while (db.ok() && Clock::now() < until) {
-    bool ok = db.exec("BEGIN");
-    for (int b = 0; ok && b < batch; ++b) {
-      id = "c" + std::to_string(result.units + b);
-      data = R"({"title":"load","n":)" + std::to_string(result.units + b) + R"(,"sentAt":)" + std::to_string(now_us()) +
-             R"(,"organization_id":"org_ceiling_0000000000"})";
-      sqlite3_bind_text(insert.get(), 1, id.data(), static_cast<int>(id.size()), SQLITE_TRANSIENT);
-      sqlite3_bind_text(insert.get(), 2, "org_ceiling_0000000000", -1, SQLITE_STATIC);
-      sqlite3_bind_text(insert.get(), 3, data.data(), static_cast<int>(data.size()), SQLITE_TRANSIENT);
-      ok = sqlite3_step(insert.get()) == SQLITE_DONE || db.fail();
-      sqlite3_reset(insert.get());
-    }
-    if (ok && db.exec("COMMIT")) result.units += batch;
-  }
-  result.seconds = std::chrono::duration<double>(Clock::now() - started).count();
-  if (!db.ok()) return std::nullopt;
-  return result;
+  return run_batches(db, batch, seconds, [&](int64_t n) {
+    id = "c" + std::to_string(n);
+    data = R"({"title":"load","n":)" + std::to_string(n) + R"(,"sentAt":)" + std::to_string(now_us()) +
+           R"(,"organization_id":"org_ceiling_0000000000"})";
+    sqlite3_bind_text(insert.get(), 1, id.data(), static_cast<int>(id.size()), SQLITE_TRANSIENT);
+    sqlite3_bind_text(insert.get(), 2, "org_ceiling_0000000000", -1, SQLITE_STATIC);
+    sqlite3_bind_text(insert.get(), 3, data.data(), static_cast<int>(data.size()), SQLITE_TRANSIENT);
+    return db.run(insert.get());
+  });
 }
 
 std::optional<Ceiling> commit_shaped_ceiling(const std::string& dir, const std::string& server_db, int batch,
@@ -213,31 +226,18 @@ std::optional<Ceiling> commit_shaped_ceiling(const std::string& dir, const std::
   sqlite3_close(server);
   if (!db.ok() || rows.size() != commit_rows().size()) return std::nullopt;
 
-  Ceiling result{batch};
   std::string text;
-  const auto started = Clock::now();
-  const auto until = started + std::chrono::duration<double>(seconds);
-  while (db.ok() && Clock::now() < until) {
-    bool ok = db.exec("BEGIN");
-    for (int b = 0; ok && b < batch; ++b) {
-      const int64_t n = result.units + b;
-      for (auto& row : rows) {
-        if (row.read) {
-          bind_row(row.read.get(), row, n, text);
-          ok = sqlite3_step(row.read.get()) == SQLITE_DONE || db.fail();  // a new key: never found
-          sqlite3_reset(row.read.get());
-        }
-        bind_row(row.insert.get(), row, n, text);
-        ok = ok && (sqlite3_step(row.insert.get()) == SQLITE_DONE || db.fail());
-        sqlite3_reset(row.insert.get());
-        if (!ok) break;
+  return run_batches(db, batch, seconds, [&](int64_t n) {
+    for (auto& row : rows) {
+      if (row.read) {  // a new key: never found
+        bind_row(row.read.get(), row, n, text);
+        if (!db.run(row.read.get())) return false;
       }
+      bind_row(row.insert.get(), row, n, text);
+      if (!db.run(row.insert.get())) return false;
     }
-    if (ok && db.exec("COMMIT")) result.units += batch;
-  }
-  result.seconds = std::chrono::duration<double>(Clock::now() - started).count();
-  if (!db.ok()) return std::nullopt;
-  return result;
+    return true;
+  });
 }
 
 }  // namespace ablo::bench
