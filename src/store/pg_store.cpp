@@ -12,6 +12,7 @@
 #include <boost/json.hpp>
 #include <fmt/format.h>
 
+#include "common/json_member.h"
 #include "common/time.h"
 #include "pg/connection.h"
 #include "pg/pool.h"
@@ -184,8 +185,8 @@ pg::Param text_or_null(const std::string& text) { return text.empty() ? pg::Para
 // A full row as parameters in table column order (base columns then field columns).
 Params row_params(const schema::Model& model, const std::string& tenant, const StoredRow& row) {
   const auto& data = row.data;
-  Params params{tenant, text_or_empty(data, "id"), text_or_empty(data, "createdAt"), text_or_empty(data, "updatedAt"),
-                text_or_null(text_or_empty(data, "createdBy")), text_or_null(text_or_empty(data, "archivedAt")),
+  Params params{tenant, string_member(data, "id"), string_member(data, "createdAt"), string_member(data, "updatedAt"),
+                text_or_null(string_member(data, "createdBy")), text_or_null(string_member(data, "archivedAt")),
                 text_array(row.groups)};
   for (const auto* field : column_fields(model)) {
     const auto* value = data.if_contains(field->name);
@@ -738,7 +739,7 @@ class PgWriteTransaction final : public WriteTransaction, private MigrationDdl {
   }
 
   Status insert_row(const schema::Model& model, const std::string& tenant, const StoredRow& row) override {
-    batch_.forget_row(model, tenant, text_or_empty(row.data, "id"));
+    batch_.forget_row(model, tenant, string_member(row.data, "id"));
     auto params = row_params(model, tenant, row);
     auto sql = fmt::format("INSERT INTO {} ({}) VALUES ({})", quote_identifier(model.table), column_list(model),
                            placeholders(1, params.size()));
@@ -747,7 +748,7 @@ class PgWriteTransaction final : public WriteTransaction, private MigrationDdl {
   }
 
   Status update_row(const schema::Model& model, const std::string& tenant, const StoredRow& row) override {
-    batch_.forget_row(model, tenant, text_or_empty(row.data, "id"));
+    batch_.forget_row(model, tenant, string_member(row.data, "id"));
     auto params = row_params(model, tenant, row);
     std::string assignments = "created_at = $3, updated_at = $4, created_by = $5, archived_at = $6, _groups = $7";
     std::size_t index = 8;

@@ -128,10 +128,6 @@ boost::json::value number_value(double number) {
   return number;
 }
 
-std::string text_or_empty(const boost::json::object& data, std::string_view key) {
-  return std::string(text_view_or_empty(data, key));
-}
-
 std::string_view text_view_or_empty(const boost::json::object& data, std::string_view key) {
   const auto* found = data.if_contains(key);
   return found && found->is_string() ? std::string_view(found->as_string()) : std::string_view();

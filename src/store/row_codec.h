@@ -63,8 +63,8 @@ std::string string_array_text(const std::vector<std::string>& items);
 std::vector<std::string> string_list(const std::string& json_array_text);  // [] on bad input
 // A number read from a floating column as JSON: integral values come back as integers.
 boost::json::value number_value(double number);
-std::string text_or_empty(const boost::json::object& data, std::string_view key);
-// The same as a view of the string `data` holds (valid while `data` is unchanged).
+// The string member `key` of `data` as a view ("" when absent or not a string): ablo::string_member
+// without the copy, valid while `data` is unchanged (SQLite binds it as it stands).
 std::string_view text_view_or_empty(const boost::json::object& data, std::string_view key);
 
 }  // namespace ablo::store
