@@ -209,18 +209,27 @@ struct Window {
   OwnCpu own_cpu_begin, own_cpu_end;
 
   std::map<pid_t, ThreadCpu> threads_begin, threads_end;  // every server thread, by thread id
+  pid_t database_root = 0;  // the private PostgreSQL's postmaster (0: none of ours)
+  double database_cpu_begin = 0, database_cpu_end = 0;
 
   void begin() {
     started = Clock::now();
     own_cpu_begin = own_cpu_seconds();
     server_cpu_begin = processes_cpu_seconds(server_pids);
     threads_begin = processes_threads_cpu_seconds(server_pids);
+    if (database_root) database_cpu_begin = ablo::bench::process_tree_cpu_seconds(database_root);
   }
   void end() {
     ended = Clock::now();
     own_cpu_end = own_cpu_seconds();
     server_cpu_end = processes_cpu_seconds(server_pids);
     threads_end = processes_threads_cpu_seconds(server_pids);
+    if (database_root) database_cpu_end = ablo::bench::process_tree_cpu_seconds(database_root);
+  }
+  // PostgreSQL's CPU in the window (every process of the private server), when we started it.
+  std::optional<double> database_cpu() const {
+    if (!database_root) return std::nullopt;
+    return database_cpu_end - database_cpu_begin;
   }
   // The server thread that used the most CPU in the window (with one writer thread per node, a
   // commit load is bound by it once it nears one core).
@@ -655,6 +664,7 @@ class Run {
       attach_server();
     }
     window_.server_pids = server_pids_;
+    if (postgres_) window_.database_root = postgres_->postmaster_pid();
     if (!options_.server_cpus.empty()) {
       if (server_pids_.empty()) throw std::runtime_error("--server-cpus needs a server pid (--server-pid)");
       for (pid_t pid : server_pids_) pin_process(pid, parse_cpu_list(options_.server_cpus));
@@ -1035,6 +1045,10 @@ int run_commits(Options options) {
       std::printf("busiest server thread's CPU per confirmed commit: %.1f us (%s)\n",
                   busiest->seconds * 1e6 / static_cast<double>(confirmed), busiest->name.c_str());
     }
+  }
+  if (auto database = run.window().database_cpu(); database && confirmed > 0) {
+    std::printf("PostgreSQL CPU per confirmed commit: %.1f us (all its processes: %.0f%% of one core)\n",
+                *database * 1e6 / static_cast<double>(confirmed), 100 * *database / run.window().wall());
   }
   const bool saturated = report_cpu(run.window(), run.generator_cores(), o.saturation);
 

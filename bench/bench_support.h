@@ -74,6 +74,35 @@ inline std::optional<double> process_cpu_seconds(pid_t pid) {
   return stat_cpu_seconds("/proc/" + std::to_string(pid) + "/stat");
 }
 
+// The CPU seconds of a process and all its descendants alive now (e.g. a postmaster and its
+// backends), found by their parent pids in /proc. A process that ended is not counted.
+inline double process_tree_cpu_seconds(pid_t root) {
+  std::map<pid_t, std::vector<pid_t>> children;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream stat(entry.path() / "stat");
+    std::string text;
+    std::getline(stat, text);
+    const auto paren = text.rfind(')');
+    if (paren == std::string::npos) continue;
+    std::istringstream fields(text.substr(paren + 2));
+    std::string state;
+    long parent = 0;
+    if (fields >> state >> parent) children[static_cast<pid_t>(parent)].push_back(static_cast<pid_t>(std::stol(name)));
+  }
+  double total = 0;
+  std::vector<pid_t> pending{root};
+  while (!pending.empty()) {
+    const pid_t pid = pending.back();
+    pending.pop_back();
+    total += process_cpu_seconds(pid).value_or(0);
+    if (auto it = children.find(pid); it != children.end()) pending.insert(pending.end(), it->second.begin(), it->second.end());
+  }
+  return total;
+}
+
 // Every live thread of a process: its name (the server names its own: ablo-writer, ablo-io-0…)
 // and CPU seconds so far, by thread id.
 struct ThreadCpu {

@@ -43,6 +43,14 @@ class PrivatePostgres {
   PrivatePostgres& operator=(const PrivatePostgres&) = delete;
 
   std::string url() const { return "postgresql://postgres@127.0.0.1:" + std::to_string(port_) + "/postgres"; }
+  // The postmaster's pid (the first line of postmaster.pid; 0 when not running): its backends
+  // are its children, which is how the benchmarks find PostgreSQL's own CPU.
+  pid_t postmaster_pid() const {
+    std::ifstream file(dir_ + "/data/postmaster.pid");
+    long pid = 0;
+    file >> pid;
+    return static_cast<pid_t>(pid);
+  }
 
   // Stops the server (fast: open connections are terminated) and starts it again.
   void restart() { stop(); start(); }
