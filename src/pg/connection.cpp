@@ -47,7 +47,61 @@ Error error_from(pg_conn* conn, pg_result* result) {
   return error;
 }
 
+// libpq's view of a statement's parameters: value pointers, and when any is binary their
+// lengths and formats (a binary value may hold NUL bytes; a text one ends at its NUL).
+class ParamPointers {
+ public:
+  ParamPointers(const Params& params, const std::vector<int>& formats) {
+    values_.reserve(params.size());
+    for (const auto& p : params) values_.push_back(p ? p->c_str() : nullptr);
+    if (formats.empty()) return;
+    formats_.assign(formats.begin(), formats.end());
+    formats_.resize(params.size(), Connection::kText);
+    lengths_.reserve(params.size());
+    for (const auto& p : params) lengths_.push_back(p ? static_cast<int>(p->size()) : 0);
+  }
+  int count() const { return static_cast<int>(values_.size()); }
+  const char* const* values() const { return values_.data(); }
+  const int* lengths() const { return lengths_.empty() ? nullptr : lengths_.data(); }
+  const int* formats() const { return formats_.empty() ? nullptr : formats_.data(); }
+
+ private:
+  std::vector<const char*> values_;
+  std::vector<int> lengths_, formats_;
+};
+
+void append_int32(std::string& out, int32_t value) {
+  const auto bits = static_cast<uint32_t>(value);
+  for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>((bits >> shift) & 0xFF));
+}
+
 }  // namespace
+
+std::string binary_text_array(const std::vector<const Param*>& items) {
+  constexpr int32_t kTextOid = 25;
+  std::size_t bytes = 20;
+  bool has_null = false;
+  for (const auto* item : items) {
+    bytes += 4 + (*item ? (*item)->size() : 0);
+    has_null = has_null || !*item;
+  }
+  std::string out;
+  out.reserve(bytes);
+  append_int32(out, 1);                  // dimensions
+  append_int32(out, has_null ? 1 : 0);   // flags: has nulls
+  append_int32(out, kTextOid);           // element type
+  append_int32(out, static_cast<int32_t>(items.size()));
+  append_int32(out, 1);                  // lower bound
+  for (const auto* item : items) {
+    if (!*item) {
+      append_int32(out, -1);
+      continue;
+    }
+    append_int32(out, static_cast<int32_t>((*item)->size()));
+    out.append(**item);
+  }
+  return out;
+}
 
 Rows::Rows(pg_result* result) : result_(result) {}
 Rows::~Rows() {
@@ -120,17 +174,17 @@ Result<std::string> Connection::prepared(const std::string& sql, int parameters)
   return name;
 }
 
-Result<Rows> Connection::exec(std::string_view sql, const Params& params) {
-  std::vector<const char*> values;
-  values.reserve(params.size());
-  for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
+Result<Rows> Connection::exec(std::string_view sql, const Params& params, const std::vector<int>& formats) {
+  const ParamPointers pointers(params, formats);
   const std::string statement(sql);
-  const int count = static_cast<int>(values.size());
+  const int count = pointers.count();
   auto name = prepared(statement, count);
   if (!name) return tl::unexpected(name.error());
-  pg_result* result = name->empty()
-                          ? PQexecParams(conn_, statement.c_str(), count, nullptr, values.data(), nullptr, nullptr, 0)
-                          : PQexecPrepared(conn_, name->c_str(), count, values.data(), nullptr, nullptr, 0);
+  pg_result* result =
+      name->empty() ? PQexecParams(conn_, statement.c_str(), count, nullptr, pointers.values(), pointers.lengths(),
+                                   pointers.formats(), 0)
+                    : PQexecPrepared(conn_, name->c_str(), count, pointers.values(), pointers.lengths(),
+                                     pointers.formats(), 0);
   const auto status = result ? PQresultStatus(result) : PGRES_FATAL_ERROR;
   if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
     Error error = error_from(conn_, result);
@@ -140,7 +194,7 @@ Result<Rows> Connection::exec(std::string_view sql, const Params& params) {
     if (!name->empty() && error.details.contains("sqlstate") && error.details.at("sqlstate") == "0A000") {
       prepared_.erase(statement);
       (void)exec_script("DEALLOCATE " + *name);
-      if (PQtransactionStatus(conn_) == PQTRANS_IDLE) return exec(sql, params);
+      if (PQtransactionStatus(conn_) == PQTRANS_IDLE) return exec(sql, params, formats);
     }
     return tl::unexpected(error);
   }
@@ -171,7 +225,7 @@ Result<std::vector<Rows>> Connection::exec_batch(const std::vector<Statement>& s
 Result<std::vector<Rows>> Connection::run_pipeline(const std::vector<Statement>& statements, Keep keep) {
   std::vector<Rows> kept;
   if (statements.size() == 1) {
-    auto rows = exec(statements.front().sql, statements.front().params);
+    auto rows = exec(statements.front().sql, statements.front().params, statements.front().formats);
     if (!rows) return tl::unexpected(rows.error());
     if (keep != Keep::kNone) kept.push_back(std::move(*rows));
     return kept;
@@ -187,13 +241,13 @@ Result<std::vector<Rows>> Connection::run_pipeline(const std::vector<Statement>&
   std::optional<Error> failure;
   for (std::size_t i = 0; i < statements.size() && !failure; ++i) {
     const auto& statement = statements[i];
-    std::vector<const char*> values;
-    for (const auto& p : statement.params) values.push_back(p ? p->c_str() : nullptr);
-    const int count = static_cast<int>(values.size());
-    const int sent = names[i].empty() ? PQsendQueryParams(conn_, statement.sql.c_str(), count, nullptr, values.data(),
-                                                          nullptr, nullptr, 0)
-                                      : PQsendQueryPrepared(conn_, names[i].c_str(), count, values.data(), nullptr,
-                                                            nullptr, 0);
+    const ParamPointers pointers(statement.params, statement.formats);
+    const int count = pointers.count();
+    const int sent =
+        names[i].empty() ? PQsendQueryParams(conn_, statement.sql.c_str(), count, nullptr, pointers.values(),
+                                             pointers.lengths(), pointers.formats(), 0)
+                         : PQsendQueryPrepared(conn_, names[i].c_str(), count, pointers.values(), pointers.lengths(),
+                                               pointers.formats(), 0);
     if (sent != 1) failure = error_from(conn_, nullptr);
   }
   // The sync point goes out even after a failed send, so the results up to it can be read.

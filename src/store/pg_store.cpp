@@ -263,7 +263,8 @@ constexpr std::string_view kIdempotencyLookup =
     "LATERAL (SELECT value FROM idempotency WHERE tenant = k.k_tenant AND key = k.k_key LIMIT 1) AS v";
 
 // The single-row writes a commit group repeats, and each one's many-row form: the rows' values
-// as one array per column, unnested (one statement per group instead of one per commit).
+// as one TEXT[] per column (binary_text_array), unnested and cast to the columns' types, one
+// statement per group instead of one per commit.
 constexpr std::string_view kInsertDelta =
     "INSERT INTO sync_deltas (id, tenant, action_type, model_name, model_id, data, sync_groups, transaction_id, "
     "client_tx_id, actor_id, actor_kind, capability_id, caused_by_task_id, created_at_ms) "
@@ -271,57 +272,39 @@ constexpr std::string_view kInsertDelta =
 constexpr std::string_view kInsertDeltas =
     "INSERT INTO sync_deltas (id, tenant, action_type, model_name, model_id, data, sync_groups, transaction_id, "
     "client_tx_id, actor_id, actor_kind, capability_id, caused_by_task_id, created_at_ms) "
-    "SELECT id, tenant, action_type, model_name, model_id, data, sync_groups::text[], transaction_id, client_tx_id, "
-    "actor_id, actor_kind, capability_id, caused_by_task_id, created_at_ms FROM unnest($1::bigint[], $2::text[], "
-    "$3::text[], $4::text[], $5::text[], $6::jsonb[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], "
-    "$12::text[], $13::text[], $14::bigint[]) AS u(id, tenant, action_type, model_name, model_id, data, sync_groups, "
-    "transaction_id, client_tx_id, actor_id, actor_kind, capability_id, caused_by_task_id, created_at_ms)";
+    "SELECT id::bigint, tenant, action_type, model_name, model_id, data::jsonb, sync_groups::text[], transaction_id, "
+    "client_tx_id, actor_id, actor_kind, capability_id, caused_by_task_id, created_at_ms::bigint FROM unnest("
+    "$1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], "
+    "$10::text[], $11::text[], $12::text[], $13::text[], $14::text[]) AS u(id, tenant, action_type, model_name, "
+    "model_id, data, sync_groups, transaction_id, client_tx_id, actor_id, actor_kind, capability_id, "
+    "caused_by_task_id, created_at_ms)";
 constexpr std::string_view kPutIdempotency =
     "INSERT INTO idempotency (tenant, key, value, created_at_ms) VALUES ($1, $2, $3, $4) "
     "ON CONFLICT (tenant, key) DO UPDATE SET value = excluded.value, created_at_ms = excluded.created_at_ms";
 constexpr std::string_view kPutIdempotencies =
-    "INSERT INTO idempotency (tenant, key, value, created_at_ms) SELECT * FROM unnest($1::text[], $2::text[], "
-    "$3::text[], $4::bigint[]) ON CONFLICT (tenant, key) DO UPDATE SET value = excluded.value, "
-    "created_at_ms = excluded.created_at_ms";
+    "INSERT INTO idempotency (tenant, key, value, created_at_ms) SELECT tenant, key, value, created_at_ms::bigint "
+    "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(tenant, key, value, created_at_ms) "
+    "ON CONFLICT (tenant, key) DO UPDATE SET value = excluded.value, created_at_ms = excluded.created_at_ms";
 constexpr std::string_view kInsertAudits =
     "INSERT INTO _ablo_audit (tenant, chain_seq, occurred_at_ms, actor_kind, actor_id, credential_id, action_type, "
-    "model_name, commit_id, row_json, row_hash) SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], "
-    "$4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[])";
+    "model_name, commit_id, row_json, row_hash) SELECT tenant, chain_seq::bigint, occurred_at_ms::bigint, "
+    "actor_kind, actor_id, credential_id, action_type, model_name, commit_id, row_json, row_hash FROM unnest("
+    "$1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], "
+    "$10::text[], $11::text[]) AS u(tenant, chain_seq, occurred_at_ms, actor_kind, actor_id, credential_id, "
+    "action_type, model_name, commit_id, row_json, row_hash)";
 
-// A PostgreSQL array literal of nullable texts (NULL unquoted).
-std::string nullable_text_array(const std::vector<const pg::Param*>& items) {
-  std::string out = "{";
-  for (std::size_t i = 0; i < items.size(); ++i) {
-    if (i) out += ',';
-    if (!*items[i]) {
-      out += "NULL";
-      continue;
-    }
-    out += '"';
-    for (char c : **items[i]) {
-      if (c == '"' || c == '\\') out += '\\';
-      out += c;
-    }
-    out += '"';
-  }
-  return out + "}";
-}
-
-// Replaces a batched group's single-row delta, idempotency and audit writes by one many-row
-// statement each, after its other writes (no constraint links those tables, so their order
-// among them does not matter). An idempotency key written twice keeps its last value, as the
-// single-row upserts did. A group whose commits sent savepoints keeps its statements as they
-// are: their order relative to ROLLBACK TO is the point.
 // One statement of the many-row form `many` for single-row statements of one shape: each
 // parameter becomes the array of that parameter's values.
 Connection::Statement many_rows(std::string_view many, const std::vector<const Connection::Statement*>& rows) {
   Connection::Statement statement{std::string(many), {}};
   const std::size_t columns = rows.front()->params.size();
+  std::vector<const pg::Param*> values;
   for (std::size_t column = 0; column < columns; ++column) {
-    std::vector<const pg::Param*> values;
+    values.clear();
     for (const auto* row : rows) values.push_back(&row->params[column]);
-    statement.params.emplace_back(nullable_text_array(values));
+    statement.params.emplace_back(pg::binary_text_array(values));
   }
+  statement.formats.assign(columns, Connection::kBinary);
   return statement;
 }
 
@@ -341,6 +324,11 @@ std::string many_row_insert(const schema::Model& model) {
                      column_list(model), select, arrays, names);
 }
 
+// Replaces a batched group's single-row delta, idempotency and audit writes by one many-row
+// statement each, after its other writes (no constraint links those tables, so their order
+// among them does not matter). An idempotency key written twice keeps its last value, as the
+// single-row upserts did. A group whose commits sent savepoints keeps its statements as they
+// are: their order relative to ROLLBACK TO is the point.
 // `row_inserts`: the many-row form of each model's row INSERT the group used (many_row_insert);
 // consecutive inserts into one table become one statement, so the rows' order among the other
 // row writes (an update or delete of the same row after it) stays as it was.
