@@ -6,9 +6,9 @@ namespace ablo::store::audit_sql {
 
 const std::string_view kPgTables = R"sql(
 CREATE TABLE IF NOT EXISTS _ablo_audit (
-  tenant TEXT NOT NULL, chain_seq BIGINT NOT NULL, occurred_at_ms BIGINT NOT NULL,
+  tenant TEXT COLLATE "C" NOT NULL, chain_seq BIGINT NOT NULL, occurred_at_ms BIGINT NOT NULL,
   actor_kind TEXT NOT NULL, actor_id TEXT NOT NULL, credential_id TEXT NOT NULL, action_type TEXT NOT NULL,
-  model_name TEXT NOT NULL, commit_id TEXT NOT NULL, row_json TEXT NOT NULL, row_hash TEXT NOT NULL,
+  model_name TEXT NOT NULL, commit_id TEXT COLLATE "C" NOT NULL, row_json TEXT NOT NULL, row_hash TEXT NOT NULL,
   PRIMARY KEY (tenant, chain_seq));
 CREATE INDEX IF NOT EXISTS _ablo_audit_by_commit ON _ablo_audit (tenant, commit_id);
 )sql";
