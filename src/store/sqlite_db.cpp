@@ -139,6 +139,30 @@ int Connection::changes() const { return sqlite3_changes(db_); }
 
 bool Connection::in_transaction() const { return sqlite3_get_autocommit(db_) == 0; }
 
+Status Connection::checkpoint_passive() {
+  const int rc = sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  if (rc == SQLITE_OK || rc == SQLITE_BUSY) return {};
+  return fail("internal_error", fmt::format("sqlite checkpoint: {}", sqlite3_errmsg(db_)));
+}
+
+void Connection::on_wal_commit(std::function<void(int wal_pages)> on_commit) {
+  on_wal_commit_ = std::move(on_commit);
+  if (!on_wal_commit_) {
+    sqlite3_wal_hook(db_, nullptr, nullptr);
+    return;
+  }
+  sqlite3_wal_hook(
+      db_,
+      [](void* self, sqlite3*, const char*, int pages) {
+        try {  // called from SQLite's C code: nothing may propagate
+          static_cast<Connection*>(self)->on_wal_commit_(pages);
+        } catch (...) {
+        }
+        return SQLITE_OK;  // the commit itself succeeded either way
+      },
+      this);
+}
+
 int64_t Connection::last_insert_rowid() const { return sqlite3_last_insert_rowid(db_); }
 
 std::string quote_identifier(std::string_view name) {

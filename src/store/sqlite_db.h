@@ -72,9 +72,19 @@ class Connection {
   // False once an error (I/O, full disk, out of memory) made SQLite roll the transaction back.
   bool in_transaction() const;
 
+  // Copies what the WAL holds into the database without waiting for anyone (a PASSIVE
+  // checkpoint: it does not block writers or readers, and stops at a reader's snapshot). Also
+  // answers SQLITE_BUSY (ok, nothing done) while another connection checkpoints.
+  Status checkpoint_passive();
+  // Calls `on_commit(pages now in the WAL)` after each transaction this connection commits,
+  // instead of SQLite's automatic checkpoint (which would run here, on the committer's thread).
+  // Empty: none (and no automatic checkpoint either).
+  void on_wal_commit(std::function<void(int wal_pages)> on_commit);
+
  private:
   explicit Connection(sqlite3* db) : db_(db) {}
   sqlite3* db_;
+  std::function<void(int)> on_wal_commit_;  // see on_wal_commit
   struct SqlHash {
     using is_transparent = void;
     std::size_t operator()(std::string_view sql) const { return std::hash<std::string_view>{}(sql); }

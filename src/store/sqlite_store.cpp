@@ -9,14 +9,18 @@
 #include <atomic>
 #include <cerrno>
 #include <cmath>
+#include <condition_variable>
 #include <cstring>
 #include <mutex>
+#include <thread>
 #include <set>
 #include <unordered_map>
 
 #include <boost/json.hpp>
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
+#include "common/thread_name.h"
 #include "common/time.h"
 #include "store/audit_sql.h"
 #include "store/migration_ddl.h"
@@ -571,11 +575,90 @@ class WalDurability {
   std::atomic<bool> is_broken_{false};  // set (under sync_mutex_) with broken_
 };
 
+// Copies the WAL into the database on a thread of its own (ablo-checkpoint), so the writer
+// thread does not. SQLite's automatic checkpoint runs on the connection that committed: every
+// `checkpoint_pages` pages the writer stopped to copy them and then fsync the database file
+// (~5 ms here, far more on a cloud volume), and every commit behind it waited. Now the writer's
+// commit hook only wakes this thread, whose PASSIVE checkpoints run beside the writer's
+// transactions.
+//
+// Why the writer still checkpoints sometimes: the WAL starts over from its beginning only when a
+// write transaction finds every frame copied, which a checkpoint running beside a busy writer
+// rarely leaves behind (the writer appends while it copies). So past `writer_checkpoint_pages`
+// the writer checkpoints itself once, right after its commit: that copies only what this thread
+// has not, and lets the next transaction restart the WAL — the file stays bounded.
+//
+// Threads: request() from the writer thread (under the writer's lock); run() alone uses conn_.
+class Checkpointer {
+ public:
+  explicit Checkpointer(std::unique_ptr<Connection> conn) : conn_(std::move(conn)) {
+    thread_ = named_thread("ablo-checkpoint", [this] { run(); });
+  }
+  ~Checkpointer() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_one();
+    thread_.join();
+  }
+  Checkpointer(const Checkpointer&) = delete;
+  Checkpointer& operator=(const Checkpointer&) = delete;
+
+  // Never blocks on a checkpoint in progress: requests made meanwhile fold into one more run.
+  void request() {
+    {
+      std::lock_guard lock(mutex_);
+      requested_ = true;
+    }
+    wake_.notify_one();
+  }
+  int64_t runs() const { return runs_.load(std::memory_order_relaxed); }
+
+ private:
+  void run() {
+    std::unique_lock lock(mutex_);
+    for (;;) {
+      wake_.wait(lock, [this] { return requested_ || stopping_; });
+      if (stopping_) return;
+      requested_ = false;
+      lock.unlock();
+      if (auto done = conn_->checkpoint_passive(); !done) {
+        spdlog::warn("background checkpoint failed (the writer checkpoints past its limit): {}", done.error().message);
+      }
+      runs_.fetch_add(1, std::memory_order_relaxed);
+      lock.lock();
+    }
+  }
+
+  std::unique_ptr<Connection> conn_;  // used by the checkpoint thread only
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool requested_ = false;  // guarded by mutex_
+  bool stopping_ = false;   // guarded by mutex_
+  std::atomic<int64_t> runs_{0};
+  std::thread thread_;
+};
+
 class SqliteStore final : public Store {
  public:
   SqliteStore(std::string path, std::unique_ptr<Connection> writer, std::vector<std::unique_ptr<Connection>> readers,
-              int wal_fd)
-      : path_(std::move(path)), writer_(std::move(writer)), readers_(std::move(readers)), durability_(wal_fd) {}
+              int wal_fd, std::unique_ptr<Connection> checkpoint_connection, const SqliteOptions& options)
+      : path_(std::move(path)),
+        writer_(std::move(writer)),
+        readers_(std::move(readers)),
+        durability_(wal_fd),
+        checkpointer_(std::move(checkpoint_connection)) {
+    writer_->on_wal_commit([this, wake_at = options.checkpoint_pages,
+                            writer_at = options.writer_checkpoint_pages](int wal_pages) {
+      if (wal_pages >= writer_at) {  // bound the WAL (see Checkpointer)
+        if (auto done = writer_->checkpoint_passive(); !done) spdlog::warn("checkpoint failed: {}", done.error().message);
+      } else if (wal_pages >= wake_at) {
+        checkpointer_.request();
+      }
+    });
+  }
+  ~SqliteStore() override { writer_->on_wal_commit(nullptr); }
 
   Status write(const std::function<Status(WriteTransaction&)>& body) override {
     if (auto ok = write_unsynced(body); !ok) return ok;
@@ -994,6 +1077,7 @@ class SqliteStore final : public Store {
   std::mutex readers_mutex_;  // guards the idle reader pool
   std::vector<std::unique_ptr<Connection>> readers_;
   WalDurability durability_;
+  Checkpointer checkpointer_;  // last: stopped before the connections close
 };
 
 // The -wal file, opened once for fsync (any fd of a file flushes the file's pages) and its
@@ -1028,14 +1112,15 @@ Result<std::unique_ptr<Store>> open_sqlite_store(const std::filesystem::path& da
   // middle of the transaction (writing some pages twice, a pwrite each); between groups the
   // cache also keeps the hot b-tree pages (delta log tail, indexes) instead of re-reading them.
   // Not more: the cache fills up to its size and counts in the server's resident memory.
-  // The WAL is checkpointed every 4,000 pages (16 MiB) rather than 1,000: a page rewritten by
-  // many groups (an index leaf, the log tail) is copied to the database once per checkpoint.
+  // The WAL is checkpointed every 4,000 pages (16 MiB) rather than 1,000 (SqliteOptions): a page
+  // rewritten by many groups (an index leaf, the log tail) is copied to the database once per
+  // checkpoint; and not by the writer (Checkpointer).
   // temp_store=MEMORY keeps the savepoint journal (the pages each commit's SAVEPOINT may roll
   // back) in memory: by default it spills to a temporary file past 64 KiB and then stays a file
   // for the rest of the transaction, which made ~90% of the writer's pwrites (a commit group's
   // savepoints journal each page they touch; its size is bounded by the group's pages).
   for (std::string_view pragma : {"PRAGMA journal_mode=WAL", "PRAGMA foreign_keys=OFF", "PRAGMA cache_size=-8192",
-                                  "PRAGMA wal_autocheckpoint=4000", "PRAGMA temp_store=MEMORY"}) {
+                                  "PRAGMA temp_store=MEMORY"}) {
     auto ok = (*writer)->exec(pragma);
     if (!ok) return tl::unexpected(ok.error());
   }
@@ -1055,13 +1140,19 @@ Result<std::unique_ptr<Store>> open_sqlite_store(const std::filesystem::path& da
     if (!reader) return tl::unexpected(reader.error());
     readers.push_back(std::move(*reader));
   }
+  // The checkpoint connection syncs as the writer's would: the WAL before copying it, the
+  // database after.
+  auto checkpoint_connection = Connection::open(path);
+  if (!checkpoint_connection) return tl::unexpected(checkpoint_connection.error());
+  if (auto ok = (*checkpoint_connection)->exec("PRAGMA synchronous=NORMAL"); !ok) return tl::unexpected(ok.error());
   int wal_fd = -1;
   if (options.synchronous_full) {
     auto opened = open_wal_for_sync(path);
     if (!opened) return tl::unexpected(opened.error());
     wal_fd = *opened;
   }
-  return std::unique_ptr<Store>(std::make_unique<SqliteStore>(path, std::move(*writer), std::move(readers), wal_fd));
+  return std::unique_ptr<Store>(std::make_unique<SqliteStore>(path, std::move(*writer), std::move(readers), wal_fd,
+                                                              std::move(*checkpoint_connection), options));
 }
 
 }  // namespace ablo::store
