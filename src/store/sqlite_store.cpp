@@ -588,7 +588,9 @@ class WalDurability {
 // the writer checkpoints itself once, right after its commit: that copies only what this thread
 // has not, and lets the next transaction restart the WAL — the file stays bounded.
 //
-// Threads: request() from the writer thread (under the writer's lock); run() alone uses conn_.
+// Threads: request() comes from the writer thread, inside its COMMIT (under the store's
+// writer_mutex_); mutex_ is a leaf taken after it, never held across a checkpoint. Only the
+// checkpoint thread uses conn_.
 class Checkpointer {
  public:
   explicit Checkpointer(std::unique_ptr<Connection> conn) : conn_(std::move(conn)) {
