@@ -615,7 +615,6 @@ class Checkpointer {
     }
     wake_.notify_one();
   }
-  int64_t runs() const { return runs_.load(std::memory_order_relaxed); }
 
  private:
   void run() {
@@ -628,7 +627,6 @@ class Checkpointer {
       if (auto done = conn_->checkpoint_passive(); !done) {
         spdlog::warn("background checkpoint failed (the writer checkpoints past its limit): {}", done.error().message);
       }
-      runs_.fetch_add(1, std::memory_order_relaxed);
       lock.lock();
     }
   }
@@ -638,7 +636,6 @@ class Checkpointer {
   std::condition_variable wake_;
   bool requested_ = false;  // guarded by mutex_
   bool stopping_ = false;   // guarded by mutex_
-  std::atomic<int64_t> runs_{0};
   std::thread thread_;
 };
 
