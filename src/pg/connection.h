@@ -83,7 +83,8 @@ class Connection {
   Connection& operator=(const Connection&) = delete;
 
   // Runs one statement. Statements are prepared on first use and reused by their text (a
-  // bounded cache per connection), so the server parses and plans each shape once.
+  // bounded cache per connection), so the server parses and plans each shape once. `formats`:
+  // as Statement::formats.
   Result<Rows> exec(std::string_view sql, const Params& params = {}, const std::vector<int>& formats = {});
   // Several statements without parameters (DDL scripts).
   Status exec_script(std::string_view sql);
