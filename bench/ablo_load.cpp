@@ -453,27 +453,24 @@ class LoadSocket : public std::enable_shared_from_this<LoadSocket> {
   }
 
   bool received(std::string_view bytes) {
-    if (!upgraded_) {
-      upgrade_reply_.append(bytes);
-      const auto reply = ablo::bench::ws::parse_upgrade_reply(upgrade_reply_);
-      if (reply.state == ablo::bench::ws::UpgradeReply::State::incomplete) return true;
-      if (reply.state == ablo::bench::ws::UpgradeReply::State::refused) {
-        fail("upgrade", asio::error::connection_refused);
-        return false;
-      }
-      upgraded_ = true;
-      lane_.stats.connected.fetch_add(1, std::memory_order_relaxed);
-      // Writers sync too: the sync_request is what tells the server the socket speaks the 0.9.1
-      // dialect, and until then it holds every answer (net/dialect_outbox.h). So writers also
-      // receive the live deltas of their group (counted as echoes), as a real client would.
-      send(ablo::bench::sync_request());
-      const std::string after_head = upgrade_reply_.substr(reply.size);
-      upgrade_reply_ = std::string();
-      bytes = after_head;
-      return feed(bytes);
+    if (upgraded_) return feed(bytes);
+    upgrade_reply_.append(bytes);
+    const auto reply = ablo::bench::ws::parse_upgrade_reply(upgrade_reply_);
+    if (reply.state == ablo::bench::ws::UpgradeReply::State::incomplete) return true;
+    if (reply.state == ablo::bench::ws::UpgradeReply::State::refused) {
+      fail("upgrade", asio::error::connection_refused);
+      return false;
     }
-    return feed(bytes);
+    upgraded_ = true;
+    lane_.stats.connected.fetch_add(1, std::memory_order_relaxed);
+    // Writers sync too: the sync_request is what tells the server the socket speaks the 0.9.1
+    // dialect, and until then it holds every answer (net/dialect_outbox.h). So writers also
+    // receive the live deltas of their group (counted as echoes), as a real client would.
+    send(ablo::bench::sync_request());
+    const std::string frames = std::exchange(upgrade_reply_, std::string()).substr(reply.size);
+    return feed(frames);  // what came with the answer's head
   }
+
 
   bool feed(std::string_view bytes) {
     const bool valid = reader_.feed(bytes, [this](Opcode opcode, std::string_view payload) {
