@@ -471,7 +471,6 @@ class LoadSocket : public std::enable_shared_from_this<LoadSocket> {
     return feed(frames);  // what came with the answer's head
   }
 
-
   bool feed(std::string_view bytes) {
     const bool valid = reader_.feed(bytes, [this](Opcode opcode, std::string_view payload) {
       switch (opcode) {

@@ -1,7 +1,8 @@
 #include "load_ws.h"
 
 #include <array>
-#include <cstring>
+
+#include "common/ws_frame_header.h"
 
 namespace ablo::bench::ws {
 
@@ -34,17 +35,13 @@ UpgradeReply parse_upgrade_reply(std::string_view received) {
 }
 
 void append_client_frame(std::string& out, Opcode opcode, std::string_view payload, uint32_t mask_key) {
-  out.push_back(static_cast<char>(0x80 | static_cast<uint8_t>(opcode)));
-  const uint64_t length = payload.size();
-  if (length < 126) {
-    out.push_back(static_cast<char>(0x80 | length));
-  } else if (length <= 0xFFFF) {
-    out.push_back(static_cast<char>(0x80 | 126));
-    for (int shift = 8; shift >= 0; shift -= 8) out.push_back(static_cast<char>((length >> shift) & 0xFF));
-  } else {
-    out.push_back(static_cast<char>(0x80 | 127));
-    for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>((length >> shift) & 0xFF));
-  }
+  // The length is encoded as the server encodes it; a client's frame differs in its first byte
+  // (any opcode, not only text) and in the mask bit and key.
+  std::array<unsigned char, kMaxTextFrameHeaderBytes> header{};
+  const std::size_t header_size = encode_text_frame_header(payload.size(), header);
+  header[0] = static_cast<unsigned char>(0x80 | static_cast<uint8_t>(opcode));  // FIN
+  header[1] |= 0x80;                                                              // masked
+  out.append(reinterpret_cast<const char*>(header.data()), header_size);
   std::array<char, 4> mask{};
   for (int i = 0; i < 4; ++i) mask[i] = static_cast<char>((mask_key >> (24 - 8 * i)) & 0xFF);
   out.append(mask.data(), mask.size());

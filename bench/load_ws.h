@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -56,6 +57,10 @@ class MessageReader {
   bool feed(std::string_view data, OnMessage&& on_message);
 
  private:
+  // Delivers the whole frames at the front of `data`: the bytes they took, or nothing when the
+  // stream is invalid.
+  template <class OnMessage>
+  std::optional<std::size_t> split_frames(std::string_view data, OnMessage& on_message);
   template <class OnMessage>
   bool deliver(const ServerFrame& frame, OnMessage& on_message);
 
@@ -67,25 +72,30 @@ class MessageReader {
 
 template <class OnMessage>
 bool MessageReader::feed(std::string_view data, OnMessage&& on_message) {
-  // The common case splits frames straight from `data`; only a frame cut by the read boundary
-  // is copied, and then only until it completes.
-  if (!partial_.empty()) {
-    partial_.append(data);
-    std::string held = std::move(partial_);
-    partial_.clear();
-    return feed(held, on_message);
-  }
-  while (!data.empty()) {
-    const ServerFrame frame = parse_server_frame(data, max_message_);
-    if (frame.state == ServerFrame::State::invalid) return false;
-    if (frame.state == ServerFrame::State::incomplete) {
-      partial_.assign(data);
-      return true;
-    }
-    if (!deliver(frame, on_message)) return false;
-    data.remove_prefix(frame.size);
-  }
+  // The common case splits frames straight from `data`. A frame cut by a read boundary waits in
+  // partial_, which later reads extend: a large message arriving in many reads is appended, not
+  // copied again on every read.
+  const bool held = !partial_.empty();
+  if (held) partial_.append(data);
+  const std::string_view bytes = held ? std::string_view(partial_) : data;
+  const auto consumed = split_frames(bytes, on_message);
+  if (!consumed) return false;
+  if (held) partial_.erase(0, *consumed);
+  else partial_.assign(data.substr(*consumed));
   return true;
+}
+
+template <class OnMessage>
+std::optional<std::size_t> MessageReader::split_frames(std::string_view data, OnMessage& on_message) {
+  std::size_t consumed = 0;
+  while (consumed < data.size()) {
+    const ServerFrame frame = parse_server_frame(data.substr(consumed), max_message_);
+    if (frame.state == ServerFrame::State::invalid) return std::nullopt;
+    if (frame.state == ServerFrame::State::incomplete) break;
+    if (!deliver(frame, on_message)) return std::nullopt;
+    consumed += frame.size;
+  }
+  return consumed;
 }
 
 template <class OnMessage>

@@ -2,6 +2,7 @@
 // masked frames, and what it reads must come out as the server's messages however the bytes
 // are cut by the socket's reads. The generator's figures are only as good as this.
 #include <algorithm>
+#include <array>
 #include <string>
 #include <utility>
 #include <vector>
@@ -10,26 +11,19 @@
 #include <rapidcheck.h>
 #include <rapidcheck/gtest.h>
 
+#include "common/ws_frame_header.h"
 #include "load_ws.h"
 
 namespace ablo::bench::ws {
 namespace {
 
-// A server frame (unmasked) carrying `payload`.
+// A server frame (unmasked) carrying `payload`: the server's own header with its first byte set
+// for `opcode` and `fin`.
 std::string server_frame(Opcode opcode, std::string_view payload, bool fin = true) {
-  std::string out;
-  out.push_back(static_cast<char>((fin ? 0x80 : 0) | static_cast<uint8_t>(opcode)));
-  if (payload.size() < 126) {
-    out.push_back(static_cast<char>(payload.size()));
-  } else if (payload.size() <= 0xFFFF) {
-    out.push_back(126);
-    out.push_back(static_cast<char>(payload.size() >> 8));
-    out.push_back(static_cast<char>(payload.size() & 0xFF));
-  } else {
-    out.push_back(127);
-    for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>((payload.size() >> shift) & 0xFF));
-  }
-  return out + std::string(payload);
+  std::array<unsigned char, kMaxTextFrameHeaderBytes> header{};
+  const std::size_t size = encode_text_frame_header(payload.size(), header);
+  header[0] = static_cast<unsigned char>((fin ? 0x80 : 0) | static_cast<uint8_t>(opcode));
+  return std::string(reinterpret_cast<const char*>(header.data()), size) + std::string(payload);
 }
 
 using Messages = std::vector<std::pair<Opcode, std::string>>;
