@@ -50,54 +50,58 @@ inline std::string sync_request() {
   return R"({"type":"sync_request","payload":{"cursor":null,"versions":{},"lastSyncId":0,"capabilities":[]}})";
 }
 
-// utime+stime in seconds from a /proc stat file: a whole process's (all its threads, live and
-// exited) for /proc/<pid>/stat, one thread's for /proc/<pid>/task/<tid>/stat.
-inline std::optional<double> stat_cpu_seconds(const std::string& stat_path) {
+// What the benchmarks read from a /proc stat file: the parent pid and utime+stime in seconds — a
+// whole process's (all its threads, live and exited) for /proc/<pid>/stat, one thread's for
+// /proc/<pid>/task/<tid>/stat.
+struct ProcStat {
+  pid_t parent = 0;
+  double cpu_seconds = 0;
+};
+inline std::optional<ProcStat> read_proc_stat(const std::string& stat_path) {
   std::ifstream stat(stat_path);
   std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
   const auto paren = text.rfind(')');  // the command name may contain spaces
   if (paren == std::string::npos) return std::nullopt;
   std::istringstream fields(text.substr(paren + 2));
   std::string field;
-  long long utime = 0, stime = 0;
+  ProcStat read;
+  long long utime = 0;
   for (int index = 3; fields >> field; ++index) {  // field 3 is the state
+    if (index == 4) read.parent = static_cast<pid_t>(std::stol(field));
     if (index == 14) utime = std::stoll(field);
     if (index == 15) {
-      stime = std::stoll(field);
-      return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+      read.cpu_seconds = static_cast<double>(utime + std::stoll(field)) / static_cast<double>(sysconf(_SC_CLK_TCK));
+      return read;
     }
   }
   return std::nullopt;
 }
 
 inline std::optional<double> process_cpu_seconds(pid_t pid) {
-  return stat_cpu_seconds("/proc/" + std::to_string(pid) + "/stat");
+  auto read = read_proc_stat("/proc/" + std::to_string(pid) + "/stat");
+  if (!read) return std::nullopt;
+  return read->cpu_seconds;
 }
 
 // The CPU seconds of a process and all its descendants alive now (e.g. a postmaster and its
-// backends), found by their parent pids in /proc. A process that ended is not counted.
+// backends), found by their parent pids in /proc (each stat file read once). A process that
+// ended is not counted.
 inline double process_tree_cpu_seconds(pid_t root) {
-  std::map<pid_t, std::vector<pid_t>> children;
+  std::map<pid_t, ProcStat> processes;
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
     const std::string name = entry.path().filename().string();
     if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream stat(entry.path() / "stat");
-    std::string text;
-    std::getline(stat, text);
-    const auto paren = text.rfind(')');
-    if (paren == std::string::npos) continue;
-    std::istringstream fields(text.substr(paren + 2));
-    std::string state;
-    long parent = 0;
-    if (fields >> state >> parent) children[static_cast<pid_t>(parent)].push_back(static_cast<pid_t>(std::stol(name)));
+    if (auto read = read_proc_stat((entry.path() / "stat").string())) processes[static_cast<pid_t>(std::stol(name))] = *read;
   }
+  std::map<pid_t, std::vector<pid_t>> children;
+  for (const auto& [pid, read] : processes) children[read.parent].push_back(pid);
   double total = 0;
   std::vector<pid_t> pending{root};
   while (!pending.empty()) {
     const pid_t pid = pending.back();
     pending.pop_back();
-    total += process_cpu_seconds(pid).value_or(0);
+    if (auto it = processes.find(pid); it != processes.end()) total += it->second.cpu_seconds;
     if (auto it = children.find(pid); it != children.end()) pending.insert(pending.end(), it->second.begin(), it->second.end());
   }
   return total;
@@ -115,12 +119,12 @@ inline std::map<pid_t, ThreadCpu> threads_cpu_seconds(pid_t pid) {
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator(tasks, ec)) {
     const std::string dir = entry.path().string();
-    auto seconds = stat_cpu_seconds(dir + "/stat");
-    if (!seconds) continue;  // the thread ended meanwhile
+    auto read = read_proc_stat(dir + "/stat");
+    if (!read) continue;  // the thread ended meanwhile
     std::ifstream comm(dir + "/comm");
     std::string name;
     std::getline(comm, name);
-    threads[static_cast<pid_t>(std::stol(entry.path().filename().string()))] = {name, *seconds};
+    threads[static_cast<pid_t>(std::stol(entry.path().filename().string()))] = {name, read->cpu_seconds};
   }
   return threads;
 }
