@@ -12,8 +12,8 @@
 #include <condition_variable>
 #include <cstring>
 #include <mutex>
-#include <thread>
 #include <set>
+#include <thread>
 #include <unordered_map>
 
 #include <boost/json.hpp>
