@@ -44,6 +44,15 @@ Civil civil_from_days(int64_t z) {
   return {y + (m <= 2), m, d};
 }
 
+// Writes `value` as exactly `width` decimal digits, zero-padded (the caller's value fits).
+char* put_digits(char* out, uint64_t value, int width) {
+  for (int i = width - 1; i >= 0; --i) {
+    out[i] = static_cast<char>('0' + value % 10);
+    value /= 10;
+  }
+  return out + width;
+}
+
 bool read_digits(std::string_view s, std::size_t& pos, int count, int& out) {
   out = 0;
   for (int i = 0; i < count; ++i, ++pos) {
@@ -70,17 +79,30 @@ std::string iso8601_from_ms(int64_t ms) {
   const int minute = static_cast<int>(ms_of_day / 60'000 % 60);
   const int second = static_cast<int>(ms_of_day / 1000 % 60);
   const int millis = static_cast<int>(ms_of_day % 1000);
-  char year[32];
+  // Written digit by digit: snprintf's format parsing showed on the commit writer, which stamps
+  // every row it writes.
+  char buf[32];
+  char* out = buf;
   if (date.year >= 0 && date.year <= 9999) {
-    std::snprintf(year, sizeof year, "%04lld", static_cast<long long>(date.year));
+    out = put_digits(out, static_cast<uint64_t>(date.year), 4);
   } else {
-    std::snprintf(year, sizeof year, "%c%06lld", date.year < 0 ? '-' : '+',
-                  static_cast<long long>(date.year < 0 ? -date.year : date.year));
+    *out++ = date.year < 0 ? '-' : '+';
+    out = put_digits(out, static_cast<uint64_t>(date.year < 0 ? -date.year : date.year), 6);
   }
-  char buf[96];
-  std::snprintf(buf, sizeof buf, "%s-%02u-%02uT%02d:%02d:%02d.%03dZ", year, date.month, date.day, hour, minute, second,
-                millis);
-  return buf;
+  *out++ = '-';
+  out = put_digits(out, date.month, 2);
+  *out++ = '-';
+  out = put_digits(out, date.day, 2);
+  *out++ = 'T';
+  out = put_digits(out, static_cast<uint64_t>(hour), 2);
+  *out++ = ':';
+  out = put_digits(out, static_cast<uint64_t>(minute), 2);
+  *out++ = ':';
+  out = put_digits(out, static_cast<uint64_t>(second), 2);
+  *out++ = '.';
+  out = put_digits(out, static_cast<uint64_t>(millis), 3);
+  *out++ = 'Z';
+  return std::string(buf, out);
 }
 
 std::string http_date_from_ms(int64_t ms) {

@@ -42,7 +42,7 @@ std::span<const asio::const_buffer> FrameBatcher::next_write() {
 void FrameBatcher::append_message(std::size_t run, std::size_t index) {
   if (run == 1) {
     // Its shared frame, header included, as it is: one buffer (a header apart costs the kernel
-    // 0.3-0.9 us more per send, README).
+    // 0.3-0.9 us more per send, docs/performance.md).
     const std::string& wire = items_[next_].delta->wire_frame();
     gather_.emplace_back(wire.data(), wire.size());
     ++next_;

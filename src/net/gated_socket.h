@@ -4,7 +4,7 @@
 // Why: the session writes its frames itself (server frames are unmasked, so one encoded frame
 // is the same bytes for every subscriber, and a write is one non-blocking send() straight from
 // the shared buffers) instead of through Beast's write operation, whose per-write machinery was
-// most of the fan-out's user-space CPU (README, issue 17). Beast still reads the socket, and its
+// most of the fan-out's user-space CPU (docs/performance.md). Beast still reads the socket, and its
 // reads write on their own: the pong to a ping, the reply to a close, the keep-alive ping, the
 // close the session asks for, the 101 of the handshake. Those writes reach the socket through
 // async_write_some below (Beast's next layer is this class), so the gate sees both writers:
