@@ -147,6 +147,23 @@ std::string sql_type(schema::FieldType type) {
   }
 }
 
+// Text in a row query sorts and compares as the schema promises on every store: by code point
+// (SQLite's BINARY, the client library's own order). PostgreSQL would use the column's
+// collation, which for user fields is the database's locale (en_US or ICU "en": "apple" before
+// "Banana"), so ORDER BY and range comparisons on text say COLLATE "C". Equality needs no
+// COLLATE (every deterministic collation agrees on it) and keeps any index on the column usable.
+bool holds_text(const ColumnRef& ref) {
+  if (ref.column == "created_at" || ref.column == "updated_at" || ref.column == "archived_at") return false;
+  if (!base_field_for_column(ref.column).empty()) return true;  // id, created_by
+  return sql_type(ref.type) == "TEXT";
+}
+
+std::string in_code_point_order(std::string column_sql, bool text) {
+  return text ? column_sql + R"( COLLATE "C")" : column_sql;
+}
+
+bool is_range_operator(std::string_view op) { return op == "<" || op == "<=" || op == ">" || op == ">="; }
+
 std::string number_text(double number) { return fmt::format("{}", number); }
 
 // One JSON value as a text parameter for a column of the given type.
@@ -1374,7 +1391,9 @@ class PgStore final : public Store {
       }
       auto order = column_for(model, query.order_by);
       if (!order) return fail("query_invalid_identifier", fmt::format("unknown orderBy column '{}'", query.order_by), "orderBy");
-      sql += fmt::format(" ORDER BY {} {}, id", quote_identifier(order->column), query.descending ? "DESC" : "ASC");
+      sql += fmt::format(" ORDER BY {} {}, id COLLATE \"C\"",
+                         in_code_point_order(quote_identifier(order->column), holds_text(*order)),
+                         query.descending ? "DESC" : "ASC");
       if (auto begun = conn.exec_script("BEGIN READ ONLY"); !begun) return begun;
       auto result = stream(conn, sql, params, visit);
       (void)conn.exec_script(result ? "COMMIT" : "ROLLBACK");
@@ -1433,7 +1452,11 @@ class PgStore final : public Store {
         return fmt::format("{} {} ({})", column, f->op, placeholders(first, f->values.size()));
       case Shape::kIsNull: return column + " IS NULL";
       case Shape::kIsNotNull: return column + " IS NOT NULL";
-      case Shape::kCompare: return fmt::format("{} {} {}", column, f->op, placeholder);
+      case Shape::kCompare: {
+        const bool text = f->org || holds_text(f->column);
+        return fmt::format("{} {} {}", is_range_operator(f->op) ? in_code_point_order(column, text) : column, f->op,
+                           placeholder);
+      }
       case Shape::kSame: return fmt::format("{} IS NOT DISTINCT FROM {}", column, placeholder);
       case Shape::kNotSame: return fmt::format("{} IS DISTINCT FROM {}", column, placeholder);
       case Shape::kPattern: return fmt::format("{}::text {} {}", column, f->op, placeholder);  // any column type

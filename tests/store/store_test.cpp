@@ -31,7 +31,8 @@ std::shared_ptr<const schema::Schema> test_schema() {
   return *parsed;
 }
 
-// The store under test: "sqlite" or "postgres".
+// The store under test: "sqlite", "postgres", or "postgres_icu" (PostgreSQL on a database whose
+// default collation is a natural-language one, kIcuEnglish).
 struct StoreTest : ::testing::TestWithParam<std::string> {
   testing::TempDir dir;
   std::unique_ptr<testing::TempPgDatabase> database;
@@ -40,9 +41,9 @@ struct StoreTest : ::testing::TestWithParam<std::string> {
   const schema::Model& notes = *schema->by_key("notes");
 
   void SetUp() override {
-    if (GetParam() == "postgres") {
+    if (GetParam() != "sqlite") {
       if (testing::test_database_url().empty()) GTEST_SKIP() << "ABLO_TEST_DATABASE_URL is not set";
-      database = std::make_unique<testing::TempPgDatabase>();
+      database = std::make_unique<testing::TempPgDatabase>(GetParam() == "postgres_icu" ? testing::kIcuEnglish : "");
       auto opened = open_pg_store(database->url());
       ASSERT_TRUE(opened) << opened.error().message;
       store = std::move(*opened);
@@ -224,6 +225,40 @@ TEST_P(StoreTest, ScanFiltersWithInAndComparisons) {
     return true;
   }));
   EXPECT_EQ(seen, (std::vector<std::string>{"n4", "n2"}));
+}
+
+// The schema's order for text is code point order on every store (docs/client-library.md), also on a
+// PostgreSQL database whose locale sorts "apple" before "Banana" and ignores "_" and case first.
+TEST_P(StoreTest, TextSortsAndComparesByCodePointOnEveryStore) {
+  const std::vector<std::pair<std::string, std::string>> rows{
+      {"n1", "apple"}, {"n2", "Banana"}, {"n3", "cherry"}, {"n4", "Zebra"}, {"n5", "\u00e9clair"},
+      {"n6", "_under"}, {"B7", "apple"}, {"a8", "apple"}};
+  ASSERT_TRUE(store->write([&](WriteTransaction& txn) -> Status {
+    for (const auto& [id, body] : rows) {
+      if (auto ok = txn.insert_row(notes, "org_1/test", note(id, {{"body", body}})); !ok) return ok;
+    }
+    return {};
+  }));
+  auto scan = [&](std::vector<RowFilter> where, bool descending) {
+    RowQuery query;
+    query.model = &notes;
+    query.tenant = "org_1/test";
+    query.where = std::move(where);
+    query.order_by = "body";
+    query.descending = descending;
+    std::vector<std::string> ids;
+    EXPECT_TRUE(store->scan_rows(query, [&](StoredRow&& row) {
+      ids.emplace_back(row.data.at("id").as_string());
+      return true;
+    }));
+    return ids;
+  };
+  // "B" < "Z" < "_" < "a" < "c" < "é"; equal bodies by id, also in code points ("B7" < "a8" < "n1").
+  EXPECT_EQ(scan({}, false), (std::vector<std::string>{"n2", "n4", "n6", "B7", "a8", "n1", "n3", "n5"}));
+  EXPECT_EQ(scan({}, true), (std::vector<std::string>{"n5", "n3", "B7", "a8", "n1", "n6", "n4", "n2"}));
+  EXPECT_EQ(scan({{"body", ">", "Zebra"}}, false), (std::vector<std::string>{"n6", "B7", "a8", "n1", "n3", "n5"}));
+  EXPECT_EQ(scan({{"body", "<", "apple"}, {"id", ">=", "n4"}}, false), (std::vector<std::string>{"n4", "n6"}));
+  EXPECT_EQ(scan({{"body", "=", "apple"}}, false), (std::vector<std::string>{"B7", "a8", "n1"}));
 }
 
 TEST_P(StoreTest, SchemaInstallIsAdditiveAndVersioned) {
@@ -771,7 +806,7 @@ TEST_P(StoreTest, RowTextsAskWantedOncePerRunOfEqualGroups) {
   EXPECT_EQ(asked, (std::vector<std::vector<std::string>>{{"team:a"}, {"team:b"}, {"team:a"}, {}}));
 }
 
-INSTANTIATE_TEST_SUITE_P(Stores, StoreTest, ::testing::Values("sqlite", "postgres"),
+INSTANTIATE_TEST_SUITE_P(Stores, StoreTest, ::testing::Values("sqlite", "postgres", "postgres_icu"),
                          [](const auto& info) { return info.param; });
 
 }  // namespace

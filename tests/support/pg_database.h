@@ -22,13 +22,18 @@ inline std::string with_database(const std::string& url, const std::string& data
   return url.substr(0, slash + 1) + database;
 }
 
+// The server's default database settings; kIcuEnglish: a database whose default collation is
+// ICU's "en" (as a database created with an en_US locale would sort: "apple" before "Banana").
+inline constexpr const char* kIcuEnglish = "TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en' LOCALE 'C.UTF-8'";
+
 class TempPgDatabase {
  public:
-  TempPgDatabase() : admin_url_(test_database_url()) {
+  // `options`: what follows CREATE DATABASE name (e.g. kIcuEnglish).
+  explicit TempPgDatabase(const std::string& options = "") : admin_url_(test_database_url()) {
     if (admin_url_.empty()) throw std::runtime_error("ABLO_TEST_DATABASE_URL is not set");
     name_ = "ablo_test_" + random_base62(12);
     for (auto& c : name_) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    run("CREATE DATABASE " + pg::quote_identifier(name_));
+    run("CREATE DATABASE " + pg::quote_identifier(name_) + (options.empty() ? "" : " " + options));
     url_ = with_database(admin_url_, name_);
   }
   ~TempPgDatabase() {
