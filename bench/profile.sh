@@ -2,7 +2,7 @@
 # Profiles the server under one ablo_load run: starts `ablo_load ARGS…`, waits until it names
 # the server's pid and the warm-up has passed, samples every server thread with `perf record`
 # for --seconds, then prints ablo_load's own report, the share of samples by binary (kernel,
-# ablo, libc, SQLite…) and the top symbols by self time. This is how the issue-17 profiles
+# ablo, libc, SQLite…) and by thread, and the top symbols by self time. This is how the issue-17 profiles
 # in docs/performance.md were taken.
 #
 #   bench/profile.sh [--seconds 5] [--delay 3] [--out DIR] [--ablo-load PATH] -- ABLO_LOAD_ARGS…
@@ -56,6 +56,9 @@ cat "$out/load.txt" | grep -v '^\[' || true
 echo
 echo "== samples by binary (server pid $server_pid, ${seconds} s at 999 Hz; $out/perf.data)"
 perf report -i "$out/perf.data" --no-children --sort dso --stdio --percent-limit 1 2> /dev/null | grep -E '^ +[0-9]' | sed -E 's/[[:space:]-]+$//'
+echo
+echo "== samples by thread"
+perf report -i "$out/perf.data" --no-children --sort comm --stdio --percent-limit 1 2> /dev/null | grep -E '^ +[0-9]' | sed -E 's/[[:space:]-]+$//'
 echo
 echo "== top symbols by self time"
 perf report -i "$out/perf.data" --no-children --sort dso,symbol --stdio --percent-limit 0.7 2> /dev/null |
