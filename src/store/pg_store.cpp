@@ -136,6 +136,12 @@ std::string text_array(const std::vector<std::string>& items) {
   return out + "}";
 }
 
+// The PostgreSQL type of each base column (table_layout.h kBaseColumns, same order), as
+// create_or_extend_table declares them.
+constexpr std::string_view kPgBaseColumnTypes[] = {"TEXT", "TEXT", "TIMESTAMPTZ", "TIMESTAMPTZ",
+                                                   "TEXT", "TIMESTAMPTZ", "TEXT[]"};
+static_assert(std::size(kPgBaseColumnTypes) == std::size(kBaseColumns));
+
 // The schema type map (schema.md §3.4).
 std::string sql_type(schema::FieldType type) {
   switch (type) {
@@ -153,8 +159,9 @@ std::string sql_type(schema::FieldType type) {
 // "Banana"), so ORDER BY and range comparisons on text say COLLATE "C". Equality needs no
 // COLLATE (every deterministic collation agrees on it) and keeps any index on the column usable.
 bool holds_text(const ColumnRef& ref) {
-  if (ref.column == "created_at" || ref.column == "updated_at" || ref.column == "archived_at") return false;
-  if (!base_field_for_column(ref.column).empty()) return true;  // id, created_by
+  for (std::size_t i = 0; i < std::size(kBaseColumns); ++i) {
+    if (kBaseColumns[i] == ref.column) return kPgBaseColumnTypes[i] == "TEXT";
+  }
   return sql_type(ref.type) == "TEXT";
 }
 
@@ -333,7 +340,8 @@ Connection::Statement many_rows(std::string_view many, const std::vector<const C
 // A model's row INSERT for many rows (row_params order): every value goes as text and is cast
 // to its column's type, as the server does for a single row's parameters.
 std::string many_row_insert(const schema::Model& model) {
-  std::vector<std::string> types{"TEXT", "TEXT", "TIMESTAMPTZ", "TIMESTAMPTZ", "TEXT", "TIMESTAMPTZ", "TEXT[]"};
+  std::vector<std::string> types;
+  for (const auto type : kPgBaseColumnTypes) types.emplace_back(type);
   for (const auto* field : column_fields(model)) types.push_back(sql_type(field->type));
   std::string select, arrays, names;
   for (std::size_t i = 0; i < types.size(); ++i) {

@@ -22,13 +22,13 @@ inline std::string with_database(const std::string& url, const std::string& data
   return url.substr(0, slash + 1) + database;
 }
 
-// The server's default database settings; kIcuEnglish: a database whose default collation is
-// ICU's "en" (as a database created with an en_US locale would sort: "apple" before "Banana").
+// CREATE DATABASE options for a database whose default collation is ICU's "en" (it sorts as a
+// database created with an en_US locale would: "apple" before "Banana").
 inline constexpr const char* kIcuEnglish = "TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en' LOCALE 'C.UTF-8'";
 
 class TempPgDatabase {
  public:
-  // `options`: what follows CREATE DATABASE name (e.g. kIcuEnglish).
+  // `options`: what follows CREATE DATABASE name (e.g. kIcuEnglish); none: the server's defaults.
   explicit TempPgDatabase(const std::string& options = "") : admin_url_(test_database_url()) {
     if (admin_url_.empty()) throw std::runtime_error("ABLO_TEST_DATABASE_URL is not set");
     name_ = "ablo_test_" + random_base62(12);
