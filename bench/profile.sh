@@ -52,14 +52,19 @@ perf record -q -F 999 -p "$server_pid" -o "$out/perf.data" -- sleep "$seconds" >
 wait "$load_pid" || echo "profile.sh: ablo_load exited with status $? (see its report)"
 trap - EXIT
 
-cat "$out/load.txt" | grep -v '^\[' || true
+grep -v '^\[' "$out/load.txt" || true
+
+# One perf report: its sample lines only, without the trailing padding.
+report() {
+  perf report -i "$out/perf.data" --no-children --stdio "$@" 2> /dev/null | grep -E '^ +[0-9]' |
+    sed -E 's/[[:space:]-]+$//; s/  +/  /g'
+}
 echo
 echo "== samples by binary (server pid $server_pid, ${seconds} s at 999 Hz; $out/perf.data)"
-perf report -i "$out/perf.data" --no-children --sort dso --stdio --percent-limit 1 2> /dev/null | grep -E '^ +[0-9]' | sed -E 's/[[:space:]-]+$//'
+report --sort dso --percent-limit 1
 echo
 echo "== samples by thread"
-perf report -i "$out/perf.data" --no-children --sort comm --stdio --percent-limit 1 2> /dev/null | grep -E '^ +[0-9]' | sed -E 's/[[:space:]-]+$//'
+report --sort comm --percent-limit 1
 echo
 echo "== top symbols by self time"
-perf report -i "$out/perf.data" --no-children --sort dso,symbol --stdio --percent-limit 0.7 2> /dev/null |
-  grep -E '^ +[0-9]' | sed -E 's/[[:space:]-]+$//; s/  +/  /g' | cut -c1-150 | head -40
+report --sort dso,symbol --percent-limit 0.7 | cut -c1-150 | head -40
