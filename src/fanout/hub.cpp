@@ -324,8 +324,13 @@ Status Hub::catch_up(const std::shared_ptr<Subscription>& sub, int64_t last_sync
                      std::optional<int64_t> bootstrapped_at, bool may_require_bootstrap) {
   std::lock_guard catch_up_lock(sub->catch_up_mutex_);
   bool log_unread = false;
-  if (publish_through_ && last_sync_id > head()) {
-    if (auto ok = publish_through_(last_sync_id); !ok) {
+  // Cluster mode: read the shared log first, whatever the cursor. A wake-up can be lost (the
+  // node that committed was killed before it announced, or Redis dropped it), and then this
+  // node learns of those deltas only at its next safety poll. A client resuming here after
+  // its writes were confirmed elsewhere must get them in this answer, not a poll later. A
+  // cursor beyond what is published is read up to (it comes from another node).
+  if (publish_through_) {
+    if (auto ok = publish_through_(std::max<int64_t>(last_sync_id, 0)); !ok) {
       spdlog::warn("catch-up could not read the shared log: {}", ok.error().message);
       log_unread = true;
     }

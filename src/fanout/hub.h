@@ -165,9 +165,11 @@ class Hub {
   int64_t head() const;
   void set_head(int64_t head);  // once at startup, from the store
   // Cluster mode: how this node publishes the shared log up to at least a given id (the
-  // LogFollower). A catch-up from a cursor beyond the published head — a client resuming on
-  // a node whose wake-up has not arrived yet — first brings the node up to that cursor. Set
-  // once at startup, before the first catch_up.
+  // LogFollower). Every catch-up first publishes what the log holds — at least up to a cursor
+  // beyond the published head (a client resuming on a node whose wake-up has not arrived yet),
+  // and whatever other nodes committed without waking this one (a wake-up lost with a killed
+  // node): an answer holds every delta committed before the sync_request. Set once at startup,
+  // before the first catch_up.
   void set_log_follower(std::function<Status(int64_t through)> publish_through);
   std::size_t subscription_count() const;
 

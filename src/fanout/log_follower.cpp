@@ -32,7 +32,16 @@ Status LogFollower::publish_committed(const std::vector<store::Delta>& deltas) {
 }
 
 Status LogFollower::catch_up(int64_t at_least) {
+  const uint64_t begun_before_call = reads_begun_.load();
   std::lock_guard lock(mutex_);
+  if (reads_completed_ > begun_before_call && published_ >= at_least) return {};
+  const uint64_t this_read = reads_begun_.fetch_add(1) + 1;
+  auto status = read_and_publish(at_least);
+  if (status) reads_completed_ = this_read;
+  return status;
+}
+
+Status LogFollower::read_and_publish(int64_t at_least) {
   while (true) {
     auto page = reader_(published_, page_size_);
     if (!page) return tl::unexpected(page.error());

@@ -8,81 +8,14 @@
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
+#include "fanout/fakes.h"
+#include "fanout/log_follower.h"
+
 namespace ablo::fanout {
 namespace {
 
 namespace json = boost::json;
-
-// A log the hub reads catch-up pages from, standing in for the store.
-class FakeLog {
- public:
-  void append(store::Delta delta) {
-    std::lock_guard lock(mutex_);
-    deltas_.push_back(std::move(delta));
-  }
-  Result<std::vector<store::Delta>> read(const std::string& tenant, int64_t after, int64_t up_to, int limit) {
-    std::lock_guard lock(mutex_);
-    std::vector<store::Delta> out;
-    for (const auto& d : deltas_) {
-      if (d.tenant == tenant && d.id > after && d.id <= up_to && static_cast<int>(out.size()) < limit) out.push_back(d);
-    }
-    return out;
-  }
-
- private:
-  std::mutex mutex_;
-  std::vector<store::Delta> deltas_;
-};
-
-// Records what a connection would have sent, in order: ids of deltas, whether live or catch-up.
-class RecordingOutbox : public Outbox {
- public:
-  void push_frame(std::string frame) override {
-    auto parsed = json::parse(frame).as_object();
-    std::lock_guard lock(mutex_);
-    frames.push_back(parsed);
-    if (parsed.at("type") == "sync_response") {
-      for (const auto& d : parsed.at("payload").at("deltas").as_array()) ids.push_back(d.at("id").as_int64());
-    }
-  }
-  void push_delta(std::shared_ptr<const EncodedDelta> delta) override {
-    std::lock_guard lock(mutex_);
-    ids.push_back(delta->id);
-    live_ids.push_back(delta->id);
-  }
-  void push_deltas(std::span<const std::shared_ptr<const EncodedDelta>> deltas) override {
-    {
-      std::lock_guard lock(mutex_);
-      std::vector<int64_t> batch;
-      for (const auto& d : deltas) batch.push_back(d->id);
-      batches.push_back(std::move(batch));
-      encodings.insert(encodings.end(), deltas.begin(), deltas.end());
-    }
-    for (const auto& d : deltas) push_delta(d);
-  }
-  std::vector<int64_t> received() {
-    std::lock_guard lock(mutex_);
-    return ids;
-  }
-
-  std::mutex mutex_;
-  std::vector<json::object> frames;
-  std::vector<int64_t> ids;
-  std::vector<int64_t> live_ids;
-  std::vector<std::vector<int64_t>> batches;  // ids per push_deltas call
-  std::vector<std::shared_ptr<const EncodedDelta>> encodings;
-};
-
-store::Delta delta(int64_t id, std::vector<std::string> groups, std::string tenant = "org_1/test") {
-  store::Delta d;
-  d.id = id;
-  d.tenant = std::move(tenant);
-  d.model_name = "tasks";
-  d.model_id = "row" + std::to_string(id);
-  d.data = json::object{{"id", d.model_id}};
-  d.sync_groups = std::move(groups);
-  return d;
-}
+using namespace fakes;
 
 struct HubTest : ::testing::Test {
   FakeLog log;
@@ -219,6 +152,26 @@ TEST_F(HubTest, ATrailingNodeReadsTheLogUpToAResumingClientsCursorAndNeverResend
   EXPECT_EQ(outbox.frames.back().at("payload").at("currentSyncId").as_int64(), 3);
   for (int64_t id = 4; id <= 5; ++id) commit(delta(id, {"org:org_1"}));
   EXPECT_EQ(outbox.received(), (std::vector<int64_t>{4, 5}));
+  hub.unsubscribe(sub);
+}
+
+// A wake-up lost with a killed node (or dropped by Redis): another node committed 2 and 3 and
+// this one was never told. A client resuming here from 1 — below what this node has published,
+// so nothing looks missing — still gets them in its answer, not at the next safety poll.
+TEST_F(HubTest, EveryCatchUpOnAClusterNodeFirstPublishesWhatOtherNodesCommittedUnannounced) {
+  commit(delta(1, {"org:org_1"}));
+  LogFollower follower(
+      hub, [&](int64_t after, int limit) { return log.read("org_1/test", after, INT64_MAX, limit); }, 2);
+  follower.start_at(1);
+  hub.set_log_follower([&](int64_t through) { return follower.catch_up(through); });
+  for (int64_t id = 2; id <= 3; ++id) log.append(delta(id, {"org:org_1"}));
+  RecordingOutbox outbox;
+  auto sub = hub.subscribe("org_1/test", {"org:org_1"}, &outbox);
+  ASSERT_TRUE(hub.catch_up(sub, 1));
+  EXPECT_EQ(outbox.received(), (std::vector<int64_t>{2, 3}));
+  EXPECT_TRUE(outbox.live_ids.empty()) << "in the answer, not after it";
+  EXPECT_EQ(outbox.frames.back().at("payload").at("currentSyncId").as_int64(), 3);
+  EXPECT_EQ(follower.published_through(), 3);
   hub.unsubscribe(sub);
 }
 
