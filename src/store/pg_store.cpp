@@ -224,8 +224,18 @@ Params row_params(const schema::Model& model, const std::string& tenant, const S
   return params;
 }
 
+// kBaseColumns as an SQL list, joined once (it starts every row statement's column list).
+const std::string& base_column_list() {
+  static const std::string joined = [] {
+    std::string list;
+    for (const auto column : kBaseColumns) list.append(list.empty() ? "" : ", ").append(column);
+    return list;
+  }();
+  return joined;
+}
+
 std::string column_list(const schema::Model& model) {
-  std::string sql = "_tenant, id, created_at, updated_at, created_by, archived_at, _groups";
+  std::string sql = base_column_list();
   for (const auto* field : column_fields(model)) sql += ", " + quote_identifier(field->column);
   return sql;
 }
