@@ -76,7 +76,7 @@ class RecordingOutbox : public Outbox {
   std::vector<std::shared_ptr<const EncodedDelta>> encodings;
 };
 
-store::Delta delta(int64_t id, std::vector<std::string> groups, std::string tenant = "org_1/test") {
+inline store::Delta delta(int64_t id, std::vector<std::string> groups, std::string tenant = "org_1/test") {
   store::Delta d;
   d.id = id;
   d.tenant = std::move(tenant);
