@@ -20,6 +20,7 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
+#include "common/hex.h"
 #include "common/time.h"
 
 namespace ablo::audit {
@@ -29,14 +30,7 @@ namespace json = boost::json;
 namespace {
 
 std::string hex(const unsigned char* bytes, std::size_t size) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(size * 2);
-  for (std::size_t i = 0; i < size; ++i) {
-    out.push_back(kDigits[bytes[i] >> 4]);
-    out.push_back(kDigits[bytes[i] & 0xf]);
-  }
-  return out;
+  return hex_encode(std::string_view(reinterpret_cast<const char*>(bytes), size));
 }
 
 json::value optional_text(const std::optional<std::string>& text) {
@@ -48,7 +42,6 @@ json::value optional_text(const std::optional<std::string>& text) {
 // \u00xx, everything else (UTF-8 included) as is. Appended in place: serialize() built a
 // string for every key and value of every audited row.
 void append_json_string(std::string_view text, std::string& out) {
-  static constexpr char kHexDigits[] = "0123456789abcdef";
   out.push_back('"');
   std::size_t plain_from = 0;
   for (std::size_t i = 0; i < text.size(); ++i) {
@@ -67,8 +60,7 @@ void append_json_string(std::string_view text, std::string& out) {
       case '\r': out.push_back('r'); break;
       default:
         out += "u00";
-        out.push_back(kHexDigits[c >> 4]);
-        out.push_back(kHexDigits[c & 15]);
+        append_hex(out, c);
     }
   }
   out.append(text.data() + plain_from, text.size() - plain_from);

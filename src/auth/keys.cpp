@@ -6,6 +6,7 @@
 #include <array>
 #include <stdexcept>
 
+#include "common/hex.h"
 #include "common/random.h"
 
 namespace ablo::auth {
@@ -101,14 +102,7 @@ std::string sha256_hex(std::string_view text) {
   if (EVP_Digest(text.data(), text.size(), digest.data(), &length, md, nullptr) != 1) {
     throw std::runtime_error("SHA-256 digest failed");
   }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(length * 2);
-  for (unsigned int i = 0; i < length; ++i) {
-    out.push_back(kHex[digest[i] >> 4]);
-    out.push_back(kHex[digest[i] & 0xf]);
-  }
-  return out;
+  return hex_encode(std::string_view(reinterpret_cast<const char*>(digest.data()), length));
 }
 
 std::string display_prefix(std::string_view key) { return std::string(key.substr(0, 12)); }

@@ -8,6 +8,8 @@
 
 #include <sys/random.h>
 
+#include "common/hex.h"
+
 namespace ablo {
 
 namespace {
@@ -49,13 +51,11 @@ std::string random_uuid() {
   b[6] = static_cast<unsigned char>((b[6] & 0x0f) | 0x40);
   b[8] = static_cast<unsigned char>((b[8] & 0x3f) | 0x80);
   // 8-4-4-4-12 lowercase hex, written directly rather than through snprintf's format parsing.
-  static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
   out.reserve(36);
   for (std::size_t i = 0; i < b.size(); ++i) {
     if (i == 4 || i == 6 || i == 8 || i == 10) out.push_back('-');
-    out.push_back(kHex[b[i] >> 4]);
-    out.push_back(kHex[b[i] & 0x0f]);
+    append_hex(out, b[i]);
   }
   return out;
 }

@@ -9,6 +9,7 @@
 
 #include "auth/keys.h"
 #include "authz/authorizer.h"
+#include "common/hex.h"
 #include "common/json_member.h"
 #include "common/json_number.h"
 #include "common/random.h"
@@ -120,40 +121,14 @@ Result<json::value> coerce_filter(const schema::Model& model, const std::string&
   }
 }
 
-std::string to_hex(std::string_view bytes) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : bytes) {
-    out.push_back(kHex[c >> 4]);
-    out.push_back(kHex[c & 15]);
-  }
-  return out;
-}
-
-std::optional<std::string> from_hex(std::string_view hex) {
-  if (hex.size() % 2 != 0) return std::nullopt;
-  std::string out;
-  for (std::size_t i = 0; i < hex.size(); i += 2) {
-    auto nibble = [](char c) -> int {
-      if (c >= '0' && c <= '9') return c - '0';
-      if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-      return -1;
-    };
-    const int hi = nibble(hex[i]), lo = nibble(hex[i + 1]);
-    if (hi < 0 || lo < 0) return std::nullopt;
-    out.push_back(static_cast<char>(hi * 16 + lo));
-  }
-  return out;
-}
-
 // Opaque keyset cursor: hex of [order value, id].
 std::string encode_cursor(const json::value& value, const std::string& id) {
-  return to_hex(json::serialize(json::array{value, json::value(id)}));
+  return hex_encode(json::serialize(json::array{value, json::value(id)}));
 }
 
 Result<std::pair<json::value, std::string>> decode_cursor(const std::string& cursor) {
   const auto malformed = [] { return fail("invalid_request", "starting_after is not a cursor from this list", "starting_after"); };
-  auto text = from_hex(cursor);
+  auto text = hex_decode(cursor);
   if (!text) return malformed();
   boost::system::error_code ec;
   auto parsed = json::parse(*text, ec);
